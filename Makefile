@@ -1,0 +1,50 @@
+# rollcheck: build, test, demo. `make test` is what CI runs (via .ci/run).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+GO ?= go
+BIN := $(CURDIR)/bin
+# The end-to-end tests and the demo need the lab binaries.
+LAB_BINS := $(BIN)/rollcheck-lab $(BIN)/agnhost $(BIN)/kubectl
+
+.PHONY: all build lab test unit-test lab-test e2e lint demo bench clean
+
+all: build lab
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/rollcheck ./cmd/rollcheck
+
+# The lab builds the real kube-apiserver, controller-manager and scheduler:
+# about 10 minutes cold on 2 cores, seconds when the build cache is warm.
+lab:
+	cd lab && $(GO) build -o $(BIN)/rollcheck-lab ./cmd/rollcheck-lab
+	cd lab && $(GO) build -o $(BIN)/agnhost k8s.io/kubernetes/test/images/agnhost
+	cd lab && $(GO) build -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
+
+test: unit-test lab-test e2e
+
+unit-test:
+	$(GO) test -race -count=1 ./...
+
+# Lab unit tests; the control-plane package is tested without -race because
+# instrumenting all of Kubernetes would double the build.
+lab-test:
+	cd lab && $(GO) test -race -count=1 ./kubelet/... ./lb/... ./app/...
+	cd lab && $(GO) test -count=1 ./cluster/...
+
+e2e: build lab
+	ROLLCHECK_E2E=1 ROLLCHECK_BIN=$(BIN)/rollcheck ROLLCHECK_LAB_BIN=$(BIN)/rollcheck-lab KUBECTL=$(BIN)/kubectl \
+		$(GO) test -count=1 -timeout 30m -v ./e2e/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd lab && $(GO) vet ./...
+
+demo: build lab
+	bash hack/demo.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf $(BIN) demo/lab

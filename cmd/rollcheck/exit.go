@@ -1,0 +1,78 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/rollout"
+)
+
+// Exit codes, documented in README.md.
+const (
+	ExitPass         = 0
+	ExitFail         = 1
+	ExitUsage        = 2
+	ExitInconclusive = 3
+	ExitRuntime      = 4
+	ExitInterrupted  = 130
+)
+
+// usageError is bad input: shown with the command's usage, exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// configError is input that is well formed but wrong for the cluster (a
+// Deployment that does not exist, a container it does not have): exit 2,
+// without usage, and nothing in the cluster was changed.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
+// verdictError carries a finished run's verdict out of RunE.
+type verdictError struct {
+	verdict     report.Verdict
+	interrupted bool
+}
+
+func (e verdictError) Error() string { return "verdict " + string(e.verdict) }
+
+// exitCode maps an error from a command to the process exit code. It is the
+// only place that knows the mapping.
+func exitCode(err error, errOut io.Writer) int {
+	if err == nil {
+		return ExitPass
+	}
+	var v verdictError
+	if errors.As(err, &v) {
+		switch {
+		case v.interrupted:
+			return ExitInterrupted
+		case v.verdict == report.Pass:
+			return ExitPass
+		case v.verdict == report.Fail:
+			return ExitFail
+		default:
+			return ExitInconclusive
+		}
+	}
+	fmt.Fprintln(errOut, "Error:", err)
+	var u usageError
+	var c configError
+	var a *rollout.AccessError
+	switch {
+	case errors.As(err, &u), errors.As(err, &c):
+		return ExitUsage
+	case errors.Is(err, rollout.ErrNotFound), errors.Is(err, rollout.ErrInvalid):
+		return ExitUsage
+	case errors.As(err, &a):
+		return ExitRuntime
+	}
+	return ExitRuntime
+}

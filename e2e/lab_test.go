@@ -1,0 +1,251 @@
+// Package e2e runs rollcheck against the lab: a real kube-apiserver,
+// controller-manager and scheduler with the process kubelet and the lab load
+// balancer. It needs the binaries built by `make lab build`; `make e2e` sets
+// the environment. Without ROLLCHECK_E2E=1 every test is skipped.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// lab is the cluster shared by the tests of this package.
+var lab struct {
+	dir        string
+	kubeconfig string
+	lbURL      string
+	client     kubernetes.Interface
+	rollcheck  string
+	labBin     string
+	kubectl    string
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("ROLLCHECK_E2E") != "1" {
+		os.Exit(m.Run())
+	}
+	code, err := withLab(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func withLab(m *testing.M) (int, error) {
+	lab.rollcheck = mustEnv("ROLLCHECK_BIN")
+	lab.labBin = mustEnv("ROLLCHECK_LAB_BIN")
+	lab.kubectl = mustEnv("KUBECTL")
+	dir, err := os.MkdirTemp("", "rollcheck-e2e-")
+	if err != nil {
+		return 1, err
+	}
+	lab.dir = dir
+	logf, err := os.Create(filepath.Join(dir, "up.log"))
+	if err != nil {
+		return 1, err
+	}
+	up := exec.Command(lab.labBin, "up", "--dir", dir)
+	up.Stdout, up.Stderr = logf, logf
+	start := time.Now()
+	if err := up.Start(); err != nil {
+		return 1, fmt.Errorf("starting the lab: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- up.Wait() }()
+	defer func() {
+		down := exec.Command(lab.labBin, "down", "--dir", dir)
+		out, err := down.CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: rollcheck-lab down: %v\n%s", err, out)
+		}
+		select {
+		case <-exited:
+		case <-time.After(60 * time.Second):
+			_ = up.Process.Kill()
+			fmt.Fprintln(os.Stderr, "e2e: the lab did not stop within 60s; killed")
+		}
+		if os.Getenv("ROLLCHECK_E2E_KEEP") == "" {
+			os.RemoveAll(dir)
+		}
+	}()
+	if err := waitFile(filepath.Join(dir, "ready"), 3*time.Minute, exited); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "up.log"))
+		return 1, fmt.Errorf("lab not ready: %w\n%s", err, log)
+	}
+	fmt.Fprintf(os.Stderr, "e2e: lab ready in %.1fs\n", time.Since(start).Seconds())
+	var info struct {
+		Kubeconfig string `json:"kubeconfig"`
+		LBURL      string `json:"lb_url"`
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "lab.json"))
+	if err != nil {
+		return 1, err
+	}
+	if err := json.Unmarshal(data, &info); err != nil {
+		return 1, fmt.Errorf("lab.json: %w", err)
+	}
+	lab.kubeconfig, lab.lbURL = info.Kubeconfig, info.LBURL
+	if !strings.HasPrefix(lab.lbURL, "http://127.0.0.1:") {
+		return 1, fmt.Errorf("lab load balancer %q is not on 127.0.0.1", lab.lbURL)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", lab.kubeconfig)
+	if err != nil {
+		return 1, err
+	}
+	lab.client, err = kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return 1, err
+	}
+	return m.Run(), nil
+}
+
+func mustEnv(k string) string {
+	v := os.Getenv(k)
+	if v == "" {
+		fmt.Fprintf(os.Stderr, "e2e: %s is not set (run through `make e2e`)\n", k)
+		os.Exit(2)
+	}
+	return v
+}
+
+// waitFile waits for path to exist, failing early if the lab exits.
+func waitFile(path string, timeout time.Duration, exited <-chan error) error {
+	deadline := time.After(timeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("rollcheck-lab up exited: %v", err)
+		case <-deadline:
+			return fmt.Errorf("%s did not appear within %s", path, timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+func needLab(t *testing.T) {
+	t.Helper()
+	if lab.client == nil {
+		t.Skip("end-to-end test: set ROLLCHECK_E2E=1 (make e2e)")
+	}
+}
+
+// kubectl runs the lab's kubectl and fails the test on error.
+func kubectl(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(lab.kubectl, append([]string{"--kubeconfig", lab.kubeconfig}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return out.String()
+}
+
+// kubectlApply applies a manifest given as text.
+func kubectlApply(t *testing.T, manifest string) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "manifest.yaml")
+	if err := os.WriteFile(f, []byte(manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubectl(t, "apply", "-f", f)
+}
+
+// result is one rollcheck run.
+type result struct {
+	code   int
+	stdout string
+	stderr string
+	report map[string]any
+}
+
+// rollcheck runs the rollcheck binary against the lab and reads its JSON report.
+func rollcheck(t *testing.T, args ...string) result {
+	t.Helper()
+	jsonPath := filepath.Join(t.TempDir(), "report.json")
+	args = append([]string{"run", "--kubeconfig", lab.kubeconfig, "--report-json", jsonPath}, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, lab.rollcheck, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("rollcheck: %v", err)
+	}
+	t.Logf("rollcheck %s → exit %d\n%s", strings.Join(args, " "), r.code, r.stdout)
+	if data, err := os.ReadFile(jsonPath); err == nil {
+		if err := json.Unmarshal(data, &r.report); err != nil {
+			t.Fatalf("report JSON: %v", err)
+		}
+	}
+	return r
+}
+
+func (r result) num(path ...string) float64 {
+	var v any = r.report
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return -1
+		}
+		v = m[p]
+	}
+	f, ok := v.(float64)
+	if !ok {
+		return -1
+	}
+	return f
+}
+
+func (r result) str(path ...string) string {
+	var v any = r.report
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[p]
+	}
+	s, _ := v.(string)
+	return s
+}
+
+// processAlive reports whether pid still runs (and is not a zombie).
+func processAlive(pid int) bool {
+	if err := syscall.Kill(pid, 0); err != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat))
+	return len(fields) > 2 && fields[2] != "Z"
+}

@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+func manifest(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile("../scenarios/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// waitSteady waits until deployment/demo has rolled out, no pod of it is
+// terminating, and the load balancer answers 40 requests in a row with 200
+// from current pods only: the state a baseline needs.
+func waitSteady(t *testing.T) {
+	t.Helper()
+	kubectl(t, "rollout", "status", "deployment/demo", "--timeout", "120s")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	streak := 0
+	for attempt := 0; attempt < 3000 && streak < 40; attempt++ {
+		if ctx.Err() != nil {
+			t.Fatalf("the lab did not settle: %d successes in a row", streak)
+		}
+		pods, err := lab.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: labels.Set{"app": "demo"}.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		current := map[string]bool{}
+		terminating := false
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				terminating = true
+			}
+			current[p.Name] = true
+		}
+		resp, err := client.Get(lab.lbURL + "/")
+		ok := err == nil && resp.StatusCode == 200 && current[resp.Header.Get("X-Pod-Name")] && !terminating
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if ok {
+			streak++
+		} else {
+			streak = 0
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// TestSeedPair is the seed-002 pair on the lab, in order: as-is fails with
+// failures attributed to pods, to-be passes with none, a set-image rollout
+// through rollcheck passes too, and plain `kubectl rollout restart` works.
+func TestSeedPair(t *testing.T) {
+	needLab(t)
+	t.Run("as-is fails with 5xx or connection errors attributed to pods", func(t *testing.T) {
+		kubectlApply(t, manifest(t, "as-is.yaml"))
+		waitSteady(t)
+		r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/")
+		if r.code != 1 || r.str("verdict") != "FAIL" {
+			t.Fatalf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.str("verdict"), r.stderr)
+		}
+		if f := r.num("load", "failures"); f <= 0 {
+			t.Errorf("as-is failures = %v, want > 0", f)
+		}
+		byPod, _ := r.report["failures_by_pod"].(map[string]any)
+		if len(byPod) == 0 {
+			t.Errorf("no failure attributed to a pod")
+		}
+		if !hasEvent(r, "deletion-requested") || !hasEvent(r, "endpoint-changed") {
+			t.Errorf("timeline lacks deletion or endpoint events")
+		}
+		t.Logf("as-is: %v requests, %v failed, success %.4f, disrupted %.1fs", r.num("load", "requests"), r.num("load", "failures"), r.num("load", "success_ratio"), r.num("disrupted_seconds"))
+	})
+	t.Run("to-be passes with zero failures of at least 2000 requests", func(t *testing.T) {
+		kubectlApply(t, manifest(t, "to-be.yaml"))
+		waitSteady(t)
+		r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", lab.lbURL+"/")
+		if r.code != 0 || r.str("verdict") != "PASS" {
+			t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", r.code, r.str("verdict"), r.stderr)
+		}
+		if f, n := r.num("load", "failures"), r.num("load", "requests"); f != 0 || n < 2000 {
+			t.Errorf("to-be: %v failures of %v requests, want 0 of >= 2000", f, n)
+		}
+	})
+	t.Run("set-image through rollcheck changes the image and passes", func(t *testing.T) {
+		waitSteady(t)
+		r := rollcheck(t, "deployment/demo", "--set-image", "app=rollcheck/demo-app:v2", "--target", lab.lbURL+"/",
+			"--rate", "100/s", "--baseline", "3s", "--settle", "3s", "--pod-header", "X-Pod-Name")
+		if r.code != 0 {
+			t.Fatalf("exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		d, err := lab.client.AppsV1().Deployments("default").Get(context.Background(), "demo", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img := d.Spec.Template.Spec.Containers[0].Image; img != "rollcheck/demo-app:v2" {
+			t.Errorf("image = %s, want rollcheck/demo-app:v2", img)
+		}
+	})
+	t.Run("kubectl rollout restart works against the lab", func(t *testing.T) {
+		waitSteady(t)
+		kubectl(t, "rollout", "restart", "deployment/demo")
+		out := kubectl(t, "rollout", "status", "deployment/demo", "--timeout", "120s")
+		if !strings.Contains(out, "successfully rolled out") {
+			t.Errorf("rollout status: %s", out)
+		}
+		out = kubectl(t, "get", "pods,endpointslices", "-o", "wide")
+		if !strings.Contains(out, "198.51.100.") {
+			t.Errorf("kubectl get shows no lab pod IP:\n%s", out)
+		}
+	})
+}
+
+// TestPreStopLongerThanLagRemovesFailures keeps the as-is app (exits at once
+// on SIGTERM) and the 2s deregistration lag, and adds only a preStop sleep
+// longer than the lag: the failures must vanish.
+func TestPreStopLongerThanLagRemovesFailures(t *testing.T) {
+	needLab(t)
+	m := manifest(t, "as-is.yaml")
+	m = strings.Replace(m, `        ports:
+        - containerPort: 8080`, `        ports:
+        - containerPort: 8080
+        lifecycle:
+          preStop:
+            exec:
+              command: ["sh", "-c", "sleep 4"]`, 1)
+	if !strings.Contains(m, "sleep 4") {
+		t.Fatal("could not add preStop to the as-is manifest")
+	}
+	kubectlApply(t, m)
+	waitSteady(t)
+	r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/")
+	if r.code != 0 || r.num("load", "failures") != 0 {
+		t.Fatalf("exit %d, %v failures; want PASS with 0", r.code, r.num("load", "failures"))
+	}
+}
+
+// TestPodIgnoringSIGTERMIsKilledAtTheGracePeriod checks the process kubelet:
+// SIGTERM first, SIGKILL when terminationGracePeriodSeconds runs out, exit 137.
+func TestPodIgnoringSIGTERMIsKilledAtTheGracePeriod(t *testing.T) {
+	needLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pods := lab.client.CoreV1().Pods("default")
+	grace := int64(2)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "stubborn"},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{{
+				Name: "app", Image: "rollcheck/demo-app:v1", Args: []string{"--ignore-sigterm"},
+				Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+			}},
+		},
+	}
+	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := pods.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=stubborn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	var deletedAt time.Time
+	for ev := range w.ResultChan() {
+		p, ok := ev.Object.(*corev1.Pod)
+		if !ok {
+			continue
+		}
+		if deletedAt.IsZero() && p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil {
+			deletedAt = time.Now()
+			if err := pods.Delete(ctx, "stubborn", metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if deletedAt.IsZero() || len(p.Status.ContainerStatuses) == 0 {
+			continue
+		}
+		if term := p.Status.ContainerStatuses[0].State.Terminated; term != nil {
+			took := time.Since(deletedAt)
+			if term.ExitCode != 137 {
+				t.Errorf("exit code %d, want 137 (SIGKILL after the grace period)", term.ExitCode)
+			}
+			if took < 1500*time.Millisecond || took > 15*time.Second {
+				t.Errorf("killed %.1fs after delete, want about the 2s grace period", took.Seconds())
+			}
+			t.Logf("killed %.2fs after delete with exit %d", took.Seconds(), term.ExitCode)
+			return
+		}
+	}
+	t.Fatal("watch ended before the container terminated")
+}
+
+func hasEvent(r result, typ string) bool {
+	evs, _ := r.report["events"].([]any)
+	for _, e := range evs {
+		if m, ok := e.(map[string]any); ok && m["type"] == typ {
+			return true
+		}
+	}
+	return false
+}

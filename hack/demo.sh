@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# make demo: start the lab, run rollcheck against the seed-002 pair (as-is,
+# then to-be) and print both verdicts. Expected: as-is FAIL, to-be PASS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$PWD/bin
+DIR=${DEMO_DIR:-$PWD/demo/lab}
+OUT=$PWD/demo
+mkdir -p "$OUT"
+rm -rf "$DIR"
+
+"$BIN/rollcheck-lab" down --dir "$DIR" >/dev/null 2>&1 || true
+echo "== starting the lab in $DIR (logs in $DIR/logs)"
+"$BIN/rollcheck-lab" up --dir "$DIR" >"$OUT/lab.log" 2>&1 &
+trap '"$BIN/rollcheck-lab" down --dir "$DIR" >/dev/null 2>&1 || true' EXIT
+"$BIN/rollcheck-lab" wait --dir "$DIR" --timeout 90s
+cat "$OUT/lab.log"
+KUBECONFIG=$DIR/kubeconfig
+export KUBECONFIG
+LB=$(sed -n 's/.*"lb_url": *"\([^"]*\)".*/\1/p' "$DIR/lab.json" | head -1)
+[ -n "$LB" ] || { echo "no lb_url in $DIR/lab.json"; exit 1; }
+
+run_case() {
+  local name=$1
+  echo
+  echo "== $name: kubectl apply -f scenarios/$name.yaml"
+  "$BIN/kubectl" apply -f "scenarios/$name.yaml"
+  "$BIN/kubectl" rollout status deployment/demo --timeout 120s
+  echo "== $name: rollcheck run -f scenarios/$name.scenario.yaml --target $LB/"
+  set +e
+  "$BIN/rollcheck" run -f "scenarios/$name.scenario.yaml" --target "$LB/" --report-json "$OUT/$name.json"
+  local code=$?
+  set -e
+  eval "code_${name//-/_}=$code"
+}
+
+run_case as-is
+run_case to-be
+
+verdict() { sed -n 's/^  "verdict": "\([A-Z]*\)".*/\1/p' "$1"; }
+echo
+echo "== verdicts"
+echo "as-is: $(verdict "$OUT/as-is.json") (exit $code_as_is)   report: demo/as-is.json"
+echo "to-be: $(verdict "$OUT/to-be.json") (exit $code_to_be)   report: demo/to-be.json"
+if [ "$code_as_is" = 1 ] && [ "$code_to_be" = 0 ]; then
+  echo "as expected: as-is FAIL, to-be PASS"
+else
+  echo "UNEXPECTED: want as-is FAIL (exit 1) and to-be PASS (exit 0)"
+  exit 1
+fi

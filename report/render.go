@@ -1,0 +1,247 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+
+	"github.com/rollcheck/rollcheck/rollout"
+)
+
+// Renderer writes a computed report in one format.
+type Renderer func(r *Report, w io.Writer) error
+
+// WriteJSON renders the report as indented JSON (schema rollcheck.report/v1).
+func WriteJSON(r *Report, w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("writing JSON report: %w", err)
+	}
+	return nil
+}
+
+// TextOptions tune the human report.
+type TextOptions struct {
+	MaxFailures int // failure records listed; default 10
+	MaxEvents   int // timeline lines listed; default 60
+}
+
+// WriteText renders the human summary: verdict and reasons first, then the
+// numbers, then the evidence (failures and the pod timeline).
+func WriteText(r *Report, w io.Writer) error {
+	return TextOptions{}.Write(r, w)
+}
+
+// Write renders the human summary with these options.
+func (o TextOptions) Write(r *Report, w io.Writer) error {
+	if o.MaxFailures == 0 {
+		o.MaxFailures = 10
+	}
+	if o.MaxEvents == 0 {
+		o.MaxEvents = 60
+	}
+	p := &printer{w: w}
+	title := fmt.Sprintf("rollcheck: %s  deployment/%s (%s) in namespace %s", r.Verdict, r.Rollout.Deployment, r.Rollout.Action, r.Rollout.Namespace)
+	if r.Interrupted {
+		title += "  [interrupted: partial report]"
+	}
+	p.line(title)
+	for _, reason := range r.Reasons {
+		p.line("  - " + reason)
+	}
+	p.line("")
+	t0 := r.start()
+	l := r.Load
+	p.line(fmt.Sprintf("Load      %s at %.1f/s asked, %.1f/s achieved: %d requests, %d failed (%.2f%% success), p50 %s p99 %s",
+		strings.Join(l.Targets, ", "), l.Rate, l.AchievedRate, l.Requests, l.Failures, 100*l.SuccessRatio, secs(l.LatencyP50), secs(l.LatencyP99)))
+	ro := r.Rollout
+	switch {
+	case !ro.Triggered:
+		p.line("Rollout   not triggered: " + ro.Reason)
+	case ro.Completed:
+		p.line(fmt.Sprintf("Rollout   completed in %.1fs (triggered at %s, complete at %s)", ro.Duration, rel(t0, *ro.StartedAt), rel(t0, *ro.CompletedAt)))
+	default:
+		p.line(fmt.Sprintf("Rollout   did not complete (triggered at %s): %s", rel(t0, *ro.StartedAt), ro.Reason))
+	}
+	p.line(fmt.Sprintf("Disrupted %.1fs (buckets of %s with a failure)", r.DisruptedSeconds, secs(r.BucketWidth)))
+	p.line("")
+
+	p.table([]string{"phase", "from", "to", "requests", "failed"}, func(add func(...any)) {
+		for _, ph := range r.Phases {
+			add(ph.Name, rel(t0, ph.Start), rel(t0, ph.End), ph.Requests, ph.Failures)
+		}
+	})
+	if classes := r.SortedClasses(); len(classes) > 0 {
+		p.table([]string{"failure class", "requests", "share of failures"}, func(add func(...any)) {
+			for _, c := range classes {
+				n := r.Load.ByClass[c]
+				add(c, n, fmt.Sprintf("%.1f%%", 100*float64(n)/float64(max(1, l.Failures))))
+			}
+		})
+	}
+	if len(r.FailuresByPod) > 0 {
+		pods := make([]string, 0, len(r.FailuresByPod))
+		for pod := range r.FailuresByPod {
+			pods = append(pods, pod)
+		}
+		sort.Strings(pods)
+		p.table([]string{"pod (from response header)", "failed requests"}, func(add func(...any)) {
+			for _, pod := range pods {
+				add(pod, r.FailuresByPod[pod])
+			}
+		})
+	}
+	if len(r.Failures) > 0 {
+		n := min(o.MaxFailures, len(r.Failures))
+		p.line(fmt.Sprintf("First %d of %d failures:", n, l.Failures))
+		p.table([]string{"at", "class", "code", "pod", "reused conn", "error"}, func(add func(...any)) {
+			for _, f := range r.Failures[:n] {
+				add(rel(t0, f.Time), string(f.Class), f.Code, dash(f.Pod), f.Reused, dash(truncate(f.Error, 70)))
+			}
+		})
+	}
+	if evs := r.podEvents(); len(evs) > 0 {
+		n := min(o.MaxEvents, len(evs))
+		p.line(fmt.Sprintf("Timeline (%d of %d events, time since the load began):", n, len(evs)))
+		p.table([]string{"at", "event", "object", "detail"}, func(add func(...any)) {
+			for _, e := range evs[:n] {
+				add(rel(t0, e.Time), string(e.Type), eventObject(e), eventDetail(e))
+			}
+		})
+	}
+	return p.err
+}
+
+// start is the zero of the relative clock: the start of the load, or of the
+// first event when no load ran.
+func (r *Report) start() time.Time {
+	if len(r.Phases) > 0 {
+		return r.Phases[0].Start
+	}
+	if len(r.Events) > 0 {
+		return r.Events[0].Time
+	}
+	return time.Time{}
+}
+
+// podEvents are the timeline events worth showing a person: the noisy
+// Deployment status updates are left to the JSON.
+func (r *Report) podEvents() []rollout.Event {
+	var out []rollout.Event
+	for _, e := range r.Events {
+		if e.Type == rollout.DeploymentUpdated || e.Detail == "initial" {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func eventObject(e rollout.Event) string {
+	switch {
+	case e.Pod != "":
+		return "pod/" + e.Pod
+	case e.ReplicaSet != "":
+		return "rs/" + e.ReplicaSet
+	}
+	return ""
+}
+
+func eventDetail(e rollout.Event) string {
+	var parts []string
+	if e.Ready != nil || e.Serving != nil || e.Terminating != nil {
+		parts = append(parts, fmt.Sprintf("ready=%s serving=%s terminating=%s", b(e.Ready), b(e.Serving), b(e.Terminating)))
+	}
+	if e.Container != "" {
+		parts = append(parts, "container "+e.Container)
+	}
+	if e.ExitCode != nil {
+		parts = append(parts, fmt.Sprintf("exit %d", *e.ExitCode))
+	}
+	if e.Replicas != nil {
+		parts = append(parts, fmt.Sprintf("replicas %d", *e.Replicas))
+	}
+	if e.Reason != "" {
+		parts = append(parts, e.Reason)
+	}
+	if e.Detail != "" {
+		parts = append(parts, e.Detail)
+	}
+	return truncate(strings.Join(parts, ", "), 80)
+}
+
+func b(p *bool) string {
+	if p == nil {
+		return "?"
+	}
+	if *p {
+		return "true"
+	}
+	return "false"
+}
+
+func rel(t0, t time.Time) string {
+	if t0.IsZero() || t.IsZero() {
+		return "-"
+	}
+	return fmt.Sprintf("%+.2fs", t.Sub(t0).Seconds())
+}
+
+func secs(s float64) string {
+	d := time.Duration(s * float64(time.Second))
+	return d.Round(time.Millisecond / 10).String()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+// printer keeps the first write error so rendering code stays linear.
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) line(s string) {
+	if p.err != nil {
+		return
+	}
+	_, p.err = fmt.Fprintln(p.w, s)
+}
+
+func (p *printer) table(header []string, rows func(add func(...any))) {
+	if p.err != nil {
+		return
+	}
+	t := tablewriter.NewTable(p.w)
+	hs := make([]any, len(header))
+	for i, h := range header {
+		hs[i] = h
+	}
+	t.Header(hs...)
+	rows(func(cells ...any) {
+		if p.err == nil {
+			p.err = t.Append(cells...)
+		}
+	})
+	if p.err == nil {
+		p.err = t.Render()
+	}
+	p.line("")
+}

@@ -1,0 +1,341 @@
+// Package report joins the attack's buckets and failures with the rollout's
+// timeline into one computed result (phases, counts, disrupted time, verdict),
+// which renderers then only print. The verdict is computed once, in Build.
+package report
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/rollout"
+)
+
+// Schema is the identifier of the JSON report format. New fields may be added
+// within a version; none are renamed or removed.
+const Schema = "rollcheck.report/v1"
+
+// Verdict is the answer of a run.
+type Verdict string
+
+// Verdicts.
+const (
+	Pass         Verdict = "PASS"
+	Fail         Verdict = "FAIL"
+	Inconclusive Verdict = "INCONCLUSIVE"
+)
+
+// MinAchievedRatio is the share of the target rate the load must reach for a
+// verdict other than INCONCLUSIVE.
+const MinAchievedRatio = 0.95
+
+// Thresholds decide FAIL. A negative ratio disables that check.
+type Thresholds struct {
+	MaxFailures     int           `json:"max_failures"`
+	MaxFailureRatio float64       `json:"max_failure_ratio"` // <0: off
+	MaxDisrupted    time.Duration `json:"max_disrupted_ns"`
+	MinSuccessRatio float64       `json:"min_success_ratio"` // <0: off
+}
+
+// DefaultThresholds allows no failure at all.
+func DefaultThresholds() Thresholds {
+	return Thresholds{MaxFailures: 0, MaxFailureRatio: -1, MaxDisrupted: 0, MinSuccessRatio: -1}
+}
+
+// Input is everything a report is built from.
+type Input struct {
+	Namespace   string
+	Deployment  string
+	Action      string
+	Services    []string
+	Targets     []string
+	Attack      *attack.Result
+	Events      []rollout.Event
+	Outcome     rollout.Outcome
+	Thresholds  Thresholds
+	Interrupted bool
+	// Skipped says why the rollout was not triggered ("" when it was).
+	Skipped string
+}
+
+// Phase is one part of the run on the rollcheck clock.
+type Phase struct {
+	Name     string    `json:"name"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Requests int       `json:"requests"`
+	Failures int       `json:"failures"`
+}
+
+// Load summarizes the load.
+type Load struct {
+	Targets      []string       `json:"target"`
+	Rate         float64        `json:"rate"`
+	AchievedRate float64        `json:"achieved_rate"`
+	Requests     int            `json:"requests"`
+	Failures     int            `json:"failures"`
+	SuccessRatio float64        `json:"success_ratio"`
+	ByClass      map[string]int `json:"by_class"`
+	LatencyP50   float64        `json:"latency_p50_seconds"`
+	LatencyP99   float64        `json:"latency_p99_seconds"`
+	LatencyMax   float64        `json:"latency_max_seconds"`
+}
+
+// Rollout summarizes the rollout.
+type Rollout struct {
+	Namespace   string     `json:"namespace"`
+	Deployment  string     `json:"deployment"`
+	Action      string     `json:"action"`
+	Services    []string   `json:"services,omitempty"`
+	Triggered   bool       `json:"triggered"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	Completed   bool       `json:"completed"`
+	Duration    float64    `json:"duration_seconds"`
+	Reason      string     `json:"reason,omitempty"`
+}
+
+// Report is the computed result of a run. JSON field names are the v1 schema.
+type Report struct {
+	Schema           string            `json:"schema"`
+	Verdict          Verdict           `json:"verdict"`
+	Reasons          []string          `json:"reasons"`
+	Interrupted      bool              `json:"interrupted"`
+	Thresholds       Thresholds        `json:"thresholds"`
+	Load             Load              `json:"load"`
+	Rollout          Rollout           `json:"rollout"`
+	DisruptedSeconds float64           `json:"disrupted_seconds"`
+	Phases           []Phase           `json:"phases"`
+	FailuresByPod    map[string]int    `json:"failures_by_pod,omitempty"`
+	Events           []rollout.Event   `json:"events"`
+	Failures         []attack.Failure  `json:"failures"`
+	FailuresDropped  int               `json:"failures_dropped"`
+	BucketWidth      float64           `json:"bucket_width_seconds"`
+	Buckets          []attack.Bucket   `json:"buckets"`
+	Extra            map[string]string `json:"-"`
+}
+
+// Build computes the report, including the verdict and its reasons.
+func Build(in Input) *Report {
+	a := in.Attack
+	if a == nil {
+		a = &attack.Result{}
+	}
+	r := &Report{
+		Schema:          Schema,
+		Interrupted:     in.Interrupted,
+		Thresholds:      in.Thresholds,
+		Events:          in.Events,
+		Failures:        a.FailureList,
+		FailuresDropped: a.Dropped,
+		BucketWidth:     a.BucketWidth.Seconds(),
+		Buckets:         a.Buckets,
+	}
+	if r.Events == nil {
+		r.Events = []rollout.Event{}
+	}
+	if r.Failures == nil {
+		r.Failures = []attack.Failure{}
+	}
+	if r.Buckets == nil {
+		r.Buckets = []attack.Bucket{}
+	}
+	byClass := map[string]int{}
+	for c, n := range a.ByClass {
+		byClass[string(c)] = n
+	}
+	r.Load = Load{
+		Targets:      in.Targets,
+		Rate:         a.Rate,
+		AchievedRate: a.AchievedRate,
+		Requests:     a.Requests,
+		Failures:     a.Failures,
+		ByClass:      byClass,
+		LatencyP50:   a.P50.Seconds(),
+		LatencyP99:   a.P99.Seconds(),
+		LatencyMax:   a.Max.Seconds(),
+	}
+	if a.Requests > 0 {
+		r.Load.SuccessRatio = float64(a.Requests-a.Failures) / float64(a.Requests)
+	}
+	o := in.Outcome
+	r.Rollout = Rollout{
+		Namespace:  in.Namespace,
+		Deployment: in.Deployment,
+		Action:     in.Action,
+		Services:   in.Services,
+		Triggered:  o.Triggered,
+		Completed:  o.Completed,
+		Reason:     o.Reason,
+	}
+	if o.Triggered {
+		s := o.StartedAt
+		r.Rollout.StartedAt = &s
+		if o.Completed {
+			c := o.CompletedAt
+			r.Rollout.CompletedAt = &c
+			r.Rollout.Duration = c.Sub(s).Seconds()
+		}
+	}
+	if in.Skipped != "" {
+		r.Rollout.Reason = in.Skipped
+	}
+	r.Phases = phases(a, o)
+	r.DisruptedSeconds = disrupted(a.Buckets, a.BucketWidth)
+	r.FailuresByPod = failuresByPod(a.FailureList)
+	r.Verdict, r.Reasons = decide(r, in)
+	return r
+}
+
+// phases splits the run at the trigger and at completion. Requests are
+// counted by bucket (a bucket straddling a boundary counts in the phase its
+// start falls in); failures by their exact start time when every failure was
+// recorded, so a failure just after the trigger is never blamed on the baseline.
+func phases(a *attack.Result, o rollout.Outcome) []Phase {
+	if a.Start.IsZero() {
+		return []Phase{}
+	}
+	var out []Phase
+	switch {
+	case !o.Triggered:
+		out = []Phase{{Name: "baseline", Start: a.Start, End: a.End}}
+	case o.Completed:
+		out = []Phase{{Name: "baseline", Start: a.Start, End: o.StartedAt}, {Name: "rollout", Start: o.StartedAt, End: o.CompletedAt}, {Name: "settle", Start: o.CompletedAt, End: a.End}}
+	default:
+		out = []Phase{{Name: "baseline", Start: a.Start, End: o.StartedAt}, {Name: "rollout", Start: o.StartedAt, End: a.End}}
+	}
+	last := len(out) - 1
+	index := func(t time.Time) int {
+		for i := last; i > 0; i-- {
+			if !t.Before(out[i].Start) {
+				return i
+			}
+		}
+		return 0
+	}
+	exact := a.Dropped == 0
+	for _, b := range a.Buckets {
+		i := index(b.Start)
+		out[i].Requests += b.Total
+		if !exact {
+			out[i].Failures += b.Failed()
+		}
+	}
+	if exact {
+		for _, f := range a.FailureList {
+			out[index(f.Time)].Failures++
+		}
+	}
+	return out
+}
+
+// disrupted is the union of failed buckets, in seconds.
+func disrupted(bs []attack.Bucket, width time.Duration) float64 {
+	n := 0
+	for _, b := range bs {
+		if b.Failed() > 0 {
+			n++
+		}
+	}
+	return (time.Duration(n) * width).Seconds()
+}
+
+func failuresByPod(fs []attack.Failure) map[string]int {
+	m := map[string]int{}
+	for _, f := range fs {
+		if f.Pod != "" {
+			m[f.Pod]++
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// phase returns the named phase, or a zero Phase.
+func (r *Report) phase(name string) Phase {
+	for _, p := range r.Phases {
+		if p.Name == name {
+			return p
+		}
+	}
+	return Phase{}
+}
+
+// decide computes the verdict. Order matters: a baseline that already fails
+// or an interrupted run cannot say anything about the rollout
+// (INCONCLUSIVE); a rollout that did not complete is a FAIL whatever the load
+// saw; a load that did not reach its rate cannot PASS; then the thresholds.
+func decide(r *Report, in Input) (Verdict, []string) {
+	var reasons []string
+	if in.Interrupted {
+		return Inconclusive, []string{"interrupted before the run finished: the report is partial"}
+	}
+	base := r.phase("baseline")
+	if base.Failures > 0 {
+		return Inconclusive, []string{fmt.Sprintf("%d of %d requests failed in the baseline, before any change: the service was already unhealthy, so the rollout was not judged", base.Failures, base.Requests)}
+	}
+	if in.Skipped != "" {
+		return Inconclusive, []string{in.Skipped}
+	}
+	if r.Load.Requests == 0 {
+		return Inconclusive, []string{"no request was sent"}
+	}
+	if r.Rollout.Triggered && !r.Rollout.Completed {
+		reason := r.Rollout.Reason
+		if reason == "" {
+			reason = "did not complete"
+		}
+		reasons = append(reasons, fmt.Sprintf("rollout of deployment/%s did not complete: %s", r.Rollout.Deployment, reason))
+	}
+	// Failures judged are those after the baseline (rollout and settle).
+	judged := Phase{}
+	for _, p := range r.Phases {
+		if p.Name != "baseline" {
+			judged.Requests += p.Requests
+			judged.Failures += p.Failures
+		}
+	}
+	t := r.Thresholds
+	if judged.Failures > t.MaxFailures {
+		reasons = append(reasons, fmt.Sprintf("%d requests failed during the rollout and settle (max %d)", judged.Failures, t.MaxFailures))
+	}
+	if judged.Requests > 0 {
+		ratio := float64(judged.Failures) / float64(judged.Requests)
+		if t.MaxFailureRatio >= 0 && ratio > t.MaxFailureRatio {
+			reasons = append(reasons, fmt.Sprintf("failure ratio %.4f is above %.4f", ratio, t.MaxFailureRatio))
+		}
+		if t.MinSuccessRatio >= 0 && 1-ratio < t.MinSuccessRatio {
+			reasons = append(reasons, fmt.Sprintf("success ratio %.4f is below %.4f", 1-ratio, t.MinSuccessRatio))
+		}
+	}
+	if d := time.Duration(r.DisruptedSeconds * float64(time.Second)); d > t.MaxDisrupted {
+		reasons = append(reasons, fmt.Sprintf("disrupted for %.1fs (max %s)", r.DisruptedSeconds, t.MaxDisrupted))
+	}
+	if len(reasons) > 0 {
+		return Fail, reasons
+	}
+	if r.Load.Rate > 0 && r.Load.AchievedRate < MinAchievedRatio*r.Load.Rate {
+		return Inconclusive, []string{fmt.Sprintf("load reached %.1f/s of the %.1f/s asked (%.0f%%, below %.0f%%): no failure seen, but the service was not tested at the rate asked", r.Load.AchievedRate, r.Load.Rate, 100*r.Load.AchievedRate/r.Load.Rate, 100*MinAchievedRatio)}
+	}
+	return Pass, []string{fmt.Sprintf("%d requests, 0 over the thresholds; rollout completed in %.1fs", r.Load.Requests, r.Rollout.Duration)}
+}
+
+// SortedClasses returns the failing classes that occurred, most first.
+func (r *Report) SortedClasses() []string {
+	var out []string
+	for c, n := range r.Load.ByClass {
+		if c != string(attack.ClassOK) && n > 0 {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if r.Load.ByClass[out[i]] != r.Load.ByClass[out[j]] {
+			return r.Load.ByClass[out[i]] > r.Load.ByClass[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	return out
+}

@@ -1,0 +1,156 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/rollout"
+)
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// run builds a 30 s attack at 100/s with one bucket per second; fails maps a
+// second to the failures (class 502) in that second. The rollout is triggered
+// at 10 s and completes at 20 s.
+func run(fails map[int]int, achieved float64) (*attack.Result, rollout.Outcome) {
+	a := &attack.Result{Start: t0, End: t0.Add(30 * time.Second), Rate: 100, AchievedRate: achieved, BucketWidth: time.Second, ByClass: map[attack.Class]int{}}
+	for s := 0; s < 30; s++ {
+		b := attack.Bucket{Start: t0.Add(time.Duration(s) * time.Second), Total: 100, OK: 100 - fails[s]}
+		if fails[s] > 0 {
+			b.ByClass = map[attack.Class]int{attack.Class502: fails[s]}
+			for i := 0; i < fails[s]; i++ {
+				a.FailureList = append(a.FailureList, attack.Failure{Time: b.Start.Add(time.Duration(i) * time.Millisecond), Class: attack.Class502, Code: 502, Pod: "web-1"})
+			}
+		}
+		a.Buckets = append(a.Buckets, b)
+		a.Requests += 100
+		a.Failures += fails[s]
+		a.ByClass[attack.Class502] += fails[s]
+		a.ByClass[attack.ClassOK] += 100 - fails[s]
+	}
+	o := rollout.Outcome{Triggered: true, Completed: true, StartedAt: t0.Add(10 * time.Second), CompletedAt: t0.Add(20 * time.Second)}
+	return a, o
+}
+
+func TestVerdict(t *testing.T) {
+	th := DefaultThresholds()
+	tests := []struct {
+		name      string
+		fails     map[int]int
+		achieved  float64
+		th        Thresholds
+		outcome   func(*rollout.Outcome)
+		in        func(*Input)
+		want      Verdict
+		reasonHas string
+	}{
+		{name: "no failure passes", achieved: 100, th: th, want: Pass},
+		{name: "one failure during the rollout fails the default threshold", fails: map[int]int{12: 1}, achieved: 100, th: th, want: Fail, reasonHas: "1 requests failed"},
+		{name: "failures within max-failures pass", fails: map[int]int{12: 3}, achieved: 100, th: Thresholds{MaxFailures: 3, MaxFailureRatio: -1, MinSuccessRatio: -1, MaxDisrupted: 5 * time.Second}, want: Pass},
+		{name: "a failure ratio above the maximum fails", fails: map[int]int{12: 30}, achieved: 100, th: Thresholds{MaxFailures: 100, MaxFailureRatio: 0.01, MinSuccessRatio: -1, MaxDisrupted: time.Minute}, want: Fail, reasonHas: "failure ratio 0.0150"},
+		{name: "a success ratio below the minimum fails", fails: map[int]int{12: 30}, achieved: 100, th: Thresholds{MaxFailures: 100, MaxFailureRatio: -1, MinSuccessRatio: 0.99, MaxDisrupted: time.Minute}, want: Fail, reasonHas: "success ratio 0.9850"},
+		{name: "disrupted time above the maximum fails", fails: map[int]int{12: 1, 13: 1, 14: 1}, achieved: 100, th: Thresholds{MaxFailures: 100, MaxFailureRatio: -1, MinSuccessRatio: -1, MaxDisrupted: 2 * time.Second}, want: Fail, reasonHas: "disrupted for 3.0s"},
+		{name: "failures in the baseline are inconclusive", fails: map[int]int{3: 2, 12: 5}, achieved: 100, th: th, want: Inconclusive, reasonHas: "2 of 1000 requests failed in the baseline"},
+		{name: "a load below 95% of its rate is inconclusive, never a pass", achieved: 90, th: th, want: Inconclusive, reasonHas: "90.0/s of the 100.0/s"},
+		{name: "a rollout that did not complete fails", achieved: 100, th: th, outcome: func(o *rollout.Outcome) { o.Completed = false; o.Reason = "ProgressDeadlineExceeded" }, want: Fail, reasonHas: "ProgressDeadlineExceeded"},
+		{name: "an interrupted run is inconclusive", achieved: 100, th: th, in: func(in *Input) { in.Interrupted = true }, want: Inconclusive, reasonHas: "interrupted"},
+		{name: "failures in the settle phase count", fails: map[int]int{25: 1}, achieved: 100, th: th, want: Fail},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, o := run(tt.fails, tt.achieved)
+			if tt.outcome != nil {
+				tt.outcome(&o)
+			}
+			in := Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Thresholds: tt.th}
+			if tt.in != nil {
+				tt.in(&in)
+			}
+			r := Build(in)
+			if r.Verdict != tt.want {
+				t.Fatalf("verdict = %s (%v), want %s", r.Verdict, r.Reasons, tt.want)
+			}
+			if tt.reasonHas != "" && !strings.Contains(strings.Join(r.Reasons, "\n"), tt.reasonHas) {
+				t.Errorf("reasons %q do not mention %q", r.Reasons, tt.reasonHas)
+			}
+		})
+	}
+}
+
+func TestPhasesSplitAtTriggerAndCompletion(t *testing.T) {
+	a, o := run(map[int]int{5: 1, 15: 2, 25: 3}, 100)
+	r := Build(Input{Attack: a, Outcome: o, Thresholds: DefaultThresholds()})
+	want := []struct {
+		name               string
+		requests, failures int
+	}{{"baseline", 1000, 1}, {"rollout", 1000, 2}, {"settle", 1000, 3}}
+	if len(r.Phases) != len(want) {
+		t.Fatalf("phases = %+v", r.Phases)
+	}
+	for i, w := range want {
+		p := r.Phases[i]
+		if p.Name != w.name || p.Requests != w.requests || p.Failures != w.failures {
+			t.Errorf("phase %d = %s %d/%d, want %s %d/%d", i, p.Name, p.Requests, p.Failures, w.name, w.requests, w.failures)
+		}
+	}
+	if r.DisruptedSeconds != 3 {
+		t.Errorf("disrupted = %v, want 3", r.DisruptedSeconds)
+	}
+}
+
+func TestJSONHasTheV1Fields(t *testing.T) {
+	a, o := run(map[int]int{12: 2}, 100)
+	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Targets: []string{"http://127.0.0.1:1/"}, Attack: a, Outcome: o, Thresholds: DefaultThresholds()})
+	var buf bytes.Buffer
+	if err := WriteJSON(r, &buf); err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"schema", "verdict", "reasons", "load", "rollout", "disrupted_seconds", "phases", "events", "failures", "buckets"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON report lacks %q", k)
+		}
+	}
+	if m["schema"] != Schema || m["verdict"] != "FAIL" {
+		t.Errorf("schema/verdict = %v/%v", m["schema"], m["verdict"])
+	}
+	load := m["load"].(map[string]any)
+	for _, k := range []string{"target", "rate", "achieved_rate", "requests", "failures", "success_ratio", "by_class"} {
+		if _, ok := load[k]; !ok {
+			t.Errorf("load lacks %q", k)
+		}
+	}
+	ro := m["rollout"].(map[string]any)
+	for _, k := range []string{"deployment", "action", "started_at", "completed_at", "completed"} {
+		if _, ok := ro[k]; !ok {
+			t.Errorf("rollout lacks %q", k)
+		}
+	}
+}
+
+func TestTextReportLeadsWithTheVerdict(t *testing.T) {
+	a, o := run(map[int]int{12: 2}, 100)
+	ready := false
+	events := []rollout.Event{{Time: t0.Add(11 * time.Second), Type: rollout.DeletionRequested, Pod: "web-1"}, {Time: t0.Add(11500 * time.Millisecond), Type: rollout.EndpointChanged, Pod: "web-1", Ready: &ready}}
+	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Targets: []string{"http://127.0.0.1:1/"}, Attack: a, Outcome: o, Events: events, Thresholds: DefaultThresholds()})
+	var buf bytes.Buffer
+	if err := WriteText(r, &buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.HasPrefix(out, "rollcheck: FAIL  deployment/web (restart) in namespace default\n") {
+		t.Errorf("first line: %q", strings.SplitN(out, "\n", 2)[0])
+	}
+	for _, want := range []string{"2 requests failed", "+11.00s", "deletion-requested", "pod/web-1", "ready=false", "502", "Rollout   completed in 10.0s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text report lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,158 @@
+// Package scenarios parses and validates scenario files: the settings of one
+// `rollcheck run` written down (targets, rate, rollout action, phases,
+// thresholds), so a run can be repeated and reviewed. Unknown fields are
+// errors, because a misspelt threshold silently ignored would pass a run that
+// should fail.
+package scenarios
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// APIVersion is the only scenario version this release reads.
+const APIVersion = "rollcheck/v1"
+
+// Duration is a time.Duration written as a Go duration string ("10s").
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON reads "10s"-style strings.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"10s\", got %s", string(b))
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: %w", s, err)
+	}
+	if v < 0 {
+		return fmt.Errorf("invalid duration %q: must not be negative", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// Scenario is one rollcheck run. Pointer fields distinguish "not set" from a
+// zero value so that flags and defaults can fill in what the file leaves out.
+type Scenario struct {
+	APIVersion string     `json:"apiVersion"`
+	Kind       string     `json:"kind,omitempty"`
+	Name       string     `json:"name,omitempty"`
+	Namespace  string     `json:"namespace,omitempty"`
+	Deployment string     `json:"deployment,omitempty"`
+	Service    string     `json:"service,omitempty"`
+	Action     Action     `json:"action,omitempty"`
+	Load       Load       `json:"load,omitempty"`
+	Phases     Phases     `json:"phases,omitempty"`
+	Thresholds Thresholds `json:"thresholds,omitempty"`
+}
+
+// Action is how the rollout is started: exactly one of its fields.
+type Action struct {
+	Restart  bool              `json:"restart,omitempty"`
+	SetImage map[string]string `json:"setImage,omitempty"` // container -> image
+}
+
+// Load is the constant-rate load.
+type Load struct {
+	Targets   []string  `json:"targets,omitempty"`
+	Method    string    `json:"method,omitempty"`
+	Headers   []string  `json:"headers,omitempty"` // "Key: value"
+	Body      string    `json:"body,omitempty"`
+	Rate      string    `json:"rate,omitempty"` // "200/s"
+	Timeout   *Duration `json:"timeout,omitempty"`
+	KeepAlive *bool     `json:"keepalive,omitempty"`
+	HTTP2     *bool     `json:"http2,omitempty"`
+	PodHeader *string   `json:"podHeader,omitempty"`
+}
+
+// Phases are the durations of the run's parts.
+type Phases struct {
+	Baseline       *Duration `json:"baseline,omitempty"`
+	Settle         *Duration `json:"settle,omitempty"`
+	RolloutTimeout *Duration `json:"rolloutTimeout,omitempty"`
+}
+
+// Thresholds decide FAIL.
+type Thresholds struct {
+	MaxFailures     *int      `json:"maxFailures,omitempty"`
+	MaxFailureRatio *float64  `json:"maxFailureRatio,omitempty"`
+	MaxDisrupted    *Duration `json:"maxDisrupted,omitempty"`
+	MinSuccessRatio *float64  `json:"minSuccessRatio,omitempty"`
+}
+
+// Load reads and validates a scenario file.
+func LoadFile(path string) (*Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading scenario: %w", err)
+	}
+	s, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Parse reads a scenario from YAML or JSON. Unknown fields are errors.
+func Parse(data []byte) (*Scenario, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("empty scenario")
+	}
+	var s Scenario
+	if err := yaml.UnmarshalStrict(data, &s); err != nil {
+		return nil, cleanYAMLError(err)
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// cleanYAMLError shortens sigs.k8s.io/yaml's wrapping so the message names
+// the field.
+func cleanYAMLError(err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "error unmarshaling JSON: while decoding JSON: ")
+	msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
+	return errors.New(msg)
+}
+
+// Validate checks what can be checked without the cluster or the flags.
+func (s *Scenario) Validate() error {
+	if s.APIVersion != APIVersion {
+		return fmt.Errorf("apiVersion must be %q, got %q", APIVersion, s.APIVersion)
+	}
+	if s.Kind != "" && s.Kind != "Scenario" {
+		return fmt.Errorf("kind must be \"Scenario\", got %q", s.Kind)
+	}
+	if s.Action.Restart && len(s.Action.SetImage) > 0 {
+		return errors.New("action: restart and setImage are exclusive")
+	}
+	for c, img := range s.Action.SetImage {
+		if c == "" || img == "" {
+			return fmt.Errorf("action.setImage: container and image must not be empty (%q: %q)", c, img)
+		}
+	}
+	t := s.Thresholds
+	if t.MaxFailures != nil && *t.MaxFailures < 0 {
+		return fmt.Errorf("thresholds.maxFailures must be 0 or more, got %d", *t.MaxFailures)
+	}
+	for name, v := range map[string]*float64{"maxFailureRatio": t.MaxFailureRatio, "minSuccessRatio": t.MinSuccessRatio} {
+		if v != nil && (*v < 0 || *v > 1) {
+			return fmt.Errorf("thresholds.%s must be between 0 and 1, got %g", name, *v)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package scenarios
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string
+		check   func(t *testing.T, s *Scenario)
+	}{
+		{
+			name: "a full scenario is read with its durations and thresholds",
+			yaml: `apiVersion: rollcheck/v1
+kind: Scenario
+deployment: web
+action: {restart: true}
+load: {targets: ["http://127.0.0.1:8080/"], rate: 100/s, timeout: 2s, podHeader: X-Pod-Name}
+phases: {baseline: 5s, settle: 3s}
+thresholds: {maxFailures: 2, maxFailureRatio: 0.01}
+`,
+			check: func(t *testing.T, s *Scenario) {
+				if s.Deployment != "web" || !s.Action.Restart || s.Load.Rate != "100/s" {
+					t.Errorf("got %+v", s)
+				}
+				if s.Load.Timeout.Duration != 2*time.Second || s.Phases.Baseline.Duration != 5*time.Second {
+					t.Errorf("durations: %v %v", s.Load.Timeout, s.Phases.Baseline)
+				}
+				if *s.Thresholds.MaxFailures != 2 || *s.Thresholds.MaxFailureRatio != 0.01 {
+					t.Errorf("thresholds: %+v", s.Thresholds)
+				}
+			},
+		},
+		{name: "an unknown field is an error naming it", yaml: "apiVersion: rollcheck/v1\ndeployment: web\nmaxFailure: 3\n", wantErr: `unknown field "maxFailure"`},
+		{name: "an unknown nested field is an error naming it", yaml: "apiVersion: rollcheck/v1\nload: {rates: 5/s}\n", wantErr: `unknown field "rates"`},
+		{name: "a wrong apiVersion is refused", yaml: "apiVersion: v2\n", wantErr: `apiVersion must be "rollcheck/v1"`},
+		{name: "a bad duration is refused", yaml: "apiVersion: rollcheck/v1\nphases: {baseline: ten}\n", wantErr: `invalid duration "ten"`},
+		{name: "a negative duration is refused", yaml: "apiVersion: rollcheck/v1\nphases: {settle: -1s}\n", wantErr: "must not be negative"},
+		{name: "restart and setImage together are refused", yaml: "apiVersion: rollcheck/v1\naction: {restart: true, setImage: {app: x:1}}\n", wantErr: "exclusive"},
+		{name: "a ratio above one is refused", yaml: "apiVersion: rollcheck/v1\nthresholds: {minSuccessRatio: 2}\n", wantErr: "between 0 and 1"},
+		{name: "an empty file is refused", yaml: "  \n", wantErr: "empty scenario"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Parse([]byte(tt.yaml))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, s)
+		})
+	}
+}
+
+func TestShippedScenariosParse(t *testing.T) {
+	files, err := filepath.Glob("*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), "apiVersion: rollcheck/v1") {
+			continue // a Kubernetes manifest, not a scenario
+		}
+		n++
+		if _, err := LoadFile(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no scenario file shipped in scenarios/")
+	}
+}

@@ -1,0 +1,233 @@
+package attack
+
+import (
+	"container/heap"
+	"net/http"
+	"sort"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// aggregator folds results into time buckets as they stream in. It is used
+// by one goroutine at a time; its memory grows with the covered time span
+// (one bucket per width) and the failure cap, not with the number of results.
+type aggregator struct {
+	start       time.Time
+	width       time.Duration
+	maxBuckets  int
+	podHeader   string // canonical form, "" for none
+	maxFailures int
+
+	buckets []*bucket // nil where no request started; pointers keep growth cheap
+
+	requests  int
+	byClass   [numClasses]int
+	hist      histogram
+	max       time.Duration
+	failed    int
+	failures  failureHeap
+	pods      map[string]*podSpan
+	firstSeen time.Time // earliest request start
+	lastSeen  time.Time // latest request start
+}
+
+// bucket is the internal form of Bucket: fixed counters instead of maps, so
+// adding a result allocates nothing unless a new pod name appears.
+type bucket struct {
+	byClass [numClasses]uint32
+	hist    histogram
+	max     time.Duration
+	pods    map[string]uint32
+}
+
+func newAggregator(start time.Time, width, span time.Duration, podHeader string, maxFailures int) *aggregator {
+	if podHeader != "" {
+		podHeader = http.CanonicalHeaderKey(podHeader)
+	}
+	return &aggregator{
+		start:       start,
+		width:       width,
+		maxBuckets:  int(span/width) + 1,
+		podHeader:   podHeader,
+		maxFailures: maxFailures,
+		pods:        map[string]*podSpan{},
+	}
+}
+
+// add classifies r and counts it in the bucket of its start time. reused
+// tells whether the request went over a reused keep-alive connection.
+func (g *aggregator) add(r *vegeta.Result, reused bool) {
+	ci := classify(r.Code, r.Error, r.URL)
+	ts := r.Timestamp
+
+	// Results arrive in completion order, so a slow early request may land
+	// in a bucket well behind the newest one; grow to fit, never shrink.
+	i := 0
+	if d := ts.Sub(g.start); d > 0 {
+		i = min(int(d/g.width), g.maxBuckets-1)
+	}
+	if i >= len(g.buckets) {
+		g.buckets = append(g.buckets, make([]*bucket, i+1-len(g.buckets))...)
+	}
+	b := g.buckets[i]
+	if b == nil {
+		b = &bucket{}
+		g.buckets[i] = b
+	}
+	b.byClass[ci]++
+	b.hist.add(r.Latency)
+	b.max = max(b.max, r.Latency)
+
+	g.requests++
+	g.byClass[ci]++
+	g.hist.add(r.Latency)
+	g.max = max(g.max, r.Latency)
+	if g.firstSeen.IsZero() || ts.Before(g.firstSeen) {
+		g.firstSeen = ts
+	}
+	if ts.After(g.lastSeen) {
+		g.lastSeen = ts
+	}
+
+	var pod string
+	if g.podHeader != "" {
+		if vs := r.Headers[g.podHeader]; len(vs) > 0 {
+			pod = vs[0]
+		}
+	}
+
+	if ci == idxOK {
+		if pod != "" {
+			if b.pods == nil {
+				b.pods = map[string]uint32{}
+			}
+			b.pods[pod]++
+			if p := g.pods[pod]; p == nil {
+				g.pods[pod] = &podSpan{first: ts, last: ts}
+			} else if ts.Before(p.first) {
+				p.first = ts
+			} else if ts.After(p.last) {
+				p.last = ts
+			}
+		}
+		return
+	}
+
+	g.failed++
+	if g.maxFailures <= 0 {
+		return
+	}
+	if len(g.failures) >= g.maxFailures {
+		// Keep the earliest failures: replace the latest kept one if this
+		// one started before it.
+		if !ts.Before(g.failures[0].Time) {
+			return
+		}
+		heap.Pop(&g.failures)
+	}
+	heap.Push(&g.failures, Failure{
+		Time:    ts,
+		Latency: r.Latency,
+		Class:   classes[ci],
+		Code:    r.Code,
+		Error:   r.Error,
+		Pod:     pod,
+		Reused:  reused,
+		URL:     r.URL,
+	})
+}
+
+// counts returns the number of requests and failures so far.
+func (g *aggregator) counts() (requests, failed int) { return g.requests, g.failed }
+
+// result renders the aggregate. end is when the load stopped; the achieved
+// rate is the number of requests over [start, end).
+func (g *aggregator) result(end time.Time, rate float64) *Result {
+	res := &Result{
+		Start:       g.start,
+		End:         end,
+		Rate:        rate,
+		Requests:    g.requests,
+		Failures:    g.failed,
+		ByClass:     make(map[Class]int, numClasses),
+		Max:         g.max,
+		BucketWidth: g.width,
+		Buckets:     make([]Bucket, len(g.buckets)),
+		FailureList: make([]Failure, len(g.failures)),
+		Dropped:     g.failed - len(g.failures),
+	}
+	if d := end.Sub(g.start); d > 0 {
+		res.AchievedRate = float64(g.requests) / d.Seconds()
+	}
+	for i, n := range g.byClass {
+		res.ByClass[classes[i]] = n
+	}
+	total := uint64(g.requests)
+	res.P50 = g.hist.quantile(0.50, total, g.max)
+	res.P95 = g.hist.quantile(0.95, total, g.max)
+	res.P99 = g.hist.quantile(0.99, total, g.max)
+
+	for i, b := range g.buckets {
+		out := Bucket{Start: g.start.Add(time.Duration(i) * g.width)}
+		if b == nil {
+			res.Buckets[i] = out
+			continue
+		}
+		out.Max = b.max
+		for ci, n := range b.byClass {
+			out.Total += int(n)
+			if ci == idxOK {
+				out.OK = int(n)
+			} else if n > 0 {
+				if out.ByClass == nil {
+					out.ByClass = map[Class]int{}
+				}
+				out.ByClass[classes[ci]] = int(n)
+			}
+		}
+		out.P50 = b.hist.quantile(0.50, uint64(out.Total), b.max)
+		out.P99 = b.hist.quantile(0.99, uint64(out.Total), b.max)
+		if len(b.pods) > 0 {
+			out.Pods = make(map[string]int, len(b.pods))
+			for p, n := range b.pods {
+				out.Pods[p] = int(n)
+			}
+		}
+		res.Buckets[i] = out
+	}
+
+	copy(res.FailureList, g.failures)
+	sort.SliceStable(res.FailureList, func(i, j int) bool {
+		return res.FailureList[i].Time.Before(res.FailureList[j].Time)
+	})
+
+	if len(g.pods) > 0 {
+		res.FirstByPod = make(map[string]time.Time, len(g.pods))
+		res.LastByPod = make(map[string]time.Time, len(g.pods))
+		for name, p := range g.pods {
+			res.FirstByPod[name] = p.first
+			res.LastByPod[name] = p.last
+		}
+	}
+	return res
+}
+
+// podSpan is the start time of the first and last successful request a pod
+// answered.
+type podSpan struct{ first, last time.Time }
+
+// failureHeap is a max-heap on start time: the root is the latest kept
+// failure, the one to evict when an earlier one arrives after the cap.
+type failureHeap []Failure
+
+func (h failureHeap) Len() int           { return len(h) }
+func (h failureHeap) Less(i, j int) bool { return h[i].Time.After(h[j].Time) }
+func (h failureHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *failureHeap) Push(x any)        { *h = append(*h, x.(Failure)) }
+func (h *failureHeap) Pop() any {
+	old := *h
+	f := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return f
+}

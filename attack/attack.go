@@ -1,0 +1,350 @@
+package attack
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// Defaults applied by New.
+const (
+	DefaultBucketWidth = 100 * time.Millisecond
+	DefaultMaxFailures = 10000
+	DefaultMaxDuration = 2 * time.Hour
+	DefaultTimeout     = vegeta.DefaultTimeout
+
+	// MinWorkers and MaxWorkersCap bound the derived worker limit, which is
+	// rate × timeout + slack: enough to keep the rate while every request
+	// hangs until its timeout, never an unbounded number of goroutines.
+	MinWorkers    = 32
+	MaxWorkersCap = 10000
+
+	// MaxBuckets bounds MaxDuration/BucketWidth, hence the aggregate's
+	// memory (under 1 KiB per bucket that saw requests).
+	MaxBuckets = 1_000_000
+
+	initialWorkers = 10 // vegeta's default; more are spawned as needed
+)
+
+// Attack is one constant-rate load. Create it with New, then Start, watch
+// it with Snapshot, and end it with Stop.
+type Attack struct {
+	cfg     Config
+	targets []vegeta.Target
+	reuse   *reuseTracker
+	// transport is closed by Stop: idle keep-alive connections would
+	// otherwise outlive the attack, each with its buffers and goroutines.
+	transport *http.Transport
+
+	startOnce sync.Once
+	started   atomic.Bool
+	atk       *vegeta.Attacker
+	agg       *aggregator
+	start     time.Time
+	done      chan struct{} // closed when every result has been aggregated
+
+	// Written by the result goroutine, read by Snapshot. requests is
+	// incremented before failures and Snapshot loads failures first, so a
+	// snapshot never shows more failures than requests.
+	requests atomic.Int64
+	failures atomic.Int64
+
+	haltOnce sync.Once
+	halted   chan struct{}
+	end      time.Time // when the load stopped; set in halt before halted closes
+
+	stopOnce sync.Once
+	result   *Result
+	encErr   error // first ResultsWriter error; read after done
+}
+
+// New validates cfg, applies defaults and returns an Attack ready to Start.
+func New(cfg Config) (*Attack, error) {
+	if len(cfg.Targets) == 0 {
+		return nil, errors.New("attack: no targets")
+	}
+	if cfg.Rate.Freq <= 0 || cfg.Rate.Per <= 0 {
+		return nil, fmt.Errorf("attack: rate %d/%s must be positive", cfg.Rate.Freq, cfg.Rate.Per)
+	}
+	if cfg.Rate.Per.Nanoseconds()/int64(cfg.Rate.Freq) < 1 {
+		return nil, fmt.Errorf("attack: rate %d/%s is more than one request per nanosecond", cfg.Rate.Freq, cfg.Rate.Per)
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("attack: timeout %s must not be negative", cfg.Timeout)
+	}
+	if cfg.BucketWidth < 0 {
+		return nil, fmt.Errorf("attack: bucket width %s must not be negative", cfg.BucketWidth)
+	}
+	if cfg.MaxFailures < 0 {
+		return nil, fmt.Errorf("attack: max failures %d must not be negative", cfg.MaxFailures)
+	}
+	if cfg.MaxDuration < 0 {
+		return nil, fmt.Errorf("attack: max duration %s must not be negative", cfg.MaxDuration)
+	}
+	if cfg.PodHeader != "" && !isToken(cfg.PodHeader) {
+		return nil, fmt.Errorf("attack: pod header %q is not a valid header name", cfg.PodHeader)
+	}
+
+	targets := make([]vegeta.Target, len(cfg.Targets))
+	for i, t := range cfg.Targets {
+		method := t.Method
+		if method == "" {
+			method = http.MethodGet
+		}
+		if !isToken(method) {
+			return nil, fmt.Errorf("attack: target %d: invalid method %q", i+1, t.Method)
+		}
+		if _, err := ParseTargetURL(t.URL); err != nil {
+			return nil, fmt.Errorf("attack: target %d: %w", i+1, err)
+		}
+		targets[i] = vegeta.Target{Method: method, URL: t.URL, Header: t.Header.Clone(), Body: t.Body}
+	}
+
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.BucketWidth == 0 {
+		cfg.BucketWidth = DefaultBucketWidth
+	}
+	if cfg.MaxFailures == 0 {
+		cfg.MaxFailures = DefaultMaxFailures
+	}
+	if cfg.MaxDuration == 0 {
+		cfg.MaxDuration = DefaultMaxDuration
+	}
+	if cfg.MaxWorkers == 0 {
+		cfg.MaxWorkers = defaultMaxWorkers(cfg.Rate, cfg.Timeout)
+	}
+	if n := cfg.MaxDuration / cfg.BucketWidth; n > MaxBuckets {
+		return nil, fmt.Errorf("attack: bucket width %s is too fine for max duration %s (%d buckets, at most %d)",
+			cfg.BucketWidth, cfg.MaxDuration, n, MaxBuckets)
+	}
+	return &Attack{
+		cfg:     cfg,
+		targets: targets,
+		reuse:   &reuseTracker{seqs: map[uint64]struct{}{}},
+		done:    make(chan struct{}),
+		halted:  make(chan struct{}),
+	}, nil
+}
+
+// defaultMaxWorkers is the concurrency needed to keep the rate when every
+// request takes the whole timeout, plus slack, bounded to [MinWorkers,
+// MaxWorkersCap].
+func defaultMaxWorkers(r Rate, timeout time.Duration) uint64 {
+	n := math.Ceil(r.PerSecond()*timeout.Seconds()) + 10
+	return uint64(min(max(n, MinWorkers), MaxWorkersCap))
+}
+
+// Config returns the configuration with New's defaults applied.
+func (a *Attack) Config() Config { return a.cfg }
+
+// Start begins the load in the background and returns at once. The load runs
+// until Stop, until ctx is done, or for Config.MaxDuration, whichever comes
+// first. Only the first call has an effect, and none after Stop.
+func (a *Attack) Start(ctx context.Context) {
+	a.startOnce.Do(func() {
+		a.atk = vegeta.NewAttacker(
+			// A new attacker per attack, with our own client: vegeta's
+			// KeepAlive/HTTP2 options would type-assert the transport we wrap.
+			vegeta.Client(a.newClient()),
+			vegeta.Workers(min(initialWorkers, a.cfg.MaxWorkers)),
+			vegeta.MaxWorkers(a.cfg.MaxWorkers),
+		)
+		a.start = time.Now()
+		a.agg = newAggregator(a.start, a.cfg.BucketWidth, a.cfg.MaxDuration, a.cfg.PodHeader, a.cfg.MaxFailures)
+		a.started.Store(true)
+
+		pacer := vegeta.ConstantPacer{Freq: a.cfg.Rate.Freq, Per: a.cfg.Rate.Per}
+		results := a.atk.Attack(vegeta.NewStaticTargeter(a.targets...), pacer, a.cfg.MaxDuration, "")
+		go a.consume(results)
+
+		// vegeta's Attacker knows no context: bridge it.
+		go func() {
+			select {
+			case <-ctx.Done():
+				a.halt()
+			case <-a.done:
+			}
+		}()
+	})
+}
+
+// consume aggregates every result until vegeta closes the channel, which it
+// does after Stop once the requests in flight have finished.
+func (a *Attack) consume(results <-chan *vegeta.Result) {
+	defer close(a.done)
+	var enc vegeta.Encoder
+	if a.cfg.ResultsWriter != nil {
+		enc = vegeta.NewEncoder(a.cfg.ResultsWriter)
+	}
+	for r := range results {
+		a.agg.add(r, a.reuse.take(r.Seq))
+		a.requests.Add(1)
+		if r.Code < 200 || r.Code >= 400 {
+			a.failures.Add(1)
+		}
+		if enc != nil && a.encErr == nil {
+			if err := enc.Encode(r); err != nil {
+				a.encErr = fmt.Errorf("attack: writing results: %w", err)
+			}
+		}
+	}
+}
+
+// halt stops the load once, remembering when.
+func (a *Attack) halt() {
+	a.haltOnce.Do(func() {
+		a.end = time.Now()
+		if a.atk != nil {
+			a.atk.Stop()
+		}
+		close(a.halted)
+	})
+}
+
+// Snapshot returns the progress so far. It is cheap and safe to call from any
+// goroutine, e.g. for a live status line.
+func (a *Attack) Snapshot() Snapshot {
+	if !a.started.Load() {
+		return Snapshot{}
+	}
+	failures := a.failures.Load()
+	requests := a.requests.Load()
+	s := Snapshot{Requests: int(requests), Failures: int(failures)}
+	select {
+	case <-a.halted:
+		s.Elapsed = a.end.Sub(a.start)
+	default:
+		s.Elapsed = time.Since(a.start)
+	}
+	s.Elapsed = min(s.Elapsed, a.cfg.MaxDuration)
+	if s.Elapsed > 0 {
+		s.Rate = float64(requests) / s.Elapsed.Seconds()
+	}
+	return s
+}
+
+// Stop ends the load, waits for the requests in flight (at most the request
+// timeout), and returns the result. It may be called more than once, from any
+// goroutine, and after the context of Start is done; every call returns the
+// same Result. Stop before Start returns an empty Result.
+func (a *Attack) Stop() *Result {
+	a.stopOnce.Do(func() {
+		a.startOnce.Do(func() {}) // a Start after Stop does nothing
+		a.halt()
+		if !a.started.Load() {
+			a.result = &Result{ByClass: map[Class]int{}, BucketWidth: a.cfg.BucketWidth, Rate: a.cfg.Rate.PerSecond()}
+			return
+		}
+		<-a.done
+		a.transport.CloseIdleConnections()
+		// The load ended at Stop (or the context), or at MaxDuration if that
+		// came first; a request whose tick was already taken may start a
+		// moment later, and still belongs to the load.
+		end := a.end
+		capped := a.start.Add(a.cfg.MaxDuration)
+		reached := !end.Before(capped)
+		if reached {
+			end = capped
+		}
+		if last := a.agg.lastSeen; last.After(end) {
+			end = last
+		}
+		a.result = a.agg.result(end, a.cfg.Rate.PerSecond())
+		a.result.MaxDurationReached = reached
+	})
+	return a.result
+}
+
+// Err returns the first error writing to Config.ResultsWriter, once Stop has
+// returned; the load itself is not affected by such errors.
+func (a *Attack) Err() error {
+	select {
+	case <-a.done:
+		return a.encErr
+	default:
+		return nil
+	}
+}
+
+// newClient builds the HTTP client: vegeta's defaults (keep-alive, 10000 idle
+// connections per host, no idle timeout) behind a RoundTripper that learns
+// whether each request reused a connection, which vegeta does not report.
+func (a *Attack) newClient() *http.Client {
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	if !a.cfg.KeepAlive {
+		dialer.KeepAlive = 0
+	}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     &tls.Config{},
+		MaxIdleConnsPerHost: vegeta.DefaultConnections,
+		MaxConnsPerHost:     vegeta.DefaultMaxConnections,
+		DisableKeepAlives:   !a.cfg.KeepAlive,
+		ForceAttemptHTTP2:   a.cfg.HTTP2,
+	}
+	if !a.cfg.HTTP2 {
+		// A non-nil empty map turns off the bundled HTTP/2, as vegeta does.
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	a.reuse.next = tr
+	a.transport = tr
+	return &http.Client{Transport: a.reuse, Timeout: a.cfg.Timeout}
+}
+
+// reuseTracker is a RoundTripper recording which requests got a reused
+// connection, keyed by vegeta's sequence number (its X-Vegeta-Seq request
+// header). The aggregator takes the flag when the result arrives; this works
+// for successes and for every kind of error, including ones raised while
+// reading the body after vegeta has dropped the response headers.
+type reuseTracker struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	seqs map[uint64]struct{} // requests whose last connection was reused
+}
+
+const seqHeader = "X-Vegeta-Seq"
+
+func (t *reuseTracker) RoundTrip(req *http.Request) (*http.Response, error) {
+	seq, err := strconv.ParseUint(req.Header.Get(seqHeader), 10, 64)
+	if err != nil {
+		return t.next.RoundTrip(req)
+	}
+	trace := &httptrace.ClientTrace{
+		// The transport may retry on a new connection; the last one counts.
+		GotConn: func(info httptrace.GotConnInfo) {
+			t.mu.Lock()
+			if info.Reused {
+				t.seqs[seq] = struct{}{}
+			} else {
+				delete(t.seqs, seq)
+			}
+			t.mu.Unlock()
+		},
+	}
+	return t.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+}
+
+// take reports whether request seq reused a connection and forgets it.
+func (t *reuseTracker) take(seq uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.seqs[seq]
+	if ok {
+		delete(t.seqs, seq)
+	}
+	return ok
+}

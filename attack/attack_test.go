@@ -1,0 +1,541 @@
+package attack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// run attacks for d and returns the result.
+func run(t *testing.T, cfg Config, d time.Duration) *Result {
+	t.Helper()
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	a.Start(t.Context())
+	time.Sleep(d)
+	return a.Stop()
+}
+
+func targets(base string, paths ...string) []Target {
+	out := make([]Target, len(paths))
+	for i, p := range paths {
+		out[i] = Target{Method: http.MethodGet, URL: base + p}
+	}
+	return out
+}
+
+func TestAttackCountsResponsesByClass(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		w.Header().Set("X-Pod-Name", "pod-"+name)
+		code := http.StatusOK
+		if n, err := strconv.Atoi(name); err == nil {
+			code = n
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(srv.Close)
+
+	res := run(t, Config{
+		Targets:   targets(srv.URL, "/ok", "/502", "/503", "/504"),
+		Rate:      Rate{100, time.Second},
+		KeepAlive: true,
+		PodHeader: "X-Pod-Name",
+	}, 600*time.Millisecond)
+
+	if res.Requests < 8 {
+		t.Fatalf("only %d requests in 600ms at 100/s", res.Requests)
+	}
+	t.Run("round robin over four targets gives four near-equal classes", func(t *testing.T) {
+		sum := 0
+		for _, c := range []Class{ClassOK, Class502, Class503, Class504} {
+			n := res.ByClass[c]
+			sum += n
+			if n < res.Requests/4 || n > res.Requests/4+1 {
+				t.Errorf("%s: %d of %d requests", c, n, res.Requests)
+			}
+		}
+		if sum != res.Requests {
+			t.Errorf("classes sum to %d, want %d: %v", sum, res.Requests, res.ByClass)
+		}
+		if res.Failures != res.Requests-res.ByClass[ClassOK] {
+			t.Errorf("failures %d, want %d", res.Failures, res.Requests-res.ByClass[ClassOK])
+		}
+	})
+	t.Run("failure records name the pod and match the URL", func(t *testing.T) {
+		if len(res.FailureList) != res.Failures || res.Dropped != 0 {
+			t.Fatalf("%d records, %d dropped, %d failures", len(res.FailureList), res.Dropped, res.Failures)
+		}
+		for _, f := range res.FailureList {
+			want := string(f.Class)
+			if f.Pod != "pod-"+want || !strings.HasSuffix(f.URL, "/"+want) || strconv.Itoa(int(f.Code)) != want {
+				t.Errorf("failure record %+v", f)
+			}
+			if f.Time.Before(res.Start) || f.Time.After(res.End) {
+				t.Errorf("failure at %s outside the attack [%s, %s]", f.Time, res.Start, res.End)
+			}
+		}
+	})
+	t.Run("buckets add up to the totals", func(t *testing.T) {
+		total, ok, pods := 0, 0, 0
+		for i, b := range res.Buckets {
+			if want := res.Start.Add(time.Duration(i) * res.BucketWidth); !b.Start.Equal(want) {
+				t.Errorf("bucket %d starts at %s, want %s", i, b.Start, want)
+			}
+			total += b.Total
+			ok += b.OK
+			for _, n := range b.Pods {
+				pods += n
+			}
+		}
+		if total != res.Requests || ok != res.ByClass[ClassOK] || pods != ok {
+			t.Errorf("buckets: total %d ok %d pods %d; result: %d requests, %d ok", total, ok, pods, res.Requests, res.ByClass[ClassOK])
+		}
+		if res.BucketWidth != DefaultBucketWidth || len(res.Buckets) > 8 {
+			t.Errorf("%d buckets of %s for 600ms", len(res.Buckets), res.BucketWidth)
+		}
+	})
+	t.Run("the serving pod's first and last requests are known", func(t *testing.T) {
+		first, last := res.FirstByPod["pod-ok"], res.LastByPod["pod-ok"]
+		if first.IsZero() || last.Before(first) || len(res.LastByPod) != 1 {
+			t.Errorf("first %v last %v", res.FirstByPod, res.LastByPod)
+		}
+	})
+	t.Run("rates and latencies are filled in", func(t *testing.T) {
+		if res.Rate != 100 || res.AchievedRate <= 0 || res.AchievedRate > 120 {
+			t.Errorf("rate %g achieved %g", res.Rate, res.AchievedRate)
+		}
+		if res.P50 <= 0 || res.P50 > res.P95 || res.P95 > res.P99 || res.P99 > res.Max {
+			t.Errorf("p50 %s p95 %s p99 %s max %s", res.P50, res.P95, res.P99, res.Max)
+		}
+	})
+}
+
+// hijack takes the connection away from the server; the handler then owns it.
+func hijack(t *testing.T, w http.ResponseWriter) net.Conn {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		t.Errorf("hijack: %v", err)
+		return nil
+	}
+	return conn
+}
+
+func TestAttackClassifiesTransportErrors(t *testing.T) {
+	closedPort := func(t *testing.T) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return "http://" + addr
+	}
+	serve := func(h http.HandlerFunc) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			release := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h(w, r.WithContext(context.WithValue(r.Context(), releaseKey{}, release)))
+			}))
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { close(release) }) // runs first: frees hanging handlers
+			return srv.URL
+		}
+	}
+
+	tests := []struct {
+		name    string
+		target  func(t *testing.T) string
+		timeout time.Duration
+		want    Class
+	}{
+		{
+			name: "a server that resets connections yields reset",
+			target: serve(func(w http.ResponseWriter, r *http.Request) {
+				if c := hijack(t, w); c != nil {
+					c.(*net.TCPConn).SetLinger(0) // close sends RST
+					c.Close()
+				}
+			}),
+			want: ClassReset,
+		},
+		{
+			name: "a server that closes connections without answering yields eof",
+			target: serve(func(w http.ResponseWriter, r *http.Request) {
+				if c := hijack(t, w); c != nil {
+					c.Close()
+				}
+			}),
+			want: ClassEOF,
+		},
+		{
+			name: "a server that hangs past the timeout yields timeout",
+			target: serve(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-r.Context().Value(releaseKey{}).(chan struct{}):
+				case <-time.After(5 * time.Second):
+				}
+			}),
+			timeout: 200 * time.Millisecond,
+			want:    ClassTimeout,
+		},
+		{
+			name:   "a port nobody listens on yields refused",
+			target: closedPort,
+			want:   ClassRefused,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, Config{
+				Targets:   targets(tc.target(t), "/x"),
+				Rate:      Rate{20, time.Second},
+				Timeout:   tc.timeout,
+				KeepAlive: true,
+			}, 300*time.Millisecond)
+			if res.Requests < 2 {
+				t.Fatalf("only %d requests", res.Requests)
+			}
+			if res.ByClass[tc.want] != res.Requests || res.Failures != res.Requests {
+				t.Errorf("by class %v of %d requests, want all %s; first failure: %+v", res.ByClass, res.Requests, tc.want, res.FailureList[0])
+			}
+			for _, f := range res.FailureList {
+				if f.Class != tc.want || f.Code != 0 || f.Error == "" || f.Reused {
+					t.Errorf("failure record %+v", f)
+				}
+				if tc.timeout > 0 && f.Latency < tc.timeout {
+					t.Errorf("timeout after %s, before the %s timeout", f.Latency, tc.timeout)
+				}
+			}
+		})
+	}
+}
+
+type releaseKey struct{}
+
+func TestAttackRecordsReusedConnections(t *testing.T) {
+	tests := []struct {
+		name       string
+		keepAlive  bool
+		wantReused bool
+		wantConns  int64 // 0: one per request
+	}{
+		{"with keep-alive, failures after the first request went over a reused connection", true, true, 1},
+		{"without keep-alive, no failure went over a reused connection", false, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var served, conns atomic.Int64
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Pod-Name", "pod-a")
+				if served.Add(1) > 2 {
+					w.WriteHeader(http.StatusServiceUnavailable)
+				}
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			t.Cleanup(srv.Close)
+
+			res := run(t, Config{
+				Targets:    targets(srv.URL, "/"),
+				Rate:       Rate{20, time.Second},
+				KeepAlive:  tc.keepAlive,
+				MaxWorkers: 1, // one request at a time: one connection suffices
+				PodHeader:  "x-pod-name",
+			}, 400*time.Millisecond)
+
+			if res.Failures < 2 || res.ByClass[ClassOK] != 2 || res.ByClass[Class503] != res.Failures {
+				t.Fatalf("by class %v", res.ByClass)
+			}
+			for _, f := range res.FailureList {
+				if f.Reused != tc.wantReused || f.Pod != "pod-a" {
+					t.Errorf("failure record %+v, want reused %v", f, tc.wantReused)
+				}
+			}
+			want := tc.wantConns
+			if want == 0 {
+				want = int64(res.Requests)
+			}
+			if got := conns.Load(); got != want {
+				t.Errorf("%d connections for %d requests, want %d", got, res.Requests, want)
+			}
+		})
+	}
+}
+
+func TestStop(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(srv.Close)
+	cfg := Config{Targets: targets(srv.URL, "/"), Rate: Rate{50, time.Second}, KeepAlive: true}
+
+	t.Run("stop after the context is cancelled returns the same result every time", func(t *testing.T) {
+		a, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		a.Start(ctx)
+		time.Sleep(200 * time.Millisecond)
+		cancelAt := time.Now()
+		cancel()
+		time.Sleep(100 * time.Millisecond)
+		before := a.Snapshot()
+		time.Sleep(100 * time.Millisecond)
+		if after := a.Snapshot(); after != before {
+			t.Errorf("the load went on after cancel: %+v then %+v", before, after)
+		}
+		r1 := a.Stop()
+		if r2 := a.Stop(); r1 != r2 {
+			t.Error("a second Stop returned a different result")
+		}
+		if r1.Requests == 0 || r1.Requests != before.Requests {
+			t.Errorf("%d requests, snapshot said %d", r1.Requests, before.Requests)
+		}
+		if r1.End.Sub(r1.Start) < 150*time.Millisecond || r1.End.After(cancelAt.Add(100*time.Millisecond)) {
+			t.Errorf("the attack ended %s after start, cancel came at %s", r1.End.Sub(r1.Start), cancelAt.Sub(r1.Start))
+		}
+		if r1.MaxDurationReached {
+			t.Error("MaxDurationReached is set for a cancelled attack")
+		}
+	})
+	t.Run("stop before start returns an empty result and start after stop does nothing", func(t *testing.T) {
+		a, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := a.Stop()
+		if res == nil || res.Requests != 0 {
+			t.Fatalf("Stop before Start = %+v", res)
+		}
+		a.Start(t.Context())
+		time.Sleep(100 * time.Millisecond)
+		if s := a.Snapshot(); s.Requests != 0 {
+			t.Errorf("Start after Stop sent %d requests", s.Requests)
+		}
+	})
+	t.Run("concurrent stops and snapshots are safe", func(t *testing.T) {
+		a, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Start(t.Context())
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				last := 0
+				for range 20 {
+					s := a.Snapshot()
+					if s.Failures > s.Requests || s.Requests < last {
+						t.Errorf("inconsistent snapshot %+v after %d requests", s, last)
+					}
+					last = s.Requests
+					time.Sleep(10 * time.Millisecond)
+				}
+			})
+		}
+		time.Sleep(100 * time.Millisecond)
+		results := make(chan *Result, 2)
+		for range 2 {
+			wg.Go(func() { results <- a.Stop() })
+		}
+		wg.Wait()
+		if r1, r2 := <-results, <-results; r1 != r2 {
+			t.Error("concurrent Stops returned different results")
+		}
+	})
+}
+
+func TestMaxDurationEndsTheLoad(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(srv.Close)
+	res := run(t, Config{
+		Targets:     targets(srv.URL, "/"),
+		Rate:        Rate{50, time.Second},
+		MaxDuration: 200 * time.Millisecond,
+	}, 500*time.Millisecond)
+	if !res.MaxDurationReached {
+		t.Error("MaxDurationReached is not set")
+	}
+	if d := res.End.Sub(res.Start); d < 200*time.Millisecond || d > 260*time.Millisecond {
+		t.Errorf("duration %s, want the 200ms cap", d)
+	}
+	if res.Requests > 12 {
+		t.Errorf("%d requests, want at most ~10 in 200ms at 50/s", res.Requests)
+	}
+}
+
+func TestResultsWriterGetsEveryVegetaResult(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	var buf bytes.Buffer
+	a, err := New(Config{Targets: targets(srv.URL, "/", "/bad"), Rate: Rate{50, time.Second}, ResultsWriter: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Start(t.Context())
+	time.Sleep(300 * time.Millisecond)
+	res := a.Stop()
+	if err := a.Err(); err != nil {
+		t.Fatal(err)
+	}
+	dec := vegeta.NewDecoder(&buf)
+	n, bad := 0, 0
+	for {
+		var r vegeta.Result
+		if err := dec.Decode(&r); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decoding result %d: %v", n, err)
+		}
+		n++
+		if r.Code == 502 {
+			bad++
+		}
+	}
+	if n != res.Requests || bad != res.ByClass[Class502] || n < 4 {
+		t.Errorf("decoded %d results (%d 502s), attack counted %d (%d)", n, bad, res.Requests, res.ByClass[Class502])
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestResultsWriterErrorsDoNotStopTheLoad(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(srv.Close)
+	a, err := New(Config{Targets: targets(srv.URL, "/"), Rate: Rate{50, time.Second}, ResultsWriter: failingWriter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Start(t.Context())
+	time.Sleep(200 * time.Millisecond)
+	res := a.Stop()
+	if err := a.Err(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Err() = %v, want the write error", err)
+	}
+	if res.Requests < 4 || res.ByClass[ClassOK] != res.Requests {
+		t.Errorf("by class %v of %d", res.ByClass, res.Requests)
+	}
+}
+
+func TestNew(t *testing.T) {
+	ok := Config{Targets: targets("http://127.0.0.1:1", "/"), Rate: Rate{10, time.Second}}
+	with := func(f func(*Config)) Config {
+		c := ok
+		f(&c)
+		return c
+	}
+	bad := []struct {
+		name string
+		cfg  Config
+		msg  string
+	}{
+		{"no targets is an error", with(func(c *Config) { c.Targets = nil }), "no targets"},
+		{"a zero rate is an error", with(func(c *Config) { c.Rate = Rate{} }), "rate"},
+		{"a negative period is an error", with(func(c *Config) { c.Rate = Rate{10, -time.Second} }), "rate"},
+		{"a negative timeout is an error", with(func(c *Config) { c.Timeout = -time.Second }), "timeout"},
+		{"a method with a space is an error", with(func(c *Config) { c.Targets = []Target{{Method: "GE T", URL: "http://h/"}} }), "method"},
+		{"a target without scheme is an error", with(func(c *Config) { c.Targets = []Target{{URL: "h:80/"}} }), "target 1"},
+		{"a negative failure cap is an error", with(func(c *Config) { c.MaxFailures = -1 }), "max failures"},
+		{"buckets too fine for the max duration are an error", with(func(c *Config) { c.BucketWidth = time.Millisecond }), "too fine"},
+		{"a bad pod header is an error", with(func(c *Config) { c.PodHeader = "X Pod" }), "pod header"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("New = %v, want an error mentioning %q", err, tc.msg)
+			}
+		})
+	}
+
+	defaults := []struct {
+		name        string
+		rate        Rate
+		timeout     time.Duration
+		wantWorkers uint64
+	}{
+		{"workers cover rate times timeout", Rate{200, time.Second}, 0, 6010},
+		{"workers are at least the minimum", Rate{1, time.Second}, time.Second, MinWorkers},
+		{"workers are capped", Rate{5000, time.Second}, 0, MaxWorkersCap},
+	}
+	for _, tc := range defaults {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := New(with(func(c *Config) { c.Rate, c.Timeout = tc.rate, tc.timeout }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := a.Config()
+			if c.MaxWorkers != tc.wantWorkers {
+				t.Errorf("MaxWorkers = %d, want %d", c.MaxWorkers, tc.wantWorkers)
+			}
+			if c.BucketWidth != DefaultBucketWidth || c.MaxFailures != DefaultMaxFailures ||
+				c.MaxDuration != DefaultMaxDuration || c.Timeout <= 0 {
+				t.Errorf("defaults not applied: %+v", c)
+			}
+		})
+	}
+	t.Run("an empty method means GET", func(t *testing.T) {
+		a, err := New(with(func(c *Config) { c.Targets = []Target{{URL: "http://h/"}} }))
+		if err != nil || a.targets[0].Method != http.MethodGet {
+			t.Errorf("New = %v, method %q", err, a.targets[0].Method)
+		}
+	})
+}
+
+// A real attack: the heap kept after a run at 10x the rate (10x the requests
+// in the same time, so the same buckets) is within a small bound of the slow
+// run's.
+func TestHeapOfARealAttackDoesNotGrowWithRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two 1s attacks")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Pod-Name", "pod-a")
+	}))
+	t.Cleanup(srv.Close)
+	grow := func(rate int) (uint64, *Result) {
+		before := heapInUse()
+		res := run(t, Config{Targets: targets(srv.URL, "/"), Rate: Rate{rate, time.Second}, KeepAlive: true, PodHeader: "X-Pod-Name"}, time.Second)
+		after := heapInUse()
+		if after < before {
+			return 0, res
+		}
+		return after - before, res
+	}
+	slow, slowRes := grow(100)
+	fast, fastRes := grow(1000)
+	t.Logf("heap growth: %d requests %d KiB, %d requests %d KiB", slowRes.Requests, slow/1024, fastRes.Requests, fast/1024)
+	if fastRes.Requests < 3*slowRes.Requests {
+		t.Logf("the fast run reached only %d requests (machine busy)", fastRes.Requests)
+	}
+	const slack = 2 << 20
+	if fast > slow+slack {
+		t.Errorf("heap after %d requests (%d KiB) exceeds heap after %d (%d KiB) by more than %d KiB",
+			fastRes.Requests, fast/1024, slowRes.Requests, slow/1024, slack/1024)
+	}
+}

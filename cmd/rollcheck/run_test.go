@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+// execute runs the command tree with args. When client is set, the real run
+// is used against it; otherwise the run function only records that it ran.
+func execute(t *testing.T, client *fake.Clientset, args ...string) (code int, stderr string, ran bool) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
+	runFn := func(ctx context.Context, o *RunOptions) error {
+		ran = true
+		if client == nil {
+			return nil
+		}
+		o.NewClient = func() (kubernetes.Interface, error) { return client, nil }
+		return o.Run(ctx)
+	}
+	root := newRootCommand(streams, runFn)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return exitCode(err, &errOut), errOut.String(), ran
+}
+
+func TestBadInputExitsTwoBeforeTouchingTheCluster(t *testing.T) {
+	dir := t.TempDir()
+	unknownField := filepath.Join(dir, "unknown.yaml")
+	if err := os.WriteFile(unknownField, []byte("apiVersion: rollcheck/v1\ndeployment: web\nthreshold: {maxFailures: 1}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok := []string{"run", "deployment/web", "--restart", "--target", "http://127.0.0.1:1/"}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a malformed URL is named", []string{"run", "web", "--restart", "--target", "127.0.0.1:8080/x"}, "127.0.0.1:8080/x"},
+		{"a URL with another scheme is refused", []string{"run", "web", "--restart", "--target", "ftp://127.0.0.1/"}, "ftp"},
+		{"a rate of zero is refused", append(ok, "--rate", "0/s"), "0/s"},
+		{"a negative rate is refused", append(ok, "--rate", "-5/s"), "-5/s"},
+		{"an unparsable rate is refused", append(ok, "--rate", "fast"), "fast"},
+		{"a bad duration is refused", append(ok, "--baseline", "10x"), "10x"},
+		{"a negative settle is refused", append(ok, "--settle", "-1s"), "--settle must not be negative"},
+		{"an unknown scenario field is named", []string{"run", "-f", unknownField, "--restart", "--target", "http://127.0.0.1:1/"}, `unknown field "threshold"`},
+		{"a missing scenario file is named", []string{"run", "-f", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"no action is refused", []string{"run", "web", "--target", "http://127.0.0.1:1/"}, "--restart or --set-image"},
+		{"two actions are refused", append(ok, "--set-image", "app=x:1"), "exclusive"},
+		{"a set-image without = is refused", []string{"run", "web", "--set-image", "app", "--target", "http://127.0.0.1:1/"}, "app"},
+		{"no target is refused", []string{"run", "web", "--restart"}, "no target"},
+		{"a malformed header is refused", append(ok, "-H", "nocolon"), "nocolon"},
+		{"a ratio above one is refused", append(ok, "--max-failure-ratio", "1.5"), "--max-failure-ratio"},
+		{"another kind than deployment is refused", []string{"run", "statefulset/db", "--restart", "--target", "http://127.0.0.1:1/"}, "statefulset"},
+		{"an unknown flag is refused", append(ok, "--rat", "5"), "unknown flag: --rat"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stderr, ran := execute(t, nil, tt.args...)
+			if code != ExitUsage {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, ExitUsage, stderr)
+			}
+			if ran {
+				t.Error("the run started despite bad input")
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr does not name %q:\n%s", tt.want, stderr)
+			}
+		})
+	}
+}
+
+func TestFlagsOverrideTheScenarioFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(f, []byte("apiVersion: rollcheck/v1\ndeployment: web\naction: {restart: true}\nload: {targets: [\"http://127.0.0.1:1/\"], rate: 10/s}\nphases: {baseline: 7s}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got *RunOptions
+	root := newRootCommand(genericiooptions.NewTestIOStreamsDiscard(), func(_ context.Context, o *RunOptions) error { got = o; return nil })
+	root.SetArgs([]string{"run", "-f", f, "--rate", "20/s", "-n", "shop"})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got.Rate != "20/s" || got.Baseline.Seconds() != 7 || got.Deployment != "web" || !got.Restart || got.Namespace != "shop" {
+		t.Errorf("merged options: rate %s baseline %s deployment %s restart %v namespace %s", got.Rate, got.Baseline, got.Deployment, got.Restart, got.Namespace)
+	}
+}
+
+func allowAll(client *fake.Clientset, deny string) {
+	client.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		r := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview)
+		r.Status.Allowed = r.Spec.ResourceAttributes.Verb != deny
+		return true, r, nil
+	})
+}
+
+func patched(client *fake.Clientset) bool {
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "patch" || a.GetVerb() == "update" {
+			return true
+		}
+	}
+	return false
+}
+
+func deployment() *appsv1.Deployment {
+	labels := map[string]string{"app": "web"}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "web:1"}}},
+			},
+		},
+	}
+}
+
+func TestClusterProblemsStopBeforeAnyPatch(t *testing.T) {
+	base := []string{"run", "-n", "default", "--target", "http://127.0.0.1:1/", "--baseline", "0s", "--settle", "0s"}
+	tests := []struct {
+		name   string
+		objs   bool
+		deny   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"a missing deployment exits 2 and names it", false, "", []string{"deployment/web", "--restart"}, ExitUsage, `"web"`},
+		{"an unknown container exits 2 and lists the real ones", true, "", []string{"web", "--set-image", "nginx=nginx:2"}, ExitUsage, "app"},
+		{"a caller that may not patch exits 4 naming the verb", true, "patch", []string{"web", "--restart"}, ExitRuntime, "cannot patch deployments.apps"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := fake.NewClientset()
+			if tt.objs {
+				client = fake.NewClientset(deployment())
+			}
+			allowAll(client, tt.deny)
+			code, stderr, _ := execute(t, client, append(base, tt.args...)...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d:\n%s", code, tt.code, stderr)
+			}
+			if !strings.Contains(stderr, tt.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderr, stderr)
+			}
+			if patched(client) {
+				t.Error("the deployment was patched")
+			}
+		})
+	}
+}

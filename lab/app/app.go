@@ -1,0 +1,276 @@
+// Package app is the lab's sample workload (image rollcheck/demo-app:*). It
+// serves / and /healthz on 127.0.0.1 and has flags for the good and bad
+// shutdown behaviours a rollout verifier must tell apart: dying at once on
+// SIGTERM, draining, graceful shutdown, slow start and readiness that flips
+// (or not) on SIGTERM.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// Shutdown modes.
+const (
+	// ShutdownImmediate models a Go program without signal handling: SIGTERM
+	// kills it (exit 143) and every open connection is cut.
+	ShutdownImmediate = "immediate"
+	// ShutdownGraceful uses http.Server.Shutdown: stop accepting, finish
+	// in-flight requests, exit 0.
+	ShutdownGraceful = "graceful"
+)
+
+// Options configures one app process.
+type Options struct {
+	Port           int
+	PodName        string
+	Version        string
+	Shutdown       string
+	Drain          time.Duration
+	Startup        time.Duration
+	Latency        time.Duration
+	ReadyOnSIGTERM bool
+	IgnoreSIGTERM  bool
+
+	// Stderr receives one line per lifecycle step.
+	Stderr io.Writer
+	// OnListen, if set, is called with the bound address once the listener
+	// is open (tests use port 0).
+	OnListen func(addr string)
+}
+
+// NewCommand returns the `rollcheck-lab app` command.
+func NewCommand() *cobra.Command {
+	o := Options{
+		PodName:        os.Getenv("POD_NAME"),
+		Version:        os.Getenv("APP_VERSION"),
+		Shutdown:       ShutdownImmediate,
+		ReadyOnSIGTERM: true,
+	}
+	cmd := &cobra.Command{
+		Use:   "app",
+		Short: "Sample HTTP app with configurable startup and shutdown behaviour",
+		Long: `Serves / and /healthz on 127.0.0.1:$PORT with headers X-Pod-Name ($POD_NAME)
+and X-App-Version ($APP_VERSION).
+
+--startup delays opening the listener, so early connections are refused (as a
+process that is still initialising would refuse them).
+--shutdown=immediate without --drain leaves SIGTERM unhandled: the process dies
+of the signal (exit 143) like a Go program without signal.Notify. With --drain
+the app handles SIGTERM, keeps serving for the drain time, then re-raises
+SIGTERM on itself and dies the same way.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(cmd); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			cmd.SilenceUsage = true
+			return o.runProcess(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Port, "port", 0, "port on 127.0.0.1 (default $PORT)")
+	f.StringVar(&o.Shutdown, "shutdown", o.Shutdown, "on SIGTERM: immediate (die of the signal) or graceful (http.Server.Shutdown, exit 0)")
+	f.DurationVar(&o.Drain, "drain", 0, "after SIGTERM keep serving normally this long before shutting down")
+	f.DurationVar(&o.Startup, "startup", 0, "do not open the listener until this long after start (connections are refused meanwhile)")
+	f.DurationVar(&o.Latency, "latency", 0, "each / request takes this long")
+	f.BoolVar(&o.ReadyOnSIGTERM, "ready-on-sigterm", true, "keep /healthz at 200 after SIGTERM; false: 500 after SIGTERM")
+	f.BoolVar(&o.IgnoreSIGTERM, "ignore-sigterm", false, "ignore SIGTERM and keep running until SIGKILL")
+	return cmd
+}
+
+// Complete fills defaults from the environment and the command.
+func (o *Options) Complete(cmd *cobra.Command) error {
+	if o.Port == 0 {
+		if p := os.Getenv("PORT"); p != "" {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return fmt.Errorf("invalid $PORT %q: %w", p, err)
+			}
+			o.Port = n
+		}
+	}
+	if o.Stderr == nil {
+		o.Stderr = cmd.ErrOrStderr()
+	}
+	return nil
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if o.Port <= 0 || o.Port > 65535 {
+		return fmt.Errorf("a port is required: set $PORT or --port")
+	}
+	if o.Shutdown != ShutdownImmediate && o.Shutdown != ShutdownGraceful {
+		return fmt.Errorf("--shutdown must be %s or %s, not %q", ShutdownImmediate, ShutdownGraceful, o.Shutdown)
+	}
+	if o.Drain < 0 || o.Startup < 0 || o.Latency < 0 {
+		return fmt.Errorf("durations must not be negative")
+	}
+	return nil
+}
+
+// runProcess wires real signals to Run. main has already registered SIGTERM
+// for its context; Reset undoes that so this process owns the signal.
+func (o *Options) runProcess(ctx context.Context) error {
+	signal.Reset(syscall.SIGTERM)
+	if o.Shutdown == ShutdownImmediate && o.Drain == 0 && !o.IgnoreSIGTERM {
+		// As-is Go program: nobody handles SIGTERM, the kernel kills us.
+		return Run(ctx, *o, nil)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	err := Run(ctx, *o, sigs)
+	if errors.Is(err, ErrKilled) {
+		// Die of SIGTERM (exit 143) as the immediate mode promises.
+		signal.Reset(syscall.SIGTERM)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		time.Sleep(time.Second)
+		os.Exit(143)
+	}
+	return err
+}
+
+// ErrKilled is returned by Run in immediate mode after SIGTERM: the server was
+// closed abruptly and the caller should die of the signal.
+var ErrKilled = errors.New("killed by SIGTERM")
+
+// Run serves until ctx ends or a SIGTERM arrives on sigterm and the shutdown
+// it asks for is done. A nil sigterm never fires.
+func Run(ctx context.Context, o Options, sigterm <-chan os.Signal) error {
+	logf := func(format string, args ...any) {
+		if o.Stderr != nil {
+			fmt.Fprintf(o.Stderr, "%s app %s: %s\n", time.Now().UTC().Format(time.RFC3339Nano), o.PodName, fmt.Sprintf(format, args...))
+		}
+	}
+	var terminating atomic.Bool
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if terminating.Load() && !o.ReadyOnSIGTERM {
+			http.Error(w, "terminating", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if o.Latency > 0 {
+			t := time.NewTimer(o.Latency)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		fmt.Fprintf(w, "hello from %s\n", o.PodName)
+	})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Pod-Name", o.PodName)
+		if o.Version != "" {
+			w.Header().Set("X-App-Version", o.Version)
+		}
+		mux.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+
+	logf("started version=%q shutdown=%s drain=%s startup=%s", o.Version, o.Shutdown, o.Drain, o.Startup)
+	sigCh := sigterm
+	// Slow start: the listener does not exist yet, so connections are refused.
+	if o.Startup > 0 {
+		t := time.NewTimer(o.Startup)
+	wait:
+		for {
+			select {
+			case <-t.C:
+				break wait
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-sigCh:
+				if o.IgnoreSIGTERM {
+					logf("SIGTERM received during startup, ignoring")
+					continue
+				}
+				logf("SIGTERM received during startup, exiting")
+				t.Stop()
+				if o.Shutdown == ShutdownImmediate {
+					return ErrKilled
+				}
+				return nil
+			}
+		}
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logf("listening on %s", ln.Addr())
+	if o.OnListen != nil {
+		o.OnListen(ln.Addr().String())
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	for {
+		select {
+		case err := <-serveErr:
+			return fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+			logf("stopping (context done)")
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			logf("shut down")
+			return nil
+		case <-sigCh:
+		}
+		logf("SIGTERM received")
+		if o.IgnoreSIGTERM {
+			logf("ignoring SIGTERM")
+			continue
+		}
+		break
+	}
+	sigCh = nil
+	terminating.Store(true)
+	if o.Drain > 0 {
+		logf("draining for %s", o.Drain)
+		t := time.NewTimer(o.Drain)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		case err := <-serveErr:
+			t.Stop()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	if o.Shutdown == ShutdownImmediate {
+		logf("shutting down immediately")
+		_ = srv.Close()
+		return ErrKilled
+	}
+	logf("shutting down gracefully")
+	if err := srv.Shutdown(ctx); err != nil {
+		_ = srv.Close()
+		logf("shut down (forced: %v)", err)
+		return nil
+	}
+	logf("shut down")
+	return nil
+}

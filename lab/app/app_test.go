@@ -1,0 +1,182 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs the app in-process and returns its base URL, the signal channel
+// and a channel with Run's result.
+func start(t *testing.T, o Options) (string, chan os.Signal, chan error) {
+	t.Helper()
+	addr := make(chan string, 1)
+	o.OnListen = func(a string) { addr <- a }
+	if o.PodName == "" {
+		o.PodName = "web-1"
+	}
+	if o.Stderr == nil {
+		o.Stderr = &syncBuf{}
+	}
+	if o.Shutdown == "" {
+		o.Shutdown = ShutdownGraceful
+	}
+	sigs := make(chan os.Signal, 1)
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { done <- Run(ctx, o, sigs) }()
+	select {
+	case a := <-addr:
+		return "http://" + a, sigs, done
+	case err := <-done:
+		t.Fatalf("Run returned early: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("app did not listen")
+	}
+	return "", nil, nil
+}
+
+func client() *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+}
+
+func TestServesPodHeaders(t *testing.T) {
+	url, _, _ := start(t, Options{Version: "v2", ReadyOnSIGTERM: true})
+	resp, err := client().Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("X-Pod-Name") != "web-1" || resp.Header.Get("X-App-Version") != "v2" {
+		t.Fatalf("got %d %v", resp.StatusCode, resp.Header)
+	}
+	if !strings.Contains(string(body), "web-1") {
+		t.Fatalf("body %q does not name the pod", body)
+	}
+}
+
+func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
+	url, sigs, done := start(t, Options{Shutdown: ShutdownGraceful, Latency: 500 * time.Millisecond, ReadyOnSIGTERM: true})
+	type result struct {
+		code int
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := client().Get(url + "/")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		res <- result{code: resp.StatusCode}
+	}()
+	time.Sleep(150 * time.Millisecond) // let the request reach the handler
+	sigs <- syscall.SIGTERM
+	r := <-res
+	if r.err != nil || r.code != 200 {
+		t.Fatalf("in-flight request: code %d err %v, want 200", r.code, r.err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v, want nil (exit 0)", err)
+	}
+	if _, err := client().Get(url + "/"); err == nil {
+		t.Fatal("request after shutdown succeeded, want connection refused")
+	}
+}
+
+func TestImmediateShutdownRefusesAfterSIGTERM(t *testing.T) {
+	url, sigs, done := start(t, Options{Shutdown: ShutdownImmediate, ReadyOnSIGTERM: true})
+	if resp, err := client().Get(url + "/"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	sigs <- syscall.SIGTERM
+	if err := <-done; !errors.Is(err, ErrKilled) {
+		t.Fatalf("Run: %v, want ErrKilled", err)
+	}
+	_, err := client().Get(url + "/")
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("after SIGTERM: err %v, want connection refused", err)
+	}
+}
+
+func TestDrainKeepsServingAndFlipsReadiness(t *testing.T) {
+	url, sigs, done := start(t, Options{Shutdown: ShutdownGraceful, Drain: 400 * time.Millisecond, ReadyOnSIGTERM: false})
+	sigs <- syscall.SIGTERM
+	time.Sleep(100 * time.Millisecond)
+	get := func(path string) int {
+		resp, err := client().Get(url + path)
+		if err != nil {
+			t.Fatalf("GET %s during drain: %v", path, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get("/"); c != 200 {
+		t.Fatalf("/ during drain: %d, want 200", c)
+	}
+	if c := get("/healthz"); c != 500 {
+		t.Fatalf("/healthz during drain with --ready-on-sigterm=false: %d, want 500", c)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("app did not shut down after the drain")
+	}
+}
+
+func TestIgnoreSIGTERMKeepsRunning(t *testing.T) {
+	url, sigs, done := start(t, Options{IgnoreSIGTERM: true, ReadyOnSIGTERM: true})
+	sigs <- syscall.SIGTERM
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v, want it to keep running", err)
+	default:
+	}
+	resp, err := client().Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+func TestSlowStartRefusesUntilListening(t *testing.T) {
+	began := time.Now()
+	_, _, _ = start(t, Options{Startup: 300 * time.Millisecond, ReadyOnSIGTERM: true})
+	if d := time.Since(began); d < 300*time.Millisecond {
+		t.Fatalf("listened after %s, want >= 300ms", d)
+	}
+}

@@ -1,0 +1,445 @@
+package lb
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
+)
+
+const ns = "default"
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// fixture is a fake cluster with one Service "web" and an LB in front of it.
+type fixture struct {
+	t      *testing.T
+	client *fake.Clientset
+	lb     *Balancer
+	url    string
+	http   *http.Client
+	eps    []discoveryv1.Endpoint
+	nextIP int
+}
+
+func newFixture(t *testing.T, set Settings, svcAnnotations map[string]string) *fixture {
+	t.Helper()
+	return newFixtureTimeout(t, 2*time.Second, set, svcAnnotations)
+}
+
+func newFixtureTimeout(t *testing.T, targetTimeout time.Duration, set Settings, svcAnnotations map[string]string) *fixture {
+	t.Helper()
+	client := fake.NewClientset(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", Annotations: svcAnnotations}})
+	set.Log = &syncBuf{}
+	tr := NewTransport(60*time.Second, targetTimeout)
+	b := NewBalancer(client, ServiceRef{Namespace: ns, Name: "web"}, set, tr)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		tr.CloseIdleConnections()
+	})
+	select {
+	case <-b.Synced():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("informers did not sync")
+	}
+	front := httptest.NewServer(b)
+	t.Cleanup(front.Close)
+	return &fixture{t: t, client: client, lb: b, url: front.URL, http: &http.Client{Timeout: 10 * time.Second}, nextIP: 1}
+}
+
+// addPod creates a pod whose container port 8080 maps to backend (host:port
+// on 127.0.0.1) and adds it to the slice as ready.
+func (f *fixture) addPod(name, backend string) {
+	f.t.Helper()
+	_, port, err := net.SplitHostPort(backend)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	ip := fmt.Sprintf("198.51.100.%d", f.nextIP)
+	f.nextIP++
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{PortsAnnotation: `{"8080": ` + port + `}`}},
+		Status:     corev1.PodStatus{PodIP: ip},
+	}
+	if _, err := f.client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		f.t.Fatal(err)
+	}
+	f.eps = append(f.eps, discoveryv1.Endpoint{
+		Addresses:  []string{ip},
+		Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true), Serving: ptr.To(true), Terminating: ptr.To(false)},
+		TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: name},
+	})
+	f.writeSlice()
+}
+
+// terminate marks the pod's endpoint ready=false, serving=true,
+// terminating=true, as the EndpointSlice controller does on delete.
+func (f *fixture) terminate(name string) {
+	f.t.Helper()
+	for i := range f.eps {
+		if f.eps[i].TargetRef.Name == name {
+			f.eps[i].Conditions = discoveryv1.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(true), Terminating: ptr.To(true)}
+		}
+	}
+	f.writeSlice()
+}
+
+func (f *fixture) writeSlice() {
+	f.t.Helper()
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: "web-abcde", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   append([]discoveryv1.Endpoint(nil), f.eps...),
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}
+	ctx := context.Background()
+	slices := f.client.DiscoveryV1().EndpointSlices(ns)
+	if _, err := slices.Get(ctx, s.Name, metav1.GetOptions{}); err == nil {
+		_, err = slices.Update(ctx, s, metav1.UpdateOptions{})
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return
+	}
+	if _, err := slices.Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// get sends one request through the LB and returns status and X-Lab-Target.
+func (f *fixture) get() (int, string) {
+	f.t.Helper()
+	resp, err := f.http.Get(f.url + "/")
+	if err != nil {
+		f.t.Fatalf("GET via lb: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get(TargetHeader)
+}
+
+// waitFor polls until cond holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// app returns an httptest server on 127.0.0.1 that names itself.
+func app(t *testing.T, name string) string {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Pod-Name", name)
+		fmt.Fprintln(w, name)
+	}))
+	t.Cleanup(s.Close)
+	return s.Listener.Addr().String()
+}
+
+// rawTarget accepts connections, reads the request and then runs act.
+func rawTarget(t *testing.T, act func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf)
+				act(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestNoTargetsAnswers503(t *testing.T) {
+	f := newFixture(t, Settings{}, nil)
+	if code, _ := f.get(); code != http.StatusServiceUnavailable {
+		t.Fatalf("got %d, want 503", code)
+	}
+}
+
+func TestRoundRobinOverTwoReadyTargets(t *testing.T) {
+	f := newFixture(t, Settings{}, nil)
+	f.addPod("web-a", app(t, "web-a"))
+	f.addPod("web-b", app(t, "web-b"))
+	waitFor(t, 5*time.Second, "two targets", func() bool { return len(f.lb.Targets()) == 2 })
+	seen := map[string]int{}
+	for range 10 {
+		code, target := f.get()
+		if code != 200 {
+			t.Fatalf("got %d, want 200", code)
+		}
+		seen[target]++
+	}
+	if seen["web-a"] != 5 || seen["web-b"] != 5 {
+		t.Fatalf("distribution %v, want 5 each", seen)
+	}
+}
+
+func TestPassesAppHeadersThrough(t *testing.T) {
+	f := newFixture(t, Settings{}, nil)
+	f.addPod("web-a", app(t, "web-a"))
+	waitFor(t, 5*time.Second, "target", func() bool { return len(f.lb.Targets()) == 1 })
+	resp, err := f.http.Get(f.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Pod-Name") != "web-a" || resp.Header.Get(TargetHeader) != "web-a" {
+		t.Fatalf("headers %v", resp.Header)
+	}
+}
+
+func TestTargetFailuresAnswerLikeAnALB(t *testing.T) {
+	closedPort := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
+	}
+	tests := []struct {
+		name    string
+		backend func() string
+		want    int
+	}{
+		{"a refused connection is a 502", closedPort, http.StatusBadGateway},
+		{"a close without response is a 502", func() string {
+			return rawTarget(t, func(c net.Conn) { c.Close() })
+		}, http.StatusBadGateway},
+		{"a reset is a 502", func() string {
+			return rawTarget(t, func(c net.Conn) {
+				_ = c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+			})
+		}, http.StatusBadGateway},
+		{"a garbage response is a 502", func() string {
+			return rawTarget(t, func(c net.Conn) {
+				_, _ = io.WriteString(c, "SSH-2.0-OpenSSH\r\n\r\n")
+				c.Close()
+			})
+		}, http.StatusBadGateway},
+		{"a target that hangs past the timeout is a 504", func() string {
+			return rawTarget(t, func(c net.Conn) {
+				time.Sleep(2 * time.Second)
+				c.Close()
+			})
+		}, http.StatusGatewayTimeout},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixtureTimeout(t, 300*time.Millisecond, Settings{}, nil)
+			f.addPod("web-a", tc.backend())
+			waitFor(t, 5*time.Second, "target", func() bool { return len(f.lb.Targets()) == 1 })
+			began := time.Now()
+			code, target := f.get()
+			if code != tc.want {
+				t.Fatalf("got %d, want %d", code, tc.want)
+			}
+			if target != "web-a" {
+				t.Fatalf("X-Lab-Target %q, want web-a", target)
+			}
+			if tc.want == http.StatusGatewayTimeout && time.Since(began) > 1500*time.Millisecond {
+				t.Fatalf("504 after %s, want about the 300ms target timeout", time.Since(began))
+			}
+		})
+	}
+}
+
+// A keep-alive connection the target closes while idle must not be retried
+// silently: the second request on it fails as the ALB's would.
+func TestNoSilentRetryOnReusedConnection(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	backend := rawTarget(t, func(c net.Conn) {
+		mu.Lock()
+		conns++
+		mu.Unlock()
+		// Answer the first request with keep-alive, then read the second
+		// and close without answering.
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		c.Close()
+	})
+	f := newFixture(t, Settings{}, nil)
+	f.addPod("web-a", backend)
+	waitFor(t, 5*time.Second, "target", func() bool { return len(f.lb.Targets()) == 1 })
+	if code, _ := f.get(); code != 200 {
+		t.Fatalf("first request: %d", code)
+	}
+	if code, _ := f.get(); code != http.StatusBadGateway {
+		t.Fatalf("second request on the reused connection: %d, want 502 (not retried)", code)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 {
+		t.Fatalf("target saw %d connections, want 1 (no retry on a new connection)", conns)
+	}
+}
+
+// deregistration measures how long a terminated pod keeps receiving new
+// requests after its endpoint turns ready=false.
+func deregistration(t *testing.T, f *fixture) time.Duration {
+	t.Helper()
+	f.addPod("web-a", app(t, "web-a"))
+	f.addPod("web-b", app(t, "web-b"))
+	waitFor(t, 5*time.Second, "two targets", func() bool { return len(f.lb.Targets()) == 2 })
+	began := time.Now()
+	f.terminate("web-a")
+	var last time.Duration
+	for time.Since(began) < 3*time.Second {
+		if _, target := f.get(); target == "web-a" {
+			last = time.Since(began)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return last
+}
+
+func TestDeregisterLagKeepsSendingThenStops(t *testing.T) {
+	f := newFixture(t, Settings{DeregisterLag: time.Second}, nil)
+	last := deregistration(t, f)
+	if last < 700*time.Millisecond || last > 1800*time.Millisecond {
+		t.Fatalf("terminated target got its last request %s after ready=false, want about 1s", last)
+	}
+}
+
+func TestServiceAnnotationOverridesDeregisterLag(t *testing.T) {
+	f := newFixture(t, Settings{DeregisterLag: 10 * time.Second}, map[string]string{DeregisterLagAnnotation: "500ms"})
+	last := deregistration(t, f)
+	if last < 300*time.Millisecond || last > 1300*time.Millisecond {
+		t.Fatalf("terminated target got its last request %s after ready=false, want about 500ms", last)
+	}
+}
+
+func TestAnnotationChangeTakesEffectLive(t *testing.T) {
+	f := newFixture(t, Settings{}, nil)
+	svc, err := f.client.CoreV1().Services(ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Annotations = map[string]string{RegisterLagAnnotation: "800ms"}
+	if _, err := f.client.CoreV1().Services(ns).Update(context.Background(), svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "annotation seen", func() bool { reg, _ := f.lagsLocked(); return reg == 800*time.Millisecond })
+	began := time.Now()
+	f.addPod("web-a", app(t, "web-a"))
+	waitFor(t, 5*time.Second, "first 200", func() bool { code, _ := f.get(); return code == 200 })
+	if d := time.Since(began); d < 600*time.Millisecond || d > 2*time.Second {
+		t.Fatalf("first request served %s after ready, want about the 800ms register lag", d)
+	}
+}
+
+func (f *fixture) lagsLocked() (time.Duration, time.Duration) {
+	f.lb.mu.Lock()
+	defer f.lb.mu.Unlock()
+	return f.lb.lags()
+}
+
+func TestReadinessGateSetAfterRegistration(t *testing.T) {
+	f := newFixture(t, Settings{RegisterLag: 200 * time.Millisecond}, nil)
+	gate := corev1.PodConditionType("target-health.elbv2.k8s.aws/k8s-default-web-123")
+	backend := app(t, "web-a")
+	_, port, _ := net.SplitHostPort(backend)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web-a", Annotations: map[string]string{PortsAnnotation: `{"8080": "` + port + `"}`}},
+		Spec:       corev1.PodSpec{ReadinessGates: []corev1.PodReadinessGate{{ConditionType: gate}}},
+		Status: corev1.PodStatus{PodIP: "198.51.100.9", Conditions: []corev1.PodCondition{
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue},
+			{Type: corev1.PodReady, Status: corev1.ConditionFalse},
+		}},
+	}
+	if _, err := f.client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Pod not Ready (gate pending) → endpoint ready=false.
+	f.eps = append(f.eps, discoveryv1.Endpoint{
+		Addresses:  []string{"198.51.100.9"},
+		Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false), Serving: ptr.To(false), Terminating: ptr.To(false)},
+		TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "web-a"},
+	})
+	f.writeSlice()
+	waitFor(t, 5*time.Second, "gate condition True", func() bool {
+		p, err := f.client.CoreV1().Pods(ns).Get(context.Background(), "web-a", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		hasGate, kept := false, false
+		for _, c := range p.Status.Conditions {
+			if c.Type == gate && c.Status == corev1.ConditionTrue {
+				hasGate = true
+			}
+			if c.Type == corev1.ContainersReady && c.Status == corev1.ConditionTrue {
+				kept = true
+			}
+		}
+		return hasGate && kept
+	})
+	if code, target := f.get(); code != 200 || target != "web-a" {
+		t.Fatalf("got %d from %q, want 200 from web-a", code, target)
+	}
+}
+
+func TestParseService(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    listener
+		wantErr bool
+	}{
+		{"shop/web=127.0.0.1:8080", listener{ServiceRef{"shop", "web"}, "127.0.0.1:8080"}, false},
+		{"web=127.0.0.1:8080", listener{ServiceRef{"default", "web"}, "127.0.0.1:8080"}, false},
+		{"shop/web=0.0.0.0:8080", listener{}, true},
+		{"shop/web", listener{}, true},
+	}
+	for _, tc := range tests {
+		got, err := parseService(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("parseService(%q) = %v, %v", tc.in, got, err)
+		}
+	}
+}

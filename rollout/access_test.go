@@ -1,0 +1,87 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+// allowAllBut answers SelfSubjectAccessReviews: allowed unless deny says no.
+func allowAllBut(cs *fake.Clientset, deny func(*authorizationv1.ResourceAttributes) bool) {
+	cs.PrependReactor("create", "selfsubjectaccessreviews", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		review := action.(k8stesting.CreateAction).GetObject().(*authorizationv1.SelfSubjectAccessReview).DeepCopy()
+		review.Status.Allowed = !deny(review.Spec.ResourceAttributes)
+		return true, review, nil
+	})
+}
+
+func TestCheckAccess(t *testing.T) {
+	tests := []struct {
+		name        string
+		deny        func(*authorizationv1.ResourceAttributes) bool
+		wantMissing []string
+	}{
+		{
+			name: "full access passes",
+			deny: func(*authorizationv1.ResourceAttributes) bool { return false },
+		},
+		{
+			name: "a denied patch is named with resource, object and namespace",
+			deny: func(a *authorizationv1.ResourceAttributes) bool {
+				return a.Verb == "patch" && a.Resource == "deployments" && a.Group == "apps" && a.Name == "web"
+			},
+			wantMissing: []string{`cannot patch deployments.apps "web" in namespace "default"`},
+		},
+		{
+			name: "denied watches are each listed",
+			deny: func(a *authorizationv1.ResourceAttributes) bool {
+				return a.Verb == "watch" && a.Resource != "deployments"
+			},
+			wantMissing: []string{
+				`cannot watch replicasets.apps in namespace "default"`,
+				`cannot watch pods in namespace "default"`,
+				`cannot watch endpointslices.discovery.k8s.io in namespace "default"`,
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cs := fake.NewClientset()
+			allowAllBut(cs, tt.deny)
+			err := CheckAccess(context.Background(), cs, ns, "web")
+			if tt.wantMissing == nil {
+				if err != nil {
+					t.Fatalf("CheckAccess = %v, want nil", err)
+				}
+				return
+			}
+			var ae *AccessError
+			if !errors.As(err, &ae) {
+				t.Fatalf("CheckAccess = %v, want *AccessError", err)
+			}
+			if !slices.Equal(ae.Missing, tt.wantMissing) {
+				t.Errorf("Missing = %q, want %q", ae.Missing, tt.wantMissing)
+			}
+		})
+	}
+}
+
+func TestCheckAccessReturnsReviewFailures(t *testing.T) {
+	// A review the API server cannot answer is not a missing permission.
+	cs := fake.NewClientset()
+	cs.PrependReactor("create", "selfsubjectaccessreviews", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("connection refused")
+	})
+	err := CheckAccess(context.Background(), cs, ns, "web")
+	var ae *AccessError
+	if err == nil || errors.As(err, &ae) || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("CheckAccess = %v, want the review error", err)
+	}
+}

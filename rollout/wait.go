@@ -1,0 +1,88 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+)
+
+// progressDeadlineExceeded is the Progressing condition reason the
+// Deployment controller sets when progressDeadlineSeconds pass without
+// progress.
+const progressDeadlineExceeded = "ProgressDeadlineExceeded"
+
+// rolloutState applies kubectl rollout status to d: done, failed (with the
+// reason) or neither, with a message saying what is awaited. minGen is the
+// generation the Trigger produced: until the informer shows a Deployment at
+// least that new, and the controller has observed it, the status describes
+// the previous rollout.
+func rolloutState(d *appsv1.Deployment, minGen int64) (done bool, failed string, msg string) {
+	if d.Generation < minGen || d.Generation > d.Status.ObservedGeneration {
+		return false, "", "waiting for deployment spec update to be observed"
+	}
+	if c := deploymentCondition(d, appsv1.DeploymentProgressing); c != nil && c.Reason == progressDeadlineExceeded {
+		return false, progressDeadlineExceeded, fmt.Sprintf("deployment %q exceeded its progress deadline", d.Name)
+	}
+	s := d.Status
+	if want := desired(d); d.Spec.Replicas != nil && s.UpdatedReplicas < want {
+		return false, "", fmt.Sprintf("%d out of %d new replicas have been updated", s.UpdatedReplicas, want)
+	}
+	if s.Replicas > s.UpdatedReplicas {
+		return false, "", fmt.Sprintf("%d old replicas are pending termination", s.Replicas-s.UpdatedReplicas)
+	}
+	if s.AvailableReplicas < s.UpdatedReplicas {
+		return false, "", fmt.Sprintf("%d of %d updated replicas are available", s.AvailableReplicas, s.UpdatedReplicas)
+	}
+	return true, "", fmt.Sprintf("deployment %q successfully rolled out", d.Name)
+}
+
+// Wait blocks until the rollout is complete or has failed by kubectl rollout
+// status rules, re-evaluated on every Deployment update the informer
+// delivers. It gives up after timeout (0: no limit) with Reason "timeout",
+// or when ctx is done with Reason "interrupted". Start must have been
+// called. The end is recorded as a RolloutComplete or RolloutFailed event.
+func (w *Watcher) Wait(ctx context.Context, timeout time.Duration) Outcome {
+	w.mu.Lock()
+	out := Outcome{Triggered: !w.trigger.IsZero(), StartedAt: w.trigger}
+	w.mu.Unlock()
+
+	var expired <-chan time.Time
+	if timeout > 0 {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
+	for {
+		w.mu.Lock()
+		d, changed, minGen := w.cur, w.changed, w.minGen
+		w.mu.Unlock()
+		if d != nil {
+			out.Revision = d.Annotations[revisionAnnotation]
+			done, failed, msg := rolloutState(d, minGen)
+			switch {
+			case done:
+				out.Completed = true
+				out.CompletedAt = w.now()
+				w.record(Event{Time: out.CompletedAt, Type: RolloutComplete, Revision: out.Revision, Detail: msg})
+				return out
+			case failed != "":
+				return w.failed(out, failed, msg)
+			}
+		}
+		select {
+		case <-changed:
+		case <-expired:
+			return w.failed(out, "timeout", fmt.Sprintf("not complete after %s", timeout))
+		case <-ctx.Done():
+			return w.failed(out, "interrupted", context.Cause(ctx).Error())
+		}
+	}
+}
+
+func (w *Watcher) failed(out Outcome, reason, detail string) Outcome {
+	out.Reason = reason
+	w.record(Event{Time: w.now(), Type: RolloutFailed, Reason: reason, Revision: out.Revision, Detail: detail})
+	return out
+}

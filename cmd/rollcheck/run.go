@@ -29,7 +29,7 @@ const runExample = `  # Restart deployment/web under 200 requests/s through its 
       --report-json cart.json
 
   # The same settings from a scenario file; flags override the file
-  rollcheck run -f scenarios/as-is.yaml --rate 50/s`
+  rollcheck run -f scenarios/as-is.scenario.yaml --target http://127.0.0.1:8080/ --rate 50/s`
 
 // RunOptions are the settings of one `rollcheck run`, after flags and the
 // scenario file are merged.

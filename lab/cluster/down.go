@@ -1,0 +1,113 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+type downOptions struct {
+	dir     string
+	timeout time.Duration
+}
+
+func newDownCommand() *cobra.Command {
+	o := &downOptions{}
+	cmd := &cobra.Command{
+		Use:   "down --dir DIR [--timeout 60s]",
+		Short: "Stop the lab running in DIR and wait until all its processes are gone",
+		Long: `Stop the lab running in DIR: send SIGTERM to up (from DIR/lab.json, or
+DIR/up.pid if the lab never got ready) and wait until it and every component
+process are gone. After --timeout whatever is left is killed with SIGKILL.
+Exits 0 if nothing is running.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.dir == "" {
+				return errors.New("--dir is required")
+			}
+			cmd.SilenceUsage = true
+			return o.run(cmd)
+		},
+	}
+	cmd.Flags().StringVar(&o.dir, "dir", "", "lab directory")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for a clean stop before SIGKILL")
+	return cmd
+}
+
+func (o *downOptions) run(cmd *cobra.Command) error {
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	up, comps, err := labProcs(dir)
+	if err != nil {
+		return err
+	}
+	all := append([]proc{up}, comps...)
+	if !anyAlive(all) {
+		cleanup(dir)
+		return nil
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "stopping the lab in %s\n", dir)
+	if up.alive() {
+		// up stops the components in order.
+		terminate(up, o.timeout)
+	}
+	// Components left behind (up was killed, or did not finish in time).
+	for i := len(comps) - 1; i >= 0; i-- {
+		terminate(comps[i], 10*time.Second)
+	}
+	if !waitGone(5*time.Second, all...) {
+		return errors.New("some lab processes would not die")
+	}
+	cleanup(dir)
+	return nil
+}
+
+// labProcs returns up's process and the components' processes (in start
+// order) of the lab in dir, from lab.json if it exists, else from up.pid.
+func labProcs(dir string) (proc, []proc, error) {
+	st, err := ReadState(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		up, err := readUpPID(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return proc{}, nil, nil
+		}
+		return up, nil, err
+	}
+	if err != nil {
+		return proc{}, nil, err
+	}
+	order := map[string]int{"etcd": 0, "apiserver": 1, "controller-manager": 2, "scheduler": 3, "kubelet": 4, "lb": 5}
+	names := make([]string, 0, len(st.Components))
+	for n := range st.Components {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return order[names[i]] < order[names[j]] })
+	comps := make([]proc, 0, len(names))
+	for _, n := range names {
+		comps = append(comps, proc{PID: st.Components[n], Start: st.ComponentStarts[n]})
+	}
+	return proc{PID: st.PID, Start: st.PIDStart}, comps, nil
+}
+
+func anyAlive(ps []proc) bool {
+	for _, p := range ps {
+		if p.alive() {
+			return true
+		}
+	}
+	return false
+}
+
+func cleanup(dir string) {
+	for _, name := range []string{readyFile, upPIDFile} {
+		_ = os.Remove(filepath.Join(dir, name))
+	}
+}

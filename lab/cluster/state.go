@@ -1,0 +1,217 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Files written in the lab directory besides the credentials (see pki.go).
+const (
+	labFile   = "lab.json" // State, written when the lab is ready and on every component restart
+	readyFile = "ready"    // exists while the lab is ready
+	upPIDFile = "up.pid"   // "PID STARTTIME" of the running `up`, written at its start
+	logsDir   = "logs"     // logs/NAME.log: stdout and stderr of each component
+	holdDir   = "hold"     // hold/NAME: `up` does not restart NAME while this exists
+)
+
+// State is the content of DIR/lab.json, for tests and scripts that drive the
+// lab.
+type State struct {
+	// Dir is the absolute lab directory.
+	Dir string `json:"dir"`
+	// Kubeconfig is the admin kubeconfig, usable by kubectl and client-go.
+	Kubeconfig string `json:"kubeconfig"`
+	// LBURL is the URL of the first load-balanced Service ("" without a load balancer).
+	LBURL string `json:"lb_url"`
+	// LB maps each load-balanced Service (namespace/name) to its URL.
+	LB map[string]string `json:"lb"`
+	// APIServer is the API server's URL.
+	APIServer string `json:"apiserver"`
+	// Etcd is etcd's client URL.
+	Etcd string `json:"etcd"`
+	// NodeName is the name of the kubelet's Node ("" without a kubelet).
+	NodeName string `json:"node_name,omitempty"`
+	// PID is the process id of `up`.
+	PID int `json:"pid"`
+	// PIDStart is the start time of PID in clock ticks since boot
+	// (/proc/PID/stat field 22), to tell it from a reused pid.
+	PIDStart uint64 `json:"pid_start"`
+	// Components maps each component (etcd, apiserver, controller-manager,
+	// scheduler, kubelet, lb) to the pid of its current process.
+	Components map[string]int `json:"components"`
+	// ComponentStarts holds the start times of the Components pids.
+	ComponentStarts map[string]uint64 `json:"component_starts"`
+	// ReadyAfter is the time `up` took from start to ready.
+	ReadyAfter string `json:"ready_after"`
+}
+
+// ReadState reads DIR/lab.json.
+func ReadState(dir string) (*State, error) {
+	data, err := os.ReadFile(filepath.Join(dir, labFile))
+	if err != nil {
+		return nil, err
+	}
+	s := &State{}
+	if err := json.Unmarshal(data, s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, labFile), err)
+	}
+	return s, nil
+}
+
+func writeState(dir string, s *State) error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, labFile), append(data, '\n'), 0o644)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// proc identifies a process by pid and start time, so that a pid reused by
+// an unrelated process is not mistaken for a lab process.
+type proc struct {
+	PID   int
+	Start uint64
+}
+
+func selfProc() proc {
+	pid := os.Getpid()
+	start, _ := procStart(pid)
+	return proc{PID: pid, Start: start}
+}
+
+// alive reports whether p still runs (zombies count as gone).
+func (p proc) alive() bool {
+	if p.PID <= 0 {
+		return false
+	}
+	state, start, err := procStat(p.PID)
+	if err != nil || state == "Z" || state == "X" {
+		return false
+	}
+	return p.Start == 0 || p.Start == start
+}
+
+func procStart(pid int) (uint64, error) {
+	_, start, err := procStat(pid)
+	return start, err
+}
+
+// procStat returns the state and start time fields of /proc/PID/stat.
+func procStat(pid int) (string, uint64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, err
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return "", 0, errors.New("malformed /proc stat")
+	}
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	return f[0], start, err
+}
+
+func readUpPID(dir string) (proc, error) {
+	data, err := os.ReadFile(filepath.Join(dir, upPIDFile))
+	if err != nil {
+		return proc{}, err
+	}
+	var p proc
+	if _, err := fmt.Sscan(string(data), &p.PID, &p.Start); err != nil {
+		return proc{}, fmt.Errorf("%s: %w", upPIDFile, err)
+	}
+	return p, nil
+}
+
+func writeUpPID(dir string, p proc) error {
+	return writeFileAtomic(filepath.Join(dir, upPIDFile), fmt.Appendf(nil, "%d %d\n", p.PID, p.Start), 0o644)
+}
+
+// terminate sends SIGTERM to p, waits up to grace for it to exit, then kills
+// its whole process group. It returns once p is gone or after a further 5s.
+func terminate(p proc, grace time.Duration) {
+	if !p.alive() {
+		return
+	}
+	_ = syscall.Kill(p.PID, syscall.SIGTERM)
+	if waitGone(grace, p) {
+		return
+	}
+	_ = syscall.Kill(-p.PID, syscall.SIGKILL)
+	_ = syscall.Kill(p.PID, syscall.SIGKILL)
+	waitGone(5*time.Second, p)
+}
+
+// waitGone polls until none of ps is alive or the timeout passes.
+func waitGone(timeout time.Duration, ps ...proc) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		gone := true
+		for _, p := range ps {
+			if p.alive() {
+				gone = false
+				break
+			}
+		}
+		if gone {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1. They are free when
+// picked; a component binds them a moment later.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("pick a free port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.Atoi(port)
+	return host, p, err
+}

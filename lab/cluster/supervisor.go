@@ -1,0 +1,215 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// child is one component process of the lab, run from this same binary.
+type child struct {
+	name string
+	args []string
+	// grace is how long the component gets after SIGTERM before its
+	// process group is killed.
+	grace time.Duration
+
+	mu     sync.Mutex
+	cur    proc
+	exited chan struct{} // closed when the current process has exited
+}
+
+func (c *child) current() (proc, chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur, c.exited
+}
+
+// supervisor starts the lab's components and, once the lab is ready,
+// restarts any that exits (unless DIR/hold/NAME exists). Before then an exit
+// is a startup failure.
+type supervisor struct {
+	exe string
+	dir string
+
+	mu        sync.Mutex
+	children  []*child
+	stopping  bool
+	restart   bool
+	onRestart func()
+	failed    chan error
+	wg        sync.WaitGroup
+}
+
+func newSupervisor(exe, dir string) *supervisor {
+	return &supervisor{exe: exe, dir: dir, failed: make(chan error, 16)}
+}
+
+func (s *supervisor) logPath(name string) string {
+	return filepath.Join(s.dir, logsDir, name+".log")
+}
+
+// start runs c for the first time and supervises it.
+func (s *supervisor) start(c *child) error {
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		return errors.New("lab is stopping")
+	}
+	s.children = append(s.children, c)
+	s.mu.Unlock()
+	cmd, err := s.spawn(c, true)
+	if err != nil {
+		return err
+	}
+	s.wg.Add(1)
+	go s.watch(c, cmd)
+	return nil
+}
+
+func (s *supervisor) spawn(c *child, truncate bool) (*exec.Cmd, error) {
+	flags := os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if truncate {
+		flags |= os.O_TRUNC
+	}
+	logf, err := os.OpenFile(s.logPath(c.name), flags, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close() // the child holds its own descriptor
+	fmt.Fprintf(logf, "==== %s rollcheck-lab %s %q\n", time.Now().UTC().Format(time.RFC3339Nano), c.name, c.args)
+	cmd := exec.Command(s.exe, append([]string{c.name}, c.args...)...)
+	cmd.Dir = s.dir
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	// Own process group: a terminal's Ctrl-C reaches only `up`, which stops
+	// the components in order. Pdeathsig: nothing outlives a killed `up`.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", c.name, err)
+	}
+	start, _ := procStart(cmd.Process.Pid)
+	c.mu.Lock()
+	c.cur = proc{PID: cmd.Process.Pid, Start: start}
+	c.exited = make(chan struct{})
+	c.mu.Unlock()
+	return cmd, nil
+}
+
+// watch waits for c's process to exit and restarts it while the lab runs.
+func (s *supervisor) watch(c *child, cmd *exec.Cmd) {
+	defer s.wg.Done()
+	backoff := 500 * time.Millisecond
+	for {
+		err := cmd.Wait()
+		_, exited := c.current()
+		close(exited)
+		s.mu.Lock()
+		stopping, restart := s.stopping, s.restart
+		s.mu.Unlock()
+		if stopping {
+			return
+		}
+		if !restart {
+			s.failed <- fmt.Errorf("%s exited during startup (%v); see %s", c.name, err, s.logPath(c.name))
+			return
+		}
+		started := time.Now()
+		for {
+			time.Sleep(backoff)
+			if s.isStopping() {
+				return
+			}
+			if _, err := os.Stat(filepath.Join(s.dir, holdDir, c.name)); err == nil {
+				continue // held by stop-component
+			}
+			// Spawn under the lock so that stop either sees the new process
+			// or prevents it.
+			s.mu.Lock()
+			if s.stopping {
+				s.mu.Unlock()
+				return
+			}
+			cmd, err = s.spawn(c, false)
+			s.mu.Unlock()
+			if err == nil {
+				break
+			}
+			backoff = min(2*backoff, 10*time.Second)
+		}
+		if time.Since(started) > time.Minute {
+			backoff = 500 * time.Millisecond
+		} else {
+			// A component that keeps crashing is restarted ever more slowly.
+			backoff = min(2*backoff, 10*time.Second)
+		}
+		if s.onRestart != nil {
+			s.onRestart()
+		}
+	}
+}
+
+func (s *supervisor) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
+// enableRestarts switches from startup (an exit is fatal) to supervision (an
+// exit is restarted); onRestart runs after each restart.
+func (s *supervisor) enableRestarts(onRestart func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restart = true
+	s.onRestart = onRestart
+}
+
+// pids returns the current pid and start time of every component.
+func (s *supervisor) pids() (map[string]int, map[string]uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pids, starts := map[string]int{}, map[string]uint64{}
+	for _, c := range s.children {
+		p, _ := c.current()
+		pids[c.name], starts[c.name] = p.PID, p.Start
+	}
+	return pids, starts
+}
+
+// stop stops the components in reverse start order: SIGTERM, then SIGKILL to
+// the component's process group after its grace period.
+func (s *supervisor) stop() {
+	s.mu.Lock()
+	s.stopping = true
+	children := append([]*child(nil), s.children...)
+	s.mu.Unlock()
+	for i := len(children) - 1; i >= 0; i-- {
+		c := children[i]
+		p, exited := c.current()
+		if p.PID == 0 {
+			continue
+		}
+		select {
+		case <-exited:
+		default:
+			_ = syscall.Kill(p.PID, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(c.grace):
+				_ = syscall.Kill(-p.PID, syscall.SIGKILL)
+				select {
+				case <-exited:
+				case <-time.After(5 * time.Second):
+				}
+			}
+		}
+		// Whatever the component left in its process group goes too.
+		_ = syscall.Kill(-p.PID, syscall.SIGKILL)
+	}
+	s.wg.Wait()
+}

@@ -1,0 +1,526 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+const (
+	defaultNodeName = "lab-node"
+	defaultLB       = "default/demo"
+	// serviceCIDR labels Service ClusterIPs; nothing ever dials them.
+	serviceCIDR = "10.96.0.0/16"
+)
+
+// controllers are the kube-controller-manager controllers the lab runs. The
+// node lifecycle controller is left out on purpose: it would taint and evict
+// the process kubelet's pods whenever the kubelet misses a heartbeat.
+var controllers = []string{
+	"deployment-controller",
+	"replicaset-controller",
+	"endpointslice-controller",
+	"garbage-collector-controller",
+	"namespace-controller",
+	"serviceaccount-controller",
+	"serviceaccount-token-controller",
+	"root-ca-certificate-publisher-controller",
+	"pod-garbage-collector-controller",
+	"disruption-controller",
+	"job-controller",
+	"statefulset-controller",
+	"daemonset-controller",
+	"ttl-after-finished-controller",
+}
+
+// lbTarget is one --lb SERVICE[=PORT] of up.
+type lbTarget struct {
+	service string // namespace/name
+	port    int    // 0 until picked
+}
+
+func parseLB(s string) (lbTarget, error) {
+	svc, port, hasPort := strings.Cut(s, "=")
+	ns, name, ok := strings.Cut(svc, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return lbTarget{}, fmt.Errorf("--lb %q: want NAMESPACE/NAME[=PORT]", s)
+	}
+	t := lbTarget{service: svc}
+	if hasPort {
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 1 || p > 65535 {
+			return lbTarget{}, fmt.Errorf("--lb %q: bad port", s)
+		}
+		t.port = p
+	}
+	return t, nil
+}
+
+type upOptions struct {
+	dir            string
+	apiserverPort  int
+	lbs            []string
+	registerLag    time.Duration
+	deregisterLag  time.Duration
+	idleTimeout    time.Duration
+	nodeName       string
+	timeout        time.Duration
+	keepData       bool
+	noKubelet      bool
+	noLB           bool
+	kubeletArgs    []string
+	lbArgs         []string
+	setRegisterLag bool
+	setDeregLag    bool
+	setIdleTimeout bool
+	targets        []lbTarget
+	out            io.Writer
+	exe            string
+}
+
+const upLong = `Start a local lab cluster in the foreground until SIGINT/SIGTERM.
+
+Each component runs as its own child process of this binary: etcd, apiserver,
+controller-manager, scheduler, kubelet (Node lab-node) and lb (one listener per
+--lb). Their output goes to DIR/logs/NAME.log. When the API server answers
+/readyz, the Node is Ready and the default ServiceAccount exists, up writes
+DIR/lab.json, touches DIR/ready and prints the kubeconfig and load balancer
+URLs. On SIGINT/SIGTERM it stops the components in reverse order (SIGTERM,
+then SIGKILL after a grace period), removes DIR/ready and exits 0.
+
+Files in DIR: ca.crt ca.key apiserver.crt apiserver.key sa.key sa.pub
+tokens.csv (kept across runs), kubeconfig, lab.json, ready, up.pid, logs/,
+etcd/ and kubelet/ (wiped at start unless --keep-data), hold/.
+
+Once ready, up restarts any component whose process exits (after 0.5s,
+backing off to 10s if it keeps crashing), unless DIR/hold/NAME exists:
+stop-component, start-component and restart-component use that to take the
+API server (or any component) down on purpose and bring it back.`
+
+func newUpCommand() *cobra.Command {
+	o := &upOptions{}
+	cmd := &cobra.Command{
+		Use:   "up --dir DIR [--apiserver-port N] [--lb NAMESPACE/NAME[=PORT]]...",
+		Short: "Start the lab cluster and stay in the foreground until SIGINT/SIGTERM",
+		Long:  upLong,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			o.setRegisterLag, o.setDeregLag, o.setIdleTimeout = f.Changed("lb-register-lag"), f.Changed("lb-deregister-lag"), f.Changed("lb-idle-timeout")
+			if err := o.complete(cmd); err != nil {
+				return err
+			}
+			cmd.SilenceUsage = true
+			return o.run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dir, "dir", "", "lab directory (created if missing)")
+	f.IntVar(&o.apiserverPort, "apiserver-port", 0, "API server port on 127.0.0.1 (0: a free port)")
+	f.StringArrayVar(&o.lbs, "lb", []string{defaultLB}, "load-balance Service NAMESPACE/NAME on 127.0.0.1:PORT (PORT omitted: a free port); repeatable")
+	f.DurationVar(&o.registerLag, "lb-register-lag", 0, "load balancer: delay before a ready endpoint gets traffic (passed to lb --register-lag)")
+	f.DurationVar(&o.deregisterLag, "lb-deregister-lag", 0, "load balancer: delay before a removed endpoint stops getting traffic (lb --deregister-lag)")
+	f.DurationVar(&o.idleTimeout, "lb-idle-timeout", 0, "load balancer: idle timeout (lb --idle-timeout)")
+	f.StringVar(&o.nodeName, "node-name", defaultNodeName, "name of the kubelet's Node")
+	f.DurationVar(&o.timeout, "timeout", 90*time.Second, "give up if the lab is not ready within this time")
+	f.BoolVar(&o.keepData, "keep-data", false, "keep etcd and kubelet data from a previous run instead of starting empty")
+	f.BoolVar(&o.noKubelet, "no-kubelet", false, "do not start the kubelet (control plane only; pods stay Pending)")
+	f.BoolVar(&o.noLB, "no-lb", false, "do not start the load balancer")
+	f.StringArrayVar(&o.kubeletArgs, "kubelet-arg", nil, "extra argument for the kubelet command; repeatable")
+	f.StringArrayVar(&o.lbArgs, "lb-arg", nil, "extra argument for the lb command; repeatable")
+	_ = f.MarkHidden("no-kubelet")
+	_ = f.MarkHidden("no-lb")
+	return cmd
+}
+
+func (o *upOptions) complete(cmd *cobra.Command) error {
+	if o.dir == "" {
+		return errors.New("--dir is required")
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	o.dir = dir
+	if o.apiserverPort < 0 || o.apiserverPort > 65535 {
+		return fmt.Errorf("--apiserver-port %d out of range", o.apiserverPort)
+	}
+	seen := map[string]bool{}
+	for _, s := range o.lbs {
+		t, err := parseLB(s)
+		if err != nil {
+			return err
+		}
+		if seen[t.service] {
+			return fmt.Errorf("--lb %s given twice", t.service)
+		}
+		seen[t.service] = true
+		o.targets = append(o.targets, t)
+	}
+	if o.noLB {
+		o.targets = nil
+	}
+	o.out = cmd.OutOrStdout()
+	if o.exe, err = os.Executable(); err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	return nil
+}
+
+// ports are the lab's listening ports on 127.0.0.1.
+type ports struct {
+	etcdClient, etcdPeer, apiserver int
+}
+
+func (o *upOptions) pickPorts() (ports, error) {
+	need := 2
+	if o.apiserverPort == 0 {
+		need++
+	}
+	for _, t := range o.targets {
+		if t.port == 0 {
+			need++
+		}
+	}
+	free, err := freePorts(need)
+	if err != nil {
+		return ports{}, err
+	}
+	next := func() int { p := free[0]; free = free[1:]; return p }
+	p := ports{etcdClient: next(), etcdPeer: next(), apiserver: o.apiserverPort}
+	if p.apiserver == 0 {
+		p.apiserver = next()
+	}
+	for i := range o.targets {
+		if o.targets[i].port == 0 {
+			o.targets[i].port = next()
+		}
+	}
+	return p, nil
+}
+
+// prepare readies DIR for a new run and claims it for this process.
+func (o *upOptions) prepare() error {
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return err
+	}
+	if p, err := readUpPID(o.dir); err == nil && p.alive() && p.PID != os.Getpid() {
+		return fmt.Errorf("a lab is already running in %s (pid %d); run `rollcheck-lab down --dir %s`", o.dir, p.PID, o.dir)
+	}
+	for _, name := range []string{readyFile, labFile, holdDir} {
+		if err := os.RemoveAll(filepath.Join(o.dir, name)); err != nil {
+			return err
+		}
+	}
+	if !o.keepData {
+		for _, name := range []string{"etcd", "kubelet"} {
+			if err := os.RemoveAll(filepath.Join(o.dir, name)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, name := range []string{logsDir, holdDir} {
+		if err := os.MkdirAll(filepath.Join(o.dir, name), 0o755); err != nil {
+			return err
+		}
+	}
+	return writeUpPID(o.dir, selfProc())
+}
+
+func (o *upOptions) run(ctx context.Context) error {
+	began := time.Now()
+	if err := o.prepare(); err != nil {
+		return err
+	}
+	defer os.Remove(filepath.Join(o.dir, upPIDFile))
+	defer os.Remove(filepath.Join(o.dir, readyFile))
+
+	pk, err := ensurePKI(o.dir, began)
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	pt, err := o.pickPorts()
+	if err != nil {
+		return err
+	}
+	apiURL := fmt.Sprintf("https://127.0.0.1:%d", pt.apiserver)
+	if err := pk.writeKubeconfig(apiURL); err != nil {
+		return fmt.Errorf("write kubeconfig: %w", err)
+	}
+	kubeconfig := pk.path(kubeconfigFile)
+
+	sup := newSupervisor(o.exe, o.dir)
+	defer sup.stop()
+
+	startCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	state, err := o.startAll(startCtx, sup, pk, pt)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting
+		}
+		return err
+	}
+	state.PID, state.PIDStart = os.Getpid(), selfProc().Start
+	state.ReadyAfter = time.Since(began).Round(10 * time.Millisecond).String()
+
+	var stateMu sync.Mutex
+	save := func() error {
+		stateMu.Lock()
+		defer stateMu.Unlock()
+		state.Components, state.ComponentStarts = sup.pids()
+		return writeState(o.dir, state)
+	}
+	if err := save(); err != nil {
+		return err
+	}
+	sup.enableRestarts(func() { _ = save() })
+	if err := os.WriteFile(filepath.Join(o.dir, readyFile), nil, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.out, "kubeconfig: %s\n", kubeconfig)
+	for _, t := range o.targets {
+		fmt.Fprintf(o.out, "load balancer: %s (%s)\n", state.LB[t.service], t.service)
+	}
+	fmt.Fprintf(o.out, "ready in %s (logs in %s)\n", state.ReadyAfter, filepath.Join(o.dir, logsDir))
+
+	<-ctx.Done()
+	fmt.Fprintln(o.out, "stopping the lab")
+	_ = os.Remove(filepath.Join(o.dir, readyFile))
+	sup.stop()
+	return nil
+}
+
+// startAll starts the components in dependency order and waits until the lab
+// is ready.
+func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt ports) (*State, error) {
+	kubeconfig := pk.path(kubeconfigFile)
+	etcdAddr := fmt.Sprintf("127.0.0.1:%d", pt.etcdClient)
+	state := &State{
+		Dir:        o.dir,
+		Kubeconfig: kubeconfig,
+		LB:         map[string]string{},
+		APIServer:  fmt.Sprintf("https://127.0.0.1:%d", pt.apiserver),
+		Etcd:       "http://" + etcdAddr,
+	}
+	if !o.noKubelet {
+		state.NodeName = o.nodeName
+	}
+	for _, t := range o.targets {
+		u := fmt.Sprintf("http://127.0.0.1:%d", t.port)
+		state.LB[t.service] = u
+		if state.LBURL == "" {
+			state.LBURL = u
+		}
+	}
+
+	// waitFor polls cond until it holds, failing early if a component dies.
+	waitFor := func(what string, cond func(context.Context) error) error {
+		var last error
+		for {
+			if last = cond(ctx); last == nil {
+				return nil
+			}
+			select {
+			case err := <-sup.failed:
+				return err
+			case <-ctx.Done():
+				return fmt.Errorf("timed out waiting for %s: %v (logs in %s)", what, last, filepath.Join(o.dir, logsDir))
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+
+	if err := sup.start(&child{name: "etcd", grace: 10 * time.Second, args: []string{
+		"--dir", o.dir,
+		"--listen-client", etcdAddr,
+		"--listen-peer", fmt.Sprintf("127.0.0.1:%d", pt.etcdPeer),
+	}}); err != nil {
+		return nil, err
+	}
+	if err := waitFor("etcd", func(context.Context) error { return dialable(etcdAddr) }); err != nil {
+		return nil, err
+	}
+	if err := sup.start(&child{name: "apiserver", grace: 10 * time.Second, args: apiserverArgs(pk, pt, etcdAddr)}); err != nil {
+		return nil, err
+	}
+
+	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	restCfg.Timeout = 5 * time.Second
+	restCfg.QPS, restCfg.Burst = 50, 100
+	cs, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor("the API server's /readyz", func(ctx context.Context) error {
+		return apiserverReady(ctx, cs)
+	}); err != nil {
+		return nil, err
+	}
+
+	if err := sup.start(&child{name: "controller-manager", grace: 10 * time.Second, args: controllerManagerArgs(pk)}); err != nil {
+		return nil, err
+	}
+	if err := sup.start(&child{name: "scheduler", grace: 10 * time.Second, args: []string{
+		"--kubeconfig", kubeconfig,
+		"--authentication-kubeconfig", kubeconfig,
+		"--authorization-kubeconfig", kubeconfig,
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port=0",
+	}}); err != nil {
+		return nil, err
+	}
+	if !o.noKubelet {
+		args := append([]string{
+			"--kubeconfig", kubeconfig,
+			"--node-name", o.nodeName,
+			"--dir", filepath.Join(o.dir, "kubelet"),
+		}, o.kubeletArgs...)
+		// The kubelet stops its pods on SIGTERM; give their grace periods time.
+		if err := sup.start(&child{name: "kubelet", grace: 40 * time.Second, args: args}); err != nil {
+			return nil, err
+		}
+	}
+	if len(o.targets) > 0 {
+		args := []string{"--kubeconfig", kubeconfig}
+		for _, t := range o.targets {
+			args = append(args, "--service", fmt.Sprintf("%s=127.0.0.1:%d", t.service, t.port))
+		}
+		if o.setRegisterLag {
+			args = append(args, "--register-lag", o.registerLag.String())
+		}
+		if o.setDeregLag {
+			args = append(args, "--deregister-lag", o.deregisterLag.String())
+		}
+		if o.setIdleTimeout {
+			args = append(args, "--idle-timeout", o.idleTimeout.String())
+		}
+		args = append(args, o.lbArgs...)
+		if err := sup.start(&child{name: "lb", grace: 10 * time.Second, args: args}); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := waitFor("the default ServiceAccount", func(ctx context.Context) error {
+		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1GetOptions)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if !o.noKubelet {
+		if err := waitFor("Node "+o.nodeName+" Ready", func(ctx context.Context) error {
+			return nodeReady(ctx, cs, o.nodeName)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, t := range o.targets {
+		addr := fmt.Sprintf("127.0.0.1:%d", t.port)
+		if err := waitFor("the load balancer on "+addr, func(context.Context) error { return dialable(addr) }); err != nil {
+			return nil, err
+		}
+	}
+	return state, nil
+}
+
+func apiserverArgs(pk *pki, pt ports, etcdAddr string) []string {
+	return []string{
+		"--etcd-servers=http://" + etcdAddr,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(pt.apiserver),
+		"--tls-cert-file=" + pk.path(servingCertFile),
+		"--tls-private-key-file=" + pk.path(servingKeyFile),
+		"--client-ca-file=" + pk.path(caCertFile),
+		"--token-auth-file=" + pk.path(tokenFile),
+		"--authorization-mode=RBAC",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file=" + pk.path(saPubFile),
+		"--service-account-signing-key-file=" + pk.path(saKeyFile),
+		"--service-cluster-ip-range=" + serviceCIDR,
+		// The kubernetes Service's endpoint would be 127.0.0.1, which
+		// Endpoints and EndpointSlices reject; nothing in the lab needs it.
+		"--endpoint-reconciler-type=none",
+		// TaintNodesByCondition taints every new Node not-ready until the
+		// node lifecycle controller clears it; the lab does not run that
+		// controller (see controllers), so the taint would stay for good.
+		"--disable-admission-plugins=TaintNodesByCondition",
+		"--enable-priority-and-fairness=false",
+		"--profiling=false",
+	}
+}
+
+func controllerManagerArgs(pk *pki) []string {
+	kubeconfig := pk.path(kubeconfigFile)
+	return []string{
+		"--kubeconfig", kubeconfig,
+		"--authentication-kubeconfig", kubeconfig,
+		"--authorization-kubeconfig", kubeconfig,
+		"--controllers=" + strings.Join(controllers, ","),
+		"--service-account-private-key-file=" + pk.path(saKeyFile),
+		"--root-ca-file=" + pk.path(caCertFile),
+		"--use-service-account-credentials=false",
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port=0",
+		"--kube-api-qps=100",
+		"--kube-api-burst=200",
+	}
+}
+
+func dialable(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+func apiserverReady(ctx context.Context, cs kubernetes.Interface) error {
+	body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("/readyz: %w: %s", err, firstLine(body))
+	}
+	return nil
+}
+
+func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) error {
+	n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1GetOptions)
+	if err != nil {
+		return err
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			if c.Status == corev1.ConditionTrue {
+				return nil
+			}
+			return fmt.Errorf("node %s Ready=%s: %s", name, c.Status, c.Message)
+		}
+	}
+	return fmt.Errorf("node %s has no Ready condition", name)
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(string(b), "\n")
+	return s
+}
+
+var metav1GetOptions = metav1.GetOptions{}

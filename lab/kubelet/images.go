@@ -1,0 +1,187 @@
+package kubelet
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// ImageRule maps an image pattern to an argv prefix. The process argv is
+// Command + container.command + container.args: the image's "entrypoint" is
+// the prefix, and a container command is passed to it as further arguments.
+type ImageRule struct {
+	// Image is an exact image, a path.Match pattern, or "repo:*" which
+	// matches the repository with any tag or digest (or none).
+	Image string `json:"image"`
+	// Command is the argv prefix.
+	Command []string `json:"command"`
+	// PortFlags names flags (e.g. "--http-port") whose numeric values are
+	// container ports; they are rewritten to the mapped loopback port.
+	PortFlags []string `json:"portFlags,omitempty"`
+
+	// fixArgs adjusts args after port rewriting (built-in rules only).
+	fixArgs func(args []string, ports map[int32]int) []string
+}
+
+// ImageMap resolves images to local commands. Rules added later (from a
+// file) win over earlier ones.
+type ImageMap struct {
+	rules []ImageRule
+}
+
+// DefaultImageMap maps the demo app to `self app` and agnhost to the agnhost
+// binary built next to rollcheck-lab.
+func DefaultImageMap(self, agnhost string) *ImageMap {
+	return &ImageMap{rules: []ImageRule{
+		{Image: "rollcheck/demo-app:*", Command: []string{self, "app"}},
+		{
+			Image:     "registry.k8s.io/e2e-test-images/agnhost:*",
+			Command:   []string{agnhost},
+			PortFlags: []string{"--http-port", "--udp-port"},
+			fixArgs:   fixAgnhostArgs,
+		},
+	}}
+}
+
+// fixAgnhostArgs keeps netexec on the pod's loopback ports: without flags it
+// would bind the fixed ports 8080 (HTTP) and 8081 (UDP) on all interfaces,
+// which collides as soon as two pods run.
+func fixAgnhostArgs(args []string, ports map[int32]int) []string {
+	if len(args) == 0 || args[0] != "netexec" {
+		return args
+	}
+	has := func(flag string) bool {
+		for _, a := range args {
+			if a == flag || strings.HasPrefix(a, flag+"=") {
+				return true
+			}
+		}
+		return false
+	}
+	if !has("--http-port") {
+		if p, ok := ports[8080]; ok {
+			args = append(args, "--http-port="+strconv.Itoa(p))
+		}
+	}
+	if !has("--udp-port") {
+		args = append(args, "--udp-port=-1")
+	}
+	return args
+}
+
+// Add appends a rule that wins over the existing ones.
+func (m *ImageMap) Add(r ImageRule) { m.rules = append(m.rules, r) }
+
+// LoadFile adds the rules of a YAML or JSON file holding a list of
+// {image, command, portFlags}.
+func (m *ImageMap) LoadFile(file string) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("read image map: %w", err)
+	}
+	var rules []ImageRule
+	if err := yaml.UnmarshalStrict(data, &rules); err != nil {
+		return fmt.Errorf("parse image map %s: %w", file, err)
+	}
+	for i, r := range rules {
+		if r.Image == "" || len(r.Command) == 0 {
+			return fmt.Errorf("image map %s: entry %d needs image and command", file, i)
+		}
+		m.Add(r)
+	}
+	return nil
+}
+
+// Lookup returns the rule for image.
+func (m *ImageMap) Lookup(image string) (ImageRule, bool) {
+	for i := len(m.rules) - 1; i >= 0; i-- {
+		if imageMatches(m.rules[i].Image, image) {
+			return m.rules[i], true
+		}
+	}
+	return ImageRule{}, false
+}
+
+func imageMatches(pattern, image string) bool {
+	pattern, image = normalizeImage(pattern), normalizeImage(image)
+	if repo, ok := strings.CutSuffix(pattern, ":*"); ok {
+		return imageRepo(image) == repo
+	}
+	if pattern == image {
+		return true
+	}
+	ok, _ := path.Match(pattern, image)
+	return ok
+}
+
+// normalizeImage drops the docker.io defaults so "nginx" and
+// "docker.io/library/nginx" match the same rule.
+func normalizeImage(s string) string {
+	s = strings.TrimPrefix(s, "docker.io/")
+	s = strings.TrimPrefix(s, "library/")
+	return s
+}
+
+// imageRepo strips the tag and digest.
+func imageRepo(image string) string {
+	if i := strings.Index(image, "@"); i >= 0 {
+		image = image[:i]
+	}
+	slash := strings.LastIndex(image, "/")
+	if i := strings.LastIndex(image, ":"); i > slash {
+		image = image[:i]
+	}
+	return image
+}
+
+// rewritePortFlags replaces the value of each named flag ("--f=N" or "--f N")
+// by its mapped loopback port.
+func rewritePortFlags(args, flags []string, ports map[int32]int) []string {
+	if len(flags) == 0 {
+		return args
+	}
+	out := append([]string(nil), args...)
+	mapped := func(v string) string {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return v
+		}
+		if p, ok := ports[int32(n)]; ok {
+			return strconv.Itoa(p)
+		}
+		return v
+	}
+	for i := 0; i < len(out); i++ {
+		for _, f := range flags {
+			if v, ok := strings.CutPrefix(out[i], f+"="); ok {
+				out[i] = f + "=" + mapped(v)
+			} else if out[i] == f && i+1 < len(out) {
+				out[i+1] = mapped(out[i+1])
+				i++
+			}
+		}
+	}
+	return out
+}
+
+// portFlagPorts returns the numeric values of the named flags, so they get a
+// loopback port even when not declared as container ports.
+func portFlagPorts(args, flags []string) []int32 {
+	var ports []int32
+	for i, a := range args {
+		for _, f := range flags {
+			v, ok := strings.CutPrefix(a, f+"=")
+			if !ok && a == f && i+1 < len(args) {
+				v, ok = args[i+1], true
+			}
+			if n, err := strconv.Atoi(v); ok && err == nil && n > 0 && n < 65536 {
+				ports = append(ports, int32(n))
+			}
+		}
+	}
+	return ports
+}

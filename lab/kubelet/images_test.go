@@ -1,0 +1,97 @@
+package kubelet
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func TestImageLookup(t *testing.T) {
+	m := DefaultImageMap("/bin/rollcheck-lab", "/bin/agnhost")
+	tests := []struct {
+		image string
+		want  []string
+	}{
+		{"rollcheck/demo-app:v2", []string{"/bin/rollcheck-lab", "app"}},
+		{"docker.io/rollcheck/demo-app:latest", []string{"/bin/rollcheck-lab", "app"}},
+		{"rollcheck/demo-app", []string{"/bin/rollcheck-lab", "app"}},
+		{"registry.k8s.io/e2e-test-images/agnhost:2.53", []string{"/bin/agnhost"}},
+		{"rollcheck/other:v1", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.image, func(t *testing.T) {
+			r, ok := m.Lookup(tt.image)
+			if !ok {
+				r.Command = nil
+			}
+			if !reflect.DeepEqual(r.Command, tt.want) {
+				t.Errorf("Lookup(%q) = %v, want %v", tt.image, r.Command, tt.want)
+			}
+		})
+	}
+}
+
+func TestImageMapFileEntriesWinOverBuiltins(t *testing.T) {
+	m := DefaultImageMap("/bin/rollcheck-lab", "/bin/agnhost")
+	file := filepath.Join(t.TempDir(), "images.yaml")
+	data := "- image: rollcheck/demo-app:*\n  command: [/usr/local/bin/demo]\n- image: nginx:*\n  command: [/bin/sleep, infinity]\n"
+	if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := m.Lookup("rollcheck/demo-app:v1"); !reflect.DeepEqual(r.Command, []string{"/usr/local/bin/demo"}) {
+		t.Errorf("demo-app -> %v", r.Command)
+	}
+	if r, _ := m.Lookup("docker.io/library/nginx:1.27"); !reflect.DeepEqual(r.Command, []string{"/bin/sleep", "infinity"}) {
+		t.Errorf("nginx -> %v", r.Command)
+	}
+}
+
+func TestAgnhostNetexecArgsStayOnLoopbackPorts(t *testing.T) {
+	ports := map[int32]int{8080: 40001, 9000: 40002}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"an explicit http port is mapped", []string{"netexec", "--http-port=9000"}, []string{"netexec", "--http-port=40002", "--udp-port=-1"}},
+		{"the default http port gets the 8080 mapping", []string{"netexec"}, []string{"netexec", "--http-port=40001", "--udp-port=-1"}},
+		{"a separate flag value is mapped", []string{"netexec", "--http-port", "8080", "--udp-port=-1"}, []string{"netexec", "--http-port", "40001", "--udp-port=-1"}},
+		{"other subcommands are untouched", []string{"pause"}, []string{"pause"}},
+	}
+	rule, _ := DefaultImageMap("x", "y").Lookup("registry.k8s.io/e2e-test-images/agnhost:2.53")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := rule.fixArgs(rewritePortFlags(tt.args, rule.PortFlags, ports), ports)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if got := portFlagPorts([]string{"netexec", "--http-port=9000", "--udp-port", "8081"}, rule.PortFlags); !reflect.DeepEqual(got, []int32{9000, 8081}) {
+		t.Errorf("portFlagPorts = %v", got)
+	}
+}
+
+func TestIPPoolSkipsNodeAndBroadcast(t *testing.T) {
+	p, node, err := newIPPool(mustPrefix("198.51.100.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node != "198.51.100.1" || len(p.free) != 253 || p.free[0].String() != "198.51.100.2" || p.free[252].String() != "198.51.100.254" {
+		t.Fatalf("node %s, pool %d from %s to %s", node, len(p.free), p.free[0], p.free[len(p.free)-1])
+	}
+	a, _ := p.allocate()
+	b, _ := p.allocate()
+	p.release(a)
+	c, _ := p.allocate()
+	if a != "198.51.100.2" || b != "198.51.100.3" || c != a {
+		t.Errorf("allocations %s %s %s", a, b, c)
+	}
+}
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

@@ -129,7 +129,14 @@ func (o *Options) Validate() error {
 // for its context; Reset undoes that so this process owns the signal.
 func (o *Options) runProcess(ctx context.Context) error {
 	signal.Reset(syscall.SIGTERM)
-	if o.Shutdown == ShutdownImmediate && o.Drain == 0 && !o.IgnoreSIGTERM {
+	if o.IgnoreSIGTERM {
+		// A process that ignores SIGTERM (SIG_IGN), as a shell-form PID 1
+		// does: only SIGKILL ends it.
+		signal.Ignore(syscall.SIGTERM)
+		fmt.Fprintf(o.Stderr, "%s app %s: ignoring SIGTERM\n", time.Now().UTC().Format(time.RFC3339Nano), o.PodName)
+		return Run(ctx, *o, nil)
+	}
+	if o.Shutdown == ShutdownImmediate && o.Drain == 0 {
 		// As-is Go program: nobody handles SIGTERM, the kernel kills us.
 		return Run(ctx, *o, nil)
 	}

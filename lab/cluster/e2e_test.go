@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,6 +211,25 @@ func TestLabE2E(t *testing.T) {
 		st = st2
 	})
 
+	t.Run("up restarts a component that crashes", func(t *testing.T) {
+		old := st.Components["scheduler"]
+		if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(ctx, t, "a new scheduler process", func() error {
+			st2, err := ReadState(dir)
+			if err != nil {
+				return err
+			}
+			p := proc{PID: st2.Components["scheduler"], Start: st2.ComponentStarts["scheduler"]}
+			if p.PID == old || !p.alive() {
+				return fmt.Errorf("scheduler pid %d", p.PID)
+			}
+			st = st2
+			return nil
+		})
+	})
+
 	if out, err := exec.Command(bin, "down", "--dir", dir).CombinedOutput(); err != nil {
 		t.Fatalf("down: %v\n%s", err, out)
 	}
@@ -278,7 +298,7 @@ func createDeployment(ctx context.Context, t *testing.T, cs kubernetes.Interface
 	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "demo"},
-		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
 	}
 	if _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -104,7 +104,9 @@ func (s *supervisor) spawn(c *child, truncate bool) (*exec.Cmd, error) {
 // watch waits for c's process to exit and restarts it while the lab runs.
 func (s *supervisor) watch(c *child, cmd *exec.Cmd) {
 	defer s.wg.Done()
-	backoff := 500 * time.Millisecond
+	const minBackoff, maxBackoff = 500 * time.Millisecond, 10 * time.Second
+	backoff := minBackoff
+	runningSince := time.Now()
 	for {
 		err := cmd.Wait()
 		_, exited := c.current()
@@ -116,41 +118,55 @@ func (s *supervisor) watch(c *child, cmd *exec.Cmd) {
 			return
 		}
 		if !restart {
-			s.failed <- fmt.Errorf("%s exited during startup (%v); see %s", c.name, err, s.logPath(c.name))
-			return
+			// Fails the startup, which then stops the lab; but if the
+			// startup has just succeeded, the loop below restarts c.
+			select {
+			case s.failed <- fmt.Errorf("%s exited during startup (%v); see %s", c.name, err, s.logPath(c.name)):
+			default:
+			}
 		}
-		started := time.Now()
+		if time.Since(runningSince) > time.Minute {
+			backoff = minBackoff
+		}
+		wake := time.Now().Add(backoff)
 		for {
-			time.Sleep(backoff)
-			if s.isStopping() {
-				return
+			time.Sleep(100 * time.Millisecond)
+			if time.Now().Before(wake) {
+				if s.isStopping() {
+					return
+				}
+				continue
 			}
-			if _, err := os.Stat(filepath.Join(s.dir, holdDir, c.name)); err == nil {
-				continue // held by stop-component
-			}
-			// Spawn under the lock so that stop either sees the new process
-			// or prevents it.
 			s.mu.Lock()
 			if s.stopping {
 				s.mu.Unlock()
 				return
 			}
+			if !s.restart {
+				s.mu.Unlock()
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(s.dir, holdDir, c.name)); err == nil {
+				s.mu.Unlock()
+				continue // held by stop-component
+			}
+			// Spawn under the lock so that stop either sees the new process
+			// or prevents it.
 			cmd, err = s.spawn(c, false)
+			onRestart := s.onRestart
 			s.mu.Unlock()
 			if err == nil {
+				if onRestart != nil {
+					onRestart()
+				}
 				break
 			}
-			backoff = min(2*backoff, 10*time.Second)
+			backoff = min(2*backoff, maxBackoff)
+			wake = time.Now().Add(backoff)
 		}
-		if time.Since(started) > time.Minute {
-			backoff = 500 * time.Millisecond
-		} else {
-			// A component that keeps crashing is restarted ever more slowly.
-			backoff = min(2*backoff, 10*time.Second)
-		}
-		if s.onRestart != nil {
-			s.onRestart()
-		}
+		runningSince = time.Now()
+		// A component that keeps crashing is restarted ever more slowly.
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 

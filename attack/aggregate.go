@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -16,7 +17,7 @@ type aggregator struct {
 	start       time.Time
 	width       time.Duration
 	maxBuckets  int
-	podHeader   string // canonical form, "" for none
+	podHeaders  []string // canonical forms, in order of preference
 	maxFailures int
 
 	buckets []*bucket // nil where no request started; pointers keep growth cheap
@@ -42,14 +43,17 @@ type bucket struct {
 }
 
 func newAggregator(start time.Time, width, span time.Duration, podHeader string, maxFailures int) *aggregator {
-	if podHeader != "" {
-		podHeader = http.CanonicalHeaderKey(podHeader)
+	var headers []string
+	for _, h := range strings.Split(podHeader, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			headers = append(headers, http.CanonicalHeaderKey(h))
+		}
 	}
 	return &aggregator{
 		start:       start,
 		width:       width,
 		maxBuckets:  int(span/width) + 1,
-		podHeader:   podHeader,
+		podHeaders:  headers,
 		maxFailures: maxFailures,
 		pods:        map[string]*podSpan{},
 	}
@@ -91,9 +95,10 @@ func (g *aggregator) add(r *vegeta.Result, reused bool) {
 	}
 
 	var pod string
-	if g.podHeader != "" {
-		if vs := r.Headers[g.podHeader]; len(vs) > 0 {
+	for _, h := range g.podHeaders {
+		if vs := r.Headers[h]; len(vs) > 0 && vs[0] != "" {
 			pod = vs[0]
+			break
 		}
 	}
 

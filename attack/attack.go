@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,8 +93,10 @@ func New(cfg Config) (*Attack, error) {
 	if cfg.MaxDuration < 0 {
 		return nil, fmt.Errorf("attack: max duration %s must not be negative", cfg.MaxDuration)
 	}
-	if cfg.PodHeader != "" && !isToken(cfg.PodHeader) {
-		return nil, fmt.Errorf("attack: pod header %q is not a valid header name", cfg.PodHeader)
+	for _, h := range strings.Split(cfg.PodHeader, ",") {
+		if h = strings.TrimSpace(h); h != "" && !isToken(h) {
+			return nil, fmt.Errorf("attack: pod header %q is not a valid header name", h)
+		}
 	}
 
 	targets := make([]vegeta.Target, len(cfg.Targets))

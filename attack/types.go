@@ -64,7 +64,7 @@ type Config struct {
 	HTTP2       bool
 	MaxWorkers  uint64        // bound on concurrent requests; 0 means a default derived from rate and timeout
 	BucketWidth time.Duration // default 100ms
-	PodHeader   string        // response header naming the serving pod, e.g. X-Pod-Name; "" disables
+	PodHeader   string        // response headers naming the serving pod, comma-separated, first present wins (e.g. "X-Pod-Name,X-Lab-Target"); "" disables
 	MaxFailures int           // cap on kept failure records; default 10000; the total is still counted
 	// MaxDuration is a hard cap on the load against a forgotten Stop; default 2h.
 	MaxDuration time.Duration

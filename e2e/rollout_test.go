@@ -27,6 +27,12 @@ func manifest(t *testing.T, name string) string {
 // from current pods only: the state a baseline needs.
 func waitSteady(t *testing.T) {
 	t.Helper()
+	waitSteadyHeader(t, "X-Pod-Name")
+}
+
+// waitSteadyHeader is waitSteady for a workload that names itself in header.
+func waitSteadyHeader(t *testing.T, header string) {
+	t.Helper()
 	kubectl(t, "rollout", "status", "deployment/demo", "--timeout", "120s")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -49,7 +55,7 @@ func waitSteady(t *testing.T) {
 			current[p.Name] = true
 		}
 		resp, err := client.Get(lab.lbURL + "/")
-		ok := err == nil && resp.StatusCode == 200 && current[resp.Header.Get("X-Pod-Name")] && !terminating
+		ok := err == nil && resp.StatusCode == 200 && current[resp.Header.Get(header)] && !terminating
 		if resp != nil {
 			resp.Body.Close()
 		}
@@ -127,14 +133,18 @@ func TestSeedPair(t *testing.T) {
 }
 
 // TestPreStopLongerThanLagRemovesFailures keeps the as-is app (exits at once
-// on SIGTERM) and the 2s deregistration lag, and adds only a preStop sleep
-// longer than the lag: the failures must vanish.
+// on SIGTERM) and the 2s deregistration lag, and adds a preStop sleep longer
+// than the lag (and a readiness probe, without which new pods take traffic
+// before they listen): the failures must vanish.
 func TestPreStopLongerThanLagRemovesFailures(t *testing.T) {
 	needLab(t)
 	m := manifest(t, "as-is.yaml")
 	m = strings.Replace(m, `        ports:
         - containerPort: 8080`, `        ports:
         - containerPort: 8080
+        readinessProbe:
+          httpGet: {path: /healthz, port: 8080}
+          periodSeconds: 1
         lifecycle:
           preStop:
             exec:
@@ -215,4 +225,39 @@ func hasEvent(r result, typ string) bool {
 		}
 	}
 	return false
+}
+
+// TestAgnhostNetexecRollsOutCleanly runs the Kubernetes e2e test server,
+// agnhost netexec, unmodified as the workload behind the lab load balancer:
+// --delay-shutdown keeps it serving past the 2s deregistration lag, so a
+// restart drops nothing.
+func TestAgnhostNetexecRollsOutCleanly(t *testing.T) {
+	needLab(t)
+	kubectlApply(t, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: demo, namespace: default}
+spec:
+  replicas: 3
+  strategy: {rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+  selector: {matchLabels: {app: demo}}
+  template:
+    metadata: {labels: {app: demo}}
+    spec:
+      terminationGracePeriodSeconds: 10
+      containers:
+      - name: app
+        image: registry.k8s.io/e2e-test-images/agnhost:2.53
+        args: ["netexec", "--http-port=8080", "--delay-shutdown=4"]
+        ports: [{containerPort: 8080}]
+        readinessProbe:
+          httpGet: {path: /hostname, port: 8080}
+          periodSeconds: 1
+`)
+	kubectl(t, "rollout", "status", "deployment/demo", "--timeout", "120s")
+	waitSteadyHeader(t, "X-Lab-Target")
+	r := rollcheck(t, "deployment/demo", "--restart", "--target", lab.lbURL+"/hostname", "--rate", "50/s",
+		"--baseline", "3s", "--settle", "3s", "--pod-header", "X-Lab-Target")
+	if r.code != 0 || r.num("load", "failures") != 0 {
+		t.Fatalf("exit %d, %v failures; want PASS with 0\n%s", r.code, r.num("load", "failures"), r.stderr)
+	}
 }

@@ -140,7 +140,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "timeout of each request")
 	f.BoolVar(&o.KeepAlive, "keepalive", o.KeepAlive, "reuse connections (keep-alive)")
 	f.BoolVar(&o.HTTP2, "http2", false, "use HTTP/2 when the target offers it")
-	f.StringVar(&o.PodHeader, "pod-header", "", "response header that names the serving pod (e.g. X-Pod-Name), to attribute responses to pods")
+	f.StringVar(&o.PodHeader, "pod-header", "", "response header that names the serving pod (e.g. X-Pod-Name), to attribute responses to pods; a comma-separated list tries each in order (e.g. X-Pod-Name,X-Lab-Target for the app's and the load balancer's)")
 	f.StringVar(&o.Deployment, "deployment", "", "the Deployment to roll out (NAME or deployment/NAME)")
 	f.StringVar(&o.Service, "service", "", "the Service whose EndpointSlices to watch (default: every Service selecting the pods)")
 	f.BoolVar(&o.Restart, "restart", false, "trigger the rollout as 'kubectl rollout restart' does")

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 func manifest(t *testing.T, name string) string {
@@ -175,6 +176,12 @@ func TestPodIgnoringSIGTERMIsKilledAtTheGracePeriod(t *testing.T) {
 			Containers: []corev1.Container{{
 				Name: "app", Image: "rollcheck/demo-app:v1", Args: []string{"--ignore-sigterm"},
 				Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+				// Ready means the app listens, so it has set up its signal
+				// handling: a SIGTERM before that would kill any process.
+				ReadinessProbe: &corev1.Probe{
+					ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}},
+					PeriodSeconds: 1,
+				},
 			}},
 		},
 	}
@@ -192,7 +199,7 @@ func TestPodIgnoringSIGTERMIsKilledAtTheGracePeriod(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if deletedAt.IsZero() && p.Status.Phase == corev1.PodRunning && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Running != nil {
+		if deletedAt.IsZero() && len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].Ready {
 			deletedAt = time.Now()
 			if err := pods.Delete(ctx, "stubborn", metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)

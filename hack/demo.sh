@@ -24,8 +24,13 @@ run_case() {
   local name=$1
   echo
   echo "== $name: kubectl apply -f scenarios/$name.yaml"
+  # Start from no pods, so that no pod of the previous case is still
+  # terminating (and still routed by the load balancer) during the baseline.
+  "$BIN/kubectl" delete deployment demo --ignore-not-found --cascade=foreground --wait --timeout 120s
   "$BIN/kubectl" apply -f "scenarios/$name.yaml"
   "$BIN/kubectl" rollout status deployment/demo --timeout 120s
+  # The Service's deregistration lag is 2s: let the removed targets age out.
+  sleep 3
   echo "== $name: rollcheck run -f scenarios/$name.scenario.yaml --target $LB/"
   set +e
   "$BIN/rollcheck" run -f "scenarios/$name.scenario.yaml" --target "$LB/" --report-json "$OUT/$name.json"

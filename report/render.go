@@ -57,6 +57,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	}
 	p.line("")
 	t0 := r.start()
+	r.writeDiagnosis(p, t0)
 	l := r.Load
 	p.line(fmt.Sprintf("Load      %s at %.1f/s asked, %.1f/s achieved: %d requests, %d failed (%.2f%% success), p50 %s p99 %s",
 		strings.Join(l.Targets, ", "), l.Rate, l.AchievedRate, l.Requests, l.Failures, 100*l.SuccessRatio, secs(l.LatencyP50), secs(l.LatencyP99)))
@@ -94,6 +95,14 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 		p.table([]string{"pod (from response header)", "failed requests"}, func(add func(...any)) {
 			for _, pod := range pods {
 				add(pod, r.FailuresByPod[pod])
+			}
+		})
+	}
+	r.writeMeasurements(p)
+	if len(r.Attributed) > 0 {
+		p.table([]string{"pod", "phase", "attributed by", "cause", "failed", "from", "to"}, func(add func(...any)) {
+			for _, g := range r.Attributed {
+				add(dash(g.Pod), dash(g.Phase), dash(g.By), string(g.Cause), g.Failures, rel(t0, g.From), rel(t0, g.To))
 			}
 		})
 	}
@@ -244,4 +253,86 @@ func (p *printer) table(header []string, rows func(add func(...any))) {
 		p.err = t.Render()
 	}
 	p.line("")
+}
+
+// writeDiagnosis prints the causes and the recommendations, the part of the
+// report a person acts on, right after the verdict.
+func (r *Report) writeDiagnosis(p *printer, t0 time.Time) {
+	if len(r.Causes) > 0 {
+		head := "Causes"
+		switch r.Attribution {
+		case ByTimeWindow:
+			head += " (attributed by time window: the failures carried no pod header)"
+		case ByBoth:
+			head += " (attributed by pod header where present, else by time window)"
+		case ByPodHeader:
+			head += " (attributed by pod header)"
+		}
+		p.line(head + ":")
+		for _, c := range r.Causes {
+			pods := ""
+			if len(c.Pods) > 0 {
+				pods = ", pods " + strings.Join(c.Pods, " ")
+			}
+			p.line(fmt.Sprintf("  %s  %d failed, %s to %s%s", c.Code, c.Failures, rel(t0, c.From), rel(t0, c.To), pods))
+			p.line("    " + c.Evidence)
+		}
+		p.line("")
+	}
+	if len(r.Recommendations) > 0 {
+		p.line("Recommendations:")
+		for _, rec := range r.Recommendations {
+			mark := "[ ]"
+			if rec.Satisfied {
+				mark = "[x]"
+			}
+			p.line(fmt.Sprintf("  %s %s: %s -> %s", mark, rec.Field, rec.Current, rec.Suggested))
+			p.line("      " + rec.Why)
+		}
+		p.line("")
+	}
+}
+
+// writeMeasurements prints the per-pod lifecycle numbers.
+func (r *Report) writeMeasurements(p *printer) {
+	m := r.Measurements
+	if m.MinReadyEndpoints != nil || m.MaxRoutingLag != nil {
+		parts := []string{}
+		if m.MinReadyEndpoints != nil {
+			parts = append(parts, fmt.Sprintf("min ready endpoints during the rollout %d", *m.MinReadyEndpoints))
+		}
+		if m.MaxRoutingLag != nil {
+			parts = append(parts, fmt.Sprintf("largest routing lag %.2fs", *m.MaxRoutingLag))
+		}
+		if m.MaxShutdown != nil {
+			parts = append(parts, fmt.Sprintf("longest shutdown %.2fs", *m.MaxShutdown))
+		}
+		p.line("Measured  " + strings.Join(parts, ", "))
+		p.line("")
+	}
+	if len(m.TerminatingPods) > 0 {
+		p.table([]string{"terminating pod", "del→unready", "del→removed", "del→exit", "exit", "del→first fail", "unready→last routed", "failed"}, func(add func(...any)) {
+			for _, tp := range m.TerminatingPods {
+				exit := "-"
+				if tp.ExitCode != nil {
+					exit = fmt.Sprint(*tp.ExitCode)
+				}
+				add(tp.Pod, fsec(tp.DeletionToUnready), fsec(tp.DeletionToRemoved), fsec(tp.DeletionToExit), exit, fsec(tp.DeletionToFirstFailure), fsec(tp.RoutingLag), tp.Failures)
+			}
+		})
+	}
+	if len(m.NewPods) > 0 {
+		p.table([]string{"new pod", "created→ready", "ready→first success", "ready→last fail", "failed"}, func(add func(...any)) {
+			for _, np := range m.NewPods {
+				add(np.Pod, fsec(np.CreatedToReady), fsec(np.ReadyToFirstSuccess), fsec(np.ReadyToLastFailure), np.Failures)
+			}
+		})
+	}
+}
+
+func fsec(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fs", *v)
 }

@@ -1,12 +1,17 @@
 // Package report joins the attack's buckets and failures with the rollout's
 // timeline into one computed result (phases, counts, disrupted time, verdict),
-// which renderers then only print. The verdict is computed once, in Build.
+// which renderers then only print. The verdict is computed once, in Build,
+// together with the diagnosis: every failure tied to a pod and the phase of
+// its lifecycle, the causes (stable codes), the measured lags and the
+// settings to change (diagnose.go, recommend.go).
 package report
 
 import (
 	"fmt"
 	"sort"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/rollout"
@@ -57,6 +62,11 @@ type Input struct {
 	Interrupted bool
 	// Skipped says why the rollout was not triggered ("" when it was).
 	Skipped string
+	// Spec is the Deployment as it was before the rollout (nil: unknown);
+	// recommendations compare their values with its settings.
+	Spec *appsv1.Deployment
+	// Diagnosis tunes the attribution windows; zero values take defaults.
+	Diagnosis DiagnosisOptions
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -114,6 +124,15 @@ type Report struct {
 	BucketWidth      float64           `json:"bucket_width_seconds"`
 	Buckets          []attack.Bucket   `json:"buckets"`
 	Extra            map[string]string `json:"-"`
+
+	// Diagnosis (issue 4). Causes are ordered by failures, UNATTRIBUTED last.
+	Causes          []Cause          `json:"causes"`
+	Recommendations []Recommendation `json:"recommendations"`
+	Measurements    Measurements     `json:"measurements"`
+	// Attribution says how failures were tied to pods: pod-header,
+	// time-window or mixed; "" when no failure was tied to a pod.
+	Attribution string       `json:"attribution,omitempty"`
+	Attributed  []Attributed `json:"attributed"`
 }
 
 // Build computes the report, including the verdict and its reasons.
@@ -184,6 +203,16 @@ func Build(in Input) *Report {
 	r.Phases = phases(a, o)
 	r.DisruptedSeconds = disrupted(a.Buckets, a.BucketWidth)
 	r.FailuresByPod = failuresByPod(a.FailureList)
+	set := readSettings(in.Spec)
+	d := diagnose(in, a, set.preStop, in.Diagnosis)
+	r.Causes, r.Measurements, r.Attribution, r.Attributed = d.causes, d.measurements, d.attribution, d.attributed
+	if r.Causes == nil {
+		r.Causes = []Cause{}
+	}
+	if r.Attributed == nil {
+		r.Attributed = []Attributed{}
+	}
+	r.Recommendations = recommend(set, r.Causes, r.Measurements, a.Max)
 	r.Verdict, r.Reasons = decide(r, in)
 	return r
 }

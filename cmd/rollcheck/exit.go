@@ -62,6 +62,11 @@ func exitCode(err error, errOut io.Writer) int {
 			return ExitInconclusive
 		}
 	}
+	var l lintFailed
+	if errors.As(err, &l) {
+		// The findings are the output; no "Error:" line.
+		return ExitFail
+	}
 	fmt.Fprintln(errOut, "Error:", err)
 	var u usageError
 	var c configError

@@ -37,6 +37,7 @@ and the lifecycle events around them.`,
 		return usageError{err}
 	})
 	flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newRunCommand(flags, streams, runFn), newVersionCommand(streams))
+	root.AddCommand(newRunCommand(flags, streams, runFn), newVersionCommand(streams),
+		newLintCommand(flags, streams))
 	return root
 }

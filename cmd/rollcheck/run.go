@@ -417,6 +417,7 @@ func (o *RunOptions) Run(ctx context.Context) error {
 		Deployment:  o.Deployment,
 		Action:      o.actionString(),
 		Services:    w.Services(),
+		Spec:        w.Deployment(),
 		Targets:     o.Targets,
 		Attack:      res,
 		Events:      w.Events(),

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/rollcheck/rollcheck/preflight"
+)
+
+// lintRun is what one `rollcheck lint` invocation printed and returned.
+type lintRun struct {
+	code           int
+	stdout, stderr string
+}
+
+// executeLint runs the command tree with args, stdin as its input and, when
+// client is set, that cluster client.
+func executeLint(t *testing.T, client kubernetes.Interface, stdin string, args ...string) lintRun {
+	t.Helper()
+	// Keep the developer's kubeconfig out of the test.
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "no-kubeconfig"))
+	var out, errOut bytes.Buffer
+	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}
+	ctx := context.Background()
+	if client != nil {
+		ctx = context.WithValue(ctx, lintClientKey{}, func() (kubernetes.Interface, error) { return client, nil })
+	}
+	root := newRootCommand(streams, nil)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return lintRun{code: exitCode(err, &errOut), stdout: out.String(), stderr: errOut.String()}
+}
+
+// jsonRules decodes -o json output into deployment → rule ids.
+func jsonRules(t *testing.T, stdout string) map[string][]string {
+	t.Helper()
+	var doc struct {
+		Results []struct {
+			Deployment string              `json:"deployment"`
+			Findings   []preflight.Finding `json:"findings"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout)
+	}
+	out := map[string][]string{}
+	for _, r := range doc.Results {
+		out[r.Deployment] = []string{}
+		for _, f := range r.Findings {
+			out[r.Deployment] = append(out[r.Deployment], f.Rule)
+		}
+	}
+	return out
+}
+
+func TestLintFiles(t *testing.T) {
+	const asIs, toBe, seed = "../../scenarios/as-is.yaml", "../../scenarios/to-be.yaml", "../../preflight/testdata/seed002-to-be.yaml"
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains []string
+		absent   []string
+	}{
+		{"the as-is manifest fails on readiness probe and preStop", []string{"lint", "-f", asIs}, ExitFail,
+			[]string{"no-readiness-probe", "no-prestop", "deployment/demo (namespace default): 2 error(s)"}, []string{"Error:"}},
+		{"the to-be manifest passes with nothing to report", []string{"lint", "-f", toBe}, ExitPass,
+			[]string{"deployment/demo (namespace default): 0 error(s), 0 warning(s), 0 info"}, []string{"no-prestop"}},
+		{"the seed 002 sample passes with advice only", []string{"lint", "-f", seed}, ExitPass,
+			[]string{"namespace test", "0 error(s), 0 warning(s), 2 info", "readiness-same-as-liveness"}, nil},
+		{"a severity threshold hides the advice", []string{"lint", "-f", seed, "--severity", "warning"}, ExitPass,
+			[]string{"0 info"}, []string{"readiness-same-as-liveness"}},
+		{"disabled rules do not fail the lint", []string{"lint", "-f", asIs, "--disable", "no-readiness-probe", "--disable", "no-prestop"}, ExitPass,
+			[]string{"0 error(s)"}, []string{"no-prestop"}},
+		{"several files are read together", []string{"lint", "-f", asIs, "-f", seed}, ExitFail,
+			[]string{"deployment/demo", "deployment/2048-game"}, nil},
+		{"a long shutdown time breaks the to-be grace period", []string{"lint", "-f", toBe, "--shutdown-time", "20s"}, ExitFail,
+			[]string{"grace-period-too-short"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := executeLint(t, nil, "", tt.args...)
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("output lacks %q:\n%s", s, r.stdout)
+				}
+			}
+			for _, s := range tt.absent {
+				if strings.Contains(r.stdout+r.stderr, s) {
+					t.Errorf("output has %q:\n%s%s", s, r.stdout, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestLintJSONListsTheRuleIDs(t *testing.T) {
+	r := executeLint(t, nil, "", "lint", "-f", "../../scenarios/as-is.yaml", "-o", "json")
+	if r.code != ExitFail {
+		t.Fatalf("exit %d, want 1; stderr: %s", r.code, r.stderr)
+	}
+	got := jsonRules(t, r.stdout)
+	if strings.Join(got["demo"], ",") != "no-readiness-probe,no-prestop" {
+		t.Errorf("rules %v, want no-readiness-probe,no-prestop", got)
+	}
+	r = executeLint(t, nil, "", "lint", "-f", "../../scenarios/to-be.yaml", "-o", "json")
+	if r.code != ExitPass || len(jsonRules(t, r.stdout)["demo"]) != 0 {
+		t.Errorf("to-be: exit %d, findings %v", r.code, jsonRules(t, r.stdout))
+	}
+}
+
+func TestLintReadsStdinAndSeveralDeployments(t *testing.T) {
+	asIs, err := os.ReadFile("../../scenarios/as-is.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toBe, err := os.ReadFile("../../scenarios/to-be.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same manifests twice under other names, plus a ConfigMap (a
+	// built-in kind lint does not check) and an empty document.
+	stream := strings.ReplaceAll(string(asIs), "demo", "old") + "\n---\n" + strings.ReplaceAll(string(toBe), "demo", "new") +
+		"\n---\n# nothing here\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n"
+	r := executeLint(t, nil, stream, "lint", "-f", "-", "-o", "json")
+	if r.code != ExitFail {
+		t.Fatalf("exit %d, want 1; stderr: %s", r.code, r.stderr)
+	}
+	got := jsonRules(t, r.stdout)
+	if len(got) != 2 || len(got["old"]) != 2 || len(got["new"]) != 0 {
+		t.Errorf("findings %v: want 2 for old, none for new", got)
+	}
+}
+
+func TestLintBadInputExitsTwo(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	svc := "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}}\n"
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"a missing file is named", []string{"lint", "-f", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"malformed YAML names the document", []string{"lint", "-f", write("bad.yaml", svc+"---\napiVersion: apps/v1\nkind: Deployment\nspec: [unclosed\n")}, "bad.yaml: document 2"},
+		{"an unknown kind is named", []string{"lint", "-f", write("crd.yaml", "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\n")}, "unknown kind argoproj.io/v1alpha1 Rollout"},
+		{"a document without kind is refused", []string{"lint", "-f", write("nokind.yaml", "metadata: {name: web}\n")}, "apiVersion and kind are required"},
+		{"a file without a Deployment is refused", []string{"lint", "-f", write("svc.yaml", svc)}, "no Deployment"},
+		{"a misspelt field is named", []string{"lint", "-f", write("typo.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        readinesProbe: {}\n")}, `unknown field "readinesProbe"`},
+		{"an unknown rule id is refused", []string{"lint", "-f", "../../scenarios/to-be.yaml", "--disable", "no-such-rule"}, "no-such-rule"},
+		{"an unknown output format is refused", []string{"lint", "-f", "../../scenarios/to-be.yaml", "-o", "yaml"}, "--output"},
+		{"an unknown severity is refused", []string{"lint", "-f", "../../scenarios/to-be.yaml", "--severity", "fatal"}, "fatal"},
+		{"a deployment and a file together are refused", []string{"lint", "deployment/web", "-f", "../../scenarios/to-be.yaml"}, "not both"},
+		{"nothing to check is refused", []string{"lint"}, "nothing to check"},
+		{"another kind than deployment is refused", []string{"lint", "statefulset/db"}, "statefulset"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := executeLint(t, nil, "", tt.args...)
+			if r.code != ExitUsage {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, ExitUsage, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, r.stderr)
+			}
+		})
+	}
+}
+
+// clusterObjects is deployment shop/web behind an ALB in ip mode, in a
+// namespace without the readiness gate label, plus a Service of another app.
+func clusterObjects() []runtime.Object {
+	labels := map[string]string{"app": "web"}
+	return []runtime.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
+		&appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: func() *int32 { n := int32(3); return &n }(),
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{
+						Name: "app", Image: "web:1",
+						Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
+						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{}}},
+						Lifecycle:      &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 15}}},
+					}}},
+				},
+			},
+		},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Annotations: map[string]string{"alb.ingress.kubernetes.io/target-type": "ip"}},
+			Spec:       corev1.ServiceSpec{Selector: labels},
+		},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: "shop", Annotations: map[string]string{"alb.ingress.kubernetes.io/target-group-attributes": "deregistration_delay.timeout_seconds=5"}},
+			Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "other"}},
+		},
+		&networkingv1.Ingress{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+			Spec: networkingv1.IngressSpec{
+				IngressClassName: func() *string { s := "alb"; return &s }(),
+				DefaultBackend:   &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web"}},
+			},
+		},
+	}
+}
+
+func TestLintDeploymentInTheCluster(t *testing.T) {
+	forbidNamespaces := func(c *fake.Clientset) {
+		c.PrependReactor("get", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, "shop", nil)
+		})
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		prepare func(*fake.Clientset)
+		code    int
+		stdout  []string
+		stderr  string
+	}{
+		{"the namespace label is missing for the ALB in ip mode", []string{"lint", "-n", "shop", "deployment/web"}, nil, ExitFail,
+			[]string{"no-pod-readiness-gate", "namespace/shop", "ingress/web"}, ""},
+		{"a Namespace that cannot be read turns the error into a warning", []string{"lint", "-n", "shop", "deployment/web"}, forbidNamespaces, ExitPass,
+			[]string{"no-pod-readiness-gate", "unknown (the Namespace is not in the input)"}, "cannot read namespace shop"},
+		{"a missing deployment exits 2", []string{"lint", "-n", "shop", "deployment/nope"}, nil, ExitUsage, nil, "deployment shop/nope not found"},
+		{"the wrong namespace finds nothing", []string{"lint", "-n", "default", "web"}, nil, ExitUsage, nil, "deployment default/web not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset(clusterObjects()...)
+			if tt.prepare != nil {
+				tt.prepare(c)
+			}
+			r := executeLint(t, c, "", tt.args...)
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("output lacks %q:\n%s", s, r.stdout)
+				}
+			}
+			if !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderr, r.stderr)
+			}
+			// The other app's Service (and its 5s deregistration delay) is
+			// not in front of web.
+			if strings.Contains(r.stdout, "service/other") {
+				t.Errorf("a Service of another app was checked:\n%s", r.stdout)
+			}
+		})
+	}
+}

@@ -1,0 +1,380 @@
+package preflight
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+)
+
+// loadManifests reads a multi-document YAML file into an Input (the first
+// Deployment, every Service and Ingress, the first Namespace).
+func loadManifests(t *testing.T, path string) Input {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in Input
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		var err error
+		switch tm.Kind {
+		case "Deployment":
+			in.Deployment = &appsv1.Deployment{}
+			err = yaml.UnmarshalStrict([]byte(doc), in.Deployment)
+		case "Service":
+			var s corev1.Service
+			err = yaml.UnmarshalStrict([]byte(doc), &s)
+			in.Services = append(in.Services, s)
+		case "Ingress":
+			var i networkingv1.Ingress
+			err = yaml.UnmarshalStrict([]byte(doc), &i)
+			in.Ingresses = append(in.Ingresses, i)
+		case "Namespace":
+			in.Namespace = &corev1.Namespace{}
+			err = yaml.UnmarshalStrict([]byte(doc), in.Namespace)
+		}
+		if err != nil {
+			t.Fatalf("%s: %s: %v", path, tm.Kind, err)
+		}
+	}
+	if in.Deployment == nil {
+		t.Fatalf("%s: no Deployment", path)
+	}
+	return in
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// good is the smallest configuration every rule accepts: 3 replicas behind a
+// ClusterIP Service, a readiness probe, a preStop sleep, the default grace
+// period, a Namespace.
+func good() Input {
+	return Input{
+		Deployment: &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr[int32](3),
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{
+						Name:  "app",
+						Image: "web:1",
+						Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+							HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8080)},
+						}},
+						Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+							Exec: &corev1.ExecAction{Command: []string{"sleep", "5"}},
+						}},
+					}}},
+				},
+			},
+		},
+		Services: []corev1.Service{{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+			Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80}}},
+		}},
+		Namespace: &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
+	}
+}
+
+func container(in *Input) *corev1.Container { return &in.Deployment.Spec.Template.Spec.Containers[0] }
+
+// withALB puts an ALB Ingress in front of the Service, in target type mode.
+func withALB(mode string) func(*Input) {
+	return func(in *Input) {
+		in.Services[0].Annotations = map[string]string{albTargetType: mode}
+		in.Ingresses = append(in.Ingresses, networkingv1.Ingress{
+			ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+			Spec: networkingv1.IngressSpec{
+				IngressClassName: ptr("alb"),
+				DefaultBackend:   &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web"}},
+			},
+		})
+	}
+}
+
+func all(fs ...func(*Input)) func(*Input) {
+	return func(in *Input) {
+		for _, f := range fs {
+			f(in)
+		}
+	}
+}
+
+func TestEachRuleFiresOnAManifestThatBreaksIt(t *testing.T) {
+	tests := []struct {
+		name   string
+		break_ func(*Input)
+		opts   Options
+		rule   string
+		sev    Severity
+	}{
+		{"a served container without readiness probe is an error", func(in *Input) { container(in).ReadinessProbe = nil }, Options{}, RuleNoReadinessProbe, Error},
+		{"a container with a port but no Service is only a warning", func(in *Input) { container(in).ReadinessProbe = nil; in.Services = nil }, Options{}, RuleNoReadinessProbe, Warning},
+		{"liveness identical to readiness is a warning", func(in *Input) { container(in).LivenessProbe = container(in).ReadinessProbe.DeepCopy() }, Options{}, RuleReadinessSameAsLiveness, Warning},
+		{"liveness identical to readiness behind a startupProbe is info", func(in *Input) {
+			c := container(in)
+			c.LivenessProbe = c.ReadinessProbe.DeepCopy()
+			c.StartupProbe = c.ReadinessProbe.DeepCopy()
+		}, Options{}, RuleReadinessSameAsLiveness, Info},
+		{"no preStop behind kube-proxy only is a warning", func(in *Input) { container(in).Lifecycle = nil }, Options{}, RuleNoPreStop, Warning},
+		{"no preStop behind an ALB is an error", all(withALB("ip"), func(in *Input) { container(in).Lifecycle = nil }), Options{}, RuleNoPreStop, Error},
+		{"no preStop behind a LoadBalancer Service is an error", func(in *Input) {
+			container(in).Lifecycle = nil
+			in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
+		}, Options{}, RuleNoPreStop, Error},
+		{"a preStop sleep shorter than the lab's deregister lag is an error", func(in *Input) {
+			in.Services[0].Annotations = map[string]string{labDeregisterLag: "8s"}
+		}, Options{}, RulePreStopShorterThanLag, Error},
+		{"preStop + shutdown equal to the grace period is an error", func(in *Input) {
+			container(in).Lifecycle.PreStop.Exec.Command = []string{"sh", "-c", "sleep 25"}
+		}, Options{}, RuleGracePeriodTooShort, Error},
+		{"a long --shutdown-time breaks the grace period", func(*Input) {}, Options{ShutdownTime: 40 * time.Second}, RuleGracePeriodTooShort, Error},
+		{"Spring's shutdown phase timeout counts as shutdown time", func(in *Input) {
+			in.Deployment.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr[int64](60)
+			container(in).Env = []corev1.EnvVar{{Name: "SPRING_LIFECYCLE_TIMEOUT_PER_SHUTDOWN_PHASE", Value: "60s"}}
+		}, Options{}, RuleGracePeriodTooShort, Error},
+		{"the sleep lifecycle action counts as preStop time", func(in *Input) {
+			container(in).Lifecycle.PreStop = &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 30}}
+		}, Options{}, RuleGracePeriodTooShort, Error},
+		{"an ALB deregistration delay equal to the grace period is a warning", all(withALB("ip"), func(in *Input) {
+			in.Services[0].Annotations[albTGAttributes] = "deregistration_delay.timeout_seconds=30"
+		}), Options{}, RuleDeregistrationNotAboveGrace, Warning},
+		{"an Ingress-level deregistration delay below the grace period is a warning", all(withALB("instance"), func(in *Input) {
+			in.Ingresses[0].Annotations = map[string]string{albTGAttributes: "stickiness.enabled=false,deregistration_delay.timeout_seconds=10"}
+		}), Options{}, RuleDeregistrationNotAboveGrace, Warning},
+		{"an NLB deregistration delay below the grace period is a warning", func(in *Input) {
+			in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
+			in.Services[0].Annotations = map[string]string{awsLBType: "external", awsNLBTargetType: "instance", awsTGAttributes: "deregistration_delay.timeout_seconds=15"}
+		}, Options{}, RuleDeregistrationNotAboveGrace, Warning},
+		{"a Classic ELB draining timeout below the grace period is a warning", func(in *Input) {
+			in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
+			in.Services[0].Annotations = map[string]string{clbDrainingEnabled: "true", clbDrainingTimeout: "20"}
+		}, Options{}, RuleDeregistrationNotAboveGrace, Warning},
+		{"ALB ip mode without the namespace label is an error", withALB("ip"), Options{}, RuleNoPodReadinessGate, Error},
+		{"NLB ip mode without the namespace label is an error", func(in *Input) {
+			in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
+			in.Services[0].Annotations = map[string]string{awsLBType: "external", awsNLBTargetType: "ip"}
+		}, Options{}, RuleNoPodReadinessGate, Error},
+		{"ALB ip mode with an unknown Namespace is a warning", all(withALB("ip"), func(in *Input) { in.Namespace = nil }), Options{}, RuleNoPodReadinessGate, Warning},
+		{"the Recreate strategy is an error", func(in *Input) { in.Deployment.Spec.Strategy.Type = appsv1.RecreateDeploymentStrategyType }, Options{}, RuleRecreateStrategy, Error},
+		{"maxUnavailable 100% can leave no ready pod", func(in *Input) {
+			in.Deployment.Spec.Strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{MaxUnavailable: ptr(intstr.FromString("100%"))}
+		}, Options{}, RuleRollingUpdateNoReadyPods, Error},
+		{"maxUnavailable equal to replicas can leave no ready pod", func(in *Input) {
+			in.Deployment.Spec.Strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{MaxSurge: ptr(intstr.FromInt32(0)), MaxUnavailable: ptr(intstr.FromInt32(3))}
+		}, Options{}, RuleRollingUpdateNoReadyPods, Error},
+		{"maxSurge 0 with maxUnavailable 0 is invalid", func(in *Input) {
+			in.Deployment.Spec.Strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{MaxSurge: ptr(intstr.FromInt32(0)), MaxUnavailable: ptr(intstr.FromString("0%"))}
+		}, Options{}, RuleRollingUpdateInvalid, Error},
+		{"a maxSurge that is not a number is invalid", func(in *Input) {
+			in.Deployment.Spec.Strategy.RollingUpdate = &appsv1.RollingUpdateDeployment{MaxSurge: ptr(intstr.FromString("one"))}
+		}, Options{}, RuleRollingUpdateInvalid, Error},
+		{"one replica is a warning", func(in *Input) { in.Deployment.Spec.Replicas = ptr[int32](1) }, Options{}, RuleSingleReplica, Warning},
+		{"no replicas field means one replica", func(in *Input) { in.Deployment.Spec.Replicas = nil }, Options{}, RuleSingleReplica, Warning},
+		{"a startupProbe without minReadySeconds is info", func(in *Input) {
+			container(in).StartupProbe = &corev1.Probe{ProbeHandler: container(in).ReadinessProbe.ProbeHandler, FailureThreshold: 30}
+		}, Options{}, RuleMinReadySecondsZero, Info},
+		{"a readiness delay longer than its period without minReadySeconds is info", func(in *Input) {
+			container(in).ReadinessProbe.InitialDelaySeconds = 30
+		}, Options{}, RuleMinReadySecondsZero, Info},
+		{"sh -c without exec as PID 1 is a warning", func(in *Input) {
+			container(in).Command = []string{"/bin/sh", "-c", "app --port 8080"}
+		}, Options{}, RuleShellFormEntrypoint, Warning},
+		{"a script in args after sh -c counts too", func(in *Input) {
+			container(in).Command = []string{"bash", "-ec"}
+			container(in).Args = []string{"cd /srv && ./app"}
+		}, Options{}, RuleShellFormEntrypoint, Warning},
+		{"a Classic ELB without draining is an error", func(in *Input) {
+			in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
+			in.Services[0].Annotations = map[string]string{"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
+		}, Options{}, RuleCLBNoConnectionDraining, Error},
+		{"a plain LoadBalancer Service is only info", func(in *Input) {
+			in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
+		}, Options{}, RuleCLBNoConnectionDraining, Info},
+	}
+	covered := map[string]bool{}
+	for _, tt := range tests {
+		covered[tt.rule] = true
+		t.Run(tt.name, func(t *testing.T) {
+			in := good()
+			tt.break_(&in)
+			fs := Check(in, tt.opts)
+			var got []string
+			for _, f := range fs {
+				got = append(got, f.Rule+"/"+string(f.Severity))
+				if f.Rule == tt.rule && f.Severity == tt.sev {
+					if f.Path == "" || f.Current == "" || f.Suggested == "" || f.Why == "" || f.Object == "" {
+						t.Errorf("incomplete finding: %+v", f)
+					}
+					return
+				}
+			}
+			t.Errorf("want %s/%s, got %v", tt.rule, tt.sev, got)
+		})
+	}
+	for _, r := range Rules() {
+		if !covered[r.ID] {
+			t.Errorf("rule %s has no test that breaks it", r.ID)
+		}
+	}
+}
+
+func TestRulesStayQuietOnRecommendedConfigurations(t *testing.T) {
+	tests := []struct {
+		name string
+		in   func(t *testing.T) Input
+		// allowed are info findings the configuration is known to have.
+		allowed []string
+	}{
+		{"the minimal good configuration", func(*testing.T) Input { return good() }, nil},
+		{"the to-be scenario manifest", func(t *testing.T) Input { return loadManifests(t, "../scenarios/to-be.yaml") }, nil},
+		{"the seed 002 sample after its fixes", func(t *testing.T) Input { return loadManifests(t, "testdata/seed002-to-be.yaml") },
+			// The sample uses /health for both probes behind a startupProbe,
+			// and has a startupProbe without minReadySeconds: advice only.
+			[]string{RuleReadinessSameAsLiveness, RuleMinReadySecondsZero}},
+		{"seed 002's Spring Boot fix: grace 75s over preStop 10s + shutdown phase 60s", func(*testing.T) Input {
+			in := good()
+			in.Deployment.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr[int64](75)
+			container(&in).Lifecycle.PreStop.Exec.Command = []string{"sh", "-c", "sleep 10"}
+			container(&in).Env = []corev1.EnvVar{{Name: "SPRING_LIFECYCLE_TIMEOUT-PER-SHUTDOWN-PHASE", Value: "60s"}}
+			return in
+		}, nil},
+		{"an ALB in ip mode with the readiness gate label", func(*testing.T) Input {
+			in := good()
+			withALB("ip")(&in)
+			in.Namespace.Labels = map[string]string{readinessGateInject: "enabled"}
+			return in
+		}, nil},
+		{"an ALB in ip mode with the gate in the pod template", func(*testing.T) Input {
+			in := good()
+			withALB("ip")(&in)
+			in.Deployment.Spec.Template.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: "target-health.elbv2.k8s.aws/k8s-shop-web-123"}}
+			return in
+		}, nil},
+		{"a Classic ELB with draining longer than the grace period", func(*testing.T) Input {
+			in := good()
+			in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
+			in.Services[0].Annotations = map[string]string{clbDrainingEnabled: "true", clbDrainingTimeout: "60"}
+			return in
+		}, nil},
+		{"sh -c that execs the application", func(*testing.T) Input {
+			in := good()
+			container(&in).Command = []string{"sh", "-c", "exec app --port 8080"}
+			return in
+		}, nil},
+		{"a Service that selects other pods is ignored", func(*testing.T) Input {
+			in := good()
+			container(&in).ReadinessProbe = nil
+			container(&in).Lifecycle = nil
+			in.Services[0].Spec.Selector = map[string]string{"app": "other"}
+			container(&in).Ports = nil
+			return in
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, f := range Check(tt.in(t), Options{}) {
+				ok := false
+				for _, a := range tt.allowed {
+					ok = ok || (f.Rule == a && f.Severity == Info)
+				}
+				if !ok {
+					t.Errorf("unexpected finding %s (%s) on %s %s: current %q", f.Rule, f.Severity, f.Object, f.Path, f.Current)
+				}
+			}
+		})
+	}
+}
+
+func TestTheAsIsScenarioLacksReadinessAndPreStop(t *testing.T) {
+	fs := Check(loadManifests(t, "../scenarios/as-is.yaml"), Options{})
+	got := map[string]Severity{}
+	for _, f := range fs {
+		got[f.Rule] = f.Severity
+	}
+	for _, rule := range []string{RuleNoReadinessProbe, RuleNoPreStop} {
+		if got[rule] != Error {
+			t.Errorf("%s: got %q, want error (all: %v)", rule, got[rule], got)
+		}
+	}
+	if !HasErrors(fs) {
+		t.Error("HasErrors is false")
+	}
+}
+
+func TestOptionsFilterFindings(t *testing.T) {
+	in := good()
+	container(&in).ReadinessProbe = nil
+	in.Deployment.Spec.Replicas = ptr[int32](1)
+	tests := []struct {
+		name string
+		opts Options
+		want []string
+	}{
+		{"everything by default, errors first", Options{}, []string{RuleNoReadinessProbe, RuleSingleReplica}},
+		{"a disabled rule is skipped", Options{Disable: []string{RuleNoReadinessProbe}}, []string{RuleSingleReplica}},
+		{"a severity threshold drops what is below it", Options{MinSeverity: Error}, []string{RuleNoReadinessProbe}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, f := range Check(in, tt.opts) {
+				got = append(got, f.Rule)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPreStopSleepReadsTheCommonForms(t *testing.T) {
+	tests := []struct {
+		name string
+		h    corev1.LifecycleHandler
+		want time.Duration
+		ok   bool
+	}{
+		{"exec sleep N", corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sleep", "10"}}}, 10 * time.Second, true},
+		{"sh -c sleep N", corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "sleep 4"}}}, 4 * time.Second, true},
+		{"a sleep within a script", corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo bye; sleep 1m && kill 1"}}}, time.Minute, true},
+		{"the sleep action", corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 7}}, 7 * time.Second, true},
+		{"a command that does not sleep", corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/usr/sbin/nginx", "-s", "quit"}}}, 0, false},
+		{"an httpGet", corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/drain"}}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &corev1.Container{Lifecycle: &corev1.Lifecycle{PreStop: &tt.h}}
+			d, has, ok := preStopSleep(c)
+			if !has || ok != tt.ok || d != tt.want {
+				t.Errorf("got %s has=%v ok=%v, want %s ok=%v", d, has, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestParseSeverity(t *testing.T) {
+	for in, want := range map[string]Severity{"info": Info, "WARNING": Warning, " error ": Error} {
+		if got, err := ParseSeverity(in); err != nil || got != want {
+			t.Errorf("ParseSeverity(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseSeverity("fatal"); err == nil {
+		t.Error("ParseSeverity(fatal) accepted")
+	}
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -90,6 +91,25 @@ func TestSeedPair(t *testing.T) {
 		}
 		if !hasEvent(r, "deletion-requested") || !hasEvent(r, "endpoint-changed") {
 			t.Errorf("timeline lacks deletion or endpoint events")
+		}
+		causes, _ := r.report["causes"].([]any)
+		if len(causes) == 0 {
+			t.Fatal("as-is report names no cause")
+		}
+		primary := causes[0].(map[string]any)["code"]
+		if primary != "TERMINATING_POD_STILL_ROUTED" && primary != "LB_DEREGISTRATION_LAG" {
+			t.Errorf("primary cause %v, want TERMINATING_POD_STILL_ROUTED or LB_DEREGISTRATION_LAG", primary)
+		}
+		if lag := r.num("measurements", "max_routing_lag_seconds"); lag < 1.5 || lag > 3 {
+			t.Errorf("measured routing lag %.2fs, want about the 2s configured", lag)
+		}
+		if !hasRecommendation(r, "preStop") {
+			t.Error("no preStop recommendation")
+		}
+		for _, rule := range []string{"no-readiness-probe", "no-prestop"} {
+			if !hasFinding(r, rule) {
+				t.Errorf("preflight lacks %s", rule)
+			}
 		}
 		t.Logf("as-is: %v requests, %v failed, success %.4f, disrupted %.1fs", r.num("load", "requests"), r.num("load", "failures"), r.num("load", "success_ratio"), r.num("disrupted_seconds"))
 	})
@@ -267,4 +287,24 @@ spec:
 	if r.code != 0 || r.num("load", "failures") != 0 {
 		t.Fatalf("exit %d, %v failures; want PASS with 0\n%s", r.code, r.num("load", "failures"), r.stderr)
 	}
+}
+
+func hasRecommendation(r result, field string) bool {
+	recs, _ := r.report["recommendations"].([]any)
+	for _, e := range recs {
+		if m, ok := e.(map[string]any); ok && strings.Contains(fmt.Sprint(m["field"]), field) && m["satisfied"] != true {
+			return true
+		}
+	}
+	return false
+}
+
+func hasFinding(r result, rule string) bool {
+	fs, _ := r.report["preflight"].([]any)
+	for _, e := range fs {
+		if m, ok := e.(map[string]any); ok && m["rule"] == rule {
+			return true
+		}
+	}
+	return false
 }

@@ -95,6 +95,8 @@ type Cause struct {
 	To       time.Time      `json:"to"`
 	ByClass  map[string]int `json:"by_class"`
 	Evidence string         `json:"evidence"`
+	// PredictedBy names the preflight (lint) rules that foresaw this cause.
+	PredictedBy []string `json:"predicted_by,omitempty"`
 }
 
 // Attributed counts the failures tied to one pod in one phase for one cause.

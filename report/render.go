@@ -58,6 +58,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	p.line("")
 	t0 := r.start()
 	r.writeDiagnosis(p, t0)
+	r.writePreflight(p)
 	l := r.Load
 	p.line(fmt.Sprintf("Load      %s at %.1f/s asked, %.1f/s achieved: %d requests, %d failed (%.2f%% success), p50 %s p99 %s",
 		strings.Join(l.Targets, ", "), l.Rate, l.AchievedRate, l.Requests, l.Failures, 100*l.SuccessRatio, secs(l.LatencyP50), secs(l.LatencyP99)))
@@ -276,6 +277,9 @@ func (r *Report) writeDiagnosis(p *printer, t0 time.Time) {
 			}
 			p.line(fmt.Sprintf("  %s  %d failed, %s to %s%s", c.Code, c.Failures, rel(t0, c.From), rel(t0, c.To), pods))
 			p.line("    " + c.Evidence)
+			if len(c.PredictedBy) > 0 {
+				p.line("    predicted by lint: " + strings.Join(c.PredictedBy, ", "))
+			}
 		}
 		p.line("")
 	}

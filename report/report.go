@@ -8,6 +8,7 @@ package report
 
 import (
 	"fmt"
+	"github.com/rollcheck/rollcheck/preflight"
 	"sort"
 	"time"
 
@@ -60,6 +61,8 @@ type Input struct {
 	Outcome     rollout.Outcome
 	Thresholds  Thresholds
 	Interrupted bool
+	// Preflight are the static findings on the Deployment (rollcheck lint).
+	Preflight []preflight.Finding
 	// Skipped says why the rollout was not triggered ("" when it was).
 	Skipped string
 	// Spec is the Deployment as it was before the rollout (nil: unknown);
@@ -126,9 +129,11 @@ type Report struct {
 	Extra            map[string]string `json:"-"`
 
 	// Diagnosis (issue 4). Causes are ordered by failures, UNATTRIBUTED last.
-	Causes          []Cause          `json:"causes"`
-	Recommendations []Recommendation `json:"recommendations"`
-	Measurements    Measurements     `json:"measurements"`
+	Causes []Cause `json:"causes"`
+	// Preflight are the lint findings on the Deployment before the run.
+	Preflight       []preflight.Finding `json:"preflight"`
+	Recommendations []Recommendation    `json:"recommendations"`
+	Measurements    Measurements        `json:"measurements"`
 	// Attribution says how failures were tied to pods: pod-header,
 	// time-window or mixed; "" when no failure was tied to a pod.
 	Attribution string       `json:"attribution,omitempty"`
@@ -212,6 +217,11 @@ func Build(in Input) *Report {
 	if r.Attributed == nil {
 		r.Attributed = []Attributed{}
 	}
+	r.Preflight = in.Preflight
+	if r.Preflight == nil {
+		r.Preflight = []preflight.Finding{}
+	}
+	markPredicted(r.Causes, r.Preflight)
 	r.Recommendations = recommend(set, r.Causes, r.Measurements, a.Max)
 	r.Verdict, r.Reasons = decide(r, in)
 	return r

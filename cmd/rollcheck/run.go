@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/preflight"
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/rollout"
 	"github.com/rollcheck/rollcheck/scenarios"
@@ -350,6 +351,11 @@ func (o *RunOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	pin, err := fetchPreflightInput(ctx, client, o.Namespace, o.Deployment, o.ErrOut)
+	if err != nil {
+		return err
+	}
+	findings := preflight.Check(pin, preflight.Options{})
 	if err := w.Start(ctx); err != nil {
 		return fmt.Errorf("watching deployment/%s: %w", o.Deployment, err)
 	}
@@ -418,6 +424,7 @@ func (o *RunOptions) Run(ctx context.Context) error {
 		Action:      o.actionString(),
 		Services:    w.Services(),
 		Spec:        w.Deployment(),
+		Preflight:   findings,
 		Targets:     o.Targets,
 		Attack:      res,
 		Events:      w.Events(),

@@ -1,0 +1,41 @@
+package report
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/rollcheck/rollcheck/preflight"
+)
+
+// predictors maps each cause to the lint rules that foresee it from the
+// manifests alone, so the report can say which failures were predictable.
+var predictors = map[CauseCode][]string{
+	TerminatingPodStillRouted: {"no-prestop", "prestop-shorter-than-lb-lag", "no-pod-readiness-gate"},
+	LBDeregistrationLag:       {"no-prestop", "prestop-shorter-than-lb-lag", "deregistration-delay-not-above-grace"},
+	InflightCut:               {"grace-period-too-short", "shell-form-entrypoint"},
+	NoReadyEndpoints:          {"recreate-strategy", "rolling-update-no-ready-pods", "single-replica"},
+	NewPodNotServing:          {"no-readiness-probe", "min-ready-seconds-zero", "no-pod-readiness-gate"},
+}
+
+// markPredicted fills Cause.PredictedBy from the preflight findings.
+func markPredicted(causes []Cause, findings []preflight.Finding) {
+	for i := range causes {
+		for _, f := range findings {
+			if slices.Contains(predictors[causes[i].Code], f.Rule) && !slices.Contains(causes[i].PredictedBy, f.Rule) {
+				causes[i].PredictedBy = append(causes[i].PredictedBy, f.Rule)
+			}
+		}
+	}
+}
+
+// writePreflight lists the static findings (lint) of the run's Deployment.
+func (r *Report) writePreflight(p *printer) {
+	if len(r.Preflight) == 0 {
+		return
+	}
+	p.line(fmt.Sprintf("Preflight (rollcheck lint, %d findings):", len(r.Preflight)))
+	for _, f := range r.Preflight {
+		p.line(fmt.Sprintf("  %-7s %s %s: %s -> %s", f.Severity, f.Rule, f.Path, f.Current, f.Suggested))
+	}
+	p.line("")
+}

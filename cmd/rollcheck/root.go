@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
 )
 
 // Execute builds the command tree, runs it with args and returns the exit code.
@@ -20,6 +21,14 @@ func Execute(ctx context.Context, streams genericiooptions.IOStreams, args []str
 // command's work in tests (nil: the real run).
 func newRootCommand(streams genericiooptions.IOStreams, runFn func(context.Context, *RunOptions) error) *cobra.Command {
 	flags := genericclioptions.NewConfigFlags(true)
+	flags.WrapConfigFn = func(c *rest.Config) *rest.Config {
+		// A run starts with a burst of access reviews and lists; client-go's
+		// default 5 requests/s would delay the start by seconds.
+		if c.QPS == 0 {
+			c.QPS, c.Burst = 50, 100
+		}
+		return c
+	}
 	root := &cobra.Command{
 		Use:   "rollcheck",
 		Short: "Tell whether a Kubernetes rollout drops traffic, and why",

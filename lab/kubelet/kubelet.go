@@ -116,6 +116,10 @@ func (o *Options) Run(ctx context.Context) error {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
 	restCfg.UserAgent = "rollcheck-lab-kubelet"
+	// The real kubelet's kubeAPIQPS/kubeAPIBurst defaults (50/100). With
+	// client-go's 5/10, status writes of a rollout queue up for seconds and
+	// every pod transition reaches the API server late.
+	restCfg.QPS, restCfg.Burst = 50, 100
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)

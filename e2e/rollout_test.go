@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +79,11 @@ func TestSeedPair(t *testing.T) {
 	t.Run("as-is fails with 5xx or connection errors attributed to pods", func(t *testing.T) {
 		kubectlApply(t, manifest(t, "as-is.yaml"))
 		waitSteady(t)
-		r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/")
+		junit := filepath.Join(t.TempDir(), "junit.xml")
+		r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/", "--report-junit", junit)
+		if x, err := os.ReadFile(junit); err != nil || !strings.Contains(string(x), `<testcase name="max-failures" classname="rollcheck.checks">`) || !strings.Contains(string(x), "<failure") {
+			t.Errorf("JUnit report lacks a failed max-failures case (%v):\n%s", err, x)
+		}
 		if r.code != 1 || r.str("verdict") != "FAIL" {
 			t.Fatalf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.str("verdict"), r.stderr)
 		}

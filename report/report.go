@@ -115,6 +115,7 @@ type Report struct {
 	Verdict          Verdict           `json:"verdict"`
 	Reasons          []string          `json:"reasons"`
 	Interrupted      bool              `json:"interrupted"`
+	Checks           []Check           `json:"checks"`
 	Thresholds       Thresholds        `json:"thresholds"`
 	Load             Load              `json:"load"`
 	Rollout          Rollout           `json:"rollout"`
@@ -223,7 +224,11 @@ func Build(in Input) *Report {
 	}
 	markPredicted(r.Causes, r.Preflight)
 	r.Recommendations = recommend(set, r.Causes, r.Measurements, a.Max)
-	r.Verdict, r.Reasons = decide(r, in)
+	r.Checks = checks(r, in)
+	r.Verdict, r.Reasons = decide(r.Checks)
+	if r.Verdict == Pass {
+		r.Reasons = []string{fmt.Sprintf("%d requests, 0 over the thresholds; rollout completed in %.1fs", r.Load.Requests, r.Rollout.Duration)}
+	}
 	return r
 }
 
@@ -303,63 +308,103 @@ func (r *Report) phase(name string) Phase {
 	return Phase{}
 }
 
-// decide computes the verdict. Order matters: a baseline that already fails
-// or an interrupted run cannot say anything about the rollout
-// (INCONCLUSIVE); a rollout that did not complete is a FAIL whatever the load
-// saw; a load that did not reach its rate cannot PASS; then the thresholds.
-func decide(r *Report, in Input) (Verdict, []string) {
-	var reasons []string
-	if in.Interrupted {
-		return Inconclusive, []string{"interrupted before the run finished: the report is partial"}
-	}
+// Check is one judged condition of a run; the verdict is computed from the
+// checks, and the JUnit report shows each as a test case.
+type Check struct {
+	Name    string `json:"name"`
+	Passed  bool   `json:"passed"`
+	Skipped bool   `json:"skipped,omitempty"` // not applicable (a threshold turned off, no rollout)
+	// Inconclusive marks a check whose failure makes the run INCONCLUSIVE
+	// rather than FAIL: it says the run could not judge the rollout.
+	Inconclusive bool   `json:"inconclusive,omitempty"`
+	Message      string `json:"message"`
+}
+
+// checks evaluates every condition of the verdict, in the order decide
+// weighs them.
+func checks(r *Report, in Input) []Check {
 	base := r.phase("baseline")
-	if base.Failures > 0 {
-		return Inconclusive, []string{fmt.Sprintf("%d of %d requests failed in the baseline, before any change: the service was already unhealthy, so the rollout was not judged", base.Failures, base.Requests)}
-	}
-	if in.Skipped != "" {
-		return Inconclusive, []string{in.Skipped}
-	}
-	if r.Load.Requests == 0 {
-		return Inconclusive, []string{"no request was sent"}
-	}
-	if r.Rollout.Triggered && !r.Rollout.Completed {
-		reason := r.Rollout.Reason
-		if reason == "" {
-			reason = "did not complete"
-		}
-		reasons = append(reasons, fmt.Sprintf("rollout of deployment/%s did not complete: %s", r.Rollout.Deployment, reason))
-	}
-	// Failures judged are those after the baseline (rollout and settle).
-	judged := Phase{}
+	judged := Phase{} // rollout and settle: the failures that are judged
 	for _, p := range r.Phases {
 		if p.Name != "baseline" {
 			judged.Requests += p.Requests
 			judged.Failures += p.Failures
 		}
 	}
-	t := r.Thresholds
-	if judged.Failures > t.MaxFailures {
-		reasons = append(reasons, fmt.Sprintf("%d requests failed during the rollout and settle (max %d)", judged.Failures, t.MaxFailures))
-	}
+	ratio := 0.0
 	if judged.Requests > 0 {
-		ratio := float64(judged.Failures) / float64(judged.Requests)
-		if t.MaxFailureRatio >= 0 && ratio > t.MaxFailureRatio {
-			reasons = append(reasons, fmt.Sprintf("failure ratio %.4f is above %.4f", ratio, t.MaxFailureRatio))
-		}
-		if t.MinSuccessRatio >= 0 && 1-ratio < t.MinSuccessRatio {
-			reasons = append(reasons, fmt.Sprintf("success ratio %.4f is below %.4f", 1-ratio, t.MinSuccessRatio))
-		}
+		ratio = float64(judged.Failures) / float64(judged.Requests)
 	}
-	if d := time.Duration(r.DisruptedSeconds * float64(time.Second)); d > t.MaxDisrupted {
-		reasons = append(reasons, fmt.Sprintf("disrupted for %.1fs (max %s)", r.DisruptedSeconds, t.MaxDisrupted))
+	t := r.Thresholds
+	reason := r.Rollout.Reason
+	if reason == "" {
+		reason = "did not complete"
+	}
+	disrupted := time.Duration(r.DisruptedSeconds * float64(time.Second))
+	rate := Check{Name: "load reached its rate", Inconclusive: true, Passed: true,
+		Message: fmt.Sprintf("%.1f/s of %.1f/s", r.Load.AchievedRate, r.Load.Rate)}
+	if r.Load.Rate > 0 && r.Load.AchievedRate < MinAchievedRatio*r.Load.Rate {
+		rate.Passed = false
+		rate.Message = fmt.Sprintf("load reached %.1f/s of the %.1f/s asked (%.0f%%, below %.0f%%): the service was not tested at the rate asked", r.Load.AchievedRate, r.Load.Rate, 100*r.Load.AchievedRate/r.Load.Rate, 100*MinAchievedRatio)
+	}
+	return []Check{
+		{Name: "run finished", Inconclusive: true, Passed: !in.Interrupted,
+			Message: pick(in.Interrupted, "interrupted before the run finished: the report is partial", "not interrupted")},
+		{Name: "baseline without failures", Inconclusive: true, Passed: base.Failures == 0,
+			Message: fmt.Sprintf("%d of %d requests failed in the baseline, before any change", base.Failures, base.Requests) +
+				pick(base.Failures > 0, ": the service was already unhealthy, so the rollout was not judged", "")},
+		{Name: "rollout triggered", Inconclusive: true, Passed: in.Skipped == "", Message: pick(in.Skipped != "", in.Skipped, "triggered")},
+		{Name: "requests sent", Inconclusive: true, Passed: r.Load.Requests > 0, Message: pick(r.Load.Requests == 0, "no request was sent", fmt.Sprintf("%d requests", r.Load.Requests))},
+		{Name: "rollout completed", Skipped: !r.Rollout.Triggered, Passed: !r.Rollout.Triggered || r.Rollout.Completed,
+			Message: pick(r.Rollout.Triggered && !r.Rollout.Completed, fmt.Sprintf("rollout of deployment/%s did not complete: %s", r.Rollout.Deployment, reason), fmt.Sprintf("completed in %.1fs", r.Rollout.Duration))},
+		{Name: "max-failures", Passed: judged.Failures <= t.MaxFailures,
+			Message: fmt.Sprintf("%d requests failed during the rollout and settle (max %d)", judged.Failures, t.MaxFailures)},
+		{Name: "max-failure-ratio", Skipped: t.MaxFailureRatio < 0, Passed: t.MaxFailureRatio < 0 || ratio <= t.MaxFailureRatio,
+			Message: fmt.Sprintf("failure ratio %.4f is %s %.4f", ratio, pick(ratio > t.MaxFailureRatio, "above", "within"), t.MaxFailureRatio)},
+		{Name: "min-success-ratio", Skipped: t.MinSuccessRatio < 0, Passed: t.MinSuccessRatio < 0 || 1-ratio >= t.MinSuccessRatio,
+			Message: fmt.Sprintf("success ratio %.4f is %s %.4f", 1-ratio, pick(1-ratio < t.MinSuccessRatio, "below", "at least"), t.MinSuccessRatio)},
+		{Name: "max-disrupted", Passed: disrupted <= t.MaxDisrupted,
+			Message: fmt.Sprintf("disrupted for %.1fs (max %s)", r.DisruptedSeconds, t.MaxDisrupted)},
+		rate,
+	}
+}
+
+func pick(cond bool, yes, no string) string {
+	if cond {
+		return yes
+	}
+	return no
+}
+
+// decide computes the verdict from the checks. Order matters: a run that was
+// interrupted, or whose baseline already failed, cannot say anything about
+// the rollout (INCONCLUSIVE); a rollout that did not complete or a broken
+// threshold is a FAIL; a load that did not reach its rate cannot PASS.
+func decide(cs []Check) (Verdict, []string) {
+	var reasons []string
+	rateOK := true
+	for _, c := range cs {
+		switch {
+		case c.Passed || c.Skipped:
+		case c.Inconclusive && c.Name == "load reached its rate":
+			rateOK = false
+		case c.Inconclusive:
+			return Inconclusive, []string{c.Message}
+		default:
+			reasons = append(reasons, c.Message)
+		}
 	}
 	if len(reasons) > 0 {
 		return Fail, reasons
 	}
-	if r.Load.Rate > 0 && r.Load.AchievedRate < MinAchievedRatio*r.Load.Rate {
-		return Inconclusive, []string{fmt.Sprintf("load reached %.1f/s of the %.1f/s asked (%.0f%%, below %.0f%%): no failure seen, but the service was not tested at the rate asked", r.Load.AchievedRate, r.Load.Rate, 100*r.Load.AchievedRate/r.Load.Rate, 100*MinAchievedRatio)}
+	if !rateOK {
+		for _, c := range cs {
+			if c.Name == "load reached its rate" {
+				return Inconclusive, []string{c.Message + "; no failure was seen"}
+			}
+		}
 	}
-	return Pass, []string{fmt.Sprintf("%d requests, 0 over the thresholds; rollout completed in %.1fs", r.Load.Requests, r.Rollout.Duration)}
+	return Pass, nil
 }
 
 // SortedClasses returns the failing classes that occurred, most first.

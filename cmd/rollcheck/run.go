@@ -66,8 +66,9 @@ type RunOptions struct {
 	MaxDisrupted    time.Duration
 	MinSuccessRatio float64
 
-	ReportJSON string
-	SkipAccess bool
+	ReportJSON  string
+	ReportJUnit string
+	SkipAccess  bool
 
 	// parsed by Validate
 	attackConfig attack.Config
@@ -155,6 +156,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	f.DurationVar(&o.MaxDisrupted, "max-disrupted", 0, "FAIL when time with failures (in buckets) is longer than this")
 	f.Float64Var(&o.MinSuccessRatio, "min-success-ratio", -1, "FAIL when the successful share of requests is below this (0..1; -1 off)")
 	f.StringVar(&o.ReportJSON, "report-json", "", "write the report as JSON to this file")
+	f.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
 	f.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
 	return cmd
 }
@@ -436,8 +438,14 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	if err := report.WriteText(rep, o.Out); err != nil {
 		return fmt.Errorf("writing report: %w", err)
 	}
-	if o.ReportJSON != "" {
-		if err := writeFile(o.ReportJSON, rep, report.WriteJSON); err != nil {
+	for _, out := range []struct {
+		path   string
+		render report.Renderer
+	}{{o.ReportJSON, report.WriteJSON}, {o.ReportJUnit, report.WriteJUnit}} {
+		if out.path == "" {
+			continue
+		}
+		if err := writeFile(out.path, rep, out.render); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,93 @@
+package report
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+)
+
+// junit* are the JUnit XML elements CI systems read (Jenkins, GitLab,
+// GitHub Actions reporters): one suite per run, one case per check and one
+// per diagnosed cause.
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Time     string      `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+	Output    string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
+}
+
+// WriteJUnit renders the report as a JUnit XML test suite, so a CI system
+// shows which check failed. An INCONCLUSIVE check that failed is a failure
+// of type "inconclusive"; each cause is a failed case with its evidence.
+func WriteJUnit(r *Report, w io.Writer) error {
+	s := junitSuite{Name: fmt.Sprintf("rollcheck %s/deployment/%s (%s)", r.Rollout.Namespace, r.Rollout.Deployment, r.Rollout.Action)}
+	if len(r.Phases) > 0 {
+		s.Time = fmt.Sprintf("%.3f", r.Phases[len(r.Phases)-1].End.Sub(r.Phases[0].Start).Seconds())
+	}
+	for _, c := range r.Checks {
+		tc := junitCase{Name: c.Name, Classname: "rollcheck.checks", Output: c.Message}
+		switch {
+		case c.Skipped:
+			tc.Skipped = &junitSkipped{Message: c.Message}
+			s.Skipped++
+		case !c.Passed:
+			typ := "fail"
+			if c.Inconclusive {
+				typ = "inconclusive"
+			}
+			tc.Failure = &junitFailure{Message: c.Message, Type: typ, Text: c.Message}
+			s.Failures++
+		}
+		s.Cases = append(s.Cases, tc)
+	}
+	for _, c := range r.Causes {
+		text := c.Evidence
+		if len(c.PredictedBy) > 0 {
+			text += "\npredicted by lint: " + fmt.Sprint(c.PredictedBy)
+		}
+		s.Cases = append(s.Cases, junitCase{
+			Name:      string(c.Code),
+			Classname: "rollcheck.causes",
+			Failure:   &junitFailure{Message: fmt.Sprintf("%d failed requests", c.Failures), Type: string(c.Code), Text: text},
+		})
+		s.Failures++
+	}
+	s.Tests = len(s.Cases)
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return fmt.Errorf("writing JUnit report: %w", err)
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(junitSuites{Suites: []junitSuite{s}}); err != nil {
+		return fmt.Errorf("writing JUnit report: %w", err)
+	}
+	if _, err := io.WriteString(w, "\n"); err != nil {
+		return fmt.Errorf("writing JUnit report: %w", err)
+	}
+	return nil
+}

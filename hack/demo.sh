@@ -42,6 +42,10 @@ run_case() {
 run_case as-is
 run_case to-be
 
+echo
+echo "== rollcheck compare demo/as-is.json demo/to-be.json"
+"$BIN/rollcheck" compare "$OUT/as-is.json" "$OUT/to-be.json" || true
+
 verdict() { sed -n 's/^  "verdict": "\([A-Z]*\)".*/\1/p' "$1"; }
 echo
 echo "== verdicts"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/rollout"
@@ -63,6 +64,11 @@ func exitCode(err error, errOut io.Writer) int {
 		}
 	}
 	var l lintFailed
+	var reg regressionError
+	if errors.As(err, &reg) {
+		fmt.Fprintln(errOut, "Error:", err)
+		return ExitFail
+	}
 	if errors.As(err, &l) {
 		// The findings are the output; no "Error:" line.
 		return ExitFail
@@ -80,4 +86,12 @@ func exitCode(err error, errOut io.Writer) int {
 		return ExitRuntime
 	}
 	return ExitRuntime
+}
+
+// regressionError is `compare --fail-on-regression` finding AFTER worse than
+// BEFORE: exit 1, like a FAIL, so a nightly job fails.
+type regressionError struct{ metrics []string }
+
+func (e regressionError) Error() string {
+	return "regression: " + strings.Join(e.metrics, ", ")
 }

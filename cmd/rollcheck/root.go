@@ -47,6 +47,6 @@ and the lifecycle events around them.`,
 	})
 	flags.AddFlags(root.PersistentFlags())
 	root.AddCommand(newRunCommand(flags, streams, runFn), newVersionCommand(streams),
-		newLintCommand(flags, streams))
+		newLintCommand(flags, streams), newCompareCommand(streams), newReportCommand(streams))
 	return root
 }

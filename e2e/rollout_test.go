@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -121,9 +124,13 @@ func TestSeedPair(t *testing.T) {
 	t.Run("to-be passes with zero failures of at least 2000 requests", func(t *testing.T) {
 		kubectlApply(t, manifest(t, "to-be.yaml"))
 		waitSteady(t)
-		r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", lab.lbURL+"/")
+		results := filepath.Join(t.TempDir(), "results.bin")
+		r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", lab.lbURL+"/", "--results", results)
 		if r.code != 0 || r.str("verdict") != "PASS" {
 			t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", r.code, r.str("verdict"), r.stderr)
+		}
+		if n := countVegetaResults(t, results); float64(n) != r.num("load", "requests") {
+			t.Errorf("--results holds %d vegeta results, the report counts %v requests", n, r.num("load", "requests"))
 		}
 		if f, n := r.num("load", "failures"), r.num("load", "requests"); f != 0 || n < 2000 {
 			t.Errorf("to-be: %v failures of %v requests, want 0 of >= 2000", f, n)
@@ -312,4 +319,26 @@ func hasFinding(r result, rule string) bool {
 		}
 	}
 	return false
+}
+
+// countVegetaResults decodes a --results file with vegeta's own decoder.
+func countVegetaResults(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := vegeta.NewDecoder(f)
+	n := 0
+	for {
+		var res vegeta.Result
+		if err := dec.Decode(&res); err != nil {
+			if errors.Is(err, io.EOF) {
+				return n
+			}
+			t.Fatalf("decoding %s after %d results: %v", path, n, err)
+		}
+		n++
+	}
 }

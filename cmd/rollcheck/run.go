@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -68,6 +69,7 @@ type RunOptions struct {
 
 	ReportJSON  string
 	ReportJUnit string
+	Results     string
 	SkipAccess  bool
 
 	// parsed by Validate
@@ -156,6 +158,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	f.DurationVar(&o.MaxDisrupted, "max-disrupted", 0, "FAIL when time with failures (in buckets) is longer than this")
 	f.Float64Var(&o.MinSuccessRatio, "min-success-ratio", -1, "FAIL when the successful share of requests is below this (0..1; -1 off)")
 	f.StringVar(&o.ReportJSON, "report-json", "", "write the report as JSON to this file")
+	f.StringVar(&o.Results, "results", "", "also write every request's result in vegeta's encoding to this file (for 'vegeta report' and 'vegeta plot')")
 	f.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
 	f.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
 	return cmd
@@ -371,7 +374,16 @@ func (o *RunOptions) Run(ctx context.Context) error {
 		}
 	}
 
-	atk, err := attack.New(o.attackConfig)
+	cfg := o.attackConfig
+	var results *resultsFile
+	if o.Results != "" {
+		if results, err = createResults(o.Results); err != nil {
+			return err
+		}
+		defer results.f.Close() // on early returns; closed with a check below
+		cfg.ResultsWriter = results.w
+	}
+	atk, err := attack.New(cfg)
 	if err != nil {
 		return usageError{err}
 	}
@@ -416,6 +428,11 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	}
 	st.stop()
 	res := atk.Stop()
+	if results != nil {
+		if err := errors.Join(atk.Err(), results.close()); err != nil {
+			fmt.Fprintf(o.ErrOut, "warning: writing --results %s: %v\n", o.Results, err)
+		}
+	}
 	if outcome.StartedAt.IsZero() {
 		outcome.Triggered = false
 	}
@@ -485,4 +502,23 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// resultsFile is the --results file: vegeta's gob encoding, buffered.
+type resultsFile struct {
+	f *os.File
+	w *bufio.Writer
+}
+
+func createResults(path string) (*resultsFile, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("results file: %w", err)
+	}
+	return &resultsFile{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+// close flushes and closes the file, returning the first error.
+func (r *resultsFile) close() error {
+	return errors.Join(r.w.Flush(), r.f.Close())
 }

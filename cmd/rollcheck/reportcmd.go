@@ -8,12 +8,12 @@ import (
 )
 
 func newReportCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	var junit string
+	var junit, html string
 	cmd := &cobra.Command{
-		Use:   "report FILE.json [--junit out.xml]",
-		Short: "Re-render a saved JSON report as text (and JUnit)",
+		Use:   "report FILE.json [--html out.html] [--junit out.xml]",
+		Short: "Re-render a saved JSON report as text (and HTML, JUnit)",
 		Example: `  rollcheck report demo/as-is.json
-  rollcheck report demo/as-is.json --junit as-is.xml`,
+  rollcheck report demo/as-is.json --html as-is.html --junit as-is.xml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := report.ReadFile(args[0])
@@ -24,11 +24,17 @@ func newReportCommand(streams genericiooptions.IOStreams) *cobra.Command {
 				return err
 			}
 			if junit != "" {
-				return writeFile(junit, r, report.WriteJUnit)
+				if err := writeFile(junit, r, report.WriteJUnit); err != nil {
+					return err
+				}
+			}
+			if html != "" {
+				return writeFile(html, r, report.WriteHTML)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&junit, "junit", "", "also write the checks and causes as JUnit XML to this file")
+	cmd.Flags().StringVar(&html, "html", "", "also write the HTML timeline to this file")
 	return cmd
 }

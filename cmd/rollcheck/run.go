@@ -69,6 +69,7 @@ type RunOptions struct {
 
 	ReportJSON  string
 	ReportJUnit string
+	ReportHTML  string
 	Results     string
 	SkipAccess  bool
 
@@ -159,6 +160,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	f.Float64Var(&o.MinSuccessRatio, "min-success-ratio", -1, "FAIL when the successful share of requests is below this (0..1; -1 off)")
 	f.StringVar(&o.ReportJSON, "report-json", "", "write the report as JSON to this file")
 	f.StringVar(&o.Results, "results", "", "also write every request's result in vegeta's encoding to this file (for 'vegeta report' and 'vegeta plot')")
+	f.StringVar(&o.ReportHTML, "report-html", "", "write a self-contained HTML timeline (chart and pod swimlanes) to this file")
 	f.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
 	f.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
 	return cmd
@@ -458,7 +460,7 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	for _, out := range []struct {
 		path   string
 		render report.Renderer
-	}{{o.ReportJSON, report.WriteJSON}, {o.ReportJUnit, report.WriteJUnit}} {
+	}{{o.ReportJSON, report.WriteJSON}, {o.ReportJUnit, report.WriteJUnit}, {o.ReportHTML, report.WriteHTML}} {
 		if out.path == "" {
 			continue
 		}

@@ -1,0 +1,357 @@
+package report
+
+import (
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rollcheck/rollcheck/rollout"
+)
+
+// The HTML report is one self-contained file: SVG drawn here in Go (no chart
+// library, nothing fetched, works from file://), with native SVG tooltips and
+// a few lines of inline script that show a clicked mark's details. Drawing
+// the SVG in Go keeps the one computed Report the only source: the page only
+// lays it out.
+
+const (
+	svgWidth   = 1200
+	leftMargin = 230 // room for pod names
+	plotWidth  = svgWidth - leftMargin - 20
+	chartH     = 180
+	laneH      = 18
+)
+
+// phase colours of the swimlanes, shared with the legend.
+var laneColors = []struct{ Name, Color string }{
+	{"starting", "#cfd8dc"},
+	{"ready, in endpoints", "#66bb6a"},
+	{"terminating, still a ready endpoint", "#ffa726"},
+	{"terminating, endpoint not ready", "#ef6c00"},
+	{"removed from endpoints", "#bdbdbd"},
+}
+
+var classColors = map[string]string{
+	"502": "#d32f2f", "503": "#7b1fa2", "504": "#f57c00", "other-5xx": "#c2185b", "4xx": "#5d4037",
+	"refused": "#1976d2", "reset": "#0097a7", "eof": "#455a64", "timeout": "#fbc02d", "other": "#616161",
+}
+
+// svg accumulates markup; text parts are escaped by esc.
+type svg struct{ b strings.Builder }
+
+func (s *svg) f(format string, a ...any) { fmt.Fprintf(&s.b, format, a...) }
+
+func esc(s string) string { return template.HTMLEscapeString(s) }
+
+// timeScale maps run time to x.
+type timeScale struct {
+	t0  time.Time
+	dur float64
+}
+
+func (ts timeScale) x(t time.Time) float64 {
+	if ts.dur <= 0 {
+		return leftMargin
+	}
+	v := t.Sub(ts.t0).Seconds() / ts.dur
+	return leftMargin + math.Max(0, math.Min(1, v))*plotWidth
+}
+
+// WriteHTML renders the report as one self-contained HTML page: verdict and
+// causes, a chart of success rate and latency with failures marked by class,
+// and one swimlane per pod with its lifecycle phases.
+func WriteHTML(r *Report, w io.Writer) error {
+	t0 := r.start()
+	end := t0
+	if len(r.Phases) > 0 {
+		end = r.Phases[len(r.Phases)-1].End
+	}
+	for _, e := range r.Events {
+		if e.Time.After(end) {
+			end = e.Time
+		}
+	}
+	ts := timeScale{t0: t0, dur: end.Sub(t0).Seconds()}
+	page := htmlPage{
+		Report:    r,
+		Title:     fmt.Sprintf("rollcheck %s: deployment/%s", r.Verdict, r.Rollout.Deployment),
+		Chart:     template.HTML(chartSVG(r, ts)),
+		Lanes:     template.HTML(lanesSVG(r, ts)),
+		Classes:   classLegend(),
+		LaneColor: laneColors,
+	}
+	if err := htmlTmpl.Execute(w, page); err != nil {
+		return fmt.Errorf("writing HTML report: %w", err)
+	}
+	return nil
+}
+
+type htmlPage struct {
+	*Report
+	Title     string
+	Chart     template.HTML
+	Lanes     template.HTML
+	Classes   []struct{ Name, Color string }
+	LaneColor []struct{ Name, Color string }
+}
+
+func classLegend() []struct{ Name, Color string } {
+	var out []struct{ Name, Color string }
+	for _, c := range []string{"502", "503", "504", "other-5xx", "4xx", "refused", "reset", "eof", "timeout", "other"} {
+		out = append(out, struct{ Name, Color string }{c, classColors[c]})
+	}
+	return out
+}
+
+// axis draws phase bands and a seconds axis over height h.
+func axis(s *svg, r *Report, ts timeScale, h float64) {
+	shade := map[string]string{"baseline": "#f5f5f5", "rollout": "#fff8e1", "settle": "#f1f8e9"}
+	for _, p := range r.Phases {
+		x0, x1 := ts.x(p.Start), ts.x(p.End)
+		s.f(`<rect class="phase" x="%.1f" y="0" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`, x0, math.Max(0, x1-x0), h, shade[p.Name], esc(p.Name))
+		s.f(`<text x="%.1f" y="12" class="lbl">%s</text>`, x0+3, esc(p.Name))
+	}
+	step := niceStep(ts.dur)
+	for t := 0.0; t <= ts.dur+1e-9 && step > 0; t += step {
+		x := ts.x(ts.t0.Add(time.Duration(t * float64(time.Second))))
+		s.f(`<line x1="%.1f" y1="0" x2="%.1f" y2="%.1f" class="grid"/>`, x, x, h)
+		s.f(`<text x="%.1f" y="%.1f" class="tick">%gs</text>`, x, h+12, t)
+	}
+}
+
+func niceStep(dur float64) float64 {
+	for _, s := range []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600} {
+		if dur/s <= 15 {
+			return s
+		}
+	}
+	return 1200
+}
+
+// chartSVG draws the success rate (left axis, %) and p50/p99 latency (right
+// axis) per bucket, with a mark per failed bucket coloured by its main class.
+func chartSVG(r *Report, ts timeScale) string {
+	var s svg
+	top, h := 20.0, float64(chartH)
+	s.f(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="success rate and latency over time">`, svgWidth, top+h+30)
+	s.f(`<g transform="translate(0,%.0f)">`, top)
+	axis(&s, r, ts, h)
+	maxLat := 0.0
+	for _, b := range r.Buckets {
+		maxLat = math.Max(maxLat, b.P99.Seconds())
+	}
+	if maxLat == 0 {
+		maxLat = 0.001
+	}
+	var ok, p50, p99 []string
+	for _, b := range r.Buckets {
+		if b.Total == 0 {
+			continue
+		}
+		x := ts.x(b.Start)
+		ok = append(ok, fmt.Sprintf("%.1f,%.1f", x, h-h*float64(b.OK)/float64(b.Total)))
+		p50 = append(p50, fmt.Sprintf("%.1f,%.1f", x, h-h*b.P50.Seconds()/maxLat))
+		p99 = append(p99, fmt.Sprintf("%.1f,%.1f", x, h-h*b.P99.Seconds()/maxLat))
+	}
+	s.f(`<polyline class="p99" points="%s"/>`, strings.Join(p99, " "))
+	s.f(`<polyline class="p50" points="%s"/>`, strings.Join(p50, " "))
+	s.f(`<polyline class="ok" points="%s"/>`, strings.Join(ok, " "))
+	bw := math.Max(2, plotWidth*r.BucketWidth/math.Max(ts.dur, 1e-9))
+	for i, b := range r.Buckets {
+		if b.Failed() == 0 {
+			continue
+		}
+		main, parts := "", []string{}
+		n := 0
+		for c, k := range b.ByClass {
+			parts = append(parts, fmt.Sprintf("%s: %d", c, k))
+			if k > n || (k == n && string(c) < main) {
+				main, n = string(c), k
+			}
+		}
+		sort.Strings(parts)
+		pods := []string{}
+		for _, f := range r.Failures {
+			if !f.Time.Before(b.Start) && f.Time.Before(b.Start.Add(time.Duration(r.BucketWidth*float64(time.Second)))) && f.Pod != "" && !contains(pods, f.Pod) {
+				pods = append(pods, f.Pod)
+			}
+		}
+		detail := fmt.Sprintf("%s: %d of %d failed (%s)", rel(ts.t0, b.Start), b.Failed(), b.Total, strings.Join(parts, ", "))
+		if len(pods) > 0 {
+			detail += "; pods " + strings.Join(pods, ", ")
+		}
+		hgt := math.Max(3, h*float64(b.Failed())/float64(b.Total))
+		s.f(`<rect class="fail" data-i="%d" data-detail="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`,
+			i, esc(detail), ts.x(b.Start), h-hgt, bw, hgt, classColors[main], esc(detail))
+	}
+	s.f(`<text x="4" y="%.0f" class="lbl">success %%</text><text x="4" y="%.0f" class="lbl">p99 max %s</text>`, h/2, h/2+14, esc(secs(maxLat)))
+	s.f(`</g></svg>`)
+	return s.b.String()
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// lanesSVG draws one row per pod with its lifecycle phases, its failures and
+// lifecycle event marks, and a row for the ReplicaSet scaling steps.
+func lanesSVG(r *Report, ts timeScale) string {
+	lives := lifecycles(r.Events)
+	names := make([]string, 0, len(lives))
+	for n := range lives {
+		names = append(names, n)
+	}
+	first := func(p *life) time.Time {
+		if p.initial {
+			return ts.t0
+		}
+		for _, t := range []time.Time{p.created, p.started, p.ready, p.del} {
+			if !t.IsZero() {
+				return t
+			}
+		}
+		return ts.t0
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := first(lives[names[i]]), first(lives[names[j]])
+		if !a.Equal(b) {
+			return a.Before(b)
+		}
+		return names[i] < names[j]
+	})
+	rows := len(names) + 1
+	h := float64(rows*laneH + 4)
+	var s svg
+	s.f(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="pod lifecycles">`, svgWidth, h+20)
+	axis(&s, r, ts, h)
+	end := ts.t0.Add(time.Duration(ts.dur * float64(time.Second)))
+	for i, n := range names {
+		p := lives[n]
+		y := float64(i*laneH + 2)
+		s.f(`<g class="lane" data-pod="%s"><text x="4" y="%.1f" class="pod">%s</text>`, esc(n), y+12, esc(n))
+		startTime := first(p)
+		if p.initial {
+			startTime = ts.t0
+		}
+		stopTime := end
+		if !p.exited.IsZero() {
+			stopTime = p.exited
+		}
+		segs := []struct {
+			from, to time.Time
+			color    int
+		}{
+			{startTime, p.ready, 0},
+			{orT(p.ready, startTime, p.initial), p.del, 1},
+			{p.del, p.unready, 2},
+			{orT(p.unready, p.del, false), p.removed, 3},
+			{p.removed, stopTime, 4},
+		}
+		for _, sg := range segs {
+			from, to := sg.from, sg.to
+			if from.IsZero() {
+				continue
+			}
+			if to.IsZero() || to.After(stopTime) {
+				to = stopTime
+			}
+			if !to.After(from) {
+				continue
+			}
+			c := laneColors[sg.color]
+			s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s: %s to %s</title></rect>`,
+				ts.x(from), y, math.Max(1, ts.x(to)-ts.x(from)), laneH-4, c.Color, esc(n+" "+c.Name), rel(ts.t0, from), rel(ts.t0, to))
+		}
+		if !p.exited.IsZero() {
+			code := "?"
+			if p.exitCode != nil {
+				code = fmt.Sprint(*p.exitCode)
+			}
+			label := "exited " + code
+			if code == "137" {
+				label = "killed (137)"
+			}
+			s.f(`<text x="%.1f" y="%.1f" class="exit"><title>%s at %s</title>✕</text>`, ts.x(p.exited)-4, y+11, esc(label), rel(ts.t0, p.exited))
+		}
+		for _, f := range r.Failures {
+			if f.Pod != n {
+				continue
+			}
+			detail := fmt.Sprintf("%s %s %s", rel(ts.t0, f.Time), f.Class, f.Error)
+			s.f(`<rect class="fail" data-detail="%s" x="%.1f" y="%.1f" width="2" height="%d" fill="%s"><title>%s</title></rect>`,
+				esc(n+": "+detail), ts.x(f.Time), y, laneH-4, classColors[string(f.Class)], esc(detail))
+		}
+		s.f(`</g>`)
+	}
+	y := float64(len(names)*laneH + 2)
+	s.f(`<g class="lane"><text x="4" y="%.1f" class="pod">ReplicaSets</text>`, y+12)
+	for _, e := range r.Events {
+		if e.Type != rollout.ReplicaSetScaled && e.Type != rollout.RolloutTriggered && e.Type != rollout.RolloutComplete && e.Type != rollout.RolloutFailed {
+			continue
+		}
+		label := string(e.Type)
+		if e.Replicas != nil {
+			label = fmt.Sprintf("%s scaled to %d", e.ReplicaSet, *e.Replicas)
+		}
+		s.f(`<rect class="step" x="%.1f" y="%.1f" width="3" height="%d"><title>%s at %s</title></rect>`, ts.x(e.Time), y, laneH-4, esc(label), rel(ts.t0, e.Time))
+	}
+	s.f(`</g></svg>`)
+	return s.b.String()
+}
+
+// orT returns t, or else fallback when allowed (an initial pod was ready
+// from the start).
+func orT(t, fallback time.Time, allow bool) time.Time {
+	if t.IsZero() && allow {
+		return fallback
+	}
+	return t
+}
+
+var htmlTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>{{.Title}}</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:16px;color:#222}
+h1{font-size:20px;margin:0 0 8px} .PASS{color:#2e7d32} .FAIL{color:#c62828} .INCONCLUSIVE{color:#ef6c00}
+.cause{margin:4px 0 10px} code{background:#f3f3f3;padding:1px 3px}
+svg text.lbl,svg text.tick{font-size:10px;fill:#555} svg text.pod{font-size:11px;fill:#222}
+svg .grid{stroke:#e0e0e0} svg .ok{fill:none;stroke:#2e7d32;stroke-width:1.5}
+svg .p50{fill:none;stroke:#90caf9} svg .p99{fill:none;stroke:#1565c0}
+svg .fail{cursor:pointer} svg .step{fill:#5c6bc0} svg text.exit{font-size:12px;fill:#b71c1c}
+.legend span{display:inline-block;margin-right:12px} .sw{display:inline-block;width:10px;height:10px;margin-right:4px}
+#details{min-height:1.4em;padding:4px;background:#fffde7;font-family:monospace}
+</style></head><body data-ok="0">
+<h1>rollcheck: <span class="{{.Verdict}}">{{.Verdict}}</span> deployment/{{.Rollout.Deployment}} ({{.Rollout.Action}}) in {{.Rollout.Namespace}}</h1>
+<ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>
+{{if .Causes}}<h2>Causes</h2>{{range .Causes}}<div class="cause"><b>{{.Code}}</b> {{.Failures}} failed<br>{{.Evidence}}{{if .PredictedBy}}<br>predicted by lint: {{range .PredictedBy}}<code>{{.}}</code> {{end}}{{end}}</div>{{end}}{{end}}
+{{if .Recommendations}}<h2>Recommendations</h2><ul>{{range .Recommendations}}<li>{{if .Satisfied}}✓{{else}}☐{{end}} <code>{{.Field}}</code>: {{.Current}} → <b>{{.Suggested}}</b><br><small>{{.Why}}</small></li>{{end}}</ul>{{end}}
+<p>{{.Load.Requests}} requests at {{printf "%.1f" .Load.AchievedRate}}/s ({{printf "%.1f" .Load.Rate}}/s asked), {{.Load.Failures}} failed; disrupted {{printf "%.1f" .DisruptedSeconds}}s.</p>
+<h2>Requests</h2>
+<div class="legend"><span><i class="sw" style="background:#2e7d32"></i>success %</span><span><i class="sw" style="background:#90caf9"></i>p50</span><span><i class="sw" style="background:#1565c0"></i>p99</span>{{range .Classes}}<span><i class="sw" style="background:{{.Color}}"></i>{{.Name}}</span>{{end}}</div>
+{{.Chart}}
+<div id="details">click a failure mark for its details</div>
+<h2>Pods</h2>
+<div class="legend">{{range .LaneColor}}<span><i class="sw" style="background:{{.Color}}"></i>{{.Name}}</span>{{end}}<span>✕ container exited</span></div>
+{{.Lanes}}
+<script>
+(function(){
+  var d=document.getElementById('details');
+  document.querySelectorAll('svg .fail').forEach(function(el){
+    el.addEventListener('click',function(){d.textContent=el.getAttribute('data-detail');});
+  });
+  document.body.setAttribute('data-ok','1');
+})();
+</script>
+</body></html>
+`))

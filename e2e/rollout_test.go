@@ -83,7 +83,9 @@ func TestSeedPair(t *testing.T) {
 		kubectlApply(t, manifest(t, "as-is.yaml"))
 		waitSteady(t)
 		junit := filepath.Join(t.TempDir(), "junit.xml")
-		r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/", "--report-junit", junit)
+		html := filepath.Join(t.TempDir(), "report.html")
+		r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/", "--report-junit", junit, "--report-html", html)
+		checkHTMLReport(t, html, 8) // 4 old pods and 4 new ones
 		if x, err := os.ReadFile(junit); err != nil || !strings.Contains(string(x), `<testcase name="max-failures" classname="rollcheck.checks">`) || !strings.Contains(string(x), "<failure") {
 			t.Errorf("JUnit report lacks a failed max-failures case (%v):\n%s", err, x)
 		}

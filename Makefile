@@ -43,6 +43,16 @@ lint:
 demo: build lab
 	bash hack/demo.sh
 
+# Each fuzz target for a short bounded time; the seed corpus is committed
+# in testdata/fuzz/<Name>/ and runs in every `go test` as plain tests.
+.PHONY: fuzz
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./scenarios
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRate$$' -fuzztime $(FUZZTIME) ./attack
+	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) ./attack
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTargetURL$$' -fuzztime $(FUZZTIME) ./attack
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 

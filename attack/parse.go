@@ -59,6 +59,13 @@ func ParseHeader(s string) (key, value string, err error) {
 	if strings.ContainsAny(v, "\r\n\x00") {
 		return "", "", fmt.Errorf("header %q: value contains a line break or NUL", s)
 	}
+	// net/http refuses to send any other control byte but tab
+	// (httpguts.ValidHeaderFieldValue): every request would fail.
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return "", "", fmt.Errorf("header %q: value contains control character %#x", s, c)
+		}
+	}
 	return k, v, nil
 }
 

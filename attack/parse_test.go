@@ -85,6 +85,7 @@ func TestParseHeader(t *testing.T) {
 		{"an empty name is refused", ": yes"},
 		{"a space in the name is refused", "X Test: yes"},
 		{"a line break in the value is refused", "X-Test: a\r\nInjected: b"},
+		{"a control character net/http would not send is refused", "X-Test: a\x7fb"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -33,7 +33,7 @@ run_case() {
   sleep 3
   echo "== $name: rollcheck run -f scenarios/$name.scenario.yaml --target $LB/"
   set +e
-  "$BIN/rollcheck" run -f "scenarios/$name.scenario.yaml" --target "$LB/" --report-json "$OUT/$name.json"
+  "$BIN/rollcheck" run -f "scenarios/$name.scenario.yaml" --target "$LB/" --report-json "$OUT/$name.json" --report-html "$OUT/$name.html"
   local code=$?
   set -e
   eval "code_${name//-/_}=$code"
@@ -42,6 +42,9 @@ run_case() {
 run_case as-is
 run_case to-be
 
+cp "$OUT/as-is.html" "$OUT/report.html"
+echo
+echo "HTML timelines: demo/as-is.html (also demo/report.html), demo/to-be.html"
 echo
 echo "== rollcheck compare demo/as-is.json demo/to-be.json"
 "$BIN/rollcheck" compare "$OUT/as-is.json" "$OUT/to-be.json" || true

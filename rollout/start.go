@@ -21,7 +21,9 @@ import (
 // EndpointSlices of its Services, and returns once their caches are synced
 // and the objects that existed before have been seen. From then on every
 // change is recorded as it is delivered. Informers relist on their own after
-// a broken watch; each break is recorded as a WatchGap event.
+// a broken watch; each break is recorded as a WatchGap event, including
+// refused watches, which the reflector retries without reporting them (see
+// gapNoting).
 func (w *Watcher) Start(ctx context.Context) error {
 	if w.deploy == nil {
 		return errNotPrepared
@@ -29,20 +31,22 @@ func (w *Watcher) Start(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	ns := w.cfg.Namespace
 
+	nameTweak := func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", w.cfg.Deployment).String()
+	}
 	byName := informers.NewSharedInformerFactoryWithOptions(w.client, 0,
 		informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", w.cfg.Deployment).String()
-		}))
+		informers.WithTweakListOptions(nameTweak))
 	// ReplicaSets carry the pod template labels (plus pod-template-hash), so
 	// the Deployment's selector filters both. Handlers filter again because
 	// other controllers' objects can match too (and fake clients ignore
 	// selectors on watches).
+	selectorTweak := func(o *metav1.ListOptions) {
+		o.LabelSelector = w.selector.String()
+	}
 	bySelector := informers.NewSharedInformerFactoryWithOptions(w.client, 0,
 		informers.WithNamespace(ns),
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.LabelSelector = w.selector.String()
-		}))
+		informers.WithTweakListOptions(selectorTweak))
 	factories := []informers.SharedInformerFactory{byName, bySelector}
 
 	type informer struct {
@@ -51,16 +55,17 @@ func (w *Watcher) Start(ctx context.Context) error {
 		handler cache.ResourceEventHandler
 	}
 	infs := []informer{
-		{"deployments", byName.Apps().V1().Deployments().Informer(), cache.ResourceEventHandlerDetailedFuncs{
+		// gapNoting: the generated informers plus a record of refused watches.
+		{"deployments", byName.InformerFor(&appsv1.Deployment{}, gapNoting(w, "deployments", &appsv1.Deployment{}, w.client.AppsV1().Deployments(ns), nameTweak)), cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { w.onDeployment(obj) },
 			UpdateFunc: func(_, obj any) { w.onDeployment(obj) },
 		}},
-		{"replicasets", bySelector.Apps().V1().ReplicaSets().Informer(), cache.ResourceEventHandlerDetailedFuncs{
+		{"replicasets", bySelector.InformerFor(&appsv1.ReplicaSet{}, gapNoting(w, "replicasets", &appsv1.ReplicaSet{}, w.client.AppsV1().ReplicaSets(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { w.onReplicaSet(obj, initial) },
 			UpdateFunc: func(_, obj any) { w.onReplicaSet(obj, false) },
 			DeleteFunc: w.onReplicaSetDelete,
 		}},
-		{"pods", bySelector.Core().V1().Pods().Informer(), cache.ResourceEventHandlerDetailedFuncs{
+		{"pods", bySelector.InformerFor(&corev1.Pod{}, gapNoting(w, "pods", &corev1.Pod{}, w.client.CoreV1().Pods(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { w.onPod(obj, initial) },
 			UpdateFunc: func(_, obj any) { w.onPod(obj, false) },
 			DeleteFunc: w.onPodDelete,
@@ -72,13 +77,14 @@ func (w *Watcher) Start(ctx context.Context) error {
 			cancel()
 			return fmt.Errorf("endpointslice selector: %w", err)
 		}
+		svcTweak := func(o *metav1.ListOptions) {
+			o.LabelSelector = labels.NewSelector().Add(*req).String()
+		}
 		bySvc := informers.NewSharedInformerFactoryWithOptions(w.client, 0,
 			informers.WithNamespace(ns),
-			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-				o.LabelSelector = labels.NewSelector().Add(*req).String()
-			}))
+			informers.WithTweakListOptions(svcTweak))
 		factories = append(factories, bySvc)
-		infs = append(infs, informer{"endpointslices", bySvc.Discovery().V1().EndpointSlices().Informer(), cache.ResourceEventHandlerDetailedFuncs{
+		infs = append(infs, informer{"endpointslices", bySvc.InformerFor(&discoveryv1.EndpointSlice{}, gapNoting(w, "endpointslices", &discoveryv1.EndpointSlice{}, w.client.DiscoveryV1().EndpointSlices(ns), svcTweak)), cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { w.onSlice(obj, initial) },
 			UpdateFunc: func(_, obj any) { w.onSlice(obj, false) },
 			DeleteFunc: w.onSliceDelete,

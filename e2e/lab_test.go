@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/rollcheck/rollcheck/report"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -203,6 +205,9 @@ func rollcheck(t *testing.T, args ...string) result {
 	if data, err := os.ReadFile(jsonPath); err == nil {
 		if err := json.Unmarshal(data, &r.report); err != nil {
 			t.Fatalf("report JSON: %v", err)
+		}
+		if err := report.Validate(data); err != nil {
+			t.Errorf("the JSON report does not match its schema: %v", err)
 		}
 	}
 	return r

@@ -16,6 +16,9 @@ func ReadFile(path string) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading report: %w", err)
 	}
+	if err := Validate(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	var r Report
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("report %s: %w", path, err)

@@ -56,3 +56,13 @@ func TestJUnitHasACasePerCheckAndCause(t *testing.T) {
 		})
 	}
 }
+
+func TestJUnitGolden(t *testing.T) {
+	a, o := run(map[int]int{12: 3}, 100)
+	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Thresholds: DefaultThresholds()})
+	var buf bytes.Buffer
+	if err := WriteJUnit(r, &buf); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "junit.xml", buf.Bytes())
+}

@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,6 +135,9 @@ func TestSeedPair(t *testing.T) {
 		}
 		if n := countVegetaResults(t, results); float64(n) != r.num("load", "requests") {
 			t.Errorf("--results holds %d vegeta results, the report counts %v requests", n, r.num("load", "requests"))
+		}
+		if n := vegetaReportRequests(t, results); float64(n) != r.num("load", "requests") {
+			t.Errorf("vegeta report counts %d requests, rollcheck's report %v", n, r.num("load", "requests"))
 		}
 		if f, n := r.num("load", "failures"), r.num("load", "requests"); f != 0 || n < 2000 {
 			t.Errorf("to-be: %v failures of %v requests, want 0 of >= 2000", f, n)
@@ -343,4 +348,29 @@ func countVegetaResults(t *testing.T, path string) int {
 		}
 		n++
 	}
+}
+
+// vegetaReportRequests runs vegeta's own CLI (the version rollcheck links)
+// on a --results file and returns the request count of its JSON report.
+func vegetaReportRequests(t *testing.T, path string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "run", "github.com/tsenart/vegeta/v12@v12.13.0", "report", "-type=json", path)
+	cmd.Dir = t.TempDir() // outside this module: go run pkg@version
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("vegeta report: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatalf("vegeta report: %v", err)
+	}
+	var m struct {
+		Requests int `json:"requests"`
+	}
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatalf("vegeta report output: %v\n%s", err, out)
+	}
+	return m.Requests
 }

@@ -36,6 +36,14 @@ func newRootCommand(streams genericiooptions.IOStreams, runFn func(context.Conte
 Deployment rollout, watches every pod and EndpointSlice transition on the same
 clock as the requests, and prints a PASS/FAIL verdict with the failed requests
 and the lifecycle events around them.`,
+		Example: `  # Does restarting deployment/web drop requests at 200/s?
+  rollcheck run deployment/web --restart --target https://web.example.internal/ --rate 200/s
+
+  # Static checks of manifests in CI, before any load
+  rollcheck lint -f k8s/web.yaml
+
+  # Before and after a tuning
+  rollcheck compare before.json after.json --fail-on-regression`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}

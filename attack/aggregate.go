@@ -3,6 +3,7 @@ package attack
 import (
 	"container/heap"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -136,11 +137,21 @@ func (g *aggregator) add(r *vegeta.Result, reused bool) {
 		Latency: r.Latency,
 		Class:   classes[ci],
 		Code:    r.Code,
-		Error:   r.Error,
+		Error:   strings.ReplaceAll(r.Error, r.URL, RedactURL(r.URL)),
 		Pod:     pod,
 		Reused:  reused,
-		URL:     r.URL,
+		URL:     RedactURL(r.URL),
 	})
+}
+
+// RedactURL hides a password given in a URL's user info, so that
+// credentials a user put in --target never reach a report or a log.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
 }
 
 // counts returns the number of requests and failures so far.

@@ -135,3 +135,15 @@ func TestParseTargetURL(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactURLHidesPasswords(t *testing.T) {
+	for in, want := range map[string]string{
+		"http://user:s3cret@127.0.0.1:8080/x": "http://user:xxxxx@127.0.0.1:8080/x",
+		"http://127.0.0.1:8080/x":             "http://127.0.0.1:8080/x",
+		"::not a url":                         "::not a url",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

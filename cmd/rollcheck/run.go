@@ -446,7 +446,7 @@ func (o *RunOptions) Run(ctx context.Context) error {
 		Services:    w.Services(),
 		Spec:        w.Deployment(),
 		Preflight:   findings,
-		Targets:     o.Targets,
+		Targets:     redacted(o.Targets),
 		Attack:      res,
 		Events:      w.Events(),
 		Outcome:     outcome,
@@ -523,4 +523,13 @@ func createResults(path string) (*resultsFile, error) {
 // close flushes and closes the file, returning the first error.
 func (r *resultsFile) close() error {
 	return errors.Join(r.w.Flush(), r.f.Close())
+}
+
+// redacted hides passwords in the target URLs before they reach the report.
+func redacted(targets []string) []string {
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		out[i] = attack.RedactURL(t)
+	}
+	return out
 }

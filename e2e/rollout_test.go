@@ -374,3 +374,32 @@ func vegetaReportRequests(t *testing.T, path string) int {
 	}
 	return m.Requests
 }
+
+// TestWatchOnlyVerifiesARolloutStartedByKubectl wraps a plain
+// `kubectl set image` with rollcheck --watch-only, as a CI job wraps helm.
+func TestWatchOnlyVerifiesARolloutStartedByKubectl(t *testing.T) {
+	needLab(t)
+	resetDemo(t)
+	gen := demoGeneration(t)
+	r := startRollcheck(t, lab.kubeconfig, "deployment/demo", "--watch-only", "--watch-timeout", "2m",
+		"--target", lab.lbURL+"/", "--rate", "100/s", "--baseline", "3s", "--settle", "3s", "--pod-header", "X-Pod-Name,X-Lab-Target")
+	waitUntil(t, time.Minute, "rollcheck to wait for a rollout", func() (bool, error) {
+		select {
+		case <-r.done:
+			return false, fmt.Errorf("rollcheck exited early:\n%s", r.stderr.String())
+		default:
+		}
+		return strings.Contains(r.stderr.String(), "waiting up to"), nil
+	})
+	if demoGeneration(t) != gen {
+		t.Fatal("rollcheck --watch-only changed the deployment")
+	}
+	kubectl(t, "set", "image", "deployment/demo", "app=rollcheck/demo-app:v3")
+	res := r.wait(t, 3*time.Minute)
+	if res.code != 0 || res.str("verdict") != "PASS" {
+		t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", res.code, res.str("verdict"), res.stderr)
+	}
+	if !hasEvent(res, "rollout-triggered") || !res.report["rollout"].(map[string]any)["completed"].(bool) {
+		t.Errorf("the rollout started by kubectl was not followed to completion")
+	}
+}

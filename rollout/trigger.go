@@ -117,3 +117,47 @@ func sortedKeys(m map[string]string) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// AwaitExternal waits for a rollout that someone else starts (helm upgrade,
+// kubectl apply, a CD system): the Deployment's spec generation rising above
+// the one Prepare read. It records the moment it saw it as the trigger, so
+// Wait then follows that rollout exactly as after Trigger. It gives up after
+// timeout (0: no limit) or when ctx is done.
+func (w *Watcher) AwaitExternal(ctx context.Context, timeout time.Duration) error {
+	if w.deploy == nil {
+		return errNotPrepared
+	}
+	g0 := w.deploy.Generation
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	for {
+		w.mu.Lock()
+		d, changed := w.cur, w.changed
+		if d != nil && d.Generation > g0 {
+			t := w.now()
+			w.minGen = max(w.minGen, d.Generation)
+			w.trigger = t
+			w.recordLocked(Event{
+				Time:     t,
+				Type:     RolloutTriggered,
+				Reason:   "watch-only",
+				Detail:   fmt.Sprintf("spec changed by someone else: generation %d -> %d", g0, d.Generation),
+				Revision: d.Annotations[revisionAnnotation],
+			})
+			w.mu.Unlock()
+			return nil
+		}
+		w.mu.Unlock()
+		select {
+		case <-changed:
+		case <-expired:
+			return fmt.Errorf("deployment %s: no rollout started within %s", w.object(), timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

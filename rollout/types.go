@@ -13,8 +13,9 @@ type ActionKind string
 
 // Actions.
 const (
-	ActionRestart  ActionKind = "restart"   // kubectl rollout restart: restartedAt annotation patch
-	ActionSetImage ActionKind = "set-image" // kubectl set image CONTAINER=IMAGE
+	ActionRestart  ActionKind = "restart"    // kubectl rollout restart: restartedAt annotation patch
+	ActionSetImage ActionKind = "set-image"  // kubectl set image CONTAINER=IMAGE
+	ActionWatch    ActionKind = "watch-only" // someone else starts it: AwaitExternal, never Trigger
 )
 
 // Action is the trigger of a rollout.

@@ -102,7 +102,7 @@ func validateAction(d *appsv1.Deployment, a Action) error {
 		return fmt.Errorf("is paused (run kubectl rollout resume first): %w", ErrInvalid)
 	}
 	switch a.Kind {
-	case ActionRestart:
+	case ActionRestart, ActionWatch:
 		return nil
 	case ActionSetImage:
 		if len(a.Images) == 0 {

@@ -62,6 +62,8 @@ type Scenario struct {
 type Action struct {
 	Restart  bool              `json:"restart,omitempty"`
 	SetImage map[string]string `json:"setImage,omitempty"` // container -> image
+	// WatchOnly waits for a rollout someone else starts instead of starting one.
+	WatchOnly bool `json:"watchOnly,omitempty"`
 }
 
 // Load is the constant-rate load.
@@ -137,8 +139,14 @@ func (s *Scenario) Validate() error {
 	if s.Kind != "" && s.Kind != "Scenario" {
 		return fmt.Errorf("kind must be \"Scenario\", got %q", s.Kind)
 	}
-	if s.Action.Restart && len(s.Action.SetImage) > 0 {
-		return errors.New("action: restart and setImage are exclusive")
+	n := 0
+	for _, set := range []bool{s.Action.Restart, len(s.Action.SetImage) > 0, s.Action.WatchOnly} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return errors.New("action: restart, setImage and watchOnly are exclusive")
 	}
 	for c, img := range s.Action.SetImage {
 		if c == "" || img == "" {

@@ -30,6 +30,10 @@ const runExample = `  # Restart deployment/web under 200 requests/s through its 
       --target https://cart.example.internal/healthz --pod-header X-Pod-Name \
       --report-json cart.json
 
+  # Verify a rollout that helm starts: rollcheck waits for it, then judges it
+  rollcheck run deployment/web --watch-only --target https://web.example.internal/ &
+  helm upgrade web ./chart && wait $!
+
   # The same settings from a scenario file; flags override the file
   rollcheck run -f scenarios/as-is.scenario.yaml --target http://127.0.0.1:8080/ --rate 50/s`
 
@@ -56,6 +60,8 @@ type RunOptions struct {
 	Service    string
 	Restart    bool
 	SetImage   []string
+	WatchOnly  bool
+	WatchWait  time.Duration
 
 	Baseline       time.Duration
 	Settle         time.Duration
@@ -107,7 +113,7 @@ func newRunCommand(flags *genericclioptions.ConfigFlags, streams genericiooption
 		return kubernetes.NewForConfig(cfg)
 	}
 	cmd := &cobra.Command{
-		Use:   "run [deployment/NAME] --target URL (--restart | --set-image CONTAINER=IMAGE)",
+		Use:   "run [deployment/NAME] --target URL (--restart | --set-image CONTAINER=IMAGE | --watch-only)",
 		Short: "Roll out a Deployment under constant load and judge whether any request failed",
 		Long: `run sends a constant-rate HTTP load to --target, waits --baseline, triggers the
 rollout of the Deployment (--restart or --set-image), follows it to completion as
@@ -149,6 +155,8 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	f.StringVar(&o.Deployment, "deployment", "", "the Deployment to roll out (NAME or deployment/NAME)")
 	f.StringVar(&o.Service, "service", "", "the Service whose EndpointSlices to watch (default: every Service selecting the pods)")
 	f.BoolVar(&o.Restart, "restart", false, "trigger the rollout as 'kubectl rollout restart' does")
+	f.BoolVar(&o.WatchOnly, "watch-only", false, "do not start the rollout: wait for one that someone else starts (helm upgrade, kubectl apply) and verify it")
+	f.DurationVar(&o.WatchWait, "watch-timeout", 10*time.Minute, "with --watch-only: give up (INCONCLUSIVE) when no rollout starts within this long after the baseline")
 	f.StringArrayVar(&o.SetImage, "set-image", nil, "trigger the rollout as 'kubectl set image' does: CONTAINER=IMAGE (repeatable)")
 	f.DurationVar(&o.Baseline, "baseline", o.Baseline, "load before the rollout; failures here make the run INCONCLUSIVE")
 	f.DurationVar(&o.Settle, "settle", o.Settle, "load after the rollout completes, to catch late failures")
@@ -217,8 +225,9 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 	o.Namespace = s.Namespace
 	setS("deployment", &o.Deployment, s.Deployment)
 	setS("service", &o.Service, s.Service)
-	if !changed("restart") && !changed("set-image") {
+	if !changed("restart") && !changed("set-image") && !changed("watch-only") {
 		o.Restart = s.Action.Restart
+		o.WatchOnly = s.Action.WatchOnly
 		for c, img := range s.Action.SetImage {
 			o.SetImage = append(o.SetImage, c+"="+img)
 		}
@@ -263,9 +272,20 @@ func (o *RunOptions) Validate() error {
 		return err
 	}
 	o.Deployment = name
+	actions := 0
+	for _, set := range []bool{o.Restart, len(o.SetImage) > 0, o.WatchOnly} {
+		if set {
+			actions++
+		}
+	}
 	switch {
-	case o.Restart && len(o.SetImage) > 0:
-		return errors.New("--restart and --set-image are exclusive: choose one action")
+	case actions > 1:
+		return errors.New("--restart, --set-image and --watch-only are exclusive: choose one action")
+	case o.WatchOnly:
+		if o.WatchWait < 0 {
+			return fmt.Errorf("--watch-timeout must not be negative, got %s", o.WatchWait)
+		}
+		o.action = rollout.Action{Kind: rollout.ActionWatch}
 	case o.Restart:
 		o.action = rollout.Action{Kind: rollout.ActionRestart}
 	case len(o.SetImage) > 0:
@@ -275,7 +295,7 @@ func (o *RunOptions) Validate() error {
 		}
 		o.action = rollout.Action{Kind: rollout.ActionSetImage, Images: images}
 	default:
-		return errors.New("no rollout action: give --restart or --set-image CONTAINER=IMAGE")
+		return errors.New("no rollout action: give --restart, --set-image CONTAINER=IMAGE or --watch-only")
 	}
 	rate, err := attack.ParseRate(o.Rate)
 	if err != nil {
@@ -411,13 +431,31 @@ func (o *RunOptions) Run(ctx context.Context) error {
 		}
 	}
 	if !interrupted && skipped == "" {
-		st.setPhase("rollout")
-		if err := w.Trigger(ctx); err != nil {
-			st.stop()
-			atk.Stop()
-			return fmt.Errorf("triggering the rollout: %w", err)
+		var started bool
+		if o.WatchOnly {
+			st.setPhase("waiting")
+			fmt.Fprintf(o.ErrOut, "waiting up to %s for a rollout of deployment/%s started elsewhere\n", o.WatchWait, o.Deployment)
+			if err := w.AwaitExternal(ctx, o.WatchWait); err != nil {
+				if ctx.Err() != nil {
+					interrupted = true
+				} else {
+					skipped = "no rollout to verify: " + err.Error()
+				}
+			} else {
+				started = true
+			}
+		} else {
+			if err := w.Trigger(ctx); err != nil {
+				st.stop()
+				atk.Stop()
+				return fmt.Errorf("triggering the rollout: %w", err)
+			}
+			started = true
 		}
-		outcome = w.Wait(ctx, timeout)
+		if started {
+			st.setPhase("rollout")
+			outcome = w.Wait(ctx, timeout)
+		}
 		if ctx.Err() != nil {
 			interrupted = true
 		}

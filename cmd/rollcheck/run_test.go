@@ -60,7 +60,7 @@ func TestBadInputExitsTwoBeforeTouchingTheCluster(t *testing.T) {
 		{"a negative settle is refused", append(ok, "--settle", "-1s"), "--settle must not be negative"},
 		{"an unknown scenario field is named", []string{"run", "-f", unknownField, "--restart", "--target", "http://127.0.0.1:1/"}, `unknown field "threshold"`},
 		{"a missing scenario file is named", []string{"run", "-f", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
-		{"no action is refused", []string{"run", "web", "--target", "http://127.0.0.1:1/"}, "--restart or --set-image"},
+		{"no action is refused", []string{"run", "web", "--target", "http://127.0.0.1:1/"}, "--restart, --set-image CONTAINER=IMAGE or --watch-only"},
 		{"two actions are refused", append(ok, "--set-image", "app=x:1"), "exclusive"},
 		{"a set-image without = is refused", []string{"run", "web", "--set-image", "app", "--target", "http://127.0.0.1:1/"}, "app"},
 		{"no target is refused", []string{"run", "web", "--restart"}, "no target"},

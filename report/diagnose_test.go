@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -564,7 +565,10 @@ func TestTextReportShowsCausesBeforeDetails(t *testing.T) {
 
 // BenchmarkBuild: 10 minutes of 100 ms buckets (1,000,000 requests), 10,000
 // events (1,000 pods) and 50,000 failure records.
-func BenchmarkBuild(b *testing.B) {
+// benchInput is a 10-minute run at about 1,667 requests/s (1,000,000
+// requests in 100 ms buckets) with 1,000 pods replaced (10,000 lifecycle
+// events) and 50,000 failures.
+func benchInput() Input {
 	const buckets, pods, failures = 6000, 1000, 50000
 	a := &attack.Result{Start: t0, End: t0.Add(10 * time.Minute), Rate: 1667, AchievedRate: 1667, BucketWidth: 100 * time.Millisecond,
 		ByClass: map[attack.Class]int{}, LastByPod: map[string]time.Time{}, FirstByPod: map[string]time.Time{}}
@@ -606,11 +610,33 @@ func BenchmarkBuild(b *testing.B) {
 		bk.ByClass[classes[i%len(classes)]]++
 		a.Failures++
 	}
-	in := Input{Deployment: "web", Services: []string{"web"}, Attack: a, Events: ev, Thresholds: DefaultThresholds(), Spec: deployment(),
+	return Input{Deployment: "web", Services: []string{"web"}, Attack: a, Events: ev, Thresholds: DefaultThresholds(), Spec: deployment(),
 		Outcome: rollout.Outcome{Triggered: true, Completed: true, StartedAt: t0, CompletedAt: t0.Add(10 * time.Minute)}}
+}
+
+func BenchmarkBuild(b *testing.B) {
+	in := benchInput()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		_ = Build(in)
+	}
+}
+
+// BenchmarkRender times each renderer on the benchInput report.
+func BenchmarkRender(b *testing.B) {
+	r := Build(benchInput())
+	for _, rd := range []struct {
+		name   string
+		render Renderer
+	}{{"text", WriteText}, {"json", WriteJSON}, {"junit", WriteJUnit}, {"html", WriteHTML}} {
+		b.Run(rd.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if err := rd.render(r, io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

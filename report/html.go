@@ -161,6 +161,17 @@ func chartSVG(r *Report, ts timeScale) string {
 	s.f(`<polyline class="p50" points="%s"/>`, strings.Join(p50, " "))
 	s.f(`<polyline class="ok" points="%s"/>`, strings.Join(ok, " "))
 	bw := math.Max(2, plotWidth*r.BucketWidth/math.Max(ts.dur, 1e-9))
+	// The pods named by each bucket's failures, in one pass over the failures.
+	podsIn := map[int][]string{}
+	if len(r.Buckets) > 0 && r.BucketWidth > 0 {
+		first := r.Buckets[0].Start
+		for _, f := range r.Failures {
+			i := int(f.Time.Sub(first).Seconds() / r.BucketWidth)
+			if f.Pod != "" && !contains(podsIn[i], f.Pod) {
+				podsIn[i] = append(podsIn[i], f.Pod)
+			}
+		}
+	}
 	for i, b := range r.Buckets {
 		if b.Failed() == 0 {
 			continue
@@ -174,12 +185,7 @@ func chartSVG(r *Report, ts timeScale) string {
 			}
 		}
 		sort.Strings(parts)
-		pods := []string{}
-		for _, f := range r.Failures {
-			if !f.Time.Before(b.Start) && f.Time.Before(b.Start.Add(time.Duration(r.BucketWidth*float64(time.Second)))) && f.Pod != "" && !contains(pods, f.Pod) {
-				pods = append(pods, f.Pod)
-			}
-		}
+		pods := podsIn[int(b.Start.Sub(r.Buckets[0].Start).Seconds()/r.BucketWidth+0.5)]
 		detail := fmt.Sprintf("%s: %d of %d failed (%s)", rel(ts.t0, b.Start), b.Failed(), b.Total, strings.Join(parts, ", "))
 		if len(pods) > 0 {
 			detail += "; pods " + strings.Join(pods, ", ")
@@ -228,6 +234,12 @@ func lanesSVG(r *Report, ts timeScale) string {
 		}
 		return names[i] < names[j]
 	})
+	byPod := map[string][]int{} // failure indexes by pod, in one pass
+	for i, f := range r.Failures {
+		if f.Pod != "" {
+			byPod[f.Pod] = append(byPod[f.Pod], i)
+		}
+	}
 	rows := len(names) + 1
 	h := float64(rows*laneH + 4)
 	var s svg
@@ -282,10 +294,8 @@ func lanesSVG(r *Report, ts timeScale) string {
 			}
 			s.f(`<text x="%.1f" y="%.1f" class="exit"><title>%s at %s</title>✕</text>`, ts.x(p.exited)-4, y+11, esc(label), rel(ts.t0, p.exited))
 		}
-		for _, f := range r.Failures {
-			if f.Pod != n {
-				continue
-			}
+		for _, fi := range byPod[n] {
+			f := r.Failures[fi]
 			detail := fmt.Sprintf("%s %s %s", rel(ts.t0, f.Time), f.Class, f.Error)
 			s.f(`<rect class="fail" data-detail="%s" x="%.1f" y="%.1f" width="2" height="%d" fill="%s"><title>%s</title></rect>`,
 				esc(n+": "+detail), ts.x(f.Time), y, laneH-4, classColors[string(f.Class)], esc(detail))

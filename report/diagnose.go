@@ -858,12 +858,8 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 			if p.graceKnown {
 				tp.GraceSeconds = secsPtr(p.grace)
 			}
-			if !p.unready.IsZero() {
-				tp.DeletionToUnready = secsPtr(p.unready.Sub(p.del))
-			}
-			if !p.removed.IsZero() {
-				tp.DeletionToRemoved = secsPtr(p.removed.Sub(p.del))
-			}
+			tp.DeletionToUnready = span(p.del, p.unready)
+			tp.DeletionToRemoved = span(p.del, p.removed)
 			if !p.exited.IsZero() {
 				tp.DeletionToExit = secsPtr(p.exited.Sub(p.del))
 				if p.exitCode == nil || *p.exitCode != exitCodeKilled {
@@ -873,12 +869,8 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 					}
 				}
 			}
-			if !p.lastOK.IsZero() {
-				tp.DeletionToLastSuccess = secsPtr(p.lastOK.Sub(p.del))
-			}
-			if !p.firstTermFail.IsZero() {
-				tp.DeletionToFirstFailure = secsPtr(p.firstTermFail.Sub(p.del))
-			}
+			tp.DeletionToLastSuccess = span(p.del, p.lastOK)
+			tp.DeletionToFirstFailure = span(p.del, p.firstTermFail)
 			ref := p.unready
 			if ref.IsZero() {
 				ref = p.del
@@ -909,18 +901,10 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 		if !p.initial && (!p.created.IsZero() || !p.ready.IsZero()) {
 			np := NewPod{Pod: n, Failures: p.newFailures}
 			if !p.ready.IsZero() {
-				if !p.created.IsZero() {
-					np.CreatedToReady = secsPtr(p.ready.Sub(p.created))
-				}
-				if !p.started.IsZero() {
-					np.StartedToReady = secsPtr(p.ready.Sub(p.started))
-				}
-				if !p.firstOK.IsZero() {
-					np.ReadyToFirstSuccess = secsPtr(p.firstOK.Sub(p.ready))
-				}
-				if !p.lastNewFail.IsZero() {
-					np.ReadyToLastFailure = secsPtr(p.lastNewFail.Sub(p.ready))
-				}
+				np.CreatedToReady = span(p.created, p.ready)
+				np.StartedToReady = span(p.started, p.ready)
+				np.ReadyToFirstSuccess = span(p.ready, p.firstOK)
+				np.ReadyToLastFailure = span(p.ready, p.lastNewFail)
 			}
 			m.NewPods = append(m.NewPods, np)
 		}
@@ -945,4 +929,13 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 		m.MinReadyEndpoints = &n
 	}
 	return m
+}
+
+// span is the time from from to to in seconds, or nil when either was not
+// seen.
+func span(from, to time.Time) *float64 {
+	if from.IsZero() || to.IsZero() {
+		return nil
+	}
+	return secsPtr(to.Sub(from))
 }

@@ -19,25 +19,15 @@ type downOptions struct {
 
 func newDownCommand() *cobra.Command {
 	o := &downOptions{}
-	cmd := &cobra.Command{
-		Use:   "down --dir DIR [--timeout 60s]",
-		Short: "Stop the lab running in DIR and wait until all its processes are gone",
-		Long: `Stop the lab running in DIR: send SIGTERM to up (from DIR/lab.json, or
+	return dirCommand(&o.dir, &o.timeout, dirCommandSpec{
+		use:   "down --dir DIR [--timeout 60s]",
+		short: "Stop the lab running in DIR and wait until all its processes are gone",
+		long: `Stop the lab running in DIR: send SIGTERM to up (from DIR/lab.json, or
 DIR/up.pid if the lab never got ready) and wait until it and every component
 process are gone. After --timeout whatever is left is killed with SIGKILL.
 Exits 0 if nothing is running.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.dir == "" {
-				return errors.New("--dir is required")
-			}
-			cmd.SilenceUsage = true
-			return o.run(cmd)
-		},
-	}
-	cmd.Flags().StringVar(&o.dir, "dir", "", "lab directory")
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for a clean stop before SIGKILL")
-	return cmd
+		timeoutHelp: "how long to wait for a clean stop before SIGKILL",
+	}, o.run)
 }
 
 func (o *downOptions) run(cmd *cobra.Command) error {

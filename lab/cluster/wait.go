@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,21 +16,11 @@ type waitOptions struct {
 
 func newWaitCommand() *cobra.Command {
 	o := &waitOptions{}
-	cmd := &cobra.Command{
-		Use:   "wait --dir DIR [--timeout 60s]",
-		Short: "Block until the lab in DIR is ready (DIR/ready exists and up runs)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.dir == "" {
-				return errors.New("--dir is required")
-			}
-			cmd.SilenceUsage = true
-			return o.run(cmd)
-		},
-	}
-	cmd.Flags().StringVar(&o.dir, "dir", "", "lab directory")
-	cmd.Flags().DurationVar(&o.timeout, "timeout", 60*time.Second, "give up after this long")
-	return cmd
+	return dirCommand(&o.dir, &o.timeout, dirCommandSpec{
+		use:         "wait --dir DIR [--timeout 60s]",
+		short:       "Block until the lab in DIR is ready (DIR/ready exists and up runs)",
+		timeoutHelp: "give up after this long",
+	}, o.run)
 }
 
 func (o *waitOptions) run(cmd *cobra.Command) error {

@@ -340,6 +340,7 @@ svg .grid{stroke:#e0e0e0} svg .ok{fill:none;stroke:#2e7d32;stroke-width:1.5}
 svg .p50{fill:none;stroke:#90caf9} svg .p99{fill:none;stroke:#1565c0}
 svg .fail{cursor:pointer} svg .step{fill:#5c6bc0} svg text.exit{font-size:12px;fill:#b71c1c}
 .legend span{display:inline-block;margin-right:12px} .sw{display:inline-block;width:10px;height:10px;margin-right:4px}
+table.steps{border-collapse:collapse} table.steps td,table.steps th{border:1px solid #ccc;padding:2px 8px;text-align:left}
 #details{min-height:1.4em;padding:4px;background:#fffde7;font-family:monospace}
 </style></head><body data-ok="0">
 <h1>rollcheck: <span class="{{.Verdict}}">{{.Verdict}}</span> deployment/{{.Rollout.Deployment}} ({{.Rollout.Action}}) in {{.Rollout.Namespace}}</h1>
@@ -347,6 +348,9 @@ svg .fail{cursor:pointer} svg .step{fill:#5c6bc0} svg text.exit{font-size:12px;f
 {{if .Causes}}<h2>Causes</h2>{{range .Causes}}<div class="cause"><b>{{.Code}}</b> {{.Failures}} failed<br>{{.Evidence}}{{if .PredictedBy}}<br>predicted by lint: {{range .PredictedBy}}<code>{{.}}</code> {{end}}{{end}}</div>{{end}}{{end}}
 {{if .Recommendations}}<h2>Recommendations</h2><ul>{{range .Recommendations}}<li>{{if .Satisfied}}✓{{else}}☐{{end}} <code>{{.Field}}</code>: {{.Current}} → <b>{{.Suggested}}</b><br><small>{{.Why}}</small></li>{{end}}</ul>{{end}}
 <p>{{.Load.Requests}} requests at {{printf "%.1f" .Load.AchievedRate}}/s ({{printf "%.1f" .Load.Rate}}/s asked), {{.Load.Failures}} failed; disrupted {{printf "%.1f" .DisruptedSeconds}}s.</p>
+{{if .Steps}}<h2>Steps</h2><table class="steps"><tr><th>step</th><th>action</th><th>rollout</th><th>requests</th><th>failed</th><th>disrupted</th><th>result</th></tr>
+{{range .Steps}}<tr><td>{{.Name}}</td><td>{{.Detail}}</td><td>{{if .Completed}}{{printf "%.1f" .RolloutSeconds}}s{{else}}incomplete: {{.Reason}}{{end}}</td><td>{{.Requests}}</td><td>{{.Failures}}</td><td>{{printf "%.1f" .DisruptedSeconds}}s</td><td class="{{if .Passed}}PASS{{else}}FAIL{{end}}">{{if .Passed}}PASS{{else}}FAIL{{end}}</td></tr>
+{{end}}</table>{{end}}
 <h2>Requests</h2>
 <div class="legend"><span><i class="sw" style="background:#2e7d32"></i>success %</span><span><i class="sw" style="background:#90caf9"></i>p50</span><span><i class="sw" style="background:#1565c0"></i>p99</span>{{range .Classes}}<span><i class="sw" style="background:{{.Color}}"></i>{{.Name}}</span>{{end}}</div>
 {{.Chart}}

@@ -26,6 +26,7 @@ type junitSuite struct {
 type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr,omitempty"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
 	Skipped   *junitSkipped `xml:"skipped,omitempty"`
 	Output    string        `xml:"system-out,omitempty"`
@@ -61,6 +62,19 @@ func WriteJUnit(r *Report, w io.Writer) error {
 				typ = "inconclusive"
 			}
 			tc.Failure = &junitFailure{Message: c.Message, Type: typ, Text: c.Message}
+			s.Failures++
+		}
+		s.Cases = append(s.Cases, tc)
+	}
+	for _, st := range r.Steps {
+		msg := fmt.Sprintf("%s: %d of %d requests failed, disrupted %.1fs", dash(st.Detail), st.Failures, st.Requests, st.DisruptedSeconds)
+		if !st.Completed {
+			msg += "; did not complete: " + st.Reason
+		}
+		tc := junitCase{Name: "step " + st.Name, Classname: "rollcheck.steps", Output: msg,
+			Time: fmt.Sprintf("%.3f", st.End.Sub(st.Start).Seconds())}
+		if !st.Passed {
+			tc.Failure = &junitFailure{Message: msg, Type: "step", Text: msg}
 			s.Failures++
 		}
 		s.Cases = append(s.Cases, tc)

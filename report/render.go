@@ -72,7 +72,21 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 		p.line(fmt.Sprintf("Rollout   did not complete (triggered at %s): %s", rel(t0, *ro.StartedAt), ro.Reason))
 	}
 	p.line(fmt.Sprintf("Disrupted %.1fs (buckets of %s with a failure)", r.DisruptedSeconds, secs(r.BucketWidth)))
+	if r.StepSummary != nil {
+		p.line(r.StepSummary.summaryLine())
+	}
 	p.line("")
+	if len(r.Steps) > 0 {
+		p.table([]string{"step", "action", "from", "to", "rollout", "requests", "failed", "disrupted", "result"}, func(add func(...any)) {
+			for _, s := range r.Steps {
+				rollout := fmt.Sprintf("%.1fs", s.RolloutSeconds)
+				if !s.Completed {
+					rollout = "incomplete: " + s.Reason
+				}
+				add(s.Name, dash(s.Detail), rel(t0, s.Start), rel(t0, s.End), rollout, s.Requests, s.Failures, fmt.Sprintf("%.1fs", s.DisruptedSeconds), pick(s.Passed, "PASS", "FAIL"))
+			}
+		})
+	}
 
 	p.table([]string{"phase", "from", "to", "requests", "failed"}, func(add func(...any)) {
 		for _, ph := range r.Phases {

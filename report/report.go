@@ -70,6 +70,8 @@ type Input struct {
 	Spec *appsv1.Deployment
 	// Diagnosis tunes the attribution windows; zero values take defaults.
 	Diagnosis DiagnosisOptions
+	// Steps are the steps of a canary or of --repeat; nil for one rollout.
+	Steps []StepInput
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -139,6 +141,11 @@ type Report struct {
 	// time-window or mixed; "" when no failure was tied to a pod.
 	Attribution string       `json:"attribution,omitempty"`
 	Attributed  []Attributed `json:"attributed"`
+
+	// Steps are the per-step results of a canary or of --repeat, and
+	// StepSummary their aggregate; absent for a single rollout.
+	Steps       []Step       `json:"steps,omitempty"`
+	StepSummary *StepSummary `json:"step_summary,omitempty"`
 }
 
 // Build computes the report, including the verdict and its reasons.
@@ -207,6 +214,7 @@ func Build(in Input) *Report {
 		r.Rollout.Reason = in.Skipped
 	}
 	r.Phases = phases(a, o)
+	r.Steps, r.StepSummary = buildSteps(in.Steps, a, in.Thresholds)
 	r.DisruptedSeconds = disrupted(a.Buckets, a.BucketWidth)
 	r.FailuresByPod = failuresByPod(a.FailureList)
 	set := readSettings(in.Spec)

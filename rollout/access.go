@@ -41,6 +41,19 @@ var needed = []permission{
 // namespace. It returns an *AccessError naming each missing permission, or
 // another error if the reviews themselves fail. Nothing is changed.
 func CheckAccess(ctx context.Context, client kubernetes.Interface, namespace, deployment string) error {
+	return checkAccess(ctx, client, namespace, deployment, needed)
+}
+
+// CheckServiceSwitch checks, as CheckAccess does, that the current user may
+// patch Service service: the blue/green switch (--switch-service).
+func CheckServiceSwitch(ctx context.Context, client kubernetes.Interface, namespace, service string) error {
+	return checkAccess(ctx, client, namespace, service, []permission{
+		{verb: "get", resource: "services", named: true},
+		{verb: "patch", resource: "services", named: true},
+	})
+}
+
+func checkAccess(ctx context.Context, client kubernetes.Interface, namespace, name string, needed []permission) error {
 	var missing []string
 	for _, p := range needed {
 		attrs := &authorizationv1.ResourceAttributes{
@@ -50,7 +63,7 @@ func CheckAccess(ctx context.Context, client kubernetes.Interface, namespace, de
 			Resource:  p.resource,
 		}
 		if p.named {
-			attrs.Name = deployment
+			attrs.Name = name
 		}
 		review := &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs},
@@ -60,7 +73,7 @@ func CheckAccess(ctx context.Context, client kubernetes.Interface, namespace, de
 			return apiError("checking access: create", "selfsubjectaccessreview", err)
 		}
 		if !res.Status.Allowed {
-			missing = append(missing, p.describe(namespace, deployment))
+			missing = append(missing, p.describe(namespace, name))
 		}
 	}
 	if len(missing) > 0 {
@@ -71,13 +84,13 @@ func CheckAccess(ctx context.Context, client kubernetes.Interface, namespace, de
 
 // describe phrases p as kubectl's Forbidden errors do:
 // cannot patch deployments.apps "web" in namespace "default".
-func (p permission) describe(namespace, deployment string) string {
+func (p permission) describe(namespace, name string) string {
 	resource := p.resource
 	if p.group != "" {
 		resource += "." + p.group
 	}
 	if p.named {
-		return fmt.Sprintf("cannot %s %s %q in namespace %q", p.verb, resource, deployment, namespace)
+		return fmt.Sprintf("cannot %s %s %q in namespace %q", p.verb, resource, name, namespace)
 	}
 	return fmt.Sprintf("cannot %s %s in namespace %q", p.verb, resource, namespace)
 }

@@ -44,6 +44,10 @@ func apiError(what, object string, err error) error {
 		return fmt.Errorf("%s %s: %w: %w", what, object, ErrNotFound, err)
 	case apierrors.IsForbidden(err):
 		return fmt.Errorf("%s %s: %w: %w", what, object, ErrForbidden, err)
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		// The API server rejected what the user asked for (a manifest
+		// that fails validation): bad input, not a cluster fault.
+		return fmt.Errorf("%s %s: %w: %w", what, object, ErrInvalid, err)
 	}
 	return fmt.Errorf("%s %s: %w", what, object, err)
 }

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -56,4 +57,35 @@ func ParseDeploymentName(s string) (string, error) {
 		return "", fmt.Errorf("deployment %q: %s: %w", s, strings.Join(errs, "; "), ErrInvalid)
 	}
 	return name, nil
+}
+
+// CanaryStep is one step of --canary-steps: the replicas of the stable and
+// of the canary Deployment.
+type CanaryStep struct {
+	Stable, Canary int32
+}
+
+func (s CanaryStep) String() string { return fmt.Sprintf("%d/%d", s.Stable, s.Canary) }
+
+// ParseCanarySteps parses "STABLE/CANARY,..." such as "3/1,2/2,1/3,0/4", the
+// manual canary of seed 001. Every step must keep at least one replica.
+func ParseCanarySteps(s string) ([]CanaryStep, error) {
+	var steps []CanaryStep
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		a, b, ok := strings.Cut(part, "/")
+		if !ok {
+			return nil, fmt.Errorf("canary step %q: want STABLE/CANARY replicas, such as 3/1: %w", part, ErrInvalid)
+		}
+		stable, err1 := strconv.ParseInt(strings.TrimSpace(a), 10, 32)
+		canary, err2 := strconv.ParseInt(strings.TrimSpace(b), 10, 32)
+		if err1 != nil || err2 != nil || stable < 0 || canary < 0 {
+			return nil, fmt.Errorf("canary step %q: replicas must be whole numbers 0 or more: %w", part, ErrInvalid)
+		}
+		if stable+canary == 0 {
+			return nil, fmt.Errorf("canary step %q: no replica left to serve: %w", part, ErrInvalid)
+		}
+		steps = append(steps, CanaryStep{Stable: int32(stable), Canary: int32(canary)})
+	}
+	return steps, nil
 }

@@ -143,8 +143,7 @@ func (w *Watcher) onDeployment(obj any) {
 	defer w.mu.Unlock()
 	old := w.cur
 	w.cur = d
-	close(w.changed)
-	w.changed = make(chan struct{})
+	w.notifyLocked()
 	if old == nil || !deploymentChanged(old, d) {
 		return
 	}
@@ -590,6 +589,7 @@ func (w *Watcher) setSlice(t time.Time, service, slice string, eps map[string]ep
 		w.slices[service][slice] = eps
 	}
 	after := w.endpointsLocked(service)
+	w.notifyLocked()
 
 	keys := make([]string, 0, len(before)+len(after))
 	for k := range after {

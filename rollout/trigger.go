@@ -2,8 +2,10 @@ package rollout
 
 import (
 	"context"
+
 	"encoding/json"
 	"fmt"
+	appsv1 "k8s.io/api/apps/v1"
 	"sort"
 	"time"
 
@@ -16,36 +18,71 @@ import (
 // restart` sets; changing it changes the template and so rolls the pods.
 const RestartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
 
-// Trigger starts the rollout with a strategic merge patch of the pod
-// template, as kubectl does: the restartedAt annotation for restart, the
-// named containers' images for set-image. Errors wrap ErrNotFound or
-// ErrForbidden when the API server says so.
+// Trigger starts the rollout with the configured Action: a strategic merge
+// patch of the pod template as kubectl does (the restartedAt annotation for
+// restart, the named containers' images for set-image), or a server-side
+// apply of the manifest. Errors wrap ErrNotFound or ErrForbidden when the
+// API server says so.
 func (w *Watcher) Trigger(ctx context.Context) error {
+	return w.TriggerAction(ctx, w.cfg.Action)
+}
+
+// TriggerAction is Trigger with another action than the configured one: a
+// canary scales each Deployment several times in one run. Wait then follows
+// what the action started.
+func (w *Watcher) TriggerAction(ctx context.Context, a Action) error {
 	if w.deploy == nil {
 		return errNotPrepared
 	}
-	t := w.now()
-	body, err := patchBody(w.deploy.Spec.Template.Spec.InitContainers, w.cfg.Action, t)
-	if err != nil {
+	if err := validateAction(w.deploy, a); err != nil {
 		return fmt.Errorf("deployment %s: %w", w.object(), err)
 	}
-	d, err := w.client.AppsV1().Deployments(w.cfg.Namespace).Patch(ctx, w.cfg.Deployment,
-		types.StrategicMergePatchType, body, metav1.PatchOptions{FieldManager: "rollcheck"})
+	t := w.now()
+	var (
+		d   *appsv1.Deployment
+		err error
+	)
+	detail := triggerDetail(a, t)
+	switch a.Kind {
+	case ActionApply:
+		d, err = w.apply(ctx, false)
+	case ActionScale:
+		before := w.Status().Desired
+		body := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, a.Replicas)
+		d, err = w.client.AppsV1().Deployments(w.cfg.Namespace).Patch(ctx, w.cfg.Deployment,
+			types.MergePatchType, body, metav1.PatchOptions{FieldManager: FieldManager})
+		if err != nil {
+			err = apiError("scale deployment", w.object(), err)
+		}
+		detail = fmt.Sprintf("replicas %d -> %d", before, a.Replicas)
+	default:
+		var body []byte
+		body, err = patchBody(w.deploy.Spec.Template.Spec.InitContainers, a, t)
+		if err != nil {
+			return fmt.Errorf("deployment %s: %w", w.object(), err)
+		}
+		d, err = w.client.AppsV1().Deployments(w.cfg.Namespace).Patch(ctx, w.cfg.Deployment,
+			types.StrategicMergePatchType, body, metav1.PatchOptions{FieldManager: FieldManager})
+		if err != nil {
+			err = apiError("patch deployment", w.object(), err)
+		}
+	}
 	if err != nil {
-		return apiError("patch deployment", w.object(), err)
+		return err
 	}
 	w.mu.Lock()
-	// A template change bumps metadata.generation in the patch response;
-	// the rollout is not done until the controller has observed it, however
-	// complete the (older) status looks.
+	// A spec change bumps metadata.generation in the response; the rollout
+	// is not done until the controller has observed it, however complete
+	// the (older) status looks.
 	w.minGen = max(w.minGen, d.Generation)
 	w.trigger = t
 	w.recordLocked(Event{
-		Time:     t,
-		Type:     RolloutTriggered,
-		Reason:   string(w.cfg.Action.Kind),
-		Detail:   triggerDetail(w.cfg.Action, t),
-		Revision: d.Annotations[revisionAnnotation],
+		Time:       t,
+		Type:       RolloutTriggered,
+		Reason:     string(a.Kind),
+		Detail:     detail,
+		Revision:   d.Annotations[revisionAnnotation],
+		Deployment: w.cfg.Deployment,
 	})
 	w.mu.Unlock()
 	return nil
@@ -96,8 +133,11 @@ func patchBody(initContainers []corev1.Container, a Action, t time.Time) ([]byte
 }
 
 func triggerDetail(a Action, t time.Time) string {
-	if a.Kind == ActionRestart {
+	switch a.Kind {
+	case ActionRestart:
 		return RestartedAtAnnotation + "=" + t.Format(time.RFC3339)
+	case ActionApply:
+		return "server-side apply of " + a.Source
 	}
 	var s string
 	for i, name := range sortedKeys(a.Images) {
@@ -142,11 +182,12 @@ func (w *Watcher) AwaitExternal(ctx context.Context, timeout time.Duration) erro
 			w.minGen = max(w.minGen, d.Generation)
 			w.trigger = t
 			w.recordLocked(Event{
-				Time:     t,
-				Type:     RolloutTriggered,
-				Reason:   "watch-only",
-				Detail:   fmt.Sprintf("spec changed by someone else: generation %d -> %d", g0, d.Generation),
-				Revision: d.Annotations[revisionAnnotation],
+				Time:       t,
+				Type:       RolloutTriggered,
+				Deployment: w.cfg.Deployment,
+				Reason:     "watch-only",
+				Detail:     fmt.Sprintf("spec changed by someone else: generation %d -> %d", g0, d.Generation),
+				Revision:   d.Annotations[revisionAnnotation],
 			})
 			w.mu.Unlock()
 			return nil

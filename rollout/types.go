@@ -16,12 +16,20 @@ const (
 	ActionRestart  ActionKind = "restart"    // kubectl rollout restart: restartedAt annotation patch
 	ActionSetImage ActionKind = "set-image"  // kubectl set image CONTAINER=IMAGE
 	ActionWatch    ActionKind = "watch-only" // someone else starts it: AwaitExternal, never Trigger
+	ActionApply    ActionKind = "apply"      // server-side apply of a changed Deployment manifest
+	ActionScale    ActionKind = "scale"      // kubectl scale: one step of a canary
+	ActionSwitch   ActionKind = "switch"     // blue/green: the Service's selector moves away from this Deployment
 )
 
 // Action is the trigger of a rollout.
 type Action struct {
 	Kind   ActionKind
 	Images map[string]string // container name -> image, for ActionSetImage
+	// Manifest is the Deployment to apply, as JSON, for ActionApply; Source
+	// names where it came from in messages (the file).
+	Manifest []byte
+	Source   string
+	Replicas int32 // for ActionScale
 }
 
 // Config configures a watch of one Deployment.
@@ -29,6 +37,9 @@ type Config struct {
 	Namespace  string
 	Deployment string
 	Service    string // "" finds the Services whose selector matches the pod template
+	// NoServices watches no EndpointSlices: another Watcher of the same run
+	// (blue/green, canary) records the endpoints of the shared Service.
+	NoServices bool
 	Action     Action
 	Now        func() time.Time // clock; time.Now when nil
 }
@@ -63,8 +74,9 @@ type Event struct {
 	Type        EventType  `json:"type"`
 	Pod         string     `json:"pod,omitempty"`
 	ReplicaSet  string     `json:"replicaset,omitempty"`
-	Revision    string     `json:"revision,omitempty"` // deployment.kubernetes.io/revision of the ReplicaSet or Deployment
-	Service     string     `json:"service,omitempty"`  // for endpoint events
+	Revision    string     `json:"revision,omitempty"`   // deployment.kubernetes.io/revision of the ReplicaSet or Deployment
+	Deployment  string     `json:"deployment,omitempty"` // for rollout events of runs that change two Deployments
+	Service     string     `json:"service,omitempty"`    // for endpoint events
 	Container   string     `json:"container,omitempty"`
 	IP          string     `json:"ip,omitempty"`
 	Ready       *bool      `json:"ready,omitempty"` // endpoint conditions, for endpoint events

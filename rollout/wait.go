@@ -44,6 +44,18 @@ func rolloutState(d *appsv1.Deployment, minGen int64) (done bool, failed string,
 // or when ctx is done with Reason "interrupted". Start must have been
 // called. The end is recorded as a RolloutComplete or RolloutFailed event.
 func (w *Watcher) Wait(ctx context.Context, timeout time.Duration) Outcome {
+	return w.waitFor(ctx, timeout, func(o *Outcome) (bool, string, string) {
+		if w.cur == nil {
+			return false, "", ""
+		}
+		o.Revision = w.cur.Annotations[revisionAnnotation]
+		return rolloutState(w.cur, w.minGen)
+	})
+}
+
+// waitFor re-evaluates cond, with w.mu held, on every change the informers
+// deliver until it is done or failed, as Wait describes.
+func (w *Watcher) waitFor(ctx context.Context, timeout time.Duration, cond func(*Outcome) (done bool, failed, msg string)) Outcome {
 	w.mu.Lock()
 	out := Outcome{Triggered: !w.trigger.IsZero(), StartedAt: w.trigger}
 	w.mu.Unlock()
@@ -56,20 +68,17 @@ func (w *Watcher) Wait(ctx context.Context, timeout time.Duration) Outcome {
 	}
 	for {
 		w.mu.Lock()
-		d, changed, minGen := w.cur, w.changed, w.minGen
+		changed := w.changed
+		done, failed, msg := cond(&out)
 		w.mu.Unlock()
-		if d != nil {
-			out.Revision = d.Annotations[revisionAnnotation]
-			done, failed, msg := rolloutState(d, minGen)
-			switch {
-			case done:
-				out.Completed = true
-				out.CompletedAt = w.now()
-				w.record(Event{Time: out.CompletedAt, Type: RolloutComplete, Revision: out.Revision, Detail: msg})
-				return out
-			case failed != "":
-				return w.failed(out, failed, msg)
-			}
+		switch {
+		case done:
+			out.Completed = true
+			out.CompletedAt = w.now()
+			w.record(Event{Time: out.CompletedAt, Type: RolloutComplete, Revision: out.Revision, Deployment: w.cfg.Deployment, Detail: msg})
+			return out
+		case failed != "":
+			return w.failed(out, failed, msg)
 		}
 		select {
 		case <-changed:
@@ -83,6 +92,6 @@ func (w *Watcher) Wait(ctx context.Context, timeout time.Duration) Outcome {
 
 func (w *Watcher) failed(out Outcome, reason, detail string) Outcome {
 	out.Reason = reason
-	w.record(Event{Time: w.now(), Type: RolloutFailed, Reason: reason, Revision: out.Revision, Detail: detail})
+	w.record(Event{Time: w.now(), Type: RolloutFailed, Reason: reason, Revision: out.Revision, Deployment: w.cfg.Deployment, Detail: detail})
 	return out
 }

@@ -38,7 +38,7 @@ type Watcher struct {
 	mu      sync.Mutex
 	events  []Event
 	cur     *appsv1.Deployment                       // latest Deployment from the informer
-	changed chan struct{}                            // closed and replaced when cur changes
+	changed chan struct{}                            // closed and replaced when cur or the endpoints change
 	pods    map[string]*corev1.Pod                   // last seen pod, by name
 	rsSeen  map[string]*appsv1.ReplicaSet            // last seen ReplicaSet, by name
 	slices  map[string]map[string]map[string]epState // service -> slice -> endpoint key -> state
@@ -87,9 +87,16 @@ func (w *Watcher) Prepare(ctx context.Context) error {
 		// An empty selector would watch every pod in the namespace.
 		return fmt.Errorf("deployment %s: empty selector: %w", w.object(), ErrInvalid)
 	}
-	services, err := w.findServices(ctx, d)
-	if err != nil {
-		return err
+	if w.cfg.Action.Kind == ActionApply {
+		if err := w.checkApply(ctx, d); err != nil {
+			return err
+		}
+	}
+	var services []string
+	if !w.cfg.NoServices {
+		if services, err = w.findServices(ctx, d); err != nil {
+			return err
+		}
 	}
 	w.deploy, w.selector, w.services = d, sel, services
 	return nil
@@ -102,7 +109,17 @@ func validateAction(d *appsv1.Deployment, a Action) error {
 		return fmt.Errorf("is paused (run kubectl rollout resume first): %w", ErrInvalid)
 	}
 	switch a.Kind {
-	case ActionRestart, ActionWatch:
+	case ActionRestart, ActionWatch, ActionSwitch:
+		return nil
+	case ActionScale:
+		if a.Replicas < 0 {
+			return fmt.Errorf("scale to %d replicas: %w", a.Replicas, ErrInvalid)
+		}
+		return nil
+	case ActionApply:
+		if name := manifestName(a.Manifest); name != d.Name {
+			return fmt.Errorf("%s is deployment %q, not %q: %w", a.Source, name, d.Name, ErrInvalid)
+		}
 		return nil
 	case ActionSetImage:
 		if len(a.Images) == 0 {
@@ -228,6 +245,13 @@ func (w *Watcher) record(e Event) {
 	w.mu.Lock()
 	w.recordLocked(e)
 	w.mu.Unlock()
+}
+
+// notifyLocked wakes everything waiting on a change (Wait, AwaitExternal,
+// WaitSwitched).
+func (w *Watcher) notifyLocked() {
+	close(w.changed)
+	w.changed = make(chan struct{})
 }
 
 func (w *Watcher) recordLocked(e Event) {

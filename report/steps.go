@@ -1,0 +1,140 @@
+package report
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/rollout"
+)
+
+// StepInput is one step of a run that changes the cluster more than once
+// (canary steps, --repeat): what was done and how it ended.
+type StepInput struct {
+	Name    string
+	Detail  string
+	Outcome rollout.Outcome
+}
+
+// Step is the result of one step: from its trigger to the next step's (the
+// last one to the end of the load), so that the load held after a step
+// counts in it.
+type Step struct {
+	Name             string         `json:"name"`
+	Detail           string         `json:"detail,omitempty"`
+	Start            time.Time      `json:"start"`
+	End              time.Time      `json:"end"`
+	Completed        bool           `json:"completed"`
+	RolloutSeconds   float64        `json:"rollout_seconds"` // trigger to complete
+	Reason           string         `json:"reason,omitempty"`
+	Requests         int            `json:"requests"`
+	Failures         int            `json:"failures"`
+	SuccessRatio     float64        `json:"success_ratio"`
+	DisruptedSeconds float64        `json:"disrupted_seconds"`
+	ByClass          map[string]int `json:"by_class,omitempty"` // failing classes only
+	// Passed: the step completed and its own requests stay within the
+	// failure thresholds.
+	Passed bool `json:"passed"`
+}
+
+// StepSummary aggregates the steps: the run's totals are in Load.
+type StepSummary struct {
+	Steps         int    `json:"steps"`
+	Completed     int    `json:"completed"`
+	Passed        int    `json:"passed"`
+	TotalFailures int    `json:"total_failures"`
+	WorstStep     string `json:"worst_step,omitempty"` // most failures; "" when none failed
+	WorstFailures int    `json:"worst_failures"`
+}
+
+// buildSteps cuts the run into the steps' windows and judges each.
+func buildSteps(in []StepInput, a *attack.Result, t Thresholds) ([]Step, *StepSummary) {
+	var steps []Step
+	for _, s := range in {
+		o := s.Outcome
+		if !o.Triggered || o.StartedAt.IsZero() {
+			continue // never started: no window
+		}
+		st := Step{Name: s.Name, Detail: s.Detail, Start: o.StartedAt, End: a.End, Completed: o.Completed, Reason: o.Reason}
+		if o.Completed {
+			st.RolloutSeconds = o.CompletedAt.Sub(o.StartedAt).Seconds()
+		}
+		if n := len(steps); n > 0 {
+			steps[n-1].End = st.Start
+		}
+		steps = append(steps, st)
+	}
+	if len(steps) == 0 {
+		return nil, nil
+	}
+	exact := a.Dropped == 0
+	at := func(tm time.Time) int {
+		for i := len(steps) - 1; i >= 0; i-- {
+			if !tm.Before(steps[i].Start) {
+				return i
+			}
+		}
+		return -1 // the baseline
+	}
+	for _, b := range a.Buckets {
+		i := at(b.Start)
+		if i < 0 {
+			continue
+		}
+		s := &steps[i]
+		s.Requests += b.Total
+		if b.Failed() > 0 {
+			s.DisruptedSeconds += a.BucketWidth.Seconds()
+		}
+		for c, n := range b.ByClass {
+			if s.ByClass == nil {
+				s.ByClass = map[string]int{}
+			}
+			s.ByClass[string(c)] += n
+		}
+		if !exact {
+			s.Failures += b.Failed()
+		}
+	}
+	if exact {
+		for _, f := range a.FailureList {
+			if i := at(f.Time); i >= 0 {
+				steps[i].Failures++
+			}
+		}
+	}
+	sum := &StepSummary{Steps: len(steps)}
+	for i := range steps {
+		s := &steps[i]
+		ratio := 0.0
+		if s.Requests > 0 {
+			ratio = float64(s.Failures) / float64(s.Requests)
+			s.SuccessRatio = 1 - ratio
+		}
+		disrupted := time.Duration(s.DisruptedSeconds * float64(time.Second))
+		s.Passed = s.Completed && s.Failures <= t.MaxFailures &&
+			(t.MaxFailureRatio < 0 || ratio <= t.MaxFailureRatio) &&
+			(t.MinSuccessRatio < 0 || 1-ratio >= t.MinSuccessRatio) &&
+			disrupted <= t.MaxDisrupted
+		if s.Completed {
+			sum.Completed++
+		}
+		if s.Passed {
+			sum.Passed++
+		}
+		sum.TotalFailures += s.Failures
+		if s.Failures > sum.WorstFailures {
+			sum.WorstStep, sum.WorstFailures = s.Name, s.Failures
+		}
+	}
+	return steps, sum
+}
+
+// summaryLine phrases the aggregate for the text report.
+func (s *StepSummary) summaryLine() string {
+	line := fmt.Sprintf("Steps     %d: %d completed, %d passed; %d requests failed in all", s.Steps, s.Completed, s.Passed, s.TotalFailures)
+	if s.WorstStep != "" {
+		line += fmt.Sprintf("; worst: %s with %d", s.WorstStep, s.WorstFailures)
+	}
+	return line
+}

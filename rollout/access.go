@@ -44,6 +44,18 @@ func CheckAccess(ctx context.Context, client kubernetes.Interface, namespace, de
 	return checkAccess(ctx, client, namespace, deployment, needed)
 }
 
+// CheckWatchAccess is CheckAccess for a Deployment that the run only
+// watches (both sides of a blue/green switch): everything but the patch.
+func CheckWatchAccess(ctx context.Context, client kubernetes.Interface, namespace, deployment string) error {
+	var watchOnly []permission
+	for _, p := range needed {
+		if p.verb != "patch" {
+			watchOnly = append(watchOnly, p)
+		}
+	}
+	return checkAccess(ctx, client, namespace, deployment, watchOnly)
+}
+
 // CheckServiceSwitch checks, as CheckAccess does, that the current user may
 // patch Service service: the blue/green switch (--switch-service).
 func CheckServiceSwitch(ctx context.Context, client kubernetes.Interface, namespace, service string) error {

@@ -184,6 +184,9 @@ func (w *Watcher) findServices(ctx context.Context, d *appsv1.Deployment) ([]str
 	return names, nil
 }
 
+// Name is the name of the watched Deployment.
+func (w *Watcher) Name() string { return w.cfg.Deployment }
+
 // Deployment returns the Deployment as Prepare read it, or nil before.
 func (w *Watcher) Deployment() *appsv1.Deployment { return w.deploy }
 

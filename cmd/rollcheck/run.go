@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -62,6 +63,15 @@ type RunOptions struct {
 	SetImage   []string
 	WatchOnly  bool
 	WatchWait  time.Duration
+	Apply      string
+
+	SwitchService string
+	Selector      string
+
+	CanaryDeployment string
+	CanarySteps      string
+	StepHold         time.Duration
+	Repeat           int
 
 	Baseline       time.Duration
 	Settle         time.Duration
@@ -83,6 +93,8 @@ type RunOptions struct {
 	attackConfig attack.Config
 	action       rollout.Action
 	thresholds   report.Thresholds
+	selector     map[string]string
+	canarySteps  []rollout.CanaryStep
 
 	// NewClient returns the cluster client; tests replace it with a fake.
 	NewClient func() (kubernetes.Interface, error)
@@ -103,6 +115,8 @@ func newRunCommand(flags *genericclioptions.ConfigFlags, streams genericiooption
 		BucketWidth:     100 * time.Millisecond,
 		MaxFailureRatio: -1,
 		MinSuccessRatio: -1,
+		StepHold:        10 * time.Second,
+		Repeat:          1,
 		Now:             time.Now,
 	}
 	o.NewClient = func() (kubernetes.Interface, error) {
@@ -158,6 +172,13 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	f.BoolVar(&o.WatchOnly, "watch-only", false, "do not start the rollout: wait for one that someone else starts (helm upgrade, kubectl apply) and verify it")
 	f.DurationVar(&o.WatchWait, "watch-timeout", 10*time.Minute, "with --watch-only: give up (INCONCLUSIVE) when no rollout starts within this long after the baseline")
 	f.StringArrayVar(&o.SetImage, "set-image", nil, "trigger the rollout as 'kubectl set image' does: CONTAINER=IMAGE (repeatable)")
+	f.StringVar(&o.Apply, "apply", "", "trigger the rollout as a pipeline does: server-side apply of this Deployment manifest (as 'kubectl apply --server-side --force-conflicts'); checked by a dry run first")
+	f.StringVar(&o.SwitchService, "switch-service", "", "blue/green: switch this Service to other pods by merging --selector into its selector (as 'kubectl patch service'); the Deployments before and after are found by their pod labels")
+	f.StringVar(&o.Selector, "selector", "", "with --switch-service: the labels to merge into the Service's selector, key=value[,key=value]")
+	f.StringVar(&o.CanaryDeployment, "canary", "", "canary: the canary Deployment that --canary-steps shifts replicas to from the stable one (the deployment argument)")
+	f.StringVar(&o.CanarySteps, "canary-steps", "", "canary: STABLE/CANARY replicas per step, e.g. 3/1,2/2,1/3,0/4; each step scales (up first), waits, then holds --step-hold; the report shows each step")
+	f.DurationVar(&o.StepHold, "step-hold", o.StepHold, "load held after each step before the next (canary steps, --repeat); the last step is followed by --settle")
+	f.IntVar(&o.Repeat, "repeat", o.Repeat, "with --restart: roll out this many times in a row under the same load; the report shows each rollout and the worst")
 	f.DurationVar(&o.Baseline, "baseline", o.Baseline, "load before the rollout; failures here make the run INCONCLUSIVE")
 	f.DurationVar(&o.Settle, "settle", o.Settle, "load after the rollout completes, to catch late failures")
 	f.DurationVar(&o.RolloutTimeout, "rollout-timeout", 0, "give up on the rollout after this long (default: the Deployment's progressDeadlineSeconds + 30s)")
@@ -264,38 +285,8 @@ func (o *RunOptions) Validate() error {
 	if len(o.Targets) == 0 {
 		return errors.New("no target: give --target URL (or load.targets in the scenario)")
 	}
-	if o.Deployment == "" {
-		return errors.New("no deployment: give deployment/NAME or --deployment NAME")
-	}
-	name, err := rollout.ParseDeploymentName(o.Deployment)
-	if err != nil {
+	if err := o.validateAction(); err != nil {
 		return err
-	}
-	o.Deployment = name
-	actions := 0
-	for _, set := range []bool{o.Restart, len(o.SetImage) > 0, o.WatchOnly} {
-		if set {
-			actions++
-		}
-	}
-	switch {
-	case actions > 1:
-		return errors.New("--restart, --set-image and --watch-only are exclusive: choose one action")
-	case o.WatchOnly:
-		if o.WatchWait < 0 {
-			return fmt.Errorf("--watch-timeout must not be negative, got %s", o.WatchWait)
-		}
-		o.action = rollout.Action{Kind: rollout.ActionWatch}
-	case o.Restart:
-		o.action = rollout.Action{Kind: rollout.ActionRestart}
-	case len(o.SetImage) > 0:
-		images, err := rollout.ParseImages(o.SetImage)
-		if err != nil {
-			return err
-		}
-		o.action = rollout.Action{Kind: rollout.ActionSetImage, Images: images}
-	default:
-		return errors.New("no rollout action: give --restart, --set-image CONTAINER=IMAGE or --watch-only")
 	}
 	rate, err := attack.ParseRate(o.Rate)
 	if err != nil {
@@ -354,46 +345,137 @@ func (o *RunOptions) Validate() error {
 	return nil
 }
 
+// validateAction parses the deployment and the one action that changes the
+// cluster, with the settings that go with it.
+func (o *RunOptions) validateAction() error {
+	actions := []string{}
+	for name, set := range map[string]bool{
+		"--restart": o.Restart, "--set-image": len(o.SetImage) > 0, "--watch-only": o.WatchOnly,
+		"--apply": o.Apply != "", "--switch-service": o.SwitchService != "", "--canary-steps": o.CanarySteps != "",
+	} {
+		if set {
+			actions = append(actions, name)
+		}
+	}
+	sort.Strings(actions)
+	if len(actions) > 1 {
+		return fmt.Errorf("%s are exclusive: choose one action", strings.Join(actions, " and "))
+	}
+	if len(actions) == 0 {
+		return errors.New("no rollout action: give --restart, --set-image CONTAINER=IMAGE, --apply FILE, --watch-only, --switch-service NAME --selector k=v or --canary NAME --canary-steps S/C,...")
+	}
+	if o.Selector != "" && o.SwitchService == "" {
+		return errors.New("--selector goes with --switch-service")
+	}
+	if o.CanaryDeployment != "" && o.CanarySteps == "" {
+		return errors.New("--canary needs --canary-steps STABLE/CANARY,...")
+	}
+	if o.Repeat < 1 {
+		return fmt.Errorf("--repeat must be 1 or more, got %d", o.Repeat)
+	}
+	if o.Repeat > 1 && !o.Restart {
+		return fmt.Errorf("--repeat goes with --restart only: %s a second time would not change the pod template, so nothing would roll out", actions[0])
+	}
+	if o.StepHold < 0 {
+		return fmt.Errorf("--step-hold must not be negative, got %s", o.StepHold)
+	}
+	if o.Deployment != "" {
+		name, err := rollout.ParseDeploymentName(o.Deployment)
+		if err != nil {
+			return err
+		}
+		o.Deployment = name
+	}
+	switch {
+	case o.WatchOnly:
+		if o.WatchWait < 0 {
+			return fmt.Errorf("--watch-timeout must not be negative, got %s", o.WatchWait)
+		}
+		o.action = rollout.Action{Kind: rollout.ActionWatch}
+	case o.Restart:
+		o.action = rollout.Action{Kind: rollout.ActionRestart}
+	case len(o.SetImage) > 0:
+		images, err := rollout.ParseImages(o.SetImage)
+		if err != nil {
+			return err
+		}
+		o.action = rollout.Action{Kind: rollout.ActionSetImage, Images: images}
+	case o.Apply != "":
+		data, err := os.ReadFile(o.Apply)
+		if err != nil {
+			return fmt.Errorf("--apply: %w", err)
+		}
+		d, body, err := rollout.ParseManifest(o.Apply, data)
+		if err != nil {
+			return err
+		}
+		if o.Deployment == "" {
+			o.Deployment = d.Name
+		} else if o.Deployment != d.Name {
+			return fmt.Errorf("%s is deployment %q, not %q", o.Apply, d.Name, o.Deployment)
+		}
+		o.action = rollout.Action{Kind: rollout.ActionApply, Manifest: body, Source: o.Apply}
+	case o.SwitchService != "":
+		if o.Selector == "" {
+			return errors.New("--switch-service needs --selector key=value: the labels that pick the pods to switch to")
+		}
+		sel, err := rollout.ParseSelector(o.Selector)
+		if err != nil {
+			return err
+		}
+		if o.Service != "" && o.Service != o.SwitchService {
+			return fmt.Errorf("--service %s and --switch-service %s: the endpoints watched are those of the switched Service", o.Service, o.SwitchService)
+		}
+		o.selector = sel
+		o.action = rollout.Action{Kind: rollout.ActionSwitch}
+		return nil // the Deployments are found from the Service
+	case o.CanarySteps != "":
+		if o.CanaryDeployment == "" {
+			return errors.New("--canary-steps needs --canary NAME: the canary Deployment")
+		}
+		name, err := rollout.ParseDeploymentName(o.CanaryDeployment)
+		if err != nil {
+			return fmt.Errorf("--canary: %w", err)
+		}
+		o.CanaryDeployment = name
+		if o.canarySteps, err = rollout.ParseCanarySteps(o.CanarySteps); err != nil {
+			return err
+		}
+		if o.Deployment == o.CanaryDeployment {
+			return fmt.Errorf("the stable and the canary Deployment are both %q", name)
+		}
+		o.action = rollout.Action{Kind: rollout.ActionScale}
+	}
+	if o.Deployment == "" {
+		return errors.New("no deployment: give deployment/NAME or --deployment NAME")
+	}
+	return nil
+}
+
 // Run does the work: checks, load, baseline, trigger, rollout, settle, report.
 func (o *RunOptions) Run(ctx context.Context) error {
 	client, err := o.NewClient()
 	if err != nil {
 		return err
 	}
-	w := rollout.NewWatcher(client, rollout.Config{
-		Namespace:  o.Namespace,
-		Deployment: o.Deployment,
-		Service:    o.Service,
-		Action:     o.action,
-		Now:        o.Now,
-	})
-	if err := w.Prepare(ctx); err != nil {
-		if errors.Is(err, rollout.ErrNotFound) || errors.Is(err, rollout.ErrInvalid) {
-			return configError{err}
-		}
-		return fmt.Errorf("reading deployment/%s: %w", o.Deployment, err)
+	p, err := newPlan(ctx, client, o)
+	if err != nil {
+		return err
 	}
 	if !o.SkipAccess {
-		if err := rollout.CheckAccess(ctx, client, o.Namespace, o.Deployment); err != nil {
+		if err := p.checkAccess(ctx, client, o); err != nil {
 			return err
 		}
 	}
-	pin, err := fetchPreflightInput(ctx, client, o.Namespace, o.Deployment, o.ErrOut)
+	pin, err := fetchPreflightInput(ctx, client, o.Namespace, p.primary.Name(), o.ErrOut)
 	if err != nil {
 		return err
 	}
 	findings := preflight.Check(pin, preflight.Options{})
-	if err := w.Start(ctx); err != nil {
-		return fmt.Errorf("watching deployment/%s: %w", o.Deployment, err)
-	}
-	defer w.Stop()
-
-	timeout := o.RolloutTimeout
-	if timeout == 0 {
-		timeout = 630 * time.Second
-		if d := w.Deployment(); d != nil && d.Spec.ProgressDeadlineSeconds != nil {
-			timeout = time.Duration(*d.Spec.ProgressDeadlineSeconds)*time.Second + 30*time.Second
-		}
+	p.warn(ctx, client, o, o.ErrOut)
+	defer p.stop()
+	if err := p.start(ctx); err != nil {
+		return err
 	}
 
 	cfg := o.attackConfig
@@ -409,12 +491,12 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
-	st := newStatusLine(o.ErrOut, atk, w)
+	st := newStatusLine(o.ErrOut, atk, p.status)
 	atk.Start(ctx)
 	st.start(ctx)
 
 	var (
-		outcome     rollout.Outcome
+		ex          execution
 		interrupted bool
 		skipped     string
 	)
@@ -431,41 +513,22 @@ func (o *RunOptions) Run(ctx context.Context) error {
 		}
 	}
 	if !interrupted && skipped == "" {
-		var started bool
-		if o.WatchOnly {
-			st.setPhase("waiting")
-			fmt.Fprintf(o.ErrOut, "waiting up to %s for a rollout of deployment/%s started elsewhere\n", o.WatchWait, o.Deployment)
-			if err := w.AwaitExternal(ctx, o.WatchWait); err != nil {
-				if ctx.Err() != nil {
-					interrupted = true
-				} else {
-					skipped = "no rollout to verify: " + err.Error()
-				}
-			} else {
-				started = true
-			}
-		} else {
-			if err := w.Trigger(ctx); err != nil {
-				st.stop()
-				atk.Stop()
-				return fmt.Errorf("triggering the rollout: %w", err)
-			}
-			started = true
+		ex, err = p.execute(ctx, o, st)
+		if err != nil {
+			st.stop()
+			atk.Stop()
+			return err
 		}
-		if started {
-			st.setPhase("rollout")
-			outcome = w.Wait(ctx, timeout)
-		}
-		if ctx.Err() != nil {
-			interrupted = true
-		}
-		if !interrupted && outcome.Completed {
+		skipped = ex.skipped
+		interrupted = ex.interrupted || ctx.Err() != nil
+		if !interrupted && ex.outcome.Completed {
 			st.setPhase("settle")
 			if !sleepCtx(ctx, o.Settle) {
 				interrupted = true
 			}
 		}
 	}
+	outcome := ex.outcome
 	st.stop()
 	res := atk.Stop()
 	if results != nil {
@@ -479,14 +542,15 @@ func (o *RunOptions) Run(ctx context.Context) error {
 
 	rep := report.Build(report.Input{
 		Namespace:   o.Namespace,
-		Deployment:  o.Deployment,
-		Action:      o.actionString(),
-		Services:    w.Services(),
-		Spec:        w.Deployment(),
+		Deployment:  p.primary.Name(),
+		Action:      p.action,
+		Services:    p.services(),
+		Spec:        p.primary.Deployment(),
+		Steps:       ex.steps,
 		Preflight:   findings,
 		Targets:     redacted(o.Targets),
 		Attack:      res,
-		Events:      w.Events(),
+		Events:      p.events(),
 		Outcome:     outcome,
 		Thresholds:  o.thresholds,
 		Interrupted: interrupted,
@@ -510,10 +574,21 @@ func (o *RunOptions) Run(ctx context.Context) error {
 }
 
 func (o *RunOptions) actionString() string {
-	if o.action.Kind == rollout.ActionSetImage {
-		return "set-image " + strings.Join(o.SetImage, ",")
+	var s string
+	switch o.action.Kind {
+	case rollout.ActionSetImage:
+		s = "set-image " + strings.Join(o.SetImage, ",")
+	case rollout.ActionApply:
+		s = "apply " + o.Apply
+	case rollout.ActionScale:
+		s = fmt.Sprintf("canary-steps %s to deployment/%s", o.CanarySteps, o.CanaryDeployment)
+	default:
+		s = string(o.action.Kind)
 	}
-	return string(o.action.Kind)
+	if o.Repeat > 1 {
+		s += fmt.Sprintf(" x%d", o.Repeat)
+	}
+	return s
 }
 
 // writeFile renders the report into path, reporting close errors too.

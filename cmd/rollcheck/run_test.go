@@ -45,6 +45,14 @@ func TestBadInputExitsTwoBeforeTouchingTheCluster(t *testing.T) {
 	if err := os.WriteFile(unknownField, []byte("apiVersion: rollcheck/v1\ndeployment: web\nthreshold: {maxFailures: 1}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	manifest := filepath.Join(dir, "web.yaml")
+	if err := os.WriteFile(manifest, []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notDeployment := filepath.Join(dir, "svc.yaml")
+	if err := os.WriteFile(notDeployment, []byte("apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ok := []string{"run", "deployment/web", "--restart", "--target", "http://127.0.0.1:1/"}
 	tests := []struct {
 		name string
@@ -60,7 +68,20 @@ func TestBadInputExitsTwoBeforeTouchingTheCluster(t *testing.T) {
 		{"a negative settle is refused", append(ok, "--settle", "-1s"), "--settle must not be negative"},
 		{"an unknown scenario field is named", []string{"run", "-f", unknownField, "--restart", "--target", "http://127.0.0.1:1/"}, `unknown field "threshold"`},
 		{"a missing scenario file is named", []string{"run", "-f", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
-		{"no action is refused", []string{"run", "web", "--target", "http://127.0.0.1:1/"}, "--restart, --set-image CONTAINER=IMAGE or --watch-only"},
+		{"no action is refused", []string{"run", "web", "--target", "http://127.0.0.1:1/"}, "no rollout action: give --restart, --set-image CONTAINER=IMAGE, --apply FILE"},
+		{"apply and restart are refused", append(ok, "--apply", manifest), "--apply and --restart are exclusive"},
+		{"a missing manifest is named", []string{"run", "--apply", filepath.Join(dir, "gone.yaml"), "--target", "http://127.0.0.1:1/"}, "gone.yaml"},
+		{"a manifest of another kind is refused", []string{"run", "--apply", notDeployment, "--target", "http://127.0.0.1:1/"}, "is v1 Service"},
+		{"a manifest of another deployment is refused", []string{"run", "api", "--apply", manifest, "--target", "http://127.0.0.1:1/"}, `is deployment "web", not "api"`},
+		{"a switch without selector is refused", []string{"run", "--switch-service", "web", "--target", "http://127.0.0.1:1/"}, "--switch-service needs --selector"},
+		{"a selector without switch is refused", append(ok, "--selector", "color=green"), "--selector goes with --switch-service"},
+		{"a malformed selector is refused", []string{"run", "--switch-service", "web", "--selector", "color", "--target", "http://127.0.0.1:1/"}, `selector "color"`},
+		{"canary steps without canary are refused", []string{"run", "web", "--canary-steps", "3/1", "--target", "http://127.0.0.1:1/"}, "--canary-steps needs --canary NAME"},
+		{"a malformed canary step is refused", []string{"run", "web", "--canary", "web-canary", "--canary-steps", "3/1,2", "--target", "http://127.0.0.1:1/"}, `canary step "2"`},
+		{"a canary equal to stable is refused", []string{"run", "web", "--canary", "web", "--canary-steps", "3/1", "--target", "http://127.0.0.1:1/"}, "both \"web\""},
+		{"repeat without restart is refused", []string{"run", "web", "--set-image", "app=x:2", "--repeat", "3", "--target", "http://127.0.0.1:1/"}, "--repeat goes with --restart only"},
+		{"repeat zero is refused", append(ok, "--repeat", "0"), "--repeat must be 1 or more"},
+		{"a negative step hold is refused", append(ok, "--step-hold", "-1s"), "--step-hold must not be negative"},
 		{"two actions are refused", append(ok, "--set-image", "app=x:1"), "exclusive"},
 		{"a set-image without = is refused", []string{"run", "web", "--set-image", "app", "--target", "http://127.0.0.1:1/"}, "app"},
 		{"no target is refused", []string{"run", "web", "--restart"}, "no target"},
@@ -132,6 +153,23 @@ func deployment() *appsv1.Deployment {
 	}
 }
 
+// wantStoppedBeforeChange runs args against client (denying verb deny) and
+// wants exit code with stderr naming want, and nothing patched.
+func wantStoppedBeforeChange(t *testing.T, client *fake.Clientset, deny string, args []string, code int, want string) {
+	t.Helper()
+	allowAll(client, deny)
+	got, stderr, _ := execute(t, client, args...)
+	if got != code {
+		t.Errorf("exit %d, want %d:\n%s", got, code, stderr)
+	}
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr)
+	}
+	if patched(client) {
+		t.Error("something was patched")
+	}
+}
+
 func TestClusterProblemsStopBeforeAnyPatch(t *testing.T) {
 	base := []string{"run", "-n", "default", "--target", "http://127.0.0.1:1/", "--baseline", "0s", "--settle", "0s"}
 	tests := []struct {
@@ -152,17 +190,7 @@ func TestClusterProblemsStopBeforeAnyPatch(t *testing.T) {
 			if tt.objs {
 				client = fake.NewClientset(deployment())
 			}
-			allowAll(client, tt.deny)
-			code, stderr, _ := execute(t, client, append(base, tt.args...)...)
-			if code != tt.code {
-				t.Errorf("exit %d, want %d:\n%s", code, tt.code, stderr)
-			}
-			if !strings.Contains(stderr, tt.stderr) {
-				t.Errorf("stderr lacks %q:\n%s", tt.stderr, stderr)
-			}
-			if patched(client) {
-				t.Error("the deployment was patched")
-			}
+			wantStoppedBeforeChange(t, client, tt.deny, append(base, tt.args...), tt.code, tt.stderr)
 		})
 	}
 }

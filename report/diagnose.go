@@ -144,9 +144,13 @@ type Measurements struct {
 	NewPods         []NewPod         `json:"new_pods"`
 	// MinReadyEndpoints is the fewest ready endpoints of the Service during
 	// the rollout; absent when no endpoint was watched.
-	MinReadyEndpoints *int     `json:"min_ready_endpoints,omitempty"`
-	MaxRoutingLag     *float64 `json:"max_routing_lag_seconds,omitempty"`
-	MaxShutdown       *float64 `json:"max_shutdown_seconds,omitempty"` // deletion → clean exit, minus preStop
+	MinReadyEndpoints *int `json:"min_ready_endpoints,omitempty"`
+	// NoReadySeconds is how long the Service had no ready endpoint from the
+	// trigger to the end of the load: the downtime a Recreate rollout or a
+	// switch to unready pods causes, whatever the load balancer adds to it.
+	NoReadySeconds *float64 `json:"no_ready_endpoints_seconds,omitempty"`
+	MaxRoutingLag  *float64 `json:"max_routing_lag_seconds,omitempty"`
+	MaxShutdown    *float64 `json:"max_shutdown_seconds,omitempty"` // deletion → clean exit, minus preStop
 }
 
 // life is one pod's lifecycle on the rollcheck clock; zero times were not
@@ -316,6 +320,31 @@ func (s readySteps) min(from, to time.Time) (int, bool) {
 		}
 	}
 	return m, ok
+}
+
+// zeroFor is how long there were no ready endpoints within [from, to].
+func (s readySteps) zeroFor(from, to time.Time) time.Duration {
+	var d time.Duration
+	for i, t := range s.at {
+		if s.n[i] != 0 {
+			continue
+		}
+		end := to
+		if i+1 < len(s.at) {
+			end = s.at[i+1]
+		}
+		start := t
+		if start.Before(from) {
+			start = from
+		}
+		if end.After(to) {
+			end = to
+		}
+		if end.After(start) {
+			d += end.Sub(start)
+		}
+	}
+	return d
 }
 
 // readyEndpoints follows the ready condition of each endpoint of the
@@ -808,6 +837,9 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 		if m.MinReadyEndpoints != nil {
 			out.Evidence += fmt.Sprintf(" (minimum during the rollout: %d)", *m.MinReadyEndpoints)
 		}
+		if m.NoReadySeconds != nil && *m.NoReadySeconds > 0 {
+			out.Evidence += fmt.Sprintf("; it had no ready endpoint for %.1fs in all", *m.NoReadySeconds)
+		}
 	case NewPodNotServing:
 		var b strings.Builder
 		if !p.ready.IsZero() {
@@ -927,6 +959,9 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 	}
 	if n, ok := steps.min(from, to); ok {
 		m.MinReadyEndpoints = &n
+		if in.Outcome.Triggered && !a.End.IsZero() {
+			m.NoReadySeconds = secsPtr(steps.zeroFor(from, a.End))
+		}
 	}
 	return m
 }

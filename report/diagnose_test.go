@@ -277,6 +277,14 @@ func TestCauses(t *testing.T) {
 				if m := r.Measurements.MinReadyEndpoints; m == nil || *m != 0 {
 					t.Errorf("min ready endpoints = %v, want 0", m)
 				}
+				// Both old endpoints turn not ready at 12.02 s, the first
+				// new endpoint is ready at 15.02 s: 3 s without one.
+				if d := r.Measurements.NoReadySeconds; d == nil || *d < 2.99 || *d > 3.01 {
+					t.Errorf("no ready endpoints for %v s, want 3", fptr(d))
+				}
+				if !strings.Contains(r.Causes[0].Evidence, "no ready endpoint for 3.0s in all") {
+					t.Errorf("evidence %q lacks the downtime", r.Causes[0].Evidence)
+				}
 			},
 		},
 		{
@@ -639,4 +647,11 @@ func BenchmarkRender(b *testing.B) {
 			}
 		})
 	}
+}
+
+func fptr(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

@@ -319,6 +319,9 @@ func (r *Report) writeMeasurements(p *printer) {
 		if m.MinReadyEndpoints != nil {
 			parts = append(parts, fmt.Sprintf("min ready endpoints during the rollout %d", *m.MinReadyEndpoints))
 		}
+		if m.NoReadySeconds != nil && *m.NoReadySeconds > 0 {
+			parts = append(parts, fmt.Sprintf("no ready endpoint for %.1fs", *m.NoReadySeconds))
+		}
 		if m.MaxRoutingLag != nil {
 			parts = append(parts, fmt.Sprintf("largest routing lag %.2fs", *m.MaxRoutingLag))
 		}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -64,6 +65,27 @@ type Action struct {
 	SetImage map[string]string `json:"setImage,omitempty"` // container -> image
 	// WatchOnly waits for a rollout someone else starts instead of starting one.
 	WatchOnly bool `json:"watchOnly,omitempty"`
+	// Apply is a Deployment manifest to apply server-side; a relative path
+	// is relative to the scenario file.
+	Apply string `json:"apply,omitempty"`
+	// SwitchService is a blue/green switch of a Service's selector.
+	SwitchService *SwitchService `json:"switchService,omitempty"`
+	// Canary shifts replicas from the scenario's deployment to a canary.
+	Canary *Canary `json:"canary,omitempty"`
+	// Repeat rolls out this many times (restart only).
+	Repeat *int `json:"repeat,omitempty"`
+}
+
+// SwitchService is --switch-service NAME --selector key=value.
+type SwitchService struct {
+	Name     string            `json:"name"`
+	Selector map[string]string `json:"selector"`
+}
+
+// Canary is --canary DEPLOYMENT --canary-steps STEPS.
+type Canary struct {
+	Deployment string   `json:"deployment"`
+	Steps      []string `json:"steps"` // "STABLE/CANARY", e.g. "3/1"
 }
 
 // Load is the constant-rate load.
@@ -84,6 +106,8 @@ type Phases struct {
 	Baseline       *Duration `json:"baseline,omitempty"`
 	Settle         *Duration `json:"settle,omitempty"`
 	RolloutTimeout *Duration `json:"rolloutTimeout,omitempty"`
+	// StepHold is the load held after each canary step or repeated rollout.
+	StepHold *Duration `json:"stepHold,omitempty"`
 }
 
 // Thresholds decide FAIL.
@@ -103,6 +127,9 @@ func LoadFile(path string) (*Scenario, error) {
 	s, err := Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("scenario %s: %w", path, err)
+	}
+	if s.Action.Apply != "" && !filepath.IsAbs(s.Action.Apply) {
+		s.Action.Apply = filepath.Join(filepath.Dir(path), s.Action.Apply)
 	}
 	return s, nil
 }
@@ -139,14 +166,24 @@ func (s *Scenario) Validate() error {
 	if s.Kind != "" && s.Kind != "Scenario" {
 		return fmt.Errorf("kind must be \"Scenario\", got %q", s.Kind)
 	}
+	a := s.Action
 	n := 0
-	for _, set := range []bool{s.Action.Restart, len(s.Action.SetImage) > 0, s.Action.WatchOnly} {
+	for _, set := range []bool{a.Restart, len(a.SetImage) > 0, a.WatchOnly, a.Apply != "", a.SwitchService != nil, a.Canary != nil} {
 		if set {
 			n++
 		}
 	}
 	if n > 1 {
-		return errors.New("action: restart, setImage and watchOnly are exclusive")
+		return errors.New("action: restart, setImage, watchOnly, apply, switchService and canary are exclusive")
+	}
+	if sw := a.SwitchService; sw != nil && (sw.Name == "" || len(sw.Selector) == 0) {
+		return errors.New("action.switchService needs a name and a selector")
+	}
+	if c := a.Canary; c != nil && (c.Deployment == "" || len(c.Steps) == 0) {
+		return errors.New("action.canary needs a deployment and steps")
+	}
+	if a.Repeat != nil && *a.Repeat < 1 {
+		return fmt.Errorf("action.repeat must be 1 or more, got %d", *a.Repeat)
 	}
 	for c, img := range s.Action.SetImage {
 		if c == "" || img == "" {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -246,12 +248,30 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 	o.Namespace = s.Namespace
 	setS("deployment", &o.Deployment, s.Deployment)
 	setS("service", &o.Service, s.Service)
-	if !changed("restart") && !changed("set-image") && !changed("watch-only") {
-		o.Restart = s.Action.Restart
-		o.WatchOnly = s.Action.WatchOnly
-		for c, img := range s.Action.SetImage {
-			o.SetImage = append(o.SetImage, c+"="+img)
+	actionFlag := false
+	for _, f := range []string{"restart", "set-image", "watch-only", "apply", "switch-service", "selector", "canary", "canary-steps"} {
+		actionFlag = actionFlag || changed(f)
+	}
+	if !actionFlag {
+		// The action on the command line replaces the file's as a whole.
+		a := s.Action
+		o.Restart = a.Restart
+		o.WatchOnly = a.WatchOnly
+		for _, c := range slices.Sorted(maps.Keys(a.SetImage)) {
+			o.SetImage = append(o.SetImage, c+"="+a.SetImage[c])
 		}
+		o.Apply = a.Apply
+		if sw := a.SwitchService; sw != nil {
+			o.SwitchService = sw.Name
+			o.Selector = rollout.SelectorString(sw.Selector)
+		}
+		if c := a.Canary; c != nil {
+			o.CanaryDeployment = c.Deployment
+			o.CanarySteps = strings.Join(c.Steps, ",")
+		}
+	}
+	if s.Action.Repeat != nil && !changed("repeat") {
+		o.Repeat = *s.Action.Repeat
 	}
 	if len(s.Load.Targets) > 0 && !changed("target") {
 		o.Targets = s.Load.Targets
@@ -271,6 +291,7 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 	setD("baseline", &o.Baseline, s.Phases.Baseline)
 	setD("settle", &o.Settle, s.Phases.Settle)
 	setD("rollout-timeout", &o.RolloutTimeout, s.Phases.RolloutTimeout)
+	setD("step-hold", &o.StepHold, s.Phases.StepHold)
 	if s.Thresholds.MaxFailures != nil && !changed("max-failures") {
 		o.MaxFailures = *s.Thresholds.MaxFailures
 	}

@@ -45,6 +45,28 @@ thresholds: {maxFailures: 2, maxFailureRatio: 0.01}
 		{name: "restart and setImage together are refused", yaml: "apiVersion: rollcheck/v1\naction: {restart: true, setImage: {app: x:1}}\n", wantErr: "exclusive"},
 		{name: "a ratio above one is refused", yaml: "apiVersion: rollcheck/v1\nthresholds: {minSuccessRatio: 2}\n", wantErr: "between 0 and 1"},
 		{name: "an empty file is refused", yaml: "  \n", wantErr: "empty scenario"},
+		{
+			name: "strategies are read: canary steps with their hold",
+			yaml: "apiVersion: rollcheck/v1\ndeployment: web\naction: {canary: {deployment: web-canary, steps: [3/1, 0/4]}}\nphases: {stepHold: 7s}\n",
+			check: func(t *testing.T, s *Scenario) {
+				if c := s.Action.Canary; c == nil || c.Deployment != "web-canary" || strings.Join(c.Steps, ",") != "3/1,0/4" || s.Phases.StepHold.Duration != 7*time.Second {
+					t.Errorf("got %+v %+v", s.Action.Canary, s.Phases)
+				}
+			},
+		},
+		{
+			name: "strategies are read: a blue/green switch",
+			yaml: "apiVersion: rollcheck/v1\naction: {switchService: {name: web, selector: {color: green}}}\n",
+			check: func(t *testing.T, s *Scenario) {
+				if sw := s.Action.SwitchService; sw == nil || sw.Name != "web" || sw.Selector["color"] != "green" {
+					t.Errorf("got %+v", s.Action.SwitchService)
+				}
+			},
+		},
+		{name: "two strategies are refused", yaml: "apiVersion: rollcheck/v1\naction: {restart: true, apply: web.yaml}\n", wantErr: "exclusive"},
+		{name: "a switch without selector is refused", yaml: "apiVersion: rollcheck/v1\naction: {switchService: {name: web}}\n", wantErr: "needs a name and a selector"},
+		{name: "a canary without steps is refused", yaml: "apiVersion: rollcheck/v1\naction: {canary: {deployment: c}}\n", wantErr: "needs a deployment and steps"},
+		{name: "a repeat of zero is refused", yaml: "apiVersion: rollcheck/v1\naction: {restart: true, repeat: 0}\n", wantErr: "repeat must be 1 or more"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,8 +100,15 @@ func TestShippedScenariosParse(t *testing.T) {
 			continue // a Kubernetes manifest, not a scenario
 		}
 		n++
-		if _, err := LoadFile(f); err != nil {
+		s, err := LoadFile(f)
+		if err != nil {
 			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if s.Action.Apply != "" {
+			if _, err := os.Stat(s.Action.Apply); err != nil {
+				t.Errorf("%s: the manifest to apply: %v", f, err)
+			}
 		}
 	}
 	if n == 0 {

@@ -539,3 +539,139 @@ func TestHeapOfARealAttackDoesNotGrowWithRequests(t *testing.T) {
 			fastRes.Requests, fast/1024, slowRes.Requests, slow/1024, slack/1024)
 	}
 }
+
+// stockAndOurs returns http.Client with its own Timeout over a plain
+// transport, and the client an attack with the same timeout gives vegeta.
+func stockAndOurs(t *testing.T, url string, timeout time.Duration) (stock, ours *http.Client) {
+	t.Helper()
+	a, err := New(Config{Targets: targets(url, "/"), Rate: Rate{1, time.Second}, Timeout: timeout, KeepAlive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours = a.newClient()
+	tr := &http.Transport{}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		a.transport.CloseIdleConnections()
+	})
+	return &http.Client{Transport: tr, Timeout: timeout}, ours
+}
+
+// get sends a GET as vegeta does (with a sequence number) and reads the
+// body; it returns the first error.
+func get(client *http.Client, url string) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(seqHeader, "7")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.ReadAll(resp.Body)
+	return err
+}
+
+// The tracker enforces the timeout in place of http.Client.Timeout; vegeta
+// keeps only the error's text, so the text must be the client's, word for
+// word, wherever the timeout strikes.
+func TestClientTimeoutErrorsMatchHTTPClient(t *testing.T) {
+	hang := func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"before the response headers", hang},
+		{"while reading the body", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "100")
+			_, _ = w.Write([]byte("partial"))
+			w.(http.Flusher).Flush()
+			hang(w, r)
+		}},
+		{"after a redirect", func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/" {
+				http.Redirect(w, r, "/next", http.StatusFound)
+				return
+			}
+			hang(w, r)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(tc.handler)
+			t.Cleanup(srv.Close)
+			stock, ours := stockAndOurs(t, srv.URL, 100*time.Millisecond)
+			want := get(stock, srv.URL+"/")
+			got := get(ours, srv.URL+"/")
+			if want == nil || got == nil {
+				t.Fatalf("errors: stock client %v, ours %v", want, got)
+			}
+			if got.Error() != want.Error() {
+				t.Errorf("error %q, http.Client's %q", got, want)
+			}
+			var gotNet, wantNet net.Error
+			if errors.As(got, &gotNet) != errors.As(want, &wantNet) || (gotNet != nil && gotNet.Timeout() != wantNet.Timeout()) {
+				t.Errorf("net.Error: ours %#v, http.Client's %#v", gotNet, wantNet)
+			}
+			if errors.Is(got, context.DeadlineExceeded) != errors.Is(want, context.DeadlineExceeded) {
+				t.Errorf("errors.Is(DeadlineExceeded): ours %v, http.Client's %v", errors.Is(got, context.DeadlineExceeded), errors.Is(want, context.DeadlineExceeded))
+			}
+			if Classify(0, got.Error(), srv.URL+"/") != ClassTimeout {
+				t.Errorf("%q is classified %s", got, Classify(0, got.Error(), srv.URL+"/"))
+			}
+		})
+	}
+}
+
+// recordingTransport answers without a network: a redirect for "/", 200
+// with a body otherwise, and keeps the context of every request.
+type recordingTransport struct{ ctxs []context.Context }
+
+func (rt *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rt.ctxs = append(rt.ctxs, req.Context())
+	resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: req}
+	if req.URL.Path == "/" {
+		resp.StatusCode = http.StatusFound
+		resp.Header.Set("Location", "/next")
+	}
+	return resp, nil
+}
+
+func TestClientDeadlineCoversRedirectsAndEndsWithTheBody(t *testing.T) {
+	rec := &recordingTransport{}
+	tracker := &reuseTracker{next: rec, timeout: time.Hour, seqs: map[uint64]struct{}{}}
+	client := &http.Client{Transport: tracker}
+	before := time.Now()
+	req, _ := http.NewRequest(http.MethodGet, "http://rollcheck.invalid/", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.ctxs) != 2 {
+		t.Fatalf("%d requests, want the first and the redirect", len(rec.ctxs))
+	}
+	first, ok1 := rec.ctxs[0].Deadline()
+	second, ok2 := rec.ctxs[1].Deadline()
+	if !ok1 || !ok2 || !second.Equal(first) || first.Before(before.Add(time.Hour)) {
+		t.Errorf("deadlines %v (%v) then %v (%v), want one deadline an hour away for the chain", first, ok1, second, ok2)
+	}
+	if err := rec.ctxs[1].Err(); err != nil {
+		t.Fatalf("the request is cancelled before its body is read: %v", err)
+	}
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "ok" {
+		t.Fatalf("body %q, %v", b, err)
+	}
+	if err := resp.Body.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.ctxs[1].Err(); !errors.Is(err, context.Canceled) {
+		t.Errorf("after Close the request's context is %v, want cancelled (its timer released)", err)
+	}
+}

@@ -41,7 +41,15 @@ func waitSteady(t *testing.T) {
 // waitSteadyHeader is waitSteady for a workload that names itself in header.
 func waitSteadyHeader(t *testing.T, header string) {
 	t.Helper()
-	kubectl(t, "rollout", "status", "deployment/demo", "--timeout", "120s")
+	waitSteadyOn(t, header, "demo")
+}
+
+// waitSteadyOn is waitSteady for the pods (app=demo) of these Deployments.
+func waitSteadyOn(t *testing.T, header string, deployments ...string) {
+	t.Helper()
+	for _, d := range deployments {
+		kubectl(t, "rollout", "status", "deployment/"+d, "--timeout", "120s")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}

@@ -173,6 +173,10 @@ func eventObject(e rollout.Event) string {
 		return "pod/" + e.Pod
 	case e.ReplicaSet != "":
 		return "rs/" + e.ReplicaSet
+	case e.Deployment != "":
+		return "deployment/" + e.Deployment
+	case e.Service != "":
+		return "svc/" + e.Service
 	}
 	return ""
 }

@@ -1,0 +1,265 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Issue 8: every strategy of the seeds on the lab, each from the example
+// shipped in scenarios/, with the same load, watch and report.
+
+// strategyLab replaces deployment/demo with the Deployments of a strategy's
+// manifest and removes them when the test ends, so that the next test's
+// resetDemo starts from the usual demo.
+func strategyLab(t *testing.T, manifestText string, steady []string, extra ...string) {
+	t.Helper()
+	deleteDemo(t)
+	all := append(append([]string{}, steady...), extra...)
+	t.Cleanup(func() {
+		args := append([]string{"delete", "deployment", "--ignore-not-found", "--wait", "--timeout", "90s"}, all...)
+		kubectl(t, args...)
+	})
+	kubectlApply(t, manifestText)
+	waitSteadyOn(t, "X-Pod-Name", steady...)
+}
+
+// fast shortens a shipped scenario's phases for the test suite.
+var fast = []string{"--baseline", "3s", "--settle", "5s", "--step-hold", "3s"}
+
+func runScenario(t *testing.T, scenario string, extra ...string) result {
+	t.Helper()
+	args := append([]string{"-f", "../scenarios/" + scenario, "--target", lab.lbURL + "/"}, fast...)
+	return rollcheck(t, append(args, extra...)...)
+}
+
+func wantVerdict(t *testing.T, r result, code int, verdict string) {
+	t.Helper()
+	if r.code != code || r.str("verdict") != verdict {
+		t.Fatalf("exit %d verdict %q, want %d %s\nstdout:\n%s\nstderr:\n%s", r.code, r.str("verdict"), code, verdict, r.stdout, r.stderr)
+	}
+}
+
+// lastPods are the pods that answered in the last bucket with a success.
+func lastPods(r result) []string {
+	bs, _ := r.report["buckets"].([]any)
+	for i := len(bs) - 1; i >= 0; i-- {
+		pods, _ := bs[i].(map[string]any)["pods"].(map[string]any)
+		if len(pods) == 0 {
+			continue
+		}
+		var out []string
+		for p := range pods {
+			out = append(out, p)
+		}
+		sort.Strings(out)
+		return out
+	}
+	return nil
+}
+
+func allPrefixed(names []string, prefix string) bool {
+	for _, n := range names {
+		if !strings.HasPrefix(n, prefix) {
+			return false
+		}
+	}
+	return len(names) > 0
+}
+
+func TestBlueGreenSwitchToReadyPodsPasses(t *testing.T) {
+	needLab(t)
+	strategyLab(t, manifest(t, "blue-green.yaml"), []string{"demo-blue", "demo-green"})
+	r := runScenario(t, "blue-green.scenario.yaml")
+	wantVerdict(t, r, 0, "PASS")
+	if got := r.str("rollout", "deployment"); got != "demo-green" {
+		t.Errorf("report is about deployment %q, want demo-green (the one switched to)", got)
+	}
+	if a := r.str("rollout", "action"); !strings.Contains(a, "switch-service demo color=green (from deployment/demo-blue)") {
+		t.Errorf("action %q", a)
+	}
+	var switched bool
+	for _, e := range events(r, "rollout-triggered") {
+		switched = switched || strings.Contains(fmt.Sprint(e["detail"]), "app=demo,color=blue -> app=demo,color=green")
+	}
+	if !switched {
+		t.Errorf("no rollout-triggered event with the selector change: %s", eventTypes(r))
+	}
+	if pods := lastPods(r); !allPrefixed(pods, "demo-green-") {
+		t.Errorf("after the switch and settle, answers came from %v, want demo-green pods only", pods)
+	}
+	svc, err := lab.client.CoreV1().Services("default").Get(context.Background(), "demo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spec.Selector["color"] != "green" {
+		t.Errorf("service selector after the run %v", svc.Spec.Selector)
+	}
+}
+
+func TestBlueGreenSwitchToUnreadyPodsFailsWithNoReadyEndpoints(t *testing.T) {
+	needLab(t)
+	// The green pods never open their listener: their readiness probe
+	// fails and the Deployment stays at 0 ready replicas.
+	m := manifest(t, "blue-green.yaml")
+	i := strings.Index(m, "name: demo-green")
+	m = m[:i] + strings.Replace(m[i:], `args: ["--shutdown=graceful"]`, `args: ["--shutdown=graceful", "--startup=1h"]`, 1)
+	strategyLab(t, m, []string{"demo-blue"}, "demo-green")
+	waitUntil(t, time.Minute, "the green pods to exist", func() (bool, error) {
+		d, err := lab.client.AppsV1().Deployments("default").Get(context.Background(), "demo-green", metav1.GetOptions{})
+		return err == nil && d.Status.Replicas == 3 && d.Status.ReadyReplicas == 0, err
+	})
+	r := runScenario(t, "blue-green.scenario.yaml")
+	wantVerdict(t, r, 1, "FAIL")
+	if !strings.Contains(r.stderr, "deployment/demo-green has 0 of 3 replicas ready") {
+		t.Errorf("no warning before switching to unready pods:\n%s", r.stderr)
+	}
+	codes := diagCauseCodes(r)
+	if len(codes) == 0 || codes[0] != "NO_READY_ENDPOINTS" {
+		t.Errorf("causes %v, want NO_READY_ENDPOINTS first", codes)
+	}
+	down := r.num("measurements", "no_ready_endpoints_seconds")
+	if down <= 0 {
+		t.Errorf("no_ready_endpoints_seconds %v, want the time after the switch", down)
+	}
+	if v := r.num("measurements", "min_ready_endpoints"); v != 0 {
+		t.Errorf("min ready endpoints %v, want 0", v)
+	}
+	t.Logf("switch to unready pods: %v of %v requests failed, no ready endpoint for %.1fs", r.num("load", "failures"), r.num("load", "requests"), down)
+}
+
+func TestCanaryStepsReportEachStep(t *testing.T) {
+	needLab(t)
+	strategyLab(t, manifest(t, "canary.yaml"), []string{"demo-stable", "demo-canary"})
+	r := runScenario(t, "canary.scenario.yaml")
+	wantVerdict(t, r, 0, "PASS")
+	steps, _ := r.report["steps"].([]any)
+	want := []string{"1/4 3/1", "2/4 2/2", "3/4 1/3", "4/4 0/4"}
+	if len(steps) != len(want) {
+		t.Fatalf("%d steps in the report, want %d", len(steps), len(want))
+	}
+	stepRequests := 0.0
+	for i, s := range steps {
+		st := s.(map[string]any)
+		if st["name"] != want[i] || st["completed"] != true || st["passed"] != true || st["requests"].(float64) <= 0 {
+			t.Errorf("step %d: %v", i, st)
+		}
+		stepRequests += st["requests"].(float64)
+	}
+	if base := r.report["phases"].([]any)[0].(map[string]any)["requests"].(float64); base+stepRequests != r.num("load", "requests") {
+		t.Errorf("baseline %v + steps %v requests != %v in all: the steps do not cover the run", base, stepRequests, r.num("load", "requests"))
+	}
+	if n := r.num("step_summary", "passed"); n != 4 {
+		t.Errorf("step_summary %v", r.report["step_summary"])
+	}
+	for name, want := range map[string]int32{"demo-stable": 0, "demo-canary": 4} {
+		d, err := lab.client.AppsV1().Deployments("default").Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *d.Spec.Replicas != want {
+			t.Errorf("deployment/%s has %d replicas after the steps, want %d", name, *d.Spec.Replicas, want)
+		}
+	}
+	if pods := lastPods(r); !allPrefixed(pods, "demo-canary-") {
+		t.Errorf("after the last step, answers came from %v, want demo-canary pods only", pods)
+	}
+	for _, s := range []string{"step", "1/4 3/1", "4/4 0/4", "Steps     4: 4 completed, 4 passed"} {
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("the printed report lacks %q", s)
+		}
+	}
+}
+
+func TestRepeatThreeRollouts(t *testing.T) {
+	needLab(t)
+	resetDemo(t)
+	gen := demoGeneration(t)
+	r := runScenario(t, "repeat.scenario.yaml")
+	wantVerdict(t, r, 0, "PASS")
+	if n := len(events(r, "rollout-triggered")); n != 3 {
+		t.Errorf("%d rollouts triggered, want 3", n)
+	}
+	if n := len(events(r, "rollout-complete")); n != 3 {
+		t.Errorf("%d rollouts completed, want 3", n)
+	}
+	if g := demoGeneration(t); g != gen+3 {
+		t.Errorf("generation %d -> %d, want 3 template changes", gen, g)
+	}
+	if r.num("step_summary", "steps") != 3 || r.num("step_summary", "completed") != 3 || r.num("step_summary", "total_failures") != r.num("load", "failures") {
+		t.Errorf("step_summary %v with %v failures in all", r.report["step_summary"], r.num("load", "failures"))
+	}
+	if !strings.Contains(r.str("rollout", "action"), "restart x3") {
+		t.Errorf("action %q", r.str("rollout", "action"))
+	}
+}
+
+func TestRepeatFindsTheFailuresOfEachRollout(t *testing.T) {
+	needLab(t)
+	deleteDemo(t)
+	kubectlApply(t, manifest(t, "as-is.yaml"))
+	waitSteady(t)
+	r := rollcheck(t, append([]string{"deployment/demo", "--restart", "--repeat", "2", "--target", lab.lbURL + "/", "--rate", "100/s", "--pod-header", "X-Pod-Name,X-Lab-Target"}, fast...)...)
+	wantVerdict(t, r, 1, "FAIL")
+	steps, _ := r.report["steps"].([]any)
+	if len(steps) != 2 {
+		t.Fatalf("%d steps, want 2", len(steps))
+	}
+	for i, s := range steps {
+		st := s.(map[string]any)
+		if st["failures"].(float64) == 0 || st["passed"] != false {
+			t.Errorf("as-is rollout %d: %v failures, passed %v; want failures in each", i+1, st["failures"], st["passed"])
+		}
+	}
+	if w := r.str("step_summary", "worst_step"); w != "1/2" && w != "2/2" {
+		t.Errorf("worst step %q", w)
+	}
+}
+
+func TestApplyManifestRollsOut(t *testing.T) {
+	needLab(t)
+	resetDemo(t)
+	r := runScenario(t, "apply.scenario.yaml")
+	wantVerdict(t, r, 0, "PASS")
+	d, err := lab.client.AppsV1().Deployments("default").Get(context.Background(), "demo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := d.Spec.Template.Spec.Containers[0].Image; img != "rollcheck/demo-app:v2" {
+		t.Errorf("image after the apply %s", img)
+	}
+	var applied bool
+	for _, mf := range d.ManagedFields {
+		applied = applied || (mf.Manager == "rollcheck" && mf.Operation == metav1.ManagedFieldsOperationApply)
+	}
+	if !applied {
+		t.Error("no server-side apply by field manager rollcheck in managedFields")
+	}
+	// Applying the same manifest again changes nothing: refused before load.
+	again := rollcheck(t, append([]string{"--apply", "../scenarios/to-be-v2.yaml", "--target", lab.lbURL + "/"}, fast...)...)
+	if again.code != 2 || !strings.Contains(again.stderr, "starts no rollout") || again.report != nil {
+		t.Errorf("re-applying: exit %d, stderr:\n%s", again.code, again.stderr)
+	}
+}
+
+func TestRecreateScenarioMeasuresItsDowntime(t *testing.T) {
+	needLab(t)
+	deleteDemo(t)
+	kubectlApply(t, manifest(t, "recreate.yaml"))
+	waitSteady(t)
+	r := runScenario(t, "recreate.scenario.yaml")
+	wantVerdict(t, r, 1, "FAIL")
+	if codes := diagCauseCodes(r); len(codes) == 0 || codes[0] != "NO_READY_ENDPOINTS" {
+		t.Errorf("causes %v, want NO_READY_ENDPOINTS first", codes)
+	}
+	down := r.num("measurements", "no_ready_endpoints_seconds")
+	if down <= 0 {
+		t.Errorf("no_ready_endpoints_seconds %v", down)
+	}
+	t.Logf("Recreate: %v of %v requests failed; no ready endpoint for %.1fs", r.num("load", "failures"), r.num("load", "requests"), down)
+}

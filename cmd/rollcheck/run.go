@@ -37,6 +37,13 @@ const runExample = `  # Restart deployment/web under 200 requests/s through its 
   rollcheck run deployment/web --watch-only --target https://web.example.internal/ &
   helm upgrade web ./chart && wait $!
 
+  # Blue/green: switch Service web from color=blue pods to color=green ones
+  rollcheck run --switch-service web --selector color=green --target https://web.example.internal/
+
+  # Canary: shift replicas from web to web-canary in steps, each judged on its own
+  rollcheck run deployment/web --canary web-canary --canary-steps 3/1,2/2,1/3,0/4 --step-hold 1m \
+      --target https://web.example.internal/
+
   # The same settings from a scenario file; flags override the file
   rollcheck run -f scenarios/as-is.scenario.yaml --target http://127.0.0.1:8080/ --rate 50/s`
 
@@ -129,11 +136,14 @@ func newRunCommand(flags *genericclioptions.ConfigFlags, streams genericiooption
 		return kubernetes.NewForConfig(cfg)
 	}
 	cmd := &cobra.Command{
-		Use:   "run [deployment/NAME] --target URL (--restart | --set-image CONTAINER=IMAGE | --watch-only)",
+		Use:   "run [deployment/NAME] --target URL (--restart | --set-image CONTAINER=IMAGE | --apply FILE | --watch-only | --switch-service NAME --selector K=V | --canary NAME --canary-steps S/C,...)",
 		Short: "Roll out a Deployment under constant load and judge whether any request failed",
 		Long: `run sends a constant-rate HTTP load to --target, waits --baseline, triggers the
-rollout of the Deployment (--restart or --set-image), follows it to completion as
-'kubectl rollout status' does, keeps the load for --settle, and prints a verdict:
+rollout of the Deployment (--restart, --set-image, --apply; or waits for one with
+--watch-only), follows it to completion as 'kubectl rollout status' does, keeps
+the load for --settle, and prints a verdict. Blue/green (--switch-service),
+canary steps (--canary-steps) and --repeat run under the same load, and the
+report shows each step. The verdict is one of:
 
   PASS          no threshold broken (exit 0)
   FAIL          a threshold broken or the rollout did not complete (exit 1)

@@ -171,6 +171,70 @@ func TestFailureInterrupted(t *testing.T) {
 	t.Logf("exited %s after SIGINT with %v requests in the partial report", took.Round(time.Millisecond), r.num("load", "requests"))
 }
 
+// TestFailureSecondInterruptQuitsAtOnce: after a first SIGINT, rollcheck
+// waits for the requests in flight before it writes the partial report. A
+// target that never answers makes that wait last the whole request timeout
+// (60 s here), so a second SIGINT must end the process by the signal itself,
+// without a report, long before that.
+func TestFailureSecondInterruptQuitsAtOnce(t *testing.T) {
+	needLab(t)
+	resetDemo(t)
+	gen := demoGeneration(t)
+	hung := make(chan struct{})
+	var mu sync.Mutex
+	received := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		received++
+		mu.Unlock()
+		select {
+		case <-hung:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(hung)
+	rc := startRollcheck(t, lab.kubeconfig, "deployment/demo", "--restart", "--target", srv.URL+"/",
+		"--rate", "5/s", "--timeout", "60s", "--baseline", "5m")
+	waitUntil(t, time.Minute, "requests to reach the hanging target", func() (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return received >= 2, nil
+	})
+	if err := rc.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "rollcheck to acknowledge the first SIGINT", func() (bool, error) {
+		select {
+		case <-rc.done:
+			return false, fmt.Errorf("rollcheck exited after the first SIGINT (%v) although requests were in flight:\n%s", rc.err, rc.stderr.String())
+		default:
+		}
+		return strings.Contains(rc.stderr.String(), "Ctrl-C again to quit at once"), nil
+	})
+	sent := time.Now()
+	if err := rc.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-rc.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("still running 30s after the second SIGINT:\n%s", rc.stderr.String())
+	}
+	took := time.Since(sent)
+	ws, ok := rc.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+		t.Errorf("process state %v, want killed by SIGINT (the default action), not a graceful exit", rc.cmd.ProcessState)
+	}
+	if _, err := os.Stat(rc.jsonPath); err == nil {
+		t.Error("a report was written: the second SIGINT did not cut the graceful path")
+	}
+	if demoGeneration(t) != gen {
+		t.Error("the deployment changed: the rollout was triggered during the baseline")
+	}
+	t.Logf("ended by the second SIGINT %s after it, with requests still in flight for up to 60s", took.Round(time.Millisecond))
+}
+
 // TestFailureLoadCannotKeepUp asks for far more than two cores can send: the
 // run must not PASS, and must say what rate it reached. The target is a
 // server in this process rather than the lab load balancer, so the limit is

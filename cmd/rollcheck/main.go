@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,15 +12,21 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		// After the first signal, restore default handling so that a second
-		// Ctrl-C ends the process at once while the partial report is written.
-		<-ctx.Done()
-		stop()
+		// The first signal ends the run gracefully: the load stops, the
+		// requests in flight finish, and the partial report is written.
+		// Default handling comes back first, so that a second Ctrl-C ends
+		// the process at once, whatever it is waiting for.
+		sig := <-sigs
+		signal.Stop(sigs)
+		fmt.Fprintf(os.Stderr, "\nrollcheck: %s: stopping the load and writing a partial report; Ctrl-C again to quit at once\n", sig)
+		cancel()
 	}()
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	code := Execute(ctx, streams, os.Args[1:])
-	stop()
+	cancel()
 	os.Exit(code)
 }

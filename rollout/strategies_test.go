@@ -258,3 +258,35 @@ func TestSwitchService(t *testing.T) {
 		t.Errorf("events %v", ev)
 	}
 }
+
+// TestRepeatedRestartsInOneSecondStillRoll: --repeat restarts as fast as
+// the rollouts complete; two restarts in the same second must still change
+// the template, or the second would start no rollout.
+func TestRepeatedRestartsInOneSecondStillRoll(t *testing.T) {
+	ctx := context.Background()
+	cs, _ := newClient(t, deployment())
+	clock := newClock()
+	w := NewWatcher(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionRestart}, NoServices: true, Now: clock.Now})
+	if err := w.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gens := []int64{}
+	for i := 0; i < 2; i++ {
+		if err := w.Trigger(ctx); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		gens = append(gens, d.Generation)
+		// What the informer would deliver before the next trigger.
+		w.mu.Lock()
+		w.cur = d
+		w.mu.Unlock()
+	}
+	if gens[1] != gens[0]+1 {
+		t.Errorf("generations %v: the second restart in the same second changed nothing", gens)
+	}
+	ev := w.Events()
+	if ev[0].Detail == ev[1].Detail || !strings.Contains(ev[1].Detail, ".") {
+		t.Errorf("trigger details %q and %q", ev[0].Detail, ev[1].Detail)
+	}
+}

@@ -57,7 +57,11 @@ func (w *Watcher) TriggerAction(ctx context.Context, a Action) error {
 		detail = fmt.Sprintf("replicas %d -> %d", before, a.Replicas)
 	default:
 		var body []byte
-		body, err = patchBody(w.deploy.Spec.Template.Spec.InitContainers, a, t)
+		prev := w.restartedAt()
+		if a.Kind == ActionRestart {
+			detail = RestartedAtAnnotation + "=" + restartValue(t, prev)
+		}
+		body, err = patchBody(w.deploy.Spec.Template.Spec.InitContainers, a, t, prev)
 		if err != nil {
 			return fmt.Errorf("deployment %s: %w", w.object(), err)
 		}
@@ -95,12 +99,15 @@ type container struct {
 
 // patchBody builds the strategic merge patch for a. Containers are merged
 // by name, so listing only the changed ones leaves the others alone.
-func patchBody(initContainers []corev1.Container, a Action, t time.Time) ([]byte, error) {
+// prev is the restartedAt value the template has now: a restart within the
+// same second (--repeat) writes sub-second precision, or the patch would
+// change nothing and start no rollout.
+func patchBody(initContainers []corev1.Container, a Action, t time.Time, prev string) ([]byte, error) {
 	switch a.Kind {
 	case ActionRestart:
 		return json.Marshal(map[string]any{
 			"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
-				"annotations": map[string]string{RestartedAtAnnotation: t.Format(time.RFC3339)},
+				"annotations": map[string]string{RestartedAtAnnotation: restartValue(t, prev)},
 			}}},
 		})
 	case ActionSetImage:
@@ -130,6 +137,24 @@ func patchBody(initContainers []corev1.Container, a Action, t time.Time) ([]byte
 		return json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"spec": spec}}})
 	}
 	return nil, fmt.Errorf("unknown action %q: %w", a.Kind, ErrInvalid)
+}
+
+func restartValue(t time.Time, prev string) string {
+	if v := t.Format(time.RFC3339); v != prev {
+		return v
+	}
+	return t.Format(time.RFC3339Nano)
+}
+
+// restartedAt is the template's restartedAt annotation as last seen.
+func (w *Watcher) restartedAt() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d := w.cur
+	if d == nil {
+		d = w.deploy
+	}
+	return d.Spec.Template.Annotations[RestartedAtAnnotation]
 }
 
 func triggerDetail(a Action, t time.Time) string {

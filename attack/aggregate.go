@@ -30,15 +30,17 @@ type aggregator struct {
 	failed    int
 	failures  failureHeap
 	pods      map[string]*podSpan
-	firstSeen time.Time // earliest request start
-	lastSeen  time.Time // latest request start
+	texts     map[string]string // see intern
+	firstSeen time.Time         // earliest request start
+	lastSeen  time.Time         // latest request start
 }
 
 // bucket is the internal form of Bucket: fixed counters instead of maps, so
-// adding a result allocates nothing unless a new pod name appears.
+// adding a result allocates nothing unless a new pod name appears or the
+// latency falls outside the span of bins the histogram has seen so far.
 type bucket struct {
 	byClass [numClasses]uint32
-	hist    histogram
+	hist    spanHistogram
 	max     time.Duration
 	pods    map[string]uint32
 }
@@ -57,6 +59,7 @@ func newAggregator(start time.Time, width, span time.Duration, podHeader string,
 		podHeaders:  headers,
 		maxFailures: maxFailures,
 		pods:        map[string]*podSpan{},
+		texts:       map[string]string{},
 	}
 }
 
@@ -131,17 +134,47 @@ func (g *aggregator) add(r *vegeta.Result, reused bool) {
 			return
 		}
 		heap.Pop(&g.failures)
+	} else if len(g.failures) == cap(g.failures) {
+		// Double, as append would, but never past the cap: the records
+		// are the largest part of the aggregate.
+		grown := make(failureHeap, len(g.failures), min(max(2*cap(g.failures), 64), g.maxFailures))
+		copy(grown, g.failures)
+		g.failures = grown
+	}
+	u, errText := RedactURL(r.URL), r.Error
+	if u != r.URL {
+		errText = strings.ReplaceAll(errText, r.URL, u)
 	}
 	heap.Push(&g.failures, Failure{
 		Time:    ts,
 		Latency: r.Latency,
 		Class:   classes[ci],
 		Code:    r.Code,
-		Error:   strings.ReplaceAll(r.Error, r.URL, RedactURL(r.URL)),
-		Pod:     pod,
+		Error:   g.intern(errText),
+		Pod:     g.intern(pod),
 		Reused:  reused,
-		URL:     RedactURL(r.URL),
+		URL:     g.intern(u),
 	})
+}
+
+// maxInterned bounds the texts an aggregator interns.
+const maxInterned = 1024
+
+// intern returns the copy of s the aggregator already keeps, if any, so that
+// thousands of failure records share the few texts they repeat (error
+// texts, pod names, URLs) instead of each holding its own. Past maxInterned
+// texts, new ones are returned as they are.
+func (g *aggregator) intern(s string) string {
+	if s == "" {
+		return s
+	}
+	if v, ok := g.texts[s]; ok {
+		return v
+	}
+	if len(g.texts) < maxInterned {
+		g.texts[s] = s
+	}
+	return s
 }
 
 // RedactURL hides a password given in a URL's user info, so that
@@ -158,7 +191,8 @@ func RedactURL(raw string) string {
 func (g *aggregator) counts() (requests, failed int) { return g.requests, g.failed }
 
 // result renders the aggregate. end is when the load stopped; the achieved
-// rate is the number of requests over [start, end).
+// rate is the number of requests over [start, end). It is called once, at
+// the end: it hands the failure records over to the result.
 func (g *aggregator) result(end time.Time, rate float64) *Result {
 	res := &Result{
 		Start:       g.start,
@@ -170,7 +204,7 @@ func (g *aggregator) result(end time.Time, rate float64) *Result {
 		Max:         g.max,
 		BucketWidth: g.width,
 		Buckets:     make([]Bucket, len(g.buckets)),
-		FailureList: make([]Failure, len(g.failures)),
+		FailureList: []Failure(g.failures),
 		Dropped:     g.failed - len(g.failures),
 	}
 	if d := end.Sub(g.start); d > 0 {
@@ -213,7 +247,12 @@ func (g *aggregator) result(end time.Time, rate float64) *Result {
 		res.Buckets[i] = out
 	}
 
-	copy(res.FailureList, g.failures)
+	// The records go to the result sorted in place: a copy would double
+	// them while the result is built, and the aggregate is done with them.
+	g.failures = nil
+	if res.FailureList == nil {
+		res.FailureList = []Failure{}
+	}
 	sort.SliceStable(res.FailureList, func(i, j int) bool {
 		return res.FailureList[i].Time.Before(res.FailureList[j].Time)
 	})

@@ -2,10 +2,13 @@ package attack
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
@@ -170,6 +173,76 @@ func TestHistogramBinsAreOrdered(t *testing.T) {
 			t.Fatalf("binOf(binMid(%d)) = %d", i, binOf(m))
 		}
 		prev = m
+	}
+}
+
+// A bucket's histogram keeps only the span of bins it has seen; it must
+// answer every quantile as the full histogram does, whichever order the
+// values come in (the span grows down and up).
+func TestSpanHistogramMatchesHistogram(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		var full histogram
+		var span spanHistogram
+		var mx time.Duration
+		n := 1 + rng.IntN(300)
+		for range n {
+			// Log-uniform from 1µs to about 4 minutes: all bins, the
+			// first and the overflow one included.
+			v := time.Duration(math.Exp(rng.Float64()*math.Log(float64(4*time.Minute/time.Microsecond))) * float64(time.Microsecond))
+			if round%3 == 0 {
+				v = 300*time.Microsecond + time.Duration(rng.IntN(200))*time.Microsecond // a narrow span
+			}
+			full.add(v)
+			span.add(v)
+			mx = max(mx, v)
+		}
+		for _, q := range []float64{0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 1} {
+			if got, want := span.quantile(q, uint64(n), mx), full.quantile(q, uint64(n), mx); got != want {
+				t.Fatalf("round %d, %d values: quantile(%g) = %s, the full histogram's %s", round, n, q, got, want)
+			}
+		}
+		if len(span.counts) > numBins {
+			t.Fatalf("round %d: %d bins kept, more than the %d of a full histogram", round, len(span.counts), numBins)
+		}
+	}
+	var empty spanHistogram
+	if got := empty.quantile(0.5, 0, 0); got != 0 {
+		t.Errorf("quantile of nothing = %s", got)
+	}
+}
+
+func TestFailureRecordsShareTheirTextsAndStayWithinTheCap(t *testing.T) {
+	g := newAggregator(t0, 100*time.Millisecond, time.Hour, "X-Pod-Name", 100)
+	for i := range 250 {
+		r := failResult(time.Duration(i)*time.Millisecond, 503, string([]byte("503 Service Unavailable")))
+		r.URL = "http://user:secret@h/"
+		r.Headers = http.Header{"X-Pod-Name": {string([]byte("pod-a"))}}
+		g.add(r, false)
+		if cap(g.failures) > 100 {
+			t.Fatalf("after %d failures the records have room for %d, past the cap of 100", i+1, cap(g.failures))
+		}
+	}
+	res := g.result(t0.Add(time.Second), 10)
+	if len(res.FailureList) != 100 || res.Dropped != 150 {
+		t.Fatalf("%d records, %d dropped", len(res.FailureList), res.Dropped)
+	}
+	first, last := res.FailureList[0], res.FailureList[99]
+	if first.URL != "http://user:xxxxx@h/" || first.Pod != "pod-a" || first.Error != "503 Service Unavailable" {
+		t.Errorf("record %+v", first)
+	}
+	for _, s := range [][2]string{{first.Error, last.Error}, {first.Pod, last.Pod}, {first.URL, last.URL}} {
+		if unsafe.StringData(s[0]) != unsafe.StringData(s[1]) {
+			t.Errorf("%q is held twice, want one copy shared by the records", s[0])
+		}
+	}
+}
+
+func TestNoFailuresIsAnEmptyListNotNil(t *testing.T) {
+	g := newAggregator(t0, 100*time.Millisecond, time.Hour, "", 100)
+	g.add(okResult(0, time.Millisecond, ""), false)
+	if res := g.result(t0.Add(time.Second), 10); res.FailureList == nil || len(res.FailureList) != 0 {
+		t.Errorf("failure list %#v, want empty (a JSON array, not null)", res.FailureList)
 	}
 }
 

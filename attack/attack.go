@@ -33,7 +33,8 @@ const (
 	MaxWorkersCap = 10000
 
 	// MaxBuckets bounds MaxDuration/BucketWidth, hence the aggregate's
-	// memory (under 1 KiB per bucket that saw requests).
+	// memory (a few hundred bytes per bucket that saw requests, about 1 KiB
+	// at most with a full latency histogram and a few pods).
 	MaxBuckets = 1_000_000
 
 	initialWorkers = 10 // vegeta's default; more are spawned as needed
@@ -268,6 +269,7 @@ func (a *Attack) Stop() *Result {
 		}
 		a.result = a.agg.result(end, a.cfg.Rate.PerSecond())
 		a.result.MaxDurationReached = reached
+		a.agg = nil // the result holds all that is still needed
 	})
 	return a.result
 }

@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 # The end-to-end tests and the demo need the lab binaries.
 LAB_BINS := $(BIN)/rollcheck-lab $(BIN)/agnhost $(BIN)/kubectl
 
-.PHONY: all build lab test unit-test lab-test e2e lint demo bench clean
+.PHONY: all build lab test unit-test lab-test e2e lint demo demo-strategies bench clean
 
 all: build lab
 
@@ -42,6 +42,10 @@ lint:
 
 demo: build lab
 	bash hack/demo.sh
+
+# Every strategy example of scenarios/ on one lab, each report as printed.
+demo-strategies: build lab
+	bash hack/strategies.sh
 
 # Each fuzz target for a short bounded time; the seed corpus is committed
 # in testdata/fuzz/<Name>/ and runs in every `go test` as plain tests.

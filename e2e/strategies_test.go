@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -136,8 +137,13 @@ func TestBlueGreenSwitchToUnreadyPodsFailsWithNoReadyEndpoints(t *testing.T) {
 func TestCanaryStepsReportEachStep(t *testing.T) {
 	needLab(t)
 	strategyLab(t, manifest(t, "canary.yaml"), []string{"demo-stable", "demo-canary"})
-	r := runScenario(t, "canary.scenario.yaml")
+	page := filepath.Join(t.TempDir(), "canary.html")
+	r := runScenario(t, "canary.scenario.yaml", "--report-html", page)
 	wantVerdict(t, r, 0, "PASS")
+	dom := headless(t, "--dump-dom", "file://"+page)
+	if !strings.Contains(dom, `data-ok="1"`) || strings.Count(dom, `<td class="PASS">PASS</td>`) != 4 {
+		t.Errorf("the HTML report in Chromium lacks its script's mark or the 4 passed steps")
+	}
 	steps, _ := r.report["steps"].([]any)
 	want := []string{"1/4 3/1", "2/4 2/2", "3/4 1/3", "4/4 0/4"}
 	if len(steps) != len(want) {

@@ -604,22 +604,26 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	return verdictError{verdict: rep.Verdict, interrupted: interrupted}
 }
 
+// actionString names the run's action in the report: oneAction, times
+// --repeat.
 func (o *RunOptions) actionString() string {
-	var s string
+	if o.Repeat > 1 {
+		return fmt.Sprintf("%s x%d", o.oneAction(), o.Repeat)
+	}
+	return o.oneAction()
+}
+
+// oneAction names one change of the run, as a step's action.
+func (o *RunOptions) oneAction() string {
 	switch o.action.Kind {
 	case rollout.ActionSetImage:
-		s = "set-image " + strings.Join(o.SetImage, ",")
+		return "set-image " + strings.Join(o.SetImage, ",")
 	case rollout.ActionApply:
-		s = "apply " + o.Apply
+		return "apply " + o.Apply
 	case rollout.ActionScale:
-		s = fmt.Sprintf("canary-steps %s to deployment/%s", o.CanarySteps, o.CanaryDeployment)
-	default:
-		s = string(o.action.Kind)
+		return fmt.Sprintf("canary-steps %s to deployment/%s", o.CanarySteps, o.CanaryDeployment)
 	}
-	if o.Repeat > 1 {
-		s += fmt.Sprintf(" x%d", o.Repeat)
-	}
-	return s
+	return string(o.action.Kind)
 }
 
 // writeFile renders the report into path, reporting close errors too.

@@ -100,7 +100,7 @@ func rolloutPlan(client kubernetes.Interface, o *RunOptions) *plan {
 	w := o.watcher(client, o.Deployment, o.Service, o.action, false)
 	p := &plan{primary: w, status: w, watchers: []*rollout.Watcher{w}, perStep: o.Repeat > 1, action: o.actionString()}
 	for i := 1; i <= o.Repeat; i++ {
-		step := planStep{name: fmt.Sprintf("%d/%d", i, o.Repeat), detail: o.actionString()}
+		step := planStep{name: fmt.Sprintf("%d/%d", i, o.Repeat), detail: o.oneAction()}
 		if o.action.Kind == rollout.ActionWatch {
 			step.run = func(ctx context.Context, timeout time.Duration, setPhase func(string)) stepResult {
 				setPhase("waiting")

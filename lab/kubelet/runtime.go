@@ -76,10 +76,9 @@ func newPodWorker(k *Kubelet, pod *v1.Pod) *podWorker {
 	// A kubelet restart must not reset the restart counts users watch.
 	for _, cs := range pod.Status.ContainerStatuses {
 		for _, c := range w.containers {
-			if c.spec.Name == cs.Name && cs.State.Running != nil {
-				c.restarts = cs.RestartCount + 1
-			} else if c.spec.Name == cs.Name {
-				c.restarts = cs.RestartCount
+			if c.spec.Name == cs.Name {
+				// A container running before is started again: a restart.
+				c.restarts, c.pendingRestart = cs.RestartCount, cs.State.Running != nil
 			}
 		}
 	}
@@ -515,10 +514,12 @@ type container struct {
 	state    v1.ContainerState
 	last     v1.ContainerState
 	restarts int32
-	ready    bool
-	started  bool
-	pid      int
-	gen      int // bumped per process start; stale probe results are dropped
+	// pendingRestart: the process ended and the next start is a restart.
+	pendingRestart bool
+	ready          bool
+	started        bool
+	pid            int
+	gen            int // bumped per process start; stale probe results are dropped
 }
 
 // run starts the container and restarts it per restartPolicy until the pod
@@ -539,6 +540,9 @@ func (c *container) run(ctx context.Context) {
 		exit := 128
 		if err != nil {
 			w.logf("container %s: start: %v", c.spec.Name, err)
+			w.mu.Lock()
+			c.countRestartLocked() // a start that failed still counts
+			w.mu.Unlock()
 			c.setState(v1.ContainerState{Terminated: &v1.ContainerStateTerminated{
 				ExitCode: 128, Reason: "StartError", Message: err.Error(), FinishedAt: metav1.Now().Rfc3339Copy(),
 			}})
@@ -594,8 +598,19 @@ func (c *container) run(ctx context.Context) {
 			}
 		}
 		w.mu.Lock()
-		c.restarts++
+		// Counted when the next process starts, together with moving this
+		// exit to lastState, as the kubelet does: a status never shows a
+		// restart count without the termination that caused it.
+		c.pendingRestart = true
 		w.mu.Unlock()
+	}
+}
+
+// countRestartLocked counts a pending restart; w.mu is held.
+func (c *container) countRestartLocked() {
+	if c.pendingRestart {
+		c.restarts++
+		c.pendingRestart = false
 	}
 }
 
@@ -659,6 +674,7 @@ func (c *container) start() (*process, int, error) {
 	} else if c.state.Waiting != nil && c.last.Terminated == nil {
 		c.last = v1.ContainerState{}
 	}
+	c.countRestartLocked()
 	c.gen++
 	gen := c.gen
 	c.pid = proc.pid

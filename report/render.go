@@ -67,7 +67,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	case !ro.Triggered:
 		p.line("Rollout   not triggered: " + ro.Reason)
 	case ro.Completed:
-		p.line(fmt.Sprintf("Rollout   completed in %.1fs (triggered at %s, complete at %s)", ro.Duration, rel(t0, *ro.StartedAt), rel(t0, *ro.CompletedAt)))
+		p.line(fmt.Sprintf("Rollout   completed in %s (triggered at %s, complete at %s)", took(ro.Duration), rel(t0, *ro.StartedAt), rel(t0, *ro.CompletedAt)))
 	default:
 		p.line(fmt.Sprintf("Rollout   did not complete (triggered at %s): %s", rel(t0, *ro.StartedAt), ro.Reason))
 	}
@@ -79,7 +79,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	if len(r.Steps) > 0 {
 		p.table([]string{"step", "action", "from", "to", "rollout", "requests", "failed", "disrupted", "result"}, func(add func(...any)) {
 			for _, s := range r.Steps {
-				rollout := fmt.Sprintf("%.1fs", s.RolloutSeconds)
+				rollout := took(s.RolloutSeconds)
 				if !s.Completed {
 					rollout = "incomplete: " + s.Reason
 				}
@@ -219,6 +219,15 @@ func rel(t0, t time.Time) string {
 		return "-"
 	}
 	return fmt.Sprintf("%+.2fs", t.Sub(t0).Seconds())
+}
+
+// took prints a duration in seconds for people: one decimal, or two below
+// a second, so that a 20 ms switch does not read "0.0s".
+func took(s float64) string {
+	if s < 1 {
+		return fmt.Sprintf("%.2fs", s)
+	}
+	return fmt.Sprintf("%.1fs", s)
 }
 
 func secs(s float64) string {

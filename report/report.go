@@ -235,7 +235,7 @@ func Build(in Input) *Report {
 	r.Checks = checks(r, in)
 	r.Verdict, r.Reasons = decide(r.Checks)
 	if r.Verdict == Pass {
-		r.Reasons = []string{fmt.Sprintf("%d requests, 0 over the thresholds; rollout completed in %.1fs", r.Load.Requests, r.Rollout.Duration)}
+		r.Reasons = []string{fmt.Sprintf("%d requests, 0 over the thresholds; rollout completed in %s", r.Load.Requests, took(r.Rollout.Duration))}
 	}
 	return r
 }
@@ -364,7 +364,7 @@ func checks(r *Report, in Input) []Check {
 		{Name: "rollout triggered", Inconclusive: true, Passed: in.Skipped == "", Message: pick(in.Skipped != "", in.Skipped, "triggered")},
 		{Name: "requests sent", Inconclusive: true, Passed: r.Load.Requests > 0, Message: pick(r.Load.Requests == 0, "no request was sent", fmt.Sprintf("%d requests", r.Load.Requests))},
 		{Name: "rollout completed", Skipped: !r.Rollout.Triggered, Passed: !r.Rollout.Triggered || r.Rollout.Completed,
-			Message: pick(r.Rollout.Triggered && !r.Rollout.Completed, fmt.Sprintf("rollout of deployment/%s did not complete: %s", r.Rollout.Deployment, reason), fmt.Sprintf("completed in %.1fs", r.Rollout.Duration))},
+			Message: pick(r.Rollout.Triggered && !r.Rollout.Completed, fmt.Sprintf("rollout of deployment/%s did not complete: %s", r.Rollout.Deployment, reason), "completed in "+took(r.Rollout.Duration))},
 		{Name: "max-failures", Passed: judged.Failures <= t.MaxFailures,
 			Message: fmt.Sprintf("%d requests failed during the rollout and settle (max %d)", judged.Failures, t.MaxFailures)},
 		{Name: "max-failure-ratio", Skipped: t.MaxFailureRatio < 0, Passed: t.MaxFailureRatio < 0 || ratio <= t.MaxFailureRatio,

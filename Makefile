@@ -58,7 +58,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTargetURL$$' -fuzztime $(FUZZTIME) ./attack
 
 # The attack benchmarks that run real loads measure once whatever b.N is,
-# so they run with -benchtime 1x: LoadFidelity about 35 s, PeakRSS about
+# so they run with -benchtime 1x: LoadFidelity about 2 minutes (20 s per
+# rate and generator), PeakRSS about
 # 5 minutes (ROLLCHECK_BENCH_DURATION, ROLLCHECK_BENCH_RSS_LONG/_SHORT
 # shorten them; see docs/benchmarks.md).
 LOAD_BENCHES := ^Benchmark(LoadFidelity|PeakRSS)$$

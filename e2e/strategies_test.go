@@ -131,6 +131,9 @@ func TestBlueGreenSwitchToUnreadyPodsFailsWithNoReadyEndpoints(t *testing.T) {
 	if v := r.num("measurements", "min_ready_endpoints"); v != 0 {
 		t.Errorf("min ready endpoints %v, want 0", v)
 	}
+	if !hasRecommendation(r, "service/demo selector") || hasRecommendation(r, "spec.strategy.rollingUpdate.maxUnavailable") {
+		t.Errorf("the advice is not about the switch: %v", r.report["recommendations"])
+	}
 	t.Logf("switch to unready pods: %v of %v requests failed, no ready endpoint for %.1fs", r.num("load", "failures"), r.num("load", "requests"), down)
 }
 

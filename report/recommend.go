@@ -47,6 +47,10 @@ type settings struct {
 	readiness      string
 	startup        string
 	minReady       int32
+	// A blue/green switch (Input.SwitchService): the Service and the
+	// Deployment switched to, with its ready replicas before the switch.
+	switchService, switchTo string
+	readyBefore             int
 }
 
 var sleepRe = regexp.MustCompile(`(?:^|[\s;&|])sleep\s+(\d+(?:\.\d+)?)`)
@@ -212,9 +216,20 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 		})
 	}
 
-	// maxUnavailable: never drop to zero ready endpoints.
+	// maxUnavailable: never drop to zero ready endpoints. After a
+	// blue/green switch the Deployment's strategy played no part: the
+	// Service was moved to pods that were not ready.
 	zero := m.MinReadyEndpoints != nil && *m.MinReadyEndpoints == 0
-	if zero || hasCause(causes, NoReadyEndpoints) {
+	if (zero || hasCause(causes, NoReadyEndpoints)) && s.switchService != "" {
+		out = append(out, Recommendation{
+			Field:     "service/" + s.switchService + " selector",
+			Current:   fmt.Sprintf("switched to deployment/%s with %d of %d replicas ready", s.switchTo, s.readyBefore, s.replicas),
+			Suggested: fmt.Sprintf("switch only once 'kubectl rollout status deployment/%s' succeeds (all %d replicas ready)", s.switchTo, s.replicas),
+			Why:       "ready endpoints fell to 0 after the switch: the Service was moved to pods that could not serve yet",
+			Satisfied: s.known && s.readyBefore >= s.replicas && !zero,
+			Causes:    codes(causes, NoReadyEndpoints),
+		})
+	} else if zero || hasCause(causes, NoReadyEndpoints) {
 		field := "spec.strategy.rollingUpdate.maxUnavailable"
 		if s.strategy == appsv1.RecreateDeploymentStrategyType {
 			field = "spec.strategy.type"

@@ -72,6 +72,9 @@ type Input struct {
 	Diagnosis DiagnosisOptions
 	// Steps are the steps of a canary or of --repeat; nil for one rollout.
 	Steps []StepInput
+	// SwitchService names the Service of a blue/green switch to Spec's
+	// Deployment ("" for other actions): advice is about the switch then.
+	SwitchService string
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -218,6 +221,9 @@ func Build(in Input) *Report {
 	r.DisruptedSeconds = disrupted(a.Buckets, a.BucketWidth)
 	r.FailuresByPod = failuresByPod(a.FailureList)
 	set := readSettings(in.Spec)
+	if in.SwitchService != "" && in.Spec != nil {
+		set.switchService, set.switchTo, set.readyBefore = in.SwitchService, in.Spec.Name, int(in.Spec.Status.ReadyReplicas)
+	}
 	d := diagnose(in, a, set.preStop, in.Diagnosis)
 	r.Causes, r.Measurements, r.Attribution, r.Attributed = d.causes, d.measurements, d.attribution, d.attributed
 	if r.Causes == nil {

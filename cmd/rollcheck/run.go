@@ -572,20 +572,21 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	}
 
 	rep := report.Build(report.Input{
-		Namespace:   o.Namespace,
-		Deployment:  p.primary.Name(),
-		Action:      p.action,
-		Services:    p.services(),
-		Spec:        p.primary.Deployment(),
-		Steps:       ex.steps,
-		Preflight:   findings,
-		Targets:     redacted(o.Targets),
-		Attack:      res,
-		Events:      p.events(),
-		Outcome:     outcome,
-		Thresholds:  o.thresholds,
-		Interrupted: interrupted,
-		Skipped:     skipped,
+		Namespace:     o.Namespace,
+		Deployment:    p.primary.Name(),
+		Action:        p.action,
+		Services:      p.services(),
+		Spec:          p.primary.Deployment(),
+		Steps:         ex.steps,
+		SwitchService: o.SwitchService,
+		Preflight:     findings,
+		Targets:       redacted(o.Targets),
+		Attack:        res,
+		Events:        p.events(),
+		Outcome:       outcome,
+		Thresholds:    o.thresholds,
+		Interrupted:   interrupted,
+		Skipped:       skipped,
 	})
 	if err := report.WriteText(rep, o.Out); err != nil {
 		return fmt.Errorf("writing report: %w", err)

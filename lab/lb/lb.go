@@ -150,6 +150,7 @@ func (o *Options) Run(ctx context.Context) error {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = 50, 100 // client-go's 5/10 would delay readiness-gate updates
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return waitForAPIServer{next: rt} })
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)

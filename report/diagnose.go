@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -205,8 +204,6 @@ func (p *life) stop() time.Time {
 	return p.firstTermFail
 }
 
-var graceRe = regexp.MustCompile(`grace (\d+)s`)
-
 // lifecycles reconstructs every pod's lifecycle from the timeline. Events
 // are taken in time order; the first deletion, the first endpoint change to
 // not-ready after it, the last removal and the first exit after deletion
@@ -225,7 +222,7 @@ func lifecycles(evs []rollout.Event) map[string]*life {
 		if e.Pod == "" {
 			continue
 		}
-		initial := strings.Contains(e.Detail, "initial")
+		initial := e.Initial
 		p := get(e.Pod)
 		switch e.Type {
 		case rollout.PodCreated:
@@ -249,9 +246,8 @@ func lifecycles(evs []rollout.Event) map[string]*life {
 		case rollout.DeletionRequested:
 			if p.del.IsZero() {
 				p.del = e.Time
-				if m := graceRe.FindStringSubmatch(e.Detail); m != nil {
-					s, _ := strconv.Atoi(m[1])
-					p.grace, p.graceKnown = time.Duration(s)*time.Second, true
+				if e.GracePeriod != nil {
+					p.grace, p.graceKnown = *e.GracePeriod, true
 				}
 			}
 		case rollout.EndpointAdded, rollout.EndpointChanged:

@@ -78,8 +78,8 @@ func (tl *timeline) event(s float64, e rollout.Event) {
 
 // running adds a pod that was ready and in the endpoints before the watch.
 func (tl *timeline) running(pod string) {
-	tl.event(0, rollout.Event{Type: rollout.PodReady, Pod: pod, Detail: "initial"})
-	tl.event(0, rollout.Event{Type: rollout.EndpointAdded, Service: "web", Pod: pod, IP: "ip-" + pod, Ready: ptrTo(true), Serving: ptrTo(true), Terminating: ptrTo(false), Detail: "initial"})
+	tl.event(0, rollout.Event{Type: rollout.PodReady, Pod: pod, Initial: true, Detail: "initial"})
+	tl.event(0, rollout.Event{Type: rollout.EndpointAdded, Service: "web", Pod: pod, IP: "ip-" + pod, Ready: ptrTo(true), Serving: ptrTo(true), Terminating: ptrTo(false), Initial: true, Detail: "initial"})
 }
 
 // started adds a pod created at c, started at s and ready (pod and endpoint)
@@ -94,7 +94,7 @@ func (tl *timeline) started(pod string, c, s, r float64) {
 // deleted adds a pod's termination: deletion at d, endpoint not ready at u,
 // container exit at x with code, removal from the endpoints at rm.
 func (tl *timeline) deleted(pod string, d, u, x float64, code int32, rm float64) {
-	tl.event(d, rollout.Event{Type: rollout.DeletionRequested, Pod: pod, Detail: "grace 30s"})
+	tl.event(d, rollout.Event{Type: rollout.DeletionRequested, Pod: pod, GracePeriod: ptrTo(30 * time.Second), Detail: "grace 30s"})
 	tl.event(u, rollout.Event{Type: rollout.EndpointChanged, Service: "web", Pod: pod, IP: "ip-" + pod, Ready: ptrTo(false), Serving: ptrTo(true), Terminating: ptrTo(true)})
 	tl.event(x, rollout.Event{Type: rollout.ContainerExited, Pod: pod, Container: "app", ExitCode: ptrTo(code)})
 	tl.event(rm, rollout.Event{Type: rollout.EndpointRemoved, Service: "web", Pod: pod, IP: "ip-" + pod})
@@ -598,7 +598,7 @@ func benchInput() Input {
 		add(300*time.Millisecond, rollout.Event{Type: rollout.ContainerStarted})
 		add(time.Second, rollout.Event{Type: rollout.PodReady})
 		add(time.Second+10*time.Millisecond, rollout.Event{Type: rollout.EndpointAdded, Service: "web", Ready: ptrTo(true)})
-		add(20*time.Second, rollout.Event{Type: rollout.DeletionRequested, Detail: "grace 30s"})
+		add(20*time.Second, rollout.Event{Type: rollout.DeletionRequested, GracePeriod: ptrTo(30 * time.Second), Detail: "grace 30s"})
 		add(20*time.Second+20*time.Millisecond, rollout.Event{Type: rollout.EndpointChanged, Service: "web", Ready: ptrTo(false), Terminating: ptrTo(true)})
 		add(20*time.Second+100*time.Millisecond, rollout.Event{Type: rollout.ContainerExited, ExitCode: ptrTo(int32(0))})
 		add(20*time.Second+200*time.Millisecond, rollout.Event{Type: rollout.EndpointRemoved, Service: "web"})

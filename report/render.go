@@ -155,11 +155,12 @@ func (r *Report) start() time.Time {
 }
 
 // podEvents are the timeline events worth showing a person: the noisy
-// Deployment status updates are left to the JSON.
+// Deployment status updates and the snapshots of what existed before the
+// watch are left to the JSON, except a deletion already under way.
 func (r *Report) podEvents() []rollout.Event {
 	var out []rollout.Event
 	for _, e := range r.Events {
-		if e.Type == rollout.DeploymentUpdated || e.Detail == "initial" {
+		if e.Type == rollout.DeploymentUpdated || e.Initial && e.Type != rollout.DeletionRequested {
 			continue
 		}
 		out = append(out, e)

@@ -277,6 +277,7 @@ func (w *Watcher) onPod(obj any, initial bool) {
 		w.recordLocked(podSnapshot(t, pod))
 		if pod.DeletionTimestamp != nil {
 			e := deletionEvent(t, pod)
+			e.Initial = true
 			e.Detail += ", initial"
 			w.recordLocked(e)
 		}
@@ -334,6 +335,7 @@ func podSnapshot(t time.Time, pod *corev1.Pod) Event {
 		typ = PodReady
 	}
 	e := podEvent(t, typ, pod)
+	e.Initial = true
 	e.Detail = "initial"
 	e.ServerTime = serverTime(pod.CreationTimestamp)
 	return e
@@ -343,6 +345,7 @@ func deletionEvent(t time.Time, pod *corev1.Pod) Event {
 	e := podEvent(t, DeletionRequested, pod)
 	e.ServerTime = serverTime(*pod.DeletionTimestamp)
 	if g := pod.DeletionGracePeriodSeconds; g != nil {
+		e.GracePeriod = ptr(time.Duration(*g) * time.Second)
 		e.Detail = fmt.Sprintf("grace %ds", *g)
 	} else {
 		e.Detail = "grace unknown"
@@ -610,6 +613,7 @@ func (w *Watcher) setSlice(t time.Time, service, slice string, eps map[string]ep
 		case !had && has:
 			e = endpointEvent(t, EndpointAdded, service, cur)
 			if initial {
+				e.Initial = true
 				e.Detail = "initial"
 			}
 		case had && !has:

@@ -153,10 +153,13 @@ func TestTimelineOfOnePodLifecycle(t *testing.T) {
 			t.Errorf("event %d %s at %v is before %v", i, e.Type, e.Time, ev[i-1].Time)
 		}
 		if i < len(initial) {
-			if e.Pod != "web-old" || e.Detail != "initial" {
+			if e.Pod != "web-old" || !e.Initial || e.Detail != "initial" {
 				t.Errorf("initial event %d = %+v, want a snapshot of web-old", i, e)
 			}
 			continue
+		}
+		if e.Initial {
+			t.Errorf("event %d %s is marked initial, but the watch saw it happen", i, e.Type)
 		}
 		if e.Pod != "web-1" {
 			t.Errorf("event %d %s is about pod %q, want web-1", i, e.Type, e.Pod)
@@ -172,7 +175,7 @@ func TestTimelineOfOnePodLifecycle(t *testing.T) {
 	if e := find(ContainerStarted); e.Container != "app" || e.ServerTime == nil || !e.ServerTime.Equal(startedAt.Time) {
 		t.Errorf("container-started = %+v", e)
 	}
-	if e := find(DeletionRequested); e.Detail != "grace 30s" || e.ServerTime == nil {
+	if e := find(DeletionRequested); e.GracePeriod == nil || *e.GracePeriod != 30*time.Second || e.Detail != "grace 30s" || e.ServerTime == nil {
 		t.Errorf("deletion-requested = %+v, want grace 30s with the deletion timestamp", e)
 	}
 	if e := find(ContainerExited); e.ExitCode == nil || *e.ExitCode != 143 || e.Reason != "Error" {

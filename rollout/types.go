@@ -44,51 +44,6 @@ type Config struct {
 	Now        func() time.Time // clock; time.Now when nil
 }
 
-// EventType is one kind of lifecycle transition (DESIGN.md vocabulary).
-type EventType string
-
-// Event types.
-const (
-	PodCreated        EventType = "pod-created"
-	PodScheduled      EventType = "pod-scheduled"
-	ContainerStarted  EventType = "container-started"
-	PodReady          EventType = "pod-ready"
-	PodNotReady       EventType = "pod-not-ready"
-	DeletionRequested EventType = "deletion-requested"
-	ContainerExited   EventType = "container-exited"
-	PodDeleted        EventType = "pod-deleted"
-	EndpointAdded     EventType = "endpoint-added"     // first appearance in a slice; Ready/Serving/Terminating set
-	EndpointChanged   EventType = "endpoint-changed"   // conditions changed
-	EndpointRemoved   EventType = "endpoint-removed"   // gone from every slice
-	ReplicaSetScaled  EventType = "replicaset-scaled"  // spec.replicas changed
-	DeploymentUpdated EventType = "deployment-updated" // generation or status counts changed
-	RolloutTriggered  EventType = "rollout-triggered"
-	RolloutComplete   EventType = "rollout-complete"
-	RolloutFailed     EventType = "rollout-failed"
-	WatchGap          EventType = "watch-gap" // informer relisted / watch broke; Detail says which
-)
-
-// Event is one transition on the rollcheck clock.
-type Event struct {
-	Time        time.Time  `json:"time"` // receipt time on the rollcheck clock (primary)
-	Type        EventType  `json:"type"`
-	Pod         string     `json:"pod,omitempty"`
-	ReplicaSet  string     `json:"replicaset,omitempty"`
-	Revision    string     `json:"revision,omitempty"`   // deployment.kubernetes.io/revision of the ReplicaSet or Deployment
-	Deployment  string     `json:"deployment,omitempty"` // for rollout events of runs that change two Deployments
-	Service     string     `json:"service,omitempty"`    // for endpoint events
-	Container   string     `json:"container,omitempty"`
-	IP          string     `json:"ip,omitempty"`
-	Ready       *bool      `json:"ready,omitempty"` // endpoint conditions, for endpoint events
-	Serving     *bool      `json:"serving,omitempty"`
-	Terminating *bool      `json:"terminating,omitempty"`
-	ExitCode    *int32     `json:"exit_code,omitempty"`
-	Replicas    *int32     `json:"replicas,omitempty"` // for replicaset-scaled
-	Reason      string     `json:"reason,omitempty"`
-	Detail      string     `json:"detail,omitempty"`
-	ServerTime  *time.Time `json:"server_time,omitempty"` // secondary: the server's whole-second timestamp, if any
-}
-
 // Status is a live view of the rollout for progress lines.
 type Status struct {
 	Desired        int32

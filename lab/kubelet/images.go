@@ -1,12 +1,15 @@
 package kubelet
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path"
 	"strconv"
 	"strings"
 
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/kubernetes/third_party/forked/golang/expansion"
 	"sigs.k8s.io/yaml"
 )
 
@@ -184,4 +187,28 @@ func portFlagPorts(args, flags []string) []int32 {
 		}
 	}
 	return ports
+}
+
+var errNoImage = errors.New("no local command for image")
+
+// command resolves the process argv: rule prefix + command + args, after
+// $(VAR) expansion and port-flag rewriting.
+func (w *podWorker) command(spec *v1.Container, vars map[string]string) ([]string, error) {
+	rule, ok := w.k.cfg.Images.Lookup(spec.Image)
+	if !ok {
+		return nil, fmt.Errorf("%w %q (add it with --image-map)", errNoImage, spec.Image)
+	}
+	mapping := expansion.MappingFuncFor(vars)
+	var args []string
+	for _, a := range append(append([]string(nil), spec.Command...), spec.Args...) {
+		args = append(args, expansion.Expand(a, mapping))
+	}
+	w.mu.Lock()
+	ports := w.ports
+	w.mu.Unlock()
+	args = rewritePortFlags(args, rule.PortFlags, ports)
+	if rule.fixArgs != nil {
+		args = rule.fixArgs(args, ports)
+	}
+	return append(append([]string(nil), rule.Command...), args...), nil
 }

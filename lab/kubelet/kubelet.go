@@ -5,152 +5,225 @@
 // pods the way the real kubelet does (preStop inside the grace period, SIGTERM,
 // SIGKILL at expiry, terminal phase, then delete with grace 0).
 //
-// The API plumbing (Kubelet, node.go) is kept apart from the pod runtime
-// (podWorker and container in runtime.go, probes in probe.go) so that the
-// runtime can be tested with a fake clientset and real local processes.
+// The API plumbing is kept apart from the pod runtime so that the runtime can
+// be tested with a fake clientset and real local processes:
+//
+//   - kubelet.go: Config and Kubelet, which follows the node's pods and
+//     starts a podWorker per pod.
+//   - command.go: the `rollcheck-lab kubelet` command.
+//   - node.go: Node registration, Lease and Ready heartbeats.
+//   - addresses.go: the node-wide pools of pod IP labels and loopback ports.
+//   - podworker.go: podWorker, one pod from sandbox to deletion.
+//   - sandbox.go: a pod's IP and loopback ports, and their annotation.
+//   - container.go: one container: start, supervise, restart with back-off.
+//   - env.go: a container process's environment.
+//   - images.go: image → argv prefix rules and the process argv.
+//   - proc.go: spawning and signalling process groups.
+//   - termination.go: grace periods, SIGTERM and SIGKILL, terminal phase.
+//   - hooks.go: postStart and preStop lifecycle hooks.
+//   - prober.go: probe workers: periods, thresholds, and their effect.
+//   - probe.go: one probe attempt and the exec/HTTP actions hooks share.
+//   - status.go: the pod status written to the API server.
 package kubelet
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"log"
 	"net/netip"
-	"os"
-	"path/filepath"
+	"sync"
 	"time"
 
-	"github.com/spf13/cobra"
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 )
 
-// PortsAnnotation is the pod annotation holding the containerPort → loopback
-// port mapping as a JSON object, e.g. {"8080": 41234}. The lab load balancer
-// reads it to proxy endpoint IP:port to 127.0.0.1:loopbackPort.
-const PortsAnnotation = "lab.rollcheck.dev/ports"
-
-// Options are the flags of `rollcheck-lab kubelet`.
-type Options struct {
-	Kubeconfig        string
-	NodeName          string
-	Dir               string
-	ImageMapFile      string
-	PodCIDR           string
+// Config configures a Kubelet. Zero durations take the defaults noted.
+type Config struct {
+	NodeName string
+	// Dir is the state directory; logs go to Dir/pods/<ns>_<pod>/<container>.log.
+	Dir string
+	// PodCIDR: the node takes the first address, pods the rest (not the last).
+	PodCIDR netip.Prefix
+	Images  *ImageMap
+	// HeartbeatInterval renews the node Lease and Ready heartbeat (10s).
 	HeartbeatInterval time.Duration
-	ShutdownGrace     time.Duration
-
-	errOut io.Writer
+	// MinGracePeriod is the floor between SIGTERM and SIGKILL, and the
+	// one-off extension when preStop outlives the grace period (2s, as
+	// kuberuntime's minimumGracePeriodInSeconds).
+	MinGracePeriod time.Duration
+	// BackoffBase and BackoffMax bound the restart back-off (1s, 10s); the
+	// first restart is immediate.
+	BackoffBase, BackoffMax time.Duration
+	// ShutdownGrace is the SIGTERM → SIGKILL time when the kubelet exits (2s).
+	ShutdownGrace time.Duration
+	// SkipNode makes Run skip Node registration and heartbeats (tests).
+	SkipNode bool
+	Logf     func(format string, args ...any)
 }
 
-// NewCommand returns the `rollcheck-lab kubelet` command.
-func NewCommand() *cobra.Command {
-	o := &Options{
-		NodeName:          "lab-node",
-		PodCIDR:           "198.51.100.0/24",
-		HeartbeatInterval: 10 * time.Second,
-		ShutdownGrace:     2 * time.Second,
+func (c *Config) defaults() {
+	if c.NodeName == "" {
+		c.NodeName = "lab-node"
 	}
-	cmd := &cobra.Command{
-		Use:   "kubelet --kubeconfig FILE --dir DIR",
-		Short: "Run the lab's process kubelet: pods become local processes",
-		Long: `Run the lab's process kubelet.
-
-Pods bound to --node-name run as local processes. An image maps to an argv
-prefix; the process argv is prefix + container command + container args (after
-$(VAR) expansion). Built-in images:
-  rollcheck/demo-app:*                         -> <rollcheck-lab> app
-  registry.k8s.io/e2e-test-images/agnhost:*    -> <dir of rollcheck-lab>/agnhost
---image-map adds entries (YAML or JSON list of {image, command, portFlags}).
-
-Every pod gets an IP label from --pod-cidr (never dialed) and a free 127.0.0.1
-port per container port, published as annotation ` + PortsAnnotation + `
-({"<containerPort>": <loopbackPort>}) and in the env as PORT (first port) and
-PORT_<containerPort>.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			cmd.SilenceUsage = true
-			o.errOut = cmd.ErrOrStderr()
-			return o.Run(cmd.Context())
-		},
+	if !c.PodCIDR.IsValid() {
+		c.PodCIDR = netip.MustParsePrefix("198.51.100.0/24")
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the lab cluster")
-	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the Node to register")
-	f.StringVar(&o.Dir, "dir", o.Dir, "state directory; container logs go to DIR/pods/<ns>_<pod>/<container>.log")
-	f.StringVar(&o.ImageMapFile, "image-map", o.ImageMapFile, "YAML/JSON file of extra image → command mappings")
-	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "pod IP range (labels only, never dialed); the node takes the first address")
-	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "node lease and status heartbeat period")
-	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", o.ShutdownGrace, "on kubelet exit, time between SIGTERM and SIGKILL of pod processes")
-	return cmd
+	if c.Images == nil {
+		c.Images = &ImageMap{}
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.HeartbeatInterval, 10*time.Second)
+	def(&c.MinGracePeriod, 2*time.Second)
+	def(&c.BackoffBase, time.Second)
+	def(&c.BackoffMax, 10*time.Second)
+	def(&c.ShutdownGrace, 2*time.Second)
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
 }
 
-// Validate checks the flags.
-func (o *Options) Validate() error {
-	if o.Kubeconfig == "" {
-		return errors.New("--kubeconfig is required")
+// Kubelet runs the pods bound to one node.
+type Kubelet struct {
+	cfg      Config
+	client   kubernetes.Interface
+	recorder record.EventRecorder
+	bcast    record.EventBroadcaster
+	nodeIP   string
+	ips      *ipPool
+	ports    *portPool
+
+	mu       sync.Mutex
+	workers  map[types.UID]*podWorker
+	finished map[types.UID]bool // terminated and deleted by us; ignore late updates
+	stopped  bool
+	wg       sync.WaitGroup
+}
+
+// New returns a Kubelet using client.
+func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
+	cfg.defaults()
+	pool, nodeIP, err := newIPPool(cfg.PodCIDR)
+	if err != nil {
+		return nil, err
 	}
-	if o.Dir == "" {
-		return errors.New("--dir is required")
+	bcast := record.NewBroadcaster()
+	bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	rec := bcast.NewRecorder(scheme.Scheme, v1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+	return &Kubelet{
+		cfg:      cfg,
+		client:   client,
+		recorder: rec,
+		bcast:    bcast,
+		nodeIP:   nodeIP,
+		ips:      pool,
+		ports:    newPortPool(),
+		workers:  map[types.UID]*podWorker{},
+		finished: map[types.UID]bool{},
+	}, nil
+}
+
+// Run registers the node, follows the pods bound to it and runs them until
+// ctx is done; then it kills every pod process and returns once all are gone.
+func (k *Kubelet) Run(ctx context.Context) error {
+	defer k.bcast.Shutdown()
+	hbCtx, hbCancel := context.WithCancel(ctx)
+	defer hbCancel()
+	var hb sync.WaitGroup
+	if !k.cfg.SkipNode {
+		if err := k.registerNode(ctx); err != nil {
+			return err
+		}
+		hb.Add(1)
+		go func() { defer hb.Done(); k.heartbeat(hbCtx) }()
 	}
-	if o.NodeName == "" {
-		return errors.New("--node-name must not be empty")
+
+	factory := informers.NewSharedInformerFactoryWithOptions(k.client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", k.cfg.NodeName).String()
+		}))
+	inf := factory.Core().V1().Pods().Informer()
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { k.podChanged(ctx, obj) },
+		UpdateFunc: func(_, obj any) { k.podChanged(ctx, obj) },
+		DeleteFunc: k.podDeleted,
+	}); err != nil {
+		return fmt.Errorf("add pod handler: %w", err)
 	}
-	if _, err := netip.ParsePrefix(o.PodCIDR); err != nil {
-		return fmt.Errorf("--pod-cidr: %w", err)
-	}
-	if o.HeartbeatInterval <= 0 {
-		return errors.New("--heartbeat-interval must be positive")
-	}
+	factory.Start(ctx.Done())
+	k.cfg.Logf("node %s: following pods", k.cfg.NodeName)
+	<-ctx.Done()
+	factory.Shutdown()
+
+	k.mu.Lock()
+	k.stopped = true
+	k.mu.Unlock()
+	k.wg.Wait() // workers see ctx done and kill their processes
+	hbCancel()
+	hb.Wait()
+	k.cfg.Logf("all pod processes stopped")
 	return nil
 }
 
-// Run connects to the cluster and runs the kubelet until ctx is done.
-func (o *Options) Run(ctx context.Context) error {
-	restCfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
-	if err != nil {
-		return fmt.Errorf("load kubeconfig: %w", err)
+func (k *Kubelet) podChanged(ctx context.Context, obj any) {
+	pod, ok := obj.(*v1.Pod)
+	if !ok || pod.Spec.NodeName != k.cfg.NodeName {
+		return
 	}
-	restCfg.UserAgent = "rollcheck-lab-kubelet"
-	// The real kubelet's kubeAPIQPS/kubeAPIBurst defaults (50/100). With
-	// client-go's 5/10, status writes of a rollout queue up for seconds and
-	// every pod transition reaches the API server late.
-	restCfg.QPS, restCfg.Burst = 50, 100
-	client, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return fmt.Errorf("create client: %w", err)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stopped || ctx.Err() != nil {
+		return
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own executable: %w", err)
+	if w := k.workers[pod.UID]; w != nil {
+		w.update(pod)
+		return
 	}
-	images := DefaultImageMap(exe, filepath.Join(filepath.Dir(exe), "agnhost"))
-	if o.ImageMapFile != "" {
-		if err := images.LoadFile(o.ImageMapFile); err != nil {
-			return err
-		}
+	if k.finished[pod.UID] || pod.Status.Phase == v1.PodSucceeded || pod.Status.Phase == v1.PodFailed {
+		return // terminal: nothing to run
 	}
-	prefix, _ := netip.ParsePrefix(o.PodCIDR)
-	errOut := o.errOut
-	if errOut == nil {
-		errOut = os.Stderr
+	w := newPodWorker(k, pod)
+	k.workers[pod.UID] = w
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		w.run(ctx)
+		k.mu.Lock()
+		delete(k.workers, pod.UID)
+		k.mu.Unlock()
+	}()
+}
+
+func (k *Kubelet) podDeleted(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
 	}
-	logger := log.New(errOut, "kubelet: ", log.LstdFlags|log.Lmicroseconds)
-	k, err := New(client, Config{
-		NodeName:          o.NodeName,
-		Dir:               o.Dir,
-		PodCIDR:           prefix,
-		Images:            images,
-		HeartbeatInterval: o.HeartbeatInterval,
-		ShutdownGrace:     o.ShutdownGrace,
-		Logf:              logger.Printf,
-	})
-	if err != nil {
-		return err
+	pod, ok := obj.(*v1.Pod)
+	if !ok {
+		return
 	}
-	return k.Run(ctx)
+	k.mu.Lock()
+	w := k.workers[pod.UID]
+	delete(k.finished, pod.UID)
+	k.mu.Unlock()
+	if w != nil {
+		w.removed()
+	}
+}
+
+func (k *Kubelet) markFinished(uid types.UID) {
+	k.mu.Lock()
+	k.finished[uid] = true
+	k.mu.Unlock()
 }

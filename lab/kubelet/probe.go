@@ -69,36 +69,6 @@ func (w *podWorker) probe(ctx context.Context, c *container, h v1.ProbeHandler, 
 	return false, "probe has no handler"
 }
 
-// runHook runs a lifecycle handler (exec, httpGet, sleep) until it ends or
-// ctx is done.
-func (w *podWorker) runHook(ctx context.Context, c *container, h v1.LifecycleHandler) error {
-	switch {
-	case h.Exec != nil:
-		out, code, err := w.exec(ctx, c, h.Exec.Command)
-		if err != nil {
-			return fmt.Errorf("exec lifecycle hook (%q) for container %q in pod %q: %w", h.Exec.Command, c.spec.Name, w.ns+"/"+w.name, err)
-		}
-		if code != 0 {
-			return fmt.Errorf("exec lifecycle hook (%q) for container %q in pod %q failed - exit code %d, message: %q", h.Exec.Command, c.spec.Name, w.ns+"/"+w.name, code, out)
-		}
-		return nil
-	case h.HTTPGet != nil:
-		return w.httpGet(ctx, c, h.HTTPGet)
-	case h.Sleep != nil:
-		t := time.NewTimer(time.Duration(h.Sleep.Seconds) * time.Second)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	case h.TCPSocket != nil:
-		return nil // deprecated, a no-op in the kubelet too
-	}
-	return errors.New("lifecycle hook has no handler")
-}
-
 // exec runs argv with the container's environment in its own process group,
 // killed with the group when ctx ends.
 func (w *podWorker) exec(ctx context.Context, c *container, argv []string) (string, int, error) {

@@ -1,0 +1,141 @@
+package kubelet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Options are the flags of `rollcheck-lab kubelet`.
+type Options struct {
+	Kubeconfig        string
+	NodeName          string
+	Dir               string
+	ImageMapFile      string
+	PodCIDR           string
+	HeartbeatInterval time.Duration
+	ShutdownGrace     time.Duration
+
+	errOut io.Writer
+}
+
+// NewCommand returns the `rollcheck-lab kubelet` command.
+func NewCommand() *cobra.Command {
+	o := &Options{
+		NodeName:          "lab-node",
+		PodCIDR:           "198.51.100.0/24",
+		HeartbeatInterval: 10 * time.Second,
+		ShutdownGrace:     2 * time.Second,
+	}
+	cmd := &cobra.Command{
+		Use:   "kubelet --kubeconfig FILE --dir DIR",
+		Short: "Run the lab's process kubelet: pods become local processes",
+		Long: `Run the lab's process kubelet.
+
+Pods bound to --node-name run as local processes. An image maps to an argv
+prefix; the process argv is prefix + container command + container args (after
+$(VAR) expansion). Built-in images:
+  rollcheck/demo-app:*                         -> <rollcheck-lab> app
+  registry.k8s.io/e2e-test-images/agnhost:*    -> <dir of rollcheck-lab>/agnhost
+--image-map adds entries (YAML or JSON list of {image, command, portFlags}).
+
+Every pod gets an IP label from --pod-cidr (never dialed) and a free 127.0.0.1
+port per container port, published as annotation ` + PortsAnnotation + `
+({"<containerPort>": <loopbackPort>}) and in the env as PORT (first port) and
+PORT_<containerPort>.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			cmd.SilenceUsage = true
+			o.errOut = cmd.ErrOrStderr()
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the lab cluster")
+	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the Node to register")
+	f.StringVar(&o.Dir, "dir", o.Dir, "state directory; container logs go to DIR/pods/<ns>_<pod>/<container>.log")
+	f.StringVar(&o.ImageMapFile, "image-map", o.ImageMapFile, "YAML/JSON file of extra image → command mappings")
+	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "pod IP range (labels only, never dialed); the node takes the first address")
+	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "node lease and status heartbeat period")
+	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", o.ShutdownGrace, "on kubelet exit, time between SIGTERM and SIGKILL of pod processes")
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *Options) Validate() error {
+	if o.Kubeconfig == "" {
+		return errors.New("--kubeconfig is required")
+	}
+	if o.Dir == "" {
+		return errors.New("--dir is required")
+	}
+	if o.NodeName == "" {
+		return errors.New("--node-name must not be empty")
+	}
+	if _, err := netip.ParsePrefix(o.PodCIDR); err != nil {
+		return fmt.Errorf("--pod-cidr: %w", err)
+	}
+	if o.HeartbeatInterval <= 0 {
+		return errors.New("--heartbeat-interval must be positive")
+	}
+	return nil
+}
+
+// Run connects to the cluster and runs the kubelet until ctx is done.
+func (o *Options) Run(ctx context.Context) error {
+	restCfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	restCfg.UserAgent = "rollcheck-lab-kubelet"
+	// The real kubelet's kubeAPIQPS/kubeAPIBurst defaults (50/100). With
+	// client-go's 5/10, status writes of a rollout queue up for seconds and
+	// every pod transition reaches the API server late.
+	restCfg.QPS, restCfg.Burst = 50, 100
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("create client: %w", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	images := DefaultImageMap(exe, filepath.Join(filepath.Dir(exe), "agnhost"))
+	if o.ImageMapFile != "" {
+		if err := images.LoadFile(o.ImageMapFile); err != nil {
+			return err
+		}
+	}
+	prefix, _ := netip.ParsePrefix(o.PodCIDR)
+	errOut := o.errOut
+	if errOut == nil {
+		errOut = os.Stderr
+	}
+	logger := log.New(errOut, "kubelet: ", log.LstdFlags|log.Lmicroseconds)
+	k, err := New(client, Config{
+		NodeName:          o.NodeName,
+		Dir:               o.Dir,
+		PodCIDR:           prefix,
+		Images:            images,
+		HeartbeatInterval: o.HeartbeatInterval,
+		ShutdownGrace:     o.ShutdownGrace,
+		Logf:              logger.Printf,
+	})
+	if err != nil {
+		return err
+	}
+	return k.Run(ctx)
+}

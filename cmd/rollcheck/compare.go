@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 
 	"github.com/spf13/cobra"
@@ -17,8 +18,8 @@ type CompareOptions struct {
 	FailOnRegression bool
 }
 
-func newCompareCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &CompareOptions{IOStreams: streams, Tolerance: 0.1}
+func newCompareCommand(f *factory, runF func(context.Context, *CompareOptions) error) *cobra.Command {
+	o := &CompareOptions{IOStreams: f.IOStreams, Tolerance: 0.1}
 	cmd := &cobra.Command{
 		Use:   "compare BEFORE.json AFTER.json",
 		Short: "Compare two JSON reports side by side: what got better or worse",
@@ -39,6 +40,9 @@ against a stored baseline.`,
 			o.Before, o.After = args[0], args[1]
 			if o.Tolerance < 0 {
 				return usageError{errors.New("--tolerance must be 0 or more")}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
 			}
 			return o.Run()
 		},

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/rollcheck/rollcheck/check"
+	"github.com/rollcheck/rollcheck/preflight"
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/rollout"
 )
@@ -76,15 +78,15 @@ func exitCode(err error, errOut io.Writer) int {
 	fmt.Fprintln(errOut, "Error:", err)
 	var u usageError
 	var c configError
-	var a *rollout.AccessError
+	var cc check.ConfigError
 	switch {
-	case errors.As(err, &u), errors.As(err, &c):
+	case errors.As(err, &u), errors.As(err, &c), errors.As(err, &cc):
 		return ExitUsage
-	case errors.Is(err, rollout.ErrNotFound), errors.Is(err, rollout.ErrInvalid):
+	case errors.Is(err, rollout.ErrNotFound), errors.Is(err, rollout.ErrInvalid), errors.Is(err, preflight.ErrNotFound):
 		return ExitUsage
-	case errors.As(err, &a):
-		return ExitRuntime
 	}
+	// Everything else, a missing permission (rollout.AccessError) among
+	// them, happened at run time.
 	return ExitRuntime
 }
 

@@ -42,7 +42,7 @@ func executeLint(t *testing.T, client kubernetes.Interface, stdin string, args .
 	if client != nil {
 		ctx = context.WithValue(ctx, lintClientKey{}, func() (kubernetes.Interface, error) { return client, nil })
 	}
-	root := newRootCommand(streams, nil)
+	root := newRootCommand(newFactory(streams))
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	return lintRun{code: exitCode(err, &errOut), stdout: out.String(), stderr: errOut.String()}

@@ -18,7 +18,7 @@ func TestREADMEFlagsMatchTheCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	root := newRootCommand(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out}, nil)
+	root := newRootCommand(newFactory(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out}))
 	root.SetArgs([]string{"run", "--help"})
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		t.Fatal(err)

@@ -1,14 +1,23 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/rollcheck/rollcheck/report"
 )
 
-func newReportCommand(streams genericiooptions.IOStreams) *cobra.Command {
-	var junit, html string
+// ReportOptions are the settings of `rollcheck report`.
+type ReportOptions struct {
+	genericiooptions.IOStreams
+	File        string
+	JUnit, HTML string
+}
+
+func newReportCommand(f *factory, runF func(context.Context, *ReportOptions) error) *cobra.Command {
+	o := &ReportOptions{IOStreams: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "report FILE.json [--html out.html] [--junit out.xml]",
 		Short: "Re-render a saved JSON report as text (and HTML, JUnit)",
@@ -16,25 +25,34 @@ func newReportCommand(streams genericiooptions.IOStreams) *cobra.Command {
   rollcheck report demo/as-is.json --html as-is.html --junit as-is.xml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := report.ReadFile(args[0])
-			if err != nil {
-				return usageError{err}
+			o.File = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), o)
 			}
-			if err := report.WriteText(r, streams.Out); err != nil {
-				return err
-			}
-			if junit != "" {
-				if err := writeFile(junit, r, report.WriteJUnit); err != nil {
-					return err
-				}
-			}
-			if html != "" {
-				return writeFile(html, r, report.WriteHTML)
-			}
-			return nil
+			return o.Run()
 		},
 	}
-	cmd.Flags().StringVar(&junit, "junit", "", "also write the checks and causes as JUnit XML to this file")
-	cmd.Flags().StringVar(&html, "html", "", "also write the HTML timeline to this file")
+	cmd.Flags().StringVar(&o.JUnit, "junit", "", "also write the checks and causes as JUnit XML to this file")
+	cmd.Flags().StringVar(&o.HTML, "html", "", "also write the HTML timeline to this file")
 	return cmd
+}
+
+// Run reads the saved report and renders it.
+func (o *ReportOptions) Run() error {
+	r, err := report.ReadFile(o.File)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := report.WriteText(r, o.Out); err != nil {
+		return err
+	}
+	if o.JUnit != "" {
+		if err := writeFile(o.JUnit, r, report.WriteJUnit); err != nil {
+			return err
+		}
+	}
+	if o.HTML != "" {
+		return writeFile(o.HTML, r, report.WriteHTML)
+	}
+	return nil
 }

@@ -4,31 +4,26 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/rest"
 )
 
 // Execute builds the command tree, runs it with args and returns the exit code.
 func Execute(ctx context.Context, streams genericiooptions.IOStreams, args []string) int {
-	root := newRootCommand(streams, nil)
+	root := newRootCommand(newFactory(streams))
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	return exitCode(err, streams.ErrOut)
 }
 
-// newRootCommand returns the rollcheck command tree. runFn replaces the run
-// command's work in tests (nil: the real run).
-func newRootCommand(streams genericiooptions.IOStreams, runFn func(context.Context, *RunOptions) error) *cobra.Command {
-	flags := genericclioptions.NewConfigFlags(true)
-	flags.WrapConfigFn = func(c *rest.Config) *rest.Config {
-		// A run starts with a burst of access reviews and lists; client-go's
-		// default 5 requests/s would delay the start by seconds.
-		if c.QPS == 0 {
-			c.QPS, c.Burst = 50, 100
-		}
-		return c
-	}
+// newRootCommand returns the rollcheck command tree.
+func newRootCommand(f *factory) *cobra.Command {
+	return rootWith(f, newRunCommand(f, nil), newVersionCommand(f, nil), newLintCommand(f.flags, f.IOStreams),
+		newCompareCommand(f, nil), newReportCommand(f, nil))
+}
+
+// rootWith is the root command over the given subcommands: tests build
+// it with one subcommand whose run function they replace.
+func rootWith(f *factory, cmds ...*cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "rollcheck",
 		Short: "Tell whether a Kubernetes rollout drops traffic, and why",
@@ -47,14 +42,13 @@ and the lifecycle events around them.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.SetIn(streams.In)
-	root.SetOut(streams.Out)
-	root.SetErr(streams.ErrOut)
+	root.SetIn(f.In)
+	root.SetOut(f.Out)
+	root.SetErr(f.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{err}
 	})
-	flags.AddFlags(root.PersistentFlags())
-	root.AddCommand(newRunCommand(flags, streams, runFn), newVersionCommand(streams),
-		newLintCommand(flags, streams), newCompareCommand(streams), newReportCommand(streams))
+	f.flags.AddFlags(root.PersistentFlags())
+	root.AddCommand(cmds...)
 	return root
 }

@@ -14,12 +14,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/rollcheck/rollcheck/attack"
-	"github.com/rollcheck/rollcheck/preflight"
+	"github.com/rollcheck/rollcheck/check"
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/rollout"
 	"github.com/rollcheck/rollcheck/scenarios"
@@ -50,7 +48,7 @@ const runExample = `  # Restart deployment/web under 200 requests/s through its 
 // RunOptions are the settings of one `rollcheck run`, after flags and the
 // scenario file are merged.
 type RunOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	f *factory
 	genericiooptions.IOStreams
 
 	ScenarioFile string
@@ -98,23 +96,14 @@ type RunOptions struct {
 	Results     string
 	SkipAccess  bool
 
-	// parsed by Validate
-	attackConfig attack.Config
-	action       rollout.Action
-	thresholds   report.Thresholds
-	selector     map[string]string
-	canarySteps  []rollout.CanaryStep
-
-	// NewClient returns the cluster client; tests replace it with a fake.
-	NewClient func() (kubernetes.Interface, error)
-	// Now is the clock of the run.
-	Now func() time.Time
+	// Config is the run, built by Validate.
+	Config check.Config
 }
 
-func newRunCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams, runFn func(context.Context, *RunOptions) error) *cobra.Command {
+func newRunCommand(f *factory, runF func(context.Context, *RunOptions) error) *cobra.Command {
 	o := &RunOptions{
-		configFlags:     flags,
-		IOStreams:       streams,
+		f:               f,
+		IOStreams:       f.IOStreams,
 		Method:          http.MethodGet,
 		Rate:            "50/s",
 		Timeout:         5 * time.Second,
@@ -126,14 +115,6 @@ func newRunCommand(flags *genericclioptions.ConfigFlags, streams genericiooption
 		MinSuccessRatio: -1,
 		StepHold:        10 * time.Second,
 		Repeat:          1,
-		Now:             time.Now,
-	}
-	o.NewClient = func() (kubernetes.Interface, error) {
-		cfg, err := o.configFlags.ToRESTConfig()
-		if err != nil {
-			return nil, configError{fmt.Errorf("loading kubeconfig: %w", err)}
-		}
-		return kubernetes.NewForConfig(cfg)
 	}
 	cmd := &cobra.Command{
 		Use:   "run [deployment/NAME] --target URL (--restart | --set-image CONTAINER=IMAGE | --apply FILE | --watch-only | --switch-service NAME --selector K=V | --canary NAME --canary-steps S/C,...)",
@@ -161,49 +142,49 @@ Every request failure is listed with the pod lifecycle events around it.`,
 				fmt.Fprintln(o.ErrOut, cmd.UsageString())
 				return usageError{err}
 			}
-			if runFn != nil {
-				return runFn(cmd.Context(), o)
+			if runF != nil {
+				return runF(cmd.Context(), o)
 			}
 			return o.Run(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
-	f.StringVarP(&o.ScenarioFile, "filename", "f", "", "scenario file (YAML); flags given on the command line override it")
-	f.StringArrayVar(&o.Targets, "target", nil, "URL to load (repeatable; used round robin)")
-	f.StringVar(&o.Method, "method", o.Method, "HTTP method")
-	f.StringArrayVarP(&o.Headers, "header", "H", nil, "request header \"Key: value\" (repeatable)")
-	f.StringVar(&o.Body, "body", "", "request body")
-	f.StringVar(&o.Rate, "rate", o.Rate, "constant request rate, as N/s, N/100ms or N/1m")
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "timeout of each request")
-	f.BoolVar(&o.KeepAlive, "keepalive", o.KeepAlive, "reuse connections (keep-alive)")
-	f.BoolVar(&o.HTTP2, "http2", false, "use HTTP/2 when the target offers it")
-	f.StringVar(&o.PodHeader, "pod-header", "", "response header that names the serving pod (e.g. X-Pod-Name), to attribute responses to pods; a comma-separated list tries each in order (e.g. X-Pod-Name,X-Lab-Target for the app's and the load balancer's)")
-	f.StringVar(&o.Deployment, "deployment", "", "the Deployment to roll out (NAME or deployment/NAME)")
-	f.StringVar(&o.Service, "service", "", "the Service whose EndpointSlices to watch (default: every Service selecting the pods)")
-	f.BoolVar(&o.Restart, "restart", false, "trigger the rollout as 'kubectl rollout restart' does")
-	f.BoolVar(&o.WatchOnly, "watch-only", false, "do not start the rollout: wait for one that someone else starts (helm upgrade, kubectl apply) and verify it")
-	f.DurationVar(&o.WatchWait, "watch-timeout", 10*time.Minute, "with --watch-only: give up (INCONCLUSIVE) when no rollout starts within this long after the baseline")
-	f.StringArrayVar(&o.SetImage, "set-image", nil, "trigger the rollout as 'kubectl set image' does: CONTAINER=IMAGE (repeatable)")
-	f.StringVar(&o.Apply, "apply", "", "trigger the rollout as a pipeline does: server-side apply of this Deployment manifest (as 'kubectl apply --server-side --force-conflicts'); checked by a dry run first")
-	f.StringVar(&o.SwitchService, "switch-service", "", "blue/green: switch this Service to other pods by merging --selector into its selector (as 'kubectl patch service'); the Deployments before and after are found by their pod labels")
-	f.StringVar(&o.Selector, "selector", "", "with --switch-service: the labels to merge into the Service's selector, key=value[,key=value]")
-	f.StringVar(&o.CanaryDeployment, "canary", "", "canary: the canary Deployment that --canary-steps shifts replicas to from the stable one (the deployment argument)")
-	f.StringVar(&o.CanarySteps, "canary-steps", "", "canary: STABLE/CANARY replicas per step, e.g. 3/1,2/2,1/3,0/4; each step scales (up first), waits, then holds --step-hold; the report shows each step")
-	f.DurationVar(&o.StepHold, "step-hold", o.StepHold, "load held after each step before the next (canary steps, --repeat); the last step is followed by --settle")
-	f.IntVar(&o.Repeat, "repeat", o.Repeat, "with --restart: roll out this many times in a row under the same load; the report shows each rollout and the worst")
-	f.DurationVar(&o.Baseline, "baseline", o.Baseline, "load before the rollout; failures here make the run INCONCLUSIVE")
-	f.DurationVar(&o.Settle, "settle", o.Settle, "load after the rollout completes, to catch late failures")
-	f.DurationVar(&o.RolloutTimeout, "rollout-timeout", 0, "give up on the rollout after this long (default: the Deployment's progressDeadlineSeconds + 30s)")
-	f.DurationVar(&o.BucketWidth, "bucket", o.BucketWidth, "width of the time buckets results are counted in")
-	f.IntVar(&o.MaxFailures, "max-failures", 0, "FAIL when more requests than this fail after the baseline")
-	f.Float64Var(&o.MaxFailureRatio, "max-failure-ratio", -1, "FAIL when the failed share of requests is above this (0..1; -1 off)")
-	f.DurationVar(&o.MaxDisrupted, "max-disrupted", 0, "FAIL when time with failures (in buckets) is longer than this")
-	f.Float64Var(&o.MinSuccessRatio, "min-success-ratio", -1, "FAIL when the successful share of requests is below this (0..1; -1 off)")
-	f.StringVar(&o.ReportJSON, "report-json", "", "write the report as JSON to this file")
-	f.StringVar(&o.Results, "results", "", "also write every request's result in vegeta's encoding to this file (for 'vegeta report' and 'vegeta plot')")
-	f.StringVar(&o.ReportHTML, "report-html", "", "write a self-contained HTML timeline (chart and pod swimlanes) to this file")
-	f.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
-	f.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
+	fl := cmd.Flags()
+	fl.StringVarP(&o.ScenarioFile, "filename", "f", "", "scenario file (YAML); flags given on the command line override it")
+	fl.StringArrayVar(&o.Targets, "target", nil, "URL to load (repeatable; used round robin)")
+	fl.StringVar(&o.Method, "method", o.Method, "HTTP method")
+	fl.StringArrayVarP(&o.Headers, "header", "H", nil, "request header \"Key: value\" (repeatable)")
+	fl.StringVar(&o.Body, "body", "", "request body")
+	fl.StringVar(&o.Rate, "rate", o.Rate, "constant request rate, as N/s, N/100ms or N/1m")
+	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "timeout of each request")
+	fl.BoolVar(&o.KeepAlive, "keepalive", o.KeepAlive, "reuse connections (keep-alive)")
+	fl.BoolVar(&o.HTTP2, "http2", false, "use HTTP/2 when the target offers it")
+	fl.StringVar(&o.PodHeader, "pod-header", "", "response header that names the serving pod (e.g. X-Pod-Name), to attribute responses to pods; a comma-separated list tries each in order (e.g. X-Pod-Name,X-Lab-Target for the app's and the load balancer's)")
+	fl.StringVar(&o.Deployment, "deployment", "", "the Deployment to roll out (NAME or deployment/NAME)")
+	fl.StringVar(&o.Service, "service", "", "the Service whose EndpointSlices to watch (default: every Service selecting the pods)")
+	fl.BoolVar(&o.Restart, "restart", false, "trigger the rollout as 'kubectl rollout restart' does")
+	fl.BoolVar(&o.WatchOnly, "watch-only", false, "do not start the rollout: wait for one that someone else starts (helm upgrade, kubectl apply) and verify it")
+	fl.DurationVar(&o.WatchWait, "watch-timeout", 10*time.Minute, "with --watch-only: give up (INCONCLUSIVE) when no rollout starts within this long after the baseline")
+	fl.StringArrayVar(&o.SetImage, "set-image", nil, "trigger the rollout as 'kubectl set image' does: CONTAINER=IMAGE (repeatable)")
+	fl.StringVar(&o.Apply, "apply", "", "trigger the rollout as a pipeline does: server-side apply of this Deployment manifest (as 'kubectl apply --server-side --force-conflicts'); checked by a dry run first")
+	fl.StringVar(&o.SwitchService, "switch-service", "", "blue/green: switch this Service to other pods by merging --selector into its selector (as 'kubectl patch service'); the Deployments before and after are found by their pod labels")
+	fl.StringVar(&o.Selector, "selector", "", "with --switch-service: the labels to merge into the Service's selector, key=value[,key=value]")
+	fl.StringVar(&o.CanaryDeployment, "canary", "", "canary: the canary Deployment that --canary-steps shifts replicas to from the stable one (the deployment argument)")
+	fl.StringVar(&o.CanarySteps, "canary-steps", "", "canary: STABLE/CANARY replicas per step, e.g. 3/1,2/2,1/3,0/4; each step scales (up first), waits, then holds --step-hold; the report shows each step")
+	fl.DurationVar(&o.StepHold, "step-hold", o.StepHold, "load held after each step before the next (canary steps, --repeat); the last step is followed by --settle")
+	fl.IntVar(&o.Repeat, "repeat", o.Repeat, "with --restart: roll out this many times in a row under the same load; the report shows each rollout and the worst")
+	fl.DurationVar(&o.Baseline, "baseline", o.Baseline, "load before the rollout; failures here make the run INCONCLUSIVE")
+	fl.DurationVar(&o.Settle, "settle", o.Settle, "load after the rollout completes, to catch late failures")
+	fl.DurationVar(&o.RolloutTimeout, "rollout-timeout", 0, "give up on the rollout after this long (default: the Deployment's progressDeadlineSeconds + 30s)")
+	fl.DurationVar(&o.BucketWidth, "bucket", o.BucketWidth, "width of the time buckets results are counted in")
+	fl.IntVar(&o.MaxFailures, "max-failures", 0, "FAIL when more requests than this fail after the baseline")
+	fl.Float64Var(&o.MaxFailureRatio, "max-failure-ratio", -1, "FAIL when the failed share of requests is above this (0..1; -1 off)")
+	fl.DurationVar(&o.MaxDisrupted, "max-disrupted", 0, "FAIL when time with failures (in buckets) is longer than this")
+	fl.Float64Var(&o.MinSuccessRatio, "min-success-ratio", -1, "FAIL when the successful share of requests is below this (0..1; -1 off)")
+	fl.StringVar(&o.ReportJSON, "report-json", "", "write the report as JSON to this file")
+	fl.StringVar(&o.Results, "results", "", "also write every request's result in vegeta's encoding to this file (for 'vegeta report' and 'vegeta plot')")
+	fl.StringVar(&o.ReportHTML, "report-html", "", "write a self-contained HTML timeline (chart and pod swimlanes) to this file")
+	fl.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
+	fl.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
 	return cmd
 }
 
@@ -223,9 +204,9 @@ func (o *RunOptions) Complete(cmd *cobra.Command, args []string) error {
 		}
 		o.applyScenario(s, cmd.Flags().Changed)
 	}
-	ns, explicit, err := o.configFlags.ToRawKubeConfigLoader().Namespace()
+	ns, explicit, err := o.f.Namespace()
 	if err != nil {
-		return configError{fmt.Errorf("reading namespace from kubeconfig: %w", err)}
+		return err
 	}
 	if o.Namespace == "" || explicit {
 		o.Namespace = ns
@@ -310,13 +291,25 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 	setD("max-disrupted", &o.MaxDisrupted, s.Thresholds.MaxDisrupted)
 }
 
-// Validate parses every setting. Nothing has touched the cluster yet, so any
-// error here exits 2 with the cluster unchanged.
+// Validate parses every setting into o.Config. Nothing has touched the
+// cluster yet, so any error here exits 2 with the cluster unchanged.
 func (o *RunOptions) Validate() error {
 	if len(o.Targets) == 0 {
 		return errors.New("no target: give --target URL (or load.targets in the scenario)")
 	}
-	if err := o.validateAction(); err != nil {
+	cfg := check.Config{
+		Namespace:      o.Namespace,
+		Service:        o.Service,
+		WatchTimeout:   o.WatchWait,
+		Repeat:         o.Repeat,
+		Baseline:       o.Baseline,
+		Settle:         o.Settle,
+		StepHold:       o.StepHold,
+		RolloutTimeout: o.RolloutTimeout,
+		SkipAccess:     o.SkipAccess,
+		Now:            o.f.now,
+	}
+	if err := o.validateAction(&cfg); err != nil {
 		return err
 	}
 	rate, err := attack.ParseRate(o.Rate)
@@ -355,7 +348,7 @@ func (o *RunOptions) Validate() error {
 			return fmt.Errorf("%s must be between 0 and 1 (or -1 for off), got %g", name, v)
 		}
 	}
-	o.attackConfig = attack.Config{
+	cfg.Attack = attack.Config{
 		Targets:     targets,
 		Rate:        rate,
 		Timeout:     o.Timeout,
@@ -364,21 +357,22 @@ func (o *RunOptions) Validate() error {
 		BucketWidth: o.BucketWidth,
 		PodHeader:   o.PodHeader,
 	}
-	if _, err := attack.New(o.attackConfig); err != nil {
+	if _, err := attack.New(cfg.Attack); err != nil {
 		return err
 	}
-	o.thresholds = report.Thresholds{
+	cfg.Thresholds = report.Thresholds{
 		MaxFailures:     o.MaxFailures,
 		MaxFailureRatio: o.MaxFailureRatio,
 		MaxDisrupted:    o.MaxDisrupted,
 		MinSuccessRatio: o.MinSuccessRatio,
 	}
+	o.Config = cfg
 	return nil
 }
 
 // validateAction parses the deployment and the one action that changes the
-// cluster, with the settings that go with it.
-func (o *RunOptions) validateAction() error {
+// cluster, with the settings that go with it, into cfg.
+func (o *RunOptions) validateAction(cfg *check.Config) error {
 	actions := []string{}
 	for name, set := range map[string]bool{
 		"--restart": o.Restart, "--set-image": len(o.SetImage) > 0, "--watch-only": o.WatchOnly,
@@ -415,22 +409,22 @@ func (o *RunOptions) validateAction() error {
 		if err != nil {
 			return err
 		}
-		o.Deployment = name
+		cfg.Deployment = name
 	}
 	switch {
 	case o.WatchOnly:
 		if o.WatchWait < 0 {
 			return fmt.Errorf("--watch-timeout must not be negative, got %s", o.WatchWait)
 		}
-		o.action = rollout.Action{Kind: rollout.ActionWatch}
+		cfg.Action = rollout.Action{Kind: rollout.ActionWatch}
 	case o.Restart:
-		o.action = rollout.Action{Kind: rollout.ActionRestart}
+		cfg.Action = rollout.Action{Kind: rollout.ActionRestart}
 	case len(o.SetImage) > 0:
 		images, err := rollout.ParseImages(o.SetImage)
 		if err != nil {
 			return err
 		}
-		o.action = rollout.Action{Kind: rollout.ActionSetImage, Images: images}
+		cfg.Action = rollout.Action{Kind: rollout.ActionSetImage, Images: images}
 	case o.Apply != "":
 		data, err := os.ReadFile(o.Apply)
 		if err != nil {
@@ -440,12 +434,12 @@ func (o *RunOptions) validateAction() error {
 		if err != nil {
 			return err
 		}
-		if o.Deployment == "" {
-			o.Deployment = d.Name
-		} else if o.Deployment != d.Name {
-			return fmt.Errorf("%s is deployment %q, not %q", o.Apply, d.Name, o.Deployment)
+		if cfg.Deployment == "" {
+			cfg.Deployment = d.Name
+		} else if cfg.Deployment != d.Name {
+			return fmt.Errorf("%s is deployment %q, not %q", o.Apply, d.Name, cfg.Deployment)
 		}
-		o.action = rollout.Action{Kind: rollout.ActionApply, Manifest: body, Source: o.Apply}
+		cfg.Action = rollout.Action{Kind: rollout.ActionApply, Manifest: body, Source: o.Apply}
 	case o.SwitchService != "":
 		if o.Selector == "" {
 			return errors.New("--switch-service needs --selector key=value: the labels that pick the pods to switch to")
@@ -457,8 +451,8 @@ func (o *RunOptions) validateAction() error {
 		if o.Service != "" && o.Service != o.SwitchService {
 			return fmt.Errorf("--service %s and --switch-service %s: the endpoints watched are those of the switched Service", o.Service, o.SwitchService)
 		}
-		o.selector = sel
-		o.action = rollout.Action{Kind: rollout.ActionSwitch}
+		cfg.Action = rollout.Action{Kind: rollout.ActionSwitch}
+		cfg.Switch = &check.Switch{Service: o.SwitchService, Selector: sel}
 		return nil // the Deployments are found from the Service
 	case o.CanarySteps != "":
 		if o.CanaryDeployment == "" {
@@ -468,126 +462,51 @@ func (o *RunOptions) validateAction() error {
 		if err != nil {
 			return fmt.Errorf("--canary: %w", err)
 		}
-		o.CanaryDeployment = name
-		if o.canarySteps, err = rollout.ParseCanarySteps(o.CanarySteps); err != nil {
+		steps, err := rollout.ParseCanarySteps(o.CanarySteps)
+		if err != nil {
 			return err
 		}
-		if o.Deployment == o.CanaryDeployment {
+		if cfg.Deployment == name {
 			return fmt.Errorf("the stable and the canary Deployment are both %q", name)
 		}
-		o.action = rollout.Action{Kind: rollout.ActionScale}
+		cfg.Action = rollout.Action{Kind: rollout.ActionScale}
+		cfg.Canary = &check.Canary{Deployment: name, Steps: steps}
 	}
-	if o.Deployment == "" {
+	if cfg.Deployment == "" {
 		return errors.New("no deployment: give deployment/NAME or --deployment NAME")
 	}
 	return nil
 }
 
-// Run does the work: checks, load, baseline, trigger, rollout, settle, report.
+// Run executes the check, renders the report and returns the verdict as
+// an error for the exit code.
 func (o *RunOptions) Run(ctx context.Context) error {
-	client, err := o.NewClient()
+	client, err := o.f.KubeClient()
 	if err != nil {
 		return err
 	}
-	p, err := newPlan(ctx, client, o)
-	if err != nil {
-		return err
-	}
-	if !o.SkipAccess {
-		if err := p.checkAccess(ctx, client, o); err != nil {
-			return err
-		}
-	}
-	pin, err := fetchPreflightInput(ctx, client, o.Namespace, p.primary.Name(), o.ErrOut)
-	if err != nil {
-		return err
-	}
-	findings := preflight.Check(pin, preflight.Options{})
-	p.warn(ctx, client, o, o.ErrOut)
-	defer p.stop()
-	if err := p.start(ctx); err != nil {
-		return err
-	}
-
-	cfg := o.attackConfig
+	cfg := o.Config
 	var results *resultsFile
 	if o.Results != "" {
 		if results, err = createResults(o.Results); err != nil {
 			return err
 		}
 		defer results.f.Close() // on early returns; closed with a check below
-		cfg.ResultsWriter = results.w
+		cfg.Attack.ResultsWriter = results.w
 	}
-	atk, err := attack.New(cfg)
+	st := newStatusLine(o.ErrOut)
+	cfg.Progress, cfg.ProgressEvery = st.show, st.every()
+	in, err := check.Execute(ctx, check.Clients{Kube: client}, cfg)
+	st.finish()
 	if err != nil {
-		return usageError{err}
+		return err
 	}
-	st := newStatusLine(o.ErrOut, atk, p.status)
-	atk.Start(ctx)
-	st.start(ctx)
-
-	var (
-		ex          execution
-		interrupted bool
-		skipped     string
-	)
-	st.setPhase("baseline")
-	if !sleepCtx(ctx, o.Baseline) {
-		interrupted = true
-	}
-	if !interrupted {
-		snap := atk.Snapshot()
-		if snap.Failures > 0 {
-			skipped = fmt.Sprintf("rollout not triggered: %d of %d requests already failed in the baseline", snap.Failures, snap.Requests)
-		} else if snap.Requests == 0 {
-			skipped = "rollout not triggered: no request completed in the baseline"
-		}
-	}
-	if !interrupted && skipped == "" {
-		ex, err = p.execute(ctx, o, st)
-		if err != nil {
-			st.stop()
-			atk.Stop()
-			return err
-		}
-		skipped = ex.skipped
-		interrupted = ex.interrupted || ctx.Err() != nil
-		if !interrupted && ex.outcome.Completed {
-			st.setPhase("settle")
-			if !sleepCtx(ctx, o.Settle) {
-				interrupted = true
-			}
-		}
-	}
-	outcome := ex.outcome
-	st.stop()
-	res := atk.Stop()
 	if results != nil {
-		if err := errors.Join(atk.Err(), results.close()); err != nil {
-			fmt.Fprintf(o.ErrOut, "warning: writing --results %s: %v\n", o.Results, err)
+		if err := results.close(); err != nil {
+			fmt.Fprintf(o.ErrOut, "Warning: writing --results %s: %v\n", o.Results, err)
 		}
 	}
-	if outcome.StartedAt.IsZero() {
-		outcome.Triggered = false
-	}
-
-	rep := report.Build(report.Input{
-		Namespace:     o.Namespace,
-		Deployment:    p.primary.Name(),
-		Action:        p.action,
-		Services:      p.services(),
-		Spec:          p.primary.Deployment(),
-		Steps:         ex.steps,
-		SwitchService: o.SwitchService,
-		Preflight:     findings,
-		Targets:       redacted(o.Targets),
-		Attack:        res,
-		Events:        p.events(),
-		Outcome:       outcome,
-		Thresholds:    o.thresholds,
-		Interrupted:   interrupted,
-		Skipped:       skipped,
-	})
+	rep := report.Build(in)
 	if err := report.WriteText(rep, o.Out); err != nil {
 		return fmt.Errorf("writing report: %w", err)
 	}
@@ -602,29 +521,7 @@ func (o *RunOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	return verdictError{verdict: rep.Verdict, interrupted: interrupted}
-}
-
-// actionString names the run's action in the report: oneAction, times
-// --repeat.
-func (o *RunOptions) actionString() string {
-	if o.Repeat > 1 {
-		return fmt.Sprintf("%s x%d", o.oneAction(), o.Repeat)
-	}
-	return o.oneAction()
-}
-
-// oneAction names one change of the run, as a step's action.
-func (o *RunOptions) oneAction() string {
-	switch o.action.Kind {
-	case rollout.ActionSetImage:
-		return "set-image " + strings.Join(o.SetImage, ",")
-	case rollout.ActionApply:
-		return "apply " + o.Apply
-	case rollout.ActionScale:
-		return fmt.Sprintf("canary-steps %s to deployment/%s", o.CanarySteps, o.CanaryDeployment)
-	}
-	return string(o.action.Kind)
+	return verdictError{verdict: rep.Verdict, interrupted: in.Interrupted}
 }
 
 // writeFile renders the report into path, reporting close errors too.
@@ -641,18 +538,6 @@ func writeFile(path string, rep *report.Report, render report.Renderer) error {
 		return fmt.Errorf("writing report %s: %w", path, err)
 	}
 	return nil
-}
-
-// sleepCtx waits d or until ctx is done; it reports whether d elapsed.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // resultsFile is the --results file: vegeta's gob encoding, buffered.
@@ -672,13 +557,4 @@ func createResults(path string) (*resultsFile, error) {
 // close flushes and closes the file, returning the first error.
 func (r *resultsFile) close() error {
 	return errors.Join(r.w.Flush(), r.f.Close())
-}
-
-// redacted hides passwords in the target URLs before they reach the report.
-func redacted(targets []string) []string {
-	out := make([]string, len(targets))
-	for i, t := range targets {
-		out[i] = attack.RedactURL(t)
-	}
-	return out
 }

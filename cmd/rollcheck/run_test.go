@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/rollcheck/rollcheck/rollout"
 )
 
 // execute runs the command tree with args. When client is set, the real run
@@ -25,15 +27,16 @@ func execute(t *testing.T, client *fake.Clientset, args ...string) (code int, st
 	t.Helper()
 	var out, errOut bytes.Buffer
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
-	runFn := func(ctx context.Context, o *RunOptions) error {
+	f := newFactory(streams)
+	f.kube = func() (kubernetes.Interface, error) { return client, nil }
+	runF := func(ctx context.Context, o *RunOptions) error {
 		ran = true
 		if client == nil {
 			return nil
 		}
-		o.NewClient = func() (kubernetes.Interface, error) { return client, nil }
 		return o.Run(ctx)
 	}
-	root := newRootCommand(streams, runFn)
+	root := rootWith(f, newRunCommand(f, runF))
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
 	return exitCode(err, &errOut), errOut.String(), ran
@@ -107,18 +110,23 @@ func TestBadInputExitsTwoBeforeTouchingTheCluster(t *testing.T) {
 }
 
 func TestFlagsOverrideTheScenarioFile(t *testing.T) {
-	f := filepath.Join(t.TempDir(), "s.yaml")
-	if err := os.WriteFile(f, []byte("apiVersion: rollcheck/v1\ndeployment: web\naction: {restart: true}\nload: {targets: [\"http://127.0.0.1:1/\"], rate: 10/s}\nphases: {baseline: 7s}\n"), 0o600); err != nil {
+	file := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(file, []byte("apiVersion: rollcheck/v1\ndeployment: web\naction: {restart: true}\nload: {targets: [\"http://127.0.0.1:1/\"], rate: 10/s}\nphases: {baseline: 7s}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var got *RunOptions
-	root := newRootCommand(genericiooptions.NewTestIOStreamsDiscard(), func(_ context.Context, o *RunOptions) error { got = o; return nil })
-	root.SetArgs([]string{"run", "-f", f, "--rate", "20/s", "-n", "shop"})
+	f := newFactory(genericiooptions.NewTestIOStreamsDiscard())
+	root := rootWith(f, newRunCommand(f, func(_ context.Context, o *RunOptions) error { got = o; return nil }))
+	root.SetArgs([]string{"run", "-f", file, "--rate", "20/s", "-n", "shop"})
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got.Rate != "20/s" || got.Baseline.Seconds() != 7 || got.Deployment != "web" || !got.Restart || got.Namespace != "shop" {
 		t.Errorf("merged options: rate %s baseline %s deployment %s restart %v namespace %s", got.Rate, got.Baseline, got.Deployment, got.Restart, got.Namespace)
+	}
+	c := got.Config
+	if c.Attack.Rate.Freq != 20 || c.Baseline.Seconds() != 7 || c.Deployment != "web" || c.Action.Kind != rollout.ActionRestart || c.Namespace != "shop" {
+		t.Errorf("config: rate %v baseline %s deployment %s action %s namespace %s", c.Attack.Rate, c.Baseline, c.Deployment, c.Action.Kind, c.Namespace)
 	}
 }
 

@@ -1,96 +1,73 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"golang.org/x/term"
 
-	"github.com/rollcheck/rollcheck/attack"
-	"github.com/rollcheck/rollcheck/rollout"
+	"github.com/rollcheck/rollcheck/check"
 )
 
-// statusLine prints progress on stderr while a run goes on: one line
-// rewritten in place on a terminal, plain periodic lines otherwise (CI logs).
+// statusLine shows a run's progress on stderr: one line rewritten in place
+// on a terminal, plain lines on each phase and every few seconds otherwise
+// (CI logs). Notices and warnings go on lines of their own.
 type statusLine struct {
-	w        io.Writer
-	tty      bool
-	atk      *attack.Attack
-	watch    *rollout.Watcher
-	mu       sync.Mutex
-	phase    string
-	done     chan struct{}
-	finished chan struct{}
+	w     io.Writer
+	tty   bool
+	drawn bool // a status line is on the terminal's last line
 }
 
-func newStatusLine(w io.Writer, atk *attack.Attack, watch *rollout.Watcher) *statusLine {
+func newStatusLine(w io.Writer) *statusLine {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
-	return &statusLine{w: w, tty: tty, atk: atk, watch: watch, done: make(chan struct{}), finished: make(chan struct{})}
+	return &statusLine{w: w, tty: tty}
 }
 
-func (s *statusLine) setPhase(p string) {
-	s.mu.Lock()
-	changed := s.phase != p
-	s.phase = p
-	s.mu.Unlock()
-	if changed && !s.tty {
-		s.print()
-	}
-}
-
-func (s *statusLine) start(ctx context.Context) {
-	every := 5 * time.Second
+// every is how often the line is refreshed.
+func (s *statusLine) every() time.Duration {
 	if s.tty {
-		every = 250 * time.Millisecond
+		return 250 * time.Millisecond
 	}
-	go func() {
-		defer close(s.finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				s.print()
-			case <-ctx.Done():
-				return
-			case <-s.done:
-				return
-			}
-		}
-	}()
+	return 5 * time.Second
 }
 
-func (s *statusLine) stop() {
-	select {
-	case <-s.done:
-		return
+// show is the run's progress callback; the run calls it one at a time.
+func (s *statusLine) show(p check.Progress) {
+	switch p.Kind {
+	case check.ProgressNotice:
+		s.clear()
+		fmt.Fprintln(s.w, p.Message)
+	case check.ProgressWarning:
+		s.clear()
+		fmt.Fprintln(s.w, "Warning: "+p.Message)
 	default:
-	}
-	close(s.done)
-	<-s.finished
-	if s.tty {
-		fmt.Fprint(s.w, "\r\033[K")
+		if !p.Started {
+			return
+		}
+		line := fmt.Sprintf("%6.1fs %-8s %7.1f req/s  %d requests  %d failed  pods updated %d/%d ready %d  ready endpoints %d",
+			p.Load.Elapsed.Seconds(), p.Phase, p.Load.Rate, p.Load.Requests, p.Load.Failures,
+			p.Rollout.Updated, p.Rollout.Desired, p.Rollout.Ready, p.Rollout.ReadyEndpoints)
+		if s.tty {
+			fmt.Fprint(s.w, "\r\033[K"+line)
+			s.drawn = true
+			return
+		}
+		fmt.Fprintln(s.w, line)
 	}
 }
 
-func (s *statusLine) print() {
-	s.mu.Lock()
-	phase := s.phase
-	s.mu.Unlock()
-	snap := s.atk.Snapshot()
-	st := s.watch.Status()
-	line := fmt.Sprintf("%6.1fs %-8s %7.1f req/s  %d requests  %d failed  pods updated %d/%d ready %d  ready endpoints %d",
-		snap.Elapsed.Seconds(), phase, snap.Rate, snap.Requests, snap.Failures, st.Updated, st.Desired, st.Ready, st.ReadyEndpoints)
-	if s.tty {
-		fmt.Fprint(s.w, "\r\033[K"+line)
-		return
+// clear removes the status line from the terminal.
+func (s *statusLine) clear() {
+	if s.drawn {
+		fmt.Fprint(s.w, "\r\033[K")
+		s.drawn = false
 	}
-	fmt.Fprintln(s.w, line)
 }
+
+// finish clears the line before the report is printed.
+func (s *statusLine) finish() { s.clear() }

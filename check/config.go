@@ -1,0 +1,122 @@
+// Package check runs one rollcheck check: a constant load, a baseline, the
+// steps of a rollout strategy (restart ×N, set-image, apply, watch-only,
+// a blue/green switch, canary steps), the settle, and returns everything the
+// report needs. It is the engine behind `rollcheck run`, driven by a plain
+// Config: no flags, no files, no writers. Progress goes to a callback.
+package check
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/rollout"
+)
+
+// Clients are the connections a run uses.
+type Clients struct {
+	Kube kubernetes.Interface
+}
+
+// Config is one run, parsed and checked by the caller. Durations are as the
+// user gave them; zero RolloutTimeout means the Deployment's own deadline.
+type Config struct {
+	Namespace string
+	// Deployment is the one rolled out; for canary steps the stable one; for
+	// a switch, optional: the Deployment the Service switches to (checked).
+	Deployment string
+	// Service whose EndpointSlices are watched; "" finds every Service that
+	// selects the pods.
+	Service string
+	// Action starts each rollout: restart, set-image, apply or watch-only.
+	// Switch and Canary, when set, take its place.
+	Action rollout.Action
+	// WatchTimeout bounds the wait for a rollout started elsewhere
+	// (watch-only).
+	WatchTimeout time.Duration
+	Switch       *Switch
+	Canary       *Canary
+	// Repeat rolls out this many times under the same load (restart only).
+	Repeat int
+
+	Baseline       time.Duration
+	Settle         time.Duration
+	StepHold       time.Duration
+	RolloutTimeout time.Duration
+
+	Attack     attack.Config
+	Thresholds report.Thresholds
+	// SkipAccess skips the RBAC check before any change.
+	SkipAccess bool
+
+	// Now is the clock of the run (time.Now when nil).
+	Now func() time.Time
+	// Progress receives what the run is doing, serialized (nil: nothing).
+	Progress func(Progress)
+	// ProgressEvery is how often a ProgressTick is sent (default 5s).
+	ProgressEvery time.Duration
+}
+
+// Switch is blue/green: merge Selector into Service's selector.
+type Switch struct {
+	Service  string
+	Selector map[string]string
+}
+
+// Canary shifts replicas from the stable Deployment to Deployment in Steps.
+type Canary struct {
+	Deployment string
+	Steps      []rollout.CanaryStep
+}
+
+// ConfigError is input that is well formed but wrong for the cluster (a
+// Deployment that does not exist, a Service that already selects the
+// target): nothing in the cluster was changed.
+type ConfigError struct{ Err error }
+
+func (e ConfigError) Error() string { return e.Err.Error() }
+func (e ConfigError) Unwrap() error { return e.Err }
+
+func (c *Config) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+// actionName names the run's action in the report: one change, times
+// Repeat.
+func (c *Config) actionName() string {
+	if c.Repeat > 1 {
+		return fmt.Sprintf("%s x%d", c.stepAction(), c.Repeat)
+	}
+	return c.stepAction()
+}
+
+// stepAction names one change of the run, as a step's detail.
+func (c *Config) stepAction() string {
+	if c.Canary != nil {
+		steps := make([]string, len(c.Canary.Steps))
+		for i, s := range c.Canary.Steps {
+			steps[i] = s.String()
+		}
+		return fmt.Sprintf("canary-steps %s to deployment/%s", strings.Join(steps, ","), c.Canary.Deployment)
+	}
+	switch c.Action.Kind {
+	case rollout.ActionSetImage:
+		var images []string
+		for _, name := range slices.Sorted(maps.Keys(c.Action.Images)) {
+			images = append(images, name+"="+c.Action.Images[name])
+		}
+		return "set-image " + strings.Join(images, ",")
+	case rollout.ActionApply:
+		return "apply " + c.Action.Source
+	}
+	return string(c.Action.Kind)
+}

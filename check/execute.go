@@ -1,0 +1,211 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/preflight"
+	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/rollout"
+)
+
+// Execute runs cfg: it builds the plan, checks the caller's permissions,
+// reads the Deployment's settings, starts the watches and the load, holds
+// the baseline, runs the steps, holds the settle, and returns what the
+// report is built from. An error means there is no report; when it comes
+// before the first change (bad input for the cluster, a missing
+// permission, a first change refused) the cluster is as it was.
+func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, error) {
+	client := clients.Kube
+	rep := newReporter(cfg.Progress)
+	p, err := NewPlan(ctx, client, &cfg)
+	if err != nil {
+		return report.Input{}, err
+	}
+	if !cfg.SkipAccess {
+		if err := p.checkAccess(ctx, client); err != nil {
+			return report.Input{}, err
+		}
+	}
+	pin, warnings, err := preflight.Fetch(ctx, client, cfg.Namespace, p.Primary.Name())
+	if errors.Is(err, preflight.ErrNotFound) {
+		return report.Input{}, ConfigError{err}
+	}
+	if err != nil {
+		return report.Input{}, err
+	}
+	for _, w := range append(warnings, p.Warnings...) {
+		rep.warning(w)
+	}
+	findings := preflight.Check(pin, preflight.Options{})
+	defer p.stop()
+	if err := p.start(ctx); err != nil {
+		return report.Input{}, err
+	}
+	atk, err := attack.New(cfg.Attack)
+	if err != nil {
+		return report.Input{}, ConfigError{err}
+	}
+	atk.Start(ctx)
+	rep.start(ctx, atk, p.Status, cfg.ProgressEvery)
+	defer rep.stop()
+
+	ph, err := runPhases(ctx, &cfg, p, atk, rep)
+	rep.stop()
+	res := atk.Stop()
+	if err != nil {
+		return report.Input{}, err
+	}
+	if err := atk.Err(); err != nil {
+		rep.warning(fmt.Sprintf("writing the results: %v", err))
+	}
+	outcome := ph.outcome
+	if outcome.StartedAt.IsZero() {
+		outcome.Triggered = false
+	}
+	switchService := ""
+	if cfg.Switch != nil {
+		switchService = cfg.Switch.Service
+	}
+	return report.Input{
+		Namespace:     cfg.Namespace,
+		Deployment:    p.Primary.Name(),
+		Action:        p.Action,
+		Services:      p.services(),
+		Spec:          p.Primary.Deployment(),
+		Steps:         ph.steps,
+		SwitchService: switchService,
+		Preflight:     findings,
+		Targets:       redacted(cfg.Attack.Targets),
+		Attack:        res,
+		Events:        p.events(),
+		Outcome:       outcome,
+		Thresholds:    cfg.Thresholds,
+		Interrupted:   ph.interrupted,
+		Skipped:       ph.skipped,
+	}, nil
+}
+
+// phases is what the baseline, the steps and the settle produced.
+type phases struct {
+	outcome     rollout.Outcome // of the whole plan: first trigger to last completion
+	steps       []report.StepInput
+	interrupted bool
+	skipped     string
+}
+
+// runPhases holds the baseline, runs the plan's steps unless the baseline
+// already failed, and holds the settle after a completed rollout.
+func runPhases(ctx context.Context, cfg *Config, p *Plan, atk *attack.Attack, rep *reporter) (phases, error) {
+	rep.SetPhase("baseline")
+	if !sleepCtx(ctx, cfg.Baseline) {
+		return phases{interrupted: true}, nil
+	}
+	snap := atk.Snapshot()
+	switch {
+	case snap.Failures > 0:
+		return phases{skipped: fmt.Sprintf("rollout not triggered: %d of %d requests already failed in the baseline", snap.Failures, snap.Requests)}, nil
+	case snap.Requests == 0:
+		return phases{skipped: "rollout not triggered: no request completed in the baseline"}, nil
+	}
+	ph, err := runSteps(ctx, cfg, p, rep)
+	if err != nil {
+		return ph, err
+	}
+	ph.interrupted = ph.interrupted || ctx.Err() != nil
+	if ph.skipped == "" && !ph.interrupted && ph.outcome.Completed {
+		rep.SetPhase("settle")
+		if !sleepCtx(ctx, cfg.Settle) {
+			ph.interrupted = true
+		}
+	}
+	return ph, nil
+}
+
+// runSteps runs the steps in order, holding the load for StepHold between
+// them. It stops at the first step that does not complete. A refused change
+// in the first step is returned as an error (nothing changed: no report); a
+// later one ends the plan as a failed step.
+func runSteps(ctx context.Context, cfg *Config, p *Plan, rep *reporter) (phases, error) {
+	var ph phases
+	timeout := p.timeout()
+	for i, s := range p.Steps {
+		if i > 0 && !sleepCtx(ctx, cfg.StepHold) {
+			ph.interrupted = true
+			break
+		}
+		phase := "rollout"
+		if len(p.Steps) > 1 {
+			phase = "step " + s.Name
+		}
+		rep.SetPhase(phase)
+		res := s.Run(ctx, timeout, rep)
+		if res.Err != nil {
+			if i == 0 {
+				return ph, fmt.Errorf("triggering the rollout: %w", res.Err)
+			}
+			res.Outcome = rollout.Outcome{Triggered: true, StartedAt: cfg.now(), Reason: "change refused: " + res.Err.Error()}
+		}
+		if res.Skipped != "" {
+			ph.skipped = res.Skipped
+			break
+		}
+		ph.steps = append(ph.steps, report.StepInput{Name: s.Name, Detail: s.Detail, Outcome: res.Outcome})
+		ph.outcome = joinOutcomes(ph.outcome, res.Outcome)
+		if ctx.Err() != nil {
+			ph.interrupted = true
+			break
+		}
+		if !res.Outcome.Completed {
+			break
+		}
+	}
+	if !ph.outcome.Triggered {
+		ph.outcome = rollout.Outcome{}
+	}
+	if len(ph.steps) < len(p.Steps) && ph.outcome.Completed {
+		// Stopped early (interrupted during a hold): the plan as a whole
+		// did not complete.
+		ph.outcome.Completed, ph.outcome.Reason = false, "interrupted"
+	}
+	if !p.PerStep {
+		ph.steps = nil
+	}
+	return ph, nil
+}
+
+// joinOutcomes extends the plan's outcome with the next step's.
+func joinOutcomes(acc, next rollout.Outcome) rollout.Outcome {
+	if !acc.Triggered {
+		return next
+	}
+	acc.Completed, acc.CompletedAt, acc.Revision = next.Completed, next.CompletedAt, next.Revision
+	if next.Reason != "" {
+		acc.Reason = next.Reason
+	}
+	return acc
+}
+
+// sleepCtx waits d or until ctx is done; it reports whether d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// redacted hides passwords in the target URLs before they reach the report.
+func redacted(targets []attack.Target) []string {
+	out := make([]string, len(targets))
+	for i, t := range targets {
+		out[i] = attack.RedactURL(t.URL)
+	}
+	return out
+}

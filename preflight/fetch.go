@@ -1,0 +1,54 @@
+package preflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// ErrNotFound: the Deployment to check does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Fetch reads what the checks look at for one Deployment from the cluster:
+// the Deployment, the namespace's Services and Ingresses, and the Namespace.
+// Ingresses and the Namespace are optional: when they cannot be read the
+// checks that need them are skipped and a warning says why. A missing
+// Deployment is ErrNotFound.
+func Fetch(ctx context.Context, client kubernetes.Interface, namespace, name string) (in Input, warnings []string, err error) {
+	d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return Input{}, nil, fmt.Errorf("deployment %s/%s %w", namespace, name, ErrNotFound)
+	}
+	if err != nil {
+		return Input{}, nil, fmt.Errorf("get deployment %s/%s: %w", namespace, name, err)
+	}
+	in.Deployment = d
+	svcs, err := client.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return Input{}, nil, fmt.Errorf("list services in namespace %s: %w", namespace, err)
+	}
+	in.Services = svcs.Items
+	ings, err := client.NetworkingV1().Ingresses(namespace).List(ctx, metav1.ListOptions{})
+	switch {
+	case err == nil:
+		in.Ingresses = ings.Items
+	case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
+		warnings = append(warnings, fmt.Sprintf("cannot list ingresses in namespace %s, Ingress rules skipped: %v", namespace, err))
+	default:
+		return Input{}, nil, fmt.Errorf("list ingresses in namespace %s: %w", namespace, err)
+	}
+	ns, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		in.Namespace = ns
+	case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
+		warnings = append(warnings, fmt.Sprintf("cannot read namespace %s, its labels are unknown: %v", namespace, err))
+	default:
+		return Input{}, nil, fmt.Errorf("get namespace %s: %w", namespace, err)
+	}
+	return in, warnings, nil
+}

@@ -9,7 +9,7 @@ import (
 // classes[0] is ClassOK, the rest follow FailureClasses.
 var classes = append([]Class{ClassOK}, FailureClasses...)
 
-const numClasses = 11
+const numClasses = 12
 
 // Class indices, in the order of classes.
 const (
@@ -24,6 +24,7 @@ const (
 	idxEOF
 	idxTimeout
 	idxOther
+	idxClient
 )
 
 // Classify returns the class of a request outcome as vegeta reports it: the
@@ -71,6 +72,8 @@ func errorCause(errText, url string) string {
 // keeps (the error value itself is gone by the time a result arrives).
 func classifyError(s string) int {
 	switch {
+	case clientSide(s):
+		return idxClient
 	case strings.Contains(s, "connection refused"):
 		return idxRefused
 	case strings.Contains(s, "connection reset"), strings.Contains(s, "broken pipe"):
@@ -82,4 +85,25 @@ func classifyError(s string) int {
 		return idxEOF
 	}
 	return idxOther
+}
+
+// clientSide reports whether a transport error comes from the load
+// generator's own machine, not from the cluster: no free local port
+// (EADDRNOTAVAIL), no file descriptor left (EMFILE, ENFILE), or a name
+// the client's resolver cannot resolve. Such failures say nothing about the
+// rollout.
+func clientSide(s string) bool {
+	for _, m := range []string{
+		"cannot assign requested address", // EADDRNOTAVAIL: ephemeral ports used up
+		"too many open files",             // EMFILE
+		"file table overflow",             // ENFILE
+		"no such host",                    // the client's DNS has no such name
+		"server misbehaving",              // the client's resolver failed
+		"Temporary failure in name resolution",
+	} {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
 }

@@ -31,6 +31,9 @@ func TestClassify(t *testing.T) {
 		{"a client timeout is timeout", 0, `Get "` + u + `": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`, u, ClassTimeout},
 		{"a body read timeout is timeout", 0, "net/http: request canceled (Client.Timeout exceeded while reading body)", u, ClassTimeout},
 		{"a dial timeout is timeout", 0, `Get "` + u + `": dial tcp 10.0.0.1:80: i/o timeout`, u, ClassTimeout},
+		{"no free local port is the client's", 0, `Get "` + u + `": dial tcp 127.0.0.1:8080: connect: cannot assign requested address`, u, ClassClient},
+		{"no file descriptor is the client's", 0, `Get "` + u + `": dial tcp 127.0.0.1:8080: socket: too many open files`, u, ClassClient},
+		{"a name the client cannot resolve is the client's", 0, `Get "http://web.invalid/": dial tcp: lookup web.invalid on 127.0.0.53:53: no such host`, "http://web.invalid/", ClassClient},
 		{"an unknown error is other", 0, `Get "` + u + `": tls: handshake failure`, u, ClassOther},
 		{"a URL naming a class does not decide it", 0, `Get "http://h/EOF/timeout": tls: bad certificate`, "http://h/EOF/timeout", ClassOther},
 		{"an error without URL is still classified", 0, "read: connection reset by peer", "", ClassReset},
@@ -50,7 +53,7 @@ func TestClassesMatchIndices(t *testing.T) {
 	}
 	want := map[int]Class{idxOK: ClassOK, idx502: Class502, idx503: Class503, idx504: Class504,
 		idxOther5xx: ClassOther5xx, idx4xx: Class4xx, idxRefused: ClassRefused, idxReset: ClassReset,
-		idxEOF: ClassEOF, idxTimeout: ClassTimeout, idxOther: ClassOther}
+		idxEOF: ClassEOF, idxTimeout: ClassTimeout, idxOther: ClassOther, idxClient: ClassClient}
 	for i, c := range want {
 		if classes[i] != c {
 			t.Errorf("classes[%d] = %s, want %s", i, classes[i], c)

@@ -27,11 +27,15 @@ const (
 	ClassEOF      Class = "eof"
 	ClassTimeout  Class = "timeout"
 	ClassOther    Class = "other"
+	// ClassClient: the load generator's own machine failed the request (no
+	// local port or file descriptor, a name its resolver cannot resolve):
+	// not evidence about the cluster.
+	ClassClient Class = "client"
 )
 
 // FailureClasses lists every failing class in a stable order for reports.
 var FailureClasses = []Class{Class502, Class503, Class504, ClassOther5xx, Class4xx,
-	ClassRefused, ClassReset, ClassEOF, ClassTimeout, ClassOther}
+	ClassRefused, ClassReset, ClassEOF, ClassTimeout, ClassOther, ClassClient}
 
 // Target is one request to send; targets are used round robin.
 type Target struct {

@@ -20,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/rollcheck/rollcheck/workload"
 )
 
 // Severity ranks a finding. Error means the setting drops requests during an
@@ -65,7 +67,8 @@ type Finding struct {
 	// "service/web", "ingress/web" or "namespace/shop".
 	Object string `json:"object"`
 	// Path is the field inside Object, e.g.
-	// "spec.template.spec.containers[name=app].readinessProbe".
+	// "spec.template.spec.containers[app].readinessProbe" (spelt by
+	// workload.ContainerPath, as the report's recommendations spell it).
 	Path      string `json:"path"`
 	Current   string `json:"current"`
 	Suggested string `json:"suggested"`
@@ -154,7 +157,9 @@ func HasErrors(fs []Finding) bool {
 
 // target is the Deployment with what Check derived from the Input.
 type target struct {
-	d         *appsv1.Deployment
+	d *appsv1.Deployment
+	// w is the Deployment's settings, read once for every rule.
+	w         workload.Deployment
 	obj       string
 	pod       *corev1.PodSpec
 	services  []corev1.Service
@@ -168,6 +173,7 @@ func newTarget(in Input, opts Options) *target {
 	d := in.Deployment
 	t := &target{
 		d:        d,
+		w:        workload.Read(d),
 		obj:      "deployment/" + d.Name,
 		pod:      &d.Spec.Template.Spec,
 		ns:       in.Namespace,
@@ -229,31 +235,6 @@ func ingressServices(ing *networkingv1.Ingress) []string {
 		}
 	}
 	return out
-}
-
-// containerPath is the field path of container c of the pod template.
-func containerPath(c *corev1.Container, field string) string {
-	p := "spec.template.spec.containers[name=" + c.Name + "]"
-	if field != "" {
-		p += "." + field
-	}
-	return p
-}
-
-// replicas is spec.replicas with the API default of 1.
-func (t *target) replicas() (int32, bool) {
-	if t.d.Spec.Replicas == nil {
-		return 1, true
-	}
-	return *t.d.Spec.Replicas, false
-}
-
-// grace is terminationGracePeriodSeconds with the API default of 30.
-func (t *target) grace() (time.Duration, bool) {
-	if t.pod.TerminationGracePeriodSeconds == nil {
-		return 30 * time.Second, true
-	}
-	return time.Duration(*t.pod.TerminationGracePeriodSeconds) * time.Second, false
 }
 
 // seconds prints d as whole or fractional seconds, as manifests spell them.

@@ -343,31 +343,6 @@ func TestOptionsFilterFindings(t *testing.T) {
 	}
 }
 
-func TestPreStopSleepReadsTheCommonForms(t *testing.T) {
-	tests := []struct {
-		name string
-		h    corev1.LifecycleHandler
-		want time.Duration
-		ok   bool
-	}{
-		{"exec sleep N", corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sleep", "10"}}}, 10 * time.Second, true},
-		{"sh -c sleep N", corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "sleep 4"}}}, 4 * time.Second, true},
-		{"a sleep within a script", corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo bye; sleep 1m && kill 1"}}}, time.Minute, true},
-		{"the sleep action", corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 7}}, 7 * time.Second, true},
-		{"a command that does not sleep", corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/usr/sbin/nginx", "-s", "quit"}}}, 0, false},
-		{"an httpGet", corev1.LifecycleHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/drain"}}, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := &corev1.Container{Lifecycle: &corev1.Lifecycle{PreStop: &tt.h}}
-			d, has, ok := preStopSleep(c)
-			if !has || ok != tt.ok || d != tt.want {
-				t.Errorf("got %s has=%v ok=%v, want %s ok=%v", d, has, ok, tt.want, tt.ok)
-			}
-		})
-	}
-}
-
 func TestParseSeverity(t *testing.T) {
 	for in, want := range map[string]Severity{"info": Info, "WARNING": Warning, " error ": Error} {
 		if got, err := ParseSeverity(in); err != nil || got != want {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +11,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/rollcheck/rollcheck/workload"
 )
 
 // Rule ids. They are stable: users pass them to --disable and CI configs
@@ -54,23 +55,6 @@ func (t *target) finding(rule string, sev Severity, obj, path, current, suggeste
 	return Finding{Rule: rule, Severity: sev, Object: obj, Path: path, Current: current, Suggested: suggested, Why: why}
 }
 
-// servingContainers are the containers that expose a port, or every
-// container when none declares one (a Service may target an undeclared port).
-func (t *target) servingContainers() []*corev1.Container {
-	var out []*corev1.Container
-	for i := range t.pod.Containers {
-		if len(t.pod.Containers[i].Ports) > 0 {
-			out = append(out, &t.pod.Containers[i])
-		}
-	}
-	if len(out) == 0 && len(t.fronts) > 0 {
-		for i := range t.pod.Containers {
-			out = append(out, &t.pod.Containers[i])
-		}
-	}
-	return out
-}
-
 // loadBalanced returns the first front outside kube-proxy, if any.
 func (t *target) loadBalanced() (front, bool) {
 	for _, f := range t.fronts {
@@ -94,9 +78,8 @@ func (t *target) maxLag() (front, bool) {
 
 func checkReadinessProbe(t *target) []Finding {
 	var out []Finding
-	for i := range t.pod.Containers {
-		c := &t.pod.Containers[i]
-		if len(c.Ports) == 0 || c.ReadinessProbe != nil {
+	for _, c := range t.w.Containers {
+		if !c.Ports || c.Readiness != nil {
 			continue
 		}
 		sev := Warning
@@ -105,12 +88,12 @@ func checkReadinessProbe(t *target) []Finding {
 			sev = Error
 			why = fmt.Sprintf("Without a readiness probe a new pod is added to the endpoints of service/%s as soon as its process starts, before the application listens, and the rollout removes old pods on that false signal.", t.services[0].Name)
 		}
-		port := c.Ports[0]
+		port := c.Spec.Ports[0]
 		p := strconv.Itoa(int(port.ContainerPort))
 		if port.Name != "" {
 			p = port.Name
 		}
-		out = append(out, t.finding(RuleNoReadinessProbe, sev, t.obj, containerPath(c, "readinessProbe"), "none",
+		out = append(out, t.finding(RuleNoReadinessProbe, sev, t.obj, c.Path("readinessProbe"), "none",
 			fmt.Sprintf("httpGet {path: /ready, port: %s} (or tcpSocket), periodSeconds 5", p), why))
 	}
 	return out
@@ -118,20 +101,19 @@ func checkReadinessProbe(t *target) []Finding {
 
 func checkSameProbes(t *target) []Finding {
 	var out []Finding
-	for i := range t.pod.Containers {
-		c := &t.pod.Containers[i]
-		if c.ReadinessProbe == nil || c.LivenessProbe == nil || !reflect.DeepEqual(c.ReadinessProbe.ProbeHandler, c.LivenessProbe.ProbeHandler) {
+	for _, c := range t.w.Containers {
+		if c.Readiness == nil || c.Liveness == nil || !reflect.DeepEqual(c.Readiness.ProbeHandler, c.Liveness.ProbeHandler) {
 			continue
 		}
 		sev := Warning
 		why := "When the one check fails (slow start, overload) the pod is restarted instead of only taken out of rotation, which turns a slow pod into a restart loop."
-		if c.StartupProbe != nil {
+		if c.Startup != nil {
 			// The startupProbe holds liveness back during start-up, the
 			// riskiest time; what remains is restarts under load.
 			sev = Info
 			why = "When the one check fails under load the pod is restarted instead of only taken out of rotation; the startupProbe protects start-up, not the rest of the pod's life."
 		}
-		out = append(out, t.finding(RuleReadinessSameAsLiveness, sev, t.obj, containerPath(c, "livenessProbe"), "same check as readinessProbe ("+describeHandler(c.LivenessProbe.ProbeHandler)+")",
+		out = append(out, t.finding(RuleReadinessSameAsLiveness, sev, t.obj, c.Path("livenessProbe"), "same check as readinessProbe ("+describeHandler(c.Liveness.ProbeHandler)+")",
 			"a liveness check that only fails when the process is stuck (e.g. /livez), readiness on /ready", why))
 	}
 	return out
@@ -168,8 +150,8 @@ func checkPreStop(t *target) []Finding {
 		return nil // nothing routes to the pods
 	}
 	var out []Finding
-	for _, c := range t.servingContainers() {
-		if c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
+	for _, c := range t.w.Serving() {
+		if c.PreStop.Set {
 			continue
 		}
 		sev := Warning
@@ -178,7 +160,7 @@ func checkPreStop(t *target) []Finding {
 			sev = Error
 			why = fmt.Sprintf("SIGTERM arrives at the same time as the endpoint removal, but the %s (%s) keeps sending new requests for about %s after that, which fail once the application stops.", lb.kind, lb.obj, seconds(f.lag))
 		}
-		out = append(out, t.finding(RuleNoPreStop, sev, t.obj, containerPath(c, "lifecycle.preStop"), "none",
+		out = append(out, t.finding(RuleNoPreStop, sev, t.obj, c.Path("lifecycle.preStop"), "none",
 			fmt.Sprintf(`sleep: {seconds: %d} (or exec: ["sleep", "%d"])`, ceilSeconds(suggestedSleep(f)), ceilSeconds(suggestedSleep(f))), why))
 	}
 	return out
@@ -195,66 +177,21 @@ func checkPreStopLag(t *target) []Finding {
 		return nil
 	}
 	var out []Finding
-	for _, c := range t.servingContainers() {
-		d, has, ok := preStopSleep(c)
-		if !has || !ok {
+	for _, c := range t.w.Serving() {
+		if !c.PreStop.Known {
 			continue // no preStop is no-prestop's; an unknown hook cannot be timed
 		}
+		d := c.PreStop.Sleep
 		for _, f := range known {
 			if d >= f.lag {
 				continue
 			}
-			out = append(out, t.finding(RulePreStopShorterThanLag, Error, t.obj, containerPath(c, "lifecycle.preStop"),
+			out = append(out, t.finding(RulePreStopShorterThanLag, Error, t.obj, c.Path("lifecycle.preStop"),
 				"sleep "+seconds(d), fmt.Sprintf("sleep %d", ceilSeconds(suggestedSleep(f))),
 				fmt.Sprintf("%s keeps routing for %s after the pod leaves the endpoints (%s), so requests still arrive after the preStop sleep ends and SIGTERM stops the application.", f.obj, seconds(f.lag), labDeregisterLag)))
 		}
 	}
 	return out
-}
-
-// sleepRE finds "sleep N" (seconds, optionally with an s or m suffix) in a
-// shell command line.
-var sleepRE = regexp.MustCompile(`(?:^|[\s;&|(])sleep\s+([0-9]+(?:\.[0-9]+)?)([sm]?)(?:$|[\s;&|)])`)
-
-// preStopSleep returns how long c's preStop hook takes: has is false when
-// there is no hook, ok is false when the hook's duration cannot be read (an
-// httpGet, or a command that does not sleep).
-func preStopSleep(c *corev1.Container) (d time.Duration, has, ok bool) {
-	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil {
-		return 0, false, false
-	}
-	h := c.Lifecycle.PreStop
-	if h.Sleep != nil {
-		return time.Duration(h.Sleep.Seconds) * time.Second, true, true
-	}
-	if h.Exec == nil || len(h.Exec.Command) == 0 {
-		return 0, true, false
-	}
-	cmd := h.Exec.Command
-	if path.Base(cmd[0]) == "sleep" && len(cmd) > 1 {
-		d, ok := parseSleep(cmd[1], "")
-		return d, true, ok
-	}
-	m := sleepRE.FindStringSubmatch(strings.Join(cmd, " "))
-	if m == nil {
-		return 0, true, false
-	}
-	d, ok = parseSleep(m[1], m[2])
-	return d, true, ok
-}
-
-func parseSleep(n, unit string) (time.Duration, bool) {
-	if unit == "" && strings.HasSuffix(n, "s") {
-		n = strings.TrimSuffix(n, "s")
-	}
-	f, err := strconv.ParseFloat(n, 64)
-	if err != nil || f < 0 {
-		return 0, false
-	}
-	if unit == "m" {
-		f *= 60
-	}
-	return time.Duration(f * float64(time.Second)), true
 }
 
 // springShutdown is the Spring Boot graceful shutdown timeout, in the
@@ -277,20 +214,21 @@ func (t *target) shutdownOf(c *corev1.Container) (time.Duration, string) {
 }
 
 func checkGrace(t *target) []Finding {
-	grace, isDefault := t.grace()
+	grace := t.w.Grace
 	cur := seconds(grace)
-	if isDefault {
+	if t.w.GraceDefaulted {
 		cur += " (default)"
 	}
+	// Every container's preStop and shutdown must fit in the one grace
+	// period, so the container that needs longest decides.
 	var worst *corev1.Container
 	var need, pre, shut time.Duration
 	var shutFrom string
-	for i := range t.pod.Containers {
-		c := &t.pod.Containers[i]
-		p, _, _ := preStopSleep(c)
-		s, from := t.shutdownOf(c)
+	for _, c := range t.w.Containers {
+		p := c.PreStop.Sleep
+		s, from := t.shutdownOf(c.Spec)
 		if p+s > need || worst == nil {
-			worst, need, pre, shut, shutFrom = c, p+s, p, s, from
+			worst, need, pre, shut, shutFrom = c.Spec, p+s, p, s, from
 		}
 	}
 	if worst == nil || need < grace {
@@ -311,7 +249,7 @@ func checkGrace(t *target) []Finding {
 }
 
 func checkDeregistration(t *target) []Finding {
-	grace, _ := t.grace()
+	grace := t.w.Grace
 	var out []Finding
 	seen := map[string]bool{}
 	for _, f := range t.fronts {
@@ -377,48 +315,18 @@ func checkRecreate(t *target) []Finding {
 		"Recreate deletes every old pod before it creates a new one, so the Service has no endpoint for the whole start-up of the new version.")}
 }
 
-// rollingParams returns the resolved maxSurge and maxUnavailable as the
-// Deployment controller computes them (surge rounds up, unavailable down),
-// and an error for values it would reject.
-func (t *target) rollingParams() (surge, unavail int, err error) {
-	rep, _ := t.replicas()
-	def := intstr.FromString("25%")
-	s, u := &def, &def
-	if ru := t.d.Spec.Strategy.RollingUpdate; ru != nil {
-		if ru.MaxSurge != nil {
-			s = ru.MaxSurge
-		}
-		if ru.MaxUnavailable != nil {
-			u = ru.MaxUnavailable
-		}
-	}
-	surge, err = intstr.GetScaledValueFromIntOrPercent(s, int(rep), true)
-	if err != nil {
-		return 0, 0, fmt.Errorf("maxSurge %s: %w", s.String(), err)
-	}
-	unavail, err = intstr.GetScaledValueFromIntOrPercent(u, int(rep), false)
-	if err != nil {
-		return 0, 0, fmt.Errorf("maxUnavailable %s: %w", u.String(), err)
-	}
-	return surge, unavail, nil
-}
-
-func isRolling(d *appsv1.Deployment) bool {
-	return d.Spec.Strategy.Type == "" || d.Spec.Strategy.Type == appsv1.RollingUpdateDeploymentStrategyType
-}
-
 func checkNoReadyPods(t *target) []Finding {
-	rep, _ := t.replicas()
-	if !isRolling(t.d) || rep == 0 {
+	rep, st := t.w.Replicas, t.w.Strategy
+	if !st.Rolling() || rep == 0 {
 		return nil
 	}
-	surge, unavail, err := t.rollingParams()
-	if err != nil || (surge == 0 && unavail == 0) || unavail < int(rep) {
+	surge, unavail := st.Surge, st.Unavailable
+	if st.Invalid != nil || (surge == 0 && unavail == 0) || unavail < rep {
 		return nil
 	}
-	raw := "25% (default)"
-	if ru := t.d.Spec.Strategy.RollingUpdate; ru != nil && ru.MaxUnavailable != nil {
-		raw = ru.MaxUnavailable.String()
+	raw := st.MaxUnavailable.String()
+	if !st.MaxUnavailableSet {
+		raw += " (default)"
 	}
 	return []Finding{t.finding(RuleRollingUpdateNoReadyPods, Error, t.obj, "spec.strategy.rollingUpdate.maxUnavailable",
 		fmt.Sprintf("%s = %d of %d replicas", raw, unavail, rep), "0 (with maxSurge 1 or more)",
@@ -426,19 +334,19 @@ func checkNoReadyPods(t *target) []Finding {
 }
 
 func checkInvalidRollingUpdate(t *target) []Finding {
-	if !isRolling(t.d) {
+	st := t.w.Strategy
+	if !st.Rolling() {
 		return nil
 	}
-	ru := t.d.Spec.Strategy.RollingUpdate
-	if _, _, err := t.rollingParams(); err != nil {
-		return []Finding{t.finding(RuleRollingUpdateInvalid, Error, t.obj, "spec.strategy.rollingUpdate", err.Error(), "an integer or a percentage such as 25%",
+	if st.Invalid != nil {
+		return []Finding{t.finding(RuleRollingUpdateInvalid, Error, t.obj, "spec.strategy.rollingUpdate", st.Invalid.Error(), "an integer or a percentage such as 25%",
 			"The API server rejects the Deployment, so the rollout never starts.")}
 	}
-	if ru == nil || ru.MaxSurge == nil || ru.MaxUnavailable == nil || !isZero(*ru.MaxSurge) || !isZero(*ru.MaxUnavailable) {
+	if !st.MaxSurgeSet || !st.MaxUnavailableSet || !isZero(st.MaxSurge) || !isZero(st.MaxUnavailable) {
 		return nil
 	}
 	return []Finding{t.finding(RuleRollingUpdateInvalid, Error, t.obj, "spec.strategy.rollingUpdate",
-		fmt.Sprintf("maxSurge %s, maxUnavailable %s", ru.MaxSurge.String(), ru.MaxUnavailable.String()), "maxSurge 1, maxUnavailable 0",
+		fmt.Sprintf("maxSurge %s, maxUnavailable %s", st.MaxSurge.String(), st.MaxUnavailable.String()), "maxSurge 1, maxUnavailable 0",
 		"The API server rejects maxSurge and maxUnavailable both 0 because the controller could neither add nor remove a pod.")}
 }
 
@@ -452,12 +360,11 @@ func isZero(v intstr.IntOrString) bool {
 }
 
 func checkSingleReplica(t *target) []Finding {
-	rep, isDefault := t.replicas()
-	if rep != 1 {
+	if t.w.Replicas != 1 {
 		return nil
 	}
 	cur := "1"
-	if isDefault {
+	if t.w.ReplicasDefaulted {
 		cur = "1 (default)"
 	}
 	return []Finding{t.finding(RuleSingleReplica, Warning, t.obj, "spec.replicas", cur, "2 or more (with a PodDisruptionBudget)",
@@ -465,22 +372,18 @@ func checkSingleReplica(t *target) []Finding {
 }
 
 func checkMinReadySeconds(t *target) []Finding {
-	if t.d.Spec.MinReadySeconds > 0 {
+	if t.w.MinReady > 0 {
 		return nil
 	}
-	for i := range t.pod.Containers {
-		c := &t.pod.Containers[i]
-		r := c.ReadinessProbe
+	for _, c := range t.w.Containers {
+		r := c.Readiness
 		if r == nil {
 			continue
 		}
-		period := r.PeriodSeconds
-		if period == 0 {
-			period = 10
-		}
+		period := workload.PeriodSeconds(r)
 		slow := ""
 		switch {
-		case c.StartupProbe != nil:
+		case c.Startup != nil:
 			slow = "a startupProbe"
 		case r.InitialDelaySeconds > period:
 			slow = fmt.Sprintf("readinessProbe.initialDelaySeconds %d > periodSeconds %d", r.InitialDelaySeconds, period)
@@ -508,7 +411,7 @@ func checkShellForm(t *target) []Finding {
 		if strings.HasPrefix(s, "exec ") || strings.Contains(s, "trap ") {
 			continue
 		}
-		out = append(out, t.finding(RuleShellFormEntrypoint, Warning, t.obj, containerPath(c, "command"),
+		out = append(out, t.finding(RuleShellFormEntrypoint, Warning, t.obj, workload.ContainerPath(c.Name, "command"),
 			fmt.Sprintf("%s -c %q", c.Command[0], script), fmt.Sprintf("%s -c %q (or the binary directly)", c.Command[0], "exec "+s),
 			"The shell runs as PID 1 and does not forward SIGTERM to the application, so the application never drains and is SIGKILLed at the end of the grace period."))
 	}
@@ -554,7 +457,7 @@ func checkCLBDraining(t *target) []Finding {
 		if v != "" {
 			cur = v
 		}
-		grace, _ := t.grace()
+		grace := t.w.Grace
 		out = append(out, t.finding(RuleCLBNoConnectionDraining, sev, f.obj, annPath(clbDrainingEnabled), cur,
 			fmt.Sprintf(`"true", with %s: "%d"`, clbDrainingTimeout, int64(grace/time.Second)+10), why))
 	}

@@ -3,14 +3,14 @@ package report
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/rollcheck/rollcheck/workload"
 )
 
 // Recommendation is one setting to change, with the value derived from the
@@ -24,9 +24,9 @@ type Recommendation struct {
 	Causes    []CauseCode `json:"causes,omitempty"` // the causes it answers
 }
 
-// Defaults of the Kubernetes API used when a field is unset (FACTS.md §1, §6).
+// Margins of the recommendations, and what they say when the Deployment is
+// not known.
 const (
-	defaultGrace      = 30 * time.Second
 	minPreStopMargin  = 2 * time.Second
 	graceMargin       = 2 * time.Second
 	unknownSpec       = "unknown (Deployment spec not available)"
@@ -35,85 +35,56 @@ const (
 
 // settings are the parts of the Deployment the recommendations read.
 type settings struct {
-	known          bool
-	container      string
-	preStop        time.Duration // sleep length; 0 when none or not a sleep
-	preStopText    string
-	grace          time.Duration
-	strategy       appsv1.DeploymentStrategyType
+	known bool
+	// w is the Deployment as workload reads it (the API defaults when
+	// unknown).
+	w workload.Deployment
+	// serving are the containers the preStop and readiness advice is
+	// about: those that take traffic (workload.Serving), or one
+	// placeholder named NAME when the Deployment or its containers are
+	// unknown.
+	serving        []workload.Container
 	maxUnavailable string
 	unavailable    int // resolved against replicas
-	replicas       int
-	readiness      string
-	startup        string
-	minReady       int32
 	// A blue/green switch (Input.SwitchService): the Service and the
 	// Deployment switched to, with its ready replicas before the switch.
 	switchService, switchTo string
 	readyBefore             int
 }
 
-var sleepRe = regexp.MustCompile(`(?:^|[\s;&|])sleep\s+(\d+(?:\.\d+)?)`)
-
 func readSettings(d *appsv1.Deployment) settings {
-	s := settings{container: "NAME", grace: defaultGrace, preStopText: "none", readiness: "none", startup: "none", strategy: appsv1.RollingUpdateDeploymentStrategyType, maxUnavailable: "25%", replicas: 1}
-	if d == nil {
-		return s
+	s := settings{known: d != nil, w: workload.Read(d)}
+	st := s.w.Strategy
+	s.maxUnavailable, s.unavailable = st.MaxUnavailable.String(), st.Unavailable
+	if st.Type == appsv1.RecreateDeploymentStrategyType {
+		s.maxUnavailable, s.unavailable = "Recreate (all pods stop first)", s.w.Replicas
 	}
-	s.known = true
-	spec := d.Spec.Template.Spec
-	if d.Spec.Replicas != nil {
-		s.replicas = int(*d.Spec.Replicas)
+	s.serving = s.w.Serving()
+	if len(s.serving) == 0 {
+		s.serving = []workload.Container{{Name: "NAME", PreStop: workload.ReadPreStop(nil)}}
 	}
-	if spec.TerminationGracePeriodSeconds != nil {
-		s.grace = time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second
-	}
-	s.minReady = d.Spec.MinReadySeconds
-	if d.Spec.Strategy.Type != "" {
-		s.strategy = d.Spec.Strategy.Type
-	}
-	mu := intstr.FromString("25%")
-	if ru := d.Spec.Strategy.RollingUpdate; ru != nil && ru.MaxUnavailable != nil {
-		mu = *ru.MaxUnavailable
-	}
-	s.maxUnavailable = mu.String()
-	if v, err := intstr.GetScaledValueFromIntOrPercent(&mu, s.replicas, false); err == nil {
-		s.unavailable = v
-	}
-	if s.strategy == appsv1.RecreateDeploymentStrategyType {
-		s.maxUnavailable, s.unavailable = "Recreate (all pods stop first)", s.replicas
-	}
-	if len(spec.Containers) == 0 {
-		return s
-	}
-	c := spec.Containers[0]
-	s.container = c.Name
-	if c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
-		s.preStop, s.preStopText = preStopOf(c.Lifecycle.PreStop)
-	}
-	s.readiness = probeText(c.ReadinessProbe)
-	s.startup = probeText(c.StartupProbe)
 	return s
 }
 
-// preStopOf returns how long a preStop hook holds the container, when it is
-// a sleep, and a description.
-func preStopOf(h *corev1.LifecycleHandler) (time.Duration, string) {
-	switch {
-	case h.Sleep != nil:
-		d := time.Duration(h.Sleep.Seconds) * time.Second
-		return d, fmt.Sprintf("sleep %d", h.Sleep.Seconds)
-	case h.Exec != nil:
-		cmd := strings.Join(h.Exec.Command, " ")
-		if m := sleepRe.FindStringSubmatch(cmd); m != nil {
-			f, _ := strconv.ParseFloat(m[1], 64)
-			return time.Duration(f * float64(time.Second)), "exec: " + cmd
-		}
-		return 0, "exec: " + cmd + " (length unknown)"
-	case h.HTTPGet != nil:
-		return 0, fmt.Sprintf("httpGet %s (length unknown)", h.HTTPGet.Path)
+// servingPreStop is the preStop sleep the diagnosis weighs: the shortest
+// over the serving containers, since a pod stops serving when the first of
+// them does (0 when one has no timed sleep).
+func (s settings) servingPreStop() time.Duration {
+	d := s.serving[0].PreStop.Sleep
+	for _, c := range s.serving[1:] {
+		d = min(d, c.PreStop.Sleep)
 	}
-	return 0, "none"
+	return d
+}
+
+// longestPreStop is the longest preStop sleep over every container: the
+// kubelet runs them side by side within the one grace period.
+func (s settings) longestPreStop() time.Duration {
+	var d time.Duration
+	for _, c := range s.w.Containers {
+		d = max(d, c.PreStop.Sleep)
+	}
+	return d
 }
 
 func probeText(p *corev1.Probe) string {
@@ -131,11 +102,7 @@ func probeText(p *corev1.Probe) string {
 	case p.GRPC != nil:
 		what = "grpc"
 	}
-	period := p.PeriodSeconds
-	if period == 0 {
-		period = 10
-	}
-	return fmt.Sprintf("%s every %ds", what, period)
+	return fmt.Sprintf("%s every %ds", what, workload.PeriodSeconds(p))
 }
 
 func ceilSeconds(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
@@ -162,7 +129,6 @@ func (s settings) current(v string) string {
 // measurements and the Deployment's current settings.
 func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration) []Recommendation {
 	out := []Recommendation{}
-	c := "spec.template.spec.containers[" + s.container + "]"
 
 	// preStop: hold the pod serving until the load balancer stops routing.
 	routed := hasCause(causes, TerminatingPodStillRouted, LBDeregistrationLag)
@@ -170,27 +136,31 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 	if m.MaxRoutingLag != nil {
 		lag = time.Duration(*m.MaxRoutingLag * float64(time.Second))
 	}
-	preStopTarget := s.preStop
+	preStopTarget := s.longestPreStop()
 	if routed || lag > 0 {
 		need := lag + max(minPreStopMargin, lag/2)
 		sugg := ceilSeconds(need)
 		if time.Duration(sugg)*time.Second > preStopTarget {
 			preStopTarget = time.Duration(sugg) * time.Second
 		}
-		r := Recommendation{
-			Field:     c + ".lifecycle.preStop",
-			Current:   s.current(s.preStopText),
-			Suggested: fmt.Sprintf("sleep %d (exec [\"sleep\", \"%d\"] or sleep.seconds: %d)", sugg, sugg, sugg),
-			Why:       fmt.Sprintf("requests still reached terminating pods up to %s after their endpoint turned not-ready; a preStop sleep of at least that plus a margin (%s) keeps the pod serving until the load balancer stops routing to it (an app that drains on SIGTERM for as long helps too)", sec(lag), sec(max(minPreStopMargin, lag/2))),
-			Satisfied: s.known && !routed && s.preStop >= need,
-			Causes:    codes(causes, TerminatingPodStillRouted, LBDeregistrationLag),
+		// Every container that takes traffic must keep serving until
+		// the load balancer stops routing, so each gets its own advice.
+		for _, c := range s.serving {
+			out = append(out, Recommendation{
+				Field:     c.Path("lifecycle.preStop"),
+				Current:   s.current(c.PreStop.Text),
+				Suggested: fmt.Sprintf("sleep %d (exec [\"sleep\", \"%d\"] or sleep.seconds: %d)", sugg, sugg, sugg),
+				Why:       fmt.Sprintf("requests still reached terminating pods up to %s after their endpoint turned not-ready; a preStop sleep of at least that plus a margin (%s) keeps the pod serving until the load balancer stops routing to it (an app that drains on SIGTERM for as long helps too)", sec(lag), sec(max(minPreStopMargin, lag/2))),
+				Satisfied: s.known && !routed && c.PreStop.Sleep >= need,
+				Causes:    codes(causes, TerminatingPodStillRouted, LBDeregistrationLag),
+			})
 		}
-		out = append(out, r)
 	}
 
-	// terminationGracePeriodSeconds: preStop + shutdown must fit.
+	// terminationGracePeriodSeconds: preStop + shutdown must fit, for the
+	// container with the longest preStop.
 	cut := hasCause(causes, InflightCut)
-	if len(out) > 0 || cut || s.preStop > 0 {
+	if len(out) > 0 || cut || s.longestPreStop() > 0 {
 		var shutdown time.Duration
 		if m.MaxShutdown != nil {
 			shutdown = time.Duration(*m.MaxShutdown * float64(time.Second))
@@ -208,10 +178,10 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 		why += fmt.Sprintf(" + %s margin must end before SIGKILL; %s", sec(graceMargin), deregistrationWhy)
 		out = append(out, Recommendation{
 			Field:     "spec.template.spec.terminationGracePeriodSeconds",
-			Current:   s.current(strconv.FormatInt(ceilSeconds(s.grace), 10)),
+			Current:   s.current(strconv.FormatInt(ceilSeconds(s.w.Grace), 10)),
 			Suggested: fmt.Sprintf("at least %d (and below the load balancer's deregistration delay)", sugg),
 			Why:       why,
-			Satisfied: s.known && !cut && s.grace >= need,
+			Satisfied: s.known && !cut && s.w.Grace >= need,
 			Causes:    codes(causes, InflightCut),
 		})
 	}
@@ -223,31 +193,32 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 	if (zero || hasCause(causes, NoReadyEndpoints)) && s.switchService != "" {
 		out = append(out, Recommendation{
 			Field:     "service/" + s.switchService + " selector",
-			Current:   fmt.Sprintf("switched to deployment/%s with %d of %d replicas ready", s.switchTo, s.readyBefore, s.replicas),
-			Suggested: fmt.Sprintf("switch only once 'kubectl rollout status deployment/%s' succeeds (all %d replicas ready)", s.switchTo, s.replicas),
+			Current:   fmt.Sprintf("switched to deployment/%s with %d of %d replicas ready", s.switchTo, s.readyBefore, s.w.Replicas),
+			Suggested: fmt.Sprintf("switch only once 'kubectl rollout status deployment/%s' succeeds (all %d replicas ready)", s.switchTo, s.w.Replicas),
 			Why:       "ready endpoints fell to 0 after the switch: the Service was moved to pods that could not serve yet",
-			Satisfied: s.known && s.readyBefore >= s.replicas && !zero,
+			Satisfied: s.known && s.readyBefore >= s.w.Replicas && !zero,
 			Causes:    codes(causes, NoReadyEndpoints),
 		})
 	} else if zero || hasCause(causes, NoReadyEndpoints) {
+		recreate := s.w.Strategy.Type == appsv1.RecreateDeploymentStrategyType
 		field := "spec.strategy.rollingUpdate.maxUnavailable"
-		if s.strategy == appsv1.RecreateDeploymentStrategyType {
+		if recreate {
 			field = "spec.strategy.type"
 		}
 		sugg := "0 (with maxSurge 1 or more)"
-		if s.strategy == appsv1.RecreateDeploymentStrategyType {
+		if recreate {
 			sugg = "RollingUpdate with maxUnavailable 0 and maxSurge 1"
 		}
 		why := "ready endpoints fell to 0 during the rollout, so the Service had nothing to send requests to"
-		if s.known && s.replicas < 2 {
-			why += fmt.Sprintf("; with %d replica also consider 2 or more", s.replicas)
+		if s.known && s.w.Replicas < 2 {
+			why += fmt.Sprintf("; with %d replica also consider 2 or more", s.w.Replicas)
 		}
 		out = append(out, Recommendation{
 			Field:     field,
 			Current:   s.current(s.maxUnavailable),
 			Suggested: sugg,
 			Why:       why,
-			Satisfied: s.known && s.strategy != appsv1.RecreateDeploymentStrategyType && s.unavailable == 0 && !zero,
+			Satisfied: s.known && !recreate && s.unavailable == 0 && !zero,
 			Causes:    codes(causes, NoReadyEndpoints),
 		})
 	}
@@ -260,22 +231,26 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 				worst = max(worst, time.Duration(*np.ReadyToLastFailure*float64(time.Second)))
 			}
 		}
-		cur := "readinessProbe " + s.readiness + ", startupProbe " + s.startup
-		out = append(out, Recommendation{
-			Field:     c + ".readinessProbe",
-			Current:   s.current(cur),
-			Suggested: "httpGet on a path that answers 200 only once the app serves, periodSeconds 1-2 (a startupProbe for slow starts)",
-			Why:       fmt.Sprintf("new pods failed requests up to %s after they turned Ready: the pod was Ready before it could serve", sec(worst)),
-			Satisfied: false,
-			Causes:    []CauseCode{NewPodNotServing},
-		})
+		// A pod is Ready when every container is, so the probe of each
+		// container that takes traffic must wait until it serves.
+		for _, c := range s.serving {
+			out = append(out, Recommendation{
+				Field:     c.Path("readinessProbe"),
+				Current:   s.current("readinessProbe " + probeText(c.Readiness) + ", startupProbe " + probeText(c.Startup)),
+				Suggested: "httpGet on a path that answers 200 only once the app serves, periodSeconds 1-2 (a startupProbe for slow starts)",
+				Why:       fmt.Sprintf("new pods failed requests up to %s after they turned Ready: the pod was Ready before it could serve", sec(worst)),
+				Satisfied: false,
+				Causes:    []CauseCode{NewPodNotServing},
+			})
+		}
 		sugg := ceilSeconds(worst) + 1
+		minReady := int64(s.w.MinReady / time.Second)
 		out = append(out, Recommendation{
 			Field:     "spec.minReadySeconds",
-			Current:   s.current(strconv.Itoa(int(s.minReady))),
+			Current:   s.current(strconv.FormatInt(minReady, 10)),
 			Suggested: strconv.FormatInt(sugg, 10),
 			Why:       fmt.Sprintf("new pods failed for up to %s after Ready; minReadySeconds keeps the old pods until a new one has been Ready that long (it does not keep traffic off the new pod: the readiness probe does)", sec(worst)),
-			Satisfied: s.known && int64(s.minReady) >= sugg,
+			Satisfied: s.known && minReady >= sugg,
 			Causes:    []CauseCode{NewPodNotServing},
 		})
 	}

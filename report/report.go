@@ -8,13 +8,13 @@ package report
 
 import (
 	"fmt"
-	"github.com/rollcheck/rollcheck/preflight"
 	"sort"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/preflight"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
@@ -116,23 +116,22 @@ type Rollout struct {
 
 // Report is the computed result of a run. JSON field names are the v1 schema.
 type Report struct {
-	Schema           string            `json:"schema"`
-	Verdict          Verdict           `json:"verdict"`
-	Reasons          []string          `json:"reasons"`
-	Interrupted      bool              `json:"interrupted"`
-	Checks           []Check           `json:"checks"`
-	Thresholds       Thresholds        `json:"thresholds"`
-	Load             Load              `json:"load"`
-	Rollout          Rollout           `json:"rollout"`
-	DisruptedSeconds float64           `json:"disrupted_seconds"`
-	Phases           []Phase           `json:"phases"`
-	FailuresByPod    map[string]int    `json:"failures_by_pod,omitempty"`
-	Events           []rollout.Event   `json:"events"`
-	Failures         []attack.Failure  `json:"failures"`
-	FailuresDropped  int               `json:"failures_dropped"`
-	BucketWidth      float64           `json:"bucket_width_seconds"`
-	Buckets          []attack.Bucket   `json:"buckets"`
-	Extra            map[string]string `json:"-"`
+	Schema           string           `json:"schema"`
+	Verdict          Verdict          `json:"verdict"`
+	Reasons          []string         `json:"reasons"`
+	Interrupted      bool             `json:"interrupted"`
+	Checks           []Check          `json:"checks"`
+	Thresholds       Thresholds       `json:"thresholds"`
+	Load             Load             `json:"load"`
+	Rollout          Rollout          `json:"rollout"`
+	DisruptedSeconds float64          `json:"disrupted_seconds"`
+	Phases           []Phase          `json:"phases"`
+	FailuresByPod    map[string]int   `json:"failures_by_pod,omitempty"`
+	Events           []rollout.Event  `json:"events"`
+	Failures         []attack.Failure `json:"failures"`
+	FailuresDropped  int              `json:"failures_dropped"`
+	BucketWidth      float64          `json:"bucket_width_seconds"`
+	Buckets          []attack.Bucket  `json:"buckets"`
 
 	// Diagnosis (issue 4). Causes are ordered by failures, UNATTRIBUTED last.
 	Causes []Cause `json:"causes"`
@@ -224,7 +223,7 @@ func Build(in Input) *Report {
 	if in.SwitchService != "" && in.Spec != nil {
 		set.switchService, set.switchTo, set.readyBefore = in.SwitchService, in.Spec.Name, int(in.Spec.Status.ReadyReplicas)
 	}
-	d := diagnose(in, a, set.preStop, in.Diagnosis)
+	d := diagnose(in, a, set.servingPreStop(), in.Diagnosis)
 	r.Causes, r.Measurements, r.Attribution, r.Attributed = d.causes, d.measurements, d.attribution, d.attributed
 	if r.Causes == nil {
 		r.Causes = []Cause{}
@@ -322,12 +321,32 @@ func (r *Report) phase(name string) Phase {
 	return Phase{}
 }
 
+// CheckCode names a check for the code that weighs it; Name is the text
+// people read (and the JUnit test case name), free to change.
+type CheckCode string
+
+// The checks of a run, in the order decide weighs them.
+const (
+	CheckFinished        CheckCode = "run-finished"
+	CheckBaseline        CheckCode = "baseline-without-failures"
+	CheckTriggered       CheckCode = "rollout-triggered"
+	CheckRequests        CheckCode = "requests-sent"
+	CheckCompleted       CheckCode = "rollout-completed"
+	CheckMaxFailures     CheckCode = "max-failures"
+	CheckMaxFailureRatio CheckCode = "max-failure-ratio"
+	CheckMinSuccessRatio CheckCode = "min-success-ratio"
+	CheckMaxDisrupted    CheckCode = "max-disrupted"
+	CheckRate            CheckCode = "load-rate"
+)
+
 // Check is one judged condition of a run; the verdict is computed from the
 // checks, and the JUnit report shows each as a test case.
 type Check struct {
-	Name    string `json:"name"`
-	Passed  bool   `json:"passed"`
-	Skipped bool   `json:"skipped,omitempty"` // not applicable (a threshold turned off, no rollout)
+	// Code is not in the JSON report (schema v1 has none); Name is.
+	Code    CheckCode `json:"-"`
+	Name    string    `json:"name"`
+	Passed  bool      `json:"passed"`
+	Skipped bool      `json:"skipped,omitempty"` // not applicable (a threshold turned off, no rollout)
 	// Inconclusive marks a check whose failure makes the run INCONCLUSIVE
 	// rather than FAIL: it says the run could not judge the rollout.
 	Inconclusive bool   `json:"inconclusive,omitempty"`
@@ -355,29 +374,29 @@ func checks(r *Report, in Input) []Check {
 		reason = "did not complete"
 	}
 	disrupted := time.Duration(r.DisruptedSeconds * float64(time.Second))
-	rate := Check{Name: "load reached its rate", Inconclusive: true, Passed: true,
+	rate := Check{Code: CheckRate, Name: "load reached its rate", Inconclusive: true, Passed: true,
 		Message: fmt.Sprintf("%.1f/s of %.1f/s", r.Load.AchievedRate, r.Load.Rate)}
 	if r.Load.Rate > 0 && r.Load.AchievedRate < MinAchievedRatio*r.Load.Rate {
 		rate.Passed = false
 		rate.Message = fmt.Sprintf("load reached %.1f/s of the %.1f/s asked (%.0f%%, below %.0f%%): the service was not tested at the rate asked", r.Load.AchievedRate, r.Load.Rate, 100*r.Load.AchievedRate/r.Load.Rate, 100*MinAchievedRatio)
 	}
 	return []Check{
-		{Name: "run finished", Inconclusive: true, Passed: !in.Interrupted,
+		{Code: CheckFinished, Name: "run finished", Inconclusive: true, Passed: !in.Interrupted,
 			Message: pick(in.Interrupted, "interrupted before the run finished: the report is partial", "not interrupted")},
-		{Name: "baseline without failures", Inconclusive: true, Passed: base.Failures == 0,
+		{Code: CheckBaseline, Name: "baseline without failures", Inconclusive: true, Passed: base.Failures == 0,
 			Message: fmt.Sprintf("%d of %d requests failed in the baseline, before any change", base.Failures, base.Requests) +
 				pick(base.Failures > 0, ": the service was already unhealthy, so the rollout was not judged", "")},
-		{Name: "rollout triggered", Inconclusive: true, Passed: in.Skipped == "", Message: pick(in.Skipped != "", in.Skipped, "triggered")},
-		{Name: "requests sent", Inconclusive: true, Passed: r.Load.Requests > 0, Message: pick(r.Load.Requests == 0, "no request was sent", fmt.Sprintf("%d requests", r.Load.Requests))},
-		{Name: "rollout completed", Skipped: !r.Rollout.Triggered, Passed: !r.Rollout.Triggered || r.Rollout.Completed,
+		{Code: CheckTriggered, Name: "rollout triggered", Inconclusive: true, Passed: in.Skipped == "", Message: pick(in.Skipped != "", in.Skipped, "triggered")},
+		{Code: CheckRequests, Name: "requests sent", Inconclusive: true, Passed: r.Load.Requests > 0, Message: pick(r.Load.Requests == 0, "no request was sent", fmt.Sprintf("%d requests", r.Load.Requests))},
+		{Code: CheckCompleted, Name: "rollout completed", Skipped: !r.Rollout.Triggered, Passed: !r.Rollout.Triggered || r.Rollout.Completed,
 			Message: pick(r.Rollout.Triggered && !r.Rollout.Completed, fmt.Sprintf("rollout of deployment/%s did not complete: %s", r.Rollout.Deployment, reason), "completed in "+took(r.Rollout.Duration))},
-		{Name: "max-failures", Passed: judged.Failures <= t.MaxFailures,
+		{Code: CheckMaxFailures, Name: "max-failures", Passed: judged.Failures <= t.MaxFailures,
 			Message: fmt.Sprintf("%d requests failed during the rollout and settle (max %d)", judged.Failures, t.MaxFailures)},
-		{Name: "max-failure-ratio", Skipped: t.MaxFailureRatio < 0, Passed: t.MaxFailureRatio < 0 || ratio <= t.MaxFailureRatio,
+		{Code: CheckMaxFailureRatio, Name: "max-failure-ratio", Skipped: t.MaxFailureRatio < 0, Passed: t.MaxFailureRatio < 0 || ratio <= t.MaxFailureRatio,
 			Message: fmt.Sprintf("failure ratio %.4f is %s %.4f", ratio, pick(ratio > t.MaxFailureRatio, "above", "within"), t.MaxFailureRatio)},
-		{Name: "min-success-ratio", Skipped: t.MinSuccessRatio < 0, Passed: t.MinSuccessRatio < 0 || 1-ratio >= t.MinSuccessRatio,
+		{Code: CheckMinSuccessRatio, Name: "min-success-ratio", Skipped: t.MinSuccessRatio < 0, Passed: t.MinSuccessRatio < 0 || 1-ratio >= t.MinSuccessRatio,
 			Message: fmt.Sprintf("success ratio %.4f is %s %.4f", 1-ratio, pick(1-ratio < t.MinSuccessRatio, "below", "at least"), t.MinSuccessRatio)},
-		{Name: "max-disrupted", Passed: disrupted <= t.MaxDisrupted,
+		{Code: CheckMaxDisrupted, Name: "max-disrupted", Passed: disrupted <= t.MaxDisrupted,
 			Message: fmt.Sprintf("disrupted for %.1fs (max %s)", r.DisruptedSeconds, t.MaxDisrupted)},
 		rate,
 	}
@@ -400,7 +419,7 @@ func decide(cs []Check) (Verdict, []string) {
 	for _, c := range cs {
 		switch {
 		case c.Passed || c.Skipped:
-		case c.Inconclusive && c.Name == "load reached its rate":
+		case c.Inconclusive && c.Code == CheckRate:
 			rateOK = false
 		case c.Inconclusive:
 			return Inconclusive, []string{c.Message}
@@ -413,7 +432,7 @@ func decide(cs []Check) (Verdict, []string) {
 	}
 	if !rateOK {
 		for _, c := range cs {
-			if c.Name == "load reached its rate" {
+			if c.Code == CheckRate {
 				return Inconclusive, []string{c.Message + "; no failure was seen"}
 			}
 		}

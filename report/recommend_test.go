@@ -1,0 +1,74 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/rollcheck/rollcheck/preflight"
+)
+
+// TestPreStopFormsReadTheSameInPreflightAndRecommendations holds lint and
+// the report to one reading of a preStop hook: both go through workload.
+func TestPreStopFormsReadTheSameInPreflightAndRecommendations(t *testing.T) {
+	exec := func(cmd ...string) *corev1.LifecycleHandler {
+		return &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: cmd}}
+	}
+	for _, tt := range []struct {
+		name string
+		h    *corev1.LifecycleHandler
+		want time.Duration
+	}{
+		{"the sleep action", &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 15}}, 15 * time.Second},
+		{"exec sleep 15", exec("sleep", "15"), 15 * time.Second},
+		{"exec /bin/sleep 15", exec("/bin/sleep", "15"), 15 * time.Second},
+		{"sh -c sleep 15", exec("sh", "-c", "sleep 15"), 15 * time.Second},
+		{"/bin/sh -c sleep 1m", exec("/bin/sh", "-c", "sleep 1m"), time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := deployment(func(d *appsv1.Deployment) {
+				d.Spec.Template.Labels = map[string]string{"app": "web"}
+				// A sidecar without a port and without a preStop: the
+				// serving container is app, wherever it stands.
+				d.Spec.Template.Spec.Containers = []corev1.Container{
+					{Name: "proxy", Image: "proxy"},
+					{Name: "app", Image: "demo", Ports: []corev1.ContainerPort{{ContainerPort: 8080}}, Lifecycle: &corev1.Lifecycle{PreStop: tt.h}},
+				}
+				d.Spec.Template.Spec.TerminationGracePeriodSeconds = ptrTo(int64(10))
+			})
+
+			// Lint: the grace period arithmetic names the preStop length.
+			svc := corev1.Service{Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}}}
+			svc.Name = "web"
+			var grace *preflight.Finding
+			for _, f := range preflight.Check(preflight.Input{Deployment: d, Services: []corev1.Service{svc}}, preflight.Options{}) {
+				if f.Rule == preflight.RuleGracePeriodTooShort {
+					grace = &f
+				}
+			}
+			if want := fmt.Sprintf("container app needs preStop %ds", int(tt.want/time.Second)); grace == nil || !strings.Contains(grace.Current, want) {
+				t.Errorf("preflight grace finding %+v, want preStop %s of container app", grace, tt.want)
+			}
+
+			// Report: the preStop the diagnosis weighs, and the one the
+			// grace period advice adds up.
+			r := Build(exitsAtOnce().input(d))
+			if got := readSettings(d).servingPreStop(); got != tt.want {
+				t.Errorf("report reads preStop %s, want %s", got, tt.want)
+			}
+			rec, ok := findRec(r, "spec.template.spec.terminationGracePeriodSeconds")
+			if !ok || !strings.Contains(rec.Why, "preStop "+sec(tt.want)+" +") {
+				t.Errorf("grace recommendation %+v, want preStop %s", rec, sec(tt.want))
+			}
+			_, app := findRec(r, "spec.template.spec.containers[app].lifecycle.preStop")
+			_, proxy := findRec(r, "spec.template.spec.containers[proxy].lifecycle.preStop")
+			if !app || proxy {
+				t.Errorf("preStop advice is not about the serving container app: %+v", r.Recommendations)
+			}
+		})
+	}
+}

@@ -10,11 +10,11 @@ import (
 // predictors maps each cause to the lint rules that foresee it from the
 // manifests alone, so the report can say which failures were predictable.
 var predictors = map[CauseCode][]string{
-	TerminatingPodStillRouted: {"no-prestop", "prestop-shorter-than-lb-lag", "no-pod-readiness-gate"},
-	LBDeregistrationLag:       {"no-prestop", "prestop-shorter-than-lb-lag", "deregistration-delay-not-above-grace"},
-	InflightCut:               {"grace-period-too-short", "shell-form-entrypoint"},
-	NoReadyEndpoints:          {"recreate-strategy", "rolling-update-no-ready-pods", "single-replica"},
-	NewPodNotServing:          {"no-readiness-probe", "min-ready-seconds-zero", "no-pod-readiness-gate"},
+	TerminatingPodStillRouted: {preflight.RuleNoPreStop, preflight.RulePreStopShorterThanLag, preflight.RuleNoPodReadinessGate},
+	LBDeregistrationLag:       {preflight.RuleNoPreStop, preflight.RulePreStopShorterThanLag, preflight.RuleDeregistrationNotAboveGrace},
+	InflightCut:               {preflight.RuleGracePeriodTooShort, preflight.RuleShellFormEntrypoint},
+	NoReadyEndpoints:          {preflight.RuleRecreateStrategy, preflight.RuleRollingUpdateNoReadyPods, preflight.RuleSingleReplica},
+	NewPodNotServing:          {preflight.RuleNoReadinessProbe, preflight.RuleMinReadySecondsZero, preflight.RuleNoPodReadinessGate},
 }
 
 // markPredicted fills Cause.PredictedBy from the preflight findings.

@@ -27,7 +27,7 @@ type listWatcher[L runtime.Object] interface {
 // server restart would otherwise leave no trace in the timeline. The first
 // failed watch call of a run of failures is recorded as a WatchGap, and the
 // first success after it as another, with the gap's length.
-func gapNoting[L runtime.Object](w *Watcher, name string, obj runtime.Object, c listWatcher[L], tweak func(*metav1.ListOptions)) func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
+func gapNoting[L runtime.Object](r *Recorder, name string, obj runtime.Object, c listWatcher[L], tweak func(*metav1.ListOptions)) func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
 	return func(client kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
 		var (
 			mu    sync.Mutex // the reflector calls Watch from one goroutine; this is for -race's peace of mind
@@ -41,11 +41,11 @@ func gapNoting[L runtime.Object](w *Watcher, name string, obj runtime.Object, c 
 			defer mu.Unlock()
 			switch {
 			case err != nil && since.IsZero():
-				since = w.now()
-				w.record(Event{Time: since, Type: WatchGap, Detail: name + ": watch failed: " + err.Error()})
+				since = r.now()
+				r.record(Event{Time: since, Type: WatchGap, Detail: name + ": watch failed: " + err.Error()})
 			case err == nil && !since.IsZero():
-				now := w.now()
-				w.record(Event{Time: now, Type: WatchGap, Detail: fmt.Sprintf("%s: watch resumed after %s", name, now.Sub(since).Round(time.Millisecond))})
+				now := r.now()
+				r.record(Event{Time: now, Type: WatchGap, Detail: fmt.Sprintf("%s: watch resumed after %s", name, now.Sub(since).Round(time.Millisecond))})
 				since = time.Time{}
 			}
 		}

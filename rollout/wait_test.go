@@ -128,6 +128,14 @@ func TestWait(t *testing.T) {
 				}
 			}
 			if tt.cancel {
+				// The trigger's own update is recorded when the informer
+				// delivers it; let it arrive first, or it may land after
+				// the rollout-failed event this case looks for.
+				waitFor(t, "the trigger's update", func() bool {
+					w.mu.Lock()
+					defer w.mu.Unlock()
+					return w.cur != nil && w.cur.Generation >= w.minGen
+				})
 				cancel()
 			}
 			var got Outcome

@@ -2,48 +2,28 @@ package rollout
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 )
 
-// Watcher triggers one Deployment's rollout and records its timeline. Use it
-// in order: NewWatcher, Prepare, Start, then any number of Trigger + Wait,
-// and Stop. Events, Status and the getters are safe to call concurrently
-// with the rest.
+// Watcher acts on one Deployment (restart, set-image, apply, scale, a
+// Service switch, or waiting for someone else's change) and follows the
+// rollout it starts to its end, while its Recorder records the timeline.
+// Use it in order: NewWatcher, Prepare, Start, then any number of Trigger +
+// Wait, and Stop. Events, Status and the getters are safe to call
+// concurrently with the rest.
 type Watcher struct {
-	client kubernetes.Interface
-	cfg    Config
-	now    func() time.Time
+	*Recorder
+	cfg Config
 
-	// Set by Prepare, read-only afterwards.
-	deploy   *appsv1.Deployment
-	selector labels.Selector
-	services []string
-
-	// Set by Start and Stop.
-	stopOnce sync.Once
-	stop     func()
-
-	mu      sync.Mutex
-	events  []Event
-	cur     *appsv1.Deployment                       // latest Deployment from the informer
-	changed chan struct{}                            // closed and replaced when cur or the endpoints change
-	pods    map[string]*corev1.Pod                   // last seen pod, by name
-	rsSeen  map[string]*appsv1.ReplicaSet            // last seen ReplicaSet, by name
-	slices  map[string]map[string]map[string]epState // service -> slice -> endpoint key -> state
-	minGen  int64                                    // generation the controller must observe before Wait may finish
-	trigger time.Time                                // time of the last Trigger
+	trigger time.Time // time of the last action; guarded by the Recorder's mu
 }
 
 // NewWatcher returns a Watcher for cfg. It does not contact the cluster.
@@ -52,20 +32,7 @@ func NewWatcher(client kubernetes.Interface, cfg Config) *Watcher {
 	if now == nil {
 		now = time.Now
 	}
-	return &Watcher{
-		client:  client,
-		cfg:     cfg,
-		now:     now,
-		changed: make(chan struct{}),
-		pods:    map[string]*corev1.Pod{},
-		rsSeen:  map[string]*appsv1.ReplicaSet{},
-		slices:  map[string]map[string]map[string]epState{},
-	}
-}
-
-// object names the Deployment in messages: namespace/name.
-func (w *Watcher) object() string {
-	return fmt.Sprintf("%s/%s", w.cfg.Namespace, w.cfg.Deployment)
+	return &Watcher{Recorder: newRecorder(client, cfg.Namespace, cfg.Deployment, now), cfg: cfg}
 }
 
 // Prepare reads the Deployment, checks that the Action fits it and finds the
@@ -98,6 +65,7 @@ func (w *Watcher) Prepare(ctx context.Context) error {
 			return err
 		}
 	}
+	// What the Recorder watches: set once, before Start.
 	w.deploy, w.selector, w.services = d, sel, services
 	return nil
 }
@@ -183,90 +151,3 @@ func (w *Watcher) findServices(ctx context.Context, d *appsv1.Deployment) ([]str
 	sort.Strings(names)
 	return names, nil
 }
-
-// Name is the name of the watched Deployment.
-func (w *Watcher) Name() string { return w.cfg.Deployment }
-
-// Deployment returns the Deployment as Prepare read it, or nil before.
-func (w *Watcher) Deployment() *appsv1.Deployment { return w.deploy }
-
-// Services returns the names of the Services whose endpoints are watched,
-// sorted; the first is the one Status counts. Empty before Prepare.
-func (w *Watcher) Services() []string { return slices.Clone(w.services) }
-
-// Events returns a copy of the timeline so far, ordered by Time.
-func (w *Watcher) Events() []Event {
-	w.mu.Lock()
-	out := slices.Clone(w.events)
-	w.mu.Unlock()
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	return out
-}
-
-// Status returns the live counts for a progress line: replicas from the
-// Deployment status and ready endpoints of the first Service.
-func (w *Watcher) Status() Status {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var s Status
-	d := w.cur
-	if d == nil {
-		d = w.deploy
-	}
-	if d != nil {
-		s.Desired = desired(d)
-		s.Updated = d.Status.UpdatedReplicas
-		s.Ready = d.Status.ReadyReplicas
-		s.Available = d.Status.AvailableReplicas
-		_, _, s.Message = rolloutState(d, w.minGen)
-	}
-	if len(w.services) > 0 {
-		for _, st := range w.endpointsLocked(w.services[0]) {
-			if st.ready {
-				s.ReadyEndpoints++
-			}
-		}
-	}
-	return s
-}
-
-// Stop stops the informers and waits for them to exit. It is safe to call
-// more than once and before Start.
-func (w *Watcher) Stop() {
-	w.stopOnce.Do(func() {
-		w.mu.Lock()
-		stop := w.stop
-		w.mu.Unlock()
-		if stop != nil {
-			stop()
-		}
-	})
-}
-
-// record appends e to the timeline.
-func (w *Watcher) record(e Event) {
-	w.mu.Lock()
-	w.recordLocked(e)
-	w.mu.Unlock()
-}
-
-// notifyLocked wakes everything waiting on a change (Wait, AwaitExternal,
-// WaitSwitched).
-func (w *Watcher) notifyLocked() {
-	close(w.changed)
-	w.changed = make(chan struct{})
-}
-
-func (w *Watcher) recordLocked(e Event) {
-	w.events = append(w.events, e)
-}
-
-// desired is spec.replicas, which the API server defaults to 1.
-func desired(d *appsv1.Deployment) int32 {
-	if d.Spec.Replicas == nil {
-		return 1
-	}
-	return *d.Spec.Replicas
-}
-
-var errNotPrepared = errors.New("rollout: Prepare was not called or failed")

@@ -1,0 +1,130 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Start starts informers on the Deployment, its ReplicaSets and pods and the
+// EndpointSlices of its Services, and returns once their caches are synced
+// and the objects that existed before have been seen. From then on every
+// change is recorded as it is delivered. Informers relist on their own after
+// a broken watch; each break is recorded as a WatchGap event, including
+// refused watches, which the reflector retries without reporting them (see
+// gapNoting).
+func (r *Recorder) Start(ctx context.Context) error {
+	if r.deploy == nil {
+		return errNotPrepared
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	ns := r.ns
+
+	nameTweak := func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", r.name).String()
+	}
+	byName := informers.NewSharedInformerFactoryWithOptions(r.client, 0,
+		informers.WithNamespace(ns),
+		informers.WithTweakListOptions(nameTweak))
+	// ReplicaSets carry the pod template labels (plus pod-template-hash), so
+	// the Deployment's selector filters both. Handlers filter again because
+	// other controllers' objects can match too (and fake clients ignore
+	// selectors on watches).
+	selectorTweak := func(o *metav1.ListOptions) {
+		o.LabelSelector = r.selector.String()
+	}
+	bySelector := informers.NewSharedInformerFactoryWithOptions(r.client, 0,
+		informers.WithNamespace(ns),
+		informers.WithTweakListOptions(selectorTweak))
+	factories := []informers.SharedInformerFactory{byName, bySelector}
+
+	type informer struct {
+		name    string
+		inf     cache.SharedIndexInformer
+		handler cache.ResourceEventHandler
+	}
+	infs := []informer{
+		// gapNoting: the generated informers plus a record of refused watches.
+		{"deployments", byName.InformerFor(&appsv1.Deployment{}, gapNoting(r, "deployments", &appsv1.Deployment{}, r.client.AppsV1().Deployments(ns), nameTweak)), cache.ResourceEventHandlerDetailedFuncs{
+			AddFunc:    func(obj any, initial bool) { r.onDeployment(obj) },
+			UpdateFunc: func(_, obj any) { r.onDeployment(obj) },
+		}},
+		{"replicasets", bySelector.InformerFor(&appsv1.ReplicaSet{}, gapNoting(r, "replicasets", &appsv1.ReplicaSet{}, r.client.AppsV1().ReplicaSets(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
+			AddFunc:    func(obj any, initial bool) { r.onReplicaSet(obj, initial) },
+			UpdateFunc: func(_, obj any) { r.onReplicaSet(obj, false) },
+			DeleteFunc: r.onReplicaSetDelete,
+		}},
+		{"pods", bySelector.InformerFor(&corev1.Pod{}, gapNoting(r, "pods", &corev1.Pod{}, r.client.CoreV1().Pods(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
+			AddFunc:    func(obj any, initial bool) { r.onPod(obj, initial) },
+			UpdateFunc: func(_, obj any) { r.onPod(obj, false) },
+			DeleteFunc: r.onPodDelete,
+		}},
+	}
+	if len(r.services) > 0 {
+		req, err := labels.NewRequirement(discoveryv1.LabelServiceName, selection.In, r.services)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("endpointslice selector: %w", err)
+		}
+		svcTweak := func(o *metav1.ListOptions) {
+			o.LabelSelector = labels.NewSelector().Add(*req).String()
+		}
+		bySvc := informers.NewSharedInformerFactoryWithOptions(r.client, 0,
+			informers.WithNamespace(ns),
+			informers.WithTweakListOptions(svcTweak))
+		factories = append(factories, bySvc)
+		infs = append(infs, informer{"endpointslices", bySvc.InformerFor(&discoveryv1.EndpointSlice{}, gapNoting(r, "endpointslices", &discoveryv1.EndpointSlice{}, r.client.DiscoveryV1().EndpointSlices(ns), svcTweak)), cache.ResourceEventHandlerDetailedFuncs{
+			AddFunc:    func(obj any, initial bool) { r.onSlice(obj, initial) },
+			UpdateFunc: func(_, obj any) { r.onSlice(obj, false) },
+			DeleteFunc: r.onSliceDelete,
+		}})
+	}
+
+	var synced []cache.InformerSynced
+	for _, i := range infs {
+		name := i.name
+		if err := i.inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+			r.record(Event{Time: r.now(), Type: WatchGap, Detail: name + ": " + err.Error()})
+		}); err != nil {
+			cancel()
+			return fmt.Errorf("%s informer: %w", name, err)
+		}
+		reg, err := i.inf.AddEventHandler(i.handler)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("%s informer: %w", name, err)
+		}
+		// The registration is synced once the handler has seen the initial
+		// list, not just once the store has it.
+		synced = append(synced, reg.HasSynced)
+	}
+
+	r.mu.Lock()
+	r.stop = func() {
+		cancel()
+		for _, f := range factories {
+			f.Shutdown()
+		}
+	}
+	r.mu.Unlock()
+	for _, f := range factories {
+		f.Start(ctx.Done())
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		r.Stop()
+		if err := context.Cause(ctx); err != nil {
+			return fmt.Errorf("waiting for informers of deployment %s: %w", r.object(), err)
+		}
+		return fmt.Errorf("waiting for informers of deployment %s: not synced", r.object())
+	}
+	return nil
+}

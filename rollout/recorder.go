@@ -1,0 +1,154 @@
+package rollout
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Recorder records the timeline of one Deployment: informers on it, its
+// ReplicaSets, its pods and the EndpointSlices of its Services, each change
+// diffed against the last copy seen and recorded as an Event on the
+// rollcheck clock. It also keeps the latest of each object, for Status and
+// for the waits of the Watcher that embeds it; it changes nothing in the
+// cluster.
+type Recorder struct {
+	client kubernetes.Interface
+	ns     string
+	name   string // of the Deployment
+	now    func() time.Time
+
+	// Set by the Watcher's Prepare, read-only afterwards.
+	deploy   *appsv1.Deployment
+	selector labels.Selector
+	services []string
+
+	// Set by Start and Stop.
+	stopOnce sync.Once
+	stop     func()
+
+	mu      sync.Mutex
+	events  []Event
+	cur     *appsv1.Deployment                       // latest Deployment from the informer
+	changed chan struct{}                            // closed and replaced when cur or the endpoints change
+	pods    map[string]*corev1.Pod                   // last seen pod, by name
+	rsSeen  map[string]*appsv1.ReplicaSet            // last seen ReplicaSet, by name
+	slices  map[string]map[string]map[string]epState // service -> slice -> endpoint key -> state
+	// minGen is the generation the controller must observe before the
+	// Deployment's status describes the latest spec; the Watcher's actions
+	// raise it.
+	minGen int64
+}
+
+func newRecorder(client kubernetes.Interface, namespace, deployment string, now func() time.Time) *Recorder {
+	return &Recorder{
+		client:  client,
+		ns:      namespace,
+		name:    deployment,
+		now:     now,
+		changed: make(chan struct{}),
+		pods:    map[string]*corev1.Pod{},
+		rsSeen:  map[string]*appsv1.ReplicaSet{},
+		slices:  map[string]map[string]map[string]epState{},
+	}
+}
+
+// object names the Deployment in messages: namespace/name.
+func (r *Recorder) object() string {
+	return fmt.Sprintf("%s/%s", r.ns, r.name)
+}
+
+// Name is the name of the watched Deployment.
+func (r *Recorder) Name() string { return r.name }
+
+// Deployment returns the Deployment as Prepare read it, or nil before.
+func (r *Recorder) Deployment() *appsv1.Deployment { return r.deploy }
+
+// Services returns the names of the Services whose endpoints are watched,
+// sorted; the first is the one Status counts. Empty before Prepare.
+func (r *Recorder) Services() []string { return slices.Clone(r.services) }
+
+// Events returns a copy of the timeline so far, ordered by Time.
+func (r *Recorder) Events() []Event {
+	r.mu.Lock()
+	out := slices.Clone(r.events)
+	r.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
+
+// Status returns the live counts for a progress line: replicas from the
+// Deployment status and ready endpoints of the first Service.
+func (r *Recorder) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var s Status
+	d := r.cur
+	if d == nil {
+		d = r.deploy
+	}
+	if d != nil {
+		s.Desired = desired(d)
+		s.Updated = d.Status.UpdatedReplicas
+		s.Ready = d.Status.ReadyReplicas
+		s.Available = d.Status.AvailableReplicas
+		_, _, s.Message = rolloutState(d, r.minGen)
+	}
+	if len(r.services) > 0 {
+		for _, st := range r.endpointsLocked(r.services[0]) {
+			if st.ready {
+				s.ReadyEndpoints++
+			}
+		}
+	}
+	return s
+}
+
+// Stop stops the informers and waits for them to exit. It is safe to call
+// more than once and before Start.
+func (r *Recorder) Stop() {
+	r.stopOnce.Do(func() {
+		r.mu.Lock()
+		stop := r.stop
+		r.mu.Unlock()
+		if stop != nil {
+			stop()
+		}
+	})
+}
+
+// record appends e to the timeline.
+func (r *Recorder) record(e Event) {
+	r.mu.Lock()
+	r.recordLocked(e)
+	r.mu.Unlock()
+}
+
+// notifyLocked wakes everything waiting on a change (Wait, AwaitExternal,
+// WaitSwitched).
+func (r *Recorder) notifyLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *Recorder) recordLocked(e Event) {
+	r.events = append(r.events, e)
+}
+
+// desired is spec.replicas, which the API server defaults to 1.
+func desired(d *appsv1.Deployment) int32 {
+	if d.Spec.Replicas == nil {
+		return 1
+	}
+	return *d.Spec.Replicas
+}
+
+var errNotPrepared = errors.New("rollout: Prepare was not called or failed")

@@ -11,39 +11,44 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"sigs.k8s.io/yaml"
+
+	"github.com/rollcheck/rollcheck/manifest"
 )
 
 // loadManifests reads a multi-document YAML file into an Input (the first
 // Deployment, every Service and Ingress, the first Namespace).
 func loadManifests(t *testing.T, path string) Input {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
+	docs, err := manifest.Read(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
 	var in Input
-	for _, doc := range strings.Split(string(raw), "\n---\n") {
-		var tm metav1.TypeMeta
-		if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
+	for _, doc := range docs {
+		tm, err := doc.TypeMeta()
+		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		var err error
 		switch tm.Kind {
 		case "Deployment":
 			in.Deployment = &appsv1.Deployment{}
-			err = yaml.UnmarshalStrict([]byte(doc), in.Deployment)
+			err = doc.Decode(in.Deployment)
 		case "Service":
 			var s corev1.Service
-			err = yaml.UnmarshalStrict([]byte(doc), &s)
+			err = doc.Decode(&s)
 			in.Services = append(in.Services, s)
 		case "Ingress":
 			var i networkingv1.Ingress
-			err = yaml.UnmarshalStrict([]byte(doc), &i)
+			err = doc.Decode(&i)
 			in.Ingresses = append(in.Ingresses, i)
 		case "Namespace":
 			in.Namespace = &corev1.Namespace{}
-			err = yaml.UnmarshalStrict([]byte(doc), in.Namespace)
+			err = doc.Decode(in.Namespace)
 		}
 		if err != nil {
 			t.Fatalf("%s: %s: %v", path, tm.Kind, err)

@@ -1,19 +1,18 @@
 package rollout
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/rollcheck/rollcheck/manifest"
 )
 
 // FieldManager is the field manager rollcheck's patches and applies use.
@@ -24,29 +23,15 @@ const FieldManager = "rollcheck"
 // is applied as it is, so anything else in it would be silently skipped.
 // It returns the Deployment (for checks) and its JSON (the apply body).
 func ParseManifest(source string, data []byte) (*appsv1.Deployment, []byte, error) {
-	var docs [][]byte
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	for {
-		doc, err := r.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w: %w", source, ErrInvalid, err)
-		}
-		if len(bytes.TrimSpace(stripComments(doc))) > 0 {
-			docs = append(docs, doc)
-		}
+	docs, err := manifest.Read(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w: %w", source, ErrInvalid, err)
 	}
 	if len(docs) != 1 {
 		return nil, nil, fmt.Errorf("%s: holds %d objects; --apply takes a file with exactly one Deployment: %w", source, len(docs), ErrInvalid)
 	}
-	body, err := yaml.YAMLToJSON(docs[0])
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w: %w", source, ErrInvalid, err)
-	}
 	var d appsv1.Deployment
-	if err := yaml.UnmarshalStrict(docs[0], &d); err != nil {
+	if err := docs[0].Decode(&d); err != nil {
 		return nil, nil, fmt.Errorf("%s: not a valid Deployment: %w: %w", source, ErrInvalid, err)
 	}
 	if d.APIVersion != "apps/v1" || d.Kind != "Deployment" {
@@ -55,21 +40,7 @@ func ParseManifest(source string, data []byte) (*appsv1.Deployment, []byte, erro
 	if d.Name == "" {
 		return nil, nil, fmt.Errorf("%s: the Deployment has no metadata.name: %w", source, ErrInvalid)
 	}
-	return &d, body, nil
-}
-
-// stripComments drops YAML comment-only lines, so that a document of only
-// comments counts as empty.
-func stripComments(doc []byte) []byte {
-	var out []byte
-	for _, line := range bytes.Split(doc, []byte("\n")) {
-		if t := bytes.TrimSpace(line); len(t) == 0 || t[0] == '#' {
-			continue
-		}
-		out = append(out, line...)
-		out = append(out, '\n')
-	}
-	return out
+	return &d, docs[0].JSON, nil
 }
 
 // checkApply runs the apply as a server-side dry run: the API server

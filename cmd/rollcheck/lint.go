@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,13 +19,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/yaml"
 
+	"github.com/rollcheck/rollcheck/manifest"
 	"github.com/rollcheck/rollcheck/preflight"
 	"github.com/rollcheck/rollcheck/rollout"
 )
@@ -364,33 +361,26 @@ var (
 
 // read adds the objects of one multi-document YAML (or JSON) stream.
 func (m *manifests) read(name string, r io.Reader) error {
-	yr := utilyaml.NewYAMLReader(bufio.NewReader(r))
-	for doc := 1; ; doc++ {
-		raw, err := yr.Read()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: document %d: %w", name, doc, err)
-		}
-		if err := m.add(raw); err != nil {
-			return fmt.Errorf("%s: document %d: %w", name, doc, err)
+	docs, err := manifest.Read(r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	for _, doc := range docs {
+		if err := m.add(doc); err != nil {
+			return fmt.Errorf("%s: document %d: %w", name, doc.Index, err)
 		}
 	}
+	return nil
 }
 
-// add decodes one document. Unknown fields are errors: a misspelt
-// readinessProbe would otherwise read as a missing one.
-func (m *manifests) add(raw []byte) error {
-	js, err := yaml.YAMLToJSON(raw)
+// add decodes one document. Unknown fields are errors (manifest decodes
+// strictly): a misspelt readinessProbe would otherwise read as a missing one.
+func (m *manifests) add(doc manifest.Document) error {
+	if doc.Empty() {
+		return nil // an empty item of a List
+	}
+	tm, err := doc.TypeMeta()
 	if err != nil {
-		return fmt.Errorf("malformed YAML: %w", err)
-	}
-	if t := bytes.TrimSpace(js); len(t) == 0 || bytes.Equal(t, []byte("null")) {
-		return nil // empty document, or only comments
-	}
-	var tm metav1.TypeMeta
-	if err := json.Unmarshal(js, &tm); err != nil {
 		return fmt.Errorf("not a Kubernetes object: %w", err)
 	}
 	if tm.Kind == "" || tm.APIVersion == "" {
@@ -398,7 +388,7 @@ func (m *manifests) add(raw []byte) error {
 	}
 	gvk := schema.FromAPIVersionAndKind(tm.APIVersion, tm.Kind)
 	strict := func(into any) error {
-		if err := yaml.UnmarshalStrict(raw, into); err != nil {
+		if err := doc.Decode(into); err != nil {
 			return fmt.Errorf("%s %s: %w", tm.APIVersion, tm.Kind, err)
 		}
 		return nil
@@ -432,11 +422,15 @@ func (m *manifests) add(raw []byte) error {
 		var l struct {
 			Items []json.RawMessage `json:"items"`
 		}
-		if err := json.Unmarshal(js, &l); err != nil {
+		if err := json.Unmarshal(doc.JSON, &l); err != nil {
 			return fmt.Errorf("v1 List: %w", err)
 		}
-		for i, item := range l.Items {
-			if err := m.add(item); err != nil {
+		for i, raw := range l.Items {
+			item, err := manifest.Parse(raw)
+			if err == nil {
+				err = m.add(item)
+			}
+			if err != nil {
 				return fmt.Errorf("item %d: %w", i, err)
 			}
 		}

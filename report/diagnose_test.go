@@ -655,3 +655,11 @@ func fptr(p *float64) any {
 	}
 	return *p
 }
+
+func TestEvidenceTimesReadAsTheTimelinePrintsThem(t *testing.T) {
+	for _, at := range []time.Time{{}, t0, t0.Add(-1500 * time.Millisecond), t0.Add(12345 * time.Millisecond)} {
+		if got, want := offset(t0, at), rel(t0, at); got != want {
+			t.Errorf("evidence prints %v as %q, the timeline as %q", at, got, want)
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package report
+
+import (
+	"sort"
+	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
+)
+
+// item is one failure, or several unrecorded failures of one class in one
+// bucket (n > 1, no pod, no latency).
+type item struct {
+	t     time.Time
+	lat   time.Duration
+	class attack.Class
+	pod   string
+	err   string
+	n     int
+}
+
+// items lists the recorded failures plus, when records were dropped, the
+// failures only counted in buckets, placed mid-bucket.
+func items(a *attack.Result) []item {
+	out := make([]item, 0, len(a.FailureList))
+	for _, f := range a.FailureList {
+		out = append(out, item{t: f.Time, lat: f.Latency, class: f.Class, pod: f.Pod, err: f.Error, n: 1})
+	}
+	if a.Dropped > 0 && len(a.Buckets) > 0 {
+		recorded := make([]map[attack.Class]int, len(a.Buckets))
+		for _, f := range a.FailureList {
+			i := sort.Search(len(a.Buckets), func(i int) bool { return a.Buckets[i].Start.After(f.Time) }) - 1
+			if i < 0 {
+				continue
+			}
+			if recorded[i] == nil {
+				recorded[i] = map[attack.Class]int{}
+			}
+			recorded[i][f.Class]++
+		}
+		for i, b := range a.Buckets {
+			for _, c := range attack.FailureClasses {
+				if k := b.ByClass[c] - recorded[i][c]; k > 0 {
+					out = append(out, item{t: b.Start.Add(a.BucketWidth / 2), class: c, n: k})
+				}
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].t.Before(out[j].t) })
+	return out
+}
+
+// index finds candidate pods for a failure time in O(log pods).
+type index struct {
+	exits []*life // terminating pods that exited, by exit time
+	news  []*life // pods created during the run, by ready time
+	dels  []*life // terminating pods, by deletion time
+	opt   DiagnosisOptions
+}
+
+const walkBack = 16
+
+func newIndex(pods map[string]*life, opt DiagnosisOptions) *index {
+	x := &index{opt: opt}
+	far := time.Unix(1<<40, 0)
+	for _, p := range pods {
+		if !p.del.IsZero() {
+			end := p.del
+			for _, t := range []time.Time{p.unready, p.removed, p.exited} {
+				if t.After(end) {
+					end = t
+				}
+			}
+			if p.exited.IsZero() && p.removed.IsZero() {
+				end = far // still terminating when the watch ended
+			} else {
+				end = end.Add(opt.LagWindow)
+			}
+			p.windowEnd = end
+			x.dels = append(x.dels, p)
+			if !p.exited.IsZero() {
+				x.exits = append(x.exits, p)
+			}
+		}
+		if !p.initial && !p.ready.IsZero() {
+			x.news = append(x.news, p)
+		}
+	}
+	by := func(s []*life, key func(*life) time.Time) {
+		sort.Slice(s, func(i, j int) bool {
+			if a, b := key(s[i]), key(s[j]); !a.Equal(b) {
+				return a.Before(b)
+			}
+			return s[i].name < s[j].name
+		})
+	}
+	by(x.exits, func(p *life) time.Time { return p.exited })
+	by(x.news, func(p *life) time.Time { return p.ready })
+	by(x.dels, func(p *life) time.Time { return p.del })
+	return x
+}
+
+// latest returns the last pod in s with key ≤ t that ok accepts, looking at
+// most walkBack pods back.
+func latest(s []*life, key func(*life) time.Time, t time.Time, ok func(*life) bool) *life {
+	i := sort.Search(len(s), func(i int) bool { return key(s[i]).After(t) })
+	for j := i - 1; j >= 0 && j >= i-walkBack; j-- {
+		if ok(s[j]) {
+			return s[j]
+		}
+	}
+	return nil
+}
+
+// pick chooses the pod that best explains a failure with no pod header: a
+// pod whose exit cut the request in flight, a terminating pod that had
+// already exited (latest exit first),
+// else a pod that had just turned ready, else a terminating pod still
+// running.
+func (x *index) pick(it item) *life {
+	t := it.t
+	// A request cut by an exit ended at the exit, which may come after
+	// other pods' events: look from its end.
+	if p := latest(x.exits, func(p *life) time.Time { return p.exited }, t.Add(it.lat+inflightTol), func(p *life) bool { return inflight(p, it) }); p != nil {
+		return p
+	}
+	inTerm := func(p *life) bool { return !t.Before(p.del) && !t.After(p.windowEnd) }
+	if p := latest(x.exits, func(p *life) time.Time { return p.exited }, t, inTerm); p != nil {
+		return p
+	}
+	if p := latest(x.news, func(p *life) time.Time { return p.ready }, t, func(p *life) bool { return !t.After(p.ready.Add(x.opt.StartWindow)) }); p != nil {
+		return p
+	}
+	return latest(x.dels, func(p *life) time.Time { return p.del }, t, inTerm)
+}

@@ -1,0 +1,69 @@
+package report
+
+import (
+	"strings"
+	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
+)
+
+// inflightTol allows for the delay between a container's exit and the
+// receipt of the status update that reports it.
+const inflightTol = 100 * time.Millisecond
+
+// windowable reports whether a failure of this class can come from a pod
+// that is starting or gone without the pod naming itself: an answer the app
+// wrote itself (500, 4xx) would have carried its pod header.
+func windowable(c attack.Class) bool {
+	switch c {
+	case attack.Class502, attack.Class503, attack.Class504, attack.ClassRefused, attack.ClassReset, attack.ClassEOF, attack.ClassTimeout:
+		return true
+	}
+	return false
+}
+
+// inflight reports whether the failure was a request open when p's
+// container exited.
+func inflight(p *life, it item) bool {
+	if p.exited.IsZero() || it.n != 1 || strings.Contains(it.err, "refused") {
+		return false
+	}
+	switch it.class {
+	case attack.ClassReset, attack.ClassEOF:
+	case attack.Class502, attack.Class504:
+		// The load balancer also answers 502 at once to a refused
+		// connection; only a request it held open was cut.
+		if it.lat < inflightTol {
+			return false
+		}
+	default:
+		return false
+	}
+	return it.t.Before(p.exited) && !it.t.Add(it.lat).Before(p.exited.Add(-inflightTol))
+}
+
+// classify applies the cause rules of DESIGN.md to one failure tied to p
+// (nil: no pod explains it).
+func classify(p *life, it item, preStop time.Duration, opt DiagnosisOptions) CauseCode {
+	if p == nil {
+		return Unattributed
+	}
+	if inflight(p, it) {
+		return InflightCut
+	}
+	if !p.del.IsZero() && !it.t.Before(p.del) {
+		stop := p.stop()
+		if stop.IsZero() || stop.After(it.t) {
+			stop = it.t
+		}
+		if preStop > 0 || stop.Sub(p.del) >= opt.PromptStop {
+			return LBDeregistrationLag
+		}
+		return TerminatingPodStillRouted
+	}
+	if !p.initial && (p.ready.IsZero() && !p.created.IsZero() && !it.t.Before(p.created) ||
+		!p.ready.IsZero() && !it.t.After(p.ready.Add(opt.StartWindow))) {
+		return NewPodNotServing
+	}
+	return Unattributed
+}

@@ -1,0 +1,130 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// top returns the pod with the most failures (ties by name).
+func top(m map[string]int) string {
+	best, n := "", -1
+	for k, v := range m {
+		if v > n || v == n && k < best {
+			best, n = k, v
+		}
+	}
+	return best
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// classList renders failure counts by class, most first: "30 refused, 7 502".
+func classList(m map[string]int) string {
+	ks := sortedKeys(m)
+	sort.SliceStable(ks, func(i, j int) bool { return m[ks[i]] > m[ks[j]] })
+	parts := make([]string, len(ks))
+	for i, k := range ks {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func andMore(n int) string {
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return " (and 1 more pod)"
+	}
+	return fmt.Sprintf(" (and %d more pods)", n)
+}
+
+// cause builds the accumulated cause with one checkable sentence about the
+// pod that failed the most requests.
+func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, preStop time.Duration, m Measurements) Cause {
+	out := Cause{Code: c.code, Failures: c.failures, Pods: sortedKeys(c.pods), From: c.from, To: c.to, ByClass: c.byClass}
+	name := top(c.pods)
+	p := pods[name]
+	more := andMore(len(c.pods) - 1)
+	classes := classList(c.byClass)
+	window := fmt.Sprintf("%s to %s", offset(t0, c.from), offset(t0, c.to))
+	switch c.code {
+	case TerminatingPodStillRouted, LBDeregistrationLag:
+		var b strings.Builder
+		if stop := p.stop(); !stop.IsZero() {
+			what := "stopped answering"
+			if !p.exited.IsZero() {
+				what = fmt.Sprintf("exited (code %s)", code(p.exitCode))
+			}
+			fmt.Fprintf(&b, "%s %s %s after deletion", name, what, sec(stop.Sub(p.del)))
+			if c.code == LBDeregistrationLag && preStop > 0 {
+				fmt.Fprintf(&b, " (preStop %s)", sec(preStop))
+			}
+		} else {
+			fmt.Fprintf(&b, "%s was being deleted", name)
+		}
+		ref, refName := p.unready, "its endpoint turned not-ready"
+		if ref.IsZero() {
+			ref, refName = p.del, "its deletion"
+		}
+		last := p.lastRouted
+		if p.lastOK.After(last) {
+			last = p.lastOK
+		}
+		fmt.Fprintf(&b, ", but requests still reached it until %s after %s", sec(last.Sub(ref)), refName)
+		fmt.Fprintf(&b, "; %d requests failed (%s) from %s%s", c.failures, classes, window, more)
+		out.Evidence = b.String()
+	case InflightCut:
+		out.Evidence = fmt.Sprintf("%s exited with code %s %s after deletion while %d requests were in flight (%s, %s)%s",
+			name, code(p.exitCode), sec(p.exited.Sub(p.del)), c.failures, classes, window, more)
+		if p.exitCode != nil && *p.exitCode == exitCodeKilled {
+			out.Evidence += "; 137 is SIGKILL at the end of the grace period"
+		}
+	case NoReadyEndpoints:
+		out.Evidence = fmt.Sprintf("%d requests got 503 from %s while the Service had 0 ready endpoints", c.failures, window)
+		if n := steps.count(c.to); n > 0 {
+			out.Evidence += fmt.Sprintf(" or had just regained them (%d ready at the last one, which the load balancer had not registered yet)", n)
+		}
+		if m.MinReadyEndpoints != nil {
+			out.Evidence += fmt.Sprintf(" (minimum during the rollout: %d)", *m.MinReadyEndpoints)
+		}
+		if m.NoReadySeconds != nil && *m.NoReadySeconds > 0 {
+			out.Evidence += fmt.Sprintf("; it had no ready endpoint for %.1fs in all", *m.NoReadySeconds)
+		}
+	case NewPodNotServing:
+		var b strings.Builder
+		if !p.ready.IsZero() {
+			fmt.Fprintf(&b, "%s turned ready at %s and failed %d requests in the next %s", name, offset(t0, p.ready), c.pods[name], sec(p.lastNewFail.Sub(p.ready)))
+			if !p.firstOK.IsZero() {
+				fmt.Fprintf(&b, "; its first successful request came %s after ready", sec(p.firstOK.Sub(p.ready)))
+			}
+		} else {
+			fmt.Fprintf(&b, "%s failed %d requests before it was ever ready", name, c.pods[name])
+		}
+		fmt.Fprintf(&b, "; %d failed in all (%s)%s", c.failures, classes, more)
+		out.Evidence = b.String()
+	default:
+		out.Evidence = fmt.Sprintf("%d requests failed (%s) from %s with no pod starting or terminating around them", c.failures, classes, window)
+		if len(c.pods) > 0 {
+			out.Evidence += fmt.Sprintf("; the response named %s, then in phase %s", name, p.phase(c.from))
+		}
+	}
+	return out
+}
+
+func code(c *int32) string {
+	if c == nil {
+		return "?"
+	}
+	return strconv.Itoa(int(*c))
+}

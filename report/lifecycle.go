@@ -1,0 +1,140 @@
+package report
+
+import (
+	"time"
+
+	"github.com/rollcheck/rollcheck/rollout"
+)
+
+// Pod phases at the moment of a failure.
+const (
+	PhaseStarting           = "starting"                   // created, not yet ready
+	PhaseReady              = "ready"                      // ready, not being deleted
+	PhaseTerminatingR       = "terminating-ready-endpoint" // deletion seen, endpoint still ready
+	PhaseTerminating        = "terminating"                // endpoint not ready, still in the slice
+	PhaseRemoved            = "removed-from-endpoints"     // gone from every slice, container running
+	PhaseExited             = "exited"                     // container exited after deletion
+	PhaseKilled             = "killed"                     // container exited 137 (SIGKILL at the end of the grace period)
+	PhaseUnknown            = "unknown"                    // no lifecycle event seen for the pod
+	exitCodeKilled    int32 = 137
+)
+
+// life is one pod's lifecycle on the rollcheck clock; zero times were not
+// seen.
+type life struct {
+	name                                  string
+	initial                               bool // existed before the watch began
+	created, started, ready               time.Time
+	del, unready, removed, exited         time.Time
+	exitCode                              *int32
+	grace                                 time.Duration
+	graceKnown                            bool
+	firstOK, lastOK                       time.Time
+	firstFail, lastRouted                 time.Time
+	firstTermFail                         time.Time // first failure at or after deletion
+	newFailures                           int
+	lastNewFail                           time.Time
+	windowEnd                             time.Time // end of the terminating window
+	terminatingFailures, terminatingCount int
+}
+
+func (p *life) phase(t time.Time) string {
+	switch {
+	case !p.exited.IsZero() && !t.Before(p.exited):
+		if p.exitCode != nil && *p.exitCode == exitCodeKilled {
+			return PhaseKilled
+		}
+		return PhaseExited
+	case !p.removed.IsZero() && !t.Before(p.removed):
+		return PhaseRemoved
+	case !p.unready.IsZero() && !t.Before(p.unready):
+		return PhaseTerminating
+	case !p.del.IsZero() && !t.Before(p.del):
+		return PhaseTerminatingR
+	case !p.ready.IsZero() && !t.Before(p.ready):
+		return PhaseReady
+	case !p.created.IsZero() && !t.Before(p.created):
+		return PhaseStarting
+	}
+	if p.initial {
+		return PhaseReady
+	}
+	return PhaseUnknown
+}
+
+// stop is when a terminating pod stopped serving: its exit, else its first
+// failure after deletion.
+func (p *life) stop() time.Time {
+	if !p.exited.IsZero() {
+		return p.exited
+	}
+	return p.firstTermFail
+}
+
+// lifecycles reconstructs every pod's lifecycle from the timeline. Events
+// are taken in time order; the first deletion, the first endpoint change to
+// not-ready after it, the last removal and the first exit after deletion
+// count.
+func lifecycles(evs []rollout.Event) map[string]*life {
+	pods := map[string]*life{}
+	get := func(name string) *life {
+		p := pods[name]
+		if p == nil {
+			p = &life{name: name}
+			pods[name] = p
+		}
+		return p
+	}
+	for _, e := range evs {
+		if e.Pod == "" {
+			continue
+		}
+		initial := e.Initial
+		p := get(e.Pod)
+		switch e.Type {
+		case rollout.PodCreated:
+			if p.created.IsZero() {
+				p.created = e.Time
+			}
+		case rollout.ContainerStarted:
+			if p.started.IsZero() {
+				p.started = e.Time
+			}
+		case rollout.PodReady:
+			if initial {
+				p.initial = true
+			} else if p.ready.IsZero() && p.del.IsZero() {
+				p.ready = e.Time
+			}
+		case rollout.PodNotReady:
+			if initial {
+				p.initial = true
+			}
+		case rollout.DeletionRequested:
+			if p.del.IsZero() {
+				p.del = e.Time
+				if e.GracePeriod != nil {
+					p.grace, p.graceKnown = *e.GracePeriod, true
+				}
+			}
+		case rollout.EndpointAdded, rollout.EndpointChanged:
+			if initial && p.created.IsZero() {
+				p.initial = true
+			}
+			if !p.del.IsZero() && p.unready.IsZero() && ((e.Ready != nil && !*e.Ready) || (e.Terminating != nil && *e.Terminating)) {
+				p.unready = e.Time
+			}
+		case rollout.EndpointRemoved:
+			p.removed = e.Time
+			if !p.del.IsZero() && p.unready.IsZero() {
+				p.unready = e.Time
+			}
+		case rollout.ContainerExited:
+			if !p.del.IsZero() && p.exited.IsZero() {
+				p.exited = e.Time
+				p.exitCode = e.ExitCode
+			}
+		}
+	}
+	return pods
+}

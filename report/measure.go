@@ -1,0 +1,159 @@
+package report
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
+)
+
+// TerminatingPod holds the measured durations of one pod's termination, in
+// seconds on the rollcheck clock. Absent values were not observed.
+type TerminatingPod struct {
+	Pod                     string   `json:"pod"`
+	GraceSeconds            *float64 `json:"grace_seconds,omitempty"`
+	DeletionToUnready       *float64 `json:"deletion_to_unready_seconds,omitempty"`
+	DeletionToRemoved       *float64 `json:"deletion_to_removed_seconds,omitempty"`
+	DeletionToExit          *float64 `json:"deletion_to_exit_seconds,omitempty"`
+	ExitCode                *int32   `json:"exit_code,omitempty"`
+	DeletionToLastSuccess   *float64 `json:"deletion_to_last_success_seconds,omitempty"`
+	DeletionToFirstFailure  *float64 `json:"deletion_to_first_failure_seconds,omitempty"`
+	UnreadyToLastSuccess    *float64 `json:"unready_to_last_success_seconds,omitempty"`
+	UnreadyToLastRoutedFail *float64 `json:"unready_to_last_routed_failure_seconds,omitempty"`
+	RoutingLag              *float64 `json:"routing_lag_seconds,omitempty"` // last request routed to the pod − endpoint not ready
+	Failures                int      `json:"failures"`
+	RoutingLagFromDeletion  bool     `json:"routing_lag_from_deletion,omitempty"` // no endpoint event: lag counted from deletion
+}
+
+// NewPod holds the measured start-up of one pod created during the run.
+type NewPod struct {
+	Pod                 string   `json:"pod"`
+	CreatedToReady      *float64 `json:"created_to_ready_seconds,omitempty"`
+	StartedToReady      *float64 `json:"started_to_ready_seconds,omitempty"`
+	ReadyToFirstSuccess *float64 `json:"ready_to_first_success_seconds,omitempty"`
+	ReadyToLastFailure  *float64 `json:"ready_to_last_failure_seconds,omitempty"`
+	Failures            int      `json:"failures"`
+}
+
+// Measurements are the numbers a person would otherwise estimate by hand.
+type Measurements struct {
+	TerminatingPods []TerminatingPod `json:"terminating_pods"`
+	NewPods         []NewPod         `json:"new_pods"`
+	// MinReadyEndpoints is the fewest ready endpoints of the Service during
+	// the rollout; absent when no endpoint was watched.
+	MinReadyEndpoints *int `json:"min_ready_endpoints,omitempty"`
+	// NoReadySeconds is how long the Service had no ready endpoint from the
+	// trigger to the end of the load: the downtime a Recreate rollout or a
+	// switch to unready pods causes, whatever the load balancer adds to it.
+	NoReadySeconds *float64 `json:"no_ready_endpoints_seconds,omitempty"`
+	MaxRoutingLag  *float64 `json:"max_routing_lag_seconds,omitempty"`
+	MaxShutdown    *float64 `json:"max_shutdown_seconds,omitempty"` // deletion → clean exit, minus preStop
+}
+
+func secsPtr(d time.Duration) *float64 {
+	v := math.Round(d.Seconds()*1000) / 1000
+	return &v
+}
+
+// measure computes the per-pod durations and the minimum ready endpoints.
+func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps, preStop time.Duration) Measurements {
+	m := Measurements{TerminatingPods: []TerminatingPod{}, NewPods: []NewPod{}}
+	names := make([]string, 0, len(pods))
+	for n := range pods {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var maxLag, maxShut time.Duration
+	hasLag, hasShut := false, false
+	for _, n := range names {
+		p := pods[n]
+		if !p.del.IsZero() {
+			tp := TerminatingPod{Pod: n, ExitCode: p.exitCode, Failures: p.terminatingFailures}
+			if p.graceKnown {
+				tp.GraceSeconds = secsPtr(p.grace)
+			}
+			tp.DeletionToUnready = span(p.del, p.unready)
+			tp.DeletionToRemoved = span(p.del, p.removed)
+			if !p.exited.IsZero() {
+				tp.DeletionToExit = secsPtr(p.exited.Sub(p.del))
+				if p.exitCode == nil || *p.exitCode != exitCodeKilled {
+					sh := max(p.exited.Sub(p.del)-preStop, 0)
+					if !hasShut || sh > maxShut {
+						maxShut, hasShut = sh, true
+					}
+				}
+			}
+			tp.DeletionToLastSuccess = span(p.del, p.lastOK)
+			tp.DeletionToFirstFailure = span(p.del, p.firstTermFail)
+			ref := p.unready
+			if ref.IsZero() {
+				ref = p.del
+				tp.RoutingLagFromDeletion = true
+			}
+			last := time.Time{}
+			if !p.lastOK.IsZero() && !p.lastOK.Before(p.del) {
+				tp.UnreadyToLastSuccess = secsPtr(p.lastOK.Sub(ref))
+				last = p.lastOK
+			}
+			if !p.lastRouted.IsZero() {
+				tp.UnreadyToLastRoutedFail = secsPtr(p.lastRouted.Sub(ref))
+				if p.lastRouted.After(last) {
+					last = p.lastRouted
+				}
+			}
+			if !last.IsZero() {
+				lag := last.Sub(ref)
+				tp.RoutingLag = secsPtr(lag)
+				if !hasLag || lag > maxLag {
+					maxLag, hasLag = lag, true
+				}
+			} else {
+				tp.RoutingLagFromDeletion = false
+			}
+			m.TerminatingPods = append(m.TerminatingPods, tp)
+		}
+		if !p.initial && (!p.created.IsZero() || !p.ready.IsZero()) {
+			np := NewPod{Pod: n, Failures: p.newFailures}
+			if !p.ready.IsZero() {
+				np.CreatedToReady = span(p.created, p.ready)
+				np.StartedToReady = span(p.started, p.ready)
+				np.ReadyToFirstSuccess = span(p.ready, p.firstOK)
+				np.ReadyToLastFailure = span(p.ready, p.lastNewFail)
+			}
+			m.NewPods = append(m.NewPods, np)
+		}
+	}
+	if hasLag {
+		m.MaxRoutingLag = secsPtr(maxLag)
+	}
+	if hasShut {
+		m.MaxShutdown = secsPtr(maxShut)
+	}
+	from, to := in.Outcome.StartedAt, in.Outcome.CompletedAt
+	if !in.Outcome.Triggered || from.IsZero() {
+		from = a.Start
+	}
+	if to.IsZero() || !in.Outcome.Completed {
+		to = a.End
+	}
+	if from.IsZero() && len(in.Events) > 0 {
+		from, to = in.Events[0].Time, in.Events[len(in.Events)-1].Time
+	}
+	if n, ok := steps.min(from, to); ok {
+		m.MinReadyEndpoints = &n
+		if in.Outcome.Triggered && !a.End.IsZero() {
+			m.NoReadySeconds = secsPtr(steps.zeroFor(from, a.End))
+		}
+	}
+	return m
+}
+
+// span is the time from from to to in seconds, or nil when either was not
+// seen.
+func span(from, to time.Time) *float64 {
+	if from.IsZero() || to.IsZero() {
+		return nil
+	}
+	return secsPtr(to.Sub(from))
+}

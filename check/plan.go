@@ -17,18 +17,18 @@ import (
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
-// Plan is what a run does to the cluster: the Watchers that follow it and
+// Plan is what a run does to the cluster: the Drivers that follow it and
 // the Steps that change it. Every strategy (one rollout, a repeat, a canary
 // in steps, a blue/green switch) is a Plan, so load, correlation and report
 // are the same for all.
 type Plan struct {
 	// Primary's Deployment is the one the report is about (its settings
 	// are what the recommendations change).
-	Primary *rollout.Watcher
-	// Status is the Watcher the live progress follows: the one that sees
+	Primary *rollout.Driver
+	// Status is the Driver the live progress follows: the one that sees
 	// the Service's endpoints.
-	Status   *rollout.Watcher
-	Watchers []*rollout.Watcher
+	Status   *rollout.Driver
+	Drivers []*rollout.Driver
 	Steps    []Step
 	// PerStep: the report shows each step (canary, repeat).
 	PerStep bool
@@ -57,7 +57,7 @@ type StepResult struct {
 	Err error
 }
 
-// NewPlan builds the plan for cfg and prepares its Watchers: each reads its
+// NewPlan builds the plan for cfg and prepares its Drivers: each reads its
 // Deployment and checks the action against it. Nothing in the cluster has
 // changed when it returns, even on error.
 func NewPlan(ctx context.Context, client kubernetes.Interface, cfg *Config) (*Plan, error) {
@@ -77,7 +77,7 @@ func NewPlan(ctx context.Context, client kubernetes.Interface, cfg *Config) (*Pl
 		return nil, err
 	}
 	p.cfg = cfg
-	for _, w := range p.Watchers {
+	for _, w := range p.Drivers {
 		if err := w.Prepare(ctx); err != nil {
 			if errors.Is(err, rollout.ErrNotFound) || errors.Is(err, rollout.ErrInvalid) {
 				return nil, ConfigError{err}
@@ -89,8 +89,8 @@ func NewPlan(ctx context.Context, client kubernetes.Interface, cfg *Config) (*Pl
 	return p, nil
 }
 
-func watcher(client kubernetes.Interface, cfg *Config, deployment, service string, a rollout.Action, noServices bool) *rollout.Watcher {
-	return rollout.NewWatcher(client, rollout.Config{
+func driver(client kubernetes.Interface, cfg *Config, deployment, service string, a rollout.Action, noServices bool) *rollout.Driver {
+	return rollout.NewDriver(client, rollout.Config{
 		Namespace:  cfg.Namespace,
 		Deployment: deployment,
 		Service:    service,
@@ -103,9 +103,9 @@ func watcher(client kubernetes.Interface, cfg *Config, deployment, service strin
 // rolloutPlan rolls one Deployment out Repeat times: restart, set-image,
 // apply, or a rollout someone else starts (watch-only).
 func rolloutPlan(client kubernetes.Interface, cfg *Config) *Plan {
-	w := watcher(client, cfg, cfg.Deployment, cfg.Service, cfg.Action, false)
+	w := driver(client, cfg, cfg.Deployment, cfg.Service, cfg.Action, false)
 	repeat := max(cfg.Repeat, 1)
-	p := &Plan{Primary: w, Status: w, Watchers: []*rollout.Watcher{w}, PerStep: repeat > 1, Action: cfg.actionName()}
+	p := &Plan{Primary: w, Status: w, Drivers: []*rollout.Driver{w}, PerStep: repeat > 1, Action: cfg.actionName()}
 	for i := 1; i <= repeat; i++ {
 		step := Step{Name: fmt.Sprintf("%d/%d", i, repeat), Detail: cfg.stepAction()}
 		if cfg.Action.Kind == rollout.ActionWatch {
@@ -140,9 +140,9 @@ func rolloutPlan(client kubernetes.Interface, cfg *Config) *Plan {
 // shrinks, so that capacity never dips below the step's total.
 func canaryPlan(client kubernetes.Interface, cfg *Config) *Plan {
 	scale := rollout.Action{Kind: rollout.ActionScale}
-	stable := watcher(client, cfg, cfg.Deployment, cfg.Service, scale, false)
-	canary := watcher(client, cfg, cfg.Canary.Deployment, "", scale, true)
-	p := &Plan{Primary: stable, Status: stable, Watchers: []*rollout.Watcher{stable, canary}, PerStep: true, Action: cfg.actionName()}
+	stable := driver(client, cfg, cfg.Deployment, cfg.Service, scale, false)
+	canary := driver(client, cfg, cfg.Canary.Deployment, "", scale, true)
+	p := &Plan{Primary: stable, Status: stable, Drivers: []*rollout.Driver{stable, canary}, PerStep: true, Action: cfg.actionName()}
 	steps := cfg.Canary.Steps
 	for i, s := range steps {
 		p.Steps = append(p.Steps, Step{
@@ -157,7 +157,7 @@ func canaryPlan(client kubernetes.Interface, cfg *Config) *Plan {
 }
 
 type scaleTo struct {
-	w        *rollout.Watcher
+	w        *rollout.Driver
 	replicas int32
 }
 
@@ -234,10 +234,10 @@ func switchPlan(ctx context.Context, client kubernetes.Interface, cfg *Config) (
 		return nil, ConfigError{fmt.Errorf("service %s with %s selects deployment/%s, not deployment/%s", svcRef, rollout.SelectorString(after), to, cfg.Deployment)}
 	}
 	action := rollout.Action{Kind: rollout.ActionSwitch}
-	old := watcher(client, cfg, from, sw.Service, action, false)
-	next := watcher(client, cfg, to, "", action, true)
+	old := driver(client, cfg, from, sw.Service, action, false)
+	next := driver(client, cfg, to, "", action, true)
 	name := fmt.Sprintf("switch-service %s %s (from deployment/%s)", sw.Service, rollout.SelectorString(sw.Selector), from)
-	p := &Plan{Primary: next, Status: old, Watchers: []*rollout.Watcher{old, next}, Action: name}
+	p := &Plan{Primary: next, Status: old, Drivers: []*rollout.Driver{old, next}, Action: name}
 	p.Steps = []Step{{Name: "switch", Detail: name, Run: func(ctx context.Context, timeout time.Duration, _ Reporter) StepResult {
 		if err := old.SwitchService(ctx, sw.Selector); err != nil {
 			return StepResult{Err: err}
@@ -287,7 +287,7 @@ func (p *Plan) warnings(ctx context.Context, client kubernetes.Interface) []stri
 		}
 	}
 	if p.cfg.Canary != nil {
-		canary := p.Watchers[1].Deployment()
+		canary := p.Drivers[1].Deployment()
 		for _, name := range p.Primary.Services() {
 			svc, err := client.CoreV1().Services(p.cfg.Namespace).Get(ctx, name, metav1.GetOptions{})
 			if err == nil && !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(canary.Spec.Template.Labels)) {
@@ -312,7 +312,7 @@ func (p *Plan) checkAccess(ctx context.Context, client kubernetes.Interface) err
 		// The switch patches the Service, not the Deployments.
 		check = rollout.CheckWatchAccess
 	}
-	for _, w := range p.Watchers {
+	for _, w := range p.Drivers {
 		if err := check(ctx, client, p.cfg.Namespace, w.Name()); err != nil {
 			return err
 		}
@@ -324,7 +324,7 @@ func (p *Plan) checkAccess(ctx context.Context, client kubernetes.Interface) err
 }
 
 func (p *Plan) start(ctx context.Context) error {
-	for _, w := range p.Watchers {
+	for _, w := range p.Drivers {
 		if err := w.Start(ctx); err != nil {
 			return fmt.Errorf("watching deployment/%s: %w", w.Name(), err)
 		}
@@ -333,15 +333,15 @@ func (p *Plan) start(ctx context.Context) error {
 }
 
 func (p *Plan) stop() {
-	for _, w := range p.Watchers {
+	for _, w := range p.Drivers {
 		w.Stop()
 	}
 }
 
-// events merges the timelines of every Watcher, ordered by time.
+// events merges the timelines of every Driver, ordered by time.
 func (p *Plan) events() []rollout.Event {
 	var out []rollout.Event
-	for _, w := range p.Watchers {
+	for _, w := range p.Drivers {
 		out = append(out, w.Events()...)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
@@ -351,7 +351,7 @@ func (p *Plan) events() []rollout.Event {
 // services are the Services whose endpoints were watched.
 func (p *Plan) services() []string {
 	var out []string
-	for _, w := range p.Watchers {
+	for _, w := range p.Drivers {
 		out = append(out, w.Services()...)
 	}
 	return out

@@ -53,7 +53,7 @@ type reporter struct {
 	mu     sync.Mutex
 	phase  string
 	atk    *attack.Attack
-	status *rollout.Watcher
+	status *rollout.Driver
 	done   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -90,7 +90,7 @@ func (r *reporter) SetPhase(phase string) {
 }
 
 // start follows the load and the rollout with a tick every every.
-func (r *reporter) start(ctx context.Context, atk *attack.Attack, status *rollout.Watcher, every time.Duration) {
+func (r *reporter) start(ctx context.Context, atk *attack.Attack, status *rollout.Driver, every time.Duration) {
 	r.mu.Lock()
 	r.atk, r.status = atk, status
 	r.mu.Unlock()

@@ -48,7 +48,7 @@ func ParseManifest(source string, data []byte) (*appsv1.Deployment, []byte, erro
 // rollcheck learns whether it changes the pod template. A manifest that
 // leaves the template as it is starts no rollout, which would make the run
 // judge nothing; that is an error before any load.
-func (w *Watcher) checkApply(ctx context.Context, cur *appsv1.Deployment) error {
+func (w *Driver) checkApply(ctx context.Context, cur *appsv1.Deployment) error {
 	a := w.cfg.Action
 	if ns := manifestNamespace(a.Manifest); ns != "" && ns != w.cfg.Namespace {
 		return fmt.Errorf("%s: the Deployment is in namespace %q, the run in %q: %w", a.Source, ns, w.cfg.Namespace, ErrInvalid)
@@ -66,7 +66,7 @@ func (w *Watcher) checkApply(ctx context.Context, cur *appsv1.Deployment) error 
 // apply sends the manifest as a server-side apply with rollcheck's field
 // manager, forcing conflicts as `kubectl apply --server-side
 // --force-conflicts` does: the file is the state the user asked for.
-func (w *Watcher) apply(ctx context.Context, dryRun bool) (*appsv1.Deployment, error) {
+func (w *Driver) apply(ctx context.Context, dryRun bool) (*appsv1.Deployment, error) {
 	opts := metav1.PatchOptions{FieldManager: FieldManager, Force: ptr(true)}
 	what := "apply"
 	if dryRun {

@@ -13,7 +13,7 @@ func TestAwaitExternal(t *testing.T) {
 	t.Run("a spec change by someone else is taken as the trigger", func(t *testing.T) {
 		clock := newClock()
 		cs, watching := newClient(t, deployment())
-		w := NewWatcher(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionWatch}, Now: clock.Now})
+		w := NewDriver(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionWatch}, Now: clock.Now})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		if err := w.Prepare(ctx); err != nil {
@@ -54,7 +54,7 @@ func TestAwaitExternal(t *testing.T) {
 	})
 	t.Run("no change times out with a message", func(t *testing.T) {
 		cs, watching := newClient(t, deployment())
-		w := NewWatcher(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionWatch}})
+		w := NewDriver(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionWatch}})
 		ctx := context.Background()
 		if err := w.Prepare(ctx); err != nil {
 			t.Fatal(err)

@@ -28,7 +28,7 @@ func TestRefusedWatchIsAGapWithItsEnd(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	w := startWatcher(t, cs, watching)
+	w := startDriver(t, cs, watching)
 	gaps := func() []Event {
 		var out []Event
 		for _, e := range w.Events() {

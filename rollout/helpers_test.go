@@ -149,7 +149,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// waitWatching waits until every informer of a started Watcher has its
+// waitWatching waits until every informer of a started Driver has its
 // watch up.
 func waitWatching(t *testing.T, w *watches, resources ...string) {
 	t.Helper()

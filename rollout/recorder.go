@@ -18,7 +18,7 @@ import (
 // ReplicaSets, its pods and the EndpointSlices of its Services, each change
 // diffed against the last copy seen and recorded as an Event on the
 // rollcheck clock. It also keeps the latest of each object, for Status and
-// for the waits of the Watcher that embeds it; it changes nothing in the
+// for the waits of the Driver that embeds it; it changes nothing in the
 // cluster.
 type Recorder struct {
 	client kubernetes.Interface
@@ -26,7 +26,7 @@ type Recorder struct {
 	name   string // of the Deployment
 	now    func() time.Time
 
-	// Set by the Watcher's Prepare, read-only afterwards.
+	// Set by the Driver's Prepare, read-only afterwards.
 	deploy   *appsv1.Deployment
 	selector labels.Selector
 	services []string
@@ -43,7 +43,7 @@ type Recorder struct {
 	rsSeen  map[string]*appsv1.ReplicaSet            // last seen ReplicaSet, by name
 	slices  map[string]map[string]map[string]epState // service -> slice -> endpoint key -> state
 	// minGen is the generation the controller must observe before the
-	// Deployment's status describes the latest spec; the Watcher's actions
+	// Deployment's status describes the latest spec; the Driver's actions
 	// raise it.
 	minGen int64
 }

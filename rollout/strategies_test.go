@@ -69,7 +69,7 @@ func TestApplyIsCheckedByDryRunThenApplied(t *testing.T) {
 	}
 	ctx := context.Background()
 	cs, _ := newClient(t, deployment())
-	w := NewWatcher(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionApply, Manifest: body, Source: "web.yaml"}, NoServices: true})
+	w := NewDriver(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionApply, Manifest: body, Source: "web.yaml"}, NoServices: true})
 	if err := w.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestApplyRefusedBeforeAnyChange(t *testing.T) {
 				t.Fatal(err)
 			}
 			cs, _ := newClient(t, deployment())
-			w := NewWatcher(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionApply, Manifest: body, Source: "web.yaml"}})
+			w := NewDriver(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionApply, Manifest: body, Source: "web.yaml"}})
 			err = w.Prepare(context.Background())
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Prepare: %v, want ErrInvalid with %q", err, tc.want)
@@ -142,7 +142,7 @@ func TestApplyRefusedBeforeAnyChange(t *testing.T) {
 func TestScaleTriggerRecordsReplicas(t *testing.T) {
 	ctx := context.Background()
 	cs, _ := newClient(t, deployment())
-	w := NewWatcher(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionScale, Replicas: 1}, NoServices: true})
+	w := NewDriver(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionScale, Replicas: 1}, NoServices: true})
 	if err := w.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestSwitchService(t *testing.T) {
 	cs, watching := newClient(t, blue, svc, bluePod, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := NewWatcher(cs, Config{Namespace: ns, Deployment: "blue", Service: "web", Action: Action{Kind: ActionSwitch}, Now: newClock().Now})
+	w := NewDriver(cs, Config{Namespace: ns, Deployment: "blue", Service: "web", Action: Action{Kind: ActionSwitch}, Now: newClock().Now})
 	if err := w.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestRepeatedRestartsInOneSecondStillRoll(t *testing.T) {
 	ctx := context.Background()
 	cs, _ := newClient(t, deployment())
 	clock := newClock()
-	w := NewWatcher(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionRestart}, NoServices: true, Now: clock.Now})
+	w := NewDriver(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionRestart}, NoServices: true, Now: clock.Now})
 	if err := w.Prepare(ctx); err != nil {
 		t.Fatal(err)
 	}

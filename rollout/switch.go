@@ -46,9 +46,9 @@ func SelectorString(m map[string]string) string {
 
 // SwitchService moves the watched Service (Config.Service) to the pods
 // selected by change merged into its selector: the blue/green switch of
-// seed 001. The Watcher is the one of the Deployment traffic leaves; its
+// seed 001. The Driver is the one of the Deployment traffic leaves; its
 // pods are what WaitSwitched waits to see gone from the endpoints.
-func (w *Watcher) SwitchService(ctx context.Context, change map[string]string) error {
+func (w *Driver) SwitchService(ctx context.Context, change map[string]string) error {
 	if w.deploy == nil || len(w.services) == 0 {
 		return errNotPrepared
 	}
@@ -86,7 +86,7 @@ func (w *Watcher) SwitchService(ctx context.Context, change map[string]string) e
 // what kube-proxy and load balancers follow. Whether the pods now behind it
 // are ready is not a condition: a switch to pods that are not ready is
 // complete, and the failures after it are what the report shows.
-func (w *Watcher) WaitSwitched(ctx context.Context, timeout time.Duration) Outcome {
+func (w *Driver) WaitSwitched(ctx context.Context, timeout time.Duration) Outcome {
 	return w.waitFor(ctx, timeout, func(*Outcome) (bool, string, string) {
 		if len(w.services) == 0 {
 			return false, "", ""

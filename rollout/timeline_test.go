@@ -43,11 +43,11 @@ func endpoint(podName, ip string, ready, serving, terminating bool) discoveryv1.
 	}
 }
 
-// startWatcher prepares and starts a Watcher on the fake and waits until
+// startDriver prepares and starts a Driver on the fake and waits until
 // every watch is up.
-func startWatcher(t *testing.T, cs *fake.Clientset, watching *watches) *Watcher {
+func startDriver(t *testing.T, cs *fake.Clientset, watching *watches) *Driver {
 	t.Helper()
-	w := NewWatcher(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionRestart}, Now: newClock().Now})
+	w := NewDriver(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionRestart}, Now: newClock().Now})
 	ctx := context.Background()
 	if err := w.Prepare(ctx); err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestTimelineOfOnePodLifecycle(t *testing.T) {
 	cs, watching := newClient(t, deployment(), service("web", map[string]string{"app": "web"}), old,
 		slice("web-initial", endpoint("web-old", "10.0.0.9", true, true, false)),
 		pod("api-1", map[string]string{"app": "api"}))
-	w := startWatcher(t, cs, watching)
+	w := startDriver(t, cs, watching)
 
 	pods := cs.CoreV1().Pods(ns)
 	sliceAPI := cs.DiscoveryV1().EndpointSlices(ns)
@@ -197,7 +197,7 @@ func TestEndpointsAcrossSlices(t *testing.T) {
 	// removal nor an addition.
 	ctx := context.Background()
 	cs, watching := newClient(t, deployment(), service("web", map[string]string{"app": "web"}))
-	w := startWatcher(t, cs, watching)
+	w := startDriver(t, cs, watching)
 	api := cs.DiscoveryV1().EndpointSlices(ns)
 	ep := endpoint("web-1", "10.0.0.1", true, true, false)
 	steps := []struct {
@@ -247,7 +247,7 @@ func TestReplicaSetAndDeploymentEvents(t *testing.T) {
 	foreign.Name, foreign.OwnerReferences = "other-rs", nil
 
 	cs, watching := newClient(t, deployment())
-	w := startWatcher(t, cs, watching)
+	w := startDriver(t, cs, watching)
 	rss := cs.AppsV1().ReplicaSets(ns)
 	steps := []struct {
 		name   string
@@ -305,7 +305,7 @@ func TestWatchErrorIsAGap(t *testing.T) {
 		failed = true // only touched by the one pods reflector goroutine
 		return true, nil, errors.New("connection reset by peer")
 	})
-	w := startWatcher(t, cs, watching)
+	w := startDriver(t, cs, watching)
 	ev := w.Events()
 	i := slices.IndexFunc(ev, func(e Event) bool { return e.Type == WatchGap })
 	if i < 0 || !strings.HasPrefix(ev[i].Detail, "pods: ") || !strings.Contains(ev[i].Detail, "connection reset") {

@@ -23,14 +23,14 @@ const RestartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
 // restart, the named containers' images for set-image), or a server-side
 // apply of the manifest. Errors wrap ErrNotFound or ErrForbidden when the
 // API server says so.
-func (w *Watcher) Trigger(ctx context.Context) error {
+func (w *Driver) Trigger(ctx context.Context) error {
 	return w.TriggerAction(ctx, w.cfg.Action)
 }
 
 // TriggerAction is Trigger with another action than the configured one: a
 // canary scales each Deployment several times in one run. Wait then follows
 // what the action started.
-func (w *Watcher) TriggerAction(ctx context.Context, a Action) error {
+func (w *Driver) TriggerAction(ctx context.Context, a Action) error {
 	if w.deploy == nil {
 		return errNotPrepared
 	}
@@ -147,7 +147,7 @@ func restartValue(t time.Time, prev string) string {
 }
 
 // restartedAt is the template's restartedAt annotation as last seen.
-func (w *Watcher) restartedAt() string {
+func (w *Driver) restartedAt() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	d := w.cur
@@ -188,7 +188,7 @@ func sortedKeys(m map[string]string) []string {
 // the one Prepare read. It records the moment it saw it as the trigger, so
 // Wait then follows that rollout exactly as after Trigger. It gives up after
 // timeout (0: no limit) or when ctx is done.
-func (w *Watcher) AwaitExternal(ctx context.Context, timeout time.Duration) error {
+func (w *Driver) AwaitExternal(ctx context.Context, timeout time.Duration) error {
 	if w.deploy == nil {
 		return errNotPrepared
 	}

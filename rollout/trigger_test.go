@@ -93,7 +93,7 @@ func TestPrepareAndTrigger(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cs, _ := newClient(t, tt.objs...)
-			w := NewWatcher(cs, Config{Namespace: ns, Deployment: "web", Service: tt.service, Action: tt.action,
+			w := NewDriver(cs, Config{Namespace: ns, Deployment: "web", Service: tt.service, Action: tt.action,
 				Now: func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }})
 			err := w.Prepare(context.Background())
 			if tt.wantPrepErr != nil {
@@ -144,7 +144,7 @@ func TestTriggerMapsAPIErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cs, _ := newClient(t, deployment())
-			w := NewWatcher(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionRestart}})
+			w := NewDriver(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionRestart}})
 			if err := w.Prepare(context.Background()); err != nil {
 				t.Fatal(err)
 			}

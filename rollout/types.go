@@ -37,7 +37,7 @@ type Config struct {
 	Namespace  string
 	Deployment string
 	Service    string // "" finds the Services whose selector matches the pod template
-	// NoServices watches no EndpointSlices: another Watcher of the same run
+	// NoServices watches no EndpointSlices: another Driver of the same run
 	// (blue/green, canary) records the endpoints of the shared Service.
 	NoServices bool
 	Action     Action

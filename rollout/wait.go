@@ -43,7 +43,7 @@ func rolloutState(d *appsv1.Deployment, minGen int64) (done bool, failed string,
 // delivers. It gives up after timeout (0: no limit) with Reason "timeout",
 // or when ctx is done with Reason "interrupted". Start must have been
 // called. The end is recorded as a RolloutComplete or RolloutFailed event.
-func (w *Watcher) Wait(ctx context.Context, timeout time.Duration) Outcome {
+func (w *Driver) Wait(ctx context.Context, timeout time.Duration) Outcome {
 	return w.waitFor(ctx, timeout, func(o *Outcome) (bool, string, string) {
 		if w.cur == nil {
 			return false, "", ""
@@ -55,7 +55,7 @@ func (w *Watcher) Wait(ctx context.Context, timeout time.Duration) Outcome {
 
 // waitFor re-evaluates cond, with w.mu held, on every change the informers
 // deliver until it is done or failed, as Wait describes.
-func (w *Watcher) waitFor(ctx context.Context, timeout time.Duration, cond func(*Outcome) (done bool, failed, msg string)) Outcome {
+func (w *Driver) waitFor(ctx context.Context, timeout time.Duration, cond func(*Outcome) (done bool, failed, msg string)) Outcome {
 	w.mu.Lock()
 	out := Outcome{Triggered: !w.trigger.IsZero(), StartedAt: w.trigger}
 	w.mu.Unlock()
@@ -90,7 +90,7 @@ func (w *Watcher) waitFor(ctx context.Context, timeout time.Duration, cond func(
 	}
 }
 
-func (w *Watcher) failed(out Outcome, reason, detail string) Outcome {
+func (w *Driver) failed(out Outcome, reason, detail string) Outcome {
 	out.Reason = reason
 	w.record(Event{Time: w.now(), Type: RolloutFailed, Reason: reason, Revision: out.Revision, Deployment: w.cfg.Deployment, Detail: detail})
 	return out

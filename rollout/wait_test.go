@@ -31,8 +31,8 @@ func deadlineExceeded(d *appsv1.Deployment) {
 }
 
 // apply writes step to the Deployment as the controller would and waits
-// until the Watcher's informer has it.
-func apply(t *testing.T, cs *fake.Clientset, w *Watcher, step controllerStep) {
+// until the Driver's informer has it.
+func apply(t *testing.T, cs *fake.Clientset, w *Driver, step controllerStep) {
 	t.Helper()
 	ctx := context.Background()
 	d, err := cs.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
@@ -97,7 +97,7 @@ func TestWait(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cs, watching := newClient(t, deployment())
 			clock := newClock()
-			w := NewWatcher(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionRestart}, Now: clock.Now})
+			w := NewDriver(cs, Config{Namespace: ns, Deployment: "web", Action: Action{Kind: ActionRestart}, Now: clock.Now})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if err := w.Prepare(ctx); err != nil {

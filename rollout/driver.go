@@ -13,32 +13,32 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// Watcher acts on one Deployment (restart, set-image, apply, scale, a
+// Driver acts on one Deployment (restart, set-image, apply, scale, a
 // Service switch, or waiting for someone else's change) and follows the
 // rollout it starts to its end, while its Recorder records the timeline.
-// Use it in order: NewWatcher, Prepare, Start, then any number of Trigger +
+// Use it in order: NewDriver, Prepare, Start, then any number of Trigger +
 // Wait, and Stop. Events, Status and the getters are safe to call
 // concurrently with the rest.
-type Watcher struct {
+type Driver struct {
 	*Recorder
 	cfg Config
 
 	trigger time.Time // time of the last action; guarded by the Recorder's mu
 }
 
-// NewWatcher returns a Watcher for cfg. It does not contact the cluster.
-func NewWatcher(client kubernetes.Interface, cfg Config) *Watcher {
+// NewDriver returns a Driver for cfg. It does not contact the cluster.
+func NewDriver(client kubernetes.Interface, cfg Config) *Driver {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
-	return &Watcher{Recorder: newRecorder(client, cfg.Namespace, cfg.Deployment, now), cfg: cfg}
+	return &Driver{Recorder: newRecorder(client, cfg.Namespace, cfg.Deployment, now), cfg: cfg}
 }
 
 // Prepare reads the Deployment, checks that the Action fits it and finds the
 // Services in front of its pods. It changes nothing in the cluster, so a
 // mistake found here leaves the cluster as it was.
-func (w *Watcher) Prepare(ctx context.Context) error {
+func (w *Driver) Prepare(ctx context.Context) error {
 	d, err := w.client.AppsV1().Deployments(w.cfg.Namespace).Get(ctx, w.cfg.Deployment, metav1.GetOptions{})
 	if err != nil {
 		return apiError("get deployment", w.object(), err)
@@ -122,7 +122,7 @@ func validateAction(d *appsv1.Deployment, a Action) error {
 // findServices returns the Service named in the config, or every Service
 // whose selector matches the pod template, sorted. No Service is not an
 // error: the timeline then has no endpoint events.
-func (w *Watcher) findServices(ctx context.Context, d *appsv1.Deployment) ([]string, error) {
+func (w *Driver) findServices(ctx context.Context, d *appsv1.Deployment) ([]string, error) {
 	podLabels := labels.Set(d.Spec.Template.Labels)
 	svcs := w.client.CoreV1().Services(w.cfg.Namespace)
 	if w.cfg.Service != "" {

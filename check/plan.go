@@ -27,9 +27,9 @@ type Plan struct {
 	Primary *rollout.Driver
 	// Status is the Driver the live progress follows: the one that sees
 	// the Service's endpoints.
-	Status   *rollout.Driver
+	Status  *rollout.Driver
 	Drivers []*rollout.Driver
-	Steps    []Step
+	Steps   []Step
 	// PerStep: the report shows each step (canary, repeat).
 	PerStep bool
 	// Action names the plan in the report.

@@ -16,12 +16,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/rollcheck/rollcheck/manifest"
@@ -43,7 +39,7 @@ const lintExample = `  # Check the manifests of a repository in CI (no cluster n
 
 // LintOptions are the settings of one `rollcheck lint`.
 type LintOptions struct {
-	configFlags *genericclioptions.ConfigFlags
+	f *factory
 	genericiooptions.IOStreams
 
 	Filenames    []string
@@ -59,9 +55,6 @@ type LintOptions struct {
 	nsExplicit bool
 
 	checkOpts preflight.Options
-
-	// NewClient returns the cluster client; tests replace it with a fake.
-	NewClient func() (kubernetes.Interface, error)
 }
 
 // lintFailed reports that lint found at least one error-level finding: exit 1.
@@ -71,25 +64,13 @@ func (e lintFailed) Error() string {
 	return fmt.Sprintf("lint: %d error-level finding(s)", e.errors)
 }
 
-// lintClientKey is the context key under which tests hand the lint command
-// its cluster client (a func() (kubernetes.Interface, error)), as runFn does
-// for run: the command tree is built in one place, newRootCommand.
-type lintClientKey struct{}
-
-func newLintCommand(flags *genericclioptions.ConfigFlags, streams genericiooptions.IOStreams) *cobra.Command {
+func newLintCommand(f *factory, runF func(context.Context, *LintOptions) error) *cobra.Command {
 	o := &LintOptions{
-		configFlags:  flags,
-		IOStreams:    streams,
+		f:            f,
+		IOStreams:    f.IOStreams,
 		Output:       "text",
 		Severity:     string(preflight.Info),
 		ShutdownTime: preflight.DefaultShutdownTime,
-	}
-	o.NewClient = func() (kubernetes.Interface, error) {
-		cfg, err := o.configFlags.ToRESTConfig()
-		if err != nil {
-			return nil, configError{fmt.Errorf("loading kubeconfig: %w", err)}
-		}
-		return kubernetes.NewForConfig(cfg)
 	}
 	var ids []string
 	for _, r := range preflight.Rules() {
@@ -115,9 +96,6 @@ Rules (id, highest severity, what breaks it):
 		Example: lintExample,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if newClient, ok := cmd.Context().Value(lintClientKey{}).(func() (kubernetes.Interface, error)); ok {
-				o.NewClient = newClient
-			}
 			if err := o.Complete(args); err != nil {
 				return err
 			}
@@ -125,15 +103,18 @@ Rules (id, highest severity, what breaks it):
 				fmt.Fprintln(o.ErrOut, cmd.UsageString())
 				return usageError{err}
 			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
 			return o.Run(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
-	f.StringArrayVarP(&o.Filenames, "filename", "f", nil, "manifest file to check (repeatable; - reads stdin)")
-	f.StringVarP(&o.Output, "output", "o", o.Output, "output format: text or json")
-	f.StringArrayVar(&o.Disable, "disable", nil, "rule id to skip (repeatable)")
-	f.StringVar(&o.Severity, "severity", o.Severity, "lowest severity to report: info, warning or error")
-	f.DurationVar(&o.ShutdownTime, "shutdown-time", o.ShutdownTime, "expected time from SIGTERM to exit of the application, for the grace period arithmetic")
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&o.Filenames, "filename", "f", nil, "manifest file to check (repeatable; - reads stdin)")
+	fl.StringVarP(&o.Output, "output", "o", o.Output, "output format: text or json")
+	fl.StringArrayVar(&o.Disable, "disable", nil, "rule id to skip (repeatable)")
+	fl.StringVar(&o.Severity, "severity", o.Severity, "lowest severity to report: info, warning or error")
+	fl.DurationVar(&o.ShutdownTime, "shutdown-time", o.ShutdownTime, "expected time from SIGTERM to exit of the application, for the grace period arithmetic")
 	return cmd
 }
 
@@ -142,15 +123,15 @@ func (o *LintOptions) Complete(args []string) error {
 	if len(args) == 1 {
 		o.Deployment = args[0]
 	}
-	ns, explicit, err := o.configFlags.ToRawKubeConfigLoader().Namespace()
+	ns, explicit, err := o.f.Namespace()
 	if err != nil {
 		if len(o.Filenames) == 0 {
-			return configError{fmt.Errorf("reading namespace from kubeconfig: %w", err)}
+			return err
 		}
 		// Files need no kubeconfig.
 		ns, explicit = "", false
 	}
-	if n := o.configFlags.Namespace; n != nil && *n != "" {
+	if n := o.f.flags.Namespace; n != nil && *n != "" {
 		ns, explicit = *n, true
 	}
 	o.Namespace, o.nsExplicit = ns, explicit
@@ -207,13 +188,16 @@ func (o *LintOptions) Run(ctx context.Context) error {
 			return err
 		}
 	} else {
-		client, err := o.NewClient()
+		client, err := o.f.KubeClient()
 		if err != nil {
 			return err
 		}
-		in, err := fetchPreflightInput(ctx, client, o.Namespace, o.Deployment, o.ErrOut)
+		in, warnings, err := preflight.Fetch(ctx, client, o.Namespace, o.Deployment)
 		if err != nil {
 			return err
+		}
+		for _, w := range warnings {
+			warn(o.ErrOut, w)
 		}
 		inputs = append(inputs, in)
 	}
@@ -244,46 +228,6 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		return lintFailed{errors: errs}
 	}
 	return nil
-}
-
-// fetchPreflightInput reads deployment/name with every Service and Ingress of
-// its namespace and the Namespace itself (preflight.Check keeps the ones in
-// front of the Deployment). Missing permission to list Ingresses or read the
-// Namespace is not fatal: the rules that need them see less, and a note goes
-// to errOut.
-func fetchPreflightInput(ctx context.Context, client kubernetes.Interface, namespace, name string, errOut io.Writer) (preflight.Input, error) {
-	d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return preflight.Input{}, configError{fmt.Errorf("deployment %s/%s not found", namespace, name)}
-	}
-	if err != nil {
-		return preflight.Input{}, fmt.Errorf("get deployment %s/%s: %w", namespace, name, err)
-	}
-	in := preflight.Input{Deployment: d}
-	svcs, err := client.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return preflight.Input{}, fmt.Errorf("list services in namespace %s: %w", namespace, err)
-	}
-	in.Services = svcs.Items
-	ings, err := client.NetworkingV1().Ingresses(namespace).List(ctx, metav1.ListOptions{})
-	switch {
-	case err == nil:
-		in.Ingresses = ings.Items
-	case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
-		fmt.Fprintf(errOut, "Warning: cannot list ingresses in namespace %s, Ingress rules skipped: %v\n", namespace, err)
-	default:
-		return preflight.Input{}, fmt.Errorf("list ingresses in namespace %s: %w", namespace, err)
-	}
-	ns, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
-	switch {
-	case err == nil:
-		in.Namespace = ns
-	case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
-		fmt.Fprintf(errOut, "Warning: cannot read namespace %s, its labels are unknown: %v\n", namespace, err)
-	default:
-		return preflight.Input{}, fmt.Errorf("get namespace %s: %w", namespace, err)
-	}
-	return in, nil
 }
 
 // manifests are the objects read from the -f inputs.

@@ -38,13 +38,13 @@ func executeLint(t *testing.T, client kubernetes.Interface, stdin string, args .
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "no-kubeconfig"))
 	var out, errOut bytes.Buffer
 	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}
-	ctx := context.Background()
+	f := newFactory(streams)
 	if client != nil {
-		ctx = context.WithValue(ctx, lintClientKey{}, func() (kubernetes.Interface, error) { return client, nil })
+		f.kube = func() (kubernetes.Interface, error) { return client, nil }
 	}
-	root := newRootCommand(newFactory(streams))
+	root := rootWith(f, newLintCommand(f, nil))
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := root.ExecuteContext(context.Background())
 	return lintRun{code: exitCode(err, &errOut), stdout: out.String(), stderr: errOut.String()}
 }
 

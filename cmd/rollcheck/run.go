@@ -503,7 +503,7 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	}
 	if results != nil {
 		if err := results.close(); err != nil {
-			fmt.Fprintf(o.ErrOut, "Warning: writing --results %s: %v\n", o.Results, err)
+			warn(o.ErrOut, fmt.Sprintf("writing --results %s: %v", o.Results, err))
 		}
 	}
 	rep := report.Build(in)

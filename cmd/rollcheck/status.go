@@ -44,7 +44,7 @@ func (s *statusLine) show(p check.Progress) {
 		fmt.Fprintln(s.w, p.Message)
 	case check.ProgressWarning:
 		s.clear()
-		fmt.Fprintln(s.w, "Warning: "+p.Message)
+		warn(s.w, p.Message)
 	default:
 		if !p.Started {
 			return
@@ -71,3 +71,9 @@ func (s *statusLine) clear() {
 
 // finish clears the line before the report is printed.
 func (s *statusLine) finish() { s.clear() }
+
+// warn prints a warning the one way every command spells it, as kubectl
+// does.
+func warn(w io.Writer, msg string) {
+	fmt.Fprintln(w, "Warning: "+msg)
+}

@@ -349,8 +349,13 @@ type Check struct {
 	Skipped bool      `json:"skipped,omitempty"` // not applicable (a threshold turned off, no rollout)
 	// Inconclusive marks a check whose failure makes the run INCONCLUSIVE
 	// rather than FAIL: it says the run could not judge the rollout.
-	Inconclusive bool   `json:"inconclusive,omitempty"`
-	Message      string `json:"message"`
+	Inconclusive bool `json:"inconclusive,omitempty"`
+	// Partial marks an Inconclusive check that says the run saw only part
+	// of the rollout (the load fell short of its rate somewhere, the load
+	// ended before the removed pods were gone): the failures it did see
+	// still make a FAIL; without them the run is INCONCLUSIVE, not PASS.
+	Partial bool   `json:"-"`
+	Message string `json:"message"`
 }
 
 // checks evaluates every condition of the verdict, in the order decide
@@ -374,7 +379,7 @@ func checks(r *Report, in Input) []Check {
 		reason = "did not complete"
 	}
 	disrupted := time.Duration(r.DisruptedSeconds * float64(time.Second))
-	rate := Check{Code: CheckRate, Name: "load reached its rate", Inconclusive: true, Passed: true,
+	rate := Check{Code: CheckRate, Name: "load reached its rate", Inconclusive: true, Partial: true, Passed: true,
 		Message: fmt.Sprintf("%.1f/s of %.1f/s", r.Load.AchievedRate, r.Load.Rate)}
 	if r.Load.Rate > 0 && r.Load.AchievedRate < MinAchievedRatio*r.Load.Rate {
 		rate.Passed = false
@@ -414,13 +419,12 @@ func pick(cond bool, yes, no string) string {
 // the rollout (INCONCLUSIVE); a rollout that did not complete or a broken
 // threshold is a FAIL; a load that did not reach its rate cannot PASS.
 func decide(cs []Check) (Verdict, []string) {
-	var reasons []string
-	rateOK := true
+	var reasons, partial []string
 	for _, c := range cs {
 		switch {
 		case c.Passed || c.Skipped:
-		case c.Inconclusive && c.Code == CheckRate:
-			rateOK = false
+		case c.Inconclusive && c.Partial:
+			partial = append(partial, c.Message+"; no failure was seen")
 		case c.Inconclusive:
 			return Inconclusive, []string{c.Message}
 		default:
@@ -430,12 +434,8 @@ func decide(cs []Check) (Verdict, []string) {
 	if len(reasons) > 0 {
 		return Fail, reasons
 	}
-	if !rateOK {
-		for _, c := range cs {
-			if c.Code == CheckRate {
-				return Inconclusive, []string{c.Message + "; no failure was seen"}
-			}
-		}
+	if len(partial) > 0 {
+		return Inconclusive, partial
 	}
 	return Pass, nil
 }

@@ -24,6 +24,7 @@ func (r *Recorder) onPod(obj any, initial bool) {
 	defer r.mu.Unlock()
 	old := r.pods[pod.Name]
 	r.pods[pod.Name] = pod
+	r.notifyLocked()
 	if initial {
 		r.recordLocked(podSnapshot(t, pod))
 		if pod.DeletionTimestamp != nil {
@@ -53,6 +54,8 @@ func (r *Recorder) onPodDelete(obj any) {
 	defer r.mu.Unlock()
 	old, seen := r.pods[pod.Name]
 	delete(r.pods, pod.Name)
+	r.gone[pod.Name] = true
+	r.notifyLocked()
 	if !unknown && seen {
 		for _, e := range podEvents(t, old, pod) {
 			if e.Type != PodCreated {

@@ -40,6 +40,7 @@ type Recorder struct {
 	cur     *appsv1.Deployment                       // latest Deployment from the informer
 	changed chan struct{}                            // closed and replaced when cur or the endpoints change
 	pods    map[string]*corev1.Pod                   // last seen pod, by name
+	gone    map[string]bool                          // pods seen deleted, by name
 	rsSeen  map[string]*appsv1.ReplicaSet            // last seen ReplicaSet, by name
 	slices  map[string]map[string]map[string]epState // service -> slice -> endpoint key -> state
 	// minGen is the generation the controller must observe before the
@@ -56,6 +57,7 @@ func newRecorder(client kubernetes.Interface, namespace, deployment string, now 
 		now:     now,
 		changed: make(chan struct{}),
 		pods:    map[string]*corev1.Pod{},
+		gone:    map[string]bool{},
 		rsSeen:  map[string]*appsv1.ReplicaSet{},
 		slices:  map[string]map[string]map[string]epState{},
 	}
@@ -133,7 +135,7 @@ func (r *Recorder) record(e Event) {
 }
 
 // notifyLocked wakes everything waiting on a change (Wait, AwaitExternal,
-// WaitSwitched).
+// WaitSwitched, WaitDrained).
 func (r *Recorder) notifyLocked() {
 	close(r.changed)
 	r.changed = make(chan struct{})

@@ -86,6 +86,8 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		Thresholds:    cfg.Thresholds,
 		Interrupted:   ph.interrupted,
 		Skipped:       ph.skipped,
+		Drained:       ph.drained,
+		NotDrained:    ph.notDrained,
 	}, nil
 }
 
@@ -95,6 +97,10 @@ type phases struct {
 	steps       []report.StepInput
 	interrupted bool
 	skipped     string
+	// drained is when every pod the plan removed was gone; notDrained why
+	// the run did not see that.
+	drained    time.Time
+	notDrained string
 }
 
 // runPhases holds the baseline, runs the plan's steps unless the baseline
@@ -116,11 +122,21 @@ func runPhases(ctx context.Context, cfg *Config, p *Plan, atk *attack.Attack, re
 		return ph, err
 	}
 	ph.interrupted = ph.interrupted || ctx.Err() != nil
-	if ph.skipped == "" && !ph.interrupted && ph.outcome.Completed {
-		rep.SetPhase("settle")
-		if !sleepCtx(ctx, cfg.Settle) {
-			ph.interrupted = true
-		}
+	if ph.skipped != "" || ph.interrupted || !ph.outcome.Completed {
+		return ph, nil
+	}
+	// kubectl's "complete" comes while the old pods are still in their
+	// preStop and drain: the load runs on until they are gone, and the
+	// settle counts from there.
+	rep.SetPhase("drain")
+	if ph.drained, err = p.waitDrained(ctx); err != nil {
+		ph.notDrained = err.Error()
+		ph.interrupted = ctx.Err() != nil
+		return ph, nil
+	}
+	rep.SetPhase("settle")
+	if !sleepCtx(ctx, cfg.Settle) {
+		ph.interrupted = true
 	}
 	return ph, nil
 }

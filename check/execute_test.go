@@ -72,7 +72,7 @@ func TestEachStrategyRunsItsStepsUnderTheLoad(t *testing.T) {
 			name:   "a restart patches the template and settles",
 			objs:   []runtime.Object{deploy("web", 2, web), service("web", web)},
 			config: func(c *Config) { c.Action = rollout.Action{Kind: rollout.ActionRestart} },
-			action: "restart", phases: []string{"baseline", "rollout", "settle"},
+			action: "restart", phases: []string{"baseline", "rollout", "drain", "settle"},
 			check: func(t *testing.T, c *fakeCluster) {
 				if a := c.deployment(t, "web").Spec.Template.Annotations[rollout.RestartedAtAnnotation]; a == "" {
 					t.Error("no restartedAt annotation")
@@ -84,7 +84,7 @@ func TestEachStrategyRunsItsStepsUnderTheLoad(t *testing.T) {
 			objs:   []runtime.Object{deploy("web", 2, web), service("web", web)},
 			config: func(c *Config) { c.Action = rollout.Action{Kind: rollout.ActionRestart}; c.Repeat = 2 },
 			action: "restart x2", steps: []string{"1/2", "2/2"},
-			phases: []string{"baseline", "step 1/2", "step 2/2", "settle"},
+			phases: []string{"baseline", "step 1/2", "step 2/2", "drain", "settle"},
 		},
 		{
 			name: "a set-image changes the container's image",
@@ -92,7 +92,7 @@ func TestEachStrategyRunsItsStepsUnderTheLoad(t *testing.T) {
 			config: func(c *Config) {
 				c.Action = rollout.Action{Kind: rollout.ActionSetImage, Images: map[string]string{"app": "web:2"}}
 			},
-			action: "set-image app=web:2", phases: []string{"baseline", "rollout", "settle"},
+			action: "set-image app=web:2", phases: []string{"baseline", "rollout", "drain", "settle"},
 			check: func(t *testing.T, c *fakeCluster) {
 				if img := c.deployment(t, "web").Spec.Template.Spec.Containers[0].Image; img != "web:2" {
 					t.Errorf("image %s, want web:2", img)
@@ -106,7 +106,7 @@ func TestEachStrategyRunsItsStepsUnderTheLoad(t *testing.T) {
 				c.Canary = &Canary{Deployment: "web-canary", Steps: []rollout.CanaryStep{{Stable: 2, Canary: 1}, {Stable: 0, Canary: 3}}}
 			},
 			action: "canary-steps 2/1,0/3 to deployment/web-canary", steps: []string{"1/2 2/1", "2/2 0/3"},
-			phases: []string{"baseline", "step 1/2 2/1", "step 2/2 0/3", "settle"},
+			phases: []string{"baseline", "step 1/2 2/1", "step 2/2 0/3", "drain", "settle"},
 			check: func(t *testing.T, c *fakeCluster) {
 				if s, k := replicas(c.deployment(t, "web")), replicas(c.deployment(t, "web-canary")); s != 0 || k != 3 {
 					t.Errorf("replicas stable %d canary %d, want 0 and 3", s, k)
@@ -120,7 +120,7 @@ func TestEachStrategyRunsItsStepsUnderTheLoad(t *testing.T) {
 				c.Deployment = ""
 				c.Switch = &Switch{Service: "web", Selector: map[string]string{"color": "green"}}
 			},
-			action: "switch-service web color=green (from deployment/web-blue)", phases: []string{"baseline", "rollout", "settle"},
+			action: "switch-service web color=green (from deployment/web-blue)", phases: []string{"baseline", "rollout", "drain", "settle"},
 			check: func(t *testing.T, c *fakeCluster) {
 				svc, err := c.CoreV1().Services("default").Get(context.Background(), "web", metav1.GetOptions{})
 				if err != nil || svc.Spec.Selector["color"] != "green" {

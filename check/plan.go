@@ -357,6 +357,23 @@ func (p *Plan) services() []string {
 	return out
 }
 
+// waitDrained waits, up to the rollout timeout, until every pod the plan
+// removed is gone, and returns when the last was.
+func (p *Plan) waitDrained(ctx context.Context) (time.Time, error) {
+	deadline := time.Now().Add(p.timeout())
+	var last time.Time
+	for _, d := range p.Drivers {
+		t, err := d.WaitDrained(ctx, max(time.Until(deadline), time.Millisecond))
+		if err != nil {
+			return time.Time{}, fmt.Errorf("deployment/%s: %w", d.Name(), err)
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last, nil
+}
+
 // timeout is the configured rollout timeout, or what kubectl rollout status
 // would wait: the primary Deployment's progress deadline plus 30 s.
 func (p *Plan) timeout() time.Duration {

@@ -7,13 +7,14 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestCompare(t *testing.T) {
 	before, bo := run(map[int]int{12: 20, 13: 10}, 100)
 	after, ao := run(nil, 100)
-	b := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: before, Outcome: bo, Thresholds: DefaultThresholds()})
-	a := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: after, Outcome: ao, Thresholds: DefaultThresholds()})
+	b := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: before, Outcome: bo, Drained: bo.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
+	a := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: after, Outcome: ao, Drained: ao.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
 
 	t.Run("an improvement is no regression", func(t *testing.T) {
 		c := Compare(b, a, 0.1)
@@ -36,7 +37,7 @@ func TestCompare(t *testing.T) {
 	})
 	t.Run("a rise within the tolerance is no regression", func(t *testing.T) {
 		more, mo := run(map[int]int{12: 21, 13: 10}, 100)
-		m := Build(Input{Attack: more, Outcome: mo, Thresholds: DefaultThresholds()})
+		m := Build(Input{Attack: more, Outcome: mo, Drained: mo.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
 		if reg := Compare(b, m, 0.1).Regressions(); slices.Contains(reg, "failed requests") {
 			t.Errorf("31 vs 30 failures flagged with 10%% tolerance: %v", reg)
 		}

@@ -104,7 +104,7 @@ func (tl *timeline) deleted(pod string, d, u, x float64, code int32, rm float64)
 func (tl *timeline) input(spec *appsv1.Deployment) Input {
 	sort.SliceStable(tl.ev, func(i, j int) bool { return tl.ev[i].Time.Before(tl.ev[j].Time) })
 	return Input{Namespace: "default", Deployment: "web", Action: "restart", Services: []string{"web"}, Targets: []string{"http://127.0.0.1:8080/"},
-		Attack: tl.a, Events: tl.ev, Outcome: tl.o, Thresholds: DefaultThresholds(), Spec: spec}
+		Attack: tl.a, Events: tl.ev, Outcome: tl.o, Drained: tl.o.CompletedAt, Thresholds: DefaultThresholds(), Spec: spec}
 }
 
 // deployment is a 2-replica Deployment; opts adjust it.
@@ -656,10 +656,10 @@ func fptr(p *float64) any {
 	return *p
 }
 
-func TestEvidenceTimesReadAsTheTimelinePrintsThem(t *testing.T) {
-	for _, at := range []time.Time{{}, t0, t0.Add(-1500 * time.Millisecond), t0.Add(12345 * time.Millisecond)} {
-		if got, want := offset(t0, at), rel(t0, at); got != want {
-			t.Errorf("evidence prints %v as %q, the timeline as %q", at, got, want)
+func TestOffsetsReadFromTheLoadStart(t *testing.T) {
+	for at, want := range map[time.Time]string{{}: "-", t0: "+0.00s", t0.Add(-1500 * time.Millisecond): "-1.50s", t0.Add(12345 * time.Millisecond): "+12.35s"} {
+		if got := offset(t0, at); got != want {
+			t.Errorf("offset of %v is %q, want %q", at, got, want)
 		}
 	}
 }

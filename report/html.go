@@ -186,7 +186,7 @@ func chartSVG(r *Report, ts timeScale) string {
 		}
 		sort.Strings(parts)
 		pods := podsIn[int(b.Start.Sub(r.Buckets[0].Start).Seconds()/r.BucketWidth+0.5)]
-		detail := fmt.Sprintf("%s: %d of %d failed (%s)", rel(ts.t0, b.Start), b.Failed(), b.Total, strings.Join(parts, ", "))
+		detail := fmt.Sprintf("%s: %d of %d failed (%s)", offset(ts.t0, b.Start), b.Failed(), b.Total, strings.Join(parts, ", "))
 		if len(pods) > 0 {
 			detail += "; pods " + strings.Join(pods, ", ")
 		}
@@ -281,7 +281,7 @@ func lanesSVG(r *Report, ts timeScale) string {
 			}
 			c := laneColors[sg.color]
 			s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s: %s to %s</title></rect>`,
-				ts.x(from), y, math.Max(1, ts.x(to)-ts.x(from)), laneH-4, c.Color, esc(n+" "+c.Name), rel(ts.t0, from), rel(ts.t0, to))
+				ts.x(from), y, math.Max(1, ts.x(to)-ts.x(from)), laneH-4, c.Color, esc(n+" "+c.Name), offset(ts.t0, from), offset(ts.t0, to))
 		}
 		if !p.exited.IsZero() {
 			code := "?"
@@ -292,11 +292,11 @@ func lanesSVG(r *Report, ts timeScale) string {
 			if code == "137" {
 				label = "killed (137)"
 			}
-			s.f(`<text x="%.1f" y="%.1f" class="exit"><title>%s at %s</title>✕</text>`, ts.x(p.exited)-4, y+11, esc(label), rel(ts.t0, p.exited))
+			s.f(`<text x="%.1f" y="%.1f" class="exit"><title>%s at %s</title>✕</text>`, ts.x(p.exited)-4, y+11, esc(label), offset(ts.t0, p.exited))
 		}
 		for _, fi := range byPod[n] {
 			f := r.Failures[fi]
-			detail := fmt.Sprintf("%s %s %s", rel(ts.t0, f.Time), f.Class, f.Error)
+			detail := fmt.Sprintf("%s %s %s", offset(ts.t0, f.Time), f.Class, f.Error)
 			s.f(`<rect class="fail" data-detail="%s" x="%.1f" y="%.1f" width="2" height="%d" fill="%s"><title>%s</title></rect>`,
 				esc(n+": "+detail), ts.x(f.Time), y, laneH-4, classColors[string(f.Class)], esc(detail))
 		}
@@ -312,7 +312,7 @@ func lanesSVG(r *Report, ts timeScale) string {
 		if e.Replicas != nil {
 			label = fmt.Sprintf("%s scaled to %d", e.ReplicaSet, *e.Replicas)
 		}
-		s.f(`<rect class="step" x="%.1f" y="%.1f" width="3" height="%d"><title>%s at %s</title></rect>`, ts.x(e.Time), y, laneH-4, esc(label), rel(ts.t0, e.Time))
+		s.f(`<rect class="step" x="%.1f" y="%.1f" width="3" height="%d"><title>%s at %s</title></rect>`, ts.x(e.Time), y, laneH-4, esc(label), offset(ts.t0, e.Time))
 	}
 	s.f(`</g></svg>`)
 	return s.b.String()

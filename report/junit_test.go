@@ -23,7 +23,7 @@ func TestJUnitHasACasePerCheckAndCause(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, o := run(tt.fails, 100)
-			r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Thresholds: tt.th})
+			r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: tt.th})
 			var buf bytes.Buffer
 			if err := WriteJUnit(r, &buf); err != nil {
 				t.Fatal(err)
@@ -59,7 +59,7 @@ func TestJUnitHasACasePerCheckAndCause(t *testing.T) {
 
 func TestJUnitGolden(t *testing.T) {
 	a, o := run(map[int]int{12: 3}, 100)
-	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Thresholds: DefaultThresholds()})
+	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
 	var buf bytes.Buffer
 	if err := WriteJUnit(r, &buf); err != nil {
 		t.Fatal(err)

@@ -67,9 +67,15 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	case !ro.Triggered:
 		p.line("Rollout   not triggered: " + ro.Reason)
 	case ro.Completed:
-		p.line(fmt.Sprintf("Rollout   completed in %s (triggered at %s, complete at %s)", took(ro.Duration), rel(t0, *ro.StartedAt), rel(t0, *ro.CompletedAt)))
+		line := fmt.Sprintf("Rollout   completed in %s (triggered at %s, complete at %s", took(ro.Duration), offset(t0, *ro.StartedAt), offset(t0, *ro.CompletedAt))
+		if ro.RemovedGoneAt != nil && ro.LoadEndedAt != nil {
+			// When the old pods were gone, against the load's end: the
+			// failures they cause can only be seen before it.
+			line += fmt.Sprintf(", removed pods gone at %s, load ended at %s", offset(t0, *ro.RemovedGoneAt), offset(t0, *ro.LoadEndedAt))
+		}
+		p.line(line + ")")
 	default:
-		p.line(fmt.Sprintf("Rollout   did not complete (triggered at %s): %s", rel(t0, *ro.StartedAt), ro.Reason))
+		p.line(fmt.Sprintf("Rollout   did not complete (triggered at %s): %s", offset(t0, *ro.StartedAt), ro.Reason))
 	}
 	p.line(fmt.Sprintf("Disrupted %.1fs (buckets of %s with a failure)", r.DisruptedSeconds, secs(r.BucketWidth)))
 	if r.StepSummary != nil {
@@ -83,14 +89,14 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 				if !s.Completed {
 					rollout = "incomplete: " + s.Reason
 				}
-				add(s.Name, dash(s.Detail), rel(t0, s.Start), rel(t0, s.End), rollout, s.Requests, s.Failures, fmt.Sprintf("%.1fs", s.DisruptedSeconds), pick(s.Passed, "PASS", "FAIL"))
+				add(s.Name, dash(s.Detail), offset(t0, s.Start), offset(t0, s.End), rollout, s.Requests, s.Failures, fmt.Sprintf("%.1fs", s.DisruptedSeconds), pick(s.Passed, "PASS", "FAIL"))
 			}
 		})
 	}
 
 	p.table([]string{"phase", "from", "to", "requests", "failed"}, func(add func(...any)) {
 		for _, ph := range r.Phases {
-			add(ph.Name, rel(t0, ph.Start), rel(t0, ph.End), ph.Requests, ph.Failures)
+			add(ph.Name, offset(t0, ph.Start), offset(t0, ph.End), ph.Requests, ph.Failures)
 		}
 	})
 	if classes := r.SortedClasses(); len(classes) > 0 {
@@ -117,7 +123,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	if len(r.Attributed) > 0 {
 		p.table([]string{"pod", "phase", "attributed by", "cause", "failed", "from", "to"}, func(add func(...any)) {
 			for _, g := range r.Attributed {
-				add(dash(g.Pod), dash(g.Phase), dash(g.By), string(g.Cause), g.Failures, rel(t0, g.From), rel(t0, g.To))
+				add(dash(g.Pod), dash(g.Phase), dash(g.By), string(g.Cause), g.Failures, offset(t0, g.From), offset(t0, g.To))
 			}
 		})
 	}
@@ -126,7 +132,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 		p.line(fmt.Sprintf("First %d of %d failures:", n, l.Failures))
 		p.table([]string{"at", "class", "code", "pod", "reused conn", "error"}, func(add func(...any)) {
 			for _, f := range r.Failures[:n] {
-				add(rel(t0, f.Time), string(f.Class), f.Code, dash(f.Pod), f.Reused, dash(truncate(f.Error, 70)))
+				add(offset(t0, f.Time), string(f.Class), f.Code, dash(f.Pod), f.Reused, dash(truncate(f.Error, 70)))
 			}
 		})
 	}
@@ -135,7 +141,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 		p.line(fmt.Sprintf("Timeline (%d of %d events, time since the load began):", n, len(evs)))
 		p.table([]string{"at", "event", "object", "detail"}, func(add func(...any)) {
 			for _, e := range evs[:n] {
-				add(rel(t0, e.Time), string(e.Type), eventObject(e), eventDetail(e))
+				add(offset(t0, e.Time), string(e.Type), eventObject(e), eventDetail(e))
 			}
 		})
 	}
@@ -213,13 +219,6 @@ func b(p *bool) string {
 		return "true"
 	}
 	return "false"
-}
-
-func rel(t0, t time.Time) string {
-	if t0.IsZero() || t.IsZero() {
-		return "-"
-	}
-	return fmt.Sprintf("%+.2fs", t.Sub(t0).Seconds())
 }
 
 // took prints a duration in seconds for people: one decimal, or two below
@@ -303,7 +302,7 @@ func (r *Report) writeDiagnosis(p *printer, t0 time.Time) {
 			if len(c.Pods) > 0 {
 				pods = ", pods " + strings.Join(c.Pods, " ")
 			}
-			p.line(fmt.Sprintf("  %s  %d failed, %s to %s%s", c.Code, c.Failures, rel(t0, c.From), rel(t0, c.To), pods))
+			p.line(fmt.Sprintf("  %s  %d failed, %s to %s%s", c.Code, c.Failures, offset(t0, c.From), offset(t0, c.To), pods))
 			p.line("    " + c.Evidence)
 			if len(c.PredictedBy) > 0 {
 				p.line("    predicted by lint: " + strings.Join(c.PredictedBy, ", "))

@@ -72,6 +72,11 @@ type Input struct {
 	Diagnosis DiagnosisOptions
 	// Steps are the steps of a canary or of --repeat; nil for one rollout.
 	Steps []StepInput
+	// Drained is when every pod the rollout removed was gone, with its
+	// endpoints (zero: not seen); NotDrained says why the run did not see
+	// it ("" when it did, or when the rollout did not complete).
+	Drained    time.Time
+	NotDrained string
 	// SwitchService names the Service of a blue/green switch to Spec's
 	// Deployment ("" for other actions): advice is about the switch then.
 	SwitchService string
@@ -112,6 +117,11 @@ type Rollout struct {
 	Completed   bool       `json:"completed"`
 	Duration    float64    `json:"duration_seconds"`
 	Reason      string     `json:"reason,omitempty"`
+	// RemovedGoneAt is when the last pod the rollout removed was gone,
+	// endpoints included; absent when the run did not see it.
+	RemovedGoneAt *time.Time `json:"removed_gone_at,omitempty"`
+	// LoadEndedAt is when the load stopped, to compare with RemovedGoneAt.
+	LoadEndedAt *time.Time `json:"load_ended_at,omitempty"`
 }
 
 // Report is the computed result of a run. JSON field names are the v1 schema.
@@ -214,6 +224,14 @@ func Build(in Input) *Report {
 	}
 	if in.Skipped != "" {
 		r.Rollout.Reason = in.Skipped
+	}
+	if !in.Drained.IsZero() {
+		g := in.Drained
+		r.Rollout.RemovedGoneAt = &g
+	}
+	if !a.End.IsZero() {
+		e := a.End
+		r.Rollout.LoadEndedAt = &e
 	}
 	r.Phases = phases(a, o)
 	r.Steps, r.StepSummary = buildSteps(in.Steps, a, in.Thresholds)
@@ -337,6 +355,7 @@ const (
 	CheckMinSuccessRatio CheckCode = "min-success-ratio"
 	CheckMaxDisrupted    CheckCode = "max-disrupted"
 	CheckRate            CheckCode = "load-rate"
+	CheckDrained         CheckCode = "removed-pods-gone"
 )
 
 // Check is one judged condition of a run; the verdict is computed from the
@@ -385,6 +404,7 @@ func checks(r *Report, in Input) []Check {
 		rate.Passed = false
 		rate.Message = fmt.Sprintf("load reached %.1f/s of the %.1f/s asked (%.0f%%, below %.0f%%): the service was not tested at the rate asked", r.Load.AchievedRate, r.Load.Rate, 100*r.Load.AchievedRate/r.Load.Rate, 100*MinAchievedRatio)
 	}
+	drained := drainedCheck(r, in)
 	return []Check{
 		{Code: CheckFinished, Name: "run finished", Inconclusive: true, Passed: !in.Interrupted,
 			Message: pick(in.Interrupted, "interrupted before the run finished: the report is partial", "not interrupted")},
@@ -404,6 +424,7 @@ func checks(r *Report, in Input) []Check {
 		{Code: CheckMaxDisrupted, Name: "max-disrupted", Passed: disrupted <= t.MaxDisrupted,
 			Message: fmt.Sprintf("disrupted for %.1fs (max %s)", r.DisruptedSeconds, t.MaxDisrupted)},
 		rate,
+		drained,
 	}
 }
 

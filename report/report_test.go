@@ -57,6 +57,12 @@ func TestVerdict(t *testing.T) {
 		{name: "failures in the baseline are inconclusive", fails: map[int]int{3: 2, 12: 5}, achieved: 100, th: th, want: Inconclusive, reasonHas: "2 of 1000 requests failed in the baseline"},
 		{name: "a load below 95% of its rate is inconclusive, never a pass", achieved: 90, th: th, want: Inconclusive, reasonHas: "90.0/s of the 100.0/s"},
 		{name: "a rollout that did not complete fails", achieved: 100, th: th, outcome: func(o *rollout.Outcome) { o.Completed = false; o.Reason = "ProgressDeadlineExceeded" }, want: Fail, reasonHas: "ProgressDeadlineExceeded"},
+		{name: "a load that ended before the removed pods were gone is inconclusive, never a pass", achieved: 100, th: th,
+			in: func(in *Input) { in.Drained, in.NotDrained = time.Time{}, "deployment/web: removed pods not gone after 10m0s: pod web-old terminating" }, want: Inconclusive, reasonHas: "before every pod the rollout removed was gone"},
+		{name: "a run that did not record the drain is inconclusive, never a pass", achieved: 100, th: th,
+			in: func(in *Input) { in.Drained = time.Time{} }, want: Inconclusive, reasonHas: "was not observed"},
+		{name: "failures seen before the load ended still fail when the drain was not seen", fails: map[int]int{12: 1}, achieved: 100, th: th,
+			in: func(in *Input) { in.Drained, in.NotDrained = time.Time{}, "interrupted" }, want: Fail, reasonHas: "1 requests failed"},
 		{name: "an interrupted run is inconclusive", achieved: 100, th: th, in: func(in *Input) { in.Interrupted = true }, want: Inconclusive, reasonHas: "interrupted"},
 		{name: "failures in the settle phase count", fails: map[int]int{25: 1}, achieved: 100, th: th, want: Fail},
 	}
@@ -66,7 +72,7 @@ func TestVerdict(t *testing.T) {
 			if tt.outcome != nil {
 				tt.outcome(&o)
 			}
-			in := Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Thresholds: tt.th}
+			in := Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: tt.th}
 			if tt.in != nil {
 				tt.in(&in)
 			}
@@ -83,7 +89,7 @@ func TestVerdict(t *testing.T) {
 
 func TestPhasesSplitAtTriggerAndCompletion(t *testing.T) {
 	a, o := run(map[int]int{5: 1, 15: 2, 25: 3}, 100)
-	r := Build(Input{Attack: a, Outcome: o, Thresholds: DefaultThresholds()})
+	r := Build(Input{Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
 	want := []struct {
 		name               string
 		requests, failures int
@@ -104,7 +110,7 @@ func TestPhasesSplitAtTriggerAndCompletion(t *testing.T) {
 
 func TestJSONHasTheV1Fields(t *testing.T) {
 	a, o := run(map[int]int{12: 2}, 100)
-	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Targets: []string{"http://127.0.0.1:1/"}, Attack: a, Outcome: o, Thresholds: DefaultThresholds()})
+	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Targets: []string{"http://127.0.0.1:1/"}, Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
 	var buf bytes.Buffer
 	if err := WriteJSON(r, &buf); err != nil {
 		t.Fatal(err)
@@ -139,7 +145,7 @@ func TestTextReportLeadsWithTheVerdict(t *testing.T) {
 	a, o := run(map[int]int{12: 2}, 100)
 	ready := false
 	events := []rollout.Event{{Time: t0.Add(11 * time.Second), Type: rollout.DeletionRequested, Pod: "web-1"}, {Time: t0.Add(11500 * time.Millisecond), Type: rollout.EndpointChanged, Pod: "web-1", Ready: &ready}}
-	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Targets: []string{"http://127.0.0.1:1/"}, Attack: a, Outcome: o, Events: events, Thresholds: DefaultThresholds()})
+	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Targets: []string{"http://127.0.0.1:1/"}, Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Events: events, Thresholds: DefaultThresholds()})
 	var buf bytes.Buffer
 	if err := WriteText(r, &buf); err != nil {
 		t.Fatal(err)

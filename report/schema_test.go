@@ -15,7 +15,7 @@ func TestReportsMatchTheSchema(t *testing.T) {
 	yes := true
 	evs := []rollout.Event{{Time: t0.Add(11 * time.Second), Type: rollout.DeletionRequested, Pod: "web-1"}, {Time: t0.Add(11 * time.Second), Type: rollout.EndpointChanged, Pod: "web-1", Ready: &yes}}
 	cases := map[string]Input{
-		"a failing run":      {Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Events: evs, Thresholds: DefaultThresholds()},
+		"a failing run":      {Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Events: evs, Thresholds: DefaultThresholds()},
 		"an empty run":       {Thresholds: DefaultThresholds()},
 		"an interrupted run": {Deployment: "web", Attack: a, Interrupted: true, Thresholds: DefaultThresholds()},
 	}

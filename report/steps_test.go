@@ -25,7 +25,7 @@ func TestSteps(t *testing.T) {
 		{Name: "never", Outcome: rollout.Outcome{}},
 	}
 	o := rollout.Outcome{Triggered: true, StartedAt: at(10), Reason: "timeout"}
-	r := Build(Input{Deployment: "web", Attack: a, Outcome: o, Thresholds: DefaultThresholds(), Steps: steps})
+	r := Build(Input{Deployment: "web", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds(), Steps: steps})
 	if len(r.Steps) != 3 {
 		t.Fatalf("%d steps, want 3 (a step never triggered has no window)", len(r.Steps))
 	}
@@ -72,7 +72,7 @@ func TestSteps(t *testing.T) {
 
 func TestNoStepsForOneRollout(t *testing.T) {
 	a, o := run(nil, 100)
-	r := Build(Input{Deployment: "web", Attack: a, Outcome: o, Thresholds: DefaultThresholds()})
+	r := Build(Input{Deployment: "web", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
 	var js bytes.Buffer
 	if err := WriteJSON(r, &js); err != nil {
 		t.Fatal(err)

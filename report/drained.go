@@ -1,0 +1,33 @@
+package report
+
+import (
+	"fmt"
+	"time"
+)
+
+// drainedCheck judges whether the load ran until every pod the rollout
+// removed was gone. kubectl's "complete" comes while old pods are still in
+// their preStop and drain; failures from them (a load balancer still
+// routing, requests cut at exit) come later, and a run whose load ended
+// before them has not seen them: it may not PASS.
+func drainedCheck(r *Report, in Input) Check {
+	c := Check{Code: CheckDrained, Name: "removed pods gone under load", Inconclusive: true, Partial: true,
+		Skipped: !r.Rollout.Triggered || !r.Rollout.Completed || in.Interrupted}
+	end := time.Time{}
+	if in.Attack != nil {
+		end = in.Attack.End
+	}
+	t0 := r.start()
+	switch {
+	case c.Skipped:
+		c.Passed, c.Message = true, "not applicable: the rollout did not complete"
+	case in.NotDrained != "":
+		c.Message = fmt.Sprintf("the load ended at %s before every pod the rollout removed was gone (%s): failures after that were not seen", offset(t0, end), in.NotDrained)
+	case in.Drained.IsZero():
+		c.Message = "when the pods the rollout removed were gone was not observed: failures after the load ended would not be seen"
+	default:
+		c.Passed = true
+		c.Message = fmt.Sprintf("the last pod the rollout removed was gone at %s; the load ran until %s", offset(t0, in.Drained), offset(t0, end))
+	}
+	return c
+}

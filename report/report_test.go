@@ -58,7 +58,9 @@ func TestVerdict(t *testing.T) {
 		{name: "a load below 95% of its rate is inconclusive, never a pass", achieved: 90, th: th, want: Inconclusive, reasonHas: "90.0/s of the 100.0/s"},
 		{name: "a rollout that did not complete fails", achieved: 100, th: th, outcome: func(o *rollout.Outcome) { o.Completed = false; o.Reason = "ProgressDeadlineExceeded" }, want: Fail, reasonHas: "ProgressDeadlineExceeded"},
 		{name: "a load that ended before the removed pods were gone is inconclusive, never a pass", achieved: 100, th: th,
-			in: func(in *Input) { in.Drained, in.NotDrained = time.Time{}, "deployment/web: removed pods not gone after 10m0s: pod web-old terminating" }, want: Inconclusive, reasonHas: "before every pod the rollout removed was gone"},
+			in: func(in *Input) {
+				in.Drained, in.NotDrained = time.Time{}, "deployment/web: removed pods not gone after 10m0s: pod web-old terminating"
+			}, want: Inconclusive, reasonHas: "before every pod the rollout removed was gone"},
 		{name: "a run that did not record the drain is inconclusive, never a pass", achieved: 100, th: th,
 			in: func(in *Input) { in.Drained = time.Time{} }, want: Inconclusive, reasonHas: "was not observed"},
 		{name: "failures seen before the load ended still fail when the drain was not seen", fails: map[int]int{12: 1}, achieved: 100, th: th,

@@ -14,10 +14,22 @@ import (
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
-// terminating is an old pod of web still in its preStop and drain.
-func terminating(name string) *corev1.Pod {
-	now := metav1.Now()
-	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: web, DeletionTimestamp: &now}}
+// lingering is a pod of web that the rollout leaves terminating, as in its
+// preStop and drain, until the test deletes it.
+func lingering(name string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: web, Annotations: map[string]string{lingerAnnotation: "yes"}}}
+}
+
+// check returns the report's check of code.
+func checkOf(t *testing.T, r *report.Report, code report.CheckCode) report.Check {
+	t.Helper()
+	for _, c := range r.Checks {
+		if c.Code == code {
+			return c
+		}
+	}
+	t.Fatalf("no check %s in %+v", code, r.Checks)
+	return report.Check{}
 }
 
 // TestTheLoadRunsUntilTheRemovedPodsAreGone: kubectl's "complete" comes
@@ -25,7 +37,7 @@ func terminating(name string) *corev1.Pod {
 // the load could end before the pod did, with a PASS on what was never
 // seen; now the load runs on until the pod is gone, then for the settle.
 func TestTheLoadRunsUntilTheRemovedPodsAreGone(t *testing.T) {
-	c := cluster(t, "", deploy("web", 2, web), service("web", web), terminating("web-old"))
+	c := cluster(t, "", deploy("web", 2, web), service("web", web), lingering("web-old"))
 	cfg := config(target(t, http.StatusOK))
 	cfg.Action = rollout.Action{Kind: rollout.ActionRestart}
 	cfg.Settle = 100 * time.Millisecond
@@ -53,15 +65,18 @@ func TestTheLoadRunsUntilTheRemovedPodsAreGone(t *testing.T) {
 	if end := in.Attack.End; end.Sub(in.Drained) < cfg.Settle {
 		t.Errorf("the load ended %s after the last removed pod was gone, want the settle (%s) after it", end.Sub(in.Drained), cfg.Settle)
 	}
-	if r := report.Build(in); r.Verdict != report.Pass {
-		t.Errorf("verdict %s %v, want PASS", r.Verdict, r.Reasons)
+	r := report.Build(in)
+	for _, code := range []report.CheckCode{report.CheckDrained, report.CheckReplaced} {
+		if c := checkOf(t, r, code); !c.Passed || c.Skipped {
+			t.Errorf("check %s: %+v, want passed", code, c)
+		}
 	}
 }
 
 // TestAPodThatNeverGoesMakesTheRunInconclusive: bounded by the rollout
 // timeout, a run that does not see the removed pods gone cannot PASS.
 func TestAPodThatNeverGoesMakesTheRunInconclusive(t *testing.T) {
-	c := cluster(t, "", deploy("web", 2, web), service("web", web), terminating("web-stuck"))
+	c := cluster(t, "", deploy("web", 2, web), service("web", web), lingering("web-stuck"))
 	cfg := config(target(t, http.StatusOK))
 	cfg.Action = rollout.Action{Kind: rollout.ActionRestart}
 	cfg.RolloutTimeout = 300 * time.Millisecond
@@ -75,5 +90,8 @@ func TestAPodThatNeverGoesMakesTheRunInconclusive(t *testing.T) {
 	r := report.Build(in)
 	if r.Verdict != report.Inconclusive || !strings.Contains(strings.Join(r.Reasons, " "), "web-stuck") {
 		t.Errorf("verdict %s %v, want INCONCLUSIVE naming web-stuck", r.Verdict, r.Reasons)
+	}
+	if c := checkOf(t, r, report.CheckDrained); c.Passed {
+		t.Errorf("check %+v, want not passed", c)
 	}
 }

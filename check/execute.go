@@ -86,6 +86,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		Thresholds:    cfg.Thresholds,
 		Interrupted:   ph.interrupted,
 		Skipped:       ph.skipped,
+		Replaces:      cfg.Switch == nil && cfg.Canary == nil,
 		Drained:       ph.drained,
 		NotDrained:    ph.notDrained,
 	}, nil

@@ -220,6 +220,9 @@ func TestProblemsStopBeforeAnyChange(t *testing.T) {
 		{"an unknown container lists the real ones", []runtime.Object{deploy("web", 1, web)}, "", func(c *Config) {
 			c.Action = rollout.Action{Kind: rollout.ActionSetImage, Images: map[string]string{"nginx": "nginx:2"}}
 		}, false, "app"},
+		{"a set-image to the image already running", []runtime.Object{deploy("web", 1, web)}, "", func(c *Config) {
+			c.Action = rollout.Action{Kind: rollout.ActionSetImage, Images: map[string]string{"app": "web:1"}}
+		}, false, "set-image starts no rollout: container app already runs web:1"},
 		{"a caller that may not patch", []runtime.Object{deploy("web", 1, web)}, "patch", restart, true, "cannot patch deployments.apps"},
 		{"a missing service", []runtime.Object{blueD, greenD}, "", sw("color=green"), false, `"web" not found`},
 		{"a service that already selects the target", []runtime.Object{blueD, greenD, service("web", blue)}, "", sw("color=blue"), false, "already selects app=web,color=blue"},

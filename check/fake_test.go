@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
@@ -43,12 +45,21 @@ func cluster(t *testing.T, deny string, objs ...runtime.Object) *fake.Clientset 
 		if err := patch(old, d, p); err != nil {
 			return true, nil, err
 		}
+		dryRun := false
+		if impl, ok := p.(k8stesting.PatchActionImpl); ok {
+			dryRun = len(impl.PatchOptions.DryRun) > 0
+		}
 		if !reflect.DeepEqual(old.Spec, d.Spec) {
 			d.Generation++
 		}
+		if !dryRun && !reflect.DeepEqual(old.Spec.Template, d.Spec.Template) {
+			if err := replacePods(cs, d); err != nil {
+				return true, nil, err
+			}
+		}
 		n := replicas(d)
 		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
-		if impl, ok := p.(k8stesting.PatchActionImpl); ok && len(impl.PatchOptions.DryRun) > 0 {
+		if dryRun {
 			return true, d, nil
 		}
 		return true, d, cs.Tracker().Update(gvr, d, p.GetNamespace())
@@ -67,6 +78,39 @@ func cluster(t *testing.T, deny string, objs ...runtime.Object) *fake.Clientset 
 		return true, svc, cs.Tracker().Update(gvr, svc, p.GetNamespace())
 	})
 	return cs
+}
+
+// lingerAnnotation keeps a replaced pod terminating until the test
+// deletes it, as a pod in its preStop and drain.
+const lingerAnnotation = "test/linger"
+
+// replacePods does what the Deployment controller and the kubelet do to a
+// changed template, at once: a new pod, and the old pods deleted (or left
+// terminating when they linger).
+func replacePods(cs *fake.Clientset, d *appsv1.Deployment) error {
+	gvr := corev1.SchemeGroupVersion.WithResource("pods")
+	list, err := cs.Tracker().List(gvr, corev1.SchemeGroupVersion.WithKind("Pod"), d.Namespace)
+	if err != nil {
+		return err
+	}
+	for _, p := range list.(*corev1.PodList).Items {
+		if p.DeletionTimestamp != nil || !labels.SelectorFromSet(d.Spec.Selector.MatchLabels).Matches(labels.Set(p.Labels)) {
+			continue
+		}
+		if p.Annotations[lingerAnnotation] == "" {
+			if err := cs.Tracker().Delete(gvr, p.Namespace, p.Name); err != nil {
+				return err
+			}
+			continue
+		}
+		now := metav1.Now()
+		p.DeletionTimestamp = &now
+		if err := cs.Tracker().Update(gvr, &p, p.Namespace); err != nil {
+			return err
+		}
+	}
+	name := fmt.Sprintf("%s-g%d", d.Name, d.Generation)
+	return cs.Tracker().Create(gvr, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: d.Namespace, Labels: d.Spec.Template.Labels}}, d.Namespace)
 }
 
 // patch applies p to old into out, as the API server would for its type.

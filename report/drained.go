@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"time"
+
+	"github.com/rollcheck/rollcheck/rollout"
 )
 
 // drainedCheck judges whether the load ran until every pod the rollout
@@ -28,6 +30,34 @@ func drainedCheck(r *Report, in Input) Check {
 	default:
 		c.Passed = true
 		c.Message = fmt.Sprintf("the last pod the rollout removed was gone at %s; the load ran until %s", offset(t0, in.Drained), offset(t0, end))
+	}
+	return c
+}
+
+// replacedCheck judges whether the rollout replaced any pod: a set-image to
+// the running image, someone else's change that was only a scale or a
+// label, leave every pod in place, and a run over them has tested nothing.
+func replacedCheck(r *Report, in Input) Check {
+	c := Check{Code: CheckReplaced, Name: "pods replaced", Inconclusive: true, Partial: true,
+		Skipped: !in.Replaces || !r.Rollout.Triggered || !r.Rollout.Completed || in.Interrupted}
+	if c.Skipped {
+		c.Passed, c.Message = true, "not applicable"
+		return c
+	}
+	created, removed := 0, 0
+	for _, e := range in.Events {
+		switch {
+		case e.Initial:
+		case e.Type == rollout.PodCreated:
+			created++
+		case e.Type == rollout.DeletionRequested:
+			removed++
+		}
+	}
+	c.Passed = created > 0 && removed > 0
+	c.Message = fmt.Sprintf("%d pods created, %d removed", created, removed)
+	if !c.Passed {
+		c.Message = fmt.Sprintf("no pod was replaced (%d created, %d removed): the rollout changed nothing that serves, so nothing was tested", created, removed)
 	}
 	return c
 }

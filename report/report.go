@@ -72,6 +72,11 @@ type Input struct {
 	Diagnosis DiagnosisOptions
 	// Steps are the steps of a canary or of --repeat; nil for one rollout.
 	Steps []StepInput
+	// Replaces says the action is meant to replace pods (a restart, a new
+	// image, an apply, someone else's rollout): a run after which no pod was
+	// replaced has tested nothing. False for a switch and canary steps,
+	// which move traffic or scale by design.
+	Replaces bool
 	// Drained is when every pod the rollout removed was gone, with its
 	// endpoints (zero: not seen); NotDrained says why the run did not see
 	// it ("" when it did, or when the rollout did not complete).
@@ -356,6 +361,7 @@ const (
 	CheckMaxDisrupted    CheckCode = "max-disrupted"
 	CheckRate            CheckCode = "load-rate"
 	CheckDrained         CheckCode = "removed-pods-gone"
+	CheckReplaced        CheckCode = "pods-replaced"
 )
 
 // Check is one judged condition of a run; the verdict is computed from the
@@ -425,6 +431,7 @@ func checks(r *Report, in Input) []Check {
 			Message: fmt.Sprintf("disrupted for %.1fs (max %s)", r.DisruptedSeconds, t.MaxDisrupted)},
 		rate,
 		drained,
+		replacedCheck(r, in),
 	}
 }
 

@@ -65,6 +65,13 @@ func TestVerdict(t *testing.T) {
 			in: func(in *Input) { in.Drained = time.Time{} }, want: Inconclusive, reasonHas: "was not observed"},
 		{name: "failures seen before the load ended still fail when the drain was not seen", fails: map[int]int{12: 1}, achieved: 100, th: th,
 			in: func(in *Input) { in.Drained, in.NotDrained = time.Time{}, "interrupted" }, want: Fail, reasonHas: "1 requests failed"},
+		{name: "a rollout that replaced no pod is inconclusive, never a pass", achieved: 100, th: th,
+			in: func(in *Input) { in.Replaces = true }, want: Inconclusive, reasonHas: "no pod was replaced"},
+		{name: "a rollout that replaced a pod passes", achieved: 100, th: th, want: Pass,
+			in: func(in *Input) {
+				in.Replaces = true
+				in.Events = []rollout.Event{{Time: t0.Add(11 * time.Second), Type: rollout.PodCreated, Pod: "web-new"}, {Time: t0.Add(12 * time.Second), Type: rollout.DeletionRequested, Pod: "web-old"}}
+			}},
 		{name: "an interrupted run is inconclusive", achieved: 100, th: th, in: func(in *Input) { in.Interrupted = true }, want: Inconclusive, reasonHas: "interrupted"},
 		{name: "failures in the settle phase count", fails: map[int]int{25: 1}, achieved: 100, th: th, want: Fail},
 	}

@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -94,25 +95,30 @@ func validateAction(d *appsv1.Deployment, a Action) error {
 			return fmt.Errorf("set-image without CONTAINER=IMAGE: %w", ErrInvalid)
 		}
 		var have []string
-		known := map[string]bool{}
-		for _, c := range d.Spec.Template.Spec.InitContainers {
-			known[c.Name] = true
-			have = append(have, c.Name)
-		}
-		for _, c := range d.Spec.Template.Spec.Containers {
-			known[c.Name] = true
+		image := map[string]string{}
+		for _, c := range append(slices.Clone(d.Spec.Template.Spec.InitContainers), d.Spec.Template.Spec.Containers...) {
+			image[c.Name] = c.Image
 			have = append(have, c.Name)
 		}
 		sort.Strings(have)
-		var names []string
+		var names, same []string
 		for name := range a.Images {
 			names = append(names, name)
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			if !known[name] {
+			cur, known := image[name]
+			if !known {
 				return fmt.Errorf("no container %q (containers: %s): %w", name, strings.Join(have, ", "), ErrInvalid)
 			}
+			if cur == a.Images[name] {
+				same = append(same, fmt.Sprintf("container %s already runs %s", name, cur))
+			}
+		}
+		if len(same) == len(names) {
+			// The pod template would not change: no pod would be
+			// replaced, and a run would judge a rollout that never was.
+			return fmt.Errorf("set-image starts no rollout: %s: %w", strings.Join(same, ", "), ErrInvalid)
 		}
 		return nil
 	}

@@ -28,7 +28,7 @@ const (
 	RolloutTriggered  EventType = "rollout-triggered"
 	RolloutComplete   EventType = "rollout-complete"
 	RolloutFailed     EventType = "rollout-failed"
-	WatchGap          EventType = "watch-gap" // informer relisted / watch broke; Detail says which
+	WatchGap          EventType = "watch-gap" // a watch broke or resumed: Watch, Resumed, GapStart
 )
 
 // Event is one transition on the rollcheck clock.
@@ -62,6 +62,17 @@ type Event struct {
 	// GracePeriod is the pod's deletion grace period, for
 	// deletion-requested; nil when the pod did not say.
 	GracePeriod *time.Duration `json:"grace_period_ns,omitempty"`
+
+	// Watch names the watch of a watch-gap event: deployments,
+	// replicasets, pods or endpointslices.
+	Watch string `json:"watch,omitempty"`
+	// Resumed marks the watch-gap event that ends a gap: the watch works
+	// again. What changed meanwhile is delivered by the relist, so it
+	// carries about this time rather than when it happened. A watch-gap
+	// event without Resumed begins a gap.
+	Resumed bool `json:"resumed,omitempty"`
+	// GapStart is, on the event that ends a gap, when the gap began.
+	GapStart *time.Time `json:"gap_start,omitempty"`
 }
 
 // UnmarshalJSON reads an Event from a JSON report. Reports written before
@@ -85,5 +96,26 @@ func (e *Event) UnmarshalJSON(data []byte) error {
 			e.GracePeriod = ptr(time.Duration(s) * time.Second)
 		}
 	}
+	if e.Type == WatchGap && e.Watch == "" {
+		e.Watch, e.Resumed, e.GapStart = gapFromDetail(e.Time, e.Detail)
+	}
 	return nil
+}
+
+// gapFromDetail reads a watch-gap event of a report written before Watch,
+// Resumed and GapStart existed, from the words gaps.go wrote in Detail:
+// "NAME: watch resumed after 3.2s" ends a gap; "NAME: watch failed: ..."
+// and "NAME: ERROR" (the watch error handler) begin one.
+func gapFromDetail(at time.Time, detail string) (watch string, resumed bool, start *time.Time) {
+	watch, rest, ok := strings.Cut(detail, ": ")
+	if !ok {
+		return "", false, nil
+	}
+	if after, ok := strings.CutPrefix(rest, "watch resumed after "); ok {
+		if d, err := time.ParseDuration(after); err == nil {
+			return watch, true, ptr(at.Add(-d))
+		}
+		return watch, true, nil
+	}
+	return watch, false, nil
 }

@@ -53,3 +53,40 @@ func TestEventJSON(t *testing.T) {
 		}
 	})
 }
+
+func TestWatchGapJSON(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 5, 0, time.UTC)
+	began := at.Add(-3200 * time.Millisecond)
+	tests := []struct {
+		name    string
+		json    string
+		watch   string
+		resumed bool
+		start   *time.Time
+	}{
+		{"a new report carries the watch, the end and the gap's start",
+			`{"time":"2026-01-01T00:00:05Z","type":"watch-gap","detail":"pods: watch resumed after 3.2s","watch":"pods","resumed":true,"gap_start":"2026-01-01T00:00:01.8Z"}`,
+			"pods", true, &began},
+		{"an older report's resumption is read from its detail, with the gap's start",
+			`{"time":"2026-01-01T00:00:05Z","type":"watch-gap","detail":"pods: watch resumed after 3.2s"}`,
+			"pods", true, &began},
+		{"an older report's refused watch begins a gap",
+			`{"time":"2026-01-01T00:00:05Z","type":"watch-gap","detail":"endpointslices: watch failed: dial tcp 127.0.0.1:6443: connect: connection refused"}`,
+			"endpointslices", false, nil},
+		{"an older report's failed list begins a gap",
+			`{"time":"2026-01-01T00:00:05Z","type":"watch-gap","detail":"deployments: failed to list *v1.Deployment: Get \"https://127.0.0.1:6443\": EOF"}`,
+			"deployments", false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got Event
+			if err := json.Unmarshal([]byte(tt.json), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Watch != tt.watch || got.Resumed != tt.resumed || (got.GapStart == nil) != (tt.start == nil) ||
+				got.GapStart != nil && !got.GapStart.Equal(*tt.start) {
+				t.Errorf("got watch %q resumed %v start %v, want %q %v %v", got.Watch, got.Resumed, got.GapStart, tt.watch, tt.resumed, tt.start)
+			}
+		})
+	}
+}

@@ -20,34 +20,63 @@ type listWatcher[L runtime.Object] interface {
 	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
 }
 
+// gapTracker records the gaps of one watch as WatchGap events: the first
+// failure of a run of failures begins a gap, the first watch call that
+// succeeds after it ends the gap, with the gap's start. Both the
+// reflector's watch calls (gapNoting) and its watch error handler (a
+// failed list, a watch refused for another reason than a refused
+// connection) report to it, so that every gap has one start and, when the
+// watch recovers, one end.
+type gapTracker struct {
+	r     *Recorder
+	watch string
+	mu    sync.Mutex // the reflector and its error handler run on different goroutines
+	since time.Time  // when the current gap began; zero if none
+}
+
+// failed notes a failure of the watch; it begins a gap unless one is open.
+func (g *gapTracker) failed(ctx context.Context, what string, err error) {
+	if ctx.Err() != nil {
+		return // stopping, not a gap
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.since.IsZero() {
+		return
+	}
+	g.since = g.r.now()
+	g.r.record(Event{Time: g.since, Type: WatchGap, Watch: g.watch, Detail: g.watch + ": " + what + err.Error()})
+}
+
+// watched notes a watch call that succeeded; it ends the open gap, if any.
+func (g *gapTracker) watched(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.since.IsZero() {
+		return
+	}
+	now, since := g.r.now(), g.since
+	g.r.record(Event{Time: now, Type: WatchGap, Watch: g.watch, Resumed: true, GapStart: &since,
+		Detail: fmt.Sprintf("%s: watch resumed after %s", g.watch, now.Sub(since).Round(time.Millisecond))})
+	g.since = time.Time{}
+}
+
 // gapNoting returns an informer constructor, for SharedInformerFactory.
-// InformerFor, that is the generated one plus a record of broken watches.
-// The reflector retries a refused watch (the API server down or restarting)
-// with backoff and without calling the watch error handler, so an API
-// server restart would otherwise leave no trace in the timeline. The first
-// failed watch call of a run of failures is recorded as a WatchGap, and the
-// first success after it as another, with the gap's length.
-func gapNoting[L runtime.Object](r *Recorder, name string, obj runtime.Object, c listWatcher[L], tweak func(*metav1.ListOptions)) func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
+// InformerFor, that is the generated one plus a record of broken watches
+// in g. The reflector retries a refused watch (the API server down or
+// restarting) with backoff and without calling the watch error handler, so
+// an API server restart would otherwise leave no trace in the timeline.
+func gapNoting[L runtime.Object](g *gapTracker, obj runtime.Object, c listWatcher[L], tweak func(*metav1.ListOptions)) func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
 	return func(client kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
-		var (
-			mu    sync.Mutex // the reflector calls Watch from one goroutine; this is for -race's peace of mind
-			since time.Time  // when the current run of failed watches began; zero if none
-		)
 		noteWatch := func(ctx context.Context, err error) {
-			if ctx.Err() != nil {
-				return // stopping, not a gap
+			if err != nil {
+				g.failed(ctx, "watch failed: ", err)
+				return
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil && since.IsZero():
-				since = r.now()
-				r.record(Event{Time: since, Type: WatchGap, Detail: name + ": watch failed: " + err.Error()})
-			case err == nil && !since.IsZero():
-				now := r.now()
-				r.record(Event{Time: now, Type: WatchGap, Detail: fmt.Sprintf("%s: watch resumed after %s", name, now.Sub(since).Round(time.Millisecond))})
-				since = time.Time{}
-			}
+			g.watched(ctx)
 		}
 		lw := &cache.ListWatch{
 			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {

@@ -52,18 +52,23 @@ func (r *Recorder) Start(ctx context.Context) error {
 		inf     cache.SharedIndexInformer
 		handler cache.ResourceEventHandler
 	}
+	trackers := map[string]*gapTracker{}
+	gaps := func(watch string) *gapTracker {
+		trackers[watch] = &gapTracker{r: r, watch: watch}
+		return trackers[watch]
+	}
 	infs := []informer{
-		// gapNoting: the generated informers plus a record of refused watches.
-		{"deployments", byName.InformerFor(&appsv1.Deployment{}, gapNoting(r, "deployments", &appsv1.Deployment{}, r.client.AppsV1().Deployments(ns), nameTweak)), cache.ResourceEventHandlerDetailedFuncs{
+		// gapNoting: the generated informers plus a record of broken watches.
+		{"deployments", byName.InformerFor(&appsv1.Deployment{}, gapNoting(gaps("deployments"), &appsv1.Deployment{}, r.client.AppsV1().Deployments(ns), nameTweak)), cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { r.onDeployment(obj) },
 			UpdateFunc: func(_, obj any) { r.onDeployment(obj) },
 		}},
-		{"replicasets", bySelector.InformerFor(&appsv1.ReplicaSet{}, gapNoting(r, "replicasets", &appsv1.ReplicaSet{}, r.client.AppsV1().ReplicaSets(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
+		{"replicasets", bySelector.InformerFor(&appsv1.ReplicaSet{}, gapNoting(gaps("replicasets"), &appsv1.ReplicaSet{}, r.client.AppsV1().ReplicaSets(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { r.onReplicaSet(obj, initial) },
 			UpdateFunc: func(_, obj any) { r.onReplicaSet(obj, false) },
 			DeleteFunc: r.onReplicaSetDelete,
 		}},
-		{"pods", bySelector.InformerFor(&corev1.Pod{}, gapNoting(r, "pods", &corev1.Pod{}, r.client.CoreV1().Pods(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
+		{"pods", bySelector.InformerFor(&corev1.Pod{}, gapNoting(gaps("pods"), &corev1.Pod{}, r.client.CoreV1().Pods(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { r.onPod(obj, initial) },
 			UpdateFunc: func(_, obj any) { r.onPod(obj, false) },
 			DeleteFunc: r.onPodDelete,
@@ -82,7 +87,7 @@ func (r *Recorder) Start(ctx context.Context) error {
 			informers.WithNamespace(ns),
 			informers.WithTweakListOptions(svcTweak))
 		factories = append(factories, bySvc)
-		infs = append(infs, informer{"endpointslices", bySvc.InformerFor(&discoveryv1.EndpointSlice{}, gapNoting(r, "endpointslices", &discoveryv1.EndpointSlice{}, r.client.DiscoveryV1().EndpointSlices(ns), svcTweak)), cache.ResourceEventHandlerDetailedFuncs{
+		infs = append(infs, informer{"endpointslices", bySvc.InformerFor(&discoveryv1.EndpointSlice{}, gapNoting(gaps("endpointslices"), &discoveryv1.EndpointSlice{}, r.client.DiscoveryV1().EndpointSlices(ns), svcTweak)), cache.ResourceEventHandlerDetailedFuncs{
 			AddFunc:    func(obj any, initial bool) { r.onSlice(obj, initial) },
 			UpdateFunc: func(_, obj any) { r.onSlice(obj, false) },
 			DeleteFunc: r.onSliceDelete,
@@ -91,17 +96,17 @@ func (r *Recorder) Start(ctx context.Context) error {
 
 	var synced []cache.InformerSynced
 	for _, i := range infs {
-		name := i.name
-		if err := i.inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-			r.record(Event{Time: r.now(), Type: WatchGap, Detail: name + ": " + err.Error()})
+		g := trackers[i.name]
+		if err := i.inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, _ *cache.Reflector, err error) {
+			g.failed(ctx, "", err)
 		}); err != nil {
 			cancel()
-			return fmt.Errorf("%s informer: %w", name, err)
+			return fmt.Errorf("%s informer: %w", i.name, err)
 		}
 		reg, err := i.inf.AddEventHandler(i.handler)
 		if err != nil {
 			cancel()
-			return fmt.Errorf("%s informer: %w", name, err)
+			return fmt.Errorf("%s informer: %w", i.name, err)
 		}
 		// The registration is synced once the handler has seen the initial
 		// list, not just once the store has it.

@@ -122,14 +122,17 @@ func newRunCommand(f *factory, runF func(context.Context, *RunOptions) error) *c
 		Long: `run sends a constant-rate HTTP load to --target, waits --baseline, triggers the
 rollout of the Deployment (--restart, --set-image, --apply; or waits for one with
 --watch-only), follows it to completion as 'kubectl rollout status' does, keeps
-the load for --settle, and prints a verdict. Blue/green (--switch-service),
+the load until every pod the rollout removed is gone and then for --settle,
+and prints a verdict. Blue/green (--switch-service),
 canary steps (--canary-steps) and --repeat run under the same load, and the
 report shows each step. The verdict is one of:
 
   PASS          no threshold broken (exit 0)
   FAIL          a threshold broken or the rollout did not complete (exit 1)
-  INCONCLUSIVE  the baseline already failed or the load did not reach 95% of
-                its rate (exit 3)
+  INCONCLUSIVE  the run could not judge the rollout: the baseline already
+                failed, the load fell short of its rate, the load ended
+                before the removed pods were gone, no pod was replaced, ...
+                (README's Verdicts lists every case; exit 3)
 
 Every request failure is listed with the pod lifecycle events around it.`,
 		Example: runExample,
@@ -173,7 +176,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.DurationVar(&o.StepHold, "step-hold", o.StepHold, "load held after each step before the next (canary steps, --repeat); the last step is followed by --settle")
 	fl.IntVar(&o.Repeat, "repeat", o.Repeat, "with --restart: roll out this many times in a row under the same load; the report shows each rollout and the worst")
 	fl.DurationVar(&o.Baseline, "baseline", o.Baseline, "load before the rollout; failures here make the run INCONCLUSIVE")
-	fl.DurationVar(&o.Settle, "settle", o.Settle, "load after the rollout completes, to catch late failures")
+	fl.DurationVar(&o.Settle, "settle", o.Settle, "load after the rollout completes and every pod it removed is gone, to catch late failures")
 	fl.DurationVar(&o.RolloutTimeout, "rollout-timeout", 0, "give up on the rollout after this long (default: the Deployment's progressDeadlineSeconds + 30s)")
 	fl.DurationVar(&o.BucketWidth, "bucket", o.BucketWidth, "width of the time buckets results are counted in")
 	fl.IntVar(&o.MaxFailures, "max-failures", 0, "FAIL when more requests than this fail after the baseline")

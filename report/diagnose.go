@@ -74,6 +74,10 @@ type Cause struct {
 	Evidence string         `json:"evidence"`
 	// PredictedBy names the preflight (lint) rules that foresaw this cause.
 	PredictedBy []string `json:"predicted_by,omitempty"`
+	// Uncertain says which watch gaps overlap the failures or the pods'
+	// transitions of this cause ("" when none): its times and lags may be
+	// off (Evidence says so too).
+	Uncertain string `json:"uncertain,omitempty"`
 }
 
 // Attributed counts the failures tied to one pod in one phase for one cause.

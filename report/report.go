@@ -85,6 +85,9 @@ type Input struct {
 	// SwitchService names the Service of a blue/green switch to Spec's
 	// Deployment ("" for other actions): advice is about the switch then.
 	SwitchService string
+	// Timeout is the client's request timeout (zero: unknown): timeouts
+	// when the baseline was already about that slow are the client's.
+	Timeout time.Duration
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -208,6 +211,8 @@ func Build(in Input) *Report {
 	if a.Requests > 0 {
 		r.Load.SuccessRatio = float64(a.Requests-a.Failures) / float64(a.Requests)
 	}
+	// From here on, the client's own failures are not the cluster's.
+	a = clusterView(a, clientSideOf(in))
 	o := in.Outcome
 	r.Rollout = Rollout{
 		Namespace:  in.Namespace,
@@ -259,8 +264,10 @@ func Build(in Input) *Report {
 		r.Preflight = []preflight.Finding{}
 	}
 	markPredicted(r.Causes, r.Preflight)
+	markUncertain(r, in)
 	r.Recommendations = recommend(set, r.Causes, r.Measurements, a.Max)
 	r.Checks = checks(r, in)
+	completionUnseen(r, in)
 	r.Verdict, r.Reasons = decide(r.Checks)
 	if r.Verdict == Pass {
 		r.Reasons = []string{fmt.Sprintf("%d requests, 0 over the thresholds; rollout completed in %s", r.Load.Requests, took(r.Rollout.Duration))}
@@ -362,6 +369,10 @@ const (
 	CheckRate            CheckCode = "load-rate"
 	CheckDrained         CheckCode = "removed-pods-gone"
 	CheckReplaced        CheckCode = "pods-replaced"
+	CheckWatches         CheckCode = "watches-unbroken"
+	CheckRateWindows     CheckCode = "load-rate-per-window"
+	CheckClientFailures  CheckCode = "no-client-failures"
+	CheckClientTimeout   CheckCode = "timeouts-not-the-clients"
 )
 
 // Check is one judged condition of a run; the verdict is computed from the
@@ -432,6 +443,10 @@ func checks(r *Report, in Input) []Check {
 		rate,
 		drained,
 		replacedCheck(r, in),
+		watchesCheck(r, in),
+		rateWindowsCheck(r, in),
+		clientCheck(clientSideOf(in)),
+		clientTimeoutCheck(clientSideOf(in)),
 	}
 }
 
@@ -452,7 +467,7 @@ func decide(cs []Check) (Verdict, []string) {
 		switch {
 		case c.Passed || c.Skipped:
 		case c.Inconclusive && c.Partial:
-			partial = append(partial, c.Message+"; no failure was seen")
+			partial = append(partial, c.Message+"; no failure over the thresholds was seen")
 		case c.Inconclusive:
 			return Inconclusive, []string{c.Message}
 		default:

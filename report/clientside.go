@@ -1,0 +1,165 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
+)
+
+// ClientTimeoutShare is how close to the client's request timeout the
+// baseline's p99 latency may come: at or above it, the service's normal
+// latency already reaches the client's limit, and a timeout in the rollout
+// cannot be told from that limit.
+const ClientTimeoutShare = 0.8
+
+// clientSide is what of the failures the load generator's own machine
+// caused rather than the cluster. Those are left out of every count the
+// thresholds and the diagnosis read, and make the run INCONCLUSIVE.
+type clientSide struct {
+	client   int    // failures of class client
+	example  string // the error of the first recorded one
+	timeouts int    // failures of class timeout, when they cannot be told from the client's limit; else 0
+	baseP99  time.Duration
+	timeout  time.Duration
+}
+
+func clientSideOf(in Input) clientSide {
+	a := in.Attack
+	if a == nil {
+		return clientSide{}
+	}
+	cs := clientSide{client: a.ByClass[attack.ClassClient], timeout: in.Timeout}
+	for _, f := range a.FailureList {
+		if f.Class == attack.ClassClient {
+			cs.example = f.Error
+			break
+		}
+	}
+	if in.Outcome.Triggered {
+		cs.baseP99 = baselineP99(a, in.Outcome.StartedAt)
+	}
+	if n := a.ByClass[attack.ClassTimeout]; n > 0 && cs.slowBaseline() {
+		cs.timeouts = n
+	}
+	return cs
+}
+
+// slowBaseline reports whether the baseline's p99 latency reached
+// ClientTimeoutShare of the client's timeout.
+func (cs clientSide) slowBaseline() bool {
+	return cs.timeout > 0 && cs.baseP99 > 0 && float64(cs.baseP99) >= ClientTimeoutShare*float64(cs.timeout)
+}
+
+// excluded reports whether failures of class c are the client's.
+func (cs clientSide) excluded(c attack.Class) bool {
+	return c == attack.ClassClient || c == attack.ClassTimeout && cs.timeouts > 0
+}
+
+// baselineP99 is the p99 latency of the baseline, read from its buckets:
+// the 99th percentile, by requests, of the buckets' own p99 (the exact
+// distribution is not kept per phase).
+func baselineP99(a *attack.Result, trigger time.Time) time.Duration {
+	type b struct {
+		p99 time.Duration
+		n   int
+	}
+	var bs []b
+	total := 0
+	for _, x := range a.Buckets {
+		if x.Total > 0 && !x.Start.Add(a.BucketWidth).After(trigger) {
+			bs = append(bs, b{x.P99, x.Total})
+			total += x.Total
+		}
+	}
+	if total == 0 {
+		return 0
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].p99 < bs[j].p99 })
+	seen := 0
+	for _, x := range bs {
+		seen += x.n
+		if float64(seen) >= 0.99*float64(total) {
+			return x.p99
+		}
+	}
+	return bs[len(bs)-1].p99
+}
+
+// clusterView is a copy of a without the client's failures, neither as
+// failures nor as requests: they never tested the cluster. Phases,
+// thresholds, disrupted time, steps and the diagnosis read this view; the
+// load's summary, buckets and failure list in the report keep them.
+func clusterView(a *attack.Result, cs clientSide) *attack.Result {
+	if cs.client == 0 && cs.timeouts == 0 {
+		return a
+	}
+	v := *a
+	v.ByClass = make(map[attack.Class]int, len(a.ByClass))
+	for c, n := range a.ByClass {
+		if !cs.excluded(c) {
+			v.ByClass[c] = n
+		}
+	}
+	v.FailureList = make([]attack.Failure, 0, len(a.FailureList))
+	for _, f := range a.FailureList {
+		if !cs.excluded(f.Class) {
+			v.FailureList = append(v.FailureList, f)
+		}
+	}
+	v.Buckets = make([]attack.Bucket, len(a.Buckets))
+	removed := 0
+	for i, b := range a.Buckets {
+		out := b
+		out.ByClass = nil
+		for c, n := range b.ByClass {
+			if cs.excluded(c) {
+				out.Total -= n
+				removed += n
+				continue
+			}
+			if out.ByClass == nil {
+				out.ByClass = map[attack.Class]int{}
+			}
+			out.ByClass[c] = n
+		}
+		v.Buckets[i] = out
+	}
+	v.Requests -= removed
+	v.Failures -= removed
+	v.Dropped = v.Failures - len(v.FailureList)
+	return &v
+}
+
+// clientCheck: failures of the load generator's own machine (no local
+// port, no file descriptor, a name its resolver cannot resolve) say nothing
+// about the rollout, and the requests they stood for tested nothing.
+func clientCheck(cs clientSide) Check {
+	c := Check{Code: CheckClientFailures, Name: "no failure on the load generator's machine", Inconclusive: true, Partial: true,
+		Passed: cs.client == 0, Message: "no request failed on the load generator's machine"}
+	if cs.client > 0 {
+		c.Message = fmt.Sprintf("%d requests failed on the load generator's own machine (class client", cs.client) +
+			pick(cs.example != "", fmt.Sprintf(", e.g. %q", truncate(cs.example, 100)), "") +
+			"), not in the cluster: they are not counted against the rollout, and the rollout was not tested by them"
+	}
+	return c
+}
+
+// clientTimeoutCheck: timeouts when the service was already about as slow
+// as the client's timeout in the baseline cannot be told from the
+// client's own limit; they are not counted, and the run cannot PASS.
+func clientTimeoutCheck(cs clientSide) Check {
+	c := Check{Code: CheckClientTimeout, Name: "timeouts told from the client's limit", Inconclusive: true, Partial: true, Passed: true}
+	switch {
+	case cs.timeout <= 0:
+		c.Skipped, c.Message = true, "not applicable: the client's timeout is not known"
+	case cs.timeouts > 0:
+		c.Passed = false
+		c.Message = fmt.Sprintf("%d requests timed out, but the baseline's p99 latency was already %s, %.0f%% of the client's %s timeout: these timeouts cannot be told from the client's own limit, so they are not counted (raise --timeout well above the service's normal latency)",
+			cs.timeouts, sec(cs.baseP99), 100*cs.baseP99.Seconds()/cs.timeout.Seconds(), sec(cs.timeout))
+	default:
+		c.Message = fmt.Sprintf("the baseline's p99 latency %s is %.0f%% of the client's %s timeout", sec(cs.baseP99), 100*cs.baseP99.Seconds()/cs.timeout.Seconds(), sec(cs.timeout))
+	}
+	return c
+}

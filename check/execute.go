@@ -78,6 +78,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		Spec:          p.Primary.Deployment(),
 		Steps:         ph.steps,
 		SwitchService: switchService,
+		Timeout:       cfg.Attack.Timeout,
 		Preflight:     findings,
 		Targets:       redacted(cfg.Attack.Targets),
 		Attack:        res,

@@ -55,6 +55,9 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	for _, reason := range r.Reasons {
 		p.line("  - " + reason)
 	}
+	for _, note := range r.unseen() {
+		p.line("  - and the run did not see all: " + note)
+	}
 	p.line("")
 	t0 := r.start()
 	r.writeDiagnosis(p, t0)

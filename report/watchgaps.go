@@ -170,3 +170,20 @@ func loadEnd(in Input) time.Time {
 	}
 	return in.Attack.End
 }
+
+// unseen are the messages of the partial checks that failed when the
+// verdict is FAIL: the reasons name only what failed, and a reader should
+// still learn that part of the rollout was not seen (a lost watch, a
+// stalled load, client-side failures).
+func (r *Report) unseen() []string {
+	if r.Verdict != Fail {
+		return nil
+	}
+	var out []string
+	for _, c := range r.Checks {
+		if c.Partial && !c.Passed && !c.Skipped {
+			out = append(out, c.Message)
+		}
+	}
+	return out
+}

@@ -73,8 +73,8 @@ func watchesCheck(r *Report, in Input) Check {
 		for _, g := range lost {
 			names = append(names, fmt.Sprintf("%s (lost at %s)", g.watch, offset(t0, g.from)))
 		}
-		c.Message = fmt.Sprintf("the watch of %s did not recover before the load ended at %s: what the rollout did after that was not seen",
-			strings.Join(names, ", "), offset(t0, end))
+		c.Message = fmt.Sprintf("the %s of %s did not recover before the load ended at %s: what the rollout did after that was not seen",
+			pick(len(lost) > 1, "watches", "watch"), strings.Join(names, ", "), offset(t0, end))
 		return c
 	}
 	c.Passed = true

@@ -9,73 +9,132 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// permission is one verb on one resource that a run needs.
-type permission struct {
-	verb, group, resource string
-	named                 bool // about the Deployment itself, not the collection
+// Permission is one verb on one resource that a run needs. The permission
+// check asks for exactly these, and `rollcheck rbac` prints a Role granting
+// them, so the two read the same list.
+type Permission struct {
+	Verb, Group, Resource string
+	Namespace             string
+	// Name is the object the permission is about (get or patch of the
+	// Deployment); empty for the collection (list, watch, and the gets
+	// that are not about one object).
+	Name string
+	// Named says the permission is about one object, even when Name is
+	// not known yet (the Deployments of a switch are found at run time).
+	Named bool
 }
 
-// needed is every permission a run uses: Prepare gets the Deployment and
-// finds its Services, Trigger patches it, Start lists and watches the rest.
-var needed = []permission{
-	{verb: "get", group: "apps", resource: "deployments", named: true},
-	{verb: "patch", group: "apps", resource: "deployments", named: true},
+// Access names one of the lists of permissions a run checks.
+type Access string
+
+// The lists of permissions, one per role an object plays in a run.
+const (
+	// AccessRollout is a Deployment the run changes (restart, set-image,
+	// apply, canary scale) and watches.
+	AccessRollout Access = "rollout"
+	// AccessWatch is a Deployment the run only watches: both sides of a
+	// blue/green switch.
+	AccessWatch Access = "watch"
+	// AccessSwitch is the Service whose selector a blue/green switch patches.
+	AccessSwitch Access = "switch"
+)
+
+// rolloutNeeds is every permission a run uses on a Deployment: Prepare gets
+// it and finds its Services, Trigger patches it, Start lists and watches the
+// rest.
+var rolloutNeeds = []Permission{
+	{Verb: "get", Group: "apps", Resource: "deployments", Named: true},
+	{Verb: "patch", Group: "apps", Resource: "deployments", Named: true},
 	// The Deployment informer lists and watches with a name field selector,
 	// which RBAC sees as list/watch on the collection.
-	{verb: "list", group: "apps", resource: "deployments"},
-	{verb: "watch", group: "apps", resource: "deployments"},
-	{verb: "list", group: "apps", resource: "replicasets"},
-	{verb: "watch", group: "apps", resource: "replicasets"},
-	{verb: "list", resource: "pods"},
-	{verb: "watch", resource: "pods"},
-	{verb: "list", group: "discovery.k8s.io", resource: "endpointslices"},
-	{verb: "watch", group: "discovery.k8s.io", resource: "endpointslices"},
-	// Prepare lists Services only when none is named, and has already
-	// failed with ErrForbidden if it could not; checking list here would
-	// fail runs that name their Service.
-	{verb: "get", resource: "services"},
+	{Verb: "list", Group: "apps", Resource: "deployments"},
+	{Verb: "watch", Group: "apps", Resource: "deployments"},
+	{Verb: "list", Group: "apps", Resource: "replicasets"},
+	{Verb: "watch", Group: "apps", Resource: "replicasets"},
+	{Verb: "list", Resource: "pods"},
+	{Verb: "watch", Resource: "pods"},
+	{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices"},
+	{Verb: "watch", Group: "discovery.k8s.io", Resource: "endpointslices"},
+	// get for a Service named with --service; list because Prepare lists
+	// them when none is named and the preflight checks (preflight.Fetch)
+	// list them on every run, after this check.
+	{Verb: "get", Resource: "services"},
+	{Verb: "list", Resource: "services"},
+}
+
+// switchNeeds is what the blue/green switch does to its Service.
+var switchNeeds = []Permission{
+	{Verb: "get", Resource: "services", Named: true},
+	{Verb: "patch", Resource: "services", Named: true},
+}
+
+// Permissions returns the permissions that access needs in namespace on the
+// objects names (Deployments for AccessRollout and AccessWatch, Services
+// for AccessSwitch): the named ones once per name, those on the collection
+// once. With no names, the named permissions come once with Name empty.
+func Permissions(access Access, namespace string, names ...string) []Permission {
+	var list []Permission
+	switch access {
+	case AccessRollout:
+		list = rolloutNeeds
+	case AccessWatch:
+		for _, p := range rolloutNeeds {
+			if p.Verb != "patch" {
+				list = append(list, p)
+			}
+		}
+	case AccessSwitch:
+		list = switchNeeds
+	}
+	if len(names) == 0 {
+		names = []string{""}
+	}
+	var out []Permission
+	for i, name := range names {
+		for _, p := range list {
+			if !p.Named && i > 0 {
+				continue
+			}
+			p.Namespace = namespace
+			if p.Named {
+				p.Name = name
+			}
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // CheckAccess asks the API server, with SelfSubjectAccessReviews, whether the
 // current user may do everything a run of rollcheck does to deployment in
-// namespace. It returns an *AccessError naming each missing permission, or
-// another error if the reviews themselves fail. Nothing is changed.
+// namespace (Permissions of AccessRollout). It returns an *AccessError
+// naming each missing permission, or another error if the reviews
+// themselves fail. Nothing is changed.
 func CheckAccess(ctx context.Context, client kubernetes.Interface, namespace, deployment string) error {
-	return checkAccess(ctx, client, namespace, deployment, needed)
+	return checkAccess(ctx, client, Permissions(AccessRollout, namespace, deployment))
 }
 
 // CheckWatchAccess is CheckAccess for a Deployment that the run only
 // watches (both sides of a blue/green switch): everything but the patch.
 func CheckWatchAccess(ctx context.Context, client kubernetes.Interface, namespace, deployment string) error {
-	var watchOnly []permission
-	for _, p := range needed {
-		if p.verb != "patch" {
-			watchOnly = append(watchOnly, p)
-		}
-	}
-	return checkAccess(ctx, client, namespace, deployment, watchOnly)
+	return checkAccess(ctx, client, Permissions(AccessWatch, namespace, deployment))
 }
 
 // CheckServiceSwitch checks, as CheckAccess does, that the current user may
 // patch Service service: the blue/green switch (--switch-service).
 func CheckServiceSwitch(ctx context.Context, client kubernetes.Interface, namespace, service string) error {
-	return checkAccess(ctx, client, namespace, service, []permission{
-		{verb: "get", resource: "services", named: true},
-		{verb: "patch", resource: "services", named: true},
-	})
+	return checkAccess(ctx, client, Permissions(AccessSwitch, namespace, service))
 }
 
-func checkAccess(ctx context.Context, client kubernetes.Interface, namespace, name string, needed []permission) error {
+func checkAccess(ctx context.Context, client kubernetes.Interface, needed []Permission) error {
 	var missing []string
 	for _, p := range needed {
 		attrs := &authorizationv1.ResourceAttributes{
-			Namespace: namespace,
-			Verb:      p.verb,
-			Group:     p.group,
-			Resource:  p.resource,
-		}
-		if p.named {
-			attrs.Name = name
+			Namespace: p.Namespace,
+			Verb:      p.Verb,
+			Group:     p.Group,
+			Resource:  p.Resource,
+			Name:      p.Name,
 		}
 		review := &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs},
@@ -85,7 +144,7 @@ func checkAccess(ctx context.Context, client kubernetes.Interface, namespace, na
 			return apiError("checking access: create", "selfsubjectaccessreview", err)
 		}
 		if !res.Status.Allowed {
-			missing = append(missing, p.describe(namespace, name))
+			missing = append(missing, p.String())
 		}
 	}
 	if len(missing) > 0 {
@@ -94,15 +153,15 @@ func checkAccess(ctx context.Context, client kubernetes.Interface, namespace, na
 	return nil
 }
 
-// describe phrases p as kubectl's Forbidden errors do:
+// String phrases p as kubectl's Forbidden errors do:
 // cannot patch deployments.apps "web" in namespace "default".
-func (p permission) describe(namespace, name string) string {
-	resource := p.resource
-	if p.group != "" {
-		resource += "." + p.group
+func (p Permission) String() string {
+	resource := p.Resource
+	if p.Group != "" {
+		resource += "." + p.Group
 	}
-	if p.named {
-		return fmt.Sprintf("cannot %s %s %q in namespace %q", p.verb, resource, name, namespace)
+	if p.Name != "" {
+		return fmt.Sprintf("cannot %s %s %q in namespace %q", p.Verb, resource, p.Name, p.Namespace)
 	}
-	return fmt.Sprintf("cannot %s %s in namespace %q", p.verb, resource, namespace)
+	return fmt.Sprintf("cannot %s %s in namespace %q", p.Verb, resource, p.Namespace)
 }

@@ -69,3 +69,39 @@ bench:
 
 clean:
 	rm -rf $(BIN) demo/lab
+
+# `make install` puts rollcheck and kubectl-rollcheck (a symlink to it, so
+# that `kubectl rollcheck ...` runs it as a plugin) in $(BINDIR): by default
+# ~/.local/bin, which needs no root; `sudo make install PREFIX=/usr/local`
+# for every user. DESTDIR stages the install for a package.
+PREFIX ?= $(HOME)/.local
+BINDIR ?= $(PREFIX)/bin
+.PHONY: install uninstall
+install: build
+	install -d "$(DESTDIR)$(BINDIR)"
+	install -m 0755 $(BIN)/rollcheck "$(DESTDIR)$(BINDIR)/rollcheck"
+	ln -sf rollcheck "$(DESTDIR)$(BINDIR)/kubectl-rollcheck"
+
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/rollcheck" "$(DESTDIR)$(BINDIR)/kubectl-rollcheck"
+
+# Release archives rollcheck_VERSION_OS_ARCH.tar.gz in bin/dist, and the
+# krew manifest (plugins/krew/rollcheck.yaml) with their version and sha256
+# filled in, in bin/dist/rollcheck.yaml. VERSION should be the release tag.
+DIST := $(BIN)/dist
+PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+.PHONY: dist krew-manifest
+dist:
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; dir=$(DIST)/rollcheck_$(VERSION)_$${os}_$${arch}; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$dir/rollcheck ./cmd/rollcheck; \
+		tar -C $$dir -czf $$dir.tar.gz rollcheck; rm -rf $$dir; \
+	done
+
+krew-manifest: dist
+	set -e; sed="/^#/d;s/VERSION/$(VERSION)/g"; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		sum=$$(sha256sum $(DIST)/rollcheck_$(VERSION)_$${os}_$${arch}.tar.gz | cut -d' ' -f1); \
+		key=SHA256_$$(echo $${os}_$${arch} | tr a-z A-Z); sed="$$sed;s/$$key/$$sum/"; \
+	done; sed "$$sed" plugins/krew/rollcheck.yaml > $(DIST)/rollcheck.yaml

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -10,6 +13,7 @@ import (
 // Execute builds the command tree, runs it with args and returns the exit code.
 func Execute(ctx context.Context, streams genericiooptions.IOStreams, args []string) int {
 	root := newRootCommand(newFactory(streams))
+	setDisplayName(root, os.Args[0])
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	return exitCode(err, streams.ErrOut)
@@ -51,4 +55,20 @@ and the lifecycle events around them.`,
 	f.flags.AddFlags(root.PersistentFlags())
 	root.AddCommand(cmds...)
 	return root
+}
+
+// setDisplayName names root in usage lines after the binary that runs:
+// installed as kubectl-rollcheck, kubectl runs it as the plugin `kubectl
+// rollcheck`, and its usage says so, as kubectl's plugins do.
+func setDisplayName(root *cobra.Command, argv0 string) {
+	name := strings.TrimSuffix(filepath.Base(argv0), ".exe")
+	plugin, ok := strings.CutPrefix(name, "kubectl-")
+	if !ok || plugin == "" {
+		return
+	}
+	if root.Annotations == nil {
+		root.Annotations = map[string]string{}
+	}
+	// kubectl reads a dash in the command as an underscore in the file name.
+	root.Annotations[cobra.CommandDisplayNameAnnotation] = "kubectl " + strings.ReplaceAll(plugin, "_", "-")
 }

@@ -7,18 +7,23 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/yaml"
 
 	"github.com/rollcheck/rollcheck/manifest"
 	"github.com/rollcheck/rollcheck/preflight"
@@ -35,7 +40,10 @@ const lintExample = `  # Check the manifests of a repository in CI (no cluster n
   rollcheck lint -n shop deployment/cart
 
   # Only errors, as JSON, without the single-replica rule
-  rollcheck lint -f web.yaml --severity error --disable single-replica -o json`
+  rollcheck lint -f web.yaml --severity error --disable single-replica -o json
+
+  # Every column in full, whatever the terminal's width
+  rollcheck lint -f web.yaml -o wide`
 
 // LintOptions are the settings of one `rollcheck lint`.
 type LintOptions struct {
@@ -47,6 +55,9 @@ type LintOptions struct {
 	Disable      []string
 	Severity     string
 	ShutdownTime time.Duration
+	// Width is the width the text output fits, in columns: Complete sets
+	// it to the terminal's, else $COLUMNS, else 80. -o wide ignores it.
+	Width int
 
 	Deployment string
 	Namespace  string
@@ -111,7 +122,7 @@ Rules (id, highest severity, what breaks it):
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&o.Filenames, "filename", "f", nil, "manifest file to check (repeatable; - reads stdin)")
-	fl.StringVarP(&o.Output, "output", "o", o.Output, "output format: text or json")
+	fl.StringVarP(&o.Output, "output", "o", o.Output, "output format: text (fits the terminal's width), wide (every column in full), json or yaml")
 	fl.StringArrayVar(&o.Disable, "disable", nil, "rule id to skip (repeatable)")
 	fl.StringVar(&o.Severity, "severity", o.Severity, "lowest severity to report: info, warning or error")
 	fl.DurationVar(&o.ShutdownTime, "shutdown-time", o.ShutdownTime, "expected time from SIGTERM to exit of the application, for the grace period arithmetic")
@@ -135,7 +146,24 @@ func (o *LintOptions) Complete(args []string) error {
 		ns, explicit = *n, true
 	}
 	o.Namespace, o.nsExplicit = ns, explicit
+	if o.Width == 0 {
+		o.Width = outputWidth(o.Out)
+	}
 	return nil
+}
+
+// outputWidth is the width text output to w should fit: the terminal's
+// when w is one, else $COLUMNS, else 80 (a pipe or a CI log).
+func outputWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			return cols
+		}
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 80
 }
 
 // Validate checks the flags; nothing has been read yet.
@@ -153,8 +181,8 @@ func (o *LintOptions) Validate() error {
 		}
 		o.Deployment = name
 	}
-	if o.Output != "text" && o.Output != "json" {
-		return fmt.Errorf("--output %q: want text or json", o.Output)
+	if !slices.Contains(lintOutputs, o.Output) {
+		return fmt.Errorf("--output %q: want one of %s", o.Output, strings.Join(lintOutputs, ", "))
 	}
 	sev, err := preflight.ParseSeverity(o.Severity)
 	if err != nil {
@@ -216,10 +244,15 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		results = append(results, lintResult{Namespace: in.Deployment.Namespace, Deployment: in.Deployment.Name, Findings: fs})
 	}
 	var err error
-	if o.Output == "json" {
+	switch o.Output {
+	case "json":
 		err = writeLintJSON(o.Out, results)
-	} else {
-		err = writeLintText(o.Out, results)
+	case "yaml":
+		err = writeLintYAML(o.Out, results)
+	case "wide":
+		err = writeLintWide(o.Out, results)
+	default:
+		err = writeLintText(o.Out, results, o.Width)
 	}
 	if err != nil {
 		return fmt.Errorf("writing lint output: %w", err)
@@ -387,27 +420,49 @@ func (m *manifests) add(doc manifest.Document) error {
 	return nil
 }
 
+// lintOutputs are the formats of -o, as kubectl names them.
+var lintOutputs = []string{"text", "wide", "json", "yaml"}
+
+// lintDocument is the JSON and YAML output.
+type lintDocument struct {
+	Results []lintResult `json:"results"`
+}
+
 func writeLintJSON(w io.Writer, results []lintResult) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
-		Results []lintResult `json:"results"`
-	}{results})
+	return enc.Encode(lintDocument{results})
 }
 
-func writeLintText(w io.Writer, results []lintResult) error {
+func writeLintYAML(w io.Writer, results []lintResult) error {
+	data, err := yaml.Marshal(lintDocument{results})
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(data)
+	return err
+}
+
+// lintSummary is the line that heads each Deployment's findings.
+func lintSummary(r lintResult) string {
+	count := map[preflight.Severity]int{}
+	for _, f := range r.Findings {
+		count[f.Severity]++
+	}
+	return fmt.Sprintf("deployment/%s (namespace %s): %d error(s), %d warning(s), %d info",
+		r.Deployment, r.Namespace, count[preflight.Error], count[preflight.Warning], count[preflight.Info])
+}
+
+// writeLintWide is -o wide: every column in one boxed table, whatever its
+// width, and each rule's explanation under it.
+func writeLintWide(w io.Writer, results []lintResult) error {
 	for i, r := range results {
 		if i > 0 {
 			if _, err := fmt.Fprintln(w); err != nil {
 				return err
 			}
 		}
-		count := map[preflight.Severity]int{}
-		for _, f := range r.Findings {
-			count[f.Severity]++
-		}
-		if _, err := fmt.Fprintf(w, "deployment/%s (namespace %s): %d error(s), %d warning(s), %d info\n",
-			r.Deployment, r.Namespace, count[preflight.Error], count[preflight.Warning], count[preflight.Info]); err != nil {
+		if _, err := fmt.Fprintln(w, lintSummary(r)); err != nil {
 			return err
 		}
 		if len(r.Findings) == 0 {
@@ -439,4 +494,232 @@ func writeLintText(w io.Writer, results []lintResult) error {
 		}
 	}
 	return nil
+}
+
+// lintGap is the space between two columns of the text table; minCell is
+// the narrowest a wrapped cell may get before current and suggested leave
+// the table for lines under the row.
+const (
+	lintGap = 2
+	minCell = 20
+)
+
+// writeLintText is the default output: a table without borders that fits
+// width columns, as kubectl's do. Long cells wrap within their column and
+// each finding's explanation follows its row, indented. Too narrow for
+// that, the rows keep the severity and the rule, and the rest goes under
+// each row, one labelled line each. The object column is left out when
+// every finding is about the Deployment of the summary line.
+func writeLintText(w io.Writer, results []lintResult, width int) error {
+	var b strings.Builder
+	for i, r := range results {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		for _, line := range wrap(lintSummary(r), width) {
+			b.WriteString(line + "\n")
+		}
+		if len(r.Findings) > 0 {
+			writeFindings(&b, r, width)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeFindings writes the table of r's findings into b.
+func writeFindings(b *strings.Builder, r lintResult, width int) {
+	showObject := false
+	for _, f := range r.Findings {
+		showObject = showObject || f.Object != "deployment/"+r.Deployment
+	}
+	header := []string{"SEVERITY", "RULE", "OBJECT", "FIELD", "CURRENT", "SUGGESTED"}
+	row := func(f preflight.Finding) []string {
+		return []string{string(f.Severity), f.Rule, f.Object, f.Path, f.Current, f.Suggested}
+	}
+	if !showObject {
+		header = slices.Delete(header, 2, 3)
+		row = func(f preflight.Finding) []string {
+			return []string{string(f.Severity), f.Rule, f.Path, f.Current, f.Suggested}
+		}
+	}
+	rows := [][]string{header}
+	for _, f := range r.Findings {
+		rows = append(rows, row(f))
+	}
+	// Severity and rule (and object) are short names, kept whole.
+	fixed := len(header) - 3
+	natural := naturalWidths(rows)
+	widths := fitColumns(natural, fixed, width)
+	stacked := false
+	for i := fixed; i < len(widths); i++ {
+		stacked = stacked || widths[i] < min(natural[i], minCell)
+	}
+	if stacked {
+		for i := range rows {
+			rows[i] = rows[i][:2]
+		}
+		widths = fitColumns(naturalWidths(rows), 2, width)
+	}
+	const indent = "    "
+	shown := map[string]bool{}
+	for i, cells := range rows {
+		writeRow(b, cells, widths)
+		if i == 0 {
+			continue
+		}
+		f := r.Findings[i-1]
+		if stacked {
+			if showObject {
+				writeLabelled(b, indent, "object:", f.Object, width)
+			}
+			writeLabelled(b, indent, "field:", f.Path, width)
+			writeLabelled(b, indent, "current:", f.Current, width)
+			writeLabelled(b, indent, "suggested:", f.Suggested, width)
+		}
+		// The explanation, once when findings share it.
+		if f.Why == "" || shown[f.Why] {
+			continue
+		}
+		shown[f.Why] = true
+		for _, line := range wrap(f.Why, width-len(indent)) {
+			b.WriteString(indent + line + "\n")
+		}
+	}
+}
+
+// writeLabelled writes "label value" at indent, the value wrapped to width
+// and its lines aligned after the label.
+func writeLabelled(b *strings.Builder, indent, label, value string, width int) {
+	label = fmt.Sprintf("%-11s", label)
+	pad := strings.Repeat(" ", len(label))
+	for i, line := range wrap(value, width-len(indent)-len(label)) {
+		if i == 0 {
+			b.WriteString(strings.TrimRight(indent+label+line, " ") + "\n")
+		} else {
+			b.WriteString(indent + pad + line + "\n")
+		}
+	}
+}
+
+// naturalWidths is the width of each column of rows without wrapping.
+func naturalWidths(rows [][]string) []int {
+	widths := make([]int, len(rows[0]))
+	for _, cells := range rows {
+		for i, c := range cells {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	return widths
+}
+
+// fitColumns returns the width of each column, natural without wrapping,
+// so that the table, with lintGap between columns, fits width. The first
+// fixed columns keep their natural width while they take at most half of
+// the width; the others share what is left, each getting its natural width
+// when that is below an equal share of what remains.
+func fitColumns(natural []int, fixed, width int) []int {
+	n := len(natural)
+	widths := slices.Clone(natural)
+	room := width - lintGap*(n-1)
+	total, fixedWidth := 0, 0
+	for i, w := range natural {
+		total += w
+		if i < fixed {
+			fixedWidth += w
+		}
+	}
+	if total <= room {
+		return widths
+	}
+	flex := make([]int, 0, n)
+	for i := range n {
+		flex = append(flex, i)
+	}
+	if fixedWidth <= room/2 {
+		flex, room = flex[fixed:], room-fixedWidth
+	}
+	slices.SortStableFunc(flex, func(a, b int) int { return natural[a] - natural[b] })
+	for k, i := range flex {
+		share := room / (len(flex) - k)
+		widths[i] = max(1, min(natural[i], share))
+		room -= widths[i]
+	}
+	return widths
+}
+
+// writeRow writes one table row: each cell wrapped to its column's width,
+// the row as tall as its tallest cell.
+func writeRow(b *strings.Builder, cells []string, widths []int) {
+	wrapped := make([][]string, len(cells))
+	height := 0
+	for i, c := range cells {
+		wrapped[i] = wrap(c, widths[i])
+		height = max(height, len(wrapped[i]))
+	}
+	for l := range height {
+		var line strings.Builder
+		for i, lines := range wrapped {
+			cell := ""
+			if l < len(lines) {
+				cell = lines[l]
+			}
+			line.WriteString(cell)
+			if i < len(wrapped)-1 {
+				line.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell)+lintGap))
+			}
+		}
+		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
+	}
+}
+
+// wrap breaks s into lines of at most width runes: between words, and a
+// word longer than a line after a dot, slash, comma or bracket when one is
+// near the end of the line (field paths), else anywhere.
+func wrap(s string, width int) []string {
+	width = max(width, 1)
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		for utf8.RuneCountInString(word) > width {
+			if line != "" {
+				lines = append(lines, line)
+				line = ""
+			}
+			cut := breakWord(word, width)
+			lines = append(lines, word[:cut])
+			word = word[cut:]
+		}
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	return append(lines, line)
+}
+
+// breakWord is where to cut word, longer than width runes, for a first line
+// of at most width runes: after the last of ".,/]})" in its second half,
+// else at width.
+func breakWord(word string, width int) int {
+	atWidth, after, n := len(word), 0, 0
+	for i, r := range word {
+		if n == width {
+			atWidth = i
+			break
+		}
+		n++
+		if n > width/2 && strings.ContainsRune(".,/]})", r) {
+			after = i + utf8.RuneLen(r)
+		}
+	}
+	if after > 0 {
+		return after
+	}
+	return atWidth
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"sigs.k8s.io/yaml"
 
 	"github.com/rollcheck/rollcheck/preflight"
 )
@@ -36,6 +39,9 @@ func executeLint(t *testing.T, client kubernetes.Interface, stdin string, args .
 	t.Helper()
 	// Keep the developer's kubeconfig out of the test.
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "no-kubeconfig"))
+	// Wide enough that no cell wraps: these tests look for whole values.
+	// TestLintTextFitsTheWidth sets its own widths.
+	t.Setenv("COLUMNS", "1000")
 	var out, errOut bytes.Buffer
 	streams := genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}
 	f := newFactory(streams)
@@ -174,7 +180,7 @@ func TestLintBadInputExitsTwo(t *testing.T) {
 		{"a file without a Deployment is refused", []string{"lint", "-f", write("svc.yaml", svc)}, "no Deployment"},
 		{"a misspelt field is named", []string{"lint", "-f", write("typo.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        readinesProbe: {}\n")}, `unknown field "readinesProbe"`},
 		{"an unknown rule id is refused", []string{"lint", "-f", "../../scenarios/to-be.yaml", "--disable", "no-such-rule"}, "no-such-rule"},
-		{"an unknown output format is refused", []string{"lint", "-f", "../../scenarios/to-be.yaml", "-o", "yaml"}, "--output"},
+		{"an unknown output format is refused", []string{"lint", "-f", "../../scenarios/to-be.yaml", "-o", "xml"}, "--output"},
 		{"an unknown severity is refused", []string{"lint", "-f", "../../scenarios/to-be.yaml", "--severity", "fatal"}, "fatal"},
 		{"a deployment and a file together are refused", []string{"lint", "deployment/web", "-f", "../../scenarios/to-be.yaml"}, "not both"},
 		{"nothing to check is refused", []string{"lint"}, "nothing to check"},
@@ -278,5 +284,132 @@ func TestLintDeploymentInTheCluster(t *testing.T) {
 				t.Errorf("a Service of another app was checked:\n%s", r.stdout)
 			}
 		})
+	}
+}
+
+// lintAtWidth runs lint with args on client (nil: files only), its text
+// fitting width, and returns stdout and the findings, read from JSON.
+func lintAtWidth(t *testing.T, client kubernetes.Interface, width int, args ...string) (string, []preflight.Finding) {
+	t.Helper()
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "no-kubeconfig"))
+	run := func(args ...string) string {
+		var out, errOut bytes.Buffer
+		f := newFactory(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+		if client != nil {
+			f.kube = func() (kubernetes.Interface, error) { return client, nil }
+		}
+		root := rootWith(f, newLintCommand(f, func(ctx context.Context, o *LintOptions) error {
+			o.Width = width
+			return o.Run(ctx)
+		}))
+		root.SetArgs(args)
+		if code := exitCode(root.ExecuteContext(context.Background()), &errOut); code == ExitUsage {
+			t.Fatalf("lint %s: exit %d\n%s", strings.Join(args, " "), code, errOut.String())
+		}
+		return out.String()
+	}
+	var doc lintDocument
+	if err := json.Unmarshal([]byte(run(append(args, "-o", "json")...)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var findings []preflight.Finding
+	for _, r := range doc.Results {
+		findings = append(findings, r.Findings...)
+	}
+	return run(args...), findings
+}
+
+func TestLintTextFitsTheWidth(t *testing.T) {
+	inputs := []struct {
+		name   string
+		client kubernetes.Interface
+		args   []string
+	}{
+		{"the as-is manifest", nil, []string{"lint", "-f", "../../scenarios/as-is.yaml"}},
+		{"the seed 002 sample and the as-is manifest", nil, []string{"lint", "-f", "../../preflight/testdata/seed002-to-be.yaml", "-f", "../../scenarios/as-is.yaml"}},
+		{"a Deployment behind an ALB, with findings on other objects", fake.NewClientset(clusterObjects()...), []string{"lint", "-n", "shop", "deployment/web"}},
+	}
+	squash := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	for _, in := range inputs {
+		for _, width := range []int{40, 60, 80, 100, 120, 160} {
+			t.Run(fmt.Sprintf("%s at %d columns has no longer line and every finding", in.name, width), func(t *testing.T) {
+				out, findings := lintAtWidth(t, in.client, width, in.args...)
+				if len(findings) == 0 {
+					t.Fatal("no findings to show")
+				}
+				for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+					if n := utf8.RuneCountInString(line); n > width {
+						t.Errorf("line of %d columns:\n%s", n, line)
+					}
+				}
+				for _, f := range findings {
+					// Cells wrap side by side; the explanation is whole under its row.
+					if !strings.Contains(out, f.Rule) || !strings.Contains(squash(out), squash(f.Why)) {
+						t.Errorf("%s or its explanation is missing:\n%s", f.Rule, out)
+					}
+				}
+				if t.Failed() {
+					t.Logf("output:\n%s", out)
+				}
+			})
+		}
+	}
+}
+
+func TestLintWrapLosesNothing(t *testing.T) {
+	texts := []string{
+		"spec.template.spec.containers[app].lifecycle.preStop",
+		`sleep: {seconds: 4} (or exec: ["sleep", "4"])`,
+		"metadata.annotations[service.beta.kubernetes.io/aws-load-balancer-connection-draining-enabled]",
+		"",
+	}
+	for _, s := range texts {
+		for _, width := range []int{1, 5, 12, 30, 200} {
+			lines := wrap(s, width)
+			for _, l := range lines {
+				if utf8.RuneCountInString(l) > width {
+					t.Errorf("wrap(%q, %d): line %q is longer", s, width, l)
+				}
+			}
+			if got := strings.Join(lines, ""); strings.ReplaceAll(got, " ", "") != strings.ReplaceAll(s, " ", "") {
+				t.Errorf("wrap(%q, %d) = %q: text lost", s, width, lines)
+			}
+		}
+	}
+	if got := wrap("spec.template.spec.containers[app].readinessProbe", 40); got[0] != "spec.template.spec.containers[app]." {
+		t.Errorf("a field path breaks at %q, want after a dot", got[0])
+	}
+}
+
+func TestLintWideKeepsEveryColumn(t *testing.T) {
+	out, findings := lintAtWidth(t, nil, 40, "lint", "-f", "../../scenarios/as-is.yaml", "-o", "wide")
+	for _, f := range findings {
+		for _, s := range []string{f.Path, f.Current, f.Rule, f.Object} {
+			if !strings.Contains(out, s) {
+				t.Errorf("-o wide lacks %q:\n%s", s, out)
+			}
+		}
+	}
+	if !strings.Contains(out, "SUGGESTED") || !strings.Contains(out, "OBJECT") {
+		t.Errorf("-o wide lacks a column:\n%s", out)
+	}
+}
+
+func TestLintYAMLIsTheJSON(t *testing.T) {
+	r := executeLint(t, nil, "", "lint", "-f", "../../scenarios/as-is.yaml", "-f", "../../preflight/testdata/seed002-to-be.yaml", "-o", "yaml")
+	var fromYAML lintDocument
+	if err := yaml.UnmarshalStrict([]byte(r.stdout), &fromYAML); err != nil {
+		t.Fatalf("-o yaml does not parse: %v\n%s", err, r.stdout)
+	}
+	asJSON, err := json.Marshal(fromYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := executeLint(t, nil, "", "lint", "-f", "../../scenarios/as-is.yaml", "-f", "../../preflight/testdata/seed002-to-be.yaml", "-o", "json")
+	if got, want := jsonRules(t, string(asJSON)), jsonRules(t, j.stdout); fmt.Sprint(got) != fmt.Sprint(want) || len(want) != 2 {
+		t.Errorf("-o yaml rules %v, -o json %v", got, want)
+	}
+	if r.code != ExitFail {
+		t.Errorf("exit %d, want %d as with the other outputs", r.code, ExitFail)
 	}
 }

@@ -496,12 +496,15 @@ func writeLintWide(w io.Writer, results []lintResult) error {
 	return nil
 }
 
-// lintGap is the space between two columns of the text table; minCell is
-// the narrowest a wrapped cell may get before current and suggested leave
-// the table for lines under the row.
+// The text table's layout: lintGap spaces between columns; minCell, the
+// narrowest a wrapped cell may get before the field, current and suggested
+// values leave the table for lines under the row; minWidth, below which
+// those lines cannot fit, so the text is laid out for minWidth and the
+// terminal wraps it.
 const (
-	lintGap = 2
-	minCell = 20
+	lintGap  = 2
+	minCell  = 20
+	minWidth = 40
 )
 
 // writeLintText is the default output: a table without borders that fits
@@ -511,6 +514,7 @@ const (
 // each row, one labelled line each. The object column is left out when
 // every finding is about the Deployment of the summary line.
 func writeLintText(w io.Writer, results []lintResult, width int) error {
+	width = max(width, minWidth)
 	var b strings.Builder
 	for i, r := range results {
 		if i > 0 {

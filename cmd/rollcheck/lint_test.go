@@ -413,3 +413,34 @@ func TestLintYAMLIsTheJSON(t *testing.T) {
 		t.Errorf("exit %d, want %d as with the other outputs", r.code, ExitFail)
 	}
 }
+
+func TestLintWidthComesFromTheEnvironmentOffATerminal(t *testing.T) {
+	tests := []struct {
+		name, columns string
+		want          int
+	}{
+		{"COLUMNS sets the width", "132", 132},
+		{"without COLUMNS the width is 80", "", 80},
+		{"a COLUMNS that is no number is ignored", "wide", 80},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("COLUMNS", tt.columns)
+			if got := outputWidth(&bytes.Buffer{}); got != tt.want {
+				t.Errorf("outputWidth = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	// Narrower than minWidth, the layout is minWidth's.
+	var narrow, atMin bytes.Buffer
+	results := []lintResult{{Namespace: "default", Deployment: "web", Findings: []preflight.Finding{{Rule: "no-prestop", Severity: preflight.Error, Object: "deployment/web", Path: "spec.x", Current: "none", Suggested: "sleep 4", Why: "because"}}}}
+	if err := writeLintText(&narrow, results, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeLintText(&atMin, results, minWidth); err != nil {
+		t.Fatal(err)
+	}
+	if narrow.String() != atMin.String() {
+		t.Errorf("at 10 columns:\n%s\nat %d:\n%s", narrow.String(), minWidth, atMin.String())
+	}
+}

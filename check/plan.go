@@ -307,20 +307,11 @@ func replicasOf(d *appsv1.Deployment) int32 {
 
 // checkAccess asks for every permission the plan uses, before any change.
 func (p *Plan) checkAccess(ctx context.Context, client kubernetes.Interface) error {
-	check := rollout.CheckAccess
-	if p.cfg.Switch != nil {
-		// The switch patches the Service, not the Deployments.
-		check = rollout.CheckWatchAccess
+	var names []string
+	for _, d := range p.Drivers {
+		names = append(names, d.Name())
 	}
-	for _, w := range p.Drivers {
-		if err := check(ctx, client, p.cfg.Namespace, w.Name()); err != nil {
-			return err
-		}
-	}
-	if sw := p.cfg.Switch; sw != nil {
-		return rollout.CheckServiceSwitch(ctx, client, p.cfg.Namespace, sw.Service)
-	}
-	return nil
+	return rollout.CheckPermissions(ctx, client, p.cfg.Permissions(names...))
 }
 
 func (p *Plan) start(ctx context.Context) error {

@@ -111,22 +111,25 @@ func Permissions(access Access, namespace string, names ...string) []Permission 
 // naming each missing permission, or another error if the reviews
 // themselves fail. Nothing is changed.
 func CheckAccess(ctx context.Context, client kubernetes.Interface, namespace, deployment string) error {
-	return checkAccess(ctx, client, Permissions(AccessRollout, namespace, deployment))
+	return CheckPermissions(ctx, client, Permissions(AccessRollout, namespace, deployment))
 }
 
 // CheckWatchAccess is CheckAccess for a Deployment that the run only
 // watches (both sides of a blue/green switch): everything but the patch.
 func CheckWatchAccess(ctx context.Context, client kubernetes.Interface, namespace, deployment string) error {
-	return checkAccess(ctx, client, Permissions(AccessWatch, namespace, deployment))
+	return CheckPermissions(ctx, client, Permissions(AccessWatch, namespace, deployment))
 }
 
 // CheckServiceSwitch checks, as CheckAccess does, that the current user may
 // patch Service service: the blue/green switch (--switch-service).
 func CheckServiceSwitch(ctx context.Context, client kubernetes.Interface, namespace, service string) error {
-	return checkAccess(ctx, client, Permissions(AccessSwitch, namespace, service))
+	return CheckPermissions(ctx, client, Permissions(AccessSwitch, namespace, service))
 }
 
-func checkAccess(ctx context.Context, client kubernetes.Interface, needed []Permission) error {
+// CheckPermissions asks, with one SelfSubjectAccessReview each, for every
+// permission in needed, and returns an *AccessError naming each one
+// missing. Nothing is changed.
+func CheckPermissions(ctx context.Context, client kubernetes.Interface, needed []Permission) error {
 	var missing []string
 	for _, p := range needed {
 		attrs := &authorizationv1.ResourceAttributes{

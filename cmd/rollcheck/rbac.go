@@ -135,7 +135,7 @@ func (o *RBACOptions) Validate() error {
 // Run prints the Role, and the RoleBinding when there are subjects.
 func (o *RBACOptions) Run(context.Context) error {
 	ns := o.Config.Namespace
-	objs := []any{rbacRole(o.Name, ns, runPermissions(o.Config))}
+	objs := []any{rbacRole(o.Name, ns, o.Config.Permissions(o.Config.Deployments()...))}
 	if len(o.subjects) > 0 {
 		objs = append(objs, &rbacv1.RoleBinding{
 			TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
@@ -148,22 +148,6 @@ func (o *RBACOptions) Run(context.Context) error {
 		return fmt.Errorf("writing rbac: %w", err)
 	}
 	return nil
-}
-
-// runPermissions is what the run of cfg checks before it changes anything,
-// Deployment by Deployment as check.Plan asks for them.
-func runPermissions(cfg check.Config) []rollout.Permission {
-	ns := cfg.Namespace
-	switch {
-	case cfg.Switch != nil:
-		// Both Deployments are only watched, and found from the Service's
-		// pods at run time: their names are not known here.
-		return append(rollout.Permissions(rollout.AccessWatch, ns), rollout.Permissions(rollout.AccessSwitch, ns, cfg.Switch.Service)...)
-	case cfg.Canary != nil:
-		return rollout.Permissions(rollout.AccessRollout, ns, cfg.Deployment, cfg.Canary.Deployment)
-	default:
-		return rollout.Permissions(rollout.AccessRollout, ns, cfg.Deployment)
-	}
 }
 
 // rbacRole grants perms and nothing else: one rule per resource for the

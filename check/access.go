@@ -1,0 +1,33 @@
+package check
+
+import "github.com/rollcheck/rollcheck/rollout"
+
+// Deployments are the Deployments a run of c drives, as far as c names
+// them: the one rolled out, or the stable and the canary one. A switch
+// finds its two from the Service's pods at run time: none here.
+func (c *Config) Deployments() []string {
+	switch {
+	case c.Switch != nil:
+		return nil
+	case c.Canary != nil:
+		return []string{c.Deployment, c.Canary.Deployment}
+	}
+	return []string{c.Deployment}
+}
+
+// Permissions is every permission a run of c asks for before it changes
+// anything, on deployments (those it drives). The run checks exactly this
+// list and `rollcheck rbac` grants it, so the two cannot drift.
+func (c *Config) Permissions(deployments ...string) []rollout.Permission {
+	ns := c.Namespace
+	switch {
+	case c.Switch != nil:
+		// The switch patches the Service, not the Deployments.
+		return append(rollout.Permissions(rollout.AccessWatch, ns, deployments...),
+			rollout.Permissions(rollout.AccessSwitch, ns, c.Switch.Service)...)
+	case c.Action.Kind == rollout.ActionWatch:
+		// Someone else changes the Deployment: the run only watches it.
+		return rollout.Permissions(rollout.AccessWatch, ns, deployments...)
+	}
+	return rollout.Permissions(rollout.AccessRollout, ns, deployments...)
+}

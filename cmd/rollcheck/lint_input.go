@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/rollcheck/rollcheck/manifest"
+	"github.com/rollcheck/rollcheck/preflight"
+)
+
+// manifests are the objects read from the -f inputs.
+type manifests struct {
+	deployments []*appsv1.Deployment
+	services    []corev1.Service
+	ingresses   []networkingv1.Ingress
+	namespaces  []*corev1.Namespace
+}
+
+// readFiles parses every -f input and pairs each Deployment with the rest.
+func (o *LintOptions) readFiles() ([]preflight.Input, error) {
+	var m manifests
+	for _, name := range o.Filenames {
+		var r io.Reader
+		if name == "-" {
+			r, name = o.In, "stdin"
+		} else {
+			f, err := os.Open(name)
+			if err != nil {
+				return nil, usageError{fmt.Errorf("reading manifests: %w", err)}
+			}
+			defer f.Close()
+			r = f
+		}
+		if err := m.read(name, r); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	if len(m.deployments) == 0 {
+		return nil, usageError{fmt.Errorf("no Deployment (apps/v1) in %s: nothing to check", strings.Join(o.Filenames, ", "))}
+	}
+	// Objects without a namespace land where kubectl apply would put them:
+	// the --namespace given, else the one Namespace of the input, else
+	// "default".
+	def := "default"
+	if o.nsExplicit && o.Namespace != "" {
+		def = o.Namespace
+	} else if len(m.namespaces) == 1 {
+		def = m.namespaces[0].Name
+	}
+	orDef := func(ns string) string {
+		if ns == "" {
+			return def
+		}
+		return ns
+	}
+	for i := range m.services {
+		m.services[i].Namespace = orDef(m.services[i].Namespace)
+	}
+	for i := range m.ingresses {
+		m.ingresses[i].Namespace = orDef(m.ingresses[i].Namespace)
+	}
+	var inputs []preflight.Input
+	for _, d := range m.deployments {
+		d.Namespace = orDef(d.Namespace)
+		in := preflight.Input{Deployment: d, Services: m.services, Ingresses: m.ingresses}
+		for _, ns := range m.namespaces {
+			if ns.Name == d.Namespace {
+				in.Namespace = ns
+			}
+		}
+		inputs = append(inputs, in)
+	}
+	return inputs, nil
+}
+
+var (
+	gvkDeployment = appsv1.SchemeGroupVersion.WithKind("Deployment")
+	gvkService    = corev1.SchemeGroupVersion.WithKind("Service")
+	gvkNamespace  = corev1.SchemeGroupVersion.WithKind("Namespace")
+	gvkIngress    = networkingv1.SchemeGroupVersion.WithKind("Ingress")
+	gvkList       = corev1.SchemeGroupVersion.WithKind("List")
+)
+
+// read adds the objects of one multi-document YAML (or JSON) stream.
+func (m *manifests) read(name string, r io.Reader) error {
+	docs, err := manifest.Read(r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	for _, doc := range docs {
+		if err := m.add(doc); err != nil {
+			return fmt.Errorf("%s: document %d: %w", name, doc.Index, err)
+		}
+	}
+	return nil
+}
+
+// add decodes one document. Unknown fields are errors (manifest decodes
+// strictly): a misspelt readinessProbe would otherwise read as a missing one.
+func (m *manifests) add(doc manifest.Document) error {
+	if doc.Empty() {
+		return nil // an empty item of a List
+	}
+	tm, err := doc.TypeMeta()
+	if err != nil {
+		return fmt.Errorf("not a Kubernetes object: %w", err)
+	}
+	if tm.Kind == "" || tm.APIVersion == "" {
+		return errors.New("not a Kubernetes object: apiVersion and kind are required")
+	}
+	gvk := schema.FromAPIVersionAndKind(tm.APIVersion, tm.Kind)
+	strict := func(into any) error {
+		if err := doc.Decode(into); err != nil {
+			return fmt.Errorf("%s %s: %w", tm.APIVersion, tm.Kind, err)
+		}
+		return nil
+	}
+	switch gvk {
+	case gvkDeployment:
+		d := &appsv1.Deployment{}
+		if err := strict(d); err != nil {
+			return err
+		}
+		m.deployments = append(m.deployments, d)
+	case gvkService:
+		s := corev1.Service{}
+		if err := strict(&s); err != nil {
+			return err
+		}
+		m.services = append(m.services, s)
+	case gvkIngress:
+		i := networkingv1.Ingress{}
+		if err := strict(&i); err != nil {
+			return err
+		}
+		m.ingresses = append(m.ingresses, i)
+	case gvkNamespace:
+		n := &corev1.Namespace{}
+		if err := strict(n); err != nil {
+			return err
+		}
+		m.namespaces = append(m.namespaces, n)
+	case gvkList:
+		var l struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(doc.JSON, &l); err != nil {
+			return fmt.Errorf("v1 List: %w", err)
+		}
+		for i, raw := range l.Items {
+			item, err := manifest.Parse(raw)
+			if err == nil {
+				err = m.add(item)
+			}
+			if err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+	default:
+		if !scheme.Scheme.Recognizes(gvk) {
+			return fmt.Errorf("unknown kind %s %s: lint reads Kubernetes built-in kinds (Deployment apps/v1, Service v1, Ingress networking.k8s.io/v1, Namespace v1 are checked)", tm.APIVersion, tm.Kind)
+		}
+		// Another built-in kind (ConfigMap, HPA, ...): not part of the rules.
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"regexp"
@@ -39,8 +40,16 @@ func TestAPIServerLostForGoodIsInconclusive(t *testing.T) {
 		// The lab is shared: the API server comes back for the next tests.
 		out, err := exec.Command(lab.labBin, "start-component", "--dir", lab.dir, "apiserver").CombinedOutput()
 		if err != nil {
-			t.Errorf("start-component apiserver: %v\n%s", err, out)
+			t.Fatalf("start-component apiserver: %v\n%s", err, out)
 		}
+		// Running is not ready: until /readyz answers, the API server
+		// sends 429s with Retry-After that stall the next test's client.
+		waitUntil(t, 2*time.Minute, "the API server to be ready again", func() (bool, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_, err := lab.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+			return err == nil, nil
+		})
 	})
 	stop := exec.Command(lab.labBin, "stop-component", "--dir", lab.dir, "--signal", "KILL", "apiserver")
 	stopped := time.Now()

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -9,7 +10,7 @@ import (
 )
 
 // ErrNotDrained: the wait for the removed pods ended before they were gone.
-var ErrNotDrained = fmt.Errorf("removed pods not gone")
+var ErrNotDrained = errors.New("removed pods not gone")
 
 // WaitDrained blocks until everything a rollout removed is gone: no pod of
 // the Deployment is terminating, and no endpoint of a watched Service is
@@ -20,28 +21,18 @@ var ErrNotDrained = fmt.Errorf("removed pods not gone")
 // them. It returns when the end was seen. It gives up after timeout (0: no
 // limit) or when ctx is done with ErrNotDrained, naming what was left.
 func (r *Recorder) WaitDrained(ctx context.Context, timeout time.Duration) (time.Time, error) {
-	var expired <-chan time.Time
-	if timeout > 0 {
-		timer := time.NewTimer(timeout)
-		defer timer.Stop()
-		expired = timer.C
+	var left []string
+	err := r.await(ctx, timeout, func() bool {
+		left = r.undrainedLocked()
+		return len(left) == 0
+	})
+	switch {
+	case errors.Is(err, errAwaitTimeout):
+		return time.Time{}, fmt.Errorf("%w after %s: %s", ErrNotDrained, timeout, strings.Join(left, ", "))
+	case err != nil:
+		return time.Time{}, fmt.Errorf("%w: interrupted: %s", ErrNotDrained, strings.Join(left, ", "))
 	}
-	for {
-		r.mu.Lock()
-		changed := r.changed
-		left := r.undrainedLocked()
-		r.mu.Unlock()
-		if len(left) == 0 {
-			return r.now(), nil
-		}
-		select {
-		case <-changed:
-		case <-expired:
-			return time.Time{}, fmt.Errorf("%w after %s: %s", ErrNotDrained, timeout, strings.Join(left, ", "))
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("%w: interrupted: %s", ErrNotDrained, strings.Join(left, ", "))
-		}
-	}
+	return r.now(), nil
 }
 
 // undrainedLocked lists what is still on its way out, sorted.

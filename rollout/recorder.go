@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -139,6 +140,38 @@ func (r *Recorder) record(e Event) {
 func (r *Recorder) notifyLocked() {
 	close(r.changed)
 	r.changed = make(chan struct{})
+}
+
+// errAwaitTimeout: await's timeout passed before its condition held.
+var errAwaitTimeout = errors.New("timeout")
+
+// await evaluates cond, with r.mu held, now and on every change the
+// informers deliver, until it holds. It returns nil then, errAwaitTimeout
+// after timeout (0: no limit), or ctx's error when ctx is done first. It is
+// the one wait loop of Wait, WaitSwitched, AwaitExternal and WaitDrained.
+func (r *Recorder) await(ctx context.Context, timeout time.Duration, cond func() bool) error {
+	var expired <-chan time.Time
+	if timeout > 0 {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
+	for {
+		r.mu.Lock()
+		changed := r.changed
+		ok := cond()
+		r.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-expired:
+			return errAwaitTimeout
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (r *Recorder) recordLocked(e Event) {

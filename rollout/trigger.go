@@ -2,12 +2,14 @@ package rollout
 
 import (
 	"context"
+	"errors"
 
 	"encoding/json"
 	"fmt"
-	appsv1 "k8s.io/api/apps/v1"
 	"sort"
 	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -193,37 +195,26 @@ func (w *Driver) AwaitExternal(ctx context.Context, timeout time.Duration) error
 		return errNotPrepared
 	}
 	g0 := w.deploy.Generation
-	var expired <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
-	}
-	for {
-		w.mu.Lock()
-		d, changed := w.cur, w.changed
-		if d != nil && d.Generation > g0 {
-			t := w.now()
-			w.minGen = max(w.minGen, d.Generation)
-			w.trigger = t
-			w.recordLocked(Event{
-				Time:       t,
-				Type:       RolloutTriggered,
-				Deployment: w.cfg.Deployment,
-				Reason:     "watch-only",
-				Detail:     fmt.Sprintf("spec changed by someone else: generation %d -> %d", g0, d.Generation),
-				Revision:   d.Annotations[revisionAnnotation],
-			})
-			w.mu.Unlock()
-			return nil
+	err := w.await(ctx, timeout, func() bool {
+		d := w.cur
+		if d == nil || d.Generation <= g0 {
+			return false
 		}
-		w.mu.Unlock()
-		select {
-		case <-changed:
-		case <-expired:
-			return fmt.Errorf("deployment %s: no rollout started within %s", w.object(), timeout)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		t := w.now()
+		w.minGen = max(w.minGen, d.Generation)
+		w.trigger = t
+		w.recordLocked(Event{
+			Time:       t,
+			Type:       RolloutTriggered,
+			Deployment: w.cfg.Deployment,
+			Reason:     "watch-only",
+			Detail:     fmt.Sprintf("spec changed by someone else: generation %d -> %d", g0, d.Generation),
+			Revision:   d.Annotations[revisionAnnotation],
+		})
+		return true
+	})
+	if errors.Is(err, errAwaitTimeout) {
+		return fmt.Errorf("deployment %s: no rollout started within %s", w.object(), timeout)
 	}
+	return err
 }

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -60,34 +61,26 @@ func (w *Driver) waitFor(ctx context.Context, timeout time.Duration, cond func(*
 	out := Outcome{Triggered: !w.trigger.IsZero(), StartedAt: w.trigger}
 	w.mu.Unlock()
 
-	var expired <-chan time.Time
-	if timeout > 0 {
-		timer := time.NewTimer(timeout)
-		defer timer.Stop()
-		expired = timer.C
+	var (
+		done        bool
+		failed, msg string
+	)
+	err := w.await(ctx, timeout, func() bool {
+		done, failed, msg = cond(&out)
+		return done || failed != ""
+	})
+	switch {
+	case errors.Is(err, errAwaitTimeout):
+		return w.failed(out, "timeout", fmt.Sprintf("not complete after %s", timeout))
+	case err != nil:
+		return w.failed(out, "interrupted", context.Cause(ctx).Error())
+	case done:
+		out.Completed = true
+		out.CompletedAt = w.now()
+		w.record(Event{Time: out.CompletedAt, Type: RolloutComplete, Revision: out.Revision, Deployment: w.cfg.Deployment, Detail: msg})
+		return out
 	}
-	for {
-		w.mu.Lock()
-		changed := w.changed
-		done, failed, msg := cond(&out)
-		w.mu.Unlock()
-		switch {
-		case done:
-			out.Completed = true
-			out.CompletedAt = w.now()
-			w.record(Event{Time: out.CompletedAt, Type: RolloutComplete, Revision: out.Revision, Deployment: w.cfg.Deployment, Detail: msg})
-			return out
-		case failed != "":
-			return w.failed(out, failed, msg)
-		}
-		select {
-		case <-changed:
-		case <-expired:
-			return w.failed(out, "timeout", fmt.Sprintf("not complete after %s", timeout))
-		case <-ctx.Done():
-			return w.failed(out, "interrupted", context.Cause(ctx).Error())
-		}
-	}
+	return w.failed(out, failed, msg)
 }
 
 func (w *Driver) failed(out Outcome, reason, detail string) Outcome {

@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 # The end-to-end tests and the demo need the lab binaries.
 LAB_BINS := $(BIN)/rollcheck-lab $(BIN)/agnhost $(BIN)/kubectl
 
-.PHONY: all build lab test unit-test lab-test e2e lint demo demo-strategies bench clean
+.PHONY: all build lab lab-node test unit-test lab-test e2e lint demo demo-strategies bench clean
 
 all: build lab
 
@@ -17,8 +17,17 @@ build:
 # about 10 minutes cold on 2 cores, seconds when the build cache is warm.
 lab:
 	cd lab && $(GO) build -o $(BIN)/rollcheck-lab ./cmd/rollcheck-lab
-	cd lab && $(GO) build -o $(BIN)/agnhost k8s.io/kubernetes/test/images/agnhost
+	cd lab && CGO_ENABLED=0 $(GO) build -o $(BIN)/agnhost k8s.io/kubernetes/test/images/agnhost
 	cd lab && $(GO) build -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
+
+# The real node (rollcheck-lab up --node real): the upstream kubelet and
+# kube-proxy, and the static demo app that goes into the lab's images with
+# agnhost (static too, so that an image needs no libc).
+K8S_VERSION := v1.35.4
+lab-node: lab
+	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kubelet k8s.io/kubernetes/cmd/kubelet
+	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kube-proxy k8s.io/kubernetes/cmd/kube-proxy
+	cd lab && CGO_ENABLED=0 $(GO) build -o $(BIN)/demo-app ./cmd/demo-app
 
 test: unit-test lab-test e2e
 

@@ -1,8 +1,8 @@
 // Package app is the lab's sample workload (image rollcheck/demo-app:*). It
-// serves / and /healthz on 127.0.0.1 and has flags for the good and bad
-// shutdown behaviours a rollout verifier must tell apart: dying at once on
-// SIGTERM, draining, graceful shutdown, slow start and readiness that flips
-// (or not) on SIGTERM.
+// serves / and /healthz (on 127.0.0.1 unless told otherwise) and has flags
+// for the good and bad shutdown behaviours a rollout verifier must tell
+// apart: dying at once on SIGTERM, draining, graceful shutdown, slow start
+// and readiness that flips (or not) on SIGTERM.
 package app
 
 import (
@@ -34,6 +34,8 @@ const (
 
 // Options configures one app process.
 type Options struct {
+	// Address is the IP to listen on; empty means DefaultAddress.
+	Address        string
 	Port           int
 	PodName        string
 	Version        string
@@ -51,6 +53,11 @@ type Options struct {
 	OnListen func(addr string)
 }
 
+// DefaultAddress is where the app listens unless told otherwise: loopback,
+// which the process kubelet relies on (its pods share the host's network).
+// In a container the image sets $ADDRESS=0.0.0.0 so the pod IP answers.
+const DefaultAddress = "127.0.0.1"
+
 // NewCommand returns the `rollcheck-lab app` command.
 func NewCommand() *cobra.Command {
 	o := Options{
@@ -62,8 +69,9 @@ func NewCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "app",
 		Short: "Sample HTTP app with configurable startup and shutdown behaviour",
-		Long: `Serves / and /healthz on 127.0.0.1:$PORT with headers X-Pod-Name ($POD_NAME)
-and X-App-Version ($APP_VERSION).
+		Long: `Serves / and /healthz on $ADDRESS:$PORT (default address 127.0.0.1) with
+headers X-Pod-Name ($POD_NAME, else the host name, which in a container is the
+pod's name) and X-App-Version ($APP_VERSION).
 
 --startup delays opening the listener, so early connections are refused (as a
 process that is still initialising would refuse them).
@@ -84,7 +92,8 @@ SIGTERM on itself and dies the same way.`,
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.Port, "port", 0, "port on 127.0.0.1 (default $PORT)")
+	f.StringVar(&o.Address, "address", "", "IP address to listen on (default $ADDRESS, else "+DefaultAddress+"; 0.0.0.0 in a container)")
+	f.IntVar(&o.Port, "port", 0, "port to listen on (default $PORT)")
 	f.StringVar(&o.Shutdown, "shutdown", o.Shutdown, "on SIGTERM: immediate (die of the signal) or graceful (http.Server.Shutdown, exit 0)")
 	f.DurationVar(&o.Drain, "drain", 0, "after SIGTERM keep serving normally this long before shutting down")
 	f.DurationVar(&o.Startup, "startup", 0, "do not open the listener until this long after start (connections are refused meanwhile)")
@@ -105,6 +114,20 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 			o.Port = n
 		}
 	}
+	if o.Address == "" {
+		o.Address = os.Getenv("ADDRESS")
+	}
+	if o.Address == "" {
+		o.Address = DefaultAddress
+	}
+	if o.PodName == "" {
+		// A container's host name is its pod's name.
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("no $POD_NAME and no host name: %w", err)
+		}
+		o.PodName = h
+	}
 	if o.Stderr == nil {
 		o.Stderr = cmd.ErrOrStderr()
 	}
@@ -115,6 +138,9 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 func (o *Options) Validate() error {
 	if o.Port <= 0 || o.Port > 65535 {
 		return fmt.Errorf("a port is required: set $PORT or --port")
+	}
+	if o.Address != "" && net.ParseIP(o.Address) == nil {
+		return fmt.Errorf("--address must be an IP address, not %q", o.Address)
 	}
 	if o.Shutdown != ShutdownImmediate && o.Shutdown != ShutdownGraceful {
 		return fmt.Errorf("--shutdown must be %s or %s, not %q", ShutdownImmediate, ShutdownGraceful, o.Shutdown)
@@ -222,7 +248,11 @@ func Run(ctx context.Context, o Options, sigterm <-chan os.Signal) error {
 			}
 		}
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)))
+	addr := o.Address
+	if addr == "" {
+		addr = DefaultAddress
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(o.Port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}

@@ -27,6 +27,8 @@ import (
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/rollcheck/rollcheck/lab/netns"
 )
 
 // Annotations the lab reads.
@@ -42,7 +44,9 @@ const (
 	// ReadinessGatePrefix is the condition type prefix of the AWS Load
 	// Balancer Controller's pod readiness gate.
 	ReadinessGatePrefix = "target-health.elbv2.k8s.aws"
-	// TargetHeader names the pod that served a proxied response.
+	// TargetHeader names the target's pod, on proxied responses and on the
+	// balancer's own 502/504 answers, only with Settings.NamePods: no real
+	// load balancer names the pod, so by default the lab's does not either.
 	TargetHeader = "X-Lab-Target"
 )
 
@@ -64,15 +68,23 @@ func (s ServiceRef) String() string { return s.Namespace + "/" + s.Name }
 type Settings struct {
 	RegisterLag   time.Duration
 	DeregisterLag time.Duration
-	Log           io.Writer
+	// Netns, when set, is the path of the network namespace of a real
+	// node (e.g. /run/netns/NAME): targets are the endpoints' pod IPs and
+	// ports, dialed from inside it (see NewTransport). Empty: the process
+	// kubelet's pods, reached on the 127.0.0.1 port of PortsAnnotation.
+	Netns string
+	// NamePods sets TargetHeader on every answer that went to a target,
+	// proxied or the balancer's own 502/504; for debugging only.
+	NamePods bool
+	Log      io.Writer
 }
 
 // target is one IP target (pod IP:container port) of a target group.
 type target struct {
 	key      string // ip:port/pod
 	pod      string
-	address  string // 198.51.100.x:port, a label only
-	backend  string // 127.0.0.1:port, the real destination
+	address  string // pod IP:port (with the process kubelet a label only)
+	backend  string // the real destination: 127.0.0.1:port, or the pod IP:port inside Settings.Netns
 	state    string
 	since    time.Time // when the current state began
 	gate     string    // readiness gate condition type to set, if any
@@ -91,7 +103,7 @@ type TargetStatus struct {
 
 // Balancer is an ALB-like target group plus listener for one Service: it
 // follows the Service's EndpointSlices and proxies HTTP round robin to the
-// ready endpoints' loopback ports.
+// ready endpoints (their loopback ports, or their pod IPs in Settings.Netns).
 type Balancer struct {
 	client kubernetes.Interface
 	svc    ServiceRef
@@ -111,8 +123,9 @@ type Balancer struct {
 	rr      atomic.Uint64
 }
 
-// NewBalancer returns a Balancer for svc. transport must dial 127.0.0.1 only;
-// it is wrapped so that failed attempts are never retried.
+// NewBalancer returns a Balancer for svc. transport must reach the
+// backends set.Netns implies (NewTransport with the same path); it is
+// wrapped so that failed attempts are never retried.
 func NewBalancer(client kubernetes.Interface, svc ServiceRef, set Settings, transport http.RoundTripper) *Balancer {
 	if set.Log == nil {
 		set.Log = io.Discard
@@ -134,15 +147,17 @@ func NewBalancer(client kubernetes.Interface, svc ServiceRef, set Settings, tran
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
 		},
-		Transport: noRetry{transport},
-		ModifyResponse: func(resp *http.Response) error {
+		Transport:    noRetry{transport},
+		ErrorHandler: b.proxyError,
+		ErrorLog:     nil,
+	}
+	if set.NamePods {
+		b.proxy.ModifyResponse = func(resp *http.Response) error {
 			if t, ok := resp.Request.Context().Value(targetKey{}).(route); ok {
 				resp.Header.Set(TargetHeader, t.pod)
 			}
 			return nil
-		},
-		ErrorHandler: b.proxyError,
-		ErrorLog:     nil,
+		}
 	}
 	return b
 }
@@ -261,6 +276,28 @@ type desired struct {
 	pod, address, backend, gate string
 }
 
+// portPicker returns how to find the target port in a slice: the slice
+// port named after the Service's first TCP port, as kube-proxy and the AWS
+// Load Balancer Controller match them. A Service not (yet) in the cache or
+// without a TCP port leaves the slice's first port.
+func (b *Balancer) portPicker() func(*discoveryv1.EndpointSlice) (int, bool) {
+	first := func(s *discoveryv1.EndpointSlice) (int, bool) {
+		if len(s.Ports) == 0 || s.Ports[0].Port == nil {
+			return 0, false
+		}
+		return int(*s.Ports[0].Port), true
+	}
+	svc, err := b.services.Services(b.svc.Namespace).Get(b.svc.Name)
+	if err != nil {
+		return first
+	}
+	sp, err := servicePort(svc, "")
+	if err != nil {
+		return first
+	}
+	return func(s *discoveryv1.EndpointSlice) (int, bool) { return slicePort(s, sp.Name) }
+}
+
 // desiredTargets reads the slices and pods: endpoints with ready=true, plus
 // not-ready ones whose pod is gate-eligible (see gateEligible).
 func (b *Balancer) desiredTargets() map[string]desired {
@@ -270,11 +307,15 @@ func (b *Balancer) desiredTargets() map[string]desired {
 	if err != nil {
 		return out
 	}
+	pickPort := b.portPicker()
 	for _, s := range slices {
-		if len(s.Ports) == 0 || s.Ports[0].Port == nil {
+		if s.AddressType == discoveryv1.AddressTypeFQDN {
 			continue
 		}
-		port := int(*s.Ports[0].Port)
+		port, ok := pickPort(s)
+		if !ok {
+			continue
+		}
 		for _, ep := range s.Endpoints {
 			if len(ep.Addresses) == 0 || ep.TargetRef == nil || ep.TargetRef.Kind != "Pod" {
 				continue
@@ -290,7 +331,7 @@ func (b *Balancer) desiredTargets() map[string]desired {
 				continue
 			}
 			address := net.JoinHostPort(ep.Addresses[0], strconv.Itoa(port))
-			backend, err := loopbackFor(pod, port)
+			backend, err := b.backendFor(pod, ep.Addresses[0], port)
 			if err != nil {
 				b.warnOnce("port/"+pod.Name, "pod %s: cannot route %s: %v", pod.Name, address, err)
 				continue
@@ -327,6 +368,16 @@ func gateEligible(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// backendFor returns where a target's connections go: the endpoint's own
+// address inside the real node's namespace, or for the process kubelet the
+// 127.0.0.1 port it published for the container port.
+func (b *Balancer) backendFor(p *corev1.Pod, ip string, port int) (string, error) {
+	if b.set.Netns != "" {
+		return net.JoinHostPort(ip, strconv.Itoa(port)), nil
+	}
+	return loopbackFor(p, port)
 }
 
 // loopbackFor maps the pod's container port to its real 127.0.0.1 port.
@@ -515,7 +566,9 @@ func (b *Balancer) proxyError(w http.ResponseWriter, r *http.Request, err error)
 		code = 460 // ALB's code for a client that closed the connection
 	}
 	if ok {
-		w.Header().Set(TargetHeader, t.pod)
+		if b.set.NamePods {
+			w.Header().Set(TargetHeader, t.pod)
+		}
 		b.logf("%d pod=%s backend=%s %s %s: %v", code, t.pod, t.backend, r.Method, r.URL.Path, err)
 	}
 	writeError(w, code)
@@ -555,18 +608,22 @@ func (n noRetry) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // NewTransport returns the upstream transport: keep-alive on, idle
 // connections closed after idleTimeout, connect and response-header
-// timeouts of targetTimeout, and dials to 127.0.0.1 only.
-func NewTransport(idleTimeout, targetTimeout time.Duration) *http.Transport {
-	d := &net.Dialer{Timeout: targetTimeout}
+// timeouts of targetTimeout. With netnsPath empty it dials 127.0.0.1 only
+// (the process kubelet's pods); otherwise it dials any address, from inside
+// the network namespace at netnsPath, where the pod IPs live.
+func NewTransport(idleTimeout, targetTimeout time.Duration, netnsPath string) *http.Transport {
+	d := &netns.Dialer{Path: netnsPath, Dialer: net.Dialer{Timeout: targetTimeout}}
 	return &http.Transport{
 		Proxy: nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return nil, err
-			}
-			if host != "127.0.0.1" {
-				return nil, fmt.Errorf("lab lb dials 127.0.0.1 only, not %s", host)
+			if netnsPath == "" {
+				host, _, err := net.SplitHostPort(addr)
+				if err != nil {
+					return nil, err
+				}
+				if host != "127.0.0.1" {
+					return nil, fmt.Errorf("lab lb dials 127.0.0.1 only, not %s", host)
+				}
 			}
 			return d.DialContext(ctx, network, addr)
 		},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,7 +53,7 @@ func newFixtureTimeout(t *testing.T, targetTimeout time.Duration, set Settings, 
 	t.Helper()
 	client := fake.NewClientset(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", Annotations: svcAnnotations}})
 	set.Log = &syncBuf{}
-	tr := NewTransport(60*time.Second, targetTimeout)
+	tr := NewTransport(60*time.Second, targetTimeout, set.Netns)
 	b := NewBalancer(client, ServiceRef{Namespace: ns, Name: "web"}, set, tr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -192,15 +193,17 @@ func rawTarget(t *testing.T, act func(net.Conn)) string {
 	return ln.Addr().String()
 }
 
-func TestNoTargetsAnswers503(t *testing.T) {
-	f := newFixture(t, Settings{}, nil)
-	if code, _ := f.get(); code != http.StatusServiceUnavailable {
-		t.Fatalf("got %d, want 503", code)
+func TestNoTargetsAnswers503NamingNoPod(t *testing.T) {
+	for _, namePods := range []bool{false, true} {
+		f := newFixture(t, Settings{NamePods: namePods}, nil)
+		if code, target := f.get(); code != http.StatusServiceUnavailable || target != "" {
+			t.Fatalf("NamePods=%v: got %d naming %q, want 503 naming no pod", namePods, code, target)
+		}
 	}
 }
 
 func TestRoundRobinOverTwoReadyTargets(t *testing.T) {
-	f := newFixture(t, Settings{}, nil)
+	f := newFixture(t, Settings{NamePods: true}, nil)
 	f.addPod("web-a", app(t, "web-a"))
 	f.addPod("web-b", app(t, "web-b"))
 	waitFor(t, 5*time.Second, "two targets", func() bool { return len(f.lb.Targets()) == 2 })
@@ -217,17 +220,35 @@ func TestRoundRobinOverTwoReadyTargets(t *testing.T) {
 	}
 }
 
-func TestPassesAppHeadersThrough(t *testing.T) {
-	f := newFixture(t, Settings{}, nil)
-	f.addPod("web-a", app(t, "web-a"))
-	waitFor(t, 5*time.Second, "target", func() bool { return len(f.lb.Targets()) == 1 })
-	resp, err := f.http.Get(f.url + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.Header.Get("X-Pod-Name") != "web-a" || resp.Header.Get(TargetHeader) != "web-a" {
-		t.Fatalf("headers %v", resp.Header)
+func TestPassesAppHeadersThroughAndNamesThePodOnlyWhenAsked(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		namePods bool
+		want     string
+	}{
+		{"by default the proxied response carries no pod name of the balancer's", false, ""},
+		{"with NamePods the proxied response names the pod", true, "web-a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Settings{NamePods: tc.namePods}, nil)
+			f.addPod("web-a", app(t, "web-a"))
+			waitFor(t, 5*time.Second, "target", func() bool { return len(f.lb.Targets()) == 1 })
+			resp, err := f.http.Get(f.url + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.Header.Get("X-Pod-Name") != "web-a" {
+				t.Fatalf("the app's X-Pod-Name did not pass through: %v", resp.Header)
+			}
+			var want []string
+			if tc.want != "" {
+				want = []string{tc.want}
+			}
+			if got := resp.Header.Values(TargetHeader); !slices.Equal(got, want) {
+				t.Fatalf("%s: %q, want %q", TargetHeader, got, want)
+			}
+		})
 	}
 }
 
@@ -270,22 +291,30 @@ func TestTargetFailuresAnswerLikeAnALB(t *testing.T) {
 		}, http.StatusGatewayTimeout},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFixtureTimeout(t, 300*time.Millisecond, Settings{}, nil)
-			f.addPod("web-a", tc.backend())
-			waitFor(t, 5*time.Second, "target", func() bool { return len(f.lb.Targets()) == 1 })
-			began := time.Now()
-			code, target := f.get()
-			if code != tc.want {
-				t.Fatalf("got %d, want %d", code, tc.want)
+		// A real ALB does not name the target on its own answers; the lab's
+		// does only when asked (NamePods, for debugging).
+		for _, namePods := range []bool{false, true} {
+			name, wantTarget := tc.name+", naming no pod", ""
+			if namePods {
+				name, wantTarget = tc.name+", naming the pod when asked", "web-a"
 			}
-			if target != "web-a" {
-				t.Fatalf("X-Lab-Target %q, want web-a", target)
-			}
-			if tc.want == http.StatusGatewayTimeout && time.Since(began) > 1500*time.Millisecond {
-				t.Fatalf("504 after %s, want about the 300ms target timeout", time.Since(began))
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				f := newFixtureTimeout(t, 300*time.Millisecond, Settings{NamePods: namePods}, nil)
+				f.addPod("web-a", tc.backend())
+				waitFor(t, 5*time.Second, "target", func() bool { return len(f.lb.Targets()) == 1 })
+				began := time.Now()
+				code, target := f.get()
+				if code != tc.want {
+					t.Fatalf("got %d, want %d", code, tc.want)
+				}
+				if target != wantTarget {
+					t.Fatalf("X-Lab-Target %q, want %q", target, wantTarget)
+				}
+				if tc.want == http.StatusGatewayTimeout && time.Since(began) > 1500*time.Millisecond {
+					t.Fatalf("504 after %s, want about the 300ms target timeout", time.Since(began))
+				}
+			})
+		}
 	}
 }
 
@@ -341,7 +370,7 @@ func deregistration(t *testing.T, f *fixture) time.Duration {
 }
 
 func TestDeregisterLagKeepsSendingThenStops(t *testing.T) {
-	f := newFixture(t, Settings{DeregisterLag: time.Second}, nil)
+	f := newFixture(t, Settings{DeregisterLag: time.Second, NamePods: true}, nil)
 	last := deregistration(t, f)
 	if last < 700*time.Millisecond || last > 1800*time.Millisecond {
 		t.Fatalf("terminated target got its last request %s after ready=false, want about 1s", last)
@@ -349,7 +378,7 @@ func TestDeregisterLagKeepsSendingThenStops(t *testing.T) {
 }
 
 func TestServiceAnnotationOverridesDeregisterLag(t *testing.T) {
-	f := newFixture(t, Settings{DeregisterLag: 10 * time.Second}, map[string]string{DeregisterLagAnnotation: "500ms"})
+	f := newFixture(t, Settings{DeregisterLag: 10 * time.Second, NamePods: true}, map[string]string{DeregisterLagAnnotation: "500ms"})
 	last := deregistration(t, f)
 	if last < 300*time.Millisecond || last > 1300*time.Millisecond {
 		t.Fatalf("terminated target got its last request %s after ready=false, want about 500ms", last)
@@ -382,7 +411,7 @@ func (f *fixture) lagsLocked() (time.Duration, time.Duration) {
 }
 
 func TestReadinessGateSetAfterRegistration(t *testing.T) {
-	f := newFixture(t, Settings{RegisterLag: 200 * time.Millisecond}, nil)
+	f := newFixture(t, Settings{RegisterLag: 200 * time.Millisecond, NamePods: true}, nil)
 	gate := corev1.PodConditionType("target-health.elbv2.k8s.aws/k8s-default-web-123")
 	backend := app(t, "web-a")
 	_, port, _ := net.SplitHostPort(backend)
@@ -425,21 +454,30 @@ func TestReadinessGateSetAfterRegistration(t *testing.T) {
 	}
 }
 
-func TestParseService(t *testing.T) {
+func TestParseFronts(t *testing.T) {
 	tests := []struct {
-		in      string
-		want    listener
-		wantErr bool
+		flag, in string
+		want     listener
+		wantErr  string
 	}{
-		{"shop/web=127.0.0.1:8080", listener{ServiceRef{"shop", "web"}, "127.0.0.1:8080"}, false},
-		{"web=127.0.0.1:8080", listener{ServiceRef{"default", "web"}, "127.0.0.1:8080"}, false},
-		{"shop/web=0.0.0.0:8080", listener{}, true},
-		{"shop/web", listener{}, true},
+		{"--service", "shop/web=127.0.0.1:8080", listener{svc: ServiceRef{"shop", "web"}, addr: "127.0.0.1:8080"}, ""},
+		{"--service", "web=127.0.0.1:8080", listener{svc: ServiceRef{"default", "web"}, addr: "127.0.0.1:8080"}, ""},
+		{"--service", "shop/web=0.0.0.0:8080", listener{}, "must be 127.0.0.1:PORT"},
+		{"--service", "shop/web", listener{}, "want NS/NAME=127.0.0.1:PORT"},
+		{"--service", "shop/web:http=127.0.0.1:8080", listener{}, "NAME:PORTNAME is for --cluster-ip-service"},
+		{"--cluster-ip-service", "shop/web:http=127.0.0.1:8080", listener{svc: ServiceRef{"shop", "web"}, portName: "http", addr: "127.0.0.1:8080"}, ""},
+		{"--cluster-ip-service", "web=127.0.0.1:8080", listener{svc: ServiceRef{"default", "web"}, addr: "127.0.0.1:8080"}, ""},
+		{"--cluster-ip-service", "shop/web:=127.0.0.1:8080", listener{}, "want NS/NAME=127.0.0.1:PORT"},
+		{"--cluster-ip-service", "/web=127.0.0.1:8080", listener{}, "want NS/NAME=127.0.0.1:PORT"},
 	}
 	for _, tc := range tests {
-		got, err := parseService(tc.in)
-		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("parseService(%q) = %v, %v", tc.in, got, err)
+		parse := func(s string) (listener, error) { return parseFront(tc.flag, s) }
+		if tc.flag == "--service" {
+			parse = parseService
+		}
+		got, err := parse(tc.in)
+		if got != tc.want || (err == nil) != (tc.wantErr == "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s %q = %+v, %v; want %+v, an error with %q", tc.flag, tc.in, got, err, tc.want, tc.wantErr)
 		}
 	}
 }

@@ -1,10 +1,19 @@
-// Package lb is the lab's load balancer. It behaves like an AWS ALB in ip
-// target mode behind the AWS Load Balancer Controller: it follows each
-// Service's EndpointSlices, registers ready endpoints after a registration
-// lag, keeps sending new requests to endpoints that went away for a
-// deregistration lag, and answers 502/503/504 where an ALB would. Pod IPs are
-// labels; the real destination is the 127.0.0.1 port the lab kubelet
-// publishes in the pod annotation lab.rollcheck.dev/ports.
+// Package lb holds the lab's fronts, the ways traffic from the host's
+// 127.0.0.1 reaches a Service.
+//
+// The Balancer behaves like an AWS ALB in ip target mode behind the AWS
+// Load Balancer Controller: it follows each Service's EndpointSlices,
+// registers ready endpoints after a registration lag, keeps sending new
+// requests to endpoints that went away for a deregistration lag, and
+// answers 502/503/504 where an ALB would. With the process kubelet the pod
+// IPs are labels and the real destination is the 127.0.0.1 port the lab
+// kubelet publishes in the pod annotation lab.rollcheck.dev/ports; on a
+// real node (Settings.Netns) the destination is the pod IP itself, dialed
+// from inside the node's network namespace.
+//
+// The Forwarder is the kube-proxy front of a real node: plain TCP to the
+// Service's ClusterIP inside the node's namespace, so that kube-proxy's
+// rules choose the pod.
 package lb
 
 import (
@@ -15,6 +24,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,43 +32,76 @@ import (
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/rollcheck/rollcheck/lab/netns"
 )
 
 // Options are the flags of `rollcheck-lab lb`.
 type Options struct {
-	Kubeconfig    string
-	ServiceFlags  []string
-	RegisterLag   time.Duration
-	DeregisterLag time.Duration
-	IdleTimeout   time.Duration
-	TargetTimeout time.Duration
-	Admin         string
+	Kubeconfig     string
+	ServiceFlags   []string
+	ClusterIPFlags []string
+	Netns          string
+	NamePods       bool
+	RegisterLag    time.Duration
+	DeregisterLag  time.Duration
+	IdleTimeout    time.Duration
+	TargetTimeout  time.Duration
+	DialTimeout    time.Duration
+	Admin          string
 
-	services []listener
-	stderr   io.Writer
+	services   []listener
+	clusterIPs []listener
+	stderr     io.Writer
 }
 
+// listener is one front: a Service (and for the kube-proxy front
+// optionally one of its ports, by name) served on a 127.0.0.1 address.
 type listener struct {
-	svc  ServiceRef
-	addr string
+	svc      ServiceRef
+	portName string
+	addr     string
 }
 
 // NewCommand returns the `rollcheck-lab lb` command.
 func NewCommand() *cobra.Command {
-	o := &Options{IdleTimeout: 60 * time.Second, TargetTimeout: 10 * time.Second}
+	return newCommand(&Options{}, (*Options).Run)
+}
+
+// newCommand binds the flags to o and runs run after Complete and Validate;
+// tests pass their own run to serve with a fake clientset.
+func newCommand(o *Options, run func(*Options, context.Context) error) *cobra.Command {
+	o.IdleTimeout, o.TargetTimeout, o.DialTimeout = 60*time.Second, 10*time.Second, 10*time.Second
 	cmd := &cobra.Command{
-		Use:   "lb --kubeconfig FILE --service NS/NAME=127.0.0.1:PORT [--service ...]",
-		Short: "ALB-like load balancer following Service EndpointSlices",
-		Long: `Proxies HTTP round robin to the ready endpoints of each Service, like an AWS ALB
-in ip target mode. Answers 503 with no targets, 502 when a target refuses,
-resets, closes without a response or sends garbage, 504 when a target does not
-answer within --target-timeout. Responses carry X-Lab-Target: <pod>.
+		Use:   "lb --kubeconfig FILE --service NS/NAME=127.0.0.1:PORT [--service ...] [--netns PATH [--cluster-ip-service NS/NAME[:PORTNAME]=127.0.0.1:PORT ...]]",
+		Short: "The lab's fronts: an ALB-like load balancer following EndpointSlices, and kube-proxy's ClusterIP path",
+		Long: `--service: proxies HTTP round robin to the ready endpoints of each Service,
+like an AWS ALB in ip target mode. Answers 503 with no targets, 502 when a
+target refuses, resets, closes without a response or sends garbage, 504 when
+a target does not connect or answer within --target-timeout. The targets are
+the endpoints of the Service's first TCP port (the EndpointSlice port of the
+same name, as kube-proxy matches them). Without --netns they are the process
+kubelet's pods, reached on the 127.0.0.1 ports the kubelet publishes; with
+--netns they are the pod IPs, dialed from inside that network namespace.
+
+Like a real load balancer it does not name the pod on its answers. With
+--name-pods (for debugging) every answer that went to a target carries
+X-Lab-Target: <pod>: proxied responses and the balancer's own 502 and 504.
 
 Service annotations, read live, override the lags per Service:
   lab.rollcheck.dev/lb-register-lag     (Go duration)
   lab.rollcheck.dev/lb-deregister-lag   (Go duration)
 Pods with a readiness gate target-health.elbv2.k8s.aws/* get that condition set
-to True once registered, like the AWS Load Balancer Controller.`,
+to True once registered, like the AWS Load Balancer Controller.
+
+--cluster-ip-service (needs --netns): the kube-proxy front. Forwards each TCP
+connection to the Service's ClusterIP and port (its first TCP port, or the
+port named PORTNAME), dialed from inside the namespace, so that kube-proxy's
+rules there pick the pod. It has no health logic and no timeouts of its own
+beyond --cluster-ip-dial-timeout; a dial that fails resets the client's
+connection. Half-closes are passed on.
+
+All listeners are on the host's 127.0.0.1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Complete(cmd); err != nil {
@@ -68,24 +111,28 @@ to True once registered, like the AWS Load Balancer Controller.`,
 				return err
 			}
 			cmd.SilenceUsage = true
-			return o.Run(cmd.Context())
+			return run(o, cmd.Context())
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-	f.StringArrayVar(&o.ServiceFlags, "service", nil, "NS/NAME=127.0.0.1:PORT: balance Service NS/NAME on this listener (repeatable)")
+	f.StringArrayVar(&o.ServiceFlags, "service", nil, "NS/NAME=127.0.0.1:PORT: balance Service NS/NAME on this listener, ALB-like (repeatable)")
+	f.StringArrayVar(&o.ClusterIPFlags, "cluster-ip-service", nil, "NS/NAME[:PORTNAME]=127.0.0.1:PORT: forward TCP on this listener to the Service's ClusterIP inside --netns, through kube-proxy (repeatable)")
+	f.StringVar(&o.Netns, "netns", "", "network namespace of a real node (e.g. /run/netns/NAME): targets are pod IPs, dialed from inside it")
+	f.BoolVar(&o.NamePods, "name-pods", false, "set X-Lab-Target: <pod> on proxied responses and on the balancer's own 502/504 (debugging; no real load balancer names the pod)")
 	f.DurationVar(&o.RegisterLag, "register-lag", 0, "delay from endpoint ready to first request")
 	f.DurationVar(&o.DeregisterLag, "deregister-lag", 0, "time an endpoint that turned not-ready or vanished keeps getting new requests")
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", o.IdleTimeout, "idle keep-alive timeout, client and target side")
 	f.DurationVar(&o.TargetTimeout, "target-timeout", o.TargetTimeout, "connect and response-header timeout per target (504 after)")
+	f.DurationVar(&o.DialTimeout, "cluster-ip-dial-timeout", o.DialTimeout, "connect timeout of the kube-proxy front's dial to the ClusterIP")
 	f.StringVar(&o.Admin, "admin", "", "optional 127.0.0.1:PORT listener serving GET /targets as JSON")
 	return cmd
 }
 
-// Complete parses the --service flags.
+// Complete parses the --service and --cluster-ip-service flags.
 func (o *Options) Complete(cmd *cobra.Command) error {
 	o.stderr = cmd.ErrOrStderr()
-	o.services = nil
+	o.services, o.clusterIPs = nil, nil
 	for _, s := range o.ServiceFlags {
 		l, err := parseService(s)
 		if err != nil {
@@ -93,25 +140,49 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 		}
 		o.services = append(o.services, l)
 	}
+	for _, s := range o.ClusterIPFlags {
+		l, err := parseFront("--cluster-ip-service", s)
+		if err != nil {
+			return err
+		}
+		o.clusterIPs = append(o.clusterIPs, l)
+	}
 	return nil
 }
 
+// parseService parses a --service value; the balancer fronts the Service's
+// first TCP port, so a port name is refused.
 func parseService(s string) (listener, error) {
+	l, err := parseFront("--service", s)
+	if err == nil && l.portName != "" {
+		err = fmt.Errorf("--service %q: the balancer serves the Service's first TCP port; NAME:PORTNAME is for --cluster-ip-service", s)
+	}
+	if err != nil {
+		return listener{}, err
+	}
+	return l, nil
+}
+
+// parseFront parses NS/NAME[:PORTNAME]=127.0.0.1:PORT (NS defaults to
+// "default").
+func parseFront(flag, s string) (listener, error) {
+	usage := fmt.Errorf("%s %q: want NS/NAME=127.0.0.1:PORT", flag, s)
 	ref, addr, ok := strings.Cut(s, "=")
 	if !ok {
-		return listener{}, fmt.Errorf("--service %q: want NS/NAME=127.0.0.1:PORT", s)
+		return listener{}, usage
 	}
 	ns, name, ok := strings.Cut(ref, "/")
 	if !ok {
 		ns, name = "default", ref
 	}
-	if ns == "" || name == "" {
-		return listener{}, fmt.Errorf("--service %q: want NS/NAME=127.0.0.1:PORT", s)
+	name, port, _ := strings.Cut(name, ":")
+	if ns == "" || name == "" || strings.HasSuffix(ref, ":") {
+		return listener{}, usage
 	}
 	if err := loopbackAddr(addr); err != nil {
-		return listener{}, fmt.Errorf("--service %q: %w", s, err)
+		return listener{}, fmt.Errorf("%s %q: %w", flag, s, err)
 	}
-	return listener{svc: ServiceRef{Namespace: ns, Name: name}, addr: addr}, nil
+	return listener{svc: ServiceRef{Namespace: ns, Name: name}, portName: port, addr: addr}, nil
 }
 
 func loopbackAddr(addr string) error {
@@ -127,10 +198,16 @@ func loopbackAddr(addr string) error {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
-	if len(o.services) == 0 {
-		return errors.New("at least one --service is required")
+	if len(o.services) == 0 && len(o.clusterIPs) == 0 {
+		return errors.New("at least one --service or --cluster-ip-service is required")
 	}
-	if o.RegisterLag < 0 || o.DeregisterLag < 0 || o.IdleTimeout <= 0 || o.TargetTimeout <= 0 {
+	if len(o.clusterIPs) > 0 && o.Netns == "" {
+		return errors.New("--cluster-ip-service needs --netns: a ClusterIP exists only inside the real node's network namespace, where kube-proxy's rules are")
+	}
+	if o.Netns != "" && !filepath.IsAbs(o.Netns) {
+		return fmt.Errorf("--netns %q: want the absolute path of a network namespace, e.g. /run/netns/NAME", o.Netns)
+	}
+	if o.RegisterLag < 0 || o.DeregisterLag < 0 || o.IdleTimeout <= 0 || o.TargetTimeout <= 0 || o.DialTimeout <= 0 {
 		return errors.New("lags must be >= 0 and timeouts > 0")
 	}
 	if o.Admin != "" {
@@ -138,7 +215,33 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("--admin: %w", err)
 		}
 	}
+	seen := map[string]string{}
+	for _, a := range o.listenAddrs() {
+		if other, ok := seen[a.addr]; ok {
+			return fmt.Errorf("listen address %s is given twice (%s and %s)", a.addr, other, a.what)
+		}
+		seen[a.addr] = a.what
+	}
 	return nil
+}
+
+// listenAddr is a listener's address and what it serves, for messages.
+type listenAddr struct{ what, addr string }
+
+// listenAddrs lists every listener: --service ones, --cluster-ip-service
+// ones, then --admin, each in flag order.
+func (o *Options) listenAddrs() []listenAddr {
+	var out []listenAddr
+	for _, l := range o.services {
+		out = append(out, listenAddr{"--service " + l.svc.String(), l.addr})
+	}
+	for _, l := range o.clusterIPs {
+		out = append(out, listenAddr{"--cluster-ip-service " + l.svc.String(), l.addr})
+	}
+	if o.Admin != "" {
+		out = append(out, listenAddr{"--admin", o.Admin})
+	}
+	return out
 }
 
 // Run connects to the cluster and serves every listener until ctx ends.
@@ -159,9 +262,16 @@ func (o *Options) Run(ctx context.Context) error {
 }
 
 func (o *Options) serve(ctx context.Context, client kubernetes.Interface) error {
-	transport := NewTransport(o.IdleTimeout, o.TargetTimeout)
+	if o.Netns != "" {
+		// Enter and leave once, so a missing or foreign path fails now
+		// rather than on every dial.
+		if err := netns.Do(o.Netns, func() error { return nil }); err != nil {
+			return fmt.Errorf("--netns: %w", err)
+		}
+	}
+	transport := NewTransport(o.IdleTimeout, o.TargetTimeout, o.Netns)
 	defer transport.CloseIdleConnections()
-	set := Settings{RegisterLag: o.RegisterLag, DeregisterLag: o.DeregisterLag, Log: o.stderr}
+	set := Settings{RegisterLag: o.RegisterLag, DeregisterLag: o.DeregisterLag, Netns: o.Netns, NamePods: o.NamePods, Log: o.stderr}
 
 	// Bind every listener first so a port conflict fails fast.
 	var lns []net.Listener
@@ -170,26 +280,26 @@ func (o *Options) serve(ctx context.Context, client kubernetes.Interface) error 
 			_ = ln.Close()
 		}
 	}()
-	for _, l := range o.services {
-		ln, err := net.Listen("tcp", l.addr)
+	for _, a := range o.listenAddrs() {
+		ln, err := net.Listen("tcp", a.addr)
 		if err != nil {
-			return fmt.Errorf("listen for %s: %w", l.svc, err)
+			return fmt.Errorf("listen for %s: %w", a.what, err)
 		}
 		lns = append(lns, ln)
 	}
 	var adminLn net.Listener
 	if o.Admin != "" {
-		ln, err := net.Listen("tcp", o.Admin)
-		if err != nil {
-			return fmt.Errorf("listen --admin: %w", err)
-		}
-		adminLn = ln
-		lns = append(lns, ln)
+		adminLn = lns[len(lns)-1]
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
 	var balancers []*Balancer
 	var servers []*http.Server
+	for i, l := range o.clusterIPs {
+		fw := NewForwarder(client, l.svc, l.portName, o.Netns, o.DialTimeout, o.stderr)
+		ln := lns[len(o.services)+i]
+		g.Go(func() error { return fw.Serve(ctx, ln) })
+	}
 	for i, l := range o.services {
 		b := NewBalancer(client, l.svc, set, transport)
 		balancers = append(balancers, b)

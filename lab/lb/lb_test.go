@@ -3,12 +3,13 @@ package lb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
@@ -24,39 +25,58 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func TestCommandServesListenersAndAdmin(t *testing.T) {
-	front, admin := freeAddr(t), freeAddr(t)
-	cmd := NewCommand()
+// parseCommand runs the command's flag parsing, Complete and Validate with
+// args and returns the options it would run with, or the error it stops at.
+func parseCommand(t *testing.T, args ...string) (*Options, error) {
+	t.Helper()
+	o := &Options{}
+	var ran *Options
+	cmd := newCommand(o, func(o *Options, _ context.Context) error {
+		ran = o
+		return nil
+	})
+	cmd.SetArgs(args)
+	cmd.SetOut(&syncBuf{})
 	cmd.SetErr(&syncBuf{})
-	if err := cmd.ParseFlags([]string{"--service", "default/web=" + front, "--admin", admin, "--deregister-lag", "1s"}); err != nil {
+	if err := cmd.Execute(); err != nil {
+		return nil, err
+	}
+	if ran == nil {
+		t.Fatal("the command returned no error but did not run")
+	}
+	return ran, nil
+}
+
+// serveCommand parses args as the command would and serves them with
+// client until the test ends.
+func serveCommand(t *testing.T, client *fake.Clientset, args ...string) {
+	t.Helper()
+	o, err := parseCommand(t, args...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Put the parsed flags through Complete/Validate and serve with a fake
-	// clientset instead of a kubeconfig.
-	o := optionsOf(t, cmd)
-	if err := o.Complete(cmd); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	client := fake.NewClientset(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- o.serve(ctx, client) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-	}()
+	})
+}
+
+func TestCommandServesListenersAndAdmin(t *testing.T) {
+	front, admin := freeAddr(t), freeAddr(t)
+	client := fake.NewClientset(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}})
+	serveCommand(t, client, "--service", "default/web="+front, "--admin", admin, "--deregister-lag", "1s")
 	waitFor(t, 5*time.Second, "503 from the front listener", func() bool {
 		resp, err := http.Get("http://" + front + "/")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable
+		return resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(TargetHeader) == ""
 	})
 	resp, err := http.Get("http://" + admin + "/targets")
 	if err != nil {
@@ -69,19 +89,97 @@ func TestCommandServesListenersAndAdmin(t *testing.T) {
 	}
 }
 
-// optionsOf recovers the Options bound to cmd's flags by re-reading them.
-func optionsOf(t *testing.T, cmd *cobra.Command) *Options {
-	t.Helper()
-	f := cmd.Flags()
-	o := &Options{}
-	var err error
-	if o.ServiceFlags, err = f.GetStringArray("service"); err != nil {
+func TestCommandFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+		check   func(*Options) error
+	}{
+		{
+			name:    "no front at all is refused",
+			args:    []string{"--register-lag", "1s"},
+			wantErr: "at least one --service or --cluster-ip-service",
+		},
+		{
+			name:    "a kube-proxy front without --netns is refused",
+			args:    []string{"--cluster-ip-service", "default/web=127.0.0.1:8081"},
+			wantErr: "--cluster-ip-service needs --netns",
+		},
+		{
+			name:    "a relative --netns is refused",
+			args:    []string{"--service", "default/web=127.0.0.1:8081", "--netns", "lab-node"},
+			wantErr: "absolute path",
+		},
+		{
+			name:    "a kube-proxy front off the host's loopback is refused",
+			args:    []string{"--netns", "/run/netns/x", "--cluster-ip-service", "default/web=0.0.0.0:8081"},
+			wantErr: "must be 127.0.0.1:PORT",
+		},
+		{
+			name:    "one address for two fronts is refused",
+			args:    []string{"--netns", "/run/netns/x", "--service", "default/web=127.0.0.1:8081", "--cluster-ip-service", "default/web=127.0.0.1:8081"},
+			wantErr: "127.0.0.1:8081 is given twice",
+		},
+		{
+			name:    "a zero dial timeout is refused",
+			args:    []string{"--netns", "/run/netns/x", "--cluster-ip-service", "default/web=127.0.0.1:8081", "--cluster-ip-dial-timeout", "0s"},
+			wantErr: "timeouts > 0",
+		},
+		{
+			name: "by default the balancer names no pod and dials the process kubelet's ports",
+			args: []string{"--service", "default/web=127.0.0.1:8081"},
+			check: func(o *Options) error {
+				if o.NamePods || o.Netns != "" || len(o.services) != 1 || len(o.clusterIPs) != 0 {
+					return errors.New("want one balancer, no naming, no namespace")
+				}
+				return nil
+			},
+		},
+		{
+			name: "a real node's fronts parse with their port names",
+			args: []string{"--netns", "/run/netns/lab", "--name-pods",
+				"--service", "shop/web=127.0.0.1:8081",
+				"--cluster-ip-service", "shop/web:http=127.0.0.1:8082", "--cluster-ip-service", "shop/api=127.0.0.1:8083"},
+			check: func(o *Options) error {
+				want := []listener{
+					{svc: ServiceRef{"shop", "web"}, portName: "http", addr: "127.0.0.1:8082"},
+					{svc: ServiceRef{"shop", "api"}, addr: "127.0.0.1:8083"},
+				}
+				if !o.NamePods || o.Netns != "/run/netns/lab" || len(o.services) != 1 || len(o.clusterIPs) != 2 ||
+					o.clusterIPs[0] != want[0] || o.clusterIPs[1] != want[1] || o.DialTimeout != 10*time.Second {
+					return errors.New("options differ")
+				}
+				return nil
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parseCommand(t, tc.args...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.check(o); err != nil {
+				t.Fatalf("%v: %+v", err, o)
+			}
+		})
+	}
+}
+
+func TestServeRefusesAMissingNamespace(t *testing.T) {
+	o, err := parseCommand(t, "--netns", "/run/netns/rollcheck-lb-does-not-exist", "--service", "default/web="+freeAddr(t))
+	if err != nil {
 		t.Fatal(err)
 	}
-	o.Admin, _ = f.GetString("admin")
-	o.DeregisterLag, _ = f.GetDuration("deregister-lag")
-	o.RegisterLag, _ = f.GetDuration("register-lag")
-	o.IdleTimeout, _ = f.GetDuration("idle-timeout")
-	o.TargetTimeout, _ = f.GetDuration("target-timeout")
-	return o
+	err = o.serve(context.Background(), fake.NewClientset())
+	if err == nil || !strings.Contains(err.Error(), "rollcheck-lb-does-not-exist") {
+		t.Fatalf("serve: %v, want an error naming the missing namespace", err)
+	}
 }

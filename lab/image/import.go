@@ -49,11 +49,11 @@ type Importer struct {
 // Import imports a into containerd. An OCI archive that names an image by tag
 // only needs BaseName: ctr would call it import-DATE otherwise.
 func (im Importer) Import(ctx context.Context, a Archive) error {
-	if err := CheckSocket(im.Socket); err != nil {
+	if err := im.check(a); err != nil {
 		return err
 	}
-	if p := a.partialRefs(); len(p) > 0 && im.BaseName == "" {
-		return fmt.Errorf("%s names its images by tag only (%s): give the repository they belong to (ctr's --base-name)", a.Path, strings.Join(p, ", "))
+	if err := CheckSocket(im.Socket); err != nil {
+		return err
 	}
 	args := []string{"--address", im.Socket, "--namespace", Namespace, "images", "import"}
 	if im.BaseName != "" {
@@ -79,6 +79,43 @@ func (im Importer) Import(ctx context.Context, a Archive) error {
 		}
 	}
 	return nil
+}
+
+// check reports an archive im cannot import as asked.
+func (im Importer) check(a Archive) error {
+	if p := a.partialRefs(); len(p) > 0 && im.BaseName == "" {
+		return fmt.Errorf("%s names its images by tag only (%s): give the repository they belong to (ctr's --base-name)", a.Path, strings.Join(p, ", "))
+	}
+	return nil
+}
+
+// Load checks every path (Inspect) and the socket before it imports any, so
+// that a typo in the last of several archives imports nothing; then it
+// imports them in order. It returns the archives imported.
+func (im Importer) Load(ctx context.Context, paths []string) ([]Archive, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("no image archive given")
+	}
+	var archives []Archive
+	for _, p := range paths {
+		a, err := Inspect(p)
+		if err != nil {
+			return nil, err
+		}
+		if err := im.check(a); err != nil {
+			return nil, err
+		}
+		archives = append(archives, a)
+	}
+	if err := CheckSocket(im.Socket); err != nil {
+		return nil, err
+	}
+	for i, a := range archives {
+		if err := im.Import(ctx, a); err != nil {
+			return archives[:i], err
+		}
+	}
+	return archives, nil
 }
 
 // importSource returns ctr's input argument for a: its path for a plain tar,

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -25,30 +26,86 @@ var epoch = time.Unix(0, 0).UTC()
 // Write writes spec as a docker-archive tarball (what `docker save` writes;
 // `ctr images import` reads it). The file appears only once complete.
 func Write(spec Spec, path string) error {
+	_, err := write(spec, path)
+	return err
+}
+
+// Built is an image archive that WriteLab wrote.
+type Built struct {
+	Ref, Path string
+	// Digest is the image manifest's digest in the archive.
+	Digest v1.Hash
+	// ID is the image config's digest, the image ID that `crictl images`
+	// and `docker images` show; unlike the manifest digest it survives an
+	// import that writes a manifest of its own.
+	ID v1.Hash
+}
+
+// WriteLab writes the lab's images (Lab(binDir)) into outDir, one
+// docker-archive each, named by FileName.
+func WriteLab(binDir, outDir string) ([]Built, error) {
+	specs, err := Lab(binDir)
+	if err != nil {
+		return nil, err
+	}
+	return writeSpecs(specs, outDir)
+}
+
+// writeSpecs writes each of specs into outDir, named by FileName.
+func writeSpecs(specs []Spec, outDir string) ([]Built, error) {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, err
+	}
+	var out []Built
+	for _, s := range specs {
+		b, err := write(s, filepath.Join(outDir, FileName(s.Ref)))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// FileName is the archive file name for ref, e.g.
+// rollcheck_demo-app_v1.tar for rollcheck/demo-app:v1.
+func FileName(ref string) string {
+	return strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(ref) + ".tar"
+}
+
+// write is Write, returning what it wrote.
+func write(spec Spec, path string) (Built, error) {
 	img, err := Build(spec)
 	if err != nil {
-		return err
+		return Built{}, err
 	}
 	ref, err := name.ParseReference(spec.Ref)
 	if err != nil {
-		return fmt.Errorf("image %q: %w", spec.Ref, err)
+		return Built{}, fmt.Errorf("image %q: %w", spec.Ref, err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return err
+		return Built{}, err
 	}
 	defer os.Remove(tmp.Name()) // no-op once renamed
 	if err := tarball.Write(ref, img, tmp); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write %s to %s: %w", spec.Ref, path, err)
+		return Built{}, fmt.Errorf("write %s to %s: %w", spec.Ref, path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return Built{}, err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
+		return Built{}, err
 	}
-	return nil
+	b := Built{Ref: spec.Ref, Path: path}
+	if b.Digest, err = img.Digest(); err != nil {
+		return Built{}, err
+	}
+	if b.ID, err = img.ConfigName(); err != nil {
+		return Built{}, err
+	}
+	return b, nil
 }
 
 // Build returns spec as an image: one layer with spec's files and the

@@ -305,6 +305,33 @@ func TestFailureAPIServerRestart(t *testing.T) {
 	}
 }
 
+// TestLabRecoversFromAPIServerRestart: after the API server is killed and
+// kept down for 3 s, the lab works as a cluster with several API servers
+// would: a rollout restart right after it completes, and a foreground
+// deletion finishes, each within 30 s (before the lab restarted the
+// controllers that follow the API server, the rollout stalled for 15 s or
+// more and a deletion once did not finish within 120 s). Three rounds in a
+// row, as the restarts pile up in a test run.
+func TestLabRecoversFromAPIServerRestart(t *testing.T) {
+	needLab(t)
+	for round := 1; round <= 3; round++ {
+		resetDemo(t)
+		restart := exec.Command(lab.labBin, "restart-component", "--dir", lab.dir, "--signal", "KILL", "--down-for", "3s", "apiserver")
+		if out, err := restart.CombinedOutput(); err != nil {
+			t.Fatalf("round %d: restart-component: %v\n%s", round, err, out)
+		}
+		back := time.Now()
+		kubectl(t, "rollout", "restart", "deployment/demo")
+		kubectl(t, "rollout", "status", "deployment/demo", "--timeout", "30s")
+		rolled := time.Since(back)
+		began := time.Now()
+		kubectl(t, "delete", "deployment", "demo", "--cascade=foreground", "--wait", "--timeout", "30s")
+		t.Logf("round %d: rollout restart complete %.1fs after the API server was back; foreground deletion %.1fs",
+			round, rolled.Seconds(), time.Since(began).Seconds())
+	}
+	resetDemo(t)
+}
+
 // resetDemo replaces deployment/demo with the to-be one, rolled out and
 // steady, so that each test starts from the same state whatever ran before.
 func resetDemo(t *testing.T) {

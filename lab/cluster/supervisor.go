@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -18,10 +19,16 @@ type child struct {
 	// grace is how long the component gets after SIGTERM before its
 	// process group is killed.
 	grace time.Duration
+	// followsAPIServer: restart this component once a restarted API server
+	// is ready again (see supervisor.recover).
+	followsAPIServer bool
 
 	mu     sync.Mutex
 	cur    proc
 	exited chan struct{} // closed when the current process has exited
+	// bounced: the current process was stopped on purpose to be restarted
+	// at once (no backoff, not counted as a crash).
+	bounced bool
 }
 
 func (c *child) current() (proc, chan struct{}) {
@@ -42,6 +49,10 @@ type supervisor struct {
 	stopping  bool
 	restart   bool
 	onRestart func()
+	// apiReady reports whether the API server answers /readyz; with it, a
+	// restarted API server is followed by a restart of the components that
+	// follow it.
+	apiReady func(context.Context) error
 	failed    chan error
 	wg        sync.WaitGroup
 }
@@ -111,6 +122,13 @@ func (s *supervisor) watch(c *child, cmd *exec.Cmd) {
 		err := cmd.Wait()
 		_, exited := c.current()
 		close(exited)
+		c.mu.Lock()
+		bounced := c.bounced
+		c.bounced = false
+		c.mu.Unlock()
+		if bounced {
+			backoff = 0
+		}
 		s.mu.Lock()
 		stopping, restart := s.stopping, s.restart
 		s.mu.Unlock()
@@ -159,6 +177,10 @@ func (s *supervisor) watch(c *child, cmd *exec.Cmd) {
 				if onRestart != nil {
 					onRestart()
 				}
+				if c.name == "apiserver" {
+					s.wg.Add(1)
+					go s.recover()
+				}
 				break
 			}
 			backoff = min(2*backoff, maxBackoff)
@@ -166,7 +188,7 @@ func (s *supervisor) watch(c *child, cmd *exec.Cmd) {
 		}
 		runningSince = time.Now()
 		// A component that keeps crashing is restarted ever more slowly.
-		backoff = min(2*backoff, maxBackoff)
+		backoff = max(minBackoff, min(2*backoff, maxBackoff))
 	}
 }
 
@@ -177,12 +199,74 @@ func (s *supervisor) isStopping() bool {
 }
 
 // enableRestarts switches from startup (an exit is fatal) to supervision (an
-// exit is restarted); onRestart runs after each restart.
-func (s *supervisor) enableRestarts(onRestart func()) {
+// exit is restarted); onRestart runs after each restart. apiReady, if not
+// nil, tells when a restarted API server is ready again.
+func (s *supervisor) enableRestarts(onRestart func(), apiReady func(context.Context) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.restart = true
 	s.onRestart = onRestart
+	s.apiReady = apiReady
+}
+
+// recoverTimeout bounds how long recover waits for a restarted API server.
+const recoverTimeout = 2 * time.Minute
+
+// recover runs after the API server was restarted: once it answers /readyz,
+// it restarts the components that follow it (the controller-manager and the
+// scheduler). A cluster with several API servers hardly notices one
+// restarting; the lab has one, and the upstream controllers' informers back
+// off after each failed list (doubling up to 30 s), so without this a
+// rollout stalls for tens of seconds after a 3 s restart and a foreground
+// deletion may not finish for minutes. A fresh process lists everything at
+// once. The lab's own clients (kubelet, lb) wait for the API server instead
+// (package apiwait) and keep running: restarting them would stop pods or
+// drop connections.
+func (s *supervisor) recover() {
+	defer s.wg.Done()
+	s.mu.Lock()
+	ready := s.apiReady
+	children := append([]*child(nil), s.children...)
+	s.mu.Unlock()
+	if ready == nil {
+		return
+	}
+	deadline := time.Now().Add(recoverTimeout)
+	for {
+		if s.isStopping() || time.Now().After(deadline) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := ready(ctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, c := range children {
+		if c.followsAPIServer {
+			s.bounce(c)
+		}
+	}
+}
+
+// bounce stops c's current process so that watch restarts it at once.
+func (s *supervisor) bounce(c *child) {
+	c.mu.Lock()
+	p, exited := c.cur, c.exited
+	c.bounced = true
+	c.mu.Unlock()
+	if p.PID == 0 {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "rollcheck-lab: the API server is back; restarting %s (pid %d)\n", c.name, p.PID)
+	_ = syscall.Kill(p.PID, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(c.grace):
+		_ = syscall.Kill(-p.PID, syscall.SIGKILL)
+	}
 }
 
 // pids returns the current pid and start time of every component.

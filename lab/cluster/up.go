@@ -288,7 +288,7 @@ func (o *upOptions) run(ctx context.Context) error {
 	if err := save(); err != nil {
 		return err
 	}
-	sup.enableRestarts(func() { _ = save() })
+	sup.enableRestarts(func() { _ = save() }, apiReadyFunc(kubeconfig))
 	if err := os.WriteFile(filepath.Join(o.dir, readyFile), nil, 0o644); err != nil {
 		return err
 	}
@@ -375,10 +375,10 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 		return nil, err
 	}
 
-	if err := sup.start(&child{name: "controller-manager", grace: 10 * time.Second, args: controllerManagerArgs(pk)}); err != nil {
+	if err := sup.start(&child{name: "controller-manager", grace: 10 * time.Second, followsAPIServer: true, args: controllerManagerArgs(pk)}); err != nil {
 		return nil, err
 	}
-	if err := sup.start(&child{name: "scheduler", grace: 10 * time.Second, args: []string{
+	if err := sup.start(&child{name: "scheduler", grace: 10 * time.Second, followsAPIServer: true, args: []string{
 		"--kubeconfig", kubeconfig,
 		"--authentication-kubeconfig", kubeconfig,
 		"--authorization-kubeconfig", kubeconfig,
@@ -484,6 +484,20 @@ func controllerManagerArgs(pk *pki) []string {
 		"--kube-api-qps=100",
 		"--kube-api-burst=200",
 	}
+}
+
+// apiReadyFunc returns a check of the API server's /readyz through the
+// admin kubeconfig (nil if the kubeconfig cannot be read: no recovery then).
+func apiReadyFunc(kubeconfig string) func(context.Context) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil
+	}
+	return func(ctx context.Context) error { return apiserverReady(ctx, cs) }
 }
 
 func dialable(addr string) error {

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rollcheck/rollcheck/lab/apiwait"
+
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -105,6 +107,9 @@ func (o *Options) Run(ctx context.Context) error {
 	// client-go's 5/10, status writes of a rollout queue up for seconds and
 	// every pod transition reaches the API server late.
 	restCfg.QPS, restCfg.Burst = 50, 100
+	// Ride out an API server restart as a kubelet of an HA control plane
+	// does, instead of backing off for seconds after it (package apiwait).
+	restCfg.Wrap(apiwait.Wrap)
 	client, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("create client: %w", err)

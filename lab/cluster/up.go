@@ -464,6 +464,10 @@ func apiserverArgs(pk *pki, pt ports, etcdAddr string) []string {
 		// controller (see controllers), so the taint would stay for good.
 		"--disable-admission-plugins=TaintNodesByCondition",
 		"--enable-priority-and-fairness=false",
+		// Reach the kubelet (logs, exec, port-forward) at the Node's
+		// InternalIP, never by looking its name up in DNS: that lookup
+		// would leave the machine.
+		"--kubelet-preferred-address-types=InternalIP",
 		"--profiling=false",
 	}
 }

@@ -42,6 +42,9 @@ type fixture struct {
 	http   *http.Client
 	eps    []discoveryv1.Endpoint
 	nextIP int
+	// slicePorts are the ports of the Service's EndpointSlice; nil: one
+	// port "http" 8080.
+	slicePorts []discoveryv1.EndpointPort
 }
 
 func newFixture(t *testing.T, set Settings, svcAnnotations map[string]string) *fixture {
@@ -51,7 +54,13 @@ func newFixture(t *testing.T, set Settings, svcAnnotations map[string]string) *f
 
 func newFixtureTimeout(t *testing.T, targetTimeout time.Duration, set Settings, svcAnnotations map[string]string) *fixture {
 	t.Helper()
-	client := fake.NewClientset(&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", Annotations: svcAnnotations}})
+	return newFixtureFor(t, targetTimeout, set, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", Annotations: svcAnnotations}})
+}
+
+// newFixtureFor balances svc, which must be default/web.
+func newFixtureFor(t *testing.T, targetTimeout time.Duration, set Settings, svc *corev1.Service) *fixture {
+	t.Helper()
+	client := fake.NewClientset(svc)
 	set.Log = &syncBuf{}
 	tr := NewTransport(60*time.Second, targetTimeout, set.Netns)
 	b := NewBalancer(client, ServiceRef{Namespace: ns, Name: "web"}, set, tr)
@@ -85,8 +94,14 @@ func (f *fixture) addPod(name, backend string) {
 	}
 	ip := fmt.Sprintf("198.51.100.%d", f.nextIP)
 	f.nextIP++
+	f.addEndpoint(name, ip, map[string]string{PortsAnnotation: `{"8080": ` + port + `}`})
+}
+
+// addEndpoint creates a pod with IP ip and adds it to the slice as ready.
+func (f *fixture) addEndpoint(name, ip string, annotations map[string]string) {
+	f.t.Helper()
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{PortsAnnotation: `{"8080": ` + port + `}`}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: annotations},
 		Status:     corev1.PodStatus{PodIP: ip},
 	}
 	if _, err := f.client.CoreV1().Pods(ns).Create(context.Background(), pod, metav1.CreateOptions{}); err != nil {
@@ -118,7 +133,10 @@ func (f *fixture) writeSlice() {
 		ObjectMeta:  metav1.ObjectMeta{Namespace: ns, Name: "web-abcde", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   append([]discoveryv1.Endpoint(nil), f.eps...),
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(corev1.ProtocolTCP)}},
+		Ports:       f.slicePorts,
+	}
+	if s.Ports == nil {
+		s.Ports = []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080), Protocol: ptr.To(corev1.ProtocolTCP)}}
 	}
 	ctx := context.Background()
 	slices := f.client.DiscoveryV1().EndpointSlices(ns)
@@ -169,13 +187,9 @@ func app(t *testing.T, name string) string {
 	return s.Listener.Addr().String()
 }
 
-// rawTarget accepts connections, reads the request and then runs act.
-func rawTarget(t *testing.T, act func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+// acceptAll serves every connection ln accepts with handle, each on its
+// own goroutine, and closes ln when the test ends.
+func acceptAll(t *testing.T, ln net.Listener, handle func(net.Conn)) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -183,13 +197,23 @@ func rawTarget(t *testing.T, act func(net.Conn)) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				buf := make([]byte, 4096)
-				_, _ = c.Read(buf)
-				act(c)
-			}()
+			go handle(c)
 		}
 	}()
+}
+
+// rawTarget accepts connections, reads the request and then runs act.
+func rawTarget(t *testing.T, act func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acceptAll(t, ln, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		act(c)
+	})
 	return ln.Addr().String()
 }
 

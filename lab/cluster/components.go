@@ -27,6 +27,7 @@ func NewCommands() []*cobra.Command {
 		newStopComponentCommand(),
 		newStartComponentCommand(),
 		newRestartComponentCommand(),
+		newImageCommand(),
 		newEtcdCommand(),
 		upstreamCommand("apiserver", "kube-apiserver", apiserver.NewAPIServerCommand),
 		upstreamCommand("controller-manager", "kube-controller-manager", controllermanager.NewControllerManagerCommand),

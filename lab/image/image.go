@@ -59,6 +59,8 @@ type File struct {
 	Mode int64
 	// Link, if set, makes the entry a symbolic link to Link.
 	Link string
+	// Dir makes the entry an empty directory (Source and Link unused).
+	Dir bool
 }
 
 // Lab returns the lab's images, from static binaries in binDir (demo-app,
@@ -114,9 +116,10 @@ func lab(binDir, busybox string) ([]Spec, error) {
 // that name a command without a path.
 const pathEnv = "PATH=/bin"
 
-// busyboxFiles is busybox at /bin/busybox and its applet links.
+// busyboxFiles is busybox at /bin/busybox and its applet links, and a /tmp
+// (world-writable, sticky) as every base image has one.
 func busyboxFiles(busybox string) []File {
-	files := []File{{Path: "/bin/busybox", Source: busybox, Mode: 0o755}}
+	files := []File{{Path: "/bin/busybox", Source: busybox, Mode: 0o755}, {Path: "/tmp", Dir: true, Mode: 0o1777}}
 	for _, name := range busyboxLinks {
 		files = append(files, File{Path: "/bin/" + name, Link: "busybox"})
 	}

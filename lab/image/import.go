@@ -59,6 +59,9 @@ func (im Importer) Import(ctx context.Context, a Archive) error {
 	if im.BaseName != "" {
 		args = append(args, "--base-name", im.BaseName)
 	}
+	if _, err := exec.LookPath(im.Ctr); err != nil {
+		return fmt.Errorf("%w (ctr comes with Debian's containerd package)", err)
+	}
 	in, src, err := importSource(a)
 	if err != nil {
 		return err

@@ -92,6 +92,10 @@ func write(spec Spec, path string) (Built, error) {
 		tmp.Close()
 		return Built{}, fmt.Errorf("write %s to %s: %w", spec.Ref, path, err)
 	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return Built{}, err
+	}
 	if err := tmp.Close(); err != nil {
 		return Built{}, err
 	}
@@ -159,22 +163,29 @@ type entry struct {
 // layerEntries checks files and returns them with their parent
 // directories, parents first, in a fixed order.
 func layerEntries(files []File) ([]entry, error) {
-	seen := map[string]bool{}
+	seen := map[string]bool{} // entry names; a directory's ends in "/"
 	var out []entry
 	for _, f := range files {
 		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" {
 			return nil, fmt.Errorf("file path %q must be absolute and clean", f.Path)
 		}
-		if f.Link == "" && f.Source == "" {
+		if f.Link == "" && f.Source == "" && !f.Dir {
 			return nil, fmt.Errorf("file %s has neither a source nor a link target", f.Path)
 		}
 		n := f.Path[1:]
+		if f.Dir {
+			n += "/"
+		}
 		if seen[n] {
 			return nil, fmt.Errorf("file %s is listed twice", f.Path)
 		}
 		seen[n] = true
-		out = append(out, entry{name: n, File: f})
-		for d := path.Dir(n); d != "."; d = path.Dir(d) {
+		out = append(out, entry{name: n, dir: f.Dir, File: f})
+	}
+	// Parent directories not listed, after all listed ones so that a listed
+	// directory keeps its mode.
+	for _, f := range files {
+		for d := path.Dir(f.Path[1:]); d != "."; d = path.Dir(d) {
 			if !seen[d+"/"] {
 				seen[d+"/"] = true
 				out = append(out, entry{name: d + "/", dir: true})
@@ -201,6 +212,8 @@ func writeLayer(w io.Writer, entries []entry) error {
 			mode = 0o755
 		}
 		switch {
+		case e.dir && e.Mode != 0:
+			hdr.Typeflag, hdr.Mode = tar.TypeDir, e.Mode
 		case e.dir:
 			hdr.Typeflag, hdr.Mode = tar.TypeDir, 0o755
 		case e.Link != "":

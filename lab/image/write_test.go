@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -104,7 +105,7 @@ func TestWriteGivesADockerArchiveWithTheSpecsConfigAndFiles(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	want := []string{"bin/", "bin/busybox", "bin/cat", "bin/sh", "bin/sleep", "demo-app"}
+	want := []string{"bin/", "bin/busybox", "bin/cat", "bin/sh", "bin/sleep", "demo-app", "tmp/"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("layer entries %v, want %v", names, want)
 	}
@@ -118,6 +119,9 @@ func TestWriteGivesADockerArchiveWithTheSpecsConfigAndFiles(t *testing.T) {
 		if h := hdrs[l]; h.Typeflag != tar.TypeSymlink || h.Linkname != "busybox" {
 			t.Fatalf("%s: type %c link %q, want a symlink to busybox", l, h.Typeflag, h.Linkname)
 		}
+	}
+	if h := hdrs["tmp/"]; h.Typeflag != tar.TypeDir || h.Mode != 0o1777 {
+		t.Fatalf("tmp/: type %c mode %o, want a directory with mode 1777", h.Typeflag, h.Mode)
 	}
 	for n, h := range hdrs {
 		if !h.ModTime.Equal(epoch) || h.Uid != 0 || h.Gid != 0 {
@@ -173,6 +177,7 @@ func TestBuildRejectsBadFileLists(t *testing.T) {
 		{name: "a path listed twice", files: []File{{Path: "/a", Source: src}, {Path: "/a", Source: src}}, want: "twice"},
 		{name: "a file that is also a directory", files: []File{{Path: "/bin", Source: src}, {Path: "/bin/sh", Link: "busybox"}}, want: "both a file and a directory"},
 		{name: "neither source nor link", files: []File{{Path: "/a"}}, want: "neither"},
+		{name: "a directory listed twice", files: []File{{Path: "/tmp", Dir: true}, {Path: "/tmp", Dir: true}}, want: "twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,5 +202,24 @@ func TestWriteFailsOnAMissingSourceAndLeavesNoFile(t *testing.T) {
 	}
 	if len(entries) != 0 {
 		t.Fatalf("left %v behind", entries)
+	}
+}
+
+func TestListedDirectoriesKeepTheirModeAndParentsAreAdded(t *testing.T) {
+	src := writeFile(t, t.TempDir(), "f", "x", 0o644)
+	entries, err := layerEntries([]File{
+		{Path: "/var/tmp/x", Source: src, Mode: 0o644},
+		{Path: "/var/tmp", Dir: true, Mode: 0o1777},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, fmt.Sprintf("%s dir=%v mode=%o", e.name, e.dir, e.Mode))
+	}
+	want := []string{"var/ dir=true mode=0", "var/tmp/ dir=true mode=1777", "var/tmp/x dir=false mode=644"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("entries %v, want %v", got, want)
 	}
 }

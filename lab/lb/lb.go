@@ -73,7 +73,7 @@ func NewCommand() *cobra.Command {
 func newCommand(o *Options, run func(*Options, context.Context) error) *cobra.Command {
 	o.IdleTimeout, o.TargetTimeout, o.DialTimeout = 60*time.Second, 10*time.Second, 10*time.Second
 	cmd := &cobra.Command{
-		Use:   "lb --kubeconfig FILE --service NS/NAME=127.0.0.1:PORT [--service ...] [--netns PATH [--cluster-ip-service NS/NAME[:PORTNAME]=127.0.0.1:PORT ...]]",
+		Use:   "lb --kubeconfig FILE [--netns PATH] [--service NS/NAME=127.0.0.1:PORT ...] [--cluster-ip-service NS/NAME[:PORTNAME]=127.0.0.1:PORT ...]",
 		Short: "The lab's fronts: an ALB-like load balancer following EndpointSlices, and kube-proxy's ClusterIP path",
 		Long: `--service: proxies HTTP round robin to the ready endpoints of each Service,
 like an AWS ALB in ip target mode. Answers 503 with no targets, 502 when a

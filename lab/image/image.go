@@ -9,6 +9,7 @@
 package image
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -71,13 +72,13 @@ func Lab(binDir string) ([]Spec, error) {
 
 // lab is Lab with busybox taken from busybox (tests point it elsewhere).
 func lab(binDir, busybox string) ([]Spec, error) {
-	if err := checkFile(busybox); err != nil {
+	if err := checkStatic(busybox); err != nil {
 		return nil, fmt.Errorf("busybox (the shell and sleep of every lab image): %w; on Debian install the package busybox-static", err)
 	}
 	demo := filepath.Join(binDir, "demo-app")
 	agnhost := filepath.Join(binDir, "agnhost")
 	for _, p := range []string{demo, agnhost} {
-		if err := checkFile(p); err != nil {
+		if err := checkStatic(p); err != nil {
 			return nil, fmt.Errorf("%w (build the lab's static binaries with `make lab-node`)", err)
 		}
 	}
@@ -124,6 +125,26 @@ func busyboxFiles(busybox string) []File {
 		files = append(files, File{Path: "/bin/" + name, Link: "busybox"})
 	}
 	return files
+}
+
+// checkStatic reports a missing or non-regular file, or a dynamically linked
+// executable: the images hold no libc or loader, so it would fail to start
+// with a baffling "no such file or directory".
+func checkStatic(p string) error {
+	if err := checkFile(p); err != nil {
+		return err
+	}
+	f, err := elf.Open(p)
+	if err != nil {
+		return nil // not ELF (a script, a test's stand-in): nothing to check
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked; the lab's images need static binaries (CGO_ENABLED=0)", p)
+		}
+	}
+	return nil
 }
 
 // checkFile reports a missing or non-regular file.

@@ -1,6 +1,8 @@
 package image
 
 import (
+	"debug/elf"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -120,5 +122,28 @@ func TestWriteLabWritesOneArchivePerImage(t *testing.T) {
 	}
 	if FileName(PauseRef) != "registry.k8s.io_pause_3.10.tar" {
 		t.Fatalf("FileName(%s) = %s", PauseRef, FileName(PauseRef))
+	}
+}
+
+func TestLabRefusesADynamicallyLinkedBinary(t *testing.T) {
+	bin, bb := binDir(t)
+	dynamic := "/bin/ls" // dynamically linked on Debian
+	f, err := elf.Open(dynamic)
+	if err != nil {
+		t.Skipf("no ELF %s: %v", dynamic, err)
+	}
+	interp := slices.ContainsFunc(f.Progs, func(p *elf.Prog) bool { return p.Type == elf.PT_INTERP })
+	f.Close()
+	if !interp {
+		t.Skipf("%s is statically linked here", dynamic)
+	}
+	raw, err := os.ReadFile(dynamic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, bin, "agnhost", string(raw), 0o755)
+	_, err = lab(bin, bb)
+	if err == nil || !strings.Contains(err.Error(), "dynamically linked") || !strings.Contains(err.Error(), "agnhost") {
+		t.Fatalf("lab() = %v, want an error that agnhost is dynamically linked", err)
 	}
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -13,33 +15,52 @@ import (
 // CompareOptions are the settings of `rollcheck compare`.
 type CompareOptions struct {
 	genericiooptions.IOStreams
-	Before, After    string
+	// Before are the baseline reports (one or more), After tonight's.
+	Before           []string
+	After            string
 	Tolerance        float64
+	FloorFlags       []string
 	FailOnRegression bool
+
+	// Gate is built by Validate from Tolerance and FloorFlags.
+	Gate report.Gate
 }
 
 func newCompareCommand(f *factory, runF func(context.Context, *CompareOptions) error) *cobra.Command {
-	o := &CompareOptions{IOStreams: f.IOStreams, Tolerance: 0.1}
+	o := &CompareOptions{IOStreams: f.IOStreams, Tolerance: report.DefaultGate().Tolerance}
+	d := report.DefaultFloors()
 	cmd := &cobra.Command{
-		Use:   "compare BEFORE.json AFTER.json",
-		Short: "Compare two JSON reports side by side: what got better or worse",
-		Long: `compare puts two reports written by 'rollcheck run --report-json' side by side:
+		Use:   "compare BEFORE.json... AFTER.json",
+		Short: "Compare JSON reports side by side: what got better or worse",
+		Long: fmt.Sprintf(`compare puts reports written by 'rollcheck run --report-json' side by side:
 verdict, requests, failed requests by class, success ratio, disrupted seconds,
 p99 latency during the rollout, rollout duration and causes, each marked better
-or worse. With --fail-on-regression it exits 1 when AFTER has more failed
-requests, more disrupted time or a higher p99 than BEFORE beyond --tolerance
-(relative; any rise from zero failures counts), for a nightly job that compares
-against a stored baseline.`,
+or worse. The last file is AFTER; every file before it is the baseline, whose
+median is BEFORE.
+
+With --fail-on-regression it exits 1 when AFTER regressed:
+  failed requests  any more than BEFORE (no tolerance)
+  verdict          any worse than BEFORE (PASS, INCONCLUSIVE, FAIL)
+  disrupted time, p99 latency in the rollout, rollout duration:
+                   above all of BEFORE + --tolerance (relative), BEFORE + the
+                   metric's floor, and the highest value in the baseline
+Floors keep run-to-run jitter from failing a nightly gate; the defaults are
+p99=%s, disrupted=%s, duration=%s, and --floor NAME=DURATION sets one.
+Several baseline reports (say, the last few good nights) let the gate allow
+the spread the baseline itself showed.`, d.P99, d.Disrupted, d.Duration),
 		Example: `  # Did the tuning help?
   rollcheck compare demo/as-is.json demo/to-be.json
 
   # Nightly: fail when tonight's run is worse than the stored baseline
-  rollcheck compare baseline.json tonight.json --fail-on-regression --tolerance 0.2`,
-		Args: cobra.ExactArgs(2),
+  rollcheck compare baseline.json tonight.json --fail-on-regression
+
+  # ... against the last good nights, allowing 10 ms more p99 latency
+  rollcheck compare baselines/*.json tonight.json --fail-on-regression --floor p99=10ms`,
+		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Before, o.After = args[0], args[1]
-			if o.Tolerance < 0 {
-				return usageError{errors.New("--tolerance must be 0 or more")}
+			o.Before, o.After = args[:len(args)-1], args[len(args)-1]
+			if err := o.Validate(); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), o)
@@ -47,22 +68,49 @@ against a stored baseline.`,
 			return o.Run()
 		},
 	}
-	cmd.Flags().Float64Var(&o.Tolerance, "tolerance", o.Tolerance, "relative worsening allowed before a metric counts as a regression (0.1 = 10%)")
+	cmd.Flags().Float64Var(&o.Tolerance, "tolerance", o.Tolerance, "relative worsening of disrupted time, p99 latency and rollout duration allowed before a regression (0.1 = 10%)")
+	cmd.Flags().StringArrayVar(&o.FloorFlags, "floor", nil, fmt.Sprintf("NAME=DURATION: the absolute worsening a metric must also exceed to regress (repeatable; NAME one of %s; defaults %s)", strings.Join(report.FloorNames(), ", "), d))
 	cmd.Flags().BoolVar(&o.FailOnRegression, "fail-on-regression", false, "exit 1 when AFTER regressed against BEFORE")
 	return cmd
 }
 
-// Run loads both reports and prints the comparison.
+// Validate checks the tolerance and parses the floors into Gate.
+func (o *CompareOptions) Validate() error {
+	if o.Tolerance < 0 {
+		return usagef("--tolerance must be 0 or more")
+	}
+	o.Gate = report.Gate{Tolerance: o.Tolerance, Floors: report.DefaultFloors()}
+	for _, fl := range o.FloorFlags {
+		name, value, ok := strings.Cut(fl, "=")
+		if !ok {
+			return usagef("--floor %q: want NAME=DURATION, e.g. p99=10ms (NAME one of %s)", fl, strings.Join(report.FloorNames(), ", "))
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(value))
+		if err != nil {
+			return usagef("--floor %s: %v", fl, err)
+		}
+		if err := o.Gate.Floors.Set(strings.TrimSpace(name), d); err != nil {
+			return usageError{fmt.Errorf("--floor: %w", err)}
+		}
+	}
+	return nil
+}
+
+// Run loads the reports and prints the comparison.
 func (o *CompareOptions) Run() error {
-	before, err := report.ReadFile(o.Before)
-	if err != nil {
-		return usageError{err}
+	var before []*report.Report
+	for _, path := range o.Before {
+		r, err := report.ReadFile(path)
+		if err != nil {
+			return usageError{err}
+		}
+		before = append(before, r)
 	}
 	after, err := report.ReadFile(o.After)
 	if err != nil {
 		return usageError{err}
 	}
-	c := report.Compare(before, after, o.Tolerance)
+	c := report.Compare(before, after, o.Gate)
 	if err := report.WriteComparison(c, o.Out); err != nil {
 		return err
 	}

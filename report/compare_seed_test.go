@@ -1,0 +1,102 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
+)
+
+// The saved reports in testdata are built here, so that they stay valid as
+// the report grows (rerun with -update after a change to the schema): the
+// seed 002 pair as a new user ran it (testdata/seed-as-is.json, 113 failed
+// requests and a p99 in the rollout of 6.0 ms; testdata/seed-to-be.json, no
+// failure and 7.1 ms), and five nights of a nightly job
+// (testdata/trend/night-N.json), which the command tests read too.
+
+// night is one synthetic run: a restart of deployment/web in default that
+// started day days after t0, with failures from the old pod web-a while
+// its endpoint was already not ready, and every bucket's p99 set to p99.
+type night struct {
+	day      int
+	failures int
+	p99      time.Duration
+}
+
+// build makes the report of the run.
+func (n night) build() *Report {
+	tl := newTimeline()
+	tl.running("web-a")
+	tl.running("web-b")
+	tl.started("web-c", 10, 10.5, 11.5)
+	tl.deleted("web-a", 12, 12.05, 14.5, 0, 14.6)
+	tl.started("web-d", 12.1, 12.6, 13.6)
+	tl.deleted("web-b", 14, 14.05, 15.5, 0, 15.6)
+	for i := 0; i < n.failures; i++ {
+		tl.fail(12.1+0.02*float64(i), attack.Class502, "web-a", 2*time.Millisecond)
+	}
+	for i := range tl.a.Buckets {
+		tl.a.Buckets[i].P50, tl.a.Buckets[i].P99 = 2*time.Millisecond, n.p99
+	}
+	tl.a.P50, tl.a.P99 = 2*time.Millisecond, n.p99
+	in := tl.input(nil)
+	shift(&in, time.Duration(n.day)*24*time.Hour)
+	return Build(in)
+}
+
+// shift moves every time of the run by d.
+func shift(in *Input, d time.Duration) {
+	a := in.Attack
+	a.Start, a.End = a.Start.Add(d), a.End.Add(d)
+	for i := range a.Buckets {
+		a.Buckets[i].Start = a.Buckets[i].Start.Add(d)
+	}
+	for i := range a.FailureList {
+		a.FailureList[i].Time = a.FailureList[i].Time.Add(d)
+	}
+	for _, m := range []map[string]time.Time{a.LastByPod, a.FirstByPod} {
+		for k, v := range m {
+			m[k] = v.Add(d)
+		}
+	}
+	for i := range in.Events {
+		in.Events[i].Time = in.Events[i].Time.Add(d)
+	}
+	in.Outcome.StartedAt, in.Outcome.CompletedAt = in.Outcome.StartedAt.Add(d), in.Outcome.CompletedAt.Add(d)
+	in.Drained = in.Drained.Add(d)
+}
+
+var (
+	seedAsIs = night{day: 0, failures: 113, p99: 6 * time.Millisecond}
+	seedToBe = night{day: 0, failures: 0, p99: 7100 * time.Microsecond}
+	// nights are five runs of a nightly job, in the order of their start;
+	// testdata/trend/night-N.json is nights[N-1].
+	nights = []night{
+		{day: 1, failures: 113, p99: 6 * time.Millisecond},
+		{day: 2, failures: 40, p99: 9 * time.Millisecond},
+		{day: 3, failures: 0, p99: 7100 * time.Microsecond},
+		{day: 4, failures: 0, p99: 6500 * time.Microsecond},
+		{day: 5, failures: 2, p99: 12 * time.Millisecond},
+	}
+)
+
+func TestSavedReportFixtures(t *testing.T) {
+	files := map[string]night{"seed-as-is.json": seedAsIs, "seed-to-be.json": seedToBe}
+	for i, n := range nights {
+		files[fmt.Sprintf("trend/night-%d.json", i+1)] = n
+	}
+	for name, n := range files {
+		t.Run(name+" is the report its run builds", func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := WriteJSON(n.build(), &buf); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name, buf.Bytes())
+			if err := Validate(buf.Bytes()); err != nil {
+				t.Errorf("not a valid report: %v", err)
+			}
+		})
+	}
+}

@@ -96,6 +96,9 @@ type RunOptions struct {
 	Results     string
 	SkipAccess  bool
 
+	// ReportOpenMetrics is the file of the run's results as OpenMetrics.
+	ReportOpenMetrics string
+
 	// Config is the run, built by Validate.
 	Config check.Config
 }
@@ -187,6 +190,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.StringVar(&o.Results, "results", "", "also write every request's result in vegeta's encoding to this file (for 'vegeta report' and 'vegeta plot')")
 	fl.StringVar(&o.ReportHTML, "report-html", "", "write a self-contained HTML timeline (chart and pod swimlanes) to this file")
 	fl.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
+	fl.StringVar(&o.ReportOpenMetrics, "report-openmetrics", "", "write the results (verdict, requests, failures by class and cause, disrupted time, rollout duration, routing lag) in the OpenMetrics text format to this file, for the node exporter's textfile collector or a Pushgateway")
 	fl.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
 	return cmd
 }
@@ -516,7 +520,7 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	for _, out := range []struct {
 		path   string
 		render report.Renderer
-	}{{o.ReportJSON, report.WriteJSON}, {o.ReportJUnit, report.WriteJUnit}, {o.ReportHTML, report.WriteHTML}} {
+	}{{o.ReportJSON, report.WriteJSON}, {o.ReportJUnit, report.WriteJUnit}, {o.ReportHTML, report.WriteHTML}, {o.ReportOpenMetrics, report.WriteOpenMetrics}} {
 		if out.path == "" {
 			continue
 		}

@@ -241,3 +241,54 @@ func TestRealNodeForwarderTakesTheClusterIPPath(t *testing.T) {
 		}
 	})
 }
+
+// Stopping the front closes the connections it carries: the process can
+// exit with clients connected.
+func TestRealNodeForwarderClosesConnectionsWhenStopped(t *testing.T) {
+	path := scratchNetns(t, "10.99.0.20")
+	listenInside(t, path, "10.99.0.20:80", func(c *net.TCPConn) {
+		defer c.Close()
+		_, _ = io.Copy(c, c) // echo until the forwarder goes away
+	})
+	client := fake.NewClientset(&corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec:       corev1.ServiceSpec{ClusterIP: "10.99.0.20", Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := NewForwarder(client, ServiceRef{ns, "web"}, "", path, 5*time.Second, &syncBuf{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fw.Serve(ctx, ln) }()
+	defer cancel()
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4)
+	if _, err := io.WriteString(c, "ping"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo %q, %v; want ping", buf, err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+	if n, err := c.Read(buf); err == nil {
+		t.Fatalf("read %q from a connection the stopped front should have closed", buf[:n])
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the connection stayed open after the front stopped")
+	}
+}

@@ -1,0 +1,100 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+// nsenter prefixes argv so that it runs in the lab's network namespace.
+// `ip netns exec` would also remount /sys, hiding the cgroup mounts runc
+// needs; nsenter --net changes nothing but the network namespace.
+func nsenter(l Layout, argv ...string) []string {
+	return append([]string{"nsenter", "--net=" + l.NetnsPath(), "--"}, argv...)
+}
+
+// ContainerdCommand is the argv that runs the node's containerd.
+func ContainerdCommand(l Layout) []string {
+	return nsenter(l, "containerd", "--config", l.ContainerdConfig())
+}
+
+// KubeletCommand is the argv that runs the kubelet (binary kubelet) in the
+// namespace and in a mount namespace of its own, made by unshare with the
+// host's propagation kept (so that its volume mounts under the shared
+// kubelet root reach the host), in which exe's node-exec first masks
+// MaskedSysctls and gives it its own device-plugin directory.
+func KubeletCommand(l Layout, c Config, exe, kubelet string) []string {
+	argv := []string{"unshare", "--mount", "--propagation", "unchanged", "--", exe, ExecCommandName}
+	for _, s := range MaskedSysctls {
+		argv = append(argv, "--bind", sysctlFile(l, s)+"="+filepath.Join("/proc/sys", s.Path))
+	}
+	argv = append(argv, "--bind", l.DevicePluginsDir()+"="+devicePluginsHostDir, "--")
+	return append(argv, nsenter(l, append([]string{kubelet}, KubeletArgs(l, c)...)...)...)
+}
+
+// KubeProxyCommand is the argv that runs kube-proxy (binary kubeProxy).
+func KubeProxyCommand(l Layout, kubeProxy string) []string {
+	return nsenter(l, append([]string{kubeProxy}, KubeProxyArgs(l)...)...)
+}
+
+// ExecCommandName is the subcommand NewExecCommand returns.
+const ExecCommandName = "node-exec"
+
+// NewExecCommand returns node-exec, which bind-mounts files over others in
+// its own mount namespace and then executes a command.
+func NewExecCommand() *cobra.Command {
+	var binds []string
+	cmd := &cobra.Command{
+		Use:    ExecCommandName + " [--bind SRC=DST]... -- COMMAND [ARGS]",
+		Short:  "Mount SRC over DST in this process's own mount namespace, then exec COMMAND (run under unshare --mount)",
+		Hidden: true,
+		Args:   cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return execWithBinds(binds, args)
+		},
+	}
+	cmd.Flags().StringArrayVar(&binds, "bind", nil, "SRC=DST: bind-mount SRC over DST; repeatable")
+	return cmd
+}
+
+func execWithBinds(binds []string, argv []string) error {
+	// The mounts below must never land in the host's mount namespace.
+	own, err1 := os.Readlink("/proc/self/ns/mnt")
+	parent, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", os.Getppid()))
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	if len(binds) > 0 && own == parent {
+		return errors.New(ExecCommandName + " must run in a mount namespace of its own (under unshare --mount)")
+	}
+	for _, b := range binds {
+		src, dst, ok := strings.Cut(b, "=")
+		if !ok || !filepath.IsAbs(src) || !filepath.IsAbs(dst) {
+			return fmt.Errorf("--bind %q: want SRC=DST, absolute paths", b)
+		}
+		ms, err := readMounts()
+		if err != nil {
+			return err
+		}
+		// A bind under a shared mount would propagate to its peers (the
+		// host's copy): make the mount holding DST private, here only.
+		if err := unix.Mount("", mountContaining(ms, dst), "", unix.MS_PRIVATE, ""); err != nil {
+			return fmt.Errorf("make the mount holding %s private: %w", dst, err)
+		}
+		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind-mount %s over %s: %w", src, dst, err)
+		}
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return err
+	}
+	return syscall.Exec(path, argv, os.Environ())
+}

@@ -16,23 +16,25 @@ type ipPool struct {
 	inUse map[netip.Addr]bool
 }
 
-func newIPPool(p netip.Prefix) (*ipPool, string, error) {
+func newIPPool(p netip.Prefix) (*ipPool, error) {
 	p = p.Masked()
 	if !p.Addr().Is4() || p.Bits() > 29 {
-		return nil, "", fmt.Errorf("pod CIDR %s: need an IPv4 prefix of /29 or larger", p)
+		return nil, fmt.Errorf("pod CIDR %s: need an IPv4 prefix of /29 or larger", p)
 	}
 	size := 1 << (32 - p.Bits())
 	if size > 4096 {
 		size = 4096
 	}
-	a := p.Addr().Next() // .1 is the node
-	nodeIP := a.String()
+	// The first address stays free: on a real node it is the pod network's
+	// gateway (the CNI bridge). The Node itself is addressed at 127.0.0.1
+	// (see nodeIP in server.go).
+	a := p.Addr().Next()
 	pool := &ipPool{inUse: map[netip.Addr]bool{}}
 	for i := 2; i < size-1; i++ {
 		a = a.Next()
 		pool.free = append(pool.free, a)
 	}
-	return pool, nodeIP, nil
+	return pool, nil
 }
 
 func (p *ipPool) allocate() (string, error) {

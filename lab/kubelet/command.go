@@ -25,6 +25,8 @@ type Options struct {
 	Dir               string
 	ImageMapFile      string
 	PodCIDR           string
+	Port              int
+	ClientCAFile      string
 	HeartbeatInterval time.Duration
 	ShutdownGrace     time.Duration
 
@@ -54,7 +56,12 @@ $(VAR) expansion). Built-in images:
 Every pod gets an IP label from --pod-cidr (never dialed) and a free 127.0.0.1
 port per container port, published as annotation ` + PortsAnnotation + `
 ({"<containerPort>": <loopbackPort>}) and in the env as PORT (first port) and
-PORT_<containerPort>.`,
+PORT_<containerPort>.
+
+The kubelet API (logs, exec, port-forward) listens on 127.0.0.1:--port over
+HTTPS with a self-signed certificate; the Node's InternalIP is 127.0.0.1 and
+its status.daemonEndpoints.kubeletEndpoint.Port the port, where the API server
+(--kubelet-preferred-address-types=InternalIP) finds it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
@@ -70,7 +77,9 @@ PORT_<containerPort>.`,
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the Node to register")
 	f.StringVar(&o.Dir, "dir", o.Dir, "state directory; container logs go to DIR/pods/<ns>_<pod>/<container>.log")
 	f.StringVar(&o.ImageMapFile, "image-map", o.ImageMapFile, "YAML/JSON file of extra image → command mappings")
-	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "pod IP range (labels only, never dialed); the node takes the first address")
+	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "pod IP range (labels only, never dialed); its first and last addresses are not given to pods")
+	f.IntVar(&o.Port, "port", o.Port, "port of the kubelet API on 127.0.0.1; 0 picks a free one (published in the Node's daemonEndpoints)")
+	f.StringVar(&o.ClientCAFile, "client-ca-file", o.ClientCAFile, "if set, the kubelet API requires client certificates signed by this CA")
 	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "node lease and status heartbeat period")
 	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", o.ShutdownGrace, "on kubelet exit, time between SIGTERM and SIGKILL of pod processes")
 	return cmd
@@ -89,6 +98,9 @@ func (o *Options) Validate() error {
 	}
 	if _, err := netip.ParsePrefix(o.PodCIDR); err != nil {
 		return fmt.Errorf("--pod-cidr: %w", err)
+	}
+	if o.Port < 0 || o.Port > 65535 {
+		return fmt.Errorf("--port %d: must be 0 (a free port) to 65535", o.Port)
 	}
 	if o.HeartbeatInterval <= 0 {
 		return errors.New("--heartbeat-interval must be positive")
@@ -137,6 +149,8 @@ func (o *Options) Run(ctx context.Context) error {
 		Images:            images,
 		HeartbeatInterval: o.HeartbeatInterval,
 		ShutdownGrace:     o.ShutdownGrace,
+		Port:              o.Port,
+		ClientCAFile:      o.ClientCAFile,
 		Logf:              logger.Printf,
 	})
 	if err != nil {

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -28,6 +28,11 @@ type container struct {
 	started        bool
 	pid            int
 	gen            int // bumped per process start; stale probe results are dropped
+	// curRun and prevRun are the current and the previous process's spans of
+	// the log file (kubectl logs and logs --previous); env is the current
+	// process's environment, which exec gives its commands too.
+	curRun, prevRun *logRun
+	env             []string
 }
 
 // run starts the container and restarts it per restartPolicy until the pod
@@ -165,8 +170,14 @@ func (c *container) start() (*process, int, error) {
 		return nil, 0, err
 	}
 	w.event(c, v1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.spec.Image)
-	logFile, err := os.OpenFile(filepath.Join(w.logDir, c.spec.Name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(c.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
+		return nil, 0, fmt.Errorf("open log: %w", err)
+	}
+	// Every run appends to one file; this run's output starts here.
+	logStart, err := logFile.Seek(0, io.SeekEnd)
+	if err != nil {
+		_ = logFile.Close()
 		return nil, 0, fmt.Errorf("open log: %w", err)
 	}
 	w.event(c, v1.EventTypeNormal, "Created", "Created container: %s", c.spec.Name)
@@ -186,6 +197,11 @@ func (c *container) start() (*process, int, error) {
 	c.gen++
 	gen := c.gen
 	c.pid = proc.pid
+	if c.curRun != nil {
+		c.prevRun = c.curRun
+	}
+	c.curRun = newLogRun(logStart)
+	c.env = env
 	c.state = v1.ContainerState{Running: &v1.ContainerStateRunning{StartedAt: metav1.Now().Rfc3339Copy()}}
 	c.ready, c.started = false, false
 	w.mu.Unlock()
@@ -268,6 +284,9 @@ func (c *container) exited(proc *process, gen int) {
 		ContainerID: fmt.Sprintf("lab://%d", proc.pid),
 	}}
 	c.ready, c.started = false, false
+	if c.curRun != nil {
+		c.curRun.finish(c.logPath())
+	}
 	w.mu.Unlock()
 	w.logf("container %s: pid %d exited with %d", c.spec.Name, proc.pid, code)
 	w.markDirty()

@@ -89,7 +89,7 @@ func (w *podWorker) fieldValue(pod *v1.Pod, path string) string {
 	case "status.podIP", "status.podIPs":
 		return ip
 	case "status.hostIP", "status.hostIPs":
-		return w.k.nodeIP
+		return nodeIP
 	}
 	var key string
 	if _, err := fmt.Sscanf(path, "metadata.labels['%s", &key); err == nil {

@@ -24,11 +24,17 @@
 //   - prober.go: probe workers: periods, thresholds, and their effect.
 //   - probe.go: one probe attempt and the exec/HTTP actions hooks share.
 //   - status.go: the pod status written to the API server.
+//   - server.go: the kubelet API the API server calls (127.0.0.1, HTTPS),
+//     and why the Node's InternalIP is 127.0.0.1.
+//   - logs.go: containerLogs (kubectl logs, -f, --tail, --previous).
+//   - exec.go, pty.go: exec (kubectl exec, with -t a pty).
+//   - portforward.go: portForward (kubectl port-forward).
 package kubelet
 
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -50,7 +56,8 @@ type Config struct {
 	NodeName string
 	// Dir is the state directory; logs go to Dir/pods/<ns>_<pod>/<container>.log.
 	Dir string
-	// PodCIDR: the node takes the first address, pods the rest (not the last).
+	// PodCIDR: pods take its addresses but the first and the last. They are
+	// labels, never dialed.
 	PodCIDR netip.Prefix
 	Images  *ImageMap
 	// HeartbeatInterval renews the node Lease and Ready heartbeat (10s).
@@ -64,6 +71,13 @@ type Config struct {
 	BackoffBase, BackoffMax time.Duration
 	// ShutdownGrace is the SIGTERM → SIGKILL time when the kubelet exits (2s).
 	ShutdownGrace time.Duration
+	// Port is the kubelet API's port on 127.0.0.1; 0 picks a free one. It
+	// is published in the Node's status.daemonEndpoints.kubeletEndpoint.
+	Port int
+	// ClientCAFile, when set, makes the kubelet API require client
+	// certificates signed by this CA (the API server's
+	// --kubelet-client-certificate); else any local client is served.
+	ClientCAFile string
 	// SkipNode makes Run skip Node registration and heartbeats (tests).
 	SkipNode bool
 	Logf     func(format string, args ...any)
@@ -100,13 +114,13 @@ type Kubelet struct {
 	client   kubernetes.Interface
 	recorder record.EventRecorder
 	bcast    record.EventBroadcaster
-	nodeIP   string
 	ips      *ipPool
 	ports    *portPool
 
 	mu       sync.Mutex
 	workers  map[types.UID]*podWorker
 	finished map[types.UID]bool // terminated and deleted by us; ignore late updates
+	apiPort  int                // the kubelet API's port, set in Run before the Node is registered
 	stopped  bool
 	wg       sync.WaitGroup
 }
@@ -114,7 +128,7 @@ type Kubelet struct {
 // New returns a Kubelet using client.
 func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 	cfg.defaults()
-	pool, nodeIP, err := newIPPool(cfg.PodCIDR)
+	pool, err := newIPPool(cfg.PodCIDR)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +140,6 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 		client:   client,
 		recorder: rec,
 		bcast:    bcast,
-		nodeIP:   nodeIP,
 		ips:      pool,
 		ports:    newPortPool(),
 		workers:  map[types.UID]*podWorker{},
@@ -138,6 +151,13 @@ func New(client kubernetes.Interface, cfg Config) (*Kubelet, error) {
 // ctx is done; then it kills every pod process and returns once all are gone.
 func (k *Kubelet) Run(ctx context.Context) error {
 	defer k.bcast.Shutdown()
+	ln, err := k.listenAPI()
+	if err != nil {
+		return err
+	}
+	k.apiPort = ln.Addr().(*net.TCPAddr).Port
+	stopAPI := k.serveAPI(ctx, ln)
+	defer stopAPI()
 	hbCtx, hbCancel := context.WithCancel(ctx)
 	defer hbCancel()
 	var hb sync.WaitGroup

@@ -30,7 +30,9 @@ import (
 // The test binary doubles as the container process: with LAB_HELPER set it
 // runs a tiny HTTP server instead of the tests.
 //
-//	LAB_HELPER=http      serve on $PORT: /ready → $READY_CODE (200), /healthz → $HEALTH_CODE (200)
+//	LAB_HELPER=http      serve on $PORT: /ready → $READY_CODE (200), /healthz → $HEALTH_CODE (200),
+//	                     /say?msg=M prints M on stdout, /quit exits 1; prints $BANNER lines
+//	                     ("|"-separated) at start
 //	LAB_HELPER=exit      exit with $EXIT_CODE at once
 //	ON_SIGTERM=die       default Go behaviour: killed by SIGTERM (143)
 //	ON_SIGTERM=exit0     append "sigterm" to events.txt in the cwd and exit 0
@@ -68,6 +70,13 @@ func helper(mode string) int {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code("READY_CODE")) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code("HEALTH_CODE")) })
+	mux.HandleFunc("/say", func(_ http.ResponseWriter, r *http.Request) { fmt.Println(r.URL.Query().Get("msg")) })
+	mux.HandleFunc("/quit", func(http.ResponseWriter, *http.Request) { os.Exit(1) })
+	if b := os.Getenv("BANNER"); b != "" {
+		for _, line := range strings.Split(b, "|") {
+			fmt.Println(line)
+		}
+	}
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = fmt.Fprintf(w, "%s %s %s %s", os.Getenv(r.URL.Query().Get("k")), os.Getenv("POD_NAME"), os.Getenv("POD_IP"), os.Getenv("FROM_FIELD"))
 	})
@@ -301,7 +310,7 @@ func TestPodBecomesRunningAndReadyWithPortsAnnotation(t *testing.T) {
 	if p.Status.Phase != v1.PodRunning {
 		t.Errorf("phase = %s, want Running", p.Status.Phase)
 	}
-	if !strings.HasPrefix(p.Status.PodIP, "198.51.100.") || p.Status.HostIP != "198.51.100.1" {
+	if !strings.HasPrefix(p.Status.PodIP, "198.51.100.") || p.Status.HostIP != "127.0.0.1" {
 		t.Errorf("podIP %q hostIP %q", p.Status.PodIP, p.Status.HostIP)
 	}
 	for _, ct := range []v1.PodConditionType{v1.PodScheduled, v1.PodInitialized, v1.ContainersReady, v1.PodReadyToStartContainers} {
@@ -524,7 +533,8 @@ func TestNodeRegistrationAndLease(t *testing.T) {
 	for _, c := range node.Status.Conditions {
 		ready = ready || (c.Type == v1.NodeReady && c.Status == v1.ConditionTrue)
 	}
-	if !ready || node.Status.Addresses[0].Address != "198.51.100.1" || node.Status.Allocatable.Pods().Value() != 110 || len(node.Spec.Taints) != 0 {
+	if !ready || node.Status.Addresses[0] != (v1.NodeAddress{Type: v1.NodeInternalIP, Address: "127.0.0.1"}) ||
+		node.Status.DaemonEndpoints.KubeletEndpoint.Port == 0 || node.Status.Allocatable.Pods().Value() != 110 || len(node.Spec.Taints) != 0 {
 		t.Errorf("node status %+v taints %v", node.Status, node.Spec.Taints)
 	}
 	h.waitFor("lease renewed", 10*time.Second, func() bool {

@@ -36,7 +36,7 @@ func (k *Kubelet) registerNode(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("register node %s: %w", k.cfg.NodeName, err)
 	}
-	k.cfg.Logf("node %s registered (InternalIP %s)", k.cfg.NodeName, k.nodeIP)
+	k.cfg.Logf("node %s registered (InternalIP %s)", k.cfg.NodeName, nodeIP)
 	return nil
 }
 
@@ -112,12 +112,13 @@ func (k *Kubelet) desiredNode() *v1.Node {
 		},
 		Spec: v1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}},
 		Status: v1.NodeStatus{
-			Capacity:    res,
-			Allocatable: res.DeepCopy(),
-			Phase:       v1.NodeRunning,
-			Conditions:  k.nodeConditions(nil, metav1.Now().Rfc3339Copy()),
+			Capacity:        res,
+			Allocatable:     res.DeepCopy(),
+			Phase:           v1.NodeRunning,
+			DaemonEndpoints: k.desiredEndpoints(),
+			Conditions:      k.nodeConditions(nil, metav1.Now().Rfc3339Copy()),
 			Addresses: []v1.NodeAddress{
-				{Type: v1.NodeInternalIP, Address: k.nodeIP},
+				{Type: v1.NodeInternalIP, Address: nodeIP},
 				{Type: v1.NodeHostName, Address: k.cfg.NodeName},
 			},
 			NodeInfo: v1.NodeSystemInfo{

@@ -26,7 +26,10 @@ func startCmd(cmd *exec.Cmd) error {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Setpgid = true
+	// Its own process group, so that killing -pid takes its children too;
+	// a new session (exec with a terminal) is a new group already, and
+	// setpgid would fail in it.
+	cmd.SysProcAttr.Setpgid = !cmd.SysProcAttr.Setsid
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	spawnOnce.Do(func() {
 		spawnReqs = make(chan spawnReq)

@@ -79,8 +79,8 @@ func (w *podWorker) mergeStatus(fresh *v1.Pod) v1.PodStatus {
 		st.PodIP = w.ip
 		st.PodIPs = []v1.PodIP{{IP: w.ip}}
 	}
-	st.HostIP = w.k.nodeIP
-	st.HostIPs = []v1.HostIP{{IP: w.k.nodeIP}}
+	st.HostIP = nodeIP
+	st.HostIPs = []v1.HostIP{{IP: nodeIP}}
 	if st.StartTime == nil && !w.startTime.IsZero() {
 		t := w.startTime
 		st.StartTime = &t

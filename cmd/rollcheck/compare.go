@@ -56,7 +56,7 @@ the spread the baseline itself showed.`, d.P99, d.Disrupted, d.Duration),
 
   # ... against the last good nights, allowing 10 ms more p99 latency
   rollcheck compare baselines/*.json tonight.json --fail-on-regression --floor p99=10ms`,
-		Args: cobra.MinimumNArgs(2),
+		Args: usageArgs(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Before, o.After = args[:len(args)-1], args[len(args)-1]
 			if err := o.Validate(); err != nil {
@@ -118,4 +118,15 @@ func (o *CompareOptions) Run() error {
 		return regressionError{metrics: reg}
 	}
 	return nil
+}
+
+// usageArgs makes a wrong number of arguments a usage error (exit 2), as a
+// wrong flag is.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
 }

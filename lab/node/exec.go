@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -95,6 +96,17 @@ func execWithBinds(binds []string, argv []string) error {
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return err
+	}
+	// The parent-death signal up set belongs to this process's first
+	// thread; an exec from another thread would drop it (and the kubelet
+	// would outlive a killed up). Set it again on the thread that execs.
+	runtime.LockOSThread()
+	ppid := os.Getppid()
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return err
+	}
+	if os.Getppid() != ppid || ppid == 1 {
+		return errors.New("the parent is gone")
 	}
 	return syscall.Exec(path, argv, os.Environ())
 }

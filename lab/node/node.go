@@ -112,7 +112,7 @@ func (l Layout) CNIConfDir() string { return l.path("cni", "net.d") }
 func (l Layout) CNIDataDir() string { return l.path("cni", "networks") }
 
 // CNINetwork is the name of the lab's CNI network: unique per lab, so that
-// libcni's result cache in /var/lib/cni/results can be told apart.
+// libcni's cached results in /var/lib/cni/results can be told apart.
 func (l Layout) CNINetwork() string { return l.Namespace }
 
 // KubeletRoot is the kubelet's --root-dir; PodLogsDir its podLogsDir;

@@ -33,8 +33,6 @@ type Record struct {
 	Namespace string `json:"namespace"`
 	// CgroupRoot is the cgroup (under every hierarchy) holding the pods.
 	CgroupRoot string `json:"cgroup_root"`
-	// CNINetwork names the CNI network (and libcni's cache entries).
-	CNINetwork string `json:"cni_network"`
 	// AbsentHostDirs were missing before up; down removes them once empty.
 	AbsentHostDirs []string `json:"absent_host_dirs,omitempty"`
 }
@@ -89,7 +87,7 @@ func Prepare(ctx context.Context, l Layout, c Config) error {
 	if err := os.RemoveAll(l.Dir()); err != nil {
 		return err
 	}
-	rec := Record{Namespace: l.Namespace, CgroupRoot: l.CgroupRoot(), CNINetwork: l.CNINetwork()}
+	rec := Record{Namespace: l.Namespace, CgroupRoot: l.CgroupRoot()}
 	for _, d := range hostDirs {
 		if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
 			rec.AbsentHostDirs = append(rec.AbsentHostDirs, d)
@@ -168,7 +166,7 @@ func writeRecord(l Layout, r Record) error {
 // readRecord reads RecordFile; without one, it returns what the layout
 // implies (the namespace and cgroup names derive from the lab directory).
 func readRecord(l Layout) Record {
-	r := Record{Namespace: l.Namespace, CgroupRoot: l.CgroupRoot(), CNINetwork: l.CNINetwork()}
+	r := Record{Namespace: l.Namespace, CgroupRoot: l.CgroupRoot()}
 	if data, err := os.ReadFile(l.RecordFile()); err == nil {
 		_ = json.Unmarshal(data, &r)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -30,6 +31,9 @@ func Teardown(ctx context.Context, l Layout) error {
 	if len(left) > 0 {
 		errs = append(errs, fmt.Errorf("processes %v of the node would not die", left))
 	}
+	// What killed shims leave outside the lab directory (a clean stop
+	// removes both): their sockets, and libcni's cached results.
+	removeRuntimeLeftovers(l)
 	// Mounts: the kubelet's root and its volumes, containerd's rootfs and
 	// shm mounts, the pods' network namespaces.
 	if err := unmountUnder(l.Dir()); err != nil {
@@ -40,13 +44,6 @@ func Teardown(ctx context.Context, l Layout) error {
 	}
 	if err := deleteNamespace(ctx, rl); err != nil {
 		errs = append(errs, err)
-	}
-	// libcni caches each attachment's result as NETWORK-CONTAINERID-IFNAME.
-	if rec.CNINetwork != "" {
-		cached, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", rec.CNINetwork+"-*"))
-		for _, f := range cached {
-			_ = os.Remove(f)
-		}
 	}
 	if len(otherLabNamespaces(rl)) == 0 {
 		for _, d := range rec.AbsentHostDirs {
@@ -72,4 +69,32 @@ func Teardown(ctx context.Context, l Layout) error {
 func Leftover(l Layout) bool {
 	_, err := os.Stat(l.RecordFile())
 	return err == nil || namespaceExists(l)
+}
+
+// cniResultsDir is libcni's cache of attachment results (containerd 1.6
+// does not move it), NETWORK-CONTAINERID-IFNAME for each pod network and
+// for containerd's own loopback network.
+const cniResultsDir = "/var/lib/cni/results"
+
+// removeRuntimeLeftovers removes, for each pod sandbox containerd's state
+// directory still knows, the shim's socket (its bundle's address file names
+// it; containerd 1.6 keeps them in /run/containerd/s) and libcni's cached
+// results.
+func removeRuntimeLeftovers(l Layout) {
+	bundles, _ := filepath.Glob(filepath.Join(l.ContainerdState(), "io.containerd.runtime.v2.task", "*", "*"))
+	sandboxes, _ := filepath.Glob(filepath.Join(l.ContainerdState(), "io.containerd.grpc.v1.cri", "sandboxes", "*"))
+	for _, b := range bundles {
+		if addr, err := os.ReadFile(filepath.Join(b, "address")); err == nil {
+			sock := strings.TrimPrefix(strings.TrimSpace(string(addr)), "unix://")
+			if strings.HasPrefix(sock, "/run/containerd/s/") {
+				_ = os.Remove(sock)
+			}
+		}
+	}
+	for _, d := range append(bundles, sandboxes...) {
+		cached, _ := filepath.Glob(filepath.Join(cniResultsDir, "*-"+filepath.Base(d)+"-*"))
+		for _, f := range cached {
+			_ = os.Remove(f)
+		}
+	}
 }

@@ -14,6 +14,8 @@ import (
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+
+	"github.com/rollcheck/rollcheck/lab/node"
 )
 
 // NewCommands returns up, down, wait, the component restart commands and the
@@ -29,6 +31,8 @@ func NewCommands() []*cobra.Command {
 		newRestartComponentCommand(),
 		newImageCommand(),
 		newEtcdCommand(),
+		node.NewRelayCommand(),
+		node.NewExecCommand(),
 		upstreamCommand("apiserver", "kube-apiserver", apiserver.NewAPIServerCommand),
 		upstreamCommand("controller-manager", "kube-controller-manager", controllermanager.NewControllerManagerCommand),
 		upstreamCommand("scheduler", "kube-scheduler", func() *cobra.Command { return scheduler.NewSchedulerCommand() }),

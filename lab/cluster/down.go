@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rollcheck/rollcheck/lab/node"
 )
 
 type downOptions struct {
@@ -25,7 +28,9 @@ func newDownCommand() *cobra.Command {
 		long: `Stop the lab running in DIR: send SIGTERM to up (from DIR/lab.json, or
 DIR/up.pid if the lab never got ready) and wait until it and every component
 process are gone. After --timeout whatever is left is killed with SIGKILL.
-Exits 0 if nothing is running.`,
+A real node's leftovers (processes in its network namespace or its pods'
+cgroups, mounts under DIR/node, cgroups, the namespace) are removed, also
+when up crashed half-way. Exits 0 if nothing is running.`,
 		timeoutHelp: "how long to wait for a clean stop before SIGKILL",
 	}, o.run)
 }
@@ -41,8 +46,7 @@ func (o *downOptions) run(cmd *cobra.Command) error {
 	}
 	all := append([]proc{up}, comps...)
 	if !anyAlive(all) {
-		cleanup(dir)
-		return nil
+		return cleanup(cmd.Context(), dir)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "stopping the lab in %s\n", dir)
 	if up.alive() {
@@ -56,8 +60,7 @@ func (o *downOptions) run(cmd *cobra.Command) error {
 	if !waitGone(5*time.Second, all...) {
 		return errors.New("some lab processes would not die")
 	}
-	cleanup(dir)
-	return nil
+	return cleanup(cmd.Context(), dir)
 }
 
 // labProcs returns up's process and the components' processes (in start
@@ -74,7 +77,9 @@ func labProcs(dir string) (proc, []proc, error) {
 	if err != nil {
 		return proc{}, nil, err
 	}
-	order := map[string]int{"etcd": 0, "apiserver": 1, "controller-manager": 2, "scheduler": 3, "kubelet": 4, "lb": 5}
+	// Start order; leftovers are stopped in reverse.
+	order := map[string]int{"containerd": 0, "etcd": 1, "apiserver": 2, "controller-manager": 3, "scheduler": 4,
+		node.RelayCommandName: 5, "kubelet": 6, "kube-proxy": 7, "lb": 8}
 	names := make([]string, 0, len(st.Components))
 	for n := range st.Components {
 		names = append(names, n)
@@ -96,8 +101,17 @@ func anyAlive(ps []proc) bool {
 	return false
 }
 
-func cleanup(dir string) {
+// cleanup removes what a stopped lab leaves: its ready and pid files and,
+// for a real node (also one whose up crashed half-way), the node's
+// processes, mounts, cgroups and network namespace.
+func cleanup(ctx context.Context, dir string) error {
 	for _, name := range []string{readyFile, upPIDFile} {
 		_ = os.Remove(filepath.Join(dir, name))
 	}
+	if l := node.NewLayout(dir); node.Leftover(l) {
+		if err := node.Teardown(ctx, l); err != nil {
+			return fmt.Errorf("tear down the real node: %w", err)
+		}
+	}
+	return nil
 }

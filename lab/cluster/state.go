@@ -39,6 +39,19 @@ type State struct {
 	Etcd string `json:"etcd"`
 	// NodeName is the name of the kubelet's Node ("" without a kubelet).
 	NodeName string `json:"node_name,omitempty"`
+	// NodeMode is the node up runs: "process" (the lab's process kubelet)
+	// or "real" (upstream kubelet, containerd and kube-proxy).
+	NodeMode string `json:"node_mode,omitempty"`
+	// Netns is the real node's network namespace (name), NetnsPath its
+	// path (/run/netns/NAME) for nsenter --net or netns.Dialer.
+	Netns     string `json:"netns,omitempty"`
+	NetnsPath string `json:"netns_path,omitempty"`
+	// NodeIP is the real node's InternalIP, inside Netns.
+	NodeIP string `json:"node_ip,omitempty"`
+	// ContainerdSocket is the real node's containerd socket.
+	ContainerdSocket string `json:"containerd_socket,omitempty"`
+	// ProxyMode is kube-proxy's mode on the real node: iptables or nftables.
+	ProxyMode string `json:"proxy_mode,omitempty"`
 	// PID is the process id of `up`.
 	PID int `json:"pid"`
 	// PIDStart is the start time of PID in clock ticks since boot

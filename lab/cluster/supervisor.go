@@ -16,6 +16,13 @@ import (
 type child struct {
 	name string
 	args []string
+	// argv, if set, is the whole command line instead of this binary's
+	// subcommand name and args (the real node's containerd, kubelet and
+	// kube-proxy run under nsenter).
+	argv []string
+	// preStop, if set, runs when the lab stops, before c is signalled
+	// (after the components started later are gone).
+	preStop func()
 	// grace is how long the component gets after SIGTERM before its
 	// process group is killed.
 	grace time.Duration
@@ -53,8 +60,8 @@ type supervisor struct {
 	// restarted API server is followed by a restart of the components that
 	// follow it.
 	apiReady func(context.Context) error
-	failed    chan error
-	wg        sync.WaitGroup
+	failed   chan error
+	wg       sync.WaitGroup
 }
 
 func newSupervisor(exe, dir string) *supervisor {
@@ -93,8 +100,12 @@ func (s *supervisor) spawn(c *child, truncate bool) (*exec.Cmd, error) {
 		return nil, err
 	}
 	defer logf.Close() // the child holds its own descriptor
-	fmt.Fprintf(logf, "==== %s rollcheck-lab %s %q\n", time.Now().UTC().Format(time.RFC3339Nano), c.name, c.args)
-	cmd := exec.Command(s.exe, append([]string{c.name}, c.args...)...)
+	argv := c.argv
+	if argv == nil {
+		argv = append([]string{s.exe, c.name}, c.args...)
+	}
+	fmt.Fprintf(logf, "==== %s %s %q\n", time.Now().UTC().Format(time.RFC3339Nano), c.name, argv)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = s.dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
@@ -297,6 +308,9 @@ func (s *supervisor) stop() {
 		select {
 		case <-exited:
 		default:
+			if c.preStop != nil {
+				c.preStop()
+			}
 			_ = syscall.Kill(p.PID, syscall.SIGTERM)
 			select {
 			case <-exited:

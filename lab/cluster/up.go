@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/rollcheck/rollcheck/lab/node"
 )
 
 const (
@@ -84,6 +86,9 @@ type upOptions struct {
 	noLB           bool
 	kubeletArgs    []string
 	lbArgs         []string
+	nodeMode       string
+	proxyMode      string
+	real           *realNode // with --node real
 	setRegisterLag bool
 	setDeregLag    bool
 	setIdleTimeout bool
@@ -105,6 +110,19 @@ then SIGKILL after a grace period), removes DIR/ready and exits 0.
 Files in DIR: ca.crt ca.key apiserver.crt apiserver.key sa.key sa.pub
 tokens.csv (kept across runs), kubeconfig, lab.json, ready, up.pid, logs/,
 etcd/ and kubelet/ (wiped at start unless --keep-data), hold/.
+
+With --node real (root; Debian's containerd, runc and containernetworking-
+plugins; kubelet and kube-proxy from make lab-node next to this binary), the
+node is the upstream kubelet and kube-proxy with containerd, runc and CNI,
+run in a network namespace of the lab's (rclab- and 8 hex digits of DIR's
+hash; a bridge lab0 without ports holds the node's 10.77.0.1, pods get
+10.244.0.0/16), so that no pod traffic touches the host's network. The
+components are containerd, node-relay (the API server into the namespace,
+and the API server's connections to the kubelet out of it), kubelet and
+kube-proxy; their files are in DIR/node, the lab's images are imported at
+start. When up stops, the pods are removed through CRI before containerd
+stops; then the node's mounts, cgroups and namespace go. down (or the next
+up in DIR) does the same for a lab whose up crashed.
 
 Once ready, up restarts any component whose process exits (after 0.5s,
 backing off to 10s if it keeps crashing), unless DIR/hold/NAME exists:
@@ -142,6 +160,8 @@ func newUpCommand() *cobra.Command {
 	f.BoolVar(&o.noLB, "no-lb", false, "do not start the load balancer")
 	f.StringArrayVar(&o.kubeletArgs, "kubelet-arg", nil, "extra argument for the kubelet command; repeatable")
 	f.StringArrayVar(&o.lbArgs, "lb-arg", nil, "extra argument for the lb command; repeatable")
+	f.StringVar(&o.nodeMode, "node", nodeProcess, "the node: process (the lab's process kubelet; no root needed) or real (upstream kubelet and kube-proxy, containerd, runc and CNI in a network namespace; root)")
+	f.StringVar(&o.proxyMode, "proxy-mode", node.ProxyIPTables, "kube-proxy's mode with --node real: iptables or nftables")
 	_ = f.MarkHidden("no-kubelet")
 	_ = f.MarkHidden("no-lb")
 	return cmd
@@ -173,6 +193,21 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 	}
 	if o.noLB {
 		o.targets = nil
+	}
+	switch o.nodeMode {
+	case nodeProcess:
+		if cmd.Flags().Changed("proxy-mode") {
+			return errors.New("--proxy-mode needs --node real (the process kubelet runs no kube-proxy)")
+		}
+	case nodeReal:
+		if o.noKubelet || len(o.kubeletArgs) > 0 {
+			return errors.New("--no-kubelet and --kubelet-arg are for --node process")
+		}
+		if o.proxyMode != node.ProxyIPTables && o.proxyMode != node.ProxyNFTables {
+			return fmt.Errorf("--proxy-mode %q: want %s or %s", o.proxyMode, node.ProxyIPTables, node.ProxyNFTables)
+		}
+	default:
+		return fmt.Errorf("--node %q: want %s or %s", o.nodeMode, nodeProcess, nodeReal)
 	}
 	o.out = cmd.OutOrStdout()
 	if o.exe, err = os.Executable(); err != nil {
@@ -262,6 +297,19 @@ func (o *upOptions) run(ctx context.Context) error {
 		return fmt.Errorf("write kubeconfig: %w", err)
 	}
 	kubeconfig := pk.path(kubeconfigFile)
+	if o.nodeMode == nodeReal {
+		if o.real, err = newRealNode(o, kubeconfig); err != nil {
+			return err
+		}
+		// After the components stop (defers run last first): mounts,
+		// cgroups and the namespace go too.
+		defer func() {
+			if err := o.real.teardown(); err != nil {
+				fmt.Fprintf(o.out, "real node teardown: %v\n", err)
+			}
+		}()
+		fmt.Fprintln(o.out, o.real.describe(ctx))
+	}
 
 	sup := newSupervisor(o.exe, o.dir)
 	defer sup.stop()
@@ -320,6 +368,14 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 	if !o.noKubelet {
 		state.NodeName = o.nodeName
 	}
+	state.NodeMode = o.nodeMode
+	if o.real != nil {
+		state.Netns = o.real.layout.Namespace
+		state.NetnsPath = o.real.layout.NetnsPath()
+		state.NodeIP = node.NodeIP
+		state.ContainerdSocket = o.real.layout.ContainerdSocket()
+		state.ProxyMode = o.proxyMode
+	}
 	for _, t := range o.targets {
 		u := fmt.Sprintf("http://127.0.0.1:%d", t.port)
 		state.LB[t.service] = u
@@ -345,6 +401,12 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 		}
 	}
 
+	if o.real != nil {
+		// containerd first: it serves while the control plane starts.
+		if err := o.real.startRuntime(ctx, sup); err != nil {
+			return nil, err
+		}
+	}
 	if err := sup.start(&child{name: "etcd", grace: 10 * time.Second, args: []string{
 		"--dir", o.dir,
 		"--listen-client", etcdAddr,
@@ -355,8 +417,18 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 	if err := waitFor("etcd", func(context.Context) error { return dialable(etcdAddr) }); err != nil {
 		return nil, err
 	}
-	if err := sup.start(&child{name: "apiserver", grace: 10 * time.Second, args: apiserverArgs(pk, pt, etcdAddr)}); err != nil {
+	apiArgs := apiserverArgs(pk, pt, etcdAddr)
+	if o.real != nil {
+		apiArgs = append(apiArgs, node.APIServerArgs(o.real.layout)...)
+	}
+	if err := sup.start(&child{name: "apiserver", grace: 10 * time.Second, args: apiArgs}); err != nil {
 		return nil, err
+	}
+	if o.real != nil {
+		// While the API server starts.
+		if err := o.real.importImages(ctx, waitFor); err != nil {
+			return nil, err
+		}
 	}
 
 	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -388,7 +460,11 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 	}}); err != nil {
 		return nil, err
 	}
-	if !o.noKubelet {
+	if o.real != nil {
+		if err := o.real.startNode(sup, fmt.Sprintf("127.0.0.1:%d", pt.apiserver)); err != nil {
+			return nil, err
+		}
+	} else if !o.noKubelet {
 		args := append([]string{
 			"--kubeconfig", kubeconfig,
 			"--node-name", o.nodeName,
@@ -412,6 +488,10 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 		}
 		if o.setIdleTimeout {
 			args = append(args, "--idle-timeout", o.idleTimeout.String())
+		}
+		if o.real != nil {
+			// The targets are pod IPs, inside the namespace.
+			args = append(args, "--netns", o.real.layout.NetnsPath())
 		}
 		args = append(args, o.lbArgs...)
 		if err := sup.start(&child{name: "lb", grace: 10 * time.Second, args: args}); err != nil {

@@ -1,0 +1,140 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rollcheck/rollcheck/lab/image"
+	"github.com/rollcheck/rollcheck/lab/node"
+)
+
+// Node modes of up.
+const (
+	nodeProcess = "process" // the lab's own process kubelet (no root, no runtime)
+	nodeReal    = "real"    // upstream kubelet, containerd, kube-proxy in a network namespace
+)
+
+// realNode is the real node of an `up --node real`: its layout on the host,
+// its configuration and the binaries it runs.
+type realNode struct {
+	layout    node.Layout
+	cfg       node.Config
+	exe       string // rollcheck-lab, for node-relay and node-exec
+	kubelet   string
+	kubeProxy string
+}
+
+func newRealNode(o *upOptions, kubeconfig string) (*realNode, error) {
+	binDir := filepath.Dir(o.exe)
+	if err := node.CheckHost(binDir); err != nil {
+		return nil, err
+	}
+	n := &realNode{
+		layout: node.NewLayout(o.dir),
+		cfg: node.Config{
+			NodeName:     o.nodeName,
+			Kubeconfig:   kubeconfig,
+			ProxyMode:    o.proxyMode,
+			SandboxImage: image.PauseRef,
+		},
+		exe:       o.exe,
+		kubelet:   filepath.Join(binDir, "kubelet"),
+		kubeProxy: filepath.Join(binDir, "kube-proxy"),
+	}
+	if err := n.layout.Validate(); err != nil {
+		return nil, err
+	}
+	return n, n.cfg.Validate()
+}
+
+// describe is up's line about the node, with the versions that run.
+func (n *realNode) describe(ctx context.Context) string {
+	kubelet := versionWord(ctx, n.kubelet, 1, "--version")       // "Kubernetes v1.35.4"
+	containerd := versionWord(ctx, "containerd", 2, "--version") // "containerd github.com/containerd/containerd 1.6.20~ds1 ..."
+	containerd, _, _ = strings.Cut(containerd, "~")
+	return fmt.Sprintf("node: real (kubelet %s, containerd %s, kube-proxy %s) in network namespace %s",
+		kubelet, containerd, n.cfg.ProxyMode, n.layout.Namespace)
+}
+
+// versionWord returns word i of `bin args`' output, or "?".
+func versionWord(ctx context.Context, bin string, i int, args ...string) string {
+	out, err := exec.CommandContext(ctx, bin, args...).Output()
+	if f := strings.Fields(string(out)); err == nil && len(f) > i {
+		return f[i]
+	}
+	return "?"
+}
+
+// startRuntime prepares the host (namespace, configuration, cgroups; a
+// crashed earlier run's leftovers are removed first) and starts containerd
+// in the namespace. Once the lab stops, containerd's pods are removed
+// through CRI before it is stopped, so that no shim stays behind.
+func (n *realNode) startRuntime(ctx context.Context, sup *supervisor) error {
+	if err := node.Prepare(ctx, n.layout, n.cfg); err != nil {
+		return fmt.Errorf("real node: %w", err)
+	}
+	socket := n.layout.ContainerdSocket()
+	return sup.start(&child{
+		name:  "containerd",
+		grace: 10 * time.Second,
+		argv:  node.ContainerdCommand(n.layout),
+		preStop: func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = node.RemovePods(ctx, socket)
+		},
+	})
+}
+
+// importImages waits until containerd serves, then writes the lab's images
+// (image.Lab) and imports them.
+func (n *realNode) importImages(ctx context.Context, waitFor func(string, func(context.Context) error) error) error {
+	socket := n.layout.ContainerdSocket()
+	if err := waitFor("containerd's CRI API on "+socket, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		return node.RuntimeReady(ctx, socket)
+	}); err != nil {
+		return err
+	}
+	built, err := image.WriteLab(filepath.Dir(n.exe), n.layout.ImagesDir())
+	if err != nil {
+		return fmt.Errorf("build the lab's images: %w", err)
+	}
+	for _, b := range built {
+		if err := image.Import(ctx, "ctr", socket, b.Path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startNode starts the relay, the kubelet and kube-proxy. apiserver is the
+// API server's host address, 127.0.0.1:PORT.
+func (n *realNode) startNode(sup *supervisor, apiserver string) error {
+	relay := node.Relay{Netns: n.layout.NetnsPath(), APIServer: apiserver, EgressSocket: n.layout.EgressSocket()}
+	for _, c := range []*child{
+		{name: node.RelayCommandName, grace: 5 * time.Second, args: node.RelayArgs(relay)},
+		// A real kubelet leaves its pods running when it stops; the pods go
+		// with containerd's preStop.
+		{name: "kubelet", grace: 10 * time.Second, argv: node.KubeletCommand(n.layout, n.cfg, n.exe, n.kubelet)},
+		{name: "kube-proxy", grace: 10 * time.Second, argv: node.KubeProxyCommand(n.layout, n.kubeProxy)},
+	} {
+		if err := sup.start(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// teardown removes what the node left on the host once its processes are
+// stopped: mounts, cgroups, the namespace.
+func (n *realNode) teardown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return node.Teardown(ctx, n.layout)
+}

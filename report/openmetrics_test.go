@@ -59,6 +59,12 @@ func TestOpenMetricsOfTheSeedPairParse(t *testing.T) {
 			if !strings.HasSuffix(out, "\n# EOF\n") {
 				t.Errorf("no final # EOF line:\n%s", out)
 			}
+			// The textfile collector and the Pushgateway parse with the
+			// legacy names' rules, newer parsers with UTF-8's.
+			legacy := expfmt.NewTextParser(model.LegacyValidation)
+			if _, err := legacy.TextToMetricFamilies(strings.NewReader(out)); err != nil {
+				t.Errorf("does not parse with legacy names: %v", err)
+			}
 			p := expfmt.NewTextParser(model.UTF8Validation)
 			families, err := p.TextToMetricFamilies(strings.NewReader(out))
 			if err != nil {

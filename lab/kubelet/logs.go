@@ -83,8 +83,11 @@ func (k *Kubelet) serveContainerLogs(rw http.ResponseWriter, r *http.Request) {
 		httpError(rw, http.StatusBadRequest, "decode log options: %v", err)
 		return
 	}
+	// 400, not the kubelet's 422 for invalid options: the API server has
+	// validated them already, and it passes a 400's message on to kubectl
+	// (a 422's it drops).
 	if err := checkLogOptions(opts); err != nil {
-		httpError(rw, http.StatusUnprocessableEntity, "%v", err)
+		httpError(rw, http.StatusBadRequest, "%v", err)
 		return
 	}
 	c, code, err := k.findContainer(r.PathValue("namespace"), r.PathValue("pod"), "", r.PathValue("container"))

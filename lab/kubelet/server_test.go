@@ -87,7 +87,7 @@ func TestContainerLogsServesTheCurrentRunWithTailLimitFollowAndPrevious(t *testi
 		{"the old tail parameter still works", "?tail=1", 200, "three\n"},
 		{"limitBytes cuts the answer", "?limitBytes=5", 200, "one\nt"},
 		{"sinceSeconds covering the whole run is answered", "?sinceSeconds=3600", 200, "one\ntwo\nthree\n"},
-		{"timestamps are refused with a reason", "?timestamps=true", 422, "keeps no log timestamps"},
+		{"timestamps are refused with a reason", "?timestamps=true", 400, "keeps no log timestamps"},
 		{"previous without a restart is refused", "?previous=true", 400, `previous terminated container "app" in pod "talk" not found`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

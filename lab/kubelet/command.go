@@ -75,7 +75,7 @@ its status.daemonEndpoints.kubeletEndpoint.Port the port, where the API server
 	f := cmd.Flags()
 	f.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the lab cluster")
 	f.StringVar(&o.NodeName, "node-name", o.NodeName, "name of the Node to register")
-	f.StringVar(&o.Dir, "dir", o.Dir, "state directory; container logs go to DIR/pods/<ns>_<pod>/<container>.log")
+	f.StringVar(&o.Dir, "dir", o.Dir, "state directory; a container's runs log to DIR/pods/<ns>_<pod>/<container>/<restartCount>.log (CRI log format)")
 	f.StringVar(&o.ImageMapFile, "image-map", o.ImageMapFile, "YAML/JSON file of extra image → command mappings")
 	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "pod IP range (labels only, never dialed); its first and last addresses are not given to pods")
 	f.IntVar(&o.Port, "port", o.Port, "port of the kubelet API on 127.0.0.1; 0 picks a free one (published in the Node's daemonEndpoints)")

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"syscall"
 	"time"
 
@@ -28,8 +26,8 @@ type container struct {
 	started        bool
 	pid            int
 	gen            int // bumped per process start; stale probe results are dropped
-	// curRun and prevRun are the current and the previous process's spans of
-	// the log file (kubectl logs and logs --previous); env is the current
+	// curRun and prevRun are the current and the previous process's log
+	// files (kubectl logs and logs --previous); env is the current
 	// process's environment, which exec gives its commands too.
 	curRun, prevRun *logRun
 	env             []string
@@ -170,20 +168,13 @@ func (c *container) start() (*process, int, error) {
 		return nil, 0, err
 	}
 	w.event(c, v1.EventTypeNormal, "Pulled", "Container image %q already present on machine", c.spec.Image)
-	logFile, err := os.OpenFile(c.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, logPath, err := c.openRunLog()
 	if err != nil {
-		return nil, 0, fmt.Errorf("open log: %w", err)
-	}
-	// Every run appends to one file; this run's output starts here.
-	logStart, err := logFile.Seek(0, io.SeekEnd)
-	if err != nil {
-		_ = logFile.Close()
-		return nil, 0, fmt.Errorf("open log: %w", err)
+		return nil, 0, err
 	}
 	w.event(c, v1.EventTypeNormal, "Created", "Created container: %s", c.spec.Name)
 	proc, err := startProcess(argv, env, w.logDir, logFile)
 	if err != nil {
-		_ = logFile.Close()
 		return nil, 0, err
 	}
 	w.logf("container %s: pid %d: %q", c.spec.Name, proc.pid, argv)
@@ -200,7 +191,7 @@ func (c *container) start() (*process, int, error) {
 	if c.curRun != nil {
 		c.prevRun = c.curRun
 	}
-	c.curRun = newLogRun(logStart)
+	c.curRun = newLogRun(logPath)
 	c.env = env
 	c.state = v1.ContainerState{Running: &v1.ContainerStateRunning{StartedAt: metav1.Now().Rfc3339Copy()}}
 	c.ready, c.started = false, false
@@ -265,6 +256,7 @@ func (c *container) supervise(ctx context.Context, proc *process, gen int) (stop
 // exited records the process's exit as the terminated state.
 func (c *container) exited(proc *process, gen int) {
 	<-proc.exited
+	proc.log.wait(logDrain)
 	w := c.w
 	code := proc.exitCode
 	reason := "Completed"
@@ -284,8 +276,8 @@ func (c *container) exited(proc *process, gen int) {
 		ContainerID: fmt.Sprintf("lab://%d", proc.pid),
 	}}
 	c.ready, c.started = false, false
-	if c.curRun != nil {
-		c.curRun.finish(c.logPath())
+	if c.curRun != nil && !c.curRun.finished() {
+		close(c.curRun.done)
 	}
 	w.mu.Unlock()
 	w.logf("container %s: pid %d exited with %d", c.spec.Name, proc.pid, code)

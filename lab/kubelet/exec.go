@@ -55,7 +55,7 @@ func (c *container) running() (env []string, err error) {
 	w := c.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if c.curRun == nil || c.curRun.end >= 0 {
+	if c.curRun == nil || c.curRun.finished() {
 		return nil, fmt.Errorf("container %q in pod %s/%s is not running", c.spec.Name, w.ns, w.name)
 	}
 	return c.env, nil

@@ -26,7 +26,10 @@
 //   - status.go: the pod status written to the API server.
 //   - server.go: the kubelet API the API server calls (127.0.0.1, HTTPS),
 //     and why the Node's InternalIP is 127.0.0.1.
-//   - logs.go: containerLogs (kubectl logs, -f, --tail, --previous).
+//   - crilog.go: a container's stdout and stderr into its log file, in the
+//     CRI log format a runtime writes.
+//   - logs.go: containerLogs (kubectl logs with all its options), read with
+//     the kubelet's own CRI log reader.
 //   - exec.go, pty.go: exec (kubectl exec, with -t a pty).
 //   - portforward.go: portForward (kubectl port-forward).
 package kubelet
@@ -54,7 +57,8 @@ import (
 // Config configures a Kubelet. Zero durations take the defaults noted.
 type Config struct {
 	NodeName string
-	// Dir is the state directory; logs go to Dir/pods/<ns>_<pod>/<container>.log.
+	// Dir is the state directory; each run of a container logs to
+	// Dir/pods/<ns>_<pod>/<container>/<restartCount>.log in the CRI format.
 	Dir string
 	// PodCIDR: pods take its addresses but the first and the last. They are
 	// labels, never dialed.

@@ -31,7 +31,7 @@ import (
 // runs a tiny HTTP server instead of the tests.
 //
 //	LAB_HELPER=http      serve on $PORT: /ready → $READY_CODE (200), /healthz → $HEALTH_CODE (200),
-//	                     /say?msg=M prints M on stdout, /quit exits 1; prints $BANNER lines
+//	                     /say?msg=M prints M on stdout (&to=stderr: on stderr), /quit exits 1; prints $BANNER lines
 //	                     ("|"-separated) at start
 //	LAB_HELPER=exit      exit with $EXIT_CODE at once
 //	ON_SIGTERM=die       default Go behaviour: killed by SIGTERM (143)
@@ -70,7 +70,13 @@ func helper(mode string) int {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code("READY_CODE")) })
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(code("HEALTH_CODE")) })
-	mux.HandleFunc("/say", func(_ http.ResponseWriter, r *http.Request) { fmt.Println(r.URL.Query().Get("msg")) })
+	mux.HandleFunc("/say", func(_ http.ResponseWriter, r *http.Request) {
+		out := os.Stdout
+		if r.URL.Query().Get("to") == "stderr" {
+			out = os.Stderr
+		}
+		_, _ = fmt.Fprintln(out, r.URL.Query().Get("msg"))
+	})
 	mux.HandleFunc("/quit", func(http.ResponseWriter, *http.Request) { os.Exit(1) })
 	if b := os.Getenv("BANNER"); b != "" {
 		for _, line := range strings.Split(b, "|") {
@@ -335,7 +341,7 @@ func TestPodBecomesRunningAndReadyWithPortsAnnotation(t *testing.T) {
 	for _, reason := range []string{"Pulled", "Created", "Started"} {
 		h.waitFor("event "+reason, 5*time.Second, func() bool { return len(h.events(reason)) > 0 })
 	}
-	if _, err := os.Stat(filepath.Join(h.dir, "pods", "default_web", "app.log")); err != nil {
+	if _, err := os.Stat(filepath.Join(h.dir, "pods", "default_web", "app", "0.log")); err != nil {
 		t.Errorf("container log: %v", err)
 	}
 }

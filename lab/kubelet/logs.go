@@ -9,19 +9,24 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/conversion"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apiserver/pkg/util/flushwriter"
+	internalapi "k8s.io/cri-api/pkg/apis"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+	crilogs "k8s.io/cri-client/pkg/logs"
 	corev1conv "k8s.io/kubernetes/pkg/apis/core/v1"
 )
 
-// logFollowPoll is how often a followed log is checked for new output. The
-// real kubelet waits on inotify with a 1 s fallback; polling a local file
-// this often costs nothing and keeps `kubectl logs -f` prompt.
-const logFollowPoll = 100 * time.Millisecond
+// logDrain bounds how long a container's exit waits for the last of its
+// output to reach the log (a child that left its process group may hold
+// the output open).
+const logDrain = 2 * time.Second
 
 // logOptionsCodec decodes the query of a containerLogs request with the
 // API's own conversion, as the kubelet does (it uses the whole legacy scheme;
@@ -35,40 +40,61 @@ var logOptionsCodec = func() runtime.ParameterCodec {
 	return runtime.NewParameterCodec(s)
 }()
 
-// logRun is one container process's span of the container's log file: all
-// runs append to one file (DIR/pods/<ns>_<pod>/<container>.log), and the
-// kubelet API serves the current run, or the previous one for --previous,
-// as the real kubelet serves one log file per container instance.
+// logRun is one container process's log file. As with a real kubelet and
+// runtime, each run of a container writes its own file in the CRI log
+// format, DIR/pods/<ns>_<pod>/<container>/<restartCount>.log; the current
+// and the previous run's files are kept.
 type logRun struct {
-	start   int64
-	started time.Time
-	end     int64         // -1 while the process runs
-	done    chan struct{} // closed once the process has exited and end is set
+	path string
+	done chan struct{} // closed once the process has exited and its output is in the file
 }
 
-func newLogRun(start int64) *logRun {
-	return &logRun{start: start, started: time.Now(), end: -1, done: make(chan struct{})}
-}
+func newLogRun(path string) *logRun { return &logRun{path: path, done: make(chan struct{})} }
 
-// finish records the end of the run's output; the caller holds w.mu. The
-// process group is dead by now, so nothing writes to the file any more.
-func (r *logRun) finish(path string) {
-	if r.end >= 0 {
-		return
+func (r *logRun) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
 	}
-	r.end = r.start
-	if fi, err := os.Stat(path); err == nil {
-		r.end = fi.Size()
-	}
-	close(r.done)
 }
 
-// logPath is the file all of the container's runs append to.
-func (c *container) logPath() string { return filepath.Join(c.w.logDir, c.spec.Name+".log") }
+// logDir is the directory of the container's log files.
+func (c *container) logDir() string { return filepath.Join(c.w.logDir, c.spec.Name) }
+
+// openRunLog creates the log file of the container's next run and removes
+// the one before the previous run's.
+func (c *container) openRunLog() (*os.File, string, error) {
+	w := c.w
+	w.mu.Lock()
+	n := c.restarts
+	if c.pendingRestart {
+		n++
+	}
+	var stale string
+	if c.prevRun != nil {
+		stale = c.prevRun.path
+	}
+	w.mu.Unlock()
+	if err := os.MkdirAll(c.logDir(), 0o755); err != nil {
+		return nil, "", fmt.Errorf("create log dir: %w", err)
+	}
+	path := filepath.Join(c.logDir(), strconv.Itoa(int(n))+".log")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, "", fmt.Errorf("open log: %w", err)
+	}
+	if stale != "" && stale != path {
+		_ = os.Remove(stale)
+	}
+	return f, path, nil
+}
 
 // serveContainerLogs answers GET /containerLogs/{namespace}/{pod}/{container}
-// with the query options kubectl sends (PodLogOptions): follow, tailLines,
-// limitBytes, previous, and sinceSeconds/sinceTime where the answer is exact.
+// with the query options kubectl sends (PodLogOptions: follow, tailLines,
+// limitBytes, sinceSeconds, sinceTime, timestamps, previous, stream),
+// reading the log with the kubelet's own CRI log reader.
 func (k *Kubelet) serveContainerLogs(rw http.ResponseWriter, r *http.Request) {
 	query := r.URL.Query()
 	// The kubelet still accepts the old "tail" parameter; "all" means no tail.
@@ -83,11 +109,8 @@ func (k *Kubelet) serveContainerLogs(rw http.ResponseWriter, r *http.Request) {
 		httpError(rw, http.StatusBadRequest, "decode log options: %v", err)
 		return
 	}
-	// 400, not the kubelet's 422 for invalid options: the API server has
-	// validated them already, and it passes a 400's message on to kubectl
-	// (a 422's it drops).
 	if err := checkLogOptions(opts); err != nil {
-		httpError(rw, http.StatusBadRequest, "%v", err)
+		httpError(rw, http.StatusUnprocessableEntity, "%v", err)
 		return
 	}
 	c, code, err := k.findContainer(r.PathValue("namespace"), r.PathValue("pod"), "", r.PathValue("container"))
@@ -100,18 +123,25 @@ func (k *Kubelet) serveContainerLogs(rw http.ResponseWriter, r *http.Request) {
 		httpError(rw, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if !run.coveredBy(opts) {
-		httpError(rw, http.StatusBadRequest,
-			"the lab's process kubelet keeps no log timestamps: --since reaching before the container started (%s) cannot be answered",
-			run.started.UTC().Format(time.RFC3339))
-		return
+	fw := flushwriter.Wrap(rw)
+	stdout, stderr := io.Writer(fw), io.Writer(fw)
+	if opts.Stream != nil {
+		switch *opts.Stream {
+		case v1.LogStreamStdout:
+			stderr = io.Discard
+		case v1.LogStreamStderr:
+			stdout = io.Discard
+		}
 	}
 	rw.Header().Set("Content-Type", "text/plain")
-	if err := streamLog(r.Context(), rw, c.logPath(), run, opts); err != nil && r.Context().Err() == nil {
+	err = crilogs.ReadLogs(r.Context(), nil, run.path, run.path, crilogs.NewLogOptions(opts, time.Now()), runState{run: run}, stdout, stderr)
+	if err != nil && r.Context().Err() == nil {
 		k.cfg.Logf("logs of %s/%s/%s: %v", c.w.ns, c.w.name, c.spec.Name, err)
 	}
 }
 
+// checkLogOptions refuses what the API server's validation would; the API
+// server checks before it calls, so this guards direct callers.
 func checkLogOptions(o *v1.PodLogOptions) error {
 	switch {
 	case o.TailLines != nil && *o.TailLines < 0:
@@ -122,169 +152,46 @@ func checkLogOptions(o *v1.PodLogOptions) error {
 		return errors.New("sinceSeconds must be a positive integer")
 	case o.SinceSeconds != nil && o.SinceTime != nil:
 		return errors.New("at most one of sinceTime or sinceSeconds may be specified")
-	case o.Timestamps:
-		return errors.New("the lab's process kubelet keeps no log timestamps: --timestamps is not supported")
-	case o.Stream != nil && *o.Stream != v1.LogStreamAll:
-		return errors.New("the lab's process kubelet keeps stdout and stderr in one log: only stream All is supported")
+	case o.Stream != nil && *o.Stream != v1.LogStreamAll && *o.Stream != v1.LogStreamStdout && *o.Stream != v1.LogStreamStderr:
+		return fmt.Errorf("invalid stream %q", *o.Stream)
 	}
 	return nil
 }
 
-// coveredBy reports whether every line of the run is inside the since
-// window, the only case answered without per-line timestamps.
-func (r *logRun) coveredBy(o *v1.PodLogOptions) bool {
-	switch {
-	case o.SinceSeconds != nil:
-		return !r.started.Before(time.Now().Add(-time.Duration(*o.SinceSeconds) * time.Second))
-	case o.SinceTime != nil:
-		return !r.started.Before(o.SinceTime.Time)
-	}
-	return true
-}
-
-// logRunFor returns a copy of the current or previous run, with the same
-// done channel.
-func (c *container) logRunFor(previous bool) (logRun, error) {
+// logRunFor returns the current or the previous run, with the kubelet's
+// messages when there is none.
+func (c *container) logRunFor(previous bool) (*logRun, error) {
 	w := c.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if previous {
 		if c.prevRun == nil {
-			return logRun{}, fmt.Errorf("previous terminated container %q in pod %q not found", c.spec.Name, w.name)
+			return nil, fmt.Errorf("previous terminated container %q in pod %q not found", c.spec.Name, w.name)
 		}
-		return *c.prevRun, nil
+		return c.prevRun, nil
 	}
 	if c.curRun == nil {
 		reason := "ContainerCreating"
 		if c.state.Waiting != nil && c.state.Waiting.Reason != "" {
 			reason = c.state.Waiting.Reason
 		}
-		return logRun{}, fmt.Errorf("container %q in pod %q is waiting to start: %s", c.spec.Name, w.name, reason)
+		return nil, fmt.Errorf("container %q in pod %q is waiting to start: %s", c.spec.Name, w.name, reason)
 	}
-	return *c.curRun, nil
+	return c.curRun, nil
 }
 
-// streamLog writes the run's part of the log file: its last tailLines lines,
-// at most limitBytes, and with follow whatever the process writes until it
-// exits or ctx is done.
-func streamLog(ctx context.Context, rw http.ResponseWriter, path string, run logRun, o *v1.PodLogOptions) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = f.Close() }()
-	end := run.end
-	if end < 0 {
-		fi, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		end = fi.Size()
-	}
-	from := run.start
-	if o.TailLines != nil {
-		if from, err = tailStart(f, run.start, end, *o.TailLines); err != nil {
-			return err
-		}
-	}
-	out := io.Writer(rw)
-	if o.LimitBytes != nil {
-		out = &limitWriter{w: rw, n: *o.LimitBytes}
-	}
-	flush := func() { _ = http.NewResponseController(rw).Flush() }
-	for {
-		if end > from {
-			n, err := io.Copy(out, io.NewSectionReader(f, from, end-from))
-			from += n
-			if errors.Is(err, errLimit) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			flush()
-		}
-		if !o.Follow || run.end >= 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-run.done:
-			// The process has exited: its output is complete at the size
-			// the file has now (finish set the same).
-		case <-time.After(logFollowPoll):
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		end = fi.Size()
-		select {
-		case <-run.done:
-			run.end = end
-		default:
-		}
-		flush()
-	}
+// runState answers the one runtime call ReadLogs makes while following a
+// log: whether the container still runs. Once it does not, ReadLogs reads
+// to the end of the file and returns.
+type runState struct {
+	internalapi.RuntimeService // nil: no other method is called
+	run                        *logRun
 }
 
-// tailStart returns the offset of the n-th line from the end of
-// [start, end); a last line without a newline counts as a line.
-func tailStart(f io.ReaderAt, start, end, n int64) (int64, error) {
-	if n == 0 {
-		return end, nil
+func (s runState) ContainerStatus(_ context.Context, id string, _ bool) (*runtimeapi.ContainerStatusResponse, error) {
+	state := runtimeapi.ContainerState_CONTAINER_RUNNING
+	if s.run.finished() {
+		state = runtimeapi.ContainerState_CONTAINER_EXITED
 	}
-	const chunk = 32 << 10
-	buf := make([]byte, chunk)
-	pos := end
-	lines := int64(0)
-	skipLast := true // the newline ending the last line starts no line
-	for pos > start {
-		size := min(int64(chunk), pos-start)
-		pos -= size
-		if _, err := f.ReadAt(buf[:size], pos); err != nil && !errors.Is(err, io.EOF) {
-			return 0, err
-		}
-		b := buf[:size]
-		for i := len(b) - 1; i >= 0; i-- {
-			if b[i] != '\n' {
-				skipLast = false
-				continue
-			}
-			if skipLast {
-				skipLast = false
-				continue
-			}
-			lines++
-			if lines == n {
-				return pos + int64(i) + 1, nil
-			}
-		}
-	}
-	return start, nil
-}
-
-var errLimit = errors.New("limitBytes reached")
-
-// limitWriter passes on at most n bytes, then fails with errLimit.
-type limitWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (l *limitWriter) Write(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, errLimit
-	}
-	short := int64(len(p)) > l.n
-	if short {
-		p = p[:l.n]
-	}
-	n, err := l.w.Write(p)
-	l.n -= int64(n)
-	if err == nil && short {
-		err = errLimit
-	}
-	return n, err
+	return &runtimeapi.ContainerStatusResponse{Status: &runtimeapi.ContainerStatus{Id: id, State: state}}, nil
 }

@@ -2,11 +2,14 @@ package kubelet
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Pdeathsig is delivered when the *thread* that forked the child exits, not
@@ -53,31 +56,51 @@ type process struct {
 	// set before exited is closed
 	exitCode int
 	state    *os.ProcessState
-	log      *os.File
+	log      *criLog
 }
 
+// startProcess starts argv with its stdout and stderr on pipes that
+// newCRILog copies into logFile, which it closes when both streams end.
 func startProcess(argv, env []string, dir string, logFile *os.File) (*process, error) {
 	if len(argv) == 0 {
+		_ = logFile.Close()
 		return nil, errors.New("empty command")
+	}
+	var readers, writers []*os.File
+	closeAll := func(fs []*os.File) {
+		for _, f := range fs {
+			_ = f.Close()
+		}
+	}
+	for range 2 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll(readers)
+			closeAll(writers)
+			_ = logFile.Close()
+			return nil, fmt.Errorf("output pipe: %w", err)
+		}
+		readers, writers = append(readers, r), append(writers, w)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Dir = dir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	if err := startCmd(cmd); err != nil {
+	cmd.Stdout, cmd.Stderr = writers[0], writers[1]
+	err := startCmd(cmd)
+	closeAll(writers) // the child has its own copies
+	if err != nil {
+		closeAll(readers)
+		_ = logFile.Close()
 		return nil, err
 	}
-	p := &process{cmd: cmd, pid: cmd.Process.Pid, exited: make(chan struct{}), log: logFile}
+	log := newCRILog(logFile, time.Now, map[string]io.ReadCloser{"stdout": readers[0], "stderr": readers[1]})
+	p := &process{cmd: cmd, pid: cmd.Process.Pid, exited: make(chan struct{}), log: log}
 	go func() {
 		_ = cmd.Wait()
 		p.state = cmd.ProcessState
 		p.exitCode = exitCode(cmd.ProcessState)
 		// The container is gone: like a PID namespace, take its children too.
 		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
-		if p.log != nil {
-			_ = p.log.Close()
-		}
 		close(p.exited)
 	}()
 	return p, nil

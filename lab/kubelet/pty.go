@@ -80,14 +80,7 @@ func (t *ptyTerm) started() {
 }
 
 // drain waits up to d for the command's last output to be copied.
-func (t *ptyTerm) drain(d time.Duration) {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-t.outDone:
-	case <-timer.C:
-	}
-}
+func (t *ptyTerm) drain(d time.Duration) { waitAtMost(t.outDone, d) }
 
 func (t *ptyTerm) close() {
 	_ = t.slave.Close()

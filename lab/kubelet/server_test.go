@@ -87,8 +87,9 @@ func TestContainerLogsServesTheCurrentRunWithTailLimitFollowAndPrevious(t *testi
 		{"the old tail parameter still works", "?tail=1", 200, "three\n"},
 		{"limitBytes cuts the answer", "?limitBytes=5", 200, "one\nt"},
 		{"sinceSeconds covering the whole run is answered", "?sinceSeconds=3600", 200, "one\ntwo\nthree\n"},
-		{"timestamps are refused with a reason", "?timestamps=true", 400, "keeps no log timestamps"},
+		{"sinceTime after every line gives nothing", "?sinceTime=" + url.QueryEscape(time.Now().Add(time.Hour).UTC().Format(time.RFC3339)), 200, ""},
 		{"previous without a restart is refused", "?previous=true", 400, `previous terminated container "app" in pod "talk" not found`},
+		{"invalid options are refused", "?tailLines=-1", 422, "tailLines must be a non-negative integer"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, body := getText(t, logs+tt.query)
@@ -97,6 +98,14 @@ func TestContainerLogsServesTheCurrentRunWithTailLimitFollowAndPrevious(t *testi
 			}
 		})
 	}
+	t.Run("timestamps are the time each line was written", func(t *testing.T) {
+		code, body := getText(t, logs+"?timestamps=true&tailLines=1")
+		ts, line, _ := strings.Cut(body, " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if code != 200 || err != nil || line != "three\n" || time.Since(at) > time.Minute || time.Since(at) < 0 {
+			t.Errorf("got %d %q (%v)", code, body, err)
+		}
+	})
 	t.Run("unknown pods and containers are 404 with a clear message", func(t *testing.T) {
 		for path, want := range map[string]string{
 			"/containerLogs/default/nope/app": "pod default/nope not found on node lab-node",
@@ -143,6 +152,8 @@ func TestContainerLogsServesTheCurrentRunWithTailLimitFollowAndPrevious(t *testi
 		next("hello")
 		httpGetBody(t, app+"/say?msg=again")
 		next("again")
+		httpGetBody(t, app+"/say?msg=oops&to=stderr")
+		next("oops")
 		_, _ = http.Get(app + "/quit") // the process exits 1 and is restarted
 		select {
 		case err := <-ended:
@@ -160,41 +171,19 @@ func TestContainerLogsServesTheCurrentRunWithTailLimitFollowAndPrevious(t *testi
 		h.waitPod("talk", "restarted and Ready", func(p *v1.Pod) bool {
 			return isReady(p) && p.Status.ContainerStatuses[0].RestartCount == 1
 		})
-		if code, body := getText(t, logs+"?previous=true"); code != 200 || body != "one\ntwo\nthree\nhello\nagain\n" {
-			t.Errorf("previous: %d %q", code, body)
+		for query, want := range map[string]string{
+			"?previous=true":               "one\ntwo\nthree\nhello\nagain\noops\n",
+			"?previous=true&stream=Stdout": "one\ntwo\nthree\nhello\nagain\n",
+			"?previous=true&stream=Stderr": "oops\n",
+		} {
+			if code, body := getText(t, logs+query); code != 200 || body != want {
+				t.Errorf("%s: %d %q, want %q", query, code, body, want)
+			}
 		}
 		if code, body := getText(t, logs); code != 200 || body != "one\ntwo\nthree\n" {
 			t.Errorf("current: %d %q", code, body)
 		}
 	})
-}
-
-func TestTailStartCountsLinesFromTheEnd(t *testing.T) {
-	for _, tt := range []struct {
-		name, text string
-		n          int64
-		want       string
-	}{
-		{"complete lines", "a\nb\nc\n", 2, "b\nc\n"},
-		{"a last line without newline counts", "a\nb\nc", 2, "b\nc"},
-		{"more lines than there are", "a\nb\n", 5, "a\nb\n"},
-		{"empty lines count", "a\n\n\n", 2, "\n\n"},
-		{"zero", "a\n", 0, ""},
-		{"long text across chunks", strings.Repeat("x", 70000) + "\n" + strings.Repeat("y", 40000) + "\nz\n", 2, strings.Repeat("y", 40000) + "\nz\n"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			// The run starts after a prefix that must never be shown.
-			data := []byte("earlier run\n" + tt.text)
-			start := int64(len("earlier run\n"))
-			from, err := tailStart(bytes.NewReader(data), start, int64(len(data)), tt.n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := string(data[from:]); got != tt.want {
-				t.Errorf("tail %d of %q = %q, want %q", tt.n, tt.text, got, tt.want)
-			}
-		})
-	}
 }
 
 // execIn runs argv in the container through the kubelet API with client-go's

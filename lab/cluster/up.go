@@ -304,9 +304,12 @@ func (o *upOptions) run(ctx context.Context) error {
 		// After the components stop (defers run last first): mounts,
 		// cgroups and the namespace go too.
 		defer func() {
+			began := time.Now()
 			if err := o.real.teardown(); err != nil {
 				fmt.Fprintf(o.out, "real node teardown: %v\n", err)
+				return
 			}
+			fmt.Fprintf(o.out, "real node torn down in %s\n", time.Since(began).Round(10*time.Millisecond))
 		}()
 		fmt.Fprintln(o.out, o.real.describe(ctx))
 	}

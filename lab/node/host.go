@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -222,13 +223,20 @@ func removeCgroups(root string) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, d := range dirs {
-		if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
+	// A cgroup stays busy until its last zombie is reaped: retry a while.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var errs []error
+		for _, d := range dirs {
+			if err := os.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("remove cgroup %s: %w", d, err))
+			}
 		}
+		if len(errs) == 0 || time.Now().After(deadline) {
+			return errors.Join(errs...)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return errors.Join(errs...)
 }
 
 // netnsProcs returns the pids of processes whose network namespace is the
@@ -273,7 +281,9 @@ func allPIDs() []int {
 func killUntilGone(timeout time.Duration, find func() []int) []int {
 	deadline := time.Now().Add(timeout)
 	for {
-		pids := find()
+		// A zombie is dead already: only its parent (often pid 1 here,
+		// which reaps slowly) can remove it.
+		pids := slices.DeleteFunc(find(), zombie)
 		if len(pids) == 0 || time.Now().After(deadline) {
 			return pids
 		}
@@ -284,6 +294,17 @@ func killUntilGone(timeout time.Duration, find func() []int) []int {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// zombie reports whether pid has exited but is not reaped yet (or is gone).
+func zombie(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) == 0 || f[0] == "Z" || f[0] == "X"
 }
 
 // removeEmptyDirs removes dir and its subdirectories, deepest first, as far

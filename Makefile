@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 # The end-to-end tests and the demo need the lab binaries.
 LAB_BINS := $(BIN)/rollcheck-lab $(BIN)/agnhost $(BIN)/kubectl
 
-.PHONY: all build lab lab-node test unit-test lab-test e2e lint demo demo-strategies bench clean
+.PHONY: all build lab lab-node test unit-test lab-test lab-node-test e2e lint demo demo-strategies bench clean
 
 all: build lab
 
@@ -38,7 +38,13 @@ unit-test:
 # instrumenting all of Kubernetes would double the build.
 lab-test:
 	cd lab && $(GO) test -race -count=1 ./kubelet/... ./lb/... ./app/... ./netns/... ./apiwait/...
-	cd lab && $(GO) test -count=1 ./cluster/...
+	cd lab && $(GO) test -count=1 ./cluster/... ./node/...
+
+# The real node end to end (root; Debian's containerd, runc and CNI plugins):
+# up --node real, 3 agnhost pods, a rollout restart, down, and the host
+# compared before and after.
+lab-node-test: lab-node
+	cd lab && ROLLCHECK_LAB_REAL_NODE_BIN=$(BIN) $(GO) test -count=1 -v -run TestRealNodeE2E ./cluster/
 
 e2e: build lab
 	ROLLCHECK_E2E=1 ROLLCHECK_BIN=$(BIN)/rollcheck ROLLCHECK_LAB_BIN=$(BIN)/rollcheck-lab KUBECTL=$(BIN)/kubectl \

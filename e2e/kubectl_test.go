@@ -26,7 +26,7 @@ func TestKubectlLogsExecAndPortForwardReachADemoPod(t *testing.T) {
 	resetDemo(t)
 	pod := demoPod(t)
 
-	t.Run("logs --tail shows the app's last line", func(t *testing.T) {
+	t.Run("logs --tail, --timestamps and --since show the app's lines", func(t *testing.T) {
 		all := kubectl(t, "logs", pod)
 		for _, want := range []string{pod + ": started", pod + ": listening on"} {
 			if !strings.Contains(all, want) {
@@ -36,6 +36,12 @@ func TestKubectlLogsExecAndPortForwardReachADemoPod(t *testing.T) {
 		tail := kubectl(t, "logs", pod, "--tail=1")
 		if lines := strings.Split(strings.TrimSuffix(tail, "\n"), "\n"); len(lines) != 1 || !strings.Contains(lines[0], pod+": listening on") {
 			t.Errorf("kubectl logs --tail=1: %q, want the one line 'listening on'", tail)
+		}
+		stamped := kubectl(t, "logs", pod, "--tail=1", "--timestamps", "--since=1h")
+		ts, line, _ := strings.Cut(stamped, " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil || line != tail || time.Since(at) > time.Hour {
+			t.Errorf("kubectl logs --tail=1 --timestamps --since=1h: %q, want a recent timestamp and %q", stamped, tail)
 		}
 	})
 

@@ -243,7 +243,7 @@ func TestExecRunsTheCommandWithTheContainersEnvironment(t *testing.T) {
 	})
 	t.Run("with tty the command runs on a terminal", func(t *testing.T) {
 		out, _, err := execIn(t, base, "box", "app", []string{"sh", "-c", "test -t 0 && test -t 1 && echo on-a-tty"}, strings.NewReader(""), true)
-		if err != nil || !strings.Contains(out, "on-a-tty") {
+		if err != nil || strings.TrimSpace(out) != "on-a-tty" {
 			t.Errorf("tty: %q, %v", out, err)
 		}
 	})

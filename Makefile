@@ -28,6 +28,10 @@ lab-node: lab
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kubelet k8s.io/kubernetes/cmd/kubelet
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 	cd lab && CGO_ENABLED=0 $(GO) build -o $(BIN)/demo-app ./cmd/demo-app
+	@# The lab's image archives for up --node real, with the sums of what they
+	@# are made of (up writes its own, seconds of CPU, when those changed).
+	if [ -x /bin/busybox ]; then $(BIN)/rollcheck-lab image build --bin-dir $(BIN) --out $(BIN)/images >/dev/null && \
+		sha256sum $(BIN)/demo-app $(BIN)/agnhost /bin/busybox > $(BIN)/images/sources.sha256; fi
 
 test: unit-test lab-test e2e
 

@@ -427,11 +427,13 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 	if err := sup.start(&child{name: "apiserver", grace: 10 * time.Second, args: apiArgs}); err != nil {
 		return nil, err
 	}
+	// The real node's images are written and imported while the rest
+	// starts; no pod runs before up is ready, and up waits for them.
+	imported := make(chan error, 1)
 	if o.real != nil {
-		// While the API server starts.
-		if err := o.real.importImages(ctx, waitFor); err != nil {
-			return nil, err
-		}
+		go func() { imported <- o.real.importImages(ctx, o.out) }()
+	} else {
+		imported <- nil
 	}
 
 	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -514,6 +516,16 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 		}); err != nil {
 			return nil, err
 		}
+	}
+	select {
+	case err := <-imported:
+		if err != nil {
+			return nil, err
+		}
+	case err := <-sup.failed:
+		return nil, err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("timed out importing the real node's images (logs in %s)", filepath.Join(o.dir, logsDir))
 	}
 	for _, t := range o.targets {
 		addr := fmt.Sprintf("127.0.0.1:%d", t.port)

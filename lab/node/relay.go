@@ -84,6 +84,13 @@ func (r Relay) Run(ctx context.Context) error {
 		inner.Close()
 		return err
 	}
+	// A CONNECT reaches anything in the namespace: the API server's (root's)
+	// only.
+	if err := os.Chmod(r.EgressSocket, 0o600); err != nil {
+		inner.Close()
+		egress.Close()
+		return err
+	}
 	srv := &http.Server{Handler: http.HandlerFunc(r.connect), ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	wg.Add(2)

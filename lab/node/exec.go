@@ -36,7 +36,10 @@ func KubeletCommand(l Layout, c Config, exe, kubelet string) []string {
 	for _, s := range MaskedSysctls {
 		argv = append(argv, "--bind", sysctlFile(l, s)+"="+filepath.Join("/proc/sys", s.Path))
 	}
-	argv = append(argv, "--bind", l.DevicePluginsDir()+"="+devicePluginsHostDir, "--")
+	argv = append(argv, "--bind", l.DevicePluginsDir()+"="+devicePluginsHostDir)
+	// A kubelet started while pods run would otherwise hold copies of
+	// their rootfs and network-namespace mounts for its whole life.
+	argv = append(argv, "--detach-under", filepath.Dir(l.ContainerdRoot()), "--")
 	return append(argv, nsenter(l, append([]string{kubelet}, KubeletArgs(l, c)...)...)...)
 }
 
@@ -51,28 +54,29 @@ const ExecCommandName = "node-exec"
 // NewExecCommand returns node-exec, which bind-mounts files over others in
 // its own mount namespace and then executes a command.
 func NewExecCommand() *cobra.Command {
-	var binds []string
+	var binds, detach []string
 	cmd := &cobra.Command{
-		Use:    ExecCommandName + " [--bind SRC=DST]... -- COMMAND [ARGS]",
-		Short:  "Mount SRC over DST in this process's own mount namespace, then exec COMMAND (run under unshare --mount)",
+		Use:    ExecCommandName + " [--bind SRC=DST]... [--detach-under DIR]... -- COMMAND [ARGS]",
+		Short:  "Mount SRC over DST and detach the mounts under DIR in this process's own mount namespace, then exec COMMAND (run under unshare --mount)",
 		Hidden: true,
 		Args:   cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return execWithBinds(binds, args)
+			return execWithBinds(binds, detach, args)
 		},
 	}
 	cmd.Flags().StringArrayVar(&binds, "bind", nil, "SRC=DST: bind-mount SRC over DST; repeatable")
+	cmd.Flags().StringArrayVar(&detach, "detach-under", nil, "DIR: detach every mount at or under DIR (made private first, so the host keeps them); repeatable")
 	return cmd
 }
 
-func execWithBinds(binds []string, argv []string) error {
+func execWithBinds(binds, detach []string, argv []string) error {
 	// The mounts below must never land in the host's mount namespace.
 	own, err1 := os.Readlink("/proc/self/ns/mnt")
 	parent, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", os.Getppid()))
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
-	if len(binds) > 0 && own == parent {
+	if len(binds)+len(detach) > 0 && own == parent {
 		return errors.New(ExecCommandName + " must run in a mount namespace of its own (under unshare --mount)")
 	}
 	for _, b := range binds {
@@ -91,6 +95,20 @@ func execWithBinds(binds []string, argv []string) error {
 		}
 		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("bind-mount %s over %s: %w", src, dst, err)
+		}
+	}
+	for _, dir := range detach {
+		ms, err := readMounts()
+		if err != nil {
+			return err
+		}
+		for _, p := range mountsUnder(ms, filepath.Clean(dir)) {
+			// Private first: unmounting a copy that is a peer of the
+			// host's mount would unmount the host's too.
+			if err := unix.Mount("", p, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+				return fmt.Errorf("make %s private: %w", p, err)
+			}
+			_ = unix.Unmount(p, unix.MNT_DETACH)
 		}
 	}
 	path, err := exec.LookPath(argv[0])

@@ -16,6 +16,8 @@ type item struct {
 	pod   string
 	err   string
 	n     int
+	// reused: the request went over a kept-alive connection.
+	reused bool
 }
 
 // items lists the recorded failures plus, when records were dropped, the
@@ -23,7 +25,7 @@ type item struct {
 func items(a *attack.Result) []item {
 	out := make([]item, 0, len(a.FailureList))
 	for _, f := range a.FailureList {
-		out = append(out, item{t: f.Time, lat: f.Latency, class: f.Class, pod: f.Pod, err: f.Error, n: 1})
+		out = append(out, item{t: f.Time, lat: f.Latency, class: f.Class, pod: f.Pod, err: f.Error, n: 1, reused: f.Reused})
 	}
 	if a.Dropped > 0 && len(a.Buckets) > 0 {
 		recorded := make([]map[attack.Class]int, len(a.Buckets))
@@ -109,26 +111,4 @@ func latest(s []*life, key func(*life) time.Time, t time.Time, ok func(*life) bo
 		}
 	}
 	return nil
-}
-
-// pick chooses the pod that best explains a failure with no pod header: a
-// pod whose exit cut the request in flight, a terminating pod that had
-// already exited (latest exit first),
-// else a pod that had just turned ready, else a terminating pod still
-// running.
-func (x *index) pick(it item) *life {
-	t := it.t
-	// A request cut by an exit ended at the exit, which may come after
-	// other pods' events: look from its end.
-	if p := latest(x.exits, func(p *life) time.Time { return p.exited }, t.Add(it.lat+inflightTol), func(p *life) bool { return inflight(p, it) }); p != nil {
-		return p
-	}
-	inTerm := func(p *life) bool { return !t.Before(p.del) && !t.After(p.windowEnd) }
-	if p := latest(x.exits, func(p *life) time.Time { return p.exited }, t, inTerm); p != nil {
-		return p
-	}
-	if p := latest(x.news, func(p *life) time.Time { return p.ready }, t, func(p *life) bool { return !t.After(p.ready.Add(x.opt.StartWindow)) }); p != nil {
-		return p
-	}
-	return latest(x.dels, func(p *life) time.Time { return p.del }, t, inTerm)
 }

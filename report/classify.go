@@ -42,8 +42,8 @@ func inflight(p *life, it item) bool {
 	return it.t.Before(p.exited) && !it.t.Add(it.lat).Before(p.exited.Add(-inflightTol))
 }
 
-// classify applies the cause rules of DESIGN.md to one failure tied to p
-// (nil: no pod explains it).
+// classify applies the cause rules of DESIGN.md to one failure whose
+// response named p (nil: no pod explains it).
 func classify(p *life, it item, preStop time.Duration, opt DiagnosisOptions) CauseCode {
 	if p == nil {
 		return Unattributed
@@ -52,17 +52,37 @@ func classify(p *life, it item, preStop time.Duration, opt DiagnosisOptions) Cau
 		return InflightCut
 	}
 	if !p.del.IsZero() && !it.t.Before(p.del) {
-		stop := p.stop()
-		if stop.IsZero() || stop.After(it.t) {
-			stop = it.t
-		}
-		if preStop > 0 || stop.Sub(p.del) >= opt.PromptStop {
-			return LBDeregistrationLag
-		}
-		return TerminatingPodStillRouted
+		return routedCode(p, it, preStop, opt)
 	}
 	if !p.initial && (p.ready.IsZero() && !p.created.IsZero() && !it.t.Before(p.created) ||
 		!p.ready.IsZero() && !it.t.After(p.ready.Add(opt.StartWindow))) {
+		return NewPodNotServing
+	}
+	return Unattributed
+}
+
+// routedCode names the cause of a failure of terminating pod p still being
+// routed to: a pod that stopped at once on SIGTERM, or one that kept
+// serving for a while (preStop, drain) but not as long as it was routed to.
+func routedCode(p *life, it item, preStop time.Duration, opt DiagnosisOptions) CauseCode {
+	stop := p.stop()
+	if stop.IsZero() || stop.After(it.t) {
+		stop = it.t
+	}
+	if preStop > 0 || stop.Sub(p.del) >= opt.PromptStop {
+		return LBDeregistrationLag
+	}
+	return TerminatingPodStillRouted
+}
+
+// code names the cause of a weighed failure.
+func (wg weighing) code(it item, preStop time.Duration, opt DiagnosisOptions) CauseCode {
+	switch wg.kind {
+	case kindInflight:
+		return InflightCut
+	case kindRouted:
+		return routedCode(wg.p, it, preStop, opt)
+	case kindNew:
 		return NewPodNotServing
 	}
 	return Unattributed

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -31,12 +32,16 @@ const (
 // DiagnosisOptions tune the time windows of attribution. Zero values take
 // the defaults.
 type DiagnosisOptions struct {
-	// LagWindow is how long after a terminating pod left the endpoints (or
-	// exited) a failure may still be blamed on it: the load balancer's
-	// deregistration lag. Default 30 s (ALB typically 2-20 s, FACTS.md §4).
+	// LagWindow is the longest after a terminating pod left the endpoints
+	// (or exited) a failure may still be blamed on it: the load balancer's
+	// deregistration lag. Default 30 s (ALB typically 2-20 s, FACTS.md
+	// §4). It is an outer bound: within it, the pod's window stays open
+	// only while failures keep coming, and a pod whose own successes
+	// stopped while it still served is not blamed at all.
 	LagWindow time.Duration
-	// StartWindow is how long after a new pod turned ready a failure may be
-	// blamed on it. Default 10 s.
+	// StartWindow is the longest after a new pod turned ready a failure
+	// may be blamed on it, when no success names the pod (its first
+	// success ends the window otherwise). Default 10 s.
 	StartWindow time.Duration
 	// RegistrationWindow is how long after ready endpoints came back from
 	// zero a 503 without pod header still counts as NO_READY_ENDPOINTS (the
@@ -78,6 +83,26 @@ type Cause struct {
 	// transitions of this cause ("" when none): its times and lags may be
 	// off (Evidence says so too).
 	Uncertain string `json:"uncertain,omitempty"`
+	// Confidence says how firmly the evidence ties these failures to this
+	// cause, and Basis is what it rests on. Only a cause of high
+	// confidence yields numbers in the recommendations.
+	Confidence Confidence `json:"confidence,omitempty"`
+	Basis      []string   `json:"basis,omitempty"`
+	// Alternatives are the other causes that fit some of these failures
+	// as well; SeparateBy says what evidence would tell them apart.
+	Alternatives []Alternative `json:"alternatives,omitempty"`
+	SeparateBy   []string      `json:"separate_by,omitempty"`
+	// AlsoExplains counts the failures counted under other causes that
+	// this cause fits as well. A cause named only as an alternative has
+	// no failures of its own: Failures 0, AlsoExplains > 0.
+	AlsoExplains int `json:"also_explains,omitempty"`
+}
+
+// Alternative is another cause that fits some failures of a cause as well.
+type Alternative struct {
+	Code     CauseCode `json:"code"`
+	Pods     []string  `json:"pods"`
+	Failures int       `json:"failures"` // how many of the cause's failures it fits
 }
 
 // Attributed counts the failures tied to one pod in one phase for one cause.
@@ -89,6 +114,10 @@ type Attributed struct {
 	Failures int       `json:"failures"`
 	From     time.Time `json:"from"`
 	To       time.Time `json:"to"`
+	// Confidence of the tie, and the cause and pod that fit these
+	// failures as well ("" when none).
+	Confidence  Confidence `json:"confidence,omitempty"`
+	Alternative string     `json:"alternative,omitempty"`
 }
 
 // causeAcc accumulates one cause.
@@ -98,6 +127,51 @@ type causeAcc struct {
 	pods     map[string]int
 	byClass  map[string]int
 	from, to time.Time
+	conf     map[Confidence]int
+	basis    []string
+	more     int // distinct bases beyond maxBasis
+	alts     map[CauseCode]*altAcc
+	// also counts the failures under other causes this one fits as well.
+	also             int
+	alsoFrom, alsoTo time.Time
+	alsoPods         map[string]int
+}
+
+// altAcc accumulates one alternative of a cause.
+type altAcc struct {
+	pods map[string]int
+	n    int
+}
+
+const maxBasis = 4
+
+func newCauseAcc(code CauseCode) *causeAcc {
+	return &causeAcc{code: code, pods: map[string]int{}, byClass: map[string]int{}, conf: map[Confidence]int{}, alts: map[CauseCode]*altAcc{}, alsoPods: map[string]int{}}
+}
+
+// note records how firmly n failures are tied to the cause and why.
+func (c *causeAcc) note(n int, conf Confidence, basis ...string) {
+	c.conf[conf] += n
+	for _, b := range basis {
+		switch {
+		case b == "" || slices.Contains(c.basis, b):
+		case len(c.basis) < maxBasis:
+			c.basis = append(c.basis, b)
+		default:
+			c.more++
+		}
+	}
+}
+
+// confidence is the weakest level that covers at least a tenth of the
+// cause's failures.
+func (c *causeAcc) confidence() Confidence {
+	for _, l := range []Confidence{ConfidenceLow, ConfidenceMedium} {
+		if n := c.conf[l]; n > 0 && n*10 >= c.failures {
+			return l
+		}
+	}
+	return ConfidenceHigh
 }
 
 func (c *causeAcc) add(it item, pod string) {
@@ -124,7 +198,10 @@ type diagnosis struct {
 
 // diagnose ties every failure to a pod and a phase, names the causes and
 // measures the lifecycle. It is O((failures + events) · log pods).
-func diagnose(in Input, a *attack.Result, preStop time.Duration, opt DiagnosisOptions) diagnosis {
+//
+// preStop is the preStop sleep the serving containers run (the shortest),
+// preStops each container's, by name, for the shutdown each one took.
+func diagnose(in Input, a *attack.Result, preStop time.Duration, preStops map[string]time.Duration, opt DiagnosisOptions) diagnosis {
 	opt = opt.withDefaults()
 	pods := lifecycles(in.Events)
 	for name, t := range a.FirstByPod {
@@ -137,33 +214,71 @@ func diagnose(in Input, a *attack.Result, preStop time.Duration, opt DiagnosisOp
 	}
 	steps := readyEndpoints(in.Events, in.Services)
 	x := newIndex(pods, opt)
+	t0 := a.Start
+	if t0.IsZero() && len(in.Events) > 0 {
+		t0 = in.Events[0].Time
+	}
+	w := &weigher{x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0}
 
 	accs := map[CauseCode]*causeAcc{}
+	acc := func(code CauseCode) *causeAcc {
+		c := accs[code]
+		if c == nil {
+			c = newCauseAcc(code)
+			accs[code] = c
+		}
+		return c
+	}
 	type akey struct {
-		pod, phase, by string
-		cause          CauseCode
+		pod, phase, by, alt string
+		cause               CauseCode
+		conf                Confidence
 	}
 	groups := map[akey]*Attributed{}
 	var order []akey
 	byHeader, byWindow := 0, 0
 	for _, it := range items(a) {
-		var p *life
-		by := ""
-		if it.pod != "" {
+		var (
+			p     *life
+			by    string
+			code  CauseCode
+			wg    weighing
+			conf  = ConfidenceHigh
+			basis []string
+		)
+		switch {
+		case it.pod != "":
 			p, by = orNew(pods, it.pod), ByPodHeader
 			pods[it.pod] = p
-		}
-		var code CauseCode
-		switch {
-		case p == nil && it.class == attack.Class503 && steps.zeroWithin(it.t, opt.RegistrationWindow):
-			code = NoReadyEndpoints
-		default:
-			if p == nil && windowable(it.class) {
-				if p = x.pick(it); p != nil {
-					by = ByTimeWindow
-				}
-			}
 			code = classify(p, it, preStop, opt)
+			basis = []string{"the response named its pod"}
+		case it.class == attack.Class503 && steps.zeroWithin(it.t, opt.RegistrationWindow):
+			code = NoReadyEndpoints
+			basis = []string{"the Service had no ready endpoint at the time of the 503s"}
+			if steps.count(it.t) != 0 {
+				conf, basis = ConfidenceMedium, []string{"the Service had regained ready endpoints shortly before (the load balancer registering them)"}
+			}
+		case windowable(it.class):
+			wg = w.weigh(it)
+			if wg.p != nil {
+				p, by, conf, basis = wg.p, ByTimeWindow, wg.conf, wg.basis[:]
+			}
+			code = wg.code(it, preStop, opt)
+		default:
+			code = Unattributed
+		}
+		if code == Unattributed {
+			conf = ConfidenceLow
+			switch {
+			case by == ByPodHeader:
+				basis = []string{"the response named a pod that was neither starting nor terminating"}
+			case windowable(it.class):
+				p, by = nil, ""
+				basis = []string{"no pod was starting or terminating around them, and the responses named none"}
+			default:
+				p, by = nil, ""
+				basis = []string{"the app answered them itself (" + string(it.class) + ") without naming its pod"}
+			}
 		}
 		if p != nil && code != NoReadyEndpoints {
 			switch by {
@@ -173,15 +288,12 @@ func diagnose(in Input, a *attack.Result, preStop time.Duration, opt DiagnosisOp
 				byWindow += it.n
 			}
 		}
-		acc := accs[code]
-		if acc == nil {
-			acc = &causeAcc{code: code, pods: map[string]int{}, byClass: map[string]int{}}
-			accs[code] = acc
-		}
-		k := akey{cause: code}
+		c := acc(code)
+		c.note(it.n, conf, basis...)
+		k := akey{cause: code, conf: conf}
 		if p != nil && code != NoReadyEndpoints {
 			k.pod, k.phase, k.by = p.name, p.phase(it.t), by
-			acc.add(it, p.name)
+			c.add(it, p.name)
 			if p.firstFail.IsZero() {
 				p.firstFail = it.t
 			}
@@ -190,20 +302,48 @@ func diagnose(in Input, a *attack.Result, preStop time.Duration, opt DiagnosisOp
 			}
 			switch code {
 			case TerminatingPodStillRouted, LBDeregistrationLag:
-				p.lastRouted = it.t
+				// Only a failure firmly tied to the pod measures how
+				// long the load balancer kept routing to it.
+				if conf == ConfidenceHigh {
+					p.lastRouted = it.t
+				} else {
+					p.lastRoutedUnsure = it.t
+				}
 				p.terminatingFailures += it.n
 			case InflightCut:
 				p.terminatingFailures += it.n
 			case NewPodNotServing:
 				p.newFailures += it.n
-				p.lastNewFail = it.t
+				if conf == ConfidenceHigh {
+					p.lastNewFail = it.t
+				}
 			}
 		} else {
-			acc.add(it, "")
+			c.add(it, "")
+		}
+		if o := wg.alt; o.p != nil {
+			altCode := weighing{p: o.p, kind: o.kind}.code(it, preStop, opt)
+			al := c.alts[altCode]
+			if al == nil {
+				al = &altAcc{pods: map[string]int{}}
+				c.alts[altCode] = al
+			}
+			al.n += it.n
+			al.pods[o.p.name] += it.n
+			k.alt = string(altCode) + " " + o.p.name
+			oc := acc(altCode)
+			if oc.also == 0 || it.t.Before(oc.alsoFrom) {
+				oc.alsoFrom = it.t
+			}
+			if it.t.After(oc.alsoTo) {
+				oc.alsoTo = it.t
+			}
+			oc.also += it.n
+			oc.alsoPods[o.p.name] += it.n
 		}
 		g := groups[k]
 		if g == nil {
-			g = &Attributed{Pod: k.pod, Phase: k.phase, By: k.by, Cause: code, From: it.t}
+			g = &Attributed{Pod: k.pod, Phase: k.phase, By: k.by, Cause: code, From: it.t, Confidence: conf, Alternative: k.alt}
 			groups[k] = g
 			order = append(order, k)
 		}
@@ -223,13 +363,9 @@ func diagnose(in Input, a *attack.Result, preStop time.Duration, opt DiagnosisOp
 	for _, k := range order {
 		d.attributed = append(d.attributed, *groups[k])
 	}
-	d.measurements = measure(in, a, pods, steps, preStop)
-	t0 := a.Start
-	if t0.IsZero() && len(in.Events) > 0 {
-		t0 = in.Events[0].Time
-	}
-	for _, acc := range accs {
-		d.causes = append(d.causes, acc.cause(pods, steps, t0, preStop, d.measurements))
+	d.measurements = measure(in, a, pods, steps, preStop, preStops)
+	for _, c := range accs {
+		d.causes = append(d.causes, c.cause(pods, steps, t0, preStop, d.measurements, w))
 	}
 	sort.Slice(d.causes, func(i, j int) bool {
 		ci, cj := d.causes[i], d.causes[j]

@@ -128,8 +128,20 @@ func withPreStopSleep(s string) func(*appsv1.Deployment) {
 }
 
 // exitsAtOnce: app exits on SIGTERM at once, no preStop; the load balancer
-// keeps routing 2 s after the endpoint turned not-ready.
+// keeps routing 2 s after the endpoint turned not-ready. The app names
+// itself on its successes, as the lab's app does: the new pod served from
+// 11.6 s, the old one until 12.1 s.
 func exitsAtOnce() *timeline {
+	tl := exitsAtOnceNoHeader()
+	tl.a.FirstByPod["web-new-a"], tl.a.LastByPod["web-new-a"] = at(11.6), at(29.9)
+	tl.a.FirstByPod["web-old-a"], tl.a.LastByPod["web-old-a"] = at(0), at(12.1)
+	return tl
+}
+
+// exitsAtOnceNoHeader is exitsAtOnce with no pod header on any response
+// (agnhost, or an app that does not name itself): the new pod, Ready 0.65 s
+// before the failures began, may as well be the one failing them.
+func exitsAtOnceNoHeader() *timeline {
 	tl := newTimeline()
 	tl.running("web-old-a")
 	tl.started("web-new-a", 10, 10.5, 11.5)
@@ -178,6 +190,8 @@ func TestCauses(t *testing.T) {
 					tl.started("web-new-"+n, 10+f, 10.3+f, 11+f)
 					tl.deleted("web-old-"+n, 11.1+f, 11.12+f, 11.2+f, 0, 11.3+f)
 					tl.a.LastByPod["web-old-"+n] = at(11.1 + f)
+					tl.a.FirstByPod["web-new-"+n] = at(11 + f) // served at once
+					tl.a.LastByPod["web-new-"+n] = at(29.9)
 					tl.fails(11.2+f, 13.1+f, 0.05, attack.Class502, "")
 				}
 				return tl
@@ -529,6 +543,7 @@ func TestTextReportGolden(t *testing.T) {
 		in   Input
 	}{
 		{"exits-at-once", exitsAtOnce().input(deployment())},
+		{"exits-at-once-no-header", exitsAtOnceNoHeader().input(deployment())},
 		{"no-failure", newTimeline().input(nil)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

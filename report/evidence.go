@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,8 +52,19 @@ func andMore(n int) string {
 
 // cause builds the accumulated cause with one checkable sentence about the
 // pod that failed the most requests.
-func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, preStop time.Duration, m Measurements) Cause {
-	out := Cause{Code: c.code, Failures: c.failures, Pods: sortedKeys(c.pods), From: c.from, To: c.to, ByClass: c.byClass}
+func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, preStop time.Duration, m Measurements, w *weigher) Cause {
+	if c.failures == 0 {
+		return c.alternativeOnly(pods, t0)
+	}
+	out := Cause{Code: c.code, Failures: c.failures, Pods: sortedKeys(c.pods), From: c.from, To: c.to, ByClass: c.byClass,
+		Confidence: c.confidence(), Basis: c.bases(), AlsoExplains: c.also}
+	for _, code := range sortedCodes(c.alts) {
+		al := c.alts[code]
+		out.Alternatives = append(out.Alternatives, Alternative{Code: code, Pods: sortedKeys(al.pods), Failures: al.n})
+	}
+	if len(out.Alternatives) > 0 {
+		out.SeparateBy = separateBy(w)
+	}
 	name := top(c.pods)
 	p := pods[name]
 	more := andMore(len(c.pods) - 1)
@@ -81,7 +93,15 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 		if p.lastOK.After(last) {
 			last = p.lastOK
 		}
-		fmt.Fprintf(&b, ", but requests still reached it until %s after %s", sec(last.Sub(ref)), refName)
+		switch {
+		case !last.IsZero():
+			fmt.Fprintf(&b, ", but requests still reached it until %s after %s", sec(last.Sub(ref)), refName)
+			if p.lastRoutedUnsure.After(last) {
+				fmt.Fprintf(&b, " (and perhaps until %s: those failures fit another cause as well)", sec(p.lastRoutedUnsure.Sub(ref)))
+			}
+		case !p.lastRoutedUnsure.IsZero():
+			fmt.Fprintf(&b, "; failures that may be its came until %s after %s, but they fit another cause as well, so no routing lag is measured from them", sec(p.lastRoutedUnsure.Sub(ref)), refName)
+		}
 		fmt.Fprintf(&b, "; %d requests failed (%s) from %s%s", c.failures, classes, window, more)
 		out.Evidence = b.String()
 	case InflightCut:
@@ -103,12 +123,20 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 		}
 	case NewPodNotServing:
 		var b strings.Builder
-		if !p.ready.IsZero() {
+		switch {
+		case !p.ready.IsZero() && !p.lastNewFail.IsZero():
 			fmt.Fprintf(&b, "%s turned ready at %s and failed %d requests in the next %s", name, offset(t0, p.ready), c.pods[name], sec(p.lastNewFail.Sub(p.ready)))
 			if !p.firstOK.IsZero() {
 				fmt.Fprintf(&b, "; its first successful request came %s after ready", sec(p.firstOK.Sub(p.ready)))
 			}
-		} else {
+		case !p.ready.IsZero():
+			fmt.Fprintf(&b, "%s turned ready at %s; %d failures from %s to %s may be its", name, offset(t0, p.ready), c.pods[name], offset(t0, c.from), offset(t0, c.to))
+			if n := c.shared(); n > 0 {
+				fmt.Fprintf(&b, " (%d of them fit another cause as well)", n)
+			} else {
+				b.WriteString(" (no success named a pod, so when it began to serve is unknown)")
+			}
+		default:
 			fmt.Fprintf(&b, "%s failed %d requests before it was ever ready", name, c.pods[name])
 		}
 		fmt.Fprintf(&b, "; %d failed in all (%s)%s", c.failures, classes, more)
@@ -119,6 +147,69 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 			out.Evidence += fmt.Sprintf("; the response named %s, then in phase %s", name, p.phase(c.from))
 		}
 	}
+	return out
+}
+
+// shared counts the failures of the cause that fit another as well.
+func (c *causeAcc) shared() int {
+	n := 0
+	for _, al := range c.alts {
+		n += al.n
+	}
+	return n
+}
+
+// bases lists what the cause rests on.
+func (c *causeAcc) bases() []string {
+	out := slices.Clone(c.basis)
+	if c.more > 0 {
+		out = append(out, fmt.Sprintf("and %d more", c.more))
+	}
+	return out
+}
+
+// alternativeOnly is a cause named only because it fits failures counted
+// under another cause as well.
+func (c *causeAcc) alternativeOnly(pods map[string]*life, t0 time.Time) Cause {
+	out := Cause{Code: c.code, Pods: sortedKeys(c.alsoPods), From: c.alsoFrom, To: c.alsoTo, ByClass: map[string]int{},
+		Confidence: ConfidenceLow, AlsoExplains: c.also}
+	name := top(c.alsoPods)
+	p := pods[name]
+	what := ""
+	switch c.code {
+	case TerminatingPodStillRouted, LBDeregistrationLag:
+		what = fmt.Sprintf("%s was terminating (deleted at %s", name, offset(t0, p.del))
+		if !p.exited.IsZero() {
+			what += fmt.Sprintf(", exited at %s", offset(t0, p.exited))
+		}
+		what += ") and the load balancer may still have routed requests to it"
+	case NewPodNotServing:
+		what = fmt.Sprintf("%s was Ready since %s and may not have served yet", name, offset(t0, p.ready))
+	default:
+		what = name
+	}
+	out.Evidence = fmt.Sprintf("%s: %d failures from %s to %s fit this cause as well as the one they are counted under%s; no number is computed from them",
+		what, c.also, offset(t0, c.alsoFrom), offset(t0, c.alsoTo), andMore(len(c.alsoPods)-1))
+	out.Basis = []string{"fits failures counted under another cause; the evidence does not separate the two"}
+	return out
+}
+
+// separateBy says what would tell a routed old pod from a new pod that did
+// not serve yet, given what the run had.
+func separateBy(w *weigher) []string {
+	out := []string{"a pod header on the load balancer's own answers (it names the failing target)"}
+	if !w.headers {
+		out = append(out, "the app's pod header on successful responses (a new pod's first success and an old pod's last one bound their windows)")
+	}
+	return append(out, "a readiness probe that passes only once the app serves (a new pod then takes no traffic before it serves, so what remains is the old pods')")
+}
+
+func sortedCodes[V any](m map[CauseCode]V) []CauseCode {
+	out := make([]CauseCode, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
 	return out
 }
 

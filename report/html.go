@@ -327,14 +327,14 @@ func orT(t, fallback time.Time, allow bool) time.Time {
 	return t
 }
 
-var htmlTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"failed": Cause.failedText}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>{{.Title}}</title>
 <style>
 body{font:14px system-ui,sans-serif;margin:16px;color:#222}
 h1{font-size:20px;margin:0 0 8px} .PASS{color:#2e7d32} .FAIL{color:#c62828} .INCONCLUSIVE{color:#ef6c00}
-.cause{margin:4px 0 10px} code{background:#f3f3f3;padding:1px 3px}
+.cause{margin:4px 0 10px} .conf{font-size:12px;padding:0 4px;border-radius:3px} .conf.high{background:#c8e6c9} .conf.medium{background:#fff3c4} .conf.low{background:#ffcdd2} code{background:#f3f3f3;padding:1px 3px}
 svg text.lbl,svg text.tick{font-size:10px;fill:#555} svg text.pod{font-size:11px;fill:#222}
 svg .grid{stroke:#e0e0e0} svg .ok{fill:none;stroke:#2e7d32;stroke-width:1.5}
 svg .p50{fill:none;stroke:#90caf9} svg .p99{fill:none;stroke:#1565c0}
@@ -345,8 +345,8 @@ table.steps{border-collapse:collapse} table.steps td,table.steps th{border:1px s
 </style></head><body data-ok="0">
 <h1>rollcheck: <span class="{{.Verdict}}">{{.Verdict}}</span> deployment/{{.Rollout.Deployment}} ({{.Rollout.Action}}) in {{.Rollout.Namespace}}</h1>
 <ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>
-{{if .Causes}}<h2>Causes</h2>{{range .Causes}}<div class="cause"><b>{{.Code}}</b> {{.Failures}} failed<br>{{.Evidence}}{{if .PredictedBy}}<br>predicted by lint: {{range .PredictedBy}}<code>{{.}}</code> {{end}}{{end}}</div>{{end}}{{end}}
-{{if .Recommendations}}<h2>Recommendations</h2><ul>{{range .Recommendations}}<li>{{if .Satisfied}}✓{{else}}☐{{end}} <code>{{.Field}}</code>: {{.Current}} → <b>{{.Suggested}}</b><br><small>{{.Why}}</small></li>{{end}}</ul>{{end}}
+{{if .Causes}}<h2>Causes</h2>{{range .Causes}}<div class="cause" data-code="{{.Code}}" data-confidence="{{.Confidence}}"><b>{{.Code}}</b> {{failed .}}{{if .Confidence}} <span class="conf {{.Confidence}}">confidence {{.Confidence}}</span>{{end}}<br>{{.Evidence}}{{if .Basis}}<br><small>rests on: {{range $i, $b := .Basis}}{{if $i}}; {{end}}{{$b}}{{end}}</small>{{end}}{{range .Alternatives}}<br>fits as well: <b>{{.Code}}</b> ({{range $i, $p := .Pods}}{{if $i}} {{end}}{{$p}}{{end}}) for {{.Failures}} of them{{end}}{{if .SeparateBy}}<br><small>to tell them apart: {{range $i, $s := .SeparateBy}}{{if $i}}; {{end}}{{$s}}{{end}}</small>{{end}}{{if .PredictedBy}}<br>predicted by lint: {{range .PredictedBy}}<code>{{.}}</code> {{end}}{{end}}</div>{{end}}{{end}}
+{{if .Recommendations}}<h2>Recommendations</h2><ul>{{range .Recommendations}}<li>{{if .Satisfied}}✓{{else}}☐{{end}} <code>{{.Field}}</code>: {{.Current}} → <b>{{.Suggested}}</b><br><small>{{.Why}}</small>{{if .Withheld}}<br><small class="withheld">no number: {{.Withheld}}</small>{{end}}</li>{{end}}</ul>{{end}}
 <p>{{.Load.Requests}} requests at {{printf "%.1f" .Load.AchievedRate}}/s ({{printf "%.1f" .Load.Rate}}/s asked), {{.Load.Failures}} failed; disrupted {{printf "%.1f" .DisruptedSeconds}}s.</p>
 {{if .Steps}}<h2>Steps</h2><table class="steps"><tr><th>step</th><th>action</th><th>rollout</th><th>requests</th><th>failed</th><th>disrupted</th><th>result</th></tr>
 {{range .Steps}}<tr><td>{{.Name}}</td><td>{{.Detail}}</td><td>{{if .Completed}}{{printf "%.1f" .RolloutSeconds}}s{{else}}incomplete: {{.Reason}}{{end}}</td><td>{{.Requests}}</td><td>{{.Failures}}</td><td>{{printf "%.1f" .DisruptedSeconds}}s</td><td class="{{if .Passed}}PASS{{else}}FAIL{{end}}">{{if .Passed}}PASS{{else}}FAIL{{end}}</td></tr>

@@ -80,14 +80,21 @@ func WriteJUnit(r *Report, w io.Writer) error {
 		s.Cases = append(s.Cases, tc)
 	}
 	for _, c := range r.Causes {
-		text := c.Evidence
+		text := c.Evidence + c.weighText("\n")
 		if len(c.PredictedBy) > 0 {
 			text += "\npredicted by lint: " + fmt.Sprint(c.PredictedBy)
+		}
+		msg := fmt.Sprintf("%d failed requests", c.Failures)
+		if c.Failures == 0 {
+			msg = c.failedText()
+		}
+		if c.Confidence != "" {
+			msg += " (confidence " + string(c.Confidence) + ")"
 		}
 		s.Cases = append(s.Cases, junitCase{
 			Name:      string(c.Code),
 			Classname: "rollcheck.causes",
-			Failure:   &junitFailure{Message: fmt.Sprintf("%d failed requests", c.Failures), Type: string(c.Code), Text: text},
+			Failure:   &junitFailure{Message: msg, Type: string(c.Code), Text: text},
 		})
 		s.Failures++
 	}

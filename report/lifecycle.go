@@ -22,11 +22,13 @@ const (
 // life is one pod's lifecycle on the rollcheck clock; zero times were not
 // seen.
 type life struct {
-	name                                  string
-	initial                               bool // existed before the watch began
-	created, started, ready               time.Time
-	del, unready, removed, exited         time.Time
-	exitCode                              *int32
+	name                          string
+	initial                       bool // existed before the watch began
+	created, started, ready       time.Time
+	del, unready, removed, exited time.Time
+	exitCode                      *int32
+	// exits are each container's first exit after deletion, by name.
+	exits                                 map[string]exit
 	grace                                 time.Duration
 	graceKnown                            bool
 	firstOK, lastOK                       time.Time
@@ -35,6 +37,11 @@ type life struct {
 	newFailures                           int
 	lastNewFail                           time.Time
 	windowEnd                             time.Time // end of the terminating window
+	lastCand                              time.Time // last failure whose candidates included the pod
+	lastRoutedUnsure                      time.Time // last routed failure tied to the pod with less than high confidence
+	drained                               int8      // weigher.drained, once known: 1 yes, -1 no
+	serveEnd                              time.Time // weigher.serveEnd, once known
+	why                                   map[kind]string
 	terminatingFailures, terminatingCount int
 }
 
@@ -60,6 +67,12 @@ func (p *life) phase(t time.Time) string {
 		return PhaseReady
 	}
 	return PhaseUnknown
+}
+
+// exit is one container's exit.
+type exit struct {
+	at   time.Time
+	code *int32
 }
 
 // stop is when a terminating pod stopped serving: its exit, else its first
@@ -133,6 +146,14 @@ func lifecycles(evs []rollout.Event) map[string]*life {
 			if !p.del.IsZero() && p.exited.IsZero() {
 				p.exited = e.Time
 				p.exitCode = e.ExitCode
+			}
+			if !p.del.IsZero() {
+				if p.exits == nil {
+					p.exits = map[string]exit{}
+				}
+				if _, seen := p.exits[e.Container]; !seen {
+					p.exits[e.Container] = exit{at: e.Time, code: e.ExitCode}
+				}
 			}
 		}
 	}

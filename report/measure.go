@@ -49,6 +49,26 @@ type Measurements struct {
 	NoReadySeconds *float64 `json:"no_ready_endpoints_seconds,omitempty"`
 	MaxRoutingLag  *float64 `json:"max_routing_lag_seconds,omitempty"`
 	MaxShutdown    *float64 `json:"max_shutdown_seconds,omitempty"` // deletion → clean exit, minus preStop
+	// ShutdownByContainer is MaxShutdown for each container, by name: the
+	// grace period must hold each container's own preStop and shutdown,
+	// not the longest preStop of one plus the longest shutdown of another.
+	ShutdownByContainer map[string]float64 `json:"shutdown_seconds_by_container,omitempty"`
+}
+
+// shutdown is how long a container took to exit after its preStop: from
+// the deletion to its exit, less its own preStop sleep (a container's
+// exit minus another's preStop would count one preStop against the
+// other's shutdown). preStops are by container name; a container not in
+// it (no name, or the spec unknown) is taken to run preStop.
+func shutdown(del time.Time, name string, x exit, preStops map[string]time.Duration, preStop time.Duration) (time.Duration, bool) {
+	if x.code != nil && *x.code == exitCodeKilled {
+		return 0, false // SIGKILLed at the end of the grace period: no shutdown of its own
+	}
+	ps, ok := preStops[name]
+	if !ok {
+		ps = preStop
+	}
+	return max(x.at.Sub(del)-ps, 0), true
 }
 
 func secsPtr(d time.Duration) *float64 {
@@ -57,7 +77,7 @@ func secsPtr(d time.Duration) *float64 {
 }
 
 // measure computes the per-pod durations and the minimum ready endpoints.
-func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps, preStop time.Duration) Measurements {
+func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps, preStop time.Duration, preStops map[string]time.Duration) Measurements {
 	m := Measurements{TerminatingPods: []TerminatingPod{}, NewPods: []NewPod{}}
 	names := make([]string, 0, len(pods))
 	for n := range pods {
@@ -77,11 +97,24 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 			tp.DeletionToRemoved = span(p.del, p.removed)
 			if !p.exited.IsZero() {
 				tp.DeletionToExit = secsPtr(p.exited.Sub(p.del))
-				if p.exitCode == nil || *p.exitCode != exitCodeKilled {
-					sh := max(p.exited.Sub(p.del)-preStop, 0)
-					if !hasShut || sh > maxShut {
-						maxShut, hasShut = sh, true
+			}
+			exits := p.exits
+			if len(exits) == 0 && !p.exited.IsZero() {
+				exits = map[string]exit{"": {at: p.exited, code: p.exitCode}}
+			}
+			for name, x := range exits {
+				sh, ok := shutdown(p.del, name, x, preStops, preStop)
+				if !ok {
+					continue
+				}
+				if !hasShut || sh > maxShut {
+					maxShut, hasShut = sh, true
+				}
+				if name != "" {
+					if m.ShutdownByContainer == nil {
+						m.ShutdownByContainer = map[string]float64{}
 					}
+					m.ShutdownByContainer[name] = max(m.ShutdownByContainer[name], *secsPtr(sh))
 				}
 			}
 			tp.DeletionToLastSuccess = span(p.del, p.lastOK)

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,9 @@ type Recommendation struct {
 	Why       string      `json:"why"`
 	Satisfied bool        `json:"satisfied"`
 	Causes    []CauseCode `json:"causes,omitempty"` // the causes it answers
+	// Withheld says why Suggested names the setting without a number:
+	// the measurement a number would come from was not unambiguous.
+	Withheld string `json:"withheld,omitempty"`
 }
 
 // Margins of the recommendations, and what they say when the Deployment is
@@ -75,6 +79,61 @@ func (s settings) servingPreStop() time.Duration {
 		d = min(d, c.PreStop.Sleep)
 	}
 	return d
+}
+
+// preStops are each container's preStop sleep by name, for the shutdown
+// each container took after its own (nil when the Deployment is unknown).
+// A hook of unknown length counts as 0: its time is then in the shutdown.
+func (s settings) preStops() map[string]time.Duration {
+	if !s.known {
+		return nil
+	}
+	out := make(map[string]time.Duration, len(s.w.Containers))
+	for _, c := range s.w.Containers {
+		out[c.Name] = c.PreStop.Sleep
+	}
+	return out
+}
+
+// termination is the longest preStop + shutdown over the containers, with
+// that container's preStop and shutdown. A serving container's preStop is
+// raised to raiseTo (the preStop advised; 0: none). A container with no
+// exit seen counts the longest shutdown seen. Without the Deployment's
+// containers: the longest preStop + the longest shutdown.
+func (s settings) termination(m Measurements, raiseTo, shutdown time.Duration) (total, preStop, sh time.Duration) {
+	if !s.known || len(m.ShutdownByContainer) == 0 {
+		ps := max(s.longestPreStop(), raiseTo)
+		return ps + shutdown, ps, shutdown
+	}
+	serving := map[string]bool{}
+	for _, c := range s.serving {
+		serving[c.Name] = true
+	}
+	for _, c := range s.w.Containers {
+		ps := c.PreStop.Sleep
+		if serving[c.Name] {
+			ps = max(ps, raiseTo)
+		}
+		csh := shutdown
+		if v, ok := m.ShutdownByContainer[c.Name]; ok {
+			csh = time.Duration(v * float64(time.Second))
+		}
+		if ps+csh > total {
+			total, preStop, sh = ps+csh, ps, csh
+		}
+	}
+	return total, preStop, sh
+}
+
+// unknownPreStop reports whether a container's preStop hook is of unknown
+// length (an httpGet, a script without a sleep).
+func (s settings) unknownPreStop() bool {
+	for _, c := range s.w.Containers {
+		if c.PreStop.Set && !c.PreStop.Known {
+			return true
+		}
+	}
+	return false
 }
 
 // longestPreStop is the longest preStop sleep over every container: the
@@ -137,10 +196,22 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 		lag = time.Duration(*m.MaxRoutingLag * float64(time.Second))
 	}
 	preStopTarget := s.longestPreStop()
+	preStopWithheld := ""
+	if routed {
+		preStopWithheld = unsure(causes, TerminatingPodStillRouted, LBDeregistrationLag)
+	}
 	if routed || lag > 0 {
 		need := lag + max(minPreStopMargin, lag/2)
 		sugg := ceilSeconds(need)
-		if time.Duration(sugg)*time.Second > preStopTarget {
+		suggested := fmt.Sprintf("sleep %d (exec [\"sleep\", \"%d\"] or sleep.seconds: %d)", sugg, sugg, sugg)
+		why := fmt.Sprintf("requests still reached terminating pods up to %s after their endpoint turned not-ready; a preStop sleep of at least that plus a margin (%s) keeps the pod serving until the load balancer stops routing to it (an app that drains on SIGTERM for as long helps too)", sec(lag), sec(max(minPreStopMargin, lag/2)))
+		if preStopWithheld != "" {
+			suggested = "a sleep longer than the load balancer keeps routing to a terminating pod (no number: " + preStopWithheld + ")"
+			why = "requests may have reached terminating pods after they stopped serving; a preStop sleep keeps the pod serving until the load balancer stops routing to it (an app that drains on SIGTERM for as long helps too)"
+			if lag > 0 {
+				why += fmt.Sprintf("; the pods' own successes show routing at least %s after their endpoint turned not-ready", sec(lag))
+			}
+		} else if time.Duration(sugg)*time.Second > preStopTarget {
 			preStopTarget = time.Duration(sugg) * time.Second
 		}
 		// Every container that takes traffic must keep serving until
@@ -149,41 +220,65 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 			out = append(out, Recommendation{
 				Field:     c.Path("lifecycle.preStop"),
 				Current:   s.current(c.PreStop.Text),
-				Suggested: fmt.Sprintf("sleep %d (exec [\"sleep\", \"%d\"] or sleep.seconds: %d)", sugg, sugg, sugg),
-				Why:       fmt.Sprintf("requests still reached terminating pods up to %s after their endpoint turned not-ready; a preStop sleep of at least that plus a margin (%s) keeps the pod serving until the load balancer stops routing to it (an app that drains on SIGTERM for as long helps too)", sec(lag), sec(max(minPreStopMargin, lag/2))),
+				Suggested: suggested,
+				Why:       why,
 				Satisfied: s.known && !routed && c.PreStop.Sleep >= need,
 				Causes:    codes(causes, TerminatingPodStillRouted, LBDeregistrationLag),
+				Withheld:  preStopWithheld,
 			})
 		}
 	}
 
-	// terminationGracePeriodSeconds: preStop + shutdown must fit, for the
-	// container with the longest preStop.
+	// terminationGracePeriodSeconds: each container's preStop + shutdown
+	// must fit.
 	cut := hasCause(causes, InflightCut)
 	if len(out) > 0 || cut || s.longestPreStop() > 0 {
 		var shutdown time.Duration
 		if m.MaxShutdown != nil {
 			shutdown = time.Duration(*m.MaxShutdown * float64(time.Second))
 		}
-		drain := shutdown
+		raiseTo := time.Duration(0)
+		if preStopTarget > s.longestPreStop() {
+			raiseTo = preStopTarget // the preStop advised above
+		}
+		total, ps, drain := s.termination(m, raiseTo, shutdown)
+		sh := drain
 		if cut && slowest > drain {
+			total += slowest - drain
 			drain = slowest
 		}
-		need := preStopTarget + drain + graceMargin
+		need := total + graceMargin
 		sugg := ceilSeconds(need)
-		why := fmt.Sprintf("preStop %s + observed shutdown %s", sec(preStopTarget), sec(shutdown))
+		why := fmt.Sprintf("preStop %s + observed shutdown %s", sec(ps), sec(sh))
+		if s.unknownPreStop() {
+			why += " (a preStop hook of unknown length ran: its time is in the shutdown)"
+		}
 		if cut {
 			why += fmt.Sprintf(" (in-flight requests were cut at exit; the slowest request took %s)", sec(slowest))
 		}
 		why += fmt.Sprintf(" + %s margin must end before SIGKILL; %s", sec(graceMargin), deregistrationWhy)
-		out = append(out, Recommendation{
+		rec := Recommendation{
 			Field:     "spec.template.spec.terminationGracePeriodSeconds",
 			Current:   s.current(strconv.FormatInt(ceilSeconds(s.w.Grace), 10)),
 			Suggested: fmt.Sprintf("at least %d (and below the load balancer's deregistration delay)", sugg),
 			Why:       why,
 			Satisfied: s.known && !cut && s.w.Grace >= need,
 			Causes:    codes(causes, InflightCut),
-		})
+		}
+		withheld := preStopWithheld
+		if cut {
+			if u := unsure(causes, InflightCut); u != "" {
+				withheld = u
+			}
+		}
+		if withheld != "" {
+			rest := ceilSeconds(drain + graceMargin)
+			rec.Suggested = fmt.Sprintf("at least the preStop you choose + %d (and below the load balancer's deregistration delay)", rest)
+			rec.Why = fmt.Sprintf("observed shutdown %s + %s margin after the preStop must end before SIGKILL; no total is given: %s; %s", sec(drain), sec(graceMargin), withheld, deregistrationWhy)
+			rec.Satisfied = false
+			rec.Withheld = withheld
+		}
+		out = append(out, rec)
 	}
 
 	// maxUnavailable: never drop to zero ready endpoints. After a
@@ -231,6 +326,17 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 				worst = max(worst, time.Duration(*np.ReadyToLastFailure*float64(time.Second)))
 			}
 		}
+		withheld := unsure(causes, NewPodNotServing)
+		if withheld == "" && worst <= 0 {
+			withheld = "no failure was measured after a new pod turned Ready (they came before it, or the pod is unknown)"
+		}
+		failedFor := "new pods failed requests after they turned Ready"
+		if worst > 0 {
+			failedFor = fmt.Sprintf("new pods failed requests up to %s after they turned Ready", sec(worst))
+		}
+		if withheld != "" && unsure(causes, NewPodNotServing) != "" {
+			failedFor = "requests that failed after new pods turned Ready may be theirs"
+		}
 		// A pod is Ready when every container is, so the probe of each
 		// container that takes traffic must wait until it serves.
 		for _, c := range s.serving {
@@ -238,23 +344,49 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 				Field:     c.Path("readinessProbe"),
 				Current:   s.current("readinessProbe " + probeText(c.Readiness) + ", startupProbe " + probeText(c.Startup)),
 				Suggested: "httpGet on a path that answers 200 only once the app serves, periodSeconds 1-2 (a startupProbe for slow starts)",
-				Why:       fmt.Sprintf("new pods failed requests up to %s after they turned Ready: the pod was Ready before it could serve", sec(worst)),
+				Why:       failedFor + ": the pod was Ready before it could serve",
 				Satisfied: false,
 				Causes:    []CauseCode{NewPodNotServing},
 			})
 		}
 		sugg := ceilSeconds(worst) + 1
 		minReady := int64(s.w.MinReady / time.Second)
-		out = append(out, Recommendation{
+		rec := Recommendation{
 			Field:     "spec.minReadySeconds",
 			Current:   s.current(strconv.FormatInt(minReady, 10)),
 			Suggested: strconv.FormatInt(sugg, 10),
 			Why:       fmt.Sprintf("new pods failed for up to %s after Ready; minReadySeconds keeps the old pods until a new one has been Ready that long (it does not keep traffic off the new pod: the readiness probe does)", sec(worst)),
 			Satisfied: s.known && minReady >= sugg,
 			Causes:    []CauseCode{NewPodNotServing},
-		})
+		}
+		if withheld != "" {
+			rec.Suggested = "longer than a new pod takes to serve after Ready (no number: " + withheld + ")"
+			rec.Satisfied = false
+			rec.Why = failedFor + "; minReadySeconds keeps the old pods until a new one has been Ready that long (it does not keep traffic off the new pod: the readiness probe does)"
+			rec.Satisfied = false
+			rec.Withheld = withheld
+		}
+		out = append(out, rec)
 	}
 	return out
+}
+
+// unsure says why the causes with these codes cannot give a number: one of
+// them is not of high confidence, or is named only as an alternative ("":
+// all are firm).
+func unsure(cs []Cause, want ...CauseCode) string {
+	for _, c := range cs {
+		if !slices.Contains(want, c.Code) {
+			continue
+		}
+		switch {
+		case c.Failures == 0 || c.Confidence == ConfidenceLow:
+			return "the failures it would be measured from fit another cause as well, see the causes' alternatives"
+		case c.Confidence == ConfidenceMedium:
+			return "the failures were tied to the pods by a time window that rests on an assumption, not on the pods' own evidence"
+		}
+	}
+	return ""
 }
 
 func codes(cs []Cause, want ...CauseCode) []CauseCode {

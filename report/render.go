@@ -124,9 +124,9 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	}
 	r.writeMeasurements(p)
 	if len(r.Attributed) > 0 {
-		p.table([]string{"pod", "phase", "attributed by", "cause", "failed", "from", "to"}, func(add func(...any)) {
+		p.table([]string{"pod", "phase", "attributed by", "cause", "confidence", "fits as well", "failed", "from", "to"}, func(add func(...any)) {
 			for _, g := range r.Attributed {
-				add(dash(g.Pod), dash(g.Phase), dash(g.By), string(g.Cause), g.Failures, offset(t0, g.From), offset(t0, g.To))
+				add(dash(g.Pod), dash(g.Phase), dash(g.By), string(g.Cause), dash(string(g.Confidence)), dash(g.Alternative), g.Failures, offset(t0, g.From), offset(t0, g.To))
 			}
 		})
 	}
@@ -305,8 +305,11 @@ func (r *Report) writeDiagnosis(p *printer, t0 time.Time) {
 			if len(c.Pods) > 0 {
 				pods = ", pods " + strings.Join(c.Pods, " ")
 			}
-			p.line(fmt.Sprintf("  %s  %d failed, %s to %s%s", c.Code, c.Failures, offset(t0, c.From), offset(t0, c.To), pods))
+			p.line(fmt.Sprintf("  %s  %s, %s to %s%s%s", c.Code, c.failedText(), offset(t0, c.From), offset(t0, c.To), pods, confText(c.Confidence)))
 			p.line("    " + c.Evidence)
+			if w := c.weighText("\n    "); w != "" {
+				p.line(w[1:])
+			}
 			if len(c.PredictedBy) > 0 {
 				p.line("    predicted by lint: " + strings.Join(c.PredictedBy, ", "))
 			}
@@ -325,6 +328,41 @@ func (r *Report) writeDiagnosis(p *printer, t0 time.Time) {
 		}
 		p.line("")
 	}
+}
+
+// failedText says how many failures a cause counts, and how many counted
+// under other causes it fits as well.
+func (c Cause) failedText() string {
+	switch {
+	case c.Failures == 0 && c.AlsoExplains > 0:
+		return fmt.Sprintf("fits %d failures counted under another cause", c.AlsoExplains)
+	case c.AlsoExplains > 0:
+		return fmt.Sprintf("%d failed (and fits %d counted under another cause)", c.Failures, c.AlsoExplains)
+	}
+	return fmt.Sprintf("%d failed", c.Failures)
+}
+
+// weighText lists what a cause rests on, the causes that fit its failures
+// as well and what would tell them apart, each line after sep.
+func (c Cause) weighText(sep string) string {
+	var b strings.Builder
+	if len(c.Basis) > 0 {
+		b.WriteString(sep + "rests on: " + strings.Join(c.Basis, "; "))
+	}
+	for _, alt := range c.Alternatives {
+		fmt.Fprintf(&b, "%sfits as well: %s (%s) for %d of them", sep, alt.Code, strings.Join(alt.Pods, " "), alt.Failures)
+	}
+	if len(c.SeparateBy) > 0 {
+		b.WriteString(sep + "to tell them apart: " + strings.Join(c.SeparateBy, "; "))
+	}
+	return b.String()
+}
+
+func confText(c Confidence) string {
+	if c == "" {
+		return "" // a report from before confidences
+	}
+	return "  [confidence " + string(c) + "]"
 }
 
 // writeMeasurements prints the per-pod lifecycle numbers.

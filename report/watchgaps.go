@@ -159,6 +159,11 @@ func markUncertain(r *Report, in Input) {
 			continue
 		}
 		c.Uncertain = strings.Join(hit, "; ")
+		if c.Confidence == ConfidenceHigh {
+			// The times the numbers come from may be the relist's.
+			c.Confidence = ConfidenceMedium
+		}
+		c.Basis = append(c.Basis, "a watch gap overlaps them: "+c.Uncertain)
 		c.Evidence += " Uncertain: " + c.Uncertain + ", during these failures or their pods' transitions; what changed meanwhile was seen only when the watch relisted, with the relist's time, so the times and lags above may be off."
 	}
 }

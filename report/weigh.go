@@ -1,0 +1,313 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
+)
+
+// Confidence says how firmly the evidence ties failures to a cause.
+type Confidence string
+
+// Confidence levels. Only a cause of high confidence yields a number in
+// the recommendations.
+const (
+	// ConfidenceHigh: the response named the pod, or exactly one
+	// explanation was open and the pod's own timeline bounds its window.
+	ConfidenceHigh Confidence = "high"
+	// ConfidenceMedium: one explanation was open, but its window rests on
+	// an assumption (a default window length, a watch gap).
+	ConfidenceMedium Confidence = "medium"
+	// ConfidenceLow: the evidence fits another explanation as well.
+	ConfidenceLow Confidence = "low"
+)
+
+func (c Confidence) rank() int {
+	switch c {
+	case ConfidenceHigh:
+		return 2
+	case ConfidenceMedium:
+		return 1
+	}
+	return 0
+}
+
+// Real kubelets report a container's exit up to about a second late
+// (REAL-NODE.md: the 1 s PLEG relist): a pod may have stopped serving that
+// long before its exit was seen.
+const exitSlack = time.Second
+
+// kind is the family of an explanation weighed for a failure without a pod
+// header: an old pod that stopped serving while still routed to, or a new
+// pod that was Ready before it served.
+type kind int
+
+const (
+	kindNone kind = iota
+	kindRouted
+	kindNew
+	kindInflight
+)
+
+// candidate is one pod whose window was open at a failure.
+type candidate struct {
+	p     *life
+	kind  kind
+	bound bool // its window is bounded by the pod's own evidence
+}
+
+// weighing is the outcome of weighing one failure without a pod header.
+type weighing struct {
+	p     *life
+	kind  kind
+	conf  Confidence
+	basis [2]string
+	alt   candidate // the best explanation of the other kind when ambiguous (alt.p nil: none)
+}
+
+// weigher weighs failures without a pod header against every explanation
+// open at their time. It keeps state across failures, which must come in
+// time order: a pod's window stays open only while failures keep coming
+// (gapTol), and an ambiguous failure continues the explanation of the
+// failures just before it.
+type weigher struct {
+	x       *index
+	t0      time.Time // the zero of the offsets in the evidence
+	steps   readySteps
+	rate    float64 // requests per second asked
+	preStop time.Duration
+	// headers is true when some successful response named its pod: a pod
+	// without a success of its own then got none.
+	headers  bool
+	lastKind kind
+	lastT    time.Time
+}
+
+// gapTol is how long a pod's window stays open without a failure it could
+// explain: five times the interval at which one target receives requests
+// (the rate shared by the ready endpoints), at least a second.
+func (w *weigher) gapTol(t time.Time) time.Duration {
+	n := max(w.steps.count(t), 1)
+	tol := time.Second
+	if w.rate > 0 {
+		tol = max(tol, time.Duration(5*float64(n)/w.rate*float64(time.Second)))
+	}
+	return tol
+}
+
+// serveEnd is the earliest moment a terminating pod may have stopped
+// serving: its last success when the app names itself, else the end of its
+// preStop; never after its exit was seen.
+func (w *weigher) serveEnd(p *life) time.Time {
+	if !p.serveEnd.IsZero() {
+		return p.serveEnd
+	}
+	end := p.del.Add(w.preStop)
+	if !p.lastOK.IsZero() && !p.lastOK.Before(p.del) {
+		end = p.lastOK
+	}
+	if !p.exited.IsZero() && p.exited.Before(end) {
+		end = p.exited
+	}
+	p.serveEnd = end
+	return end
+}
+
+// drained reports whether the load balancer had stopped sending p requests
+// while p still served: its last success came well before it stopped (its
+// exit, less the kubelet's reporting delay). Failures after that are not
+// p's.
+func (w *weigher) drained(p *life) bool {
+	if p.lastOK.IsZero() || p.exited.IsZero() {
+		return false
+	}
+	if p.drained == 0 {
+		p.drained = -1
+		if p.exited.Sub(p.lastOK) > w.gapTol(p.lastOK)+exitSlack {
+			p.drained = 1
+		}
+	}
+	return p.drained > 0
+}
+
+// routedOpen reports whether a failure at t may come from terminating pod p
+// still being routed to after it stopped serving; gap is gapTol(t).
+func (w *weigher) routedOpen(p *life, t time.Time, gap time.Duration) bool {
+	if p.del.IsZero() || t.Before(p.del) || t.After(p.windowEnd) || w.drained(p) {
+		return false
+	}
+	start := w.serveEnd(p)
+	if t.Before(start) {
+		return false
+	}
+	// The window stays open while failures keep coming.
+	last := start
+	if !p.exited.IsZero() && p.exited.After(last) {
+		last = p.exited
+	}
+	if p.lastCand.After(last) {
+		last = p.lastCand
+	}
+	return t.Sub(last) <= gap
+}
+
+// newOpen reports whether a failure at t may come from new pod p, Ready but
+// not serving yet. The window ends at its first success when the app names
+// itself; else at the start window, and while failures keep coming.
+func (w *weigher) newOpen(p *life, t time.Time, gap time.Duration) (open, bound bool) {
+	if p.initial || p.ready.IsZero() || t.Before(p.ready) || !p.del.IsZero() && !t.Before(p.del) {
+		return false, false
+	}
+	if !p.firstOK.IsZero() {
+		// A request started after the pod's first success met a pod
+		// that served.
+		return t.Before(p.firstOK), true
+	}
+	if t.After(p.ready.Add(w.x.opt.StartWindow)) || !p.lastCand.IsZero() && t.Sub(p.lastCand) > gap {
+		return false, false
+	}
+	// When others' successes named their pods and p had none, it had
+	// not served yet: the window is p's own.
+	return true, w.headers
+}
+
+// weigh ties a failure without a pod header to the explanation its time,
+// class and the pods' timelines support, and says how firmly.
+func (w *weigher) weigh(it item) weighing {
+	x := w.x
+	t := it.t
+	// A request cut by an exit ended at the exit, which may come after
+	// other pods' events: look from its end.
+	if p := latest(x.exits, func(p *life) time.Time { return p.exited }, t.Add(it.lat+inflightTol), func(p *life) bool { return inflight(p, it) }); p != nil {
+		return weighing{p: p, kind: kindInflight, conf: ConfidenceHigh, basis: [2]string{candidate{p: p, kind: kindInflight}.why(w)}}
+	}
+	gap := w.gapTol(t)
+	var buf [2 * walkBack]candidate
+	routed := buf[:0:walkBack]
+	news := buf[walkBack:walkBack]
+	i := sort.Search(len(x.dels), func(i int) bool { return x.dels[i].del.After(t) })
+	for j := i - 1; j >= 0 && j >= i-walkBack; j-- {
+		if p := x.dels[j]; w.routedOpen(p, t, gap) {
+			bound := !p.exited.IsZero() || !p.lastOK.IsZero()
+			routed = append(routed, candidate{p: p, kind: kindRouted, bound: bound})
+		}
+	}
+	// A kept connection that was closed or reset had served before: it
+	// was not a new pod's that never served.
+	keptClosed := it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF)
+	if !keptClosed {
+		i = sort.Search(len(x.news), func(i int) bool { return x.news[i].ready.After(t) })
+		for j := i - 1; j >= 0 && j >= i-walkBack; j-- {
+			if open, bound := w.newOpen(x.news[j], t, gap); open {
+				news = append(news, candidate{p: x.news[j], kind: kindNew, bound: bound})
+			}
+		}
+	}
+	best := func(cs []candidate) candidate {
+		// A pod seen exited before one still running, then the window
+		// that opened last (the latest exit, deletion or Ready).
+		b := cs[0]
+		for _, c := range cs[1:] {
+			if ce, be := c.exitedBy(t), b.exitedBy(t); ce != be {
+				if ce {
+					b = c
+				}
+				continue
+			}
+			if c.opened().After(b.opened()) {
+				b = c
+			}
+		}
+		return b
+	}
+	var allBuf [2 * walkBack]candidate
+	all := append(append(allBuf[:0], routed...), news...)
+	var out weighing
+	switch {
+	case len(all) == 0:
+		return weighing{}
+	case len(news) == 0 || len(routed) == 0:
+		c := best(all)
+		out = weighing{p: c.p, kind: c.kind, conf: ConfidenceMedium}
+		if c.bound {
+			out.conf = ConfidenceHigh
+		}
+		out.basis[0] = c.why(w)
+	default:
+		r, n := best(routed), best(news)
+		c, o := r, n
+		// An ambiguous failure continues the explanation of the failures
+		// just before it; else the window that opened last wins.
+		switch {
+		case w.lastKind == kindNew && t.Sub(w.lastT) <= gap:
+			c, o = n, r
+		case w.lastKind == kindRouted && t.Sub(w.lastT) <= gap:
+		case n.opened().After(r.opened()):
+			c, o = n, r
+		}
+		out = weighing{p: c.p, kind: c.kind, conf: ConfidenceLow, alt: o, basis: [2]string{c.why(w), o.why(w)}}
+	}
+	for _, c := range all {
+		c.p.lastCand = t
+	}
+	w.lastKind, w.lastT = out.kind, t
+	return out
+}
+
+// exitedBy reports whether the candidate's container was seen exited by t.
+func (c candidate) exitedBy(t time.Time) bool {
+	return !c.p.exited.IsZero() && !c.p.exited.After(t)
+}
+
+// opened is when the candidate's window opened.
+func (c candidate) opened() time.Time {
+	if c.kind == kindNew {
+		return c.p.ready
+	}
+	if !c.p.exited.IsZero() {
+		return c.p.exited
+	}
+	return c.p.del
+}
+
+// why is the evidence that keeps the candidate's window open. It depends
+// on the pod and the kind only, so it is written once per pod and kind.
+func (c candidate) why(w *weigher) string {
+	p := c.p
+	if p.why == nil {
+		p.why = map[kind]string{}
+	}
+	if s, ok := p.why[c.kind]; ok {
+		return s
+	}
+	s := c.describe(w)
+	p.why[c.kind] = s
+	return s
+}
+
+func (c candidate) describe(w *weigher) string {
+	p := c.p
+	if c.kind == kindInflight {
+		return fmt.Sprintf("requests were open when %s's container exited, and ended with it", p.name)
+	}
+	if c.kind == kindNew {
+		switch {
+		case !p.firstOK.IsZero():
+			return fmt.Sprintf("%s was Ready and served its first request only at %s", p.name, offset(w.t0, p.firstOK))
+		case w.headers:
+			return fmt.Sprintf("%s was Ready but no success named it yet", p.name)
+		}
+		return fmt.Sprintf("%s was Ready since %s (no success named its pod, so when it began to serve is unknown)", p.name, offset(w.t0, p.ready))
+	}
+	switch {
+	case !p.exited.IsZero() && !p.lastOK.IsZero():
+		return fmt.Sprintf("%s served until %s and exited at %s", p.name, offset(w.t0, p.lastOK), offset(w.t0, p.exited))
+	case !p.exited.IsZero():
+		return fmt.Sprintf("%s exited at %s", p.name, offset(w.t0, p.exited))
+	case !p.lastOK.IsZero():
+		return fmt.Sprintf("%s's last success was at %s", p.name, offset(w.t0, p.lastOK))
+	}
+	return fmt.Sprintf("%s was terminating since %s (when it stopped serving is unknown)", p.name, offset(w.t0, p.del))
+}

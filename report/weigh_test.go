@@ -1,0 +1,296 @@
+package report
+
+import (
+	"math"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/rollout"
+)
+
+// Attribution without the pod's identity on the failures (issue 14): the
+// load balancer's own 502/503/504 name no pod; at most the app's successes
+// do.
+
+func causeOf(r *Report, code CauseCode) (Cause, bool) {
+	for _, c := range r.Causes {
+		if c.Code == code {
+			return c, true
+		}
+	}
+	return Cause{}, false
+}
+
+var digits = regexp.MustCompile(`[0-9]`)
+
+// wantNoNumber fails unless the recommendation for field exists, names no
+// number and says why.
+func wantNoNumber(t *testing.T, r *Report, field string) {
+	t.Helper()
+	rec, ok := findRec(r, field)
+	switch {
+	case !ok:
+		t.Errorf("no recommendation for %s: %+v", field, r.Recommendations)
+	case rec.Withheld == "":
+		t.Errorf("%s suggests %q without saying why no number is given", field, rec.Suggested)
+	case digits.MatchString(rec.Suggested):
+		t.Errorf("%s suggests a number (%q) from an ambiguous measurement", field, rec.Suggested)
+	case rec.Satisfied:
+		t.Errorf("%s is satisfied although nothing was measured to satisfy", field)
+	}
+}
+
+// newPodsSlowOldDraining is the reported case: a new pod without a
+// readiness probe is Ready at 10.5 s but listens only at 15.5 s; the old
+// pod, deleted at 10.6 s, runs a preStop sleep of 2 s and exits at 12.7 s.
+// The load balancer (no lag) sends the new pod its share at once and the
+// old one none after its endpoint turned not-ready: every failure is the
+// new pod's, and none names a pod.
+func newPodsSlowOldDraining(successHeader bool) *timeline {
+	tl := newTimeline()
+	tl.running("web-old-a")
+	tl.started("web-new-a", 10, 10.2, 10.5)
+	tl.deleted("web-old-a", 10.6, 10.62, 12.7, 0, 12.8)
+	tl.fails(10.7, 15.5, 0.1, attack.Class502, "")
+	if successHeader {
+		tl.a.FirstByPod["web-old-a"], tl.a.LastByPod["web-old-a"] = at(0), at(10.6)
+		tl.a.FirstByPod["web-new-a"], tl.a.LastByPod["web-new-a"] = at(15.55), at(29.9)
+	}
+	return tl
+}
+
+func TestAttributionWithoutPodIdentity(t *testing.T) {
+	t.Run("an old pod exited and a new pod not yet seen serving fit the same failures: both named, confidence low, no number", func(t *testing.T) {
+		r := Build(exitsAtOnceNoHeader().input(deployment()))
+		routed, ok := causeOf(r, TerminatingPodStillRouted)
+		if !ok || routed.Confidence != ConfidenceLow {
+			t.Fatalf("TERMINATING_POD_STILL_ROUTED = %+v, want it with confidence low", routed)
+		}
+		if len(routed.Alternatives) != 1 || routed.Alternatives[0].Code != NewPodNotServing || routed.Alternatives[0].Failures != routed.Failures {
+			t.Errorf("alternatives = %+v, want NEW_POD_NOT_SERVING for all %d failures", routed.Alternatives, routed.Failures)
+		}
+		if len(routed.SeparateBy) == 0 || !strings.Contains(strings.Join(routed.SeparateBy, " "), "pod header") {
+			t.Errorf("separate by = %q, want what would tell them apart", routed.SeparateBy)
+		}
+		fresh, ok := causeOf(r, NewPodNotServing)
+		if !ok || fresh.Confidence != ConfidenceLow || fresh.AlsoExplains != routed.Failures || fresh.Failures != 0 {
+			t.Errorf("NEW_POD_NOT_SERVING = %+v, want it named as fitting the same %d failures, confidence low", fresh, routed.Failures)
+		}
+		if r.Measurements.MaxRoutingLag != nil {
+			t.Errorf("routing lag %v measured from failures that fit another cause", *r.Measurements.MaxRoutingLag)
+		}
+		wantNoNumber(t, r, "spec.template.spec.containers[app].lifecycle.preStop")
+		wantNoNumber(t, r, "spec.minReadySeconds")
+		if rec, _ := findRec(r, "spec.template.spec.terminationGracePeriodSeconds"); rec.Withheld == "" || !strings.Contains(rec.Suggested, "the preStop you choose") {
+			t.Errorf("grace period = %+v, want no total while the preStop is unknown", rec)
+		}
+	})
+
+	t.Run("a new pod Ready after an old one exited fits as well as the old one: both named, confidence low", func(t *testing.T) {
+		tl := newTimeline()
+		tl.running("web-old-a")
+		tl.deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
+		tl.started("web-new-a", 11, 11.5, 12.15)
+		tl.fails(12.3, 14.0, 0.05, attack.Class502, "")
+		r := Build(tl.input(deployment()))
+		total := 0
+		for _, c := range r.Causes {
+			total += c.Failures
+			if c.Confidence != ConfidenceLow {
+				t.Errorf("%s has confidence %s, want low", c.Code, c.Confidence)
+			}
+		}
+		if total != r.Load.Failures {
+			t.Errorf("causes count %d failures, the load %d: a shared failure must be counted once", total, r.Load.Failures)
+		}
+		_, routed := causeOf(r, TerminatingPodStillRouted)
+		_, fresh := causeOf(r, NewPodNotServing)
+		if !routed || !fresh {
+			t.Errorf("causes = %+v, want both candidates named", r.Causes)
+		}
+		wantNoNumber(t, r, "spec.template.spec.containers[app].lifecycle.preStop")
+		wantNoNumber(t, r, "spec.minReadySeconds")
+	})
+
+	for _, header := range []bool{true, false} {
+		name := "the reported case with the app's header on successes: the new pod, confidence high, no preStop advice"
+		if !header {
+			name = "the reported case with no header at all: the new pod first, the old one only as a low alternative, no preStop number"
+		}
+		t.Run(name, func(t *testing.T) {
+			r := Build(newPodsSlowOldDraining(header).input(deployment(withPreStopSleep("2"))))
+			if r.Causes[0].Code != NewPodNotServing {
+				t.Fatalf("primary cause = %s (%s), want NEW_POD_NOT_SERVING", r.Causes[0].Code, r.Causes[0].Evidence)
+			}
+			for _, c := range r.Causes {
+				if (c.Code == LBDeregistrationLag || c.Code == TerminatingPodStillRouted) && (c.Failures > 0 || c.Confidence != ConfidenceLow) {
+					t.Errorf("old pod blamed: %s %d failed, confidence %s: %s", c.Code, c.Failures, c.Confidence, c.Evidence)
+				}
+			}
+			if lag := r.Measurements.MaxRoutingLag; lag != nil && *lag > 0.1 {
+				t.Errorf("routing lag %.2f s measured, the load balancer had none", *lag)
+			}
+			if rec, ok := findRec(r, "spec.template.spec.containers[app].lifecycle.preStop"); ok && (rec.Withheld == "" || digits.MatchString(rec.Suggested)) {
+				t.Errorf("preStop advice %q: a number that would fix nothing", rec.Suggested)
+			}
+			if header {
+				if c := r.Causes[0]; c.Confidence != ConfidenceHigh || len(r.Causes) != 1 {
+					t.Errorf("causes = %+v, want only NEW_POD_NOT_SERVING with confidence high", r.Causes)
+				}
+				if _, ok := findRec(r, "spec.template.spec.containers[app].lifecycle.preStop"); ok {
+					t.Errorf("preStop advice given although no old pod failed a request")
+				}
+				// Failures for 5.0 s after Ready (10.5 → 15.5 s).
+				if rec, _ := findRec(r, "spec.minReadySeconds"); rec.Suggested != "6" {
+					t.Errorf("minReadySeconds = %q, want 6", rec.Suggested)
+				}
+			} else {
+				wantNoNumber(t, r, "spec.minReadySeconds")
+			}
+		})
+	}
+
+	t.Run("an old pod whose successes stopped at its endpoint's removal while it still served is not blamed after it exits", func(t *testing.T) {
+		tl := newTimeline()
+		tl.running("web-old-a")
+		tl.started("web-new-a", 10, 10.2, 10.5)
+		tl.deleted("web-old-a", 10.6, 10.62, 16.7, 0, 16.8)
+		tl.a.LastByPod["web-old-a"] = at(10.62)
+		tl.fails(10.7, 18.0, 0.1, attack.Class502, "")
+		r := Build(tl.input(deployment(withPreStopSleep("6"))))
+		if _, ok := causeOf(r, LBDeregistrationLag); ok {
+			t.Errorf("causes = %+v: the load balancer had stopped routing to web-old-a 6 s before it exited", r.Causes)
+		}
+	})
+
+	t.Run("a kept connection that was reset had served before: not a new pod that never served", func(t *testing.T) {
+		tl := exitsAtOnceNoHeader()
+		for i := range tl.a.FailureList {
+			tl.a.FailureList[i].Class, tl.a.FailureList[i].Reused, tl.a.FailureList[i].Error = attack.ClassReset, true, "read: connection reset by peer"
+		}
+		r := Build(tl.input(deployment()))
+		if c := r.Causes[0]; c.Code != TerminatingPodStillRouted || c.Confidence != ConfidenceHigh || len(c.Alternatives) != 0 {
+			t.Errorf("primary cause = %s, confidence %s, alternatives %+v; want the old pod, high, none", c.Code, c.Confidence, c.Alternatives)
+		}
+	})
+
+	t.Run("every cause carries a confidence and what it rests on", func(t *testing.T) {
+		for _, tl := range []*timeline{exitsAtOnce(), exitsAtOnceNoHeader(), newPodsSlowOldDraining(true), newPodsSlowOldDraining(false)} {
+			for _, c := range Build(tl.input(deployment())).Causes {
+				if c.Confidence == "" || len(c.Basis) == 0 {
+					t.Errorf("%s: confidence %q, basis %q", c.Code, c.Confidence, c.Basis)
+				}
+			}
+		}
+	})
+}
+
+// TestGracePeriodCountsEachPreStopOnce: the grace period advice adds a
+// container's preStop to that container's own shutdown, never a preStop
+// to a shutdown that already contains it.
+func TestGracePeriodCountsEachPreStopOnce(t *testing.T) {
+	sh := func(s string) *corev1.Lifecycle {
+		return &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", s}}}}
+	}
+	withContainers := func(cs ...corev1.Container) func(*appsv1.Deployment) {
+		return func(d *appsv1.Deployment) { d.Spec.Template.Spec.Containers = cs }
+	}
+	// exit adds a container's exit after deletion at 12 s.
+	exit := func(tl *timeline, container string, after float64) {
+		tl.event(12+after, rolloutExit("web-old-a", container))
+	}
+	for _, tt := range []struct {
+		name         string
+		spec         *appsv1.Deployment
+		exits        map[string]float64
+		lateBy       float64 // the kubelet reports the exit this late
+		wantShutdown float64
+		want         string
+	}{
+		{
+			name:         "an exec sh -c sleep 4 preStop and an app that exits 0.5 s after it: 4 + 0.5 + 2",
+			spec:         deployment(withPreStopSleep("4")),
+			exits:        map[string]float64{"app": 4.5},
+			wantShutdown: 0.5,
+			want:         "at least 7 ",
+		},
+		{
+			name:         "the same exit reported a second late adds the second, not the preStop again",
+			spec:         deployment(withPreStopSleep("4")),
+			exits:        map[string]float64{"app": 4.5},
+			lateBy:       1,
+			wantShutdown: 1.5,
+			want:         "at least 8 ",
+		},
+		{
+			name: "two serving containers, one with sleep 4 that exits after 4.5 s, one without that drains 5 s: max(4 + 0.5, 0 + 5) + 2",
+			spec: deployment(withContainers(
+				corev1.Container{Name: "app", Ports: []corev1.ContainerPort{{ContainerPort: 8080}}, Lifecycle: sh("sleep 4")},
+				corev1.Container{Name: "api", Ports: []corev1.ContainerPort{{ContainerPort: 9090}}},
+			)),
+			exits:        map[string]float64{"app": 4.5, "api": 5},
+			wantShutdown: 5,
+			want:         "at least 7 ",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tl := newTimeline()
+			tl.running("web-old-a")
+			tl.started("web-new-a", 10, 10.5, 11.5)
+			tl.event(12, deletion("web-old-a"))
+			for c, after := range tt.exits {
+				exit(tl, c, after+tt.lateBy)
+			}
+			r := Build(tl.input(tt.spec))
+			if m := r.Measurements.MaxShutdown; m == nil || math.Abs(*m-tt.wantShutdown) > 0.01 {
+				t.Errorf("max shutdown = %v, want %.2f", fptr(m), tt.wantShutdown)
+			}
+			rec, ok := findRec(r, "spec.template.spec.terminationGracePeriodSeconds")
+			if !ok || !strings.HasPrefix(rec.Suggested, tt.want) {
+				t.Errorf("grace period = %q (%s), want %q", rec.Suggested, rec.Why, tt.want)
+			}
+		})
+	}
+}
+
+func TestMinReadySecondsWithoutAMeasuredFailureAfterReady(t *testing.T) {
+	// The new pod's failures, named by its header, all came before it was
+	// Ready: there is no Ready → last failure to size minReadySeconds by.
+	tl := newTimeline()
+	tl.running("web-old-a")
+	tl.event(10, podCreated("web-new-a"))
+	tl.fails(10.5, 11.0, 0.1, attack.Class503, "web-new-a")
+	r := Build(tl.input(deployment()))
+	if r.Causes[0].Code != NewPodNotServing {
+		t.Fatalf("primary cause = %s", r.Causes[0].Code)
+	}
+	rec, ok := findRec(r, "spec.minReadySeconds")
+	if !ok {
+		t.Fatalf("no minReadySeconds advice: %+v", r.Recommendations)
+	}
+	if strings.Contains(rec.Why, "0.00 s") || rec.Suggested == "1" || rec.Withheld == "" {
+		t.Errorf("minReadySeconds = %q (%s), want no number and why", rec.Suggested, rec.Why)
+	}
+	probe, _ := findRec(r, "spec.template.spec.containers[app].readinessProbe")
+	if strings.Contains(probe.Why, "0.00 s") {
+		t.Errorf("readiness advice says %q", probe.Why)
+	}
+}
+
+func rolloutExit(pod, container string) rollout.Event {
+	return rollout.Event{Type: rollout.ContainerExited, Pod: pod, Container: container, ExitCode: ptrTo(int32(0))}
+}
+
+func deletion(pod string) rollout.Event {
+	return rollout.Event{Type: rollout.DeletionRequested, Pod: pod, GracePeriod: ptrTo(30 * time.Second), Detail: "grace 30s"}
+}
+
+func podCreated(pod string) rollout.Event {
+	return rollout.Event{Type: rollout.PodCreated, Pod: pod}
+}

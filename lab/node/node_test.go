@@ -1,6 +1,10 @@
 package node
 
 import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -59,5 +63,18 @@ func TestConfigValidateNamesTheBadProxyMode(t *testing.T) {
 		if _, c := testConfig(m); c.Validate() != nil {
 			t.Errorf("%s refused", m)
 		}
+	}
+}
+
+func TestTeardownOfALabWithoutANodeDoesNothing(t *testing.T) {
+	l := NewLayout(t.TempDir())
+	if Leftover(l) {
+		t.Fatal("a fresh lab directory has a node to tear down")
+	}
+	if err := Teardown(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(l.Dir()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("teardown created %s: %v", l.Dir(), err)
 	}
 }

@@ -1,0 +1,168 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rollcheck/rollcheck/lab/netns"
+)
+
+// scratchNamespace creates a network namespace with its loopback up for
+// the test (root and iproute2 needed) and removes it at the end.
+func scratchNamespace(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	name := fmt.Sprintf("rclab-test-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Skipf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", name).Run() })
+	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("lo up: %v: %s", err, out)
+	}
+	return "/run/netns/" + name
+}
+
+// serveLines answers each connection on ln with greeting and then echoes
+// one line back.
+func serveLines(ln net.Listener, greeting string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			_, _ = io.WriteString(c, greeting+"\n")
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			_, _ = io.WriteString(c, "echo "+line)
+		}()
+	}
+}
+
+func TestRelayJoinsTheHostsAPIServerAndTheNamespace(t *testing.T) {
+	path := scratchNamespace(t)
+	// The "API server" on the host's loopback.
+	host, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	go serveLines(host, "host")
+	// A "kubelet" on the namespace's loopback only.
+	inside, err := netns.Listen(path, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inside.Close()
+	go serveLines(inside, "inside")
+
+	r := Relay{Netns: path, APIServer: host.Addr().String(), EgressSocket: filepath.Join(t.TempDir(), "egress.sock")}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	t.Run("the API server's address inside the namespace reaches the host's", func(t *testing.T) {
+		d := netns.Dialer{Path: path}
+		var c net.Conn
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c, err = d.DialContext(ctx, "tcp", r.APIServer)
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("dial %s inside the namespace: %v", r.APIServer, err)
+		}
+		defer c.Close()
+		talk(t, c, "host")
+	})
+
+	t.Run("a CONNECT on the egress socket reaches an address inside the namespace", func(t *testing.T) {
+		fi, err := os.Stat(r.EgressSocket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("egress socket mode %v, want 0600", fi.Mode().Perm())
+		}
+		c, err := net.Dial("unix", r.EgressSocket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		target := inside.Addr().String()
+		fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("CONNECT %s: %s", target, resp.Status)
+		}
+		talk(t, struct {
+			io.Reader
+			io.Writer
+		}{br, c}, "inside")
+	})
+
+	t.Run("a CONNECT to an address outside the namespace fails", func(t *testing.T) {
+		c, err := net.Dial("unix", r.EgressSocket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// A listener in the host's namespace only (the API server's
+		// address is relayed, so take another).
+		other, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		fmt.Fprintf(c, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", other.Addr(), other.Addr())
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodConnect})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("CONNECT to the host's %s: %s, want 502", other.Addr(), resp.Status)
+		}
+	})
+}
+
+// talk reads the greeting want, sends a line and expects it echoed.
+func talk(t *testing.T, rw io.ReadWriter, want string) {
+	t.Helper()
+	br := bufio.NewReader(rw)
+	greeting, err := br.ReadString('\n')
+	if err != nil || strings.TrimSpace(greeting) != want {
+		t.Fatalf("greeting %q (%v), want %q", greeting, err, want)
+	}
+	if _, err := io.WriteString(rw, "ping\n"); err != nil {
+		t.Fatal(err)
+	}
+	if echo, err := br.ReadString('\n'); err != nil || echo != "echo ping\n" {
+		t.Fatalf("echo %q (%v)", echo, err)
+	}
+}

@@ -132,7 +132,7 @@ API server (or any component) down on purpose and bring it back.`
 func newUpCommand() *cobra.Command {
 	o := &upOptions{}
 	cmd := &cobra.Command{
-		Use:   "up --dir DIR [--apiserver-port N] [--lb NAMESPACE/NAME[=PORT]]...",
+		Use:   "up --dir DIR [--node process|real [--proxy-mode iptables|nftables]] [--apiserver-port N] [--lb NAMESPACE/NAME[=PORT]]...",
 		Short: "Start the lab cluster and stay in the foreground until SIGINT/SIGTERM",
 		Long:  upLong,
 		Args:  cobra.NoArgs,

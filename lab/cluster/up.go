@@ -203,6 +203,11 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 		if o.noKubelet || len(o.kubeletArgs) > 0 {
 			return errors.New("--no-kubelet and --kubelet-arg are for --node process")
 		}
+		// node-relay listens on the API server's port inside the namespace,
+		// next to the kubelet's and kube-proxy's loopback ports.
+		if o.apiserverPort == 10248 || o.apiserverPort == 10249 {
+			return fmt.Errorf("--apiserver-port %d is the kubelet's or kube-proxy's port inside the real node's namespace", o.apiserverPort)
+		}
 		if o.proxyMode != node.ProxyIPTables && o.proxyMode != node.ProxyNFTables {
 			return fmt.Errorf("--proxy-mode %q: want %s or %s", o.proxyMode, node.ProxyIPTables, node.ProxyNFTables)
 		}

@@ -188,6 +188,19 @@ func (c *causeAcc) add(it item, pod string) {
 	}
 }
 
+// preStops are the preStop hooks of the Deployment, as the diagnosis
+// weighs them.
+type preStops struct {
+	// serving is the preStop sleep the serving containers run (the
+	// shortest): when a terminating pod may stop serving.
+	serving time.Duration
+	// byContainer is each container's sleep, by name, for the shutdown
+	// each one took (nil: the Deployment is unknown).
+	byContainer map[string]time.Duration
+	// known: the Deployment is known and every hook's length with it.
+	known bool
+}
+
 // diagnosis is the outcome of diagnose.
 type diagnosis struct {
 	causes       []Cause
@@ -199,9 +212,9 @@ type diagnosis struct {
 // diagnose ties every failure to a pod and a phase, names the causes and
 // measures the lifecycle. It is O((failures + events) · log pods).
 //
-// preStop is the preStop sleep the serving containers run (the shortest),
-// preStops each container's, by name, for the shutdown each one took.
-func diagnose(in Input, a *attack.Result, preStop time.Duration, preStops map[string]time.Duration, opt DiagnosisOptions) diagnosis {
+// pre says what the Deployment's preStop hooks are.
+func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) diagnosis {
+	preStop := pre.serving
 	opt = opt.withDefaults()
 	pods := lifecycles(in.Events)
 	for name, t := range a.FirstByPod {
@@ -218,7 +231,7 @@ func diagnose(in Input, a *attack.Result, preStop time.Duration, preStops map[st
 	if t0.IsZero() && len(in.Events) > 0 {
 		t0 = in.Events[0].Time
 	}
-	w := &weigher{x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0}
+	w := &weigher{x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, preStopKnown: pre.known, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0}
 
 	accs := map[CauseCode]*causeAcc{}
 	acc := func(code CauseCode) *causeAcc {
@@ -363,7 +376,7 @@ func diagnose(in Input, a *attack.Result, preStop time.Duration, preStops map[st
 	for _, k := range order {
 		d.attributed = append(d.attributed, *groups[k])
 	}
-	d.measurements = measure(in, a, pods, steps, preStop, preStops)
+	d.measurements = measure(in, a, pods, steps, preStop, pre.byContainer)
 	for _, c := range accs {
 		d.causes = append(d.causes, c.cause(pods, steps, t0, preStop, d.measurements, w))
 	}

@@ -81,10 +81,11 @@ func (s settings) servingPreStop() time.Duration {
 	return d
 }
 
-// preStops are each container's preStop sleep by name, for the shutdown
-// each container took after its own (nil when the Deployment is unknown).
-// A hook of unknown length counts as 0: its time is then in the shutdown.
-func (s settings) preStops() map[string]time.Duration {
+// preStopsByContainer are each container's preStop sleep by name, for the
+// shutdown each container took after its own (nil when the Deployment is
+// unknown). A hook of unknown length counts as 0: its time is then in the
+// shutdown.
+func (s settings) preStopsByContainer() map[string]time.Duration {
 	if !s.known {
 		return nil
 	}

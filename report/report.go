@@ -251,7 +251,7 @@ func Build(in Input) *Report {
 	if in.SwitchService != "" && in.Spec != nil {
 		set.switchService, set.switchTo, set.readyBefore = in.SwitchService, in.Spec.Name, int(in.Spec.Status.ReadyReplicas)
 	}
-	d := diagnose(in, a, set.servingPreStop(), set.preStops(), in.Diagnosis)
+	d := diagnose(in, a, preStops{serving: set.servingPreStop(), byContainer: set.preStopsByContainer(), known: set.known && !set.unknownPreStop()}, in.Diagnosis)
 	r.Causes, r.Measurements, r.Attribution, r.Attributed = d.causes, d.measurements, d.attribution, d.attributed
 	if r.Causes == nil {
 		r.Causes = []Cause{}

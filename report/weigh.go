@@ -78,6 +78,9 @@ type weigher struct {
 	steps   readySteps
 	rate    float64 // requests per second asked
 	preStop time.Duration
+	// preStopKnown: the Deployment and the length of its preStop hooks are
+	// known, so when a terminating pod may stop serving is not a guess.
+	preStopKnown bool
 	// headers is true when some successful response named its pod: a pod
 	// without a success of its own then got none.
 	headers  bool
@@ -190,7 +193,10 @@ func (w *weigher) weigh(it item) weighing {
 	i := sort.Search(len(x.dels), func(i int) bool { return x.dels[i].del.After(t) })
 	for j := i - 1; j >= 0 && j >= i-walkBack; j-- {
 		if p := x.dels[j]; w.routedOpen(p, t, gap) {
-			bound := !p.exited.IsZero() || !p.lastOK.IsZero()
+			// Its window opened on evidence: it had exited, its
+			// successes had stopped, or its preStop (known) had ended.
+			// With the hooks unknown, when it stopped serving is a guess.
+			bound := w.preStopKnown || !p.exited.IsZero() && !p.exited.After(t) || !p.lastOK.IsZero() && !p.lastOK.Before(p.del)
 			routed = append(routed, candidate{p: p, kind: kindRouted, bound: bound})
 		}
 	}

@@ -181,6 +181,38 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		}
 	})
 
+	// An app that closes its listener on SIGTERM and drains for 4 s: the
+	// load balancer's 502s come while the pod still runs, and no other pod
+	// starts or stops around them.
+	closesListener := func() *timeline {
+		tl := newTimeline()
+		tl.running("web-old-a")
+		tl.running("web-old-b")
+		tl.deleted("web-old-a", 12, 12.02, 16, 0, 16.1)
+		tl.fails(12.05, 13.0, 0.05, attack.Class502, "")
+		return tl
+	}
+	t.Run("the only explanation, with the preStop known from the Deployment: confidence high and a number", func(t *testing.T) {
+		r := Build(closesListener().input(deployment()))
+		for _, c := range r.Causes {
+			if c.Code != TerminatingPodStillRouted && c.Code != LBDeregistrationLag || c.Confidence != ConfidenceHigh || len(c.Alternatives) > 0 {
+				t.Fatalf("cause %s, confidence %s, alternatives %+v; want web-old-a still routed, high, none other", c.Code, c.Confidence, c.Alternatives)
+			}
+		}
+		if rec, _ := findRec(r, "spec.template.spec.containers[app].lifecycle.preStop"); rec.Withheld != "" || !strings.HasPrefix(rec.Suggested, "sleep 3") {
+			t.Errorf("preStop = %q (%s), want sleep 3 (lag 0.98 s + 2 s)", rec.Suggested, rec.Withheld)
+		}
+	})
+	t.Run("the only explanation, but without the Deployment when the pod stopped serving is a guess: confidence medium, no number", func(t *testing.T) {
+		r := Build(closesListener().input(nil))
+		for _, c := range r.Causes {
+			if c.Code != TerminatingPodStillRouted && c.Code != LBDeregistrationLag || c.Confidence != ConfidenceMedium {
+				t.Fatalf("cause %s, confidence %s; want web-old-a still routed, medium", c.Code, c.Confidence)
+			}
+		}
+		wantNoNumber(t, r, "spec.template.spec.containers[NAME].lifecycle.preStop")
+	})
+
 	t.Run("every cause carries a confidence and what it rests on", func(t *testing.T) {
 		for _, tl := range []*timeline{exitsAtOnce(), exitsAtOnceNoHeader(), newPodsSlowOldDraining(true), newPodsSlowOldDraining(false)} {
 			for _, c := range Build(tl.input(deployment())).Causes {

@@ -49,6 +49,9 @@ const (
 	kindRouted
 	kindNew
 	kindInflight
+	// Pods left out on their own evidence, named in the basis.
+	kindDrained // an old pod whose successes stopped while it still ran
+	kindServed  // a new pod that had served before the failure
 )
 
 // candidate is one pod whose window was open at a failure.
@@ -63,7 +66,7 @@ type weighing struct {
 	p     *life
 	kind  kind
 	conf  Confidence
-	basis [2]string
+	basis [3]string // the chosen pod's evidence, the alternative's, a pod left out
 	alt   candidate // the best explanation of the other kind when ambiguous (alt.p nil: none)
 }
 
@@ -184,15 +187,23 @@ func (w *weigher) weigh(it item) weighing {
 	// A request cut by an exit ended at the exit, which may come after
 	// other pods' events: look from its end.
 	if p := latest(x.exits, func(p *life) time.Time { return p.exited }, t.Add(it.lat+inflightTol), func(p *life) bool { return inflight(p, it) }); p != nil {
-		return weighing{p: p, kind: kindInflight, conf: ConfidenceHigh, basis: [2]string{candidate{p: p, kind: kindInflight}.why(w)}}
+		return weighing{p: p, kind: kindInflight, conf: ConfidenceHigh, basis: [3]string{candidate{p: p, kind: kindInflight}.why(w)}}
 	}
 	gap := w.gapTol(t)
+	var (
+		out     weighing
+		leftOut candidate // a pod its own evidence leaves out, to name
+	)
 	var buf [2 * walkBack]candidate
 	routed := buf[:0:walkBack]
 	news := buf[walkBack:walkBack]
 	i := sort.Search(len(x.dels), func(i int) bool { return x.dels[i].del.After(t) })
 	for j := i - 1; j >= 0 && j >= i-walkBack; j-- {
-		if p := x.dels[j]; w.routedOpen(p, t, gap) {
+		p := x.dels[j]
+		if leftOut.p == nil && !t.Before(p.del) && !t.After(p.windowEnd) && w.drained(p) {
+			leftOut = candidate{p: p, kind: kindDrained}
+		}
+		if w.routedOpen(p, t, gap) {
 			// Its window opened on evidence: it had exited, its
 			// successes had stopped, or its preStop (known) had ended.
 			// With the hooks unknown, when it stopped serving is a guess.
@@ -206,8 +217,11 @@ func (w *weigher) weigh(it item) weighing {
 	if !keptClosed {
 		i = sort.Search(len(x.news), func(i int) bool { return x.news[i].ready.After(t) })
 		for j := i - 1; j >= 0 && j >= i-walkBack; j-- {
-			if open, bound := w.newOpen(x.news[j], t, gap); open {
-				news = append(news, candidate{p: x.news[j], kind: kindNew, bound: bound})
+			p := x.news[j]
+			if open, bound := w.newOpen(p, t, gap); open {
+				news = append(news, candidate{p: p, kind: kindNew, bound: bound})
+			} else if leftOut.p == nil && !p.firstOK.IsZero() && !t.Before(p.firstOK) && !t.After(p.ready.Add(x.opt.StartWindow)) {
+				leftOut = candidate{p: p, kind: kindServed}
 			}
 		}
 	}
@@ -230,7 +244,6 @@ func (w *weigher) weigh(it item) weighing {
 	}
 	var allBuf [2 * walkBack]candidate
 	all := append(append(allBuf[:0], routed...), news...)
-	var out weighing
 	switch {
 	case len(all) == 0:
 		return weighing{}
@@ -253,7 +266,10 @@ func (w *weigher) weigh(it item) weighing {
 		case n.opened().After(r.opened()):
 			c, o = n, r
 		}
-		out = weighing{p: c.p, kind: c.kind, conf: ConfidenceLow, alt: o, basis: [2]string{c.why(w), o.why(w)}}
+		out = weighing{p: c.p, kind: c.kind, conf: ConfidenceLow, alt: o, basis: [3]string{c.why(w), o.why(w)}}
+	}
+	if leftOut.p != nil {
+		out.basis[2] = leftOut.why(w)
 	}
 	for _, c := range all {
 		c.p.lastCand = t
@@ -295,8 +311,13 @@ func (c candidate) why(w *weigher) string {
 
 func (c candidate) describe(w *weigher) string {
 	p := c.p
-	if c.kind == kindInflight {
+	switch c.kind {
+	case kindInflight:
 		return fmt.Sprintf("requests were open when %s's container exited, and ended with it", p.name)
+	case kindDrained:
+		return fmt.Sprintf("not %s: its successes stopped at %s while it ran until %s, so the load balancer no longer sent it requests", p.name, offset(w.t0, p.lastOK), offset(w.t0, p.exited))
+	case kindServed:
+		return fmt.Sprintf("not %s: it served from %s", p.name, offset(w.t0, p.firstOK))
 	}
 	if c.kind == kindNew {
 		switch {

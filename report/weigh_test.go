@@ -147,6 +147,9 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 				if _, ok := findRec(r, "spec.template.spec.containers[app].lifecycle.preStop"); ok {
 					t.Errorf("preStop advice given although no old pod failed a request")
 				}
+				if b := strings.Join(r.Causes[0].Basis, "; "); !strings.Contains(b, "not web-old-a: its successes stopped at +10.60s") {
+					t.Errorf("basis %q does not say why the old pod is not blamed", b)
+				}
 				// Failures for 5.0 s after Ready (10.5 → 15.5 s).
 				if rec, _ := findRec(r, "spec.minReadySeconds"); rec.Suggested != "6" {
 					t.Errorf("minReadySeconds = %q, want 6", rec.Suggested)

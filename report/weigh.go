@@ -161,17 +161,21 @@ func (w *weigher) routedOpen(p *life, t time.Time, gap time.Duration) bool {
 
 // newOpen reports whether a failure at t may come from new pod p, Ready but
 // not serving yet. The window ends at its first success when the app names
-// itself; else at the start window, and while failures keep coming.
+// itself, else at the start window; once its failures began, it stays open
+// only while they keep coming.
 func (w *weigher) newOpen(p *life, t time.Time, gap time.Duration) (open, bound bool) {
 	if p.initial || p.ready.IsZero() || t.Before(p.ready) || !p.del.IsZero() && !t.Before(p.del) {
 		return false, false
+	}
+	if !p.lastCand.IsZero() && t.Sub(p.lastCand) > gap {
+		return false, false // its failures had stopped
 	}
 	if !p.firstOK.IsZero() {
 		// A request started after the pod's first success met a pod
 		// that served.
 		return t.Before(p.firstOK), true
 	}
-	if t.After(p.ready.Add(w.x.opt.StartWindow)) || !p.lastCand.IsZero() && t.Sub(p.lastCand) > gap {
+	if t.After(p.ready.Add(w.x.opt.StartWindow)) {
 		return false, false
 	}
 	// When others' successes named their pods and p had none, it had

@@ -216,6 +216,22 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		wantNoNumber(t, r, "spec.template.spec.containers[NAME].lifecycle.preStop")
 	})
 
+	t.Run("a new pod's window closes when its failures stop, even before its first success", func(t *testing.T) {
+		tl := newTimeline()
+		tl.running("web-old-a")
+		tl.started("web-new-a", 10, 10.2, 10.5)
+		tl.a.FirstByPod["web-new-a"], tl.a.LastByPod["web-new-a"] = at(20), at(29.9)
+		tl.a.FirstByPod["web-old-a"], tl.a.LastByPod["web-old-a"] = at(0), at(29.9)
+		tl.fails(10.7, 11.5, 0.1, attack.Class502, "")
+		tl.fail(15, attack.Class502, "", time.Millisecond)
+		r := Build(tl.input(deployment()))
+		fresh, _ := causeOf(r, NewPodNotServing)
+		un, _ := causeOf(r, Unattributed)
+		if fresh.Failures != 9 || un.Failures != 1 {
+			t.Errorf("NEW_POD_NOT_SERVING %d, UNATTRIBUTED %d; want 9 and the lone failure 3.5 s later 1", fresh.Failures, un.Failures)
+		}
+	})
+
 	t.Run("every cause carries a confidence and what it rests on", func(t *testing.T) {
 		for _, tl := range []*timeline{exitsAtOnce(), exitsAtOnceNoHeader(), newPodsSlowOldDraining(true), newPodsSlowOldDraining(false)} {
 			for _, c := range Build(tl.input(deployment())).Causes {

@@ -31,6 +31,11 @@ const (
 	caKeyFile       = "ca.key"
 	servingCertFile = "apiserver.crt"
 	servingKeyFile  = "apiserver.key"
+	// The API server's client certificate for the kubelet API (logs,
+	// exec, port-forward); the process kubelet, which listens on the
+	// host's 127.0.0.1, accepts no other client.
+	kubeletClientCertFile = "apiserver-kubelet-client.crt"
+	kubeletClientKeyFile  = "apiserver-kubelet-client.key"
 	saKeyFile       = "sa.key"
 	saPubFile       = "sa.pub"
 	tokenFile       = "tokens.csv"
@@ -68,6 +73,9 @@ func ensurePKI(dir string, now time.Time) (*pki, error) {
 		return nil, err
 	}
 	if err := p.ensureServing(ca, caKey, now); err != nil {
+		return nil, err
+	}
+	if err := p.ensureKubeletClient(ca, caKey, now); err != nil {
 		return nil, err
 	}
 	if err := p.ensureSAKey(); err != nil {
@@ -113,7 +121,28 @@ func (p *pki) ensureCA(now time.Time) (*x509.Certificate, crypto.Signer, error) 
 }
 
 func (p *pki) ensureServing(ca *x509.Certificate, caKey crypto.Signer, now time.Time) error {
-	if cert, _, err := loadCertKey(p.path(servingCertFile), p.path(servingKeyFile)); err == nil &&
+	return p.ensureLeaf(servingCertFile, servingKeyFile, ca, caKey, now, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: servingIPs,
+		DNSNames:    servingDNSNames,
+	})
+}
+
+// ensureKubeletClient makes the API server's client certificate for the
+// kubelet API, in group system:masters as kubeadm's is.
+func (p *pki) ensureKubeletClient(ca *x509.Certificate, caKey crypto.Signer, now time.Time) error {
+	return p.ensureLeaf(kubeletClientCertFile, kubeletClientKeyFile, ca, caKey, now, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+}
+
+// ensureLeaf keeps the certificate in certFile if the CA signed it and it is
+// valid for more than a day, else makes a new key and certificate from tmpl
+// (subject, usages, names), valid for five years.
+func (p *pki) ensureLeaf(certFile, keyFile string, ca *x509.Certificate, caKey crypto.Signer, now time.Time, tmpl *x509.Certificate) error {
+	if cert, _, err := loadCertKey(p.path(certFile), p.path(keyFile)); err == nil &&
 		now.Before(cert.NotAfter.Add(-24*time.Hour)) && cert.CheckSignatureFrom(ca) == nil {
 		return nil
 	}
@@ -121,21 +150,15 @@ func (p *pki) ensureServing(ca *x509.Certificate, caKey crypto.Signer, now time.
 	if err != nil {
 		return err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(5 * 365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  servingIPs,
-		DNSNames:     servingDNSNames,
-	}
+	tmpl.SerialNumber = serial()
+	tmpl.NotBefore = now.Add(-time.Hour)
+	tmpl.NotAfter = now.Add(5 * 365 * 24 * time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
 	if err != nil {
-		return fmt.Errorf("create serving certificate: %w", err)
+		return fmt.Errorf("create %s: %w", certFile, err)
 	}
-	return writeCertKey(p.path(servingCertFile), p.path(servingKeyFile), der, key)
+	return writeCertKey(p.path(certFile), p.path(keyFile), der, key)
 }
 
 // ensureSAKey makes the key pair that signs and verifies service-account

@@ -33,6 +33,9 @@ type State struct {
 	LBURL string `json:"lb_url"`
 	// LB maps each load-balanced Service (namespace/name) to its URL.
 	LB map[string]string `json:"lb"`
+	// KubeProxy maps each Service with a kube-proxy front (up --kube-proxy,
+	// real node only) to its URL on 127.0.0.1.
+	KubeProxy map[string]string `json:"kube_proxy,omitempty"`
 	// APIServer is the API server's URL.
 	APIServer string `json:"apiserver"`
 	// Etcd is etcd's client URL.

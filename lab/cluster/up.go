@@ -53,19 +53,23 @@ var controllers = []string{
 type lbTarget struct {
 	service string // namespace/name
 	port    int    // 0 until picked
+	// kubeProxy: a kube-proxy front (--kube-proxy), a plain TCP forwarder
+	// to the Service's ClusterIP inside the real node's namespace, instead
+	// of the ALB-like load balancer.
+	kubeProxy bool
 }
 
 func parseLB(s string) (lbTarget, error) {
 	svc, port, hasPort := strings.Cut(s, "=")
 	ns, name, ok := strings.Cut(svc, "/")
 	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-		return lbTarget{}, fmt.Errorf("--lb %q: want NAMESPACE/NAME[=PORT]", s)
+		return lbTarget{}, fmt.Errorf("%q: want NAMESPACE/NAME[=PORT]", s)
 	}
 	t := lbTarget{service: svc}
 	if hasPort {
 		p, err := strconv.Atoi(port)
 		if err != nil || p < 1 || p > 65535 {
-			return lbTarget{}, fmt.Errorf("--lb %q: bad port", s)
+			return lbTarget{}, fmt.Errorf("%q: bad port", s)
 		}
 		t.port = p
 	}
@@ -86,6 +90,7 @@ type upOptions struct {
 	noLB           bool
 	kubeletArgs    []string
 	lbArgs         []string
+	kubeProxies    []string
 	nodeMode       string
 	proxyMode      string
 	real           *realNode // with --node real
@@ -132,7 +137,7 @@ API server (or any component) down on purpose and bring it back.`
 func newUpCommand() *cobra.Command {
 	o := &upOptions{}
 	cmd := &cobra.Command{
-		Use:   "up --dir DIR [--node process|real [--proxy-mode iptables|nftables]] [--apiserver-port N] [--lb NAMESPACE/NAME[=PORT]]...",
+		Use:   "up --dir DIR [--node process|real [--proxy-mode iptables|nftables]] [--apiserver-port N] [--lb NAMESPACE/NAME[=PORT]]... [--kube-proxy NAMESPACE/NAME[=PORT]]...",
 		Short: "Start the lab cluster and stay in the foreground until SIGINT/SIGTERM",
 		Long:  upLong,
 		Args:  cobra.NoArgs,
@@ -160,6 +165,7 @@ func newUpCommand() *cobra.Command {
 	f.BoolVar(&o.noLB, "no-lb", false, "do not start the load balancer")
 	f.StringArrayVar(&o.kubeletArgs, "kubelet-arg", nil, "extra argument for the kubelet command; repeatable")
 	f.StringArrayVar(&o.lbArgs, "lb-arg", nil, "extra argument for the lb command; repeatable")
+	f.StringArrayVar(&o.kubeProxies, "kube-proxy", nil, "with --node real: forward 127.0.0.1:PORT to Service NAMESPACE/NAME's ClusterIP inside the node's namespace, so that traffic takes kube-proxy's rules (PORT omitted: a free port); repeatable")
 	f.StringVar(&o.nodeMode, "node", nodeProcess, "the node: process (the lab's process kubelet; no root needed) or real (upstream kubelet and kube-proxy, containerd, runc and CNI in a network namespace; root)")
 	f.StringVar(&o.proxyMode, "proxy-mode", node.ProxyIPTables, "kube-proxy's mode with --node real: iptables or nftables")
 	_ = f.MarkHidden("no-kubelet")
@@ -183,7 +189,7 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 	for _, s := range o.lbs {
 		t, err := parseLB(s)
 		if err != nil {
-			return err
+			return fmt.Errorf("--lb %w", err)
 		}
 		if seen[t.service] {
 			return fmt.Errorf("--lb %s given twice", t.service)
@@ -193,6 +199,22 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 	}
 	if o.noLB {
 		o.targets = nil
+	}
+	if len(o.kubeProxies) > 0 && o.nodeMode != nodeReal {
+		return errors.New("--kube-proxy needs --node real (the process kubelet runs no kube-proxy)")
+	}
+	seenKP := map[string]bool{}
+	for _, s := range o.kubeProxies {
+		t, err := parseLB(s)
+		if err != nil {
+			return fmt.Errorf("--kube-proxy %w", err)
+		}
+		if seenKP[t.service] {
+			return fmt.Errorf("--kube-proxy %s given twice", t.service)
+		}
+		seenKP[t.service] = true
+		t.kubeProxy = true
+		o.targets = append(o.targets, t)
 	}
 	switch o.nodeMode {
 	case nodeProcess:
@@ -350,6 +372,10 @@ func (o *upOptions) run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.out, "kubeconfig: %s\n", kubeconfig)
 	for _, t := range o.targets {
+		if t.kubeProxy {
+			fmt.Fprintf(o.out, "kube-proxy front: %s (%s, through its ClusterIP)\n", state.KubeProxy[t.service], t.service)
+			continue
+		}
 		fmt.Fprintf(o.out, "load balancer: %s (%s)\n", state.LB[t.service], t.service)
 	}
 	fmt.Fprintf(o.out, "ready in %s (logs in %s)\n", state.ReadyAfter, filepath.Join(o.dir, logsDir))
@@ -386,6 +412,13 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 	}
 	for _, t := range o.targets {
 		u := fmt.Sprintf("http://127.0.0.1:%d", t.port)
+		if t.kubeProxy {
+			if state.KubeProxy == nil {
+				state.KubeProxy = map[string]string{}
+			}
+			state.KubeProxy[t.service] = u
+			continue
+		}
 		state.LB[t.service] = u
 		if state.LBURL == "" {
 			state.LBURL = u
@@ -478,6 +511,9 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 		args := append([]string{
 			"--kubeconfig", kubeconfig,
 			"--node-name", o.nodeName,
+			// Its kubelet API listens on the host's 127.0.0.1: only the
+			// API server (a certificate of the lab's CA) may use it.
+			"--client-ca-file", pk.path(caCertFile),
 			"--dir", filepath.Join(o.dir, "kubelet"),
 		}, o.kubeletArgs...)
 		// The kubelet stops its pods on SIGTERM; give their grace periods time.
@@ -488,7 +524,11 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 	if len(o.targets) > 0 {
 		args := []string{"--kubeconfig", kubeconfig}
 		for _, t := range o.targets {
-			args = append(args, "--service", fmt.Sprintf("%s=127.0.0.1:%d", t.service, t.port))
+			flag := "--service"
+			if t.kubeProxy {
+				flag = "--cluster-ip-service"
+			}
+			args = append(args, flag, fmt.Sprintf("%s=127.0.0.1:%d", t.service, t.port))
 		}
 		if o.setRegisterLag {
 			args = append(args, "--register-lag", o.registerLag.String())
@@ -549,6 +589,8 @@ func apiserverArgs(pk *pki, pt ports, etcdAddr string) []string {
 		"--secure-port=" + strconv.Itoa(pt.apiserver),
 		"--tls-cert-file=" + pk.path(servingCertFile),
 		"--tls-private-key-file=" + pk.path(servingKeyFile),
+		"--kubelet-client-certificate=" + pk.path(kubeletClientCertFile),
+		"--kubelet-client-key=" + pk.path(kubeletClientKeyFile),
 		"--client-ca-file=" + pk.path(caCertFile),
 		"--token-auth-file=" + pk.path(tokenFile),
 		"--authorization-mode=RBAC",

@@ -36,10 +36,10 @@ const (
 	// host's 127.0.0.1, accepts no other client.
 	kubeletClientCertFile = "apiserver-kubelet-client.crt"
 	kubeletClientKeyFile  = "apiserver-kubelet-client.key"
-	saKeyFile       = "sa.key"
-	saPubFile       = "sa.pub"
-	tokenFile       = "tokens.csv"
-	kubeconfigFile  = "kubeconfig"
+	saKeyFile             = "sa.key"
+	saPubFile             = "sa.pub"
+	tokenFile             = "tokens.csv"
+	kubeconfigFile        = "kubeconfig"
 
 	adminUser  = "admin"
 	adminGroup = "system:masters"

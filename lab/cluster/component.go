@@ -49,7 +49,7 @@ func (o *componentOptions) complete(args []string) error {
 	return nil
 }
 
-const componentNames = "etcd, apiserver, controller-manager, scheduler, kubelet or lb"
+const componentNames = "etcd, apiserver, controller-manager, scheduler, kubelet, lb; with --node real also containerd, node-relay, kube-proxy"
 
 func newStopComponentCommand() *cobra.Command {
 	o := &componentOptions{}

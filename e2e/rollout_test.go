@@ -174,8 +174,12 @@ func TestSeedPair(t *testing.T) {
 			t.Errorf("rollout status: %s", out)
 		}
 		out = kubectl(t, "get", "pods,endpointslices", "-o", "wide")
-		if !strings.Contains(out, "198.51.100.") {
-			t.Errorf("kubectl get shows no lab pod IP:\n%s", out)
+		podNet := "198.51.100." // the process kubelet's labels
+		if lab.node == "real" {
+			podNet = "10.244." // the real node's CNI range
+		}
+		if !strings.Contains(out, podNet) {
+			t.Errorf("kubectl get shows no pod IP in %s*:\n%s", podNet, out)
 		}
 	})
 }

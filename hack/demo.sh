@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # make demo: start the lab, run rollcheck against the seed-002 pair (as-is,
 # then to-be) and print both verdicts. Expected: as-is FAIL, to-be PASS.
+# The lab's node is the real one (upstream kubelet, containerd, kube-proxy)
+# where the machine allows it (root, containerd, runc, the CNI plugins and
+# bin/kubelet from `make lab-node`), else the process kubelet;
+# DEMO_NODE=process|real chooses. The front is the ALB-like load balancer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/bin
@@ -10,8 +14,21 @@ mkdir -p "$OUT"
 rm -rf "$DIR"
 
 "$BIN/rollcheck-lab" down --dir "$DIR" >/dev/null 2>&1 || true
-echo "== starting the lab in $DIR (logs in $DIR/logs)"
-"$BIN/rollcheck-lab" up --dir "$DIR" >"$OUT/lab.log" 2>&1 &
+NODE=${DEMO_NODE:-}
+if [ -z "$NODE" ]; then
+  NODE=process
+  if [ "$(id -u)" = 0 ] && command -v containerd >/dev/null && command -v runc >/dev/null &&
+    [ -x /usr/lib/cni/bridge ] && [ -x "$BIN/kubelet" ] && [ -x "$BIN/kube-proxy" ]; then
+    NODE=real
+  fi
+fi
+echo "== starting the lab in $DIR with node: $NODE, front: the ALB-like load balancer (logs in $DIR/logs)"
+if [ "$NODE" = process ]; then
+  echo "   (the real node needs root, containerd, runc, the CNI plugins and make lab-node; see README)"
+fi
+# The lab at a lower CPU priority than rollcheck: on one small machine the
+# cluster would otherwise starve the load generator.
+nice -n 10 "$BIN/rollcheck-lab" up --dir "$DIR" --node "$NODE" >"$OUT/lab.log" 2>&1 &
 trap '"$BIN/rollcheck-lab" down --dir "$DIR" >/dev/null 2>&1 || true' EXIT
 "$BIN/rollcheck-lab" wait --dir "$DIR" --timeout 90s
 cat "$OUT/lab.log"
@@ -52,6 +69,7 @@ echo "== rollcheck compare demo/as-is.json demo/to-be.json"
 verdict() { sed -n 's/^  "verdict": "\([A-Z]*\)".*/\1/p' "$1"; }
 echo
 echo "== verdicts"
+echo "node: $NODE; front: the ALB-like load balancer at $LB"
 echo "as-is: $(verdict "$OUT/as-is.json") (exit $code_as_is)   report: demo/as-is.json"
 echo "to-be: $(verdict "$OUT/to-be.json") (exit $code_to_be)   report: demo/to-be.json"
 if [ "$code_as_is" = 1 ] && [ "$code_to_be" = 0 ]; then

@@ -1,0 +1,37 @@
+package e2e
+
+import (
+	"testing"
+)
+
+// needRealNode skips a test that needs the lab's real node (upstream
+// kubelet, containerd and kube-proxy): `make e2e-real` runs it.
+func needRealNode(t *testing.T) {
+	t.Helper()
+	needLab(t)
+	if lab.node != "real" {
+		t.Skip("needs the lab's real node (ROLLCHECK_E2E_NODE=real, make e2e-real)")
+	}
+}
+
+// TestToBePassesThroughKubeProxy: the seed's to-be, loaded through the
+// kube-proxy front (the Service's ClusterIP, kube-proxy's iptables rules
+// inside the node's namespace; no load balancer of ours in the path), passes
+// with no failed request. Kept-alive connections stay on the pod they were
+// opened to until the pod closes them (conntrack), which the preStop and
+// the app's graceful shutdown cover.
+func TestToBePassesThroughKubeProxy(t *testing.T) {
+	needRealNode(t)
+	resetDemo(t)
+	r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", lab.kubeProxyURL+"/")
+	if r.code != ExitPass || r.str("verdict") != "PASS" {
+		t.Fatalf("exit %d verdict %q reasons %v, want 0 PASS\n%s", r.code, r.str("verdict"), r.report["reasons"], r.stderr)
+	}
+	if n, f := r.num("load", "requests"), r.num("load", "failures"); n < 2000 || f != 0 {
+		t.Errorf("%v requests, %v failed; want at least 2000 and none failed", n, f)
+	}
+	if completed, _ := r.rollout()["completed"].(bool); !completed {
+		t.Error("report says the rollout did not complete")
+	}
+	t.Logf("kube-proxy front: %v requests, %v failed", r.num("load", "requests"), r.num("load", "failures"))
+}

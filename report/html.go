@@ -78,7 +78,7 @@ func WriteHTML(r *Report, w io.Writer) error {
 	ts := timeScale{t0: t0, dur: end.Sub(t0).Seconds()}
 	page := htmlPage{
 		Report:    r,
-		Title:     fmt.Sprintf("rollcheck %s: deployment/%s", r.Verdict, r.Rollout.Deployment),
+		Title:     fmt.Sprintf("rollcheck %s: %s", r.Verdict, r.Workload()),
 		Chart:     template.HTML(chartSVG(r, ts)),
 		Lanes:     template.HTML(lanesSVG(r, ts)),
 		Classes:   classLegend(),
@@ -343,7 +343,7 @@ svg .fail{cursor:pointer} svg .step{fill:#5c6bc0} svg text.exit{font-size:12px;f
 table.steps{border-collapse:collapse} table.steps td,table.steps th{border:1px solid #ccc;padding:2px 8px;text-align:left}
 #details{min-height:1.4em;padding:4px;background:#fffde7;font-family:monospace}
 </style></head><body data-ok="0">
-<h1>rollcheck: <span class="{{.Verdict}}">{{.Verdict}}</span> deployment/{{.Rollout.Deployment}} ({{.Rollout.Action}}) in {{.Rollout.Namespace}}</h1>
+<h1>rollcheck: <span class="{{.Verdict}}">{{.Verdict}}</span> {{.Workload}} ({{.Rollout.Action}}) in {{.Rollout.Namespace}}</h1>
 <ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>
 {{if .Causes}}<h2>Causes</h2>{{range .Causes}}<div class="cause" data-code="{{.Code}}" data-confidence="{{.Confidence}}"><b>{{.Code}}</b> {{failed .}}{{if .Confidence}} <span class="conf {{.Confidence}}">confidence {{.Confidence}}</span>{{end}}<br>{{.Evidence}}{{if .Basis}}<br><small>rests on: {{range $i, $b := .Basis}}{{if $i}}; {{end}}{{$b}}{{end}}</small>{{end}}{{range .Alternatives}}<br>fits as well: <b>{{.Code}}</b> ({{range $i, $p := .Pods}}{{if $i}} {{end}}{{$p}}{{end}}) for {{.Failures}} of them{{end}}{{if .SeparateBy}}<br><small>to tell them apart: {{range $i, $s := .SeparateBy}}{{if $i}}; {{end}}{{$s}}{{end}}</small>{{end}}{{if .PredictedBy}}<br>predicted by lint: {{range .PredictedBy}}<code>{{.}}</code> {{end}}{{end}}</div>{{end}}{{end}}
 {{if .Recommendations}}<h2>Recommendations</h2><ul>{{range .Recommendations}}<li>{{if .Satisfied}}✓{{else}}☐{{end}} <code>{{.Field}}</code>: {{.Current}} → <b>{{.Suggested}}</b><br><small>{{.Why}}</small>{{if .Withheld}}<br><small class="withheld">no number: {{.Withheld}}</small>{{end}}</li>{{end}}</ul>{{end}}

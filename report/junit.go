@@ -46,7 +46,7 @@ type junitSkipped struct {
 // shows which check failed. An INCONCLUSIVE check that failed is a failure
 // of type "inconclusive"; each cause is a failed case with its evidence.
 func WriteJUnit(r *Report, w io.Writer) error {
-	s := junitSuite{Name: fmt.Sprintf("rollcheck %s/deployment/%s (%s)", r.Rollout.Namespace, r.Rollout.Deployment, r.Rollout.Action)}
+	s := junitSuite{Name: fmt.Sprintf("rollcheck %s/%s (%s)", r.Rollout.Namespace, r.Workload(), r.Rollout.Action)}
 	if len(r.Phases) > 0 {
 		s.Time = fmt.Sprintf("%.3f", r.Phases[len(r.Phases)-1].End.Sub(r.Phases[0].Start).Seconds())
 	}

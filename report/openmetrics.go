@@ -50,7 +50,13 @@ func WriteOpenMetrics(r *Report, w io.Writer) error {
 }
 
 // Workload names the report's workload as kubectl does: "deployment/web".
-func (r *Report) Workload() string { return "deployment/" + r.Rollout.Deployment }
+func (r *Report) Workload() string {
+	kind := r.Rollout.Kind
+	if kind == "" {
+		kind = "deployment"
+	}
+	return kind + "/" + r.Rollout.Deployment
+}
 
 // metricFamilies gathers the report's gauges from a registry of their own.
 func metricFamilies(r *Report) ([]*dto.MetricFamily, error) {

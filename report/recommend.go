@@ -56,8 +56,12 @@ type settings struct {
 	readyBefore             int
 }
 
-func readSettings(d *appsv1.Deployment) settings {
-	s := settings{known: d != nil, w: workload.Read(d)}
+func readSettings(d *appsv1.Deployment) settings { return settingsOf(workload.Read(d), d != nil) }
+
+// settingsOf are the settings of a workload of any kind, as workload read
+// it; known is false when it is only the API defaults.
+func settingsOf(w workload.Deployment, known bool) settings {
+	s := settings{known: known, w: w}
 	st := s.w.Strategy
 	s.maxUnavailable, s.unavailable = st.MaxUnavailable.String(), st.Unavailable
 	if st.Type == appsv1.RecreateDeploymentStrategyType {
@@ -297,13 +301,23 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 		})
 	} else if zero || hasCause(causes, NoReadyEndpoints) {
 		recreate := s.w.Strategy.Type == appsv1.RecreateDeploymentStrategyType
-		field := "spec.strategy.rollingUpdate.maxUnavailable"
+		field := s.w.StrategyField("rollingUpdate.maxUnavailable")
 		if recreate {
-			field = "spec.strategy.type"
+			field = s.w.StrategyField("type")
 		}
 		sugg := "0 (with maxSurge 1 or more)"
-		if recreate {
+		switch {
+		case recreate:
 			sugg = "RollingUpdate with maxUnavailable 0 and maxSurge 1"
+		case s.w.Kind == workload.KindDaemonSet:
+			// Each node's pod is its only one: only a surge keeps it served.
+			field, sugg = s.w.StrategyField("rollingUpdate.maxSurge"), "1 with maxUnavailable 0 (the node's new pod serves before the old one stops)"
+			s.maxUnavailable = "maxSurge " + s.w.Strategy.MaxSurge.String() + ", maxUnavailable " + s.maxUnavailable
+		case s.w.Kind == workload.KindStatefulSet:
+			// A StatefulSet has no surge: it replaces a pod before it starts
+			// the new one, so only other replicas can serve meanwhile.
+			field, sugg = "spec.replicas", "2 or more (a StatefulSet stops each pod before its replacement starts)"
+			s.maxUnavailable, s.unavailable = strconv.Itoa(s.w.Replicas), max(0, 2-s.w.Replicas)
 		}
 		why := "ready endpoints fell to 0 during the rollout, so the Service had nothing to send requests to"
 		if s.known && s.w.Replicas < 2 {

@@ -47,7 +47,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 		o.MaxEvents = 60
 	}
 	p := &printer{w: w}
-	title := fmt.Sprintf("rollcheck: %s  deployment/%s (%s) in namespace %s", r.Verdict, r.Rollout.Deployment, r.Rollout.Action, r.Rollout.Namespace)
+	title := fmt.Sprintf("rollcheck: %s  %s (%s) in namespace %s", r.Verdict, r.Workload(), r.Rollout.Action, r.Rollout.Namespace)
 	if r.Interrupted {
 		title += "  [interrupted: partial report]"
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/preflight"
 	"github.com/rollcheck/rollcheck/rollout"
+	"github.com/rollcheck/rollcheck/workload"
 )
 
 // Schema is the identifier of the JSON report format. New fields may be added
@@ -51,7 +52,11 @@ func DefaultThresholds() Thresholds {
 
 // Input is everything a report is built from.
 type Input struct {
-	Namespace   string
+	Namespace string
+	// Kind is the workload's kind, lower case as kubectl spells it
+	// (deployment, statefulset, daemonset); "" is a Deployment. Deployment
+	// is its name, whatever the kind.
+	Kind        string
 	Deployment  string
 	Action      string
 	Services    []string
@@ -68,6 +73,9 @@ type Input struct {
 	// Spec is the Deployment as it was before the rollout (nil: unknown);
 	// recommendations compare their values with its settings.
 	Spec *appsv1.Deployment
+	// Settings are the workload's settings when it is not a Deployment
+	// (workload.ReadStatefulSet, ReadDaemonSet); nil: read from Spec.
+	Settings *workload.Deployment
 	// Diagnosis tunes the attribution windows; zero values take defaults.
 	Diagnosis DiagnosisOptions
 	// Steps are the steps of a canary or of --repeat; nil for one rollout.
@@ -115,7 +123,10 @@ type Load struct {
 
 // Rollout summarizes the rollout.
 type Rollout struct {
-	Namespace   string     `json:"namespace"`
+	Namespace string `json:"namespace"`
+	// Kind is the workload's kind (deployment, statefulset, daemonset);
+	// absent in reports of Deployments written before it existed.
+	Kind        string     `json:"kind,omitempty"`
 	Deployment  string     `json:"deployment"`
 	Action      string     `json:"action"`
 	Services    []string   `json:"services,omitempty"`
@@ -216,6 +227,7 @@ func Build(in Input) *Report {
 	o := in.Outcome
 	r.Rollout = Rollout{
 		Namespace:  in.Namespace,
+		Kind:       in.Kind,
 		Deployment: in.Deployment,
 		Action:     in.Action,
 		Services:   in.Services,
@@ -248,6 +260,9 @@ func Build(in Input) *Report {
 	r.DisruptedSeconds = disrupted(a.Buckets, a.BucketWidth)
 	r.FailuresByPod = failuresByPod(a.FailureList)
 	set := readSettings(in.Spec)
+	if in.Settings != nil {
+		set = settingsOf(*in.Settings, true)
+	}
 	if in.SwitchService != "" && in.Spec != nil {
 		set.switchService, set.switchTo, set.readyBefore = in.SwitchService, in.Spec.Name, int(in.Spec.Status.ReadyReplicas)
 	}
@@ -431,7 +446,7 @@ func checks(r *Report, in Input) []Check {
 		{Code: CheckTriggered, Name: "rollout triggered", Inconclusive: true, Passed: in.Skipped == "", Message: pick(in.Skipped != "", in.Skipped, "triggered")},
 		{Code: CheckRequests, Name: "requests sent", Inconclusive: true, Passed: r.Load.Requests > 0, Message: pick(r.Load.Requests == 0, "no request was sent", fmt.Sprintf("%d requests", r.Load.Requests))},
 		{Code: CheckCompleted, Name: "rollout completed", Skipped: !r.Rollout.Triggered, Passed: !r.Rollout.Triggered || r.Rollout.Completed,
-			Message: pick(r.Rollout.Triggered && !r.Rollout.Completed, fmt.Sprintf("rollout of deployment/%s did not complete: %s", r.Rollout.Deployment, reason), "completed in "+took(r.Rollout.Duration))},
+			Message: pick(r.Rollout.Triggered && !r.Rollout.Completed, fmt.Sprintf("rollout of %s did not complete: %s", r.Workload(), reason), "completed in "+took(r.Rollout.Duration))},
 		{Code: CheckMaxFailures, Name: "max-failures", Passed: judged.Failures <= t.MaxFailures,
 			Message: fmt.Sprintf("%d requests failed during the rollout and settle (max %d)", judged.Failures, t.MaxFailures)},
 		{Code: CheckMaxFailureRatio, Name: "max-failure-ratio", Skipped: t.MaxFailureRatio < 0, Passed: t.MaxFailureRatio < 0 || ratio <= t.MaxFailureRatio,

@@ -1,10 +1,13 @@
-// Package workload is the one reader of a Deployment's settings that decide
+// Package workload is the one reader of a workload's settings that decide
 // how a rollout goes: the preStop length of each container, the grace
 // period, the probes, the rolling update parameters resolved against the
 // replica count, minReadySeconds and progressDeadlineSeconds, each with the
-// API server's default when unset. Lint (preflight) and the run report
-// (report) both read a Deployment through it, so they cannot disagree on
-// what a manifest says.
+// API server's default when unset. It reads a Deployment, a StatefulSet or
+// a DaemonSet: their pod template the same way, and the fields of each kind
+// (spec.strategy or spec.updateStrategy, a partition, a pod management
+// policy) with their own paths. Lint (preflight) and the run report
+// (report) both read a workload through it, so they cannot disagree on what
+// a manifest says.
 package workload
 
 import (
@@ -26,19 +29,38 @@ const (
 	DefaultMaxSurgeOrUnavailable = "25%"
 )
 
-// Deployment is what a Deployment's spec says about a rollout, with the API
-// defaults filled in.
+// Kinds, as Deployment.Kind spells them.
+const (
+	KindDeployment  = "Deployment"
+	KindStatefulSet = "StatefulSet"
+	KindDaemonSet   = "DaemonSet"
+)
+
+// Deployment is what a workload's spec says about a rollout, with the API
+// defaults filled in. Despite its name it reads every kind (Kind).
 type Deployment struct {
+	// Kind is KindDeployment, KindStatefulSet or KindDaemonSet.
+	Kind string
 	Name string
+	// StrategyPath is the field path of the update strategy:
+	// spec.strategy for a Deployment, spec.updateStrategy for the others.
+	StrategyPath string
+	// PodManagementPolicy is a StatefulSet's, OrderedReady when unset;
+	// empty for other kinds.
+	PodManagementPolicy appsv1.PodManagementPolicyType
 	// Replicas is spec.replicas; ReplicasDefaulted is true when it is
-	// unset and the API default of 1 applies.
+	// unset and the API default of 1 applies. A DaemonSet has no
+	// spec.replicas: its pods are one per node, status.
+	// desiredNumberScheduled (1, defaulted, when the status is empty).
 	Replicas          int
 	ReplicasDefaulted bool
 	// Grace is terminationGracePeriodSeconds; GraceDefaulted is true when
 	// it is unset and the API default of 30 s applies.
 	Grace            time.Duration
 	GraceDefaulted   bool
-	MinReady         time.Duration
+	MinReady time.Duration
+	// ProgressDeadline is a Deployment's; 0 for the kinds that have none
+	// (kubectl rollout status then waits without end).
 	ProgressDeadline time.Duration
 	Strategy         Strategy
 	// Containers are the pod template's containers (not the init
@@ -46,20 +68,40 @@ type Deployment struct {
 	Containers []Container
 }
 
-// Strategy is spec.strategy. Surge and Unavailable are resolved against the
-// replica count as the Deployment controller resolves them: a percentage
-// of maxSurge rounds up, of maxUnavailable down.
+// Strategy is spec.strategy (spec.updateStrategy). Surge and Unavailable
+// are resolved against the replica count as the controllers resolve them:
+// a percentage of maxSurge rounds up, of maxUnavailable down.
 type Strategy struct {
-	// Type is RollingUpdate when unset.
+	// Type is RollingUpdate when unset: RollingUpdate, Recreate (a
+	// Deployment) or OnDelete (a StatefulSet or DaemonSet).
 	Type appsv1.DeploymentStrategyType
-	// MaxSurge and MaxUnavailable are the values as written, or 25% when
-	// unset (then MaxSurgeSet or MaxUnavailableSet is false).
+	// MaxSurge and MaxUnavailable are the values as written, or the kind's
+	// default when unset (then MaxSurgeSet or MaxUnavailableSet is false):
+	// 25% each for a Deployment; maxUnavailable 1 and maxSurge 0 for a
+	// DaemonSet and a StatefulSet (which has no maxSurge).
 	MaxSurge, MaxUnavailable       intstr.IntOrString
 	MaxSurgeSet, MaxUnavailableSet bool
 	Surge, Unavailable             int
 	// Invalid is set when a value is neither an integer nor a percentage,
 	// which the API server rejects; that value resolves to 0.
 	Invalid error
+	// Partition is a StatefulSet's rollingUpdate.partition: pods with a
+	// lower ordinal are not updated.
+	Partition int
+}
+
+// OnDelete is the update strategy of a StatefulSet or DaemonSet that
+// replaces a pod only when someone deletes it.
+const OnDelete appsv1.DeploymentStrategyType = "OnDelete"
+
+// StrategyField is the path of field in the update strategy, such as
+// spec.updateStrategy.rollingUpdate.maxUnavailable.
+func (d Deployment) StrategyField(field string) string {
+	p := d.StrategyPath
+	if p == "" {
+		p = "spec.strategy"
+	}
+	return p + "." + field
 }
 
 // Rolling reports whether the strategy is RollingUpdate (the default).
@@ -93,13 +135,22 @@ func ContainerPath(name, field string) string {
 	return p
 }
 
-// Read reads d. A nil d reads as the API defaults with no container.
-func Read(d *appsv1.Deployment) Deployment {
+// defaults is a workload of kind with the API defaults and no container.
+func defaults(kind string) Deployment {
 	w := Deployment{
+		Kind: kind, StrategyPath: "spec.updateStrategy",
 		Replicas: 1, ReplicasDefaulted: true,
 		Grace: DefaultGrace, GraceDefaulted: true,
-		ProgressDeadline: DefaultProgressDeadline,
 	}
+	if kind == KindDeployment {
+		w.StrategyPath, w.ProgressDeadline = "spec.strategy", DefaultProgressDeadline
+	}
+	return w
+}
+
+// Read reads d. A nil d reads as the API defaults with no container.
+func Read(d *appsv1.Deployment) Deployment {
+	w := defaults(KindDeployment)
 	if d == nil {
 		w.Strategy = readStrategy(appsv1.DeploymentStrategy{}, w.Replicas)
 		return w
@@ -108,15 +159,89 @@ func Read(d *appsv1.Deployment) Deployment {
 	if d.Spec.Replicas != nil {
 		w.Replicas, w.ReplicasDefaulted = int(*d.Spec.Replicas), false
 	}
-	pod := &d.Spec.Template.Spec
-	if pod.TerminationGracePeriodSeconds != nil {
-		w.Grace, w.GraceDefaulted = time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second, false
-	}
 	w.MinReady = time.Duration(d.Spec.MinReadySeconds) * time.Second
 	if d.Spec.ProgressDeadlineSeconds != nil {
 		w.ProgressDeadline = time.Duration(*d.Spec.ProgressDeadlineSeconds) * time.Second
 	}
 	w.Strategy = readStrategy(d.Spec.Strategy, w.Replicas)
+	w.readPod(&d.Spec.Template.Spec)
+	return w
+}
+
+// ReadStatefulSet reads s (nil: the API defaults). A StatefulSet replaces
+// its pods one at a time, highest ordinal first, with no surge: its
+// maxUnavailable is 1 unless set (the MaxUnavailableStatefulSet feature).
+func ReadStatefulSet(s *appsv1.StatefulSet) Deployment {
+	w := defaults(KindStatefulSet)
+	w.PodManagementPolicy = appsv1.OrderedReadyPodManagement
+	var us appsv1.StatefulSetUpdateStrategy
+	if s != nil {
+		w.Name = s.Name
+		if s.Spec.Replicas != nil {
+			w.Replicas, w.ReplicasDefaulted = int(*s.Spec.Replicas), false
+		}
+		if s.Spec.PodManagementPolicy != "" {
+			w.PodManagementPolicy = s.Spec.PodManagementPolicy
+		}
+		w.MinReady = time.Duration(s.Spec.MinReadySeconds) * time.Second
+		us = s.Spec.UpdateStrategy
+		w.readPod(&s.Spec.Template.Spec)
+	}
+	ds := appsv1.DeploymentStrategy{Type: appsv1.DeploymentStrategyType(us.Type), RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: ptrIntOrString(intstr.FromInt32(0))}}
+	if ru := us.RollingUpdate; ru != nil && ru.MaxUnavailable != nil {
+		ds.RollingUpdate.MaxUnavailable = ru.MaxUnavailable
+	}
+	w.Strategy = readStrategy(ds, w.Replicas, defaultOne)
+	w.Strategy.MaxSurgeSet = false
+	if ru := us.RollingUpdate; ru != nil && ru.Partition != nil {
+		w.Strategy.Partition = int(*ru.Partition)
+	}
+	return w
+}
+
+// ReadDaemonSet reads d (nil: the API defaults). Its replicas are the
+// nodes it runs on: status.desiredNumberScheduled.
+func ReadDaemonSet(d *appsv1.DaemonSet) Deployment {
+	w := defaults(KindDaemonSet)
+	var us appsv1.DaemonSetUpdateStrategy
+	if d != nil {
+		w.Name = d.Name
+		if n := d.Status.DesiredNumberScheduled; n > 0 {
+			w.Replicas, w.ReplicasDefaulted = int(n), false
+		}
+		w.MinReady = time.Duration(d.Spec.MinReadySeconds) * time.Second
+		us = d.Spec.UpdateStrategy
+		w.readPod(&d.Spec.Template.Spec)
+	}
+	ds := appsv1.DeploymentStrategy{Type: appsv1.DeploymentStrategyType(us.Type)}
+	if ru := us.RollingUpdate; ru != nil {
+		ds.RollingUpdate = &appsv1.RollingUpdateDeployment{MaxSurge: ru.MaxSurge, MaxUnavailable: ru.MaxUnavailable}
+	}
+	w.Strategy = readStrategy(ds, w.Replicas, defaultOne)
+	return w
+}
+
+// ReadObject reads a *appsv1.Deployment, *appsv1.StatefulSet or
+// *appsv1.DaemonSet; anything else reads as a Deployment's defaults.
+func ReadObject(obj any) Deployment {
+	switch o := obj.(type) {
+	case *appsv1.StatefulSet:
+		return ReadStatefulSet(o)
+	case *appsv1.DaemonSet:
+		return ReadDaemonSet(o)
+	case *appsv1.Deployment:
+		return Read(o)
+	}
+	return Read(nil)
+}
+
+func ptrIntOrString(v intstr.IntOrString) *intstr.IntOrString { return &v }
+
+// readPod reads the pod template's grace period and containers.
+func (w *Deployment) readPod(pod *corev1.PodSpec) {
+	if pod.TerminationGracePeriodSeconds != nil {
+		w.Grace, w.GraceDefaulted = time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second, false
+	}
 	for i := range pod.Containers {
 		c := &pod.Containers[i]
 		wc := Container{Name: c.Name, Ports: len(c.Ports) > 0, Readiness: c.ReadinessProbe, Liveness: c.LivenessProbe, Startup: c.StartupProbe, Spec: c}
@@ -127,11 +252,23 @@ func Read(d *appsv1.Deployment) Deployment {
 		}
 		w.Containers = append(w.Containers, wc)
 	}
-	return w
 }
 
-func readStrategy(s appsv1.DeploymentStrategy, replicas int) Strategy {
-	out := Strategy{Type: s.Type, MaxSurge: intstr.FromString(DefaultMaxSurgeOrUnavailable), MaxUnavailable: intstr.FromString(DefaultMaxSurgeOrUnavailable)}
+// strategyDefaults are the unset maxSurge and maxUnavailable of a kind.
+type strategyDefaults struct{ surge, unavailable intstr.IntOrString }
+
+var (
+	defaultQuarter = strategyDefaults{intstr.FromString(DefaultMaxSurgeOrUnavailable), intstr.FromString(DefaultMaxSurgeOrUnavailable)}
+	// defaultOne is a DaemonSet's and a StatefulSet's: one pod at a time.
+	defaultOne = strategyDefaults{intstr.FromInt32(0), intstr.FromInt32(1)}
+)
+
+func readStrategy(s appsv1.DeploymentStrategy, replicas int, def ...strategyDefaults) Strategy {
+	d := defaultQuarter
+	if len(def) > 0 {
+		d = def[0]
+	}
+	out := Strategy{Type: s.Type, MaxSurge: d.surge, MaxUnavailable: d.unavailable}
 	if out.Type == "" {
 		out.Type = appsv1.RollingUpdateDeploymentStrategyType
 	}

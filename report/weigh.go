@@ -5,7 +5,11 @@ import (
 	"sort"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/workload"
 )
 
 // Confidence says how firmly the evidence ties failures to a cause.
@@ -86,9 +90,13 @@ type weigher struct {
 	preStopKnown bool
 	// headers is true when some successful response named its pod: a pod
 	// without a success of its own then got none.
-	headers  bool
-	lastKind kind
-	lastT    time.Time
+	headers bool
+	// listening: every container that takes traffic has a readiness
+	// probe that connects to one of its ports, so a new pod was Ready
+	// only once its listener answered (listensWhenReady).
+	listening bool
+	lastKind  kind
+	lastT     time.Time
 }
 
 // gapTol is how long a pod's window stays open without a failure it could
@@ -104,14 +112,16 @@ func (w *weigher) gapTol(t time.Time) time.Duration {
 }
 
 // serveEnd is the earliest moment a terminating pod may have stopped
-// serving: its last success when the app names itself, else the end of its
-// preStop; never after its exit was seen.
+// serving: the end of its preStop (the app gets SIGTERM only then) or its
+// last success when the app names itself, whichever is later; never after
+// its exit was seen. A last success before the preStop ended says only
+// that the load balancer sent the pod nothing more, not that it stopped.
 func (w *weigher) serveEnd(p *life) time.Time {
 	if !p.serveEnd.IsZero() {
 		return p.serveEnd
 	}
 	end := p.del.Add(w.preStop)
-	if !p.lastOK.IsZero() && !p.lastOK.Before(p.del) {
+	if p.lastOK.After(end) {
 		end = p.lastOK
 	}
 	if !p.exited.IsZero() && p.exited.Before(end) {
@@ -218,7 +228,11 @@ func (w *weigher) weigh(it item) weighing {
 	// A kept connection that was closed or reset had served before: it
 	// was not a new pod's that never served.
 	keptClosed := it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF)
-	if !keptClosed {
+	// A refused connection (the load balancer's 502 for it), a reset or an
+	// EOF is not a new pod that had not begun to listen, when its
+	// readiness probe had connected to its port before it was Ready.
+	listened := w.listening && connectionFailure(it.class)
+	if !keptClosed && !listened {
 		i = sort.Search(len(x.news), func(i int) bool { return x.news[i].ready.After(t) })
 		for j := i - 1; j >= 0 && j >= i-walkBack; j-- {
 			p := x.news[j]
@@ -341,4 +355,59 @@ func (c candidate) describe(w *weigher) string {
 		return fmt.Sprintf("%s's last success was at %s", p.name, offset(w.t0, p.lastOK))
 	}
 	return fmt.Sprintf("%s was terminating since %s (when it stopped serving is unknown)", p.name, offset(w.t0, p.del))
+}
+
+// connectionFailure reports whether the class is a failure to connect or a
+// connection closed under the request: what a pod that is not listening
+// yet causes, and a pod whose readiness probe had just connected does not.
+func connectionFailure(c attack.Class) bool {
+	switch c {
+	case attack.ClassRefused, attack.Class502, attack.ClassReset, attack.ClassEOF:
+		return true
+	}
+	return false
+}
+
+// listensWhenReady reports whether every container of d that takes
+// traffic has a readiness probe that connects to one of its declared ports
+// (httpGet, tcpSocket, grpc): a new pod is then Ready only after its
+// listener answered the kubelet. An exec probe, or a probe on a port the
+// container does not declare, proves nothing about the listener.
+func listensWhenReady(d *appsv1.Deployment) bool {
+	if d == nil {
+		return false
+	}
+	serving := workload.Read(d).Serving()
+	if len(serving) == 0 {
+		return false
+	}
+	for _, c := range serving {
+		if c.Readiness == nil || c.Spec == nil || !probesDeclaredPort(c.Readiness, c.Spec.Ports) {
+			return false
+		}
+	}
+	return true
+}
+
+func probesDeclaredPort(p *corev1.Probe, ports []corev1.ContainerPort) bool {
+	var (
+		port  int32
+		named string
+	)
+	switch {
+	case p.HTTPGet != nil:
+		port, named = p.HTTPGet.Port.IntVal, p.HTTPGet.Port.StrVal
+	case p.TCPSocket != nil:
+		port, named = p.TCPSocket.Port.IntVal, p.TCPSocket.Port.StrVal
+	case p.GRPC != nil:
+		port = p.GRPC.Port
+	default:
+		return false
+	}
+	for _, cp := range ports {
+		if named != "" && cp.Name == named || named == "" && cp.ContainerPort == port {
+			return true
+		}
+	}
+	return false
 }

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/rollout"
@@ -45,6 +46,16 @@ func wantNoNumber(t *testing.T, r *Report, field string) {
 	case rec.Satisfied:
 		t.Errorf("%s is satisfied although nothing was measured to satisfy", field)
 	}
+}
+
+// wantUnsure fails unless the primary cause is of low confidence, names
+// an alternative, and the preStop advice gives no number.
+func wantUnsure(t *testing.T, r *Report) {
+	t.Helper()
+	if c := r.Causes[0]; c.Confidence != ConfidenceLow || len(c.Alternatives) == 0 {
+		t.Errorf("primary cause %s, confidence %s, alternatives %+v; want low with an alternative", c.Code, c.Confidence, c.Alternatives)
+	}
+	wantNoNumber(t, r, "spec.template.spec.containers[app].lifecycle.preStop")
 }
 
 // newPodsSlowOldDraining is the reported case: a new pod without a
@@ -171,6 +182,72 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		if _, ok := causeOf(r, LBDeregistrationLag); ok {
 			t.Errorf("causes = %+v: the load balancer had stopped routing to web-old-a 6 s before it exited", r.Causes)
 		}
+	})
+
+	// Seen on the lab (issue 14's e2e suite): new pods without a readiness
+	// probe Ready at once, old pods with a 3 s preStop behind a load
+	// balancer that routes to them for 2 s after deletion. The old pod's
+	// last success, 2 s after deletion, came before its preStop ended: the
+	// load balancer had stopped sending it requests, not the pod serving.
+	t.Run("an old pod's last success before its preStop ended does not open its window: the failures meanwhile are the new pod's alone", func(t *testing.T) {
+		tl := newTimeline()
+		tl.running("web-old-a")
+		tl.started("web-new-a", 10, 10.05, 10.1)
+		tl.deleted("web-old-a", 10.2, 10.22, 13.3, 0, 13.4)
+		tl.a.FirstByPod["web-old-a"], tl.a.LastByPod["web-old-a"] = at(0), at(12.2)
+		tl.a.FirstByPod["web-new-a"], tl.a.LastByPod["web-new-a"] = at(13.0), at(29.9)
+		tl.fails(10.2, 12.95, 0.05, attack.Class502, "")
+		r := Build(tl.input(deployment(withPreStopSleep("3"))))
+		if c := r.Causes[0]; c.Code != NewPodNotServing || c.Confidence != ConfidenceHigh || len(c.Alternatives) != 0 || len(r.Causes) != 1 {
+			t.Fatalf("causes = %+v; want only NEW_POD_NOT_SERVING, high, with no alternative", r.Causes)
+		}
+		if rec, _ := findRec(r, "spec.minReadySeconds"); rec.Suggested != "4" {
+			t.Errorf("minReadySeconds = %q (%s), want 4 (failures until 2.85 s after Ready)", rec.Suggested, rec.Withheld)
+		}
+	})
+
+	// exitsAtOnceNoHeader with a readiness probe on the app's port: the
+	// new pod was Ready only once its listener answered the kubelet.
+	probed := func(port intstr.IntOrString, declared ...corev1.ContainerPort) func(*appsv1.Deployment) {
+		return func(d *appsv1.Deployment) {
+			c := &d.Spec.Template.Spec.Containers[0]
+			c.Ports = declared
+			c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: port}}}
+		}
+	}
+	http8080 := corev1.ContainerPort{Name: "http", ContainerPort: 8080}
+	for name, opt := range map[string]func(*appsv1.Deployment){
+		"by number": probed(intstr.FromInt32(8080), http8080),
+		"by name":   probed(intstr.FromString("http"), http8080),
+	} {
+		t.Run("a new pod Ready by a readiness probe on its declared port ("+name+") listened: refused and 502s are the old pod's, confidence high, a number", func(t *testing.T) {
+			r := Build(exitsAtOnceNoHeader().input(deployment(opt)))
+			if c := r.Causes[0]; c.Code != TerminatingPodStillRouted || c.Confidence != ConfidenceHigh || len(c.Alternatives) != 0 || len(r.Causes) != 1 {
+				t.Fatalf("causes = %+v; want only TERMINATING_POD_STILL_ROUTED, high, no alternative", r.Causes)
+			}
+			if rec, _ := findRec(r, "spec.template.spec.containers[app].lifecycle.preStop"); rec.Withheld != "" || !strings.HasPrefix(rec.Suggested, "sleep 4") {
+				t.Errorf("preStop = %q (%s), want sleep 4 (lag 1.98 s + 2 s)", rec.Suggested, rec.Withheld)
+			}
+		})
+	}
+	for name, opt := range map[string]func(*appsv1.Deployment){
+		"a probe on a port the container does not declare (an admin port)": probed(intstr.FromInt32(9090), http8080),
+		"an exec probe": func(d *appsv1.Deployment) {
+			c := &d.Spec.Template.Spec.Containers[0]
+			c.Ports = []corev1.ContainerPort{http8080}
+			c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}
+		},
+	} {
+		t.Run(name+" proves nothing about the listener: both named, confidence low, no number", func(t *testing.T) {
+			wantUnsure(t, Build(exitsAtOnceNoHeader().input(deployment(opt))))
+		})
+	}
+	t.Run("a new pod Ready by a readiness probe on its port may still time out: a 504 fits it as well", func(t *testing.T) {
+		tl := exitsAtOnceNoHeader()
+		for i := range tl.a.FailureList {
+			tl.a.FailureList[i].Class, tl.a.FailureList[i].Error = attack.Class504, "504 Gateway Timeout"
+		}
+		wantUnsure(t, Build(tl.input(deployment(probed(intstr.FromInt32(8080), http8080)))))
 	})
 
 	t.Run("a kept connection that was reset had served before: not a new pod that never served", func(t *testing.T) {

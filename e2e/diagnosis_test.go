@@ -51,6 +51,8 @@ type diagDeployment struct {
 	args      []string
 	readiness bool   // readinessProbe httpGet /healthz every 1s
 	preStop   string // preStop exec sleep seconds; "": none
+	image     string // "": the demo app
+	probePath string // the readiness probe's path; "": /healthz
 }
 
 func (d diagDeployment) manifest() string {
@@ -81,18 +83,25 @@ spec:
 	for i, a := range d.args {
 		args[i] = strconv.Quote(a)
 	}
+	image, probePath := d.image, d.probePath
+	if image == "" {
+		image = "rollcheck/demo-app:v1"
+	}
+	if probePath == "" {
+		probePath = "/healthz"
+	}
 	fmt.Fprintf(&b, `      containers:
       - name: app
-        image: rollcheck/demo-app:v1
+        image: %s
         args: [%s]
         ports: [{containerPort: 8080}]
-`, strings.Join(args, ", "))
+`, image, strings.Join(args, ", "))
 	if d.readiness {
-		b.WriteString(`        readinessProbe:
-          httpGet: {path: /healthz, port: 8080}
+		fmt.Fprintf(&b, `        readinessProbe:
+          httpGet: {path: %s, port: 8080}
           periodSeconds: 1
           failureThreshold: 1
-`)
+`, probePath)
 	}
 	if d.preStop != "" {
 		fmt.Fprintf(&b, `        lifecycle:
@@ -117,6 +126,13 @@ func diagFreshDemo(t *testing.T, manifest string) {
 // without its --latency, so a slow app can be checked quickly.
 func diagWaitSteadyPath(t *testing.T, path string) {
 	t.Helper()
+	diagWaitSteadyOn(t, path, "X-Pod-Name")
+}
+
+// diagWaitSteadyOn is diagWaitSteadyPath for a workload whose serving pod
+// the answers name in header.
+func diagWaitSteadyOn(t *testing.T, path, header string) {
+	t.Helper()
 	kubectl(t, "rollout", "status", "deployment/demo", "--timeout", "120s")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -135,7 +151,7 @@ func diagWaitSteadyPath(t *testing.T, path string) {
 			current[p.Name] = true
 		}
 		resp, err := client.Get(lab.lbURL + path)
-		ok := err == nil && resp.StatusCode == 200 && current[resp.Header.Get("X-Pod-Name")] && !terminating
+		ok := err == nil && resp.StatusCode == 200 && current[resp.Header.Get(header)] && !terminating
 		if resp != nil {
 			resp.Body.Close()
 		}

@@ -32,10 +32,16 @@ import (
 // Service without endpoints, a DNAT to a pod that is gone) is passed on as
 // a reset of the accepted connection: the client sees the connection fail,
 // as it would have seen its connect fail.
+//
+// With a fixed address (NewTCPForwarder) it is a plain TCP forwarder to
+// that address inside the namespace, e.g. an ingress controller's
+// entrypoint on the node's address.
 type Forwarder struct {
 	client   kubernetes.Interface
 	svc      ServiceRef
 	portName string
+	fixed    string // IP:PORT inside the namespace; "" for the Service's ClusterIP
+	what     string // how log lines name this front
 	dialer   *netns.Dialer
 	log      io.Writer
 
@@ -59,6 +65,7 @@ func NewForwarder(client kubernetes.Interface, svc ServiceRef, portName, netnsPa
 		client:   client,
 		svc:      svc,
 		portName: portName,
+		what:     "kube-proxy front " + svc.String(),
 		dialer:   &netns.Dialer{Path: netnsPath, Dialer: net.Dialer{Timeout: dialTimeout}},
 		log:      log,
 		synced:   make(chan struct{}),
@@ -66,13 +73,38 @@ func NewForwarder(client kubernetes.Interface, svc ServiceRef, portName, netnsPa
 	}
 }
 
+// NewTCPForwarder returns a Forwarder to the fixed address to (IP:PORT)
+// inside the namespace at netnsPath; it follows no Service.
+func NewTCPForwarder(to, netnsPath string, dialTimeout time.Duration, log io.Writer) *Forwarder {
+	if log == nil {
+		log = io.Discard
+	}
+	return &Forwarder{
+		fixed:  to,
+		what:   "tcp forward to " + to,
+		dialer: &netns.Dialer{Path: netnsPath, Dialer: net.Dialer{Timeout: dialTimeout}},
+		log:    log,
+		synced: make(chan struct{}),
+		conns:  map[*net.TCPConn]struct{}{},
+	}
+}
+
 // Synced is closed once the Service informer has synced and connections
 // are being accepted.
 func (f *Forwarder) Synced() <-chan struct{} { return f.synced }
 
-// Serve watches the Service and forwards every connection ln accepts until
-// ctx ends; then it closes ln and every open connection.
+// Serve watches the Service (unless the address is fixed) and forwards
+// every connection ln accepts until ctx ends; then it closes ln and every
+// open connection.
 func (f *Forwarder) Serve(ctx context.Context, ln net.Listener) error {
+	defer f.closeAll()
+	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+	defer stop()
+	if f.fixed != "" {
+		close(f.synced)
+		f.logf("forwarding %s to %s inside %s", ln.Addr(), f.fixed, f.dialer.Path)
+		return f.accept(ctx, ln)
+	}
 	factory := informers.NewSharedInformerFactoryWithOptions(f.client, 0,
 		informers.WithNamespace(f.svc.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -83,9 +115,6 @@ func (f *Forwarder) Serve(ctx context.Context, ln net.Listener) error {
 	inf.Informer() // register before Start
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	defer f.closeAll()
-	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
-	defer stop()
 	for _, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return nil // stopped before the sync: a normal stop
@@ -93,6 +122,11 @@ func (f *Forwarder) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	close(f.synced)
 	f.logf("forwarding %s to the Service's ClusterIP inside %s", ln.Addr(), f.dialer.Path)
+	return f.accept(ctx, ln)
+}
+
+// accept hands each connection ln accepts to handle until ctx ends.
+func (f *Forwarder) accept(ctx context.Context, ln net.Listener) error {
 	backoff := 5 * time.Millisecond
 	for {
 		c, err := ln.Accept()
@@ -118,8 +152,12 @@ func (f *Forwarder) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// target returns the Service's ClusterIP:port as the cache has it now.
+// target returns the fixed address, or the Service's ClusterIP:port as the
+// cache has it now.
 func (f *Forwarder) target() (string, error) {
+	if f.fixed != "" {
+		return f.fixed, nil
+	}
 	svc, err := f.services.Services(f.svc.Namespace).Get(f.svc.Name)
 	if err != nil {
 		return "", fmt.Errorf("Service %s: %w", f.svc, err)
@@ -238,5 +276,5 @@ func (f *Forwarder) note(problem string) {
 }
 
 func (f *Forwarder) logf(format string, args ...any) {
-	fmt.Fprintf(f.log, "%s kube-proxy front %s: %s\n", time.Now().UTC().Format(time.RFC3339Nano), f.svc, fmt.Sprintf(format, args...))
+	fmt.Fprintf(f.log, "%s %s: %s\n", time.Now().UTC().Format(time.RFC3339Nano), f.what, fmt.Sprintf(format, args...))
 }

@@ -13,7 +13,9 @@
 //
 // The Forwarder is the kube-proxy front of a real node: plain TCP to the
 // Service's ClusterIP inside the node's namespace, so that kube-proxy's
-// rules choose the pod.
+// rules choose the pod. With a fixed address (--tcp-forward) it carries
+// connections to one address inside the namespace, such as the ingress
+// controller's entrypoint.
 package lb
 
 import (
@@ -41,6 +43,7 @@ type Options struct {
 	Kubeconfig     string
 	ServiceFlags   []string
 	ClusterIPFlags []string
+	TCPForwards    []string
 	Netns          string
 	NamePods       bool
 	RegisterLag    time.Duration
@@ -52,8 +55,13 @@ type Options struct {
 
 	services   []listener
 	clusterIPs []listener
+	tcpFwds    []tcpForward
 	stderr     io.Writer
 }
+
+// tcpForward is one --tcp-forward: a 127.0.0.1 address on the host and the
+// IP:PORT inside the namespace it is carried to.
+type tcpForward struct{ addr, to string }
 
 // listener is one front: a Service (and for the kube-proxy front
 // optionally one of its ports, by name) served on a 127.0.0.1 address.
@@ -73,7 +81,7 @@ func NewCommand() *cobra.Command {
 func newCommand(o *Options, run func(*Options, context.Context) error) *cobra.Command {
 	o.IdleTimeout, o.TargetTimeout, o.DialTimeout = 60*time.Second, 10*time.Second, 10*time.Second
 	cmd := &cobra.Command{
-		Use:   "lb --kubeconfig FILE [--netns PATH] [--service NS/NAME=127.0.0.1:PORT ...] [--cluster-ip-service NS/NAME[:PORTNAME]=127.0.0.1:PORT ...]",
+		Use:   "lb --kubeconfig FILE [--netns PATH] [--service NS/NAME=127.0.0.1:PORT ...] [--cluster-ip-service NS/NAME[:PORTNAME]=127.0.0.1:PORT ...] [--tcp-forward 127.0.0.1:PORT=IP:PORT ...]",
 		Short: "The lab's fronts: an ALB-like load balancer following EndpointSlices, and kube-proxy's ClusterIP path",
 		Long: `--service: proxies HTTP round robin to the ready endpoints of each Service,
 like an AWS ALB in ip target mode. Answers 503 with no targets, 502 when a
@@ -101,6 +109,10 @@ rules there pick the pod. It has no health logic and no timeouts of its own
 beyond --cluster-ip-dial-timeout; a dial that fails resets the client's
 connection. Half-closes are passed on.
 
+--tcp-forward (needs --netns): the same plain TCP forwarding to a fixed
+IP:PORT inside the namespace (the ingress front: Traefik's entrypoint on the
+node's address), with the same dial timeout.
+
 All listeners are on the host's 127.0.0.1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -118,6 +130,7 @@ All listeners are on the host's 127.0.0.1.`,
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	f.StringArrayVar(&o.ServiceFlags, "service", nil, "NS/NAME=127.0.0.1:PORT: balance Service NS/NAME on this listener, ALB-like (repeatable)")
 	f.StringArrayVar(&o.ClusterIPFlags, "cluster-ip-service", nil, "NS/NAME[:PORTNAME]=127.0.0.1:PORT: forward TCP on this listener to the Service's ClusterIP inside --netns, through kube-proxy (repeatable)")
+	f.StringArrayVar(&o.TCPForwards, "tcp-forward", nil, "127.0.0.1:PORT=IP:PORT: forward TCP on this listener to IP:PORT inside --netns (repeatable)")
 	f.StringVar(&o.Netns, "netns", "", "network namespace of a real node (e.g. /run/netns/NAME): targets are pod IPs, dialed from inside it")
 	f.BoolVar(&o.NamePods, "name-pods", false, "set X-Lab-Target: <pod> on proxied responses and on the balancer's own 502/504 (debugging; no real load balancer names the pod)")
 	f.DurationVar(&o.RegisterLag, "register-lag", 0, "delay from endpoint ready to first request")
@@ -147,7 +160,31 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 		}
 		o.clusterIPs = append(o.clusterIPs, l)
 	}
+	o.tcpFwds = nil
+	for _, s := range o.TCPForwards {
+		t, err := parseTCPForward(s)
+		if err != nil {
+			return err
+		}
+		o.tcpFwds = append(o.tcpFwds, t)
+	}
 	return nil
+}
+
+// parseTCPForward parses a --tcp-forward value, 127.0.0.1:PORT=IP:PORT.
+func parseTCPForward(s string) (tcpForward, error) {
+	addr, to, ok := strings.Cut(s, "=")
+	if !ok {
+		return tcpForward{}, fmt.Errorf("--tcp-forward %q: want 127.0.0.1:PORT=IP:PORT", s)
+	}
+	if err := loopbackAddr(addr); err != nil {
+		return tcpForward{}, fmt.Errorf("--tcp-forward %q: %w", s, err)
+	}
+	host, port, err := net.SplitHostPort(to)
+	if err != nil || net.ParseIP(host) == nil || port == "" || port == "0" {
+		return tcpForward{}, fmt.Errorf("--tcp-forward %q: the destination must be IP:PORT inside the namespace", s)
+	}
+	return tcpForward{addr: addr, to: to}, nil
 }
 
 // parseService parses a --service value; the balancer fronts the Service's
@@ -198,11 +235,14 @@ func loopbackAddr(addr string) error {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
-	if len(o.services) == 0 && len(o.clusterIPs) == 0 {
-		return errors.New("at least one --service or --cluster-ip-service is required")
+	if len(o.services) == 0 && len(o.clusterIPs) == 0 && len(o.tcpFwds) == 0 {
+		return errors.New("at least one --service, --cluster-ip-service or --tcp-forward is required")
 	}
 	if len(o.clusterIPs) > 0 && o.Netns == "" {
 		return errors.New("--cluster-ip-service needs --netns: a ClusterIP exists only inside the real node's network namespace, where kube-proxy's rules are")
+	}
+	if len(o.tcpFwds) > 0 && o.Netns == "" {
+		return errors.New("--tcp-forward needs --netns: its destination is an address inside the real node's network namespace")
 	}
 	if o.Netns != "" && !filepath.IsAbs(o.Netns) {
 		return fmt.Errorf("--netns %q: want the absolute path of a network namespace, e.g. /run/netns/NAME", o.Netns)
@@ -229,7 +269,7 @@ func (o *Options) Validate() error {
 type listenAddr struct{ what, addr string }
 
 // listenAddrs lists every listener: --service ones, --cluster-ip-service
-// ones, then --admin, each in flag order.
+// ones, --tcp-forward ones, then --admin, each in flag order.
 func (o *Options) listenAddrs() []listenAddr {
 	var out []listenAddr
 	for _, l := range o.services {
@@ -237,6 +277,9 @@ func (o *Options) listenAddrs() []listenAddr {
 	}
 	for _, l := range o.clusterIPs {
 		out = append(out, listenAddr{"--cluster-ip-service " + l.svc.String(), l.addr})
+	}
+	for _, t := range o.tcpFwds {
+		out = append(out, listenAddr{"--tcp-forward " + t.to, t.addr})
 	}
 	if o.Admin != "" {
 		out = append(out, listenAddr{"--admin", o.Admin})
@@ -298,6 +341,11 @@ func (o *Options) serve(ctx context.Context, client kubernetes.Interface) error 
 	for i, l := range o.clusterIPs {
 		fw := NewForwarder(client, l.svc, l.portName, o.Netns, o.DialTimeout, o.stderr)
 		ln := lns[len(o.services)+i]
+		g.Go(func() error { return fw.Serve(ctx, ln) })
+	}
+	for i, t := range o.tcpFwds {
+		fw := NewTCPForwarder(t.to, o.Netns, o.DialTimeout, o.stderr)
+		ln := lns[len(o.services)+len(o.clusterIPs)+i]
 		g.Go(func() error { return fw.Serve(ctx, ln) })
 	}
 	for i, l := range o.services {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,7 +102,37 @@ func TestCommandFlags(t *testing.T) {
 		{
 			name:    "no front at all is refused",
 			args:    []string{"--register-lag", "1s"},
-			wantErr: "at least one --service or --cluster-ip-service",
+			wantErr: "at least one --service, --cluster-ip-service or --tcp-forward",
+		},
+		{
+			name:    "a TCP forward without --netns is refused",
+			args:    []string{"--tcp-forward", "127.0.0.1:8081=10.77.0.1:8000"},
+			wantErr: "--tcp-forward needs --netns",
+		},
+		{
+			name:    "a TCP forward off the host's loopback is refused",
+			args:    []string{"--netns", "/run/netns/x", "--tcp-forward", "0.0.0.0:8081=10.77.0.1:8000"},
+			wantErr: "must be 127.0.0.1:PORT",
+		},
+		{
+			name:    "a TCP forward to a name is refused",
+			args:    []string{"--netns", "/run/netns/x", "--tcp-forward", "127.0.0.1:8081=lab-node:8000"},
+			wantErr: "the destination must be IP:PORT",
+		},
+		{
+			name:    "a TCP forward on a front's address is refused",
+			args:    []string{"--netns", "/run/netns/x", "--service", "default/web=127.0.0.1:8081", "--tcp-forward", "127.0.0.1:8081=10.77.0.1:8000"},
+			wantErr: "127.0.0.1:8081 is given twice",
+		},
+		{
+			name: "a TCP forward parses",
+			args: []string{"--netns", "/run/netns/x", "--tcp-forward", "127.0.0.1:8081=10.77.0.1:8000"},
+			check: func(o *Options) error {
+				if len(o.tcpFwds) != 1 || o.tcpFwds[0] != (tcpForward{addr: "127.0.0.1:8081", to: "10.77.0.1:8000"}) {
+					return fmt.Errorf("tcp forwards %v, want 127.0.0.1:8081 to 10.77.0.1:8000", o.tcpFwds)
+				}
+				return nil
+			},
 		},
 		{
 			name:    "a kube-proxy front without --netns is refused",
@@ -181,5 +214,74 @@ func TestServeRefusesAMissingNamespace(t *testing.T) {
 	err = o.serve(context.Background(), fake.NewClientset())
 	if err == nil || !strings.Contains(err.Error(), "rollcheck-lb-does-not-exist") {
 		t.Fatalf("serve: %v, want an error naming the missing namespace", err)
+	}
+}
+
+// TestTCPForwarderCarriesBytesBothWaysToItsFixedAddress: the ingress front's
+// forwarder passes a request and its answer, and a half-close, to its fixed
+// address (here in the caller's own namespace) and resets a client whose
+// destination refuses.
+func TestTCPForwarderCarriesBytesBothWaysToItsFixedAddress(t *testing.T) {
+	dst, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	go func() {
+		for {
+			c, err := dst.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				in, _ := io.ReadAll(c) // until the client's half-close
+				_, _ = c.Write(append([]byte("echo:"), in...))
+			}()
+		}
+	}()
+	front := func(to string) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		fw := NewTCPForwarder(to, "", time.Second, nil)
+		done := make(chan error, 1)
+		go func() { done <- fw.Serve(ctx, ln) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+		<-fw.Synced()
+		return ln.Addr().String()
+	}
+
+	c, err := net.Dial("tcp", front(dst.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "echo:hello" {
+		t.Fatalf("read %q, %v; want echo:hello", got, err)
+	}
+
+	refused := freeAddr(t) // nothing listens there
+	c2, err := net.Dial("tcp", front(refused))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_ = c2.SetDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c2.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read %d bytes, %v; want the connection reset", n, err)
 	}
 }

@@ -16,7 +16,8 @@ func (c *Config) Deployments() []string {
 }
 
 // Permissions is every permission a run of c asks for before it changes
-// anything, on deployments (those it drives). The run checks exactly this
+// anything, on deployments (the workloads it drives, of c.Kind; a switch
+// and canary steps drive Deployments only). The run checks exactly this
 // list and `rollcheck rbac` grants it, so the two cannot drift.
 func (c *Config) Permissions(deployments ...string) []rollout.Permission {
 	ns := c.Namespace
@@ -26,8 +27,8 @@ func (c *Config) Permissions(deployments ...string) []rollout.Permission {
 		return append(rollout.Permissions(rollout.AccessWatch, ns, deployments...),
 			rollout.Permissions(rollout.AccessSwitch, ns, c.Switch.Service)...)
 	case c.Action.Kind == rollout.ActionWatch:
-		// Someone else changes the Deployment: the run only watches it.
-		return rollout.Permissions(rollout.AccessWatch, ns, deployments...)
+		// Someone else changes the workload: the run only watches it.
+		return rollout.KindPermissions(c.Kind, rollout.AccessWatch, ns, deployments...)
 	}
-	return rollout.Permissions(rollout.AccessRollout, ns, deployments...)
+	return rollout.KindPermissions(c.Kind, rollout.AccessRollout, ns, deployments...)
 }

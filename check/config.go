@@ -28,8 +28,13 @@ type Clients struct {
 // user gave them; zero RolloutTimeout means the Deployment's own deadline.
 type Config struct {
 	Namespace string
-	// Deployment is the one rolled out; for canary steps the stable one; for
-	// a switch, optional: the Deployment the Service switches to (checked).
+	// Kind is the kind of the workload rolled out (Deployment when unset);
+	// a StatefulSet or DaemonSet takes restart, set-image, apply and
+	// watch-only, not a switch or canary steps.
+	Kind rollout.Kind
+	// Deployment is the one rolled out (its name, whatever Kind); for
+	// canary steps the stable one; for a switch, optional: the Deployment
+	// the Service switches to (checked).
 	Deployment string
 	// Service whose EndpointSlices are watched; "" finds every Service that
 	// selects the pods.
@@ -74,6 +79,9 @@ type Canary struct {
 	Deployment string
 	Steps      []rollout.CanaryStep
 }
+
+// Ref names the rolled-out workload as kubectl does: kind/name.
+func (c *Config) Ref() string { return c.Kind.Ref(c.Deployment) }
 
 // ConfigError is input that is well formed but wrong for the cluster (a
 // Deployment that does not exist, a Service that already selects the

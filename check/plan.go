@@ -82,16 +82,17 @@ func NewPlan(ctx context.Context, client kubernetes.Interface, cfg *Config) (*Pl
 			if errors.Is(err, rollout.ErrNotFound) || errors.Is(err, rollout.ErrInvalid) {
 				return nil, ConfigError{err}
 			}
-			return nil, fmt.Errorf("reading deployment/%s: %w", w.Name(), err)
+			return nil, fmt.Errorf("reading %s: %w", w.Ref(), err)
 		}
 	}
 	p.Warnings = p.warnings(ctx, client)
 	return p, nil
 }
 
-func driver(client kubernetes.Interface, cfg *Config, deployment, service string, a rollout.Action, noServices bool) *rollout.Driver {
+func driver(client kubernetes.Interface, cfg *Config, kind rollout.Kind, deployment, service string, a rollout.Action, noServices bool) *rollout.Driver {
 	return rollout.NewDriver(client, rollout.Config{
 		Namespace:  cfg.Namespace,
+		Kind:       kind,
 		Deployment: deployment,
 		Service:    service,
 		Action:     a,
@@ -103,7 +104,7 @@ func driver(client kubernetes.Interface, cfg *Config, deployment, service string
 // rolloutPlan rolls one Deployment out Repeat times: restart, set-image,
 // apply, or a rollout someone else starts (watch-only).
 func rolloutPlan(client kubernetes.Interface, cfg *Config) *Plan {
-	w := driver(client, cfg, cfg.Deployment, cfg.Service, cfg.Action, false)
+	w := driver(client, cfg, cfg.Kind, cfg.Deployment, cfg.Service, cfg.Action, false)
 	repeat := max(cfg.Repeat, 1)
 	p := &Plan{Primary: w, Status: w, Drivers: []*rollout.Driver{w}, PerStep: repeat > 1, Action: cfg.actionName()}
 	for i := 1; i <= repeat; i++ {
@@ -111,7 +112,7 @@ func rolloutPlan(client kubernetes.Interface, cfg *Config) *Plan {
 		if cfg.Action.Kind == rollout.ActionWatch {
 			step.Run = func(ctx context.Context, timeout time.Duration, r Reporter) StepResult {
 				r.SetPhase("waiting")
-				r.Notice(fmt.Sprintf("waiting up to %s for a rollout of deployment/%s started elsewhere", cfg.WatchTimeout, cfg.Deployment))
+				r.Notice(fmt.Sprintf("waiting up to %s for a rollout of %s started elsewhere", cfg.WatchTimeout, cfg.Ref()))
 				if err := w.AwaitExternal(ctx, cfg.WatchTimeout); err != nil {
 					if ctx.Err() != nil {
 						return StepResult{Outcome: rollout.Outcome{Reason: "interrupted"}}
@@ -140,8 +141,8 @@ func rolloutPlan(client kubernetes.Interface, cfg *Config) *Plan {
 // shrinks, so that capacity never dips below the step's total.
 func canaryPlan(client kubernetes.Interface, cfg *Config) *Plan {
 	scale := rollout.Action{Kind: rollout.ActionScale}
-	stable := driver(client, cfg, cfg.Deployment, cfg.Service, scale, false)
-	canary := driver(client, cfg, cfg.Canary.Deployment, "", scale, true)
+	stable := driver(client, cfg, rollout.KindDeployment, cfg.Deployment, cfg.Service, scale, false)
+	canary := driver(client, cfg, rollout.KindDeployment, cfg.Canary.Deployment, "", scale, true)
 	p := &Plan{Primary: stable, Status: stable, Drivers: []*rollout.Driver{stable, canary}, PerStep: true, Action: cfg.actionName()}
 	steps := cfg.Canary.Steps
 	for i, s := range steps {
@@ -234,8 +235,8 @@ func switchPlan(ctx context.Context, client kubernetes.Interface, cfg *Config) (
 		return nil, ConfigError{fmt.Errorf("service %s with %s selects deployment/%s, not deployment/%s", svcRef, rollout.SelectorString(after), to, cfg.Deployment)}
 	}
 	action := rollout.Action{Kind: rollout.ActionSwitch}
-	old := driver(client, cfg, from, sw.Service, action, false)
-	next := driver(client, cfg, to, "", action, true)
+	old := driver(client, cfg, rollout.KindDeployment, from, sw.Service, action, false)
+	next := driver(client, cfg, rollout.KindDeployment, to, "", action, true)
 	name := fmt.Sprintf("switch-service %s %s (from deployment/%s)", sw.Service, rollout.SelectorString(sw.Selector), from)
 	p := &Plan{Primary: next, Status: old, Drivers: []*rollout.Driver{old, next}, Action: name}
 	p.Steps = []Step{{Name: "switch", Detail: name, Run: func(ctx context.Context, timeout time.Duration, _ Reporter) StepResult {
@@ -317,7 +318,7 @@ func (p *Plan) checkAccess(ctx context.Context, client kubernetes.Interface) err
 func (p *Plan) start(ctx context.Context) error {
 	for _, w := range p.Drivers {
 		if err := w.Start(ctx); err != nil {
-			return fmt.Errorf("watching deployment/%s: %w", w.Name(), err)
+			return fmt.Errorf("watching %s: %w", w.Ref(), err)
 		}
 	}
 	return nil
@@ -356,7 +357,7 @@ func (p *Plan) waitDrained(ctx context.Context) (time.Time, error) {
 	for _, d := range p.Drivers {
 		t, err := d.WaitDrained(ctx, max(time.Until(deadline), time.Millisecond))
 		if err != nil {
-			return time.Time{}, fmt.Errorf("deployment/%s: %w", d.Name(), err)
+			return time.Time{}, fmt.Errorf("%s: %w", d.Ref(), err)
 		}
 		if t.After(last) {
 			last = t
@@ -366,7 +367,9 @@ func (p *Plan) waitDrained(ctx context.Context) (time.Time, error) {
 }
 
 // timeout is the configured rollout timeout, or what kubectl rollout status
-// would wait: the primary Deployment's progress deadline plus 30 s.
+// would wait: the primary Deployment's progress deadline plus 30 s. A
+// StatefulSet or DaemonSet has no deadline (kubectl would wait for ever):
+// the Deployment default's 10m30s.
 func (p *Plan) timeout() time.Duration {
 	if p.cfg.RolloutTimeout > 0 {
 		return p.cfg.RolloutTimeout

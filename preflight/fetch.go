@@ -10,7 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// ErrNotFound: the Deployment to check does not exist.
+// ErrNotFound: the workload to check does not exist.
 var ErrNotFound = errors.New("not found")
 
 // Fetch reads what the checks look at for one Deployment from the cluster:
@@ -19,14 +19,30 @@ var ErrNotFound = errors.New("not found")
 // checks that need them are skipped and a warning says why. A missing
 // Deployment is ErrNotFound.
 func Fetch(ctx context.Context, client kubernetes.Interface, namespace, name string) (in Input, warnings []string, err error) {
-	d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	return FetchWorkload(ctx, client, "deployment", namespace, name)
+}
+
+// FetchWorkload is Fetch for a workload of kind: deployment, statefulset
+// or daemonset.
+func FetchWorkload(ctx context.Context, client kubernetes.Interface, kind, namespace, name string) (in Input, warnings []string, err error) {
+	apps := client.AppsV1()
+	switch kind {
+	case "statefulset":
+		in.StatefulSet, err = apps.StatefulSets(namespace).Get(ctx, name, metav1.GetOptions{})
+	case "daemonset":
+		in.DaemonSet, err = apps.DaemonSets(namespace).Get(ctx, name, metav1.GetOptions{})
+	case "deployment", "":
+		kind = "deployment"
+		in.Deployment, err = apps.Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	default:
+		return Input{}, nil, fmt.Errorf("kind %q: not a deployment, statefulset or daemonset", kind)
+	}
 	if apierrors.IsNotFound(err) {
-		return Input{}, nil, fmt.Errorf("deployment %s/%s %w", namespace, name, ErrNotFound)
+		return Input{}, nil, fmt.Errorf("%s %s/%s %w", kind, namespace, name, ErrNotFound)
 	}
 	if err != nil {
-		return Input{}, nil, fmt.Errorf("get deployment %s/%s: %w", namespace, name, err)
+		return Input{}, nil, fmt.Errorf("get %s %s/%s: %w", kind, namespace, name, err)
 	}
-	in.Deployment = d
 	svcs, err := client.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return Input{}, nil, fmt.Errorf("list services in namespace %s: %w", namespace, err)

@@ -82,8 +82,12 @@ type Finding struct {
 // them.
 type Input struct {
 	Deployment *appsv1.Deployment
-	Services   []corev1.Service
-	Ingresses  []networkingv1.Ingress
+	// StatefulSet or DaemonSet is the workload instead of Deployment (the
+	// first one set of the three is checked).
+	StatefulSet *appsv1.StatefulSet
+	DaemonSet   *appsv1.DaemonSet
+	Services    []corev1.Service
+	Ingresses   []networkingv1.Ingress
 	// Namespace of the Deployment; nil when unknown (a manifest without the
 	// Namespace, or no permission to read it).
 	Namespace *corev1.Namespace
@@ -129,9 +133,10 @@ func KnownRule(id string) bool {
 }
 
 // Check runs every enabled rule over in and returns the findings, errors
-// first, in rule order within a severity. A nil Deployment has no findings.
+// first, in rule order within a severity. An Input without a workload has
+// no findings.
 func Check(in Input, opts Options) []Finding {
-	if in.Deployment == nil {
+	if in.Deployment == nil && in.StatefulSet == nil && in.DaemonSet == nil {
 		return nil
 	}
 	t := newTarget(in, opts)
@@ -155,11 +160,14 @@ func HasErrors(fs []Finding) bool {
 	return slices.ContainsFunc(fs, func(f Finding) bool { return f.Severity == Error })
 }
 
-// target is the Deployment with what Check derived from the Input.
+// target is the workload with what Check derived from the Input.
 type target struct {
-	d *appsv1.Deployment
-	// w is the Deployment's settings, read once for every rule.
+	// d is the Deployment, ds the DaemonSet; nil for other kinds.
+	d  *appsv1.Deployment
+	ds *appsv1.DaemonSet
+	// w is the workload's settings, read once for every rule.
 	w         workload.Deployment
+	namespace string
 	obj       string
 	pod       *corev1.PodSpec
 	services  []corev1.Service
@@ -170,22 +178,27 @@ type target struct {
 }
 
 func newTarget(in Input, opts Options) *target {
-	d := in.Deployment
-	t := &target{
-		d:        d,
-		w:        workload.Read(d),
-		obj:      "deployment/" + d.Name,
-		pod:      &d.Spec.Template.Spec,
-		ns:       in.Namespace,
-		shutdown: opts.ShutdownTime,
+	t := &target{ns: in.Namespace, shutdown: opts.ShutdownTime}
+	var tmpl *corev1.PodTemplateSpec
+	switch {
+	case in.Deployment != nil:
+		d := in.Deployment
+		t.d, t.w, t.obj, t.namespace, tmpl = d, workload.Read(d), "deployment/"+d.Name, d.Namespace, &d.Spec.Template
+	case in.StatefulSet != nil:
+		s := in.StatefulSet
+		t.w, t.obj, t.namespace, tmpl = workload.ReadStatefulSet(s), "statefulset/"+s.Name, s.Namespace, &s.Spec.Template
+	default:
+		d := in.DaemonSet
+		t.ds, t.w, t.obj, t.namespace, tmpl = d, workload.ReadDaemonSet(d), "daemonset/"+d.Name, d.Namespace, &d.Spec.Template
 	}
+	t.pod = &tmpl.Spec
 	if t.shutdown <= 0 {
 		t.shutdown = DefaultShutdownTime
 	}
-	podLabels := labels.Set(d.Spec.Template.Labels)
+	podLabels := labels.Set(tmpl.Labels)
 	names := map[string]bool{}
 	for _, s := range in.Services {
-		if !sameNamespace(s.Namespace, d.Namespace) || len(s.Spec.Selector) == 0 {
+		if !sameNamespace(s.Namespace, t.namespace) || len(s.Spec.Selector) == 0 {
 			// A Service without a selector has hand-made endpoints: not in
 			// front of the Deployment by construction.
 			continue
@@ -196,7 +209,7 @@ func newTarget(in Input, opts Options) *target {
 		}
 	}
 	for _, ing := range in.Ingresses {
-		if sameNamespace(ing.Namespace, d.Namespace) && routesTo(&ing, names) {
+		if sameNamespace(ing.Namespace, t.namespace) && routesTo(&ing, names) {
 			t.ingresses = append(t.ingresses, ing)
 		}
 	}

@@ -211,6 +211,8 @@ func TestEachRuleFiresOnAManifestThatBreaksIt(t *testing.T) {
 		{"a plain LoadBalancer Service is only info", func(in *Input) {
 			in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
 		}, Options{}, RuleCLBNoConnectionDraining, Info},
+		{"a DaemonSet with the default maxSurge 0 is a warning", asDaemonSet(nil), Options{}, RuleDaemonSetNoSurge, Warning},
+		{"an OrderedReady StatefulSet without a readiness probe is an error", all(func(in *Input) { container(in).ReadinessProbe = nil }, asStatefulSet), Options{}, RuleOrderedReadyNoReadiness, Error},
 	}
 	covered := map[string]bool{}
 	for _, tt := range tests {

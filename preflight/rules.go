@@ -49,6 +49,8 @@ var rules = []Rule{
 	{RuleMinReadySecondsZero, Info, "minReadySeconds 0 with a start-up slower than the readiness period", checkMinReadySeconds},
 	{RuleShellFormEntrypoint, Warning, "shell-form command (sh -c without exec) as PID 1 swallows SIGTERM", checkShellForm},
 	{RuleCLBNoConnectionDraining, Error, "Classic ELB Service without connection draining", checkCLBDraining},
+	{RuleDaemonSetNoSurge, Error, daemonSetNoSurgeSummary, checkDaemonSetNoSurge},
+	{RuleOrderedReadyNoReadiness, Error, orderedReadyNoReadinessShort, checkOrderedReadyNoReadiness},
 }
 
 func (t *target) finding(rule string, sev Severity, obj, path, current, suggested, why string) Finding {
@@ -292,7 +294,7 @@ func checkReadinessGate(t *target) []Finding {
 	why := fmt.Sprintf("In ip mode the %s (%s) needs a health check to pass before a new pod gets traffic, but without the gate the pod is Ready at once and the rollout can remove old targets before new ones serve, leaving only initial or draining targets (503/504).", ipFront.kind, ipFront.obj)
 	suggested := "label " + readinessGateInject + "=enabled (before the pods are created)"
 	if t.ns == nil {
-		return []Finding{t.finding(RuleNoPodReadinessGate, Warning, "namespace/"+t.d.Namespace, "metadata.labels["+readinessGateInject+"]",
+		return []Finding{t.finding(RuleNoPodReadinessGate, Warning, "namespace/"+t.namespace, "metadata.labels["+readinessGateInject+"]",
 			"unknown (the Namespace is not in the input)", suggested, why)}
 	}
 	v := t.ns.Labels[readinessGateInject]
@@ -307,7 +309,7 @@ func checkReadinessGate(t *target) []Finding {
 }
 
 func checkRecreate(t *target) []Finding {
-	if t.d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+	if t.w.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 		return nil
 	}
 	return []Finding{t.finding(RuleRecreateStrategy, Error, t.obj, "spec.strategy.type", "Recreate",
@@ -317,7 +319,9 @@ func checkRecreate(t *target) []Finding {
 
 func checkNoReadyPods(t *target) []Finding {
 	rep, st := t.w.Replicas, t.w.Strategy
-	if !st.Rolling() || rep == 0 {
+	if !st.Rolling() || rep == 0 || t.w.Kind == workload.KindDaemonSet {
+		// A DaemonSet's pods are one per node, each alone on its node:
+		// daemonset-no-surge is about it.
 		return nil
 	}
 	surge, unavail := st.Surge, st.Unavailable
@@ -328,7 +332,7 @@ func checkNoReadyPods(t *target) []Finding {
 	if !st.MaxUnavailableSet {
 		raw += " (default)"
 	}
-	return []Finding{t.finding(RuleRollingUpdateNoReadyPods, Error, t.obj, "spec.strategy.rollingUpdate.maxUnavailable",
+	return []Finding{t.finding(RuleRollingUpdateNoReadyPods, Error, t.obj, t.w.StrategyField("rollingUpdate.maxUnavailable"),
 		fmt.Sprintf("%s = %d of %d replicas", raw, unavail, rep), "0 (with maxSurge 1 or more)",
 		fmt.Sprintf("With maxUnavailable %d and %d replicas the controller may take every old pod down before a new one is ready.", unavail, rep))}
 }
@@ -339,13 +343,13 @@ func checkInvalidRollingUpdate(t *target) []Finding {
 		return nil
 	}
 	if st.Invalid != nil {
-		return []Finding{t.finding(RuleRollingUpdateInvalid, Error, t.obj, "spec.strategy.rollingUpdate", st.Invalid.Error(), "an integer or a percentage such as 25%",
+		return []Finding{t.finding(RuleRollingUpdateInvalid, Error, t.obj, t.w.StrategyField("rollingUpdate"), st.Invalid.Error(), "an integer or a percentage such as 25%",
 			"The API server rejects the Deployment, so the rollout never starts.")}
 	}
 	if !st.MaxSurgeSet || !st.MaxUnavailableSet || !isZero(st.MaxSurge) || !isZero(st.MaxUnavailable) {
 		return nil
 	}
-	return []Finding{t.finding(RuleRollingUpdateInvalid, Error, t.obj, "spec.strategy.rollingUpdate",
+	return []Finding{t.finding(RuleRollingUpdateInvalid, Error, t.obj, t.w.StrategyField("rollingUpdate"),
 		fmt.Sprintf("maxSurge %s, maxUnavailable %s", st.MaxSurge.String(), st.MaxUnavailable.String()), "maxSurge 1, maxUnavailable 0",
 		"The API server rejects maxSurge and maxUnavailable both 0 because the controller could neither add nor remove a pod.")}
 }
@@ -360,7 +364,8 @@ func isZero(v intstr.IntOrString) bool {
 }
 
 func checkSingleReplica(t *target) []Finding {
-	if t.w.Replicas != 1 {
+	if t.w.Replicas != 1 || t.w.Kind == workload.KindDaemonSet {
+		// A DaemonSet has no spec.replicas: one pod per node.
 		return nil
 	}
 	cur := "1"

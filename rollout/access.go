@@ -73,12 +73,38 @@ var switchNeeds = []Permission{
 // for AccessSwitch): the named ones once per name, those on the collection
 // once. With no names, the named permissions come once with Name empty.
 func Permissions(access Access, namespace string, names ...string) []Permission {
+	return KindPermissions(KindDeployment, access, namespace, names...)
+}
+
+// kindNeeds is rolloutNeeds for a workload of kind: a StatefulSet or a
+// DaemonSet in place of the Deployment, and no ReplicaSets (their
+// controllers own pods directly).
+func kindNeeds(kind Kind) []Permission {
+	if kind.orDefault() == KindDeployment {
+		return rolloutNeeds
+	}
+	var out []Permission
+	for _, p := range rolloutNeeds {
+		switch p.Resource {
+		case "replicasets":
+			continue
+		case "deployments":
+			p.Resource = kind.Resource()
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// KindPermissions is Permissions for workloads of kind (AccessRollout and
+// AccessWatch; AccessSwitch is about Services whatever the kind).
+func KindPermissions(kind Kind, access Access, namespace string, names ...string) []Permission {
 	var list []Permission
 	switch access {
 	case AccessRollout:
-		list = rolloutNeeds
+		list = kindNeeds(kind)
 	case AccessWatch:
-		for _, p := range rolloutNeeds {
+		for _, p := range kindNeeds(kind) {
 			if p.Verb != "patch" {
 				list = append(list, p)
 			}

@@ -8,34 +8,34 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// onDeployment keeps the latest Deployment, wakes Wait and records changes
-// that matter to a rollout.
-func (r *Recorder) onDeployment(obj any) {
+// onWorkload keeps the latest workload (Deployment, StatefulSet or
+// DaemonSet), wakes Wait and records changes that matter to a rollout.
+func (r *Recorder) onWorkload(obj any) {
 	t := r.now()
-	d, ok := obj.(*appsv1.Deployment)
-	if !ok || d.Name != r.name {
+	o, ok := obj.(object)
+	if !ok || o.GetName() != r.name {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.cur
-	r.cur = d
+	r.cur = o
 	r.notifyLocked()
-	if old == nil || !deploymentChanged(old, d) {
+	if old == nil || !statusChanged(old, o) {
 		return
 	}
 	e := Event{
 		Time:     t,
 		Type:     DeploymentUpdated,
-		Replicas: ptr(desired(d)),
-		Revision: d.Annotations[revisionAnnotation],
-		Detail: fmt.Sprintf("generation %d observed %d replicas %d updated %d ready %d available %d",
-			d.Generation, d.Status.ObservedGeneration, d.Status.Replicas,
-			d.Status.UpdatedReplicas, d.Status.ReadyReplicas, d.Status.AvailableReplicas),
+		Replicas: ptr(statusOf(o).Desired),
+		Revision: revisionOf(o),
+		Detail:   statusLine(o),
 	}
-	if c := deploymentCondition(d, appsv1.DeploymentProgressing); c != nil {
-		e.Reason = c.Reason
-		e.ServerTime = serverTime(c.LastUpdateTime)
+	if d, ok := o.(*appsv1.Deployment); ok {
+		if c := deploymentCondition(d, appsv1.DeploymentProgressing); c != nil {
+			e.Reason = c.Reason
+			e.ServerTime = serverTime(c.LastUpdateTime)
+		}
 	}
 	r.recordLocked(e)
 }
@@ -81,7 +81,7 @@ func (r *Recorder) ownedByDeployment(meta metav1.Object) bool {
 	}
 	// The UID pins the Deployment Prepare read; a fake or older object may
 	// leave it empty.
-	return r.deploy.UID == "" || ref.UID == "" || ref.UID == r.deploy.UID
+	return r.spec.GetUID() == "" || ref.UID == "" || ref.UID == r.spec.GetUID()
 }
 
 // onReplicaSet records spec.replicas changes; a ReplicaSet that appears

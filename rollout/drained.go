@@ -50,11 +50,22 @@ func (r *Recorder) undrainedLocked() []string {
 			switch {
 			case st.terminating:
 				left = append(left, fmt.Sprintf("endpoint %s of service %s terminating", key, svc))
-			case st.pod != "" && r.gone[st.pod]:
+			case st.pod != "" && r.deletedLocked(st):
 				left = append(left, fmt.Sprintf("endpoint %s of service %s still listed after its pod was deleted", key, svc))
 			}
 		}
 	}
 	sort.Strings(left)
 	return left
+}
+
+// deletedLocked reports whether the pod behind st was seen deleted: by
+// name, and by UID when both are known, since a StatefulSet's new pod
+// takes the name of the one it replaces.
+func (r *Recorder) deletedLocked(st epState) bool {
+	uid, gone := r.gone[st.pod]
+	if !gone {
+		return false
+	}
+	return uid == "" || st.uid == "" || uid == st.uid
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
@@ -33,27 +32,27 @@ func NewDriver(client kubernetes.Interface, cfg Config) *Driver {
 	if now == nil {
 		now = time.Now
 	}
-	return &Driver{Recorder: newRecorder(client, cfg.Namespace, cfg.Deployment, now), cfg: cfg}
+	return &Driver{Recorder: newRecorder(client, cfg.Kind, cfg.Namespace, cfg.Deployment, now), cfg: cfg}
 }
 
 // Prepare reads the Deployment, checks that the Action fits it and finds the
 // Services in front of its pods. It changes nothing in the cluster, so a
 // mistake found here leaves the cluster as it was.
 func (w *Driver) Prepare(ctx context.Context) error {
-	d, err := w.client.AppsV1().Deployments(w.cfg.Namespace).Get(ctx, w.cfg.Deployment, metav1.GetOptions{})
+	d, err := getObject(ctx, w.client, w.kind, w.cfg.Namespace, w.cfg.Deployment)
 	if err != nil {
-		return apiError("get deployment", w.object(), err)
+		return apiError("get "+string(w.kind), w.object(), err)
 	}
 	if err := validateAction(d, w.cfg.Action); err != nil {
-		return fmt.Errorf("deployment %s: %w", w.object(), err)
+		return fmt.Errorf("%s %s: %w", w.kind, w.object(), err)
 	}
-	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	sel, err := metav1.LabelSelectorAsSelector(selectorOf(d))
 	if err != nil {
-		return fmt.Errorf("deployment %s: selector: %w: %w", w.object(), ErrInvalid, err)
+		return fmt.Errorf("%s %s: selector: %w: %w", w.kind, w.object(), ErrInvalid, err)
 	}
 	if sel.Empty() {
 		// An empty selector would watch every pod in the namespace.
-		return fmt.Errorf("deployment %s: empty selector: %w", w.object(), ErrInvalid)
+		return fmt.Errorf("%s %s: empty selector: %w", w.kind, w.object(), ErrInvalid)
 	}
 	if w.cfg.Action.Kind == ActionApply {
 		if err := w.checkApply(ctx, d); err != nil {
@@ -67,15 +66,16 @@ func (w *Driver) Prepare(ctx context.Context) error {
 		}
 	}
 	// What the Recorder watches: set once, before Start.
-	w.deploy, w.selector, w.services = d, sel, services
+	w.spec, w.selector, w.services = d, sel, services
 	return nil
 }
 
 // validateAction checks a against d without changing anything.
-func validateAction(d *appsv1.Deployment, a Action) error {
-	if d.Spec.Paused {
-		// kubectl refuses too: a paused Deployment would never roll out.
-		return fmt.Errorf("is paused (run kubectl rollout resume first): %w", ErrInvalid)
+func validateAction(d object, a Action) error {
+	// kubectl refuses too: neither a paused Deployment nor an OnDelete
+	// strategy would roll out.
+	if err := refuseRollout(d); err != nil {
+		return err
 	}
 	switch a.Kind {
 	case ActionRestart, ActionWatch, ActionSwitch:
@@ -86,8 +86,8 @@ func validateAction(d *appsv1.Deployment, a Action) error {
 		}
 		return nil
 	case ActionApply:
-		if name := manifestName(a.Manifest); name != d.Name {
-			return fmt.Errorf("%s is deployment %q, not %q: %w", a.Source, name, d.Name, ErrInvalid)
+		if name := manifestName(a.Manifest); name != d.GetName() {
+			return fmt.Errorf("%s is %s %q, not %q: %w", a.Source, manifestKind(a.Manifest), name, d.GetName(), ErrInvalid)
 		}
 		return nil
 	case ActionSetImage:
@@ -96,7 +96,8 @@ func validateAction(d *appsv1.Deployment, a Action) error {
 		}
 		var have []string
 		image := map[string]string{}
-		for _, c := range append(slices.Clone(d.Spec.Template.Spec.InitContainers), d.Spec.Template.Spec.Containers...) {
+		pod := &templateOf(d).Spec
+		for _, c := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
 			image[c.Name] = c.Image
 			have = append(have, c.Name)
 		}
@@ -128,8 +129,8 @@ func validateAction(d *appsv1.Deployment, a Action) error {
 // findServices returns the Service named in the config, or every Service
 // whose selector matches the pod template, sorted. No Service is not an
 // error: the timeline then has no endpoint events.
-func (w *Driver) findServices(ctx context.Context, d *appsv1.Deployment) ([]string, error) {
-	podLabels := labels.Set(d.Spec.Template.Labels)
+func (w *Driver) findServices(ctx context.Context, d object) ([]string, error) {
+	podLabels := labels.Set(templateOf(d).Labels)
 	svcs := w.client.CoreV1().Services(w.cfg.Namespace)
 	if w.cfg.Service != "" {
 		svc, err := svcs.Get(ctx, w.cfg.Service, metav1.GetOptions{})
@@ -137,8 +138,8 @@ func (w *Driver) findServices(ctx context.Context, d *appsv1.Deployment) ([]stri
 			return nil, apiError("get service", w.cfg.Namespace+"/"+w.cfg.Service, err)
 		}
 		if len(svc.Spec.Selector) > 0 && !labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) {
-			return nil, fmt.Errorf("service %s/%s selects %s, not the pods of deployment %s: %w",
-				w.cfg.Namespace, svc.Name, labels.SelectorFromSet(svc.Spec.Selector), w.cfg.Deployment, ErrInvalid)
+			return nil, fmt.Errorf("service %s/%s selects %s, not the pods of %s: %w",
+				w.cfg.Namespace, svc.Name, labels.SelectorFromSet(svc.Spec.Selector), w.Ref(), ErrInvalid)
 		}
 		return []string{svc.Name}, nil
 	}

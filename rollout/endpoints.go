@@ -7,13 +7,17 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
 
 // epState is one endpoint's conditions, with the nil defaults of
 // discovery/v1 resolved.
 type epState struct {
-	pod, ip                     string
+	pod, ip string
+	// uid is the pod's, when the endpoint names it: a StatefulSet's new
+	// pod has the old one's name.
+	uid                         types.UID
 	ready, serving, terminating bool
 }
 
@@ -42,7 +46,7 @@ func sliceEndpoints(s *discoveryv1.EndpointSlice) map[string]epState {
 			terminating: ep.Conditions.Terminating != nil && *ep.Conditions.Terminating,
 		}
 		if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
-			st.pod = ep.TargetRef.Name
+			st.pod, st.uid = ep.TargetRef.Name, ep.TargetRef.UID
 		}
 		if len(ep.Addresses) > 0 {
 			st.ip = ep.Addresses[0]

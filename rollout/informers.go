@@ -23,7 +23,7 @@ import (
 // refused watches, which the reflector retries without reporting them (see
 // gapNoting).
 func (r *Recorder) Start(ctx context.Context) error {
-	if r.deploy == nil {
+	if r.spec == nil {
 		return errNotPrepared
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -57,23 +57,32 @@ func (r *Recorder) Start(ctx context.Context) error {
 		trackers[watch] = &gapTracker{r: r, watch: watch}
 		return trackers[watch]
 	}
-	infs := []informer{
-		// gapNoting: the generated informers plus a record of broken watches.
-		{"deployments", byName.InformerFor(&appsv1.Deployment{}, gapNoting(gaps("deployments"), &appsv1.Deployment{}, r.client.AppsV1().Deployments(ns), nameTweak)), cache.ResourceEventHandlerDetailedFuncs{
-			AddFunc:    func(obj any, initial bool) { r.onDeployment(obj) },
-			UpdateFunc: func(_, obj any) { r.onDeployment(obj) },
-		}},
-		{"replicasets", bySelector.InformerFor(&appsv1.ReplicaSet{}, gapNoting(gaps("replicasets"), &appsv1.ReplicaSet{}, r.client.AppsV1().ReplicaSets(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
-			AddFunc:    func(obj any, initial bool) { r.onReplicaSet(obj, initial) },
-			UpdateFunc: func(_, obj any) { r.onReplicaSet(obj, false) },
-			DeleteFunc: r.onReplicaSetDelete,
-		}},
-		{"pods", bySelector.InformerFor(&corev1.Pod{}, gapNoting(gaps("pods"), &corev1.Pod{}, r.client.CoreV1().Pods(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
-			AddFunc:    func(obj any, initial bool) { r.onPod(obj, initial) },
-			UpdateFunc: func(_, obj any) { r.onPod(obj, false) },
-			DeleteFunc: r.onPodDelete,
-		}},
+	// gapNoting: the generated informers plus a record of broken watches.
+	onWorkload := cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc:    func(obj any, initial bool) { r.onWorkload(obj) },
+		UpdateFunc: func(_, obj any) { r.onWorkload(obj) },
 	}
+	var infs []informer
+	apps := r.client.AppsV1()
+	switch r.kind {
+	case KindStatefulSet:
+		infs = append(infs, informer{"statefulsets", byName.InformerFor(&appsv1.StatefulSet{}, gapNoting(gaps("statefulsets"), &appsv1.StatefulSet{}, apps.StatefulSets(ns), nameTweak)), onWorkload})
+	case KindDaemonSet:
+		infs = append(infs, informer{"daemonsets", byName.InformerFor(&appsv1.DaemonSet{}, gapNoting(gaps("daemonsets"), &appsv1.DaemonSet{}, apps.DaemonSets(ns), nameTweak)), onWorkload})
+	default:
+		infs = append(infs,
+			informer{"deployments", byName.InformerFor(&appsv1.Deployment{}, gapNoting(gaps("deployments"), &appsv1.Deployment{}, apps.Deployments(ns), nameTweak)), onWorkload},
+			informer{"replicasets", bySelector.InformerFor(&appsv1.ReplicaSet{}, gapNoting(gaps("replicasets"), &appsv1.ReplicaSet{}, apps.ReplicaSets(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
+				AddFunc:    func(obj any, initial bool) { r.onReplicaSet(obj, initial) },
+				UpdateFunc: func(_, obj any) { r.onReplicaSet(obj, false) },
+				DeleteFunc: r.onReplicaSetDelete,
+			}})
+	}
+	infs = append(infs, informer{"pods", bySelector.InformerFor(&corev1.Pod{}, gapNoting(gaps("pods"), &corev1.Pod{}, r.client.CoreV1().Pods(ns), selectorTweak)), cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc:    func(obj any, initial bool) { r.onPod(obj, initial) },
+		UpdateFunc: func(_, obj any) { r.onPod(obj, false) },
+		DeleteFunc: r.onPodDelete,
+	}})
 	if len(r.services) > 0 {
 		req, err := labels.NewRequirement(discoveryv1.LabelServiceName, selection.In, r.services)
 		if err != nil {
@@ -127,9 +136,9 @@ func (r *Recorder) Start(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		r.Stop()
 		if err := context.Cause(ctx); err != nil {
-			return fmt.Errorf("waiting for informers of deployment %s: %w", r.object(), err)
+			return fmt.Errorf("waiting for informers of %s %s: %w", r.kind, r.object(), err)
 		}
-		return fmt.Errorf("waiting for informers of deployment %s: not synced", r.object())
+		return fmt.Errorf("waiting for informers of %s %s: not synced", r.kind, r.object())
 	}
 	return nil
 }

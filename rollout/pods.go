@@ -54,7 +54,7 @@ func (r *Recorder) onPodDelete(obj any) {
 	defer r.mu.Unlock()
 	old, seen := r.pods[pod.Name]
 	delete(r.pods, pod.Name)
-	r.gone[pod.Name] = true
+	r.gone[pod.Name] = pod.UID
 	r.notifyLocked()
 	if !unknown && seen {
 		for _, e := range podEvents(t, old, pod) {

@@ -11,7 +11,9 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -24,11 +26,12 @@ import (
 type Recorder struct {
 	client kubernetes.Interface
 	ns     string
-	name   string // of the Deployment
+	name   string // of the workload
+	kind   Kind
 	now    func() time.Time
 
 	// Set by the Driver's Prepare, read-only afterwards.
-	deploy   *appsv1.Deployment
+	spec     object
 	selector labels.Selector
 	services []string
 
@@ -38,10 +41,10 @@ type Recorder struct {
 
 	mu      sync.Mutex
 	events  []Event
-	cur     *appsv1.Deployment                       // latest Deployment from the informer
+	cur     object                                   // latest workload from the informer
 	changed chan struct{}                            // closed and replaced when cur or the endpoints change
 	pods    map[string]*corev1.Pod                   // last seen pod, by name
-	gone    map[string]bool                          // pods seen deleted, by name
+	gone    map[string]types.UID                     // pods seen deleted, by name: their UID (a StatefulSet's new pod reuses the name)
 	rsSeen  map[string]*appsv1.ReplicaSet            // last seen ReplicaSet, by name
 	slices  map[string]map[string]map[string]epState // service -> slice -> endpoint key -> state
 	// minGen is the generation the controller must observe before the
@@ -50,15 +53,16 @@ type Recorder struct {
 	minGen int64
 }
 
-func newRecorder(client kubernetes.Interface, namespace, deployment string, now func() time.Time) *Recorder {
+func newRecorder(client kubernetes.Interface, kind Kind, namespace, name string, now func() time.Time) *Recorder {
 	return &Recorder{
 		client:  client,
 		ns:      namespace,
-		name:    deployment,
+		name:    name,
+		kind:    kind.orDefault(),
 		now:     now,
 		changed: make(chan struct{}),
 		pods:    map[string]*corev1.Pod{},
-		gone:    map[string]bool{},
+		gone:    map[string]types.UID{},
 		rsSeen:  map[string]*appsv1.ReplicaSet{},
 		slices:  map[string]map[string]map[string]epState{},
 	}
@@ -69,11 +73,30 @@ func (r *Recorder) object() string {
 	return fmt.Sprintf("%s/%s", r.ns, r.name)
 }
 
-// Name is the name of the watched Deployment.
+// Name is the name of the watched workload.
 func (r *Recorder) Name() string { return r.name }
 
-// Deployment returns the Deployment as Prepare read it, or nil before.
-func (r *Recorder) Deployment() *appsv1.Deployment { return r.deploy }
+// Kind is the kind of the watched workload.
+func (r *Recorder) Kind() Kind { return r.kind }
+
+// Ref names the watched workload as kubectl does: kind/name.
+func (r *Recorder) Ref() string { return r.kind.Ref(r.name) }
+
+// Deployment returns the Deployment as Prepare read it, or nil before or
+// when the workload is another kind.
+func (r *Recorder) Deployment() *appsv1.Deployment {
+	d, _ := r.spec.(*appsv1.Deployment)
+	return d
+}
+
+// Object returns the workload as Prepare read it (a *appsv1.Deployment,
+// *appsv1.StatefulSet or *appsv1.DaemonSet), or nil before.
+func (r *Recorder) Object() metav1.Object {
+	if r.spec == nil {
+		return nil
+	}
+	return r.spec
+}
 
 // Services returns the names of the Services whose endpoints are watched,
 // sorted; the first is the one Status counts. Empty before Prepare.
@@ -94,16 +117,13 @@ func (r *Recorder) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var s Status
-	d := r.cur
-	if d == nil {
-		d = r.deploy
+	o := r.cur
+	if o == nil {
+		o = r.spec
 	}
-	if d != nil {
-		s.Desired = desired(d)
-		s.Updated = d.Status.UpdatedReplicas
-		s.Ready = d.Status.ReadyReplicas
-		s.Available = d.Status.AvailableReplicas
-		_, _, s.Message = rolloutState(d, r.minGen)
+	if o != nil {
+		s = statusOf(o)
+		_, _, s.Message = stateOf(o, r.minGen)
 	}
 	if len(r.services) > 0 {
 		for _, st := range r.endpointsLocked(r.services[0]) {

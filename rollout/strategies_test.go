@@ -35,12 +35,13 @@ spec:
 `
 
 func TestParseManifest(t *testing.T) {
-	d, body, err := ParseManifest("web.yaml", []byte(webManifest))
+	m, err := ParseManifest("web.yaml", []byte(webManifest))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Name != "web" || d.Spec.Template.Spec.Containers[0].Image != "app:2" {
-		t.Errorf("parsed %s with image %s", d.Name, d.Spec.Template.Spec.Containers[0].Image)
+	body := m.JSON
+	if m.Name != "web" || m.Kind != KindDeployment || !strings.Contains(string(body), `"app:2"`) {
+		t.Errorf("parsed %s %s from %s", m.Kind, m.Name, body)
 	}
 	if !strings.HasPrefix(string(body), "{") {
 		t.Errorf("apply body is not JSON: %.40s", body)
@@ -54,7 +55,7 @@ func TestParseManifest(t *testing.T) {
 		"not yaml":      {"apiVersion: [\n", "web.yaml"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, _, err := ParseManifest("web.yaml", []byte(tc.in))
+			_, err := ParseManifest("web.yaml", []byte(tc.in))
 			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want ErrInvalid with %q", err, tc.want)
 			}
@@ -63,7 +64,8 @@ func TestParseManifest(t *testing.T) {
 }
 
 func TestApplyIsCheckedByDryRunThenApplied(t *testing.T) {
-	_, body, err := ParseManifest("web.yaml", []byte(webManifest))
+	m, err := ParseManifest("web.yaml", []byte(webManifest))
+	body := m.JSON
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,8 @@ func TestApplyRefusedBeforeAnyChange(t *testing.T) {
 		"other namespace":    {strings.Replace(webManifest, "namespace: default", "namespace: prod", 1), `in namespace "prod"`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, body, err := ParseManifest("web.yaml", []byte(tc.manifest))
+			m, err := ParseManifest("web.yaml", []byte(tc.manifest))
+			body := m.JSON
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -49,7 +49,7 @@ func SelectorString(m map[string]string) string {
 // seed 001. The Driver is the one of the Deployment traffic leaves; its
 // pods are what WaitSwitched waits to see gone from the endpoints.
 func (w *Driver) SwitchService(ctx context.Context, change map[string]string) error {
-	if w.deploy == nil || len(w.services) == 0 {
+	if w.spec == nil || len(w.services) == 0 {
 		return errNotPrepared
 	}
 	svcName := w.services[0]

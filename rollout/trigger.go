@@ -9,8 +9,6 @@ import (
 	"sort"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -33,15 +31,18 @@ func (w *Driver) Trigger(ctx context.Context) error {
 // canary scales each Deployment several times in one run. Wait then follows
 // what the action started.
 func (w *Driver) TriggerAction(ctx context.Context, a Action) error {
-	if w.deploy == nil {
+	if w.spec == nil {
 		return errNotPrepared
 	}
-	if err := validateAction(w.deploy, a); err != nil {
-		return fmt.Errorf("deployment %s: %w", w.object(), err)
+	if err := validateAction(w.spec, a); err != nil {
+		return fmt.Errorf("%s %s: %w", w.kind, w.object(), err)
+	}
+	if a.Kind == ActionScale && w.kind != KindDeployment {
+		return fmt.Errorf("%s %s: scaling steps are for Deployments: %w", w.kind, w.object(), ErrInvalid)
 	}
 	t := w.now()
 	var (
-		d   *appsv1.Deployment
+		d   object
 		err error
 	)
 	detail := triggerDetail(a, t)
@@ -63,14 +64,14 @@ func (w *Driver) TriggerAction(ctx context.Context, a Action) error {
 		if a.Kind == ActionRestart {
 			detail = RestartedAtAnnotation + "=" + restartValue(t, prev)
 		}
-		body, err = patchBody(w.deploy.Spec.Template.Spec.InitContainers, a, t, prev)
+		body, err = patchBody(templateOf(w.spec).Spec.InitContainers, a, t, prev)
 		if err != nil {
-			return fmt.Errorf("deployment %s: %w", w.object(), err)
+			return fmt.Errorf("%s %s: %w", w.kind, w.object(), err)
 		}
-		d, err = w.client.AppsV1().Deployments(w.cfg.Namespace).Patch(ctx, w.cfg.Deployment,
+		d, err = patchObject(ctx, w.client, w.kind, w.cfg.Namespace, w.cfg.Deployment,
 			types.StrategicMergePatchType, body, metav1.PatchOptions{FieldManager: FieldManager})
 		if err != nil {
-			err = apiError("patch deployment", w.object(), err)
+			err = apiError("patch "+string(w.kind), w.object(), err)
 		}
 	}
 	if err != nil {
@@ -80,14 +81,14 @@ func (w *Driver) TriggerAction(ctx context.Context, a Action) error {
 	// A spec change bumps metadata.generation in the response; the rollout
 	// is not done until the controller has observed it, however complete
 	// the (older) status looks.
-	w.minGen = max(w.minGen, d.Generation)
+	w.minGen = max(w.minGen, d.GetGeneration())
 	w.trigger = t
 	w.recordLocked(Event{
 		Time:       t,
 		Type:       RolloutTriggered,
 		Reason:     string(a.Kind),
 		Detail:     detail,
-		Revision:   d.Annotations[revisionAnnotation],
+		Revision:   revisionOf(d),
 		Deployment: w.cfg.Deployment,
 	})
 	w.mu.Unlock()
@@ -152,11 +153,11 @@ func restartValue(t time.Time, prev string) string {
 func (w *Driver) restartedAt() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	d := w.cur
-	if d == nil {
-		d = w.deploy
+	o := w.cur
+	if o == nil {
+		o = w.spec
 	}
-	return d.Spec.Template.Annotations[RestartedAtAnnotation]
+	return templateOf(o).Annotations[RestartedAtAnnotation]
 }
 
 func triggerDetail(a Action, t time.Time) string {
@@ -191,30 +192,30 @@ func sortedKeys(m map[string]string) []string {
 // Wait then follows that rollout exactly as after Trigger. It gives up after
 // timeout (0: no limit) or when ctx is done.
 func (w *Driver) AwaitExternal(ctx context.Context, timeout time.Duration) error {
-	if w.deploy == nil {
+	if w.spec == nil {
 		return errNotPrepared
 	}
-	g0 := w.deploy.Generation
+	g0 := w.spec.GetGeneration()
 	err := w.await(ctx, timeout, func() bool {
 		d := w.cur
-		if d == nil || d.Generation <= g0 {
+		if d == nil || d.GetGeneration() <= g0 {
 			return false
 		}
 		t := w.now()
-		w.minGen = max(w.minGen, d.Generation)
+		w.minGen = max(w.minGen, d.GetGeneration())
 		w.trigger = t
 		w.recordLocked(Event{
 			Time:       t,
 			Type:       RolloutTriggered,
 			Deployment: w.cfg.Deployment,
 			Reason:     "watch-only",
-			Detail:     fmt.Sprintf("spec changed by someone else: generation %d -> %d", g0, d.Generation),
-			Revision:   d.Annotations[revisionAnnotation],
+			Detail:     fmt.Sprintf("spec changed by someone else: generation %d -> %d", g0, d.GetGeneration()),
+			Revision:   revisionOf(d),
 		})
 		return true
 	})
 	if errors.Is(err, errAwaitTimeout) {
-		return fmt.Errorf("deployment %s: no rollout started within %s", w.object(), timeout)
+		return fmt.Errorf("%s %s: no rollout started within %s", w.kind, w.object(), timeout)
 	}
 	return err
 }

@@ -32,9 +32,12 @@ type Action struct {
 	Replicas int32 // for ActionScale
 }
 
-// Config configures a watch of one Deployment.
+// Config configures a watch of one workload.
 type Config struct {
-	Namespace  string
+	Namespace string
+	// Kind is the workload's kind (Deployment when unset); Deployment is
+	// its name, whatever the kind.
+	Kind       Kind
 	Deployment string
 	Service    string // "" finds the Services whose selector matches the pod template
 	// NoServices watches no EndpointSlices: another Driver of the same run

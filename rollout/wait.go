@@ -49,8 +49,8 @@ func (w *Driver) Wait(ctx context.Context, timeout time.Duration) Outcome {
 		if w.cur == nil {
 			return false, "", ""
 		}
-		o.Revision = w.cur.Annotations[revisionAnnotation]
-		return rolloutState(w.cur, w.minGen)
+		o.Revision = revisionOf(w.cur)
+		return stateOf(w.cur, w.minGen)
 	})
 }
 

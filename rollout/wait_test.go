@@ -46,10 +46,11 @@ func apply(t *testing.T, cs *fake.Clientset, w *Driver, step controllerStep) {
 	waitFor(t, "informer to see the status update", func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		return w.cur != nil && w.cur.Status.ObservedGeneration == d.Status.ObservedGeneration &&
-			w.cur.Status.UpdatedReplicas == d.Status.UpdatedReplicas &&
-			w.cur.Status.AvailableReplicas == d.Status.AvailableReplicas &&
-			progressingReason(w.cur) == progressingReason(d)
+		cur, ok := w.cur.(*appsv1.Deployment)
+		return ok && cur.Status.ObservedGeneration == d.Status.ObservedGeneration &&
+			cur.Status.UpdatedReplicas == d.Status.UpdatedReplicas &&
+			cur.Status.AvailableReplicas == d.Status.AvailableReplicas &&
+			progressingReason(cur) == progressingReason(d)
 	})
 }
 
@@ -134,7 +135,7 @@ func TestWait(t *testing.T) {
 				waitFor(t, "the trigger's update", func() bool {
 					w.mu.Lock()
 					defer w.mu.Unlock()
-					return w.cur != nil && w.cur.Generation >= w.minGen
+					return w.cur != nil && w.cur.GetGeneration() >= w.minGen
 				})
 				cancel()
 			}

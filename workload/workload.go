@@ -56,9 +56,9 @@ type Deployment struct {
 	ReplicasDefaulted bool
 	// Grace is terminationGracePeriodSeconds; GraceDefaulted is true when
 	// it is unset and the API default of 30 s applies.
-	Grace            time.Duration
-	GraceDefaulted   bool
-	MinReady time.Duration
+	Grace          time.Duration
+	GraceDefaulted bool
+	MinReady       time.Duration
 	// ProgressDeadline is a Deployment's; 0 for the kinds that have none
 	// (kubectl rollout status then waits without end).
 	ProgressDeadline time.Duration

@@ -20,6 +20,9 @@ import (
 const rbacExample = `  # The Role for restarting deployment/web in namespace shop
   rollcheck rbac -n shop deployment/web --restart
 
+  # A StatefulSet's: statefulsets in place of deployments, no replicasets
+  rollcheck rbac -n shop statefulset/db --set-image app=db:2
+
   # ... bound to the ServiceAccount a CI job runs as, applied at once
   rollcheck rbac -n shop deployment/web --restart --serviceaccount ci | kubectl apply -f -
 
@@ -188,7 +191,7 @@ func rbacRole(name, namespace string, perms []rollout.Permission) *rbacv1.Role {
 // writeRBAC writes objs as a multi-document YAML stream, after a comment
 // that says which run they are for.
 func writeRBAC(w io.Writer, cfg check.Config, objs []any) error {
-	what := "deployment/" + cfg.Deployment
+	what := cfg.Ref()
 	switch {
 	case cfg.Switch != nil:
 		what = "service/" + cfg.Switch.Service

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -98,6 +99,17 @@ func allows(role *rbacv1.Role, a authorizationv1.ResourceAttributes) bool {
 	return false
 }
 
+// statefulSetOf and daemonSetOf are d's pods under another controller.
+func statefulSetOf(d *appsv1.Deployment, name string) *appsv1.StatefulSet {
+	return &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: d.Namespace},
+		Spec: appsv1.StatefulSetSpec{Replicas: d.Spec.Replicas, Selector: d.Spec.Selector, Template: d.Spec.Template}}
+}
+
+func daemonSetOf(d *appsv1.Deployment, name string) *appsv1.DaemonSet {
+	return &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: d.Namespace},
+		Spec: appsv1.DaemonSetSpec{Selector: d.Spec.Selector, Template: d.Spec.Template}}
+}
+
 func TestRBACGrantsWhatTheCheckAsks(t *testing.T) {
 	blue, green := deployment(), deployment()
 	blue.Name, green.Name = "web-blue", "web-green"
@@ -118,6 +130,8 @@ func TestRBACGrantsWhatTheCheckAsks(t *testing.T) {
 		{"a watch-only run", []string{"web", "--watch-only", "--target", "http://127.0.0.1:1/"}, []runtime.Object{deployment()}},
 		{"a blue/green switch", []string{"--switch-service", "web", "--selector", "color=green"}, []runtime.Object{blue, green, svc}},
 		{"a canary", []string{"web", "--canary", "web-canary", "--canary-steps", "1/1,0/2"}, []runtime.Object{deployment(), canary}},
+		{"a StatefulSet restart", []string{"statefulset/db", "--restart"}, []runtime.Object{statefulSetOf(deployment(), "db")}},
+		{"a DaemonSet watch-only run", []string{"ds/agent", "--watch-only", "--target", "http://127.0.0.1:1/"}, []runtime.Object{daemonSetOf(deployment(), "agent")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" gets a Role with exactly the permissions its check asks for", func(t *testing.T) {

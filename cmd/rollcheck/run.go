@@ -31,6 +31,9 @@ const runExample = `  # Restart deployment/web under 200 requests/s through its 
       --target https://cart.example.internal/healthz --pod-header X-Pod-Name \
       --report-json cart.json
 
+  # Restart a DaemonSet (or a StatefulSet) the same way
+  rollcheck run -n kube-system daemonset/ingress-nginx --restart --target http://lb.example.internal/
+
   # Verify a rollout that helm starts: rollcheck waits for it, then judges it
   rollcheck run deployment/web --watch-only --target https://web.example.internal/ &
   helm upgrade web ./chart && wait $!
@@ -121,10 +124,12 @@ func newRunCommand(f *factory, runF func(context.Context, *RunOptions) error) *c
 	}
 	cmd := &cobra.Command{
 		Use:   "run [deployment/NAME] --target URL (--restart | --set-image CONTAINER=IMAGE | --apply FILE | --watch-only | --switch-service NAME --selector K=V | --canary NAME --canary-steps S/C,...)",
-		Short: "Roll out a Deployment under constant load and judge whether any request failed",
+		Short: "Roll out a Deployment, StatefulSet or DaemonSet under constant load and judge whether any request failed",
 		Long: `run sends a constant-rate HTTP load to --target, waits --baseline, triggers the
-rollout of the Deployment (--restart, --set-image, --apply; or waits for one with
---watch-only), follows it to completion as 'kubectl rollout status' does, keeps
+rollout of the workload (--restart, --set-image, --apply; or waits for one with
+--watch-only), follows it to completion as 'kubectl rollout status' does for its
+kind: the argument may also be statefulset/NAME or daemonset/NAME (one with
+updateStrategy OnDelete is refused: nothing would roll). It keeps
 the load until every pod the rollout removed is gone and then for --settle,
 and prints a verdict. Blue/green (--switch-service),
 canary steps (--canary-steps) and --repeat run under the same load, and the
@@ -165,13 +170,13 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.BoolVar(&o.KeepAlive, "keepalive", o.KeepAlive, "reuse connections (keep-alive)")
 	fl.BoolVar(&o.HTTP2, "http2", false, "use HTTP/2 when the target offers it")
 	fl.StringVar(&o.PodHeader, "pod-header", "", "response header that names the serving pod (e.g. X-Pod-Name), to attribute responses to pods; a comma-separated list tries each in order (e.g. X-Pod-Name,X-Lab-Target for the app's and the load balancer's)")
-	fl.StringVar(&o.Deployment, "deployment", "", "the Deployment to roll out (NAME or deployment/NAME)")
+	fl.StringVar(&o.Deployment, "deployment", "", "the workload to roll out (NAME or deployment/NAME, statefulset/NAME, daemonset/NAME)")
 	fl.StringVar(&o.Service, "service", "", "the Service whose EndpointSlices to watch (default: every Service selecting the pods)")
 	fl.BoolVar(&o.Restart, "restart", false, "trigger the rollout as 'kubectl rollout restart' does")
 	fl.BoolVar(&o.WatchOnly, "watch-only", false, "do not start the rollout: wait for one that someone else starts (helm upgrade, kubectl apply) and verify it")
 	fl.DurationVar(&o.WatchWait, "watch-timeout", 10*time.Minute, "with --watch-only: give up (INCONCLUSIVE) when no rollout starts within this long after the baseline")
 	fl.StringArrayVar(&o.SetImage, "set-image", nil, "trigger the rollout as 'kubectl set image' does: CONTAINER=IMAGE (repeatable)")
-	fl.StringVar(&o.Apply, "apply", "", "trigger the rollout as a pipeline does: server-side apply of this Deployment manifest (as 'kubectl apply --server-side --force-conflicts'); checked by a dry run first")
+	fl.StringVar(&o.Apply, "apply", "", "trigger the rollout as a pipeline does: server-side apply of this Deployment (StatefulSet, DaemonSet) manifest (as 'kubectl apply --server-side --force-conflicts'); checked by a dry run first")
 	fl.StringVar(&o.SwitchService, "switch-service", "", "blue/green: switch this Service to other pods by merging --selector into its selector (as 'kubectl patch service'); the Deployments before and after are found by their pod labels")
 	fl.StringVar(&o.Selector, "selector", "", "with --switch-service: the labels to merge into the Service's selector, key=value[,key=value]")
 	fl.StringVar(&o.CanaryDeployment, "canary", "", "canary: the canary Deployment that --canary-steps shifts replicas to from the stable one (the deployment argument)")
@@ -412,11 +417,14 @@ func (o *RunOptions) validateAction(cfg *check.Config) error {
 		return fmt.Errorf("--step-hold must not be negative, got %s", o.StepHold)
 	}
 	if o.Deployment != "" {
-		name, err := rollout.ParseDeploymentName(o.Deployment)
+		kind, name, err := rollout.ParseWorkload(o.Deployment)
 		if err != nil {
 			return err
 		}
-		cfg.Deployment = name
+		cfg.Kind, cfg.Deployment = kind, name
+	}
+	if cfg.Kind != "" && cfg.Kind != rollout.KindDeployment && (o.SwitchService != "" || o.CanarySteps != "") {
+		return fmt.Errorf("%s: --switch-service and --canary-steps move traffic between Deployments; a %s takes --restart, --set-image, --apply or --watch-only", cfg.Kind.Ref(cfg.Deployment), cfg.Kind.Title())
 	}
 	switch {
 	case o.WatchOnly:
@@ -437,16 +445,18 @@ func (o *RunOptions) validateAction(cfg *check.Config) error {
 		if err != nil {
 			return fmt.Errorf("--apply: %w", err)
 		}
-		d, body, err := rollout.ParseManifest(o.Apply, data)
+		m, err := rollout.ParseManifest(o.Apply, data)
 		if err != nil {
 			return err
 		}
-		if cfg.Deployment == "" {
-			cfg.Deployment = d.Name
-		} else if cfg.Deployment != d.Name {
-			return fmt.Errorf("%s is deployment %q, not %q", o.Apply, d.Name, cfg.Deployment)
+		switch {
+		case cfg.Deployment == "":
+			cfg.Kind, cfg.Deployment = m.Kind, m.Name
+		case cfg.Deployment != m.Name || (o.Deployment != "" && cfg.Kind != m.Kind):
+			return fmt.Errorf("%s is %s, not %s", o.Apply, m.Kind.Ref(m.Name), cfg.Kind.Ref(cfg.Deployment))
 		}
-		cfg.Action = rollout.Action{Kind: rollout.ActionApply, Manifest: body, Source: o.Apply}
+		cfg.Kind = m.Kind
+		cfg.Action = rollout.Action{Kind: rollout.ActionApply, Manifest: m.JSON, Source: o.Apply}
 	case o.SwitchService != "":
 		if o.Selector == "" {
 			return errors.New("--switch-service needs --selector key=value: the labels that pick the pods to switch to")
@@ -480,7 +490,7 @@ func (o *RunOptions) validateAction(cfg *check.Config) error {
 		cfg.Canary = &check.Canary{Deployment: name, Steps: steps}
 	}
 	if cfg.Deployment == "" {
-		return errors.New("no deployment: give deployment/NAME or --deployment NAME")
+		return errors.New("no deployment: give deployment/NAME (or statefulset/NAME, daemonset/NAME) or --deployment NAME")
 	}
 	return nil
 }

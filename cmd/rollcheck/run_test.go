@@ -75,7 +75,7 @@ func TestBadInputExitsTwoBeforeTouchingTheCluster(t *testing.T) {
 		{"apply and restart are refused", append(ok, "--apply", manifest), "--apply and --restart are exclusive"},
 		{"a missing manifest is named", []string{"run", "--apply", filepath.Join(dir, "gone.yaml"), "--target", "http://127.0.0.1:1/"}, "gone.yaml"},
 		{"a manifest of another kind is refused", []string{"run", "--apply", notDeployment, "--target", "http://127.0.0.1:1/"}, "is v1 Service"},
-		{"a manifest of another deployment is refused", []string{"run", "api", "--apply", manifest, "--target", "http://127.0.0.1:1/"}, `is deployment "web", not "api"`},
+		{"a manifest of another deployment is refused", []string{"run", "api", "--apply", manifest, "--target", "http://127.0.0.1:1/"}, "is deployment/web, not deployment/api"},
 		{"a switch without selector is refused", []string{"run", "--switch-service", "web", "--target", "http://127.0.0.1:1/"}, "--switch-service needs --selector"},
 		{"a selector without switch is refused", append(ok, "--selector", "color=green"), "--selector goes with --switch-service"},
 		{"a malformed selector is refused", []string{"run", "--switch-service", "web", "--selector", "color", "--target", "http://127.0.0.1:1/"}, `selector "color"`},
@@ -90,7 +90,9 @@ func TestBadInputExitsTwoBeforeTouchingTheCluster(t *testing.T) {
 		{"no target is refused", []string{"run", "web", "--restart"}, "no target"},
 		{"a malformed header is refused", append(ok, "-H", "nocolon"), "nocolon"},
 		{"a ratio above one is refused", append(ok, "--max-failure-ratio", "1.5"), "--max-failure-ratio"},
-		{"another kind than deployment is refused", []string{"run", "statefulset/db", "--restart", "--target", "http://127.0.0.1:1/"}, "statefulset"},
+		{"a kind kubectl cannot roll out is refused", []string{"run", "cronjob/db", "--restart", "--target", "http://127.0.0.1:1/"}, "cronjob"},
+		{"a StatefulSet takes no canary steps", []string{"run", "statefulset/db", "--canary", "db2", "--canary-steps", "1/1", "--target", "http://127.0.0.1:1/"}, "a StatefulSet takes --restart"},
+		{"a DaemonSet takes no switch", []string{"run", "ds/agent", "--switch-service", "agent", "--selector", "v=2", "--target", "http://127.0.0.1:1/"}, "a DaemonSet takes --restart"},
 		{"an unknown flag is refused", append(ok, "--rat", "5"), "unknown flag: --rat"},
 	}
 	for _, tt := range tests {

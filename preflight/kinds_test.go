@@ -95,6 +95,9 @@ func TestWorkloadKindRules(t *testing.T) {
 				t.Fatalf("want one %s, got %+v", tt.rule, fs)
 			}
 			f := fs[0]
+			if tt.obj == "statefulset/web" && strings.Contains(f.Suggested, "maxSurge") {
+				t.Errorf("a StatefulSet told to set maxSurge: %s", f.Suggested)
+			}
 			if f.Severity != tt.sev || f.Path != tt.path || f.Object != tt.obj || !contains(f.Current, tt.contains) {
 				t.Errorf("got %s %s %s %s current %q; want %s %s %s with %q", f.Rule, f.Severity, f.Object, f.Path, f.Current, tt.sev, tt.obj, tt.path, tt.contains)
 			}

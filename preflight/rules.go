@@ -332,8 +332,14 @@ func checkNoReadyPods(t *target) []Finding {
 	if !st.MaxUnavailableSet {
 		raw += " (default)"
 	}
+	suggested := "0 (with maxSurge 1 or more)"
+	if t.w.Kind == workload.KindStatefulSet {
+		// A StatefulSet has no surge: it stops a pod before it starts
+		// the replacement, so only other replicas can serve meanwhile.
+		suggested = "below the replicas: 2 or more replicas with maxUnavailable 1 (a StatefulSet has no surge)"
+	}
 	return []Finding{t.finding(RuleRollingUpdateNoReadyPods, Error, t.obj, t.w.StrategyField("rollingUpdate.maxUnavailable"),
-		fmt.Sprintf("%s = %d of %d replicas", raw, unavail, rep), "0 (with maxSurge 1 or more)",
+		fmt.Sprintf("%s = %d of %d replicas", raw, unavail, rep), suggested,
 		fmt.Sprintf("With maxUnavailable %d and %d replicas the controller may take every old pod down before a new one is ready.", unavail, rep))}
 }
 

@@ -40,6 +40,9 @@ var lab struct {
 	// kubeProxyURL is the kube-proxy front of Service default/demo (real
 	// node only): traffic through its ClusterIP and kube-proxy's rules.
 	kubeProxyURL string
+	// ingressURL is the ingress front (real node only): Traefik in the
+	// node's namespace, configured by Ingress objects (up --ingress).
+	ingressURL string
 }
 
 func TestMain(m *testing.M) {
@@ -82,7 +85,7 @@ func withLab(m *testing.M) (int, error) {
 	switch lab.node {
 	case "process":
 	case "real":
-		args = append(args, "--node", "real", "--kube-proxy", "default/demo")
+		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress")
 	default:
 		return 1, fmt.Errorf("ROLLCHECK_E2E_NODE=%q: want process or real", lab.node)
 	}
@@ -124,6 +127,7 @@ func withLab(m *testing.M) (int, error) {
 		Kubeconfig string            `json:"kubeconfig"`
 		LBURL      string            `json:"lb_url"`
 		KubeProxy  map[string]string `json:"kube_proxy"`
+		IngressURL string            `json:"ingress_url"`
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "lab.json"))
 	if err != nil {
@@ -134,8 +138,12 @@ func withLab(m *testing.M) (int, error) {
 	}
 	lab.kubeconfig, lab.lbURL = info.Kubeconfig, info.LBURL
 	lab.kubeProxyURL = info.KubeProxy["default/demo"]
+	lab.ingressURL = info.IngressURL
 	if lab.node == "real" && !strings.HasPrefix(lab.kubeProxyURL, "http://127.0.0.1:") {
 		return 1, fmt.Errorf("lab kube-proxy front %q is not on 127.0.0.1", lab.kubeProxyURL)
+	}
+	if lab.node == "real" && !strings.HasPrefix(lab.ingressURL, "http://127.0.0.1:") {
+		return 1, fmt.Errorf("lab ingress front %q is not on 127.0.0.1", lab.ingressURL)
 	}
 	if !strings.HasPrefix(lab.lbURL, "http://127.0.0.1:") {
 		return 1, fmt.Errorf("lab load balancer %q is not on 127.0.0.1", lab.lbURL)

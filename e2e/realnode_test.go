@@ -23,7 +23,15 @@ func needRealNode(t *testing.T) {
 func TestToBePassesThroughKubeProxy(t *testing.T) {
 	needRealNode(t)
 	resetDemo(t)
-	r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", lab.kubeProxyURL+"/")
+	toBePassesThrough(t, "kube-proxy front", lab.kubeProxyURL)
+}
+
+// toBePassesThrough runs the seed's to-be scenario against the front at
+// url and wants PASS: at least 2000 requests, none failed, the rollout
+// complete.
+func toBePassesThrough(t *testing.T, front, url string) {
+	t.Helper()
+	r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", url+"/")
 	if r.code != ExitPass || r.str("verdict") != "PASS" {
 		t.Fatalf("exit %d verdict %q reasons %v, want 0 PASS\n%s", r.code, r.str("verdict"), r.report["reasons"], r.stderr)
 	}
@@ -33,5 +41,5 @@ func TestToBePassesThroughKubeProxy(t *testing.T) {
 	if completed, _ := r.rollout()["completed"].(bool); !completed {
 		t.Error("report says the rollout did not complete")
 	}
-	t.Logf("kube-proxy front: %v requests, %v failed", r.num("load", "requests"), r.num("load", "failures"))
+	t.Logf("%s: %v requests, %v failed", front, r.num("load", "requests"), r.num("load", "failures"))
 }

@@ -36,6 +36,9 @@ type State struct {
 	// KubeProxy maps each Service with a kube-proxy front (up --kube-proxy,
 	// real node only) to its URL on 127.0.0.1.
 	KubeProxy map[string]string `json:"kube_proxy,omitempty"`
+	// IngressURL is the ingress front's URL on 127.0.0.1 (up --ingress,
+	// real node only): Traefik, configured by Ingress objects.
+	IngressURL string `json:"ingress_url,omitempty"`
 	// APIServer is the API server's URL.
 	APIServer string `json:"apiserver"`
 	// Etcd is etcd's client URL.

@@ -91,6 +91,9 @@ type upOptions struct {
 	kubeletArgs    []string
 	lbArgs         []string
 	kubeProxies    []string
+	ingress        bool
+	ingressPort    int    // 127.0.0.1 port of the ingress front; 0 until picked
+	traefik        string // Traefik's binary, with --ingress
 	nodeMode       string
 	proxyMode      string
 	real           *realNode // with --node real
@@ -132,12 +135,20 @@ up in DIR) does the same for a lab whose up crashed.
 Once ready, up restarts any component whose process exits (after 0.5s,
 backing off to 10s if it keeps crashing), unless DIR/hold/NAME exists:
 stop-component, start-component and restart-component use that to take the
-API server (or any component) down on purpose and bring it back.`
+API server (or any component) down on purpose and bring it back.
+
+With --ingress (--node real only), the ingress front: Traefik v3.5.0 (bin/
+traefik, make lab-traefik) runs in the node's namespace as component traefik,
+configured only by Ingress objects (its Kubernetes Ingress provider; IngressClass
+traefik, controller traefik.io/ingress-controller, see scenarios/ingress.yaml),
+with its entrypoint on 10.77.0.1:8000, no dashboard, API or metrics, and no
+version check or usage statistics. lb forwards 127.0.0.1:PORT to that
+entrypoint as plain TCP; lab.json has the URL as ingress_url.`
 
 func newUpCommand() *cobra.Command {
 	o := &upOptions{}
 	cmd := &cobra.Command{
-		Use:   "up --dir DIR [--node process|real [--proxy-mode iptables|nftables]] [--apiserver-port N] [--lb NAMESPACE/NAME[=PORT]]... [--kube-proxy NAMESPACE/NAME[=PORT]]...",
+		Use:   "up --dir DIR [--node process|real [--proxy-mode iptables|nftables]] [--apiserver-port N] [--lb NAMESPACE/NAME[=PORT]]... [--kube-proxy NAMESPACE/NAME[=PORT]]... [--ingress]",
 		Short: "Start the lab cluster and stay in the foreground until SIGINT/SIGTERM",
 		Long:  upLong,
 		Args:  cobra.NoArgs,
@@ -166,6 +177,7 @@ func newUpCommand() *cobra.Command {
 	f.StringArrayVar(&o.kubeletArgs, "kubelet-arg", nil, "extra argument for the kubelet command; repeatable")
 	f.StringArrayVar(&o.lbArgs, "lb-arg", nil, "extra argument for the lb command; repeatable")
 	f.StringArrayVar(&o.kubeProxies, "kube-proxy", nil, "with --node real: forward 127.0.0.1:PORT to Service NAMESPACE/NAME's ClusterIP inside the node's namespace, so that traffic takes kube-proxy's rules (PORT omitted: a free port); repeatable")
+	f.BoolVar(&o.ingress, "ingress", false, "with --node real: run Traefik v3.5.0 (make lab-traefik) in the node's namespace, configured by Ingress objects, and forward a free 127.0.0.1 port to its entrypoint (lab.json ingress_url)")
 	f.StringVar(&o.nodeMode, "node", nodeProcess, "the node: process (the lab's process kubelet; no root needed) or real (upstream kubelet and kube-proxy, containerd, runc and CNI in a network namespace; root)")
 	f.StringVar(&o.proxyMode, "proxy-mode", node.ProxyIPTables, "kube-proxy's mode with --node real: iptables or nftables")
 	_ = f.MarkHidden("no-kubelet")
@@ -202,6 +214,9 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 	}
 	if len(o.kubeProxies) > 0 && o.nodeMode != nodeReal {
 		return errors.New("--kube-proxy needs --node real (the process kubelet runs no kube-proxy)")
+	}
+	if o.ingress && o.nodeMode != nodeReal {
+		return errors.New("--ingress needs --node real (Traefik runs in the real node's network namespace)")
 	}
 	seenKP := map[string]bool{}
 	for _, s := range o.kubeProxies {
@@ -240,6 +255,11 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 	if o.exe, err = os.Executable(); err != nil {
 		return fmt.Errorf("find own executable: %w", err)
 	}
+	if o.ingress {
+		if o.traefik, err = traefikBinary(o.exe); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -258,6 +278,9 @@ func (o *upOptions) pickPorts() (ports, error) {
 			need++
 		}
 	}
+	if o.ingress {
+		need++
+	}
 	free, err := freePorts(need)
 	if err != nil {
 		return ports{}, err
@@ -271,6 +294,9 @@ func (o *upOptions) pickPorts() (ports, error) {
 		if o.targets[i].port == 0 {
 			o.targets[i].port = next()
 		}
+	}
+	if o.ingress {
+		o.ingressPort = next()
 	}
 	return p, nil
 }
@@ -378,6 +404,9 @@ func (o *upOptions) run(ctx context.Context) error {
 		}
 		fmt.Fprintf(o.out, "load balancer: %s (%s)\n", state.LB[t.service], t.service)
 	}
+	if o.ingress {
+		fmt.Fprintf(o.out, "ingress front (Traefik %s): %s\n", versionWord(ctx, o.traefik, 1, "version"), state.IngressURL)
+	}
 	fmt.Fprintf(o.out, "ready in %s (logs in %s)\n", state.ReadyAfter, filepath.Join(o.dir, logsDir))
 
 	<-ctx.Done()
@@ -409,6 +438,9 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 		state.NodeIP = node.NodeIP
 		state.ContainerdSocket = o.real.layout.ContainerdSocket()
 		state.ProxyMode = o.proxyMode
+	}
+	if o.ingress {
+		state.IngressURL = fmt.Sprintf("http://127.0.0.1:%d", o.ingressPort)
 	}
 	for _, t := range o.targets {
 		u := fmt.Sprintf("http://127.0.0.1:%d", t.port)
@@ -507,6 +539,11 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 		if err := o.real.startNode(sup, fmt.Sprintf("127.0.0.1:%d", pt.apiserver)); err != nil {
 			return nil, err
 		}
+		if o.ingress {
+			if err := sup.start(&child{name: traefikName, grace: 10 * time.Second, argv: traefikCommand(o.real.layout, o.traefik, kubeconfig)}); err != nil {
+				return nil, err
+			}
+		}
 	} else if !o.noKubelet {
 		args := append([]string{
 			"--kubeconfig", kubeconfig,
@@ -521,7 +558,7 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 			return nil, err
 		}
 	}
-	if len(o.targets) > 0 {
+	if len(o.targets) > 0 || o.ingress {
 		args := []string{"--kubeconfig", kubeconfig}
 		for _, t := range o.targets {
 			flag := "--service"
@@ -529,6 +566,9 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 				flag = "--cluster-ip-service"
 			}
 			args = append(args, flag, fmt.Sprintf("%s=127.0.0.1:%d", t.service, t.port))
+		}
+		if o.ingress {
+			args = append(args, "--tcp-forward", fmt.Sprintf("127.0.0.1:%d=%s", o.ingressPort, traefikEntrypoint))
 		}
 		if o.setRegisterLag {
 			args = append(args, "--register-lag", o.registerLag.String())
@@ -575,6 +615,17 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 	for _, t := range o.targets {
 		addr := fmt.Sprintf("127.0.0.1:%d", t.port)
 		if err := waitFor("the load balancer on "+addr, func(context.Context) error { return dialable(addr) }); err != nil {
+			return nil, err
+		}
+	}
+	if o.ingress {
+		addr := fmt.Sprintf("127.0.0.1:%d", o.ingressPort)
+		if err := waitFor("the ingress front's forwarder on "+addr, func(context.Context) error { return dialable(addr) }); err != nil {
+			return nil, err
+		}
+		if err := waitFor("Traefik's entrypoint "+traefikEntrypoint+" inside the namespace", func(ctx context.Context) error {
+			return traefikServing(ctx, o.real.layout.NetnsPath())
+		}); err != nil {
 			return nil, err
 		}
 	}

@@ -21,6 +21,10 @@ func nsenter(l Layout, argv ...string) []string {
 	return append([]string{"nsenter", "--net=" + l.NetnsPath(), "--"}, argv...)
 }
 
+// InNamespace is argv run in the lab's network namespace (and nothing
+// else changed), as the node's own components are.
+func InNamespace(l Layout, argv ...string) []string { return nsenter(l, argv...) }
+
 // ContainerdCommand is the argv that runs the node's containerd.
 func ContainerdCommand(l Layout) []string {
 	return nsenter(l, "containerd", "--config", l.ContainerdConfig())

@@ -1,0 +1,76 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// TestToBePassesThroughIngress: the seed's to-be, loaded through the
+// ingress front (Traefik v3.5.0, built from its Go module, in the node's
+// namespace, configured by the standard Ingress of scenarios/ingress.yaml;
+// only a plain TCP forwarder of ours between 127.0.0.1 and its
+// entrypoint), passes with no failed request. Which pod gets a request and
+// when a terminating one stops getting them is Traefik's own decision, from
+// the Service's EndpointSlices.
+func TestToBePassesThroughIngress(t *testing.T) {
+	needRealNode(t)
+	resetDemo(t)
+	kubectlApply(t, manifest(t, "ingress.yaml"))
+	t.Cleanup(func() {
+		kubectl(t, "delete", "-f", "../scenarios/ingress.yaml", "--ignore-not-found", "--wait", "--timeout", "30s")
+	})
+	waitIngressServes(t, 60*time.Second)
+
+	toBePassesThrough(t, "ingress front", lab.ingressURL)
+}
+
+// waitIngressServes waits until the ingress front answers 200 from a
+// current demo pod (named by the app's X-Pod-Name) 20 times in a row:
+// Traefik has read the Ingress and the Service's endpoints.
+func waitIngressServes(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	streak, first := 0, time.Now()
+	last := "no answer yet"
+	for streak < 20 {
+		if ctx.Err() != nil {
+			t.Fatalf("the ingress front %s did not serve the demo pods within %s (last: %s; Traefik's log is DIR/logs/traefik.log)", lab.ingressURL, timeout, last)
+		}
+		current := map[string]bool{}
+		pods, err := lab.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: labels.Set{"app": "demo"}.String()})
+		if err == nil {
+			for _, p := range pods.Items {
+				current[p.Name] = p.DeletionTimestamp == nil
+			}
+		}
+		var resp *http.Response
+		if err == nil {
+			resp, err = client.Get(lab.ingressURL + "/")
+		}
+		switch {
+		case err != nil:
+			last, streak = err.Error(), 0
+		case resp.StatusCode != http.StatusOK || !current[resp.Header.Get("X-Pod-Name")]:
+			last, streak = resp.Status+" from pod "+resp.Header.Get("X-Pod-Name"), 0
+		default:
+			streak++
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if streak == 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	t.Logf("the ingress front served the demo pods %s after the Ingress was applied", time.Since(first).Round(10*time.Millisecond))
+}

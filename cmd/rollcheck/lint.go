@@ -28,6 +28,10 @@ const lintExample = `  # Check the manifests of a repository in CI (no cluster n
   # Check a live Deployment with the Services, Ingresses and Namespace around it
   rollcheck lint -n shop deployment/cart
 
+  # A StatefulSet or a DaemonSet in the cluster
+  rollcheck lint -n shop statefulset/db
+  rollcheck lint -n kube-system daemonset/ingress-nginx
+
   # Only errors, as JSON, without the single-replica rule
   rollcheck lint -f web.yaml --severity error --disable single-replica -o json
 
@@ -48,8 +52,13 @@ type LintOptions struct {
 	// it to the terminal's, else $COLUMNS, else 80. -o wide ignores it.
 	Width int
 
-	Deployment string
-	Namespace  string
+	// Workload is the positional argument: NAME (a Deployment) or
+	// deployment/NAME, statefulset/NAME, daemonset/NAME; Validate parses
+	// it into kind and name.
+	Workload  string
+	kind      rollout.Kind
+	name      string
+	Namespace string
 	// nsExplicit is true when --namespace was given (or the kubeconfig
 	// context names one): manifests without a namespace then go there.
 	nsExplicit bool
@@ -77,17 +86,18 @@ func newLintCommand(f *factory, runF func(context.Context, *LintOptions) error) 
 		ids = append(ids, fmt.Sprintf("  %-38s %-8s %s", r.ID, r.Severity, r.Summary))
 	}
 	cmd := &cobra.Command{
-		Use:   "lint (deployment/NAME | -f FILE...)",
+		Use:   "lint (deployment/NAME | statefulset/NAME | daemonset/NAME | -f FILE...)",
 		Short: "Find the settings that will drop traffic in a rollout, before running any load",
-		Long: `lint checks a Deployment together with the Services that select its pods, the
-Ingresses that route to those Services and its Namespace, and lists the
-settings known to drop requests during a rollout, each with the field, its
-current value, a suggested value and why.
+		Long: `lint checks a Deployment, StatefulSet or DaemonSet together with the Services
+that select its pods, the Ingresses that route to those Services and its
+Namespace, and lists the settings known to drop requests during a rollout,
+each with the field, its current value, a suggested value and why.
 
 With -f it reads manifests (multi-document YAML; several files; - for stdin)
-and needs no cluster: every Deployment in them is checked against the
-Services, Ingresses and Namespace in the same input. With deployment/NAME it
-reads them from the cluster.
+and needs no cluster: every Deployment, StatefulSet and DaemonSet (apps/v1)
+in them is checked against the Services, Ingresses and Namespace in the same
+input. With deployment/NAME, statefulset/NAME or daemonset/NAME (kubectl's
+short names deploy, sts and ds work too) it reads them from the cluster.
 
 Exit status: 0 no error-level finding, 1 at least one, 2 bad input.
 
@@ -121,7 +131,7 @@ Rules (id, highest severity, what breaks it):
 // Complete takes the positional argument and the namespace.
 func (o *LintOptions) Complete(args []string) error {
 	if len(args) == 1 {
-		o.Deployment = args[0]
+		o.Workload = args[0]
 	}
 	ns, explicit, err := o.f.Namespace()
 	if err != nil {
@@ -158,17 +168,17 @@ func outputWidth(w io.Writer) int {
 // Validate checks the flags; nothing has been read yet.
 func (o *LintOptions) Validate() error {
 	switch {
-	case o.Deployment != "" && len(o.Filenames) > 0:
-		return errors.New("give either deployment/NAME or -f FILE, not both")
-	case o.Deployment == "" && len(o.Filenames) == 0:
-		return errors.New("nothing to check: give deployment/NAME or -f FILE")
+	case o.Workload != "" && len(o.Filenames) > 0:
+		return errors.New("give either a workload (deployment/NAME, statefulset/NAME, daemonset/NAME) or -f FILE, not both")
+	case o.Workload == "" && len(o.Filenames) == 0:
+		return errors.New("nothing to check: give deployment/NAME, statefulset/NAME, daemonset/NAME or -f FILE")
 	}
-	if o.Deployment != "" {
-		name, err := rollout.ParseDeploymentName(o.Deployment)
+	if o.Workload != "" {
+		kind, name, err := rollout.ParseWorkload(o.Workload)
 		if err != nil {
 			return err
 		}
-		o.Deployment = name
+		o.kind, o.name = kind, name
 	}
 	if !slices.Contains(lintOutputs, o.Output) {
 		return fmt.Errorf("--output %q: want one of %s", o.Output, strings.Join(lintOutputs, ", "))
@@ -189,11 +199,30 @@ func (o *LintOptions) Validate() error {
 	return nil
 }
 
-// lintResult is the findings for one Deployment.
+// lintResult is the findings for one workload.
 type lintResult struct {
-	Namespace  string              `json:"namespace,omitempty"`
-	Deployment string              `json:"deployment"`
+	Namespace string `json:"namespace,omitempty"`
+	// Kind is the workload's kind as the API spells it: Deployment,
+	// StatefulSet or DaemonSet.
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// Workload names it as kubectl and the findings' object do:
+	// statefulset/web.
+	Workload string `json:"workload"`
+	// Deployment is Name for a Deployment, as lint printed it before it
+	// read other kinds; empty for the others.
+	Deployment string              `json:"deployment,omitempty"`
 	Findings   []preflight.Finding `json:"findings"`
+}
+
+// newLintResult is the result for the workload of in.
+func newLintResult(in preflight.Input, fs []preflight.Finding) lintResult {
+	kind, meta := inputWorkload(in)
+	r := lintResult{Namespace: meta.Namespace, Kind: kind.Title(), Name: meta.Name, Workload: kind.Ref(meta.Name), Findings: fs}
+	if kind == rollout.KindDeployment {
+		r.Deployment = meta.Name
+	}
+	return r
 }
 
 // Run reads the input, checks it and renders the findings.
@@ -209,7 +238,7 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		in, warnings, err := preflight.Fetch(ctx, client, o.Namespace, o.Deployment)
+		in, warnings, err := preflight.FetchWorkload(ctx, client, string(o.kind), o.Namespace, o.name)
 		if err != nil {
 			return err
 		}
@@ -230,7 +259,7 @@ func (o *LintOptions) Run(ctx context.Context) error {
 				errs++
 			}
 		}
-		results = append(results, lintResult{Namespace: in.Deployment.Namespace, Deployment: in.Deployment.Name, Findings: fs})
+		results = append(results, newLintResult(in, fs))
 	}
 	var err error
 	switch o.Output {

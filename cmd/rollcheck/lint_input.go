@@ -11,22 +11,27 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/rollcheck/rollcheck/manifest"
 	"github.com/rollcheck/rollcheck/preflight"
+	"github.com/rollcheck/rollcheck/rollout"
 )
 
 // manifests are the objects read from the -f inputs.
 type manifests struct {
-	deployments []*appsv1.Deployment
-	services    []corev1.Service
-	ingresses   []networkingv1.Ingress
-	namespaces  []*corev1.Namespace
+	// workloads are the Deployments, StatefulSets and DaemonSets, one
+	// per Input, in the order of the input.
+	workloads  []preflight.Input
+	services   []corev1.Service
+	ingresses  []networkingv1.Ingress
+	namespaces []*corev1.Namespace
 }
 
-// readFiles parses every -f input and pairs each Deployment with the rest.
+// readFiles parses every -f input and pairs each workload (Deployment,
+// StatefulSet, DaemonSet) with the rest.
 func (o *LintOptions) readFiles() ([]preflight.Input, error) {
 	var m manifests
 	for _, name := range o.Filenames {
@@ -45,8 +50,8 @@ func (o *LintOptions) readFiles() ([]preflight.Input, error) {
 			return nil, usageError{err}
 		}
 	}
-	if len(m.deployments) == 0 {
-		return nil, usageError{fmt.Errorf("no Deployment (apps/v1) in %s: nothing to check", strings.Join(o.Filenames, ", "))}
+	if len(m.workloads) == 0 {
+		return nil, usageError{fmt.Errorf("no Deployment, StatefulSet or DaemonSet (apps/v1) in %s: nothing to check", strings.Join(o.Filenames, ", "))}
 	}
 	// Objects without a namespace land where kubectl apply would put them:
 	// the --namespace given, else the one Namespace of the input, else
@@ -70,11 +75,12 @@ func (o *LintOptions) readFiles() ([]preflight.Input, error) {
 		m.ingresses[i].Namespace = orDef(m.ingresses[i].Namespace)
 	}
 	var inputs []preflight.Input
-	for _, d := range m.deployments {
-		d.Namespace = orDef(d.Namespace)
-		in := preflight.Input{Deployment: d, Services: m.services, Ingresses: m.ingresses}
+	for _, in := range m.workloads {
+		_, meta := inputWorkload(in)
+		meta.Namespace = orDef(meta.Namespace)
+		in.Services, in.Ingresses = m.services, m.ingresses
 		for _, ns := range m.namespaces {
-			if ns.Name == d.Namespace {
+			if ns.Name == meta.Namespace {
 				in.Namespace = ns
 			}
 		}
@@ -83,12 +89,28 @@ func (o *LintOptions) readFiles() ([]preflight.Input, error) {
 	return inputs, nil
 }
 
+// inputWorkload is the kind and the metadata of in's workload, the first
+// set of Deployment, StatefulSet and DaemonSet as preflight.Check takes it.
+func inputWorkload(in preflight.Input) (rollout.Kind, *metav1.ObjectMeta) {
+	switch {
+	case in.Deployment != nil:
+		return rollout.KindDeployment, &in.Deployment.ObjectMeta
+	case in.StatefulSet != nil:
+		return rollout.KindStatefulSet, &in.StatefulSet.ObjectMeta
+	case in.DaemonSet != nil:
+		return rollout.KindDaemonSet, &in.DaemonSet.ObjectMeta
+	}
+	return "", &metav1.ObjectMeta{}
+}
+
 var (
-	gvkDeployment = appsv1.SchemeGroupVersion.WithKind("Deployment")
-	gvkService    = corev1.SchemeGroupVersion.WithKind("Service")
-	gvkNamespace  = corev1.SchemeGroupVersion.WithKind("Namespace")
-	gvkIngress    = networkingv1.SchemeGroupVersion.WithKind("Ingress")
-	gvkList       = corev1.SchemeGroupVersion.WithKind("List")
+	gvkDeployment  = appsv1.SchemeGroupVersion.WithKind("Deployment")
+	gvkStatefulSet = appsv1.SchemeGroupVersion.WithKind("StatefulSet")
+	gvkDaemonSet   = appsv1.SchemeGroupVersion.WithKind("DaemonSet")
+	gvkService     = corev1.SchemeGroupVersion.WithKind("Service")
+	gvkNamespace   = corev1.SchemeGroupVersion.WithKind("Namespace")
+	gvkIngress     = networkingv1.SchemeGroupVersion.WithKind("Ingress")
+	gvkList        = corev1.SchemeGroupVersion.WithKind("List")
 )
 
 // read adds the objects of one multi-document YAML (or JSON) stream.
@@ -131,7 +153,19 @@ func (m *manifests) add(doc manifest.Document) error {
 		if err := strict(d); err != nil {
 			return err
 		}
-		m.deployments = append(m.deployments, d)
+		m.workloads = append(m.workloads, preflight.Input{Deployment: d})
+	case gvkStatefulSet:
+		s := &appsv1.StatefulSet{}
+		if err := strict(s); err != nil {
+			return err
+		}
+		m.workloads = append(m.workloads, preflight.Input{StatefulSet: s})
+	case gvkDaemonSet:
+		d := &appsv1.DaemonSet{}
+		if err := strict(d); err != nil {
+			return err
+		}
+		m.workloads = append(m.workloads, preflight.Input{DaemonSet: d})
 	case gvkService:
 		s := corev1.Service{}
 		if err := strict(&s); err != nil {
@@ -168,7 +202,7 @@ func (m *manifests) add(doc manifest.Document) error {
 		}
 	default:
 		if !scheme.Scheme.Recognizes(gvk) {
-			return fmt.Errorf("unknown kind %s %s: lint reads Kubernetes built-in kinds (Deployment apps/v1, Service v1, Ingress networking.k8s.io/v1, Namespace v1 are checked)", tm.APIVersion, tm.Kind)
+			return fmt.Errorf("unknown kind %s %s: lint reads Kubernetes built-in kinds (Deployment, StatefulSet and DaemonSet apps/v1, Service v1, Ingress networking.k8s.io/v1, Namespace v1 are checked)", tm.APIVersion, tm.Kind)
 		}
 		// Another built-in kind (ConfigMap, HPA, ...): not part of the rules.
 	}

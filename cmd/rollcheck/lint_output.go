@@ -38,14 +38,14 @@ func writeLintYAML(w io.Writer, results []lintResult) error {
 	return err
 }
 
-// lintSummary is the line that heads each Deployment's findings.
+// lintSummary is the line that heads each workload's findings.
 func lintSummary(r lintResult) string {
 	count := map[preflight.Severity]int{}
 	for _, f := range r.Findings {
 		count[f.Severity]++
 	}
-	return fmt.Sprintf("deployment/%s (namespace %s): %d error(s), %d warning(s), %d info",
-		r.Deployment, r.Namespace, count[preflight.Error], count[preflight.Warning], count[preflight.Info])
+	return fmt.Sprintf("%s (namespace %s): %d error(s), %d warning(s), %d info",
+		r.Workload, r.Namespace, count[preflight.Error], count[preflight.Warning], count[preflight.Info])
 }
 
 // writeLintWide is -o wide: every column in one boxed table, whatever its
@@ -107,7 +107,7 @@ const (
 // each finding's explanation follows its row, indented. Too narrow for
 // that, the rows keep the severity and the rule, and the rest goes under
 // each row, one labelled line each. The object column is left out when
-// every finding is about the Deployment of the summary line.
+// every finding is about the workload of the summary line.
 func writeLintText(w io.Writer, results []lintResult, width int) error {
 	width = max(width, minWidth)
 	var b strings.Builder
@@ -130,7 +130,7 @@ func writeLintText(w io.Writer, results []lintResult, width int) error {
 func writeFindings(b *strings.Builder, r lintResult, width int) {
 	showObject := false
 	for _, f := range r.Findings {
-		showObject = showObject || f.Object != "deployment/"+r.Deployment
+		showObject = showObject || f.Object != r.Workload
 	}
 	header := []string{"SEVERITY", "RULE", "OBJECT", "FIELD", "CURRENT", "SUGGESTED"}
 	row := func(f preflight.Finding) []string {

@@ -54,13 +54,13 @@ func executeLint(t *testing.T, client kubernetes.Interface, stdin string, args .
 	return lintRun{code: exitCode(err, &errOut), stdout: out.String(), stderr: errOut.String()}
 }
 
-// jsonRules decodes -o json output into deployment → rule ids.
+// jsonRules decodes -o json output into workload name → rule ids.
 func jsonRules(t *testing.T, stdout string) map[string][]string {
 	t.Helper()
 	var doc struct {
 		Results []struct {
-			Deployment string              `json:"deployment"`
-			Findings   []preflight.Finding `json:"findings"`
+			Name     string              `json:"name"`
+			Findings []preflight.Finding `json:"findings"`
 		} `json:"results"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
@@ -68,9 +68,9 @@ func jsonRules(t *testing.T, stdout string) map[string][]string {
 	}
 	out := map[string][]string{}
 	for _, r := range doc.Results {
-		out[r.Deployment] = []string{}
+		out[r.Name] = []string{}
 		for _, f := range r.Findings {
-			out[r.Deployment] = append(out[r.Deployment], f.Rule)
+			out[r.Name] = append(out[r.Name], f.Rule)
 		}
 	}
 	return out
@@ -158,33 +158,40 @@ func TestLintReadsStdinAndSeveralDeployments(t *testing.T) {
 	}
 }
 
-func TestLintBadInputExitsTwo(t *testing.T) {
+// manifestWriter returns a function that writes a manifest file named
+// name into a temporary directory and returns its path.
+func manifestWriter(t *testing.T) func(name, content string) string {
+	t.Helper()
 	dir := t.TempDir()
-	write := func(name, content string) string {
+	return func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+}
+
+func TestLintBadInputExitsTwo(t *testing.T) {
+	write := manifestWriter(t)
 	svc := "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}}\n"
 	tests := []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"a missing file is named", []string{"lint", "-f", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+		{"a missing file is named", []string{"lint", "-f", filepath.Join(t.TempDir(), "nope.yaml")}, "nope.yaml"},
 		{"malformed YAML names the document", []string{"lint", "-f", write("bad.yaml", svc+"---\napiVersion: apps/v1\nkind: Deployment\nspec: [unclosed\n")}, "bad.yaml: document 2"},
 		{"an unknown kind is named", []string{"lint", "-f", write("crd.yaml", "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\n")}, "unknown kind argoproj.io/v1alpha1 Rollout"},
 		{"a document without kind is refused", []string{"lint", "-f", write("nokind.yaml", "metadata: {name: web}\n")}, "apiVersion and kind are required"},
-		{"a file without a Deployment is refused", []string{"lint", "-f", write("svc.yaml", svc)}, "no Deployment"},
+		{"a file without a workload is refused, naming the kinds lint reads", []string{"lint", "-f", write("svc.yaml", svc)}, "no Deployment, StatefulSet or DaemonSet (apps/v1)"},
 		{"a misspelt field is named", []string{"lint", "-f", write("typo.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        readinesProbe: {}\n")}, `unknown field "readinesProbe"`},
 		{"an unknown rule id is refused", []string{"lint", "-f", "../../scenarios/to-be.yaml", "--disable", "no-such-rule"}, "no-such-rule"},
 		{"an unknown output format is refused", []string{"lint", "-f", "../../scenarios/to-be.yaml", "-o", "xml"}, "--output"},
 		{"an unknown severity is refused", []string{"lint", "-f", "../../scenarios/to-be.yaml", "--severity", "fatal"}, "fatal"},
 		{"a deployment and a file together are refused", []string{"lint", "deployment/web", "-f", "../../scenarios/to-be.yaml"}, "not both"},
 		{"nothing to check is refused", []string{"lint"}, "nothing to check"},
-		{"another kind than deployment is refused", []string{"lint", "statefulset/db"}, "statefulset"},
+		{"a kind that does not roll out is refused", []string{"lint", "job/db"}, `kind "job" is not a Deployment, StatefulSet or DaemonSet`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -442,5 +449,242 @@ func TestLintWidthComesFromTheEnvironmentOffATerminal(t *testing.T) {
 	}
 	if narrow.String() != atMin.String() {
 		t.Errorf("at 10 columns:\n%s\nat %d:\n%s", narrow.String(), minWidth, atMin.String())
+	}
+}
+
+// Manifests of other workload kinds behind a Service of app web. The
+// StatefulSet has the default podManagementPolicy (OrderedReady) and no
+// readiness probe; the DaemonSet the default maxSurge 0.
+const (
+	webService = `apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+`
+	webStatefulSet = `apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web, namespace: shop}
+spec:
+  serviceName: web
+  replicas: 3
+` + webPodTemplate + `
+`
+	webDaemonSet = `apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: shop}
+spec:
+  updateStrategy:
+    type: RollingUpdate
+    rollingUpdate: {maxSurge: 0, maxUnavailable: 1}
+` + webPodTemplate + `
+        readinessProbe: {httpGet: {path: /ready, port: 8080}}
+`
+	// webPodTemplate is the selector and pod template of both, without a
+	// readiness probe (the DaemonSet adds one after it).
+	webPodTemplate = `  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: web:1
+        ports: [{containerPort: 8080}]
+        lifecycle: {preStop: {sleep: {seconds: 5}}}`
+)
+
+// lintDoc runs lint -o json with args and decodes the output.
+func lintDoc(t *testing.T, client kubernetes.Interface, stdin string, args ...string) (lintRun, lintDocument) {
+	t.Helper()
+	r := executeLint(t, client, stdin, append(args, "-o", "json")...)
+	var doc lintDocument
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("output is not JSON (exit %d): %v\nstdout:\n%s\nstderr:\n%s", r.code, err, r.stdout, r.stderr)
+	}
+	return r, doc
+}
+
+// finding is the finding of rule in doc's result for workload, if any.
+func finding(doc lintDocument, workload, rule string) (preflight.Finding, bool) {
+	for _, res := range doc.Results {
+		if res.Workload != workload {
+			continue
+		}
+		for _, f := range res.Findings {
+			if f.Rule == rule {
+				return f, true
+			}
+		}
+	}
+	return preflight.Finding{}, false
+}
+
+func TestLintStatefulSetsAndDaemonSetsFromFiles(t *testing.T) {
+	write := manifestWriter(t)
+	sts := write("sts.yaml", webService+"---\n"+webStatefulSet)
+	ds := write("ds.yaml", webService+"---\n"+webDaemonSet)
+
+	t.Run("a StatefulSet with OrderedReady and no readiness probe fails, named with its kind", func(t *testing.T) {
+		r, doc := lintDoc(t, nil, "", "lint", "-f", sts)
+		if r.code != ExitFail {
+			t.Errorf("exit %d, want %d; stderr: %s", r.code, ExitFail, r.stderr)
+		}
+		f, ok := finding(doc, "statefulset/web", preflight.RuleOrderedReadyNoReadiness)
+		if !ok {
+			t.Fatalf("no %s for statefulset/web: %+v", preflight.RuleOrderedReadyNoReadiness, doc)
+		}
+		if f.Severity != preflight.Error || f.Object != "statefulset/web" || f.Path != "spec.template.spec.containers[app].readinessProbe" {
+			t.Errorf("finding %+v", f)
+		}
+		res := doc.Results[0]
+		if res.Kind != "StatefulSet" || res.Name != "web" || res.Namespace != "shop" || res.Deployment != "" {
+			t.Errorf("result names %q %q/%q (deployment %q), want StatefulSet shop/web and no deployment", res.Kind, res.Namespace, res.Name, res.Deployment)
+		}
+		text := executeLint(t, nil, "", "lint", "-f", sts)
+		if !strings.Contains(text.stdout, "statefulset/web (namespace shop): ") || strings.Contains(text.stdout, "deployment/") {
+			t.Errorf("text output does not name statefulset/web:\n%s", text.stdout)
+		}
+	})
+	t.Run("a DaemonSet with maxSurge 0 in front of a Service gets daemonset-no-surge", func(t *testing.T) {
+		_, doc := lintDoc(t, nil, "", "lint", "-f", ds)
+		f, ok := finding(doc, "daemonset/agent", preflight.RuleDaemonSetNoSurge)
+		if !ok {
+			t.Fatalf("no %s for daemonset/agent: %+v", preflight.RuleDaemonSetNoSurge, doc)
+		}
+		if f.Path != "spec.updateStrategy.rollingUpdate.maxSurge" || f.Current != "0" || f.Object != "daemonset/agent" {
+			t.Errorf("finding %+v", f)
+		}
+		if res := doc.Results[0]; res.Kind != "DaemonSet" || res.Workload != "daemonset/agent" {
+			t.Errorf("result names %q %q, want DaemonSet daemonset/agent", res.Kind, res.Workload)
+		}
+	})
+	t.Run("a DaemonSet behind an externalTrafficPolicy Local Service is an error", func(t *testing.T) {
+		local := strings.Replace(webService, "spec:\n", "spec:\n  type: LoadBalancer\n  externalTrafficPolicy: Local\n", 1)
+		r, doc := lintDoc(t, nil, local+"---\n"+webDaemonSet, "lint", "-f", "-")
+		if f, ok := finding(doc, "daemonset/agent", preflight.RuleDaemonSetNoSurge); !ok || f.Severity != preflight.Error {
+			t.Errorf("finding %+v (found %v), want an error", f, ok)
+		}
+		if r.code != ExitFail {
+			t.Errorf("exit %d, want %d", r.code, ExitFail)
+		}
+	})
+	t.Run("every kind of one stream is checked, each against the same Services", func(t *testing.T) {
+		toBe, err := os.ReadFile("../../scenarios/to-be.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream := webService + "---\n" + webStatefulSet + "---\n" + webDaemonSet + "---\n" + string(toBe)
+		_, doc := lintDoc(t, nil, stream, "lint", "-f", "-")
+		var got []string
+		for _, res := range doc.Results {
+			got = append(got, res.Workload)
+		}
+		if want := "statefulset/web daemonset/agent deployment/demo"; strings.Join(got, " ") != want {
+			t.Errorf("results for %v, want %s in input order", got, want)
+		}
+		if res := doc.Results[2]; res.Kind != "Deployment" || res.Deployment != "demo" {
+			t.Errorf("the Deployment's result %q deployment %q, want Deployment demo", res.Kind, res.Deployment)
+		}
+	})
+	t.Run("a workload without a namespace goes to the input's one Namespace", func(t *testing.T) {
+		ns := "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\n"
+		plain := strings.ReplaceAll(webService+"---\n"+webStatefulSet, ", namespace: shop", "")
+		_, doc := lintDoc(t, nil, ns+plain, "lint", "-f", "-")
+		if len(doc.Results) != 1 || doc.Results[0].Namespace != "team" {
+			t.Fatalf("results %+v, want statefulset/web in namespace team", doc.Results)
+		}
+		if _, ok := finding(doc, "statefulset/web", preflight.RuleOrderedReadyNoReadiness); !ok {
+			t.Errorf("the Service of the same input was not paired: %+v", doc.Results[0].Findings)
+		}
+	})
+}
+
+// workloadObjects is clusterObjects with StatefulSet shop/db (OrderedReady,
+// no readiness probe) and DaemonSet shop/agent (maxSurge 0, on one node)
+// behind the web Service.
+func workloadObjects() []runtime.Object {
+	labels := map[string]string{"app": "web"}
+	tmpl := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "app", Image: "web:1",
+			Ports:     []corev1.ContainerPort{{ContainerPort: 8080}},
+			Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 15}}},
+		}}},
+	}
+	return append(clusterObjects(),
+		&appsv1.StatefulSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "shop"},
+			Spec: appsv1.StatefulSetSpec{
+				Replicas:            func() *int32 { n := int32(3); return &n }(),
+				Selector:            &metav1.LabelSelector{MatchLabels: labels},
+				Template:            tmpl,
+				PodManagementPolicy: appsv1.OrderedReadyPodManagement,
+			},
+		},
+		&appsv1.DaemonSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "shop"},
+			Spec: appsv1.DaemonSetSpec{
+				Selector:       &metav1.LabelSelector{MatchLabels: labels},
+				Template:       tmpl,
+				UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType},
+			},
+			Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 1},
+		},
+	)
+}
+
+func TestLintStatefulSetsAndDaemonSetsInTheCluster(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		workload string
+		kind     string
+		rule     string
+		stderr   string
+	}{
+		{"statefulset/NAME with OrderedReady and no readiness probe fails", []string{"lint", "-n", "shop", "statefulset/db"}, ExitFail,
+			"statefulset/db", "StatefulSet", preflight.RuleOrderedReadyNoReadiness, ""},
+		{"kubectl's short name sts works", []string{"lint", "-n", "shop", "sts/db"}, ExitFail,
+			"statefulset/db", "StatefulSet", preflight.RuleOrderedReadyNoReadiness, ""},
+		{"daemonset/NAME with maxSurge 0 on one node fails", []string{"lint", "-n", "shop", "daemonset/agent"}, ExitFail,
+			"daemonset/agent", "DaemonSet", preflight.RuleDaemonSetNoSurge, ""},
+		{"a missing statefulset exits 2 naming its kind", []string{"lint", "-n", "shop", "statefulset/nope"}, ExitUsage,
+			"", "", "", "statefulset shop/nope not found"},
+		{"a missing daemonset exits 2 naming its kind", []string{"lint", "-n", "shop", "ds/web"}, ExitUsage,
+			"", "", "", "daemonset shop/web not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := fake.NewClientset(workloadObjects()...)
+			if tt.code == ExitUsage {
+				r := executeLint(t, c, "", tt.args...)
+				if r.code != tt.code || !strings.Contains(r.stderr, tt.stderr) {
+					t.Errorf("exit %d, want %d; stderr lacks %q?\n%s", r.code, tt.code, tt.stderr, r.stderr)
+				}
+				return
+			}
+			r, doc := lintDoc(t, c, "", tt.args...)
+			if r.code != tt.code {
+				t.Errorf("exit %d, want %d; stderr: %s", r.code, tt.code, r.stderr)
+			}
+			if len(doc.Results) != 1 || doc.Results[0].Kind != tt.kind || doc.Results[0].Workload != tt.workload {
+				t.Fatalf("results %+v, want one for %s (%s)", doc.Results, tt.workload, tt.kind)
+			}
+			f, ok := finding(doc, tt.workload, tt.rule)
+			if !ok || f.Severity != preflight.Error {
+				t.Errorf("no error %s for %s: %+v", tt.rule, tt.workload, doc.Results[0].Findings)
+			}
+			// The JSON names the kind in its raw form too.
+			if !strings.Contains(r.stdout, `"kind": "`+tt.kind+`"`) || !strings.Contains(r.stdout, `"workload": "`+tt.workload+`"`) {
+				t.Errorf("JSON lacks the kind:\n%s", r.stdout)
+			}
+			text := executeLint(t, c, "", tt.args...)
+			if !strings.Contains(text.stdout, tt.workload+" (namespace shop)") {
+				t.Errorf("text output does not name %s:\n%s", tt.workload, text.stdout)
+			}
+		})
 	}
 }

@@ -402,19 +402,24 @@ func countingServer(t *testing.T) *counting {
 // authenticates with a token of it.
 func readOnlyKubeconfig(t *testing.T, name string) string {
 	t.Helper()
+	return serviceAccountKubeconfig(t, name, []rbacv1.PolicyRule{
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{""}, Resources: []string{"pods", "services"}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
+	})
+}
+
+// serviceAccountKubeconfig creates ServiceAccount default/NAME (and, with
+// rules, a Role of them bound to it), removed at the end of the test, and
+// returns a kubeconfig that acts as it with a token from the TokenRequest API.
+func serviceAccountKubeconfig(t *testing.T, name string, rules []rbacv1.PolicyRule) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const ns = "default"
 	cs := lab.client
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
-	role := &rbacv1.Role{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"apps"}, Resources: []string{"deployments", "replicasets"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{""}, Resources: []string{"pods", "services"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}},
-		},
-	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Rules: rules}
 	binding := &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
@@ -426,21 +431,25 @@ func readOnlyKubeconfig(t *testing.T, name string) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		for _, err := range []error{
-			cs.RbacV1().RoleBindings(ns).Delete(ctx, name, metav1.DeleteOptions{}),
-			cs.RbacV1().Roles(ns).Delete(ctx, name, metav1.DeleteOptions{}),
-			cs.CoreV1().ServiceAccounts(ns).Delete(ctx, name, metav1.DeleteOptions{}),
-		} {
+		errs := []error{cs.CoreV1().ServiceAccounts(ns).Delete(ctx, name, metav1.DeleteOptions{})}
+		if rules != nil {
+			errs = append(errs,
+				cs.RbacV1().RoleBindings(ns).Delete(ctx, name, metav1.DeleteOptions{}),
+				cs.RbacV1().Roles(ns).Delete(ctx, name, metav1.DeleteOptions{}))
+		}
+		for _, err := range errs {
 			if err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
 	})
-	if _, err := cs.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+	if rules != nil {
+		if _, err := cs.RbacV1().Roles(ns).Create(ctx, role, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	expiry := int64(600) // the API server's minimum
 	tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{

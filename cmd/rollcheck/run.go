@@ -169,7 +169,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "timeout of each request")
 	fl.BoolVar(&o.KeepAlive, "keepalive", o.KeepAlive, "reuse connections (keep-alive)")
 	fl.BoolVar(&o.HTTP2, "http2", false, "use HTTP/2 when the target offers it")
-	fl.StringVar(&o.PodHeader, "pod-header", "", "response header that names the serving pod (e.g. X-Pod-Name), to attribute responses to pods; a comma-separated list tries each in order (e.g. X-Pod-Name,X-Lab-Target for the app's and the load balancer's)")
+	fl.StringVar(&o.PodHeader, "pod-header", "", "response header that names the serving pod (e.g. X-Pod-Name), to attribute responses to pods; a comma-separated list tries each in order (e.g. X-Pod-Name,X-Lab-Target: the app's, then the lab load balancer's, which it sends only with --name-pods, as no real load balancer names pods)")
 	fl.StringVar(&o.Deployment, "deployment", "", "the workload to roll out (NAME or deployment/NAME, statefulset/NAME, daemonset/NAME)")
 	fl.StringVar(&o.Service, "service", "", "the Service whose EndpointSlices to watch (default: every Service selecting the pods)")
 	fl.BoolVar(&o.Restart, "restart", false, "trigger the rollout as 'kubectl rollout restart' does")

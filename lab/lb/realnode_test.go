@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rollcheck/rollcheck/lab/netns/netnstest"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -23,37 +23,6 @@ import (
 
 	"github.com/rollcheck/rollcheck/lab/netns"
 )
-
-var scratchSeq atomic.Int32
-
-// scratchNetns stands in for a real node: a network namespace of the
-// test's own (root and iproute2 needed, else the test is skipped) with its
-// loopback up and each of addrs added to it as a /32, like pod IPs and
-// ClusterIPs that exist only in there. It is removed when the test ends.
-func scratchNetns(t *testing.T, addrs ...string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip")
-	}
-	name := fmt.Sprintf("rollcheck-lb-test-%d-%d", os.Getpid(), scratchSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", name).Run() })
-	setup := [][]string{{"link", "set", "lo", "up"}}
-	for _, a := range addrs {
-		setup = append(setup, []string{"addr", "add", a + "/32", "dev", "lo"})
-	}
-	for _, args := range setup {
-		if out, err := exec.Command("ip", append([]string{"-n", name}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("ip -n %s %v: %v: %s", name, args, err, out)
-		}
-	}
-	return "/run/netns/" + name
-}
 
 // listenInside opens a listener on addr inside the namespace at path and
 // serves every connection with handle until the test ends.
@@ -70,7 +39,7 @@ func listenInside(t *testing.T, path, addr string, handle func(*net.TCPConn)) {
 // inside the node's namespace, and it answers exactly as with the process
 // kubelet: 200 from a serving pod, 502 from a refusing one, naming no pod.
 func TestRealNodeBalancerDialsPodIPsInsideTheNamespace(t *testing.T) {
-	path := scratchNetns(t, "10.99.0.5", "10.99.0.6")
+	path := netnstest.Scratch(t, "10.99.0.5", "10.99.0.6")
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("X-Pod-Name", "web-a")
 		fmt.Fprint(w, "inside")
@@ -171,7 +140,7 @@ func exchange(addr, reply string) (string, error) {
 }
 
 func TestRealNodeForwarderTakesTheClusterIPPath(t *testing.T) {
-	path := scratchNetns(t, "10.99.0.10", "10.99.0.11")
+	path := netnstest.Scratch(t, "10.99.0.10", "10.99.0.11")
 	readA, readB := make(chan string, 100), make(chan string, 100)
 	listenInside(t, path, "10.99.0.10:80", halfCloser("hello from a", readA))
 	listenInside(t, path, "10.99.0.11:80", halfCloser("hello from b", readB))
@@ -245,7 +214,7 @@ func TestRealNodeForwarderTakesTheClusterIPPath(t *testing.T) {
 // Stopping the front closes the connections it carries: the process can
 // exit with clients connected.
 func TestRealNodeForwarderClosesConnectionsWhenStopped(t *testing.T) {
-	path := scratchNetns(t, "10.99.0.20")
+	path := netnstest.Scratch(t, "10.99.0.20")
 	listenInside(t, path, "10.99.0.20:80", func(c *net.TCPConn) {
 		defer c.Close()
 		_, _ = io.Copy(c, c) // echo until the forwarder goes away

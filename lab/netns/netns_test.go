@@ -10,31 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollcheck/rollcheck/lab/netns/netnstest"
 )
 
-// scratch creates a network namespace for the test (root and iproute2
-// needed) with its loopback up, and removes it at the end.
-func scratch(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip")
-	}
-	name := fmt.Sprintf("rollcheck-netns-test-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", name).Run() })
-	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("lo up: %v: %s", err, out)
-	}
-	return "/run/netns/" + name
-}
-
 func TestDialReachesOnlyTheNamespace(t *testing.T) {
-	path := scratch(t)
+	path := netnstest.Scratch(t)
 	inside, err := Listen(path, "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +92,7 @@ func TestDialMissingNamespace(t *testing.T) {
 // address on a bridge with no ports, as a gone pod's IP is) hold no OS
 // thread each: the connect waits in Go's poller.
 func TestDialToNowhereHoldsNoThread(t *testing.T) {
-	path := scratch(t)
+	path := netnstest.Scratch(t)
 	name := strings.TrimPrefix(path, "/run/netns/")
 	for _, args := range [][]string{
 		{"link", "add", "nowhere0", "type", "bridge"},

@@ -8,32 +8,15 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rollcheck/rollcheck/lab/netns/netnstest"
+
 	"github.com/rollcheck/rollcheck/lab/netns"
 )
-
-// scratchNamespace creates a network namespace with its loopback up for
-// the test (root and iproute2 needed) and removes it at the end.
-func scratchNamespace(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-	name := fmt.Sprintf("rclab-test-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", name).Run() })
-	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("lo up: %v: %s", err, out)
-	}
-	return "/run/netns/" + name
-}
 
 // serveLines answers each connection on ln with greeting and then echoes
 // one line back.
@@ -53,7 +36,7 @@ func serveLines(ln net.Listener, greeting string) {
 }
 
 func TestRelayJoinsTheHostsAPIServerAndTheNamespace(t *testing.T) {
-	path := scratchNamespace(t)
+	path := netnstest.Scratch(t)
 	// The "API server" on the host's loopback.
 	host, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -275,8 +275,9 @@ func (a *Attack) run(st *loadStream) {
 		}
 	}
 	pacer := vegeta.ConstantPacer{Freq: st.rate.Freq, Per: st.rate.Per}
-	name := string(streamNames[st.idx])
-	results := st.atk.Attack(vegeta.NewStaticTargeter(a.targets...), pacer, du, name)
+	// No attack name for vegeta: it would send it as a header on every
+	// request; consume puts it on each result instead.
+	results := st.atk.Attack(vegeta.NewStaticTargeter(a.targets...), pacer, du, "")
 	a.consume(st, results)
 }
 
@@ -284,7 +285,9 @@ func (a *Attack) run(st *loadStream) {
 // channel, which it does after Stop once the requests in flight have
 // finished.
 func (a *Attack) consume(st *loadStream, results <-chan *vegeta.Result) {
+	name := string(streamNames[st.idx])
 	for r := range results {
+		r.Attack = name // the stream, for OnResult, the results file and ResultStream
 		reused := st.reuse.take(r.Seq)
 		a.mu.Lock()
 		if a.cfg.OnResult != nil {

@@ -65,6 +65,11 @@ type RunOptions struct {
 	KeepAlive bool
 	HTTP2     bool
 	PodHeader string
+	// Connections is --connections (new, reused, both; "": from
+	// KeepAlive); keepAliveSet says --keepalive (or the file's keepalive)
+	// was given, so that the two must agree.
+	Connections  string
+	keepAliveSet bool
 
 	Namespace  string
 	Deployment string
@@ -167,7 +172,8 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.StringVar(&o.Body, "body", "", "request body")
 	fl.StringVar(&o.Rate, "rate", o.Rate, "constant request rate, as N/s, N/100ms or N/1m")
 	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "timeout of each request")
-	fl.BoolVar(&o.KeepAlive, "keepalive", o.KeepAlive, "reuse connections (keep-alive)")
+	fl.BoolVar(&o.KeepAlive, "keepalive", o.KeepAlive, "reuse connections (keep-alive); --keepalive=false is --connections new")
+	fl.StringVar(&o.Connections, "connections", "", "how the load uses connections: reused (keep-alive, the default), new (a new connection for every request) or both (the two side by side, each at half of --rate; the report splits failures by connection kind)")
 	fl.BoolVar(&o.HTTP2, "http2", false, "use HTTP/2 when the target offers it")
 	fl.StringVar(&o.PodHeader, "pod-header", "", "response header that names the serving pod (e.g. X-Pod-Name), to attribute responses to pods; a comma-separated list tries each in order (e.g. X-Pod-Name,X-Lab-Target: the app's, then the lab load balancer's, which it sends only with --name-pods, as no real load balancer names pods)")
 	fl.StringVar(&o.Deployment, "deployment", "", "the workload to roll out (NAME or deployment/NAME, statefulset/NAME, daemonset/NAME)")
@@ -209,6 +215,7 @@ func (o *RunOptions) Complete(cmd *cobra.Command, args []string) error {
 		}
 		o.Deployment = args[0]
 	}
+	o.keepAliveSet = cmd.Flags().Changed("keepalive")
 	if o.ScenarioFile != "" {
 		s, err := scenarios.LoadFile(o.ScenarioFile)
 		if err != nil {
@@ -286,7 +293,13 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 	setS("body", &o.Body, s.Load.Body)
 	setS("rate", &o.Rate, s.Load.Rate)
 	setD("timeout", &o.Timeout, s.Load.Timeout)
-	setB("keepalive", &o.KeepAlive, s.Load.KeepAlive)
+	if !changed("keepalive") && !changed("connections") {
+		// A flag for connections replaces both of the file's settings.
+		setS("connections", &o.Connections, s.Load.Connections)
+		if s.Load.KeepAlive != nil {
+			o.KeepAlive, o.keepAliveSet = *s.Load.KeepAlive, true
+		}
+	}
 	setB("http2", &o.HTTP2, s.Load.HTTP2)
 	if s.Load.PodHeader != nil {
 		setS("pod-header", &o.PodHeader, *s.Load.PodHeader)
@@ -328,6 +341,15 @@ func (o *RunOptions) Validate() error {
 	if err != nil {
 		return err
 	}
+	if o.Connections != "" {
+		if _, err := attack.ParseConnections(o.Connections); err != nil {
+			return fmt.Errorf("--%w", err)
+		}
+	}
+	conns, err := attack.ResolveConnections(o.Connections, o.KeepAlive, o.keepAliveSet)
+	if err != nil {
+		return fmt.Errorf("--keepalive and --connections disagree: %w", err)
+	}
 	header := http.Header{}
 	for _, h := range o.Headers {
 		k, v, err := attack.ParseHeader(h)
@@ -364,7 +386,7 @@ func (o *RunOptions) Validate() error {
 		Targets:     targets,
 		Rate:        rate,
 		Timeout:     o.Timeout,
-		KeepAlive:   o.KeepAlive,
+		Connections: conns,
 		HTTP2:       o.HTTP2,
 		BucketWidth: o.BucketWidth,
 		PodHeader:   o.PodHeader,

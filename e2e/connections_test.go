@@ -196,11 +196,10 @@ func TestConnectionsSplitRefusedFromReset(t *testing.T) {
 
 	r := rollcheck(t, "deployment/conns", "--restart", "--target", url, "--method", "POST", "--body", "x",
 		"--connections", "both", "--rate", "40/s", "--timeout", "5s", "--baseline", "3s", "--settle", "2s")
-	// FAIL, or INCONCLUSIVE when requests that started in the baseline
-	// were among those cut at the exit (a failure counts in the phase it
-	// started in): either way the run judged failures, not its own.
-	if r.code != ExitFail && r.code != ExitInconclusive {
-		t.Fatalf("exit %d, want %d (FAIL) or %d\n%s", r.code, ExitFail, ExitInconclusive, r.stderr)
+	// FAIL: requests in flight at the trigger that were cut at the exit
+	// count with the rollout, not as an unhealthy baseline.
+	if r.code != ExitFail {
+		t.Fatalf("exit %d, want %d (FAIL)\n%s", r.code, ExitFail, r.stderr)
 	}
 	rep := readConnsReport(t, r)
 	checkShares(t, rep)

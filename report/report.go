@@ -297,7 +297,8 @@ func Build(in Input) *Report {
 // phases splits the run at the trigger and at completion. Requests are
 // counted by bucket (a bucket straddling a boundary counts in the phase its
 // start falls in); failures by their exact start time when every failure was
-// recorded, so a failure just after the trigger is never blamed on the baseline.
+// recorded, so a failure just after the trigger is never blamed on the
+// baseline, nor one that started before the trigger and ended after it.
 func phases(a *attack.Result, o rollout.Outcome) []Phase {
 	if a.Start.IsZero() {
 		return []Phase{}
@@ -330,7 +331,16 @@ func phases(a *attack.Result, o rollout.Outcome) []Phase {
 	}
 	if exact {
 		for _, f := range a.FailureList {
-			out[index(f.Time)].Failures++
+			i := index(f.Time)
+			// A request in flight at the trigger that failed after it
+			// (cut when a pod stopped, say) is the rollout's, not a sign
+			// that the service was unhealthy before any change.
+			if i == 0 && last > 0 && !f.Time.Add(f.Latency).Before(out[1].Start) {
+				i = 1
+				out[0].Requests--
+				out[1].Requests++
+			}
+			out[i].Failures++
 		}
 	}
 	return out

@@ -169,3 +169,43 @@ func TestTextReportLeadsWithTheVerdict(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestInFlightAtTheTriggerIsTheRollouts: a request that started in
+// the baseline and failed after the trigger (cut when a pod stopped) is
+// judged with the rollout, and the baseline stays clean: the run is FAIL,
+// not INCONCLUSIVE for an "unhealthy" baseline. One that ended before the
+// trigger stays the baseline's.
+func TestRequestInFlightAtTheTriggerIsTheRollouts(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		latency  time.Duration
+		baseline int
+		verdict  Verdict
+	}{
+		{"ended after the trigger", 600 * time.Millisecond, 0, Fail},
+		{"ended before the trigger", 300 * time.Millisecond, 1, Inconclusive},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, o := run(map[int]int{}, 100)
+			// Started 0.5 s before the trigger.
+			at := o.StartedAt.Add(-500 * time.Millisecond)
+			a.FailureList = append(a.FailureList, attack.Failure{Time: at, Latency: tt.latency, Class: attack.ClassEOF})
+			a.Failures++
+			for i := range a.Buckets {
+				if !a.Buckets[i].Start.After(at) && a.Buckets[i].Start.Add(a.BucketWidth).After(at) {
+					a.Buckets[i].OK--
+					a.Buckets[i].ByClass = map[attack.Class]int{attack.ClassEOF: 1}
+				}
+			}
+			r := Build(Input{Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
+			base, roll := r.Phases[0], r.Phases[1]
+			if base.Failures != tt.baseline || base.Failures+roll.Failures != 1 || base.Requests+roll.Requests != 2000 {
+				t.Errorf("baseline %d/%d rollout %d/%d, want %d failure(s) in the baseline, 1 in all, 2000 requests",
+					base.Failures, base.Requests, roll.Failures, roll.Requests, tt.baseline)
+			}
+			if r.Verdict != tt.verdict {
+				t.Errorf("verdict %s, want %s", r.Verdict, tt.verdict)
+			}
+		})
+	}
+}

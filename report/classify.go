@@ -39,7 +39,16 @@ func inflight(p *life, it item) bool {
 	default:
 		return false
 	}
-	return it.t.Before(p.exited) && !it.t.Add(it.lat).Before(p.exited.Add(-inflightTol))
+	end := it.t.Add(it.lat)
+	if p.exitStamped {
+		// The exit is known only within its bounds (life.exitLo): the
+		// request was open before the exit surely had happened and ended
+		// when it may have. A request that began within the bounds is
+		// left to the other causes: it may have met a pod that had
+		// already stopped.
+		return it.t.Before(p.exitLo) && !end.Before(p.exitLo.Add(-inflightTol)) && !end.After(p.exitHi.Add(inflightTol))
+	}
+	return it.t.Before(p.exited) && !end.Before(p.exited.Add(-inflightTol))
 }
 
 // classify applies the cause rules of DESIGN.md to one failure whose

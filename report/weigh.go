@@ -38,9 +38,10 @@ func (c Confidence) rank() int {
 	return 0
 }
 
-// Real kubelets report a container's exit up to about a second late
-// (REAL-NODE.md: the 1 s PLEG relist): a pod may have stopped serving that
-// long before its exit was seen.
+// Real kubelets report a container's exit late (REAL-NODE.md: the 1 s
+// PLEG relist, then the status write): without the server's finishedAt, a
+// pod may have stopped serving that long before its exit was seen. With it,
+// the exit's bounds (life.exitLo, exitHi) say when.
 const exitSlack = time.Second
 
 // kind is the family of an explanation weighed for a failure without a pod
@@ -124,24 +125,29 @@ func (w *weigher) serveEnd(p *life) time.Time {
 	if p.lastOK.After(end) {
 		end = p.lastOK
 	}
-	if !p.exited.IsZero() && p.exited.Before(end) {
-		end = p.exited
+	if !p.exitHi.IsZero() && p.exitHi.Before(end) {
+		end = p.exitHi
 	}
 	p.serveEnd = end
 	return end
 }
 
 // drained reports whether the load balancer had stopped sending p requests
-// while p still served: its last success came well before it stopped (its
-// exit, less the kubelet's reporting delay). Failures after that are not
-// p's.
+// while p still served: its last success came well before it stopped (the
+// earliest its exit can have happened, by the server's stamp, else its
+// exit as seen less the kubelet's reporting delay). Failures after that
+// are not p's.
 func (w *weigher) drained(p *life) bool {
 	if p.lastOK.IsZero() || p.exited.IsZero() {
 		return false
 	}
 	if p.drained == 0 {
 		p.drained = -1
-		if p.exited.Sub(p.lastOK) > w.gapTol(p.lastOK)+exitSlack {
+		ran := p.exitLo
+		if !p.exitStamped {
+			ran = p.exited.Add(-exitSlack)
+		}
+		if ran.Sub(p.lastOK) > w.gapTol(p.lastOK) {
 			p.drained = 1
 		}
 	}
@@ -160,8 +166,8 @@ func (w *weigher) routedOpen(p *life, t time.Time, gap time.Duration) bool {
 	}
 	// The window stays open while failures keep coming.
 	last := start
-	if !p.exited.IsZero() && p.exited.After(last) {
-		last = p.exited
+	if p.exitHi.After(last) {
+		last = p.exitHi
 	}
 	if p.lastCand.After(last) {
 		last = p.lastCand
@@ -200,7 +206,7 @@ func (w *weigher) weigh(it item) weighing {
 	t := it.t
 	// A request cut by an exit ended at the exit, which may come after
 	// other pods' events: look from its end.
-	if p := latest(x.exits, func(p *life) time.Time { return p.exited }, t.Add(it.lat+inflightTol), func(p *life) bool { return inflight(p, it) }); p != nil {
+	if p := latest(x.exits, func(p *life) time.Time { return p.exitLo }, t.Add(it.lat+inflightTol), func(p *life) bool { return inflight(p, it) }); p != nil {
 		return weighing{p: p, kind: kindInflight, conf: ConfidenceHigh, basis: [3]string{candidate{p: p, kind: kindInflight}.why(w)}}
 	}
 	gap := w.gapTol(t)
@@ -221,7 +227,7 @@ func (w *weigher) weigh(it item) weighing {
 			// Its window opened on evidence: it had exited, its
 			// successes had stopped, or its preStop (known) had ended.
 			// With the hooks unknown, when it stopped serving is a guess.
-			bound := w.preStopKnown || !p.exited.IsZero() && !p.exited.After(t) || !p.lastOK.IsZero() && !p.lastOK.Before(p.del)
+			bound := w.preStopKnown || !p.exitHi.IsZero() && !p.exitHi.After(t) || !p.lastOK.IsZero() && !p.lastOK.Before(p.del)
 			routed = append(routed, candidate{p: p, kind: kindRouted, bound: bound})
 		}
 	}
@@ -296,9 +302,10 @@ func (w *weigher) weigh(it item) weighing {
 	return out
 }
 
-// exitedBy reports whether the candidate's container was seen exited by t.
+// exitedBy reports whether the candidate's container had surely exited by
+// t.
 func (c candidate) exitedBy(t time.Time) bool {
-	return !c.p.exited.IsZero() && !c.p.exited.After(t)
+	return !c.p.exitHi.IsZero() && !c.p.exitHi.After(t)
 }
 
 // opened is when the candidate's window opened.
@@ -306,8 +313,8 @@ func (c candidate) opened() time.Time {
 	if c.kind == kindNew {
 		return c.p.ready
 	}
-	if !c.p.exited.IsZero() {
-		return c.p.exited
+	if !c.p.exitHi.IsZero() {
+		return c.p.exitHi
 	}
 	return c.p.del
 }
@@ -333,7 +340,11 @@ func (c candidate) describe(w *weigher) string {
 	case kindInflight:
 		return fmt.Sprintf("requests were open when %s's container exited, and ended with it", p.name)
 	case kindDrained:
-		return fmt.Sprintf("not %s: its successes stopped at %s while it ran until %s, so the load balancer no longer sent it requests", p.name, offset(w.t0, p.lastOK), offset(w.t0, p.exited))
+		ran := "until " + offset(w.t0, p.exited)
+		if p.exitStamped {
+			ran = "until at least " + offset(w.t0, p.exitLo) + " (its container's finishedAt)"
+		}
+		return fmt.Sprintf("not %s: its successes stopped at %s while it ran %s, so the load balancer no longer sent it requests", p.name, offset(w.t0, p.lastOK), ran)
 	case kindServed:
 		return fmt.Sprintf("not %s: it served from %s", p.name, offset(w.t0, p.firstOK))
 	}
@@ -348,9 +359,9 @@ func (c candidate) describe(w *weigher) string {
 	}
 	switch {
 	case !p.exited.IsZero() && !p.lastOK.IsZero():
-		return fmt.Sprintf("%s served until %s and exited at %s", p.name, offset(w.t0, p.lastOK), offset(w.t0, p.exited))
+		return fmt.Sprintf("%s served until %s and exited %s", p.name, offset(w.t0, p.lastOK), p.exitText(w.t0))
 	case !p.exited.IsZero():
-		return fmt.Sprintf("%s exited at %s", p.name, offset(w.t0, p.exited))
+		return fmt.Sprintf("%s exited %s", p.name, p.exitText(w.t0))
 	case !p.lastOK.IsZero():
 		return fmt.Sprintf("%s's last success was at %s", p.name, offset(w.t0, p.lastOK))
 	}

@@ -48,7 +48,10 @@ type DiagnosisOptions struct {
 	// load balancer registering the new targets). Default 5 s.
 	RegistrationWindow time.Duration
 	// PromptStop is the deletion-to-stop time under which a pod counts as
-	// having stopped serving at once on SIGTERM. Default 500 ms.
+	// having stopped serving at once on SIGTERM. Default 1 s: a kubelet
+	// acts on a deletion within a few hundred milliseconds on an idle
+	// node, later on a busy one, and a drain or preStop that counts lasts
+	// a second or more.
 	PromptStop time.Duration
 }
 
@@ -63,7 +66,7 @@ func (o DiagnosisOptions) withDefaults() DiagnosisOptions {
 		o.RegistrationWindow = 5 * time.Second
 	}
 	if o.PromptStop <= 0 {
-		o.PromptStop = 500 * time.Millisecond
+		o.PromptStop = time.Second
 	}
 	return o
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,13 @@ import (
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/rollout"
 )
+
+func fmtSecs(v *float64) string {
+	if v == nil {
+		return "none"
+	}
+	return strconv.FormatFloat(*v, 'f', 2, 64) + " s"
+}
 
 // stampAt is what a server writes for a moment s seconds after t0 on its
 // own clock, skew ahead of rollcheck's: whole seconds.
@@ -142,6 +150,29 @@ func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 		}
 		if tp := r.Measurements.TerminatingPods[0]; tp.DeletionToExitMax == nil || *tp.DeletionToExitMax > 4.5 {
 			t.Errorf("deletion to exit at most %v, want the stamp's bound (about 4 s), not the 5.9 s it was seen at", tp.DeletionToExitMax)
+		}
+	})
+
+	t.Run("old pods replaced 1.8 s apart behind a 3 s lag, exits seen late: each later failure is the later pod's, the lag is 3 s", func(t *testing.T) {
+		k := newRealKubelet(0)
+		for i, n := range []string{"a", "b", "c"} {
+			d := 12 + 1.8*float64(i)
+			k.running("web-old-" + n)
+			k.created("web-new-"+n, d-1.5, d-1.2, d-0.5, d-0.1)
+			// Killed at the end of a 1 s grace; the exit shows 1.5 s late.
+			k.stopped("web-old-"+n, d, d+1.2, exitCodeKilled, d+2.7)
+			k.a.FirstByPod["web-old-"+n], k.a.LastByPod["web-old-"+n] = at(0), at(d+1.15)
+			k.a.FirstByPod["web-new-"+n], k.a.LastByPod["web-new-"+n] = at(d-0.1), at(29.9)
+			// The LB routes to it until 3 s after its endpoint turned
+			// not ready (d+0.03).
+			k.fails(d+1.25, d+3.0, 0.1, attack.Class502, "")
+		}
+		r := Build(k.input(deployment()))
+		if lag := r.Measurements.MaxRoutingLag; lag == nil || *lag > 3.1 {
+			t.Errorf("routing lag %s, want about 3 s: a failure was tied to an older pod than the one the lag explains", fmtSecs(lag))
+		}
+		if len(r.Causes) != 1 || r.Causes[0].Code != LBDeregistrationLag {
+			t.Errorf("causes %+v, want LB_DEREGISTRATION_LAG alone", r.Causes)
 		}
 	})
 

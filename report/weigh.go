@@ -260,7 +260,16 @@ func (w *weigher) weigh(it item) weighing {
 				}
 				continue
 			}
-			if c.opened().After(b.opened()) {
+			if co, bo := c.opened(), b.opened(); !co.Equal(bo) {
+				if co.After(bo) {
+					b = c
+				}
+				continue
+			}
+			// Old pods whose windows opened together (exits stamped in
+			// the same second): the one deregistered last asks the
+			// shortest routing lag of the load balancer.
+			if c.deregistered().After(b.deregistered()) {
 				b = c
 			}
 		}
@@ -302,19 +311,32 @@ func (w *weigher) weigh(it item) weighing {
 	return out
 }
 
-// exitedBy reports whether the candidate's container had surely exited by
-// t.
+// exitedBy reports whether the candidate's container may have exited by
+// t (the earliest its exit can have happened, life.exitLo): a real
+// kubelet's late report must not make a pod that had stopped look alive.
 func (c candidate) exitedBy(t time.Time) bool {
-	return !c.p.exitHi.IsZero() && !c.p.exitHi.After(t)
+	return !c.p.exitLo.IsZero() && !c.p.exitLo.After(t)
 }
 
-// opened is when the candidate's window opened.
+// opened is when the candidate's window opened: a new pod's Ready, an old
+// pod's exit (the earliest it can have happened), else its deletion. Of
+// two old pods the later one asks the shorter routing lag of the load
+// balancer to explain the failure.
 func (c candidate) opened() time.Time {
 	if c.kind == kindNew {
 		return c.p.ready
 	}
-	if !c.p.exitHi.IsZero() {
-		return c.p.exitHi
+	if !c.p.exitLo.IsZero() {
+		return c.p.exitLo
+	}
+	return c.p.del
+}
+
+// deregistered is when the load balancer was told to stop routing to the
+// candidate: its endpoint turned not ready, else its deletion.
+func (c candidate) deregistered() time.Time {
+	if !c.p.unready.IsZero() {
+		return c.p.unready
 	}
 	return c.p.del
 }

@@ -253,7 +253,12 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) di
 	groups := map[akey]*Attributed{}
 	var order []akey
 	byHeader, byWindow := 0, 0
+	var longestCut time.Duration
+	slowestTimedOut := false
 	for _, it := range items(a) {
+		if it.class == attack.ClassTimeout && a.Max > 0 && it.lat >= a.Max-10*time.Millisecond {
+			slowestTimedOut = true
+		}
 		var (
 			p     *life
 			by    string
@@ -328,6 +333,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) di
 				p.terminatingFailures += it.n
 			case InflightCut:
 				p.terminatingFailures += it.n
+				longestCut = max(longestCut, it.lat)
 			case NewPodNotServing:
 				p.newFailures += it.n
 				if conf == ConfidenceHigh {
@@ -380,6 +386,10 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) di
 		d.attributed = append(d.attributed, *groups[k])
 	}
 	d.measurements = measure(in, a, pods, steps, preStop, pre.byContainer)
+	if longestCut > 0 {
+		d.measurements.LongestCut = secsPtr(longestCut)
+	}
+	d.measurements.slowestTimedOut = slowestTimedOut
 	for _, c := range accs {
 		d.causes = append(d.causes, c.cause(pods, steps, t0, preStop, d.measurements, w))
 	}

@@ -58,6 +58,13 @@ type Measurements struct {
 	// grace period must hold each container's own preStop and shutdown,
 	// not the longest preStop of one plus the longest shutdown of another.
 	ShutdownByContainer map[string]float64 `json:"shutdown_seconds_by_container,omitempty"`
+	// LongestCut is the longest a request cut in flight at an exit had
+	// been open (INFLIGHT_CUT): the least such a request needs.
+	LongestCut *float64 `json:"longest_cut_seconds,omitempty"`
+	// slowestTimedOut: the run's slowest request is one that hit the
+	// client's timeout (a target that never answered), not a request
+	// that took that long to serve.
+	slowestTimedOut bool
 }
 
 // shutdown is how long a container took to exit after its preStop: from

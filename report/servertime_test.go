@@ -153,6 +153,29 @@ func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 		}
 	})
 
+	t.Run("requests to a pod IP gone with its pod time out: the grace period holds the cut requests, not the client's timeout", func(t *testing.T) {
+		k := newRealKubelet(0)
+		k.running("web-old-a")
+		k.created("web-new-a", 10.3, 10.6, 11.4, 11.5)
+		k.stopped("web-old-a", 12, 15.4, exitCodeKilled, 17.9)
+		for _, s := range []float64{12.5, 13.0} {
+			k.fail(s, attack.Class502, "", time.Duration((15.4-s)*float64(time.Second)))
+		}
+		// Routed to the gone pod's address until the LB deregistered it:
+		// no answer until the client's 5 s timeout.
+		k.fail(15.6, attack.ClassTimeout, "", 5*time.Second)
+		r := Build(k.input(deployment(withPreStopSleep("2"))))
+		rec, ok := findRec(r, "spec.template.spec.terminationGracePeriodSeconds")
+		if !ok {
+			t.Fatal("no grace period advice")
+		}
+		// The shutdown to hold is the longest cut (2.9 s), not the 5 s
+		// timeout.
+		if !strings.Contains(rec.Why, "2.90 s") || strings.Contains(rec.Why, "5.00 s") {
+			t.Errorf("grace period %q because %q; want it from the 2.90 s the cut requests had been open, not the 5 s timeout", rec.Suggested, rec.Why)
+		}
+	})
+
 	t.Run("old pods replaced 1.8 s apart behind a 3 s lag, exits seen late: each later failure is the later pod's, the lag is 3 s", func(t *testing.T) {
 		k := newRealKubelet(0)
 		for i, n := range []string{"a", "b", "c"} {

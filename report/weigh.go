@@ -249,12 +249,18 @@ func (w *weigher) weigh(it item) weighing {
 			}
 		}
 	}
+	// A pod's successes have stopped when none came for five of the
+	// intervals at which one target receives requests.
+	quiet := 100 * time.Millisecond
+	if w.rate > 0 {
+		quiet = max(quiet, time.Duration(5*float64(max(w.steps.count(t), 1))/w.rate*float64(time.Second)))
+	}
 	best := func(cs []candidate) candidate {
 		// A pod seen exited before one still running, then the window
 		// that opened last (the latest exit, deletion or Ready).
 		b := cs[0]
 		for _, c := range cs[1:] {
-			if ce, be := c.exitedBy(t), b.exitedBy(t); ce != be {
+			if ce, be := c.exitedBy(t, quiet), b.exitedBy(t, quiet); ce != be {
 				if ce {
 					b = c
 				}
@@ -311,11 +317,14 @@ func (w *weigher) weigh(it item) weighing {
 	return out
 }
 
-// exitedBy reports whether the candidate's container may have exited by
-// t (the earliest its exit can have happened, life.exitLo): a real
-// kubelet's late report must not make a pod that had stopped look alive.
-func (c candidate) exitedBy(t time.Time) bool {
-	return !c.p.exitLo.IsZero() && !c.p.exitLo.After(t)
+// exitedBy reports whether the candidate had stopped serving by t on its
+// own evidence: its container surely exited (the latest its exit can have
+// happened, life.exitHi), or the app named itself and its successes had
+// stopped for longer than gap before t. A pod with neither may still have
+// been serving.
+func (c candidate) exitedBy(t time.Time, gap time.Duration) bool {
+	p := c.p
+	return !p.exitHi.IsZero() && !p.exitHi.After(t) || !p.lastOK.IsZero() && !p.lastOK.Before(p.del) && p.lastOK.Add(gap).Before(t)
 }
 
 // opened is when the candidate's window opened: a new pod's Ready, an old

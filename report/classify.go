@@ -75,8 +75,8 @@ func classify(p *life, it item, preStop time.Duration, opt DiagnosisOptions) Cau
 // serving for a while (preStop, drain) but not as long as it was routed to.
 func routedCode(p *life, it item, preStop time.Duration, opt DiagnosisOptions) CauseCode {
 	stop := p.stop()
-	if stop.IsZero() || stop.After(it.t) {
-		stop = it.t
+	if end := it.t.Add(it.lat); stop.IsZero() || stop.After(end) {
+		stop = end
 	}
 	if preStop > 0 || stop.Sub(p.del) >= opt.PromptStop {
 		return LBDeregistrationLag

@@ -319,7 +319,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) di
 				p.firstFail = it.t
 			}
 			if !p.del.IsZero() && !it.t.Before(p.del) && p.firstTermFail.IsZero() {
-				p.firstTermFail = it.t
+				p.firstTermFail, p.firstTermFailEnd = it.t, it.t.Add(it.lat)
 			}
 			switch code {
 			case TerminatingPodStillRouted, LBDeregistrationLag:

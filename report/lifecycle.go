@@ -46,6 +46,7 @@ type life struct {
 	firstOK, lastOK                       time.Time
 	firstFail, lastRouted                 time.Time
 	firstTermFail                         time.Time // first failure at or after deletion
+	firstTermFailEnd                      time.Time // when it ended: the pod had stopped by then
 	newFailures                           int
 	lastNewFail                           time.Time
 	windowEnd                             time.Time // end of the terminating window
@@ -90,14 +91,15 @@ type exit struct {
 }
 
 // stop is the latest a terminating pod stopped serving: its exit (the
-// latest it can have happened) or its first failure after deletion,
-// whichever came first.
+// latest it can have happened) or the end of its first failure after
+// deletion (a request that began just before the pod stopped fails when
+// it stops), whichever came first.
 func (p *life) stop() time.Time {
 	switch {
 	case p.exitHi.IsZero():
-		return p.firstTermFail
-	case !p.firstTermFail.IsZero() && p.firstTermFail.Before(p.exitHi):
-		return p.firstTermFail
+		return p.firstTermFailEnd
+	case !p.firstTermFailEnd.IsZero() && p.firstTermFailEnd.Before(p.exitHi):
+		return p.firstTermFailEnd
 	}
 	return p.exitHi
 }

@@ -66,7 +66,7 @@ e2e: build lab
 # (upstream kubelet, containerd, kube-proxy; one lab for the group). Needs
 # root and Debian's containerd, runc and CNI plugins (.ci/run installs
 # them); skipped with a message otherwise.
-REAL_NODE_TESTS := ^(TestSeedPair|TestToBePassesThroughKubeProxy|TestToBePassesThroughIngress|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart)$$
+REAL_NODE_TESTS := ^(TestSeedPair|TestDiagnosisNoHeader|TestToBePassesThroughKubeProxy|TestToBePassesThroughIngress|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart)$$
 e2e-real: build lab-node lab-traefik
 	@if [ "$$(id -u)" != 0 ] || ! command -v containerd >/dev/null || ! command -v runc >/dev/null || [ ! -x /usr/lib/cni/bridge ]; then \
 		echo "e2e-real: skipped: the real node needs root, containerd, runc and the CNI plugins (see README)"; exit 0; fi; \

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -33,6 +34,8 @@ type nhCase struct {
 	noHeader bool
 	// pass: the run must PASS with no cause.
 	pass bool
+	// realNode: the case runs on the real node by default (nhOnRealNode).
+	realNode bool
 	// primary: the codes the first cause may have.
 	primary []string
 	// undecidable: on this evidence the failures fit another explanation
@@ -65,13 +68,13 @@ func agnhost(delay int) *diagDeployment {
 // starts from no pods.
 var nhCases = []nhCase{
 	{
-		name: "ExitAtOnceLag2s", fault: "app exits at once on SIGTERM, no preStop, readiness probe, LB lag 2s",
+		name: "ExitAtOnceLag2s", realNode: true, fault: "app exits at once on SIGTERM, no preStop, readiness probe, LB lag 2s",
 		lag:     "2s",
 		deploy:  &diagDeployment{args: []string{"--shutdown=immediate"}, readiness: true},
 		primary: []string{"TERMINATING_POD_STILL_ROUTED"},
 	},
 	{
-		name: "PreStop1sShorterThanLag3s", fault: "graceful app, preStop 1s < LB lag 3s",
+		name: "PreStop1sShorterThanLag3s", realNode: true, fault: "graceful app, preStop 1s < LB lag 3s",
 		lag:     "3s",
 		deploy:  &diagDeployment{args: []string{"--shutdown=graceful"}, readiness: true, preStop: "1", grace: 15},
 		primary: []string{"LB_DEREGISTRATION_LAG"}, preStop: 1,
@@ -83,11 +86,20 @@ var nhCases = []nhCase{
 		primary: []string{"LB_DEREGISTRATION_LAG"}, shutdown: 1,
 	},
 	{
-		name: "IgnoresSIGTERMRequestsLongerThanGrace", fault: "app ignores SIGTERM, 3s requests, grace 3s, preStop 2s = LB lag 2s",
+		// Requests of 5 s: a request the load balancer sends until it
+		// deregisters the pod (2 s after the deletion) is still open at the
+		// SIGKILL (4 s after it: preStop 2 s, then the kubelet's 2 s
+		// minimum), even when a busy kubelet acts on the deletion up to 3 s
+		// late (with 3 s requests the real node's kubelet, acting 1 s late,
+		// let them finish and the fault did not show). Not longer: the
+		// first SIGKILL comes about 5 s after the trigger, and a request
+		// begun in the baseline and cut by it counts against the baseline
+		// (6 s requests made 2 of 5 process-node runs INCONCLUSIVE).
+		name: "IgnoresSIGTERMRequestsLongerThanGrace", realNode: true, fault: "app ignores SIGTERM, 5s requests, grace 3s, preStop 2s = LB lag 2s",
 		lag:     "2s",
-		deploy:  &diagDeployment{args: []string{"--ignore-sigterm", "--latency=3s"}, readiness: true, preStop: "2", grace: 3},
-		primary: []string{"INFLIGHT_CUT"}, preStop: 2, shutdown: 3,
-		extra: []string{"--rate", "50/s", "--timeout", "8s", "--baseline", "6s", "--settle", "6s"},
+		deploy:  &diagDeployment{args: []string{"--ignore-sigterm", "--latency=5s"}, readiness: true, preStop: "2", grace: 3},
+		primary: []string{"INFLIGHT_CUT"}, preStop: 2, shutdown: 5,
+		extra: []string{"--rate", "50/s", "--timeout", "10s", "--baseline", "8s", "--settle", "8s"},
 	},
 	{
 		name: "IgnoresSIGTERMKilledBeforeLagEnds", fault: "app ignores SIGTERM, short requests, grace 1s < LB lag 3s (SIGKILL while routed)",
@@ -102,7 +114,7 @@ var nhCases = []nhCase{
 		primary: []string{"NO_READY_ENDPOINTS"}, preStop: 3,
 	},
 	{
-		name: "SlowStartNoReadinessOldPodsCovered", fault: "new pods listen 2s after start, no readiness probe; old pods preStop 3s > LB lag 2s",
+		name: "SlowStartNoReadinessOldPodsCovered", realNode: true, fault: "new pods listen 2s after start, no readiness probe; old pods preStop 3s > LB lag 2s",
 		lag:     "2s",
 		deploy:  &diagDeployment{args: []string{"--shutdown=graceful", "--startup=2s"}, preStop: "3", grace: 10},
 		primary: []string{"NEW_POD_NOT_SERVING"}, startGap: 2, preStop: 3,
@@ -125,7 +137,7 @@ var nhCases = []nhCase{
 		also:    []string{"NEW_POD_NOT_SERVING", "TERMINATING_POD_STILL_ROUTED"}, startGap: 2,
 	},
 	{
-		name: "ToBe", fault: "to-be: graceful app, readiness probe, preStop 4s > LB lag 2s, grace 15s",
+		name: "ToBe", realNode: true, fault: "to-be: graceful app, readiness probe, preStop 4s > LB lag 2s, grace 15s",
 		lag:    "2s",
 		deploy: &diagDeployment{args: []string{"--shutdown=graceful"}, readiness: true, preStop: "4", grace: 15},
 		pass:   true, preStop: 4,
@@ -143,7 +155,7 @@ var nhCases = []nhCase{
 		pass: true, shutdown: 4,
 	},
 	{
-		name: "AgnhostExitAtOnceLag2s", fault: "agnhost netexec exits at once on SIGTERM, LB lag 2s, no pod header at all",
+		name: "AgnhostExitAtOnceLag2s", realNode: true, fault: "agnhost netexec exits at once on SIGTERM, LB lag 2s, no pod header at all",
 		lag:    "2s",
 		deploy: agnhost(0), noHeader: true,
 		primary: []string{"TERMINATING_POD_STILL_ROUTED"},
@@ -154,6 +166,18 @@ var nhCases = []nhCase{
 		deploy: agnhost(1), noHeader: true,
 		primary: []string{"LB_DEREGISTRATION_LAG"}, shutdown: 1,
 	},
+}
+
+// nhOnRealNode says whether case c runs on this lab. On the process node
+// every case runs. On the real node a case takes about a minute (a fresh
+// Deployment, then a rollout of four pods at a real kubelet's pace), and
+// the real-node group of CI (make e2e-real) has about 8 minutes for this
+// suite: by default it runs the cases marked realNode, one for each cause
+// (TERMINATING_POD_STILL_ROUTED, LB_DEREGISTRATION_LAG, INFLIGHT_CUT,
+// NEW_POD_NOT_SERVING), a clean to-be and agnhost without any header.
+// ROLLCHECK_E2E_NOHEADER_ALL=1 runs all of them there.
+func nhOnRealNode(c nhCase) bool {
+	return lab.node != "real" || c.realNode || os.Getenv("ROLLCHECK_E2E_NOHEADER_ALL") == "1"
 }
 
 // TestDiagnosisNoHeader runs every case once, each from no pods.
@@ -167,7 +191,12 @@ func TestDiagnosisNoHeader(t *testing.T) {
 		}
 	})
 	for _, c := range nhCases {
-		t.Run(c.name, func(t *testing.T) { nhRunCase(t, c) })
+		t.Run(c.name, func(t *testing.T) {
+			if !nhOnRealNode(c) {
+				t.Skip("real node: not in its default set of cases (ROLLCHECK_E2E_NOHEADER_ALL=1 runs it)")
+			}
+			nhRunCase(t, c)
+		})
 	}
 }
 

@@ -245,6 +245,7 @@ func rollcheck(t *testing.T, args ...string) result {
 	}
 	t.Logf("rollcheck %s → exit %d\n%s", strings.Join(args, " "), r.code, r.stdout)
 	if data, err := os.ReadFile(jsonPath); err == nil {
+		keepReport(t, data)
 		if err := json.Unmarshal(data, &r.report); err != nil {
 			t.Fatalf("report JSON: %v", err)
 		}
@@ -253,6 +254,24 @@ func rollcheck(t *testing.T, args ...string) result {
 		}
 	}
 	return r
+}
+
+// keepReport copies a run's JSON report into $ROLLCHECK_E2E_REPORTS (when
+// set), named after the test, to study a run after the lab is gone.
+func keepReport(t *testing.T, data []byte) {
+	dir := os.Getenv("ROLLCHECK_E2E_REPORTS")
+	if dir == "" {
+		return
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+	path := filepath.Join(dir, fmt.Sprintf("%s-%d.json", name, time.Now().UnixNano()))
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		t.Logf("keeping the report: %v", err)
+	}
 }
 
 func (r result) num(path ...string) float64 {

@@ -95,7 +95,7 @@ func newIndex(pods map[string]*life, opt DiagnosisOptions) *index {
 			return s[i].name < s[j].name
 		})
 	}
-	by(x.exits, func(p *life) time.Time { return p.exited })
+	by(x.exits, func(p *life) time.Time { return p.exitLo })
 	by(x.news, func(p *life) time.Time { return p.ready })
 	by(x.dels, func(p *life) time.Time { return p.del })
 	return x

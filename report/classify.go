@@ -39,7 +39,16 @@ func inflight(p *life, it item) bool {
 	default:
 		return false
 	}
-	return it.t.Before(p.exited) && !it.t.Add(it.lat).Before(p.exited.Add(-inflightTol))
+	end := it.t.Add(it.lat)
+	if p.exitStamped {
+		// The exit is known only within its bounds (life.exitLo): the
+		// request was open before the exit surely had happened and ended
+		// when it may have. A request that began within the bounds is
+		// left to the other causes: it may have met a pod that had
+		// already stopped.
+		return it.t.Before(p.exitLo) && !end.Before(p.exitLo.Add(-inflightTol)) && !end.After(p.exitHi.Add(inflightTol))
+	}
+	return it.t.Before(p.exited) && !end.Before(p.exited.Add(-inflightTol))
 }
 
 // classify applies the cause rules of DESIGN.md to one failure whose
@@ -66,8 +75,8 @@ func classify(p *life, it item, preStop time.Duration, opt DiagnosisOptions) Cau
 // serving for a while (preStop, drain) but not as long as it was routed to.
 func routedCode(p *life, it item, preStop time.Duration, opt DiagnosisOptions) CauseCode {
 	stop := p.stop()
-	if stop.IsZero() || stop.After(it.t) {
-		stop = it.t
+	if end := it.t.Add(it.lat); stop.IsZero() || stop.After(end) {
+		stop = end
 	}
 	if preStop > 0 || stop.Sub(p.del) >= opt.PromptStop {
 		return LBDeregistrationLag

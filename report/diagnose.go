@@ -48,7 +48,10 @@ type DiagnosisOptions struct {
 	// load balancer registering the new targets). Default 5 s.
 	RegistrationWindow time.Duration
 	// PromptStop is the deletion-to-stop time under which a pod counts as
-	// having stopped serving at once on SIGTERM. Default 500 ms.
+	// having stopped serving at once on SIGTERM. Default 1 s: a kubelet
+	// acts on a deletion within a few hundred milliseconds on an idle
+	// node, later on a busy one, and a drain or preStop that counts lasts
+	// a second or more.
 	PromptStop time.Duration
 }
 
@@ -63,7 +66,7 @@ func (o DiagnosisOptions) withDefaults() DiagnosisOptions {
 		o.RegistrationWindow = 5 * time.Second
 	}
 	if o.PromptStop <= 0 {
-		o.PromptStop = 500 * time.Millisecond
+		o.PromptStop = time.Second
 	}
 	return o
 }
@@ -250,7 +253,12 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) di
 	groups := map[akey]*Attributed{}
 	var order []akey
 	byHeader, byWindow := 0, 0
+	var longestCut time.Duration
+	slowestTimedOut := false
 	for _, it := range items(a) {
+		if it.class == attack.ClassTimeout && a.Max > 0 && it.lat >= a.Max-10*time.Millisecond {
+			slowestTimedOut = true
+		}
 		var (
 			p     *life
 			by    string
@@ -311,7 +319,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) di
 				p.firstFail = it.t
 			}
 			if !p.del.IsZero() && !it.t.Before(p.del) && p.firstTermFail.IsZero() {
-				p.firstTermFail = it.t
+				p.firstTermFail, p.firstTermFailEnd = it.t, it.t.Add(it.lat)
 			}
 			switch code {
 			case TerminatingPodStillRouted, LBDeregistrationLag:
@@ -325,6 +333,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) di
 				p.terminatingFailures += it.n
 			case InflightCut:
 				p.terminatingFailures += it.n
+				longestCut = max(longestCut, it.lat)
 			case NewPodNotServing:
 				p.newFailures += it.n
 				if conf == ConfidenceHigh {
@@ -377,6 +386,10 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) di
 		d.attributed = append(d.attributed, *groups[k])
 	}
 	d.measurements = measure(in, a, pods, steps, preStop, pre.byContainer)
+	if longestCut > 0 {
+		d.measurements.LongestCut = secsPtr(longestCut)
+	}
+	d.measurements.slowestTimedOut = slowestTimedOut
 	for _, c := range accs {
 		d.causes = append(d.causes, c.cause(pods, steps, t0, preStop, d.measurements, w))
 	}

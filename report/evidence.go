@@ -73,12 +73,15 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 	switch c.code {
 	case TerminatingPodStillRouted, LBDeregistrationLag:
 		var b strings.Builder
-		if stop := p.stop(); !stop.IsZero() {
-			what := "stopped answering"
-			if !p.exited.IsZero() {
-				what = fmt.Sprintf("exited (code %s)", code(p.exitCode))
-			}
-			fmt.Fprintf(&b, "%s %s %s after deletion", name, what, sec(stop.Sub(p.del)))
+		var parts []string
+		if f := p.firstTermFail; !f.IsZero() && (p.exitHi.IsZero() || f.Before(p.exitLo)) {
+			parts = append(parts, "stopped answering "+sec(f.Sub(p.del))+" after deletion")
+		}
+		if !p.exited.IsZero() {
+			parts = append(parts, fmt.Sprintf("exited (code %s) %s after deletion", code(p.exitCode), p.exitAfterDeletion()))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(&b, "%s %s", name, strings.Join(parts, " and "))
 			if c.code == LBDeregistrationLag && preStop > 0 {
 				fmt.Fprintf(&b, " (preStop %s)", sec(preStop))
 			}
@@ -106,7 +109,7 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 		out.Evidence = b.String()
 	case InflightCut:
 		out.Evidence = fmt.Sprintf("%s exited with code %s %s after deletion while %d requests were in flight (%s, %s)%s",
-			name, code(p.exitCode), sec(p.exited.Sub(p.del)), c.failures, classes, window, more)
+			name, code(p.exitCode), p.exitAfterDeletion(), c.failures, classes, window, more)
 		if p.exitCode != nil && *p.exitCode == exitCodeKilled {
 			out.Evidence += "; 137 is SIGKILL at the end of the grace period"
 		}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/rollcheck/rollcheck/rollout"
@@ -27,6 +28,17 @@ type life struct {
 	created, started, ready       time.Time
 	del, unready, removed, exited time.Time
 	exitCode                      *int32
+	// exitLo and exitHi bound when the first container exit after the
+	// deletion happened, from the container's finishedAt (whole seconds)
+	// and when it was seen (exited, the latest it can be): a real
+	// kubelet reports an exit seconds late. Both equal exited when the
+	// server's stamps cannot be used.
+	exitLo, exitHi time.Time
+	// exitStamped: exitLo and exitHi come from the server's stamp.
+	exitStamped bool
+	// startLo and startHi bound when the first container start happened,
+	// from its startedAt, likewise.
+	startLo, startHi time.Time
 	// exits are each container's first exit after deletion, by name.
 	exits                                 map[string]exit
 	grace                                 time.Duration
@@ -34,6 +46,7 @@ type life struct {
 	firstOK, lastOK                       time.Time
 	firstFail, lastRouted                 time.Time
 	firstTermFail                         time.Time // first failure at or after deletion
+	firstTermFailEnd                      time.Time // when it ended: the pod had stopped by then
 	newFailures                           int
 	lastNewFail                           time.Time
 	windowEnd                             time.Time // end of the terminating window
@@ -69,19 +82,49 @@ func (p *life) phase(t time.Time) string {
 	return PhaseUnknown
 }
 
-// exit is one container's exit.
+// exit is one container's exit: when it was seen, and the bounds of when
+// it happened (see life.exitLo).
 type exit struct {
-	at   time.Time
-	code *int32
+	at     time.Time
+	lo, hi time.Time
+	code   *int32
 }
 
-// stop is when a terminating pod stopped serving: its exit, else its first
-// failure after deletion.
+// stop is the latest a terminating pod stopped serving: its exit (the
+// latest it can have happened) or the end of its first failure after
+// deletion (a request that began just before the pod stopped fails when
+// it stops), whichever came first.
 func (p *life) stop() time.Time {
-	if !p.exited.IsZero() {
-		return p.exited
+	switch {
+	case p.exitHi.IsZero():
+		return p.firstTermFailEnd
+	case !p.firstTermFailEnd.IsZero() && p.firstTermFailEnd.Before(p.exitHi):
+		return p.firstTermFailEnd
 	}
-	return p.firstTermFail
+	return p.exitHi
+}
+
+// exitText says when the pod's container exited: "at +5.20s", or, when
+// the server's stamp bounds it and it was seen later, "between +4.10s and
+// +5.20s (seen at +7.30s)".
+func (p *life) exitText(t0 time.Time) string {
+	if !p.exitStamped || !p.exitLo.Before(p.exitHi) {
+		return "at " + offset(t0, p.exited)
+	}
+	s := "between " + offset(t0, p.exitLo) + " and " + offset(t0, p.exitHi)
+	if p.exited.Sub(p.exitHi) >= 10*time.Millisecond {
+		s += " (seen at " + offset(t0, p.exited) + ")"
+	}
+	return s
+}
+
+// exitAfterDeletion says how long after its deletion the pod's container
+// exited: "2.50 s", or "0.80 to 2.10 s" when the server's stamp bounds it.
+func (p *life) exitAfterDeletion() string {
+	if p.exitStamped && p.exitLo.Before(p.exitHi) {
+		return fmt.Sprintf("%.2f to %s", p.exitLo.Sub(p.del).Seconds(), sec(p.exitHi.Sub(p.del)))
+	}
+	return sec(p.exited.Sub(p.del))
 }
 
 // lifecycles reconstructs every pod's lifecycle from the timeline. Events
@@ -89,6 +132,7 @@ func (p *life) stop() time.Time {
 // not-ready after it, the last removal and the first exit after deletion
 // count.
 func lifecycles(evs []rollout.Event) map[string]*life {
+	clock := serverClockOf(evs)
 	pods := map[string]*life{}
 	get := func(name string) *life {
 		p := pods[name]
@@ -112,6 +156,7 @@ func lifecycles(evs []rollout.Event) map[string]*life {
 		case rollout.ContainerStarted:
 			if p.started.IsZero() {
 				p.started = e.Time
+				p.startLo, p.startHi = clock.bounds(e.ServerTime, e.Time)
 			}
 		case rollout.PodReady:
 			if initial {
@@ -143,17 +188,27 @@ func lifecycles(evs []rollout.Event) map[string]*life {
 				p.unready = e.Time
 			}
 		case rollout.ContainerExited:
-			if !p.del.IsZero() && p.exited.IsZero() {
-				p.exited = e.Time
+			if p.del.IsZero() {
+				break
+			}
+			lo, hi := clock.bounds(e.ServerTime, e.Time)
+			// It exited after it was deleted.
+			if lo.Before(p.del) {
+				lo = p.del
+			}
+			if hi.Before(lo) {
+				hi = lo
+			}
+			if p.exited.IsZero() {
+				p.exited, p.exitLo, p.exitHi = e.Time, lo, hi
+				p.exitStamped = clock.ok && e.ServerTime != nil
 				p.exitCode = e.ExitCode
 			}
-			if !p.del.IsZero() {
-				if p.exits == nil {
-					p.exits = map[string]exit{}
-				}
-				if _, seen := p.exits[e.Container]; !seen {
-					p.exits[e.Container] = exit{at: e.Time, code: e.ExitCode}
-				}
+			if p.exits == nil {
+				p.exits = map[string]exit{}
+			}
+			if _, seen := p.exits[e.Container]; !seen {
+				p.exits[e.Container] = exit{at: e.Time, lo: lo, hi: hi, code: e.ExitCode}
 			}
 		}
 	}

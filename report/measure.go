@@ -11,11 +11,16 @@ import (
 // TerminatingPod holds the measured durations of one pod's termination, in
 // seconds on the rollcheck clock. Absent values were not observed.
 type TerminatingPod struct {
-	Pod                     string   `json:"pod"`
-	GraceSeconds            *float64 `json:"grace_seconds,omitempty"`
-	DeletionToUnready       *float64 `json:"deletion_to_unready_seconds,omitempty"`
-	DeletionToRemoved       *float64 `json:"deletion_to_removed_seconds,omitempty"`
-	DeletionToExit          *float64 `json:"deletion_to_exit_seconds,omitempty"`
+	Pod               string   `json:"pod"`
+	GraceSeconds      *float64 `json:"grace_seconds,omitempty"`
+	DeletionToUnready *float64 `json:"deletion_to_unready_seconds,omitempty"`
+	DeletionToRemoved *float64 `json:"deletion_to_removed_seconds,omitempty"`
+	DeletionToExit    *float64 `json:"deletion_to_exit_seconds,omitempty"`
+	// DeletionToExitMin and Max bound when the container exited, from its
+	// finishedAt (whole seconds), when the exit was seen later than it
+	// can have happened (a real kubelet reports exits seconds late).
+	DeletionToExitMin       *float64 `json:"deletion_to_exit_min_seconds,omitempty"`
+	DeletionToExitMax       *float64 `json:"deletion_to_exit_max_seconds,omitempty"`
 	ExitCode                *int32   `json:"exit_code,omitempty"`
 	DeletionToLastSuccess   *float64 `json:"deletion_to_last_success_seconds,omitempty"`
 	DeletionToFirstFailure  *float64 `json:"deletion_to_first_failure_seconds,omitempty"`
@@ -53,6 +58,13 @@ type Measurements struct {
 	// grace period must hold each container's own preStop and shutdown,
 	// not the longest preStop of one plus the longest shutdown of another.
 	ShutdownByContainer map[string]float64 `json:"shutdown_seconds_by_container,omitempty"`
+	// LongestCut is the longest a request cut in flight at an exit had
+	// been open (INFLIGHT_CUT): the least such a request needs.
+	LongestCut *float64 `json:"longest_cut_seconds,omitempty"`
+	// slowestTimedOut: the run's slowest request is one that hit the
+	// client's timeout (a target that never answered), not a request
+	// that took that long to serve.
+	slowestTimedOut bool
 }
 
 // shutdown is how long a container took to exit after its preStop: from
@@ -68,7 +80,9 @@ func shutdown(del time.Time, name string, x exit, preStops map[string]time.Durat
 	if !ok {
 		ps = preStop
 	}
-	return max(x.at.Sub(del)-ps, 0), true
+	// The latest the exit can have happened: a real kubelet reports it
+	// seconds late, and its finishedAt bounds it (life.exitHi).
+	return max(x.hi.Sub(del)-ps, 0), true
 }
 
 func secsPtr(d time.Duration) *float64 {
@@ -97,10 +111,13 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 			tp.DeletionToRemoved = span(p.del, p.removed)
 			if !p.exited.IsZero() {
 				tp.DeletionToExit = secsPtr(p.exited.Sub(p.del))
+				if p.exitStamped {
+					tp.DeletionToExitMin, tp.DeletionToExitMax = secsPtr(p.exitLo.Sub(p.del)), secsPtr(p.exitHi.Sub(p.del))
+				}
 			}
 			exits := p.exits
 			if len(exits) == 0 && !p.exited.IsZero() {
-				exits = map[string]exit{"": {at: p.exited, code: p.exitCode}}
+				exits = map[string]exit{"": {at: p.exited, lo: p.exitLo, hi: p.exitHi, code: p.exitCode}}
 			}
 			for name, x := range exits {
 				sh, ok := shutdown(p.del, name, x, preStops, preStop)

@@ -248,6 +248,16 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 		}
 		total, ps, drain := s.termination(m, raiseTo, shutdown)
 		sh := drain
+		// The requests a grace period must let finish are the slowest
+		// served, not one that waited for the client's timeout on a
+		// target that never answered: then the cut requests' own age
+		// is what is known.
+		if m.slowestTimedOut {
+			slowest = 0
+			if m.LongestCut != nil {
+				slowest = time.Duration(*m.LongestCut * float64(time.Second))
+			}
+		}
 		if cut && slowest > drain {
 			total += slowest - drain
 			drain = slowest
@@ -258,7 +268,10 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 		if s.unknownPreStop() {
 			why += " (a preStop hook of unknown length ran: its time is in the shutdown)"
 		}
-		if cut {
+		switch {
+		case cut && m.slowestTimedOut:
+			why += fmt.Sprintf(" (in-flight requests were cut at exit, open up to %s; the slowest requests of the run timed out, so their length is unknown)", sec(slowest))
+		case cut:
 			why += fmt.Sprintf(" (in-flight requests were cut at exit; the slowest request took %s)", sec(slowest))
 		}
 		why += fmt.Sprintf(" + %s margin must end before SIGKILL; %s", sec(graceMargin), deregistrationWhy)

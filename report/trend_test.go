@@ -79,9 +79,9 @@ func TestTrendPage(t *testing.T) {
 	t.Run("the page carries each run's numbers", func(t *testing.T) {
 		for _, want := range []string{
 			"2 PASS, 3 FAIL, 0 INCONCLUSIVE",
-			`<td class="FAIL">FAIL</td><td>3000</td><td>113</td><td>3.0s</td><td>6.0 ms</td><td>LB_DEREGISTRATION_LAG (93), TERMINATING_POD_STILL_ROUTED (20)</td>`,
+			`<td class="FAIL">FAIL</td><td>3000</td><td>113</td><td>3.0s</td><td>6.0 ms</td><td>TERMINATING_POD_STILL_ROUTED (113)</td>`,
 			`<td class="PASS">PASS</td><td>3000</td><td>0</td><td>0.0s</td><td>7.1 ms</td><td>-</td>`,
-			`data-cause="LB_DEREGISTRATION_LAG"`, "113 of 3000 failed", "p99 in rollout 12ms",
+			`data-cause="TERMINATING_POD_STILL_ROUTED"`, "113 of 3000 failed", "p99 in rollout 12ms",
 		} {
 			if !strings.Contains(page, want) && !strings.Contains(page, strings.ReplaceAll(want, "113 of 3000 failed", "113 of 3000 failed")) {
 				t.Errorf("page lacks %q", want)

@@ -38,9 +38,10 @@ func (c Confidence) rank() int {
 	return 0
 }
 
-// Real kubelets report a container's exit up to about a second late
-// (REAL-NODE.md: the 1 s PLEG relist): a pod may have stopped serving that
-// long before its exit was seen.
+// Real kubelets report a container's exit late (REAL-NODE.md: the 1 s
+// PLEG relist, then the status write): without the server's finishedAt, a
+// pod may have stopped serving that long before its exit was seen. With it,
+// the exit's bounds (life.exitLo, exitHi) say when.
 const exitSlack = time.Second
 
 // kind is the family of an explanation weighed for a failure without a pod
@@ -124,24 +125,29 @@ func (w *weigher) serveEnd(p *life) time.Time {
 	if p.lastOK.After(end) {
 		end = p.lastOK
 	}
-	if !p.exited.IsZero() && p.exited.Before(end) {
-		end = p.exited
+	if !p.exitHi.IsZero() && p.exitHi.Before(end) {
+		end = p.exitHi
 	}
 	p.serveEnd = end
 	return end
 }
 
 // drained reports whether the load balancer had stopped sending p requests
-// while p still served: its last success came well before it stopped (its
-// exit, less the kubelet's reporting delay). Failures after that are not
-// p's.
+// while p still served: its last success came well before it stopped (the
+// earliest its exit can have happened, by the server's stamp, else its
+// exit as seen less the kubelet's reporting delay). Failures after that
+// are not p's.
 func (w *weigher) drained(p *life) bool {
 	if p.lastOK.IsZero() || p.exited.IsZero() {
 		return false
 	}
 	if p.drained == 0 {
 		p.drained = -1
-		if p.exited.Sub(p.lastOK) > w.gapTol(p.lastOK)+exitSlack {
+		ran := p.exitLo
+		if !p.exitStamped {
+			ran = p.exited.Add(-exitSlack)
+		}
+		if ran.Sub(p.lastOK) > w.gapTol(p.lastOK) {
 			p.drained = 1
 		}
 	}
@@ -160,8 +166,8 @@ func (w *weigher) routedOpen(p *life, t time.Time, gap time.Duration) bool {
 	}
 	// The window stays open while failures keep coming.
 	last := start
-	if !p.exited.IsZero() && p.exited.After(last) {
-		last = p.exited
+	if p.exitHi.After(last) {
+		last = p.exitHi
 	}
 	if p.lastCand.After(last) {
 		last = p.lastCand
@@ -200,7 +206,7 @@ func (w *weigher) weigh(it item) weighing {
 	t := it.t
 	// A request cut by an exit ended at the exit, which may come after
 	// other pods' events: look from its end.
-	if p := latest(x.exits, func(p *life) time.Time { return p.exited }, t.Add(it.lat+inflightTol), func(p *life) bool { return inflight(p, it) }); p != nil {
+	if p := latest(x.exits, func(p *life) time.Time { return p.exitLo }, t.Add(it.lat+inflightTol), func(p *life) bool { return inflight(p, it) }); p != nil {
 		return weighing{p: p, kind: kindInflight, conf: ConfidenceHigh, basis: [3]string{candidate{p: p, kind: kindInflight}.why(w)}}
 	}
 	gap := w.gapTol(t)
@@ -221,7 +227,7 @@ func (w *weigher) weigh(it item) weighing {
 			// Its window opened on evidence: it had exited, its
 			// successes had stopped, or its preStop (known) had ended.
 			// With the hooks unknown, when it stopped serving is a guess.
-			bound := w.preStopKnown || !p.exited.IsZero() && !p.exited.After(t) || !p.lastOK.IsZero() && !p.lastOK.Before(p.del)
+			bound := w.preStopKnown || !p.exitHi.IsZero() && !p.exitHi.After(t) || !p.lastOK.IsZero() && !p.lastOK.Before(p.del)
 			routed = append(routed, candidate{p: p, kind: kindRouted, bound: bound})
 		}
 	}
@@ -243,18 +249,33 @@ func (w *weigher) weigh(it item) weighing {
 			}
 		}
 	}
+	// A pod's successes have stopped when none came for five of the
+	// intervals at which one target receives requests.
+	quiet := 100 * time.Millisecond
+	if w.rate > 0 {
+		quiet = max(quiet, time.Duration(5*float64(max(w.steps.count(t), 1))/w.rate*float64(time.Second)))
+	}
 	best := func(cs []candidate) candidate {
 		// A pod seen exited before one still running, then the window
 		// that opened last (the latest exit, deletion or Ready).
 		b := cs[0]
 		for _, c := range cs[1:] {
-			if ce, be := c.exitedBy(t), b.exitedBy(t); ce != be {
+			if ce, be := c.exitedBy(t, quiet), b.exitedBy(t, quiet); ce != be {
 				if ce {
 					b = c
 				}
 				continue
 			}
-			if c.opened().After(b.opened()) {
+			if co, bo := c.opened(), b.opened(); !co.Equal(bo) {
+				if co.After(bo) {
+					b = c
+				}
+				continue
+			}
+			// Old pods whose windows opened together (exits stamped in
+			// the same second): the one deregistered last asks the
+			// shortest routing lag of the load balancer.
+			if c.deregistered().After(b.deregistered()) {
 				b = c
 			}
 		}
@@ -296,18 +317,35 @@ func (w *weigher) weigh(it item) weighing {
 	return out
 }
 
-// exitedBy reports whether the candidate's container was seen exited by t.
-func (c candidate) exitedBy(t time.Time) bool {
-	return !c.p.exited.IsZero() && !c.p.exited.After(t)
+// exitedBy reports whether the candidate had stopped serving by t on its
+// own evidence: its container surely exited (the latest its exit can have
+// happened, life.exitHi), or the app named itself and its successes had
+// stopped for longer than gap before t. A pod with neither may still have
+// been serving.
+func (c candidate) exitedBy(t time.Time, gap time.Duration) bool {
+	p := c.p
+	return !p.exitHi.IsZero() && !p.exitHi.After(t) || !p.lastOK.IsZero() && !p.lastOK.Before(p.del) && p.lastOK.Add(gap).Before(t)
 }
 
-// opened is when the candidate's window opened.
+// opened is when the candidate's window opened: a new pod's Ready, an old
+// pod's exit (the earliest it can have happened), else its deletion. Of
+// two old pods the later one asks the shorter routing lag of the load
+// balancer to explain the failure.
 func (c candidate) opened() time.Time {
 	if c.kind == kindNew {
 		return c.p.ready
 	}
-	if !c.p.exited.IsZero() {
-		return c.p.exited
+	if !c.p.exitLo.IsZero() {
+		return c.p.exitLo
+	}
+	return c.p.del
+}
+
+// deregistered is when the load balancer was told to stop routing to the
+// candidate: its endpoint turned not ready, else its deletion.
+func (c candidate) deregistered() time.Time {
+	if !c.p.unready.IsZero() {
+		return c.p.unready
 	}
 	return c.p.del
 }
@@ -333,7 +371,11 @@ func (c candidate) describe(w *weigher) string {
 	case kindInflight:
 		return fmt.Sprintf("requests were open when %s's container exited, and ended with it", p.name)
 	case kindDrained:
-		return fmt.Sprintf("not %s: its successes stopped at %s while it ran until %s, so the load balancer no longer sent it requests", p.name, offset(w.t0, p.lastOK), offset(w.t0, p.exited))
+		ran := "until " + offset(w.t0, p.exited)
+		if p.exitStamped {
+			ran = "until at least " + offset(w.t0, p.exitLo) + " (its container's finishedAt)"
+		}
+		return fmt.Sprintf("not %s: its successes stopped at %s while it ran %s, so the load balancer no longer sent it requests", p.name, offset(w.t0, p.lastOK), ran)
 	case kindServed:
 		return fmt.Sprintf("not %s: it served from %s", p.name, offset(w.t0, p.firstOK))
 	}
@@ -348,9 +390,9 @@ func (c candidate) describe(w *weigher) string {
 	}
 	switch {
 	case !p.exited.IsZero() && !p.lastOK.IsZero():
-		return fmt.Sprintf("%s served until %s and exited at %s", p.name, offset(w.t0, p.lastOK), offset(w.t0, p.exited))
+		return fmt.Sprintf("%s served until %s and exited %s", p.name, offset(w.t0, p.lastOK), p.exitText(w.t0))
 	case !p.exited.IsZero():
-		return fmt.Sprintf("%s exited at %s", p.name, offset(w.t0, p.exited))
+		return fmt.Sprintf("%s exited %s", p.name, p.exitText(w.t0))
 	case !p.lastOK.IsZero():
 		return fmt.Sprintf("%s's last success was at %s", p.name, offset(w.t0, p.lastOK))
 	}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/rollcheck/rollcheck/lab/kubelet"
 	"github.com/rollcheck/rollcheck/lab/node"
 )
 
@@ -94,6 +95,7 @@ type upOptions struct {
 	noKubelet      bool
 	noLB           bool
 	kubeletArgs    []string
+	statusRelist   time.Duration
 	lbArgs         []string
 	kubeProxies    []string
 	ingress        bool
@@ -180,6 +182,7 @@ func newUpCommand() *cobra.Command {
 	f.BoolVar(&o.noKubelet, "no-kubelet", false, "do not start the kubelet (control plane only; pods stay Pending)")
 	f.BoolVar(&o.noLB, "no-lb", false, "do not start the load balancer")
 	f.StringArrayVar(&o.kubeletArgs, "kubelet-arg", nil, "extra argument for the kubelet command; repeatable")
+	f.DurationVar(&o.statusRelist, "status-relist", kubelet.DefaultStatusRelist, "process kubelet: container starts and exits show in the pod status at the pod's next relist, this often, as a real kubelet's PLEG (readiness at once); 0 reports every change at once")
 	f.StringArrayVar(&o.lbArgs, "lb-arg", nil, "extra argument for the lb command; repeatable")
 	f.StringArrayVar(&o.kubeProxies, "kube-proxy", nil, "with --node real: forward 127.0.0.1:PORT to Service NAMESPACE/NAME's ClusterIP inside the node's namespace, so that traffic takes kube-proxy's rules (PORT omitted: a free port); repeatable")
 	f.BoolVar(&o.ingress, "ingress", false, "with --node real: run Traefik v3.5.0 (make lab-traefik) in the node's namespace, configured by Ingress objects, and forward a free 127.0.0.1 port to its entrypoint (lab.json ingress_url)")
@@ -201,6 +204,9 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 	o.dir = dir
 	if o.apiserverPort < 0 || o.apiserverPort > 65535 {
 		return fmt.Errorf("--apiserver-port %d out of range", o.apiserverPort)
+	}
+	if o.statusRelist < 0 {
+		return errors.New("--status-relist must be 0 (at once) or positive")
 	}
 	seen := map[string]bool{}
 	for _, s := range o.lbs {
@@ -242,8 +248,8 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 			return errors.New("--proxy-mode needs --node real (the process kubelet runs no kube-proxy)")
 		}
 	case nodeReal:
-		if o.noKubelet || len(o.kubeletArgs) > 0 {
-			return errors.New("--no-kubelet and --kubelet-arg are for --node process")
+		if o.noKubelet || len(o.kubeletArgs) > 0 || cmd.Flags().Changed("status-relist") {
+			return errors.New("--no-kubelet, --kubelet-arg and --status-relist are for --node process")
 		}
 		// node-relay listens on the API server's port inside the namespace,
 		// next to the kubelet's and kube-proxy's loopback ports.
@@ -557,6 +563,7 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 			// API server (a certificate of the lab's CA) may use it.
 			"--client-ca-file", pk.path(caCertFile),
 			"--dir", filepath.Join(o.dir, "kubelet"),
+			"--status-relist", o.statusRelist.String(),
 		}, o.kubeletArgs...)
 		// The kubelet stops its pods on SIGTERM; give their grace periods time.
 		if err := sup.start(&child{name: "kubelet", grace: 40 * time.Second, args: args}); err != nil {

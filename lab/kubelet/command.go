@@ -18,6 +18,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
+// DefaultStatusRelist is the relist period of `rollcheck-lab kubelet`:
+// the real kubelet's PLEG relists every second.
+const DefaultStatusRelist = time.Second
+
 // Options are the flags of `rollcheck-lab kubelet`.
 type Options struct {
 	Kubeconfig        string
@@ -29,6 +33,7 @@ type Options struct {
 	ClientCAFile      string
 	HeartbeatInterval time.Duration
 	ShutdownGrace     time.Duration
+	StatusRelist      time.Duration
 
 	errOut io.Writer
 }
@@ -40,6 +45,7 @@ func NewCommand() *cobra.Command {
 		PodCIDR:           "198.51.100.0/24",
 		HeartbeatInterval: 10 * time.Second,
 		ShutdownGrace:     2 * time.Second,
+		StatusRelist:      DefaultStatusRelist,
 	}
 	cmd := &cobra.Command{
 		Use:   "kubelet --kubeconfig FILE --dir DIR",
@@ -82,6 +88,7 @@ its status.daemonEndpoints.kubeletEndpoint.Port the port, where the API server
 	f.StringVar(&o.ClientCAFile, "client-ca-file", o.ClientCAFile, "if set, the kubelet API requires client certificates signed by this CA")
 	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "node lease and status heartbeat period")
 	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", o.ShutdownGrace, "on kubelet exit, time between SIGTERM and SIGKILL of pod processes")
+	f.DurationVar(&o.StatusRelist, "status-relist", o.StatusRelist, "container starts and exits show in the pod status at the pod's next relist, this often (as a real kubelet's PLEG); readiness is reported at once; 0 reports every change at once")
 	return cmd
 }
 
@@ -104,6 +111,9 @@ func (o *Options) Validate() error {
 	}
 	if o.HeartbeatInterval <= 0 {
 		return errors.New("--heartbeat-interval must be positive")
+	}
+	if o.StatusRelist < 0 {
+		return errors.New("--status-relist must be 0 (at once) or positive")
 	}
 	return nil
 }
@@ -149,6 +159,7 @@ func (o *Options) Run(ctx context.Context) error {
 		Images:            images,
 		HeartbeatInterval: o.HeartbeatInterval,
 		ShutdownGrace:     o.ShutdownGrace,
+		StatusRelist:      o.StatusRelist,
 		Port:              o.Port,
 		ClientCAFile:      o.ClientCAFile,
 		Logf:              logger.Printf,

@@ -31,6 +31,9 @@ type container struct {
 	// process's environment, which exec gives its commands too.
 	curRun, prevRun *logRun
 	env             []string
+	// seen is the state the pod status shows, as of the pod's last relist
+	// (Config.StatusRelist; relist.go).
+	seen seenState
 }
 
 // run starts the container and restarts it per restartPolicy until the pod

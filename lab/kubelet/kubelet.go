@@ -82,6 +82,13 @@ type Config struct {
 	// certificates signed by this CA (the API server's
 	// --kubelet-client-certificate); else any local client is served.
 	ClientCAFile string
+	// StatusRelist is how often a pod's container starts and exits are
+	// taken into its status, as a real kubelet's PLEG relists the runtime
+	// every second: a transition shows in the API at the pod's next relist
+	// (each pod at its own random phase), while readiness probe results
+	// are reported at once, as the real prober does through the status
+	// manager. 0 reports every change at once.
+	StatusRelist time.Duration
 	// SkipNode makes Run skip Node registration and heartbeats (tests).
 	SkipNode bool
 	Logf     func(format string, args ...any)

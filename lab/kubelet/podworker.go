@@ -42,20 +42,23 @@ type podWorker struct {
 	goneCh   chan struct{} // closed when the API object is gone
 	goneOnce sync.Once
 	syncMu   sync.Mutex // serializes status writes
+	// relisted is closed and replaced at each relist (relist.go).
+	relisted chan struct{}
 }
 
 func newPodWorker(k *Kubelet, pod *v1.Pod) *podWorker {
 	w := &podWorker{
-		k:       k,
-		uid:     pod.UID,
-		ns:      pod.Namespace,
-		name:    pod.Name,
-		logDir:  filepath.Join(k.cfg.Dir, "pods", pod.Namespace+"_"+pod.Name),
-		pod:     pod.DeepCopy(),
-		updated: make(chan struct{}, 1),
-		dirty:   make(chan struct{}, 1),
-		termCh:  make(chan struct{}),
-		goneCh:  make(chan struct{}),
+		k:        k,
+		uid:      pod.UID,
+		ns:       pod.Namespace,
+		name:     pod.Name,
+		logDir:   filepath.Join(k.cfg.Dir, "pods", pod.Namespace+"_"+pod.Name),
+		pod:      pod.DeepCopy(),
+		updated:  make(chan struct{}, 1),
+		dirty:    make(chan struct{}, 1),
+		termCh:   make(chan struct{}),
+		goneCh:   make(chan struct{}),
+		relisted: make(chan struct{}),
 	}
 	for _, spec := range pod.Spec.Containers {
 		w.containers = append(w.containers, &container{
@@ -65,12 +68,16 @@ func newPodWorker(k *Kubelet, pod *v1.Pod) *podWorker {
 			state: v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: "ContainerCreating"}},
 		})
 	}
+	for _, c := range w.containers {
+		c.seen = c.snapshotLocked() // not shared yet
+	}
 	// A kubelet restart must not reset the restart counts users watch.
 	for _, cs := range pod.Status.ContainerStatuses {
 		for _, c := range w.containers {
 			if c.spec.Name == cs.Name {
 				// A container running before is started again: a restart.
 				c.restarts, c.pendingRestart = cs.RestartCount, cs.State.Running != nil
+				c.seen.restarts = c.restarts
 			}
 		}
 	}
@@ -139,6 +146,9 @@ func (w *podWorker) run(ctx context.Context) {
 		}
 	}
 	go w.statusLoop(ctx)
+	if p := w.k.cfg.StatusRelist; p > 0 {
+		go w.relistLoop(ctx, p)
+	}
 	w.mu.Lock()
 	sandbox := w.sandbox
 	w.mu.Unlock()

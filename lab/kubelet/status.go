@@ -90,27 +90,29 @@ func (w *podWorker) mergeStatus(fresh *v1.Pod) v1.PodStatus {
 	var unready []string
 	anyRunning, anyRan := false, false
 	for _, c := range w.containers {
+		seen, current := c.reportedLocked()
+		ready := c.ready && current
 		cs := v1.ContainerStatus{
 			Name:                 c.spec.Name,
-			State:                *c.state.DeepCopy(),
-			LastTerminationState: *c.last.DeepCopy(),
-			Ready:                c.ready,
-			RestartCount:         c.restarts,
+			State:                seen.state,
+			LastTerminationState: seen.last,
+			Ready:                ready,
+			RestartCount:         seen.restarts,
 			Image:                c.spec.Image,
 		}
-		started := c.started
+		started := c.started && current
 		cs.Started = &started
-		if c.pid != 0 {
-			cs.ContainerID = fmt.Sprintf("lab://%d", c.pid)
+		if seen.pid != 0 {
+			cs.ContainerID = fmt.Sprintf("lab://%d", seen.pid)
 			cs.ImageID = "lab://" + c.spec.Image
 		}
-		if c.state.Running != nil {
+		if seen.state.Running != nil {
 			anyRunning = true
 		}
-		if c.pid != 0 {
+		if seen.pid != 0 {
 			anyRan = true
 		}
-		if !c.ready {
+		if !ready {
 			unready = append(unready, c.spec.Name)
 		}
 		statuses = append(statuses, cs)

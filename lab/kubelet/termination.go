@@ -67,6 +67,7 @@ func (w *podWorker) startTermination(pod *v1.Pod) chan struct{} {
 
 // finish sets the terminal phase and deletes the pod object with grace 0.
 func (w *podWorker) finish(ctx context.Context) {
+	w.awaitRelist(ctx)
 	w.mu.Lock()
 	phase := v1.PodSucceeded
 	for _, c := range w.containers {

@@ -102,6 +102,12 @@ type RunOptions struct {
 	// ReportOpenMetrics is the file of the run's results as OpenMetrics.
 	ReportOpenMetrics string
 
+	// Attacker pods (run_attackers.go).
+	Attackers         int
+	AttackerImage     string
+	AttackerNamespace string
+	AttackerSkew      time.Duration
+
 	// Config is the run, built by Validate.
 	Config check.Config
 }
@@ -197,6 +203,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
 	fl.StringVar(&o.ReportOpenMetrics, "report-openmetrics", "", "write the results (verdict, requests, failures by class and cause, disrupted time, rollout duration, routing lag) in the OpenMetrics text format to this file, for the node exporter's textfile collector or a Pushgateway")
 	fl.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
+	addAttackerFlags(fl, o)
 	return cmd
 }
 
@@ -378,6 +385,9 @@ func (o *RunOptions) Validate() error {
 		MaxDisrupted:    o.MaxDisrupted,
 		MinSuccessRatio: o.MinSuccessRatio,
 	}
+	if err := o.validateAttackers(&cfg); err != nil {
+		return err
+	}
 	o.Config = cfg
 	return nil
 }
@@ -513,7 +523,13 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	}
 	st := newStatusLine(o.ErrOut)
 	cfg.Progress, cfg.ProgressEvery = st.show, st.every()
-	in, err := check.Execute(ctx, check.Clients{Kube: client}, cfg)
+	clients := check.Clients{Kube: client}
+	if cfg.Attackers != nil {
+		if clients.Attackers, err = o.attackerTransport(client); err != nil {
+			return err
+		}
+	}
+	in, err := check.Execute(ctx, clients, cfg)
 	st.finish()
 	if err != nil {
 		return err

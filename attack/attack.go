@@ -69,7 +69,13 @@ type Attack struct {
 
 	stopOnce sync.Once
 	result   *Result
-	encErr   error // first ResultsWriter error; read after done
+
+	// mu serializes the aggregate, the results writer and sealed between
+	// the local load and Feed.
+	mu     sync.Mutex
+	enc    vegeta.Encoder
+	encErr error // first ResultsWriter error; read after done
+	sealed bool  // Stop has taken the aggregate; Feed drops results
 }
 
 // New validates cfg, applies defaults and returns an Attack ready to Start.
@@ -168,12 +174,25 @@ func (a *Attack) Start(ctx context.Context) {
 			vegeta.MaxWorkers(a.cfg.MaxWorkers),
 		)
 		a.start = time.Now()
+		a.mu.Lock()
 		a.agg = newAggregator(a.start, a.cfg.BucketWidth, a.cfg.MaxDuration, a.cfg.PodHeader, a.cfg.MaxFailures)
+		if a.cfg.ResultsWriter != nil {
+			a.enc = vegeta.NewEncoder(a.cfg.ResultsWriter)
+		}
+		a.mu.Unlock()
 		a.started.Store(true)
 
-		pacer := vegeta.ConstantPacer{Freq: a.cfg.Rate.Freq, Per: a.cfg.Rate.Per}
-		results := a.atk.Attack(vegeta.NewStaticTargeter(a.targets...), pacer, a.cfg.MaxDuration, "")
-		go a.consume(results)
+		if a.cfg.NoLocal {
+			// Only fed results; the load "ends" when it is halted.
+			go func() {
+				<-a.halted
+				close(a.done)
+			}()
+		} else {
+			pacer := vegeta.ConstantPacer{Freq: a.cfg.Rate.Freq, Per: a.cfg.Rate.Per}
+			results := a.atk.Attack(vegeta.NewStaticTargeter(a.targets...), pacer, a.cfg.MaxDuration, "")
+			go a.consume(results)
+		}
 
 		// vegeta's Attacker knows no context: bridge it.
 		go func() {
@@ -190,22 +209,47 @@ func (a *Attack) Start(ctx context.Context) {
 // does after Stop once the requests in flight have finished.
 func (a *Attack) consume(results <-chan *vegeta.Result) {
 	defer close(a.done)
-	var enc vegeta.Encoder
-	if a.cfg.ResultsWriter != nil {
-		enc = vegeta.NewEncoder(a.cfg.ResultsWriter)
-	}
 	for r := range results {
-		a.agg.add(r, a.reuse.take(r.Seq))
-		a.requests.Add(1)
-		if r.Code < 200 || r.Code >= 400 {
-			a.failures.Add(1)
+		reused := a.reuse.take(r.Seq)
+		if a.cfg.OnResult != nil {
+			a.cfg.OnResult(r, reused)
 		}
-		if enc != nil && a.encErr == nil {
-			if err := enc.Encode(r); err != nil {
-				a.encErr = fmt.Errorf("attack: writing results: %w", err)
-			}
+		a.mu.Lock()
+		a.addLocked(r, reused)
+		a.mu.Unlock()
+	}
+}
+
+// addLocked counts one result, local or fed; a.mu is held.
+func (a *Attack) addLocked(r *vegeta.Result, reused bool) {
+	a.agg.add(r, reused)
+	a.requests.Add(1)
+	if r.Code < 200 || r.Code >= 400 {
+		a.failures.Add(1)
+	}
+	if a.enc != nil && a.encErr == nil {
+		if err := a.enc.Encode(r); err != nil {
+			a.encErr = fmt.Errorf("attack: writing results: %w", err)
 		}
 	}
+}
+
+// Feed adds a result measured elsewhere (an attacker pod's stream) to the
+// aggregate, as if the local load had sent it: r.Timestamp must already be
+// on this process's clock. It is safe from any goroutine, between Start and
+// Stop; a result fed before Start or after Stop is not counted and Feed
+// returns false.
+func (a *Attack) Feed(r *vegeta.Result, reused bool) bool {
+	if !a.started.Load() {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sealed {
+		return false
+	}
+	a.addLocked(r, reused)
+	return true
 }
 
 // halt stops the load once, remembering when.
@@ -254,6 +298,9 @@ func (a *Attack) Stop() *Result {
 			return
 		}
 		<-a.done
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.sealed = true
 		a.transport.CloseIdleConnections()
 		// The load ended at Stop (or the context), or at MaxDuration if that
 		// came first; a request whose tick was already taken may start a
@@ -279,6 +326,8 @@ func (a *Attack) Stop() *Result {
 func (a *Attack) Err() error {
 	select {
 	case <-a.done:
+		a.mu.Lock()
+		defer a.mu.Unlock()
 		return a.encErr
 	default:
 		return nil

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
 // Class is the outcome class of one request.
@@ -73,9 +75,16 @@ type Config struct {
 	// MaxDuration is a hard cap on the load against a forgotten Stop; default 2h.
 	MaxDuration time.Duration
 	// ResultsWriter, if set, receives every vegeta result gob-encoded, the
-	// format `vegeta report` and `vegeta plot` read. Write errors do not stop the
-	// load; the first one is returned by (*Attack).Err.
+	// format `vegeta report` and `vegeta plot` read, fed ones included. Write
+	// errors do not stop the load; the first one is returned by (*Attack).Err.
 	ResultsWriter io.Writer
+	// OnResult, if set, is called with every result of the local load, in
+	// the order they complete, from one goroutine, before it is aggregated
+	// (reused: the request went over a kept connection). It must not keep r.
+	OnResult func(r *vegeta.Result, reused bool)
+	// NoLocal sends no load from this process: every result comes through
+	// Feed (e.g. from attacker pods). Rate stays the asked total rate.
+	NoLocal bool
 }
 
 // Failure is the record of one failed request.

@@ -95,6 +95,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRate$$' -fuzztime $(FUZZTIME) ./attack
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) ./attack
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTargetURL$$' -fuzztime $(FUZZTIME) ./attack
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamRoundTrip$$' -fuzztime $(FUZZTIME) ./attack
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamDecoder$$' -fuzztime $(FUZZTIME) ./attack
 
 # The attack benchmarks that run real loads measure once whatever b.N is,
 # so they run with -benchtime 1x: LoadFidelity about 2 minutes (20 s per

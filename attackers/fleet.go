@@ -109,6 +109,8 @@ type member struct {
 	stopping    bool
 	problem     string
 	badLines    int
+
+	failureTimes []time.Time
 }
 
 // Start creates the run's owner ConfigMap, the headers' Secret and the
@@ -413,6 +415,9 @@ func (f *Fleet) follow(m *member, rc io.ReadCloser) {
 			m.requests++
 			if r.Code < 200 || r.Code >= 400 {
 				m.failures++
+				if len(m.failureTimes) < report.MaxAttackerFailureTimes {
+					m.failureTimes = append(m.failureTimes, r.Timestamp)
+				}
 			}
 			m.mu.Unlock()
 			f.feed(r, rec.Reused)
@@ -566,7 +571,7 @@ func (f *Fleet) Inputs() []report.AttackerInput {
 			Pod: m.spec.name, Node: m.node, CPURequest: m.cpu, MemoryRequest: m.mem,
 			Share: m.spec.rate.PerSecond(), Requests: m.requests, Failures: m.failures,
 			Start: m.first, End: m.last, Offset: e.Offset, Bound: e.Bound, Spread: e.Spread, ClockSamples: e.Samples,
-			Problem: m.problem,
+			Problem: m.problem, FailureTimes: m.failureTimes,
 		}
 		m.mu.Unlock()
 		if f.feed != nil && span > 0 {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -32,7 +33,13 @@ type AttackerInput struct {
 	// Problem says why it is not trusted ("" when it kept its rate to the
 	// end): it fell behind, died, or its stream or clock was lost.
 	Problem string
+	// FailureTimes are its first failed requests (at most
+	// MaxAttackerFailureTimes), for its lane in the HTML timeline.
+	FailureTimes []time.Time
 }
+
+// MaxAttackerFailureTimes bounds AttackerInput.FailureTimes.
+const MaxAttackerFailureTimes = 1000
 
 // Attacker is one attacker pod in the report.
 type Attacker struct {
@@ -51,6 +58,9 @@ type Attacker struct {
 	SpreadSeconds float64    `json:"clock_spread_seconds"`
 	ClockSamples  int        `json:"clock_samples"`
 	Problem       string     `json:"problem,omitempty"`
+	// FailureTimes are its first failed requests, corrected (at most
+	// MaxAttackerFailureTimes).
+	FailureTimes []time.Time `json:"failure_times,omitempty"`
 }
 
 // buildAttackers copies the fleet's view into the report.
@@ -61,7 +71,7 @@ func buildAttackers(in []AttackerInput) []Attacker {
 			Pod: a.Pod, Node: a.Node, CPURequest: a.CPURequest, MemoryRequest: a.MemoryRequest,
 			Share: a.Share, Achieved: a.Achieved, Requests: a.Requests, Failures: a.Failures,
 			OffsetSeconds: a.Offset.Seconds(), BoundSeconds: a.Bound.Seconds(), SpreadSeconds: a.Spread.Seconds(),
-			ClockSamples: a.ClockSamples, Problem: a.Problem,
+			ClockSamples: a.ClockSamples, Problem: a.Problem, FailureTimes: a.FailureTimes,
 		}
 		if !a.Start.IsZero() {
 			s, e := a.Start, a.End
@@ -107,4 +117,40 @@ func (r *Report) writeAttackers(p *printer) {
 				pick(a.Problem == "", "ok", a.Problem))
 		}
 	})
+}
+
+// attackersSVG draws one lane per attacker: its active span (first to
+// last request), failures as marks, and its problem in the tooltip.
+func attackersSVG(r *Report, ts timeScale) string {
+	if len(r.Attackers) == 0 {
+		return ""
+	}
+	h := float64(len(r.Attackers)*laneH + 4)
+	var s svg
+	s.f(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="attacker pods">`, svgWidth, h+20)
+	axis(&s, r, ts, h)
+	for i, a := range r.Attackers {
+		y := float64(i*laneH + 2)
+		s.f(`<g class="attacker" data-pod="%s"><text x="4" y="%.1f" class="pod">%s</text>`, esc(a.Pod), y+12, esc(a.Pod))
+		if a.Start != nil && a.End != nil {
+			color := "#42a5f5"
+			if a.Problem != "" {
+				color = "#ef9a9a"
+			}
+			title := fmt.Sprintf("%s on %s: %.1f/s of %.1f/s, clock %+.1fms ± %.1fms, %s to %s", a.Pod, dash(a.Node), a.Achieved, a.Share,
+				1000*a.OffsetSeconds, 1000*a.BoundSeconds, offset(ts.t0, *a.Start), offset(ts.t0, *a.End))
+			if a.Problem != "" {
+				title += ": " + a.Problem
+			}
+			s.f(`<rect class="active" x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`,
+				ts.x(*a.Start), y, math.Max(1, ts.x(*a.End)-ts.x(*a.Start)), laneH-4, color, esc(title))
+		}
+		for _, t := range a.FailureTimes {
+			s.f(`<rect class="fail" data-detail="%s" x="%.1f" y="%.1f" width="2" height="%d" fill="#d32f2f"><title>%s</title></rect>`,
+				esc(a.Pod+" failure at "+offset(ts.t0, t)), ts.x(t)-1, y, laneH-4, esc("failed at "+offset(ts.t0, t)))
+		}
+		s.b.WriteString(`</g>`)
+	}
+	s.b.WriteString(`</svg>`)
+	return s.b.String()
 }

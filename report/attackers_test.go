@@ -37,6 +37,9 @@ func TestAttackersInReport(t *testing.T) {
 	var doc struct {
 		Attackers []map[string]any `json:"attackers"`
 	}
+	if err := Validate(js.Bytes()); err != nil {
+		t.Errorf("schema: %v", err)
+	}
 	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || len(doc.Attackers) != 2 || doc.Attackers[0]["clock_offset_seconds"] != 0.3 || doc.Attackers[1]["problem"] == nil {
 		t.Errorf("JSON attackers %v (%v)", doc.Attackers, err)
 	}

@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/attackers"
 )
 
 const attackExample = `  # 100 requests/s for a minute, each result on stdout as it completes
@@ -39,6 +41,10 @@ type AttackOptions struct {
 	ClockListen string
 	ClockSkew   time.Duration
 	Output      string
+	// WaitStart holds the load until POST /start on the clock listener, so
+	// that several attackers start at one instant (run --attackers).
+	WaitStart bool
+	started   chan struct{}
 
 	// Config is the attacker, built by Validate.
 	Config attack.AttackerConfig
@@ -80,6 +86,7 @@ results; rollcheck run --attackers judges them.`,
 	fl.DurationVar(&o.BeaconEvery, "beacon-every", o.BeaconEvery, "interval of the clock beacons in the stream")
 	fl.StringVar(&o.ClockListen, "clock-listen", "", "serve GET /clock ({\"time\":...}, to measure this clock's offset by round trips) and GET /healthz on this address, e.g. :9090")
 	fl.StringVarP(&o.Output, "output", "o", "", "write the stream to this file instead of stdout")
+	fl.BoolVar(&o.WaitStart, "wait-start", false, "with --clock-listen: start the load only when POST /start arrives there (how run --attackers starts its pods together)")
 	fl.DurationVar(&o.ClockSkew, "clock-skew", 0, "test only: add this to every time the attacker reports")
 	_ = fl.MarkHidden("clock-skew")
 	return cmd
@@ -112,8 +119,16 @@ func (o *AttackOptions) Validate() error {
 			return fmt.Errorf("--clock-listen %q: want HOST:PORT or :PORT: %w", o.ClockListen, err)
 		}
 	}
+	if o.WaitStart && o.ClockListen == "" {
+		return errors.New("--wait-start needs --clock-listen: POST /start arrives there")
+	}
 	load := o.LoadOptions
 	load.Targets = urls
+	// Attacker pods get the user's headers from a Secret, through the
+	// environment, never in their arguments.
+	if env := os.Getenv(attackers.HeadersEnv); env != "" {
+		load.Headers = append(append([]string{}, load.Headers...), strings.Split(strings.TrimSpace(env), "\n")...)
+	}
 	cfg, err := load.attackConfig()
 	if err != nil {
 		return err
@@ -176,6 +191,12 @@ func (o *AttackOptions) Run(ctx context.Context) error {
 		}
 		defer stop()
 	}
+	if o.WaitStart {
+		select {
+		case <-o.started:
+		case <-ctx.Done():
+		}
+	}
 	_, err := attack.RunAttacker(ctx, o.Config, out)
 	if file != nil {
 		err = errors.Join(err, file.Close())
@@ -189,7 +210,15 @@ func (o *AttackOptions) serveClock() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("--clock-listen: %w", err)
 	}
-	srv := &http.Server{Handler: attack.ClockHandler(o.ClockSkew), ReadHeaderTimeout: 5 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/", attack.ClockHandler(o.ClockSkew))
+	o.started = make(chan struct{})
+	var once sync.Once
+	mux.HandleFunc("POST /start", func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(o.started) })
+		w.WriteHeader(http.StatusNoContent)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }() // ends with ErrServerClosed at Close
 	if o.listening != nil {
 		o.listening(ln.Addr().String())

@@ -82,9 +82,11 @@ type Fleet struct {
 	startedAt time.Time
 	stoppedAt time.Time
 
-	bg      context.Context // the followers and the sampler
-	cancel  context.CancelFunc
-	sampler sync.WaitGroup
+	bg          context.Context // the followers and the sampler
+	cancel      context.CancelFunc
+	sampleCtx   context.Context // the sampler alone: it ends first at Stop
+	stopSampler context.CancelFunc
+	sampler     sync.WaitGroup
 	stopped bool
 }
 
@@ -145,6 +147,7 @@ func Start(ctx context.Context, kube kubernetes.Interface, tr Transport, cfg Con
 	}
 	f := &Fleet{cfg: cfg, kube: kube, tr: tr, runID: cfg.RunID}
 	f.bg, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	f.sampleCtx, f.stopSampler = context.WithCancel(f.bg)
 	for i, r := range shares {
 		s := podSpec{name: fmt.Sprintf("rollcheck-attacker-%s-%d", f.runID, i), index: i, rate: r}
 		if i == 0 {
@@ -331,11 +334,9 @@ func (f *Fleet) connect(ctx context.Context, m *member) error {
 func (f *Fleet) Go(ctx context.Context, feed func(*vegeta.Result, bool) bool) error {
 	f.feed = feed
 	for _, m := range f.members {
-		rc, err := f.tr.Logs(f.bg, f.cfg.Namespace, m.spec.name)
-		if err != nil {
-			return fmt.Errorf("attacker %s: following its results: %w", m.spec.name, err)
-		}
-		go f.follow(m, rc)
+		// A log stream may answer only once the container writes (the
+		// header comes at the start): open it in the follower.
+		go f.follow(m)
 	}
 	f.startedAt = f.cfg.Now()
 	errs := make([]error, len(f.members))
@@ -368,8 +369,17 @@ func (f *Fleet) Go(ctx context.Context, feed func(*vegeta.Result, bool) bool) er
 }
 
 // follow decodes m's stream until it ends.
-func (f *Fleet) follow(m *member, rc io.ReadCloser) {
+func (f *Fleet) follow(m *member) {
 	defer close(m.done)
+	rc, err := f.tr.Logs(f.bg, f.cfg.Namespace, m.spec.name)
+	if err != nil {
+		m.mu.Lock()
+		if m.problem == "" {
+			m.problem = "its stream could not be followed: " + err.Error()
+		}
+		m.mu.Unlock()
+		return
+	}
 	defer rc.Close()
 	dec := attack.NewStreamDecoder(rc)
 	podHeader := f.cfg.Attack.PodHeader
@@ -451,18 +461,18 @@ func (f *Fleet) sample() {
 	defer t.Stop()
 	for {
 		select {
-		case <-f.bg.Done():
+		case <-f.sampleCtx.Done():
 			return
 		case <-t.C:
 		}
 		for _, m := range f.members {
-			round, err := burst(f.bg, m.hc, m.base, runBurst, f.cfg.Now)
-			if err != nil && f.bg.Err() == nil {
-				if cerr := f.connect(f.bg, m); cerr == nil {
-					round, err = burst(f.bg, m.hc, m.base, runBurst, f.cfg.Now)
+			round, err := burst(f.sampleCtx, m.hc, m.base, runBurst, f.cfg.Now)
+			if err != nil && f.sampleCtx.Err() == nil {
+				if cerr := f.connect(f.sampleCtx, m); cerr == nil {
+					round, err = burst(f.sampleCtx, m.hc, m.base, runBurst, f.cfg.Now)
 				}
 			}
-			if f.bg.Err() != nil {
+			if f.sampleCtx.Err() != nil {
 				return
 			}
 			m.mu.Lock()
@@ -485,6 +495,9 @@ func (f *Fleet) Stop() {
 	}
 	f.stopped = true
 	f.stoppedAt = f.cfg.Now()
+	// The clocks are not sampled while the pods go away.
+	f.stopSampler()
+	f.sampler.Wait()
 	for _, m := range f.members {
 		m.mu.Lock()
 		m.stopping = true
@@ -515,7 +528,6 @@ func (f *Fleet) Stop() {
 		}
 	}
 	f.cancel()
-	f.sampler.Wait()
 	for _, m := range f.members {
 		if m.shut != nil {
 			m.shut()

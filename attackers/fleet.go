@@ -87,7 +87,7 @@ type Fleet struct {
 	sampleCtx   context.Context // the sampler alone: it ends first at Stop
 	stopSampler context.CancelFunc
 	sampler     sync.WaitGroup
-	stopped bool
+	stopped     bool
 }
 
 // member is one attacker.

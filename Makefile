@@ -6,12 +6,23 @@ BIN := $(CURDIR)/bin
 # The end-to-end tests and the demo need the lab binaries.
 LAB_BINS := $(BIN)/rollcheck-lab $(BIN)/agnhost $(BIN)/kubectl
 
-.PHONY: all build lab lab-node lab-traefik test unit-test lab-test lab-node-test e2e e2e-real lint demo demo-strategies bench clean
+.PHONY: all build image lab lab-node lab-traefik test unit-test lab-test lab-node-test e2e e2e-real lint demo demo-strategies bench clean
 
 all: build lab
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/rollcheck ./cmd/rollcheck
+
+# rollcheck's own image, rollcheck/rollcheck:$(VERSION), the one attacker
+# pods run: a static binary in a distroless-like image, written by
+# rollcheck-lab (go-containerregistry, no Docker daemon) as a docker-archive
+# that `ctr images import` and `rollcheck-lab image load` read. Prints
+# "image REF DIGEST".
+IMAGE_DIR := $(BIN)/image
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w" -o $(IMAGE_DIR)/rollcheck ./cmd/rollcheck
+	cd lab && $(GO) build -o $(BIN)/rollcheck-lab ./cmd/rollcheck-lab
+	$(BIN)/rollcheck-lab image rollcheck --binary $(IMAGE_DIR)/rollcheck --version $(VERSION) --out $(IMAGE_DIR)/rollcheck.tar
 
 # The lab builds the real kube-apiserver, controller-manager and scheduler:
 # about 10 minutes cold on 2 cores, seconds when the build cache is warm.

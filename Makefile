@@ -35,7 +35,7 @@ lab:
 # kube-proxy, and the static demo app that goes into the lab's images with
 # agnhost (static too, so that an image needs no libc).
 K8S_VERSION := v1.35.4
-lab-node: lab
+lab-node: lab image
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kubelet k8s.io/kubernetes/cmd/kubelet
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 	cd lab && CGO_ENABLED=0 $(GO) build -o $(BIN)/demo-app ./cmd/demo-app

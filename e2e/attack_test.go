@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,9 @@ spec:
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the attacker pod did not finish within 90s (last: %v, %v)", p.Status.Phase, err)
+			out, _ := exec.Command(lab.kubectl, "--kubeconfig", lab.kubeconfig, "describe", "pod", name).CombinedOutput()
+			logs, _ := exec.Command(lab.kubectl, "--kubeconfig", lab.kubeconfig, "logs", name).CombinedOutput()
+			t.Fatalf("the attacker pod did not finish within 90s (last: %v, %v)\n%s\nlogs:\n%s", p.Status.Phase, err, out, logs)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

@@ -114,7 +114,7 @@ fuzz:
 # rate and generator), PeakRSS about
 # 5 minutes (ROLLCHECK_BENCH_DURATION, ROLLCHECK_BENCH_RSS_LONG/_SHORT
 # shorten them; see docs/benchmarks.md).
-LOAD_BENCHES := ^Benchmark(LoadFidelity|PeakRSS)$$
+LOAD_BENCHES := ^Benchmark(LoadFidelity|PeakRSS|AttackersSplit)$$
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -skip '$(LOAD_BENCHES)' ./...
 	$(GO) test -run '^$$' -bench '$(LOAD_BENCHES)' -benchtime 1x -timeout 30m ./attack/

@@ -32,7 +32,7 @@ func runConfigMap(ns, run string, age time.Duration) *corev1.ConfigMap {
 func attackerPod(ns, run, name string, age time.Duration) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
 		Namespace: ns, Name: name, CreationTimestamp: metav1.NewTime(cleanupNow.Add(-age)),
-		Labels: map[string]string{labelManagedBy: managedByValue, labelRun: run, labelRole: roleAttacker},
+		Labels:          map[string]string{labelManagedBy: managedByValue, labelRun: run, labelRole: roleAttacker},
 		OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: runConfigMapPfx + run, UID: types.UID("uid-" + run)}},
 	}}
 }

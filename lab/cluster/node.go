@@ -6,11 +6,19 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/rollcheck/rollcheck/lab/image"
 	"github.com/rollcheck/rollcheck/lab/node"
@@ -116,6 +124,11 @@ func (n *realNode) importImages(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("build the lab's images: %w", err)
 	}
+	// rollcheck's own image (make image), which attacker pods run, when
+	// it was built.
+	if p := filepath.Join(filepath.Dir(n.exe), rollcheckImage); fileExists(p) {
+		paths = append(paths, p)
+	}
 	for _, p := range paths {
 		if err := image.Import(ctx, "ctr", socket, p); err != nil {
 			return err
@@ -123,6 +136,15 @@ func (n *realNode) importImages(ctx context.Context, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "real node: %d images imported in %s\n", len(paths), time.Since(began).Round(10*time.Millisecond))
 	return nil
+}
+
+// rollcheckImage is where make image writes rollcheck's image, relative
+// to the directory of rollcheck-lab.
+const rollcheckImage = "image/rollcheck.tar"
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // prebuiltImagesDir is where make lab-node writes the lab's image archives
@@ -207,7 +229,12 @@ func fileSum(path string) (string, error) {
 // startNode starts the relay, the kubelet and kube-proxy. apiserver is the
 // API server's host address, 127.0.0.1:PORT.
 func (n *realNode) startNode(sup *supervisor, apiserver string) error {
-	relay := node.Relay{Netns: n.layout.NetnsPath(), APIServer: apiserver, EgressSocket: n.layout.EgressSocket()}
+	_, port, err := net.SplitHostPort(apiserver)
+	if err != nil {
+		return err
+	}
+	relay := node.Relay{Netns: n.layout.NetnsPath(), APIServer: apiserver, EgressSocket: n.layout.EgressSocket(),
+		PodAddr: net.JoinHostPort(node.NodeIP, port)}
 	for _, c := range []*child{
 		{name: node.RelayCommandName, grace: 5 * time.Second, args: node.RelayArgs(relay)},
 		// A real kubelet leaves its pods running when it stops; the pods go
@@ -220,6 +247,38 @@ func (n *realNode) startNode(sup *supervisor, apiserver string) error {
 		}
 	}
 	return nil
+}
+
+// publishAPIServer gives the kubernetes Service (default/kubernetes, whose
+// ClusterIP the API server's certificate names) the endpoint the relay
+// serves for pods, the node's address and the API server's port, as the API
+// server's own endpoint reconciler would in a cluster: pods then reach the
+// API server through kube-proxy with their ServiceAccount, in-cluster. The
+// lab runs that reconciler off (its address, 127.0.0.1, is no endpoint).
+func publishAPIServer(ctx context.Context, cs kubernetes.Interface, port int32) error {
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: map[string]string{
+			discoveryv1.LabelServiceName: "kubernetes",
+			discoveryv1.LabelManagedBy:   "rollcheck-lab",
+		}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{
+			Addresses:  []string{node.NodeIP},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+		}},
+		Ports: []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(port), Protocol: ptr.To(corev1.ProtocolTCP)}},
+	}
+	slices := cs.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault)
+	_, err := slices.Create(ctx, slice, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		old, gerr := slices.Get(ctx, slice.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return gerr
+		}
+		slice.ResourceVersion = old.ResourceVersion
+		_, err = slices.Update(ctx, slice, metav1.UpdateOptions{})
+	}
+	return err
 }
 
 // teardown removes what the node left on the host once its processes are

@@ -595,6 +595,13 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 	}); err != nil {
 		return nil, err
 	}
+	if o.real != nil {
+		if err := waitFor("the kubernetes Service's endpoint for pods", func(ctx context.Context) error {
+			return publishAPIServer(ctx, cs, int32(pt.apiserver))
+		}); err != nil {
+			return nil, err
+		}
+	}
 	if !o.noKubelet {
 		if err := waitFor("Node "+o.nodeName+" Ready", func(ctx context.Context) error {
 			return nodeReady(ctx, cs, o.nodeName)
@@ -650,7 +657,8 @@ func apiserverArgs(pk *pki, pt ports, etcdAddr string) []string {
 		"--service-account-signing-key-file=" + pk.path(saKeyFile),
 		"--service-cluster-ip-range=" + serviceCIDR,
 		// The kubernetes Service's endpoint would be 127.0.0.1, which
-		// Endpoints and EndpointSlices reject; nothing in the lab needs it.
+		// Endpoints and EndpointSlices reject; the real node publishes its
+		// own (publishAPIServer), the process node needs none.
 		"--endpoint-reconciler-type=none",
 		// TaintNodesByCondition taints every new Node not-ready until the
 		// node lifecycle controller clears it; the lab does not run that

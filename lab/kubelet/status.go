@@ -89,7 +89,13 @@ func (w *podWorker) mergeStatus(fresh *v1.Pod) v1.PodStatus {
 	var statuses []v1.ContainerStatus
 	var unready []string
 	anyRunning, anyRan := false, false
+	allExited, allZero := len(w.containers) > 0, true
 	for _, c := range w.containers {
+		if t := c.state.Terminated; t == nil {
+			allExited = false
+		} else if t.ExitCode != 0 {
+			allZero = false
+		}
 		cs := v1.ContainerStatus{
 			Name:                 c.spec.Name,
 			State:                *c.state.DeepCopy(),
@@ -117,9 +123,16 @@ func (w *podWorker) mergeStatus(fresh *v1.Pod) v1.PodStatus {
 	}
 	st.ContainerStatuses = statuses
 
+	policy := fresh.Spec.RestartPolicy
 	switch {
 	case w.phase != "":
 		st.Phase = w.phase
+	case allExited && allZero && policy != v1.RestartPolicyAlways:
+		// Every container exited and none will restart: the pod is done,
+		// as a real kubelet reports it (a Job's pod, an attacker).
+		st.Phase = v1.PodSucceeded
+	case allExited && !allZero && policy == v1.RestartPolicyNever:
+		st.Phase = v1.PodFailed
 	case anyRunning || anyRan:
 		st.Phase = v1.PodRunning
 	default:

@@ -25,7 +25,9 @@ const RelayCommandName = "node-relay"
 // (127.0.0.1:PORT there is the namespace's loopback, so the kubeconfig and
 // the serving certificate stay valid) and forwards each connection to the
 // host's; on a unix socket it serves the API server's HTTP CONNECT requests
-// (its egress selector) by dialing from inside the namespace.
+// (its egress selector) by dialing from inside the namespace. With PodAddr
+// it listens on the node's address in the namespace too, the kubernetes
+// Service's endpoint, so that pods reach the API server as in a cluster.
 type Relay struct {
 	// Netns is the namespace's path (/run/netns/NAME).
 	Netns string
@@ -34,13 +36,20 @@ type Relay struct {
 	APIServer string
 	// EgressSocket is the unix socket for the API server's CONNECTs.
 	EgressSocket string
+	// PodAddr, if set, is a second address in the namespace (the node's
+	// IP and the API server's port) relayed to the API server, for pods.
+	PodAddr string
 	// Log gets one line per failed connection.
 	Log *log.Logger
 }
 
 // RelayArgs are the arguments of the node-relay command for r.
 func RelayArgs(r Relay) []string {
-	return []string{"--netns", r.Netns, "--apiserver", r.APIServer, "--egress-socket", r.EgressSocket}
+	args := []string{"--netns", r.Netns, "--apiserver", r.APIServer, "--egress-socket", r.EgressSocket}
+	if r.PodAddr != "" {
+		args = append(args, "--pod-address", r.PodAddr)
+	}
+	return args
 }
 
 // NewRelayCommand returns the node-relay command.
@@ -63,6 +72,7 @@ func NewRelayCommand() *cobra.Command {
 	f.StringVar(&r.Netns, "netns", "", "the network namespace (/run/netns/NAME)")
 	f.StringVar(&r.APIServer, "apiserver", "", "the API server's address on the host; also the address listened on in the namespace")
 	f.StringVar(&r.EgressSocket, "egress-socket", "", "unix socket for the API server's HTTP CONNECT requests into the namespace")
+	f.StringVar(&r.PodAddr, "pod-address", "", "also listen on this address in the namespace (the node's IP:PORT) for pods' API requests")
 	return cmd
 }
 
@@ -75,35 +85,52 @@ func (r Relay) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s in %s: %w", r.APIServer, r.Netns, err)
 	}
+	listeners := []net.Listener{inner}
+	if r.PodAddr != "" {
+		pods, err := netns.Listen(r.Netns, "tcp", r.PodAddr)
+		if err != nil {
+			inner.Close()
+			return fmt.Errorf("listen on %s in %s: %w", r.PodAddr, r.Netns, err)
+		}
+		listeners = append(listeners, pods)
+	}
+	closeAll := func() {
+		for _, ln := range listeners {
+			ln.Close()
+		}
+	}
 	if err := os.Remove(r.EgressSocket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		inner.Close()
+		closeAll()
 		return err
 	}
 	egress, err := net.Listen("unix", r.EgressSocket)
 	if err != nil {
-		inner.Close()
+		closeAll()
 		return err
 	}
 	// A CONNECT reaches anything in the namespace: the API server's (root's)
 	// only.
 	if err := os.Chmod(r.EgressSocket, 0o600); err != nil {
-		inner.Close()
+		closeAll()
 		egress.Close()
 		return err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(r.connect), ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		r.forward(inner)
-	}()
+	for _, ln := range listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.forward(ln)
+		}()
+	}
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		_ = srv.Serve(egress)
 	}()
 	<-ctx.Done()
-	inner.Close()
+	closeAll()
 	_ = srv.Close()
 	wg.Wait()
 	return nil

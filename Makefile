@@ -6,12 +6,23 @@ BIN := $(CURDIR)/bin
 # The end-to-end tests and the demo need the lab binaries.
 LAB_BINS := $(BIN)/rollcheck-lab $(BIN)/agnhost $(BIN)/kubectl
 
-.PHONY: all build lab lab-node lab-traefik test unit-test lab-test lab-node-test e2e e2e-real lint demo demo-strategies bench clean
+.PHONY: all build image lab lab-node lab-traefik test unit-test lab-test lab-node-test e2e e2e-real lint demo demo-strategies bench clean
 
 all: build lab
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/rollcheck ./cmd/rollcheck
+
+# rollcheck's own image, rollcheck/rollcheck:$(VERSION), the one attacker
+# pods run: a static binary in a distroless-like image, written by
+# rollcheck-lab (go-containerregistry, no Docker daemon) as a docker-archive
+# that `ctr images import` and `rollcheck-lab image load` read. Prints
+# "image REF DIGEST".
+IMAGE_DIR := $(BIN)/image
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w" -o $(IMAGE_DIR)/rollcheck ./cmd/rollcheck
+	cd lab && $(GO) build -o $(BIN)/rollcheck-lab ./cmd/rollcheck-lab
+	$(BIN)/rollcheck-lab image rollcheck --binary $(IMAGE_DIR)/rollcheck --version $(VERSION) --out $(IMAGE_DIR)/rollcheck.tar
 
 # The lab builds the real kube-apiserver, controller-manager and scheduler:
 # about 10 minutes cold on 2 cores, seconds when the build cache is warm.
@@ -24,7 +35,7 @@ lab:
 # kube-proxy, and the static demo app that goes into the lab's images with
 # agnhost (static too, so that an image needs no libc).
 K8S_VERSION := v1.35.4
-lab-node: lab
+lab-node: lab image
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kubelet k8s.io/kubernetes/cmd/kubelet
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 	cd lab && CGO_ENABLED=0 $(GO) build -o $(BIN)/demo-app ./cmd/demo-app
@@ -95,13 +106,15 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRate$$' -fuzztime $(FUZZTIME) ./attack
 	$(GO) test -run '^$$' -fuzz '^FuzzParseHeader$$' -fuzztime $(FUZZTIME) ./attack
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTargetURL$$' -fuzztime $(FUZZTIME) ./attack
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamRoundTrip$$' -fuzztime $(FUZZTIME) ./attack
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamDecoder$$' -fuzztime $(FUZZTIME) ./attack
 
 # The attack benchmarks that run real loads measure once whatever b.N is,
 # so they run with -benchtime 1x: LoadFidelity about 2 minutes (20 s per
 # rate and generator), PeakRSS about
 # 5 minutes (ROLLCHECK_BENCH_DURATION, ROLLCHECK_BENCH_RSS_LONG/_SHORT
 # shorten them; see docs/benchmarks.md).
-LOAD_BENCHES := ^Benchmark(LoadFidelity|PeakRSS)$$
+LOAD_BENCHES := ^Benchmark(LoadFidelity|PeakRSS|AttackersSplit)$$
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -skip '$(LOAD_BENCHES)' ./...
 	$(GO) test -run '^$$' -bench '$(LOAD_BENCHES)' -benchtime 1x -timeout 30m ./attack/

@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(benchLoadEnv); spec != "" {
 		os.Exit(runBenchLoad(spec))
 	}
+	if spec := os.Getenv(benchAttackerEnv); spec != "" {
+		os.Exit(runBenchAttacker(spec))
+	}
 	os.Exit(m.Run())
 }
 

@@ -1,6 +1,9 @@
 package check
 
-import "github.com/rollcheck/rollcheck/rollout"
+import (
+	"github.com/rollcheck/rollcheck/attackers"
+	"github.com/rollcheck/rollcheck/rollout"
+)
 
 // Deployments are the Deployments a run of c drives, as far as c names
 // them: the one rolled out, or the stable and the canary one. A switch
@@ -18,8 +21,17 @@ func (c *Config) Deployments() []string {
 // Permissions is every permission a run of c asks for before it changes
 // anything, on deployments (the workloads it drives, of c.Kind; a switch
 // and canary steps drive Deployments only). The run checks exactly this
-// list and `rollcheck rbac` grants it, so the two cannot drift.
+// list and `rollcheck rbac` grants it, so the two cannot drift. With
+// attackers, what the fleet does in its namespace follows.
 func (c *Config) Permissions(deployments ...string) []rollout.Permission {
+	out := c.workloadPermissions(deployments...)
+	if c.Attackers != nil {
+		out = append(out, attackers.Permissions(c.attackerNamespace())...)
+	}
+	return out
+}
+
+func (c *Config) workloadPermissions(deployments ...string) []rollout.Permission {
 	ns := c.Namespace
 	switch {
 	case c.Switch != nil:

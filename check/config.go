@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/attackers"
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/rollout"
 )
@@ -22,6 +23,9 @@ import (
 // Clients are the connections a run uses.
 type Clients struct {
 	Kube kubernetes.Interface
+	// Attackers reaches attacker pods (logs, port-forward); needed with
+	// Config.Attackers.
+	Attackers attackers.Transport
 }
 
 // Config is one run, parsed and checked by the caller. Durations are as the
@@ -57,6 +61,9 @@ type Config struct {
 
 	Attack     attack.Config
 	Thresholds report.Thresholds
+	// Attackers, when set, sends the load from pods in the cluster
+	// (check/attackers.go) instead of from this process.
+	Attackers *Attackers
 	// SkipAccess skips the RBAC check before any change.
 	SkipAccess bool
 

@@ -42,20 +42,42 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		rep.warning(w)
 	}
 	findings := preflight.Check(pin, preflight.Options{})
+	if err := inClusterTargets(ctx, client, &cfg); err != nil {
+		return report.Input{}, err
+	}
 	defer p.stop()
 	if err := p.start(ctx); err != nil {
 		return report.Input{}, err
 	}
-	atk, err := attack.New(cfg.Attack)
+	atkCfg := cfg.Attack
+	atkCfg.NoLocal = cfg.Attackers != nil
+	atk, err := attack.New(atkCfg)
 	if err != nil {
 		return report.Input{}, ConfigError{err}
 	}
-	atk.Start(ctx)
+	fleet, err := startFleet(ctx, clients, &cfg, p, rep)
+	if err != nil {
+		return report.Input{}, err
+	}
+	defer fleet.remove()
+	// The attackers' load ends when loadCtx does; their results are fed
+	// until the Attack's Stop.
+	loadCtx, endLoad := context.WithCancel(ctx)
+	defer endLoad()
+	atk.Start(loadCtx)
+	if err := fleet.goLoad(ctx, atk); err != nil {
+		atk.Stop()
+		return report.Input{}, err
+	}
 	rep.start(ctx, atk, p.Status, cfg.ProgressEvery)
 	defer rep.stop()
 
 	ph, err := runPhases(ctx, &cfg, p, atk, rep)
 	rep.stop()
+	if cfg.Attackers != nil {
+		endLoad()
+		fleet.stop()
+	}
 	res := atk.Stop()
 	if err != nil {
 		return report.Input{}, err
@@ -98,6 +120,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		Replaces:      cfg.Switch == nil && cfg.Canary == nil,
 		Drained:       ph.drained,
 		NotDrained:    ph.notDrained,
+		Attackers:     fleet.inputs(),
 	}, nil
 }
 

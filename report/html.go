@@ -81,6 +81,7 @@ func WriteHTML(r *Report, w io.Writer) error {
 		Title:     fmt.Sprintf("rollcheck %s: %s", r.Verdict, r.Workload()),
 		Chart:     template.HTML(chartSVG(r, ts)),
 		Lanes:     template.HTML(lanesSVG(r, ts)),
+		Attackers: template.HTML(attackersSVG(r, ts)),
 		Classes:   classLegend(),
 		LaneColor: laneColors,
 	}
@@ -95,6 +96,7 @@ type htmlPage struct {
 	Title     string
 	Chart     template.HTML
 	Lanes     template.HTML
+	Attackers template.HTML // report/attackers.go; "" without attackers
 	Classes   []struct{ Name, Color string }
 	LaneColor []struct{ Name, Color string }
 }
@@ -359,6 +361,8 @@ table.steps{border-collapse:collapse} table.steps td,table.steps th{border:1px s
 <h2>Pods</h2>
 <div class="legend">{{range .LaneColor}}<span><i class="sw" style="background:{{.Color}}"></i>{{.Name}}</span>{{end}}<span>✕ container exited</span></div>
 {{.Lanes}}
+{{if .Attackers}}<h2>Attackers</h2>
+{{.Attackers}}{{end}}
 <script>
 (function(){
   var d=document.getElementById('details');

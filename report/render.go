@@ -97,6 +97,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 		})
 	}
 
+	r.writeAttackers(p)
 	p.table([]string{"phase", "from", "to", "requests", "failed"}, func(add func(...any)) {
 		for _, ph := range r.Phases {
 			add(ph.Name, offset(t0, ph.Start), offset(t0, ph.End), ph.Requests, ph.Failures)

@@ -96,6 +96,8 @@ type Input struct {
 	// Timeout is the client's request timeout (zero: unknown): timeouts
 	// when the baseline was already about that slow are the client's.
 	Timeout time.Duration
+	// Attackers are the attacker pods that sent the load (report/attackers.go).
+	Attackers []AttackerInput
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -180,6 +182,8 @@ type Report struct {
 
 	// Connections splits the load by connection kind (connections.go).
 	Connections *Connections `json:"connections,omitempty"`
+	// Attackers are the pods that sent the load (--attackers).
+	Attackers []Attacker `json:"attackers,omitempty"`
 }
 
 // Build computes the report, including the verdict and its reasons.
@@ -285,7 +289,8 @@ func Build(in Input) *Report {
 	markPredicted(r.Causes, r.Preflight)
 	markUncertain(r, in)
 	r.Recommendations = recommend(set, r.Causes, r.Measurements, a.Max)
-	r.Checks = checks(r, in)
+	r.Attackers = buildAttackers(in.Attackers)
+	r.Checks = append(checks(r, in), attackersCheck(r.Attackers)...)
 	completionUnseen(r, in)
 	r.Verdict, r.Reasons = decide(r.Checks)
 	if r.Verdict == Pass {

@@ -137,15 +137,27 @@ func (o *RBACOptions) Validate() error {
 
 // Run prints the Role, and the RoleBinding when there are subjects.
 func (o *RBACOptions) Run(context.Context) error {
-	ns := o.Config.Namespace
-	objs := []any{rbacRole(o.Name, ns, o.Config.Permissions(o.Config.Deployments()...))}
-	if len(o.subjects) > 0 {
-		objs = append(objs, &rbacv1.RoleBinding{
-			TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
-			ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: ns},
-			Subjects:   o.subjects,
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: o.Name},
-		})
+	// One Role (and RoleBinding) per namespace: attackers may run in
+	// another one (--attacker-namespace).
+	var objs []any
+	var namespaces []string
+	byNS := map[string][]rollout.Permission{}
+	for _, p := range o.Config.Permissions(o.Config.Deployments()...) {
+		if _, ok := byNS[p.Namespace]; !ok {
+			namespaces = append(namespaces, p.Namespace)
+		}
+		byNS[p.Namespace] = append(byNS[p.Namespace], p)
+	}
+	for _, ns := range namespaces {
+		objs = append(objs, rbacRole(o.Name, ns, byNS[ns]))
+		if len(o.subjects) > 0 {
+			objs = append(objs, &rbacv1.RoleBinding{
+				TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "RoleBinding"},
+				ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: ns},
+				Subjects:   o.subjects,
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: o.Name},
+			})
+		}
 	}
 	if err := writeRBAC(o.Out, o.Config, objs); err != nil {
 		return fmt.Errorf("writing rbac: %w", err)

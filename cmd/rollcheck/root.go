@@ -22,7 +22,8 @@ func Execute(ctx context.Context, streams genericiooptions.IOStreams, args []str
 // newRootCommand returns the rollcheck command tree.
 func newRootCommand(f *factory) *cobra.Command {
 	return rootWith(f, newRunCommand(f, nil), newVersionCommand(f, nil), newLintCommand(f, nil),
-		newCompareCommand(f, nil), newReportCommand(f, nil), newRBACCommand(f, nil))
+		newCompareCommand(f, nil), newReportCommand(f, nil), newRBACCommand(f, nil),
+		newAttackCommand(f, nil), newCleanupCommand(f, nil))
 }
 
 // rootWith is the root command over the given subcommands: tests build

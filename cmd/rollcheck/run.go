@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"os"
 	"slices"
 	"sort"
@@ -56,20 +55,7 @@ type RunOptions struct {
 
 	ScenarioFile string
 
-	Targets   []string
-	Method    string
-	Headers   []string
-	Body      string
-	Rate      string
-	Timeout   time.Duration
-	KeepAlive bool
-	HTTP2     bool
-	PodHeader string
-	// Connections is --connections (new, reused, both; "": from
-	// KeepAlive); keepAliveSet says --keepalive (or the file's keepalive)
-	// was given, so that the two must agree.
-	Connections  string
-	keepAliveSet bool
+	LoadOptions
 
 	Namespace  string
 	Deployment string
@@ -107,6 +93,12 @@ type RunOptions struct {
 	// ReportOpenMetrics is the file of the run's results as OpenMetrics.
 	ReportOpenMetrics string
 
+	// Attacker pods (run_attackers.go).
+	Attackers         int
+	AttackerImage     string
+	AttackerNamespace string
+	AttackerSkew      time.Duration
+
 	// Config is the run, built by Validate.
 	Config check.Config
 }
@@ -115,10 +107,7 @@ func newRunCommand(f *factory, runF func(context.Context, *RunOptions) error) *c
 	o := &RunOptions{
 		f:               f,
 		IOStreams:       f.IOStreams,
-		Method:          http.MethodGet,
-		Rate:            "50/s",
-		Timeout:         5 * time.Second,
-		KeepAlive:       true,
+		LoadOptions:     defaultLoadOptions(),
 		Baseline:        10 * time.Second,
 		Settle:          10 * time.Second,
 		BucketWidth:     100 * time.Millisecond,
@@ -166,16 +155,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&o.ScenarioFile, "filename", "f", "", "scenario file (YAML); flags given on the command line override it")
-	fl.StringArrayVar(&o.Targets, "target", nil, "URL to load (repeatable; used round robin)")
-	fl.StringVar(&o.Method, "method", o.Method, "HTTP method")
-	fl.StringArrayVarP(&o.Headers, "header", "H", nil, "request header \"Key: value\" (repeatable)")
-	fl.StringVar(&o.Body, "body", "", "request body")
-	fl.StringVar(&o.Rate, "rate", o.Rate, "constant request rate, as N/s, N/100ms or N/1m")
-	fl.DurationVar(&o.Timeout, "timeout", o.Timeout, "timeout of each request")
-	fl.BoolVar(&o.KeepAlive, "keepalive", o.KeepAlive, "reuse connections (keep-alive); --keepalive=false is --connections new")
-	fl.StringVar(&o.Connections, "connections", "", "how the load uses connections: reused (keep-alive, the default), new (a new connection for every request) or both (the two side by side, each at half of --rate; the report splits failures by connection kind)")
-	fl.BoolVar(&o.HTTP2, "http2", false, "use HTTP/2 when the target offers it")
-	fl.StringVar(&o.PodHeader, "pod-header", "", "response header that names the serving pod (e.g. X-Pod-Name), to attribute responses to pods; a comma-separated list tries each in order (e.g. X-Pod-Name,X-Lab-Target: the app's, then the lab load balancer's, which it sends only with --name-pods, as no real load balancer names pods)")
+	o.LoadOptions.addFlags(fl)
 	fl.StringVar(&o.Deployment, "deployment", "", "the workload to roll out (NAME or deployment/NAME, statefulset/NAME, daemonset/NAME)")
 	fl.StringVar(&o.Service, "service", "", "the Service whose EndpointSlices to watch (default: every Service selecting the pods)")
 	fl.BoolVar(&o.Restart, "restart", false, "trigger the rollout as 'kubectl rollout restart' does")
@@ -203,6 +183,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
 	fl.StringVar(&o.ReportOpenMetrics, "report-openmetrics", "", "write the results (verdict, requests, failures by class and cause, disrupted time, rollout duration, routing lag) in the OpenMetrics text format to this file, for the node exporter's textfile collector or a Pushgateway")
 	fl.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
+	addAttackerFlags(fl, o)
 	return cmd
 }
 
@@ -215,7 +196,7 @@ func (o *RunOptions) Complete(cmd *cobra.Command, args []string) error {
 		}
 		o.Deployment = args[0]
 	}
-	o.keepAliveSet = cmd.Flags().Changed("keepalive")
+	o.LoadOptions.keepAliveSet = cmd.Flags().Changed("keepalive")
 	if o.ScenarioFile != "" {
 		s, err := scenarios.LoadFile(o.ScenarioFile)
 		if err != nil {
@@ -337,34 +318,9 @@ func (o *RunOptions) Validate() error {
 	if err := o.validateAction(&cfg); err != nil {
 		return err
 	}
-	rate, err := attack.ParseRate(o.Rate)
+	load, err := o.LoadOptions.attackConfig()
 	if err != nil {
 		return err
-	}
-	if o.Connections != "" {
-		if _, err := attack.ParseConnections(o.Connections); err != nil {
-			return fmt.Errorf("--%w", err)
-		}
-	}
-	conns, err := attack.ResolveConnections(o.Connections, o.KeepAlive, o.keepAliveSet)
-	if err != nil {
-		return fmt.Errorf("--keepalive and --connections disagree: %w", err)
-	}
-	header := http.Header{}
-	for _, h := range o.Headers {
-		k, v, err := attack.ParseHeader(h)
-		if err != nil {
-			return err
-		}
-		header.Add(k, v)
-	}
-	var targets []attack.Target
-	for _, t := range o.Targets {
-		u, err := attack.ParseTargetURL(t)
-		if err != nil {
-			return err
-		}
-		targets = append(targets, attack.Target{Method: strings.ToUpper(o.Method), URL: u.String(), Header: header, Body: []byte(o.Body)})
 	}
 	for name, d := range map[string]time.Duration{"--timeout": o.Timeout, "--baseline": o.Baseline, "--settle": o.Settle, "--rollout-timeout": o.RolloutTimeout, "--max-disrupted": o.MaxDisrupted} {
 		if d < 0 {
@@ -382,15 +338,8 @@ func (o *RunOptions) Validate() error {
 			return fmt.Errorf("%s must be between 0 and 1 (or -1 for off), got %g", name, v)
 		}
 	}
-	cfg.Attack = attack.Config{
-		Targets:     targets,
-		Rate:        rate,
-		Timeout:     o.Timeout,
-		Connections: conns,
-		HTTP2:       o.HTTP2,
-		BucketWidth: o.BucketWidth,
-		PodHeader:   o.PodHeader,
-	}
+	cfg.Attack = load
+	cfg.Attack.BucketWidth = o.BucketWidth
 	if _, err := attack.New(cfg.Attack); err != nil {
 		return err
 	}
@@ -399,6 +348,9 @@ func (o *RunOptions) Validate() error {
 		MaxFailureRatio: o.MaxFailureRatio,
 		MaxDisrupted:    o.MaxDisrupted,
 		MinSuccessRatio: o.MinSuccessRatio,
+	}
+	if err := o.validateAttackers(&cfg); err != nil {
+		return err
 	}
 	o.Config = cfg
 	return nil
@@ -535,7 +487,13 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	}
 	st := newStatusLine(o.ErrOut)
 	cfg.Progress, cfg.ProgressEvery = st.show, st.every()
-	in, err := check.Execute(ctx, check.Clients{Kube: client}, cfg)
+	clients := check.Clients{Kube: client}
+	if cfg.Attackers != nil {
+		if clients.Attackers, err = o.attackerTransport(client); err != nil {
+			return err
+		}
+	}
+	in, err := check.Execute(ctx, clients, cfg)
 	st.finish()
 	if err != nil {
 		return err

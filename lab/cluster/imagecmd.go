@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -20,7 +21,7 @@ func newImageCommand() *cobra.Command {
 		Use:   "image",
 		Short: "Build the real node's images locally, or load image archives into a running real-node lab",
 	}
-	cmd.AddCommand(newImageBuildCommand(), newImageLoadCommand())
+	cmd.AddCommand(newImageBuildCommand(), newImageLoadCommand(), newImageRollcheckCommand())
 	return cmd
 }
 
@@ -121,4 +122,47 @@ func (o *imageLoadOptions) run(cmd *cobra.Command, files []string) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "loaded %s (%s): %s\n", a.Path, a.Format, strings.Join(a.Refs, ", "))
 	}
 	return err
+}
+
+type imageRollcheckOptions struct {
+	binary, version, out, caBundle string
+}
+
+func newImageRollcheckCommand() *cobra.Command {
+	o := &imageRollcheckOptions{caBundle: image.HostCABundle()}
+	cmd := &cobra.Command{
+		Use:   "rollcheck --binary FILE --version V --out FILE",
+		Short: "Write rollcheck's own image (" + image.RollcheckRepo + ":V) as a docker-archive tarball",
+		Long: `Write rollcheck's own image, ` + image.RollcheckRepo + `:V, the image attacker pods
+run, as a docker-archive tarball (ctr images import and rollcheck-lab image load
+read it), with no Docker daemon: one layer with the static binary at /rollcheck
+(the entrypoint), /etc/passwd and /etc/group with a nonroot user (65532, the
+image's user), the host's CA bundle when it has one, and /tmp. Prints
+"image REF DIGEST" (the manifest digest). make image runs it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.binary == "" || o.version == "" || o.out == "" {
+				return errors.New("--binary, --version and --out are required")
+			}
+			cmd.SilenceUsage = true
+			spec, err := image.Rollcheck(o.binary, o.version, o.caBundle)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+				return err
+			}
+			b, err := image.WriteBuilt(spec, o.out)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "image %s %s\n", b.Ref, b.Digest)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&o.binary, "binary", "", "the static rollcheck binary (CGO_ENABLED=0)")
+	cmd.Flags().StringVar(&o.version, "version", "", "rollcheck's version, the image's tag")
+	cmd.Flags().StringVar(&o.out, "out", "", "the archive to write")
+	cmd.Flags().StringVar(&o.caBundle, "ca-bundle", o.caBundle, "CA certificates to put in the image (default: the host's; \"\" for none)")
+	return cmd
 }

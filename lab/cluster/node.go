@@ -124,6 +124,11 @@ func (n *realNode) importImages(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("build the lab's images: %w", err)
 	}
+	// rollcheck's own image (make image), which attacker pods run, when
+	// it was built.
+	if p := filepath.Join(filepath.Dir(n.exe), rollcheckImage); fileExists(p) {
+		paths = append(paths, p)
+	}
 	for _, p := range paths {
 		if err := image.Import(ctx, "ctr", socket, p); err != nil {
 			return err
@@ -131,6 +136,15 @@ func (n *realNode) importImages(ctx context.Context, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "real node: %d images imported in %s\n", len(paths), time.Since(began).Round(10*time.Millisecond))
 	return nil
+}
+
+// rollcheckImage is where make image writes rollcheck's image, relative
+// to the directory of rollcheck-lab.
+const rollcheckImage = "image/rollcheck.tar"
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // prebuiltImagesDir is where make lab-node writes the lab's image archives

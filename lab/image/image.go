@@ -45,9 +45,10 @@ type Spec struct {
 	// Ref is the image's name, e.g. rollcheck/demo-app:v1.
 	Ref   string
 	Files []File
-	// Entrypoint, Cmd, Env and WorkingDir go to the image config.
+	// Entrypoint, Cmd, Env, WorkingDir and User go to the image config.
 	Entrypoint, Cmd, Env []string
 	WorkingDir           string
+	User                 string
 }
 
 // File is one entry of an image's layer.
@@ -56,6 +57,8 @@ type File struct {
 	Path string
 	// Source is the host file whose content the entry gets (unused for links).
 	Source string
+	// Content, if not nil, is the entry's content instead of Source's.
+	Content []byte
 	// Mode is the entry's permission bits; 0 means 0755.
 	Mode int64
 	// Link, if set, makes the entry a symbolic link to Link.

@@ -30,6 +30,9 @@ func Write(spec Spec, path string) error {
 	return err
 }
 
+// WriteBuilt is Write, returning the image's digests.
+func WriteBuilt(spec Spec, path string) (Built, error) { return write(spec, path) }
+
 // Built is an image archive that WriteLab wrote.
 type Built struct {
 	Ref, Path string
@@ -137,6 +140,7 @@ func Build(spec Spec) (v1.Image, error) {
 			Cmd:        spec.Cmd,
 			Env:        spec.Env,
 			WorkingDir: spec.WorkingDir,
+			User:       spec.User,
 		},
 		RootFS: v1.RootFS{Type: "layers"},
 	})
@@ -169,7 +173,7 @@ func layerEntries(files []File) ([]entry, error) {
 		if !path.IsAbs(f.Path) || path.Clean(f.Path) != f.Path || f.Path == "/" {
 			return nil, fmt.Errorf("file path %q must be absolute and clean", f.Path)
 		}
-		if f.Link == "" && f.Source == "" && !f.Dir {
+		if f.Link == "" && f.Source == "" && f.Content == nil && !f.Dir {
 			return nil, fmt.Errorf("file %s has neither a source nor a link target", f.Path)
 		}
 		n := f.Path[1:]
@@ -220,6 +224,16 @@ func writeLayer(w io.Writer, entries []entry) error {
 			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, e.Link, 0o777
 		default:
 			hdr.Typeflag, hdr.Mode = tar.TypeReg, mode
+		}
+		if hdr.Typeflag == tar.TypeReg && e.Content != nil {
+			hdr.Size = int64(len(e.Content))
+			if err := tw.WriteHeader(hdr); err != nil {
+				return err
+			}
+			if _, err := tw.Write(e.Content); err != nil {
+				return err
+			}
+			continue
 		}
 		if hdr.Typeflag != tar.TypeReg {
 			if err := tw.WriteHeader(hdr); err != nil {

@@ -57,6 +57,7 @@ prefix; the process argv is prefix + container command + container args (after
 $(VAR) expansion). Built-in images:
   rollcheck/demo-app:*                         -> <rollcheck-lab> app
   registry.k8s.io/e2e-test-images/agnhost:*    -> <dir of rollcheck-lab>/agnhost
+  rollcheck/rollcheck:*                        -> <dir of rollcheck-lab>/rollcheck
 --image-map adds entries (YAML or JSON list of {image, command, portFlags}).
 
 Every pod gets an IP label from --pod-cidr (never dialed) and a free 127.0.0.1
@@ -140,7 +141,7 @@ func (o *Options) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
 	}
-	images := DefaultImageMap(exe, filepath.Join(filepath.Dir(exe), "agnhost"))
+	images := DefaultImageMap(exe, filepath.Join(filepath.Dir(exe), "agnhost"), filepath.Join(filepath.Dir(exe), "rollcheck"))
 	if o.ImageMapFile != "" {
 		if err := images.LoadFile(o.ImageMapFile); err != nil {
 			return err

@@ -1,11 +1,14 @@
 package kubelet
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/kubernetes/third_party/forked/golang/expansion"
 )
 
@@ -59,8 +62,10 @@ func (w *podWorker) containerEnv(spec *v1.Container) ([]string, map[string]strin
 			val = expansion.Expand(val, expansion.MappingFuncFor(vars))
 		} else if fr := e.ValueFrom.FieldRef; fr != nil {
 			val = w.fieldValue(pod, fr.FieldPath)
+		} else if sr := e.ValueFrom.SecretKeyRef; sr != nil {
+			val = w.secretValue(pod.Namespace, sr)
 		} else {
-			w.logf("env %s of container %s: only value and fieldRef are supported", e.Name, spec.Name)
+			w.logf("env %s of container %s: only value, fieldRef and secretKeyRef are supported", e.Name, spec.Name)
 		}
 		set(e.Name, val)
 	}
@@ -106,4 +111,21 @@ func trimKey(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// secretValue reads a secretKeyRef at container start. A missing Secret
+// or key gives "" and a log line (the real kubelet would hold the
+// container back with CreateContainerConfigError).
+func (w *podWorker) secretValue(namespace string, ref *v1.SecretKeySelector) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := w.k.client.CoreV1().Secrets(namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	if err != nil {
+		w.logf("env from secret %s: %v", ref.Name, err)
+		return ""
+	}
+	if v, ok := s.Data[ref.Key]; ok {
+		return string(v)
+	}
+	return s.StringData[ref.Key]
 }

@@ -3,6 +3,7 @@ package kubelet
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"strconv"
@@ -36,11 +37,13 @@ type ImageMap struct {
 	rules []ImageRule
 }
 
-// DefaultImageMap maps the demo app to `self app` and agnhost to the agnhost
-// binary built next to rollcheck-lab.
-func DefaultImageMap(self, agnhost string) *ImageMap {
+// DefaultImageMap maps the demo app to `self app`, agnhost to the agnhost
+// binary and rollcheck's own image (what attacker pods run) to the rollcheck
+// binary, both built next to rollcheck-lab.
+func DefaultImageMap(self, agnhost, rollcheck string) *ImageMap {
 	return &ImageMap{rules: []ImageRule{
 		{Image: "rollcheck/demo-app:*", Command: []string{self, "app"}},
+		{Image: "rollcheck/rollcheck:*", Command: []string{rollcheck}, fixArgs: fixRollcheckArgs},
 		{
 			Image:     "registry.k8s.io/e2e-test-images/agnhost:*",
 			Command:   []string{agnhost},
@@ -74,6 +77,26 @@ func fixAgnhostArgs(args []string, ports map[int32]int) []string {
 		args = append(args, "--udp-port=-1")
 	}
 	return args
+}
+
+// fixRollcheckArgs keeps an attacker's clock server on loopback: a pod is a
+// host process here, and `--clock-listen :9090` would listen on every
+// interface of the host. The port becomes the container port's loopback
+// mapping when it has one.
+func fixRollcheckArgs(args []string, ports map[int32]int) []string {
+	loopback := func(v string) string {
+		_, port, err := net.SplitHostPort(v)
+		if err != nil {
+			return v // rollcheck refuses it with its own message
+		}
+		if n, err := strconv.Atoi(port); err == nil {
+			if p, ok := ports[int32(n)]; ok {
+				port = strconv.Itoa(p)
+			}
+		}
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return mapFlagValues(args, []string{"--clock-listen"}, loopback)
 }
 
 // Add appends a rule that wins over the existing ones.
@@ -147,7 +170,6 @@ func rewritePortFlags(args, flags []string, ports map[int32]int) []string {
 	if len(flags) == 0 {
 		return args
 	}
-	out := append([]string(nil), args...)
 	mapped := func(v string) string {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -158,12 +180,19 @@ func rewritePortFlags(args, flags []string, ports map[int32]int) []string {
 		}
 		return v
 	}
+	return mapFlagValues(args, flags, mapped)
+}
+
+// mapFlagValues returns a copy of args with the value of each named flag
+// ("--f=V" or "--f V") replaced by fn(V).
+func mapFlagValues(args, flags []string, fn func(string) string) []string {
+	out := append([]string(nil), args...)
 	for i := 0; i < len(out); i++ {
 		for _, f := range flags {
 			if v, ok := strings.CutPrefix(out[i], f+"="); ok {
-				out[i] = f + "=" + mapped(v)
+				out[i] = f + "=" + fn(v)
 			} else if out[i] == f && i+1 < len(out) {
-				out[i+1] = mapped(out[i+1])
+				out[i+1] = fn(out[i+1])
 				i++
 			}
 		}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestImageLookup(t *testing.T) {
-	m := DefaultImageMap("/bin/rollcheck-lab", "/bin/agnhost")
+	m := DefaultImageMap("/bin/rollcheck-lab", "/bin/agnhost", "/bin/rollcheck")
 	tests := []struct {
 		image string
 		want  []string
@@ -18,6 +18,8 @@ func TestImageLookup(t *testing.T) {
 		{"docker.io/rollcheck/demo-app:latest", []string{"/bin/rollcheck-lab", "app"}},
 		{"rollcheck/demo-app", []string{"/bin/rollcheck-lab", "app"}},
 		{"registry.k8s.io/e2e-test-images/agnhost:2.53", []string{"/bin/agnhost"}},
+		{"rollcheck/rollcheck:v0.4.0", []string{"/bin/rollcheck"}},
+		{"rollcheck/rollcheck:dev", []string{"/bin/rollcheck"}},
 		{"rollcheck/other:v1", nil},
 	}
 	for _, tt := range tests {
@@ -34,7 +36,7 @@ func TestImageLookup(t *testing.T) {
 }
 
 func TestImageMapFileEntriesWinOverBuiltins(t *testing.T) {
-	m := DefaultImageMap("/bin/rollcheck-lab", "/bin/agnhost")
+	m := DefaultImageMap("/bin/rollcheck-lab", "/bin/agnhost", "/bin/rollcheck")
 	file := filepath.Join(t.TempDir(), "images.yaml")
 	data := "- image: rollcheck/demo-app:*\n  command: [/usr/local/bin/demo]\n- image: nginx:*\n  command: [/bin/sleep, infinity]\n"
 	if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
@@ -63,7 +65,7 @@ func TestAgnhostNetexecArgsStayOnLoopbackPorts(t *testing.T) {
 		{"a separate flag value is mapped", []string{"netexec", "--http-port", "8080", "--udp-port=-1"}, []string{"netexec", "--http-port", "40001", "--udp-port=-1"}},
 		{"other subcommands are untouched", []string{"pause"}, []string{"pause"}},
 	}
-	rule, _ := DefaultImageMap("x", "y").Lookup("registry.k8s.io/e2e-test-images/agnhost:2.53")
+	rule, _ := DefaultImageMap("x", "y", "z").Lookup("registry.k8s.io/e2e-test-images/agnhost:2.53")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := rule.fixArgs(rewritePortFlags(tt.args, rule.PortFlags, ports), ports)
@@ -95,3 +97,26 @@ func TestIPPoolSkipsGatewayAndBroadcast(t *testing.T) {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+func TestRollcheckClockListenStaysOnLoopback(t *testing.T) {
+	ports := map[int32]int{9090: 40003}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"a declared port is mapped to loopback", []string{"attack", "--clock-listen", ":9090", "http://x/"}, []string{"attack", "--clock-listen", "127.0.0.1:40003", "http://x/"}},
+		{"the = form too", []string{"attack", "--clock-listen=0.0.0.0:9090"}, []string{"attack", "--clock-listen=127.0.0.1:40003"}},
+		{"an undeclared port stays, on loopback", []string{"attack", "--clock-listen=:7000"}, []string{"attack", "--clock-listen=127.0.0.1:7000"}},
+		{"no clock, no change", []string{"attack", "--duration", "3s", "http://x/"}, []string{"attack", "--duration", "3s", "http://x/"}},
+		{"a value rollcheck refuses is left to it", []string{"attack", "--clock-listen", "nope"}, []string{"attack", "--clock-listen", "nope"}},
+	}
+	rule, _ := DefaultImageMap("x", "y", "z").Lookup("rollcheck/rollcheck:dev")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := rule.fixArgs(tt.args, ports); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

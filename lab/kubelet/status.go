@@ -89,9 +89,16 @@ func (w *podWorker) mergeStatus(fresh *v1.Pod) v1.PodStatus {
 	var statuses []v1.ContainerStatus
 	var unready []string
 	anyRunning, anyRan := false, false
+	allExited, allZero := len(w.containers) > 0, true
 	for _, c := range w.containers {
 		seen, current := c.reportedLocked()
 		ready := c.ready && current
+		// The phase follows what the relist has shown, as the states do.
+		if t := seen.state.Terminated; t == nil {
+			allExited = false
+		} else if t.ExitCode != 0 {
+			allZero = false
+		}
 		cs := v1.ContainerStatus{
 			Name:                 c.spec.Name,
 			State:                seen.state,
@@ -119,9 +126,16 @@ func (w *podWorker) mergeStatus(fresh *v1.Pod) v1.PodStatus {
 	}
 	st.ContainerStatuses = statuses
 
+	policy := fresh.Spec.RestartPolicy
 	switch {
 	case w.phase != "":
 		st.Phase = w.phase
+	case allExited && allZero && policy != v1.RestartPolicyAlways:
+		// Every container exited and none will restart: the pod is done,
+		// as a real kubelet reports it (a Job's pod, an attacker).
+		st.Phase = v1.PodSucceeded
+	case allExited && !allZero && policy == v1.RestartPolicyNever:
+		st.Phase = v1.PodFailed
 	case anyRunning || anyRan:
 		st.Phase = v1.PodRunning
 	default:

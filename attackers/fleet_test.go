@@ -1,0 +1,234 @@
+package attackers
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/rollcheck/rollcheck/attack"
+)
+
+func TestSharesSumToTheRate(t *testing.T) {
+	for _, c := range []struct {
+		rate attack.Rate
+		n    int
+		want string
+	}{
+		{attack.Rate{Freq: 100, Per: time.Second}, 3, "34/1s 33/1s 33/1s"},
+		{attack.Rate{Freq: 5, Per: time.Second}, 3, "2/1s 2/1s 1/1s"},
+		{attack.Rate{Freq: 2, Per: time.Second}, 3, "7/10s 7/10s 6/10s"},
+		{attack.Rate{Freq: 9, Per: 100 * time.Millisecond}, 3, "3/100ms 3/100ms 3/100ms"},
+	} {
+		s, err := Shares(c.rate, c.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		sum := 0.0
+		for _, r := range s {
+			got = append(got, rateArg(r))
+			sum += r.PerSecond()
+		}
+		if strings.Join(got, " ") != c.want || sum < c.rate.PerSecond()-1e-9 || sum > c.rate.PerSecond()+1e-9 {
+			t.Errorf("Shares(%v, %d) = %v (sum %v), want %s", c.rate, c.n, got, sum, c.want)
+		}
+	}
+}
+
+func TestOffsetIsTheMinimumRTTSample(t *testing.T) {
+	base := time.Unix(1000, 0)
+	var c clockState
+	// The remote clock is 300ms ahead; the slow sample's asymmetric delay
+	// would put the estimate 40ms off.
+	c.addRound([]Sample{
+		{Sent: base, Remote: base.Add(300*time.Millisecond + 80*time.Millisecond), Received: base.Add(90 * time.Millisecond)},
+		{Sent: base, Remote: base.Add(300*time.Millisecond + 1*time.Millisecond), Received: base.Add(2 * time.Millisecond)},
+	})
+	c.addRound([]Sample{{Sent: base, Remote: base.Add(305*time.Millisecond + 2*time.Millisecond), Received: base.Add(4 * time.Millisecond)}})
+	e := c.estimate()
+	if e.Offset != 300*time.Millisecond || e.Bound != time.Millisecond || e.Spread != 5*time.Millisecond || e.Samples != 3 || e.Rounds != 2 {
+		t.Fatalf("estimate %+v, want offset 300ms ± 1ms, spread 5ms, 3 samples in 2 rounds", e)
+	}
+}
+
+// fakeAttacker is one pod's clock server and stream.
+type fakeAttacker struct {
+	skew    time.Duration
+	srv     *httptest.Server
+	started chan struct{}
+	pr      *io.PipeReader
+	pw      *io.PipeWriter
+	enc     *attack.StreamEncoder
+}
+
+type fakeTransport struct {
+	mu   sync.Mutex
+	pods map[string]*fakeAttacker
+}
+
+func (t *fakeTransport) get(pod string) *fakeAttacker {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pods[pod]
+}
+
+func (t *fakeTransport) Forward(_ context.Context, _, pod string, port int) (string, func(), error) {
+	return t.get(pod).srv.URL, func() {}, nil
+}
+
+func (t *fakeTransport) Logs(_ context.Context, _, pod string) (io.ReadCloser, error) {
+	return t.get(pod).pr, nil
+}
+
+func newFakeAttacker(t *testing.T, skew time.Duration) *fakeAttacker {
+	a := &fakeAttacker{skew: skew, started: make(chan struct{})}
+	var once sync.Once
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/clock":
+			_ = json.NewEncoder(w).Encode(clockAnswer{Time: time.Now().Add(skew)})
+		case "/start":
+			once.Do(func() { close(a.started) })
+		}
+	}))
+	t.Cleanup(a.srv.Close)
+	a.pr, a.pw = io.Pipe()
+	a.enc = attack.NewStreamEncoder(a.pw)
+	a.enc.Skew = skew
+	return a
+}
+
+// TestFleetMergesResultsOnOneClock: pods are created with the run's labels
+// and owner, the headers go to a Secret (not the args), results come back
+// on rollcheck's clock whatever the attacker's skew, a stream that ends
+// early names its attacker, and Delete removes everything.
+func TestFleetMergesResultsOnOneClock(t *testing.T) {
+	kube := fake.NewClientset()
+	tr := &fakeTransport{pods: map[string]*fakeAttacker{}}
+	skews := []time.Duration{400 * time.Millisecond, 0, -250 * time.Millisecond}
+	kube.PrependReactor("create", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		pod := action.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		i := len(tr.pods)
+		tr.mu.Lock()
+		tr.pods[pod.Name] = newFakeAttacker(t, skews[i])
+		tr.mu.Unlock()
+		pod.Spec.NodeName = "node-" + string(rune('a'+i))
+		pod.Status.Phase = corev1.PodRunning
+		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		return false, nil, nil
+	})
+	header := http.Header{"Authorization": {"Bearer secret-token"}}
+	cfg := Config{
+		Count: 3, Image: "rollcheck/rollcheck:test", Namespace: "ns", RunID: "r1", MaxRun: time.Minute,
+		ClockEvery: 50 * time.Millisecond,
+		Attack: attack.Config{Targets: []attack.Target{{Method: "GET", URL: "http://web.ns.svc/", Header: header}},
+			Rate: attack.Rate{Freq: 30, Per: time.Second}, Timeout: time.Second, PodHeader: "X-Pod-Name"},
+	}
+	ctx := t.Context()
+	f, err := Start(ctx, kube, tr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, _ := kube.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{LabelSelector: LabelRun + "=r1," + LabelRole + "=" + RoleAttacker})
+	if len(pods.Items) != 3 {
+		t.Fatalf("%d attacker pods, want 3", len(pods.Items))
+	}
+	for _, p := range pods.Items {
+		args := strings.Join(p.Spec.Containers[0].Args, " ")
+		if strings.Contains(args, "secret-token") || !strings.Contains(args, "--rate 10/1s") || !strings.Contains(args, "--wait-start") {
+			t.Errorf("pod %s args %q: want its share, --wait-start and no header", p.Name, args)
+		}
+		if len(p.OwnerReferences) != 1 || p.OwnerReferences[0].Name != OwnerName("r1") || p.Spec.ActiveDeadlineSeconds == nil {
+			t.Errorf("pod %s: owner %v deadline %v", p.Name, p.OwnerReferences, p.Spec.ActiveDeadlineSeconds)
+		}
+	}
+	sec, err := kube.CoreV1().Secrets("ns").Get(ctx, OwnerName("r1")+"-headers", metav1.GetOptions{})
+	if err != nil || !strings.Contains(sec.StringData[headersKey], "Authorization: Bearer secret-token") {
+		t.Fatalf("headers Secret %v %v", sec, err)
+	}
+
+	var mu sync.Mutex
+	var fed []*vegeta.Result
+	feed := func(r *vegeta.Result, _ bool) bool {
+		mu.Lock()
+		fed = append(fed, r)
+		mu.Unlock()
+		return true
+	}
+	if err := f.Go(ctx, feed); err != nil {
+		t.Fatal(err)
+	}
+	// Each attacker sends 10 results at known true times; the third
+	// one's stream then ends without an end record (it died).
+	truth := time.Now().Truncate(time.Millisecond)
+	for i, name := range []string{"rollcheck-attacker-r1-0", "rollcheck-attacker-r1-1", "rollcheck-attacker-r1-2"} {
+		a := tr.get(name)
+		<-a.started
+		_ = a.enc.Header(attack.StreamRecord{Attacker: name, Start: truth, Rate: 10})
+		for k := range 10 {
+			_ = a.enc.Result(&vegeta.Result{Seq: uint64(k), Timestamp: truth.Add(time.Duration(k) * 10 * time.Millisecond), Code: 200}, true, "web-1")
+		}
+		_ = a.enc.Beacon(attack.StreamRecord{Seq: 1, Time: truth, Requests: 10})
+		if i == 2 {
+			_ = a.pw.Close()
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(fed)
+		mu.Unlock()
+		if n == 30 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	<-f.members[2].done
+	// Deleting the pods ends the two live streams with their end records.
+	kube.PrependReactor("delete", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		a := tr.get(action.(k8stesting.DeleteAction).GetName())
+		_ = a.enc.End(attack.StreamRecord{Time: time.Now(), Requests: 10})
+		_ = a.pw.Close()
+		return false, nil, nil
+	})
+	f.Stop()
+	mu.Lock()
+	if len(fed) != 30 {
+		t.Fatalf("%d results fed, want 30", len(fed))
+	}
+	for _, r := range fed {
+		d := r.Timestamp.Sub(truth)
+		if d < -50*time.Millisecond || d > 150*time.Millisecond || r.Headers.Get("X-Pod-Name") != "web-1" {
+			t.Errorf("result at %s from the truth (pod %q), want within [0,90ms] ± the clock bound", d, r.Headers.Get("X-Pod-Name"))
+		}
+	}
+	mu.Unlock()
+	in := f.Inputs()
+	for i, a := range in {
+		if err := (a.Offset - skews[i]).Abs(); err > a.Bound+time.Millisecond || a.ClockSamples < startBurst {
+			t.Errorf("attacker %d offset %s ± %s, want %s within the bound (%d samples)", i, a.Offset, a.Bound, skews[i], a.ClockSamples)
+		}
+	}
+	if in[0].Problem != "" && !strings.HasPrefix(in[0].Problem, "fell behind") || !strings.HasPrefix(in[2].Problem, "died") {
+		t.Errorf("problems %q, %q; want the third attacker died", in[0].Problem, in[2].Problem)
+	}
+	f.Delete()
+	left, _ := kube.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{})
+	cms, _ := kube.CoreV1().ConfigMaps("ns").List(ctx, metav1.ListOptions{})
+	if len(left.Items) != 0 || len(cms.Items) != 0 {
+		t.Fatalf("left %d pods and %d ConfigMaps", len(left.Items), len(cms.Items))
+	}
+}

@@ -1,0 +1,156 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// CheckAttackers is the check that every attacker pod kept its share of
+// the rate to the end, with its stream and clock reachable.
+const CheckAttackers CheckCode = "attackers-kept-rate"
+
+// AttackerInput is one attacker pod of a run, as the fleet saw it; times
+// are on rollcheck's clock.
+type AttackerInput struct {
+	Pod           string
+	Node          string
+	CPURequest    string
+	MemoryRequest string
+	// Share is the rate asked of it, Achieved what it sent over the
+	// fleet's active span (requests/s).
+	Share    float64
+	Achieved float64
+	Requests int
+	Failures int
+	// Start and End are its first and last request (corrected).
+	Start, End time.Time
+	// Offset is its clock minus rollcheck's (subtracted from its times),
+	// within ±Bound; Spread is how much the estimate moved during the run.
+	Offset, Bound, Spread time.Duration
+	ClockSamples          int
+	// Problem says why it is not trusted ("" when it kept its rate to the
+	// end): it fell behind, died, or its stream or clock was lost.
+	Problem string
+	// FailureTimes are its first failed requests (at most
+	// MaxAttackerFailureTimes), for its lane in the HTML timeline.
+	FailureTimes []time.Time
+}
+
+// MaxAttackerFailureTimes bounds AttackerInput.FailureTimes.
+const MaxAttackerFailureTimes = 1000
+
+// Attacker is one attacker pod in the report.
+type Attacker struct {
+	Pod           string     `json:"pod"`
+	Node          string     `json:"node,omitempty"`
+	CPURequest    string     `json:"cpu_request,omitempty"`
+	MemoryRequest string     `json:"memory_request,omitempty"`
+	Share         float64    `json:"share_rate"`
+	Achieved      float64    `json:"achieved_rate"`
+	Requests      int        `json:"requests"`
+	Failures      int        `json:"failures"`
+	Start         *time.Time `json:"start,omitempty"`
+	End           *time.Time `json:"end,omitempty"`
+	OffsetSeconds float64    `json:"clock_offset_seconds"`
+	BoundSeconds  float64    `json:"clock_bound_seconds"`
+	SpreadSeconds float64    `json:"clock_spread_seconds"`
+	ClockSamples  int        `json:"clock_samples"`
+	Problem       string     `json:"problem,omitempty"`
+	// FailureTimes are its first failed requests, corrected (at most
+	// MaxAttackerFailureTimes).
+	FailureTimes []time.Time `json:"failure_times,omitempty"`
+}
+
+// buildAttackers copies the fleet's view into the report.
+func buildAttackers(in []AttackerInput) []Attacker {
+	var out []Attacker
+	for _, a := range in {
+		x := Attacker{
+			Pod: a.Pod, Node: a.Node, CPURequest: a.CPURequest, MemoryRequest: a.MemoryRequest,
+			Share: a.Share, Achieved: a.Achieved, Requests: a.Requests, Failures: a.Failures,
+			OffsetSeconds: a.Offset.Seconds(), BoundSeconds: a.Bound.Seconds(), SpreadSeconds: a.Spread.Seconds(),
+			ClockSamples: a.ClockSamples, Problem: a.Problem, FailureTimes: a.FailureTimes,
+		}
+		if !a.Start.IsZero() {
+			s, e := a.Start, a.End
+			x.Start, x.End = &s, &e
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// attackersCheck fails (INCONCLUSIVE) naming each attacker with a
+// problem; their results up to then are kept, so failures seen still FAIL.
+func attackersCheck(as []Attacker) []Check {
+	if len(as) == 0 {
+		return nil
+	}
+	c := Check{Code: CheckAttackers, Name: "attackers kept their rate", Inconclusive: true, Partial: true, Passed: true}
+	var bad []string
+	for _, a := range as {
+		if a.Problem != "" {
+			bad = append(bad, fmt.Sprintf("attacker %s %s", a.Pod, a.Problem))
+		}
+	}
+	if len(bad) > 0 {
+		c.Passed = false
+		c.Message = strings.Join(bad, "; ") + ": the load from it is missing from then on"
+	} else {
+		c.Message = fmt.Sprintf("%d attackers kept their share of the rate to the end", len(as))
+	}
+	return []Check{c}
+}
+
+// writeAttackers lists the attackers in the text report.
+func (r *Report) writeAttackers(p *printer) {
+	if len(r.Attackers) == 0 {
+		return
+	}
+	p.table([]string{"attacker", "node", "requests (cpu/mem)", "rate (share)", "clock offset", "state"}, func(add func(...any)) {
+		for _, a := range r.Attackers {
+			add(a.Pod, dash(a.Node), a.CPURequest+"/"+a.MemoryRequest,
+				fmt.Sprintf("%.1f/s (%.1f/s)", a.Achieved, a.Share),
+				fmt.Sprintf("%+.1fms ± %.1fms (drift %.1fms)", 1000*a.OffsetSeconds, 1000*a.BoundSeconds, 1000*a.SpreadSeconds),
+				pick(a.Problem == "", "ok", a.Problem))
+		}
+	})
+}
+
+// attackersSVG draws one lane per attacker: its active span (first to
+// last request), failures as marks, and its problem in the tooltip.
+func attackersSVG(r *Report, ts timeScale) string {
+	if len(r.Attackers) == 0 {
+		return ""
+	}
+	h := float64(len(r.Attackers)*laneH + 4)
+	var s svg
+	s.f(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="attacker pods">`, svgWidth, h+20)
+	axis(&s, r, ts, h)
+	for i, a := range r.Attackers {
+		y := float64(i*laneH + 2)
+		s.f(`<g class="attacker" data-pod="%s"><text x="4" y="%.1f" class="pod">%s</text>`, esc(a.Pod), y+12, esc(a.Pod))
+		if a.Start != nil && a.End != nil {
+			color := "#42a5f5"
+			if a.Problem != "" {
+				color = "#ef9a9a"
+			}
+			title := fmt.Sprintf("%s on %s: %.1f/s of %.1f/s, clock %+.1fms ± %.1fms, %s to %s", a.Pod, dash(a.Node), a.Achieved, a.Share,
+				1000*a.OffsetSeconds, 1000*a.BoundSeconds, offset(ts.t0, *a.Start), offset(ts.t0, *a.End))
+			if a.Problem != "" {
+				title += ": " + a.Problem
+			}
+			s.f(`<rect class="active" x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`,
+				ts.x(*a.Start), y, math.Max(1, ts.x(*a.End)-ts.x(*a.Start)), laneH-4, color, esc(title))
+		}
+		for _, t := range a.FailureTimes {
+			s.f(`<rect class="fail" data-detail="%s" x="%.1f" y="%.1f" width="2" height="%d" fill="#d32f2f"><title>%s</title></rect>`,
+				esc(a.Pod+" failure at "+offset(ts.t0, t)), ts.x(t)-1, y, laneH-4, esc("failed at "+offset(ts.t0, t)))
+		}
+		s.b.WriteString(`</g>`)
+	}
+	s.b.WriteString(`</svg>`)
+	return s.b.String()
+}

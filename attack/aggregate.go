@@ -33,6 +33,17 @@ type aggregator struct {
 	texts     map[string]string // see intern
 	firstSeen time.Time         // earliest request start
 	lastSeen  time.Time         // latest request start
+
+	// streams counts each load stream's outcomes; streamRates is each
+	// stream's asked rate (0: the load does not run it).
+	streams     [numStreams]streamCount
+	streamRates [numStreams]float64
+}
+
+// streamCount is one stream's outcomes: all, and those over kept
+// connections.
+type streamCount struct {
+	byClass, reusedByClass [numClasses]int
 }
 
 // bucket is the internal form of Bucket: fixed counters instead of maps, so
@@ -63,10 +74,19 @@ func newAggregator(start time.Time, width, span time.Duration, podHeader string,
 	}
 }
 
-// add classifies r and counts it in the bucket of its start time. reused
-// tells whether the request went over a reused keep-alive connection.
-func (g *aggregator) add(r *vegeta.Result, reused bool) {
+// add counts r in the reused stream (see addStream).
+func (g *aggregator) add(r *vegeta.Result, reused bool) { g.addStream(r, reused, idxStreamReused) }
+
+// addStream classifies r and counts it in the bucket of its start time and
+// in stream si's totals. reused tells whether the request went over a
+// reused keep-alive connection.
+func (g *aggregator) addStream(r *vegeta.Result, reused bool, si int) {
 	ci := classify(r.Code, r.Error, r.URL)
+	sc := &g.streams[si]
+	sc.byClass[ci]++
+	if reused {
+		sc.reusedByClass[ci]++
+	}
 	ts := r.Timestamp
 
 	// Results arrive in completion order, so a slow early request may land
@@ -154,6 +174,7 @@ func (g *aggregator) add(r *vegeta.Result, reused bool) {
 		Pod:     g.intern(pod),
 		Reused:  reused,
 		URL:     g.intern(u),
+		Stream:  streamNames[si],
 	})
 }
 
@@ -257,6 +278,8 @@ func (g *aggregator) result(end time.Time, rate float64) *Result {
 		return res.FailureList[i].Time.Before(res.FailureList[j].Time)
 	})
 
+	res.Streams = g.streamResults(end)
+
 	if len(g.pods) > 0 {
 		res.FirstByPod = make(map[string]time.Time, len(g.pods))
 		res.LastByPod = make(map[string]time.Time, len(g.pods))
@@ -266,6 +289,39 @@ func (g *aggregator) result(end time.Time, rate float64) *Result {
 		}
 	}
 	return res
+}
+
+// streamResults renders the totals of every stream the load runs or that
+// saw a request, in the order of Streams.
+func (g *aggregator) streamResults(end time.Time) []StreamResult {
+	var out []StreamResult
+	d := end.Sub(g.start)
+	for si := range numStreams {
+		sc := &g.streams[si]
+		sr := StreamResult{Stream: streamNames[si], Rate: g.streamRates[si],
+			ByClass: map[Class]int{}, ReusedConnByClass: map[Class]int{}}
+		for ci, n := range sc.byClass {
+			sr.Requests += n
+			if ci != idxOK {
+				sr.Failures += n
+			}
+			if n > 0 {
+				sr.ByClass[classes[ci]] = n
+			}
+			if m := sc.reusedByClass[ci]; m > 0 {
+				sr.ReusedConnRequests += m
+				sr.ReusedConnByClass[classes[ci]] = m
+			}
+		}
+		if sr.Rate == 0 && sr.Requests == 0 {
+			continue
+		}
+		if d > 0 {
+			sr.AchievedRate = float64(sr.Requests) / d.Seconds()
+		}
+		out = append(out, sr)
+	}
+	return out
 }
 
 // podSpan is the start time of the first and last successful request a pod

@@ -45,19 +45,17 @@ const (
 type Attack struct {
 	cfg     Config
 	targets []vegeta.Target
-	reuse   *reuseTracker
-	// transport is closed by Stop: idle keep-alive connections would
-	// otherwise outlive the attack, each with its buffers and goroutines.
-	transport *http.Transport
+	// streams are the load streams Config.Connections runs (one, or two
+	// for both), each with its own client and vegeta attacker.
+	streams []*loadStream
 
 	startOnce sync.Once
 	started   atomic.Bool
-	atk       *vegeta.Attacker
 	agg       *aggregator
 	start     time.Time
 	done      chan struct{} // closed when every result has been aggregated
 
-	// Written by the result goroutine, read by Snapshot. requests is
+	// Written by the result goroutines, read by Snapshot. requests is
 	// incremented before failures and Snapshot loads failures first, so a
 	// snapshot never shows more failures than requests.
 	requests atomic.Int64
@@ -70,12 +68,26 @@ type Attack struct {
 	stopOnce sync.Once
 	result   *Result
 
-	// mu serializes the aggregate, the results writer and sealed between
-	// the local load and Feed.
+	// mu serializes the aggregate, the results writer, OnResult and sealed
+	// between the streams of the local load and Feed.
 	mu     sync.Mutex
 	enc    vegeta.Encoder
 	encErr error // first ResultsWriter error; read after done
 	sealed bool  // Stop has taken the aggregate; Feed drops results
+}
+
+// loadStream is one stream of the local load: a client that keeps
+// connections alive (the reused stream) or opens one per request (new).
+type loadStream struct {
+	idx     int           // idxStreamReused or idxStreamNew
+	rate    Rate          // this stream's share of Config.Rate
+	workers uint64        // its bound on concurrent requests
+	delay   time.Duration // from the load's start to this stream's first request
+	reuse   *reuseTracker
+	// transport is closed by Stop: idle keep-alive connections would
+	// otherwise outlive the attack, each with its buffers and goroutines.
+	transport *http.Transport
+	atk       *vegeta.Attacker
 }
 
 // New validates cfg, applies defaults and returns an Attack ready to Start.
@@ -134,6 +146,31 @@ func New(cfg Config) (*Attack, error) {
 	if cfg.MaxDuration == 0 {
 		cfg.MaxDuration = DefaultMaxDuration
 	}
+	if cfg.Connections == "" {
+		cfg.Connections = ConnectionsNew
+		if cfg.KeepAlive {
+			cfg.Connections = ConnectionsReused
+		}
+	}
+	if _, err := ParseConnections(string(cfg.Connections)); err != nil {
+		return nil, fmt.Errorf("attack: %w", err)
+	}
+	cfg.KeepAlive = cfg.Connections != ConnectionsNew
+	idxs := streamsOf(cfg.Connections)
+	streams := make([]*loadStream, len(idxs))
+	for i, si := range idxs {
+		r := splitRate(cfg.Rate, len(idxs))
+		workers := defaultMaxWorkers(r, cfg.Timeout)
+		if cfg.MaxWorkers > 0 {
+			workers = max(1, cfg.MaxWorkers/uint64(len(idxs)))
+		}
+		// The streams take turns: the second starts one interval of
+		// the asked rate after the first, so that together they pace
+		// as one stream at the asked rate would.
+		delay := time.Duration(i) * (cfg.Rate.Per / time.Duration(cfg.Rate.Freq))
+		streams[i] = &loadStream{idx: si, rate: r, workers: workers, delay: delay,
+			reuse: &reuseTracker{seqs: map[uint64]struct{}{}}}
+	}
 	if cfg.MaxWorkers == 0 {
 		cfg.MaxWorkers = defaultMaxWorkers(cfg.Rate, cfg.Timeout)
 	}
@@ -144,7 +181,7 @@ func New(cfg Config) (*Attack, error) {
 	return &Attack{
 		cfg:     cfg,
 		targets: targets,
-		reuse:   &reuseTracker{seqs: map[uint64]struct{}{}},
+		streams: streams,
 		done:    make(chan struct{}),
 		halted:  make(chan struct{}),
 	}, nil
@@ -166,16 +203,22 @@ func (a *Attack) Config() Config { return a.cfg }
 // first. Only the first call has an effect, and none after Stop.
 func (a *Attack) Start(ctx context.Context) {
 	a.startOnce.Do(func() {
-		a.atk = vegeta.NewAttacker(
-			// A new attacker per attack, with our own client: vegeta's
-			// KeepAlive/HTTP2 options would type-assert the transport we wrap.
-			vegeta.Client(a.newClient()),
-			vegeta.Workers(min(initialWorkers, a.cfg.MaxWorkers)),
-			vegeta.MaxWorkers(a.cfg.MaxWorkers),
-		)
+		for _, st := range a.streams {
+			st.atk = vegeta.NewAttacker(
+				// A new attacker per stream, with our own client: vegeta's
+				// KeepAlive/HTTP2 options would type-assert the transport
+				// we wrap.
+				vegeta.Client(st.newClient(a.cfg)),
+				vegeta.Workers(min(initialWorkers, st.workers)),
+				vegeta.MaxWorkers(st.workers),
+			)
+		}
 		a.start = time.Now()
 		a.mu.Lock()
 		a.agg = newAggregator(a.start, a.cfg.BucketWidth, a.cfg.MaxDuration, a.cfg.PodHeader, a.cfg.MaxFailures)
+		for _, st := range a.streams {
+			a.agg.streamRates[st.idx] = st.rate.PerSecond()
+		}
 		if a.cfg.ResultsWriter != nil {
 			a.enc = vegeta.NewEncoder(a.cfg.ResultsWriter)
 		}
@@ -189,9 +232,18 @@ func (a *Attack) Start(ctx context.Context) {
 				close(a.done)
 			}()
 		} else {
-			pacer := vegeta.ConstantPacer{Freq: a.cfg.Rate.Freq, Per: a.cfg.Rate.Per}
-			results := a.atk.Attack(vegeta.NewStaticTargeter(a.targets...), pacer, a.cfg.MaxDuration, "")
-			go a.consume(results)
+			var wg sync.WaitGroup
+			for _, st := range a.streams {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					a.run(st)
+				}()
+			}
+			go func() {
+				wg.Wait()
+				close(a.done)
+			}()
 		}
 
 		// vegeta's Attacker knows no context: bridge it.
@@ -205,24 +257,50 @@ func (a *Attack) Start(ctx context.Context) {
 	})
 }
 
-// consume aggregates every result until vegeta closes the channel, which it
-// does after Stop once the requests in flight have finished.
-func (a *Attack) consume(results <-chan *vegeta.Result) {
-	defer close(a.done)
+// run sends stream st's load, from its delay after the start until the
+// load is halted or MaxDuration (counted from the load's start) is over,
+// and aggregates every result.
+func (a *Attack) run(st *loadStream) {
+	du := a.cfg.MaxDuration - st.delay
+	if du <= 0 {
+		return // over before its turn (and vegeta reads 0 as no end)
+	}
+	if st.delay > 0 {
+		t := time.NewTimer(st.delay)
+		select {
+		case <-t.C:
+		case <-a.halted:
+			t.Stop()
+			return
+		}
+	}
+	pacer := vegeta.ConstantPacer{Freq: st.rate.Freq, Per: st.rate.Per}
+	// No attack name for vegeta: it would send it as a header on every
+	// request; consume puts it on each result instead.
+	results := st.atk.Attack(vegeta.NewStaticTargeter(a.targets...), pacer, du, "")
+	a.consume(st, results)
+}
+
+// consume aggregates every result of stream st until vegeta closes the
+// channel, which it does after Stop once the requests in flight have
+// finished.
+func (a *Attack) consume(st *loadStream, results <-chan *vegeta.Result) {
+	name := string(streamNames[st.idx])
 	for r := range results {
-		reused := a.reuse.take(r.Seq)
+		r.Attack = name // the stream, for OnResult, the results file and ResultStream
+		reused := st.reuse.take(r.Seq)
+		a.mu.Lock()
 		if a.cfg.OnResult != nil {
 			a.cfg.OnResult(r, reused)
 		}
-		a.mu.Lock()
-		a.addLocked(r, reused)
+		a.addLocked(r, reused, st.idx)
 		a.mu.Unlock()
 	}
 }
 
-// addLocked counts one result, local or fed; a.mu is held.
-func (a *Attack) addLocked(r *vegeta.Result, reused bool) {
-	a.agg.add(r, reused)
+// addLocked counts one result, local or fed, in stream si; a.mu is held.
+func (a *Attack) addLocked(r *vegeta.Result, reused bool, si int) {
+	a.agg.addStream(r, reused, si)
 	a.requests.Add(1)
 	if r.Code < 200 || r.Code >= 400 {
 		a.failures.Add(1)
@@ -236,9 +314,11 @@ func (a *Attack) addLocked(r *vegeta.Result, reused bool) {
 
 // Feed adds a result measured elsewhere (an attacker pod's stream) to the
 // aggregate, as if the local load had sent it: r.Timestamp must already be
-// on this process's clock. It is safe from any goroutine, between Start and
-// Stop; a result fed before Start or after Stop is not counted and Feed
-// returns false.
+// on this process's clock. Its load stream is r.Attack when that names one
+// ("reused" or "new", as an Attack names its results), else the first
+// stream of Config.Connections. It is safe from any goroutine, between
+// Start and Stop; a result fed before Start or after Stop is not counted
+// and Feed returns false.
 func (a *Attack) Feed(r *vegeta.Result, reused bool) bool {
 	if !a.started.Load() {
 		return false
@@ -248,7 +328,11 @@ func (a *Attack) Feed(r *vegeta.Result, reused bool) bool {
 	if a.sealed {
 		return false
 	}
-	a.addLocked(r, reused)
+	si, ok := streamIndex(r.Attack)
+	if !ok {
+		si = a.streams[0].idx
+	}
+	a.addLocked(r, reused, si)
 	return true
 }
 
@@ -256,10 +340,12 @@ func (a *Attack) Feed(r *vegeta.Result, reused bool) bool {
 func (a *Attack) halt() {
 	a.haltOnce.Do(func() {
 		a.end = time.Now()
-		if a.atk != nil {
-			a.atk.Stop()
+		close(a.halted) // before the attackers stop: a delayed stream must not start
+		for _, st := range a.streams {
+			if st.atk != nil {
+				st.atk.Stop()
+			}
 		}
-		close(a.halted)
 	})
 }
 
@@ -294,14 +380,16 @@ func (a *Attack) Stop() *Result {
 		a.startOnce.Do(func() {}) // a Start after Stop does nothing
 		a.halt()
 		if !a.started.Load() {
-			a.result = &Result{ByClass: map[Class]int{}, BucketWidth: a.cfg.BucketWidth, Rate: a.cfg.Rate.PerSecond()}
+			a.result = &Result{ByClass: map[Class]int{}, BucketWidth: a.cfg.BucketWidth, Rate: a.cfg.Rate.PerSecond(), Connections: a.cfg.Connections}
 			return
 		}
 		<-a.done
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		a.sealed = true
-		a.transport.CloseIdleConnections()
+		for _, st := range a.streams {
+			st.transport.CloseIdleConnections()
+		}
 		// The load ended at Stop (or the context), or at MaxDuration if that
 		// came first; a request whose tick was already taken may start a
 		// moment later, and still belongs to the load.
@@ -316,6 +404,7 @@ func (a *Attack) Stop() *Result {
 		}
 		a.result = a.agg.result(end, a.cfg.Rate.PerSecond())
 		a.result.MaxDurationReached = reached
+		a.result.Connections = a.cfg.Connections
 		a.agg = nil // the result holds all that is still needed
 	})
 	return a.result
@@ -334,9 +423,10 @@ func (a *Attack) Err() error {
 	}
 }
 
-// newClient builds the HTTP client: vegeta's defaults (keep-alive, 10000 idle
-// connections per host, no idle timeout) behind a RoundTripper that learns
-// whether each request reused a connection, which vegeta does not report.
+// newClient builds the stream's HTTP client: vegeta's defaults (keep-alive,
+// 10000 idle connections per host, no idle timeout; keep-alive off for the
+// new stream) behind a RoundTripper that learns whether each request reused
+// a connection, which vegeta does not report.
 //
 // The request timeout is that RoundTripper's, not http.Client.Timeout: for a
 // RoundTripper other than its own *http.Transport, net/http enforces
@@ -345,9 +435,10 @@ func (a *Attack) Err() error {
 // applies the same deadline the way the client does for its own transport (a
 // context deadline over the whole exchange, redirects and body included) and
 // words the errors the same.
-func (a *Attack) newClient() *http.Client {
+func (st *loadStream) newClient(cfg Config) *http.Client {
+	keepAlive := st.idx == idxStreamReused
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
-	if !a.cfg.KeepAlive {
+	if !keepAlive {
 		dialer.KeepAlive = 0
 	}
 	tr := &http.Transport{
@@ -356,17 +447,17 @@ func (a *Attack) newClient() *http.Client {
 		TLSClientConfig:     &tls.Config{},
 		MaxIdleConnsPerHost: vegeta.DefaultConnections,
 		MaxConnsPerHost:     vegeta.DefaultMaxConnections,
-		DisableKeepAlives:   !a.cfg.KeepAlive,
-		ForceAttemptHTTP2:   a.cfg.HTTP2,
+		DisableKeepAlives:   !keepAlive,
+		ForceAttemptHTTP2:   cfg.HTTP2,
 	}
-	if !a.cfg.HTTP2 {
+	if !cfg.HTTP2 {
 		// A non-nil empty map turns off the bundled HTTP/2, as vegeta does.
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
-	a.reuse.next = tr
-	a.reuse.timeout = a.cfg.Timeout
-	a.transport = tr
-	return &http.Client{Transport: a.reuse}
+	st.reuse.next = tr
+	st.reuse.timeout = cfg.Timeout
+	st.transport = tr
+	return &http.Client{Transport: st.reuse}
 }
 
 // reuseTracker is a RoundTripper recording which requests got a reused

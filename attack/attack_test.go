@@ -548,11 +548,11 @@ func stockAndOurs(t *testing.T, url string, timeout time.Duration) (stock, ours 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours = a.newClient()
+	ours = a.streams[0].newClient(a.cfg)
 	tr := &http.Transport{}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
-		a.transport.CloseIdleConnections()
+		a.streams[0].transport.CloseIdleConnections()
 	})
 	return &http.Client{Transport: tr, Timeout: timeout}, ours
 }

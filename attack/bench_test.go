@@ -183,7 +183,10 @@ func rollcheckAttack(b *testing.B, url string, rate int, d time.Duration) loadRu
 		Targets:   []Target{{Method: http.MethodGet, URL: url}},
 		Rate:      Rate{Freq: rate, Per: time.Second},
 		KeepAlive: true,
-		PodHeader: "X-Pod-Name",
+		// ROLLCHECK_BENCH_CONNECTIONS=both (or new) measures that mode;
+		// unset, the default keep-alive stream, as bare vegeta's.
+		Connections: Connections(os.Getenv("ROLLCHECK_BENCH_CONNECTIONS")),
+		PodHeader:   "X-Pod-Name",
 		// Ended by MaxDuration as vegeta's attack is by its duration, so
 		// both send rate × d requests when they keep up.
 		MaxDuration: d,

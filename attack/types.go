@@ -63,10 +63,16 @@ func (r Rate) PerSecond() float64 {
 
 // Config configures one attack.
 type Config struct {
-	Targets     []Target
-	Rate        Rate
-	Timeout     time.Duration // per request; 0 means vegeta's default (30s)
-	KeepAlive   bool
+	Targets []Target
+	Rate    Rate
+	Timeout time.Duration // per request; 0 means vegeta's default (30s)
+	// KeepAlive is the older switch for Connections: false runs the new
+	// stream alone, true the reused one. Connections, when set, wins.
+	KeepAlive bool
+	// Connections: reused (keep-alive), new (a connection per request) or
+	// both (the two streams, each at half of Rate, in one aggregate).
+	// Empty: from KeepAlive. New sets it.
+	Connections Connections
 	HTTP2       bool
 	MaxWorkers  uint64        // bound on concurrent requests; 0 means a default derived from rate and timeout
 	BucketWidth time.Duration // default 100ms
@@ -79,8 +85,9 @@ type Config struct {
 	// errors do not stop the load; the first one is returned by (*Attack).Err.
 	ResultsWriter io.Writer
 	// OnResult, if set, is called with every result of the local load, in
-	// the order they complete, from one goroutine, before it is aggregated
-	// (reused: the request went over a kept connection). It must not keep r.
+	// the order each stream's complete, one call at a time, before it is
+	// aggregated (reused: the request went over a kept connection; the
+	// stream is ResultStream(r)). It must not keep r.
 	OnResult func(r *vegeta.Result, reused bool)
 	// NoLocal sends no load from this process: every result comes through
 	// Feed (e.g. from attacker pods). Rate stays the asked total rate.
@@ -95,8 +102,40 @@ type Failure struct {
 	Code    uint16        `json:"code"`
 	Error   string        `json:"error,omitempty"`
 	Pod     string        `json:"pod,omitempty"`
-	Reused  bool          `json:"reused_conn"`
-	URL     string        `json:"url,omitempty"`
+	// Reused: the request went over a connection that had carried an
+	// earlier request (always false in the new stream).
+	Reused bool   `json:"reused_conn"`
+	URL    string `json:"url,omitempty"`
+	// Stream is the load stream that sent the request (see Stream).
+	Stream Stream `json:"stream,omitempty"`
+}
+
+// StreamResult is one load stream's totals. The reused stream's requests
+// over kept connections are counted apart (ReusedConn*): the rest opened
+// their connection, as every request of the new stream does.
+type StreamResult struct {
+	Stream       Stream        `json:"stream"`
+	Rate         float64       `json:"rate"`          // asked requests/s of this stream
+	AchievedRate float64       `json:"achieved_rate"` // requests started / the load's duration
+	Requests     int           `json:"requests"`
+	Failures     int           `json:"failed"`
+	ByClass      map[Class]int `json:"by_class"` // includes ClassOK
+	// ReusedConnRequests went over a kept connection (Failure.Reused);
+	// ReusedConnByClass are their outcomes, ClassOK included.
+	ReusedConnRequests int           `json:"reused_conn_requests"`
+	ReusedConnByClass  map[Class]int `json:"reused_conn_by_class"`
+}
+
+// NewConnByClass returns the outcomes of the stream's requests that opened
+// their connection: ByClass less ReusedConnByClass.
+func (s StreamResult) NewConnByClass() map[Class]int {
+	out := make(map[Class]int, len(s.ByClass))
+	for c, n := range s.ByClass {
+		if n -= s.ReusedConnByClass[c]; n > 0 {
+			out[c] = n
+		}
+	}
+	return out
 }
 
 // Bucket aggregates the requests that started in [Start, Start+width).
@@ -146,4 +185,9 @@ type Result struct {
 	// MaxDurationReached is true when the load was ended by Config.MaxDuration
 	// rather than by Stop or the context.
 	MaxDurationReached bool `json:"max_duration_reached,omitempty"`
+	// Connections is the mode the load ran in; Streams the totals of each
+	// stream it ran (and of any stream results were fed for), in the
+	// order of Streams.
+	Connections Connections    `json:"connections,omitempty"`
+	Streams     []StreamResult `json:"streams,omitempty"`
 }

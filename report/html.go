@@ -327,7 +327,7 @@ func orT(t, fallback time.Time, allow bool) time.Time {
 	return t
 }
 
-var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"failed": Cause.failedText}).Parse(`<!DOCTYPE html>
+var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"failed": Cause.failedText, "connections": connectionsHTML}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>{{.Title}}</title>
@@ -348,6 +348,7 @@ table.steps{border-collapse:collapse} table.steps td,table.steps th{border:1px s
 {{if .Causes}}<h2>Causes</h2>{{range .Causes}}<div class="cause" data-code="{{.Code}}" data-confidence="{{.Confidence}}"><b>{{.Code}}</b> {{failed .}}{{if .Confidence}} <span class="conf {{.Confidence}}">confidence {{.Confidence}}</span>{{end}}<br>{{.Evidence}}{{if .Basis}}<br><small>rests on: {{range $i, $b := .Basis}}{{if $i}}; {{end}}{{$b}}{{end}}</small>{{end}}{{range .Alternatives}}<br>fits as well: <b>{{.Code}}</b> ({{range $i, $p := .Pods}}{{if $i}} {{end}}{{$p}}{{end}}) for {{.Failures}} of them{{end}}{{if .SeparateBy}}<br><small>to tell them apart: {{range $i, $s := .SeparateBy}}{{if $i}}; {{end}}{{$s}}{{end}}</small>{{end}}{{if .PredictedBy}}<br>predicted by lint: {{range .PredictedBy}}<code>{{.}}</code> {{end}}{{end}}</div>{{end}}{{end}}
 {{if .Recommendations}}<h2>Recommendations</h2><ul>{{range .Recommendations}}<li>{{if .Satisfied}}✓{{else}}☐{{end}} <code>{{.Field}}</code>: {{.Current}} → <b>{{.Suggested}}</b><br><small>{{.Why}}</small>{{if .Withheld}}<br><small class="withheld">no number: {{.Withheld}}</small>{{end}}</li>{{end}}</ul>{{end}}
 <p>{{.Load.Requests}} requests at {{printf "%.1f" .Load.AchievedRate}}/s ({{printf "%.1f" .Load.Rate}}/s asked), {{.Load.Failures}} failed; disrupted {{printf "%.1f" .DisruptedSeconds}}s.</p>
+{{connections .Report}}
 {{if .Steps}}<h2>Steps</h2><table class="steps"><tr><th>step</th><th>action</th><th>rollout</th><th>requests</th><th>failed</th><th>disrupted</th><th>result</th></tr>
 {{range .Steps}}<tr><td>{{.Name}}</td><td>{{.Detail}}</td><td>{{if .Completed}}{{printf "%.1f" .RolloutSeconds}}s{{else}}incomplete: {{.Reason}}{{end}}</td><td>{{.Requests}}</td><td>{{.Failures}}</td><td>{{printf "%.1f" .DisruptedSeconds}}s</td><td class="{{if .Passed}}PASS{{else}}FAIL{{end}}">{{if .Passed}}PASS{{else}}FAIL{{end}}</td></tr>
 {{end}}</table>{{end}}

@@ -15,12 +15,14 @@ type junitSuites struct {
 }
 
 type junitSuite struct {
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Time     string      `xml:"time,attr"`
-	Cases    []junitCase `xml:"testcase"`
+	Name     string `xml:"name,attr"`
+	Tests    int    `xml:"tests,attr"`
+	Failures int    `xml:"failures,attr"`
+	Skipped  int    `xml:"skipped,attr"`
+	Time     string `xml:"time,attr"`
+	// Properties: the split by connection kind (connections.go).
+	Properties *junitProperties `xml:"properties,omitempty"`
+	Cases      []junitCase      `xml:"testcase"`
 }
 
 type junitCase struct {
@@ -47,6 +49,7 @@ type junitSkipped struct {
 // of type "inconclusive"; each cause is a failed case with its evidence.
 func WriteJUnit(r *Report, w io.Writer) error {
 	s := junitSuite{Name: fmt.Sprintf("rollcheck %s/%s (%s)", r.Rollout.Namespace, r.Workload(), r.Rollout.Action)}
+	s.Properties = connectionProperties(r)
 	if len(r.Phases) > 0 {
 		s.Time = fmt.Sprintf("%.3f", r.Phases[len(r.Phases)-1].End.Sub(r.Phases[0].Start).Seconds())
 	}

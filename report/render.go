@@ -110,6 +110,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 			}
 		})
 	}
+	r.writeConnections(p)
 	if len(r.FailuresByPod) > 0 {
 		pods := make([]string, 0, len(r.FailuresByPod))
 		for pod := range r.FailuresByPod {

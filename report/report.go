@@ -177,6 +177,9 @@ type Report struct {
 	// StepSummary their aggregate; absent for a single rollout.
 	Steps       []Step       `json:"steps,omitempty"`
 	StepSummary *StepSummary `json:"step_summary,omitempty"`
+
+	// Connections splits the load by connection kind (connections.go).
+	Connections *Connections `json:"connections,omitempty"`
 }
 
 // Build computes the report, including the verdict and its reasons.
@@ -222,6 +225,7 @@ func Build(in Input) *Report {
 	if a.Requests > 0 {
 		r.Load.SuccessRatio = float64(a.Requests-a.Failures) / float64(a.Requests)
 	}
+	r.Connections = buildConnections(in.Attack)
 	// From here on, the client's own failures are not the cluster's.
 	a = clusterView(a, clientSideOf(in))
 	o := in.Outcome

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/rollcheck/rollcheck/attack"
 )
 
 // APIVersion is the only scenario version this release reads.
@@ -97,8 +99,10 @@ type Load struct {
 	Rate      string    `json:"rate,omitempty"` // "200/s"
 	Timeout   *Duration `json:"timeout,omitempty"`
 	KeepAlive *bool     `json:"keepalive,omitempty"`
-	HTTP2     *bool     `json:"http2,omitempty"`
-	PodHeader *string   `json:"podHeader,omitempty"`
+	// Connections is --connections: reused, new or both.
+	Connections string  `json:"connections,omitempty"`
+	HTTP2       *bool   `json:"http2,omitempty"`
+	PodHeader   *string `json:"podHeader,omitempty"`
 }
 
 // Phases are the durations of the run's parts.
@@ -188,6 +192,12 @@ func (s *Scenario) Validate() error {
 	for c, img := range s.Action.SetImage {
 		if c == "" || img == "" {
 			return fmt.Errorf("action.setImage: container and image must not be empty (%q: %q)", c, img)
+		}
+	}
+	if l := s.Load; l.Connections != "" {
+		keepAlive := l.KeepAlive != nil && *l.KeepAlive
+		if _, err := attack.ResolveConnections(l.Connections, keepAlive, l.KeepAlive != nil); err != nil {
+			return fmt.Errorf("load: %w", err)
 		}
 	}
 	t := s.Thresholds

@@ -46,6 +46,26 @@ thresholds: {maxFailures: 2, maxFailureRatio: 0.01}
 		{name: "a ratio above one is refused", yaml: "apiVersion: rollcheck/v1\nthresholds: {minSuccessRatio: 2}\n", wantErr: "between 0 and 1"},
 		{name: "an empty file is refused", yaml: "  \n", wantErr: "empty scenario"},
 		{
+			name: "load.connections is read",
+			yaml: "apiVersion: rollcheck/v1\nload: {connections: both}\n",
+			check: func(t *testing.T, s *Scenario) {
+				if s.Load.Connections != "both" {
+					t.Errorf("connections %q", s.Load.Connections)
+				}
+			},
+		},
+		{name: "an unknown load.connections is refused", yaml: "apiVersion: rollcheck/v1\nload: {connections: kept}\n", wantErr: `load: connections "kept": want new, reused or both`},
+		{name: "keepalive false with connections both is refused", yaml: "apiVersion: rollcheck/v1\nload: {keepalive: false, connections: both}\n", wantErr: "keepalive false means connections new; it conflicts with connections both"},
+		{
+			name: "keepalive false with connections new agrees",
+			yaml: "apiVersion: rollcheck/v1\nload: {keepalive: false, connections: new}\n",
+			check: func(t *testing.T, s *Scenario) {
+				if s.Load.Connections != "new" || s.Load.KeepAlive == nil || *s.Load.KeepAlive {
+					t.Errorf("load %+v", s.Load)
+				}
+			},
+		},
+		{
 			name: "strategies are read: canary steps with their hold",
 			yaml: "apiVersion: rollcheck/v1\ndeployment: web\naction: {canary: {deployment: web-canary, steps: [3/1, 0/4]}}\nphases: {stepHold: 7s}\n",
 			check: func(t *testing.T, s *Scenario) {

@@ -95,7 +95,7 @@ func TestAttackTakesTargetsFromArgumentsFlagsAndFile(t *testing.T) {
 		t.Errorf("targets %s", got)
 	}
 	c := o.Config
-	if c.Name != "atk-1" || c.Duration != 2*time.Second || c.Attack.Rate.PerSecond() != 30 || c.Attack.KeepAlive || c.BeaconEvery != time.Second {
+	if c.Name != "atk-1" || c.Duration != 2*time.Second || c.Attack.Rate.PerSecond() != 30 || c.Attack.Connections != attack.ConnectionsNew || c.BeaconEvery != time.Second {
 		t.Errorf("config %+v", c)
 	}
 }

@@ -189,6 +189,7 @@ func (o *RunOptions) Complete(cmd *cobra.Command, args []string) error {
 		}
 		o.Deployment = args[0]
 	}
+	o.keepAliveSet = cmd.Flags().Changed("keepalive")
 	if o.ScenarioFile != "" {
 		s, err := scenarios.LoadFile(o.ScenarioFile)
 		if err != nil {
@@ -266,7 +267,13 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 	setS("body", &o.Body, s.Load.Body)
 	setS("rate", &o.Rate, s.Load.Rate)
 	setD("timeout", &o.Timeout, s.Load.Timeout)
-	setB("keepalive", &o.KeepAlive, s.Load.KeepAlive)
+	if !changed("keepalive") && !changed("connections") {
+		// A flag for connections replaces both of the file's settings.
+		setS("connections", &o.Connections, s.Load.Connections)
+		if s.Load.KeepAlive != nil {
+			o.KeepAlive, o.keepAliveSet = *s.Load.KeepAlive, true
+		}
+	}
 	setB("http2", &o.HTTP2, s.Load.HTTP2)
 	if s.Load.PodHeader != nil {
 		setS("pod-header", &o.PodHeader, *s.Load.PodHeader)

@@ -47,6 +47,11 @@ var controllers = []string{
 	"statefulset-controller",
 	"daemonset-controller",
 	"ttl-after-finished-controller",
+	// A nightly CronJob keeps its reports on a PersistentVolumeClaim.
+	"cronjob-controller",
+	"persistentvolume-binder-controller",
+	"persistentvolume-protection-controller",
+	"persistentvolumeclaim-protection-controller",
 }
 
 // lbTarget is one --lb SERVICE[=PORT] of up.

@@ -84,9 +84,8 @@ func RunAttacker(ctx context.Context, cfg AttackerConfig, w io.Writer) (*Result,
 	if err != nil {
 		return nil, err
 	}
-	conns := a.Config().Connections
 	err = enc.Header(StreamRecord{Attacker: cfg.Name, Start: time.Now(), Rate: acfg.Rate.PerSecond(),
-		Targets: len(acfg.Targets), Connections: string(conns)})
+		Targets: len(acfg.Targets), Connections: a.Config().Connections})
 	if err == nil {
 		err = enc.Flush() // the reader knows at once that the attacker is up
 	}

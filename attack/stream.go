@@ -45,12 +45,12 @@ const maxStreamLine = 1 << 20
 type StreamRecord struct {
 	Type string `json:"type"`
 
-	Version     string    `json:"version,omitempty"`
-	Attacker    string    `json:"attacker,omitempty"`
-	Start       time.Time `json:"start,omitzero"`
-	Rate        float64   `json:"rate,omitempty"`
-	Targets     int       `json:"targets,omitempty"`
-	Connections string    `json:"connections,omitempty"`
+	Version     string      `json:"version,omitempty"`
+	Attacker    string      `json:"attacker,omitempty"`
+	Start       time.Time   `json:"start,omitzero"`
+	Rate        float64     `json:"rate,omitempty"`
+	Targets     int         `json:"targets,omitempty"`
+	Connections Connections `json:"connections,omitempty"`
 
 	Seq       uint64        `json:"seq,omitempty"`
 	Timestamp time.Time     `json:"timestamp,omitzero"`
@@ -75,13 +75,13 @@ type StreamRecord struct {
 // tags only keep other types' fields off a line when a record is marshalled
 // whole.
 type headerLine struct {
-	Type        string    `json:"type"`
-	Version     string    `json:"version"`
-	Attacker    string    `json:"attacker"`
-	Start       time.Time `json:"start"`
-	Rate        float64   `json:"rate"`
-	Targets     int       `json:"targets"`
-	Connections string    `json:"connections"`
+	Type        string      `json:"type"`
+	Version     string      `json:"version"`
+	Attacker    string      `json:"attacker"`
+	Start       time.Time   `json:"start"`
+	Rate        float64     `json:"rate"`
+	Targets     int         `json:"targets"`
+	Connections Connections `json:"connections"`
 }
 
 type resultLine struct {

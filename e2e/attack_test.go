@@ -22,8 +22,9 @@ import (
 func TestAttackerPodStreamsItsResults(t *testing.T) {
 	needLab(t)
 	resetDemo(t)
-	target := lab.lbURL + "/"
+	target, image := lab.lbURL+"/", "rollcheck/rollcheck:dev" // the process kubelet runs any tag
 	if lab.node == "real" {
+		image = rollcheckImage(t) // make image's archive, as up imported it
 		// In the pod's network namespace: the Service's ClusterIP through
 		// kube-proxy.
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -45,10 +46,10 @@ spec:
   restartPolicy: Never
   containers:
   - name: attack
-    image: rollcheck/rollcheck:dev
+    image: %[3]s
     imagePullPolicy: IfNotPresent
     args: [attack, --duration, 3s, --rate, "20", --name, %[1]s, --pod-header, "X-Pod-Name,X-Lab-Target", %[2]q]
-`, name, target))
+`, name, target, image))
 	t.Cleanup(func() { kubectl(t, "delete", "pod", name, "--ignore-not-found", "--wait=false") })
 
 	// 3 s of load, the process's start and the kubelet's status report.

@@ -68,6 +68,7 @@ results; rollcheck run --attackers judges them.`,
 		Example: attackExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.URLs = args
+			o.keepAliveSet = cmd.Flags().Changed("keepalive")
 			if err := o.Validate(); err != nil {
 				fmt.Fprintln(o.ErrOut, cmd.UsageString())
 				return usageError{err}

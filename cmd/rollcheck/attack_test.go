@@ -61,6 +61,7 @@ func TestAttackBadInputExitsTwoBeforeSendingAnything(t *testing.T) {
 		{"a missing targets file is named", []string{"--duration", "1s", "--targets", filepath.Join(dir, "gone.txt")}, "gone.txt"},
 		{"a targets line that is not a URL is named", []string{"--duration", "1s", "--targets", spaced}, "line 2: want one URL a line"},
 		{"a clock address without port is refused", []string{"--duration", "1s", "--clock-listen", "localhost", "http://127.0.0.1:1/"}, "--clock-listen"},
+		{"keepalive and connections that disagree are refused", []string{"--duration", "1s", "--keepalive=false", "--connections", "reused", "http://127.0.0.1:1/"}, "disagree"},
 		{"a tiny beacon interval is refused", []string{"--duration", "1s", "--beacon-every", "1us", "http://127.0.0.1:1/"}, "--beacon-every"},
 	}
 	for _, tt := range tests {
@@ -95,7 +96,7 @@ func TestAttackTakesTargetsFromArgumentsFlagsAndFile(t *testing.T) {
 		t.Errorf("targets %s", got)
 	}
 	c := o.Config
-	if c.Name != "atk-1" || c.Duration != 2*time.Second || c.Attack.Rate.PerSecond() != 30 || c.Attack.KeepAlive || c.BeaconEvery != time.Second {
+	if c.Name != "atk-1" || c.Duration != 2*time.Second || c.Attack.Rate.PerSecond() != 30 || c.Attack.Connections != attack.ConnectionsNew || c.BeaconEvery != time.Second {
 		t.Errorf("config %+v", c)
 	}
 }

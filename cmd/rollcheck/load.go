@@ -24,8 +24,8 @@ type LoadOptions struct {
 	HTTP2     bool
 	PodHeader string
 	// Connections is --connections (new, reused, both; "": from
-	// KeepAlive); keepAliveSet says --keepalive (or the file's keepalive)
-	// was given, so that the two must agree.
+	// KeepAlive); keepAliveSet says --keepalive (or a scenario file's
+	// keepalive) was given, so that the two must agree.
 	Connections  string
 	keepAliveSet bool
 }

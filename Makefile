@@ -71,18 +71,18 @@ lab-node-test: lab-node
 
 e2e: build lab
 	ROLLCHECK_E2E=1 ROLLCHECK_BIN=$(BIN)/rollcheck ROLLCHECK_LAB_BIN=$(BIN)/rollcheck-lab KUBECTL=$(BIN)/kubectl \
-		$(GO) test -count=1 -timeout 30m -v ./e2e/
+		$(GO) test -count=1 -timeout 50m -v ./e2e/
 
 # The end-to-end tests that matter most, again on the lab's real node
 # (upstream kubelet, containerd, kube-proxy; one lab for the group). Needs
 # root and Debian's containerd, runc and CNI plugins (.ci/run installs
 # them); skipped with a message otherwise.
-REAL_NODE_TESTS := ^(TestSeedPair|TestDiagnosisNoHeader|TestToBePassesThroughKubeProxy|TestToBePassesThroughIngress|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart)$$
+REAL_NODE_TESTS := ^(TestSeedPair|TestDiagnosisNoHeader|TestToBePassesThroughKubeProxy|TestToBePassesThroughIngress|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart|TestNightlyCronJob|TestAttackerPodStreamsItsResults)$$
 e2e-real: build lab-node lab-traefik
 	@if [ "$$(id -u)" != 0 ] || ! command -v containerd >/dev/null || ! command -v runc >/dev/null || [ ! -x /usr/lib/cni/bridge ]; then \
 		echo "e2e-real: skipped: the real node needs root, containerd, runc and the CNI plugins (see README)"; exit 0; fi; \
 	ROLLCHECK_E2E=1 ROLLCHECK_E2E_NODE=real ROLLCHECK_BIN=$(BIN)/rollcheck ROLLCHECK_LAB_BIN=$(BIN)/rollcheck-lab KUBECTL=$(BIN)/kubectl \
-		$(GO) test -count=1 -timeout 30m -v -run '$(REAL_NODE_TESTS)' ./e2e/
+		$(GO) test -count=1 -timeout 40m -v -run '$(REAL_NODE_TESTS)' ./e2e/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

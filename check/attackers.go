@@ -111,9 +111,10 @@ func (x *fleet) inputs() []report.AttackerInput {
 
 // inClusterTargets refuses, without attackers, targets only reachable from
 // inside the cluster: a Service DNS name (*.svc, *.svc.cluster.local) or
-// the ClusterIP of a Service in the run's namespace.
+// the ClusterIP of a Service in the run's namespace. A run that is itself in
+// a pod of the cluster (a nightly CronJob) reaches them.
 func inClusterTargets(ctx context.Context, client kubernetes.Interface, cfg *Config) error {
-	if cfg.Attackers != nil {
+	if cfg.Attackers != nil || cfg.InCluster {
 		return nil
 	}
 	var ips []string

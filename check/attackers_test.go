@@ -36,6 +36,11 @@ func TestInClusterTargetsNeedAttackers(t *testing.T) {
 		case c.refused != "" && (!errors.As(err, &ce) || !strings.Contains(err.Error(), c.refused) || !strings.Contains(err.Error(), "--attackers")):
 			t.Errorf("%s: %v, want a ConfigError naming the %s and --attackers", c.url, err, c.refused)
 		}
+		cfg.InCluster = true
+		if err := inClusterTargets(t.Context(), client, cfg); err != nil {
+			t.Errorf("%s from a run inside the cluster: %v", c.url, err)
+		}
+		cfg.InCluster = false
 		cfg.Attackers = &Attackers{Count: 2}
 		if err := inClusterTargets(t.Context(), client, cfg); err != nil {
 			t.Errorf("%s with attackers: %v", c.url, err)

@@ -66,6 +66,10 @@ type Config struct {
 	Attackers *Attackers
 	// SkipAccess skips the RBAC check before any change.
 	SkipAccess bool
+	// InCluster says the run itself is in a pod of the cluster, so that
+	// targets only reachable from inside it (a ClusterIP, a Service name)
+	// are allowed without attackers.
+	InCluster bool
 
 	// Now is the clock of the run (time.Now when nil).
 	Now func() time.Time

@@ -56,3 +56,11 @@ func (f *factory) Namespace() (string, bool, error) {
 	}
 	return ns, explicit, nil
 }
+
+// inCluster says rollcheck runs in a pod of a cluster: the ServiceAccount's
+// token is mounted and the kubernetes Service's address is in the env, as
+// client-go's in-cluster configuration reads them.
+func inCluster() bool {
+	_, err := rest.InClusterConfig()
+	return err == nil
+}

@@ -313,6 +313,7 @@ func (o *RunOptions) Validate() error {
 		StepHold:       o.StepHold,
 		RolloutTimeout: o.RolloutTimeout,
 		SkipAccess:     o.SkipAccess,
+		InCluster:      inCluster(),
 		Now:            o.f.now,
 	}
 	if err := o.validateAction(&cfg); err != nil {

@@ -24,6 +24,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
+// labDepartures is the file in the lab's directory where its load balancer
+// appends each target that left a target group (lb --departures).
+const labDepartures = "lb-departures.ndjson"
+
 // lab is the cluster shared by the tests of this package.
 var lab struct {
 	dir        string
@@ -81,7 +85,10 @@ func withLab(m *testing.M) (int, error) {
 	if lab.node == "" {
 		lab.node = "process"
 	}
-	args := []string{"up", "--dir", dir, "--lb-arg=--name-pods"}
+	// --departures: the balancer records when it really stopped routing
+	// to each target, which TestDiagnosisNoHeader compares the measured
+	// routing lag with (labDepartures).
+	args := []string{"up", "--dir", dir, "--lb-arg=--name-pods", "--lb-arg=--departures=" + filepath.Join(dir, labDepartures)}
 	switch lab.node {
 	case "process":
 	case "real":

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,7 +78,33 @@ type Settings struct {
 	// proxied or the balancer's own 502/504; for debugging only.
 	NamePods bool
 	Log      io.Writer
+	// OnDeparture, when set, is called (under the balancer's lock: it
+	// must not block for long) with each target that left the target
+	// group, as it leaves.
+	OnDeparture func(Departure)
 }
+
+// Departure is a target that left the target group: what the front really
+// did, on its own clock. LeftAt is when the balancer learned that the
+// endpoint had gone (turned not ready or left the slice; late when its
+// watch is late), RemovedAt when its stale view ended (no new request
+// after it), and LastRoutedAt the last request it sent the target. Tests
+// compare a measured routing lag with LastRoutedAt minus the time the
+// endpoint changed, not with the configured lag alone.
+type Departure struct {
+	Service      string     `json:"service"`
+	Pod          string     `json:"pod"`
+	Address      string     `json:"address"`
+	LeftAt       time.Time  `json:"left_at"`
+	RemovedAt    time.Time  `json:"removed_at"`
+	LastRoutedAt *time.Time `json:"last_routed_at,omitempty"` // absent: no request since it registered
+	// DeregisterLag is the lag the balancer applied (seconds): the
+	// configured one, read when the target left.
+	DeregisterLag float64 `json:"deregister_lag_seconds"`
+}
+
+// maxDepartures bounds the departures a Balancer keeps in memory.
+const maxDepartures = 1000
 
 // target is one IP target (pod IP:container port) of a target group.
 type target struct {
@@ -89,6 +116,10 @@ type target struct {
 	since    time.Time // when the current state began
 	gate     string    // readiness gate condition type to set, if any
 	gateDone bool
+	// lastRouted is when pick last chose the target; lag is the
+	// deregistration lag applied when it began draining.
+	lastRouted time.Time
+	lag        time.Duration
 }
 
 // TargetStatus is the JSON view of a target.
@@ -121,6 +152,8 @@ type Balancer struct {
 	active  []*target // healthy + draining within lag, sorted by key
 	warned  map[string]bool
 	rr      atomic.Uint64
+	// departures are the last maxDepartures targets that left.
+	departures []Departure
 }
 
 // NewBalancer returns a Balancer for svc. transport must reach the
@@ -459,7 +492,7 @@ func (b *Balancer) reconcile(ctx context.Context, first bool) time.Time {
 			delete(b.targets, key)
 			b.logf("removed pod=%s target=%s (never registered)", t.pod, t.address)
 		case StateHealthy:
-			t.state, t.since = StateDraining, now
+			t.state, t.since, t.lag = StateDraining, now, dereg
 			b.logf("deregistering pod=%s target=%s lag=%s", t.pod, t.address, dereg)
 			fallthrough
 		case StateDraining:
@@ -467,6 +500,7 @@ func (b *Balancer) reconcile(ctx context.Context, first bool) time.Time {
 				wake(due)
 			} else {
 				delete(b.targets, key)
+				b.depart(t, now)
 				b.logf("removed pod=%s target=%s (no new requests; in-flight ones finish)", t.pod, t.address)
 			}
 		}
@@ -479,6 +513,30 @@ func (b *Balancer) reconcile(ctx context.Context, first bool) time.Time {
 	}
 	sort.Slice(b.active, func(i, j int) bool { return b.active[i].key < b.active[j].key })
 	return next
+}
+
+// depart records that t left the target group at now. b.mu is held.
+func (b *Balancer) depart(t *target, now time.Time) {
+	d := Departure{Service: b.svc.String(), Pod: t.pod, Address: t.address, LeftAt: t.since, RemovedAt: now, DeregisterLag: t.lag.Seconds()}
+	if !t.lastRouted.IsZero() {
+		last := t.lastRouted
+		d.LastRoutedAt = &last
+	}
+	if len(b.departures) == maxDepartures {
+		b.departures = append(b.departures[:0], b.departures[1:]...)
+	}
+	b.departures = append(b.departures, d)
+	if b.set.OnDeparture != nil {
+		b.set.OnDeparture(d)
+	}
+}
+
+// Departures returns the targets that left the target group, oldest first
+// (the last maxDepartures).
+func (b *Balancer) Departures() []Departure {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.departures)
 }
 
 // setGate sets the pod's target-health readiness gate condition to True, as
@@ -538,6 +596,7 @@ func (b *Balancer) pick() (route, bool) {
 		return route{}, false
 	}
 	t := b.active[(b.rr.Add(1)-1)%uint64(len(b.active))]
+	t.lastRouted = time.Now()
 	return route{pod: t.pod, backend: t.backend}, true
 }
 

@@ -378,11 +378,7 @@ func TestNoSilentRetryOnReusedConnection(t *testing.T) {
 // requests after its endpoint turns ready=false.
 func deregistration(t *testing.T, f *fixture) time.Duration {
 	t.Helper()
-	f.addPod("web-a", app(t, "web-a"))
-	f.addPod("web-b", app(t, "web-b"))
-	waitFor(t, 5*time.Second, "two targets", func() bool { return len(f.lb.Targets()) == 2 })
-	began := time.Now()
-	f.terminate("web-a")
+	began := terminateOneOfTwo(t, f)
 	var last time.Duration
 	for time.Since(began) < 3*time.Second {
 		if _, target := f.get(); target == "web-a" {
@@ -393,11 +389,71 @@ func deregistration(t *testing.T, f *fixture) time.Duration {
 	return last
 }
 
+// terminateOneOfTwo registers web-a and web-b, then terminates web-a and
+// returns when.
+func terminateOneOfTwo(t *testing.T, f *fixture) time.Time {
+	t.Helper()
+	f.addPod("web-a", app(t, "web-a"))
+	f.addPod("web-b", app(t, "web-b"))
+	waitFor(t, 5*time.Second, "two targets", func() bool { return len(f.lb.Targets()) == 2 })
+	began := time.Now()
+	f.terminate("web-a")
+	return began
+}
+
 func TestDeregisterLagKeepsSendingThenStops(t *testing.T) {
 	f := newFixture(t, Settings{DeregisterLag: time.Second, NamePods: true}, nil)
 	last := deregistration(t, f)
 	if last < 700*time.Millisecond || last > 1800*time.Millisecond {
 		t.Fatalf("terminated target got its last request %s after ready=false, want about 1s", last)
+	}
+}
+
+func TestDepartureRecordsWhenTheFrontReallyStoppedRouting(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		got []Departure
+	)
+	f := newFixture(t, Settings{DeregisterLag: 600 * time.Millisecond, NamePods: true, OnDeparture: func(d Departure) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, d)
+	}}, nil)
+	began := terminateOneOfTwo(t, f)
+	var lastA time.Time
+	for time.Since(began) < 1500*time.Millisecond {
+		sent := time.Now()
+		if _, target := f.get(); target == "web-a" {
+			lastA = sent
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	deps := f.lb.Departures()
+	if len(deps) != 1 || deps[0].Pod != "web-a" || deps[0].Service != "default/web" {
+		t.Fatalf("departures %+v, want web-a only", deps)
+	}
+	d := deps[0]
+	if d.LeftAt.Before(began) || d.LeftAt.Sub(began) > 500*time.Millisecond {
+		t.Errorf("left_at %s after the endpoint turned not ready, want at once", d.LeftAt.Sub(began))
+	}
+	if lag := d.RemovedAt.Sub(d.LeftAt); lag < 600*time.Millisecond || lag > 900*time.Millisecond {
+		t.Errorf("removed_at − left_at = %s, want the 600ms lag", lag)
+	}
+	if d.DeregisterLag != 0.6 {
+		t.Errorf("deregister_lag_seconds %v, want 0.6", d.DeregisterLag)
+	}
+	if lastA.IsZero() || d.LastRoutedAt == nil {
+		t.Fatalf("last request to web-a: sent %v, recorded %v", lastA, d.LastRoutedAt)
+	}
+	// The balancer picks the target after the client sent the request,
+	// and before it was removed.
+	if d.LastRoutedAt.Before(lastA) || d.LastRoutedAt.After(d.RemovedAt) || d.LastRoutedAt.Sub(lastA) > 200*time.Millisecond {
+		t.Errorf("last_routed_at %s, the last request to web-a was sent at %s, removed at %s", d.LastRoutedAt.Format(time.StampMicro), lastA.Format(time.StampMicro), d.RemovedAt.Format(time.StampMicro))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].Pod != "web-a" {
+		t.Errorf("OnDeparture got %+v, want web-a once", got)
 	}
 }
 

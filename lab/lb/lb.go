@@ -26,8 +26,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,6 +55,7 @@ type Options struct {
 	TargetTimeout  time.Duration
 	DialTimeout    time.Duration
 	Admin          string
+	Departures     string
 
 	services   []listener
 	clusterIPs []listener
@@ -113,6 +117,14 @@ connection. Half-closes are passed on.
 IP:PORT inside the namespace (the ingress front: Traefik's entrypoint on the
 node's address), with the same dial timeout.
 
+--admin serves GET /targets (the target groups now) and GET /departures
+(the targets that left: left_at, when the balancer saw the endpoint go;
+removed_at, when it stopped routing new requests to it; last_routed_at,
+the last request it sent it; deregister_lag_seconds, the lag it applied).
+--departures appends the same records to a file as they happen. A loaded
+machine delays the balancer's watch, so the lag the front really had can
+be longer than the configured one: these records say by how much.
+
 All listeners are on the host's 127.0.0.1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -138,7 +150,8 @@ All listeners are on the host's 127.0.0.1.`,
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", o.IdleTimeout, "idle keep-alive timeout, client and target side")
 	f.DurationVar(&o.TargetTimeout, "target-timeout", o.TargetTimeout, "connect and response-header timeout per target (504 after)")
 	f.DurationVar(&o.DialTimeout, "cluster-ip-dial-timeout", o.DialTimeout, "connect timeout of the kube-proxy front's dial to the ClusterIP")
-	f.StringVar(&o.Admin, "admin", "", "optional 127.0.0.1:PORT listener serving GET /targets as JSON")
+	f.StringVar(&o.Admin, "admin", "", "optional 127.0.0.1:PORT listener serving GET /targets and GET /departures as JSON")
+	f.StringVar(&o.Departures, "departures", "", "append each target that leaves a target group to this file, one JSON object a line: when the balancer saw its endpoint go, when it stopped routing to it, the last request it sent it")
 	return cmd
 }
 
@@ -315,6 +328,22 @@ func (o *Options) serve(ctx context.Context, client kubernetes.Interface) error 
 	transport := NewTransport(o.IdleTimeout, o.TargetTimeout, o.Netns)
 	defer transport.CloseIdleConnections()
 	set := Settings{RegisterLag: o.RegisterLag, DeregisterLag: o.DeregisterLag, Netns: o.Netns, NamePods: o.NamePods, Log: o.stderr}
+	if o.Departures != "" {
+		f, err := os.OpenFile(o.Departures, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("--departures: %w", err)
+		}
+		defer f.Close()
+		var mu sync.Mutex
+		enc := json.NewEncoder(f)
+		set.OnDeparture = func(d Departure) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err := enc.Encode(d); err != nil {
+				fmt.Fprintf(o.stderr, "%s lb: --departures: %v\n", time.Now().UTC().Format(time.RFC3339Nano), err)
+			}
+		}
+	}
 
 	// Bind every listener first so a port conflict fails fast.
 	var lns []net.Listener
@@ -392,6 +421,17 @@ func adminHandler(bs []*Balancer) http.Handler {
 		for _, b := range bs {
 			out = append(out, b.Targets()...)
 		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+	})
+	mux.HandleFunc("GET /departures", func(w http.ResponseWriter, _ *http.Request) {
+		out := []Departure{}
+		for _, b := range bs {
+			out = append(out, b.Departures()...)
+		}
+		sort.SliceStable(out, func(i, j int) bool { return out[i].RemovedAt.Before(out[j].RemovedAt) })
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

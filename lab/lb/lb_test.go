@@ -8,14 +8,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/utils/ptr"
 )
 
 func freeAddr(t *testing.T) string {
@@ -89,6 +93,56 @@ func TestCommandServesListenersAndAdmin(t *testing.T) {
 	var targets []TargetStatus
 	if err := json.NewDecoder(resp.Body).Decode(&targets); err != nil || len(targets) != 0 {
 		t.Fatalf("/targets: %v %v, want an empty list", targets, err)
+	}
+}
+
+func TestCommandWritesDeparturesToFileAndAdmin(t *testing.T) {
+	front, admin := freeAddr(t), freeAddr(t)
+	file := filepath.Join(t.TempDir(), "departures.ndjson")
+	backend := app(t, "web-a")
+	_, port, _ := net.SplitHostPort(backend)
+	client := fake.NewClientset(
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-a", Annotations: map[string]string{PortsAnnotation: `{"8080": ` + port + `}`}}},
+	)
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: "web-x", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"198.51.100.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)},
+			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web-a"}}},
+		Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}},
+	}
+	serveCommand(t, client, "--service", "default/web="+front, "--admin", admin, "--departures", file, "--deregister-lag", "100ms")
+	if _, err := client.DiscoveryV1().EndpointSlices("default").Create(context.Background(), slice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "200 from web-a", func() bool {
+		resp, err := http.Get("http://" + front + "/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if err := client.DiscoveryV1().EndpointSlices("default").Delete(context.Background(), "web-x", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var fromFile Departure
+	waitFor(t, 5*time.Second, "a line in --departures", func() bool {
+		data, err := os.ReadFile(file)
+		return err == nil && json.Unmarshal(data, &fromFile) == nil
+	})
+	if fromFile.Pod != "web-a" || fromFile.LastRoutedAt == nil || fromFile.RemovedAt.Sub(fromFile.LeftAt) < 100*time.Millisecond {
+		t.Errorf("--departures line %+v, want web-a, routed, removed at least 100ms after it left", fromFile)
+	}
+	resp, err := http.Get("http://" + admin + "/departures")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var deps []Departure
+	if err := json.NewDecoder(resp.Body).Decode(&deps); err != nil || len(deps) != 1 || !deps[0].RemovedAt.Equal(fromFile.RemovedAt) {
+		t.Fatalf("/departures: %+v %v, want the file's record", deps, err)
 	}
 }
 

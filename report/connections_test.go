@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
 )
@@ -102,6 +103,40 @@ func TestConnectionsSplitByKind(t *testing.T) {
 	}
 	if !strings.Contains(html.String(), `<table class="steps" id="connections">`) || !strings.Contains(html.String(), "<td>reused</td><td>reused</td><td>1480</td><td>10</td>") {
 		t.Errorf("HTML lacks the connections table")
+	}
+}
+
+// With two streams, the first failures say which stream sent each; with one
+// the column is left out (every failure has the same).
+func TestFirstFailuresNameTheirStream(t *testing.T) {
+	a, in := bothStreams(1)
+	at := in.Outcome.StartedAt.Add(2 * time.Second)
+	a.FailureList = []attack.Failure{
+		{Time: at, Class: attack.ClassRefused, Error: "connect: connection refused", Stream: attack.StreamNew},
+		{Time: at.Add(10 * time.Millisecond), Class: attack.ClassReset, Error: "read: connection reset by peer", Reused: true, Stream: attack.StreamReused},
+	}
+	var text bytes.Buffer
+	if err := WriteText(Build(in), &text); err != nil {
+		t.Fatal(err)
+	}
+	out := text.String()
+	if lineWith(out, "AT", "CLASS", "CODE", "POD", "STREAM", "REUSED CONN", "ERROR") == "" {
+		t.Errorf("the failures table has no stream column:\n%s", out)
+	}
+	if row := lineWith(out, "refused", "new", "false", "connection refused"); row == "" {
+		t.Errorf("no refused failure of the new stream:\n%s", out)
+	}
+	if row := lineWith(out, "reset", "reused", "true", "reset by peer"); row == "" {
+		t.Errorf("no reset failure of the reused stream:\n%s", out)
+	}
+
+	a.Streams = a.Streams[:1]
+	text.Reset()
+	if err := WriteText(Build(in), &text); err != nil {
+		t.Fatal(err)
+	}
+	if head := lineWith(text.String(), "AT", "CLASS", "CODE", "POD", "REUSED CONN"); head == "" || strings.Contains(head, "STREAM") {
+		t.Errorf("one stream: failures header %q, want no stream column:\n%s", head, text.String())
 	}
 }
 

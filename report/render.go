@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -135,9 +136,21 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	if len(r.Failures) > 0 {
 		n := min(o.MaxFailures, len(r.Failures))
 		p.line(fmt.Sprintf("First %d of %d failures:", n, l.Failures))
-		p.table([]string{"at", "class", "code", "pod", "reused conn", "error"}, func(add func(...any)) {
+		// With two load streams (--connections both), which one sent
+		// each failure: "a new connection was refused" and "a kept
+		// connection was reset" read apart.
+		streams := r.Connections != nil && len(r.Connections.Streams) > 1
+		head := []string{"at", "class", "code", "pod", "reused conn", "error"}
+		if streams {
+			head = slices.Insert(head, 4, "stream")
+		}
+		p.table(head, func(add func(...any)) {
 			for _, f := range r.Failures[:n] {
-				add(offset(t0, f.Time), string(f.Class), f.Code, dash(f.Pod), f.Reused, dash(truncate(f.Error, 70)))
+				row := []any{offset(t0, f.Time), string(f.Class), f.Code, dash(f.Pod), f.Reused, dash(truncate(f.Error, 70))}
+				if streams {
+					row = slices.Insert(row, 4, any(dash(string(f.Stream))))
+				}
+				add(row...)
 			}
 		})
 	}

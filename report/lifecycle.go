@@ -54,6 +54,7 @@ type life struct {
 	lastRoutedUnsure                      time.Time // last routed failure tied to the pod with less than high confidence
 	drained                               int8      // weigher.drained, once known: 1 yes, -1 no
 	serveEnd                              time.Time // weigher.serveEnd, once known
+	routedEnd                             time.Time // weigher.superseded: the load balancer no longer routed to it after this
 	why                                   map[kind]string
 	terminatingFailures, terminatingCount int
 }

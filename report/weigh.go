@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -98,6 +99,80 @@ type weigher struct {
 	listening bool
 	lastKind  kind
 	lastT     time.Time
+	// buckets are the load's buckets (width bucketWidth): whether the
+	// load kept sending during a pause of a pod's failures.
+	buckets     []attack.Bucket
+	bucketWidth time.Duration
+}
+
+// pauseOf is the pause in a routed pod's failures after which the load
+// balancer had stopped sending it requests, when another pod's window
+// opened within it: three of the intervals at which one target receives
+// requests (the ready endpoints and the one draining share the rate).
+func (w *weigher) pauseOf(t time.Time) time.Duration {
+	if w.rate <= 0 {
+		return time.Second
+	}
+	return time.Duration(3 * float64(w.steps.count(t)+1) / w.rate * float64(time.Second))
+}
+
+// sent reports whether the load kept its rate (at least half of it) from
+// from to to: a pause in failures while it did is evidence, a stalled
+// load generator is not.
+func (w *weigher) sent(from, to time.Time) bool {
+	if w.bucketWidth <= 0 || w.rate <= 0 || !to.After(from) {
+		return false
+	}
+	var n float64
+	i := sort.Search(len(w.buckets), func(i int) bool { return w.buckets[i].Start.Add(w.bucketWidth).After(from) })
+	for ; i < len(w.buckets) && w.buckets[i].Start.Before(to); i++ {
+		b := w.buckets[i]
+		lo, hi := maxTime(b.Start, from), minTime(b.Start.Add(w.bucketWidth), to)
+		n += float64(b.Total) * float64(hi.Sub(lo)) / float64(w.bucketWidth)
+	}
+	return n >= 0.5*w.rate*to.Sub(from).Seconds()
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// superseded drops the routed candidates whose failures had paused before
+// t for longer than pauseOf while the load kept going and another routed
+// pod's window opened within the pause: the load balancer had stopped
+// sending them requests, and the failures that resumed are the other's.
+// Each one's routing ends at its last failure (life.routedEnd), so that a
+// later failure is not counted in its routing lag.
+func (w *weigher) superseded(routed []candidate, t time.Time) []candidate {
+	if len(routed) < 2 {
+		return routed
+	}
+	pause := w.pauseOf(t)
+	for _, c := range routed {
+		last := c.p.lastCand
+		if last.IsZero() || t.Sub(last) <= pause {
+			continue
+		}
+		for _, o := range routed {
+			if o.p != c.p && w.serveEnd(o.p).After(last) && !w.serveEnd(o.p).After(t) && w.sent(last, t) {
+				c.p.routedEnd = last
+				break
+			}
+		}
+	}
+	// No pod supersedes one that supersedes it (its window opened after
+	// the other's last failure, which came after its own window opened).
+	return slices.DeleteFunc(routed, func(c candidate) bool { return !c.p.routedEnd.IsZero() && t.After(c.p.routedEnd) })
 }
 
 // gapTol is how long a pod's window stays open without a failure it could
@@ -157,7 +232,7 @@ func (w *weigher) drained(p *life) bool {
 // routedOpen reports whether a failure at t may come from terminating pod p
 // still being routed to after it stopped serving; gap is gapTol(t).
 func (w *weigher) routedOpen(p *life, t time.Time, gap time.Duration) bool {
-	if p.del.IsZero() || t.Before(p.del) || t.After(p.windowEnd) || w.drained(p) {
+	if p.del.IsZero() || t.Before(p.del) || t.After(p.windowEnd) || w.drained(p) || !p.routedEnd.IsZero() && t.After(p.routedEnd) {
 		return false
 	}
 	start := w.serveEnd(p)
@@ -231,6 +306,7 @@ func (w *weigher) weigh(it item) weighing {
 			routed = append(routed, candidate{p: p, kind: kindRouted, bound: bound})
 		}
 	}
+	routed = w.superseded(routed, t)
 	// A kept connection that was closed or reset had served before: it
 	// was not a new pod's that never served.
 	keptClosed := it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF)

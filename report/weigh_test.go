@@ -460,3 +460,57 @@ func TestEveryRendererShowsHowSureACauseIs(t *testing.T) {
 		}
 	})
 }
+
+// Two old pods drain 1 s on SIGTERM (no preStop) and the load balancer
+// keeps routing to each for 3 s after its endpoint turned not ready. The
+// first one's failures stop at 13.0 s; the load goes on, none fails for
+// 0.85 s, and then the second one, whose successes stopped at 13.8 s,
+// fails until 15.8 s. The pause ends the first one's routing: its lag is
+// 2.98 s, not the 5.8 s up to the second one's last failure (the lab load
+// balancer's own record showed 3.0 s where rollcheck measured 4.0 s). It
+// used to be 3.83 s: the first failure after the pause went to the pod
+// seen exited first.
+func TestRoutingLagEndsAtAPauseWhenAnotherPodsWindowOpens(t *testing.T) {
+	tl := newTimeline()
+	tl.running("web-old-a")
+	tl.running("web-old-b")
+	tl.deleted("web-old-a", 10, 10.02, 11.1, 0, 11.2)
+	tl.deleted("web-old-b", 12.8, 12.82, 13.9, 0, 14.0)
+	tl.fails(11.05, 13.0, 0.05, attack.Class502, "")
+	tl.fails(13.85, 15.8, 0.05, attack.Class502, "")
+	tl.a.FirstByPod["web-old-a"], tl.a.LastByPod["web-old-a"] = at(0), at(11.0)
+	tl.a.FirstByPod["web-old-b"], tl.a.LastByPod["web-old-b"] = at(0), at(13.8)
+	r := Build(tl.input(deployment()))
+	lags := map[string]float64{}
+	for _, p := range r.Measurements.TerminatingPods {
+		if p.RoutingLag != nil {
+			lags[p.Pod] = *p.RoutingLag
+		}
+	}
+	if math.Abs(lags["web-old-a"]-2.98) > 0.01 || math.Abs(lags["web-old-b"]-2.98) > 0.01 {
+		t.Errorf("routing lags %v, want 2.98 s for each pod", lags)
+	}
+	if m := r.Measurements.MaxRoutingLag; m == nil || *m > 3 {
+		t.Errorf("max routing lag %v, want 2.98 s", m)
+	}
+	for _, c := range r.Causes {
+		if c.Confidence != ConfidenceHigh || len(c.Alternatives) > 0 {
+			t.Errorf("%s confidence %s, alternatives %+v: each failure fits one pod", c.Code, c.Confidence, c.Alternatives)
+		}
+	}
+
+	// A stalled load generator is no evidence: with no request sent in
+	// the pause, the first pod may still have been routed to.
+	tl.a.Buckets[13].Total, tl.a.Buckets[13].OK = 1, 0
+	r = Build(tl.input(deployment()))
+	if m := r.Measurements.MaxRoutingLag; m == nil || math.Abs(*m-3.83) > 0.01 {
+		t.Errorf("max routing lag %v with the load stalled in the pause, want the first pod's window to stay open across it (3.83 s)", deref(m))
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

@@ -324,10 +324,14 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) di
 			switch code {
 			case TerminatingPodStillRouted, LBDeregistrationLag:
 				// Only a failure firmly tied to the pod measures how
-				// long the load balancer kept routing to it.
-				if conf == ConfidenceHigh {
+				// long the load balancer kept routing to it, and only
+				// a request the front routed then: a kept connection
+				// closed under it was routed when it was opened.
+				switch {
+				case keptClosed(it):
+				case conf == ConfidenceHigh:
 					p.lastRouted = it.t
-				} else {
+				default:
 					p.lastRoutedUnsure = it.t
 				}
 				p.terminatingFailures += it.n

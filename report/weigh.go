@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -284,6 +285,13 @@ func (w *weigher) weigh(it item) weighing {
 	if p := latest(x.exits, func(p *life) time.Time { return p.exitLo }, t.Add(it.lat+inflightTol), func(p *life) bool { return inflight(p, it) }); p != nil {
 		return weighing{p: p, kind: kindInflight, conf: ConfidenceHigh, basis: [3]string{candidate{p: p, kind: kindInflight}.why(w)}}
 	}
+	if p, n := w.cutKept(it); p != nil {
+		conf := ConfidenceHigh
+		if n > 1 {
+			conf = ConfidenceMedium
+		}
+		return weighing{p: p, kind: kindInflight, conf: conf, basis: [3]string{fmt.Sprintf("a kept connection was closed under the request while %s was terminating, before its exit was reported", p.name)}}
+	}
 	gap := w.gapTol(t)
 	var (
 		out     weighing
@@ -309,7 +317,7 @@ func (w *weigher) weigh(it item) weighing {
 	routed = w.superseded(routed, t)
 	// A kept connection that was closed or reset had served before: it
 	// was not a new pod's that never served.
-	keptClosed := it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF)
+	keptClosed := keptClosed(it)
 	// A refused connection (the load balancer's 502 for it), a reset or an
 	// EOF is not a new pod that had not begun to listen, when its
 	// readiness probe had connected to its port before it was Ready.
@@ -391,6 +399,44 @@ func (w *weigher) weigh(it item) weighing {
 	}
 	w.lastKind, w.lastT = out.kind, t
 	return out
+}
+
+// keptClosed reports whether the failure is a kept-alive connection
+// closed or reset under the request: the connection had served before and
+// was pinned to its pod when it was opened (a front that routes each
+// request anew answers 502 instead), so its end says when that pod closed
+// it, not where the front sent new requests.
+func keptClosed(it item) bool {
+	return it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF) && !strings.Contains(it.err, "refused")
+}
+
+// cutKept finds the terminating pod that cut a kept connection under the
+// request: the request ended between the pod's deletion and its reported
+// exit (which a real kubelet reports up to seconds late, so the exit's
+// own bounds may not hold it). It returns the pod whose reported exit came
+// first after the end, and how many pods fit.
+func (w *weigher) cutKept(it item) (*life, int) {
+	if it.n != 1 || !keptClosed(it) {
+		return nil, 0
+	}
+	end := it.t.Add(it.lat)
+	var (
+		best *life
+		n    int
+	)
+	x := w.x
+	i := sort.Search(len(x.dels), func(i int) bool { return x.dels[i].del.After(end) })
+	for j := i - 1; j >= 0 && j >= i-walkBack; j-- {
+		p := x.dels[j]
+		if p.exited.IsZero() || end.After(p.exited) || it.t.After(p.exited) {
+			continue
+		}
+		n++
+		if best == nil || p.exited.Before(best.exited) {
+			best = p
+		}
+	}
+	return best, n
 }
 
 // exitedBy reports whether the candidate had stopped serving by t on its

@@ -514,3 +514,70 @@ func deref(p *float64) any {
 	}
 	return *p
 }
+
+// Stream kinds as evidence (--connections): what a failure's connection
+// says about which explanation fits it.
+func TestConnectionKindAsEvidence(t *testing.T) {
+	// web-old-a is deleted at 12 s and its exit is reported only at 14 s
+	// (a real kubelet, no finishedAt to bound it); web-old-b keeps
+	// serving. The app closes its kept connections on SIGTERM.
+	base := func() *timeline {
+		tl := newTimeline()
+		tl.running("web-old-a")
+		tl.running("web-old-b")
+		tl.deleted("web-old-a", 12, 12.02, 14, 0, 14.1)
+		return tl
+	}
+	kept := func(tl *timeline, from, to, step float64, class attack.Class) {
+		n := len(tl.a.FailureList)
+		tl.fails(from, to, step, class, "")
+		for i := n; i < len(tl.a.FailureList); i++ {
+			f := &tl.a.FailureList[i]
+			f.Reused, f.Stream = true, attack.StreamReused
+		}
+	}
+	t.Run("an EOF on a kept connection that ended between the deletion and the reported exit is an in-flight cut, and measures no routing lag", func(t *testing.T) {
+		tl := base()
+		kept(tl, 13.2, 13.5, 0.1, attack.ClassEOF)
+		r := Build(tl.input(deployment()))
+		c, ok := causeOf(r, InflightCut)
+		if !ok || c.Failures != 4 || c.Confidence != ConfidenceHigh || len(r.Causes) != 1 {
+			t.Fatalf("causes %+v, want INFLIGHT_CUT for all 4, confidence high", r.Causes)
+		}
+		if !strings.Contains(strings.Join(c.Basis, " "), "kept connection") {
+			t.Errorf("basis %q, want the kept connection named", c.Basis)
+		}
+		if m := r.Measurements.MaxRoutingLag; m != nil {
+			t.Errorf("routing lag %.2f measured from connections the pod closed", *m)
+		}
+	})
+	t.Run("a refused connection is never an in-flight cut, not even open across the exit", func(t *testing.T) {
+		tl := base()
+		tl.fails(13.9, 14.0, 0.05, attack.ClassRefused, "")
+		for i := range tl.a.FailureList {
+			tl.a.FailureList[i].Latency, tl.a.FailureList[i].Stream = 200*time.Millisecond, attack.StreamNew
+		}
+		r := Build(tl.input(deployment()))
+		if _, ok := causeOf(r, InflightCut); ok {
+			t.Errorf("causes %+v: a refused connection named an in-flight cut", r.Causes)
+		}
+	})
+	t.Run("with both streams, new connections refused after the exit measure the routing lag; kept connections reset after it do not", func(t *testing.T) {
+		tl := base()
+		tl.fails(14.05, 15.0, 0.1, attack.ClassRefused, "")
+		for i := range tl.a.FailureList {
+			tl.a.FailureList[i].Stream = attack.StreamNew
+		}
+		kept(tl, 15.05, 15.5, 0.1, attack.ClassReset)
+		r := Build(tl.input(deployment()))
+		if c := r.Causes[0]; c.Code != TerminatingPodStillRouted && c.Code != LBDeregistrationLag || c.Confidence != ConfidenceHigh || c.Failures != r.Load.Failures {
+			t.Fatalf("causes %+v, want web-old-a still routed for every failure, confidence high", r.Causes)
+		}
+		// The last new connection refused at 14.95 s, 2.93 s after the
+		// endpoint turned not ready; the resets until 15.45 s came on
+		// connections opened before.
+		if m := r.Measurements.MaxRoutingLag; m == nil || math.Abs(*m-2.93) > 0.01 {
+			t.Errorf("routing lag %v, want 2.93 s from the last new connection refused", deref(m))
+		}
+	})
+}

@@ -31,7 +31,12 @@ type Recommendation struct {
 // Margins of the recommendations, and what they say when the Deployment is
 // not known.
 const (
-	minPreStopMargin  = 2 * time.Second
+	minPreStopMargin = 2 * time.Second
+	// minSuccessLag is the least routing lag that successes alone (no
+	// failure from routing) must show to ask for a preStop: a success
+	// a few milliseconds after the endpoint turned not ready is a request
+	// routed as the change happened, not a lag ("up to 0.00 s").
+	minSuccessLag     = 100 * time.Millisecond
 	graceMargin       = 2 * time.Second
 	unknownSpec       = "unknown (Deployment spec not available)"
 	deregistrationWhy = "keep preStop + shutdown < terminationGracePeriodSeconds < the load balancer's deregistration delay (ALB default 300 s), so the pod outlives its routing and the LB outlives the pod's drain"
@@ -199,6 +204,9 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 	var lag time.Duration
 	if m.MaxRoutingLag != nil {
 		lag = time.Duration(*m.MaxRoutingLag * float64(time.Second))
+	}
+	if !routed && lag < minSuccessLag {
+		lag = 0
 	}
 	preStopTarget := s.longestPreStop()
 	preStopWithheld := ""

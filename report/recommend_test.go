@@ -72,3 +72,29 @@ func TestPreStopFormsReadTheSameInPreflightAndRecommendations(t *testing.T) {
 		})
 	}
 }
+
+// A success a few milliseconds after a terminating pod's endpoint turned not
+// ready was routed as the change happened: it is no routing lag, and with
+// no failure from routing it asks for no preStop ("up to 0.00 s", with the
+// margin rounding to one second above the current sleep). A lag the
+// successes do show still gets its advice.
+func TestNoPreStopAdviceFromASuccessAtTheEndpointChange(t *testing.T) {
+	set := readSettings(deployment(withPreStopSleep("2")))
+	cut := []Cause{{Code: InflightCut, Failures: 20, Confidence: ConfidenceHigh}}
+	for _, tt := range []struct {
+		lag  float64
+		want bool
+	}{{0.003, false}, {0.09, false}, {2.5, true}} {
+		lag := tt.lag
+		recs := recommend(set, cut, Measurements{MaxRoutingLag: &lag}, time.Second)
+		var got *Recommendation
+		for i := range recs {
+			if strings.HasSuffix(recs[i].Field, "lifecycle.preStop") {
+				got = &recs[i]
+			}
+		}
+		if (got != nil && !got.Satisfied) != tt.want {
+			t.Errorf("routing lag %.3f s from successes: preStop advice %+v, want advice %v", lag, got, tt.want)
+		}
+	}
+}

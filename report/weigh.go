@@ -114,7 +114,7 @@ func (w *weigher) pauseOf(t time.Time) time.Duration {
 	if w.rate <= 0 {
 		return time.Second
 	}
-	return time.Duration(3 * float64(w.steps.count(t)+1) / w.rate * float64(time.Second))
+	return time.Duration(3 * float64(max(w.steps.count(t), 1)+1) / w.rate * float64(time.Second))
 }
 
 // sent reports whether the load kept its rate (at least half of it) from

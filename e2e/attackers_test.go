@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -210,72 +211,115 @@ func TestAttackersKilledRunThenCleanup(t *testing.T) {
 }
 
 // TestAttackersClockSkew: the first of 3 attackers has its clock 3s ahead
-// (hidden --attacker-clock-skew). Its offset is measured to within the
-// reported bound, under 50 ms; once corrected, its requests start with the
-// others' (they are started at one instant) and its failures fall among
-// theirs, within 50 ms plus the spacing of requests; the run FAILs with
-// the cause of the unskewed one.
+// (hidden --attacker-clock-skew) during a Recreate rollout, whose failures
+// are one sharp window common to every client: the load balancer answers
+// 503 to every request from the moment its last target is deregistered
+// until a new pod is registered. The 2 unskewed attackers of the same run
+// are the unskewed run. The skewed attacker's offset is measured to within
+// its reported bound (under 50 ms) of the true skew; once corrected, the
+// first and last failure of its window lie within 50 ms plus one request
+// interval of each unskewed attacker's, where uncorrected they would be
+// the skew off; its requests start with the others' (they are started at
+// one instant); the run FAILs with NO_READY_ENDPOINTS first, as the
+// unskewed Recreate run does.
 func TestAttackersClockSkew(t *testing.T) {
 	needLab(t)
-	const skew = 3 * time.Second
-	kubectlApply(t, manifest(t, "as-is.yaml"))
+	const (
+		skew = 3 * time.Second
+		// 150/s over 3 attackers: each sends one request every 20 ms.
+		rate     = 150
+		interval = 3 * time.Second / rate
+		within   = 50*time.Millisecond + interval
+	)
+	deleteDemo(t) // RollingUpdate fields left by another test would make Recreate invalid
+	kubectlApply(t, manifest(t, "recreate.yaml"))
 	waitSteady(t)
-	r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/", "--attackers", "3", "--attacker-clock-skew", skew.String())
-	if r.code != 1 || r.str("verdict") != "FAIL" {
-		t.Fatalf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.str("verdict"), r.stderr)
-	}
-	if !hasCause(r, "TERMINATING_POD_STILL_ROUTED") && !hasCause(r, "LB_DEREGISTRATION_LAG") {
-		t.Errorf("causes lack the unskewed run's (primary %v)", primaryCause(r))
+	r := runScenario(t, "recreate.scenario.yaml", "--rate", fmt.Sprintf("%d/s", rate), "--attackers", "3", "--attacker-clock-skew", skew.String())
+	wantVerdict(t, r, 1, "FAIL")
+	if codes := diagCauseCodes(r); len(codes) == 0 || codes[0] != "NO_READY_ENDPOINTS" {
+		t.Errorf("causes %v, want NO_READY_ENDPOINTS first as without skew", codes)
 	}
 	as := reportAttackers(t, r, 3)
+	offsets := make([]time.Duration, len(as))
 	for i, a := range as {
 		want := 0.0
 		if i == 0 {
 			want = skew.Seconds()
 		}
 		off, bound := a["clock_offset_seconds"].(float64), a["clock_bound_seconds"].(float64)
-		t.Logf("attacker %v: offset %.4fs ± %.4fs (true %.1fs), drift %.4fs", a["pod"], off, bound, want, a["clock_spread_seconds"])
+		offsets[i] = time.Duration(off * float64(time.Second))
+		t.Logf("attacker %v: offset %.4fs ± %.4fs (true %.1fs, error %.4fs), drift %.4fs", a["pod"], off, bound, want, math.Abs(off-want), a["clock_spread_seconds"])
 		if math.Abs(off-want) > bound+0.001 || bound > 0.05 {
 			t.Errorf("attacker %v offset %.4f ± %.4f, want %.1f within a bound under 50ms", a["pod"], off, bound, want)
 		}
 	}
 	// Started at one instant: the first requests agree once corrected.
-	starts := []time.Time{reportTime(t, as[0]["start"]), reportTime(t, as[1]["start"]), reportTime(t, as[2]["start"])}
-	for _, s := range starts[1:] {
-		if d := starts[0].Sub(s).Abs(); d > 50*time.Millisecond+30*time.Millisecond {
-			t.Errorf("skewed attacker's first request %s from another's, want within 50ms + one request interval", d)
-		}
-	}
-	// Its failures fall inside the others' failure bursts.
-	var others []time.Time
+	first := reportTime(t, as[0]["start"])
 	for _, a := range as[1:] {
-		for _, v := range anyList(a["failure_times"]) {
-			others = append(others, reportTime(t, v))
+		if d := first.Sub(reportTime(t, a["start"])).Abs(); d > within {
+			t.Errorf("skewed attacker's first request %s from %v's, want within %s", d, a["pod"], within)
 		}
 	}
-	sort.Slice(others, func(i, j int) bool { return others[i].Before(others[j]) })
-	mine := anyList(as[0]["failure_times"])
-	if len(mine) == 0 || len(others) == 0 {
-		t.Fatalf("failures: skewed attacker %d, others %d; want some each", len(mine), len(others))
+	// The no-endpoint window of each attacker, corrected.
+	windows := make([][2]time.Time, len(as))
+	for i, a := range as {
+		var times []time.Time
+		for _, v := range anyList(a["failure_times"]) {
+			times = append(times, reportTime(t, v))
+		}
+		w, n := longestBurst(times, 5*interval)
+		if n == 0 {
+			t.Fatalf("attacker %v has no failures", a["pod"])
+		}
+		// Every request of the window failed, and it is the only failure.
+		if expect := float64(w[1].Sub(w[0])/interval) + 1; float64(n) < 0.8*expect || n < len(times)-2 {
+			t.Errorf("attacker %v: %d failures in its window %s..%s (%d in all), want every request of the window (%.0f) and no other",
+				a["pod"], n, w[0].Format("15:04:05.000"), w[1].Format("15:04:05.000"), len(times), expect)
+		}
+		windows[i] = w
+		t.Logf("attacker %v: no-endpoint window %s .. %s (%s, %d failures)", a["pod"], w[0].Format("15:04:05.000"), w[1].Format("15:04:05.000"), w[1].Sub(w[0]), n)
 	}
-	far := 0
-	for _, v := range mine {
-		ft := reportTime(t, v)
-		i := sort.Search(len(others), func(i int) bool { return !others[i].Before(ft) })
-		nearest := time.Hour
-		for _, j := range []int{i - 1, i} {
-			if j >= 0 && j < len(others) {
-				nearest = min(nearest, others[j].Sub(ft).Abs())
+	// The unskewed ones agree with each other: the window is sharp.
+	for e, edge := range []string{"first", "last"} {
+		if d := windows[1][e].Sub(windows[2][e]).Abs(); d > within {
+			t.Errorf("the unskewed attackers' %s failures are %s apart, want within %s: the window is not sharp", edge, d, within)
+		}
+	}
+	for _, i := range []int{1, 2} {
+		for e, edge := range []string{"first", "last"} {
+			d := windows[0][e].Sub(windows[i][e])
+			raw := d + offsets[0] // as the skewed attacker's clock put it
+			t.Logf("skewed - %v, %s failure: %+.1f ms corrected, %+.1f ms uncorrected", as[i]["pod"], edge, ms(d), ms(raw))
+			if d.Abs() > within {
+				t.Errorf("skewed attacker's %s failure is %s from %v's, want within %s", edge, d, as[i]["pod"], within)
+			}
+			if raw.Abs() <= within {
+				t.Errorf("uncorrected, the skewed attacker's %s failure would be %s from %v's: the skew did not take", edge, raw, as[i]["pod"])
 			}
 		}
-		if nearest > 250*time.Millisecond {
-			far++
-		}
-	}
-	if far > 0 {
-		t.Errorf("%d of the skewed attacker's %d failures are more than 250ms from any other attacker's (uncorrected they would be %s off)", far, len(mine), skew)
 	}
 }
+
+// longestBurst returns the first and last of the longest run of sorted
+// times whose neighbours are at most gap apart, and how many it has.
+func longestBurst(times []time.Time, gap time.Duration) ([2]time.Time, int) {
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	var best [2]time.Time
+	bestN := 0
+	for i := 0; i < len(times); {
+		j := i + 1
+		for j < len(times) && times[j].Sub(times[j-1]) <= gap {
+			j++
+		}
+		if j-i > bestN {
+			best, bestN = [2]time.Time{times[i], times[j-1]}, j-i
+		}
+		i = j
+	}
+	return best, bestN
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func hasCause(r result, code string) bool {
 	causes, _ := r.report["causes"].([]any)

@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // attackerSelector selects every attacker pod rollcheck made.
@@ -161,7 +163,8 @@ func checkAttackers(t *testing.T, r result, n int) {
 }
 
 // TestAttackersKilledRunThenCleanup: a run killed with SIGKILL leaves its
-// attacker pods; rollcheck cleanup removes them.
+// attacker pods; one past its activeDeadlineSeconds is stopped by the
+// kubelet; rollcheck cleanup removes them.
 func TestAttackersKilledRunThenCleanup(t *testing.T) {
 	needLab(t)
 	kubectlApply(t, manifest(t, "to-be.yaml"))
@@ -195,9 +198,11 @@ func TestAttackersKilledRunThenCleanup(t *testing.T) {
 	}
 	<-exited
 	exited <- nil // for the cleanup
-	if left := attackerPods(t); len(left) != 2 {
+	left := attackerPods(t)
+	if len(left) != 2 {
 		t.Fatalf("after SIGKILL %d attacker pods, want the 2 left behind", len(left))
 	}
+	checkActiveDeadlineStops(t, left[0], left[1])
 	out, err := exec.Command(lab.rollcheck, "cleanup", "--kubeconfig", lab.kubeconfig).CombinedOutput()
 	if err != nil {
 		t.Fatalf("rollcheck cleanup: %v\n%s", err, out)
@@ -207,6 +212,54 @@ func TestAttackersKilledRunThenCleanup(t *testing.T) {
 	cms, err := lab.client.CoreV1().ConfigMaps("").List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=rollcheck"})
 	if err != nil || len(cms.Items) != 0 {
 		t.Errorf("run ConfigMaps left after cleanup: %v %v", cms, err)
+	}
+}
+
+// checkActiveDeadlineStops: an attacker pod that outlives its
+// activeDeadlineSeconds is stopped by its node's kubelet. The field may
+// only be lowered: at 1s the pod (started, or as soon as it starts) is past
+// it, its container stops and it ends Failed, DeadlineExceeded; the other
+// pod, whose deadline is minutes away, runs on.
+func checkActiveDeadlineStops(t *testing.T, pod, other string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	ns, name, _ := strings.Cut(pod, "/")
+	pods := lab.client.CoreV1().Pods(ns)
+	if _, err := pods.Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"activeDeadlineSeconds":1}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("lower %s's activeDeadlineSeconds: %v", pod, err)
+	}
+	lowered := time.Now()
+	var p *corev1.Pod
+	for {
+		var err error
+		if p, err = pods.Get(ctx, name, metav1.GetOptions{}); err != nil {
+			t.Fatalf("attacker %s past its deadline: %v", pod, err)
+		}
+		if p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("attacker %s still %s 40s after its deadline passed", pod, p.Status.Phase)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("attacker %s past its deadline: %s %s %q after %s", pod, p.Status.Phase, p.Status.Reason, p.Status.Message, time.Since(lowered).Round(time.Millisecond))
+	if p.Status.Phase != corev1.PodFailed || p.Status.Reason != "DeadlineExceeded" {
+		t.Errorf("attacker %s ended %s (%s), want Failed, DeadlineExceeded", pod, p.Status.Phase, p.Status.Reason)
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.State.Terminated == nil {
+			t.Errorf("attacker %s is Failed but its container %s is %+v", pod, cs.Name, cs.State)
+		}
+	}
+	ons, oname, _ := strings.Cut(other, "/")
+	o, err := lab.client.CoreV1().Pods(ons).Get(ctx, oname, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status.Phase != corev1.PodRunning && o.Status.Phase != corev1.PodPending {
+		t.Errorf("attacker %s, its deadline minutes away, is %s (%s)", other, o.Status.Phase, o.Status.Reason)
 	}
 }
 

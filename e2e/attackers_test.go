@@ -270,9 +270,9 @@ func checkActiveDeadlineStops(t *testing.T, pod, other string) {
 // its reported bound (under 50 ms) of the true skew; once corrected, the
 // first and last failure of its window lie within 50 ms plus one request
 // interval of each unskewed attacker's, where uncorrected they would be
-// the skew off; its requests start with the others' (they are started at
-// one instant); the run FAILs with NO_READY_ENDPOINTS first, as the
-// unskewed Recreate run does.
+// the skew off; no request of any attacker succeeded inside the window
+// (it would, were one attacker's times misplaced); the run FAILs with
+// NO_READY_ENDPOINTS first, as the unskewed Recreate run does.
 func TestAttackersClockSkew(t *testing.T) {
 	needLab(t)
 	const (
@@ -304,31 +304,50 @@ func TestAttackersClockSkew(t *testing.T) {
 			t.Errorf("attacker %v offset %.4f ± %.4f, want %.1f within a bound under 50ms", a["pod"], off, bound, want)
 		}
 	}
-	// Started at one instant: the first requests agree once corrected.
+	// The pods are started by one POST /start each, through the API
+	// server: on a loaded machine they may start some 100 ms apart, so
+	// this is shown, not judged.
 	first := reportTime(t, as[0]["start"])
 	for _, a := range as[1:] {
-		if d := first.Sub(reportTime(t, a["start"])).Abs(); d > within {
-			t.Errorf("skewed attacker's first request %s from %v's, want within %s", d, a["pod"], within)
-		}
+		t.Logf("skewed attacker's first request %+.1f ms from %v's", ms(first.Sub(reportTime(t, a["start"]))), a["pod"])
 	}
-	// The no-endpoint window of each attacker, corrected.
+	// Every failure is a 503 of the no-endpoint window.
+	if f, n503 := r.num("load", "failures"), r.num("load", "by_class", "503"); f == 0 || f != n503 {
+		t.Errorf("%v failures, %v of them 503: want only the load balancer's 503s of the no-endpoint window", f, n503)
+	}
+	// Each attacker's window: its first and last failure, corrected.
 	windows := make([][2]time.Time, len(as))
 	for i, a := range as {
 		var times []time.Time
 		for _, v := range anyList(a["failure_times"]) {
 			times = append(times, reportTime(t, v))
 		}
-		w, n := longestBurst(times, 5*interval)
-		if n == 0 {
-			t.Fatalf("attacker %v has no failures", a["pod"])
+		if len(times) == 0 || len(times) != int(a["failures"].(float64)) {
+			t.Fatalf("attacker %v: %d failure times of %v failures; want all, at least one", a["pod"], len(times), a["failures"])
 		}
-		// Every request of the window failed, and it is the only failure.
-		if expect := float64(w[1].Sub(w[0])/interval) + 1; float64(n) < 0.8*expect || n < len(times)-2 {
-			t.Errorf("attacker %v: %d failures in its window %s..%s (%d in all), want every request of the window (%.0f) and no other",
-				a["pod"], n, w[0].Format("15:04:05.000"), w[1].Format("15:04:05.000"), len(times), expect)
+		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+		windows[i] = [2]time.Time{times[0], times[len(times)-1]}
+		t.Logf("attacker %v: no-endpoint window %s .. %s (%s, %d failures)", a["pod"], times[0].Format("15:04:05.000"), times[len(times)-1].Format("15:04:05.000"), times[len(times)-1].Sub(times[0]), len(times))
+	}
+	// It is one window: no request of any attacker succeeded inside it
+	// (the merged 100 ms buckets lying wholly within it have no success).
+	from, to := windows[0][0], windows[0][1]
+	for _, w := range windows[1:] {
+		from, to = minTime(from, w[0]), maxTime(to, w[1])
+	}
+	width := time.Duration(r.num("bucket_width_seconds") * float64(time.Second))
+	inside := 0
+	for _, b := range anyList(r.report["buckets"]) {
+		bm := b.(map[string]any)
+		if start := reportTime(t, bm["start"]); !start.Before(from) && !start.Add(width).After(to) {
+			inside++
+			if ok := bm["ok"].(float64); ok > 0 {
+				t.Errorf("%v requests succeeded at %s, inside the no-endpoint window %s .. %s", ok, start.Format("15:04:05.000"), from.Format("15:04:05.000"), to.Format("15:04:05.000"))
+			}
 		}
-		windows[i] = w
-		t.Logf("attacker %v: no-endpoint window %s .. %s (%s, %d failures)", a["pod"], w[0].Format("15:04:05.000"), w[1].Format("15:04:05.000"), w[1].Sub(w[0]), n)
+	}
+	if inside == 0 {
+		t.Errorf("no bucket of %s lies within the no-endpoint window %s .. %s", width, from.Format("15:04:05.000"), to.Format("15:04:05.000"))
 	}
 	// The unskewed ones agree with each other: the window is sharp.
 	for e, edge := range []string{"first", "last"} {
@@ -351,23 +370,18 @@ func TestAttackersClockSkew(t *testing.T) {
 	}
 }
 
-// longestBurst returns the first and last of the longest run of sorted
-// times whose neighbours are at most gap apart, and how many it has.
-func longestBurst(times []time.Time, gap time.Duration) ([2]time.Time, int) {
-	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
-	var best [2]time.Time
-	bestN := 0
-	for i := 0; i < len(times); {
-		j := i + 1
-		for j < len(times) && times[j].Sub(times[j-1]) <= gap {
-			j++
-		}
-		if j-i > bestN {
-			best, bestN = [2]time.Time{times[i], times[j-1]}, j-i
-		}
-		i = j
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
 	}
-	return best, bestN
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -29,16 +29,17 @@ image:
 lab:
 	cd lab && $(GO) build -o $(BIN)/rollcheck-lab ./cmd/rollcheck-lab
 	cd lab && CGO_ENABLED=0 $(GO) build -o $(BIN)/agnhost k8s.io/kubernetes/test/images/agnhost
+	cd lab && CGO_ENABLED=0 $(GO) build -o $(BIN)/demo-app ./cmd/demo-app
 	cd lab && $(GO) build -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
 
 # The real node (rollcheck-lab up --node real): the upstream kubelet and
-# kube-proxy, and the static demo app that goes into the lab's images with
-# agnhost (static too, so that an image needs no libc).
+# kube-proxy; the static demo app (make lab; the process kubelet runs it
+# too) goes into the lab's images with agnhost (static too, so that an
+# image needs no libc).
 K8S_VERSION := v1.35.4
 lab-node: lab image
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kubelet k8s.io/kubernetes/cmd/kubelet
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kube-proxy k8s.io/kubernetes/cmd/kube-proxy
-	cd lab && CGO_ENABLED=0 $(GO) build -o $(BIN)/demo-app ./cmd/demo-app
 	@# The lab's image archives for up --node real, with the sums of what they
 	@# are made of (up writes its own, seconds of CPU, when those changed).
 	if [ -x /bin/busybox ]; then $(BIN)/rollcheck-lab image build --bin-dir $(BIN) --out $(BIN)/images >/dev/null && \

@@ -288,26 +288,32 @@ func podState(p *corev1.Pod) string {
 // measure opens each pod's clock tunnel and takes the first burst of
 // samples.
 func (f *Fleet) measure(ctx context.Context) error {
+	return f.eachMember(func(m *member) error {
+		if err := f.connect(ctx, m); err != nil {
+			return fmt.Errorf("attacker %s: clock port not reachable: %w", m.spec.name, err)
+		}
+		round, err := burst(ctx, m.hc, m.base, startBurst, f.cfg.Now)
+		if err != nil {
+			return fmt.Errorf("attacker %s: clock not readable: %w", m.spec.name, err)
+		}
+		m.mu.Lock()
+		m.clock.addRound(round)
+		e := m.clock.estimate()
+		m.mu.Unlock()
+		f.logf("attacker %s on %s: clock offset %s ± %s", m.spec.name, m.node, e.Offset, e.Bound)
+		return nil
+	})
+}
+
+// eachMember runs do for every member at once and joins their errors.
+func (f *Fleet) eachMember(do func(*member) error) error {
 	errs := make([]error, len(f.members))
 	var wg sync.WaitGroup
 	for i, m := range f.members {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := f.connect(ctx, m); err != nil {
-				errs[i] = fmt.Errorf("attacker %s: clock port not reachable: %w", m.spec.name, err)
-				return
-			}
-			round, err := burst(ctx, m.hc, m.base, startBurst, f.cfg.Now)
-			if err != nil {
-				errs[i] = fmt.Errorf("attacker %s: clock not readable: %w", m.spec.name, err)
-				return
-			}
-			m.mu.Lock()
-			m.clock.addRound(round)
-			e := m.clock.estimate()
-			m.mu.Unlock()
-			f.logf("attacker %s on %s: clock offset %s ± %s", m.spec.name, m.node, e.Offset, e.Bound)
+			errs[i] = do(m)
 		}()
 	}
 	wg.Wait()
@@ -339,28 +345,22 @@ func (f *Fleet) Go(ctx context.Context, feed func(*vegeta.Result, bool) bool) er
 		go f.follow(m)
 	}
 	f.startedAt = f.cfg.Now()
-	errs := make([]error, len(f.members))
-	var wg sync.WaitGroup
-	for i, m := range f.members {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, m.base+"/start", nil)
-			resp, err := m.hc.Do(req)
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode/100 != 2 {
-					err = errors.New(resp.Status)
-				}
+	err := f.eachMember(func(m *member) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, m.base+"/start", nil)
+		resp, err := m.hc.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				err = errors.New(resp.Status)
 			}
-			if err != nil {
-				errs[i] = fmt.Errorf("attacker %s: starting its load: %w", m.spec.name, err)
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+		}
+		if err != nil {
+			return fmt.Errorf("attacker %s: starting its load: %w", m.spec.name, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	f.sampler.Add(1)

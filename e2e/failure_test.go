@@ -253,11 +253,22 @@ func TestFailureLoadCannotKeepUp(t *testing.T) {
 	if achieved <= 0 || achieved >= 0.95*rate {
 		t.Errorf("achieved rate %.0f/s; want it reported and below 95%% of %d/s", achieved, rate)
 	}
-	if r.code != ExitInconclusive || r.str("verdict") != "INCONCLUSIVE" {
-		t.Errorf("exit %d verdict %q, want %d INCONCLUSIVE", r.code, r.str("verdict"), ExitInconclusive)
-	}
-	if !reasonsContain(r, "achieved") && !reasonsContain(r, fmt.Sprintf("%.1f/s", achieved)) {
-		t.Errorf("reasons %v do not give the achieved rate", r.report["reasons"])
+	// Without failures the run is INCONCLUSIVE, with the rate among its
+	// reasons. A starved machine may also time out some of the requests
+	// (this process's server gets no CPU either): those were seen, so the
+	// verdict is FAIL, and the rate check still says the run saw only part.
+	rateCheck := failedCheck(r, "load reached its rate")
+	switch {
+	case r.code == ExitInconclusive && r.str("verdict") == "INCONCLUSIVE":
+		if !reasonsContain(r, "achieved") && !reasonsContain(r, fmt.Sprintf("%.1f/s", achieved)) {
+			t.Errorf("reasons %v do not give the achieved rate", r.report["reasons"])
+		}
+	case r.code == ExitFail && r.str("verdict") == "FAIL" && r.num("load", "failures") > 0:
+		if !strings.Contains(rateCheck, fmt.Sprintf("%.1f/s", achieved)) {
+			t.Errorf("FAIL with %v failures, but the failed rate check %q does not give the achieved rate", r.num("load", "failures"), rateCheck)
+		}
+	default:
+		t.Errorf("exit %d verdict %q, want %d INCONCLUSIVE (or FAIL with the failures it saw)", r.code, r.str("verdict"), ExitInconclusive)
 	}
 	t.Logf("asked %d/s, achieved %.0f/s (%d served); reasons %v", rate, achieved, srv.requests(), r.report["reasons"])
 }
@@ -612,6 +623,18 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() (bo
 func (r result) rollout() map[string]any {
 	m, _ := r.report["rollout"].(map[string]any)
 	return m
+}
+
+// failedCheck gives the message of the named check if it did not pass.
+func failedCheck(r result, name string) string {
+	checks, _ := r.report["checks"].([]any)
+	for _, c := range checks {
+		m, _ := c.(map[string]any)
+		if passed, _ := m["passed"].(bool); !passed && m["name"] == name {
+			return fmt.Sprint(m["message"])
+		}
+	}
+	return ""
 }
 
 func reasonsContain(r result, s string) bool {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,6 +234,59 @@ type result struct {
 
 // rollcheck runs the rollcheck binary against the lab and reads its JSON report.
 func rollcheck(t *testing.T, args ...string) result {
+	t.Helper()
+	r := rollcheckOnce(t, args...)
+	for try := 2; try <= 3 && loadStarvedOnly(r) && repeatable(args); try++ {
+		t.Logf("the run is INCONCLUSIVE only because this machine did not drive the load at its rate (%v): it measured nothing, so it is run again (%d of 3)", r.report["reasons"], try)
+		r = rollcheckOnce(t, args...)
+	}
+	return r
+}
+
+// loadStarvedOnly: the run is INCONCLUSIVE, saw no failure, and every
+// check it failed is about the load generator's own rate (a shared CI
+// machine starving the generator for a moment). Such a run observed too
+// little to judge; anything else (a FAIL, another reason) is never re-run.
+func loadStarvedOnly(r result) bool {
+	if r.code != ExitInconclusive || r.str("verdict") != "INCONCLUSIVE" || r.num("load", "failures") != 0 {
+		return false
+	}
+	checks, _ := r.report["checks"].([]any)
+	starved := false
+	for _, c := range checks {
+		m, _ := c.(map[string]any)
+		if passed, _ := m["passed"].(bool); passed {
+			continue
+		}
+		switch m["name"] {
+		case "load kept its rate in every window", "load reached its rate":
+			starved = true
+		default:
+			return false
+		}
+	}
+	return starved
+}
+
+// repeatable: running the same arguments again makes the same rollout (a
+// restart), not a no-op (--set-image to what now runs, --apply of what is
+// now applied).
+func repeatable(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--set-image" || a == "--apply" || a == "--watch-only" || a == "--switch-service" || a == "--canary":
+			return false
+		case a == "-f" && i+1 < len(args):
+			data, err := os.ReadFile(args[i+1])
+			if err != nil || !regexp.MustCompile(`(?m)^action:\s*\n\s+restart: true`).Match(data) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func rollcheckOnce(t *testing.T, args ...string) result {
 	t.Helper()
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
 	args = append([]string{"run", "--kubeconfig", lab.kubeconfig, "--report-json", jsonPath}, args...)

@@ -55,7 +55,8 @@ func NewCommand() *cobra.Command {
 Pods bound to --node-name run as local processes. An image maps to an argv
 prefix; the process argv is prefix + container command + container args (after
 $(VAR) expansion). Built-in images:
-  rollcheck/demo-app:*                         -> <rollcheck-lab> app
+  rollcheck/demo-app:*                         -> <dir of rollcheck-lab>/demo-app
+                                                  (else <rollcheck-lab> app)
   registry.k8s.io/e2e-test-images/agnhost:*    -> <dir of rollcheck-lab>/agnhost
   rollcheck/rollcheck:*                        -> <dir of rollcheck-lab>/rollcheck
 --image-map adds entries (YAML or JSON list of {image, command, portFlags}).
@@ -142,6 +143,9 @@ func (o *Options) Run(ctx context.Context) error {
 		return fmt.Errorf("find own executable: %w", err)
 	}
 	images := DefaultImageMap(exe, filepath.Join(filepath.Dir(exe), "agnhost"), filepath.Join(filepath.Dir(exe), "rollcheck"))
+	if r, ok := DemoAppRule(filepath.Dir(exe)); ok {
+		images.Add(r)
+	}
 	if o.ImageMapFile != "" {
 		if err := images.LoadFile(o.ImageMapFile); err != nil {
 			return err

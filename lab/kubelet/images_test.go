@@ -120,3 +120,33 @@ func TestRollcheckClockListenStaysOnLoopback(t *testing.T) {
 		})
 	}
 }
+
+// TestDemoAppRuleTakesTheBuiltBinary: the demo app's own binary next to
+// rollcheck-lab replaces `rollcheck-lab app`; without it (or not
+// executable) the built-in rule stays.
+func TestDemoAppRuleTakesTheBuiltBinary(t *testing.T) {
+	dir := t.TempDir()
+	if _, ok := DemoAppRule(dir); ok {
+		t.Fatal("a rule without a demo-app binary")
+	}
+	bin := filepath.Join(dir, "demo-app")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := DemoAppRule(dir); ok {
+		t.Fatal("a rule for a demo-app that is not executable")
+	}
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := DefaultImageMap("/bin/rollcheck-lab", "/bin/agnhost", "/bin/rollcheck")
+	r, ok := DemoAppRule(dir)
+	if !ok {
+		t.Fatal("no rule for an executable demo-app")
+	}
+	m.Add(r)
+	got, _ := m.Lookup("rollcheck/demo-app:v2")
+	if !reflect.DeepEqual(got.Command, []string{bin}) {
+		t.Errorf("rollcheck/demo-app:v2 runs %v, want %v", got.Command, []string{bin})
+	}
+}

@@ -20,6 +20,7 @@
 //   - images.go: image → argv prefix rules and the process argv.
 //   - proc.go: spawning and signalling process groups.
 //   - termination.go: grace periods, SIGTERM and SIGKILL, terminal phase.
+//   - deadline.go: spec.activeDeadlineSeconds (DeadlineExceeded).
 //   - hooks.go: postStart and preStop lifecycle hooks.
 //   - prober.go: probe workers: periods, thresholds, and their effect.
 //   - probe.go: one probe attempt and the exec/HTTP actions hooks share.

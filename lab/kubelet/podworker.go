@@ -35,6 +35,8 @@ type podWorker struct {
 	deadline    time.Time
 	deadlineCh  chan struct{} // closed and replaced when the deadline moves
 	phase       v1.PodPhase   // set once terminal
+	// reason and message go with a phase the kubelet imposed (deadline.go).
+	reason, message string
 
 	updated  chan struct{} // cap 1: a newer pod is in w.pod
 	dirty    chan struct{} // cap 1: status needs a sync
@@ -165,6 +167,11 @@ func (w *podWorker) run(ctx context.Context) {
 	if p := w.latest(); p.DeletionTimestamp != nil {
 		termDone = w.startTermination(p) // e.g. deleted while the kubelet was down
 	}
+	var deadline deadlineTimer
+	defer deadline.stop()
+	if termDone == nil {
+		deadline.arm(w.activeDeadline())
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -177,11 +184,19 @@ func (w *podWorker) run(ctx context.Context) {
 			return
 		case <-w.updated:
 			if p := w.latest(); p.DeletionTimestamp != nil && termDone == nil {
+				deadline.stop()
 				termDone = w.startTermination(p)
 			} else if p.DeletionTimestamp != nil {
 				w.shortenGrace(p)
+			} else if termDone == nil {
+				deadline.arm(w.activeDeadline())
 			}
 			w.markDirty()
+		case <-deadline.C:
+			deadline.stop()
+			if termDone == nil && !w.ranToCompletion() {
+				termDone = w.exceedDeadline(w.latest())
+			}
 		case <-termDone:
 			w.finish(ctx)
 			w.k.markFinished(w.uid)

@@ -130,6 +130,9 @@ func (w *podWorker) mergeStatus(fresh *v1.Pod) v1.PodStatus {
 	switch {
 	case w.phase != "":
 		st.Phase = w.phase
+		if w.reason != "" {
+			st.Reason, st.Message = w.reason, w.message
+		}
 	case allExited && allZero && policy != v1.RestartPolicyAlways:
 		// Every container exited and none will restart: the pod is done,
 		// as a real kubelet reports it (a Job's pod, an attacker).

@@ -65,7 +65,9 @@ func (w *podWorker) startTermination(pod *v1.Pod) chan struct{} {
 	return done
 }
 
-// finish sets the terminal phase and deletes the pod object with grace 0.
+// finish sets the terminal phase and, when the pod is being deleted,
+// deletes the pod object with grace 0; a pod the kubelet stopped itself
+// (its active deadline) stays, Failed.
 func (w *podWorker) finish(ctx context.Context) {
 	w.awaitRelist(ctx)
 	w.mu.Lock()
@@ -75,10 +77,18 @@ func (w *podWorker) finish(ctx context.Context) {
 			phase = v1.PodFailed
 		}
 	}
+	reason := w.reason
+	if reason != "" {
+		phase = v1.PodFailed
+	}
 	w.phase = phase
 	w.mu.Unlock()
 	if err := w.syncStatus(ctx); err != nil {
 		w.logf("final status: %v", err)
+	}
+	if w.latest().DeletionTimestamp == nil {
+		w.logf("terminated (%s: %s)", phase, reason)
+		return
 	}
 	err := w.k.client.CoreV1().Pods(w.ns).Delete(ctx, w.name, metav1.DeleteOptions{
 		GracePeriodSeconds: ptr.To[int64](0),

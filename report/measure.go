@@ -153,7 +153,10 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 				}
 			}
 			if !last.IsZero() {
-				lag := last.Sub(ref)
+				// A success after the deletion but before the endpoint
+				// turned not ready shows no routing after it: no lag,
+				// not a negative one.
+				lag := max(last.Sub(ref), 0)
 				tp.RoutingLag = secsPtr(lag)
 				if !hasLag || lag > maxLag {
 					maxLag, hasLag = lag, true

@@ -98,3 +98,17 @@ func TestNoPreStopAdviceFromASuccessAtTheEndpointChange(t *testing.T) {
 		}
 	}
 }
+
+// A terminating pod's last success between its deletion and its endpoint
+// turning not ready measures a routing lag of zero, never a negative one
+// (the real node measured -0.01 s).
+func TestRoutingLagIsNeverNegative(t *testing.T) {
+	tl := newTimeline()
+	tl.running("web-old-a")
+	tl.deleted("web-old-a", 12, 12.2, 12.3, 0, 12.4)
+	tl.a.FirstByPod["web-old-a"], tl.a.LastByPod["web-old-a"] = at(0), at(12.19)
+	r := Build(tl.input(deployment()))
+	if m := r.Measurements.MaxRoutingLag; m == nil || *m != 0 {
+		t.Errorf("max routing lag %v, want 0", deref(m))
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,28 +65,62 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// withLab runs the tests on a lab. There are three ways, chosen by the
+// environment, so that the lab's options are written once (startLab):
+//   - by default the test binary starts its own lab, runs the tests and
+//     takes the lab down;
+//   - ROLLCHECK_E2E_LAB=DIR: the tests use the lab already running in DIR
+//     (the suite runner, e2e/runner, runs many test binaries on a few labs);
+//   - ROLLCHECK_E2E_HOLD=1: no test runs; the binary starts a lab, prints
+//     "lab ready DIR" and keeps it until its standard input closes (the
+//     runner holds it, so the lab goes down when the runner ends, however).
 func withLab(m *testing.M) (int, error) {
 	lab.rollcheck = mustEnv("ROLLCHECK_BIN")
 	lab.labBin = mustEnv("ROLLCHECK_LAB_BIN")
 	lab.kubectl = mustEnv("KUBECTL")
-	dir, err := os.MkdirTemp("", "rollcheck-e2e-")
+	lab.node = os.Getenv("ROLLCHECK_E2E_NODE")
+	if lab.node == "" {
+		lab.node = "process"
+	}
+	if dir := os.Getenv("ROLLCHECK_E2E_LAB"); dir != "" {
+		if err := attachLab(dir); err != nil {
+			return 1, err
+		}
+		return m.Run(), nil
+	}
+	stop, err := startLab()
 	if err != nil {
 		return 1, err
+	}
+	defer stop()
+	if err := attachLab(lab.dir); err != nil {
+		return 1, err
+	}
+	if os.Getenv("ROLLCHECK_E2E_HOLD") == "1" {
+		fmt.Printf("lab ready %s\n", lab.dir)
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return 0, nil
+	}
+	return m.Run(), nil
+}
+
+// startLab starts a lab in a new directory (lab.dir) and waits until it is
+// ready. stop takes it down and removes the directory.
+func startLab() (stop func(), err error) {
+	dir, err := os.MkdirTemp("", "rollcheck-e2e-")
+	if err != nil {
+		return nil, err
 	}
 	lab.dir = dir
 	logf, err := os.Create(filepath.Join(dir, "up.log"))
 	if err != nil {
-		return 1, err
+		return nil, err
 	}
 	// --name-pods: the load balancer names the target pod (X-Lab-Target) on
 	// proxied responses and on its own 502/504, which these tests were
 	// written to attribute failures by (--pod-header X-Pod-Name,X-Lab-Target).
 	// A real load balancer names no pod, and by default neither does the
 	// lab's; diagnosing without the pod's identity is issue 14.
-	lab.node = os.Getenv("ROLLCHECK_E2E_NODE")
-	if lab.node == "" {
-		lab.node = "process"
-	}
 	// --departures: the balancer records when it really stopped routing
 	// to each target, which TestDiagnosisNoHeader compares the measured
 	// routing lag with (labDepartures).
@@ -95,7 +130,7 @@ func withLab(m *testing.M) (int, error) {
 	case "real":
 		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress")
 	default:
-		return 1, fmt.Errorf("ROLLCHECK_E2E_NODE=%q: want process or real", lab.node)
+		return nil, fmt.Errorf("ROLLCHECK_E2E_NODE=%q: want process or real", lab.node)
 	}
 	// The lab runs at a lower CPU priority than rollcheck: on one machine
 	// of 2 cores, the cluster (a real node above all: containerd, the
@@ -106,11 +141,11 @@ func withLab(m *testing.M) (int, error) {
 	up.Stdout, up.Stderr = logf, logf
 	start := time.Now()
 	if err := up.Start(); err != nil {
-		return 1, fmt.Errorf("starting the lab: %w", err)
+		return nil, fmt.Errorf("starting the lab: %w", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- up.Wait() }()
-	defer func() {
+	stop = func() {
 		down := exec.Command(lab.labBin, "down", "--dir", dir)
 		out, err := down.CombinedOutput()
 		if err != nil {
@@ -125,12 +160,19 @@ func withLab(m *testing.M) (int, error) {
 		if os.Getenv("ROLLCHECK_E2E_KEEP") == "" {
 			os.RemoveAll(dir)
 		}
-	}()
+	}
 	if err := waitFile(filepath.Join(dir, "ready"), 3*time.Minute, exited); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "up.log"))
-		return 1, fmt.Errorf("lab not ready: %w\n%s", err, log)
+		stop()
+		return nil, fmt.Errorf("lab not ready: %w\n%s", err, log)
 	}
 	fmt.Fprintf(os.Stderr, "e2e: lab (node %s) ready in %.1fs\n", lab.node, time.Since(start).Seconds())
+	return stop, nil
+}
+
+// attachLab points the tests at the lab running in dir, from its lab.json.
+func attachLab(dir string) error {
+	lab.dir = dir
 	var info struct {
 		Kubeconfig string            `json:"kubeconfig"`
 		LBURL      string            `json:"lb_url"`
@@ -139,32 +181,29 @@ func withLab(m *testing.M) (int, error) {
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "lab.json"))
 	if err != nil {
-		return 1, err
+		return err
 	}
 	if err := json.Unmarshal(data, &info); err != nil {
-		return 1, fmt.Errorf("lab.json: %w", err)
+		return fmt.Errorf("lab.json: %w", err)
 	}
 	lab.kubeconfig, lab.lbURL = info.Kubeconfig, info.LBURL
 	lab.kubeProxyURL = info.KubeProxy["default/demo"]
 	lab.ingressURL = info.IngressURL
 	if lab.node == "real" && !strings.HasPrefix(lab.kubeProxyURL, "http://127.0.0.1:") {
-		return 1, fmt.Errorf("lab kube-proxy front %q is not on 127.0.0.1", lab.kubeProxyURL)
+		return fmt.Errorf("lab kube-proxy front %q is not on 127.0.0.1", lab.kubeProxyURL)
 	}
 	if lab.node == "real" && !strings.HasPrefix(lab.ingressURL, "http://127.0.0.1:") {
-		return 1, fmt.Errorf("lab ingress front %q is not on 127.0.0.1", lab.ingressURL)
+		return fmt.Errorf("lab ingress front %q is not on 127.0.0.1", lab.ingressURL)
 	}
 	if !strings.HasPrefix(lab.lbURL, "http://127.0.0.1:") {
-		return 1, fmt.Errorf("lab load balancer %q is not on 127.0.0.1", lab.lbURL)
+		return fmt.Errorf("lab load balancer %q is not on 127.0.0.1", lab.lbURL)
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", lab.kubeconfig)
 	if err != nil {
-		return 1, err
+		return err
 	}
 	lab.client, err = kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return 1, err
-	}
-	return m.Run(), nil
+	return err
 }
 
 func mustEnv(k string) string {

@@ -29,6 +29,12 @@ const (
 	RecordEnd    = "end"
 )
 
+// ErrNotRecord is the error Next returns, wrapped with the line's number
+// and an excerpt, for a line that is not a record (a log line of the
+// attacker's runtime, say). Unlike the other errors of Next, the stream
+// goes on after it: a reader matches it with errors.Is and skips the line.
+var ErrNotRecord = errors.New("not a record")
+
 // maxStreamLine bounds one line the decoder reads: a result with a long
 // error text is a few hundred bytes; anything near this is not a stream.
 const maxStreamLine = 1 << 20
@@ -224,8 +230,9 @@ func (d *StreamDecoder) Line() int { return d.line }
 // when the stream ends inside a line (a writer cut off mid-record), an error
 // matching io.ErrUnexpectedEOF. A stream must start with a header of
 // StreamVersion; another version is an error that every later call
-// returns. A line that is not a record is an error naming its line number;
-// Next may be called again to go on with the line after it. Blank lines
+// returns. A line that is not a record is an error naming its line number
+// and matching ErrNotRecord; Next may be called again to go on with the
+// line after it. Blank lines
 // are skipped; records of a type this version does not know are returned
 // as they are, for the caller to skip.
 func (d *StreamDecoder) Next() (*StreamRecord, error) {
@@ -254,7 +261,7 @@ func (d *StreamDecoder) Next() (*StreamRecord, error) {
 			if err == nil {
 				err = errors.New(`no "type"`)
 			}
-			return nil, fmt.Errorf("result stream line %d: not a record: %v: %s", d.line, err, excerpt(line.text))
+			return nil, fmt.Errorf("result stream line %d: %w: %w: %s", d.line, ErrNotRecord, err, excerpt(line.text))
 		}
 		if !d.gotHeader {
 			if rec.Type != RecordHeader {

@@ -252,11 +252,12 @@ const testHeaderLine = `{"type":"header","version":"rollcheck.attack/v1","attack
 func TestStreamDecoderErrors(t *testing.T) {
 	result := `{"type":"result","seq":1,"timestamp":"2026-12-01T14:00:00Z","latency":5,"code":200,"method":"GET","url":"http://h/","reused":false,"bytes_in":1,"bytes_out":0}`
 	tests := []struct {
-		name    string
-		in      string
-		records int    // decoded before the error
-		errHas  string // "" for io.EOF
-		partial bool
+		name      string
+		in        string
+		records   int    // decoded before the error
+		errHas    string // "" for io.EOF
+		partial   bool
+		notRecord bool // the error matches ErrNotRecord: the caller may go on
 	}{
 		{name: "an empty stream is just the end", in: "", errHas: ""},
 		{name: "a header and a result then EOF", in: testHeaderLine + "\n" + result + "\n", records: 2},
@@ -265,8 +266,8 @@ func TestStreamDecoderErrors(t *testing.T) {
 		{name: "another version is refused", in: strings.Replace(testHeaderLine, "/v1", "/v2", 1) + "\n", errHas: `line 1: version "rollcheck.attack/v2"`},
 		{name: "a header without a version is refused", in: `{"type":"header"}` + "\n", errHas: `version ""`},
 		{name: "a result before the header", in: result + "\n", errHas: "line 1: result record before the header"},
-		{name: "a line of text names its number", in: testHeaderLine + "\n" + result + "\nE1201 oops\n", records: 2, errHas: "line 3: not a record"},
-		{name: "a JSON line without type", in: testHeaderLine + "\n{\"seq\":1}\n", records: 1, errHas: `line 2: not a record: no "type"`},
+		{name: "a line of text names its number", in: testHeaderLine + "\n" + result + "\nE1201 oops\n", records: 2, errHas: "line 3: not a record", notRecord: true},
+		{name: "a JSON line without type", in: testHeaderLine + "\n{\"seq\":1}\n", records: 1, errHas: `line 2: not a record: no "type"`, notRecord: true},
 		{name: "a second header", in: testHeaderLine + "\n" + testHeaderLine + "\n", records: 1, errHas: "line 2: a second header"},
 		{name: "blank lines are skipped", in: "\n" + testHeaderLine + "\n\n" + result + "\n\n", records: 2},
 	}
@@ -288,6 +289,9 @@ func TestStreamDecoderErrors(t *testing.T) {
 			if got := errors.Is(err, io.ErrUnexpectedEOF); got != tt.partial {
 				t.Errorf("errors.Is(err, io.ErrUnexpectedEOF) = %v, want %v", got, tt.partial)
 			}
+			if got := errors.Is(err, ErrNotRecord); got != tt.notRecord {
+				t.Errorf("errors.Is(err, ErrNotRecord) = %v, want %v", got, tt.notRecord)
+			}
 		})
 	}
 }
@@ -298,8 +302,8 @@ func TestStreamDecoderGoesOnAfterAMalformedLine(t *testing.T) {
 	if _, err := d.Next(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Next(); err == nil || !strings.Contains(err.Error(), "line 2") {
-		t.Fatalf("malformed line: err = %v", err)
+	if _, err := d.Next(); !errors.Is(err, ErrNotRecord) || err.Error() != `result stream line 2: not a record: invalid character 'o' in literal null (expecting 'u'): "not json"` {
+		t.Fatalf("malformed line: err = %v, want ErrNotRecord with the text users saw before", err)
 	}
 	rec, err := d.Next()
 	if err != nil || rec.Type != RecordBeacon || rec.Seq != 3 || rec.Requests != 10 || d.Line() != 3 {

@@ -398,7 +398,7 @@ func (f *Fleet) follow(m *member) {
 				m.mu.Unlock()
 				return
 			}
-			if strings.Contains(err.Error(), "not a record") {
+			if errors.Is(err, attack.ErrNotRecord) {
 				m.mu.Lock()
 				m.badLines++
 				m.mu.Unlock()

@@ -171,8 +171,10 @@ func TestFleetMergesResultsOnOneClock(t *testing.T) {
 	if err := f.Go(ctx, feed); err != nil {
 		t.Fatal(err)
 	}
-	// Each attacker sends 10 results at known true times; the third
-	// one's stream then ends without an end record (it died).
+	// Each attacker sends 10 results at known true times; the second
+	// one's stream has a line that is no record amid them (a log line of
+	// its runtime), which is skipped; the third one's stream then ends
+	// without an end record (it died).
 	truth := time.Now().Truncate(time.Millisecond)
 	for i, name := range []string{"rollcheck-attacker-r1-0", "rollcheck-attacker-r1-1", "rollcheck-attacker-r1-2"} {
 		a := tr.get(name)
@@ -180,6 +182,10 @@ func TestFleetMergesResultsOnOneClock(t *testing.T) {
 		_ = a.enc.Header(attack.StreamRecord{Attacker: name, Start: truth, Rate: 10})
 		for k := range 10 {
 			_ = a.enc.Result(&vegeta.Result{Seq: uint64(k), Timestamp: truth.Add(time.Duration(k) * 10 * time.Millisecond), Code: 200}, true, "web-1")
+			if i == 1 && k == 4 {
+				_ = a.enc.Flush()
+				_, _ = io.WriteString(a.pw, "E1204 14:00:00.000000 1 log.go:1] not a record\n")
+			}
 		}
 		_ = a.enc.Beacon(attack.StreamRecord{Seq: 1, Time: truth, Requests: 10})
 		if i == 2 {
@@ -224,6 +230,12 @@ func TestFleetMergesResultsOnOneClock(t *testing.T) {
 	}
 	if in[0].Problem != "" && !strings.HasPrefix(in[0].Problem, "fell behind") || !strings.HasPrefix(in[2].Problem, "died") {
 		t.Errorf("problems %q, %q; want the third attacker died", in[0].Problem, in[2].Problem)
+	}
+	f.members[1].mu.Lock()
+	bad := f.members[1].badLines
+	f.members[1].mu.Unlock()
+	if bad != 1 || in[1].Problem != "" && !strings.HasPrefix(in[1].Problem, "fell behind") {
+		t.Errorf("the second attacker: %d lines skipped, problem %q; want its one log line skipped and its stream read on", bad, in[1].Problem)
 	}
 	f.Delete()
 	left, _ := kube.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -16,6 +17,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
 )
 
 // attackerSelector selects every attacker pod rollcheck made.
@@ -52,35 +56,31 @@ func waitNoAttackers(t *testing.T, within time.Duration) {
 }
 
 // reportAttackers returns the report's attackers.
-func reportAttackers(t *testing.T, r result, want int) []map[string]any {
+func reportAttackers(t *testing.T, r result, want int) []report.Attacker {
 	t.Helper()
-	raw, _ := r.report["attackers"].([]any)
-	var out []map[string]any
-	for _, a := range raw {
-		out = append(out, a.(map[string]any))
-	}
+	out := r.report.Attackers
 	if len(out) != want {
 		t.Fatalf("report has %d attackers, want %d\n%s", len(out), want, r.stdout)
 	}
 	return out
 }
 
-func reportTime(t *testing.T, v any) time.Time {
+// attackerStart is when the attacker sent its first request; the test
+// fails when the report does not say.
+func attackerStart(t *testing.T, a report.Attacker) time.Time {
 	t.Helper()
-	s, _ := v.(string)
-	tm, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		t.Fatalf("time %v: %v", v, err)
+	if a.Start == nil {
+		t.Fatalf("attacker %s: no start time", a.Pod)
 	}
-	return tm
+	return *a.Start
 }
 
-func primaryCause(r result) any {
-	causes, _ := r.report["causes"].([]any)
-	if len(causes) == 0 {
-		return nil
+// primaryCause is the code of the report's first cause ("" for none).
+func primaryCause(r result) report.CauseCode {
+	if len(r.report.Causes) == 0 {
+		return ""
 	}
-	return causes[0].(map[string]any)["code"]
+	return r.report.Causes[0].Code
 }
 
 // TestAttackersSeedPair: the seed pair with the load from 3 attacker pods
@@ -95,14 +95,14 @@ func TestAttackersSeedPair(t *testing.T) {
 		waitSteady(t)
 		html := filepath.Join(t.TempDir(), "report.html")
 		r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/", "--attackers", "3", "--report-html", html)
-		if r.code != 1 || r.str("verdict") != "FAIL" {
-			t.Fatalf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.str("verdict"), r.stderr)
+		if r.code != exitcode.Fail || r.report.Verdict != report.Fail {
+			t.Fatalf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.report.Verdict, r.stderr)
 		}
 		// The local load's primary cause (TestSeedPair).
-		if c := primaryCause(r); c != "TERMINATING_POD_STILL_ROUTED" && c != "LB_DEREGISTRATION_LAG" {
+		if c := primaryCause(r); c != report.TerminatingPodStillRouted && c != report.LBDeregistrationLag {
 			t.Errorf("primary cause %v, want TERMINATING_POD_STILL_ROUTED or LB_DEREGISTRATION_LAG", c)
 		}
-		if byPod, _ := r.report["failures_by_pod"].(map[string]any); len(byPod) == 0 {
+		if len(r.report.FailuresByPod) == 0 {
 			t.Error("no failure attributed to a pod")
 		}
 		checkAttackers(t, r, 3)
@@ -121,10 +121,10 @@ func TestAttackersSeedPair(t *testing.T) {
 		kubectlApply(t, manifest(t, "to-be.yaml"))
 		waitSteady(t)
 		r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", lab.lbURL+"/", "--attackers", "3")
-		if r.code != 0 || r.str("verdict") != "PASS" {
-			t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", r.code, r.str("verdict"), r.stderr)
+		if r.code != exitcode.Pass || r.report.Verdict != report.Pass {
+			t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", r.code, r.report.Verdict, r.stderr)
 		}
-		if f, n := r.num("load", "failures"), r.num("load", "requests"); f != 0 || n < 2000 {
+		if f, n := r.report.Load.Failures, r.report.Load.Requests; f != 0 || n < 2000 {
 			t.Errorf("to-be: %v failures of %v requests, want 0 of >= 2000", f, n)
 		}
 		checkAttackers(t, r, 3)
@@ -138,25 +138,26 @@ func TestAttackersSeedPair(t *testing.T) {
 func checkAttackers(t *testing.T, r result, n int) {
 	t.Helper()
 	as := reportAttackers(t, r, n)
-	total := 0.0
+	total := 0
 	for _, a := range as {
-		if a["problem"] != nil || a["node"] == nil {
-			t.Errorf("attacker %v: problem %v node %v", a["pod"], a["problem"], a["node"])
+		// Both are left out of the JSON when empty.
+		if a.Problem != "" || a.Node == "" {
+			t.Errorf("attacker %v: problem %q node %q", a.Pod, a.Problem, a.Node)
 		}
-		share, got := a["share_rate"].(float64), a["achieved_rate"].(float64)
+		share, got := a.Share, a.Achieved
 		if got < 0.9*share || got > 1.1*share {
-			t.Errorf("attacker %v sent %.1f/s of its %.1f/s share", a["pod"], got, share)
+			t.Errorf("attacker %v sent %.1f/s of its %.1f/s share", a.Pod, got, share)
 		}
-		if b := a["clock_bound_seconds"].(float64); b > 0.05 {
-			t.Errorf("attacker %v clock bound %.3fs, want < 50ms in the lab", a["pod"], b)
+		if b := a.BoundSeconds; b > 0.05 {
+			t.Errorf("attacker %v clock bound %.3fs, want < 50ms in the lab", a.Pod, b)
 		}
-		total += a["requests"].(float64)
-		if !strings.Contains(r.stdout, a["pod"].(string)) {
-			t.Errorf("text summary does not list attacker %v", a["pod"])
+		total += a.Requests
+		if !strings.Contains(r.stdout, a.Pod) {
+			t.Errorf("text summary does not list attacker %v", a.Pod)
 		}
 	}
-	if total != r.num("load", "requests") {
-		t.Errorf("attackers sent %v requests, the load counts %v", total, r.num("load", "requests"))
+	if total != r.report.Load.Requests {
+		t.Errorf("attackers sent %v requests, the load counts %v", total, r.report.Load.Requests)
 	}
 }
 
@@ -286,7 +287,7 @@ func TestAttackersClockSkew(t *testing.T) {
 	kubectlApply(t, manifest(t, "recreate.yaml"))
 	waitSteady(t)
 	r := runScenario(t, "recreate.scenario.yaml", "--rate", fmt.Sprintf("%d/s", rate), "--attackers", "3", "--attacker-clock-skew", skew.String())
-	wantVerdict(t, r, 1, "FAIL")
+	wantVerdict(t, r, exitcode.Fail, report.Fail)
 	if codes := diagCauseCodes(r); len(codes) == 0 || codes[0] != "NO_READY_ENDPOINTS" {
 		t.Errorf("causes %v, want NO_READY_ENDPOINTS first as without skew", codes)
 	}
@@ -297,37 +298,34 @@ func TestAttackersClockSkew(t *testing.T) {
 		if i == 0 {
 			want = skew.Seconds()
 		}
-		off, bound := a["clock_offset_seconds"].(float64), a["clock_bound_seconds"].(float64)
+		off, bound := a.OffsetSeconds, a.BoundSeconds
 		offsets[i] = time.Duration(off * float64(time.Second))
-		t.Logf("attacker %v: offset %.4fs ± %.4fs (true %.1fs, error %.4fs), drift %.4fs", a["pod"], off, bound, want, math.Abs(off-want), a["clock_spread_seconds"])
+		t.Logf("attacker %v: offset %.4fs ± %.4fs (true %.1fs, error %.4fs), drift %.4fs", a.Pod, off, bound, want, math.Abs(off-want), a.SpreadSeconds)
 		if math.Abs(off-want) > bound+0.001 || bound > 0.05 {
-			t.Errorf("attacker %v offset %.4f ± %.4f, want %.1f within a bound under 50ms", a["pod"], off, bound, want)
+			t.Errorf("attacker %v offset %.4f ± %.4f, want %.1f within a bound under 50ms", a.Pod, off, bound, want)
 		}
 	}
 	// The pods are started by one POST /start each, through the API
 	// server: on a loaded machine they may start some 100 ms apart, so
 	// this is shown, not judged.
-	first := reportTime(t, as[0]["start"])
+	first := attackerStart(t, as[0])
 	for _, a := range as[1:] {
-		t.Logf("skewed attacker's first request %+.1f ms from %v's", ms(first.Sub(reportTime(t, a["start"]))), a["pod"])
+		t.Logf("skewed attacker's first request %+.1f ms from %v's", ms(first.Sub(attackerStart(t, a))), a.Pod)
 	}
 	// Every failure is a 503 of the no-endpoint window.
-	if f, n503 := r.num("load", "failures"), r.num("load", "by_class", "503"); f == 0 || f != n503 {
+	if f, n503 := r.report.Load.Failures, r.report.Load.ByClass["503"]; f == 0 || f != n503 {
 		t.Errorf("%v failures, %v of them 503: want only the load balancer's 503s of the no-endpoint window", f, n503)
 	}
 	// Each attacker's window: its first and last failure, corrected.
 	windows := make([][2]time.Time, len(as))
 	for i, a := range as {
-		var times []time.Time
-		for _, v := range anyList(a["failure_times"]) {
-			times = append(times, reportTime(t, v))
-		}
-		if len(times) == 0 || len(times) != int(a["failures"].(float64)) {
-			t.Fatalf("attacker %v: %d failure times of %v failures; want all, at least one", a["pod"], len(times), a["failures"])
+		times := slices.Clone(a.FailureTimes)
+		if len(times) == 0 || len(times) != a.Failures {
+			t.Fatalf("attacker %v: %d failure times of %v failures; want all, at least one", a.Pod, len(times), a.Failures)
 		}
 		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
 		windows[i] = [2]time.Time{times[0], times[len(times)-1]}
-		t.Logf("attacker %v: no-endpoint window %s .. %s (%s, %d failures)", a["pod"], times[0].Format("15:04:05.000"), times[len(times)-1].Format("15:04:05.000"), times[len(times)-1].Sub(times[0]), len(times))
+		t.Logf("attacker %v: no-endpoint window %s .. %s (%s, %d failures)", a.Pod, times[0].Format("15:04:05.000"), times[len(times)-1].Format("15:04:05.000"), times[len(times)-1].Sub(times[0]), len(times))
 	}
 	// It is one window: no request of any attacker succeeded inside it
 	// (the merged 100 ms buckets lying wholly within it have no success).
@@ -335,13 +333,12 @@ func TestAttackersClockSkew(t *testing.T) {
 	for _, w := range windows[1:] {
 		from, to = minTime(from, w[0]), maxTime(to, w[1])
 	}
-	width := time.Duration(r.num("bucket_width_seconds") * float64(time.Second))
+	width := time.Duration(r.report.BucketWidth * float64(time.Second))
 	inside := 0
-	for _, b := range anyList(r.report["buckets"]) {
-		bm := b.(map[string]any)
-		if start := reportTime(t, bm["start"]); !start.Before(from) && !start.Add(width).After(to) {
+	for _, b := range r.report.Buckets {
+		if start := b.Start; !start.Before(from) && !start.Add(width).After(to) {
 			inside++
-			if ok := bm["ok"].(float64); ok > 0 {
+			if ok := b.OK; ok > 0 {
 				t.Errorf("%v requests succeeded at %s, inside the no-endpoint window %s .. %s", ok, start.Format("15:04:05.000"), from.Format("15:04:05.000"), to.Format("15:04:05.000"))
 			}
 		}
@@ -359,12 +356,12 @@ func TestAttackersClockSkew(t *testing.T) {
 		for e, edge := range []string{"first", "last"} {
 			d := windows[0][e].Sub(windows[i][e])
 			raw := d + offsets[0] // as the skewed attacker's clock put it
-			t.Logf("skewed - %v, %s failure: %+.1f ms corrected, %+.1f ms uncorrected", as[i]["pod"], edge, ms(d), ms(raw))
+			t.Logf("skewed - %v, %s failure: %+.1f ms corrected, %+.1f ms uncorrected", as[i].Pod, edge, ms(d), ms(raw))
 			if d.Abs() > within {
-				t.Errorf("skewed attacker's %s failure is %s from %v's, want within %s", edge, d, as[i]["pod"], within)
+				t.Errorf("skewed attacker's %s failure is %s from %v's, want within %s", edge, d, as[i].Pod, within)
 			}
 			if raw.Abs() <= within {
-				t.Errorf("uncorrected, the skewed attacker's %s failure would be %s from %v's: the skew did not take", edge, raw, as[i]["pod"])
+				t.Errorf("uncorrected, the skewed attacker's %s failure would be %s from %v's: the skew did not take", edge, raw, as[i].Pod)
 			}
 		}
 	}
@@ -386,17 +383,11 @@ func maxTime(a, b time.Time) time.Time {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func hasCause(r result, code string) bool {
-	causes, _ := r.report["causes"].([]any)
-	for _, c := range causes {
-		if c.(map[string]any)["code"] == code {
+func hasCause(r result, code report.CauseCode) bool {
+	for _, c := range r.report.Causes {
+		if c.Code == code {
 			return true
 		}
 	}
 	return false
-}
-
-func anyList(v any) []any {
-	l, _ := v.([]any)
-	return l
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -15,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/exitcode"
 	"github.com/rollcheck/rollcheck/report"
 )
 
@@ -22,34 +22,19 @@ import (
 // opens a new connection for every request and a keep-alive one, each at
 // half the rate, and the report's split of the failures by connection kind.
 
-// connsReport is the part of a JSON report these tests read.
-type connsReport struct {
-	Verdict     string              `json:"verdict"`
-	Load        report.Load         `json:"load"`
-	Connections *report.Connections `json:"connections"`
-	Failures    []attack.Failure    `json:"failures"`
-	Dropped     int                 `json:"failures_dropped"`
-}
-
-func readConnsReport(t *testing.T, r result) connsReport {
+// readConnsReport returns the run's report, failing the test when it has
+// no connections section.
+func readConnsReport(t *testing.T, r result) report.Report {
 	t.Helper()
-	data, err := json.Marshal(r.report)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out connsReport
-	if err := json.Unmarshal(data, &out); err != nil {
-		t.Fatal(err)
-	}
-	if out.Connections == nil {
+	if r.report.Connections == nil {
 		t.Fatalf("the report has no connections section:\n%s", r.stdout)
 	}
-	return out
+	return r.report
 }
 
 // checkShares wants both streams, each asked half the load's rate and
 // achieving it within 10%.
-func checkShares(t *testing.T, rep connsReport) {
+func checkShares(t *testing.T, rep report.Report) {
 	t.Helper()
 	c := rep.Connections
 	if c.Mode != "both" || len(c.Streams) != 2 {
@@ -198,8 +183,8 @@ func TestConnectionsSplitRefusedFromReset(t *testing.T) {
 		"--connections", "both", "--rate", "40/s", "--timeout", "5s", "--baseline", "3s", "--settle", "2s")
 	// FAIL: requests in flight at the trigger that were cut at the exit
 	// count with the rollout, not as an unhealthy baseline.
-	if r.code != ExitFail {
-		t.Fatalf("exit %d, want %d (FAIL)\n%s", r.code, ExitFail, r.stderr)
+	if r.code != exitcode.Fail {
+		t.Fatalf("exit %d, want %d (FAIL)\n%s", r.code, exitcode.Fail, r.stderr)
 	}
 	rep := readConnsReport(t, r)
 	checkShares(t, rep)
@@ -235,7 +220,7 @@ func TestConnectionsSplitRefusedFromReset(t *testing.T) {
 	}
 	// The failure records agree with the split: a refused request never
 	// went over a kept connection, and each names its stream.
-	if rep.Dropped == 0 {
+	if rep.FailuresDropped == 0 {
 		for _, f := range rep.Failures {
 			if f.Class == attack.ClassRefused && f.Reused {
 				t.Errorf("a refused request on a kept connection: %+v", f)
@@ -267,8 +252,8 @@ func TestConnectionsBothCleanToBe(t *testing.T) {
 	needLab(t)
 	resetDemo(t)
 	r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", lab.lbURL+"/", "--connections", "both")
-	if r.code != 0 || r.str("verdict") != "PASS" {
-		t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", r.code, r.str("verdict"), r.stderr)
+	if r.code != exitcode.Pass || r.report.Verdict != report.Pass {
+		t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", r.code, r.report.Verdict, r.stderr)
 	}
 	rep := readConnsReport(t, r)
 	checkShares(t, rep)

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/rollcheck/rollcheck/exitcode"
 )
 
 // TestNightlyCronJob runs the in-cluster nightly recipe
@@ -119,10 +121,10 @@ func TestNightlyCronJob(t *testing.T) {
 	}
 
 	job, pod := night("night-1")
-	if code, ok := exitCode(pod, "run"); !ok || code != ExitPass || job.Status.Failed == 0 {
+	if code, ok := exitCode(pod, "run"); !ok || code != exitcode.Pass || job.Status.Failed == 0 {
 		t.Fatalf("night 1: run exit %d (ran %v), job failed %d; want the run to pass and the gate to fail without a baseline", code, ok, job.Status.Failed)
 	}
-	if code, ok := exitCode(pod, "gate"); !ok || code == 0 {
+	if code, ok := exitCode(pod, "gate"); !ok || code == exitcode.Pass {
 		t.Errorf("night 1: gate exit %d (ran %v), want a failure for the missing baseline", code, ok)
 	}
 	report := filepath.Join(reports, "night-1.json")
@@ -151,8 +153,8 @@ func TestNightlyCronJob(t *testing.T) {
 	waitSteady(t)
 	defer resetDemo(t)
 	job, pod = night("night-3")
-	if code, _ := exitCode(pod, "run"); job.Status.Failed == 0 || code != ExitFail {
-		t.Fatalf("night 3 (as-is): job failed %d, run exit %d; want the job failed by the run (exit %d)", job.Status.Failed, code, ExitFail)
+	if code, _ := exitCode(pod, "run"); job.Status.Failed == 0 || code != exitcode.Fail {
+		t.Fatalf("night 3 (as-is): job failed %d, run exit %d; want the job failed by the run (exit %d)", job.Status.Failed, code, exitcode.Fail)
 	}
 	if v := verdictOf(t, filepath.Join(reports, "night-3.json")); v != "FAIL" {
 		t.Errorf("night 3 report verdict %s, want FAIL", v)

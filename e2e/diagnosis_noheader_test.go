@@ -11,6 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/rollout"
 )
 
 // The acceptance of issue 14 on the lab: the diagnosis cases run without a
@@ -221,8 +225,8 @@ func nhRunCase(t *testing.T, c nhCase) {
 	front := nhFrontLag(t, c, r)
 	nhLog(t, c, r, front)
 	if c.pass {
-		if r.code != 0 || r.str("verdict") != "PASS" {
-			t.Errorf("exit %d verdict %q, want 0 PASS\n%s", r.code, r.str("verdict"), r.stderr)
+		if r.code != exitcode.Pass || r.report.Verdict != report.Pass {
+			t.Errorf("exit %d verdict %q, want 0 PASS\n%s", r.code, r.report.Verdict, r.stderr)
 		}
 		if cs := diagCauseCodes(r); len(cs) != 0 {
 			t.Errorf("causes %v, want none", cs)
@@ -250,23 +254,23 @@ func diagFreshManifest(t *testing.T, manifest, path, header string) {
 // nhWantPrimary checks the first cause against the case.
 func nhWantPrimary(t *testing.T, c nhCase, r result) {
 	t.Helper()
-	if r.code != 1 || r.str("verdict") != "FAIL" {
-		t.Errorf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.str("verdict"), r.stderr)
+	if r.code != exitcode.Fail || r.report.Verdict != report.Fail {
+		t.Errorf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.report.Verdict, r.stderr)
 	}
 	first := diagCause(r, 0)
 	if first == nil {
 		t.Fatalf("the report names no cause; want %s", strings.Join(c.primary, " or "))
 	}
-	code := fmt.Sprint(first["code"])
+	code := string(first.Code)
 	if slices.Contains(c.primary, code) {
 		// Unsure is said, never hidden: a cause of low confidence names
 		// what fits as well.
-		if first["confidence"] == "low" && len(nhAlternatives(first)) == 0 {
+		if first.Confidence == report.ConfidenceLow && len(nhAlternatives(first)) == 0 {
 			t.Errorf("primary cause %s has confidence low but names no alternative", code)
 		}
 		return
 	}
-	if c.undecidable && first["confidence"] == "low" {
+	if c.undecidable && first.Confidence == report.ConfidenceLow {
 		for _, a := range nhAlternatives(first) {
 			if slices.Contains(c.primary, a) {
 				t.Logf("primary cause %s, confidence low, with %s as the alternative: the evidence does not decide", code, a)
@@ -275,16 +279,13 @@ func nhWantPrimary(t *testing.T, c nhCase, r result) {
 		}
 	}
 	t.Errorf("primary cause %s [confidence %v, alternatives %v] (all: %v), want %s\n%s",
-		code, first["confidence"], nhAlternatives(first), diagCauseCodes(r), strings.Join(c.primary, " or "), r.stdout)
+		code, first.Confidence, nhAlternatives(first), diagCauseCodes(r), strings.Join(c.primary, " or "), r.stdout)
 }
 
-func nhAlternatives(c map[string]any) []string {
-	as, _ := c["alternatives"].([]any)
+func nhAlternatives(c *report.Cause) []string {
 	var out []string
-	for _, a := range as {
-		if m, ok := a.(map[string]any); ok {
-			out = append(out, fmt.Sprint(m["code"]))
-		}
+	for _, a := range c.Alternatives {
+		out = append(out, string(a.Code))
 	}
 	return out
 }
@@ -292,10 +293,9 @@ func nhAlternatives(c map[string]any) []string {
 // nhNamed reports whether code is a cause of the report or an alternative
 // of one.
 func nhNamed(r result, code string) bool {
-	cs, _ := r.report["causes"].([]any)
-	for _, e := range cs {
-		m, _ := e.(map[string]any)
-		if fmt.Sprint(m["code"]) == code || slices.Contains(nhAlternatives(m), code) {
+	for i := range r.report.Causes {
+		c := &r.report.Causes[i]
+		if string(c.Code) == code || slices.Contains(nhAlternatives(c), code) {
 			return true
 		}
 	}
@@ -317,15 +317,13 @@ const (
 // rollcheck's stated margin), else it is withheld with a reason.
 func nhCheckNumbers(t *testing.T, c nhCase, r result, front nhFront) {
 	t.Helper()
-	recs, _ := r.report["recommendations"].([]any)
 	var preStopRec float64
-	for _, e := range recs {
-		m, _ := e.(map[string]any)
-		field, sugg := fmt.Sprint(m["field"]), fmt.Sprint(m["suggested"])
-		if m["satisfied"] == true {
+	for _, rec := range r.report.Recommendations {
+		field, sugg := rec.Field, rec.Suggested
+		if rec.Satisfied {
 			continue
 		}
-		if w, _ := m["withheld"].(string); w != "" {
+		if w := rec.Withheld; w != "" {
 			t.Logf("%s: no number (withheld: %s)", field, w)
 			continue
 		}
@@ -348,7 +346,7 @@ func nhCheckNumbers(t *testing.T, c nhCase, r result, front nhFront) {
 			// and from their successes; when the successes alone bound it
 			// (requests after them were cut or went elsewhere), it may
 			// be short of the lag, never past it.
-			if got := r.num("measurements", "max_routing_lag_seconds"); got >= 0 && need > 0 {
+			if got := orNone(r.report.Measurements.MaxRoutingLag); got >= 0 && need > 0 {
 				if got > need*1.25 || nhRoutedHigh(r) && got < need*0.75 {
 					t.Errorf("measured routing lag %.2fs is not within 25%% of %s, %.2fs", got, what, need)
 				}
@@ -400,7 +398,7 @@ func nhSeconds(t *testing.T, d string) float64 {
 // failures.
 func nhRoutedHigh(r result) bool {
 	c := diagCause(r, 0)
-	return c != nil && c["confidence"] == "high" && (c["code"] == "TERMINATING_POD_STILL_ROUTED" || c["code"] == "LB_DEREGISTRATION_LAG")
+	return c != nil && c.Confidence == report.ConfidenceHigh && (c.Code == report.TerminatingPodStillRouted || c.Code == report.LBDeregistrationLag)
 }
 
 // nhFront is the routing lag the lab load balancer really had in a run,
@@ -452,20 +450,17 @@ func nhFrontLag(t *testing.T, c nhCase, r result) nhFront {
 	// terminating after the deletion, else its removal, else the
 	// deletion).
 	del, unready := map[string]time.Time{}, map[string]time.Time{}
-	evs, _ := r.report["events"].([]any)
-	for _, e := range evs {
-		m, _ := e.(map[string]any)
-		pod, typ := fmt.Sprint(m["pod"]), fmt.Sprint(m["type"])
-		at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(m["time"]))
-		if err != nil || m["pod"] == nil {
+	for _, e := range r.report.Events {
+		pod, typ, at := e.Pod, e.Type, e.Time
+		if at.IsZero() || pod == "" {
 			continue
 		}
 		_, deleted := del[pod]
 		switch {
-		case typ == "deletion-requested" && !deleted:
+		case typ == rollout.DeletionRequested && !deleted:
 			del[pod] = at
 		case !deleted || !unready[pod].IsZero():
-		case typ == "endpoint-removed", (typ == "endpoint-added" || typ == "endpoint-changed") && (m["ready"] == false || m["terminating"] == true):
+		case typ == rollout.EndpointRemoved, (typ == rollout.EndpointAdded || typ == rollout.EndpointChanged) && (isFalse(e.Ready) || isTrue(e.Terminating)):
 			unready[pod] = at
 		}
 	}
@@ -493,11 +488,9 @@ func nhFrontLag(t *testing.T, c nhCase, r result) nhFront {
 		front.pods++
 		front.realized, front.applied, front.notice = max(front.realized, realized), max(front.applied, applied), max(front.notice, notice)
 		measured := "-"
-		for _, e := range nhTerminatingPods(r) {
-			if e["pod"] == p {
-				if v, ok := e["routing_lag_seconds"].(float64); ok {
-					measured = fmt.Sprintf("%.2fs", v)
-				}
+		for _, e := range r.report.Measurements.TerminatingPods {
+			if e.Pod == p && e.RoutingLag != nil {
+				measured = fmt.Sprintf("%.2fs", *e.RoutingLag)
 			}
 		}
 		front.perPod = append(front.perPod, fmt.Sprintf("%s: routed %.2fs after its endpoint turned not ready (balancer saw it %+.2fs late, applied %.2fs), rollcheck measured %s", p, realized, notice, applied, measured))
@@ -512,45 +505,35 @@ func nhFrontLag(t *testing.T, c nhCase, r result) nhFront {
 	return front
 }
 
-func nhTerminatingPods(r result) []map[string]any {
-	m, _ := r.report["measurements"].(map[string]any)
-	ps, _ := m["terminating_pods"].([]any)
-	out := make([]map[string]any, 0, len(ps))
-	for _, p := range ps {
-		if e, ok := p.(map[string]any); ok {
-			out = append(out, e)
-		}
-	}
-	return out
-}
+// isTrue and isFalse read a condition the report may leave out: neither
+// holds when it did.
+func isTrue(b *bool) bool  { return b != nil && *b }
+func isFalse(b *bool) bool { return b != nil && !*b }
 
 // nhLog logs the line the closing table is made of.
 func nhLog(t *testing.T, c nhCase, r result, front nhFront) {
 	t.Helper()
 	var parts []string
-	cs, _ := r.report["causes"].([]any)
-	for _, e := range cs {
-		m, _ := e.(map[string]any)
-		parts = append(parts, fmt.Sprintf("%v[%v, %v failed, also %v, alt %v]", m["code"], m["confidence"], m["failures"], m["also_explains"], nhAlternatives(m)))
+	for i := range r.report.Causes {
+		c := &r.report.Causes[i]
+		parts = append(parts, fmt.Sprintf("%v[%v, %v failed, also %v, alt %v]", c.Code, c.Confidence, c.Failures, c.AlsoExplains, nhAlternatives(c)))
 	}
 	var recs []string
-	rs, _ := r.report["recommendations"].([]any)
-	for _, e := range rs {
-		m, _ := e.(map[string]any)
-		if m["satisfied"] == true {
+	for _, rec := range r.report.Recommendations {
+		if rec.Satisfied {
 			continue
 		}
-		field := fmt.Sprint(m["field"])
+		field := rec.Field
 		if i := strings.LastIndex(field, "."); i >= 0 {
 			field = field[i+1:]
 		}
-		if w, _ := m["withheld"].(string); w != "" {
+		if rec.Withheld != "" {
 			recs = append(recs, field+"=withheld")
 		} else {
-			recs = append(recs, fmt.Sprintf("%s=%v", field, m["suggested"]))
+			recs = append(recs, fmt.Sprintf("%s=%v", field, rec.Suggested))
 		}
 	}
 	t.Logf("NHCASE %s | %s | verdict %s, %v/%v failed | causes %s | lag %.2f (front %.2f, configured %s) | recs %s",
-		c.name, c.fault, r.str("verdict"), r.num("load", "failures"), r.num("load", "requests"),
-		strings.Join(parts, "; "), r.num("measurements", "max_routing_lag_seconds"), front.realized, c.lag, strings.Join(recs, "; "))
+		c.name, c.fault, r.report.Verdict, r.report.Load.Failures, r.report.Load.Requests,
+		strings.Join(parts, "; "), orNone(r.report.Measurements.MaxRoutingLag), front.realized, c.lag, strings.Join(recs, "; "))
 }

@@ -12,6 +12,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
 )
 
 // The acceptance of issue 4 on the lab: each case builds one kind of broken
@@ -182,22 +185,17 @@ func diagRun(t *testing.T, settle string, extra ...string) result {
 }
 
 // diagCause returns causes[i] of the report, or nil.
-func diagCause(r result, i int) map[string]any {
-	cs, _ := r.report["causes"].([]any)
-	if i >= len(cs) {
+func diagCause(r result, i int) *report.Cause {
+	if i >= len(r.report.Causes) {
 		return nil
 	}
-	c, _ := cs[i].(map[string]any)
-	return c
+	return &r.report.Causes[i]
 }
 
 func diagCauseCodes(r result) []string {
-	cs, _ := r.report["causes"].([]any)
 	var out []string
-	for _, c := range cs {
-		if m, ok := c.(map[string]any); ok {
-			out = append(out, fmt.Sprint(m["code"]))
-		}
+	for _, c := range r.report.Causes {
+		out = append(out, string(c.Code))
 	}
 	return out
 }
@@ -209,7 +207,7 @@ func diagPrintedCause(r result) string {
 	if c == nil {
 		return "(no cause)"
 	}
-	code := fmt.Sprint(c["code"])
+	code := string(c.Code)
 	lines := strings.Split(r.stdout, "\n")
 	for i, l := range lines {
 		if strings.HasPrefix(l, "  "+code+"  ") {
@@ -220,42 +218,41 @@ func diagPrintedCause(r result) string {
 			return out
 		}
 	}
-	return fmt.Sprintf("%s %v failed: %v", code, c["failures"], c["evidence"])
+	return fmt.Sprintf("%s %v failed: %v", code, c.Failures, c.Evidence)
 }
 
 // diagLog logs the line the closing note quotes.
 func diagLog(t *testing.T, name string, r result) {
 	t.Helper()
 	t.Logf("CASE %s: verdict %s (exit %d), %v failures of %v requests; causes %v; first cause: %s",
-		name, r.str("verdict"), r.code, r.num("load", "failures"), r.num("load", "requests"), diagCauseCodes(r), diagPrintedCause(r))
+		name, r.report.Verdict, r.code, r.report.Load.Failures, r.report.Load.Requests, diagCauseCodes(r), diagPrintedCause(r))
 }
 
 // diagWantPrimary fails unless the first cause has one of codes.
-func diagWantPrimary(t *testing.T, r result, codes ...string) map[string]any {
+func diagWantPrimary(t *testing.T, r result, codes ...string) *report.Cause {
 	t.Helper()
-	if r.code != 1 || r.str("verdict") != "FAIL" {
-		t.Errorf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.str("verdict"), r.stderr)
+	if r.code != exitcode.Fail || r.report.Verdict != report.Fail {
+		t.Errorf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.report.Verdict, r.stderr)
 	}
 	c := diagCause(r, 0)
 	if c == nil {
 		t.Fatalf("the report names no cause; want %s", strings.Join(codes, " or "))
 	}
 	for _, code := range codes {
-		if c["code"] == code {
+		if string(c.Code) == code {
 			return c
 		}
 	}
-	t.Fatalf("primary cause %v (all: %v), want %s\n%s", c["code"], diagCauseCodes(r), strings.Join(codes, " or "), r.stdout)
+	t.Fatalf("primary cause %v (all: %v), want %s\n%s", c.Code, diagCauseCodes(r), strings.Join(codes, " or "), r.stdout)
 	return nil
 }
 
 // diagRecommendation returns the first recommendation whose field contains
 // field, or nil.
-func diagRecommendation(r result, field string) map[string]any {
-	recs, _ := r.report["recommendations"].([]any)
-	for _, e := range recs {
-		if m, ok := e.(map[string]any); ok && strings.Contains(fmt.Sprint(m["field"]), field) {
-			return m
+func diagRecommendation(r result, field string) *report.Recommendation {
+	for i, rec := range r.report.Recommendations {
+		if strings.Contains(rec.Field, field) {
+			return &r.report.Recommendations[i]
 		}
 	}
 	return nil
@@ -271,13 +268,13 @@ func diagSuggestedPreStop(t *testing.T, r result) int {
 	if rec == nil {
 		t.Fatalf("no preStop recommendation\n%s", r.stdout)
 	}
-	m := diagSleepRe.FindStringSubmatch(fmt.Sprint(rec["suggested"]))
+	m := diagSleepRe.FindStringSubmatch(rec.Suggested)
 	if m == nil {
-		t.Fatalf("preStop recommendation %q is not \"sleep N ...\"", rec["suggested"])
+		t.Fatalf("preStop recommendation %q is not \"sleep N ...\"", rec.Suggested)
 	}
 	n, _ := strconv.Atoi(m[1])
-	if rec["satisfied"] == true {
-		t.Errorf("preStop recommendation %q marked satisfied by the current %q", rec["suggested"], rec["current"])
+	if rec.Satisfied {
+		t.Errorf("preStop recommendation %q marked satisfied by the current %q", rec.Suggested, rec.Current)
 	}
 	return n
 }
@@ -290,7 +287,7 @@ func TestDiagnosisExitAtOnceNoPreStop(t *testing.T) {
 	r := diagRun(t, "3s")
 	diagLog(t, "1 exit at once, no preStop, lag 2s", r)
 	diagWantPrimary(t, r, "TERMINATING_POD_STILL_ROUTED", "LB_DEREGISTRATION_LAG")
-	lag := r.num("measurements", "max_routing_lag_seconds")
+	lag := orNone(r.report.Measurements.MaxRoutingLag)
 	if lag < 1.5 || lag > 3 {
 		t.Errorf("measured routing lag %.2fs, want about the 2s configured", lag)
 	}
@@ -316,7 +313,7 @@ func TestDiagnosisPreStopShorterThanLag(t *testing.T) {
 	r := diagRun(t, "4s")
 	diagLog(t, "2 drains, preStop 1s < lag 3s", r)
 	diagWantPrimary(t, r, "LB_DEREGISTRATION_LAG")
-	lag := r.num("measurements", "max_routing_lag_seconds")
+	lag := orNone(r.report.Measurements.MaxRoutingLag)
 	if lag < configured*0.75 || lag > configured*1.25 {
 		t.Errorf("measured routing lag %.2fs, want within 25%% of the %.0fs configured", lag, configured)
 	}
@@ -334,9 +331,9 @@ func TestDiagnosisPreStopShorterThanLag(t *testing.T) {
 	waitSteady(t)
 	r = diagRun(t, "3s")
 	diagLog(t, fmt.Sprintf("2 fixed: preStop %ds, lag 3s", n), r)
-	if r.code != 0 || r.str("verdict") != "PASS" || r.num("load", "failures") != 0 {
+	if r.code != exitcode.Pass || r.report.Verdict != report.Pass || r.report.Load.Failures != 0 {
 		t.Fatalf("with the recommended preStop sleep %d: exit %d verdict %q, %v failures; want PASS with 0\n%s",
-			n, r.code, r.str("verdict"), r.num("load", "failures"), r.stderr)
+			n, r.code, r.report.Verdict, r.report.Load.Failures, r.stderr)
 	}
 }
 
@@ -357,11 +354,11 @@ func TestDiagnosisIgnoresSIGTERMInflightCut(t *testing.T) {
 	r := diagRun(t, "6s", "--rate", "50/s", "--timeout", "8s", "--baseline", "6s")
 	diagLog(t, "3 ignores SIGTERM, 3s requests, grace 3s", r)
 	c := diagWantPrimary(t, r, "INFLIGHT_CUT")
-	if ev := fmt.Sprint(c["evidence"]); !strings.Contains(ev, "137") {
+	if ev := c.Evidence; !strings.Contains(ev, "137") {
 		t.Errorf("INFLIGHT_CUT evidence lacks exit code 137: %s", ev)
 	}
-	if rec := diagRecommendation(r, "terminationGracePeriodSeconds"); rec == nil || rec["satisfied"] == true {
-		t.Errorf("no unsatisfied terminationGracePeriodSeconds recommendation: %v", rec)
+	if rec := diagRecommendation(r, "terminationGracePeriodSeconds"); rec == nil || rec.Satisfied {
+		t.Errorf("no unsatisfied terminationGracePeriodSeconds recommendation: %+v", rec)
 	}
 }
 
@@ -374,7 +371,7 @@ func TestDiagnosisRecreateNoReadyEndpoints(t *testing.T) {
 	r := diagRun(t, "3s")
 	diagLog(t, "4 Recreate", r)
 	diagWantPrimary(t, r, "NO_READY_ENDPOINTS")
-	if v := r.num("measurements", "min_ready_endpoints"); v != 0 {
+	if v := orNone(r.report.Measurements.MinReadyEndpoints); v != 0 {
 		t.Errorf("min ready endpoints %v, want 0", v)
 	}
 	if !hasRecommendation(r, "spec.strategy") {
@@ -409,8 +406,8 @@ func TestDiagnosisToBeTenRuns(t *testing.T) {
 		r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", lab.lbURL+"/",
 			"--rate", "100/s", "--baseline", "3s", "--settle", "3s", "--pod-header", diagPodHeaders)
 		diagLog(t, fmt.Sprintf("6 to-be run %d/10", i), r)
-		if r.code != 0 || r.str("verdict") != "PASS" {
-			t.Fatalf("run %d: exit %d verdict %q, want 0 PASS (a false FAIL)\n%s", i, r.code, r.str("verdict"), r.stderr)
+		if r.code != exitcode.Pass || r.report.Verdict != report.Pass {
+			t.Fatalf("run %d: exit %d verdict %q, want 0 PASS (a false FAIL)\n%s", i, r.code, r.report.Verdict, r.stderr)
 		}
 		if cs := diagCauseCodes(r); len(cs) != 0 {
 			t.Fatalf("run %d: causes %v, want none", i, cs)

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
 )
 
 // The acceptance of issue 15 on the lab, for the run's end and for a
@@ -23,25 +26,22 @@ func TestLateFailuresAfterCompleteAreSeen(t *testing.T) {
 	diagFreshDemo(t, diagService("4s")+"---\n"+spec.manifest())
 	r := diagRun(t, "1s")
 	diagLog(t, "late failures after complete", r)
-	if r.code != 1 || r.str("verdict") != "FAIL" {
-		t.Fatalf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.str("verdict"), r.stderr)
+	if r.code != exitcode.Fail || r.report.Verdict != report.Fail {
+		t.Fatalf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.report.Verdict, r.stderr)
 	}
-	ro := r.rollout()
-	completed, err1 := time.Parse(time.RFC3339Nano, ro["completed_at"].(string))
-	gone, err2 := time.Parse(time.RFC3339Nano, ro["removed_gone_at"].(string))
-	ended, err3 := time.Parse(time.RFC3339Nano, ro["load_ended_at"].(string))
-	if err1 != nil || err2 != nil || err3 != nil {
-		t.Fatalf("rollout times: %v %v %v in %v", err1, err2, err3, ro)
+	ro := r.report.Rollout
+	if ro.CompletedAt == nil || ro.RemovedGoneAt == nil || ro.LoadEndedAt == nil {
+		t.Fatalf("rollout times: completed_at %v, removed_gone_at %v, load_ended_at %v", ro.CompletedAt, ro.RemovedGoneAt, ro.LoadEndedAt)
 	}
+	completed, gone, ended := *ro.CompletedAt, *ro.RemovedGoneAt, *ro.LoadEndedAt
 	late := 0
-	for _, f := range r.report["failures"].([]any) {
-		at, err := time.Parse(time.RFC3339Nano, f.(map[string]any)["time"].(string))
-		if err == nil && at.After(completed) {
+	for _, f := range r.report.Failures {
+		if f.Time.After(completed) {
 			late++
 		}
 	}
 	t.Logf("complete at %s, the old pod gone %.2fs later, the load ended %.2fs after that; %d of %v failures after complete",
-		completed.Format(time.RFC3339Nano), gone.Sub(completed).Seconds(), ended.Sub(gone).Seconds(), late, r.num("load", "failures"))
+		completed.Format(time.RFC3339Nano), gone.Sub(completed).Seconds(), ended.Sub(gone).Seconds(), late, r.report.Load.Failures)
 	if late == 0 {
 		t.Error("no failure after the rollout completed: the load did not run on")
 	}
@@ -64,8 +64,8 @@ func TestSetImageToTheRunningImageChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rollcheck(t, "deployment/demo", "--set-image", "app=rollcheck/demo-app:v1", "--target", lab.lbURL+"/", "--baseline", "1s")
-	if r.code != 2 || !strings.Contains(r.stderr, "set-image starts no rollout: container app already runs rollcheck/demo-app:v1") || r.report != nil {
-		t.Errorf("exit %d, report written %v, stderr:\n%s\nwant exit 2 naming the running image, no report", r.code, r.report != nil, r.stderr)
+	if r.code != exitcode.Usage || !strings.Contains(r.stderr, "set-image starts no rollout: container app already runs rollcheck/demo-app:v1") || r.wrote {
+		t.Errorf("exit %d, report written %v, stderr:\n%s\nwant exit 2 naming the running image, no report", r.code, r.wrote, r.stderr)
 	}
 	after, err := lab.client.AppsV1().Deployments("default").Get(context.Background(), "demo", metav1.GetOptions{})
 	if err != nil {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +23,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/rollout"
 )
 
 // The failure tests of issue 7: each breaks one thing rollcheck depends on
@@ -41,19 +44,19 @@ func TestFailureTargetUnreachable(t *testing.T) {
 	gen := demoGeneration(t)
 	r := startRollcheck(t, lab.kubeconfig, "deployment/demo", "--restart", "--target", "http://"+closedAddr(t)+"/",
 		"--rate", "50/s", "--timeout", "1s", "--baseline", "2s", "--settle", "1s").wait(t, 2*time.Minute)
-	if r.code != ExitInconclusive || r.str("verdict") != "INCONCLUSIVE" {
-		t.Fatalf("exit %d verdict %q, want %d INCONCLUSIVE\n%s", r.code, r.str("verdict"), ExitInconclusive, r.stderr)
+	if r.code != exitcode.Inconclusive || r.report.Verdict != report.Inconclusive {
+		t.Fatalf("exit %d verdict %q, want %d INCONCLUSIVE\n%s", r.code, r.report.Verdict, exitcode.Inconclusive, r.stderr)
 	}
-	if triggered, _ := r.rollout()["triggered"].(bool); triggered {
+	if r.report.Rollout.Triggered {
 		t.Error("report says the rollout was triggered")
 	}
 	if got := demoGeneration(t); got != gen {
 		t.Errorf("deployment generation %d → %d: the rollout was triggered", gen, got)
 	}
-	if f := r.num("load", "failures"); f <= 0 {
+	if f := r.report.Load.Failures; f <= 0 {
 		t.Errorf("failures = %v, want every baseline request to fail", f)
 	}
-	t.Logf("reasons: %v", r.report["reasons"])
+	t.Logf("reasons: %v", r.report.Reasons)
 }
 
 // TestFailureCannotPatch runs rollcheck as a ServiceAccount that may read
@@ -74,8 +77,8 @@ func TestFailureCannotPatch(t *testing.T) {
 	srv := countingServer(t)
 	r := startRollcheck(t, kubeconfig, "deployment/demo", "--restart", "--target", srv.URL+"/",
 		"--rate", "50/s", "--baseline", "2s", "--settle", "1s").wait(t, time.Minute)
-	if r.code != ExitRuntime {
-		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, ExitRuntime, r.stdout, r.stderr)
+	if r.code != exitcode.Runtime {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, exitcode.Runtime, r.stdout, r.stderr)
 	}
 	if !strings.Contains(r.stderr, "patch deployments.apps") {
 		t.Errorf("stderr does not name the missing permission (patch deployments.apps):\n%s", r.stderr)
@@ -83,7 +86,7 @@ func TestFailureCannotPatch(t *testing.T) {
 	if n := srv.requests(); n != 0 {
 		t.Errorf("the target got %d requests, want none before the access check", n)
 	}
-	if r.report != nil || strings.Contains(r.stdout, "Verdict") {
+	if r.wrote || strings.Contains(r.stdout, "Verdict") {
 		t.Errorf("a report was written for a run that never started:\n%s", r.stdout)
 	}
 	if got := demoGeneration(t); got != gen {
@@ -109,16 +112,16 @@ func TestFailureRolloutNeverCompletes(t *testing.T) {
 		"--target", lab.lbURL+"/", "--pod-header", "X-Pod-Name", "--rate", "50/s", "--baseline", "2s", "--settle", "2s")
 	r := rc.wait(t, 2*time.Minute)
 	took := time.Since(start)
-	if r.code != ExitFail || r.str("verdict") != "FAIL" {
-		t.Fatalf("exit %d verdict %q, want %d FAIL\n%s", r.code, r.str("verdict"), ExitFail, r.stderr)
+	if r.code != exitcode.Fail || r.report.Verdict != report.Fail {
+		t.Fatalf("exit %d verdict %q, want %d FAIL\n%s", r.code, r.report.Verdict, exitcode.Fail, r.stderr)
 	}
-	if reason := r.str("rollout", "reason"); reason != "ProgressDeadlineExceeded" {
+	if reason := r.report.Rollout.Reason; reason != "ProgressDeadlineExceeded" {
 		t.Errorf("rollout reason %q, want ProgressDeadlineExceeded", reason)
 	}
 	if !reasonsContain(r, "ProgressDeadlineExceeded") {
-		t.Errorf("reasons %v do not name ProgressDeadlineExceeded", r.report["reasons"])
+		t.Errorf("reasons %v do not name ProgressDeadlineExceeded", r.report.Reasons)
 	}
-	if !hasEvent(r, "rollout-failed") {
+	if !hasEvent(r, rollout.RolloutFailed) {
 		t.Error("timeline lacks the rollout-failed event")
 	}
 	// The deadline is 8s after the last progress; the default rollout
@@ -129,7 +132,7 @@ func TestFailureRolloutNeverCompletes(t *testing.T) {
 	if processAlive(rc.pid) {
 		t.Errorf("rollcheck (pid %d) still runs after it exited", rc.pid)
 	}
-	t.Logf("FAIL after %s: %v requests, %v failed; reasons %v", took.Round(100*time.Millisecond), r.num("load", "requests"), r.num("load", "failures"), r.report["reasons"])
+	t.Logf("FAIL after %s: %v requests, %v failed; reasons %v", took.Round(100*time.Millisecond), r.report.Load.Requests, r.report.Load.Failures, r.report.Reasons)
 }
 
 // TestFailureInterrupted sends SIGINT while the rollout runs: exit 130 and a
@@ -147,28 +150,28 @@ func TestFailureInterrupted(t *testing.T) {
 	}
 	r := rc.wait(t, time.Minute)
 	took := time.Since(sent)
-	if r.code != ExitInterrupted {
-		t.Fatalf("exit %d, want %d\n%s", r.code, ExitInterrupted, r.stderr)
+	if r.code != exitcode.Interrupted {
+		t.Fatalf("exit %d, want %d\n%s", r.code, exitcode.Interrupted, r.stderr)
 	}
-	if r.report == nil {
+	if !r.wrote {
 		t.Fatal("no JSON report written")
 	}
-	if interrupted, _ := r.report["interrupted"].(bool); !interrupted {
+	if !r.report.Interrupted {
 		t.Error(`report lacks "interrupted": true`)
 	}
-	if v := r.str("verdict"); v != "INCONCLUSIVE" {
+	if v := r.report.Verdict; v != report.Inconclusive {
 		t.Errorf("verdict %q, want INCONCLUSIVE", v)
 	}
-	if triggered, _ := r.rollout()["triggered"].(bool); !triggered {
+	if !r.report.Rollout.Triggered {
 		t.Error("report says the rollout was not triggered, but SIGINT came after the patch")
 	}
-	if r.num("load", "requests") <= 0 {
+	if r.report.Load.Requests <= 0 {
 		t.Error("the partial report has no requests")
 	}
 	if took > 10*time.Second {
 		t.Errorf("exited %s after SIGINT, want promptly", took.Round(100*time.Millisecond))
 	}
-	t.Logf("exited %s after SIGINT with %v requests in the partial report", took.Round(time.Millisecond), r.num("load", "requests"))
+	t.Logf("exited %s after SIGINT with %v requests in the partial report", took.Round(time.Millisecond), r.report.Load.Requests)
 }
 
 // TestFailureSecondInterruptQuitsAtOnce: after a first SIGINT, rollcheck
@@ -246,10 +249,10 @@ func TestFailureLoadCannotKeepUp(t *testing.T) {
 	const rate = 200000
 	r := startRollcheck(t, lab.kubeconfig, "deployment/demo", "--restart", "--target", srv.URL+"/",
 		"--rate", fmt.Sprintf("%d/s", rate), "--baseline", "3s", "--settle", "1s").wait(t, 3*time.Minute)
-	if r.code == ExitPass || r.str("verdict") == "PASS" {
-		t.Fatalf("exit %d verdict PASS at %d/s asked and %.0f/s achieved", r.code, rate, r.num("load", "achieved_rate"))
+	if r.code == exitcode.Pass || r.report.Verdict == report.Pass {
+		t.Fatalf("exit %d verdict PASS at %d/s asked and %.0f/s achieved", r.code, rate, r.report.Load.AchievedRate)
 	}
-	achieved := r.num("load", "achieved_rate")
+	achieved := r.report.Load.AchievedRate
 	if achieved <= 0 || achieved >= 0.95*rate {
 		t.Errorf("achieved rate %.0f/s; want it reported and below 95%% of %d/s", achieved, rate)
 	}
@@ -257,20 +260,20 @@ func TestFailureLoadCannotKeepUp(t *testing.T) {
 	// reasons. A starved machine may also time out some of the requests
 	// (this process's server gets no CPU either): those were seen, so the
 	// verdict is FAIL, and the rate check still says the run saw only part.
-	rateCheck := failedCheck(r, "load reached its rate")
+	rateCheck := failedCheck(r, report.CheckRate)
 	switch {
-	case r.code == ExitInconclusive && r.str("verdict") == "INCONCLUSIVE":
+	case r.code == exitcode.Inconclusive && r.report.Verdict == report.Inconclusive:
 		if !reasonsContain(r, "achieved") && !reasonsContain(r, fmt.Sprintf("%.1f/s", achieved)) {
-			t.Errorf("reasons %v do not give the achieved rate", r.report["reasons"])
+			t.Errorf("reasons %v do not give the achieved rate", r.report.Reasons)
 		}
-	case r.code == ExitFail && r.str("verdict") == "FAIL" && r.num("load", "failures") > 0:
+	case r.code == exitcode.Fail && r.report.Verdict == report.Fail && r.report.Load.Failures > 0:
 		if !strings.Contains(rateCheck, fmt.Sprintf("%.1f/s", achieved)) {
-			t.Errorf("FAIL with %v failures, but the failed rate check %q does not give the achieved rate", r.num("load", "failures"), rateCheck)
+			t.Errorf("FAIL with %v failures, but the failed rate check %q does not give the achieved rate", r.report.Load.Failures, rateCheck)
 		}
 	default:
-		t.Errorf("exit %d verdict %q, want %d INCONCLUSIVE (or FAIL with the failures it saw)", r.code, r.str("verdict"), ExitInconclusive)
+		t.Errorf("exit %d verdict %q, want %d INCONCLUSIVE (or FAIL with the failures it saw)", r.code, r.report.Verdict, exitcode.Inconclusive)
 	}
-	t.Logf("asked %d/s, achieved %.0f/s (%d served); reasons %v", rate, achieved, srv.requests(), r.report["reasons"])
+	t.Logf("asked %d/s, achieved %.0f/s (%d served); reasons %v", rate, achieved, srv.requests(), r.report.Reasons)
 }
 
 // TestFailureAPIServerRestart kills the API server just after the trigger
@@ -291,27 +294,27 @@ func TestFailureAPIServerRestart(t *testing.T) {
 	}
 	t.Logf("apiserver back after %s", time.Since(began).Round(100*time.Millisecond))
 	r := rc.wait(t, 3*time.Minute)
-	if r.code != ExitPass || r.str("verdict") != "PASS" {
-		t.Fatalf("exit %d verdict %q reasons %v, want 0 PASS as without the restart\n%s", r.code, r.str("verdict"), r.report["reasons"], r.stderr)
+	if r.code != exitcode.Pass || r.report.Verdict != report.Pass {
+		t.Fatalf("exit %d verdict %q reasons %v, want 0 PASS as without the restart\n%s", r.code, r.report.Verdict, r.report.Reasons, r.stderr)
 	}
-	if completed, _ := r.rollout()["completed"].(bool); !completed {
+	if !r.report.Rollout.Completed {
 		t.Error("report says the rollout did not complete")
 	}
-	if f := r.num("load", "failures"); f != 0 {
+	if f := r.report.Load.Failures; f != 0 {
 		t.Errorf("%v failures, want 0", f)
 	}
-	if !hasEvent(r, "rollout-complete") {
+	if !hasEvent(r, rollout.RolloutComplete) {
 		t.Error("timeline lacks rollout-complete")
 	}
-	if !hasEvent(r, "watch-gap") {
+	if !hasEvent(r, rollout.WatchGap) {
 		t.Errorf("the report does not note the API server gap (no watch-gap event); events: %s", eventTypes(r))
 	}
 	resumed := false
-	for _, e := range events(r, "watch-gap") {
-		resumed = resumed || strings.Contains(fmt.Sprint(e["detail"]), "resumed")
-		t.Logf("watch-gap at %v: %v", e["time"], e["detail"])
+	for _, e := range events(r, rollout.WatchGap) {
+		resumed = resumed || strings.Contains(e.Detail, "resumed")
+		t.Logf("watch-gap at %v: %v", e.Time.Format(time.RFC3339Nano), e.Detail)
 	}
-	if hasEvent(r, "watch-gap") && !resumed {
+	if hasEvent(r, rollout.WatchGap) && !resumed {
 		t.Error("the report notes the gap's start but not that the watches resumed")
 	}
 }
@@ -593,9 +596,7 @@ func (r *runningRollcheck) wait(t *testing.T, timeout time.Duration) result {
 	}
 	t.Logf("rollcheck %s → exit %d\n%s", strings.Join(r.args, " "), res.code, res.stdout)
 	if data, err := os.ReadFile(r.jsonPath); err == nil {
-		if err := json.Unmarshal(data, &res.report); err != nil {
-			t.Fatalf("report JSON: %v", err)
-		}
+		res.decodeReport(t, data)
 	}
 	return res
 }
@@ -620,39 +621,30 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() (bo
 	}
 }
 
-func (r result) rollout() map[string]any {
-	m, _ := r.report["rollout"].(map[string]any)
-	return m
-}
-
-// failedCheck gives the message of the named check if it did not pass.
-func failedCheck(r result, name string) string {
-	checks, _ := r.report["checks"].([]any)
-	for _, c := range checks {
-		m, _ := c.(map[string]any)
-		if passed, _ := m["passed"].(bool); !passed && m["name"] == name {
-			return fmt.Sprint(m["message"])
+// failedCheck gives the message of the check of code if it did not pass.
+func failedCheck(r result, code report.CheckCode) string {
+	for _, c := range failedChecks(r) {
+		if c.Code == code {
+			return c.Message
 		}
 	}
 	return ""
 }
 
 func reasonsContain(r result, s string) bool {
-	reasons, _ := r.report["reasons"].([]any)
-	for _, x := range reasons {
-		if strings.Contains(fmt.Sprint(x), s) {
+	for _, x := range r.report.Reasons {
+		if strings.Contains(x, s) {
 			return true
 		}
 	}
 	return false
 }
 
-func events(r result, typ string) []map[string]any {
-	var out []map[string]any
-	evs, _ := r.report["events"].([]any)
-	for _, e := range evs {
-		if m, ok := e.(map[string]any); ok && m["type"] == typ {
-			out = append(out, m)
+func events(r result, typ rollout.EventType) []rollout.Event {
+	var out []rollout.Event
+	for _, e := range r.report.Events {
+		if e.Type == typ {
+			out = append(out, e)
 		}
 	}
 	return out
@@ -660,20 +652,8 @@ func events(r result, typ string) []map[string]any {
 
 func eventTypes(r result) string {
 	count := map[string]int{}
-	evs, _ := r.report["events"].([]any)
-	for _, e := range evs {
-		if m, ok := e.(map[string]any); ok {
-			count[fmt.Sprint(m["type"])]++
-		}
+	for _, e := range r.report.Events {
+		count[string(e.Type)]++
 	}
 	return fmt.Sprint(count)
 }
-
-// Exit codes of rollcheck run, as README.md documents them.
-const (
-	ExitPass         = 0
-	ExitFail         = 1
-	ExitInconclusive = 3
-	ExitRuntime      = 4
-	ExitInterrupted  = 130
-)

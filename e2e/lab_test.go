@@ -21,9 +21,10 @@ import (
 	"time"
 
 	"k8s.io/client-go/kubernetes"
-
-	"github.com/rollcheck/rollcheck/report"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
 )
 
 // labDepartures is the file in the lab's directory where its load balancer
@@ -268,7 +269,10 @@ type result struct {
 	code   int
 	stdout string
 	stderr string
-	report map[string]any
+	// wrote says the run wrote its JSON report; report is that report in
+	// the project's own type (the zero Report when none was written).
+	wrote  bool
+	report report.Report
 }
 
 // rollcheck runs the rollcheck binary against the lab and reads its JSON report.
@@ -276,7 +280,7 @@ func rollcheck(t *testing.T, args ...string) result {
 	t.Helper()
 	r := rollcheckOnce(t, args...)
 	for try := 2; try <= 3 && loadStarvedOnly(r) && repeatable(args); try++ {
-		t.Logf("the run is INCONCLUSIVE only because this machine did not drive the load at its rate (%v): it measured nothing, so it is run again (%d of 3)", r.report["reasons"], try)
+		t.Logf("the run is INCONCLUSIVE only because this machine did not drive the load at its rate (%v): it measured nothing, so it is run again (%d of 3)", r.report.Reasons, try)
 		r = rollcheckOnce(t, args...)
 	}
 	return r
@@ -287,24 +291,43 @@ func rollcheck(t *testing.T, args ...string) result {
 // machine starving the generator for a moment). Such a run observed too
 // little to judge; anything else (a FAIL, another reason) is never re-run.
 func loadStarvedOnly(r result) bool {
-	if r.code != ExitInconclusive || r.str("verdict") != "INCONCLUSIVE" || r.num("load", "failures") != 0 {
+	if r.code != exitcode.Inconclusive || r.report.Verdict != report.Inconclusive || r.report.Load.Failures != 0 {
 		return false
 	}
-	checks, _ := r.report["checks"].([]any)
 	starved := false
-	for _, c := range checks {
-		m, _ := c.(map[string]any)
-		if passed, _ := m["passed"].(bool); passed {
-			continue
-		}
-		switch m["name"] {
-		case "load kept its rate in every window", "load reached its rate":
+	for _, c := range failedChecks(r) {
+		switch c.Code {
+		case report.CheckRateWindows, report.CheckRate:
 			starved = true
 		default:
 			return false
 		}
 	}
 	return starved
+}
+
+// checkNames are the display names of the checks these tests look for,
+// for reports whose checks do not carry their code in the JSON yet.
+var checkNames = map[string]report.CheckCode{
+	"load kept its rate in every window": report.CheckRateWindows,
+	"load reached its rate":              report.CheckRate,
+}
+
+// failedChecks returns the checks of r's report that did not pass, each
+// with its Code: the one the JSON report gives, else the one its display
+// name stands for ("" for a check not in checkNames).
+func failedChecks(r result) []report.Check {
+	var out []report.Check
+	for _, c := range r.report.Checks {
+		if c.Passed {
+			continue
+		}
+		if c.Code == "" {
+			c.Code = checkNames[c.Name]
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // repeatable: running the same arguments again makes the same rollout (a
@@ -346,14 +369,21 @@ func rollcheckOnce(t *testing.T, args ...string) result {
 	t.Logf("rollcheck %s → exit %d\n%s", strings.Join(args, " "), r.code, r.stdout)
 	if data, err := os.ReadFile(jsonPath); err == nil {
 		keepReport(t, data)
-		if err := json.Unmarshal(data, &r.report); err != nil {
-			t.Fatalf("report JSON: %v", err)
-		}
+		r.decodeReport(t, data)
 		if err := report.Validate(data); err != nil {
 			t.Errorf("the JSON report does not match its schema: %v", err)
 		}
 	}
 	return r
+}
+
+// decodeReport reads a run's JSON report into r.
+func (r *result) decodeReport(t *testing.T, data []byte) {
+	t.Helper()
+	if err := json.Unmarshal(data, &r.report); err != nil {
+		t.Fatalf("report JSON: %v", err)
+	}
+	r.wrote = true
 }
 
 // keepReport copies a run's JSON report into $ROLLCHECK_E2E_REPORTS (when
@@ -374,33 +404,13 @@ func keepReport(t *testing.T, data []byte) {
 	}
 }
 
-func (r result) num(path ...string) float64 {
-	var v any = r.report
-	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return -1
-		}
-		v = m[p]
-	}
-	f, ok := v.(float64)
-	if !ok {
+// orNone gives a measurement the report may leave out, or -1 when it did
+// (no measurement these tests read is negative).
+func orNone[T int | float64](v *T) float64 {
+	if v == nil {
 		return -1
 	}
-	return f
-}
-
-func (r result) str(path ...string) string {
-	var v any = r.report
-	for _, p := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return ""
-		}
-		v = m[p]
-	}
-	s, _ := v.(string)
-	return s
+	return float64(*v)
 }
 
 // processAlive reports whether pid still runs (and is not a zombie).

@@ -12,6 +12,9 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
 )
 
 // TestRBACOutputGrantsExactlyTheRun (issue 17): the Role that `rollcheck
@@ -50,8 +53,8 @@ func TestRBACOutputGrantsExactlyTheRun(t *testing.T) {
 
 	gen := demoGeneration(t)
 	r := startRollcheck(t, kubeconfig, append(runArgs, "--target", lab.lbURL+"/")...).wait(t, 3*time.Minute)
-	if r.code != ExitPass || r.str("verdict") != "PASS" {
-		t.Fatalf("as ServiceAccount %s with the printed Role: exit %d verdict %q, want 0 PASS\nstderr:\n%s", sa, r.code, r.str("verdict"), r.stderr)
+	if r.code != exitcode.Pass || r.report.Verdict != report.Pass {
+		t.Fatalf("as ServiceAccount %s with the printed Role: exit %d verdict %q, want 0 PASS\nstderr:\n%s", sa, r.code, r.report.Verdict, r.stderr)
 	}
 	if demoGeneration(t) == gen {
 		t.Error("the run passed but deployment/demo was not restarted")
@@ -82,8 +85,8 @@ func TestRBACOutputGrantsExactlyTheRun(t *testing.T) {
 	waitSteady(t)
 	gen = demoGeneration(t)
 	r = startRollcheck(t, kubeconfig, append(runArgs, "--target", lab.lbURL+"/")...).wait(t, time.Minute)
-	if r.code != ExitRuntime || !strings.Contains(r.stderr, "patch deployments.apps") {
-		t.Fatalf("without patch: exit %d, want %d naming patch deployments.apps\nstderr:\n%s", r.code, ExitRuntime, r.stderr)
+	if r.code != exitcode.Runtime || !strings.Contains(r.stderr, "patch deployments.apps") {
+		t.Fatalf("without patch: exit %d, want %d naming patch deployments.apps\nstderr:\n%s", r.code, exitcode.Runtime, r.stderr)
 	}
 	if got := demoGeneration(t); got != gen {
 		t.Errorf("deployment generation %d → %d: the run changed the cluster without its permission", gen, got)

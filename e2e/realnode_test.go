@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"testing"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
 )
 
 // needRealNode skips a test that needs the lab's real node (upstream
@@ -32,14 +35,14 @@ func TestToBePassesThroughKubeProxy(t *testing.T) {
 func toBePassesThrough(t *testing.T, front, url string) {
 	t.Helper()
 	r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", url+"/")
-	if r.code != ExitPass || r.str("verdict") != "PASS" {
-		t.Fatalf("exit %d verdict %q reasons %v, want 0 PASS\n%s", r.code, r.str("verdict"), r.report["reasons"], r.stderr)
+	if r.code != exitcode.Pass || r.report.Verdict != report.Pass {
+		t.Fatalf("exit %d verdict %q reasons %v, want 0 PASS\n%s", r.code, r.report.Verdict, r.report.Reasons, r.stderr)
 	}
-	if n, f := r.num("load", "requests"), r.num("load", "failures"); n < 2000 || f != 0 {
+	if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 2000 || f != 0 {
 		t.Errorf("%v requests, %v failed; want at least 2000 and none failed", n, f)
 	}
-	if completed, _ := r.rollout()["completed"].(bool); !completed {
+	if !r.report.Rollout.Completed {
 		t.Error("report says the rollout did not complete")
 	}
-	t.Logf("%s: %v requests, %v failed", front, r.num("load", "requests"), r.num("load", "failures"))
+	t.Logf("%s: %v requests, %v failed", front, r.report.Load.Requests, r.report.Load.Failures)
 }

@@ -19,6 +19,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/rollout"
 )
 
 func manifest(t *testing.T, name string) string {
@@ -99,28 +103,26 @@ func TestSeedPair(t *testing.T) {
 		if x, err := os.ReadFile(junit); err != nil || !strings.Contains(string(x), `<testcase name="max-failures" classname="rollcheck.checks">`) || !strings.Contains(string(x), "<failure") {
 			t.Errorf("JUnit report lacks a failed max-failures case (%v):\n%s", err, x)
 		}
-		if r.code != 1 || r.str("verdict") != "FAIL" {
-			t.Fatalf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.str("verdict"), r.stderr)
+		if r.code != exitcode.Fail || r.report.Verdict != report.Fail {
+			t.Fatalf("exit %d verdict %q, want 1 FAIL\n%s", r.code, r.report.Verdict, r.stderr)
 		}
-		if f := r.num("load", "failures"); f <= 0 {
+		if f := r.report.Load.Failures; f <= 0 {
 			t.Errorf("as-is failures = %v, want > 0", f)
 		}
-		byPod, _ := r.report["failures_by_pod"].(map[string]any)
-		if len(byPod) == 0 {
+		if len(r.report.FailuresByPod) == 0 {
 			t.Errorf("no failure attributed to a pod")
 		}
-		if !hasEvent(r, "deletion-requested") || !hasEvent(r, "endpoint-changed") {
+		if !hasEvent(r, rollout.DeletionRequested) || !hasEvent(r, rollout.EndpointChanged) {
 			t.Errorf("timeline lacks deletion or endpoint events")
 		}
-		causes, _ := r.report["causes"].([]any)
-		if len(causes) == 0 {
+		if len(r.report.Causes) == 0 {
 			t.Fatal("as-is report names no cause")
 		}
-		primary := causes[0].(map[string]any)["code"]
-		if primary != "TERMINATING_POD_STILL_ROUTED" && primary != "LB_DEREGISTRATION_LAG" {
+		primary := r.report.Causes[0].Code
+		if primary != report.TerminatingPodStillRouted && primary != report.LBDeregistrationLag {
 			t.Errorf("primary cause %v, want TERMINATING_POD_STILL_ROUTED or LB_DEREGISTRATION_LAG", primary)
 		}
-		if lag := r.num("measurements", "max_routing_lag_seconds"); lag < 1.5 || lag > 3 {
+		if lag := orNone(r.report.Measurements.MaxRoutingLag); lag < 1.5 || lag > 3 {
 			t.Errorf("measured routing lag %.2fs, want about the 2s configured", lag)
 		}
 		if !hasRecommendation(r, "preStop") {
@@ -131,23 +133,23 @@ func TestSeedPair(t *testing.T) {
 				t.Errorf("preflight lacks %s", rule)
 			}
 		}
-		t.Logf("as-is: %v requests, %v failed, success %.4f, disrupted %.1fs", r.num("load", "requests"), r.num("load", "failures"), r.num("load", "success_ratio"), r.num("disrupted_seconds"))
+		t.Logf("as-is: %v requests, %v failed, success %.4f, disrupted %.1fs", r.report.Load.Requests, r.report.Load.Failures, r.report.Load.SuccessRatio, r.report.DisruptedSeconds)
 	})
 	t.Run("to-be passes with zero failures of at least 2000 requests", func(t *testing.T) {
 		kubectlApply(t, manifest(t, "to-be.yaml"))
 		waitSteady(t)
 		results := filepath.Join(t.TempDir(), "results.bin")
 		r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", lab.lbURL+"/", "--results", results)
-		if r.code != 0 || r.str("verdict") != "PASS" {
-			t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", r.code, r.str("verdict"), r.stderr)
+		if r.code != exitcode.Pass || r.report.Verdict != report.Pass {
+			t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", r.code, r.report.Verdict, r.stderr)
 		}
-		if n := countVegetaResults(t, results); float64(n) != r.num("load", "requests") {
-			t.Errorf("--results holds %d vegeta results, the report counts %v requests", n, r.num("load", "requests"))
+		if n := countVegetaResults(t, results); n != r.report.Load.Requests {
+			t.Errorf("--results holds %d vegeta results, the report counts %v requests", n, r.report.Load.Requests)
 		}
-		if n := vegetaReportRequests(t, results); float64(n) != r.num("load", "requests") {
-			t.Errorf("vegeta report counts %d requests, rollcheck's report %v", n, r.num("load", "requests"))
+		if n := vegetaReportRequests(t, results); n != r.report.Load.Requests {
+			t.Errorf("vegeta report counts %d requests, rollcheck's report %v", n, r.report.Load.Requests)
 		}
-		if f, n := r.num("load", "failures"), r.num("load", "requests"); f != 0 || n < 2000 {
+		if f, n := r.report.Load.Failures, r.report.Load.Requests; f != 0 || n < 2000 {
 			t.Errorf("to-be: %v failures of %v requests, want 0 of >= 2000", f, n)
 		}
 	})
@@ -155,7 +157,7 @@ func TestSeedPair(t *testing.T) {
 		waitSteady(t)
 		r := rollcheck(t, "deployment/demo", "--set-image", "app=rollcheck/demo-app:v2", "--target", lab.lbURL+"/",
 			"--rate", "100/s", "--baseline", "3s", "--settle", "3s", "--pod-header", "X-Pod-Name")
-		if r.code != 0 {
+		if r.code != exitcode.Pass {
 			t.Fatalf("exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
 		d, err := lab.client.AppsV1().Deployments("default").Get(context.Background(), "demo", metav1.GetOptions{})
@@ -207,8 +209,8 @@ func TestPreStopLongerThanLagRemovesFailures(t *testing.T) {
 	kubectlApply(t, m)
 	waitSteady(t)
 	r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/")
-	if r.code != 0 || r.num("load", "failures") != 0 {
-		t.Fatalf("exit %d, %v failures; want PASS with 0", r.code, r.num("load", "failures"))
+	if r.code != exitcode.Pass || r.report.Load.Failures != 0 {
+		t.Fatalf("exit %d, %v failures; want PASS with 0", r.code, r.report.Load.Failures)
 	}
 }
 
@@ -275,14 +277,8 @@ func TestPodIgnoringSIGTERMIsKilledAtTheGracePeriod(t *testing.T) {
 	t.Fatal("watch ended before the container terminated")
 }
 
-func hasEvent(r result, typ string) bool {
-	evs, _ := r.report["events"].([]any)
-	for _, e := range evs {
-		if m, ok := e.(map[string]any); ok && m["type"] == typ {
-			return true
-		}
-	}
-	return false
+func hasEvent(r result, typ rollout.EventType) bool {
+	return len(events(r, typ)) > 0
 }
 
 // TestAgnhostNetexecRollsOutCleanly runs the Kubernetes e2e test server,
@@ -315,15 +311,14 @@ spec:
 	waitSteadyHeader(t, "X-Lab-Target")
 	r := rollcheck(t, "deployment/demo", "--restart", "--target", lab.lbURL+"/hostname", "--rate", "50/s",
 		"--baseline", "3s", "--settle", "3s", "--pod-header", "X-Lab-Target")
-	if r.code != 0 || r.num("load", "failures") != 0 {
-		t.Fatalf("exit %d, %v failures; want PASS with 0\n%s", r.code, r.num("load", "failures"), r.stderr)
+	if r.code != exitcode.Pass || r.report.Load.Failures != 0 {
+		t.Fatalf("exit %d, %v failures; want PASS with 0\n%s", r.code, r.report.Load.Failures, r.stderr)
 	}
 }
 
 func hasRecommendation(r result, field string) bool {
-	recs, _ := r.report["recommendations"].([]any)
-	for _, e := range recs {
-		if m, ok := e.(map[string]any); ok && strings.Contains(fmt.Sprint(m["field"]), field) && m["satisfied"] != true {
+	for _, rec := range r.report.Recommendations {
+		if strings.Contains(rec.Field, field) && !rec.Satisfied {
 			return true
 		}
 	}
@@ -331,9 +326,8 @@ func hasRecommendation(r result, field string) bool {
 }
 
 func hasFinding(r result, rule string) bool {
-	fs, _ := r.report["preflight"].([]any)
-	for _, e := range fs {
-		if m, ok := e.(map[string]any); ok && m["rule"] == rule {
+	for _, f := range r.report.Preflight {
+		if f.Rule == rule {
 			return true
 		}
 	}
@@ -408,10 +402,10 @@ func TestWatchOnlyVerifiesARolloutStartedByKubectl(t *testing.T) {
 	}
 	kubectl(t, "set", "image", "deployment/demo", "app=rollcheck/demo-app:v3")
 	res := r.wait(t, 3*time.Minute)
-	if res.code != 0 || res.str("verdict") != "PASS" {
-		t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", res.code, res.str("verdict"), res.stderr)
+	if res.code != exitcode.Pass || res.report.Verdict != report.Pass {
+		t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", res.code, res.report.Verdict, res.stderr)
 	}
-	if !hasEvent(res, "rollout-triggered") || !res.report["rollout"].(map[string]any)["completed"].(bool) {
+	if !hasEvent(res, rollout.RolloutTriggered) || !res.report.Rollout.Completed {
 		t.Errorf("the rollout started by kubectl was not followed to completion")
 	}
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -10,6 +9,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/rollout"
 )
 
 // The acceptance of issue 15 on the lab for what the run could not see: a
@@ -58,25 +61,24 @@ func TestAPIServerLostForGoodIsInconclusive(t *testing.T) {
 		t.Fatalf("stop-component: %v\n%s", err, out)
 	}
 	r := rc.wait(t, 2*time.Minute)
-	t.Logf("exit %d %s %.1fs after the API server was stopped; reasons %v", r.code, r.str("verdict"), time.Since(stopped).Seconds(), r.report["reasons"])
-	if r.code != ExitInconclusive || r.str("verdict") != "INCONCLUSIVE" {
-		t.Fatalf("exit %d verdict %q, want %d INCONCLUSIVE\n%s", r.code, r.str("verdict"), ExitInconclusive, r.stderr)
+	t.Logf("exit %d %s %.1fs after the API server was stopped; reasons %v", r.code, r.report.Verdict, time.Since(stopped).Seconds(), r.report.Reasons)
+	if r.code != exitcode.Inconclusive || r.report.Verdict != report.Inconclusive {
+		t.Fatalf("exit %d verdict %q, want %d INCONCLUSIVE\n%s", r.code, r.report.Verdict, exitcode.Inconclusive, r.stderr)
 	}
 	if !reasonsContain(r, "did not recover before the load ended") || !reasonsContain(r, "deployments (lost at +") {
-		t.Errorf("reasons %v do not name the lost watch", r.report["reasons"])
+		t.Errorf("reasons %v do not name the lost watch", r.report.Reasons)
 	}
 	if !reasonsContain(r, "whether it completed was not seen") {
-		t.Errorf("reasons %v do not say the completion was not seen", r.report["reasons"])
+		t.Errorf("reasons %v do not say the completion was not seen", r.report.Reasons)
 	}
 	begun, resumed := map[string]bool{}, map[string]bool{}
-	for _, e := range events(r, "watch-gap") {
-		w, _ := e["watch"].(string)
-		if ok, _ := e["resumed"].(bool); ok {
-			resumed[w] = true
+	for _, e := range events(r, rollout.WatchGap) {
+		if e.Resumed {
+			resumed[e.Watch] = true
 		} else {
-			begun[w] = true
+			begun[e.Watch] = true
 		}
-		t.Logf("watch-gap %v: watch %q resumed %v: %v", e["time"], e["watch"], e["resumed"], e["detail"])
+		t.Logf("watch-gap %v: watch %q resumed %v: %v", e.Time.Format(time.RFC3339Nano), e.Watch, e.Resumed, e.Detail)
 	}
 	if !begun["deployments"] || resumed["deployments"] {
 		t.Errorf("watch-gap events: begun %v, resumed %v; want the deployments watch begun and never resumed", begun, resumed)
@@ -101,28 +103,25 @@ func TestLoadStalledInTheRolloutIsInconclusive(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rc.wait(t, 3*time.Minute)
-	t.Logf("exit %d %s, achieved %.1f/s of %.1f/s; reasons %v", r.code, r.str("verdict"), r.num("load", "achieved_rate"), r.num("load", "rate"), r.report["reasons"])
-	if r.code != ExitInconclusive || r.str("verdict") != "INCONCLUSIVE" {
-		t.Fatalf("exit %d verdict %q, want %d INCONCLUSIVE\n%s", r.code, r.str("verdict"), ExitInconclusive, r.stderr)
+	t.Logf("exit %d %s, achieved %.1f/s of %.1f/s; reasons %v", r.code, r.report.Verdict, r.report.Load.AchievedRate, r.report.Load.Rate, r.report.Reasons)
+	if r.code != exitcode.Inconclusive || r.report.Verdict != report.Inconclusive {
+		t.Fatalf("exit %d verdict %q, want %d INCONCLUSIVE\n%s", r.code, r.report.Verdict, exitcode.Inconclusive, r.stderr)
 	}
 	if !reasonsContain(r, "the load fell below 80%") {
-		t.Fatalf("reasons %v do not say the load fell short in a window", r.report["reasons"])
+		t.Fatalf("reasons %v do not say the load fell short in a window", r.report.Reasons)
 	}
 	// The window named lies in the pause, on the report's clock (offsets
 	// from the load's start).
-	phases, _ := r.report["phases"].([]any)
+	phases := r.report.Phases
 	if len(phases) == 0 {
 		t.Fatal("no phases in the report")
 	}
-	start, err := time.Parse(time.RFC3339Nano, fmt.Sprint(phases[0].(map[string]any)["start"]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	start := phases[0].Start
 	from, to := paused.Sub(start).Seconds(), resumed.Sub(start).Seconds()
 	win := regexp.MustCompile(`\+(\d+\.\d+)s to \+(\d+\.\d+)s \((\d+) of (\d+) requests\)`)
 	found := false
-	for _, reason := range r.report["reasons"].([]any) {
-		for _, m := range win.FindAllStringSubmatch(fmt.Sprint(reason), -1) {
+	for _, reason := range r.report.Reasons {
+		for _, m := range win.FindAllStringSubmatch(reason, -1) {
 			a, _ := strconv.ParseFloat(m[1], 64)
 			b, _ := strconv.ParseFloat(m[2], 64)
 			t.Logf("window named: +%.2fs to +%.2fs (%s of %s requests); the pause was +%.2fs to +%.2fs", a, b, m[3], m[4], from, to)
@@ -132,9 +131,9 @@ func TestLoadStalledInTheRolloutIsInconclusive(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Errorf("no window named in the pause +%.2fs to +%.2fs: %v", from, to, r.report["reasons"])
+		t.Errorf("no window named in the pause +%.2fs to +%.2fs: %v", from, to, r.report.Reasons)
 	}
-	if r.num("load", "achieved_rate") < 0.95*r.num("load", "rate") {
+	if r.report.Load.AchievedRate < 0.95*r.report.Load.Rate {
 		t.Logf("note: the average rate fell below 95%% too (vegeta did not catch up)")
 	}
 	if strings.Contains(r.stdout, "rollcheck: PASS") {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -10,6 +9,10 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/rollout"
 )
 
 // Issue 8: every strategy of the seeds on the lab, each from the example
@@ -39,18 +42,18 @@ func runScenario(t *testing.T, scenario string, extra ...string) result {
 	return rollcheck(t, append(args, extra...)...)
 }
 
-func wantVerdict(t *testing.T, r result, code int, verdict string) {
+func wantVerdict(t *testing.T, r result, code int, verdict report.Verdict) {
 	t.Helper()
-	if r.code != code || r.str("verdict") != verdict {
-		t.Fatalf("exit %d verdict %q, want %d %s\nstdout:\n%s\nstderr:\n%s", r.code, r.str("verdict"), code, verdict, r.stdout, r.stderr)
+	if r.code != code || r.report.Verdict != verdict {
+		t.Fatalf("exit %d verdict %q, want %d %s\nstdout:\n%s\nstderr:\n%s", r.code, r.report.Verdict, code, verdict, r.stdout, r.stderr)
 	}
 }
 
 // lastPods are the pods that answered in the last bucket with a success.
 func lastPods(r result) []string {
-	bs, _ := r.report["buckets"].([]any)
+	bs := r.report.Buckets
 	for i := len(bs) - 1; i >= 0; i-- {
-		pods, _ := bs[i].(map[string]any)["pods"].(map[string]any)
+		pods := bs[i].Pods
 		if len(pods) == 0 {
 			continue
 		}
@@ -77,16 +80,16 @@ func TestBlueGreenSwitchToReadyPodsPasses(t *testing.T) {
 	needLab(t)
 	strategyLab(t, manifest(t, "blue-green.yaml"), []string{"demo-blue", "demo-green"})
 	r := runScenario(t, "blue-green.scenario.yaml")
-	wantVerdict(t, r, 0, "PASS")
-	if got := r.str("rollout", "deployment"); got != "demo-green" {
+	wantVerdict(t, r, exitcode.Pass, report.Pass)
+	if got := r.report.Rollout.Deployment; got != "demo-green" {
 		t.Errorf("report is about deployment %q, want demo-green (the one switched to)", got)
 	}
-	if a := r.str("rollout", "action"); !strings.Contains(a, "switch-service demo color=green (from deployment/demo-blue)") {
+	if a := r.report.Rollout.Action; !strings.Contains(a, "switch-service demo color=green (from deployment/demo-blue)") {
 		t.Errorf("action %q", a)
 	}
 	var switched bool
-	for _, e := range events(r, "rollout-triggered") {
-		switched = switched || strings.Contains(fmt.Sprint(e["detail"]), "app=demo,color=blue -> app=demo,color=green")
+	for _, e := range events(r, rollout.RolloutTriggered) {
+		switched = switched || strings.Contains(e.Detail, "app=demo,color=blue -> app=demo,color=green")
 	}
 	if !switched {
 		t.Errorf("no rollout-triggered event with the selector change: %s", eventTypes(r))
@@ -116,7 +119,7 @@ func TestBlueGreenSwitchToUnreadyPodsFailsWithNoReadyEndpoints(t *testing.T) {
 		return err == nil && d.Status.Replicas == 3 && d.Status.ReadyReplicas == 0, err
 	})
 	r := runScenario(t, "blue-green.scenario.yaml")
-	wantVerdict(t, r, 1, "FAIL")
+	wantVerdict(t, r, exitcode.Fail, report.Fail)
 	if !strings.Contains(r.stderr, "deployment/demo-green has 0 of 3 replicas ready") {
 		t.Errorf("no warning before switching to unready pods:\n%s", r.stderr)
 	}
@@ -124,17 +127,17 @@ func TestBlueGreenSwitchToUnreadyPodsFailsWithNoReadyEndpoints(t *testing.T) {
 	if len(codes) == 0 || codes[0] != "NO_READY_ENDPOINTS" {
 		t.Errorf("causes %v, want NO_READY_ENDPOINTS first", codes)
 	}
-	down := r.num("measurements", "no_ready_endpoints_seconds")
+	down := orNone(r.report.Measurements.NoReadySeconds)
 	if down <= 0 {
 		t.Errorf("no_ready_endpoints_seconds %v, want the time after the switch", down)
 	}
-	if v := r.num("measurements", "min_ready_endpoints"); v != 0 {
+	if v := orNone(r.report.Measurements.MinReadyEndpoints); v != 0 {
 		t.Errorf("min ready endpoints %v, want 0", v)
 	}
 	if !hasRecommendation(r, "service/demo selector") || hasRecommendation(r, "spec.strategy.rollingUpdate.maxUnavailable") {
-		t.Errorf("the advice is not about the switch: %v", r.report["recommendations"])
+		t.Errorf("the advice is not about the switch: %+v", r.report.Recommendations)
 	}
-	t.Logf("switch to unready pods: %v of %v requests failed, no ready endpoint for %.1fs", r.num("load", "failures"), r.num("load", "requests"), down)
+	t.Logf("switch to unready pods: %v of %v requests failed, no ready endpoint for %.1fs", r.report.Load.Failures, r.report.Load.Requests, down)
 }
 
 func TestCanaryStepsReportEachStep(t *testing.T) {
@@ -142,29 +145,31 @@ func TestCanaryStepsReportEachStep(t *testing.T) {
 	strategyLab(t, manifest(t, "canary.yaml"), []string{"demo-stable", "demo-canary"})
 	page := filepath.Join(t.TempDir(), "canary.html")
 	r := runScenario(t, "canary.scenario.yaml", "--report-html", page)
-	wantVerdict(t, r, 0, "PASS")
+	wantVerdict(t, r, exitcode.Pass, report.Pass)
 	dom := headless(t, "--dump-dom", "file://"+page)
 	if !strings.Contains(dom, `data-ok="1"`) || strings.Count(dom, `<td class="PASS">PASS</td>`) != 4 {
 		t.Errorf("the HTML report in Chromium lacks its script's mark or the 4 passed steps")
 	}
-	steps, _ := r.report["steps"].([]any)
+	steps := r.report.Steps
 	want := []string{"1/4 3/1", "2/4 2/2", "3/4 1/3", "4/4 0/4"}
 	if len(steps) != len(want) {
 		t.Fatalf("%d steps in the report, want %d", len(steps), len(want))
 	}
-	stepRequests := 0.0
-	for i, s := range steps {
-		st := s.(map[string]any)
-		if st["name"] != want[i] || st["completed"] != true || st["passed"] != true || st["requests"].(float64) <= 0 {
-			t.Errorf("step %d: %v", i, st)
+	stepRequests := 0
+	for i, st := range steps {
+		if st.Name != want[i] || !st.Completed || !st.Passed || st.Requests <= 0 {
+			t.Errorf("step %d: %+v", i, st)
 		}
-		stepRequests += st["requests"].(float64)
+		stepRequests += st.Requests
 	}
-	if base := r.report["phases"].([]any)[0].(map[string]any)["requests"].(float64); base+stepRequests != r.num("load", "requests") {
-		t.Errorf("baseline %v + steps %v requests != %v in all: the steps do not cover the run", base, stepRequests, r.num("load", "requests"))
+	if len(r.report.Phases) == 0 {
+		t.Fatal("the report has no phases")
 	}
-	if n := r.num("step_summary", "passed"); n != 4 {
-		t.Errorf("step_summary %v", r.report["step_summary"])
+	if base := r.report.Phases[0].Requests; base+stepRequests != r.report.Load.Requests {
+		t.Errorf("baseline %v + steps %v requests != %v in all: the steps do not cover the run", base, stepRequests, r.report.Load.Requests)
+	}
+	if ss := r.report.StepSummary; ss == nil || ss.Passed != 4 {
+		t.Errorf("step_summary %+v", ss)
 	}
 	for name, want := range map[string]int32{"demo-stable": 0, "demo-canary": 4} {
 		d, err := lab.client.AppsV1().Deployments("default").Get(context.Background(), name, metav1.GetOptions{})
@@ -190,21 +195,21 @@ func TestRepeatThreeRollouts(t *testing.T) {
 	resetDemo(t)
 	gen := demoGeneration(t)
 	r := runScenario(t, "repeat.scenario.yaml")
-	wantVerdict(t, r, 0, "PASS")
-	if n := len(events(r, "rollout-triggered")); n != 3 {
+	wantVerdict(t, r, exitcode.Pass, report.Pass)
+	if n := len(events(r, rollout.RolloutTriggered)); n != 3 {
 		t.Errorf("%d rollouts triggered, want 3", n)
 	}
-	if n := len(events(r, "rollout-complete")); n != 3 {
+	if n := len(events(r, rollout.RolloutComplete)); n != 3 {
 		t.Errorf("%d rollouts completed, want 3", n)
 	}
 	if g := demoGeneration(t); g != gen+3 {
 		t.Errorf("generation %d -> %d, want 3 template changes", gen, g)
 	}
-	if r.num("step_summary", "steps") != 3 || r.num("step_summary", "completed") != 3 || r.num("step_summary", "total_failures") != r.num("load", "failures") {
-		t.Errorf("step_summary %v with %v failures in all", r.report["step_summary"], r.num("load", "failures"))
+	if ss := r.report.StepSummary; ss == nil || ss.Steps != 3 || ss.Completed != 3 || ss.TotalFailures != r.report.Load.Failures {
+		t.Errorf("step_summary %+v with %v failures in all", ss, r.report.Load.Failures)
 	}
-	if !strings.Contains(r.str("rollout", "action"), "restart x3") {
-		t.Errorf("action %q", r.str("rollout", "action"))
+	if !strings.Contains(r.report.Rollout.Action, "restart x3") {
+		t.Errorf("action %q", r.report.Rollout.Action)
 	}
 }
 
@@ -214,18 +219,21 @@ func TestRepeatFindsTheFailuresOfEachRollout(t *testing.T) {
 	kubectlApply(t, manifest(t, "as-is.yaml"))
 	waitSteady(t)
 	r := rollcheck(t, append([]string{"deployment/demo", "--restart", "--repeat", "2", "--target", lab.lbURL + "/", "--rate", "100/s", "--pod-header", "X-Pod-Name,X-Lab-Target"}, fast...)...)
-	wantVerdict(t, r, 1, "FAIL")
-	steps, _ := r.report["steps"].([]any)
+	wantVerdict(t, r, exitcode.Fail, report.Fail)
+	steps := r.report.Steps
 	if len(steps) != 2 {
 		t.Fatalf("%d steps, want 2", len(steps))
 	}
-	for i, s := range steps {
-		st := s.(map[string]any)
-		if st["failures"].(float64) == 0 || st["passed"] != false {
-			t.Errorf("as-is rollout %d: %v failures, passed %v; want failures in each", i+1, st["failures"], st["passed"])
+	for i, st := range steps {
+		if st.Failures == 0 || st.Passed {
+			t.Errorf("as-is rollout %d: %v failures, passed %v; want failures in each", i+1, st.Failures, st.Passed)
 		}
 	}
-	if w := r.str("step_summary", "worst_step"); w != "1/2" && w != "2/2" {
+	worst := ""
+	if ss := r.report.StepSummary; ss != nil {
+		worst = ss.WorstStep
+	}
+	if w := worst; w != "1/2" && w != "2/2" {
 		t.Errorf("worst step %q", w)
 	}
 }
@@ -234,7 +242,7 @@ func TestApplyManifestRollsOut(t *testing.T) {
 	needLab(t)
 	resetDemo(t)
 	r := runScenario(t, "apply.scenario.yaml")
-	wantVerdict(t, r, 0, "PASS")
+	wantVerdict(t, r, exitcode.Pass, report.Pass)
 	d, err := lab.client.AppsV1().Deployments("default").Get(context.Background(), "demo", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +259,7 @@ func TestApplyManifestRollsOut(t *testing.T) {
 	}
 	// Applying the same manifest again changes nothing: refused before load.
 	again := rollcheck(t, append([]string{"--apply", "../scenarios/to-be-v2.yaml", "--target", lab.lbURL + "/"}, fast...)...)
-	if again.code != 2 || !strings.Contains(again.stderr, "starts no rollout") || again.report != nil {
+	if again.code != exitcode.Usage || !strings.Contains(again.stderr, "starts no rollout") || again.wrote {
 		t.Errorf("re-applying: exit %d, stderr:\n%s", again.code, again.stderr)
 	}
 }
@@ -262,13 +270,13 @@ func TestRecreateScenarioMeasuresItsDowntime(t *testing.T) {
 	kubectlApply(t, manifest(t, "recreate.yaml"))
 	waitSteady(t)
 	r := runScenario(t, "recreate.scenario.yaml")
-	wantVerdict(t, r, 1, "FAIL")
+	wantVerdict(t, r, exitcode.Fail, report.Fail)
 	if codes := diagCauseCodes(r); len(codes) == 0 || codes[0] != "NO_READY_ENDPOINTS" {
 		t.Errorf("causes %v, want NO_READY_ENDPOINTS first", codes)
 	}
-	down := r.num("measurements", "no_ready_endpoints_seconds")
+	down := orNone(r.report.Measurements.NoReadySeconds)
 	if down <= 0 {
 		t.Errorf("no_ready_endpoints_seconds %v", down)
 	}
-	t.Logf("Recreate: %v of %v requests failed; no ready endpoint for %.1fs", r.num("load", "failures"), r.num("load", "requests"), down)
+	t.Logf("Recreate: %v of %v requests failed; no ready endpoint for %.1fs", r.report.Load.Failures, r.report.Load.Requests, down)
 }

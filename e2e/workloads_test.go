@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
 )
 
 // StatefulSets and DaemonSets on the lab (issue 17): for each kind, a
@@ -104,7 +107,7 @@ func TestWorkloadStatefulSetAndDaemonSet(t *testing.T) {
 			r := workloadRun(t, tt.bad)
 			diagLog(t, tt.bad.ref()+" as-is", r)
 			diagWantPrimary(t, r, "NO_READY_ENDPOINTS")
-			if kind := r.str("rollout", "kind"); kind != strings.ToLower(tt.bad.kind) {
+			if kind := r.report.Rollout.Kind; kind != strings.ToLower(tt.bad.kind) {
 				t.Errorf("rollout.kind %q, want %s", kind, strings.ToLower(tt.bad.kind))
 			}
 			if !hasRecommendation(r, tt.field) {
@@ -120,8 +123,8 @@ func TestWorkloadStatefulSetAndDaemonSet(t *testing.T) {
 			workloadSteady(t, tt.fixed)
 			r = workloadRun(t, tt.fixed)
 			diagLog(t, tt.fixed.ref()+" fixed", r)
-			if r.code != 0 || r.str("verdict") != "PASS" {
-				t.Errorf("fixed: exit %d verdict %s causes %v, want 0 PASS\n%s\n%s", r.code, r.str("verdict"), diagCauseCodes(r), r.stdout, r.stderr)
+			if r.code != exitcode.Pass || r.report.Verdict != report.Pass {
+				t.Errorf("fixed: exit %d verdict %s causes %v, want 0 PASS\n%s\n%s", r.code, r.report.Verdict, diagCauseCodes(r), r.stdout, r.stderr)
 			}
 		})
 	}

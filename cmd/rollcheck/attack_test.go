@@ -17,6 +17,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/exitcode"
 )
 
 // executeAttack runs `rollcheck attack args...`; with run false the load is
@@ -67,8 +68,8 @@ func TestAttackBadInputExitsTwoBeforeSendingAnything(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, stderr, opts := executeAttack(t, context.Background(), false, nil, tt.args...)
-			if code != ExitUsage || opts != nil {
-				t.Fatalf("exit %d (ran: %v), want %d before the load", code, opts != nil, ExitUsage)
+			if code != exitcode.Usage || opts != nil {
+				t.Fatalf("exit %d (ran: %v), want %d before the load", code, opts != nil, exitcode.Usage)
 			}
 			if !strings.Contains(stderr, tt.want) {
 				t.Errorf("stderr does not name %q:\n%s", tt.want, stderr)
@@ -84,7 +85,7 @@ func TestAttackTakesTargetsFromArgumentsFlagsAndFile(t *testing.T) {
 	}
 	code, _, stderr, o := executeAttack(t, context.Background(), false, nil, "http://a.example/", "--target", "http://b.example/",
 		"--targets", file, "--duration", "2s", "--rate", "30/s", "--method", "post", "--name", "atk-1", "--keepalive=false")
-	if code != 0 {
+	if code != exitcode.Pass {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	var urls []string
@@ -122,7 +123,7 @@ func TestAttackStreamsResultsWithoutHeadersOrPasswords(t *testing.T) {
 	target := strings.Replace(srv.URL, "http://", "http://user:pa55word@", 1) + "/path"
 	code, stdout, stderr, _ := executeAttack(t, context.Background(), true, nil, target, "--duration", "500ms", "--rate", "20/s",
 		"-H", "Authorization: Bearer t0ken-s3cret", "--pod-header", "X-Pod-Name", "--name", "a0", "--beacon-every", "100ms")
-	if code != 0 {
+	if code != exitcode.Pass {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if stderr != "" {
@@ -181,7 +182,7 @@ func TestAttackWritesToOutputAndServesItsSkewedClock(t *testing.T) {
 	}
 	code, stdout, stderr, _ := executeAttack(t, context.Background(), true, hook, srv.URL, "--duration", "200ms", "--rate", "10/s",
 		"-o", out, "--clock-listen", "127.0.0.1:0", "--clock-skew", "-1h")
-	if code != 0 {
+	if code != exitcode.Pass {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if stdout != "" {
@@ -211,7 +212,7 @@ func TestAttackCancelledStillEndsItsStream(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	code, stdout, stderr, _ := executeAttack(t, ctx, true, nil, srv.URL, "--duration", "1h", "--rate", "20/s")
-	if code != 0 {
+	if code != exitcode.Pass {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if took := time.Since(start); took > 5*time.Second {
@@ -227,7 +228,7 @@ func TestAttackCancelledStillEndsItsStream(t *testing.T) {
 func TestAttackOutputErrorIsARuntimeError(t *testing.T) {
 	code, _, stderr, _ := executeAttack(t, context.Background(), true, nil, "http://127.0.0.1:1/", "--duration", "1s",
 		"-o", filepath.Join(t.TempDir(), "no", "such", "dir", "x"))
-	if code != ExitRuntime || !strings.Contains(stderr, "--output") {
+	if code != exitcode.Runtime || !strings.Contains(stderr, "--output") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/attackers"
+	"github.com/rollcheck/rollcheck/exitcode"
 )
 
 // TestAttackWaitStartHoldsTheLoadUntilPOSTStart: with --wait-start no
@@ -49,7 +50,7 @@ func TestAttackWaitStartHoldsTheLoadUntilPOSTStart(t *testing.T) {
 	defer cancel()
 	code, stdout, stderr, _ := executeAttack(t, ctx, true, hook, srv.URL, "--duration", "300ms", "--rate", "20/s",
 		"--clock-listen", "127.0.0.1:0", "--wait-start")
-	if code != 0 || startErr != nil {
+	if code != exitcode.Pass || startErr != nil {
 		t.Fatalf("exit %d (%v): %s", code, startErr, stderr)
 	}
 	if before != 0 || hits.Load() < 4 {
@@ -62,7 +63,7 @@ func TestAttackWaitStartHoldsTheLoadUntilPOSTStart(t *testing.T) {
 	if err != nil || rec.Type != attack.RecordHeader {
 		t.Fatalf("first record %+v %v", rec, err)
 	}
-	if code, _, _, _ := executeAttack(t, ctx, false, nil, srv.URL, "--duration", "1s", "--wait-start"); code != 2 {
-		t.Errorf("--wait-start without --clock-listen: exit %d, want 2", code)
+	if code, _, _, _ := executeAttack(t, ctx, false, nil, srv.URL, "--duration", "1s", "--wait-start"); code != exitcode.Usage {
+		t.Errorf("--wait-start without --clock-listen: exit %d, want %d", code, exitcode.Usage)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/rollcheck/rollcheck/exitcode"
 )
 
 var cleanupNow = time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC)
@@ -91,7 +93,7 @@ func TestCleanupDeletesTheRunsAndTheirAttackers(t *testing.T) {
 		return false, nil, nil
 	})
 	code, out, stderr := executeCleanup(t, client, "-n", "shop")
-	if code != 0 {
+	if code != exitcode.Pass {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	want := `configmap "rollcheck-run-a" deleted from shop namespace
@@ -120,7 +122,7 @@ pod "rollcheck-c-0" deleted from shop namespace
 func TestCleanupOlderThanSparesRunsStillGoing(t *testing.T) {
 	client := fake.NewClientset(cleanupFixture()...)
 	code, out, stderr := executeCleanup(t, client, "-n", "shop", "--older-than", "1h")
-	if code != 0 {
+	if code != exitcode.Pass {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if strings.Contains(out, "-b") {
@@ -140,7 +142,7 @@ func TestCleanupDryRunDeletesNothing(t *testing.T) {
 	client := fake.NewClientset(cleanupFixture()...)
 	before := leftNames(t, client)
 	code, out, stderr := executeCleanup(t, client, "-A", "--dry-run")
-	if code != 0 {
+	if code != exitcode.Pass {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, a := range client.Actions() {
@@ -159,7 +161,7 @@ func TestCleanupDryRunDeletesNothing(t *testing.T) {
 func TestCleanupWithNothingLeftSaysSo(t *testing.T) {
 	client := fake.NewClientset()
 	code, out, _ := executeCleanup(t, client, "-n", "shop")
-	if code != 0 || out != "No rollcheck leftovers found in shop namespace.\n" {
+	if code != exitcode.Pass || out != "No rollcheck leftovers found in shop namespace.\n" {
 		t.Errorf("exit %d, output %q", code, out)
 	}
 }
@@ -179,8 +181,8 @@ func TestCleanupNamesTheMissingPermission(t *testing.T) {
 				return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: tt.resource}, "", nil)
 			})
 			code, _, stderr := executeCleanup(t, client, strings.Fields(tt.args)...)
-			if code != ExitRuntime || !strings.Contains(stderr, tt.want) {
-				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, ExitRuntime, tt.want)
+			if code != exitcode.Runtime || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, exitcode.Runtime, tt.want)
 			}
 		})
 	}
@@ -190,8 +192,8 @@ func TestCleanupBadFlags(t *testing.T) {
 	client := fake.NewClientset(cleanupFixture()...)
 	for _, args := range [][]string{{"--older-than", "-1h"}, {"-A", "-n", "shop"}, {"extra"}} {
 		code, _, stderr := executeCleanup(t, client, args...)
-		if code != ExitUsage {
-			t.Errorf("%v: exit %d (%s), want %d", args, code, stderr, ExitUsage)
+		if code != exitcode.Usage {
+			t.Errorf("%v: exit %d (%s), want %d", args, code, stderr, exitcode.Usage)
 		}
 	}
 	if n := len(client.Actions()); n != 0 {

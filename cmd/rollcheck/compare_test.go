@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/rollcheck/rollcheck/exitcode"
 	"github.com/rollcheck/rollcheck/report"
 )
 
@@ -49,31 +50,31 @@ func TestCompareCommand(t *testing.T) {
 		notRegress string
 	}{
 		{name: "the fixed seed pair passes the gate: p99 6.0 to 7.1 ms is below the floor",
-			args: []string{"compare", asIs, toBe, "--fail-on-regression"}, code: ExitPass,
+			args: []string{"compare", asIs, toBe, "--fail-on-regression"}, code: exitcode.Pass,
 			stdout: []string{"No regression (tolerance 10%, floors p99=5ms, disrupted=500ms, duration=2s"}},
 		{name: "failures appearing from none fail the gate",
-			args: []string{"compare", night3, night5, "--fail-on-regression"}, code: ExitFail,
+			args: []string{"compare", night3, night5, "--fail-on-regression"}, code: exitcode.Fail,
 			stderr: "regression: verdict, failed requests, disrupted seconds"},
 		{name: "without --fail-on-regression a regression only shows",
-			args: []string{"compare", night3, night5}, code: ExitPass, stdout: []string{"Regressions: verdict, failed requests"}},
+			args: []string{"compare", night3, night5}, code: exitcode.Pass, stdout: []string{"Regressions: verdict, failed requests"}},
 		{name: "a p99 rise beyond the default floor regresses",
-			args: []string{"compare", night4, night5, "--fail-on-regression", "--floor", "disrupted=2s"}, code: ExitFail,
+			args: []string{"compare", night4, night5, "--fail-on-regression", "--floor", "disrupted=2s"}, code: exitcode.Fail,
 			stderr: "regression: verdict, failed requests, p99 latency in rollout (ms)"},
 		{name: "a floor set per metric lets it through",
-			args: []string{"compare", night4, night5, "--fail-on-regression", "--floor", "p99=10ms", "--floor", "disrupted=2s"}, code: ExitFail,
+			args: []string{"compare", night4, night5, "--fail-on-regression", "--floor", "p99=10ms", "--floor", "disrupted=2s"}, code: exitcode.Fail,
 			stderr: "regression: verdict, failed requests\n", notRegress: "p99"},
 		{name: "several baselines before AFTER are read as one",
-			args: []string{"compare", night3, night4, toBe, night5}, code: ExitPass,
+			args: []string{"compare", night3, night4, toBe, night5}, code: exitcode.Pass,
 			stdout: []string{"BEFORE is the median of 3 reports", "7.1 (6.5 to 7.1)"}},
 		{name: "an unknown metric in --floor is a usage error naming the valid ones",
-			args: []string{"compare", asIs, toBe, "--floor", "latency=1s"}, code: ExitUsage,
+			args: []string{"compare", asIs, toBe, "--floor", "latency=1s"}, code: exitcode.Usage,
 			stderr: `no metric "latency" has a floor; valid: p99, disrupted, duration`},
 		{name: "a floor without a duration is a usage error",
-			args: []string{"compare", asIs, toBe, "--floor", "p99"}, code: ExitUsage, stderr: "want NAME=DURATION"},
+			args: []string{"compare", asIs, toBe, "--floor", "p99"}, code: exitcode.Usage, stderr: "want NAME=DURATION"},
 		{name: "a negative tolerance is a usage error",
-			args: []string{"compare", asIs, toBe, "--tolerance", "-1"}, code: ExitUsage, stderr: "--tolerance must be 0 or more"},
+			args: []string{"compare", asIs, toBe, "--tolerance", "-1"}, code: exitcode.Usage, stderr: "--tolerance must be 0 or more"},
 		{name: "one report is not enough",
-			args: []string{"compare", asIs}, code: ExitUsage, stderr: "requires at least 2 arg(s)"},
+			args: []string{"compare", asIs}, code: exitcode.Usage, stderr: "requires at least 2 arg(s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,19 +7,10 @@ import (
 	"strings"
 
 	"github.com/rollcheck/rollcheck/check"
+	"github.com/rollcheck/rollcheck/exitcode"
 	"github.com/rollcheck/rollcheck/preflight"
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/rollout"
-)
-
-// Exit codes, documented in README.md.
-const (
-	ExitPass         = 0
-	ExitFail         = 1
-	ExitUsage        = 2
-	ExitInconclusive = 3
-	ExitRuntime      = 4
-	ExitInterrupted  = 130
 )
 
 // usageError is bad input: shown with the command's usage, exit 2.
@@ -50,30 +41,30 @@ func (e verdictError) Error() string { return "verdict " + string(e.verdict) }
 // only place that knows the mapping.
 func exitCode(err error, errOut io.Writer) int {
 	if err == nil {
-		return ExitPass
+		return exitcode.Pass
 	}
 	var v verdictError
 	if errors.As(err, &v) {
 		switch {
 		case v.interrupted:
-			return ExitInterrupted
+			return exitcode.Interrupted
 		case v.verdict == report.Pass:
-			return ExitPass
+			return exitcode.Pass
 		case v.verdict == report.Fail:
-			return ExitFail
+			return exitcode.Fail
 		default:
-			return ExitInconclusive
+			return exitcode.Inconclusive
 		}
 	}
 	var l lintFailed
 	var reg regressionError
 	if errors.As(err, &reg) {
 		fmt.Fprintln(errOut, "Error:", err)
-		return ExitFail
+		return exitcode.Fail
 	}
 	if errors.As(err, &l) {
 		// The findings are the output; no "Error:" line.
-		return ExitFail
+		return exitcode.Fail
 	}
 	fmt.Fprintln(errOut, "Error:", err)
 	var u usageError
@@ -81,13 +72,13 @@ func exitCode(err error, errOut io.Writer) int {
 	var cc check.ConfigError
 	switch {
 	case errors.As(err, &u), errors.As(err, &c), errors.As(err, &cc):
-		return ExitUsage
+		return exitcode.Usage
 	case errors.Is(err, rollout.ErrNotFound), errors.Is(err, rollout.ErrInvalid), errors.Is(err, preflight.ErrNotFound):
-		return ExitUsage
+		return exitcode.Usage
 	}
 	// Everything else, a missing permission (rollout.AccessError) among
 	// them, happened at run time.
-	return ExitRuntime
+	return exitcode.Runtime
 }
 
 // regressionError is `compare --fail-on-regression` finding AFTER worse than

@@ -24,6 +24,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
+	"github.com/rollcheck/rollcheck/exitcode"
 	"github.com/rollcheck/rollcheck/preflight"
 )
 
@@ -85,19 +86,19 @@ func TestLintFiles(t *testing.T) {
 		contains []string
 		absent   []string
 	}{
-		{"the as-is manifest fails on readiness probe and preStop", []string{"lint", "-f", asIs}, ExitFail,
+		{"the as-is manifest fails on readiness probe and preStop", []string{"lint", "-f", asIs}, exitcode.Fail,
 			[]string{"no-readiness-probe", "no-prestop", "deployment/demo (namespace default): 2 error(s)"}, []string{"Error:"}},
-		{"the to-be manifest passes with nothing to report", []string{"lint", "-f", toBe}, ExitPass,
+		{"the to-be manifest passes with nothing to report", []string{"lint", "-f", toBe}, exitcode.Pass,
 			[]string{"deployment/demo (namespace default): 0 error(s), 0 warning(s), 0 info"}, []string{"no-prestop"}},
-		{"the seed 002 sample passes with advice only", []string{"lint", "-f", seed}, ExitPass,
+		{"the seed 002 sample passes with advice only", []string{"lint", "-f", seed}, exitcode.Pass,
 			[]string{"namespace test", "0 error(s), 0 warning(s), 2 info", "readiness-same-as-liveness"}, nil},
-		{"a severity threshold hides the advice", []string{"lint", "-f", seed, "--severity", "warning"}, ExitPass,
+		{"a severity threshold hides the advice", []string{"lint", "-f", seed, "--severity", "warning"}, exitcode.Pass,
 			[]string{"0 info"}, []string{"readiness-same-as-liveness"}},
-		{"disabled rules do not fail the lint", []string{"lint", "-f", asIs, "--disable", "no-readiness-probe", "--disable", "no-prestop"}, ExitPass,
+		{"disabled rules do not fail the lint", []string{"lint", "-f", asIs, "--disable", "no-readiness-probe", "--disable", "no-prestop"}, exitcode.Pass,
 			[]string{"0 error(s)"}, []string{"no-prestop"}},
-		{"several files are read together", []string{"lint", "-f", asIs, "-f", seed}, ExitFail,
+		{"several files are read together", []string{"lint", "-f", asIs, "-f", seed}, exitcode.Fail,
 			[]string{"deployment/demo", "deployment/2048-game"}, nil},
-		{"a long shutdown time breaks the to-be grace period", []string{"lint", "-f", toBe, "--shutdown-time", "20s"}, ExitFail,
+		{"a long shutdown time breaks the to-be grace period", []string{"lint", "-f", toBe, "--shutdown-time", "20s"}, exitcode.Fail,
 			[]string{"grace-period-too-short"}, nil},
 	}
 	for _, tt := range tests {
@@ -122,15 +123,15 @@ func TestLintFiles(t *testing.T) {
 
 func TestLintJSONListsTheRuleIDs(t *testing.T) {
 	r := executeLint(t, nil, "", "lint", "-f", "../../scenarios/as-is.yaml", "-o", "json")
-	if r.code != ExitFail {
-		t.Fatalf("exit %d, want 1; stderr: %s", r.code, r.stderr)
+	if r.code != exitcode.Fail {
+		t.Fatalf("exit %d, want %d; stderr: %s", r.code, exitcode.Fail, r.stderr)
 	}
 	got := jsonRules(t, r.stdout)
 	if strings.Join(got["demo"], ",") != "no-readiness-probe,no-prestop" {
 		t.Errorf("rules %v, want no-readiness-probe,no-prestop", got)
 	}
 	r = executeLint(t, nil, "", "lint", "-f", "../../scenarios/to-be.yaml", "-o", "json")
-	if r.code != ExitPass || len(jsonRules(t, r.stdout)["demo"]) != 0 {
+	if r.code != exitcode.Pass || len(jsonRules(t, r.stdout)["demo"]) != 0 {
 		t.Errorf("to-be: exit %d, findings %v", r.code, jsonRules(t, r.stdout))
 	}
 }
@@ -149,8 +150,8 @@ func TestLintReadsStdinAndSeveralDeployments(t *testing.T) {
 	stream := strings.ReplaceAll(string(asIs), "demo", "old") + "\n---\n" + strings.ReplaceAll(string(toBe), "demo", "new") +
 		"\n---\n# nothing here\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n"
 	r := executeLint(t, nil, stream, "lint", "-f", "-", "-o", "json")
-	if r.code != ExitFail {
-		t.Fatalf("exit %d, want 1; stderr: %s", r.code, r.stderr)
+	if r.code != exitcode.Fail {
+		t.Fatalf("exit %d, want %d; stderr: %s", r.code, exitcode.Fail, r.stderr)
 	}
 	got := jsonRules(t, r.stdout)
 	if len(got) != 2 || len(got["old"]) != 2 || len(got["new"]) != 0 {
@@ -196,8 +197,8 @@ func TestLintBadInputExitsTwo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := executeLint(t, nil, "", tt.args...)
-			if r.code != ExitUsage {
-				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, ExitUsage, r.stdout, r.stderr)
+			if r.code != exitcode.Usage {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, exitcode.Usage, r.stdout, r.stderr)
 			}
 			if !strings.Contains(r.stderr, tt.want) {
 				t.Errorf("stderr lacks %q:\n%s", tt.want, r.stderr)
@@ -260,12 +261,12 @@ func TestLintDeploymentInTheCluster(t *testing.T) {
 		stdout  []string
 		stderr  string
 	}{
-		{"the namespace label is missing for the ALB in ip mode", []string{"lint", "-n", "shop", "deployment/web"}, nil, ExitFail,
+		{"the namespace label is missing for the ALB in ip mode", []string{"lint", "-n", "shop", "deployment/web"}, nil, exitcode.Fail,
 			[]string{"no-pod-readiness-gate", "namespace/shop", "ingress/web"}, ""},
-		{"a Namespace that cannot be read turns the error into a warning", []string{"lint", "-n", "shop", "deployment/web"}, forbidNamespaces, ExitPass,
+		{"a Namespace that cannot be read turns the error into a warning", []string{"lint", "-n", "shop", "deployment/web"}, forbidNamespaces, exitcode.Pass,
 			[]string{"no-pod-readiness-gate", "unknown (the Namespace is not in the input)"}, "cannot read namespace shop"},
-		{"a missing deployment exits 2", []string{"lint", "-n", "shop", "deployment/nope"}, nil, ExitUsage, nil, "deployment shop/nope not found"},
-		{"the wrong namespace finds nothing", []string{"lint", "-n", "default", "web"}, nil, ExitUsage, nil, "deployment default/web not found"},
+		{"a missing deployment exits 2", []string{"lint", "-n", "shop", "deployment/nope"}, nil, exitcode.Usage, nil, "deployment shop/nope not found"},
+		{"the wrong namespace finds nothing", []string{"lint", "-n", "default", "web"}, nil, exitcode.Usage, nil, "deployment default/web not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,7 +311,7 @@ func lintAtWidth(t *testing.T, client kubernetes.Interface, width int, args ...s
 			return o.Run(ctx)
 		}))
 		root.SetArgs(args)
-		if code := exitCode(root.ExecuteContext(context.Background()), &errOut); code == ExitUsage {
+		if code := exitCode(root.ExecuteContext(context.Background()), &errOut); code == exitcode.Usage {
 			t.Fatalf("lint %s: exit %d\n%s", strings.Join(args, " "), code, errOut.String())
 		}
 		return out.String()
@@ -416,8 +417,8 @@ func TestLintYAMLIsTheJSON(t *testing.T) {
 	if got, want := jsonRules(t, string(asJSON)), jsonRules(t, j.stdout); fmt.Sprint(got) != fmt.Sprint(want) || len(want) != 2 {
 		t.Errorf("-o yaml rules %v, -o json %v", got, want)
 	}
-	if r.code != ExitFail {
-		t.Errorf("exit %d, want %d as with the other outputs", r.code, ExitFail)
+	if r.code != exitcode.Fail {
+		t.Errorf("exit %d, want %d as with the other outputs", r.code, exitcode.Fail)
 	}
 }
 
@@ -527,8 +528,8 @@ func TestLintStatefulSetsAndDaemonSetsFromFiles(t *testing.T) {
 
 	t.Run("a StatefulSet with OrderedReady and no readiness probe fails, named with its kind", func(t *testing.T) {
 		r, doc := lintDoc(t, nil, "", "lint", "-f", sts)
-		if r.code != ExitFail {
-			t.Errorf("exit %d, want %d; stderr: %s", r.code, ExitFail, r.stderr)
+		if r.code != exitcode.Fail {
+			t.Errorf("exit %d, want %d; stderr: %s", r.code, exitcode.Fail, r.stderr)
 		}
 		f, ok := finding(doc, "statefulset/web", preflight.RuleOrderedReadyNoReadiness)
 		if !ok {
@@ -565,8 +566,8 @@ func TestLintStatefulSetsAndDaemonSetsFromFiles(t *testing.T) {
 		if f, ok := finding(doc, "daemonset/agent", preflight.RuleDaemonSetNoSurge); !ok || f.Severity != preflight.Error {
 			t.Errorf("finding %+v (found %v), want an error", f, ok)
 		}
-		if r.code != ExitFail {
-			t.Errorf("exit %d, want %d", r.code, ExitFail)
+		if r.code != exitcode.Fail {
+			t.Errorf("exit %d, want %d", r.code, exitcode.Fail)
 		}
 	})
 	t.Run("every kind of one stream is checked, each against the same Services", func(t *testing.T) {
@@ -645,21 +646,21 @@ func TestLintStatefulSetsAndDaemonSetsInTheCluster(t *testing.T) {
 		rule     string
 		stderr   string
 	}{
-		{"statefulset/NAME with OrderedReady and no readiness probe fails", []string{"lint", "-n", "shop", "statefulset/db"}, ExitFail,
+		{"statefulset/NAME with OrderedReady and no readiness probe fails", []string{"lint", "-n", "shop", "statefulset/db"}, exitcode.Fail,
 			"statefulset/db", "StatefulSet", preflight.RuleOrderedReadyNoReadiness, ""},
-		{"kubectl's short name sts works", []string{"lint", "-n", "shop", "sts/db"}, ExitFail,
+		{"kubectl's short name sts works", []string{"lint", "-n", "shop", "sts/db"}, exitcode.Fail,
 			"statefulset/db", "StatefulSet", preflight.RuleOrderedReadyNoReadiness, ""},
-		{"daemonset/NAME with maxSurge 0 on one node fails", []string{"lint", "-n", "shop", "daemonset/agent"}, ExitFail,
+		{"daemonset/NAME with maxSurge 0 on one node fails", []string{"lint", "-n", "shop", "daemonset/agent"}, exitcode.Fail,
 			"daemonset/agent", "DaemonSet", preflight.RuleDaemonSetNoSurge, ""},
-		{"a missing statefulset exits 2 naming its kind", []string{"lint", "-n", "shop", "statefulset/nope"}, ExitUsage,
+		{"a missing statefulset exits 2 naming its kind", []string{"lint", "-n", "shop", "statefulset/nope"}, exitcode.Usage,
 			"", "", "", "statefulset shop/nope not found"},
-		{"a missing daemonset exits 2 naming its kind", []string{"lint", "-n", "shop", "ds/web"}, ExitUsage,
+		{"a missing daemonset exits 2 naming its kind", []string{"lint", "-n", "shop", "ds/web"}, exitcode.Usage,
 			"", "", "", "daemonset shop/web not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := fake.NewClientset(workloadObjects()...)
-			if tt.code == ExitUsage {
+			if tt.code == exitcode.Usage {
 				r := executeLint(t, c, "", tt.args...)
 				if r.code != tt.code || !strings.Contains(r.stderr, tt.stderr) {
 					t.Errorf("exit %d, want %d; stderr lacks %q?\n%s", r.code, tt.code, tt.stderr, r.stderr)

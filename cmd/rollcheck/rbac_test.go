@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/rollcheck/rollcheck/check"
+	"github.com/rollcheck/rollcheck/exitcode"
 )
 
 // rbacOutput runs `rollcheck rbac args...` and returns the Role, the
@@ -212,7 +213,7 @@ func TestRBACRefusesWhatRunRefuses(t *testing.T) {
 			root := rootWith(f, newRBACCommand(f, func(context.Context, *RBACOptions) error { ran = true; return nil }))
 			root.SetArgs(tt.args)
 			code := exitCode(root.ExecuteContext(context.Background()), &errOut)
-			if code != ExitUsage || ran || !strings.Contains(errOut.String(), tt.want) {
+			if code != exitcode.Usage || ran || !strings.Contains(errOut.String(), tt.want) {
 				t.Errorf("exit %d, ran %v, stderr lacks %q:\n%s", code, ran, tt.want, errOut.String())
 			}
 			if !strings.Contains(errOut.String(), "rollcheck rbac [deployment/NAME]") {

@@ -8,13 +8,15 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/rollcheck/rollcheck/exitcode"
 )
 
 func TestReportCommand(t *testing.T) {
 	t.Run("--openmetrics writes a file the Prometheus text parser reads", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "as-is.prom")
 		r := executeRoot(t, "report", asIs, "--openmetrics", path)
-		if r.code != ExitPass {
+		if r.code != exitcode.Pass {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
 		if !strings.Contains(r.stdout, "rollcheck: FAIL") {
@@ -36,7 +38,7 @@ func TestReportCommand(t *testing.T) {
 	t.Run("--trend writes one page of every report given, in the order of their start", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "trend.html")
 		r := executeRoot(t, "report", "--trend", night5, night3, night1, "--html", path)
-		if r.code != ExitPass {
+		if r.code != exitcode.Pass {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
 		data, err := os.ReadFile(path)
@@ -51,7 +53,7 @@ func TestReportCommand(t *testing.T) {
 	})
 	t.Run("--trend without --html writes the page to stdout", func(t *testing.T) {
 		r := executeRoot(t, "report", "--trend", night1, night3)
-		if r.code != ExitPass || !strings.HasPrefix(r.stdout, "<!DOCTYPE html>") {
+		if r.code != exitcode.Pass || !strings.HasPrefix(r.stdout, "<!DOCTYPE html>") {
 			t.Errorf("exit %d, stdout starts %.40q", r.code, r.stdout)
 		}
 	})
@@ -66,8 +68,8 @@ func TestReportCommand(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			r := executeRoot(t, tt.args...)
-			if r.code != ExitUsage || !strings.Contains(r.stderr, tt.stderr) {
-				t.Errorf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, ExitUsage, tt.stderr)
+			if r.code != exitcode.Usage || !strings.Contains(r.stderr, tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, exitcode.Usage, tt.stderr)
 			}
 		})
 	}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/rollcheck/rollcheck/exitcode"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
@@ -98,8 +99,8 @@ func TestBadInputExitsTwoBeforeTouchingTheCluster(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, stderr, ran := execute(t, nil, tt.args...)
-			if code != ExitUsage {
-				t.Errorf("exit %d, want %d; stderr:\n%s", code, ExitUsage, stderr)
+			if code != exitcode.Usage {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, exitcode.Usage, stderr)
 			}
 			if ran {
 				t.Error("the run started despite bad input")
@@ -190,9 +191,9 @@ func TestClusterProblemsStopBeforeAnyPatch(t *testing.T) {
 		code   int
 		stderr string
 	}{
-		{"a missing deployment exits 2 and names it", false, "", []string{"deployment/web", "--restart"}, ExitUsage, `"web"`},
-		{"an unknown container exits 2 and lists the real ones", true, "", []string{"web", "--set-image", "nginx=nginx:2"}, ExitUsage, "app"},
-		{"a caller that may not patch exits 4 naming the verb", true, "patch", []string{"web", "--restart"}, ExitRuntime, "cannot patch deployments.apps"},
+		{"a missing deployment exits 2 and names it", false, "", []string{"deployment/web", "--restart"}, exitcode.Usage, `"web"`},
+		{"an unknown container exits 2 and lists the real ones", true, "", []string{"web", "--set-image", "nginx=nginx:2"}, exitcode.Usage, "app"},
+		{"a caller that may not patch exits 4 naming the verb", true, "patch", []string{"web", "--restart"}, exitcode.Runtime, "cannot patch deployments.apps"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

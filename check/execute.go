@@ -31,7 +31,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 			return report.Input{}, err
 		}
 	}
-	pin, warnings, err := preflight.FetchWorkload(ctx, client, string(p.Primary.Kind()), cfg.Namespace, p.Primary.Name())
+	pin, warnings, err := preflight.FetchWorkload(ctx, client, p.Primary.Kind(), cfg.Namespace, p.Primary.Name())
 	if errors.Is(err, preflight.ErrNotFound) {
 		return report.Input{}, ConfigError{err}
 	}

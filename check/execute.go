@@ -100,7 +100,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 	}
 	return report.Input{
 		Namespace:     cfg.Namespace,
-		Kind:          string(p.Primary.Kind()),
+		Kind:          p.Primary.Kind(),
 		Deployment:    p.Primary.Name(),
 		Settings:      settings,
 		Action:        p.Action,

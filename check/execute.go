@@ -10,7 +10,6 @@ import (
 	"github.com/rollcheck/rollcheck/preflight"
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/rollout"
-	"github.com/rollcheck/rollcheck/workload"
 )
 
 // Execute runs cfg: it builds the plan, checks the caller's permissions,
@@ -31,7 +30,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 			return report.Input{}, err
 		}
 	}
-	pin, warnings, err := preflight.FetchWorkload(ctx, client, string(p.Primary.Kind()), cfg.Namespace, p.Primary.Name())
+	pin, warnings, err := preflight.FetchWorkload(ctx, client, p.Primary.Kind(), cfg.Namespace, p.Primary.Name())
 	if errors.Is(err, preflight.ErrNotFound) {
 		return report.Input{}, ConfigError{err}
 	}
@@ -93,16 +92,12 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 	if cfg.Switch != nil {
 		switchService = cfg.Switch.Service
 	}
-	var settings *workload.Deployment
-	if p.Primary.Kind() != rollout.KindDeployment {
-		w := workload.ReadObject(p.Primary.Object())
-		settings = &w
-	}
+	settings := p.primarySettings()
 	return report.Input{
 		Namespace:     cfg.Namespace,
-		Kind:          string(p.Primary.Kind()),
+		Kind:          p.Primary.Kind(),
 		Deployment:    p.Primary.Name(),
-		Settings:      settings,
+		Settings:      &settings,
 		Action:        p.Action,
 		Services:      p.services(),
 		Spec:          p.Primary.Deployment(),

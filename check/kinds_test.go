@@ -250,7 +250,7 @@ func TestStatefulSetsAndDaemonSetsRollUnderTheLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !in.Outcome.Completed || in.Kind != string(tt.kind) || in.Settings == nil || in.Spec != nil {
+			if !in.Outcome.Completed || in.Kind != tt.kind || in.Settings == nil || in.Spec != nil {
 				t.Fatalf("outcome %+v kind %q settings %v spec %v", in.Outcome, in.Kind, in.Settings != nil, in.Spec != nil)
 			}
 			if len(in.Services) != 1 || in.Services[0] != "db" {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rollcheck/rollcheck/rollout"
+	"github.com/rollcheck/rollcheck/workload"
 )
 
 // Plan is what a run does to the cluster: the Drivers that follow it and
@@ -282,7 +283,7 @@ func (p *Plan) warnings(ctx context.Context, client kubernetes.Interface) []stri
 	var out []string
 	if sw := p.cfg.Switch; sw != nil {
 		d := p.Primary.Deployment()
-		if want := replicasOf(d); d.Status.ReadyReplicas < want {
+		if want := int32(workload.Read(d).Replicas); d.Status.ReadyReplicas < want {
 			out = append(out, fmt.Sprintf("deployment/%s has %d of %d replicas ready: switching service %s to it now will send traffic to pods that cannot serve it",
 				d.Name, d.Status.ReadyReplicas, want, sw.Service))
 		}
@@ -297,13 +298,6 @@ func (p *Plan) warnings(ctx context.Context, client kubernetes.Interface) []stri
 		}
 	}
 	return out
-}
-
-func replicasOf(d *appsv1.Deployment) int32 {
-	if d.Spec.Replicas == nil {
-		return 1
-	}
-	return *d.Spec.Replicas
 }
 
 // checkAccess asks for every permission the plan uses, before any change.
@@ -366,16 +360,25 @@ func (p *Plan) waitDrained(ctx context.Context) (time.Time, error) {
 	return last, nil
 }
 
+// primarySettings reads the primary workload's settings through the
+// workload model, as Prepare read the object: the one reader of what the
+// plan, the diagnosis and lint know about it.
+func (p *Plan) primarySettings() workload.Deployment {
+	return workload.ReadObject(p.Primary.Object())
+}
+
 // timeout is the configured rollout timeout, or what kubectl rollout status
-// would wait: the primary Deployment's progress deadline plus 30 s. A
-// StatefulSet or DaemonSet has no deadline (kubectl would wait for ever):
-// the Deployment default's 10m30s.
+// would wait: the primary workload's progress deadline (the model's, with
+// the API default of 600 s) plus 30 s. A StatefulSet or DaemonSet has no
+// deadline (kubectl would wait for ever): a Deployment's default then
+// bounds the wait.
 func (p *Plan) timeout() time.Duration {
 	if p.cfg.RolloutTimeout > 0 {
 		return p.cfg.RolloutTimeout
 	}
-	if d := p.Primary.Deployment(); d != nil && d.Spec.ProgressDeadlineSeconds != nil {
-		return time.Duration(*d.Spec.ProgressDeadlineSeconds)*time.Second + 30*time.Second
+	deadline := p.primarySettings().ProgressDeadline
+	if deadline <= 0 {
+		deadline = workload.DefaultProgressDeadline
 	}
-	return 630 * time.Second
+	return deadline + 30*time.Second
 }

@@ -8,6 +8,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/rollcheck/rollcheck/workload"
 )
 
 // ErrNotFound: the workload to check does not exist.
@@ -19,20 +21,19 @@ var ErrNotFound = errors.New("not found")
 // checks that need them are skipped and a warning says why. A missing
 // Deployment is ErrNotFound.
 func Fetch(ctx context.Context, client kubernetes.Interface, namespace, name string) (in Input, warnings []string, err error) {
-	return FetchWorkload(ctx, client, "deployment", namespace, name)
+	return FetchWorkload(ctx, client, workload.KindDeployment, namespace, name)
 }
 
-// FetchWorkload is Fetch for a workload of kind: deployment, statefulset
-// or daemonset.
-func FetchWorkload(ctx context.Context, client kubernetes.Interface, kind, namespace, name string) (in Input, warnings []string, err error) {
+// FetchWorkload is Fetch for a workload of kind ("" is a Deployment).
+func FetchWorkload(ctx context.Context, client kubernetes.Interface, kind workload.Kind, namespace, name string) (in Input, warnings []string, err error) {
 	apps := client.AppsV1()
+	kind = kind.OrDefault()
 	switch kind {
-	case "statefulset":
+	case workload.KindStatefulSet:
 		in.StatefulSet, err = apps.StatefulSets(namespace).Get(ctx, name, metav1.GetOptions{})
-	case "daemonset":
+	case workload.KindDaemonSet:
 		in.DaemonSet, err = apps.DaemonSets(namespace).Get(ctx, name, metav1.GetOptions{})
-	case "deployment", "":
-		kind = "deployment"
+	case workload.KindDeployment:
 		in.Deployment, err = apps.Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 	default:
 		return Input{}, nil, fmt.Errorf("kind %q: not a deployment, statefulset or daemonset", kind)

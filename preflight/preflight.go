@@ -19,6 +19,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/rollcheck/rollcheck/workload"
@@ -179,18 +180,22 @@ type target struct {
 
 func newTarget(in Input, opts Options) *target {
 	t := &target{ns: in.Namespace, shutdown: opts.ShutdownTime}
-	var tmpl *corev1.PodTemplateSpec
+	var (
+		tmpl *corev1.PodTemplateSpec
+		meta *metav1.ObjectMeta
+	)
 	switch {
 	case in.Deployment != nil:
 		d := in.Deployment
-		t.d, t.w, t.obj, t.namespace, tmpl = d, workload.Read(d), "deployment/"+d.Name, d.Namespace, &d.Spec.Template
+		t.d, t.w, meta, tmpl = d, workload.Read(d), &d.ObjectMeta, &d.Spec.Template
 	case in.StatefulSet != nil:
 		s := in.StatefulSet
-		t.w, t.obj, t.namespace, tmpl = workload.ReadStatefulSet(s), "statefulset/"+s.Name, s.Namespace, &s.Spec.Template
+		t.w, meta, tmpl = workload.ReadStatefulSet(s), &s.ObjectMeta, &s.Spec.Template
 	default:
 		d := in.DaemonSet
-		t.ds, t.w, t.obj, t.namespace, tmpl = d, workload.ReadDaemonSet(d), "daemonset/"+d.Name, d.Namespace, &d.Spec.Template
+		t.ds, t.w, meta, tmpl = d, workload.ReadDaemonSet(d), &d.ObjectMeta, &d.Spec.Template
 	}
+	t.obj, t.namespace = t.w.Kind.Ref(meta.Name), meta.Namespace
 	t.pod = &tmpl.Spec
 	if t.shutdown <= 0 {
 		t.shutdown = DefaultShutdownTime

@@ -130,6 +130,13 @@ func TestEachRuleFiresOnAManifestThatBreaksIt(t *testing.T) {
 	}{
 		{"a served container without readiness probe is an error", func(in *Input) { container(in).ReadinessProbe = nil }, Options{}, RuleNoReadinessProbe, Error},
 		{"a container with a port but no Service is only a warning", func(in *Input) { container(in).ReadinessProbe = nil; in.Services = nil }, Options{}, RuleNoReadinessProbe, Warning},
+		{"an exec readiness probe checks no listener: a warning", func(in *Input) {
+			container(in).ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"cat", "/tmp/ready"}}}}
+		}, Options{}, RuleNoReadinessProbe, Warning},
+		{"a readiness probe on a port the container does not declare is a warning", func(in *Input) {
+			container(in).ReadinessProbe.HTTPGet.Port = intstr.FromInt32(9090)
+		}, Options{}, RuleNoReadinessProbe, Warning},
+		{"a readiness probe on a container that declares no port, behind a Service, is a warning", func(in *Input) { container(in).Ports = nil }, Options{}, RuleNoReadinessProbe, Warning},
 		{"liveness identical to readiness is a warning", func(in *Input) { container(in).LivenessProbe = container(in).ReadinessProbe.DeepCopy() }, Options{}, RuleReadinessSameAsLiveness, Warning},
 		{"liveness identical to readiness behind a startupProbe is info", func(in *Input) {
 			c := container(in)
@@ -359,4 +366,43 @@ func TestParseSeverity(t *testing.T) {
 	if _, err := ParseSeverity("fatal"); err == nil {
 		t.Error("ParseSeverity(fatal) accepted")
 	}
+}
+
+func TestAReadinessProbeThatChecksNoDeclaredPortIsNamed(t *testing.T) {
+	for _, tt := range []struct {
+		name            string
+		change          func(*Input)
+		current, prefix string
+	}{
+		{"an exec probe", func(in *Input) {
+			container(in).ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"cat", "/tmp/ready"}}}}
+		}, "exec cat /tmp/ready (no port the container declares)", "httpGet {path: /ready, port: 8080}"},
+		{"a probe on an admin port", func(in *Input) { container(in).ReadinessProbe.HTTPGet.Port = intstr.FromInt32(9090) },
+			"httpGet /ready port 9090 (no port the container declares)", "httpGet {path: /ready, port: 8080}"},
+		{"a container without ports", func(in *Input) { container(in).Ports = nil },
+			"httpGet /ready port 8080 (no port the container declares)", "declare the port traffic comes to"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := good()
+			tt.change(&in)
+			var got []Finding
+			for _, f := range Check(in, Options{}) {
+				if f.Rule == RuleNoReadinessProbe {
+					got = append(got, f)
+				}
+			}
+			if len(got) != 1 || got[0].Current != tt.current || !strings.HasPrefix(got[0].Suggested, tt.prefix) || got[0].Path != "spec.template.spec.containers[app].readinessProbe" {
+				t.Errorf("findings %+v; want one, current %q, suggested %q...", got, tt.current, tt.prefix)
+			}
+		})
+	}
+	t.Run("a container without ports that no Service selects takes no traffic", func(t *testing.T) {
+		in := good()
+		container(&in).Ports, container(&in).ReadinessProbe, in.Services = nil, nil, nil
+		for _, f := range Check(in, Options{}) {
+			if f.Rule == RuleNoReadinessProbe {
+				t.Errorf("finding %+v", f)
+			}
+		}
+	})
 }

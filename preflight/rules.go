@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +36,7 @@ const (
 )
 
 var rules = []Rule{
-	{RuleNoReadinessProbe, Error, "a container that exposes a port has no readinessProbe", checkReadinessProbe},
+	{RuleNoReadinessProbe, Error, "a container that takes traffic has no readinessProbe on a port it declares", checkReadinessProbe},
 	{RuleReadinessSameAsLiveness, Warning, "readinessProbe and livenessProbe call the same check", checkSameProbes},
 	{RuleNoPreStop, Error, "no preStop hook while a load balancer or kube-proxy needs time to stop routing", checkPreStop},
 	{RulePreStopShorterThanLag, Error, "preStop sleep shorter than the load balancer's known deregistration lag", checkPreStopLag},
@@ -78,10 +79,31 @@ func (t *target) maxLag() (front, bool) {
 	return best, best.kind != ""
 }
 
+// checkReadinessProbe flags the containers that take traffic and may be
+// Ready before they listen (workload.Deployment.NotListening): the answer
+// the diagnosis takes too, so that lint and the run report agree on it.
 func checkReadinessProbe(t *target) []Finding {
+	if len(t.services) == 0 && !slices.ContainsFunc(t.w.Containers, func(c workload.Container) bool { return c.Ports }) {
+		return nil // no declared port and no Service: nothing routes to the pods
+	}
 	var out []Finding
-	for _, c := range t.w.Containers {
-		if !c.Ports || c.Readiness != nil {
+	for _, c := range t.w.NotListening() {
+		port, suggested := "PORT", ""
+		if c.Ports {
+			p := c.Spec.Ports[0]
+			if port = strconv.Itoa(int(p.ContainerPort)); p.Name != "" {
+				port = p.Name
+			}
+		} else {
+			suggested = "declare the port traffic comes to (ports: [{containerPort: PORT}]) and probe it: "
+		}
+		suggested += fmt.Sprintf("httpGet {path: /ready, port: %s} (or tcpSocket), periodSeconds 5", port)
+		if c.Readiness != nil {
+			// A probe that checks something else (a file, a command, another
+			// port) may pass while the application does not listen yet.
+			out = append(out, t.finding(RuleNoReadinessProbe, Warning, t.obj, c.Path("readinessProbe"),
+				describeHandler(c.Readiness.ProbeHandler)+" (no port the container declares)", suggested,
+				"The readiness probe connects to no port the container declares, so it can pass before the application listens, and a new pod then gets requests it cannot answer yet."))
 			continue
 		}
 		sev := Warning
@@ -90,13 +112,7 @@ func checkReadinessProbe(t *target) []Finding {
 			sev = Error
 			why = fmt.Sprintf("Without a readiness probe a new pod is added to the endpoints of service/%s as soon as its process starts, before the application listens, and the rollout removes old pods on that false signal.", t.services[0].Name)
 		}
-		port := c.Spec.Ports[0]
-		p := strconv.Itoa(int(port.ContainerPort))
-		if port.Name != "" {
-			p = port.Name
-		}
-		out = append(out, t.finding(RuleNoReadinessProbe, sev, t.obj, c.Path("readinessProbe"), "none",
-			fmt.Sprintf("httpGet {path: /ready, port: %s} (or tcpSocket), periodSeconds 5", p), why))
+		out = append(out, t.finding(RuleNoReadinessProbe, sev, t.obj, c.Path("readinessProbe"), "none", suggested, why))
 	}
 	return out
 }

@@ -234,7 +234,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) di
 	if t0.IsZero() && len(in.Events) > 0 {
 		t0 = in.Events[0].Time
 	}
-	w := &weigher{x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, preStopKnown: pre.known, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0, listening: listensWhenReady(in.Spec), buckets: a.Buckets, bucketWidth: a.BucketWidth}
+	w := &weigher{x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, preStopKnown: pre.known, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0, listening: listensWhenReady(in), buckets: a.Buckets, bucketWidth: a.BucketWidth}
 
 	accs := map[CauseCode]*causeAcc{}
 	acc := func(code CauseCode) *causeAcc {

@@ -13,7 +13,7 @@ import (
 
 func TestAStatefulSetOrDaemonSetReportNamesItsKind(t *testing.T) {
 	a, o := run(map[int]int{}, 100)
-	for kind, want := range map[string]string{"statefulset": "statefulset/web", "daemonset": "daemonset/web", "": "deployment/web"} {
+	for kind, want := range map[workload.Kind]string{"statefulset": "statefulset/web", "daemonset": "daemonset/web", "": "deployment/web"} {
 		t.Run(want, func(t *testing.T) {
 			r := Build(Input{Kind: kind, Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Thresholds: DefaultThresholds()})
 			if got := r.Workload(); got != want {
@@ -26,7 +26,7 @@ func TestAStatefulSetOrDaemonSetReportNamesItsKind(t *testing.T) {
 			if err := Validate(buf.Bytes()); err != nil {
 				t.Fatal(err)
 			}
-			if kind != "" && !strings.Contains(buf.String(), `"kind": "`+kind+`"`) {
+			if kind != "" && !strings.Contains(buf.String(), `"kind": "`+string(kind)+`"`) {
 				t.Errorf("no kind in the JSON: %.300s", buf.String())
 			}
 		})

@@ -56,7 +56,7 @@ type Input struct {
 	// Kind is the workload's kind, lower case as kubectl spells it
 	// (deployment, statefulset, daemonset); "" is a Deployment. Deployment
 	// is its name, whatever the kind.
-	Kind        string
+	Kind        workload.Kind
 	Deployment  string
 	Action      string
 	Services    []string
@@ -73,8 +73,9 @@ type Input struct {
 	// Spec is the Deployment as it was before the rollout (nil: unknown);
 	// recommendations compare their values with its settings.
 	Spec *appsv1.Deployment
-	// Settings are the workload's settings when it is not a Deployment
-	// (workload.ReadStatefulSet, ReadDaemonSet); nil: read from Spec.
+	// Settings are the workload's settings as the workload model read them
+	// (workload.ReadObject; rollcheck run sets them for every kind); nil:
+	// read from Spec.
 	Settings *workload.Deployment
 	// Diagnosis tunes the attribution windows; zero values take defaults.
 	Diagnosis DiagnosisOptions
@@ -235,7 +236,7 @@ func Build(in Input) *Report {
 	o := in.Outcome
 	r.Rollout = Rollout{
 		Namespace:  in.Namespace,
-		Kind:       in.Kind,
+		Kind:       string(in.Kind),
 		Deployment: in.Deployment,
 		Action:     in.Action,
 		Services:   in.Services,

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/workload"
 )
@@ -532,46 +529,17 @@ func connectionFailure(c attack.Class) bool {
 	return false
 }
 
-// listensWhenReady reports whether every container of d that takes
-// traffic has a readiness probe that connects to one of its declared ports
-// (httpGet, tcpSocket, grpc): a new pod is then Ready only after its
-// listener answered the kubelet. An exec probe, or a probe on a port the
-// container does not declare, proves nothing about the listener.
-func listensWhenReady(d *appsv1.Deployment) bool {
-	if d == nil {
-		return false
-	}
-	serving := workload.Read(d).Serving()
-	if len(serving) == 0 {
-		return false
-	}
-	for _, c := range serving {
-		if c.Readiness == nil || c.Spec == nil || !probesDeclaredPort(c.Readiness, c.Spec.Ports) {
-			return false
-		}
-	}
-	return true
-}
-
-func probesDeclaredPort(p *corev1.Probe, ports []corev1.ContainerPort) bool {
-	var (
-		port  int32
-		named string
-	)
+// listensWhenReady reports whether the workload's new pods are Ready only
+// once they listen, as the workload model answers it
+// (workload.Deployment.ListensWhenReady, the answer lint's
+// no-readiness-probe takes too): from in.Settings, for every kind, or from
+// in.Spec when there are no Settings. Unknown is false.
+func listensWhenReady(in Input) bool {
 	switch {
-	case p.HTTPGet != nil:
-		port, named = p.HTTPGet.Port.IntVal, p.HTTPGet.Port.StrVal
-	case p.TCPSocket != nil:
-		port, named = p.TCPSocket.Port.IntVal, p.TCPSocket.Port.StrVal
-	case p.GRPC != nil:
-		port = p.GRPC.Port
-	default:
-		return false
-	}
-	for _, cp := range ports {
-		if named != "" && cp.Name == named || named == "" && cp.ContainerPort == port {
-			return true
-		}
+	case in.Settings != nil:
+		return in.Settings.ListensWhenReady()
+	case in.Spec != nil:
+		return workload.Read(in.Spec).ListensWhenReady()
 	}
 	return false
 }

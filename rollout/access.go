@@ -80,7 +80,7 @@ func Permissions(access Access, namespace string, names ...string) []Permission 
 // DaemonSet in place of the Deployment, and no ReplicaSets (their
 // controllers own pods directly).
 func kindNeeds(kind Kind) []Permission {
-	if kind.orDefault() == KindDeployment {
+	if kind.OrDefault() == KindDeployment {
 		return rolloutNeeds
 	}
 	var out []Permission

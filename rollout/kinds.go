@@ -11,51 +11,20 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/rollcheck/rollcheck/workload"
 )
 
 // Kind is the kind of workload a Driver rolls out: every kind `kubectl
-// rollout` knows.
-type Kind string
+// rollout` knows. It is the workload model's one kind type.
+type Kind = workload.Kind
 
 // Kinds.
 const (
-	KindDeployment  Kind = "deployment"
-	KindStatefulSet Kind = "statefulset"
-	KindDaemonSet   Kind = "daemonset"
+	KindDeployment  = workload.KindDeployment
+	KindStatefulSet = workload.KindStatefulSet
+	KindDaemonSet   = workload.KindDaemonSet
 )
-
-// orDefault is k, or KindDeployment when unset.
-func (k Kind) orDefault() Kind {
-	if k == "" {
-		return KindDeployment
-	}
-	return k
-}
-
-// Resource is the kind's API resource (in group apps), for RBAC.
-func (k Kind) Resource() string { return string(k.orDefault()) + "s" }
-
-// Title is the kind as the API spells it: Deployment, StatefulSet,
-// DaemonSet.
-func (k Kind) Title() string {
-	switch k.orDefault() {
-	case KindStatefulSet:
-		return "StatefulSet"
-	case KindDaemonSet:
-		return "DaemonSet"
-	}
-	return "Deployment"
-}
-
-// Ref names the object as kubectl does: kind/name.
-func (k Kind) Ref(name string) string { return string(k.orDefault()) + "/" + name }
-
-// kindAliases are the spellings kubectl takes for each kind's resource.
-var kindAliases = map[string]Kind{
-	"deployment": KindDeployment, "deployments": KindDeployment, "deploy": KindDeployment,
-	"statefulset": KindStatefulSet, "statefulsets": KindStatefulSet, "sts": KindStatefulSet,
-	"daemonset": KindDaemonSet, "daemonsets": KindDaemonSet, "ds": KindDaemonSet,
-}
 
 // ParseWorkload accepts "NAME" (a Deployment) or "KIND/NAME" with KIND any
 // of kubectl's spellings of deployment, statefulset or daemonset (also
@@ -63,7 +32,7 @@ var kindAliases = map[string]Kind{
 func ParseWorkload(s string) (Kind, string, error) {
 	kind, name := KindDeployment, s
 	if k, rest, ok := strings.Cut(s, "/"); ok {
-		known, found := kindAliases[strings.TrimSuffix(strings.ToLower(k), ".apps")]
+		known, found := workload.ParseKind(k)
 		if !found {
 			return "", "", fmt.Errorf("workload %q: kind %q is not a Deployment, StatefulSet or DaemonSet: %w", s, k, ErrInvalid)
 		}
@@ -88,7 +57,7 @@ type object interface {
 // getObject reads the workload kind/name.
 func getObject(ctx context.Context, client kubernetes.Interface, kind Kind, ns, name string) (object, error) {
 	apps := client.AppsV1()
-	switch kind.orDefault() {
+	switch kind.OrDefault() {
 	case KindStatefulSet:
 		return apps.StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
 	case KindDaemonSet:
@@ -100,7 +69,7 @@ func getObject(ctx context.Context, client kubernetes.Interface, kind Kind, ns, 
 // patchObject patches the workload kind/name.
 func patchObject(ctx context.Context, client kubernetes.Interface, kind Kind, ns, name string, pt types.PatchType, body []byte, opts metav1.PatchOptions) (object, error) {
 	apps := client.AppsV1()
-	switch kind.orDefault() {
+	switch kind.OrDefault() {
 	case KindStatefulSet:
 		return apps.StatefulSets(ns).Patch(ctx, name, pt, body, opts)
 	case KindDaemonSet:

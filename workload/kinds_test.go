@@ -13,7 +13,8 @@ func TestReadStatefulSetAndDaemonSet(t *testing.T) {
 	tests := []struct {
 		name                      string
 		w                         Deployment
-		kind, path                string
+		kind                      Kind
+		path                      string
 		replicas, surge, unavail  int
 		partition                 int
 		typ                       appsv1.DeploymentStrategyType

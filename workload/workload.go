@@ -1,13 +1,15 @@
-// Package workload is the one reader of a workload's settings that decide
-// how a rollout goes: the preStop length of each container, the grace
-// period, the probes, the rolling update parameters resolved against the
-// replica count, minReadySeconds and progressDeadlineSeconds, each with the
-// API server's default when unset. It reads a Deployment, a StatefulSet or
-// a DaemonSet: their pod template the same way, and the fields of each kind
-// (spec.strategy or spec.updateStrategy, a partition, a pod management
-// policy) with their own paths. Lint (preflight) and the run report
-// (report) both read a workload through it, so they cannot disagree on what
-// a manifest says.
+// Package workload is the one model of a workload: the one reader of the
+// settings that decide how a rollout goes, for every kind (Kind). It reads
+// a Deployment, a StatefulSet or a DaemonSet into a Deployment (the model
+// is named after the first kind it read; it holds every kind): the pod
+// template's containers the same way for all (their probes, whether each
+// listens when Ready, the preStop length), the grace period, the rolling
+// update parameters resolved against the replica count, minReadySeconds and
+// the progress deadline, each with the API server's default when unset,
+// and the fields of each kind (spec.strategy or spec.updateStrategy, a
+// partition, a pod management policy) with their own paths. Lint
+// (preflight), the diagnosis (report) and the run's plan (check) all read a
+// workload through it, so they cannot disagree on what a manifest says.
 package workload
 
 import (
@@ -29,18 +31,11 @@ const (
 	DefaultMaxSurgeOrUnavailable = "25%"
 )
 
-// Kinds, as Deployment.Kind spells them.
-const (
-	KindDeployment  = "Deployment"
-	KindStatefulSet = "StatefulSet"
-	KindDaemonSet   = "DaemonSet"
-)
-
 // Deployment is what a workload's spec says about a rollout, with the API
 // defaults filled in. Despite its name it reads every kind (Kind).
 type Deployment struct {
 	// Kind is KindDeployment, KindStatefulSet or KindDaemonSet.
-	Kind string
+	Kind Kind
 	Name string
 	// StrategyPath is the field path of the update strategy:
 	// spec.strategy for a Deployment, spec.updateStrategy for the others.
@@ -58,13 +53,17 @@ type Deployment struct {
 	// it is unset and the API default of 30 s applies.
 	Grace          time.Duration
 	GraceDefaulted bool
-	MinReady       time.Duration
-	// ProgressDeadline is a Deployment's; 0 for the kinds that have none
-	// (kubectl rollout status then waits without end).
+	// MinReady is spec.minReadySeconds (0 when unset, as the API).
+	MinReady time.Duration
+	// ProgressDeadline is a Deployment's spec.progressDeadlineSeconds,
+	// DefaultProgressDeadline when unset; 0 for the kinds that have none
+	// (StatefulSet, DaemonSet: kubectl rollout status waits without end).
 	ProgressDeadline time.Duration
 	Strategy         Strategy
 	// Containers are the pod template's containers (not the init
-	// containers), in their order.
+	// containers), in their order. Native sidecars (init containers with
+	// restartPolicy Always) are not read yet; they will be Containers too,
+	// read by readContainer and told apart by a field of their own.
 	Containers []Container
 }
 
@@ -99,7 +98,7 @@ const OnDelete appsv1.DeploymentStrategyType = "OnDelete"
 func (d Deployment) StrategyField(field string) string {
 	p := d.StrategyPath
 	if p == "" {
-		p = "spec.strategy"
+		p = d.Kind.info().strategyPath
 	}
 	return p + "." + field
 }
@@ -115,6 +114,12 @@ type Container struct {
 	PreStop PreStop
 	// Readiness, Liveness and Startup are the probes; nil when unset.
 	Readiness, Liveness, Startup *corev1.Probe
+	// ListensWhenReady is true when the readiness probe connects to a port
+	// the container declares (httpGet, tcpSocket or grpc; a named port by
+	// its name): the pod is then Ready only once that listener answered
+	// the kubelet. No probe, an exec probe, or a probe on a port the
+	// container does not declare proves nothing about the listener.
+	ListensWhenReady bool
 	// Spec is the container itself, for what no field here reads.
 	Spec *corev1.Container
 }
@@ -136,14 +141,15 @@ func ContainerPath(name, field string) string {
 }
 
 // defaults is a workload of kind with the API defaults and no container.
-func defaults(kind string) Deployment {
+func defaults(kind Kind) Deployment {
+	info := kind.info()
 	w := Deployment{
-		Kind: kind, StrategyPath: "spec.updateStrategy",
+		Kind: kind, StrategyPath: info.strategyPath,
 		Replicas: 1, ReplicasDefaulted: true,
 		Grace: DefaultGrace, GraceDefaulted: true,
 	}
-	if kind == KindDeployment {
-		w.StrategyPath, w.ProgressDeadline = "spec.strategy", DefaultProgressDeadline
+	if info.progressDeadline {
+		w.ProgressDeadline = DefaultProgressDeadline
 	}
 	return w
 }
@@ -243,15 +249,24 @@ func (w *Deployment) readPod(pod *corev1.PodSpec) {
 		w.Grace, w.GraceDefaulted = time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second, false
 	}
 	for i := range pod.Containers {
-		c := &pod.Containers[i]
-		wc := Container{Name: c.Name, Ports: len(c.Ports) > 0, Readiness: c.ReadinessProbe, Liveness: c.LivenessProbe, Startup: c.StartupProbe, Spec: c}
-		if c.Lifecycle != nil {
-			wc.PreStop = ReadPreStop(c.Lifecycle.PreStop)
-		} else {
-			wc.PreStop = ReadPreStop(nil)
-		}
-		w.Containers = append(w.Containers, wc)
+		w.Containers = append(w.Containers, readContainer(&pod.Containers[i]))
 	}
+}
+
+// readContainer reads one container of the pod template.
+func readContainer(c *corev1.Container) Container {
+	wc := Container{
+		Name: c.Name, Ports: len(c.Ports) > 0,
+		Readiness: c.ReadinessProbe, Liveness: c.LivenessProbe, Startup: c.StartupProbe,
+		ListensWhenReady: probesDeclaredPort(c.ReadinessProbe, c.Ports),
+		Spec:             c,
+	}
+	if c.Lifecycle != nil {
+		wc.PreStop = ReadPreStop(c.Lifecycle.PreStop)
+	} else {
+		wc.PreStop = ReadPreStop(nil)
+	}
+	return wc
 }
 
 // strategyDefaults are the unset maxSurge and maxUnavailable of a kind.

@@ -238,7 +238,7 @@ func (o *LintOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		in, warnings, err := preflight.FetchWorkload(ctx, client, string(o.kind), o.Namespace, o.name)
+		in, warnings, err := preflight.FetchWorkload(ctx, client, o.kind, o.Namespace, o.name)
 		if err != nil {
 			return err
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -405,9 +404,10 @@ func (w *weigher) weigh(it item) weighing {
 // closed or reset under the request: the connection had served before and
 // was pinned to its pod when it was opened (a front that routes each
 // request anew answers 502 instead), so its end says when that pod closed
-// it, not where the front sent new requests.
+// it, not where the front sent new requests. A refused dial is of class
+// refused (attack.Classify), never reset or EOF.
 func keptClosed(it item) bool {
-	return it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF) && !strings.Contains(it.err, "refused")
+	return it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF)
 }
 
 // cutKept finds the terminating pod that cut a kept connection under the

@@ -412,8 +412,9 @@ const (
 // Check is one judged condition of a run; the verdict is computed from the
 // checks, and the JUnit report shows each as a test case.
 type Check struct {
-	// Code is not in the JSON report (schema v1 has none); Name is.
-	Code    CheckCode `json:"-"`
+	// Code is the check's stable name for programs (added to schema v1;
+	// absent in reports written before); Name is for people.
+	Code    CheckCode `json:"code"`
 	Name    string    `json:"name"`
 	Passed  bool      `json:"passed"`
 	Skipped bool      `json:"skipped,omitempty"` // not applicable (a threshold turned off, no rollout)

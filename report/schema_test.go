@@ -44,6 +44,19 @@ func TestReportsMatchTheSchema(t *testing.T) {
 			t.Error("validated")
 		}
 	})
+	t.Run("a report with a check code that is not a code does not", func(t *testing.T) {
+		var buf bytes.Buffer
+		if err := WriteJSON(Build(cases["a failing run"]), &buf); err != nil {
+			t.Fatal(err)
+		}
+		bad := strings.Replace(buf.String(), `"code": "`+string(CheckFinished)+`"`, `"code": "Run Finished"`, 1)
+		if bad == buf.String() {
+			t.Fatal("the check code not found in the JSON")
+		}
+		if err := Validate([]byte(bad)); err == nil {
+			t.Error("validated")
+		}
+	})
 	t.Run("the documented schema file is the embedded one", func(t *testing.T) {
 		doc, err := os.ReadFile("schema/report-v1.schema.json")
 		if err != nil || !bytes.Equal(doc, SchemaJSON) {

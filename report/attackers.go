@@ -5,41 +5,13 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
 )
 
 // CheckAttackers is the check that every attacker pod kept its share of
 // the rate to the end, with its stream and clock reachable.
 const CheckAttackers CheckCode = "attackers-kept-rate"
-
-// AttackerInput is one attacker pod of a run, as the fleet saw it; times
-// are on rollcheck's clock.
-type AttackerInput struct {
-	Pod           string
-	Node          string
-	CPURequest    string
-	MemoryRequest string
-	// Share is the rate asked of it, Achieved what it sent over the
-	// fleet's active span (requests/s).
-	Share    float64
-	Achieved float64
-	Requests int
-	Failures int
-	// Start and End are its first and last request (corrected).
-	Start, End time.Time
-	// Offset is its clock minus rollcheck's (subtracted from its times),
-	// within ±Bound; Spread is how much the estimate moved during the run.
-	Offset, Bound, Spread time.Duration
-	ClockSamples          int
-	// Problem says why it is not trusted ("" when it kept its rate to the
-	// end): it fell behind, died, or its stream or clock was lost.
-	Problem string
-	// FailureTimes are its first failed requests (at most
-	// MaxAttackerFailureTimes), for its lane in the HTML timeline.
-	FailureTimes []time.Time
-}
-
-// MaxAttackerFailureTimes bounds AttackerInput.FailureTimes.
-const MaxAttackerFailureTimes = 1000
 
 // Attacker is one attacker pod in the report.
 type Attacker struct {
@@ -59,12 +31,12 @@ type Attacker struct {
 	ClockSamples  int        `json:"clock_samples"`
 	Problem       string     `json:"problem,omitempty"`
 	// FailureTimes are its first failed requests, corrected (at most
-	// MaxAttackerFailureTimes).
+	// attack.MaxAttackerFailureTimes).
 	FailureTimes []time.Time `json:"failure_times,omitempty"`
 }
 
 // buildAttackers copies the fleet's view into the report.
-func buildAttackers(in []AttackerInput) []Attacker {
+func buildAttackers(in []attack.AttackerPod) []Attacker {
 	var out []Attacker
 	for _, a := range in {
 		x := Attacker{

@@ -96,8 +96,8 @@ type Input struct {
 	// Timeout is the client's request timeout (zero: unknown): timeouts
 	// when the baseline was already about that slow are the client's.
 	Timeout time.Duration
-	// Attackers are the attacker pods that sent the load (report/attackers.go).
-	Attackers []AttackerInput
+	// Attackers are the attacker pods that sent the load, as the fleet saw them (attack.AttackerPod).
+	Attackers []attack.AttackerPod
 }
 
 // Phase is one part of the run on the rollcheck clock.

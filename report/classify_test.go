@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // TestFailureClassNotErrorText shows that the diagnosis reads the class
@@ -38,7 +39,7 @@ func TestFailureClassNotErrorText(t *testing.T) {
 			textSaysRefused := strings.Contains(c.err, "refused")
 			wasKept := it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF) && !textSaysRefused
 			wasInflight := !textSaysRefused && inflight(p, it)
-			t.Run(c.name+pick(reused, " on a kept connection", " on a new connection")+" is classed as before", func(t *testing.T) {
+			t.Run(c.name+format.Pick(reused, " on a kept connection", " on a new connection")+" is classed as before", func(t *testing.T) {
 				if got := keptClosed(it); got != wasKept {
 					t.Errorf("keptClosed = %v, was %v (class %s)", got, wasKept, it.class)
 				}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +19,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rollcheck/rollcheck/attack"
-	"github.com/rollcheck/rollcheck/report"
 )
 
 // Defaults applied by Start.
@@ -425,7 +425,7 @@ func (f *Fleet) follow(m *member) {
 			m.requests++
 			if r.Code < 200 || r.Code >= 400 {
 				m.failures++
-				if len(m.failureTimes) < report.MaxAttackerFailureTimes {
+				if len(m.failureTimes) < attack.MaxAttackerFailureTimes {
 					m.failureTimes = append(m.failureTimes, r.Timestamp)
 				}
 			}
@@ -573,13 +573,13 @@ func (f *Fleet) Delete() {
 }
 
 // Inputs are the attackers for the report, after Stop.
-func (f *Fleet) Inputs() []report.AttackerInput {
+func (f *Fleet) Inputs() []attack.AttackerPod {
 	span := f.stoppedAt.Sub(f.startedAt)
-	var out []report.AttackerInput
+	var out []attack.AttackerPod
 	for _, m := range f.members {
 		m.mu.Lock()
 		e := m.clock.estimate()
-		in := report.AttackerInput{
+		in := attack.AttackerPod{
 			Pod: m.spec.name, Node: m.node, CPURequest: m.cpu, MemoryRequest: m.mem,
 			Share: m.spec.rate.PerSecond(), Requests: m.requests, Failures: m.failures,
 			Start: m.first, End: m.last, Offset: e.Offset, Bound: e.Bound, Spread: e.Spread, ClockSamples: e.Samples,

@@ -13,7 +13,6 @@ import (
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/attackers"
-	"github.com/rollcheck/rollcheck/report"
 )
 
 // Attackers sends the load from pods in the cluster instead of from this
@@ -102,7 +101,7 @@ func (x *fleet) remove() {
 	}
 }
 
-func (x *fleet) inputs() []report.AttackerInput {
+func (x *fleet) inputs() []attack.AttackerPod {
 	if x == nil || x.f == nil {
 		return nil
 	}

@@ -5,41 +5,14 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // CheckAttackers is the check that every attacker pod kept its share of
 // the rate to the end, with its stream and clock reachable.
 const CheckAttackers CheckCode = "attackers-kept-rate"
-
-// AttackerInput is one attacker pod of a run, as the fleet saw it; times
-// are on rollcheck's clock.
-type AttackerInput struct {
-	Pod           string
-	Node          string
-	CPURequest    string
-	MemoryRequest string
-	// Share is the rate asked of it, Achieved what it sent over the
-	// fleet's active span (requests/s).
-	Share    float64
-	Achieved float64
-	Requests int
-	Failures int
-	// Start and End are its first and last request (corrected).
-	Start, End time.Time
-	// Offset is its clock minus rollcheck's (subtracted from its times),
-	// within ±Bound; Spread is how much the estimate moved during the run.
-	Offset, Bound, Spread time.Duration
-	ClockSamples          int
-	// Problem says why it is not trusted ("" when it kept its rate to the
-	// end): it fell behind, died, or its stream or clock was lost.
-	Problem string
-	// FailureTimes are its first failed requests (at most
-	// MaxAttackerFailureTimes), for its lane in the HTML timeline.
-	FailureTimes []time.Time
-}
-
-// MaxAttackerFailureTimes bounds AttackerInput.FailureTimes.
-const MaxAttackerFailureTimes = 1000
 
 // Attacker is one attacker pod in the report.
 type Attacker struct {
@@ -59,12 +32,12 @@ type Attacker struct {
 	ClockSamples  int        `json:"clock_samples"`
 	Problem       string     `json:"problem,omitempty"`
 	// FailureTimes are its first failed requests, corrected (at most
-	// MaxAttackerFailureTimes).
+	// attack.MaxAttackerFailureTimes).
 	FailureTimes []time.Time `json:"failure_times,omitempty"`
 }
 
 // buildAttackers copies the fleet's view into the report.
-func buildAttackers(in []AttackerInput) []Attacker {
+func buildAttackers(in []attack.AttackerPod) []Attacker {
 	var out []Attacker
 	for _, a := range in {
 		x := Attacker{
@@ -105,16 +78,16 @@ func attackersCheck(as []Attacker) []Check {
 }
 
 // writeAttackers lists the attackers in the text report.
-func (r *Report) writeAttackers(p *printer) {
+func (r *Report) writeAttackers(p *format.Printer) {
 	if len(r.Attackers) == 0 {
 		return
 	}
-	p.table([]string{"attacker", "node", "requests (cpu/mem)", "rate (share)", "clock offset", "state"}, func(add func(...any)) {
+	p.Table([]string{"attacker", "node", "requests (cpu/mem)", "rate (share)", "clock offset", "state"}, func(add func(...any)) {
 		for _, a := range r.Attackers {
-			add(a.Pod, dash(a.Node), a.CPURequest+"/"+a.MemoryRequest,
+			add(a.Pod, format.Dash(a.Node), a.CPURequest+"/"+a.MemoryRequest,
 				fmt.Sprintf("%.1f/s (%.1f/s)", a.Achieved, a.Share),
 				fmt.Sprintf("%+.1fms ± %.1fms (drift %.1fms)", 1000*a.OffsetSeconds, 1000*a.BoundSeconds, 1000*a.SpreadSeconds),
-				pick(a.Problem == "", "ok", a.Problem))
+				format.Pick(a.Problem == "", "ok", a.Problem))
 		}
 	})
 }
@@ -126,31 +99,31 @@ func attackersSVG(r *Report, ts timeScale) string {
 		return ""
 	}
 	h := float64(len(r.Attackers)*laneH + 4)
-	var s svg
-	s.f(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="attacker pods">`, svgWidth, h+20)
+	var s format.SVG
+	s.F(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="attacker pods">`, svgWidth, h+20)
 	axis(&s, r, ts, h)
 	for i, a := range r.Attackers {
 		y := float64(i*laneH + 2)
-		s.f(`<g class="attacker" data-pod="%s"><text x="4" y="%.1f" class="pod">%s</text>`, esc(a.Pod), y+12, esc(a.Pod))
+		s.F(`<g class="attacker" data-pod="%s"><text x="4" y="%.1f" class="pod">%s</text>`, format.Esc(a.Pod), y+12, format.Esc(a.Pod))
 		if a.Start != nil && a.End != nil {
 			color := "#42a5f5"
 			if a.Problem != "" {
 				color = "#ef9a9a"
 			}
-			title := fmt.Sprintf("%s on %s: %.1f/s of %.1f/s, clock %+.1fms ± %.1fms, %s to %s", a.Pod, dash(a.Node), a.Achieved, a.Share,
-				1000*a.OffsetSeconds, 1000*a.BoundSeconds, offset(ts.t0, *a.Start), offset(ts.t0, *a.End))
+			title := fmt.Sprintf("%s on %s: %.1f/s of %.1f/s, clock %+.1fms ± %.1fms, %s to %s", a.Pod, format.Dash(a.Node), a.Achieved, a.Share,
+				1000*a.OffsetSeconds, 1000*a.BoundSeconds, format.Offset(ts.t0, *a.Start), format.Offset(ts.t0, *a.End))
 			if a.Problem != "" {
 				title += ": " + a.Problem
 			}
-			s.f(`<rect class="active" x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`,
-				ts.x(*a.Start), y, math.Max(1, ts.x(*a.End)-ts.x(*a.Start)), laneH-4, color, esc(title))
+			s.F(`<rect class="active" x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`,
+				ts.x(*a.Start), y, math.Max(1, ts.x(*a.End)-ts.x(*a.Start)), laneH-4, color, format.Esc(title))
 		}
 		for _, t := range a.FailureTimes {
-			s.f(`<rect class="fail" data-detail="%s" x="%.1f" y="%.1f" width="2" height="%d" fill="#d32f2f"><title>%s</title></rect>`,
-				esc(a.Pod+" failure at "+offset(ts.t0, t)), ts.x(t)-1, y, laneH-4, esc("failed at "+offset(ts.t0, t)))
+			s.F(`<rect class="fail" data-detail="%s" x="%.1f" y="%.1f" width="2" height="%d" fill="#d32f2f"><title>%s</title></rect>`,
+				format.Esc(a.Pod+" failure at "+format.Offset(ts.t0, t)), ts.x(t)-1, y, laneH-4, format.Esc("failed at "+format.Offset(ts.t0, t)))
 		}
-		s.b.WriteString(`</g>`)
+		s.B.WriteString(`</g>`)
 	}
-	s.b.WriteString(`</svg>`)
-	return s.b.String()
+	s.B.WriteString(`</svg>`)
+	return s.B.String()
 }

@@ -6,14 +6,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollcheck/rollcheck/attack"
 )
 
 // TestAttackersInReport: the attackers show in the text, the JSON and the
 // HTML; one that died makes a clean run INCONCLUSIVE naming it, while
 // failures seen still FAIL.
 func TestAttackersInReport(t *testing.T) {
-	attackers := func(problem string) []AttackerInput {
-		return []AttackerInput{
+	attackers := func(problem string) []attack.AttackerPod {
+		return []attack.AttackerPod{
 			{Pod: "rollcheck-attacker-x-0", Node: "node-a", CPURequest: "120m", MemoryRequest: "64Mi", Share: 50, Achieved: 49.8, Requests: 1494,
 				Start: t0, End: t0.Add(30 * time.Second), Offset: 300 * time.Millisecond, Bound: 2 * time.Millisecond, FailureTimes: []time.Time{t0.Add(12 * time.Second)}},
 			{Pod: "rollcheck-attacker-x-1", Node: "node-b", Share: 50, Achieved: 30, Requests: 600, Start: t0, End: t0.Add(12 * time.Second), Problem: problem},

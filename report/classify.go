@@ -1,7 +1,6 @@
 package report
 
 import (
-	"strings"
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
@@ -25,9 +24,11 @@ func windowable(c attack.Class) bool {
 // inflight reports whether the failure was a request open when p's
 // container exited.
 func inflight(p *life, it item) bool {
-	if p.exited.IsZero() || it.n != 1 || strings.Contains(it.err, "refused") {
+	if p.exited.IsZero() || it.n != 1 {
 		return false
 	}
+	// The class, not the error's text: a refused connection (class
+	// refused) never reached the pod, so no request of it was cut.
 	switch it.class {
 	case attack.ClassReset, attack.ClassEOF:
 	case attack.Class502, attack.Class504:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // ClientTimeoutShare is how close to the client's request timeout the
@@ -140,7 +141,7 @@ func clientCheck(cs clientSide) Check {
 		Passed: cs.client == 0, Message: "no request failed on the load generator's machine"}
 	if cs.client > 0 {
 		c.Message = fmt.Sprintf("%d requests failed on the load generator's own machine (class client", cs.client) +
-			pick(cs.example != "", fmt.Sprintf(", e.g. %q", truncate(cs.example, 100)), "") +
+			format.Pick(cs.example != "", fmt.Sprintf(", e.g. %q", format.Truncate(cs.example, 100)), "") +
 			"), not in the cluster: they are not counted against the rollout, and the rollout was not tested by them"
 	}
 	return c
@@ -157,9 +158,9 @@ func clientTimeoutCheck(cs clientSide) Check {
 	case cs.timeouts > 0:
 		c.Passed = false
 		c.Message = fmt.Sprintf("%d requests timed out, but the baseline's p99 latency was already %s, %.0f%% of the client's %s timeout: these timeouts cannot be told from the client's own limit, so they are not counted (raise --timeout well above the service's normal latency)",
-			cs.timeouts, sec(cs.baseP99), 100*cs.baseP99.Seconds()/cs.timeout.Seconds(), sec(cs.timeout))
+			cs.timeouts, format.Sec(cs.baseP99), 100*cs.baseP99.Seconds()/cs.timeout.Seconds(), format.Sec(cs.timeout))
 	default:
-		c.Message = fmt.Sprintf("the baseline's p99 latency %s is %.0f%% of the client's %s timeout", sec(cs.baseP99), 100*cs.baseP99.Seconds()/cs.timeout.Seconds(), sec(cs.timeout))
+		c.Message = fmt.Sprintf("the baseline's p99 latency %s is %.0f%% of the client's %s timeout", format.Sec(cs.baseP99), 100*cs.baseP99.Seconds()/cs.timeout.Seconds(), format.Sec(cs.timeout))
 	}
 	return c
 }

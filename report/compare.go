@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // ReadFile reads a JSON report written by --report-json.
@@ -375,8 +377,8 @@ func (r *Report) RolloutP99() float64 {
 // better or worse, the limit each judged metric must exceed to regress, and
 // the regressions.
 func WriteComparison(c *Comparison, w io.Writer) error {
-	p := &printer{w: w}
-	p.table([]string{"metric", "before", "after", "change", "regresses above"}, func(add func(...any)) {
+	p := format.NewPrinter(w)
+	p.Table([]string{"metric", "before", "after", "change", "regresses above"}, func(add func(...any)) {
 		for _, r := range c.Rows {
 			mark := string(r.Change)
 			if r.Regression {
@@ -390,9 +392,9 @@ func WriteComparison(c *Comparison, w io.Writer) error {
 		gate = fmt.Sprintf("BEFORE is the median of %d reports, whose highest value is allowed too; ", c.Baselines) + gate
 	}
 	if reg := c.Regressions(); len(reg) > 0 {
-		p.line(fmt.Sprintf("Regressions: %s (%s).", strings.Join(reg, ", "), gate))
+		p.Line(fmt.Sprintf("Regressions: %s (%s).", strings.Join(reg, ", "), gate))
 	} else {
-		p.line(fmt.Sprintf("No regression (%s).", gate))
+		p.Line(fmt.Sprintf("No regression (%s).", gate))
 	}
-	return p.err
+	return p.Err()
 }

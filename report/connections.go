@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // Connections is the load split by connection kind (run --connections): each
@@ -118,21 +119,21 @@ func (c *Connections) streamsText() string {
 
 // writeConnections prints, for a run of both streams, each stream's rate,
 // and, when requests failed, the kind × class table.
-func (r *Report) writeConnections(p *printer) {
+func (r *Report) writeConnections(p *format.Printer) {
 	c := r.Connections
 	if c == nil {
 		return
 	}
 	if c.Mode == string(attack.ConnectionsBoth) {
-		p.line("Streams   " + c.streamsText())
+		p.Line("Streams   " + c.streamsText())
 	}
 	if c.failures() == 0 {
 		return
 	}
 	classes := c.failedClasses()
 	header := append([]string{"stream", "connection", "requests", "failed"}, classes...)
-	p.line("Failures by connection kind (stream: the client that sent them; connection: reused if kept from an earlier request, else new):")
-	p.table(header, func(add func(...any)) {
+	p.Line("Failures by connection kind (stream: the client that sent them; connection: reused if kept from an earlier request, else new):")
+	p.Table(header, func(add func(...any)) {
 		for _, k := range c.Kinds {
 			row := []any{string(k.Stream), k.Connection, k.Requests, k.Failures}
 			for _, cl := range classes {
@@ -150,17 +151,16 @@ func connectionsHTML(r *Report) template.HTML {
 	if c == nil || c.failures() == 0 {
 		return ""
 	}
-	esc := template.HTMLEscapeString
 	var b strings.Builder
 	classes := c.failedClasses()
-	b.WriteString(`<h2>Failures by connection kind</h2><p><small>` + esc(c.Mode) + ` connections; stream: the client that sent them (new: keep-alive off, reused: keep-alive); connection: reused if kept from an earlier request, else new</small></p>`)
+	b.WriteString(`<h2>Failures by connection kind</h2><p><small>` + format.Esc(c.Mode) + ` connections; stream: the client that sent them (new: keep-alive off, reused: keep-alive); connection: reused if kept from an earlier request, else new</small></p>`)
 	b.WriteString(`<table class="steps" id="connections"><tr><th>stream</th><th>connection</th><th>requests</th><th>failed</th>`)
 	for _, cl := range classes {
-		b.WriteString("<th>" + esc(cl) + "</th>")
+		b.WriteString("<th>" + format.Esc(cl) + "</th>")
 	}
 	b.WriteString("</tr>")
 	for _, k := range c.Kinds {
-		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%d</td><td>%d</td>", esc(string(k.Stream)), esc(k.Connection), k.Requests, k.Failures)
+		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%d</td><td>%d</td>", format.Esc(string(k.Stream)), format.Esc(k.Connection), k.Requests, k.Failures)
 		for _, cl := range classes {
 			fmt.Fprintf(&b, "<td>%d</td>", k.ByClass[cl])
 		}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
@@ -673,7 +674,7 @@ func fptr(p *float64) any {
 
 func TestOffsetsReadFromTheLoadStart(t *testing.T) {
 	for at, want := range map[time.Time]string{{}: "-", t0: "+0.00s", t0.Add(-1500 * time.Millisecond): "-1.50s", t0.Add(12345 * time.Millisecond): "+12.35s"} {
-		if got := offset(t0, at); got != want {
+		if got := format.Offset(t0, at); got != want {
 			t.Errorf("offset of %v is %q, want %q", at, got, want)
 		}
 	}

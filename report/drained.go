@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
@@ -24,12 +25,12 @@ func drainedCheck(r *Report, in Input) Check {
 	case c.Skipped:
 		c.Passed, c.Message = true, "not applicable: the rollout did not complete"
 	case in.NotDrained != "":
-		c.Message = fmt.Sprintf("the load ended at %s before every pod the rollout removed was gone (%s): failures after that were not seen", offset(t0, end), in.NotDrained)
+		c.Message = fmt.Sprintf("the load ended at %s before every pod the rollout removed was gone (%s): failures after that were not seen", format.Offset(t0, end), in.NotDrained)
 	case in.Drained.IsZero():
 		c.Message = "when the pods the rollout removed were gone was not observed: failures after the load ended would not be seen"
 	default:
 		c.Passed = true
-		c.Message = fmt.Sprintf("the last pod the rollout removed was gone at %s; the load ran until %s", offset(t0, in.Drained), offset(t0, end))
+		c.Message = fmt.Sprintf("the last pod the rollout removed was gone at %s; the load ran until %s", format.Offset(t0, in.Drained), format.Offset(t0, end))
 	}
 	return c
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // top returns the pod with the most failures (ties by name).
@@ -69,13 +71,13 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 	p := pods[name]
 	more := andMore(len(c.pods) - 1)
 	classes := classList(c.byClass)
-	window := fmt.Sprintf("%s to %s", offset(t0, c.from), offset(t0, c.to))
+	window := fmt.Sprintf("%s to %s", format.Offset(t0, c.from), format.Offset(t0, c.to))
 	switch c.code {
 	case TerminatingPodStillRouted, LBDeregistrationLag:
 		var b strings.Builder
 		var parts []string
 		if f := p.firstTermFail; !f.IsZero() && (p.exitHi.IsZero() || f.Before(p.exitLo)) {
-			parts = append(parts, "stopped answering "+sec(f.Sub(p.del))+" after deletion")
+			parts = append(parts, "stopped answering "+format.Sec(f.Sub(p.del))+" after deletion")
 		}
 		if !p.exited.IsZero() {
 			parts = append(parts, fmt.Sprintf("exited (code %s) %s after deletion", code(p.exitCode), p.exitAfterDeletion()))
@@ -83,7 +85,7 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 		if len(parts) > 0 {
 			fmt.Fprintf(&b, "%s %s", name, strings.Join(parts, " and "))
 			if c.code == LBDeregistrationLag && preStop > 0 {
-				fmt.Fprintf(&b, " (preStop %s)", sec(preStop))
+				fmt.Fprintf(&b, " (preStop %s)", format.Sec(preStop))
 			}
 		} else {
 			fmt.Fprintf(&b, "%s was being deleted", name)
@@ -98,12 +100,12 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 		}
 		switch {
 		case !last.IsZero():
-			fmt.Fprintf(&b, ", but requests still reached it until %s after %s", sec(last.Sub(ref)), refName)
+			fmt.Fprintf(&b, ", but requests still reached it until %s after %s", format.Sec(last.Sub(ref)), refName)
 			if p.lastRoutedUnsure.After(last) {
-				fmt.Fprintf(&b, " (and perhaps until %s: those failures fit another cause as well)", sec(p.lastRoutedUnsure.Sub(ref)))
+				fmt.Fprintf(&b, " (and perhaps until %s: those failures fit another cause as well)", format.Sec(p.lastRoutedUnsure.Sub(ref)))
 			}
 		case !p.lastRoutedUnsure.IsZero():
-			fmt.Fprintf(&b, "; failures that may be its came until %s after %s, but they fit another cause as well, so no routing lag is measured from them", sec(p.lastRoutedUnsure.Sub(ref)), refName)
+			fmt.Fprintf(&b, "; failures that may be its came until %s after %s, but they fit another cause as well, so no routing lag is measured from them", format.Sec(p.lastRoutedUnsure.Sub(ref)), refName)
 		}
 		fmt.Fprintf(&b, "; %d requests failed (%s) from %s%s", c.failures, classes, window, more)
 		out.Evidence = b.String()
@@ -128,12 +130,12 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 		var b strings.Builder
 		switch {
 		case !p.ready.IsZero() && !p.lastNewFail.IsZero():
-			fmt.Fprintf(&b, "%s turned ready at %s and failed %d requests in the next %s", name, offset(t0, p.ready), c.pods[name], sec(p.lastNewFail.Sub(p.ready)))
+			fmt.Fprintf(&b, "%s turned ready at %s and failed %d requests in the next %s", name, format.Offset(t0, p.ready), c.pods[name], format.Sec(p.lastNewFail.Sub(p.ready)))
 			if !p.firstOK.IsZero() {
-				fmt.Fprintf(&b, "; its first successful request came %s after ready", sec(p.firstOK.Sub(p.ready)))
+				fmt.Fprintf(&b, "; its first successful request came %s after ready", format.Sec(p.firstOK.Sub(p.ready)))
 			}
 		case !p.ready.IsZero():
-			fmt.Fprintf(&b, "%s turned ready at %s; %d failures from %s to %s may be its", name, offset(t0, p.ready), c.pods[name], offset(t0, c.from), offset(t0, c.to))
+			fmt.Fprintf(&b, "%s turned ready at %s; %d failures from %s to %s may be its", name, format.Offset(t0, p.ready), c.pods[name], format.Offset(t0, c.from), format.Offset(t0, c.to))
 			if n := c.shared(); n > 0 {
 				fmt.Fprintf(&b, " (%d of them fit another cause as well)", n)
 			} else {
@@ -181,18 +183,18 @@ func (c *causeAcc) alternativeOnly(pods map[string]*life, t0 time.Time) Cause {
 	what := ""
 	switch c.code {
 	case TerminatingPodStillRouted, LBDeregistrationLag:
-		what = fmt.Sprintf("%s was terminating (deleted at %s", name, offset(t0, p.del))
+		what = fmt.Sprintf("%s was terminating (deleted at %s", name, format.Offset(t0, p.del))
 		if !p.exited.IsZero() {
-			what += fmt.Sprintf(", exited at %s", offset(t0, p.exited))
+			what += fmt.Sprintf(", exited at %s", format.Offset(t0, p.exited))
 		}
 		what += ") and the load balancer may still have routed requests to it"
 	case NewPodNotServing:
-		what = fmt.Sprintf("%s was Ready since %s and may not have served yet", name, offset(t0, p.ready))
+		what = fmt.Sprintf("%s was Ready since %s and may not have served yet", name, format.Offset(t0, p.ready))
 	default:
 		what = name
 	}
 	out.Evidence = fmt.Sprintf("%s: %d failures from %s to %s fit this cause as well as the one they are counted under%s; no number is computed from them",
-		what, c.also, offset(t0, c.alsoFrom), offset(t0, c.alsoTo), andMore(len(c.alsoPods)-1))
+		what, c.also, format.Offset(t0, c.alsoFrom), format.Offset(t0, c.alsoTo), andMore(len(c.alsoPods)-1))
 	out.Basis = []string{"fits failures counted under another cause; the evidence does not separate the two"}
 	return out
 }

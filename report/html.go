@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
@@ -39,13 +40,6 @@ var classColors = map[string]string{
 	"502": "#d32f2f", "503": "#7b1fa2", "504": "#f57c00", "other-5xx": "#c2185b", "4xx": "#5d4037",
 	"refused": "#1976d2", "reset": "#0097a7", "eof": "#455a64", "timeout": "#fbc02d", "other": "#616161",
 }
-
-// svg accumulates markup; text parts are escaped by esc.
-type svg struct{ b strings.Builder }
-
-func (s *svg) f(format string, a ...any) { fmt.Fprintf(&s.b, format, a...) }
-
-func esc(s string) string { return template.HTMLEscapeString(s) }
 
 // timeScale maps run time to x.
 type timeScale struct {
@@ -110,18 +104,18 @@ func classLegend() []struct{ Name, Color string } {
 }
 
 // axis draws phase bands and a seconds axis over height h.
-func axis(s *svg, r *Report, ts timeScale, h float64) {
+func axis(s *format.SVG, r *Report, ts timeScale, h float64) {
 	shade := map[string]string{"baseline": "#f5f5f5", "rollout": "#fff8e1", "settle": "#f1f8e9"}
 	for _, p := range r.Phases {
 		x0, x1 := ts.x(p.Start), ts.x(p.End)
-		s.f(`<rect class="phase" x="%.1f" y="0" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`, x0, math.Max(0, x1-x0), h, shade[p.Name], esc(p.Name))
-		s.f(`<text x="%.1f" y="12" class="lbl">%s</text>`, x0+3, esc(p.Name))
+		s.F(`<rect class="phase" x="%.1f" y="0" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`, x0, math.Max(0, x1-x0), h, shade[p.Name], format.Esc(p.Name))
+		s.F(`<text x="%.1f" y="12" class="lbl">%s</text>`, x0+3, format.Esc(p.Name))
 	}
 	step := niceStep(ts.dur)
 	for t := 0.0; t <= ts.dur+1e-9 && step > 0; t += step {
 		x := ts.x(ts.t0.Add(time.Duration(t * float64(time.Second))))
-		s.f(`<line x1="%.1f" y1="0" x2="%.1f" y2="%.1f" class="grid"/>`, x, x, h)
-		s.f(`<text x="%.1f" y="%.1f" class="tick">%gs</text>`, x, h+12, t)
+		s.F(`<line x1="%.1f" y1="0" x2="%.1f" y2="%.1f" class="grid"/>`, x, x, h)
+		s.F(`<text x="%.1f" y="%.1f" class="tick">%gs</text>`, x, h+12, t)
 	}
 }
 
@@ -137,10 +131,10 @@ func niceStep(dur float64) float64 {
 // chartSVG draws the success rate (left axis, %) and p50/p99 latency (right
 // axis) per bucket, with a mark per failed bucket coloured by its main class.
 func chartSVG(r *Report, ts timeScale) string {
-	var s svg
+	var s format.SVG
 	top, h := 20.0, float64(chartH)
-	s.f(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="success rate and latency over time">`, svgWidth, top+h+30)
-	s.f(`<g transform="translate(0,%.0f)">`, top)
+	s.F(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="success rate and latency over time">`, svgWidth, top+h+30)
+	s.F(`<g transform="translate(0,%.0f)">`, top)
 	axis(&s, r, ts, h)
 	maxLat := 0.0
 	for _, b := range r.Buckets {
@@ -159,9 +153,9 @@ func chartSVG(r *Report, ts timeScale) string {
 		p50 = append(p50, fmt.Sprintf("%.1f,%.1f", x, h-h*b.P50.Seconds()/maxLat))
 		p99 = append(p99, fmt.Sprintf("%.1f,%.1f", x, h-h*b.P99.Seconds()/maxLat))
 	}
-	s.f(`<polyline class="p99" points="%s"/>`, strings.Join(p99, " "))
-	s.f(`<polyline class="p50" points="%s"/>`, strings.Join(p50, " "))
-	s.f(`<polyline class="ok" points="%s"/>`, strings.Join(ok, " "))
+	s.F(`<polyline class="p99" points="%s"/>`, strings.Join(p99, " "))
+	s.F(`<polyline class="p50" points="%s"/>`, strings.Join(p50, " "))
+	s.F(`<polyline class="ok" points="%s"/>`, strings.Join(ok, " "))
 	bw := math.Max(2, plotWidth*r.BucketWidth/math.Max(ts.dur, 1e-9))
 	// The pods named by each bucket's failures, in one pass over the failures.
 	podsIn := map[int][]string{}
@@ -188,17 +182,17 @@ func chartSVG(r *Report, ts timeScale) string {
 		}
 		sort.Strings(parts)
 		pods := podsIn[int(b.Start.Sub(r.Buckets[0].Start).Seconds()/r.BucketWidth+0.5)]
-		detail := fmt.Sprintf("%s: %d of %d failed (%s)", offset(ts.t0, b.Start), b.Failed(), b.Total, strings.Join(parts, ", "))
+		detail := fmt.Sprintf("%s: %d of %d failed (%s)", format.Offset(ts.t0, b.Start), b.Failed(), b.Total, strings.Join(parts, ", "))
 		if len(pods) > 0 {
 			detail += "; pods " + strings.Join(pods, ", ")
 		}
 		hgt := math.Max(3, h*float64(b.Failed())/float64(b.Total))
-		s.f(`<rect class="fail" data-i="%d" data-detail="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`,
-			i, esc(detail), ts.x(b.Start), h-hgt, bw, hgt, classColors[main], esc(detail))
+		s.F(`<rect class="fail" data-i="%d" data-detail="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`,
+			i, format.Esc(detail), ts.x(b.Start), h-hgt, bw, hgt, classColors[main], format.Esc(detail))
 	}
-	s.f(`<text x="4" y="%.0f" class="lbl">success %%</text><text x="4" y="%.0f" class="lbl">p99 max %s</text>`, h/2, h/2+14, esc(secs(maxLat)))
-	s.f(`</g></svg>`)
-	return s.b.String()
+	s.F(`<text x="4" y="%.0f" class="lbl">success %%</text><text x="4" y="%.0f" class="lbl">p99 max %s</text>`, h/2, h/2+14, format.Esc(format.Secs(maxLat)))
+	s.F(`</g></svg>`)
+	return s.B.String()
 }
 
 func contains(xs []string, x string) bool {
@@ -244,14 +238,14 @@ func lanesSVG(r *Report, ts timeScale) string {
 	}
 	rows := len(names) + 1
 	h := float64(rows*laneH + 4)
-	var s svg
-	s.f(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="pod lifecycles">`, svgWidth, h+20)
+	var s format.SVG
+	s.F(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="pod lifecycles">`, svgWidth, h+20)
 	axis(&s, r, ts, h)
 	end := ts.t0.Add(time.Duration(ts.dur * float64(time.Second)))
 	for i, n := range names {
 		p := lives[n]
 		y := float64(i*laneH + 2)
-		s.f(`<g class="lane" data-pod="%s"><text x="4" y="%.1f" class="pod">%s</text>`, esc(n), y+12, esc(n))
+		s.F(`<g class="lane" data-pod="%s"><text x="4" y="%.1f" class="pod">%s</text>`, format.Esc(n), y+12, format.Esc(n))
 		startTime := first(p)
 		if p.initial {
 			startTime = ts.t0
@@ -282,8 +276,8 @@ func lanesSVG(r *Report, ts timeScale) string {
 				continue
 			}
 			c := laneColors[sg.color]
-			s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s: %s to %s</title></rect>`,
-				ts.x(from), y, math.Max(1, ts.x(to)-ts.x(from)), laneH-4, c.Color, esc(n+" "+c.Name), offset(ts.t0, from), offset(ts.t0, to))
+			s.F(`<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s: %s to %s</title></rect>`,
+				ts.x(from), y, math.Max(1, ts.x(to)-ts.x(from)), laneH-4, c.Color, format.Esc(n+" "+c.Name), format.Offset(ts.t0, from), format.Offset(ts.t0, to))
 		}
 		if !p.exited.IsZero() {
 			code := "?"
@@ -294,18 +288,18 @@ func lanesSVG(r *Report, ts timeScale) string {
 			if code == "137" {
 				label = "killed (137)"
 			}
-			s.f(`<text x="%.1f" y="%.1f" class="exit"><title>%s at %s</title>✕</text>`, ts.x(p.exited)-4, y+11, esc(label), offset(ts.t0, p.exited))
+			s.F(`<text x="%.1f" y="%.1f" class="exit"><title>%s at %s</title>✕</text>`, ts.x(p.exited)-4, y+11, format.Esc(label), format.Offset(ts.t0, p.exited))
 		}
 		for _, fi := range byPod[n] {
 			f := r.Failures[fi]
-			detail := fmt.Sprintf("%s %s %s", offset(ts.t0, f.Time), f.Class, f.Error)
-			s.f(`<rect class="fail" data-detail="%s" x="%.1f" y="%.1f" width="2" height="%d" fill="%s"><title>%s</title></rect>`,
-				esc(n+": "+detail), ts.x(f.Time), y, laneH-4, classColors[string(f.Class)], esc(detail))
+			detail := fmt.Sprintf("%s %s %s", format.Offset(ts.t0, f.Time), f.Class, f.Error)
+			s.F(`<rect class="fail" data-detail="%s" x="%.1f" y="%.1f" width="2" height="%d" fill="%s"><title>%s</title></rect>`,
+				format.Esc(n+": "+detail), ts.x(f.Time), y, laneH-4, classColors[string(f.Class)], format.Esc(detail))
 		}
-		s.f(`</g>`)
+		s.F(`</g>`)
 	}
 	y := float64(len(names)*laneH + 2)
-	s.f(`<g class="lane"><text x="4" y="%.1f" class="pod">ReplicaSets</text>`, y+12)
+	s.F(`<g class="lane"><text x="4" y="%.1f" class="pod">ReplicaSets</text>`, y+12)
 	for _, e := range r.Events {
 		if e.Type != rollout.ReplicaSetScaled && e.Type != rollout.RolloutTriggered && e.Type != rollout.RolloutComplete && e.Type != rollout.RolloutFailed {
 			continue
@@ -314,10 +308,10 @@ func lanesSVG(r *Report, ts timeScale) string {
 		if e.Replicas != nil {
 			label = fmt.Sprintf("%s scaled to %d", e.ReplicaSet, *e.Replicas)
 		}
-		s.f(`<rect class="step" x="%.1f" y="%.1f" width="3" height="%d"><title>%s at %s</title></rect>`, ts.x(e.Time), y, laneH-4, esc(label), offset(ts.t0, e.Time))
+		s.F(`<rect class="step" x="%.1f" y="%.1f" width="3" height="%d"><title>%s at %s</title></rect>`, ts.x(e.Time), y, laneH-4, format.Esc(label), format.Offset(ts.t0, e.Time))
 	}
-	s.f(`</g></svg>`)
-	return s.b.String()
+	s.F(`</g></svg>`)
+	return s.B.String()
 }
 
 // orT returns t, or else fallback when allowed (an initial pod was ready

@@ -4,6 +4,8 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // junit* are the JUnit XML elements CI systems read (Jenkins, GitLab,
@@ -70,7 +72,7 @@ func WriteJUnit(r *Report, w io.Writer) error {
 		s.Cases = append(s.Cases, tc)
 	}
 	for _, st := range r.Steps {
-		msg := fmt.Sprintf("%s: %d of %d requests failed, disrupted %.1fs", dash(st.Detail), st.Failures, st.Requests, st.DisruptedSeconds)
+		msg := fmt.Sprintf("%s: %d of %d requests failed, disrupted %.1fs", format.Dash(st.Detail), st.Failures, st.Requests, st.DisruptedSeconds)
 		if !st.Completed {
 			msg += "; did not complete: " + st.Reason
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
@@ -110,11 +111,11 @@ func (p *life) stop() time.Time {
 // +5.20s (seen at +7.30s)".
 func (p *life) exitText(t0 time.Time) string {
 	if !p.exitStamped || !p.exitLo.Before(p.exitHi) {
-		return "at " + offset(t0, p.exited)
+		return "at " + format.Offset(t0, p.exited)
 	}
-	s := "between " + offset(t0, p.exitLo) + " and " + offset(t0, p.exitHi)
+	s := "between " + format.Offset(t0, p.exitLo) + " and " + format.Offset(t0, p.exitHi)
 	if p.exited.Sub(p.exitHi) >= 10*time.Millisecond {
-		s += " (seen at " + offset(t0, p.exited) + ")"
+		s += " (seen at " + format.Offset(t0, p.exited) + ")"
 	}
 	return s
 }
@@ -123,9 +124,9 @@ func (p *life) exitText(t0 time.Time) string {
 // exited: "2.50 s", or "0.80 to 2.10 s" when the server's stamp bounds it.
 func (p *life) exitAfterDeletion() string {
 	if p.exitStamped && p.exitLo.Before(p.exitHi) {
-		return fmt.Sprintf("%.2f to %s", p.exitLo.Sub(p.del).Seconds(), sec(p.exitHi.Sub(p.del)))
+		return fmt.Sprintf("%.2f to %s", p.exitLo.Sub(p.del).Seconds(), format.Sec(p.exitHi.Sub(p.del)))
 	}
-	return sec(p.exited.Sub(p.del))
+	return format.Sec(p.exited.Sub(p.del))
 }
 
 // lifecycles reconstructs every pod's lifecycle from the timeline. Events

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/rollcheck/rollcheck/preflight"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // predictors maps each cause to the lint rules that foresee it from the
@@ -29,13 +30,13 @@ func markPredicted(causes []Cause, findings []preflight.Finding) {
 }
 
 // writePreflight lists the static findings (lint) of the run's Deployment.
-func (r *Report) writePreflight(p *printer) {
+func (r *Report) writePreflight(p *format.Printer) {
 	if len(r.Preflight) == 0 {
 		return
 	}
-	p.line(fmt.Sprintf("Preflight (rollcheck lint, %d findings):", len(r.Preflight)))
+	p.Line(fmt.Sprintf("Preflight (rollcheck lint, %d findings):", len(r.Preflight)))
 	for _, f := range r.Preflight {
-		p.line(fmt.Sprintf("  %-7s %s %s: %s -> %s", f.Severity, f.Rule, f.Path, f.Current, f.Suggested))
+		p.Line(fmt.Sprintf("  %-7s %s %s: %s -> %s", f.Severity, f.Rule, f.Path, f.Current, f.Suggested))
 	}
-	p.line("")
+	p.Line("")
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // MinWindowRatio is the share of the asked rate every window after the
@@ -78,7 +79,7 @@ func rateWindowsCheck(r *Report, in Input) Check {
 	w := windowLength(a.Rate, a.BucketWidth)
 	ws := rateWindows(a, in.Outcome.StartedAt, w)
 	if len(ws) == 0 {
-		c.Skipped, c.Passed, c.Message = true, true, fmt.Sprintf("not applicable: the load ran less than one %s window after the trigger", sec(w))
+		c.Skipped, c.Passed, c.Message = true, true, fmt.Sprintf("not applicable: the load ran less than one %s window after the trigger", format.Sec(w))
 		return c
 	}
 	t0 := r.start()
@@ -103,7 +104,7 @@ func rateWindowsCheck(r *Report, in Input) Check {
 	if len(spans) == 0 {
 		c.Passed = true
 		c.Message = fmt.Sprintf("every %s window from the trigger to the load's end reached %.0f%% of the %.1f/s asked (lowest %d of %.0f requests, at %s)",
-			sec(w), 100*MinWindowRatio, a.Rate, lowest.requests, lowest.expected, offset(t0, lowest.from))
+			format.Sec(w), 100*MinWindowRatio, a.Rate, lowest.requests, lowest.expected, format.Offset(t0, lowest.from))
 		return c
 	}
 	var named []string
@@ -112,7 +113,7 @@ func rateWindowsCheck(r *Report, in Input) Check {
 			named = append(named, fmt.Sprintf("and %d more", len(spans)-i))
 			break
 		}
-		named = append(named, fmt.Sprintf("%s to %s (%d of %.0f requests)", offset(t0, s.from), offset(t0, s.to), s.requests, s.expected))
+		named = append(named, fmt.Sprintf("%s to %s (%d of %.0f requests)", format.Offset(t0, s.from), format.Offset(t0, s.to), s.requests, s.expected))
 	}
 	c.Message = fmt.Sprintf("the load fell below %.0f%% of the %.1f/s asked after the trigger, from %s: the service was not tested at the rate asked then, and failures in that time would not have been seen",
 		100*MinWindowRatio, a.Rate, strings.Join(named, ", "))

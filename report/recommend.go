@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/workload"
 )
 
@@ -217,12 +218,12 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 		need := lag + max(minPreStopMargin, lag/2)
 		sugg := ceilSeconds(need)
 		suggested := fmt.Sprintf("sleep %d (exec [\"sleep\", \"%d\"] or sleep.seconds: %d)", sugg, sugg, sugg)
-		why := fmt.Sprintf("requests still reached terminating pods up to %s after their endpoint turned not-ready; a preStop sleep of at least that plus a margin (%s) keeps the pod serving until the load balancer stops routing to it (an app that drains on SIGTERM for as long helps too)", sec(lag), sec(max(minPreStopMargin, lag/2)))
+		why := fmt.Sprintf("requests still reached terminating pods up to %s after their endpoint turned not-ready; a preStop sleep of at least that plus a margin (%s) keeps the pod serving until the load balancer stops routing to it (an app that drains on SIGTERM for as long helps too)", format.Sec(lag), format.Sec(max(minPreStopMargin, lag/2)))
 		if preStopWithheld != "" {
 			suggested = "a sleep longer than the load balancer keeps routing to a terminating pod (no number: " + preStopWithheld + ")"
 			why = "requests may have reached terminating pods after they stopped serving; a preStop sleep keeps the pod serving until the load balancer stops routing to it (an app that drains on SIGTERM for as long helps too)"
 			if lag > 0 {
-				why += fmt.Sprintf("; the pods' own successes show routing at least %s after their endpoint turned not-ready", sec(lag))
+				why += fmt.Sprintf("; the pods' own successes show routing at least %s after their endpoint turned not-ready", format.Sec(lag))
 			}
 		} else if time.Duration(sugg)*time.Second > preStopTarget {
 			preStopTarget = time.Duration(sugg) * time.Second
@@ -272,17 +273,17 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 		}
 		need := total + graceMargin
 		sugg := ceilSeconds(need)
-		why := fmt.Sprintf("preStop %s + observed shutdown %s", sec(ps), sec(sh))
+		why := fmt.Sprintf("preStop %s + observed shutdown %s", format.Sec(ps), format.Sec(sh))
 		if s.unknownPreStop() {
 			why += " (a preStop hook of unknown length ran: its time is in the shutdown)"
 		}
 		switch {
 		case cut && m.slowestTimedOut:
-			why += fmt.Sprintf(" (in-flight requests were cut at exit, open up to %s; the slowest requests of the run timed out, so their length is unknown)", sec(slowest))
+			why += fmt.Sprintf(" (in-flight requests were cut at exit, open up to %s; the slowest requests of the run timed out, so their length is unknown)", format.Sec(slowest))
 		case cut:
-			why += fmt.Sprintf(" (in-flight requests were cut at exit; the slowest request took %s)", sec(slowest))
+			why += fmt.Sprintf(" (in-flight requests were cut at exit; the slowest request took %s)", format.Sec(slowest))
 		}
-		why += fmt.Sprintf(" + %s margin must end before SIGKILL; %s", sec(graceMargin), deregistrationWhy)
+		why += fmt.Sprintf(" + %s margin must end before SIGKILL; %s", format.Sec(graceMargin), deregistrationWhy)
 		rec := Recommendation{
 			Field:     "spec.template.spec.terminationGracePeriodSeconds",
 			Current:   s.current(strconv.FormatInt(ceilSeconds(s.w.Grace), 10)),
@@ -300,7 +301,7 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 		if withheld != "" {
 			rest := ceilSeconds(drain + graceMargin)
 			rec.Suggested = fmt.Sprintf("at least the preStop you choose + %d (and below the load balancer's deregistration delay)", rest)
-			rec.Why = fmt.Sprintf("observed shutdown %s + %s margin after the preStop must end before SIGKILL; no total is given: %s; %s", sec(drain), sec(graceMargin), withheld, deregistrationWhy)
+			rec.Why = fmt.Sprintf("observed shutdown %s + %s margin after the preStop must end before SIGKILL; no total is given: %s; %s", format.Sec(drain), format.Sec(graceMargin), withheld, deregistrationWhy)
 			rec.Satisfied = false
 			rec.Withheld = withheld
 		}
@@ -368,7 +369,7 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 		}
 		failedFor := "new pods failed requests after they turned Ready"
 		if worst > 0 {
-			failedFor = fmt.Sprintf("new pods failed requests up to %s after they turned Ready", sec(worst))
+			failedFor = fmt.Sprintf("new pods failed requests up to %s after they turned Ready", format.Sec(worst))
 		}
 		if withheld != "" && unsure(causes, NewPodNotServing) != "" {
 			failedFor = "requests that failed after new pods turned Ready may be theirs"
@@ -391,7 +392,7 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 			Field:     "spec.minReadySeconds",
 			Current:   s.current(strconv.FormatInt(minReady, 10)),
 			Suggested: strconv.FormatInt(sugg, 10),
-			Why:       fmt.Sprintf("new pods failed for up to %s after Ready; minReadySeconds keeps the old pods until a new one has been Ready that long (it does not keep traffic off the new pod: the readiness probe does)", sec(worst)),
+			Why:       fmt.Sprintf("new pods failed for up to %s after Ready; minReadySeconds keeps the old pods until a new one has been Ready that long (it does not keep traffic off the new pod: the readiness probe does)", format.Sec(worst)),
 			Satisfied: s.known && minReady >= sugg,
 			Causes:    []CauseCode{NewPodNotServing},
 		}

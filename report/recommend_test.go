@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/rollcheck/rollcheck/preflight"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // TestPreStopFormsReadTheSameInPreflightAndRecommendations holds lint and
@@ -61,8 +62,8 @@ func TestPreStopFormsReadTheSameInPreflightAndRecommendations(t *testing.T) {
 				t.Errorf("report reads preStop %s, want %s", got, tt.want)
 			}
 			rec, ok := findRec(r, "spec.template.spec.terminationGracePeriodSeconds")
-			if !ok || !strings.Contains(rec.Why, "preStop "+sec(tt.want)+" +") {
-				t.Errorf("grace recommendation %+v, want preStop %s", rec, sec(tt.want))
+			if !ok || !strings.Contains(rec.Why, "preStop "+format.Sec(tt.want)+" +") {
+				t.Errorf("grace recommendation %+v, want preStop %s", rec, format.Sec(tt.want))
 			}
 			_, app := findRec(r, "spec.template.spec.containers[app].lifecycle.preStop")
 			_, proxy := findRec(r, "spec.template.spec.containers[proxy].lifecycle.preStop")

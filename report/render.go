@@ -9,8 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/olekukonko/tablewriter"
-
+	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
@@ -47,65 +46,65 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	if o.MaxEvents == 0 {
 		o.MaxEvents = 60
 	}
-	p := &printer{w: w}
+	p := format.NewPrinter(w)
 	title := fmt.Sprintf("rollcheck: %s  %s (%s) in namespace %s", r.Verdict, r.Workload(), r.Rollout.Action, r.Rollout.Namespace)
 	if r.Interrupted {
 		title += "  [interrupted: partial report]"
 	}
-	p.line(title)
+	p.Line(title)
 	for _, reason := range r.Reasons {
-		p.line("  - " + reason)
+		p.Line("  - " + reason)
 	}
 	for _, note := range r.unseen() {
-		p.line("  - and the run did not see all: " + note)
+		p.Line("  - and the run did not see all: " + note)
 	}
-	p.line("")
+	p.Line("")
 	t0 := r.start()
 	r.writeDiagnosis(p, t0)
 	r.writePreflight(p)
 	l := r.Load
-	p.line(fmt.Sprintf("Load      %s at %.1f/s asked, %.1f/s achieved: %d requests, %d failed (%.2f%% success), p50 %s p99 %s",
-		strings.Join(l.Targets, ", "), l.Rate, l.AchievedRate, l.Requests, l.Failures, 100*l.SuccessRatio, secs(l.LatencyP50), secs(l.LatencyP99)))
+	p.Line(fmt.Sprintf("Load      %s at %.1f/s asked, %.1f/s achieved: %d requests, %d failed (%.2f%% success), p50 %s p99 %s",
+		strings.Join(l.Targets, ", "), l.Rate, l.AchievedRate, l.Requests, l.Failures, 100*l.SuccessRatio, format.Secs(l.LatencyP50), format.Secs(l.LatencyP99)))
 	ro := r.Rollout
 	switch {
 	case !ro.Triggered:
-		p.line("Rollout   not triggered: " + ro.Reason)
+		p.Line("Rollout   not triggered: " + ro.Reason)
 	case ro.Completed:
-		line := fmt.Sprintf("Rollout   completed in %s (triggered at %s, complete at %s", took(ro.Duration), offset(t0, *ro.StartedAt), offset(t0, *ro.CompletedAt))
+		line := fmt.Sprintf("Rollout   completed in %s (triggered at %s, complete at %s", format.Took(ro.Duration), format.Offset(t0, *ro.StartedAt), format.Offset(t0, *ro.CompletedAt))
 		if ro.RemovedGoneAt != nil && ro.LoadEndedAt != nil {
 			// When the old pods were gone, against the load's end: the
 			// failures they cause can only be seen before it.
-			line += fmt.Sprintf(", removed pods gone at %s, load ended at %s", offset(t0, *ro.RemovedGoneAt), offset(t0, *ro.LoadEndedAt))
+			line += fmt.Sprintf(", removed pods gone at %s, load ended at %s", format.Offset(t0, *ro.RemovedGoneAt), format.Offset(t0, *ro.LoadEndedAt))
 		}
-		p.line(line + ")")
+		p.Line(line + ")")
 	default:
-		p.line(fmt.Sprintf("Rollout   did not complete (triggered at %s): %s", offset(t0, *ro.StartedAt), ro.Reason))
+		p.Line(fmt.Sprintf("Rollout   did not complete (triggered at %s): %s", format.Offset(t0, *ro.StartedAt), ro.Reason))
 	}
-	p.line(fmt.Sprintf("Disrupted %.1fs (buckets of %s with a failure)", r.DisruptedSeconds, secs(r.BucketWidth)))
+	p.Line(fmt.Sprintf("Disrupted %.1fs (buckets of %s with a failure)", r.DisruptedSeconds, format.Secs(r.BucketWidth)))
 	if r.StepSummary != nil {
-		p.line(r.StepSummary.summaryLine())
+		p.Line(r.StepSummary.summaryLine())
 	}
-	p.line("")
+	p.Line("")
 	if len(r.Steps) > 0 {
-		p.table([]string{"step", "action", "from", "to", "rollout", "requests", "failed", "disrupted", "result"}, func(add func(...any)) {
+		p.Table([]string{"step", "action", "from", "to", "rollout", "requests", "failed", "disrupted", "result"}, func(add func(...any)) {
 			for _, s := range r.Steps {
-				rollout := took(s.RolloutSeconds)
+				rollout := format.Took(s.RolloutSeconds)
 				if !s.Completed {
 					rollout = "incomplete: " + s.Reason
 				}
-				add(s.Name, dash(s.Detail), offset(t0, s.Start), offset(t0, s.End), rollout, s.Requests, s.Failures, fmt.Sprintf("%.1fs", s.DisruptedSeconds), pick(s.Passed, "PASS", "FAIL"))
+				add(s.Name, format.Dash(s.Detail), format.Offset(t0, s.Start), format.Offset(t0, s.End), rollout, s.Requests, s.Failures, fmt.Sprintf("%.1fs", s.DisruptedSeconds), format.Pick(s.Passed, "PASS", "FAIL"))
 			}
 		})
 	}
 
 	r.writeAttackers(p)
-	p.table([]string{"phase", "from", "to", "requests", "failed"}, func(add func(...any)) {
+	p.Table([]string{"phase", "from", "to", "requests", "failed"}, func(add func(...any)) {
 		for _, ph := range r.Phases {
-			add(ph.Name, offset(t0, ph.Start), offset(t0, ph.End), ph.Requests, ph.Failures)
+			add(ph.Name, format.Offset(t0, ph.Start), format.Offset(t0, ph.End), ph.Requests, ph.Failures)
 		}
 	})
 	if classes := r.SortedClasses(); len(classes) > 0 {
-		p.table([]string{"failure class", "requests", "share of failures"}, func(add func(...any)) {
+		p.Table([]string{"failure class", "requests", "share of failures"}, func(add func(...any)) {
 			for _, c := range classes {
 				n := r.Load.ByClass[c]
 				add(c, n, fmt.Sprintf("%.1f%%", 100*float64(n)/float64(max(1, l.Failures))))
@@ -119,7 +118,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 			pods = append(pods, pod)
 		}
 		sort.Strings(pods)
-		p.table([]string{"pod (from response header)", "failed requests"}, func(add func(...any)) {
+		p.Table([]string{"pod (from response header)", "failed requests"}, func(add func(...any)) {
 			for _, pod := range pods {
 				add(pod, r.FailuresByPod[pod])
 			}
@@ -127,15 +126,15 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	}
 	r.writeMeasurements(p)
 	if len(r.Attributed) > 0 {
-		p.table([]string{"pod", "phase", "attributed by", "cause", "confidence", "fits as well", "failed", "from", "to"}, func(add func(...any)) {
+		p.Table([]string{"pod", "phase", "attributed by", "cause", "confidence", "fits as well", "failed", "from", "to"}, func(add func(...any)) {
 			for _, g := range r.Attributed {
-				add(dash(g.Pod), dash(g.Phase), dash(g.By), string(g.Cause), dash(string(g.Confidence)), dash(g.Alternative), g.Failures, offset(t0, g.From), offset(t0, g.To))
+				add(format.Dash(g.Pod), format.Dash(g.Phase), format.Dash(g.By), string(g.Cause), format.Dash(string(g.Confidence)), format.Dash(g.Alternative), g.Failures, format.Offset(t0, g.From), format.Offset(t0, g.To))
 			}
 		})
 	}
 	if len(r.Failures) > 0 {
 		n := min(o.MaxFailures, len(r.Failures))
-		p.line(fmt.Sprintf("First %d of %d failures:", n, l.Failures))
+		p.Line(fmt.Sprintf("First %d of %d failures:", n, l.Failures))
 		// With two load streams (--connections both), which one sent
 		// each failure: "a new connection was refused" and "a kept
 		// connection was reset" read apart.
@@ -144,11 +143,11 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 		if streams {
 			head = slices.Insert(head, 4, "stream")
 		}
-		p.table(head, func(add func(...any)) {
+		p.Table(head, func(add func(...any)) {
 			for _, f := range r.Failures[:n] {
-				row := []any{offset(t0, f.Time), string(f.Class), f.Code, dash(f.Pod), f.Reused, dash(truncate(f.Error, 70))}
+				row := []any{format.Offset(t0, f.Time), string(f.Class), f.Code, format.Dash(f.Pod), f.Reused, format.Dash(format.Truncate(f.Error, 70))}
 				if streams {
-					row = slices.Insert(row, 4, any(dash(string(f.Stream))))
+					row = slices.Insert(row, 4, any(format.Dash(string(f.Stream))))
 				}
 				add(row...)
 			}
@@ -156,14 +155,14 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	}
 	if evs := r.podEvents(); len(evs) > 0 {
 		n := min(o.MaxEvents, len(evs))
-		p.line(fmt.Sprintf("Timeline (%d of %d events, time since the load began):", n, len(evs)))
-		p.table([]string{"at", "event", "object", "detail"}, func(add func(...any)) {
+		p.Line(fmt.Sprintf("Timeline (%d of %d events, time since the load began):", n, len(evs)))
+		p.Table([]string{"at", "event", "object", "detail"}, func(add func(...any)) {
 			for _, e := range evs[:n] {
-				add(offset(t0, e.Time), string(e.Type), eventObject(e), eventDetail(e))
+				add(format.Offset(t0, e.Time), string(e.Type), eventObject(e), eventDetail(e))
 			}
 		})
 	}
-	return p.err
+	return p.Err()
 }
 
 // start is the zero of the relative clock: the start of the load, or of the
@@ -226,7 +225,7 @@ func eventDetail(e rollout.Event) string {
 	if e.Detail != "" {
 		parts = append(parts, e.Detail)
 	}
-	return truncate(strings.Join(parts, ", "), 80)
+	return format.Truncate(strings.Join(parts, ", "), 80)
 }
 
 func b(p *bool) string {
@@ -239,71 +238,9 @@ func b(p *bool) string {
 	return "false"
 }
 
-// took prints a duration in seconds for people: one decimal, or two below
-// a second, so that a 20 ms switch does not read "0.0s".
-func took(s float64) string {
-	if s < 1 {
-		return fmt.Sprintf("%.2fs", s)
-	}
-	return fmt.Sprintf("%.1fs", s)
-}
-
-func secs(s float64) string {
-	d := time.Duration(s * float64(time.Second))
-	return d.Round(time.Millisecond / 10).String()
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
-}
-
-// printer keeps the first write error so rendering code stays linear.
-type printer struct {
-	w   io.Writer
-	err error
-}
-
-func (p *printer) line(s string) {
-	if p.err != nil {
-		return
-	}
-	_, p.err = fmt.Fprintln(p.w, s)
-}
-
-func (p *printer) table(header []string, rows func(add func(...any))) {
-	if p.err != nil {
-		return
-	}
-	t := tablewriter.NewTable(p.w)
-	hs := make([]any, len(header))
-	for i, h := range header {
-		hs[i] = h
-	}
-	t.Header(hs...)
-	rows(func(cells ...any) {
-		if p.err == nil {
-			p.err = t.Append(cells...)
-		}
-	})
-	if p.err == nil {
-		p.err = t.Render()
-	}
-	p.line("")
-}
-
 // writeDiagnosis prints the causes and the recommendations, the part of the
 // report a person acts on, right after the verdict.
-func (r *Report) writeDiagnosis(p *printer, t0 time.Time) {
+func (r *Report) writeDiagnosis(p *format.Printer, t0 time.Time) {
 	if len(r.Causes) > 0 {
 		head := "Causes"
 		switch r.Attribution {
@@ -314,34 +251,34 @@ func (r *Report) writeDiagnosis(p *printer, t0 time.Time) {
 		case ByPodHeader:
 			head += " (attributed by pod header)"
 		}
-		p.line(head + ":")
+		p.Line(head + ":")
 		for _, c := range r.Causes {
 			pods := ""
 			if len(c.Pods) > 0 {
 				pods = ", pods " + strings.Join(c.Pods, " ")
 			}
-			p.line(fmt.Sprintf("  %s  %s, %s to %s%s%s", c.Code, c.failedText(), offset(t0, c.From), offset(t0, c.To), pods, confText(c.Confidence)))
-			p.line("    " + c.Evidence)
+			p.Line(fmt.Sprintf("  %s  %s, %s to %s%s%s", c.Code, c.failedText(), format.Offset(t0, c.From), format.Offset(t0, c.To), pods, confText(c.Confidence)))
+			p.Line("    " + c.Evidence)
 			if w := c.weighText("\n    "); w != "" {
-				p.line(w[1:])
+				p.Line(w[1:])
 			}
 			if len(c.PredictedBy) > 0 {
-				p.line("    predicted by lint: " + strings.Join(c.PredictedBy, ", "))
+				p.Line("    predicted by lint: " + strings.Join(c.PredictedBy, ", "))
 			}
 		}
-		p.line("")
+		p.Line("")
 	}
 	if len(r.Recommendations) > 0 {
-		p.line("Recommendations:")
+		p.Line("Recommendations:")
 		for _, rec := range r.Recommendations {
 			mark := "[ ]"
 			if rec.Satisfied {
 				mark = "[x]"
 			}
-			p.line(fmt.Sprintf("  %s %s: %s -> %s", mark, rec.Field, rec.Current, rec.Suggested))
-			p.line("      " + rec.Why)
+			p.Line(fmt.Sprintf("  %s %s: %s -> %s", mark, rec.Field, rec.Current, rec.Suggested))
+			p.Line("      " + rec.Why)
 		}
-		p.line("")
+		p.Line("")
 	}
 }
 
@@ -381,7 +318,7 @@ func confText(c Confidence) string {
 }
 
 // writeMeasurements prints the per-pod lifecycle numbers.
-func (r *Report) writeMeasurements(p *printer) {
+func (r *Report) writeMeasurements(p *format.Printer) {
 	m := r.Measurements
 	if m.MinReadyEndpoints != nil || m.MaxRoutingLag != nil {
 		parts := []string{}
@@ -397,11 +334,11 @@ func (r *Report) writeMeasurements(p *printer) {
 		if m.MaxShutdown != nil {
 			parts = append(parts, fmt.Sprintf("longest shutdown %.2fs", *m.MaxShutdown))
 		}
-		p.line("Measured  " + strings.Join(parts, ", "))
-		p.line("")
+		p.Line("Measured  " + strings.Join(parts, ", "))
+		p.Line("")
 	}
 	if len(m.TerminatingPods) > 0 {
-		p.table([]string{"terminating pod", "del→unready", "del→removed", "del→exit", "exit", "del→first fail", "unready→last routed", "failed"}, func(add func(...any)) {
+		p.Table([]string{"terminating pod", "del→unready", "del→removed", "del→exit", "exit", "del→first fail", "unready→last routed", "failed"}, func(add func(...any)) {
 			for _, tp := range m.TerminatingPods {
 				exit := "-"
 				if tp.ExitCode != nil {
@@ -412,7 +349,7 @@ func (r *Report) writeMeasurements(p *printer) {
 		})
 	}
 	if len(m.NewPods) > 0 {
-		p.table([]string{"new pod", "created→ready", "ready→first success", "ready→last fail", "failed"}, func(add func(...any)) {
+		p.Table([]string{"new pod", "created→ready", "ready→first success", "ready→last fail", "failed"}, func(add func(...any)) {
 			for _, np := range m.NewPods {
 				add(np.Pod, fsec(np.CreatedToReady), fsec(np.ReadyToFirstSuccess), fsec(np.ReadyToLastFailure), np.Failures)
 			}

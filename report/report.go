@@ -15,6 +15,7 @@ import (
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/preflight"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 	"github.com/rollcheck/rollcheck/workload"
 )
@@ -97,8 +98,8 @@ type Input struct {
 	// Timeout is the client's request timeout (zero: unknown): timeouts
 	// when the baseline was already about that slow are the client's.
 	Timeout time.Duration
-	// Attackers are the attacker pods that sent the load (report/attackers.go).
-	Attackers []AttackerInput
+	// Attackers are the attacker pods that sent the load, as the fleet saw them (attack.AttackerPod).
+	Attackers []attack.AttackerPod
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -295,7 +296,7 @@ func Build(in Input) *Report {
 	completionUnseen(r, in)
 	r.Verdict, r.Reasons = decide(r.Checks)
 	if r.Verdict == Pass {
-		r.Reasons = []string{fmt.Sprintf("%d requests, 0 over the thresholds; rollout completed in %s", r.Load.Requests, took(r.Rollout.Duration))}
+		r.Reasons = []string{fmt.Sprintf("%d requests, 0 over the thresholds; rollout completed in %s", r.Load.Requests, format.Took(r.Rollout.Duration))}
 	}
 	return r
 }
@@ -413,8 +414,9 @@ const (
 // Check is one judged condition of a run; the verdict is computed from the
 // checks, and the JUnit report shows each as a test case.
 type Check struct {
-	// Code is not in the JSON report (schema v1 has none); Name is.
-	Code    CheckCode `json:"-"`
+	// Code is the check's stable name for programs (added to schema v1;
+	// absent in reports written before); Name is for people.
+	Code    CheckCode `json:"code"`
 	Name    string    `json:"name"`
 	Passed  bool      `json:"passed"`
 	Skipped bool      `json:"skipped,omitempty"` // not applicable (a threshold turned off, no rollout)
@@ -459,20 +461,20 @@ func checks(r *Report, in Input) []Check {
 	drained := drainedCheck(r, in)
 	return []Check{
 		{Code: CheckFinished, Name: "run finished", Inconclusive: true, Passed: !in.Interrupted,
-			Message: pick(in.Interrupted, "interrupted before the run finished: the report is partial", "not interrupted")},
+			Message: format.Pick(in.Interrupted, "interrupted before the run finished: the report is partial", "not interrupted")},
 		{Code: CheckBaseline, Name: "baseline without failures", Inconclusive: true, Passed: base.Failures == 0,
 			Message: fmt.Sprintf("%d of %d requests failed in the baseline, before any change", base.Failures, base.Requests) +
-				pick(base.Failures > 0, ": the service was already unhealthy, so the rollout was not judged", "")},
-		{Code: CheckTriggered, Name: "rollout triggered", Inconclusive: true, Passed: in.Skipped == "", Message: pick(in.Skipped != "", in.Skipped, "triggered")},
-		{Code: CheckRequests, Name: "requests sent", Inconclusive: true, Passed: r.Load.Requests > 0, Message: pick(r.Load.Requests == 0, "no request was sent", fmt.Sprintf("%d requests", r.Load.Requests))},
+				format.Pick(base.Failures > 0, ": the service was already unhealthy, so the rollout was not judged", "")},
+		{Code: CheckTriggered, Name: "rollout triggered", Inconclusive: true, Passed: in.Skipped == "", Message: format.Pick(in.Skipped != "", in.Skipped, "triggered")},
+		{Code: CheckRequests, Name: "requests sent", Inconclusive: true, Passed: r.Load.Requests > 0, Message: format.Pick(r.Load.Requests == 0, "no request was sent", fmt.Sprintf("%d requests", r.Load.Requests))},
 		{Code: CheckCompleted, Name: "rollout completed", Skipped: !r.Rollout.Triggered, Passed: !r.Rollout.Triggered || r.Rollout.Completed,
-			Message: pick(r.Rollout.Triggered && !r.Rollout.Completed, fmt.Sprintf("rollout of %s did not complete: %s", r.Workload(), reason), "completed in "+took(r.Rollout.Duration))},
+			Message: format.Pick(r.Rollout.Triggered && !r.Rollout.Completed, fmt.Sprintf("rollout of %s did not complete: %s", r.Workload(), reason), "completed in "+format.Took(r.Rollout.Duration))},
 		{Code: CheckMaxFailures, Name: "max-failures", Passed: judged.Failures <= t.MaxFailures,
 			Message: fmt.Sprintf("%d requests failed during the rollout and settle (max %d)", judged.Failures, t.MaxFailures)},
 		{Code: CheckMaxFailureRatio, Name: "max-failure-ratio", Skipped: t.MaxFailureRatio < 0, Passed: t.MaxFailureRatio < 0 || ratio <= t.MaxFailureRatio,
-			Message: fmt.Sprintf("failure ratio %.4f is %s %.4f", ratio, pick(ratio > t.MaxFailureRatio, "above", "within"), t.MaxFailureRatio)},
+			Message: fmt.Sprintf("failure ratio %.4f is %s %.4f", ratio, format.Pick(ratio > t.MaxFailureRatio, "above", "within"), t.MaxFailureRatio)},
 		{Code: CheckMinSuccessRatio, Name: "min-success-ratio", Skipped: t.MinSuccessRatio < 0, Passed: t.MinSuccessRatio < 0 || 1-ratio >= t.MinSuccessRatio,
-			Message: fmt.Sprintf("success ratio %.4f is %s %.4f", 1-ratio, pick(1-ratio < t.MinSuccessRatio, "below", "at least"), t.MinSuccessRatio)},
+			Message: fmt.Sprintf("success ratio %.4f is %s %.4f", 1-ratio, format.Pick(1-ratio < t.MinSuccessRatio, "below", "at least"), t.MinSuccessRatio)},
 		{Code: CheckMaxDisrupted, Name: "max-disrupted", Passed: disrupted <= t.MaxDisrupted,
 			Message: fmt.Sprintf("disrupted for %.1fs (max %s)", r.DisruptedSeconds, t.MaxDisrupted)},
 		rate,
@@ -483,13 +485,6 @@ func checks(r *Report, in Input) []Check {
 		clientCheck(clientSideOf(in)),
 		clientTimeoutCheck(clientSideOf(in)),
 	}
-}
-
-func pick(cond bool, yes, no string) string {
-	if cond {
-		return yes
-	}
-	return no
 }
 
 // decide computes the verdict from the checks. Order matters: a run that was

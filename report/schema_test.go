@@ -30,20 +30,25 @@ func TestReportsMatchTheSchema(t *testing.T) {
 			}
 		})
 	}
-	t.Run("a report with a wrong verdict does not", func(t *testing.T) {
-		var buf bytes.Buffer
-		r := Build(cases["a failing run"])
-		if err := WriteJSON(r, &buf); err != nil {
-			t.Fatal(err)
-		}
-		bad := strings.Replace(buf.String(), `"verdict": "`+string(r.Verdict)+`"`, `"verdict": "MAYBE"`, 1)
-		if bad == buf.String() {
-			t.Fatal("verdict not found in the JSON")
-		}
-		if err := Validate([]byte(bad)); err == nil {
-			t.Error("validated")
-		}
-	})
+	r := Build(cases["a failing run"])
+	var buf bytes.Buffer
+	if err := WriteJSON(r, &buf); err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string][2]string{
+		"a wrong verdict":                 {`"verdict": "` + string(r.Verdict) + `"`, `"verdict": "MAYBE"`},
+		"a check code that is not a code": {`"code": "` + string(CheckFinished) + `"`, `"code": "Run Finished"`},
+	} {
+		t.Run("a report with "+name+" does not", func(t *testing.T) {
+			bad := strings.Replace(buf.String(), edit[0], edit[1], 1)
+			if bad == buf.String() {
+				t.Fatalf("%s not found in the JSON", edit[0])
+			}
+			if err := Validate([]byte(bad)); err == nil {
+				t.Error("validated")
+			}
+		})
+	}
 	t.Run("the documented schema file is the embedded one", func(t *testing.T) {
 		doc, err := os.ReadFile("schema/report-v1.schema.json")
 		if err != nil || !bytes.Equal(doc, SchemaJSON) {

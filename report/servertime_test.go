@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
@@ -80,10 +81,10 @@ func TestServerClockBoundsTheServersStamps(t *testing.T) {
 		// The exit at 11.9 s, seen at 14.1 s, is bounded by its stamp.
 		p := lifecycles(k.input(nil).Events)["web-old-a"]
 		if !p.exitStamped || p.exitLo.After(at(11.9)) || p.exitHi.Before(at(11.9)) || p.exitHi.Sub(p.exitLo) > serverTick+promptTol+10*time.Millisecond {
-			t.Errorf("skew %s: exit bounds %s to %s (seen %s), want about a second around +11.90s", skew, offset(t0, p.exitLo), offset(t0, p.exitHi), offset(t0, p.exited))
+			t.Errorf("skew %s: exit bounds %s to %s (seen %s), want about a second around +11.90s", skew, format.Offset(t0, p.exitLo), format.Offset(t0, p.exitHi), format.Offset(t0, p.exited))
 		}
 		if !p.exitHi.Before(p.exited) {
-			t.Errorf("skew %s: the exit's latest time %s is not before it was seen (%s)", skew, offset(t0, p.exitHi), offset(t0, p.exited))
+			t.Errorf("skew %s: the exit's latest time %s is not before it was seen (%s)", skew, format.Offset(t0, p.exitHi), format.Offset(t0, p.exited))
 		}
 	}
 
@@ -102,7 +103,7 @@ func TestServerClockBoundsTheServersStamps(t *testing.T) {
 		tl.deleted("web-old-a", 12, 12.02, 12.12, 0, 12.2)
 		p := lifecycles(tl.input(nil).Events)["web-old-a"]
 		if p.exitStamped || !p.exitLo.Equal(p.exited) || !p.exitHi.Equal(p.exited) {
-			t.Errorf("exit bounds %s to %s, want both at +12.12s", offset(t0, p.exitLo), offset(t0, p.exitHi))
+			t.Errorf("exit bounds %s to %s, want both at +12.12s", format.Offset(t0, p.exitLo), format.Offset(t0, p.exitHi))
 		}
 	})
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // The trend page shows many runs over time, for a nightly job: one chart per
@@ -78,7 +80,7 @@ func WriteTrend(reports []*Report, w io.Writer) error {
 			if r.P99 == 0 {
 				return 0, "p99 not measured (no rollout)", false
 			}
-			return r.P99 * 1000, "p99 in rollout " + secs(r.P99), true
+			return r.P99 * 1000, "p99 in rollout " + format.Secs(r.P99), true
 		})),
 	}
 	for _, c := range codes {
@@ -130,29 +132,29 @@ func runX(i, n int) float64 { return trendLeft + (float64(i)+0.5)*trendPlotW/flo
 
 // openSeries starts the SVG of one series with its run axis: a tick and the
 // start of each run (every k-th, when they would crowd).
-func openSeries(s *svg, id, label string, runs []trendRun) {
+func openSeries(s *format.SVG, id, label string, runs []trendRun) {
 	h := float64(trendChartH)
-	s.f(`<svg class="series" id="series-%s" data-series="%s" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="%s by run">`,
-		id, id, svgWidth, h+40, esc(label))
-	s.f(`<g transform="translate(0,10)">`)
-	s.f(`<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" class="grid"/>`, trendLeft, h, trendLeft+trendPlotW, h)
+	s.F(`<svg class="series" id="series-%s" data-series="%s" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="%s by run">`,
+		id, id, svgWidth, h+40, format.Esc(label))
+	s.F(`<g transform="translate(0,10)">`)
+	s.F(`<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" class="grid"/>`, trendLeft, h, trendLeft+trendPlotW, h)
 	every := int(math.Ceil(float64(len(runs)) / 12))
 	for i, r := range runs {
 		x := runX(i, len(runs))
-		s.f(`<line x1="%.1f" y1="0" x2="%.1f" y2="%.0f" class="grid"/>`, x, x, h)
+		s.F(`<line x1="%.1f" y1="0" x2="%.1f" y2="%.0f" class="grid"/>`, x, x, h)
 		if i%every == 0 {
-			s.f(`<text x="%.1f" y="%.0f" class="tick" text-anchor="middle">%s</text>`, x, h+14, esc(r.When))
+			s.F(`<text x="%.1f" y="%.0f" class="tick" text-anchor="middle">%s</text>`, x, h+14, format.Esc(r.When))
 		}
 	}
 }
 
 // yAxis labels the top and the middle of a chart whose top is top.
-func yAxis(s *svg, top float64, unit string) {
+func yAxis(s *format.SVG, top float64, unit string) {
 	h := float64(trendChartH)
-	s.f(`<line x1="%d" y1="0" x2="%d" y2="0" class="grid"/><line x1="%d" y1="%.0f" x2="%d" y2="%.0f" class="grid"/>`,
+	s.F(`<line x1="%d" y1="0" x2="%d" y2="0" class="grid"/><line x1="%d" y1="%.0f" x2="%d" y2="%.0f" class="grid"/>`,
 		trendLeft, trendLeft+trendPlotW, trendLeft, h/2, trendLeft+trendPlotW, h/2)
-	s.f(`<text x="4" y="10" class="lbl">%s</text><text x="4" y="%.0f" class="lbl">%s</text><text x="4" y="%.0f" class="lbl">0</text>`,
-		esc(trimFloat(top)+unit), h/2+4, esc(trimFloat(top/2)+unit), h)
+	s.F(`<text x="4" y="10" class="lbl">%s</text><text x="4" y="%.0f" class="lbl">%s</text><text x="4" y="%.0f" class="lbl">0</text>`,
+		format.Esc(trimFloat(top)+unit), h/2+4, format.Esc(trimFloat(top/2)+unit), h)
 }
 
 // niceTop rounds a chart's largest value up to 1, 2 or 5 times a power of ten.
@@ -170,21 +172,21 @@ func niceTop(v float64) float64 {
 }
 
 // point draws run i's mark with the details a click shows.
-func point(s *svg, i int, r trendRun, x, y float64, color, detail string, measured bool) {
+func point(s *format.SVG, i int, r trendRun, x, y float64, color, detail string, measured bool) {
 	class := "point"
 	if !measured {
 		class += " missing"
 	}
 	full := fmt.Sprintf("%s %s %s: %s", r.When, r.Workload(), r.Verdict, detail)
-	s.f(`<circle class="%s" data-run="%d" data-detail="%s" cx="%.1f" cy="%.1f" r="5" fill="%s"><title>%s</title></circle>`,
-		class, i, esc(full), x, y, color, esc(full))
+	s.F(`<circle class="%s" data-run="%d" data-detail="%s" cx="%.1f" cy="%.1f" r="5" fill="%s"><title>%s</title></circle>`,
+		class, i, format.Esc(full), x, y, color, format.Esc(full))
 }
 
 // lineSVG draws one numeric series as a line with a point per run; value
 // returns the run's value, its details and whether it was measured (a run
 // without is drawn hollow at 0 and left out of the line).
 func lineSVG(runs []trendRun, id, label string, value func(trendRun) (float64, string, bool)) string {
-	var s svg
+	var s format.SVG
 	openSeries(&s, id, label, runs)
 	h := float64(trendChartH)
 	top := 0.0
@@ -201,41 +203,41 @@ func lineSVG(runs []trendRun, id, label string, value func(trendRun) (float64, s
 			line = append(line, fmt.Sprintf("%.1f,%.1f", runX(i, len(runs)), h-h*v/top))
 		}
 	}
-	s.f(`<polyline class="trendline" points="%s"/>`, strings.Join(line, " "))
+	s.F(`<polyline class="trendline" points="%s"/>`, strings.Join(line, " "))
 	for i, r := range runs {
 		v, detail, ok := value(r)
 		point(&s, i, r, runX(i, len(runs)), h-h*v/top, verdictColors[r.Verdict], detail, ok)
 	}
-	s.f(`</g></svg>`)
-	return s.b.String()
+	s.F(`</g></svg>`)
+	return s.B.String()
 }
 
 // verdictSVG draws each run's verdict on its own row: PASS at the bottom,
 // FAIL at the top.
 func verdictSVG(runs []trendRun) string {
-	var s svg
+	var s format.SVG
 	openSeries(&s, "verdict", "verdict", runs)
 	h := float64(trendChartH)
 	rowY := map[Verdict]float64{Pass: h - 10, Inconclusive: h / 2, Fail: 10}
 	for _, v := range verdicts {
-		s.f(`<text x="4" y="%.0f" class="lbl">%s</text>`, rowY[v]+4, v)
+		s.F(`<text x="4" y="%.0f" class="lbl">%s</text>`, rowY[v]+4, v)
 	}
 	var line []string
 	for i, r := range runs {
 		line = append(line, fmt.Sprintf("%.1f,%.1f", runX(i, len(runs)), rowY[r.Verdict]))
 	}
-	s.f(`<polyline class="trendline" points="%s"/>`, strings.Join(line, " "))
+	s.F(`<polyline class="trendline" points="%s"/>`, strings.Join(line, " "))
 	for i, r := range runs {
 		point(&s, i, r, runX(i, len(runs)), rowY[r.Verdict], verdictColors[r.Verdict], string(r.Verdict), true)
 	}
-	s.f(`</g></svg>`)
-	return s.b.String()
+	s.F(`</g></svg>`)
+	return s.B.String()
 }
 
 // causesSVG draws a bar per run stacked by cause; a run without causes has
 // an empty group, so that every run has its point.
 func causesSVG(runs []trendRun, codes []CauseCode) string {
-	var s svg
+	var s format.SVG
 	openSeries(&s, "causes", "failed requests by cause", runs)
 	h := float64(trendChartH)
 	top := 0.0
@@ -260,7 +262,7 @@ func causesSVG(runs []trendRun, codes []CauseCode) string {
 			detail = strings.Join(parts, ", ")
 		}
 		full := fmt.Sprintf("%s %s %s: %s", r.When, r.Workload(), r.Verdict, detail)
-		s.f(`<g class="point" data-run="%d" data-detail="%s"><title>%s</title>`, i, esc(full), esc(full))
+		s.F(`<g class="point" data-run="%d" data-detail="%s"><title>%s</title>`, i, format.Esc(full), format.Esc(full))
 		y := h
 		for _, code := range codes { // the same order in every bar
 			for _, c := range r.Causes {
@@ -269,14 +271,14 @@ func causesSVG(runs []trendRun, codes []CauseCode) string {
 				}
 				bh := h * float64(c.Failures) / top
 				y -= bh
-				s.f(`<rect class="cause" data-cause="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`, esc(string(code)), x-bw/2, y, bw, bh, causeColor(code))
+				s.F(`<rect class="cause" data-cause="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"/>`, format.Esc(string(code)), x-bw/2, y, bw, bh, causeColor(code))
 			}
 		}
 		// A thin base keeps a run without causes clickable and visible.
-		s.f(`<rect x="%.1f" y="%.1f" width="%.1f" height="2" fill="#bdbdbd"/></g>`, x-bw/2, h-1, bw)
+		s.F(`<rect x="%.1f" y="%.1f" width="%.1f" height="2" fill="#bdbdbd"/></g>`, x-bw/2, h-1, bw)
 	}
-	s.f(`</g></svg>`)
-	return s.b.String()
+	s.F(`</g></svg>`)
+	return s.B.String()
 }
 
 var trendTmpl = template.Must(template.New("trend").Parse(`<!DOCTYPE html>
@@ -316,11 +318,11 @@ table.runs{border-collapse:collapse} table.runs td,table.runs th{border:1px soli
 // A click on a point shows its run's details and marks its row in the table.
 (function(){
   var details=document.getElementById('details'), rows=document.querySelectorAll('table.runs tr[data-run]');
-  function pick(el){
+  function format.Pick(el){
     details.textContent=el.getAttribute('data-detail');
     rows.forEach(function(row){row.classList.toggle('picked',row.getAttribute('data-run')===el.getAttribute('data-run'));});
   }
-  document.querySelectorAll('svg .point').forEach(function(el){el.addEventListener('click',function(){pick(el);});});
+  document.querySelectorAll('svg .point').forEach(function(el){el.addEventListener('click',function(){format.Pick(el);});});
   document.body.setAttribute('data-ok','1');
 })();
 </script>

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
@@ -71,10 +72,10 @@ func watchesCheck(r *Report, in Input) Check {
 	if len(lost) > 0 {
 		var names []string
 		for _, g := range lost {
-			names = append(names, fmt.Sprintf("%s (lost at %s)", g.watch, offset(t0, g.from)))
+			names = append(names, fmt.Sprintf("%s (lost at %s)", g.watch, format.Offset(t0, g.from)))
 		}
 		c.Message = fmt.Sprintf("the %s of %s did not recover before the load ended at %s: what the rollout did after that was not seen",
-			pick(len(lost) > 1, "watches", "watch"), strings.Join(names, ", "), offset(t0, end))
+			format.Pick(len(lost) > 1, "watches", "watch"), strings.Join(names, ", "), format.Offset(t0, end))
 		return c
 	}
 	c.Passed = true
@@ -84,7 +85,7 @@ func watchesCheck(r *Report, in Input) Check {
 	}
 	var spans []string
 	for _, g := range gaps {
-		spans = append(spans, fmt.Sprintf("%s %s to %s", g.watch, offset(t0, g.from), offset(t0, g.to)))
+		spans = append(spans, fmt.Sprintf("%s %s to %s", g.watch, format.Offset(t0, g.from), format.Offset(t0, g.to)))
 	}
 	c.Message = fmt.Sprintf("%d watch gaps, each recovered before the load ended: %s", len(gaps), strings.Join(spans, ", "))
 	return c
@@ -118,7 +119,7 @@ func completionUnseen(r *Report, in Input) {
 	c := &r.Checks[i]
 	c.Inconclusive, c.Partial = true, true
 	c.Message += fmt.Sprintf(" (the Deployment's watch was lost at %s and not back when the run gave up at %s: whether it completed was not seen)",
-		offset(r.start(), lost.from), offset(r.start(), gaveUp))
+		format.Offset(r.start(), lost.from), format.Offset(r.start(), gaveUp))
 }
 
 // markUncertain marks the causes whose failures, or whose pods'
@@ -152,7 +153,7 @@ func markUncertain(r *Report, in Input) {
 				gto = end
 			}
 			if !g.from.After(to) && !gto.Before(from) {
-				hit = append(hit, fmt.Sprintf("the %s watch was broken from %s to %s", g.watch, offset(t0, g.from), pick(g.to.IsZero(), "the end", offset(t0, g.to))))
+				hit = append(hit, fmt.Sprintf("the %s watch was broken from %s to %s", g.watch, format.Offset(t0, g.from), format.Pick(g.to.IsZero(), "the end", format.Offset(t0, g.to))))
 			}
 		}
 		if len(hit) == 0 {

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/workload"
 )
 
@@ -402,9 +402,10 @@ func (w *weigher) weigh(it item) weighing {
 // closed or reset under the request: the connection had served before and
 // was pinned to its pod when it was opened (a front that routes each
 // request anew answers 502 instead), so its end says when that pod closed
-// it, not where the front sent new requests.
+// it, not where the front sent new requests. A refused dial is of class
+// refused (attack.Classify), never reset or EOF.
 func keptClosed(it item) bool {
-	return it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF) && !strings.Contains(it.err, "refused")
+	return it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF)
 }
 
 // cutKept finds the terminating pod that cut a kept connection under the
@@ -490,32 +491,32 @@ func (c candidate) describe(w *weigher) string {
 	case kindInflight:
 		return fmt.Sprintf("requests were open when %s's container exited, and ended with it", p.name)
 	case kindDrained:
-		ran := "until " + offset(w.t0, p.exited)
+		ran := "until " + format.Offset(w.t0, p.exited)
 		if p.exitStamped {
-			ran = "until at least " + offset(w.t0, p.exitLo) + " (its container's finishedAt)"
+			ran = "until at least " + format.Offset(w.t0, p.exitLo) + " (its container's finishedAt)"
 		}
-		return fmt.Sprintf("not %s: its successes stopped at %s while it ran %s, so the load balancer no longer sent it requests", p.name, offset(w.t0, p.lastOK), ran)
+		return fmt.Sprintf("not %s: its successes stopped at %s while it ran %s, so the load balancer no longer sent it requests", p.name, format.Offset(w.t0, p.lastOK), ran)
 	case kindServed:
-		return fmt.Sprintf("not %s: it served from %s", p.name, offset(w.t0, p.firstOK))
+		return fmt.Sprintf("not %s: it served from %s", p.name, format.Offset(w.t0, p.firstOK))
 	}
 	if c.kind == kindNew {
 		switch {
 		case !p.firstOK.IsZero():
-			return fmt.Sprintf("%s was Ready and served its first request only at %s", p.name, offset(w.t0, p.firstOK))
+			return fmt.Sprintf("%s was Ready and served its first request only at %s", p.name, format.Offset(w.t0, p.firstOK))
 		case w.headers:
 			return fmt.Sprintf("%s was Ready but no success named it yet", p.name)
 		}
-		return fmt.Sprintf("%s was Ready since %s (no success named its pod, so when it began to serve is unknown)", p.name, offset(w.t0, p.ready))
+		return fmt.Sprintf("%s was Ready since %s (no success named its pod, so when it began to serve is unknown)", p.name, format.Offset(w.t0, p.ready))
 	}
 	switch {
 	case !p.exited.IsZero() && !p.lastOK.IsZero():
-		return fmt.Sprintf("%s served until %s and exited %s", p.name, offset(w.t0, p.lastOK), p.exitText(w.t0))
+		return fmt.Sprintf("%s served until %s and exited %s", p.name, format.Offset(w.t0, p.lastOK), p.exitText(w.t0))
 	case !p.exited.IsZero():
 		return fmt.Sprintf("%s exited %s", p.name, p.exitText(w.t0))
 	case !p.lastOK.IsZero():
-		return fmt.Sprintf("%s's last success was at %s", p.name, offset(w.t0, p.lastOK))
+		return fmt.Sprintf("%s's last success was at %s", p.name, format.Offset(w.t0, p.lastOK))
 	}
-	return fmt.Sprintf("%s was terminating since %s (when it stopped serving is unknown)", p.name, offset(w.t0, p.del))
+	return fmt.Sprintf("%s was terminating since %s (when it stopped serving is unknown)", p.name, format.Offset(w.t0, p.del))
 }
 
 // connectionFailure reports whether the class is a failure to connect or a

@@ -186,8 +186,47 @@ func nhOnRealNode(c nhCase) bool {
 	return lab.node != "real" || c.realNode || os.Getenv("ROLLCHECK_E2E_NOHEADER_ALL") == "1"
 }
 
-// TestDiagnosisNoHeader runs every case once, each from no pods.
-func TestDiagnosisNoHeader(t *testing.T) {
+// The cases are split into three top-level tests so that the suite runner
+// (e2e/runner) can run them side by side on three labs: each case starts
+// from no pods and needs nothing of the others. nhParts deals the real
+// node's cases and the rest out in turn, so that each part has its share of
+// both.
+const nhParts = 3
+
+func nhPart(i int) int {
+	n := 0
+	for _, c := range nhCases[:i] {
+		if c.realNode == nhCases[i].realNode {
+			n++
+		}
+	}
+	return n % nhParts
+}
+
+// TestDiagnosisNoHeader1 to 3 run every case once between them, each from
+// no pods.
+func TestDiagnosisNoHeader1(t *testing.T) { nhRunPart(t, 0) }
+func TestDiagnosisNoHeader2(t *testing.T) { nhRunPart(t, 1) }
+func TestDiagnosisNoHeader3(t *testing.T) { nhRunPart(t, 2) }
+
+// TestNoHeaderPartsShareTheCases needs no lab: every part has cases of the
+// real node's default set, and the parts are within one case of each other.
+func TestNoHeaderPartsShareTheCases(t *testing.T) {
+	all, real := make([]int, nhParts), make([]int, nhParts)
+	for i, c := range nhCases {
+		all[nhPart(i)]++
+		if c.realNode {
+			real[nhPart(i)]++
+		}
+	}
+	for p := range nhParts {
+		if real[p] == 0 || all[p] < len(nhCases)/nhParts || all[p] > len(nhCases)/nhParts+1 {
+			t.Errorf("part %d has %d cases, %d of the real node's (all parts: %v, real: %v)", p+1, all[p], real[p], all, real)
+		}
+	}
+}
+
+func nhRunPart(t *testing.T, part int) {
 	needLab(t)
 	t.Cleanup(func() {
 		// Other tests expect the 2s of the scenarios and the demo app.
@@ -196,7 +235,10 @@ func TestDiagnosisNoHeader(t *testing.T) {
 			diagSetLag(t, "2s")
 		}
 	})
-	for _, c := range nhCases {
+	for i, c := range nhCases {
+		if nhPart(i) != part {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
 			if !nhOnRealNode(c) {
 				t.Skip("real node: not in its default set of cases (ROLLCHECK_E2E_NOHEADER_ALL=1 runs it)")

@@ -123,7 +123,7 @@ func startLab() (stop func(), err error) {
 	// A real load balancer names no pod, and by default neither does the
 	// lab's; diagnosing without the pod's identity is issue 14.
 	// --departures: the balancer records when it really stopped routing
-	// to each target, which TestDiagnosisNoHeader compares the measured
+	// to each target, which TestDiagnosisNoHeader1-3 compare the measured
 	// routing lag with (labDepartures).
 	args := []string{"up", "--dir", dir, "--lb-arg=--name-pods", "--lb-arg=--departures=" + filepath.Join(dir, labDepartures)}
 	switch lab.node {

@@ -39,6 +39,7 @@ import (
 func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/e2e.test", "the e2e test binary (go test -c ./e2e/)")
+	flag.StringVar(&o.dir, "dir", "e2e", "the e2e package's directory: each test runs in it, as under go test")
 	flag.StringVar(&o.labs, "labs", "process=3", "labs to start, MODE=N[,MODE=N]: process (the process kubelet) or real (the real node)")
 	flag.StringVar(&o.run, "run", ".", "run only the tests whose names match this regular expression")
 	flag.StringVar(&o.realRun, "real-run", ".", "of those, run on real labs only the tests matching this regular expression")
@@ -57,7 +58,8 @@ func main() {
 }
 
 type options struct {
-	bin, labs, run, realRun string
+	bin, dir, labs          string
+	run, realRun            string
 	durations, durationsOut string
 	logs                    string
 	alone                   string
@@ -82,6 +84,10 @@ type outcome struct {
 func run(ctx context.Context, o options, out io.Writer) error {
 	labs, err := parseLabs(o.labs)
 	if err != nil {
+		return err
+	}
+	// The tests run in -dir, so the binary's path must not be relative.
+	if o.bin, err = filepath.Abs(o.bin); err != nil {
 		return err
 	}
 	names, err := listTests(o.bin, o.run)
@@ -145,7 +151,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "e2e: %d labs ready in %.1fs\n", len(held), time.Since(start).Seconds())
 
-	s := &suite{out: out, queues: queues, running: map[int]runningTest{}, bin: o.bin, logs: logs, timeout: o.testTimeout}
+	s := &suite{out: out, queues: queues, running: map[int]runningTest{}, bin: o.bin, dir: o.dir, logs: logs, timeout: o.testTimeout}
 	// The tests that must be alone go first, while every lab is idle.
 	for _, j := range alone {
 		for i, h := range held {
@@ -428,6 +434,7 @@ type runningTest struct {
 type suite struct {
 	out     io.Writer
 	bin     string
+	dir     string
 	logs    string
 	timeout time.Duration
 
@@ -481,6 +488,7 @@ func (s *suite) runOne(ctx context.Context, n int, h *heldLab, j job) outcome {
 	if err == nil {
 		cmd := exec.Command(s.bin, "-test.run", "^"+regexp.QuoteMeta(j.test)+"$", "-test.v", "-test.count=1", "-test.timeout", s.timeout.String())
 		cmd.Env = append(withoutE2E(os.Environ()), "ROLLCHECK_E2E=1", "ROLLCHECK_E2E_LAB="+h.dir, "ROLLCHECK_E2E_NODE="+h.mode)
+		cmd.Dir = s.dir
 		cmd.Stdout, cmd.Stderr = f, f
 		// Its own process group, so that an interrupt stops the test and
 		// every rollcheck and kubectl it started.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,10 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/rollcheck/rollcheck/lab/kubelet"
 	"github.com/rollcheck/rollcheck/lab/node"
@@ -26,34 +21,7 @@ import (
 const (
 	defaultNodeName = "lab-node"
 	defaultLB       = "default/demo"
-	// serviceCIDR labels Service ClusterIPs; nothing ever dials them.
-	serviceCIDR = "10.96.0.0/16"
 )
-
-// controllers are the kube-controller-manager controllers the lab runs. The
-// node lifecycle controller is left out on purpose: it would taint and evict
-// the process kubelet's pods whenever the kubelet misses a heartbeat.
-var controllers = []string{
-	"deployment-controller",
-	"replicaset-controller",
-	"endpointslice-controller",
-	"garbage-collector-controller",
-	"namespace-controller",
-	"serviceaccount-controller",
-	"serviceaccount-token-controller",
-	"root-ca-certificate-publisher-controller",
-	"pod-garbage-collector-controller",
-	"disruption-controller",
-	"job-controller",
-	"statefulset-controller",
-	"daemonset-controller",
-	"ttl-after-finished-controller",
-	// A nightly CronJob keeps its reports on a PersistentVolumeClaim.
-	"cronjob-controller",
-	"persistentvolume-binder-controller",
-	"persistentvolume-protection-controller",
-	"persistentvolumeclaim-protection-controller",
-}
 
 // lbTarget is one --lb SERVICE[=PORT] of up.
 type lbTarget struct {
@@ -103,7 +71,6 @@ type upOptions struct {
 	traefik        string // Traefik's binary, with --ingress
 	nodeMode       string
 	proxyMode      string
-	real           *realNode // with --node real
 	setRegisterLag bool
 	setDeregLag    bool
 	setIdleTimeout bool
@@ -361,21 +328,15 @@ func (o *upOptions) run(ctx context.Context) error {
 		return fmt.Errorf("write kubeconfig: %w", err)
 	}
 	kubeconfig := pk.path(kubeconfigFile)
-	if o.nodeMode == nodeReal {
-		if o.real, err = newRealNode(o, kubeconfig); err != nil {
-			return err
-		}
-		// After the components stop (defers run last first): mounts,
-		// cgroups and the namespace go too.
-		defer func() {
-			began := time.Now()
-			if err := o.real.teardown(); err != nil {
-				fmt.Fprintf(o.out, "real node teardown: %v\n", err)
-				return
-			}
-			fmt.Fprintf(o.out, "real node torn down in %s\n", time.Since(began).Round(10*time.Millisecond))
-		}()
-		fmt.Fprintln(o.out, o.real.describe(ctx))
+	nd, err := o.newNodeRunner(pk, pt)
+	if err != nil {
+		return err
+	}
+	// After the components stop (defers run last first): what the node
+	// left on the host goes too.
+	defer nd.teardown(o.out)
+	if line := nd.describe(ctx); line != "" {
+		fmt.Fprintln(o.out, line)
 	}
 
 	sup := newSupervisor(o.exe, o.dir)
@@ -383,7 +344,7 @@ func (o *upOptions) run(ctx context.Context) error {
 
 	startCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	state, err := o.startAll(startCtx, sup, pk, pt)
+	state, err := o.startAll(startCtx, sup, pk, pt, nd)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while starting
@@ -426,332 +387,3 @@ func (o *upOptions) run(ctx context.Context) error {
 	sup.stop()
 	return nil
 }
-
-// startAll starts the components in dependency order and waits until the lab
-// is ready.
-func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt ports) (*State, error) {
-	kubeconfig := pk.path(kubeconfigFile)
-	etcdAddr := fmt.Sprintf("127.0.0.1:%d", pt.etcdClient)
-	state := &State{
-		Dir:        o.dir,
-		Kubeconfig: kubeconfig,
-		LB:         map[string]string{},
-		APIServer:  fmt.Sprintf("https://127.0.0.1:%d", pt.apiserver),
-		Etcd:       "http://" + etcdAddr,
-	}
-	if !o.noKubelet {
-		state.NodeName = o.nodeName
-	}
-	state.NodeMode = o.nodeMode
-	if o.real != nil {
-		state.Netns = o.real.layout.Namespace
-		state.NetnsPath = o.real.layout.NetnsPath()
-		state.NodeIP = node.NodeIP
-		state.ContainerdSocket = o.real.layout.ContainerdSocket()
-		state.ProxyMode = o.proxyMode
-	}
-	if o.ingress {
-		state.IngressURL = fmt.Sprintf("http://127.0.0.1:%d", o.ingressPort)
-	}
-	for _, t := range o.targets {
-		u := fmt.Sprintf("http://127.0.0.1:%d", t.port)
-		if t.kubeProxy {
-			if state.KubeProxy == nil {
-				state.KubeProxy = map[string]string{}
-			}
-			state.KubeProxy[t.service] = u
-			continue
-		}
-		state.LB[t.service] = u
-		if state.LBURL == "" {
-			state.LBURL = u
-		}
-	}
-
-	// waitFor polls cond until it holds, failing early if a component dies.
-	waitFor := func(what string, cond func(context.Context) error) error {
-		var last error
-		for {
-			if last = cond(ctx); last == nil {
-				return nil
-			}
-			select {
-			case err := <-sup.failed:
-				return err
-			case <-ctx.Done():
-				return fmt.Errorf("timed out waiting for %s: %v (logs in %s)", what, last, filepath.Join(o.dir, logsDir))
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
-
-	if o.real != nil {
-		// containerd first: it serves while the control plane starts.
-		if err := o.real.startRuntime(ctx, sup); err != nil {
-			return nil, err
-		}
-	}
-	if err := sup.start(&child{name: "etcd", grace: 10 * time.Second, args: []string{
-		"--dir", o.dir,
-		"--listen-client", etcdAddr,
-		"--listen-peer", fmt.Sprintf("127.0.0.1:%d", pt.etcdPeer),
-	}}); err != nil {
-		return nil, err
-	}
-	if err := waitFor("etcd", func(context.Context) error { return dialable(etcdAddr) }); err != nil {
-		return nil, err
-	}
-	apiArgs := apiserverArgs(pk, pt, etcdAddr)
-	if o.real != nil {
-		apiArgs = append(apiArgs, node.APIServerArgs(o.real.layout)...)
-	}
-	if err := sup.start(&child{name: "apiserver", grace: 10 * time.Second, args: apiArgs}); err != nil {
-		return nil, err
-	}
-	// The real node's images are written and imported while the rest
-	// starts; no pod runs before up is ready, and up waits for them.
-	imported := make(chan error, 1)
-	if o.real != nil {
-		go func() { imported <- o.real.importImages(ctx, o.out) }()
-	} else {
-		imported <- nil
-	}
-
-	restCfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	restCfg.Timeout = 5 * time.Second
-	restCfg.QPS, restCfg.Burst = 50, 100
-	cs, err := kubernetes.NewForConfig(restCfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitFor("the API server's /readyz", func(ctx context.Context) error {
-		return apiserverReady(ctx, cs)
-	}); err != nil {
-		return nil, err
-	}
-
-	if err := sup.start(&child{name: "controller-manager", grace: 10 * time.Second, followsAPIServer: true, args: controllerManagerArgs(pk)}); err != nil {
-		return nil, err
-	}
-	if err := sup.start(&child{name: "scheduler", grace: 10 * time.Second, followsAPIServer: true, args: []string{
-		"--kubeconfig", kubeconfig,
-		"--authentication-kubeconfig", kubeconfig,
-		"--authorization-kubeconfig", kubeconfig,
-		"--leader-elect=false",
-		"--bind-address=127.0.0.1",
-		"--secure-port=0",
-	}}); err != nil {
-		return nil, err
-	}
-	if o.real != nil {
-		if err := o.real.startNode(sup, fmt.Sprintf("127.0.0.1:%d", pt.apiserver)); err != nil {
-			return nil, err
-		}
-		if o.ingress {
-			if err := sup.start(&child{name: traefikName, grace: 10 * time.Second, argv: traefikCommand(o.real.layout, o.traefik, kubeconfig)}); err != nil {
-				return nil, err
-			}
-		}
-	} else if !o.noKubelet {
-		args := append([]string{
-			"--kubeconfig", kubeconfig,
-			"--node-name", o.nodeName,
-			// Its kubelet API listens on the host's 127.0.0.1: only the
-			// API server (a certificate of the lab's CA) may use it.
-			"--client-ca-file", pk.path(caCertFile),
-			"--dir", filepath.Join(o.dir, "kubelet"),
-			"--status-relist", o.statusRelist.String(),
-		}, o.kubeletArgs...)
-		// The kubelet stops its pods on SIGTERM; give their grace periods time.
-		if err := sup.start(&child{name: "kubelet", grace: 40 * time.Second, args: args}); err != nil {
-			return nil, err
-		}
-	}
-	if len(o.targets) > 0 || o.ingress {
-		args := []string{"--kubeconfig", kubeconfig}
-		for _, t := range o.targets {
-			flag := "--service"
-			if t.kubeProxy {
-				flag = "--cluster-ip-service"
-			}
-			args = append(args, flag, fmt.Sprintf("%s=127.0.0.1:%d", t.service, t.port))
-		}
-		if o.ingress {
-			args = append(args, "--tcp-forward", fmt.Sprintf("127.0.0.1:%d=%s", o.ingressPort, traefikEntrypoint))
-		}
-		if o.setRegisterLag {
-			args = append(args, "--register-lag", o.registerLag.String())
-		}
-		if o.setDeregLag {
-			args = append(args, "--deregister-lag", o.deregisterLag.String())
-		}
-		if o.setIdleTimeout {
-			args = append(args, "--idle-timeout", o.idleTimeout.String())
-		}
-		if o.real != nil {
-			// The targets are pod IPs, inside the namespace.
-			args = append(args, "--netns", o.real.layout.NetnsPath())
-		}
-		args = append(args, o.lbArgs...)
-		if err := sup.start(&child{name: "lb", grace: 10 * time.Second, args: args}); err != nil {
-			return nil, err
-		}
-	}
-
-	if err := waitFor("the default ServiceAccount", func(ctx context.Context) error {
-		_, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1GetOptions)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	if o.real != nil {
-		if err := waitFor("the kubernetes Service's endpoint for pods", func(ctx context.Context) error {
-			return publishAPIServer(ctx, cs, int32(pt.apiserver))
-		}); err != nil {
-			return nil, err
-		}
-	}
-	if !o.noKubelet {
-		if err := waitFor("Node "+o.nodeName+" Ready", func(ctx context.Context) error {
-			return nodeReady(ctx, cs, o.nodeName)
-		}); err != nil {
-			return nil, err
-		}
-	}
-	select {
-	case err := <-imported:
-		if err != nil {
-			return nil, err
-		}
-	case err := <-sup.failed:
-		return nil, err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("timed out importing the real node's images (logs in %s)", filepath.Join(o.dir, logsDir))
-	}
-	for _, t := range o.targets {
-		addr := fmt.Sprintf("127.0.0.1:%d", t.port)
-		if err := waitFor("the load balancer on "+addr, func(context.Context) error { return dialable(addr) }); err != nil {
-			return nil, err
-		}
-	}
-	if o.ingress {
-		addr := fmt.Sprintf("127.0.0.1:%d", o.ingressPort)
-		if err := waitFor("the ingress front's forwarder on "+addr, func(context.Context) error { return dialable(addr) }); err != nil {
-			return nil, err
-		}
-		if err := waitFor("Traefik's entrypoint "+traefikEntrypoint+" inside the namespace", func(ctx context.Context) error {
-			return traefikServing(ctx, o.real.layout.NetnsPath())
-		}); err != nil {
-			return nil, err
-		}
-	}
-	return state, nil
-}
-
-func apiserverArgs(pk *pki, pt ports, etcdAddr string) []string {
-	return []string{
-		"--etcd-servers=http://" + etcdAddr,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(pt.apiserver),
-		"--tls-cert-file=" + pk.path(servingCertFile),
-		"--tls-private-key-file=" + pk.path(servingKeyFile),
-		"--kubelet-client-certificate=" + pk.path(kubeletClientCertFile),
-		"--kubelet-client-key=" + pk.path(kubeletClientKeyFile),
-		"--client-ca-file=" + pk.path(caCertFile),
-		"--token-auth-file=" + pk.path(tokenFile),
-		"--authorization-mode=RBAC",
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file=" + pk.path(saPubFile),
-		"--service-account-signing-key-file=" + pk.path(saKeyFile),
-		"--service-cluster-ip-range=" + serviceCIDR,
-		// The kubernetes Service's endpoint would be 127.0.0.1, which
-		// Endpoints and EndpointSlices reject; the real node publishes its
-		// own (publishAPIServer), the process node needs none.
-		"--endpoint-reconciler-type=none",
-		// TaintNodesByCondition taints every new Node not-ready until the
-		// node lifecycle controller clears it; the lab does not run that
-		// controller (see controllers), so the taint would stay for good.
-		"--disable-admission-plugins=TaintNodesByCondition",
-		"--enable-priority-and-fairness=false",
-		// Reach the kubelet (logs, exec, port-forward) at the Node's
-		// InternalIP, never by looking its name up in DNS: that lookup
-		// would leave the machine.
-		"--kubelet-preferred-address-types=InternalIP",
-		"--profiling=false",
-	}
-}
-
-func controllerManagerArgs(pk *pki) []string {
-	kubeconfig := pk.path(kubeconfigFile)
-	return []string{
-		"--kubeconfig", kubeconfig,
-		"--authentication-kubeconfig", kubeconfig,
-		"--authorization-kubeconfig", kubeconfig,
-		"--controllers=" + strings.Join(controllers, ","),
-		"--service-account-private-key-file=" + pk.path(saKeyFile),
-		"--root-ca-file=" + pk.path(caCertFile),
-		"--use-service-account-credentials=false",
-		"--leader-elect=false",
-		"--bind-address=127.0.0.1",
-		"--secure-port=0",
-		"--kube-api-qps=100",
-		"--kube-api-burst=200",
-	}
-}
-
-// apiReadyFunc returns a check of the API server's /readyz through the
-// admin kubeconfig (nil if the kubeconfig cannot be read: no recovery then).
-func apiReadyFunc(kubeconfig string) func(context.Context) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil
-	}
-	return func(ctx context.Context) error { return apiserverReady(ctx, cs) }
-}
-
-func dialable(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	return c.Close()
-}
-
-func apiserverReady(ctx context.Context, cs kubernetes.Interface) error {
-	body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-	if err != nil {
-		return fmt.Errorf("/readyz: %w: %s", err, firstLine(body))
-	}
-	return nil
-}
-
-func nodeReady(ctx context.Context, cs kubernetes.Interface, name string) error {
-	n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1GetOptions)
-	if err != nil {
-		return err
-	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			if c.Status == corev1.ConditionTrue {
-				return nil
-			}
-			return fmt.Errorf("node %s Ready=%s: %s", name, c.Status, c.Message)
-		}
-	}
-	return fmt.Errorf("node %s has no Ready condition", name)
-}
-
-func firstLine(b []byte) string {
-	s, _, _ := strings.Cut(string(b), "\n")
-	return s
-}
-
-var metav1GetOptions = metav1.GetOptions{}

@@ -1,0 +1,184 @@
+package attack
+
+// The HTTP side of a load stream: its client and transport, and the
+// RoundTripper that learns which requests reused a connection and applies
+// the request timeout.
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"sync"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// newClient builds the stream's HTTP client: vegeta's defaults (keep-alive,
+// 10000 idle connections per host, no idle timeout; keep-alive off for the
+// new stream) behind a RoundTripper that learns whether each request reused
+// a connection, which vegeta does not report.
+//
+// The request timeout is that RoundTripper's, not http.Client.Timeout: for a
+// RoundTripper other than its own *http.Transport, net/http enforces
+// Client.Timeout with a goroutine, a timer and two channels per request, which
+// made most of rollcheck's CPU per request over bare vegeta's. The tracker
+// applies the same deadline the way the client does for its own transport (a
+// context deadline over the whole exchange, redirects and body included) and
+// words the errors the same.
+func (st *loadStream) newClient(cfg Config) *http.Client {
+	keepAlive := st.idx == idxStreamReused
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	if !keepAlive {
+		dialer.KeepAlive = 0
+	}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     &tls.Config{},
+		MaxIdleConnsPerHost: vegeta.DefaultConnections,
+		MaxConnsPerHost:     vegeta.DefaultMaxConnections,
+		DisableKeepAlives:   !keepAlive,
+		ForceAttemptHTTP2:   cfg.HTTP2,
+	}
+	if !cfg.HTTP2 {
+		// A non-nil empty map turns off the bundled HTTP/2, as vegeta does.
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	st.reuse.next = tr
+	st.reuse.timeout = cfg.Timeout
+	st.transport = tr
+	return &http.Client{Transport: st.reuse}
+}
+
+// reuseTracker is a RoundTripper recording which requests got a reused
+// connection, keyed by vegeta's sequence number (its X-Vegeta-Seq request
+// header). The aggregator takes the flag when the result arrives; this works
+// for successes and for every kind of error, including ones raised while
+// reading the body after vegeta has dropped the response headers. It also
+// enforces the request timeout (see newClient).
+type reuseTracker struct {
+	next    http.RoundTripper
+	timeout time.Duration // for the whole exchange, as http.Client.Timeout; 0: none
+	mu      sync.Mutex
+	seqs    map[uint64]struct{} // requests whose last connection was reused
+}
+
+const seqHeader = "X-Vegeta-Seq"
+
+// exchange is one request through the tracker, in one allocation: its trace
+// hook and, with a timeout, its deadline and the response body it guards.
+type exchange struct {
+	trace    httptrace.ClientTrace
+	tracker  *reuseTracker
+	seq      uint64
+	deadline time.Time
+	cancel   context.CancelFunc
+	body     io.ReadCloser
+}
+
+func (t *reuseTracker) RoundTrip(req *http.Request) (*http.Response, error) {
+	seq, err := strconv.ParseUint(req.Header.Get(seqHeader), 10, 64)
+	tracked := err == nil
+	if !tracked && t.timeout <= 0 {
+		return t.next.RoundTrip(req)
+	}
+	x := &exchange{tracker: t, seq: seq}
+	ctx := req.Context()
+	if tracked {
+		// The transport may retry on a new connection; the last one counts.
+		x.trace.GotConn = x.gotConn
+		ctx = httptrace.WithClientTrace(ctx, &x.trace)
+	}
+	if t.timeout <= 0 {
+		return t.next.RoundTrip(req.WithContext(ctx))
+	}
+	x.deadline = t.deadline(req)
+	ctx, x.cancel = context.WithDeadline(ctx, x.deadline)
+	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		x.cancel()
+		if x.timedOut() {
+			err = &timeoutError{err.Error() + " (Client.Timeout exceeded while awaiting headers)"}
+		}
+		return nil, err
+	}
+	if resp.Body == nil {
+		// The client fills in an empty body; nothing left to time out.
+		x.cancel()
+		return resp, nil
+	}
+	x.body = resp.Body
+	resp.Body = x
+	return resp, nil
+}
+
+// deadline is when req must be done: timeout from now, or, for a redirect
+// the client follows, the deadline of the request that got the redirect
+// (the one this tracker passed on), so that the timeout covers the chain.
+func (t *reuseTracker) deadline(req *http.Request) time.Time {
+	if r := req.Response; r != nil && r.Request != nil {
+		if d, ok := r.Request.Context().Deadline(); ok {
+			return d
+		}
+	}
+	return time.Now().Add(t.timeout)
+}
+
+func (x *exchange) gotConn(info httptrace.GotConnInfo) {
+	t := x.tracker
+	t.mu.Lock()
+	if info.Reused {
+		t.seqs[x.seq] = struct{}{}
+	} else {
+		delete(t.seqs, x.seq)
+	}
+	t.mu.Unlock()
+}
+
+func (x *exchange) timedOut() bool { return time.Now().After(x.deadline) }
+
+// Read and Close guard the response body as http.Client does with its
+// timeout: the deadline holds until the body is read or closed, and a read
+// that fails after it says so.
+func (x *exchange) Read(p []byte) (int, error) {
+	n, err := x.body.Read(p)
+	switch {
+	case err == nil || err == io.EOF:
+		return n, err
+	case x.timedOut():
+		err = &timeoutError{err.Error() + " (Client.Timeout or context cancellation while reading body)"}
+	}
+	return n, err
+}
+
+func (x *exchange) Close() error {
+	err := x.body.Close()
+	x.cancel()
+	return err
+}
+
+// timeoutError is net/http's error for a request that exceeded the client's
+// timeout: a net.Error that is a timeout and matches
+// context.DeadlineExceeded.
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string     { return e.msg }
+func (e *timeoutError) Timeout() bool     { return true }
+func (e *timeoutError) Temporary() bool   { return true }
+func (e *timeoutError) Is(err error) bool { return err == context.DeadlineExceeded }
+
+// take reports whether request seq reused a connection and forgets it.
+func (t *reuseTracker) take(seq uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.seqs[seq]
+	if ok {
+		delete(t.seqs, seq)
+	}
+	return ok
+}

@@ -1,0 +1,85 @@
+package cluster
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/rollcheck/rollcheck/lab/node"
+)
+
+// Each node mode fills lab.json's node fields and lb's flags its own way;
+// startAll's common part (targets, ingress, lags, --lb-arg last) is the
+// same for all.
+func TestNodeModesFillStateAndLBFlags(t *testing.T) {
+	dir := t.TempDir()
+	layout := node.NewLayout(dir)
+	o := &upOptions{
+		dir:      dir,
+		nodeName: "lab-node",
+		targets:  []lbTarget{{service: "default/demo", port: 8081}},
+		lbArgs:   []string{"--name-pods"},
+	}
+	pt := ports{etcdClient: 2379, apiserver: 6443}
+	tests := []struct {
+		name     string
+		mode     string
+		nd       nodeRunner
+		wantNode string
+		wantNS   string
+		wantLB   []string
+	}{
+		{
+			name:     "the process kubelet names its Node and lb reaches pods on 127.0.0.1",
+			mode:     nodeProcess,
+			nd:       &processNode{name: "lab-node"},
+			wantNode: "lab-node",
+			wantLB:   []string{"--kubeconfig", "kc", "--service", "default/demo=127.0.0.1:8081", "--name-pods"},
+		},
+		{
+			name:   "without a kubelet there is no Node",
+			mode:   nodeProcess,
+			nd:     &processNode{noKubelet: true, name: "lab-node"},
+			wantLB: []string{"--kubeconfig", "kc", "--service", "default/demo=127.0.0.1:8081", "--name-pods"},
+		},
+		{
+			name: "the real node gives its namespace, and lb dials pod IPs inside it",
+			mode: nodeReal,
+			nd: &realRunner{n: &realNode{layout: layout, cfg: node.Config{NodeName: "lab-node", ProxyMode: node.ProxyNFTables}},
+				apiserverPort: pt.apiserver},
+			wantNode: "lab-node",
+			wantNS:   layout.Namespace,
+			wantLB:   []string{"--kubeconfig", "kc", "--service", "default/demo=127.0.0.1:8081", "--netns", layout.NetnsPath(), "--name-pods"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o.nodeMode = tt.mode
+			s := o.newState("kc", "127.0.0.1:2379", pt, tt.nd)
+			if s.NodeMode != tt.mode || s.NodeName != tt.wantNode || s.Netns != tt.wantNS {
+				t.Errorf("state node fields = mode %q name %q netns %q, want %q %q %q", s.NodeMode, s.NodeName, s.Netns, tt.mode, tt.wantNode, tt.wantNS)
+			}
+			if s.LBURL != "http://127.0.0.1:8081" || s.APIServer != "https://127.0.0.1:6443" {
+				t.Errorf("state URLs = lb %q apiserver %q", s.LBURL, s.APIServer)
+			}
+			if tt.mode == nodeReal && (s.NodeIP != node.NodeIP || s.ProxyMode != node.ProxyNFTables || s.NetnsPath != layout.NetnsPath()) {
+				t.Errorf("real node state = ip %q proxy %q netns path %q", s.NodeIP, s.ProxyMode, s.NetnsPath)
+			}
+			if got := o.lbCommandArgs("kc", tt.nd); !slices.Equal(got, tt.wantLB) {
+				t.Errorf("lb args = %q, want %q", got, tt.wantLB)
+			}
+		})
+	}
+}
+
+func TestNewNodeRunnerPicksTheProcessKubelet(t *testing.T) {
+	dir := t.TempDir()
+	o := &upOptions{dir: dir, nodeMode: nodeProcess, nodeName: "n1", kubeletArgs: []string{"--x"}}
+	nd, err := o.newNodeRunner(&pki{dir: dir}, ports{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := nd.(*processNode)
+	if !ok || p.name != "n1" || !slices.Equal(p.extraArgs, []string{"--x"}) {
+		t.Fatalf("newNodeRunner = %#v, want the process kubelet of Node n1", nd)
+	}
+}

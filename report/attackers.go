@@ -100,7 +100,7 @@ func attackersSVG(r *Report, ts timeScale) string {
 	}
 	h := float64(len(r.Attackers)*laneH + 4)
 	var s format.SVG
-	s.F(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="attacker pods">`, svgWidth, h+20)
+	s.F(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="attacker pods">`, format.SVGWidth, h+20)
 	axis(&s, r, ts, h)
 	for i, a := range r.Attackers {
 		y := float64(i*laneH + 2)

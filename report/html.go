@@ -20,9 +20,8 @@ import (
 // lays it out.
 
 const (
-	svgWidth   = 1200
 	leftMargin = 230 // room for pod names
-	plotWidth  = svgWidth - leftMargin - 20
+	plotWidth  = format.SVGWidth - leftMargin - 20
 	chartH     = 180
 	laneH      = 18
 )
@@ -59,7 +58,7 @@ func (ts timeScale) x(t time.Time) float64 {
 // causes, a chart of success rate and latency with failures marked by class,
 // and one swimlane per pod with its lifecycle phases.
 func WriteHTML(r *Report, w io.Writer) error {
-	t0 := r.start()
+	t0 := r.Start()
 	end := t0
 	if len(r.Phases) > 0 {
 		end = r.Phases[len(r.Phases)-1].End
@@ -133,7 +132,7 @@ func niceStep(dur float64) float64 {
 func chartSVG(r *Report, ts timeScale) string {
 	var s format.SVG
 	top, h := 20.0, float64(chartH)
-	s.F(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="success rate and latency over time">`, svgWidth, top+h+30)
+	s.F(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="success rate and latency over time">`, format.SVGWidth, top+h+30)
 	s.F(`<g transform="translate(0,%.0f)">`, top)
 	axis(&s, r, ts, h)
 	maxLat := 0.0
@@ -239,7 +238,7 @@ func lanesSVG(r *Report, ts timeScale) string {
 	rows := len(names) + 1
 	h := float64(rows*laneH + 4)
 	var s format.SVG
-	s.F(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="pod lifecycles">`, svgWidth, h+20)
+	s.F(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="pod lifecycles">`, format.SVGWidth, h+20)
 	axis(&s, r, ts, h)
 	end := ts.t0.Add(time.Duration(ts.dur * float64(time.Second)))
 	for i, n := range names {

@@ -22,9 +22,6 @@ import (
 // metricLabels label every family: which run of which workload.
 var metricLabels = []string{"namespace", "workload", "action"}
 
-// verdicts are the verdict gauge's states, one series each, 1 for the run's.
-var verdicts = []Verdict{Pass, Fail, Inconclusive}
-
 // WriteOpenMetrics renders the report's results in the OpenMetrics text
 // format (ending in "# EOF"): verdict, requests by class, failures by cause,
 // disrupted time, rollout duration and its p99 latency, and the largest
@@ -49,15 +46,6 @@ func WriteOpenMetrics(r *Report, w io.Writer) error {
 	return nil
 }
 
-// Workload names the report's workload as kubectl does: "deployment/web".
-func (r *Report) Workload() string {
-	kind := r.Rollout.Kind
-	if kind == "" {
-		kind = "deployment"
-	}
-	return kind + "/" + r.Rollout.Deployment
-}
-
 // metricFamilies gathers the report's gauges from a registry of their own.
 func metricFamilies(r *Report) ([]*dto.MetricFamily, error) {
 	reg := prometheus.NewPedanticRegistry()
@@ -79,7 +67,7 @@ func metricFamilies(r *Report) ([]*dto.MetricFamily, error) {
 		}
 	}
 	verdict := gauge("verdict", "Verdict of the run: 1 for the verdict it reached, 0 for the others.", "verdict")
-	for _, v := range verdicts {
+	for _, v := range Verdicts {
 		verdict(b2f(r.Verdict == v), string(v))
 	}
 	gauge("requests", "Requests the run sent.")(float64(r.Load.Requests))
@@ -102,7 +90,7 @@ func metricFamilies(r *Report) ([]*dto.MetricFamily, error) {
 	if lag := r.Measurements.MaxRoutingLag; lag != nil {
 		gauge("max_routing_lag_seconds", "Largest routing lag: from a removed pod's endpoint turning not ready to the last request routed to it.")(*lag)
 	}
-	if t0 := r.start(); !t0.IsZero() {
+	if t0 := r.Start(); !t0.IsZero() {
 		gauge("start_time_seconds", "When the run started, in seconds since the Unix epoch.")(float64(t0.UnixNano()) / 1e9)
 	}
 	families, err := reg.Gather()

@@ -21,7 +21,7 @@ func TestOpenMetricsOfTheSeedPairParse(t *testing.T) {
 		want   []sample
 		absent []string
 	}{
-		{file: "testdata/seed-as-is.json", want: []sample{
+		{file: "compare/testdata/seed-as-is.json", want: []sample{
 			{"rollcheck_verdict", map[string]string{"verdict": "FAIL"}, 1},
 			{"rollcheck_verdict", map[string]string{"verdict": "PASS"}, 0},
 			{"rollcheck_verdict", map[string]string{"verdict": "INCONCLUSIVE"}, 0},
@@ -37,7 +37,7 @@ func TestOpenMetricsOfTheSeedPairParse(t *testing.T) {
 			{"rollcheck_max_routing_lag_seconds", nil, 2.29}, // the last failure at 14.34 s, unready at 12.05 s
 			{"rollcheck_start_time_seconds", nil, float64(t0.Unix())},
 		}},
-		{file: "testdata/seed-to-be.json", want: []sample{
+		{file: "compare/testdata/seed-to-be.json", want: []sample{
 			{"rollcheck_verdict", map[string]string{"verdict": "PASS"}, 1},
 			{"rollcheck_failed_requests", nil, 0},
 			{"rollcheck_disrupted_seconds", nil, 0},

@@ -59,7 +59,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 		p.Line("  - and the run did not see all: " + note)
 	}
 	p.Line("")
-	t0 := r.start()
+	t0 := r.Start()
 	r.writeDiagnosis(p, t0)
 	r.writePreflight(p)
 	l := r.Load
@@ -163,18 +163,6 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 		})
 	}
 	return p.Err()
-}
-
-// start is the zero of the relative clock: the start of the load, or of the
-// first event when no load ran.
-func (r *Report) start() time.Time {
-	if len(r.Phases) > 0 {
-		return r.Phases[0].Start
-	}
-	if len(r.Events) > 0 {
-		return r.Events[0].Time
-	}
-	return time.Time{}
 }
 
 // podEvents are the timeline events worth showing a person: the noisy

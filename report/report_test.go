@@ -8,33 +8,14 @@ import (
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/fixture"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
-var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-
-// run builds a 30 s attack at 100/s with one bucket per second; fails maps a
-// second to the failures (class 502) in that second. The rollout is triggered
-// at 10 s and completes at 20 s.
-func run(fails map[int]int, achieved float64) (*attack.Result, rollout.Outcome) {
-	a := &attack.Result{Start: t0, End: t0.Add(30 * time.Second), Rate: 100, AchievedRate: achieved, BucketWidth: time.Second, ByClass: map[attack.Class]int{}}
-	for s := 0; s < 30; s++ {
-		b := attack.Bucket{Start: t0.Add(time.Duration(s) * time.Second), Total: 100, OK: 100 - fails[s]}
-		if fails[s] > 0 {
-			b.ByClass = map[attack.Class]int{attack.Class502: fails[s]}
-			for i := 0; i < fails[s]; i++ {
-				a.FailureList = append(a.FailureList, attack.Failure{Time: b.Start.Add(time.Duration(i) * time.Millisecond), Class: attack.Class502, Code: 502, Pod: "web-1"})
-			}
-		}
-		a.Buckets = append(a.Buckets, b)
-		a.Requests += 100
-		a.Failures += fails[s]
-		a.ByClass[attack.Class502] += fails[s]
-		a.ByClass[attack.ClassOK] += 100 - fails[s]
-	}
-	o := rollout.Outcome{Triggered: true, Completed: true, StartedAt: t0.Add(10 * time.Second), CompletedAt: t0.Add(20 * time.Second)}
-	return a, o
-}
+var (
+	t0  = fixture.T0
+	run = fixture.Run
+)
 
 func TestVerdict(t *testing.T) {
 	th := DefaultThresholds()

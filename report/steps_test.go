@@ -87,9 +87,9 @@ func TestNoStepsForOneRollout(t *testing.T) {
 // switch, not the rolling update strategy of the Deployment switched to.
 func TestSwitchToUnreadyPodsAdvisesWaitingNotMaxUnavailable(t *testing.T) {
 	tl := newTimeline()
-	tl.running("web-blue-a")
-	tl.deleted("web-blue-a", 12, 12.02, 12.1, 0, 12.2)
-	tl.fails(12.05, 15.0, 0.05, attack.Class503, "")
+	tl.Running("web-blue-a")
+	tl.Deleted("web-blue-a", 12, 12.02, 12.1, 0, 12.2)
+	tl.Fails(12.05, 15.0, 0.05, attack.Class503, "")
 	spec := deployment(func(d *appsv1.Deployment) {
 		d.Name = "web-green"
 		d.Status.ReadyReplicas = 0

@@ -8,6 +8,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/report/compare"
 )
 
 // ReportOptions are the settings of `rollcheck report`.
@@ -105,7 +106,7 @@ func (o *ReportOptions) Run() error {
 // writeTrend writes the trend page to --html, else to stdout.
 func (o *ReportOptions) writeTrend(rs []*report.Report) error {
 	if o.HTML == "" {
-		return report.WriteTrend(rs, o.Out)
+		return compare.WriteTrend(rs, o.Out)
 	}
-	return writeFile(o.HTML, nil, func(_ *report.Report, w io.Writer) error { return report.WriteTrend(rs, w) })
+	return writeFile(o.HTML, nil, func(_ *report.Report, w io.Writer) error { return compare.WriteTrend(rs, w) })
 }

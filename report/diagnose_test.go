@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -466,62 +463,13 @@ func TestRecommendationsAreSatisfiedByGoodSettings(t *testing.T) {
 func TestJSONHasTheDiagnosisFields(t *testing.T) {
 	r := Build(exitsAtOnce().input(deployment()))
 	var buf bytes.Buffer
-	if err := WriteJSON(r, &buf); err != nil {
+	if err := writeJSON(r, &buf); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{`"causes"`, `"recommendations"`, `"measurements"`, `"attribution": "time-window"`, `"attributed"`, `"code": "TERMINATING_POD_STILL_ROUTED"`, `"evidence"`, `"satisfied": false`, `"routing_lag_seconds": 1.98`, `"min_ready_endpoints": 1`} {
 		if !strings.Contains(buf.String(), k) {
 			t.Errorf("JSON lacks %s", k)
 		}
-	}
-}
-
-func TestTextReportGolden(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		in   Input
-	}{
-		{"exits-at-once", exitsAtOnce().input(deployment())},
-		{"exits-at-once-no-header", exitsAtOnceNoHeader().input(deployment())},
-		{"no-failure", newTimeline().input(nil)},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			if err := WriteText(Build(tt.in), &buf); err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", tt.name+".txt")
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./report -run Golden -update)", err)
-			}
-			if got := buf.String(); got != string(want) {
-				t.Errorf("text report differs from %s (rerun with -update if intended):\n%s", path, got)
-			}
-		})
-	}
-}
-
-func TestTextReportShowsCausesBeforeDetails(t *testing.T) {
-	var buf bytes.Buffer
-	if err := WriteText(Build(exitsAtOnce().input(deployment())), &buf); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
-	causes, recs, load := strings.Index(out, "Causes"), strings.Index(out, "Recommendations:"), strings.Index(out, "Load ")
-	if causes < 0 || recs < 0 || !(causes < recs && recs < load) {
-		t.Errorf("want causes, then recommendations, then the load line:\n%s", out)
-	}
-	if !strings.Contains(out, "attributed by time window") {
-		t.Errorf("text report does not say attribution was by time window")
 	}
 }
 
@@ -582,24 +530,6 @@ func BenchmarkBuild(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		_ = Build(in)
-	}
-}
-
-// BenchmarkRender times each renderer on the benchInput report.
-func BenchmarkRender(b *testing.B) {
-	r := Build(benchInput())
-	for _, rd := range []struct {
-		name   string
-		render Renderer
-	}{{"text", WriteText}, {"json", WriteJSON}, {"junit", WriteJUnit}, {"html", WriteHTML}} {
-		b.Run(rd.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				if err := rd.render(r, io.Discard); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }
 

@@ -15,7 +15,7 @@ func TestReadFile(t *testing.T) {
 	t.Run("a report survives a JSON round trip", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "r.json")
 		var buf bytes.Buffer
-		if err := WriteJSON(b, &buf); err != nil {
+		if err := writeJSON(b, &buf); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {

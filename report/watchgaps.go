@@ -177,11 +177,11 @@ func loadEnd(in Input) time.Time {
 	return in.Attack.End
 }
 
-// unseen are the messages of the partial checks that failed when the
+// Unseen are the messages of the partial checks that failed when the
 // verdict is FAIL: the reasons name only what failed, and a reader should
 // still learn that part of the rollout was not seen (a lost watch, a
 // stalled load, client-side failures).
-func (r *Report) unseen() []string {
+func (r *Report) Unseen() []string {
 	if r.Verdict != Fail {
 		return nil
 	}

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bytes"
 	"math"
 	"regexp"
 	"strings"
@@ -422,43 +421,6 @@ func deletion(pod string) rollout.Event {
 
 func podCreated(pod string) rollout.Event {
 	return rollout.Event{Type: rollout.PodCreated, Pod: pod}
-}
-
-// TestEveryRendererShowsHowSureACauseIs: the ambiguous case in JSON (valid
-// against the v1 schema), JUnit and HTML carries each cause's confidence,
-// its alternatives and why no number is given.
-func TestEveryRendererShowsHowSureACauseIs(t *testing.T) {
-	r := Build(exitsAtOnceNoHeader().input(deployment()))
-	render := func(w Renderer) string {
-		t.Helper()
-		var buf bytes.Buffer
-		if err := w(r, &buf); err != nil {
-			t.Fatal(err)
-		}
-		return buf.String()
-	}
-	js := render(WriteJSON)
-	if err := Validate([]byte(js)); err != nil {
-		t.Errorf("JSON: %v", err)
-	}
-	for name, wants := range map[string][]string{
-		"JSON":  {`"confidence": "low"`, `"alternatives": [`, `"also_explains": 52`, `"separate_by": [`, `"withheld": "`, `"basis": [`},
-		"JUnit": {`message="52 failed requests (confidence low)"`, "fits as well: NEW_POD_NOT_SERVING (web-new-a) for 52 of them", "to tell them apart:", `message="fits 52 failures counted under another cause (confidence low)"`},
-		"HTML":  {`data-confidence="low"`, "confidence low", "fits as well: <b>NEW_POD_NOT_SERVING</b> (web-new-a) for 52 of them", "to tell them apart:", `class="withheld">no number:`},
-	} {
-		out := map[string]string{"JSON": js, "JUnit": render(WriteJUnit), "HTML": render(WriteHTML)}[name]
-		for _, w := range wants {
-			if !strings.Contains(out, w) {
-				t.Errorf("%s lacks %s", name, w)
-			}
-		}
-	}
-	t.Run("a confidence outside the three levels does not validate", func(t *testing.T) {
-		bad := strings.Replace(js, `"confidence": "low"`, `"confidence": "sure"`, 1)
-		if err := Validate([]byte(bad)); err == nil {
-			t.Error("validated")
-		}
-	})
 }
 
 // Two old pods drain 1 s on SIGTERM (no preStop) and the load balancer

@@ -9,6 +9,7 @@ import (
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/report/internal/fixture"
+	"github.com/rollcheck/rollcheck/report/render"
 )
 
 // The saved reports in testdata are built here, so that they stay valid as
@@ -93,7 +94,7 @@ func TestSavedReportFixtures(t *testing.T) {
 	for name, n := range files {
 		t.Run(name+" is the report its run builds", func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := report.WriteJSON(n.build(), &buf); err != nil {
+			if err := render.WriteJSON(n.build(), &buf); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, name, buf.Bytes())

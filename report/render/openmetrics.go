@@ -1,13 +1,17 @@
-package report
+package render
 
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/rollcheck/rollcheck/report"
 )
 
 // The OpenMetrics output is for dashboards across runs: the node exporter's
@@ -27,7 +31,7 @@ var metricLabels = []string{"namespace", "workload", "action"}
 // disrupted time, rollout duration and its p99 latency, and the largest
 // routing lag when one was measured, labelled by namespace, workload and
 // action.
-func WriteOpenMetrics(r *Report, w io.Writer) error {
+func WriteOpenMetrics(r *report.Report, w io.Writer) error {
 	families, err := metricFamilies(r)
 	if err != nil {
 		return fmt.Errorf("writing OpenMetrics report: %w", err)
@@ -47,7 +51,7 @@ func WriteOpenMetrics(r *Report, w io.Writer) error {
 }
 
 // metricFamilies gathers the report's gauges from a registry of their own.
-func metricFamilies(r *Report) ([]*dto.MetricFamily, error) {
+func metricFamilies(r *report.Report) ([]*dto.MetricFamily, error) {
 	reg := prometheus.NewPedanticRegistry()
 	base := prometheus.Labels{"namespace": r.Rollout.Namespace, "workload": r.Workload(), "action": r.Rollout.Action}
 	// gauge registers one family and returns a setter for its series; extra
@@ -67,12 +71,12 @@ func metricFamilies(r *Report) ([]*dto.MetricFamily, error) {
 		}
 	}
 	verdict := gauge("verdict", "Verdict of the run: 1 for the verdict it reached, 0 for the others.", "verdict")
-	for _, v := range Verdicts {
+	for _, v := range report.Verdicts {
 		verdict(b2f(r.Verdict == v), string(v))
 	}
 	gauge("requests", "Requests the run sent.")(float64(r.Load.Requests))
 	byClass := gauge("requests_by_class", "Requests the run sent, by outcome class (ok, 502, refused, ...).", "class")
-	for _, class := range sortedKeys(r.Load.ByClass) {
+	for _, class := range slices.Sorted(maps.Keys(r.Load.ByClass)) {
 		byClass(float64(r.Load.ByClass[class]), class)
 	}
 	gauge("failed_requests", "Requests that failed.")(float64(r.Load.Failures))

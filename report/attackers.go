@@ -2,12 +2,10 @@ package report
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
-	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // CheckAttackers is the check that every attacker pod kept its share of
@@ -75,55 +73,4 @@ func attackersCheck(as []Attacker) []Check {
 		c.Message = fmt.Sprintf("%d attackers kept their share of the rate to the end", len(as))
 	}
 	return []Check{c}
-}
-
-// writeAttackers lists the attackers in the text report.
-func (r *Report) writeAttackers(p *format.Printer) {
-	if len(r.Attackers) == 0 {
-		return
-	}
-	p.Table([]string{"attacker", "node", "requests (cpu/mem)", "rate (share)", "clock offset", "state"}, func(add func(...any)) {
-		for _, a := range r.Attackers {
-			add(a.Pod, format.Dash(a.Node), a.CPURequest+"/"+a.MemoryRequest,
-				fmt.Sprintf("%.1f/s (%.1f/s)", a.Achieved, a.Share),
-				fmt.Sprintf("%+.1fms ± %.1fms (drift %.1fms)", 1000*a.OffsetSeconds, 1000*a.BoundSeconds, 1000*a.SpreadSeconds),
-				format.Pick(a.Problem == "", "ok", a.Problem))
-		}
-	})
-}
-
-// attackersSVG draws one lane per attacker: its active span (first to
-// last request), failures as marks, and its problem in the tooltip.
-func attackersSVG(r *Report, ts timeScale) string {
-	if len(r.Attackers) == 0 {
-		return ""
-	}
-	h := float64(len(r.Attackers)*laneH + 4)
-	var s format.SVG
-	s.F(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="attacker pods">`, svgWidth, h+20)
-	axis(&s, r, ts, h)
-	for i, a := range r.Attackers {
-		y := float64(i*laneH + 2)
-		s.F(`<g class="attacker" data-pod="%s"><text x="4" y="%.1f" class="pod">%s</text>`, format.Esc(a.Pod), y+12, format.Esc(a.Pod))
-		if a.Start != nil && a.End != nil {
-			color := "#42a5f5"
-			if a.Problem != "" {
-				color = "#ef9a9a"
-			}
-			title := fmt.Sprintf("%s on %s: %.1f/s of %.1f/s, clock %+.1fms ± %.1fms, %s to %s", a.Pod, format.Dash(a.Node), a.Achieved, a.Share,
-				1000*a.OffsetSeconds, 1000*a.BoundSeconds, format.Offset(ts.t0, *a.Start), format.Offset(ts.t0, *a.End))
-			if a.Problem != "" {
-				title += ": " + a.Problem
-			}
-			s.F(`<rect class="active" x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`,
-				ts.x(*a.Start), y, math.Max(1, ts.x(*a.End)-ts.x(*a.Start)), laneH-4, color, format.Esc(title))
-		}
-		for _, t := range a.FailureTimes {
-			s.F(`<rect class="fail" data-detail="%s" x="%.1f" y="%.1f" width="2" height="%d" fill="#d32f2f"><title>%s</title></rect>`,
-				format.Esc(a.Pod+" failure at "+format.Offset(ts.t0, t)), ts.x(t)-1, y, laneH-4, format.Esc("failed at "+format.Offset(ts.t0, t)))
-		}
-		s.B.WriteString(`</g>`)
-	}
-	s.B.WriteString(`</svg>`)
-	return s.B.String()
 }

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -18,94 +15,32 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/fixture"
 	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+// golden compares got with testdata/name, rewriting it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	fixture.Golden(t, *update, name, got)
+}
+
+var at = fixture.At
 
 func ptrTo[T any](v T) *T { return &v }
 
-// timeline builds a synthetic run: a 30 s load at 100/s in 1 s buckets,
-// the rollout triggered at 10 s and complete at 20 s, and pod events added
-// by the helpers below.
-type timeline struct {
-	a  *attack.Result
-	ev []rollout.Event
-	o  rollout.Outcome
-}
+// timeline is the shared synthetic run (fixture.Timeline), read as this
+// package's Input.
+type timeline struct{ *fixture.Timeline }
 
-func newTimeline() *timeline {
-	a := &attack.Result{Start: t0, End: at(30), Rate: 100, AchievedRate: 100, BucketWidth: time.Second,
-		ByClass: map[attack.Class]int{}, LastByPod: map[string]time.Time{}, FirstByPod: map[string]time.Time{}, Max: 50 * time.Millisecond}
-	for s := 0; s < 30; s++ {
-		a.Buckets = append(a.Buckets, attack.Bucket{Start: at(float64(s)), Total: 100, OK: 100})
-		a.Requests += 100
-		a.ByClass[attack.ClassOK] += 100
-	}
-	return &timeline{a: a, o: rollout.Outcome{Triggered: true, Completed: true, StartedAt: at(10), CompletedAt: at(20)}}
-}
-
-// fail records one failed request started at s seconds.
-func (tl *timeline) fail(s float64, class attack.Class, pod string, latency time.Duration) {
-	code := map[attack.Class]uint16{attack.Class502: 502, attack.Class503: 503, attack.Class504: 504, attack.ClassOther5xx: 500}[class]
-	errs := map[attack.Class]string{attack.ClassRefused: "dial tcp 127.0.0.1:1: connect: connection refused", attack.ClassReset: "read: connection reset by peer", attack.ClassEOF: "EOF", attack.Class502: "502 Bad Gateway", attack.Class503: "503 Service Unavailable"}
-	tl.a.FailureList = append(tl.a.FailureList, attack.Failure{Time: at(s), Latency: latency, Class: class, Code: code, Pod: pod, Error: errs[class]})
-	b := &tl.a.Buckets[int(s)]
-	b.OK--
-	if b.ByClass == nil {
-		b.ByClass = map[attack.Class]int{}
-	}
-	b.ByClass[class]++
-	tl.a.Failures++
-	tl.a.ByClass[class]++
-	tl.a.ByClass[attack.ClassOK]--
-	tl.a.Max = max(tl.a.Max, latency)
-}
-
-// fails records one failure every step seconds in [from, to].
-func (tl *timeline) fails(from, to, step float64, class attack.Class, pod string) {
-	for s := from; s <= to+1e-9; s += step {
-		tl.fail(math.Round(s*1000)/1000, class, pod, 2*time.Millisecond)
-	}
-}
-
-func (tl *timeline) event(s float64, e rollout.Event) {
-	e.Time = at(s)
-	tl.ev = append(tl.ev, e)
-}
-
-// running adds a pod that was ready and in the endpoints before the watch.
-func (tl *timeline) running(pod string) {
-	tl.event(0, rollout.Event{Type: rollout.PodReady, Pod: pod, Initial: true, Detail: "initial"})
-	tl.event(0, rollout.Event{Type: rollout.EndpointAdded, Service: "web", Pod: pod, IP: "ip-" + pod, Ready: ptrTo(true), Serving: ptrTo(true), Terminating: ptrTo(false), Initial: true, Detail: "initial"})
-}
-
-// started adds a pod created at c, started at s and ready (pod and endpoint)
-// at r.
-func (tl *timeline) started(pod string, c, s, r float64) {
-	tl.event(c, rollout.Event{Type: rollout.PodCreated, Pod: pod})
-	tl.event(s, rollout.Event{Type: rollout.ContainerStarted, Pod: pod, Container: "app"})
-	tl.event(r, rollout.Event{Type: rollout.PodReady, Pod: pod})
-	tl.event(r+0.02, rollout.Event{Type: rollout.EndpointAdded, Service: "web", Pod: pod, IP: "ip-" + pod, Ready: ptrTo(true), Serving: ptrTo(true), Terminating: ptrTo(false)})
-}
-
-// deleted adds a pod's termination: deletion at d, endpoint not ready at u,
-// container exit at x with code, removal from the endpoints at rm.
-func (tl *timeline) deleted(pod string, d, u, x float64, code int32, rm float64) {
-	tl.event(d, rollout.Event{Type: rollout.DeletionRequested, Pod: pod, GracePeriod: ptrTo(30 * time.Second), Detail: "grace 30s"})
-	tl.event(u, rollout.Event{Type: rollout.EndpointChanged, Service: "web", Pod: pod, IP: "ip-" + pod, Ready: ptrTo(false), Serving: ptrTo(true), Terminating: ptrTo(true)})
-	tl.event(x, rollout.Event{Type: rollout.ContainerExited, Pod: pod, Container: "app", ExitCode: ptrTo(code)})
-	tl.event(rm, rollout.Event{Type: rollout.EndpointRemoved, Service: "web", Pod: pod, IP: "ip-" + pod})
-	tl.event(rm+0.01, rollout.Event{Type: rollout.PodDeleted, Pod: pod})
-}
+func newTimeline() *timeline { return &timeline{fixture.NewTimeline()} }
 
 func (tl *timeline) input(spec *appsv1.Deployment) Input {
-	sort.SliceStable(tl.ev, func(i, j int) bool { return tl.ev[i].Time.Before(tl.ev[j].Time) })
 	return Input{Namespace: "default", Deployment: "web", Action: "restart", Services: []string{"web"}, Targets: []string{"http://127.0.0.1:8080/"},
-		Attack: tl.a, Events: tl.ev, Outcome: tl.o, Drained: tl.o.CompletedAt, Thresholds: DefaultThresholds(), Spec: spec}
+		Attack: tl.A, Events: tl.Sorted(), Outcome: tl.O, Drained: tl.O.CompletedAt, Thresholds: DefaultThresholds(), Spec: spec}
 }
 
 // deployment is a 2-replica Deployment; opts adjust it.
@@ -134,8 +69,8 @@ func withPreStopSleep(s string) func(*appsv1.Deployment) {
 // 11.6 s, the old one until 12.1 s.
 func exitsAtOnce() *timeline {
 	tl := exitsAtOnceNoHeader()
-	tl.a.FirstByPod["web-new-a"], tl.a.LastByPod["web-new-a"] = at(11.6), at(29.9)
-	tl.a.FirstByPod["web-old-a"], tl.a.LastByPod["web-old-a"] = at(0), at(12.1)
+	tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(11.6), at(29.9)
+	tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(12.1)
 	return tl
 }
 
@@ -144,11 +79,11 @@ func exitsAtOnce() *timeline {
 // before the failures began, may as well be the one failing them.
 func exitsAtOnceNoHeader() *timeline {
 	tl := newTimeline()
-	tl.running("web-old-a")
-	tl.started("web-new-a", 10, 10.5, 11.5)
-	tl.deleted("web-old-a", 12, 12.02, 12.12, 0, 12.2)
-	tl.fails(12.15, 14.0, 0.05, attack.ClassRefused, "")
-	tl.fails(12.175, 13.5, 0.1, attack.Class502, "")
+	tl.Running("web-old-a")
+	tl.Started("web-new-a", 10, 10.5, 11.5)
+	tl.Deleted("web-old-a", 12, 12.02, 12.12, 0, 12.2)
+	tl.Fails(12.15, 14.0, 0.05, attack.ClassRefused, "")
+	tl.Fails(12.175, 13.5, 0.1, attack.Class502, "")
 	return tl
 }
 
@@ -187,13 +122,13 @@ func TestCauses(t *testing.T) {
 				tl := newTimeline()
 				for i, n := range []string{"a", "b", "c"} {
 					f := float64(i) * 1.5
-					tl.running("web-old-" + n)
-					tl.started("web-new-"+n, 10+f, 10.3+f, 11+f)
-					tl.deleted("web-old-"+n, 11.1+f, 11.12+f, 11.2+f, 0, 11.3+f)
-					tl.a.LastByPod["web-old-"+n] = at(11.1 + f)
-					tl.a.FirstByPod["web-new-"+n] = at(11 + f) // served at once
-					tl.a.LastByPod["web-new-"+n] = at(29.9)
-					tl.fails(11.2+f, 13.1+f, 0.05, attack.Class502, "")
+					tl.Running("web-old-" + n)
+					tl.Started("web-new-"+n, 10+f, 10.3+f, 11+f)
+					tl.Deleted("web-old-"+n, 11.1+f, 11.12+f, 11.2+f, 0, 11.3+f)
+					tl.A.LastByPod["web-old-"+n] = at(11.1 + f)
+					tl.A.FirstByPod["web-new-"+n] = at(11 + f) // served at once
+					tl.A.LastByPod["web-new-"+n] = at(29.9)
+					tl.Fails(11.2+f, 13.1+f, 0.05, attack.Class502, "")
 				}
 				return tl
 			},
@@ -216,13 +151,13 @@ func TestCauses(t *testing.T) {
 			name: "a preStop shorter than the LB lag is a deregistration lag and the fix covers the measured lag",
 			timeline: func() *timeline {
 				tl := newTimeline()
-				tl.running("web-old-a")
-				tl.started("web-new-a", 10, 10.5, 11.5)
-				tl.deleted("web-old-a", 12, 12.02, 13.05, 0, 13.1)
-				tl.a.LastByPod["web-old-a"] = at(13.0)
-				tl.a.LastByPod["web-new-a"] = at(29.9)
-				tl.a.FirstByPod["web-new-a"] = at(11.6)
-				tl.fails(13.1, 15.0, 0.05, attack.ClassRefused, "")
+				tl.Running("web-old-a")
+				tl.Started("web-new-a", 10, 10.5, 11.5)
+				tl.Deleted("web-old-a", 12, 12.02, 13.05, 0, 13.1)
+				tl.A.LastByPod["web-old-a"] = at(13.0)
+				tl.A.LastByPod["web-new-a"] = at(29.9)
+				tl.A.FirstByPod["web-new-a"] = at(11.6)
+				tl.Fails(13.1, 15.0, 0.05, attack.ClassRefused, "")
 				return tl
 			},
 			spec:        deployment(withPreStopSleep("1")),
@@ -249,14 +184,14 @@ func TestCauses(t *testing.T) {
 			name: "requests in flight when the container is SIGKILLed are cut in flight, with 137 in the evidence",
 			timeline: func() *timeline {
 				tl := newTimeline()
-				tl.running("web-old-a")
-				tl.started("web-new-a", 10, 10.5, 11.5)
-				tl.deleted("web-old-a", 12, 12.02, 14.0, 137, 14.1)
+				tl.Running("web-old-a")
+				tl.Started("web-new-a", 10, 10.5, 11.5)
+				tl.Deleted("web-old-a", 12, 12.02, 14.0, 137, 14.1)
 				for _, s := range []float64{12.5, 13.0, 13.5, 13.9} {
-					tl.fail(s, attack.ClassReset, "", at(14.01).Sub(at(s)))
+					tl.Fail(s, attack.ClassReset, "", at(14.01).Sub(at(s)))
 				}
-				tl.fail(13.2, attack.ClassEOF, "", at(14.02).Sub(at(13.2)))
-				tl.a.Max = 10 * time.Second
+				tl.Fail(13.2, attack.ClassEOF, "", at(14.02).Sub(at(13.2)))
+				tl.A.Max = 10 * time.Second
 				return tl
 			},
 			spec:        deployment(func(d *appsv1.Deployment) { d.Spec.Template.Spec.TerminationGracePeriodSeconds = ptrTo(int64(2)) }),
@@ -271,13 +206,13 @@ func TestCauses(t *testing.T) {
 			name: "503s while no endpoint is ready under Recreate are no ready endpoints, and maxUnavailable is recommended",
 			timeline: func() *timeline {
 				tl := newTimeline()
-				tl.running("web-old-a")
-				tl.running("web-old-b")
-				tl.deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
-				tl.deleted("web-old-b", 12, 12.02, 12.1, 0, 12.2)
-				tl.started("web-new-a", 12.3, 12.5, 15.0)
-				tl.started("web-new-b", 12.3, 12.5, 15.2)
-				tl.fails(12.05, 15.0, 0.05, attack.Class503, "")
+				tl.Running("web-old-a")
+				tl.Running("web-old-b")
+				tl.Deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
+				tl.Deleted("web-old-b", 12, 12.02, 12.1, 0, 12.2)
+				tl.Started("web-new-a", 12.3, 12.5, 15.0)
+				tl.Started("web-new-b", 12.3, 12.5, 15.2)
+				tl.Fails(12.05, 15.0, 0.05, attack.Class503, "")
 				return tl
 			},
 			spec: deployment(func(d *appsv1.Deployment) {
@@ -306,10 +241,10 @@ func TestCauses(t *testing.T) {
 			name: "503s just after endpoints came back from zero, before the LB registered them, are still no ready endpoints",
 			timeline: func() *timeline {
 				tl := newTimeline()
-				tl.running("web-old-a")
-				tl.deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
-				tl.started("web-new-a", 12.3, 12.5, 15.0)
-				tl.fails(12.05, 17.0, 0.05, attack.Class503, "")
+				tl.Running("web-old-a")
+				tl.Deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
+				tl.Started("web-new-a", 12.3, 12.5, 15.0)
+				tl.Fails(12.05, 17.0, 0.05, attack.Class503, "")
 				return tl
 			},
 			want:     NoReadyEndpoints,
@@ -326,12 +261,12 @@ func TestCauses(t *testing.T) {
 			name: "failures from a new pod just after it turned ready are a new pod not serving, attributed by header and window",
 			timeline: func() *timeline {
 				tl := newTimeline()
-				tl.running("web-old-a")
-				tl.started("web-new-a", 10, 10.5, 11.0)
-				tl.a.FirstByPod["web-new-a"] = at(12.6)
-				tl.fails(11.1, 12.5, 0.1, attack.Class502, "")
-				tl.fails(11.15, 12.0, 0.1, attack.Class503, "web-new-a")
-				tl.deleted("web-old-a", 20, 20.02, 21.5, 0, 21.6)
+				tl.Running("web-old-a")
+				tl.Started("web-new-a", 10, 10.5, 11.0)
+				tl.A.FirstByPod["web-new-a"] = at(12.6)
+				tl.Fails(11.1, 12.5, 0.1, attack.Class502, "")
+				tl.Fails(11.15, 12.0, 0.1, attack.Class503, "web-new-a")
+				tl.Deleted("web-old-a", 20, 20.02, 21.5, 0, 21.6)
 				return tl
 			},
 			spec:        deployment(),
@@ -355,8 +290,8 @@ func TestCauses(t *testing.T) {
 			name: "a failure with nothing around it is unattributed",
 			timeline: func() *timeline {
 				tl := newTimeline()
-				tl.running("web-old-a")
-				tl.fail(20.5, attack.Class502, "", time.Millisecond)
+				tl.Running("web-old-a")
+				tl.Fail(20.5, attack.Class502, "", time.Millisecond)
 				return tl
 			},
 			want:     Unattributed,
@@ -367,7 +302,7 @@ func TestCauses(t *testing.T) {
 			name: "a 500 the pod answered is never blamed on a terminating pod by time",
 			timeline: func() *timeline {
 				tl := exitsAtOnce()
-				tl.fail(13.01, attack.ClassOther5xx, "", time.Millisecond)
+				tl.Fail(13.01, attack.ClassOther5xx, "", time.Millisecond)
 				return tl
 			},
 			want:        TerminatingPodStillRouted,
@@ -383,7 +318,7 @@ func TestCauses(t *testing.T) {
 			name: "failures from a pod header name that pod even when another pod exited just before",
 			timeline: func() *timeline {
 				tl := exitsAtOnce()
-				tl.fail(13.03, attack.Class503, "web-new-a", time.Millisecond)
+				tl.Fail(13.03, attack.Class503, "web-new-a", time.Millisecond)
 				return tl
 			},
 			want:        TerminatingPodStillRouted,
@@ -404,8 +339,8 @@ func TestCauses(t *testing.T) {
 			name: "failures only counted in buckets are attributed too",
 			timeline: func() *timeline {
 				tl := exitsAtOnce()
-				tl.a.FailureList = tl.a.FailureList[:5]
-				tl.a.Dropped = tl.a.Failures - 5
+				tl.A.FailureList = tl.A.FailureList[:5]
+				tl.A.Dropped = tl.A.Failures - 5
 				return tl
 			},
 			want:        TerminatingPodStillRouted,
@@ -479,8 +414,8 @@ func hasRec(r *Report, field string) bool {
 
 func TestPhaseOfAPodAtAMoment(t *testing.T) {
 	tl := newTimeline()
-	tl.started("web-new-a", 10, 10.5, 11.0)
-	tl.deleted("web-new-a", 20, 20.02, 21, 137, 21.5)
+	tl.Started("web-new-a", 10, 10.5, 11.0)
+	tl.Deleted("web-new-a", 20, 20.02, 21, 137, 21.5)
 	p := lifecycles(tl.input(nil).Events)["web-new-a"]
 	for _, tt := range []struct {
 		s    float64
@@ -491,8 +426,8 @@ func TestPhaseOfAPodAtAMoment(t *testing.T) {
 		}
 	}
 	tl = newTimeline()
-	tl.running("web-old-a")
-	tl.deleted("web-old-a", 12, 12.02, 13, 0, 12.5)
+	tl.Running("web-old-a")
+	tl.Deleted("web-old-a", 12, 12.02, 13, 0, 12.5)
 	p = lifecycles(tl.input(nil).Events)["web-old-a"]
 	if got := p.phase(at(12.7)); got != PhaseRemoved {
 		t.Errorf("phase after removal, before exit = %s", got)
@@ -504,10 +439,10 @@ func TestPhaseOfAPodAtAMoment(t *testing.T) {
 
 func TestRecommendationsAreSatisfiedByGoodSettings(t *testing.T) {
 	tl := newTimeline()
-	tl.running("web-old-a")
-	tl.started("web-new-a", 10, 10.5, 11.5)
-	tl.deleted("web-old-a", 12, 12.02, 22.1, 0, 22.2)
-	tl.a.LastByPod["web-old-a"] = at(14.0) // the LB routed to it 1.98 s after unready, no failure
+	tl.Running("web-old-a")
+	tl.Started("web-new-a", 10, 10.5, 11.5)
+	tl.Deleted("web-old-a", 12, 12.02, 22.1, 0, 22.2)
+	tl.A.LastByPod["web-old-a"] = at(14.0) // the LB routed to it 1.98 s after unready, no failure
 	r := Build(tl.input(deployment(withPreStopSleep("10"))))
 	if len(r.Causes) != 0 {
 		t.Fatalf("causes = %+v, want none", r.Causes)
@@ -528,62 +463,13 @@ func TestRecommendationsAreSatisfiedByGoodSettings(t *testing.T) {
 func TestJSONHasTheDiagnosisFields(t *testing.T) {
 	r := Build(exitsAtOnce().input(deployment()))
 	var buf bytes.Buffer
-	if err := WriteJSON(r, &buf); err != nil {
+	if err := writeJSON(r, &buf); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{`"causes"`, `"recommendations"`, `"measurements"`, `"attribution": "time-window"`, `"attributed"`, `"code": "TERMINATING_POD_STILL_ROUTED"`, `"evidence"`, `"satisfied": false`, `"routing_lag_seconds": 1.98`, `"min_ready_endpoints": 1`} {
 		if !strings.Contains(buf.String(), k) {
 			t.Errorf("JSON lacks %s", k)
 		}
-	}
-}
-
-func TestTextReportGolden(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		in   Input
-	}{
-		{"exits-at-once", exitsAtOnce().input(deployment())},
-		{"exits-at-once-no-header", exitsAtOnceNoHeader().input(deployment())},
-		{"no-failure", newTimeline().input(nil)},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			if err := WriteText(Build(tt.in), &buf); err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", tt.name+".txt")
-			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./report -run Golden -update)", err)
-			}
-			if got := buf.String(); got != string(want) {
-				t.Errorf("text report differs from %s (rerun with -update if intended):\n%s", path, got)
-			}
-		})
-	}
-}
-
-func TestTextReportShowsCausesBeforeDetails(t *testing.T) {
-	var buf bytes.Buffer
-	if err := WriteText(Build(exitsAtOnce().input(deployment())), &buf); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
-	causes, recs, load := strings.Index(out, "Causes"), strings.Index(out, "Recommendations:"), strings.Index(out, "Load ")
-	if causes < 0 || recs < 0 || !(causes < recs && recs < load) {
-		t.Errorf("want causes, then recommendations, then the load line:\n%s", out)
-	}
-	if !strings.Contains(out, "attributed by time window") {
-		t.Errorf("text report does not say attribution was by time window")
 	}
 }
 
@@ -644,24 +530,6 @@ func BenchmarkBuild(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		_ = Build(in)
-	}
-}
-
-// BenchmarkRender times each renderer on the benchInput report.
-func BenchmarkRender(b *testing.B) {
-	r := Build(benchInput())
-	for _, rd := range []struct {
-		name   string
-		render Renderer
-	}{{"text", WriteText}, {"json", WriteJSON}, {"junit", WriteJUnit}, {"html", WriteHTML}} {
-		b.Run(rd.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				if err := rd.render(r, io.Discard); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }
 

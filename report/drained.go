@@ -20,7 +20,7 @@ func drainedCheck(r *Report, in Input) Check {
 	if in.Attack != nil {
 		end = in.Attack.End
 	}
-	t0 := r.start()
+	t0 := r.Start()
 	switch {
 	case c.Skipped:
 		c.Passed, c.Message = true, "not applicable: the rollout did not complete"

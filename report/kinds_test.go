@@ -20,7 +20,7 @@ func TestAStatefulSetOrDaemonSetReportNamesItsKind(t *testing.T) {
 				t.Errorf("Workload() = %q, want %q", got, want)
 			}
 			var buf bytes.Buffer
-			if err := WriteJSON(r, &buf); err != nil {
+			if err := writeJSON(r, &buf); err != nil {
 				t.Fatal(err)
 			}
 			if err := Validate(buf.Bytes()); err != nil {
@@ -33,7 +33,7 @@ func TestAStatefulSetOrDaemonSetReportNamesItsKind(t *testing.T) {
 	}
 	t.Run("an unknown kind does not match the schema", func(t *testing.T) {
 		var buf bytes.Buffer
-		if err := WriteJSON(Build(Input{Kind: "cronjob", Deployment: "web", Attack: a, Outcome: o, Thresholds: DefaultThresholds()}), &buf); err != nil {
+		if err := writeJSON(Build(Input{Kind: "cronjob", Deployment: "web", Attack: a, Outcome: o, Thresholds: DefaultThresholds()}), &buf); err != nil {
 			t.Fatal(err)
 		}
 		if err := Validate(buf.Bytes()); err == nil {

@@ -216,3 +216,27 @@ func lifecycles(evs []rollout.Event) map[string]*life {
 	}
 	return pods
 }
+
+// PodLife is one pod's lifecycle as the timeline shows it, on the
+// rollcheck clock; zero times were not seen.
+type PodLife struct {
+	Name    string
+	Initial bool // existed before the watch began
+	// Created to Exited are the first creation, container start, Ready,
+	// deletion, endpoint turning not ready, removal from the endpoints and
+	// container exit after the deletion.
+	Created, Started, Ready           time.Time
+	Deleted, Unready, Removed, Exited time.Time
+	ExitCode                          *int32
+}
+
+// PodLives are the pods' lifecycles read from the timeline, by name: what
+// the diagnosis reads of each pod, for the renderers to draw.
+func PodLives(evs []rollout.Event) map[string]PodLife {
+	out := map[string]PodLife{}
+	for name, p := range lifecycles(evs) {
+		out[name] = PodLife{Name: name, Initial: p.initial, Created: p.created, Started: p.started, Ready: p.ready,
+			Deleted: p.del, Unready: p.unready, Removed: p.removed, Exited: p.exited, ExitCode: p.exitCode}
+	}
+	return out
+}

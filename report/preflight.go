@@ -1,11 +1,9 @@
 package report
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/rollcheck/rollcheck/preflight"
-	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // predictors maps each cause to the lint rules that foresee it from the
@@ -27,16 +25,4 @@ func markPredicted(causes []Cause, findings []preflight.Finding) {
 			}
 		}
 	}
-}
-
-// writePreflight lists the static findings (lint) of the run's Deployment.
-func (r *Report) writePreflight(p *format.Printer) {
-	if len(r.Preflight) == 0 {
-		return
-	}
-	p.Line(fmt.Sprintf("Preflight (rollcheck lint, %d findings):", len(r.Preflight)))
-	for _, f := range r.Preflight {
-		p.Line(fmt.Sprintf("  %-7s %s %s: %s -> %s", f.Severity, f.Rule, f.Path, f.Current, f.Suggested))
-	}
-	p.Line("")
 }

@@ -82,7 +82,7 @@ func rateWindowsCheck(r *Report, in Input) Check {
 		c.Skipped, c.Passed, c.Message = true, true, fmt.Sprintf("not applicable: the load ran less than one %s window after the trigger", format.Sec(w))
 		return c
 	}
-	t0 := r.start()
+	t0 := r.Start()
 	// Consecutive short windows are named as one span.
 	var spans []rateWindow
 	lowest := ws[0]

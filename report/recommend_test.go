@@ -105,9 +105,9 @@ func TestNoPreStopAdviceFromASuccessAtTheEndpointChange(t *testing.T) {
 // (the real node measured -0.01 s).
 func TestRoutingLagIsNeverNegative(t *testing.T) {
 	tl := newTimeline()
-	tl.running("web-old-a")
-	tl.deleted("web-old-a", 12, 12.2, 12.3, 0, 12.4)
-	tl.a.FirstByPod["web-old-a"], tl.a.LastByPod["web-old-a"] = at(0), at(12.19)
+	tl.Running("web-old-a")
+	tl.Deleted("web-old-a", 12, 12.2, 12.3, 0, 12.4)
+	tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(12.19)
 	r := Build(tl.input(deployment()))
 	if m := r.Measurements.MaxRoutingLag; m == nil || *m != 0 {
 		t.Errorf("max routing lag %v, want 0", deref(m))

@@ -34,6 +34,9 @@ const (
 	Inconclusive Verdict = "INCONCLUSIVE"
 )
 
+// Verdicts are every verdict, in the order dashboards list them.
+var Verdicts = []Verdict{Pass, Fail, Inconclusive}
+
 // MinAchievedRatio is the share of the target rate the load must reach for a
 // verdict other than INCONCLUSIVE.
 const MinAchievedRatio = 0.95

@@ -3,38 +3,20 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/fixture"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
-var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-
-// run builds a 30 s attack at 100/s with one bucket per second; fails maps a
-// second to the failures (class 502) in that second. The rollout is triggered
-// at 10 s and completes at 20 s.
-func run(fails map[int]int, achieved float64) (*attack.Result, rollout.Outcome) {
-	a := &attack.Result{Start: t0, End: t0.Add(30 * time.Second), Rate: 100, AchievedRate: achieved, BucketWidth: time.Second, ByClass: map[attack.Class]int{}}
-	for s := 0; s < 30; s++ {
-		b := attack.Bucket{Start: t0.Add(time.Duration(s) * time.Second), Total: 100, OK: 100 - fails[s]}
-		if fails[s] > 0 {
-			b.ByClass = map[attack.Class]int{attack.Class502: fails[s]}
-			for i := 0; i < fails[s]; i++ {
-				a.FailureList = append(a.FailureList, attack.Failure{Time: b.Start.Add(time.Duration(i) * time.Millisecond), Class: attack.Class502, Code: 502, Pod: "web-1"})
-			}
-		}
-		a.Buckets = append(a.Buckets, b)
-		a.Requests += 100
-		a.Failures += fails[s]
-		a.ByClass[attack.Class502] += fails[s]
-		a.ByClass[attack.ClassOK] += 100 - fails[s]
-	}
-	o := rollout.Outcome{Triggered: true, Completed: true, StartedAt: t0.Add(10 * time.Second), CompletedAt: t0.Add(20 * time.Second)}
-	return a, o
-}
+var (
+	t0  = fixture.T0
+	run = fixture.Run
+)
 
 func TestVerdict(t *testing.T) {
 	th := DefaultThresholds()
@@ -121,7 +103,7 @@ func TestJSONHasTheV1Fields(t *testing.T) {
 	a, o := run(map[int]int{12: 2}, 100)
 	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Targets: []string{"http://127.0.0.1:1/"}, Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
 	var buf bytes.Buffer
-	if err := WriteJSON(r, &buf); err != nil {
+	if err := writeJSON(r, &buf); err != nil {
 		t.Fatal(err)
 	}
 	var m map[string]any
@@ -146,26 +128,6 @@ func TestJSONHasTheV1Fields(t *testing.T) {
 	for _, k := range []string{"deployment", "action", "started_at", "completed_at", "completed"} {
 		if _, ok := ro[k]; !ok {
 			t.Errorf("rollout lacks %q", k)
-		}
-	}
-}
-
-func TestTextReportLeadsWithTheVerdict(t *testing.T) {
-	a, o := run(map[int]int{12: 2}, 100)
-	ready := false
-	events := []rollout.Event{{Time: t0.Add(11 * time.Second), Type: rollout.DeletionRequested, Pod: "web-1"}, {Time: t0.Add(11500 * time.Millisecond), Type: rollout.EndpointChanged, Pod: "web-1", Ready: &ready}}
-	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Targets: []string{"http://127.0.0.1:1/"}, Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Events: events, Thresholds: DefaultThresholds()})
-	var buf bytes.Buffer
-	if err := WriteText(r, &buf); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
-	if !strings.HasPrefix(out, "rollcheck: FAIL  deployment/web (restart) in namespace default\n") {
-		t.Errorf("first line: %q", strings.SplitN(out, "\n", 2)[0])
-	}
-	for _, want := range []string{"2 requests failed", "+11.00s", "deletion-requested", "pod/web-1", "ready=false", "502", "Rollout   completed in 10.0s"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("text report lacks %q:\n%s", want, out)
 		}
 	}
 }
@@ -208,4 +170,15 @@ func TestRequestInFlightAtTheTriggerIsTheRollouts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// writeJSON is the report as render.WriteJSON writes it: the renderers sit
+// above this package, so its tests encode the JSON themselves.
+func writeJSON(r *Report, w io.Writer) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }

@@ -22,7 +22,7 @@ func TestReportsMatchTheSchema(t *testing.T) {
 	for name, in := range cases {
 		t.Run(name+" matches the schema", func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := WriteJSON(Build(in), &buf); err != nil {
+			if err := writeJSON(Build(in), &buf); err != nil {
 				t.Fatal(err)
 			}
 			if err := Validate(buf.Bytes()); err != nil {
@@ -32,7 +32,7 @@ func TestReportsMatchTheSchema(t *testing.T) {
 	}
 	r := Build(cases["a failing run"])
 	var buf bytes.Buffer
-	if err := WriteJSON(r, &buf); err != nil {
+	if err := writeJSON(r, &buf); err != nil {
 		t.Fatal(err)
 	}
 	for name, edit := range map[string][2]string{

@@ -43,27 +43,27 @@ func newRealKubelet(skew time.Duration) realKubelet {
 // created adds a new pod created at c, whose container started at s (seen
 // at seen) and which turned Ready at r.
 func (k realKubelet) created(pod string, c, s, seen, r float64) {
-	k.event(c+0.01, rollout.Event{Type: rollout.PodCreated, Pod: pod, ServerTime: stampAt(c, k.skew)})
-	k.event(seen, rollout.Event{Type: rollout.ContainerStarted, Pod: pod, Container: "app", ServerTime: stampAt(s, k.skew)})
-	k.event(r, rollout.Event{Type: rollout.PodReady, Pod: pod, ServerTime: stampAt(r-0.05, k.skew)})
-	k.event(r+0.02, rollout.Event{Type: rollout.EndpointAdded, Service: "web", Pod: pod, IP: "ip-" + pod, Ready: ptrTo(true), Serving: ptrTo(true), Terminating: ptrTo(false)})
+	k.Event(c+0.01, rollout.Event{Type: rollout.PodCreated, Pod: pod, ServerTime: stampAt(c, k.skew)})
+	k.Event(seen, rollout.Event{Type: rollout.ContainerStarted, Pod: pod, Container: "app", ServerTime: stampAt(s, k.skew)})
+	k.Event(r, rollout.Event{Type: rollout.PodReady, Pod: pod, ServerTime: stampAt(r-0.05, k.skew)})
+	k.Event(r+0.02, rollout.Event{Type: rollout.EndpointAdded, Service: "web", Pod: pod, IP: "ip-" + pod, Ready: ptrTo(true), Serving: ptrTo(true), Terminating: ptrTo(false)})
 }
 
 // stopped adds a pod's termination: deletion at d (grace 30 s), endpoint
 // not ready at d+0.03, container exit at x with code, seen at seen, and
 // removal from the endpoints just after.
 func (k realKubelet) stopped(pod string, d, x float64, code int32, seen float64) {
-	k.event(d+0.01, rollout.Event{Type: rollout.DeletionRequested, Pod: pod, GracePeriod: ptrTo(30 * time.Second), Detail: "grace 30s", ServerTime: stampAt(d+30, k.skew)})
-	k.event(d+0.03, rollout.Event{Type: rollout.EndpointChanged, Service: "web", Pod: pod, IP: "ip-" + pod, Ready: ptrTo(false), Serving: ptrTo(true), Terminating: ptrTo(true)})
-	k.event(seen, rollout.Event{Type: rollout.ContainerExited, Pod: pod, Container: "app", ExitCode: ptrTo(code), ServerTime: stampAt(x, k.skew)})
-	k.event(seen+0.02, rollout.Event{Type: rollout.EndpointRemoved, Service: "web", Pod: pod, IP: "ip-" + pod})
-	k.event(seen+0.03, rollout.Event{Type: rollout.PodDeleted, Pod: pod})
+	k.Event(d+0.01, rollout.Event{Type: rollout.DeletionRequested, Pod: pod, GracePeriod: ptrTo(30 * time.Second), Detail: "grace 30s", ServerTime: stampAt(d+30, k.skew)})
+	k.Event(d+0.03, rollout.Event{Type: rollout.EndpointChanged, Service: "web", Pod: pod, IP: "ip-" + pod, Ready: ptrTo(false), Serving: ptrTo(true), Terminating: ptrTo(true)})
+	k.Event(seen, rollout.Event{Type: rollout.ContainerExited, Pod: pod, Container: "app", ExitCode: ptrTo(code), ServerTime: stampAt(x, k.skew)})
+	k.Event(seen+0.02, rollout.Event{Type: rollout.EndpointRemoved, Service: "web", Pod: pod, IP: "ip-" + pod})
+	k.Event(seen+0.03, rollout.Event{Type: rollout.PodDeleted, Pod: pod})
 }
 
 func TestServerClockBoundsTheServersStamps(t *testing.T) {
 	for _, skew := range []time.Duration{0, 400 * time.Millisecond, -1700 * time.Millisecond} {
 		k := newRealKubelet(skew)
-		k.running("web-old-a")
+		k.Running("web-old-a")
 		k.created("web-new-a", 10.3, 10.6, 11.4, 11.5)
 		k.created("web-new-b", 12.8, 13.1, 13.9, 14.2)
 		k.stopped("web-old-a", 11.72, 11.9, 0, 14.1)
@@ -92,15 +92,15 @@ func TestServerClockBoundsTheServersStamps(t *testing.T) {
 		k := newRealKubelet(0)
 		k.created("web-new-a", 10.3, 10.6, 11.4, 11.5)
 		// A creation stamped 5 s after it was seen: a clock that jumped.
-		k.event(12, rollout.Event{Type: rollout.PodCreated, Pod: "web-new-b", ServerTime: stampAt(17, 0)})
+		k.Event(12, rollout.Event{Type: rollout.PodCreated, Pod: "web-new-b", ServerTime: stampAt(17, 0)})
 		if c := serverClockOf(k.input(nil).Events); c.ok {
 			t.Errorf("clock %+v from contradicting stamps, want none", c)
 		}
 	})
 	t.Run("without stamps an exit is taken as seen", func(t *testing.T) {
 		tl := newTimeline()
-		tl.running("web-old-a")
-		tl.deleted("web-old-a", 12, 12.02, 12.12, 0, 12.2)
+		tl.Running("web-old-a")
+		tl.Deleted("web-old-a", 12, 12.02, 12.12, 0, 12.2)
 		p := lifecycles(tl.input(nil).Events)["web-old-a"]
 		if p.exitStamped || !p.exitLo.Equal(p.exited) || !p.exitHi.Equal(p.exited) {
 			t.Errorf("exit bounds %s to %s, want both at +12.12s", format.Offset(t0, p.exitLo), format.Offset(t0, p.exitHi))
@@ -113,12 +113,12 @@ func TestServerClockBoundsTheServersStamps(t *testing.T) {
 func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 	t.Run("an app that exits at once, its exit seen 2.4 s late, while the LB routes to it for 2 s: a terminating pod still routed, lag measured", func(t *testing.T) {
 		k := newRealKubelet(300 * time.Millisecond)
-		k.running("web-old-a")
+		k.Running("web-old-a")
 		k.created("web-new-a", 10.3, 10.6, 11.4, 11.5)
 		k.stopped("web-old-a", 12, 12.15, 2, 14.55)
-		k.a.FirstByPod["web-new-a"], k.a.LastByPod["web-new-a"] = at(11.55), at(29.9)
-		k.a.FirstByPod["web-old-a"], k.a.LastByPod["web-old-a"] = at(0), at(12.1)
-		k.fails(12.2, 14.0, 0.05, attack.Class502, "")
+		k.A.FirstByPod["web-new-a"], k.A.LastByPod["web-new-a"] = at(11.55), at(29.9)
+		k.A.FirstByPod["web-old-a"], k.A.LastByPod["web-old-a"] = at(0), at(12.1)
+		k.Fails(12.2, 14.0, 0.05, attack.Class502, "")
 		r := Build(k.input(deployment()))
 		if len(r.Causes) != 1 || r.Causes[0].Code != TerminatingPodStillRouted || r.Causes[0].Confidence != ConfidenceHigh || r.Causes[0].Failures != r.Load.Failures {
 			t.Fatalf("causes %+v, want only TERMINATING_POD_STILL_ROUTED, high, for all %d failures", r.Causes, r.Load.Failures)
@@ -138,12 +138,12 @@ func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 
 	t.Run("requests longer than the grace period, cut by SIGKILL whose exit shows 2.5 s late: in-flight cut, shutdown from the stamp", func(t *testing.T) {
 		k := newRealKubelet(0)
-		k.running("web-old-a")
+		k.Running("web-old-a")
 		k.created("web-new-a", 10.3, 10.6, 11.4, 11.5)
 		k.stopped("web-old-a", 12, 15.4, exitCodeKilled, 17.9)
 		// Requests of 3 s that began before the SIGKILL end with it.
 		for _, s := range []float64{12.5, 13.0, 13.5} {
-			k.fail(s, attack.Class502, "", time.Duration((15.4-s)*float64(time.Second)))
+			k.Fail(s, attack.Class502, "", time.Duration((15.4-s)*float64(time.Second)))
 		}
 		r := Build(k.input(deployment(withPreStopSleep("2"))))
 		if len(r.Causes) != 1 || r.Causes[0].Code != InflightCut || r.Causes[0].Failures != 3 {
@@ -156,15 +156,15 @@ func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 
 	t.Run("requests to a pod IP gone with its pod time out: the grace period holds the cut requests, not the client's timeout", func(t *testing.T) {
 		k := newRealKubelet(0)
-		k.running("web-old-a")
+		k.Running("web-old-a")
 		k.created("web-new-a", 10.3, 10.6, 11.4, 11.5)
 		k.stopped("web-old-a", 12, 15.4, exitCodeKilled, 17.9)
 		for _, s := range []float64{12.5, 13.0} {
-			k.fail(s, attack.Class502, "", time.Duration((15.4-s)*float64(time.Second)))
+			k.Fail(s, attack.Class502, "", time.Duration((15.4-s)*float64(time.Second)))
 		}
 		// Routed to the gone pod's address until the LB deregistered it:
 		// no answer until the client's 5 s timeout.
-		k.fail(15.6, attack.ClassTimeout, "", 5*time.Second)
+		k.Fail(15.6, attack.ClassTimeout, "", 5*time.Second)
 		r := Build(k.input(deployment(withPreStopSleep("2"))))
 		rec, ok := findRec(r, "spec.template.spec.terminationGracePeriodSeconds")
 		if !ok {
@@ -181,15 +181,15 @@ func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 		k := newRealKubelet(0)
 		for i, n := range []string{"a", "b", "c"} {
 			d := 12 + 1.8*float64(i)
-			k.running("web-old-" + n)
+			k.Running("web-old-" + n)
 			k.created("web-new-"+n, d-1.5, d-1.2, d-0.5, d-0.1)
 			// Killed at the end of a 1 s grace; the exit shows 1.5 s late.
 			k.stopped("web-old-"+n, d, d+1.2, exitCodeKilled, d+2.7)
-			k.a.FirstByPod["web-old-"+n], k.a.LastByPod["web-old-"+n] = at(0), at(d+1.15)
-			k.a.FirstByPod["web-new-"+n], k.a.LastByPod["web-new-"+n] = at(d-0.1), at(29.9)
+			k.A.FirstByPod["web-old-"+n], k.A.LastByPod["web-old-"+n] = at(0), at(d+1.15)
+			k.A.FirstByPod["web-new-"+n], k.A.LastByPod["web-new-"+n] = at(d-0.1), at(29.9)
 			// The LB routes to it until 3 s after its endpoint turned
 			// not ready (d+0.03).
-			k.fails(d+1.25, d+3.0, 0.1, attack.Class502, "")
+			k.Fails(d+1.25, d+3.0, 0.1, attack.Class502, "")
 		}
 		r := Build(k.input(deployment()))
 		if lag := r.Measurements.MaxRoutingLag; lag == nil || *lag > 3.1 {
@@ -202,15 +202,15 @@ func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 
 	t.Run("a pod the LB had stopped sending requests to, whose exit shows late, is left out by its stamp", func(t *testing.T) {
 		k := newRealKubelet(0)
-		k.running("web-old-a")
-		k.running("web-old-b")
+		k.Running("web-old-a")
+		k.Running("web-old-b")
 		k.created("web-new-a", 10.3, 10.6, 11.4, 11.5)
 		// web-old-a drains on SIGTERM: its successes stop at 12.3 and it
 		// exits only at 16.2 (seen at 18).
 		k.stopped("web-old-a", 12, 16.2, 0, 18)
-		k.a.FirstByPod["web-old-a"], k.a.LastByPod["web-old-a"] = at(0), at(12.3)
-		k.a.FirstByPod["web-new-a"], k.a.LastByPod["web-new-a"] = at(11.55), at(29.9)
-		k.fails(17.2, 17.6, 0.1, attack.Class502, "")
+		k.A.FirstByPod["web-old-a"], k.A.LastByPod["web-old-a"] = at(0), at(12.3)
+		k.A.FirstByPod["web-new-a"], k.A.LastByPod["web-new-a"] = at(11.55), at(29.9)
+		k.Fails(17.2, 17.6, 0.1, attack.Class502, "")
 		r := Build(k.input(deployment()))
 		for _, c := range r.Causes {
 			if c.Code != Unattributed {

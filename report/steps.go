@@ -1,7 +1,6 @@
 package report
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
@@ -128,13 +127,4 @@ func buildSteps(in []StepInput, a *attack.Result, t Thresholds) ([]Step, *StepSu
 		}
 	}
 	return steps, sum
-}
-
-// summaryLine phrases the aggregate for the text report.
-func (s *StepSummary) summaryLine() string {
-	line := fmt.Sprintf("Steps     %d: %d completed, %d passed; %d requests failed in all", s.Steps, s.Completed, s.Passed, s.TotalFailures)
-	if s.WorstStep != "" {
-		line += fmt.Sprintf("; worst: %s with %d", s.WorstStep, s.WorstFailures)
-	}
-	return line
 }

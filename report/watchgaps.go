@@ -66,7 +66,7 @@ func lostWatches(gaps []gap, end time.Time) []gap {
 // rollout unseen, so the run cannot PASS (failures it did see still FAIL).
 func watchesCheck(r *Report, in Input) Check {
 	c := Check{Code: CheckWatches, Name: "watches unbroken to the end", Inconclusive: true, Partial: true}
-	t0, end := r.start(), loadEnd(in)
+	t0, end := r.Start(), loadEnd(in)
 	gaps := watchGaps(in.Events)
 	lost := lostWatches(gaps, end)
 	if len(lost) > 0 {
@@ -119,7 +119,7 @@ func completionUnseen(r *Report, in Input) {
 	c := &r.Checks[i]
 	c.Inconclusive, c.Partial = true, true
 	c.Message += fmt.Sprintf(" (the Deployment's watch was lost at %s and not back when the run gave up at %s: whether it completed was not seen)",
-		format.Offset(r.start(), lost.from), format.Offset(r.start(), gaveUp))
+		format.Offset(r.Start(), lost.from), format.Offset(r.Start(), gaveUp))
 }
 
 // markUncertain marks the causes whose failures, or whose pods'
@@ -131,7 +131,7 @@ func markUncertain(r *Report, in Input) {
 	if len(gaps) == 0 {
 		return
 	}
-	t0, end := r.start(), loadEnd(in)
+	t0, end := r.Start(), loadEnd(in)
 	for i := range r.Causes {
 		c := &r.Causes[i]
 		from, to := c.From, c.To
@@ -177,11 +177,11 @@ func loadEnd(in Input) time.Time {
 	return in.Attack.End
 }
 
-// unseen are the messages of the partial checks that failed when the
+// Unseen are the messages of the partial checks that failed when the
 // verdict is FAIL: the reasons name only what failed, and a reader should
 // still learn that part of the rollout was not seen (a lost watch, a
 // stalled load, client-side failures).
-func (r *Report) unseen() []string {
+func (r *Report) Unseen() []string {
 	if r.Verdict != Fail {
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/report/compare"
 )
 
 // CompareOptions are the settings of `rollcheck compare`.
@@ -23,12 +24,12 @@ type CompareOptions struct {
 	FailOnRegression bool
 
 	// Gate is built by Validate from Tolerance and FloorFlags.
-	Gate report.Gate
+	Gate compare.Gate
 }
 
 func newCompareCommand(f *factory, runF func(context.Context, *CompareOptions) error) *cobra.Command {
-	o := &CompareOptions{IOStreams: f.IOStreams, Tolerance: report.DefaultGate().Tolerance}
-	d := report.DefaultFloors()
+	o := &CompareOptions{IOStreams: f.IOStreams, Tolerance: compare.DefaultGate().Tolerance}
+	d := compare.DefaultFloors()
 	cmd := &cobra.Command{
 		Use:   "compare BEFORE.json... AFTER.json",
 		Short: "Compare JSON reports side by side: what got better or worse",
@@ -69,7 +70,7 @@ the spread the baseline itself showed.`, d.P99, d.Disrupted, d.Duration),
 		},
 	}
 	cmd.Flags().Float64Var(&o.Tolerance, "tolerance", o.Tolerance, "relative worsening of disrupted time, p99 latency and rollout duration allowed before a regression (0.1 = 10%)")
-	cmd.Flags().StringArrayVar(&o.FloorFlags, "floor", nil, fmt.Sprintf("NAME=DURATION: the absolute worsening a metric must also exceed to regress (repeatable; NAME one of %s; defaults %s)", strings.Join(report.FloorNames(), ", "), d))
+	cmd.Flags().StringArrayVar(&o.FloorFlags, "floor", nil, fmt.Sprintf("NAME=DURATION: the absolute worsening a metric must also exceed to regress (repeatable; NAME one of %s; defaults %s)", strings.Join(compare.FloorNames(), ", "), d))
 	cmd.Flags().BoolVar(&o.FailOnRegression, "fail-on-regression", false, "exit 1 when AFTER regressed against BEFORE")
 	return cmd
 }
@@ -79,11 +80,11 @@ func (o *CompareOptions) Validate() error {
 	if o.Tolerance < 0 {
 		return usagef("--tolerance must be 0 or more")
 	}
-	o.Gate = report.Gate{Tolerance: o.Tolerance, Floors: report.DefaultFloors()}
+	o.Gate = compare.Gate{Tolerance: o.Tolerance, Floors: compare.DefaultFloors()}
 	for _, fl := range o.FloorFlags {
 		name, value, ok := strings.Cut(fl, "=")
 		if !ok {
-			return usagef("--floor %q: want NAME=DURATION, e.g. p99=10ms (NAME one of %s)", fl, strings.Join(report.FloorNames(), ", "))
+			return usagef("--floor %q: want NAME=DURATION, e.g. p99=10ms (NAME one of %s)", fl, strings.Join(compare.FloorNames(), ", "))
 		}
 		d, err := time.ParseDuration(strings.TrimSpace(value))
 		if err != nil {
@@ -110,8 +111,8 @@ func (o *CompareOptions) Run() error {
 	if err != nil {
 		return usageError{err}
 	}
-	c := report.Compare(before, after, o.Gate)
-	if err := report.WriteComparison(c, o.Out); err != nil {
+	c := compare.Compare(before, after, o.Gate)
+	if err := compare.WriteComparison(c, o.Out); err != nil {
 		return err
 	}
 	if reg := c.Regressions(); o.FailOnRegression && len(reg) > 0 {

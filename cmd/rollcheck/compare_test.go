@@ -10,18 +10,18 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/rollcheck/rollcheck/exitcode"
-	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/report/compare"
 )
 
 // The saved reports of report/testdata: the seed 002 pair (113 failures and
 // p99 6.0 ms in the rollout, then none and 7.1 ms) and five nights.
 const (
-	asIs   = "../../report/testdata/seed-as-is.json"
-	toBe   = "../../report/testdata/seed-to-be.json"
-	night1 = "../../report/testdata/trend/night-1.json"
-	night3 = "../../report/testdata/trend/night-3.json"
-	night4 = "../../report/testdata/trend/night-4.json"
-	night5 = "../../report/testdata/trend/night-5.json"
+	asIs   = "../../report/compare/testdata/seed-as-is.json"
+	toBe   = "../../report/compare/testdata/seed-to-be.json"
+	night1 = "../../report/compare/testdata/trend/night-1.json"
+	night3 = "../../report/compare/testdata/trend/night-3.json"
+	night4 = "../../report/compare/testdata/trend/night-4.json"
+	night5 = "../../report/compare/testdata/trend/night-5.json"
 )
 
 type cmdRun struct {
@@ -105,7 +105,7 @@ func TestCompareFlagsMakeTheGate(t *testing.T) {
 	if err := root.ExecuteContext(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	want := report.Gate{Tolerance: 0.2, Floors: report.Floors{P99: 5 * time.Millisecond, Disrupted: 500 * time.Millisecond, Duration: 5 * time.Second}}
+	want := compare.Gate{Tolerance: 0.2, Floors: compare.Floors{P99: 5 * time.Millisecond, Disrupted: 500 * time.Millisecond, Duration: 5 * time.Second}}
 	if got.Gate != want || strings.Join(got.Before, " ") != "a.json b.json" || got.After != "c.json" {
 		t.Errorf("gate %+v before %v after %s, want %+v before [a.json b.json] after c.json", got.Gate, got.Before, got.After, want)
 	}

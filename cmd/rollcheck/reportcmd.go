@@ -8,6 +8,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/report/compare"
+	"github.com/rollcheck/rollcheck/report/render"
 )
 
 // ReportOptions are the settings of `rollcheck report`.
@@ -85,17 +87,17 @@ func (o *ReportOptions) Run() error {
 		return o.writeTrend(rs)
 	}
 	r := rs[0]
-	if err := report.WriteText(r, o.Out); err != nil {
+	if err := render.WriteText(r, o.Out); err != nil {
 		return err
 	}
 	for _, out := range []struct {
-		path   string
-		render report.Renderer
-	}{{o.JUnit, report.WriteJUnit}, {o.HTML, report.WriteHTML}, {o.OpenMetrics, report.WriteOpenMetrics}} {
+		path  string
+		write render.Func
+	}{{o.JUnit, render.WriteJUnit}, {o.HTML, render.WriteHTML}, {o.OpenMetrics, render.WriteOpenMetrics}} {
 		if out.path == "" {
 			continue
 		}
-		if err := writeFile(out.path, r, out.render); err != nil {
+		if err := writeFile(out.path, r, out.write); err != nil {
 			return err
 		}
 	}
@@ -105,7 +107,7 @@ func (o *ReportOptions) Run() error {
 // writeTrend writes the trend page to --html, else to stdout.
 func (o *ReportOptions) writeTrend(rs []*report.Report) error {
 	if o.HTML == "" {
-		return report.WriteTrend(rs, o.Out)
+		return compare.WriteTrend(rs, o.Out)
 	}
-	return writeFile(o.HTML, nil, func(_ *report.Report, w io.Writer) error { return report.WriteTrend(rs, w) })
+	return writeFile(o.HTML, nil, func(_ *report.Report, w io.Writer) error { return compare.WriteTrend(rs, w) })
 }

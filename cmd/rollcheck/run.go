@@ -18,6 +18,7 @@ import (
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/check"
 	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/report/render"
 	"github.com/rollcheck/rollcheck/rollout"
 	"github.com/rollcheck/rollcheck/scenarios"
 )
@@ -505,17 +506,17 @@ func (o *RunOptions) Run(ctx context.Context) error {
 		}
 	}
 	rep := report.Build(in)
-	if err := report.WriteText(rep, o.Out); err != nil {
+	if err := render.WriteText(rep, o.Out); err != nil {
 		return fmt.Errorf("writing report: %w", err)
 	}
 	for _, out := range []struct {
-		path   string
-		render report.Renderer
-	}{{o.ReportJSON, report.WriteJSON}, {o.ReportJUnit, report.WriteJUnit}, {o.ReportHTML, report.WriteHTML}, {o.ReportOpenMetrics, report.WriteOpenMetrics}} {
+		path  string
+		write render.Func
+	}{{o.ReportJSON, render.WriteJSON}, {o.ReportJUnit, render.WriteJUnit}, {o.ReportHTML, render.WriteHTML}, {o.ReportOpenMetrics, render.WriteOpenMetrics}} {
 		if out.path == "" {
 			continue
 		}
-		if err := writeFile(out.path, rep, out.render); err != nil {
+		if err := writeFile(out.path, rep, out.write); err != nil {
 			return err
 		}
 	}
@@ -523,12 +524,12 @@ func (o *RunOptions) Run(ctx context.Context) error {
 }
 
 // writeFile renders the report into path, reporting close errors too.
-func writeFile(path string, rep *report.Report, render report.Renderer) error {
+func writeFile(path string, rep *report.Report, write render.Func) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("writing report: %w", err)
 	}
-	if err := render(rep, f); err != nil {
+	if err := write(rep, f); err != nil {
 		f.Close()
 		return err
 	}

@@ -117,3 +117,6 @@ func (s *SVG) F(format string, a ...any) { fmt.Fprintf(&s.B, format, a...) }
 
 // Esc escapes text for HTML and SVG.
 func Esc(s string) string { return template.HTMLEscapeString(s) }
+
+// SVGWidth is the width of every chart of the HTML pages, in pixels.
+const SVGWidth = 1200

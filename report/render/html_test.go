@@ -1,4 +1,4 @@
-package report
+package render
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
@@ -23,7 +24,7 @@ func TestHTMLIsSelfContainedAndEscapesUserStrings(t *testing.T) {
 		{Time: t0.Add(13100 * time.Millisecond), Type: rollout.EndpointChanged, Pod: "web-old", Ready: &no},
 		{Time: t0.Add(14 * time.Second), Type: rollout.ContainerExited, Pod: "web-old", ExitCode: ptr32(137)},
 	}
-	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Events: evs, Thresholds: DefaultThresholds()})
+	r := report.Build(report.Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Events: evs, Thresholds: report.DefaultThresholds()})
 	var buf bytes.Buffer
 	if err := WriteHTML(r, &buf); err != nil {
 		t.Fatal(err)

@@ -1,14 +1,16 @@
-package report
+package render
 
 import (
 	"fmt"
 	"html/template"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 )
@@ -16,13 +18,12 @@ import (
 // The HTML report is one self-contained file: SVG drawn here in Go (no chart
 // library, nothing fetched, works from file://), with native SVG tooltips and
 // a few lines of inline script that show a clicked mark's details. Drawing
-// the SVG in Go keeps the one computed Report the only source: the page only
+// the SVG in Go keeps the one computed report.Report the only source: the page only
 // lays it out.
 
 const (
-	svgWidth   = 1200
 	leftMargin = 230 // room for pod names
-	plotWidth  = svgWidth - leftMargin - 20
+	plotWidth  = format.SVGWidth - leftMargin - 20
 	chartH     = 180
 	laneH      = 18
 )
@@ -58,8 +59,8 @@ func (ts timeScale) x(t time.Time) float64 {
 // WriteHTML renders the report as one self-contained HTML page: verdict and
 // causes, a chart of success rate and latency with failures marked by class,
 // and one swimlane per pod with its lifecycle phases.
-func WriteHTML(r *Report, w io.Writer) error {
-	t0 := r.start()
+func WriteHTML(r *report.Report, w io.Writer) error {
+	t0 := r.Start()
 	end := t0
 	if len(r.Phases) > 0 {
 		end = r.Phases[len(r.Phases)-1].End
@@ -86,7 +87,7 @@ func WriteHTML(r *Report, w io.Writer) error {
 }
 
 type htmlPage struct {
-	*Report
+	*report.Report
 	Title     string
 	Chart     template.HTML
 	Lanes     template.HTML
@@ -104,7 +105,7 @@ func classLegend() []struct{ Name, Color string } {
 }
 
 // axis draws phase bands and a seconds axis over height h.
-func axis(s *format.SVG, r *Report, ts timeScale, h float64) {
+func axis(s *format.SVG, r *report.Report, ts timeScale, h float64) {
 	shade := map[string]string{"baseline": "#f5f5f5", "rollout": "#fff8e1", "settle": "#f1f8e9"}
 	for _, p := range r.Phases {
 		x0, x1 := ts.x(p.Start), ts.x(p.End)
@@ -130,10 +131,10 @@ func niceStep(dur float64) float64 {
 
 // chartSVG draws the success rate (left axis, %) and p50/p99 latency (right
 // axis) per bucket, with a mark per failed bucket coloured by its main class.
-func chartSVG(r *Report, ts timeScale) string {
+func chartSVG(r *report.Report, ts timeScale) string {
 	var s format.SVG
 	top, h := 20.0, float64(chartH)
-	s.F(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="success rate and latency over time">`, svgWidth, top+h+30)
+	s.F(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="success rate and latency over time">`, format.SVGWidth, top+h+30)
 	s.F(`<g transform="translate(0,%.0f)">`, top)
 	axis(&s, r, ts, h)
 	maxLat := 0.0
@@ -163,7 +164,7 @@ func chartSVG(r *Report, ts timeScale) string {
 		first := r.Buckets[0].Start
 		for _, f := range r.Failures {
 			i := int(f.Time.Sub(first).Seconds() / r.BucketWidth)
-			if f.Pod != "" && !contains(podsIn[i], f.Pod) {
+			if f.Pod != "" && !slices.Contains(podsIn[i], f.Pod) {
 				podsIn[i] = append(podsIn[i], f.Pod)
 			}
 		}
@@ -195,28 +196,19 @@ func chartSVG(r *Report, ts timeScale) string {
 	return s.B.String()
 }
 
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
 // lanesSVG draws one row per pod with its lifecycle phases, its failures and
 // lifecycle event marks, and a row for the ReplicaSet scaling steps.
-func lanesSVG(r *Report, ts timeScale) string {
-	lives := lifecycles(r.Events)
+func lanesSVG(r *report.Report, ts timeScale) string {
+	lives := report.PodLives(r.Events)
 	names := make([]string, 0, len(lives))
 	for n := range lives {
 		names = append(names, n)
 	}
-	first := func(p *life) time.Time {
-		if p.initial {
+	first := func(p report.PodLife) time.Time {
+		if p.Initial {
 			return ts.t0
 		}
-		for _, t := range []time.Time{p.created, p.started, p.ready, p.del} {
+		for _, t := range []time.Time{p.Created, p.Started, p.Ready, p.Deleted} {
 			if !t.IsZero() {
 				return t
 			}
@@ -239,7 +231,7 @@ func lanesSVG(r *Report, ts timeScale) string {
 	rows := len(names) + 1
 	h := float64(rows*laneH + 4)
 	var s format.SVG
-	s.F(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="pod lifecycles">`, svgWidth, h+20)
+	s.F(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="pod lifecycles">`, format.SVGWidth, h+20)
 	axis(&s, r, ts, h)
 	end := ts.t0.Add(time.Duration(ts.dur * float64(time.Second)))
 	for i, n := range names {
@@ -247,22 +239,22 @@ func lanesSVG(r *Report, ts timeScale) string {
 		y := float64(i*laneH + 2)
 		s.F(`<g class="lane" data-pod="%s"><text x="4" y="%.1f" class="pod">%s</text>`, format.Esc(n), y+12, format.Esc(n))
 		startTime := first(p)
-		if p.initial {
+		if p.Initial {
 			startTime = ts.t0
 		}
 		stopTime := end
-		if !p.exited.IsZero() {
-			stopTime = p.exited
+		if !p.Exited.IsZero() {
+			stopTime = p.Exited
 		}
 		segs := []struct {
 			from, to time.Time
 			color    int
 		}{
-			{startTime, p.ready, 0},
-			{orT(p.ready, startTime, p.initial), p.del, 1},
-			{p.del, p.unready, 2},
-			{orT(p.unready, p.del, false), p.removed, 3},
-			{p.removed, stopTime, 4},
+			{startTime, p.Ready, 0},
+			{orT(p.Ready, startTime, p.Initial), p.Deleted, 1},
+			{p.Deleted, p.Unready, 2},
+			{orT(p.Unready, p.Deleted, false), p.Removed, 3},
+			{p.Removed, stopTime, 4},
 		}
 		for _, sg := range segs {
 			from, to := sg.from, sg.to
@@ -279,16 +271,16 @@ func lanesSVG(r *Report, ts timeScale) string {
 			s.F(`<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s: %s to %s</title></rect>`,
 				ts.x(from), y, math.Max(1, ts.x(to)-ts.x(from)), laneH-4, c.Color, format.Esc(n+" "+c.Name), format.Offset(ts.t0, from), format.Offset(ts.t0, to))
 		}
-		if !p.exited.IsZero() {
+		if !p.Exited.IsZero() {
 			code := "?"
-			if p.exitCode != nil {
-				code = fmt.Sprint(*p.exitCode)
+			if p.ExitCode != nil {
+				code = fmt.Sprint(*p.ExitCode)
 			}
 			label := "exited " + code
 			if code == "137" {
 				label = "killed (137)"
 			}
-			s.F(`<text x="%.1f" y="%.1f" class="exit"><title>%s at %s</title>✕</text>`, ts.x(p.exited)-4, y+11, format.Esc(label), format.Offset(ts.t0, p.exited))
+			s.F(`<text x="%.1f" y="%.1f" class="exit"><title>%s at %s</title>✕</text>`, ts.x(p.Exited)-4, y+11, format.Esc(label), format.Offset(ts.t0, p.Exited))
 		}
 		for _, fi := range byPod[n] {
 			f := r.Failures[fi]
@@ -323,7 +315,7 @@ func orT(t, fallback time.Time, allow bool) time.Time {
 	return t
 }
 
-var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"failed": Cause.failedText, "connections": connectionsHTML}).Parse(`<!DOCTYPE html>
+var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"failed": failedText, "connections": connectionsHTML}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>{{.Title}}</title>
@@ -368,3 +360,65 @@ table.steps{border-collapse:collapse} table.steps td,table.steps th{border:1px s
 </script>
 </body></html>
 `))
+
+// attackersSVG draws one lane per attacker: its active span (first to
+// last request), failures as marks, and its problem in the tooltip.
+func attackersSVG(r *report.Report, ts timeScale) string {
+	if len(r.Attackers) == 0 {
+		return ""
+	}
+	h := float64(len(r.Attackers)*laneH + 4)
+	var s format.SVG
+	s.F(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="attacker pods">`, format.SVGWidth, h+20)
+	axis(&s, r, ts, h)
+	for i, a := range r.Attackers {
+		y := float64(i*laneH + 2)
+		s.F(`<g class="attacker" data-pod="%s"><text x="4" y="%.1f" class="pod">%s</text>`, format.Esc(a.Pod), y+12, format.Esc(a.Pod))
+		if a.Start != nil && a.End != nil {
+			color := "#42a5f5"
+			if a.Problem != "" {
+				color = "#ef9a9a"
+			}
+			title := fmt.Sprintf("%s on %s: %.1f/s of %.1f/s, clock %+.1fms ± %.1fms, %s to %s", a.Pod, format.Dash(a.Node), a.Achieved, a.Share,
+				1000*a.OffsetSeconds, 1000*a.BoundSeconds, format.Offset(ts.t0, *a.Start), format.Offset(ts.t0, *a.End))
+			if a.Problem != "" {
+				title += ": " + a.Problem
+			}
+			s.F(`<rect class="active" x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`,
+				ts.x(*a.Start), y, math.Max(1, ts.x(*a.End)-ts.x(*a.Start)), laneH-4, color, format.Esc(title))
+		}
+		for _, t := range a.FailureTimes {
+			s.F(`<rect class="fail" data-detail="%s" x="%.1f" y="%.1f" width="2" height="%d" fill="#d32f2f"><title>%s</title></rect>`,
+				format.Esc(a.Pod+" failure at "+format.Offset(ts.t0, t)), ts.x(t)-1, y, laneH-4, format.Esc("failed at "+format.Offset(ts.t0, t)))
+		}
+		s.B.WriteString(`</g>`)
+	}
+	s.B.WriteString(`</svg>`)
+	return s.B.String()
+}
+
+// connectionsHTML is the kind × class table of the HTML report ("" when no
+// request failed or the report has no streams).
+func connectionsHTML(r *report.Report) template.HTML {
+	c := r.Connections
+	if c == nil || failures(c) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	classes := failedClasses(c)
+	b.WriteString(`<h2>Failures by connection kind</h2><p><small>` + format.Esc(c.Mode) + ` connections; stream: the client that sent them (new: keep-alive off, reused: keep-alive); connection: reused if kept from an earlier request, else new</small></p>`)
+	b.WriteString(`<table class="steps" id="connections"><tr><th>stream</th><th>connection</th><th>requests</th><th>failed</th>`)
+	for _, cl := range classes {
+		b.WriteString("<th>" + format.Esc(cl) + "</th>")
+	}
+	b.WriteString("</tr>")
+	for _, k := range c.Kinds {
+		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%d</td><td>%d</td>", format.Esc(string(k.Stream)), format.Esc(k.Connection), k.Requests, k.Failures)
+		for _, cl := range classes {
+			fmt.Fprintf(&b, "<td>%d</td>", k.ByClass[cl])
+		}
+		b.WriteString("</tr>")
+	}
+	b.WriteString("</table>")
+	return template.HTML(b.String())
+}

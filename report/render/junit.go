@@ -1,10 +1,12 @@
-package report
+package render
 
 import (
 	"encoding/xml"
 	"fmt"
 	"io"
 
+	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
@@ -49,7 +51,7 @@ type junitSkipped struct {
 // WriteJUnit renders the report as a JUnit XML test suite, so a CI system
 // shows which check failed. An INCONCLUSIVE check that failed is a failure
 // of type "inconclusive"; each cause is a failed case with its evidence.
-func WriteJUnit(r *Report, w io.Writer) error {
+func WriteJUnit(r *report.Report, w io.Writer) error {
 	s := junitSuite{Name: fmt.Sprintf("rollcheck %s/%s (%s)", r.Rollout.Namespace, r.Workload(), r.Rollout.Action)}
 	s.Properties = connectionProperties(r)
 	if len(r.Phases) > 0 {
@@ -85,13 +87,13 @@ func WriteJUnit(r *Report, w io.Writer) error {
 		s.Cases = append(s.Cases, tc)
 	}
 	for _, c := range r.Causes {
-		text := c.Evidence + c.weighText("\n")
+		text := c.Evidence + weighText(c, "\n")
 		if len(c.PredictedBy) > 0 {
 			text += "\npredicted by lint: " + fmt.Sprint(c.PredictedBy)
 		}
 		msg := fmt.Sprintf("%d failed requests", c.Failures)
 		if c.Failures == 0 {
-			msg = c.failedText()
+			msg = failedText(c)
 		}
 		if c.Confidence != "" {
 			msg += " (confidence " + string(c.Confidence) + ")"
@@ -116,4 +118,36 @@ func WriteJUnit(r *Report, w io.Writer) error {
 		return fmt.Errorf("writing JUnit report: %w", err)
 	}
 	return nil
+}
+
+// junitProperties is a JUnit suite's <properties>.
+type junitProperties struct {
+	Items []junitProperty `xml:"property"`
+}
+
+// junitProperty is one <property> of a JUnit suite.
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+// connectionProperties are the split as JUnit suite properties:
+// rollcheck.connections (the mode) and, per kind,
+// rollcheck.connections.STREAM.CONNECTION.{requests,failed,CLASS}.
+func connectionProperties(r *report.Report) *junitProperties {
+	c := r.Connections
+	if c == nil {
+		return nil
+	}
+	out := []junitProperty{{Name: "rollcheck.connections", Value: c.Mode}}
+	for _, k := range c.Kinds {
+		prefix := fmt.Sprintf("rollcheck.connections.%s.%s.", k.Stream, k.Connection)
+		out = append(out, junitProperty{prefix + "requests", fmt.Sprint(k.Requests)}, junitProperty{prefix + "failed", fmt.Sprint(k.Failures)})
+		for _, cl := range attack.FailureClasses {
+			if n := k.ByClass[string(cl)]; n > 0 {
+				out = append(out, junitProperty{prefix + string(cl), fmt.Sprint(n)})
+			}
+		}
+	}
+	return &junitProperties{Items: out}
 }

@@ -1,24 +1,25 @@
-package report
+package compare
 
 import (
 	"bytes"
-	"encoding/json"
-	"os"
-	"path/filepath"
+	"flag"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/report/internal/fixture"
 )
 
 func TestCompare(t *testing.T) {
-	before, bo := run(map[int]int{12: 20, 13: 10}, 100)
-	after, ao := run(nil, 100)
-	b := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: before, Outcome: bo, Drained: bo.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
-	a := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: after, Outcome: ao, Drained: ao.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
+	before, bo := fixture.Run(map[int]int{12: 20, 13: 10}, 100)
+	after, ao := fixture.Run(nil, 100)
+	b := report.Build(report.Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: before, Outcome: bo, Drained: bo.CompletedAt.Add(time.Second), Thresholds: report.DefaultThresholds()})
+	a := report.Build(report.Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: after, Outcome: ao, Drained: ao.CompletedAt.Add(time.Second), Thresholds: report.DefaultThresholds()})
 
 	t.Run("an improvement is no regression", func(t *testing.T) {
-		c := Compare([]*Report{b}, a, DefaultGate())
+		c := Compare([]*report.Report{b}, a, DefaultGate())
 		if reg := c.Regressions(); len(reg) != 0 {
 			t.Errorf("regressions %v", reg)
 		}
@@ -29,7 +30,7 @@ func TestCompare(t *testing.T) {
 		golden(t, "compare.txt", buf.Bytes())
 	})
 	t.Run("failures appearing from zero are a regression", func(t *testing.T) {
-		reg := Compare([]*Report{a}, b, DefaultGate()).Regressions()
+		reg := Compare([]*report.Report{a}, b, DefaultGate()).Regressions()
 		for _, want := range []string{"verdict", "failed requests", "disrupted seconds"} {
 			if !slices.Contains(reg, want) {
 				t.Errorf("regressions %v lack %q", reg, want)
@@ -37,37 +38,10 @@ func TestCompare(t *testing.T) {
 		}
 	})
 	t.Run("any rise in failed requests is a regression, whatever the tolerance", func(t *testing.T) {
-		more, mo := run(map[int]int{12: 21, 13: 10}, 100)
-		m := Build(Input{Attack: more, Outcome: mo, Drained: mo.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
-		if reg := Compare([]*Report{b}, m, Gate{Tolerance: 0.5, Floors: DefaultFloors()}).Regressions(); !slices.Contains(reg, "failed requests") {
+		more, mo := fixture.Run(map[int]int{12: 21, 13: 10}, 100)
+		m := report.Build(report.Input{Attack: more, Outcome: mo, Drained: mo.CompletedAt.Add(time.Second), Thresholds: report.DefaultThresholds()})
+		if reg := Compare([]*report.Report{b}, m, Gate{Tolerance: 0.5, Floors: DefaultFloors()}).Regressions(); !slices.Contains(reg, "failed requests") {
 			t.Errorf("31 vs 30 failures not flagged with 50%% tolerance: %v", reg)
-		}
-	})
-	t.Run("a report survives a JSON round trip", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "r.json")
-		var buf bytes.Buffer
-		if err := WriteJSON(b, &buf); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		r, err := ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Verdict != b.Verdict || r.Load.Failures != b.Load.Failures || len(r.Checks) != len(b.Checks) {
-			t.Errorf("round trip: %s %d vs %s %d", r.Verdict, r.Load.Failures, b.Verdict, b.Load.Failures)
-		}
-	})
-	t.Run("a file that is not a report is refused", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "x.json")
-		data, _ := json.Marshal(map[string]string{"schema": "other"})
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ReadFile(path); err == nil {
-			t.Error("no error")
 		}
 	})
 }
@@ -110,7 +84,7 @@ func TestCompareGate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var before []*Report
+			var before []*report.Report
 			for _, n := range tt.before {
 				before = append(before, n.build())
 			}
@@ -128,15 +102,15 @@ func TestCompareGate(t *testing.T) {
 }
 
 func TestCompareSavedSeedPair(t *testing.T) {
-	before, err := ReadFile("testdata/seed-as-is.json")
+	before, err := report.ReadFile("testdata/seed-as-is.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := ReadFile("testdata/seed-to-be.json")
+	after, err := report.ReadFile("testdata/seed-to-be.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := Compare([]*Report{before}, after, DefaultGate())
+	c := Compare([]*report.Report{before}, after, DefaultGate())
 	if reg := c.Regressions(); len(reg) != 0 {
 		t.Errorf("the fixed configuration regressed: %v", reg)
 	}
@@ -161,20 +135,10 @@ func TestFloorsSet(t *testing.T) {
 	}
 }
 
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
 // golden compares got with testdata/name, rewriting it with -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (rerun with -update if intended):\n%s", name, got)
-	}
+	fixture.Golden(t, *update, name, got)
 }

@@ -1,4 +1,4 @@
-package report
+package render
 
 import (
 	"bytes"
@@ -6,24 +6,26 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollcheck/rollcheck/report"
 )
 
 func TestJUnitHasACasePerCheckAndCause(t *testing.T) {
 	tests := []struct {
 		name         string
 		fails        map[int]int
-		th           Thresholds
+		th           report.Thresholds
 		wantFailures int
 		wantFailed   []string
 	}{
-		{name: "a passing run has no failed case", th: DefaultThresholds(), wantFailures: 0},
+		{name: "a passing run has no failed case", th: report.DefaultThresholds(), wantFailures: 0},
 		{name: "failures during the rollout fail max-failures and name the cause", fails: map[int]int{12: 3},
-			th: Thresholds{MaxFailures: 0, MaxFailureRatio: -1, MinSuccessRatio: -1, MaxDisrupted: time.Minute}, wantFailed: []string{"max-failures"}},
+			th: report.Thresholds{MaxFailures: 0, MaxFailureRatio: -1, MinSuccessRatio: -1, MaxDisrupted: time.Minute}, wantFailed: []string{"max-failures"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, o := run(tt.fails, 100)
-			r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: tt.th})
+			r := report.Build(report.Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: tt.th})
 			var buf bytes.Buffer
 			if err := WriteJUnit(r, &buf); err != nil {
 				t.Fatal(err)
@@ -59,7 +61,7 @@ func TestJUnitHasACasePerCheckAndCause(t *testing.T) {
 
 func TestJUnitGolden(t *testing.T) {
 	a, o := run(map[int]int{12: 3}, 100)
-	r := Build(Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: DefaultThresholds()})
+	r := report.Build(report.Input{Deployment: "web", Namespace: "default", Action: "restart", Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Thresholds: report.DefaultThresholds()})
 	var buf bytes.Buffer
 	if err := WriteJUnit(r, &buf); err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package report
+package compare
 
 import (
 	"bytes"
@@ -10,16 +10,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rollcheck/rollcheck/report"
 )
 
 var trendSeries = []string{"verdict", "failures", "disrupted", "causes", "p99"}
 
 // readNights reads testdata/trend/night-N.json in the order given.
-func readNights(t *testing.T, order ...int) []*Report {
+func readNights(t *testing.T, order ...int) []*report.Report {
 	t.Helper()
-	var rs []*Report
+	var rs []*report.Report
 	for _, n := range order {
-		r, err := ReadFile(fmt.Sprintf("testdata/trend/night-%d.json", n))
+		r, err := report.ReadFile(fmt.Sprintf("testdata/trend/night-%d.json", n))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package report
+package render
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/rollcheck/rollcheck/report"
 )
 
 func TestOpenMetricsOfTheSeedPairParse(t *testing.T) {
@@ -21,7 +23,7 @@ func TestOpenMetricsOfTheSeedPairParse(t *testing.T) {
 		want   []sample
 		absent []string
 	}{
-		{file: "testdata/seed-as-is.json", want: []sample{
+		{file: "../compare/testdata/seed-as-is.json", want: []sample{
 			{"rollcheck_verdict", map[string]string{"verdict": "FAIL"}, 1},
 			{"rollcheck_verdict", map[string]string{"verdict": "PASS"}, 0},
 			{"rollcheck_verdict", map[string]string{"verdict": "INCONCLUSIVE"}, 0},
@@ -37,7 +39,7 @@ func TestOpenMetricsOfTheSeedPairParse(t *testing.T) {
 			{"rollcheck_max_routing_lag_seconds", nil, 2.29}, // the last failure at 14.34 s, unready at 12.05 s
 			{"rollcheck_start_time_seconds", nil, float64(t0.Unix())},
 		}},
-		{file: "testdata/seed-to-be.json", want: []sample{
+		{file: "../compare/testdata/seed-to-be.json", want: []sample{
 			{"rollcheck_verdict", map[string]string{"verdict": "PASS"}, 1},
 			{"rollcheck_failed_requests", nil, 0},
 			{"rollcheck_disrupted_seconds", nil, 0},
@@ -46,7 +48,7 @@ func TestOpenMetricsOfTheSeedPairParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+" parses with the Prometheus text parser and carries its results", func(t *testing.T) {
-			r, err := ReadFile(tt.file)
+			r, err := report.ReadFile(tt.file)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,37 +1,21 @@
-package report
+// Package compare reads saved reports side by side: the comparison of a run
+// with its baselines and the gate that calls a change a regression
+// (rollcheck compare), and the trend page of many runs over time (rollcheck
+// report --trend). It only reads the report model, never builds one.
+package compare
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/report/internal/format"
 )
-
-// ReadFile reads a JSON report written by --report-json.
-func ReadFile(path string) (*Report, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading report: %w", err)
-	}
-	if err := Validate(data); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	var r Report
-	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("report %s: %w", path, err)
-	}
-	if r.Schema != Schema {
-		return nil, fmt.Errorf("report %s: schema %q, want %q (is it a rollcheck JSON report?)", path, r.Schema, Schema)
-	}
-	return &r, nil
-}
 
 // Change says how a metric moved from BEFORE to AFTER.
 type Change string
@@ -130,7 +114,7 @@ func (c *Comparison) Regressions() []string {
 	return out
 }
 
-var verdictRank = map[Verdict]int{Pass: 0, Inconclusive: 1, Fail: 2}
+var verdictRank = map[report.Verdict]int{report.Pass: 0, report.Inconclusive: 1, report.Fail: 2}
 
 // Compare puts one or more BEFORE reports (the baseline) and AFTER side by
 // side. BEFORE's value of each metric is the median over the baseline.
@@ -141,7 +125,7 @@ var verdictRank = map[Verdict]int{Pass: 0, Inconclusive: 1, Fail: 2}
 // duration regress only when AFTER is above all of: BEFORE by more than the
 // tolerance, BEFORE plus the metric's floor, and the highest value in the
 // baseline, so that what the baseline itself showed is never a regression.
-func Compare(before []*Report, after *Report, g Gate) *Comparison {
+func Compare(before []*report.Report, after *report.Report, g Gate) *Comparison {
 	c := &Comparison{Gate: g, Baselines: len(before)}
 	add := func(r Row) { c.Rows = append(c.Rows, r) }
 
@@ -150,7 +134,7 @@ func Compare(before []*Report, after *Report, g Gate) *Comparison {
 		ranks[i] = verdictRank[b.Verdict]
 	}
 	sort.Ints(ranks)
-	var vb Verdict
+	var vb report.Verdict
 	if len(ranks) > 0 {
 		vb = rankVerdict(ranks[len(ranks)/2]) // the upper median on a tie: the gentler
 	}
@@ -158,18 +142,18 @@ func Compare(before []*Report, after *Report, g Gate) *Comparison {
 	add(Row{Metric: "verdict", Before: verdictList(before, vb), After: string(after.Verdict), Change: cmpInt(verdictRank[vb], va),
 		Limit: string(vb), Regression: va > verdictRank[vb]})
 
-	add(Row{Metric: "requests", Before: spreadOf(before, func(r *Report) float64 { return float64(r.Load.Requests) }).text("%.0f", 1),
+	add(Row{Metric: "requests", Before: spreadOf(before, func(r *report.Report) float64 { return float64(r.Load.Requests) }).text("%.0f", 1),
 		After: fmt.Sprint(after.Load.Requests)})
-	fails := spreadOf(before, func(r *Report) float64 { return float64(r.Load.Failures) })
+	fails := spreadOf(before, func(r *report.Report) float64 { return float64(r.Load.Failures) })
 	fa := float64(after.Load.Failures)
 	add(Row{Metric: "failed requests", Before: fails.text("%.0f", 1), After: fmt.Sprint(after.Load.Failures), Change: cmpFloat(fails.median, fa),
 		Limit: trimFloat(fails.median), Regression: fa > fails.median})
-	for _, class := range unionClasses(append([]*Report{after}, before...)...) {
-		b := spreadOf(before, func(r *Report) float64 { return float64(r.Load.ByClass[class]) })
+	for _, class := range unionClasses(append([]*report.Report{after}, before...)...) {
+		b := spreadOf(before, func(r *report.Report) float64 { return float64(r.Load.ByClass[class]) })
 		a := after.Load.ByClass[class]
 		add(Row{Metric: "failed: " + class, Before: b.text("%.0f", 1), After: fmt.Sprint(a), Change: cmpFloat(b.median, float64(a))})
 	}
-	ratio := spreadOf(before, func(r *Report) float64 { return r.Load.SuccessRatio })
+	ratio := spreadOf(before, func(r *report.Report) float64 { return r.Load.SuccessRatio })
 	add(Row{Metric: "success ratio", Before: ratio.text("%.4f", 1), After: fmt.Sprintf("%.4f", after.Load.SuccessRatio), Change: cmpFloat(after.Load.SuccessRatio, ratio.median)})
 
 	judged := func(metric string, s spread, a float64, floor time.Duration, format string, scale float64, measured bool) {
@@ -182,12 +166,12 @@ func Compare(before []*Report, after *Report, g Gate) *Comparison {
 		row.Change, row.Limit, row.Regression = cmpFloat(s.median, a), fmt.Sprintf(format, limit*scale), a > limit
 		add(row)
 	}
-	disrupted := spreadOf(before, func(r *Report) float64 { return r.DisruptedSeconds })
+	disrupted := spreadOf(before, func(r *report.Report) float64 { return r.DisruptedSeconds })
 	judged("disrupted seconds", disrupted, after.DisruptedSeconds, g.Floors.Disrupted, "%.1f", 1, true)
-	p99 := spreadOf(before, (*Report).RolloutP99)
+	p99 := spreadOf(before, (*report.Report).RolloutP99)
 	pa := after.RolloutP99()
 	judged("p99 latency in rollout (ms)", p99, pa, g.Floors.P99, "%.1f", 1000, p99.min > 0 && pa > 0)
-	took := spreadOf(before, func(r *Report) float64 { return r.Rollout.Duration })
+	took := spreadOf(before, func(r *report.Report) float64 { return r.Rollout.Duration })
 	judged("rollout duration (s)", took, after.Rollout.Duration, g.Floors.Duration, "%.1f", 1,
 		took.min > 0 && after.Rollout.Completed && allCompleted(before))
 
@@ -196,7 +180,7 @@ func Compare(before []*Report, after *Report, g Gate) *Comparison {
 		nb = append(nb, len(b.Causes))
 	}
 	sort.Ints(nb)
-	causes := Row{Metric: "causes", Before: causeList(before), After: causeList([]*Report{after})}
+	causes := Row{Metric: "causes", Before: causeList(before), After: causeList([]*report.Report{after})}
 	if len(nb) > 0 {
 		causes.Change = cmpInt(nb[len(nb)/2], len(after.Causes))
 	}
@@ -204,7 +188,7 @@ func Compare(before []*Report, after *Report, g Gate) *Comparison {
 	return c
 }
 
-func rankVerdict(rank int) Verdict {
+func rankVerdict(rank int) report.Verdict {
 	for v, r := range verdictRank {
 		if r == rank {
 			return v
@@ -215,7 +199,7 @@ func rankVerdict(rank int) Verdict {
 
 // verdictList is the median verdict, followed by every baseline's when
 // they differ: "PASS (PASS, FAIL, PASS)".
-func verdictList(rs []*Report, median Verdict) string {
+func verdictList(rs []*report.Report, median report.Verdict) string {
 	all := make([]string, len(rs))
 	same := true
 	for i, r := range rs {
@@ -228,7 +212,7 @@ func verdictList(rs []*Report, median Verdict) string {
 	return fmt.Sprintf("%s (%s)", median, strings.Join(all, ", "))
 }
 
-func allCompleted(rs []*Report) bool {
+func allCompleted(rs []*report.Report) bool {
 	for _, r := range rs {
 		if !r.Rollout.Completed {
 			return false
@@ -240,7 +224,7 @@ func allCompleted(rs []*Report) bool {
 // spread is one metric over the baseline reports.
 type spread struct{ median, min, max float64 }
 
-func spreadOf(rs []*Report, value func(*Report) float64) spread {
+func spreadOf(rs []*report.Report, value func(*report.Report) float64) spread {
 	if len(rs) == 0 {
 		return spread{}
 	}
@@ -286,7 +270,7 @@ func cmpFloat(before, after float64) Change {
 	return Same
 }
 
-func unionClasses(rs ...*Report) []string {
+func unionClasses(rs ...*report.Report) []string {
 	set := map[string]bool{}
 	for _, r := range rs {
 		for c, n := range r.Load.ByClass {
@@ -305,7 +289,7 @@ func unionClasses(rs ...*Report) []string {
 
 // causeList names the causes of one report with their failures; of several,
 // each cause with the number of reports it appears in.
-func causeList(rs []*Report) string {
+func causeList(rs []*report.Report) string {
 	if len(rs) == 1 {
 		r := rs[0]
 		if len(r.Causes) == 0 {
@@ -317,8 +301,8 @@ func causeList(rs []*Report) string {
 		}
 		return strings.Join(parts, ", ")
 	}
-	in := map[CauseCode]int{}
-	var order []CauseCode
+	in := map[report.CauseCode]int{}
+	var order []report.CauseCode
 	for _, r := range rs {
 		for _, c := range r.Causes {
 			if in[c.Code] == 0 {
@@ -335,42 +319,6 @@ func causeList(rs []*Report) string {
 		parts[i] = fmt.Sprintf("%s (in %d of %d)", code, in[code], len(rs))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// RolloutP99 is the 99th percentile of latency during the rollout phase,
-// estimated from the buckets' own p99s weighted by their requests (an upper
-// bound of the phase's true p99), in seconds; 0 without a rollout.
-func (r *Report) RolloutP99() float64 {
-	ph := r.phase("rollout")
-	if ph.Start.IsZero() {
-		return 0
-	}
-	type wq struct {
-		q float64
-		n int
-	}
-	var qs []wq
-	total := 0
-	for _, b := range r.Buckets {
-		if b.Start.Before(ph.Start) || !b.Start.Before(ph.End) || b.Total == 0 {
-			continue
-		}
-		qs = append(qs, wq{b.P99.Seconds(), b.Total})
-		total += b.Total
-	}
-	if total == 0 {
-		return 0
-	}
-	sort.Slice(qs, func(i, j int) bool { return qs[i].q < qs[j].q })
-	want := int(math.Ceil(0.99 * float64(total)))
-	seen := 0
-	for _, x := range qs {
-		seen += x.n
-		if seen >= want {
-			return x.q
-		}
-	}
-	return qs[len(qs)-1].q
 }
 
 // WriteComparison renders the comparison as a table, marking what got

@@ -1,7 +1,6 @@
-package report
+package render
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -9,22 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 )
-
-// Renderer writes a computed report in one format.
-type Renderer func(r *Report, w io.Writer) error
-
-// WriteJSON renders the report as indented JSON (schema rollcheck.report/v1).
-func WriteJSON(r *Report, w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
-		return fmt.Errorf("writing JSON report: %w", err)
-	}
-	return nil
-}
 
 // TextOptions tune the human report.
 type TextOptions struct {
@@ -34,12 +22,12 @@ type TextOptions struct {
 
 // WriteText renders the human summary: verdict and reasons first, then the
 // numbers, then the evidence (failures and the pod timeline).
-func WriteText(r *Report, w io.Writer) error {
+func WriteText(r *report.Report, w io.Writer) error {
 	return TextOptions{}.Write(r, w)
 }
 
 // Write renders the human summary with these options.
-func (o TextOptions) Write(r *Report, w io.Writer) error {
+func (o TextOptions) Write(r *report.Report, w io.Writer) error {
 	if o.MaxFailures == 0 {
 		o.MaxFailures = 10
 	}
@@ -55,13 +43,13 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	for _, reason := range r.Reasons {
 		p.Line("  - " + reason)
 	}
-	for _, note := range r.unseen() {
+	for _, note := range r.Unseen() {
 		p.Line("  - and the run did not see all: " + note)
 	}
 	p.Line("")
-	t0 := r.start()
-	r.writeDiagnosis(p, t0)
-	r.writePreflight(p)
+	t0 := r.Start()
+	writeDiagnosis(r, p, t0)
+	writePreflight(r, p)
 	l := r.Load
 	p.Line(fmt.Sprintf("Load      %s at %.1f/s asked, %.1f/s achieved: %d requests, %d failed (%.2f%% success), p50 %s p99 %s",
 		strings.Join(l.Targets, ", "), l.Rate, l.AchievedRate, l.Requests, l.Failures, 100*l.SuccessRatio, format.Secs(l.LatencyP50), format.Secs(l.LatencyP99)))
@@ -82,7 +70,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	}
 	p.Line(fmt.Sprintf("Disrupted %.1fs (buckets of %s with a failure)", r.DisruptedSeconds, format.Secs(r.BucketWidth)))
 	if r.StepSummary != nil {
-		p.Line(r.StepSummary.summaryLine())
+		p.Line(summaryLine(r.StepSummary))
 	}
 	p.Line("")
 	if len(r.Steps) > 0 {
@@ -97,7 +85,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 		})
 	}
 
-	r.writeAttackers(p)
+	writeAttackers(r, p)
 	p.Table([]string{"phase", "from", "to", "requests", "failed"}, func(add func(...any)) {
 		for _, ph := range r.Phases {
 			add(ph.Name, format.Offset(t0, ph.Start), format.Offset(t0, ph.End), ph.Requests, ph.Failures)
@@ -111,7 +99,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 			}
 		})
 	}
-	r.writeConnections(p)
+	writeConnections(r, p)
 	if len(r.FailuresByPod) > 0 {
 		pods := make([]string, 0, len(r.FailuresByPod))
 		for pod := range r.FailuresByPod {
@@ -124,7 +112,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 			}
 		})
 	}
-	r.writeMeasurements(p)
+	writeMeasurements(r, p)
 	if len(r.Attributed) > 0 {
 		p.Table([]string{"pod", "phase", "attributed by", "cause", "confidence", "fits as well", "failed", "from", "to"}, func(add func(...any)) {
 			for _, g := range r.Attributed {
@@ -153,7 +141,7 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 			}
 		})
 	}
-	if evs := r.podEvents(); len(evs) > 0 {
+	if evs := podEvents(r); len(evs) > 0 {
 		n := min(o.MaxEvents, len(evs))
 		p.Line(fmt.Sprintf("Timeline (%d of %d events, time since the load began):", n, len(evs)))
 		p.Table([]string{"at", "event", "object", "detail"}, func(add func(...any)) {
@@ -165,22 +153,10 @@ func (o TextOptions) Write(r *Report, w io.Writer) error {
 	return p.Err()
 }
 
-// start is the zero of the relative clock: the start of the load, or of the
-// first event when no load ran.
-func (r *Report) start() time.Time {
-	if len(r.Phases) > 0 {
-		return r.Phases[0].Start
-	}
-	if len(r.Events) > 0 {
-		return r.Events[0].Time
-	}
-	return time.Time{}
-}
-
 // podEvents are the timeline events worth showing a person: the noisy
 // Deployment status updates and the snapshots of what existed before the
 // watch are left to the JSON, except a deletion already under way.
-func (r *Report) podEvents() []rollout.Event {
+func podEvents(r *report.Report) []rollout.Event {
 	var out []rollout.Event
 	for _, e := range r.Events {
 		if e.Type == rollout.DeploymentUpdated || e.Initial && e.Type != rollout.DeletionRequested {
@@ -240,15 +216,15 @@ func b(p *bool) string {
 
 // writeDiagnosis prints the causes and the recommendations, the part of the
 // report a person acts on, right after the verdict.
-func (r *Report) writeDiagnosis(p *format.Printer, t0 time.Time) {
+func writeDiagnosis(r *report.Report, p *format.Printer, t0 time.Time) {
 	if len(r.Causes) > 0 {
 		head := "Causes"
 		switch r.Attribution {
-		case ByTimeWindow:
+		case report.ByTimeWindow:
 			head += " (attributed by time window: the failures carried no pod header)"
-		case ByBoth:
+		case report.ByBoth:
 			head += " (attributed by pod header where present, else by time window)"
-		case ByPodHeader:
+		case report.ByPodHeader:
 			head += " (attributed by pod header)"
 		}
 		p.Line(head + ":")
@@ -257,9 +233,9 @@ func (r *Report) writeDiagnosis(p *format.Printer, t0 time.Time) {
 			if len(c.Pods) > 0 {
 				pods = ", pods " + strings.Join(c.Pods, " ")
 			}
-			p.Line(fmt.Sprintf("  %s  %s, %s to %s%s%s", c.Code, c.failedText(), format.Offset(t0, c.From), format.Offset(t0, c.To), pods, confText(c.Confidence)))
+			p.Line(fmt.Sprintf("  %s  %s, %s to %s%s%s", c.Code, failedText(c), format.Offset(t0, c.From), format.Offset(t0, c.To), pods, confText(c.Confidence)))
 			p.Line("    " + c.Evidence)
-			if w := c.weighText("\n    "); w != "" {
+			if w := weighText(c, "\n    "); w != "" {
 				p.Line(w[1:])
 			}
 			if len(c.PredictedBy) > 0 {
@@ -284,7 +260,7 @@ func (r *Report) writeDiagnosis(p *format.Printer, t0 time.Time) {
 
 // failedText says how many failures a cause counts, and how many counted
 // under other causes it fits as well.
-func (c Cause) failedText() string {
+func failedText(c report.Cause) string {
 	switch {
 	case c.Failures == 0 && c.AlsoExplains > 0:
 		return fmt.Sprintf("fits %d failures counted under another cause", c.AlsoExplains)
@@ -296,7 +272,7 @@ func (c Cause) failedText() string {
 
 // weighText lists what a cause rests on, the causes that fit its failures
 // as well and what would tell them apart, each line after sep.
-func (c Cause) weighText(sep string) string {
+func weighText(c report.Cause, sep string) string {
 	var b strings.Builder
 	if len(c.Basis) > 0 {
 		b.WriteString(sep + "rests on: " + strings.Join(c.Basis, "; "))
@@ -310,7 +286,7 @@ func (c Cause) weighText(sep string) string {
 	return b.String()
 }
 
-func confText(c Confidence) string {
+func confText(c report.Confidence) string {
 	if c == "" {
 		return "" // a report from before confidences
 	}
@@ -318,7 +294,7 @@ func confText(c Confidence) string {
 }
 
 // writeMeasurements prints the per-pod lifecycle numbers.
-func (r *Report) writeMeasurements(p *format.Printer) {
+func writeMeasurements(r *report.Report, p *format.Printer) {
 	m := r.Measurements
 	if m.MinReadyEndpoints != nil || m.MaxRoutingLag != nil {
 		parts := []string{}
@@ -362,4 +338,100 @@ func fsec(v *float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2fs", *v)
+}
+
+// writeAttackers lists the attackers in the text report.
+func writeAttackers(r *report.Report, p *format.Printer) {
+	if len(r.Attackers) == 0 {
+		return
+	}
+	p.Table([]string{"attacker", "node", "requests (cpu/mem)", "rate (share)", "clock offset", "state"}, func(add func(...any)) {
+		for _, a := range r.Attackers {
+			add(a.Pod, format.Dash(a.Node), a.CPURequest+"/"+a.MemoryRequest,
+				fmt.Sprintf("%.1f/s (%.1f/s)", a.Achieved, a.Share),
+				fmt.Sprintf("%+.1fms ± %.1fms (drift %.1fms)", 1000*a.OffsetSeconds, 1000*a.BoundSeconds, 1000*a.SpreadSeconds),
+				format.Pick(a.Problem == "", "ok", a.Problem))
+		}
+	})
+}
+
+// failedClasses are the failing classes any kind saw, in the order of
+// attack.FailureClasses.
+func failedClasses(c *report.Connections) []string {
+	var out []string
+	for _, cl := range attack.FailureClasses {
+		for _, k := range c.Kinds {
+			if k.ByClass[string(cl)] > 0 {
+				out = append(out, string(cl))
+				break
+			}
+		}
+	}
+	return out
+}
+
+func failures(c *report.Connections) int {
+	n := 0
+	for _, k := range c.Kinds {
+		n += k.Failures
+	}
+	return n
+}
+
+// streamsText is the streams' rates in one line: "reused 25.0/s of 25.0/s,
+// new 24.9/s of 25.0/s".
+func streamsText(c *report.Connections) string {
+	parts := make([]string, len(c.Streams))
+	for i, s := range c.Streams {
+		parts[i] = fmt.Sprintf("%s %.1f/s of %.1f/s asked, %d failed", s.Stream, s.AchievedRate, s.Rate, s.Failures)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// writeConnections prints, for a run of both streams, each stream's rate,
+// and, when requests failed, the kind × class table.
+func writeConnections(r *report.Report, p *format.Printer) {
+	c := r.Connections
+	if c == nil {
+		return
+	}
+	if c.Mode == string(attack.ConnectionsBoth) {
+		p.Line("Streams   " + streamsText(c))
+	}
+	if failures(c) == 0 {
+		return
+	}
+	classes := failedClasses(c)
+	header := append([]string{"stream", "connection", "requests", "failed"}, classes...)
+	p.Line("Failures by connection kind (stream: the client that sent them; connection: reused if kept from an earlier request, else new):")
+	p.Table(header, func(add func(...any)) {
+		for _, k := range c.Kinds {
+			row := []any{string(k.Stream), k.Connection, k.Requests, k.Failures}
+			for _, cl := range classes {
+				row = append(row, k.ByClass[cl])
+			}
+			add(row...)
+		}
+	})
+}
+
+// writePreflight lists the static findings (lint) of the run's Deployment.
+func writePreflight(r *report.Report, p *format.Printer) {
+	if len(r.Preflight) == 0 {
+		return
+	}
+	p.Line(fmt.Sprintf("Preflight (rollcheck lint, %d findings):", len(r.Preflight)))
+	for _, f := range r.Preflight {
+		p.Line(fmt.Sprintf("  %-7s %s %s: %s -> %s", f.Severity, f.Rule, f.Path, f.Current, f.Suggested))
+	}
+	p.Line("")
+}
+
+// summaryLine phrases the aggregate for the text report.
+func summaryLine(s *report.StepSummary) string {
+	line := fmt.Sprintf("Steps     %d: %d completed, %d passed; %d requests failed in all", s.Steps, s.Completed, s.Passed, s.TotalFailures)
+	if s.WorstStep != "" {
+		line += fmt.Sprintf("; worst: %s with %d", s.WorstStep, s.WorstFailures)
+	}
+	return line
 }

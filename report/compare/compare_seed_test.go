@@ -1,4 +1,4 @@
-package report
+package compare
 
 import (
 	"bytes"
@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/report/internal/fixture"
+	"github.com/rollcheck/rollcheck/report/render"
 )
 
 // The saved reports in testdata are built here, so that they stay valid as
@@ -26,28 +29,29 @@ type night struct {
 }
 
 // build makes the report of the run.
-func (n night) build() *Report {
-	tl := newTimeline()
-	tl.running("web-a")
-	tl.running("web-b")
-	tl.started("web-c", 10, 10.5, 11.5)
-	tl.deleted("web-a", 12, 12.05, 14.5, 0, 14.6)
-	tl.started("web-d", 12.1, 12.6, 13.6)
-	tl.deleted("web-b", 14, 14.05, 15.5, 0, 15.6)
+func (n night) build() *report.Report {
+	tl := fixture.NewTimeline()
+	tl.Running("web-a")
+	tl.Running("web-b")
+	tl.Started("web-c", 10, 10.5, 11.5)
+	tl.Deleted("web-a", 12, 12.05, 14.5, 0, 14.6)
+	tl.Started("web-d", 12.1, 12.6, 13.6)
+	tl.Deleted("web-b", 14, 14.05, 15.5, 0, 15.6)
 	for i := 0; i < n.failures; i++ {
-		tl.fail(12.1+0.02*float64(i), attack.Class502, "web-a", 2*time.Millisecond)
+		tl.Fail(12.1+0.02*float64(i), attack.Class502, "web-a", 2*time.Millisecond)
 	}
-	for i := range tl.a.Buckets {
-		tl.a.Buckets[i].P50, tl.a.Buckets[i].P99 = 2*time.Millisecond, n.p99
+	for i := range tl.A.Buckets {
+		tl.A.Buckets[i].P50, tl.A.Buckets[i].P99 = 2*time.Millisecond, n.p99
 	}
-	tl.a.P50, tl.a.P99 = 2*time.Millisecond, n.p99
-	in := tl.input(nil)
+	tl.A.P50, tl.A.P99 = 2*time.Millisecond, n.p99
+	in := report.Input{Namespace: "default", Deployment: "web", Action: "restart", Services: []string{"web"}, Targets: []string{"http://127.0.0.1:8080/"},
+		Attack: tl.A, Events: tl.Sorted(), Outcome: tl.O, Drained: tl.O.CompletedAt, Thresholds: report.DefaultThresholds()}
 	shift(&in, time.Duration(n.day)*24*time.Hour)
-	return Build(in)
+	return report.Build(in)
 }
 
 // shift moves every time of the run by d.
-func shift(in *Input, d time.Duration) {
+func shift(in *report.Input, d time.Duration) {
 	a := in.Attack
 	a.Start, a.End = a.Start.Add(d), a.End.Add(d)
 	for i := range a.Buckets {
@@ -90,11 +94,11 @@ func TestSavedReportFixtures(t *testing.T) {
 	for name, n := range files {
 		t.Run(name+" is the report its run builds", func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := WriteJSON(n.build(), &buf); err != nil {
+			if err := render.WriteJSON(n.build(), &buf); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, name, buf.Bytes())
-			if err := Validate(buf.Bytes()); err != nil {
+			if err := report.Validate(buf.Bytes()); err != nil {
 				t.Errorf("not a valid report: %v", err)
 			}
 		})

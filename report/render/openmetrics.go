@@ -1,13 +1,17 @@
-package report
+package render
 
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/rollcheck/rollcheck/report"
 )
 
 // The OpenMetrics output is for dashboards across runs: the node exporter's
@@ -22,15 +26,12 @@ import (
 // metricLabels label every family: which run of which workload.
 var metricLabels = []string{"namespace", "workload", "action"}
 
-// verdicts are the verdict gauge's states, one series each, 1 for the run's.
-var verdicts = []Verdict{Pass, Fail, Inconclusive}
-
 // WriteOpenMetrics renders the report's results in the OpenMetrics text
 // format (ending in "# EOF"): verdict, requests by class, failures by cause,
 // disrupted time, rollout duration and its p99 latency, and the largest
 // routing lag when one was measured, labelled by namespace, workload and
 // action.
-func WriteOpenMetrics(r *Report, w io.Writer) error {
+func WriteOpenMetrics(r *report.Report, w io.Writer) error {
 	families, err := metricFamilies(r)
 	if err != nil {
 		return fmt.Errorf("writing OpenMetrics report: %w", err)
@@ -49,17 +50,8 @@ func WriteOpenMetrics(r *Report, w io.Writer) error {
 	return nil
 }
 
-// Workload names the report's workload as kubectl does: "deployment/web".
-func (r *Report) Workload() string {
-	kind := r.Rollout.Kind
-	if kind == "" {
-		kind = "deployment"
-	}
-	return kind + "/" + r.Rollout.Deployment
-}
-
 // metricFamilies gathers the report's gauges from a registry of their own.
-func metricFamilies(r *Report) ([]*dto.MetricFamily, error) {
+func metricFamilies(r *report.Report) ([]*dto.MetricFamily, error) {
 	reg := prometheus.NewPedanticRegistry()
 	base := prometheus.Labels{"namespace": r.Rollout.Namespace, "workload": r.Workload(), "action": r.Rollout.Action}
 	// gauge registers one family and returns a setter for its series; extra
@@ -79,12 +71,12 @@ func metricFamilies(r *Report) ([]*dto.MetricFamily, error) {
 		}
 	}
 	verdict := gauge("verdict", "Verdict of the run: 1 for the verdict it reached, 0 for the others.", "verdict")
-	for _, v := range verdicts {
+	for _, v := range report.Verdicts {
 		verdict(b2f(r.Verdict == v), string(v))
 	}
 	gauge("requests", "Requests the run sent.")(float64(r.Load.Requests))
 	byClass := gauge("requests_by_class", "Requests the run sent, by outcome class (ok, 502, refused, ...).", "class")
-	for _, class := range sortedKeys(r.Load.ByClass) {
+	for _, class := range slices.Sorted(maps.Keys(r.Load.ByClass)) {
 		byClass(float64(r.Load.ByClass[class]), class)
 	}
 	gauge("failed_requests", "Requests that failed.")(float64(r.Load.Failures))
@@ -102,7 +94,7 @@ func metricFamilies(r *Report) ([]*dto.MetricFamily, error) {
 	if lag := r.Measurements.MaxRoutingLag; lag != nil {
 		gauge("max_routing_lag_seconds", "Largest routing lag: from a removed pod's endpoint turning not ready to the last request routed to it.")(*lag)
 	}
-	if t0 := r.start(); !t0.IsZero() {
+	if t0 := r.Start(); !t0.IsZero() {
 		gauge("start_time_seconds", "When the run started, in seconds since the Unix epoch.")(float64(t0.UnixNano()) / 1e9)
 	}
 	families, err := reg.Gather()

@@ -1,4 +1,4 @@
-package report
+package compare
 
 import (
 	"errors"
@@ -6,10 +6,12 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
@@ -21,21 +23,21 @@ import (
 
 const (
 	trendLeft   = 70 // room for the y axis labels
-	trendPlotW  = svgWidth - trendLeft - 20
+	trendPlotW  = format.SVGWidth - trendLeft - 20
 	trendChartH = 120
 )
 
-var verdictColors = map[Verdict]string{Pass: "#2e7d32", Inconclusive: "#ef6c00", Fail: "#c62828"}
+var verdictColors = map[report.Verdict]string{report.Pass: "#2e7d32", report.Inconclusive: "#ef6c00", report.Fail: "#c62828"}
 
 // causeColors colour the causes' bars; a cause not listed takes grey.
-var causeColors = map[CauseCode]string{
-	TerminatingPodStillRouted: "#d32f2f", LBDeregistrationLag: "#7b1fa2", InflightCut: "#f57c00",
-	NoReadyEndpoints: "#1976d2", NewPodNotServing: "#0097a7", Unattributed: "#616161",
+var causeColors = map[report.CauseCode]string{
+	report.TerminatingPodStillRouted: "#d32f2f", report.LBDeregistrationLag: "#7b1fa2", report.InflightCut: "#f57c00",
+	report.NoReadyEndpoints: "#1976d2", report.NewPodNotServing: "#0097a7", report.Unattributed: "#616161",
 }
 
 // trendRun is one run on the page.
 type trendRun struct {
-	*Report
+	*report.Report
 	Start time.Time
 	When  string // its start, in UTC: "2026-11-24 12:00"
 	P99   float64
@@ -43,22 +45,22 @@ type trendRun struct {
 
 // WriteTrend renders several reports as one self-contained HTML page of the
 // runs over time, ordered by their start.
-func WriteTrend(reports []*Report, w io.Writer) error {
+func WriteTrend(reports []*report.Report, w io.Writer) error {
 	if len(reports) == 0 {
 		return errors.New("writing trend page: no report")
 	}
 	runs := make([]trendRun, len(reports))
 	for i, r := range reports {
-		start := r.start()
+		start := r.Start()
 		runs[i] = trendRun{Report: r, Start: start, When: start.UTC().Format("2006-01-02 15:04"), P99: r.RolloutP99()}
 	}
 	sort.SliceStable(runs, func(i, j int) bool { return runs[i].Start.Before(runs[j].Start) })
-	verdicts := map[Verdict]int{}
+	verdicts := map[report.Verdict]int{}
 	var workloads []string
 	for _, r := range runs {
 		verdicts[r.Verdict]++
 		wl := fmt.Sprintf("%s (%s) in %s", r.Workload(), r.Rollout.Action, r.Rollout.Namespace)
-		if !contains(workloads, wl) {
+		if !slices.Contains(workloads, wl) {
 			workloads = append(workloads, wl)
 		}
 	}
@@ -66,7 +68,7 @@ func WriteTrend(reports []*Report, w io.Writer) error {
 	page := trendPage{
 		Title:     fmt.Sprintf("rollcheck trend: %d runs, %s to %s", len(runs), runs[0].When, runs[len(runs)-1].When),
 		Workloads: strings.Join(workloads, ", "),
-		Counts:    fmt.Sprintf("%d PASS, %d FAIL, %d INCONCLUSIVE", verdicts[Pass], verdicts[Fail], verdicts[Inconclusive]),
+		Counts:    fmt.Sprintf("%d PASS, %d FAIL, %d INCONCLUSIVE", verdicts[report.Pass], verdicts[report.Fail], verdicts[report.Inconclusive]),
 		Runs:      runs,
 		Verdict:   template.HTML(verdictSVG(runs)),
 		Failures: template.HTML(lineSVG(runs, "failures", "failed requests", func(r trendRun) (float64, string, bool) {
@@ -100,14 +102,14 @@ type trendPage struct {
 }
 
 // trendCauses are the causes of every run, most failures first.
-func trendCauses(runs []trendRun) []CauseCode {
-	total := map[CauseCode]int{}
+func trendCauses(runs []trendRun) []report.CauseCode {
+	total := map[report.CauseCode]int{}
 	for _, r := range runs {
 		for _, c := range r.Causes {
 			total[c.Code] += c.Failures
 		}
 	}
-	codes := make([]CauseCode, 0, len(total))
+	codes := make([]report.CauseCode, 0, len(total))
 	for c := range total {
 		codes = append(codes, c)
 	}
@@ -120,7 +122,7 @@ func trendCauses(runs []trendRun) []CauseCode {
 	return codes
 }
 
-func causeColor(c CauseCode) string {
+func causeColor(c report.CauseCode) string {
 	if col, ok := causeColors[c]; ok {
 		return col
 	}
@@ -135,7 +137,7 @@ func runX(i, n int) float64 { return trendLeft + (float64(i)+0.5)*trendPlotW/flo
 func openSeries(s *format.SVG, id, label string, runs []trendRun) {
 	h := float64(trendChartH)
 	s.F(`<svg class="series" id="series-%s" data-series="%s" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="%s by run">`,
-		id, id, svgWidth, h+40, format.Esc(label))
+		id, id, format.SVGWidth, h+40, format.Esc(label))
 	s.F(`<g transform="translate(0,10)">`)
 	s.F(`<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" class="grid"/>`, trendLeft, h, trendLeft+trendPlotW, h)
 	every := int(math.Ceil(float64(len(runs)) / 12))
@@ -218,8 +220,8 @@ func verdictSVG(runs []trendRun) string {
 	var s format.SVG
 	openSeries(&s, "verdict", "verdict", runs)
 	h := float64(trendChartH)
-	rowY := map[Verdict]float64{Pass: h - 10, Inconclusive: h / 2, Fail: 10}
-	for _, v := range verdicts {
+	rowY := map[report.Verdict]float64{report.Pass: h - 10, report.Inconclusive: h / 2, report.Fail: 10}
+	for _, v := range report.Verdicts {
 		s.F(`<text x="4" y="%.0f" class="lbl">%s</text>`, rowY[v]+4, v)
 	}
 	var line []string
@@ -236,7 +238,7 @@ func verdictSVG(runs []trendRun) string {
 
 // causesSVG draws a bar per run stacked by cause; a run without causes has
 // an empty group, so that every run has its point.
-func causesSVG(runs []trendRun, codes []CauseCode) string {
+func causesSVG(runs []trendRun, codes []report.CauseCode) string {
 	var s format.SVG
 	openSeries(&s, "causes", "failed requests by cause", runs)
 	h := float64(trendChartH)

@@ -1,4 +1,4 @@
-package report
+package diagnosis
 
 import (
 	"time"
@@ -54,7 +54,7 @@ func inflight(p *life, it item) bool {
 
 // classify applies the cause rules of DESIGN.md to one failure whose
 // response named p (nil: no pod explains it).
-func classify(p *life, it item, preStop time.Duration, opt DiagnosisOptions) CauseCode {
+func classify(p *life, it item, preStop time.Duration, opt Options) CauseCode {
 	if p == nil {
 		return Unattributed
 	}
@@ -74,7 +74,7 @@ func classify(p *life, it item, preStop time.Duration, opt DiagnosisOptions) Cau
 // routedCode names the cause of a failure of terminating pod p still being
 // routed to: a pod that stopped at once on SIGTERM, or one that kept
 // serving for a while (preStop, drain) but not as long as it was routed to.
-func routedCode(p *life, it item, preStop time.Duration, opt DiagnosisOptions) CauseCode {
+func routedCode(p *life, it item, preStop time.Duration, opt Options) CauseCode {
 	stop := p.stop()
 	if end := it.t.Add(it.lat); stop.IsZero() || stop.After(end) {
 		stop = end
@@ -86,7 +86,7 @@ func routedCode(p *life, it item, preStop time.Duration, opt DiagnosisOptions) C
 }
 
 // code names the cause of a weighed failure.
-func (wg weighing) code(it item, preStop time.Duration, opt DiagnosisOptions) CauseCode {
+func (wg weighing) code(it item, preStop time.Duration, opt Options) CauseCode {
 	switch wg.kind {
 	case kindInflight:
 		return InflightCut

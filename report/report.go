@@ -1,9 +1,9 @@
 // Package report joins the attack's buckets and failures with the rollout's
 // timeline into one computed result (phases, counts, disrupted time, verdict),
 // which renderers then only print. The verdict is computed once, in Build,
-// together with the diagnosis: every failure tied to a pod and the phase of
-// its lifecycle, the causes (stable codes), the measured lags and the
-// settings to change (diagnose.go, recommend.go).
+// together with the diagnosis (package diagnosis): every failure tied to a
+// pod and the phase of its lifecycle, the causes (stable codes), the
+// measured lags and the settings to change.
 package report
 
 import (
@@ -15,6 +15,7 @@ import (
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/preflight"
+	"github.com/rollcheck/rollcheck/report/diagnosis"
 	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/rollout"
 	"github.com/rollcheck/rollcheck/workload"
@@ -272,15 +273,9 @@ func Build(in Input) *Report {
 	r.Steps, r.StepSummary = buildSteps(in.Steps, a, in.Thresholds)
 	r.DisruptedSeconds = disrupted(a.Buckets, a.BucketWidth)
 	r.FailuresByPod = failuresByPod(a.FailureList)
-	set := readSettings(in.Spec)
-	if in.Settings != nil {
-		set = settingsOf(*in.Settings, true)
-	}
-	if in.SwitchService != "" && in.Spec != nil {
-		set.switchService, set.switchTo, set.readyBefore = in.SwitchService, in.Spec.Name, int(in.Spec.Status.ReadyReplicas)
-	}
-	d := diagnose(in, a, preStops{serving: set.servingPreStop(), byContainer: set.preStopsByContainer(), known: set.known && !set.unknownPreStop()}, in.Diagnosis)
-	r.Causes, r.Measurements, r.Attribution, r.Attributed = d.causes, d.measurements, d.attribution, d.attributed
+	d := diagnosis.Diagnose(diagnosis.Input{Attack: a, Events: in.Events, Outcome: in.Outcome, Services: in.Services,
+		Spec: in.Spec, Settings: in.Settings, SwitchService: in.SwitchService, Options: in.Diagnosis})
+	r.Causes, r.Measurements, r.Attribution, r.Attributed = d.Causes, d.Measurements, d.Attribution, d.Attributed
 	if r.Causes == nil {
 		r.Causes = []Cause{}
 	}
@@ -293,7 +288,7 @@ func Build(in Input) *Report {
 	}
 	markPredicted(r.Causes, r.Preflight)
 	markUncertain(r, in)
-	r.Recommendations = recommend(set, r.Causes, r.Measurements, a.Max)
+	r.Recommendations = d.Recommend(r.Causes)
 	r.Attackers = buildAttackers(in.Attackers)
 	r.Checks = append(checks(r, in), attackersCheck(r.Attackers)...)
 	completionUnseen(r, in)

@@ -320,11 +320,11 @@ table.runs{border-collapse:collapse} table.runs td,table.runs th{border:1px soli
 // A click on a point shows its run's details and marks its row in the table.
 (function(){
   var details=document.getElementById('details'), rows=document.querySelectorAll('table.runs tr[data-run]');
-  function format.Pick(el){
+  function pick(el){
     details.textContent=el.getAttribute('data-detail');
     rows.forEach(function(row){row.classList.toggle('picked',row.getAttribute('data-run')===el.getAttribute('data-run'));});
   }
-  document.querySelectorAll('svg .point').forEach(function(el){el.addEventListener('click',function(){format.Pick(el);});});
+  document.querySelectorAll('svg .point').forEach(function(el){el.addEventListener('click',function(){pick(el);});});
   document.body.setAttribute('data-ok','1');
 })();
 </script>

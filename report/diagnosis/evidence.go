@@ -1,4 +1,4 @@
-package report
+package diagnosis
 
 import (
 	"fmt"
@@ -69,88 +69,19 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 	}
 	name := top(c.pods)
 	p := pods[name]
-	more := andMore(len(c.pods) - 1)
-	classes := classList(c.byClass)
-	window := fmt.Sprintf("%s to %s", format.Offset(t0, c.from), format.Offset(t0, c.to))
+	e := telling{c: c, p: p, name: name, more: andMore(len(c.pods) - 1), classes: classList(c.byClass), t0: t0,
+		window: fmt.Sprintf("%s to %s", format.Offset(t0, c.from), format.Offset(t0, c.to))}
 	switch c.code {
 	case TerminatingPodStillRouted, LBDeregistrationLag:
-		var b strings.Builder
-		var parts []string
-		if f := p.firstTermFail; !f.IsZero() && (p.exitHi.IsZero() || f.Before(p.exitLo)) {
-			parts = append(parts, "stopped answering "+format.Sec(f.Sub(p.del))+" after deletion")
-		}
-		if !p.exited.IsZero() {
-			parts = append(parts, fmt.Sprintf("exited (code %s) %s after deletion", code(p.exitCode), p.exitAfterDeletion()))
-		}
-		if len(parts) > 0 {
-			fmt.Fprintf(&b, "%s %s", name, strings.Join(parts, " and "))
-			if c.code == LBDeregistrationLag && preStop > 0 {
-				fmt.Fprintf(&b, " (preStop %s)", format.Sec(preStop))
-			}
-		} else {
-			fmt.Fprintf(&b, "%s was being deleted", name)
-		}
-		ref, refName := p.unready, "its endpoint turned not-ready"
-		if ref.IsZero() {
-			ref, refName = p.del, "its deletion"
-		}
-		last := p.lastRouted
-		if p.lastOK.After(last) {
-			last = p.lastOK
-		}
-		switch {
-		case !last.IsZero():
-			fmt.Fprintf(&b, ", but requests still reached it until %s after %s", format.Sec(last.Sub(ref)), refName)
-			if p.lastRoutedUnsure.After(last) {
-				fmt.Fprintf(&b, " (and perhaps until %s: those failures fit another cause as well)", format.Sec(p.lastRoutedUnsure.Sub(ref)))
-			}
-		case !p.lastRoutedUnsure.IsZero():
-			fmt.Fprintf(&b, "; failures that may be its came until %s after %s, but they fit another cause as well, so no routing lag is measured from them", format.Sec(p.lastRoutedUnsure.Sub(ref)), refName)
-		}
-		fmt.Fprintf(&b, "; %d requests failed (%s) from %s%s", c.failures, classes, window, more)
-		out.Evidence = b.String()
+		out.Evidence = e.routed(preStop)
 	case InflightCut:
-		out.Evidence = fmt.Sprintf("%s exited with code %s %s after deletion while %d requests were in flight (%s, %s)%s",
-			name, code(p.exitCode), p.exitAfterDeletion(), c.failures, classes, window, more)
-		if p.exitCode != nil && *p.exitCode == exitCodeKilled {
-			out.Evidence += "; 137 is SIGKILL at the end of the grace period"
-		}
+		out.Evidence = e.inflight()
 	case NoReadyEndpoints:
-		out.Evidence = fmt.Sprintf("%d requests got 503 from %s while the Service had 0 ready endpoints", c.failures, window)
-		if n := steps.count(c.to); n > 0 {
-			out.Evidence += fmt.Sprintf(" or had just regained them (%d ready at the last one, which the load balancer had not registered yet)", n)
-		}
-		if m.MinReadyEndpoints != nil {
-			out.Evidence += fmt.Sprintf(" (minimum during the rollout: %d)", *m.MinReadyEndpoints)
-		}
-		if m.NoReadySeconds != nil && *m.NoReadySeconds > 0 {
-			out.Evidence += fmt.Sprintf("; it had no ready endpoint for %.1fs in all", *m.NoReadySeconds)
-		}
+		out.Evidence = e.noReady(steps, m)
 	case NewPodNotServing:
-		var b strings.Builder
-		switch {
-		case !p.ready.IsZero() && !p.lastNewFail.IsZero():
-			fmt.Fprintf(&b, "%s turned ready at %s and failed %d requests in the next %s", name, format.Offset(t0, p.ready), c.pods[name], format.Sec(p.lastNewFail.Sub(p.ready)))
-			if !p.firstOK.IsZero() {
-				fmt.Fprintf(&b, "; its first successful request came %s after ready", format.Sec(p.firstOK.Sub(p.ready)))
-			}
-		case !p.ready.IsZero():
-			fmt.Fprintf(&b, "%s turned ready at %s; %d failures from %s to %s may be its", name, format.Offset(t0, p.ready), c.pods[name], format.Offset(t0, c.from), format.Offset(t0, c.to))
-			if n := c.shared(); n > 0 {
-				fmt.Fprintf(&b, " (%d of them fit another cause as well)", n)
-			} else {
-				b.WriteString(" (no success named a pod, so when it began to serve is unknown)")
-			}
-		default:
-			fmt.Fprintf(&b, "%s failed %d requests before it was ever ready", name, c.pods[name])
-		}
-		fmt.Fprintf(&b, "; %d failed in all (%s)%s", c.failures, classes, more)
-		out.Evidence = b.String()
+		out.Evidence = e.newPod()
 	default:
-		out.Evidence = fmt.Sprintf("%d requests failed (%s) from %s with no pod starting or terminating around them", c.failures, classes, window)
-		if len(c.pods) > 0 {
-			out.Evidence += fmt.Sprintf("; the response named %s, then in phase %s", name, p.phase(c.from))
-		}
+		out.Evidence = e.unattributed()
 	}
 	return out
 }
@@ -223,4 +154,25 @@ func code(c *int32) string {
 		return "?"
 	}
 	return strconv.Itoa(int(*c))
+}
+
+// telling is what the evidence of a cause says of it: the pod that failed
+// the most requests (name, p), how many more pods failed some, the classes
+// and the window of the failures.
+type telling struct {
+	c                   *causeAcc
+	p                   *life
+	name, more, classes string
+	window              string
+	t0                  time.Time
+}
+
+// unattributed is the evidence of failures no pod explains.
+func (e telling) unattributed() string {
+	c, p, name, classes, window := e.c, e.p, e.name, e.classes, e.window
+	ev := fmt.Sprintf("%d requests failed (%s) from %s with no pod starting or terminating around them", c.failures, classes, window)
+	if len(c.pods) > 0 {
+		ev += fmt.Sprintf("; the response named %s, then in phase %s", name, p.phase(c.from))
+	}
+	return ev
 }

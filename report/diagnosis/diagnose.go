@@ -1,4 +1,4 @@
-package report
+package diagnosis
 
 import (
 	"slices"
@@ -29,9 +29,9 @@ const (
 	ByBoth       = "mixed"       // some failures one way, some the other
 )
 
-// DiagnosisOptions tune the time windows of attribution. Zero values take
+// Options tune the time windows of attribution. Zero values take
 // the defaults.
-type DiagnosisOptions struct {
+type Options struct {
 	// LagWindow is the longest after a terminating pod left the endpoints
 	// (or exited) a failure may still be blamed on it: the load balancer's
 	// deregistration lag. Default 30 s (ALB typically 2-20 s, FACTS.md
@@ -55,7 +55,7 @@ type DiagnosisOptions struct {
 	PromptStop time.Duration
 }
 
-func (o DiagnosisOptions) withDefaults() DiagnosisOptions {
+func (o Options) withDefaults() Options {
 	if o.LagWindow <= 0 {
 		o.LagWindow = 30 * time.Second
 	}
@@ -204,19 +204,11 @@ type preStops struct {
 	known bool
 }
 
-// diagnosis is the outcome of diagnose.
-type diagnosis struct {
-	causes       []Cause
-	attributed   []Attributed
-	attribution  string
-	measurements Measurements
-}
-
 // diagnose ties every failure to a pod and a phase, names the causes and
 // measures the lifecycle. It is O((failures + events) · log pods).
 //
 // pre says what the Deployment's preStop hooks are.
-func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) diagnosis {
+func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	preStop := pre.serving
 	opt = opt.withDefaults()
 	pods := lifecycles(in.Events)
@@ -377,28 +369,28 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt DiagnosisOptions) di
 		g.To = it.t
 	}
 
-	var d diagnosis
+	d := &Result{}
 	switch {
 	case byHeader > 0 && byWindow > 0:
-		d.attribution = ByBoth
+		d.Attribution = ByBoth
 	case byHeader > 0:
-		d.attribution = ByPodHeader
+		d.Attribution = ByPodHeader
 	case byWindow > 0:
-		d.attribution = ByTimeWindow
+		d.Attribution = ByTimeWindow
 	}
 	for _, k := range order {
-		d.attributed = append(d.attributed, *groups[k])
+		d.Attributed = append(d.Attributed, *groups[k])
 	}
-	d.measurements = measure(in, a, pods, steps, preStop, pre.byContainer)
+	d.Measurements = measure(in, a, pods, steps, preStop, pre.byContainer)
 	if longestCut > 0 {
-		d.measurements.LongestCut = secsPtr(longestCut)
+		d.Measurements.LongestCut = secsPtr(longestCut)
 	}
-	d.measurements.slowestTimedOut = slowestTimedOut
+	d.Measurements.slowestTimedOut = slowestTimedOut
 	for _, c := range accs {
-		d.causes = append(d.causes, c.cause(pods, steps, t0, preStop, d.measurements, w))
+		d.Causes = append(d.Causes, c.cause(pods, steps, t0, preStop, d.Measurements, w))
 	}
-	sort.Slice(d.causes, func(i, j int) bool {
-		ci, cj := d.causes[i], d.causes[j]
+	sort.Slice(d.Causes, func(i, j int) bool {
+		ci, cj := d.Causes[i], d.Causes[j]
 		if (ci.Code == Unattributed) != (cj.Code == Unattributed) {
 			return cj.Code == Unattributed
 		}

@@ -1,14 +1,12 @@
-package report
+package diagnosis
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/report/internal/format"
-	"github.com/rollcheck/rollcheck/workload"
 )
 
 // Confidence says how firmly the evidence ties failures to a cause.
@@ -145,34 +143,6 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// superseded drops the routed candidates whose failures had paused before
-// t for longer than pauseOf while the load kept going and another routed
-// pod's window opened within the pause: the load balancer had stopped
-// sending them requests, and the failures that resumed are the other's.
-// Each one's routing ends at its last failure (life.routedEnd), so that a
-// later failure is not counted in its routing lag.
-func (w *weigher) superseded(routed []candidate, t time.Time) []candidate {
-	if len(routed) < 2 {
-		return routed
-	}
-	pause := w.pauseOf(t)
-	for _, c := range routed {
-		last := c.p.lastCand
-		if last.IsZero() || t.Sub(last) <= pause {
-			continue
-		}
-		for _, o := range routed {
-			if o.p != c.p && w.serveEnd(o.p).After(last) && !w.serveEnd(o.p).After(t) && w.sent(last, t) {
-				c.p.routedEnd = last
-				break
-			}
-		}
-	}
-	// No pod supersedes one that supersedes it (its window opened after
-	// the other's last failure, which came after its own window opened).
-	return slices.DeleteFunc(routed, func(c candidate) bool { return !c.p.routedEnd.IsZero() && t.After(c.p.routedEnd) })
-}
-
 // gapTol is how long a pod's window stays open without a failure it could
 // explain: five times the interval at which one target receives requests
 // (the rate shared by the ready endpoints), at least a second.
@@ -183,93 +153,6 @@ func (w *weigher) gapTol(t time.Time) time.Duration {
 		tol = max(tol, time.Duration(5*float64(n)/w.rate*float64(time.Second)))
 	}
 	return tol
-}
-
-// serveEnd is the earliest moment a terminating pod may have stopped
-// serving: the end of its preStop (the app gets SIGTERM only then) or its
-// last success when the app names itself, whichever is later; never after
-// its exit was seen. A last success before the preStop ended says only
-// that the load balancer sent the pod nothing more, not that it stopped.
-func (w *weigher) serveEnd(p *life) time.Time {
-	if !p.serveEnd.IsZero() {
-		return p.serveEnd
-	}
-	end := p.del.Add(w.preStop)
-	if p.lastOK.After(end) {
-		end = p.lastOK
-	}
-	if !p.exitHi.IsZero() && p.exitHi.Before(end) {
-		end = p.exitHi
-	}
-	p.serveEnd = end
-	return end
-}
-
-// drained reports whether the load balancer had stopped sending p requests
-// while p still served: its last success came well before it stopped (the
-// earliest its exit can have happened, by the server's stamp, else its
-// exit as seen less the kubelet's reporting delay). Failures after that
-// are not p's.
-func (w *weigher) drained(p *life) bool {
-	if p.lastOK.IsZero() || p.exited.IsZero() {
-		return false
-	}
-	if p.drained == 0 {
-		p.drained = -1
-		ran := p.exitLo
-		if !p.exitStamped {
-			ran = p.exited.Add(-exitSlack)
-		}
-		if ran.Sub(p.lastOK) > w.gapTol(p.lastOK) {
-			p.drained = 1
-		}
-	}
-	return p.drained > 0
-}
-
-// routedOpen reports whether a failure at t may come from terminating pod p
-// still being routed to after it stopped serving; gap is gapTol(t).
-func (w *weigher) routedOpen(p *life, t time.Time, gap time.Duration) bool {
-	if p.del.IsZero() || t.Before(p.del) || t.After(p.windowEnd) || w.drained(p) || !p.routedEnd.IsZero() && t.After(p.routedEnd) {
-		return false
-	}
-	start := w.serveEnd(p)
-	if t.Before(start) {
-		return false
-	}
-	// The window stays open while failures keep coming.
-	last := start
-	if p.exitHi.After(last) {
-		last = p.exitHi
-	}
-	if p.lastCand.After(last) {
-		last = p.lastCand
-	}
-	return t.Sub(last) <= gap
-}
-
-// newOpen reports whether a failure at t may come from new pod p, Ready but
-// not serving yet. The window ends at its first success when the app names
-// itself, else at the start window; once its failures began, it stays open
-// only while they keep coming.
-func (w *weigher) newOpen(p *life, t time.Time, gap time.Duration) (open, bound bool) {
-	if p.initial || p.ready.IsZero() || t.Before(p.ready) || !p.del.IsZero() && !t.Before(p.del) {
-		return false, false
-	}
-	if !p.lastCand.IsZero() && t.Sub(p.lastCand) > gap {
-		return false, false // its failures had stopped
-	}
-	if !p.firstOK.IsZero() {
-		// A request started after the pod's first success met a pod
-		// that served.
-		return t.Before(p.firstOK), true
-	}
-	if t.After(p.ready.Add(w.x.opt.StartWindow)) {
-		return false, false
-	}
-	// When others' successes named their pods and p had none, it had
-	// not served yet: the window is p's own.
-	return true, w.headers
 }
 
 // weigh ties a failure without a pod header to the explanation its time,
@@ -398,45 +281,6 @@ func (w *weigher) weigh(it item) weighing {
 	return out
 }
 
-// keptClosed reports whether the failure is a kept-alive connection
-// closed or reset under the request: the connection had served before and
-// was pinned to its pod when it was opened (a front that routes each
-// request anew answers 502 instead), so its end says when that pod closed
-// it, not where the front sent new requests. A refused dial is of class
-// refused (attack.Classify), never reset or EOF.
-func keptClosed(it item) bool {
-	return it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF)
-}
-
-// cutKept finds the terminating pod that cut a kept connection under the
-// request: the request ended between the pod's deletion and its reported
-// exit (which a real kubelet reports up to seconds late, so the exit's
-// own bounds may not hold it). It returns the pod whose reported exit came
-// first after the end, and how many pods fit.
-func (w *weigher) cutKept(it item) (*life, int) {
-	if it.n != 1 || !keptClosed(it) {
-		return nil, 0
-	}
-	end := it.t.Add(it.lat)
-	var (
-		best *life
-		n    int
-	)
-	x := w.x
-	i := sort.Search(len(x.dels), func(i int) bool { return x.dels[i].del.After(end) })
-	for j := i - 1; j >= 0 && j >= i-walkBack; j-- {
-		p := x.dels[j]
-		if p.exited.IsZero() || end.After(p.exited) || it.t.After(p.exited) {
-			continue
-		}
-		n++
-		if best == nil || p.exited.Before(best.exited) {
-			best = p
-		}
-	}
-	return best, n
-}
-
 // exitedBy reports whether the candidate had stopped serving by t on its
 // own evidence: its container surely exited (the latest its exit can have
 // happened, life.exitHi), or the app named itself and its successes had
@@ -517,30 +361,4 @@ func (c candidate) describe(w *weigher) string {
 		return fmt.Sprintf("%s's last success was at %s", p.name, format.Offset(w.t0, p.lastOK))
 	}
 	return fmt.Sprintf("%s was terminating since %s (when it stopped serving is unknown)", p.name, format.Offset(w.t0, p.del))
-}
-
-// connectionFailure reports whether the class is a failure to connect or a
-// connection closed under the request: what a pod that is not listening
-// yet causes, and a pod whose readiness probe had just connected does not.
-func connectionFailure(c attack.Class) bool {
-	switch c {
-	case attack.ClassRefused, attack.Class502, attack.ClassReset, attack.ClassEOF:
-		return true
-	}
-	return false
-}
-
-// listensWhenReady reports whether the workload's new pods are Ready only
-// once they listen, as the workload model answers it
-// (workload.Deployment.ListensWhenReady, the answer lint's
-// no-readiness-probe takes too): from in.Settings, for every kind, or from
-// in.Spec when there are no Settings. Unknown is false.
-func listensWhenReady(in Input) bool {
-	switch {
-	case in.Settings != nil:
-		return in.Settings.ListensWhenReady()
-	case in.Spec != nil:
-		return workload.Read(in.Spec).ListensWhenReady()
-	}
-	return false
 }

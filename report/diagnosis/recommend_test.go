@@ -1,4 +1,4 @@
-package report
+package diagnosis
 
 import (
 	"fmt"
@@ -57,7 +57,7 @@ func TestPreStopFormsReadTheSameInPreflightAndRecommendations(t *testing.T) {
 
 			// Report: the preStop the diagnosis weighs, and the one the
 			// grace period advice adds up.
-			r := Build(exitsAtOnce().input(d))
+			r := build(exitsAtOnce().input(d))
 			if got := readSettings(d).servingPreStop(); got != tt.want {
 				t.Errorf("report reads preStop %s, want %s", got, tt.want)
 			}
@@ -108,7 +108,7 @@ func TestRoutingLagIsNeverNegative(t *testing.T) {
 	tl.Running("web-old-a")
 	tl.Deleted("web-old-a", 12, 12.2, 12.3, 0, 12.4)
 	tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(12.19)
-	r := Build(tl.input(deployment()))
+	r := build(tl.input(deployment()))
 	if m := r.Measurements.MaxRoutingLag; m == nil || *m != 0 {
 		t.Errorf("max routing lag %v, want 0", deref(m))
 	}

@@ -1,4 +1,4 @@
-package report
+package diagnosis
 
 import (
 	"math"
@@ -19,7 +19,7 @@ import (
 // load balancer's own 502/503/504 name no pod; at most the app's successes
 // do.
 
-func causeOf(r *Report, code CauseCode) (Cause, bool) {
+func causeOf(r *run, code CauseCode) (Cause, bool) {
 	for _, c := range r.Causes {
 		if c.Code == code {
 			return c, true
@@ -32,7 +32,7 @@ var digits = regexp.MustCompile(`[0-9]`)
 
 // wantNoNumber fails unless the recommendation for field exists, names no
 // number and says why.
-func wantNoNumber(t *testing.T, r *Report, field string) {
+func wantNoNumber(t *testing.T, r *run, field string) {
 	t.Helper()
 	rec, ok := findRec(r, field)
 	switch {
@@ -49,7 +49,7 @@ func wantNoNumber(t *testing.T, r *Report, field string) {
 
 // wantUnsure fails unless the primary cause is of low confidence, names
 // an alternative, and the preStop advice gives no number.
-func wantUnsure(t *testing.T, r *Report) {
+func wantUnsure(t *testing.T, r *run) {
 	t.Helper()
 	if c := r.Causes[0]; c.Confidence != ConfidenceLow || len(c.Alternatives) == 0 {
 		t.Errorf("primary cause %s, confidence %s, alternatives %+v; want low with an alternative", c.Code, c.Confidence, c.Alternatives)
@@ -78,7 +78,7 @@ func newPodsSlowOldDraining(successHeader bool) *timeline {
 
 func TestAttributionWithoutPodIdentity(t *testing.T) {
 	t.Run("an old pod exited and a new pod not yet seen serving fit the same failures: both named, confidence low, no number", func(t *testing.T) {
-		r := Build(exitsAtOnceNoHeader().input(deployment()))
+		r := build(exitsAtOnceNoHeader().input(deployment()))
 		routed, ok := causeOf(r, TerminatingPodStillRouted)
 		if !ok || routed.Confidence != ConfidenceLow {
 			t.Fatalf("TERMINATING_POD_STILL_ROUTED = %+v, want it with confidence low", routed)
@@ -109,7 +109,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		tl.Deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
 		tl.Started("web-new-a", 11, 11.5, 12.15)
 		tl.Fails(12.3, 14.0, 0.05, attack.Class502, "")
-		r := Build(tl.input(deployment()))
+		r := build(tl.input(deployment()))
 		total := 0
 		for _, c := range r.Causes {
 			total += c.Failures
@@ -117,8 +117,8 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 				t.Errorf("%s has confidence %s, want low", c.Code, c.Confidence)
 			}
 		}
-		if total != r.Load.Failures {
-			t.Errorf("causes count %d failures, the load %d: a shared failure must be counted once", total, r.Load.Failures)
+		if total != r.Failures {
+			t.Errorf("causes count %d failures, the load %d: a shared failure must be counted once", total, r.Failures)
 		}
 		_, routed := causeOf(r, TerminatingPodStillRouted)
 		_, fresh := causeOf(r, NewPodNotServing)
@@ -135,7 +135,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 			name = "the reported case with no header at all: the new pod first, the old one only as a low alternative, no preStop number"
 		}
 		t.Run(name, func(t *testing.T) {
-			r := Build(newPodsSlowOldDraining(header).input(deployment(withPreStopSleep("2"))))
+			r := build(newPodsSlowOldDraining(header).input(deployment(withPreStopSleep("2"))))
 			if r.Causes[0].Code != NewPodNotServing {
 				t.Fatalf("primary cause = %s (%s), want NEW_POD_NOT_SERVING", r.Causes[0].Code, r.Causes[0].Evidence)
 			}
@@ -177,7 +177,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		tl.Deleted("web-old-a", 10.6, 10.62, 16.7, 0, 16.8)
 		tl.A.LastByPod["web-old-a"] = at(10.62)
 		tl.Fails(10.7, 18.0, 0.1, attack.Class502, "")
-		r := Build(tl.input(deployment(withPreStopSleep("6"))))
+		r := build(tl.input(deployment(withPreStopSleep("6"))))
 		if _, ok := causeOf(r, LBDeregistrationLag); ok {
 			t.Errorf("causes = %+v: the load balancer had stopped routing to web-old-a 6 s before it exited", r.Causes)
 		}
@@ -196,7 +196,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(12.2)
 		tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(13.0), at(29.9)
 		tl.Fails(10.2, 12.95, 0.05, attack.Class502, "")
-		r := Build(tl.input(deployment(withPreStopSleep("3"))))
+		r := build(tl.input(deployment(withPreStopSleep("3"))))
 		if c := r.Causes[0]; c.Code != NewPodNotServing || c.Confidence != ConfidenceHigh || len(c.Alternatives) != 0 || len(r.Causes) != 1 {
 			t.Fatalf("causes = %+v; want only NEW_POD_NOT_SERVING, high, with no alternative", r.Causes)
 		}
@@ -220,7 +220,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		"by name":   probed(intstr.FromString("http"), http8080),
 	} {
 		t.Run("a new pod Ready by a readiness probe on its declared port ("+name+") listened: refused and 502s are the old pod's, confidence high, a number", func(t *testing.T) {
-			r := Build(exitsAtOnceNoHeader().input(deployment(opt)))
+			r := build(exitsAtOnceNoHeader().input(deployment(opt)))
 			if c := r.Causes[0]; c.Code != TerminatingPodStillRouted || c.Confidence != ConfidenceHigh || len(c.Alternatives) != 0 || len(r.Causes) != 1 {
 				t.Fatalf("causes = %+v; want only TERMINATING_POD_STILL_ROUTED, high, no alternative", r.Causes)
 			}
@@ -238,7 +238,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		},
 	} {
 		t.Run(name+" proves nothing about the listener: both named, confidence low, no number", func(t *testing.T) {
-			wantUnsure(t, Build(exitsAtOnceNoHeader().input(deployment(opt))))
+			wantUnsure(t, build(exitsAtOnceNoHeader().input(deployment(opt))))
 		})
 	}
 	t.Run("a new pod Ready by a readiness probe on its port may still time out: a 504 fits it as well", func(t *testing.T) {
@@ -246,7 +246,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		for i := range tl.A.FailureList {
 			tl.A.FailureList[i].Class, tl.A.FailureList[i].Error = attack.Class504, "504 Gateway Timeout"
 		}
-		wantUnsure(t, Build(tl.input(deployment(probed(intstr.FromInt32(8080), http8080)))))
+		wantUnsure(t, build(tl.input(deployment(probed(intstr.FromInt32(8080), http8080)))))
 	})
 
 	t.Run("a kept connection that was reset had served before: not a new pod that never served", func(t *testing.T) {
@@ -254,7 +254,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		for i := range tl.A.FailureList {
 			tl.A.FailureList[i].Class, tl.A.FailureList[i].Reused, tl.A.FailureList[i].Error = attack.ClassReset, true, "read: connection reset by peer"
 		}
-		r := Build(tl.input(deployment()))
+		r := build(tl.input(deployment()))
 		if c := r.Causes[0]; c.Code != TerminatingPodStillRouted || c.Confidence != ConfidenceHigh || len(c.Alternatives) != 0 {
 			t.Errorf("primary cause = %s, confidence %s, alternatives %+v; want the old pod, high, none", c.Code, c.Confidence, c.Alternatives)
 		}
@@ -272,7 +272,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		return tl
 	}
 	t.Run("the only explanation, with the preStop known from the Deployment: confidence high and a number", func(t *testing.T) {
-		r := Build(closesListener().input(deployment()))
+		r := build(closesListener().input(deployment()))
 		for _, c := range r.Causes {
 			if c.Code != TerminatingPodStillRouted && c.Code != LBDeregistrationLag || c.Confidence != ConfidenceHigh || len(c.Alternatives) > 0 {
 				t.Fatalf("cause %s, confidence %s, alternatives %+v; want web-old-a still routed, high, none other", c.Code, c.Confidence, c.Alternatives)
@@ -283,7 +283,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		}
 	})
 	t.Run("the only explanation, but without the Deployment when the pod stopped serving is a guess: confidence medium, no number", func(t *testing.T) {
-		r := Build(closesListener().input(nil))
+		r := build(closesListener().input(nil))
 		for _, c := range r.Causes {
 			if c.Code != TerminatingPodStillRouted && c.Code != LBDeregistrationLag || c.Confidence != ConfidenceMedium {
 				t.Fatalf("cause %s, confidence %s; want web-old-a still routed, medium", c.Code, c.Confidence)
@@ -300,7 +300,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 		tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(29.9)
 		tl.Fails(10.7, 11.5, 0.1, attack.Class502, "")
 		tl.Fail(15, attack.Class502, "", time.Millisecond)
-		r := Build(tl.input(deployment()))
+		r := build(tl.input(deployment()))
 		fresh, _ := causeOf(r, NewPodNotServing)
 		un, _ := causeOf(r, Unattributed)
 		if fresh.Failures != 9 || un.Failures != 1 {
@@ -310,7 +310,7 @@ func TestAttributionWithoutPodIdentity(t *testing.T) {
 
 	t.Run("every cause carries a confidence and what it rests on", func(t *testing.T) {
 		for _, tl := range []*timeline{exitsAtOnce(), exitsAtOnceNoHeader(), newPodsSlowOldDraining(true), newPodsSlowOldDraining(false)} {
-			for _, c := range Build(tl.input(deployment())).Causes {
+			for _, c := range build(tl.input(deployment())).Causes {
 				if c.Confidence == "" || len(c.Basis) == 0 {
 					t.Errorf("%s: confidence %q, basis %q", c.Code, c.Confidence, c.Basis)
 				}
@@ -375,7 +375,7 @@ func TestGracePeriodCountsEachPreStopOnce(t *testing.T) {
 			for c, after := range tt.exits {
 				exit(tl, c, after+tt.lateBy)
 			}
-			r := Build(tl.input(tt.spec))
+			r := build(tl.input(tt.spec))
 			if m := r.Measurements.MaxShutdown; m == nil || math.Abs(*m-tt.wantShutdown) > 0.01 {
 				t.Errorf("max shutdown = %v, want %.2f", fptr(m), tt.wantShutdown)
 			}
@@ -394,7 +394,7 @@ func TestMinReadySecondsWithoutAMeasuredFailureAfterReady(t *testing.T) {
 	tl.Running("web-old-a")
 	tl.Event(10, podCreated("web-new-a"))
 	tl.Fails(10.5, 11.0, 0.1, attack.Class503, "web-new-a")
-	r := Build(tl.input(deployment()))
+	r := build(tl.input(deployment()))
 	if r.Causes[0].Code != NewPodNotServing {
 		t.Fatalf("primary cause = %s", r.Causes[0].Code)
 	}
@@ -442,7 +442,7 @@ func TestRoutingLagEndsAtAPauseWhenAnotherPodsWindowOpens(t *testing.T) {
 	tl.Fails(13.85, 15.8, 0.05, attack.Class502, "")
 	tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(11.0)
 	tl.A.FirstByPod["web-old-b"], tl.A.LastByPod["web-old-b"] = at(0), at(13.8)
-	r := Build(tl.input(deployment()))
+	r := build(tl.input(deployment()))
 	lags := map[string]float64{}
 	for _, p := range r.Measurements.TerminatingPods {
 		if p.RoutingLag != nil {
@@ -464,7 +464,7 @@ func TestRoutingLagEndsAtAPauseWhenAnotherPodsWindowOpens(t *testing.T) {
 	// A stalled load generator is no evidence: with no request sent in
 	// the pause, the first pod may still have been routed to.
 	tl.A.Buckets[13].Total, tl.A.Buckets[13].OK = 1, 0
-	r = Build(tl.input(deployment()))
+	r = build(tl.input(deployment()))
 	if m := r.Measurements.MaxRoutingLag; m == nil || math.Abs(*m-3.83) > 0.01 {
 		t.Errorf("max routing lag %v with the load stalled in the pause, want the first pod's window to stay open across it (3.83 s)", deref(m))
 	}
@@ -501,7 +501,7 @@ func TestConnectionKindAsEvidence(t *testing.T) {
 	t.Run("an EOF on a kept connection that ended between the deletion and the reported exit is an in-flight cut, and measures no routing lag", func(t *testing.T) {
 		tl := base()
 		kept(tl, 13.2, 13.5, 0.1, attack.ClassEOF)
-		r := Build(tl.input(deployment()))
+		r := build(tl.input(deployment()))
 		c, ok := causeOf(r, InflightCut)
 		if !ok || c.Failures != 4 || c.Confidence != ConfidenceHigh || len(r.Causes) != 1 {
 			t.Fatalf("causes %+v, want INFLIGHT_CUT for all 4, confidence high", r.Causes)
@@ -519,7 +519,7 @@ func TestConnectionKindAsEvidence(t *testing.T) {
 		for i := range tl.A.FailureList {
 			tl.A.FailureList[i].Latency, tl.A.FailureList[i].Stream = 200*time.Millisecond, attack.StreamNew
 		}
-		r := Build(tl.input(deployment()))
+		r := build(tl.input(deployment()))
 		if _, ok := causeOf(r, InflightCut); ok {
 			t.Errorf("causes %+v: a refused connection named an in-flight cut", r.Causes)
 		}
@@ -531,8 +531,8 @@ func TestConnectionKindAsEvidence(t *testing.T) {
 			tl.A.FailureList[i].Stream = attack.StreamNew
 		}
 		kept(tl, 15.05, 15.5, 0.1, attack.ClassReset)
-		r := Build(tl.input(deployment()))
-		if c := r.Causes[0]; c.Code != TerminatingPodStillRouted && c.Code != LBDeregistrationLag || c.Confidence != ConfidenceHigh || c.Failures != r.Load.Failures {
+		r := build(tl.input(deployment()))
+		if c := r.Causes[0]; c.Code != TerminatingPodStillRouted && c.Code != LBDeregistrationLag || c.Confidence != ConfidenceHigh || c.Failures != r.Failures {
 			t.Fatalf("causes %+v, want web-old-a still routed for every failure, confidence high", r.Causes)
 		}
 		// The last new connection refused at 14.95 s, 2.93 s after the

@@ -1,91 +1,15 @@
-package report
+package diagnosis
 
 import (
-	"bytes"
-	"flag"
-	"fmt"
 	"math"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/rollcheck/rollcheck/attack"
-	"github.com/rollcheck/rollcheck/report/internal/fixture"
-	"github.com/rollcheck/rollcheck/report/internal/format"
-	"github.com/rollcheck/rollcheck/rollout"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, rewriting it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	fixture.Golden(t, *update, name, got)
-}
-
-var at = fixture.At
-
-func ptrTo[T any](v T) *T { return &v }
-
-// timeline is the shared synthetic run (fixture.Timeline), read as this
-// package's Input.
-type timeline struct{ *fixture.Timeline }
-
-func newTimeline() *timeline { return &timeline{fixture.NewTimeline()} }
-
-func (tl *timeline) input(spec *appsv1.Deployment) Input {
-	return Input{Namespace: "default", Deployment: "web", Action: "restart", Services: []string{"web"}, Targets: []string{"http://127.0.0.1:8080/"},
-		Attack: tl.A, Events: tl.Sorted(), Outcome: tl.O, Drained: tl.O.CompletedAt, Thresholds: DefaultThresholds(), Spec: spec}
-}
-
-// deployment is a 2-replica Deployment; opts adjust it.
-func deployment(opts ...func(*appsv1.Deployment)) *appsv1.Deployment {
-	d := &appsv1.Deployment{}
-	d.Name = "web"
-	d.Spec.Replicas = ptrTo(int32(2))
-	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: ptrTo(intstr.FromInt32(0)), MaxSurge: ptrTo(intstr.FromInt32(1))}}
-	d.Spec.Template.Spec.TerminationGracePeriodSeconds = ptrTo(int64(30))
-	d.Spec.Template.Spec.Containers = []corev1.Container{{Name: "app", Image: "demo"}}
-	for _, o := range opts {
-		o(d)
-	}
-	return d
-}
-
-func withPreStopSleep(s string) func(*appsv1.Deployment) {
-	return func(d *appsv1.Deployment) {
-		d.Spec.Template.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "sleep " + s}}}}
-	}
-}
-
-// exitsAtOnce: app exits on SIGTERM at once, no preStop; the load balancer
-// keeps routing 2 s after the endpoint turned not-ready. The app names
-// itself on its successes, as the lab's app does: the new pod served from
-// 11.6 s, the old one until 12.1 s.
-func exitsAtOnce() *timeline {
-	tl := exitsAtOnceNoHeader()
-	tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(11.6), at(29.9)
-	tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(12.1)
-	return tl
-}
-
-// exitsAtOnceNoHeader is exitsAtOnce with no pod header on any response
-// (agnhost, or an app that does not name itself): the new pod, Ready 0.65 s
-// before the failures began, may as well be the one failing them.
-func exitsAtOnceNoHeader() *timeline {
-	tl := newTimeline()
-	tl.Running("web-old-a")
-	tl.Started("web-new-a", 10, 10.5, 11.5)
-	tl.Deleted("web-old-a", 12, 12.02, 12.12, 0, 12.2)
-	tl.Fails(12.15, 14.0, 0.05, attack.ClassRefused, "")
-	tl.Fails(12.175, 13.5, 0.1, attack.Class502, "")
-	return tl
-}
 
 func TestCauses(t *testing.T) {
 	tests := []struct {
@@ -98,7 +22,7 @@ func TestCauses(t *testing.T) {
 		evidence    []string
 		rec         string // a recommendation field that must be present, unsatisfied
 		suggested   string
-		check       func(t *testing.T, r *Report)
+		check       func(t *testing.T, r *run)
 	}{
 		{
 			name:        "an app that exits at once on SIGTERM while the LB still routes to it is a terminating pod still routed",
@@ -110,7 +34,7 @@ func TestCauses(t *testing.T) {
 			evidence:    []string{"web-old-a exited (code 0) 0.12 s after deletion", "1.98 s after its endpoint turned not-ready", "refused"},
 			rec:         "spec.template.spec.containers[app].lifecycle.preStop",
 			suggested:   "sleep 4",
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *run) {
 				if lag := r.Measurements.MaxRoutingLag; lag == nil || math.Abs(*lag-1.98) > 0.01 {
 					t.Errorf("max routing lag = %v, want 1.98", lag)
 				}
@@ -136,7 +60,7 @@ func TestCauses(t *testing.T) {
 			want:        TerminatingPodStillRouted,
 			only:        true,
 			attribution: ByTimeWindow,
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *run) {
 				if got := r.Causes[0].Pods; len(got) != 3 {
 					t.Errorf("pods = %v, want the three old pods", got)
 				}
@@ -167,7 +91,7 @@ func TestCauses(t *testing.T) {
 			evidence:    []string{"web-old-a exited (code 0) 1.05 s after deletion (preStop 1.00 s)", "2.98 s after its endpoint turned not-ready"},
 			rec:         "spec.template.spec.containers[app].lifecycle.preStop",
 			suggested:   "sleep 5",
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *run) {
 				tp := r.Measurements.TerminatingPods[0]
 				if tp.RoutingLag == nil || math.Abs(*tp.RoutingLag-3) > 0.75 {
 					t.Errorf("routing lag = %v, want 3 s within 25%%", tp.RoutingLag)
@@ -223,7 +147,7 @@ func TestCauses(t *testing.T) {
 			evidence:  []string{"requests got 503", "0 ready endpoints"},
 			rec:       "spec.strategy.type",
 			suggested: "maxUnavailable 0",
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *run) {
 				if m := r.Measurements.MinReadyEndpoints; m == nil || *m != 0 {
 					t.Errorf("min ready endpoints = %v, want 0", m)
 				}
@@ -251,7 +175,7 @@ func TestCauses(t *testing.T) {
 			only:     true,
 			evidence: []string{"had just regained them (1 ready"},
 			rec:      "spec.strategy.rollingUpdate.maxUnavailable",
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *run) {
 				if r.Attribution != "" {
 					t.Errorf("attribution = %q, want none: no failure was tied to a pod", r.Attribution)
 				}
@@ -276,7 +200,7 @@ func TestCauses(t *testing.T) {
 			evidence:    []string{"web-new-a turned ready at +11.00s and failed 24 requests", "first successful request came 1.60 s after ready"},
 			rec:         "spec.template.spec.containers[app].readinessProbe",
 			suggested:   "periodSeconds",
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *run) {
 				np := r.Measurements.NewPods[0]
 				if np.CreatedToReady == nil || *np.CreatedToReady != 1 || np.ReadyToFirstSuccess == nil || math.Abs(*np.ReadyToFirstSuccess-1.6) > 1e-9 {
 					t.Errorf("new pod measurements = %+v", np)
@@ -307,7 +231,7 @@ func TestCauses(t *testing.T) {
 			},
 			want:        TerminatingPodStillRouted,
 			attribution: ByTimeWindow,
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *run) {
 				last := r.Causes[len(r.Causes)-1]
 				if last.Code != Unattributed || last.Failures != 1 {
 					t.Errorf("last cause = %s %d, want UNATTRIBUTED 1", last.Code, last.Failures)
@@ -323,7 +247,7 @@ func TestCauses(t *testing.T) {
 			},
 			want:        TerminatingPodStillRouted,
 			attribution: ByBoth,
-			check: func(t *testing.T, r *Report) {
+			check: func(t *testing.T, r *run) {
 				found := false
 				for _, g := range r.Attributed {
 					if g.Pod == "web-new-a" && g.By == ByPodHeader && g.Cause == NewPodNotServing {
@@ -346,16 +270,16 @@ func TestCauses(t *testing.T) {
 			want:        TerminatingPodStillRouted,
 			only:        true,
 			attribution: ByTimeWindow,
-			check: func(t *testing.T, r *Report) {
-				if r.Causes[0].Failures != r.Load.Failures {
-					t.Errorf("cause counts %d failures, load %d", r.Causes[0].Failures, r.Load.Failures)
+			check: func(t *testing.T, r *run) {
+				if r.Causes[0].Failures != r.Failures {
+					t.Errorf("cause counts %d failures, load %d", r.Causes[0].Failures, r.Failures)
 				}
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := Build(tt.timeline().input(tt.spec))
+			r := build(tt.timeline().input(tt.spec))
 			if len(r.Causes) == 0 {
 				t.Fatalf("no cause; attributed %+v", r.Attributed)
 			}
@@ -369,8 +293,8 @@ func TestCauses(t *testing.T) {
 			for _, c := range r.Causes {
 				total += c.Failures
 			}
-			if total != r.Load.Failures {
-				t.Errorf("causes count %d failures, the load %d", total, r.Load.Failures)
+			if total != r.Failures {
+				t.Errorf("causes count %d failures, the load %d", total, r.Failures)
 			}
 			if r.Attribution != tt.attribution {
 				t.Errorf("attribution = %q, want %q", r.Attribution, tt.attribution)
@@ -398,7 +322,7 @@ func TestCauses(t *testing.T) {
 	}
 }
 
-func findRec(r *Report, field string) (Recommendation, bool) {
+func findRec(r *run, field string) (Recommendation, bool) {
 	for _, rec := range r.Recommendations {
 		if rec.Field == field {
 			return rec, true
@@ -407,7 +331,7 @@ func findRec(r *Report, field string) (Recommendation, bool) {
 	return Recommendation{}, false
 }
 
-func hasRec(r *Report, field string) bool {
+func hasRec(r *run, field string) bool {
 	_, ok := findRec(r, field)
 	return ok
 }
@@ -437,113 +361,9 @@ func TestPhaseOfAPodAtAMoment(t *testing.T) {
 	}
 }
 
-func TestRecommendationsAreSatisfiedByGoodSettings(t *testing.T) {
-	tl := newTimeline()
-	tl.Running("web-old-a")
-	tl.Started("web-new-a", 10, 10.5, 11.5)
-	tl.Deleted("web-old-a", 12, 12.02, 22.1, 0, 22.2)
-	tl.A.LastByPod["web-old-a"] = at(14.0) // the LB routed to it 1.98 s after unready, no failure
-	r := Build(tl.input(deployment(withPreStopSleep("10"))))
-	if len(r.Causes) != 0 {
-		t.Fatalf("causes = %+v, want none", r.Causes)
-	}
-	if r.Verdict != Pass {
-		t.Errorf("verdict = %s", r.Verdict)
-	}
-	for _, rec := range r.Recommendations {
-		if !rec.Satisfied {
-			t.Errorf("recommendation %s (%s -> %s) not satisfied by preStop sleep 10, grace 30", rec.Field, rec.Current, rec.Suggested)
-		}
-	}
-	if !hasRec(r, "spec.template.spec.containers[app].lifecycle.preStop") {
-		t.Errorf("a measured lag shows the preStop check even when it passes")
-	}
-}
-
-func TestJSONHasTheDiagnosisFields(t *testing.T) {
-	r := Build(exitsAtOnce().input(deployment()))
-	var buf bytes.Buffer
-	if err := writeJSON(r, &buf); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{`"causes"`, `"recommendations"`, `"measurements"`, `"attribution": "time-window"`, `"attributed"`, `"code": "TERMINATING_POD_STILL_ROUTED"`, `"evidence"`, `"satisfied": false`, `"routing_lag_seconds": 1.98`, `"min_ready_endpoints": 1`} {
-		if !strings.Contains(buf.String(), k) {
-			t.Errorf("JSON lacks %s", k)
-		}
-	}
-}
-
-// BenchmarkBuild: 10 minutes of 100 ms buckets (1,000,000 requests), 10,000
-// events (1,000 pods) and 50,000 failure records.
-// benchInput is a 10-minute run at about 1,667 requests/s (1,000,000
-// requests in 100 ms buckets) with 1,000 pods replaced (10,000 lifecycle
-// events) and 50,000 failures.
-func benchInput() Input {
-	const buckets, pods, failures = 6000, 1000, 50000
-	a := &attack.Result{Start: t0, End: t0.Add(10 * time.Minute), Rate: 1667, AchievedRate: 1667, BucketWidth: 100 * time.Millisecond,
-		ByClass: map[attack.Class]int{}, LastByPod: map[string]time.Time{}, FirstByPod: map[string]time.Time{}}
-	for i := 0; i < buckets; i++ {
-		a.Buckets = append(a.Buckets, attack.Bucket{Start: t0.Add(time.Duration(i) * 100 * time.Millisecond), Total: 167, OK: 167})
-		a.Requests += 167
-	}
-	var ev []rollout.Event
-	step := 10 * time.Minute / pods
-	for i := 0; i < pods; i++ {
-		name := fmt.Sprintf("web-%04d", i)
-		c := t0.Add(time.Duration(i) * step)
-		add := func(d time.Duration, e rollout.Event) {
-			e.Time, e.Pod = c.Add(d), name
-			ev = append(ev, e)
-		}
-		add(0, rollout.Event{Type: rollout.PodCreated})
-		add(100*time.Millisecond, rollout.Event{Type: rollout.PodScheduled})
-		add(300*time.Millisecond, rollout.Event{Type: rollout.ContainerStarted})
-		add(time.Second, rollout.Event{Type: rollout.PodReady})
-		add(time.Second+10*time.Millisecond, rollout.Event{Type: rollout.EndpointAdded, Service: "web", Ready: ptrTo(true)})
-		add(20*time.Second, rollout.Event{Type: rollout.DeletionRequested, GracePeriod: ptrTo(30 * time.Second), Detail: "grace 30s"})
-		add(20*time.Second+20*time.Millisecond, rollout.Event{Type: rollout.EndpointChanged, Service: "web", Ready: ptrTo(false), Terminating: ptrTo(true)})
-		add(20*time.Second+100*time.Millisecond, rollout.Event{Type: rollout.ContainerExited, ExitCode: ptrTo(int32(0))})
-		add(20*time.Second+200*time.Millisecond, rollout.Event{Type: rollout.EndpointRemoved, Service: "web"})
-		add(20*time.Second+210*time.Millisecond, rollout.Event{Type: rollout.PodDeleted})
-		a.FirstByPod[name], a.LastByPod[name] = c.Add(1100*time.Millisecond), c.Add(20*time.Second+50*time.Millisecond)
-	}
-	sort.SliceStable(ev, func(i, j int) bool { return ev[i].Time.Before(ev[j].Time) })
-	classes := []attack.Class{attack.ClassRefused, attack.Class502, attack.Class503, attack.ClassReset}
-	for i := 0; i < failures; i++ {
-		ft := t0.Add(time.Duration(i) * (10 * time.Minute / failures))
-		a.FailureList = append(a.FailureList, attack.Failure{Time: ft, Latency: time.Millisecond, Class: classes[i%len(classes)]})
-		bk := &a.Buckets[int(ft.Sub(t0)/(100*time.Millisecond))]
-		bk.OK--
-		if bk.ByClass == nil {
-			bk.ByClass = map[attack.Class]int{}
-		}
-		bk.ByClass[classes[i%len(classes)]]++
-		a.Failures++
-	}
-	return Input{Deployment: "web", Services: []string{"web"}, Attack: a, Events: ev, Thresholds: DefaultThresholds(), Spec: deployment(),
-		Outcome: rollout.Outcome{Triggered: true, Completed: true, StartedAt: t0, CompletedAt: t0.Add(10 * time.Minute)}}
-}
-
-func BenchmarkBuild(b *testing.B) {
-	in := benchInput()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		_ = Build(in)
-	}
-}
-
 func fptr(p *float64) any {
 	if p == nil {
 		return nil
 	}
 	return *p
-}
-
-func TestOffsetsReadFromTheLoadStart(t *testing.T) {
-	for at, want := range map[time.Time]string{{}: "-", t0: "+0.00s", t0.Add(-1500 * time.Millisecond): "-1.50s", t0.Add(12345 * time.Millisecond): "+12.35s"} {
-		if got := format.Offset(t0, at); got != want {
-			t.Errorf("offset of %v is %q, want %q", at, got, want)
-		}
-	}
 }

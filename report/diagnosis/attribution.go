@@ -1,4 +1,4 @@
-package report
+package diagnosis
 
 import (
 	"sort"
@@ -55,12 +55,12 @@ type index struct {
 	exits []*life // terminating pods that exited, by exit time
 	news  []*life // pods created during the run, by ready time
 	dels  []*life // terminating pods, by deletion time
-	opt   DiagnosisOptions
+	opt   Options
 }
 
 const walkBack = 16
 
-func newIndex(pods map[string]*life, opt DiagnosisOptions) *index {
+func newIndex(pods map[string]*life, opt Options) *index {
 	x := &index{opt: opt}
 	far := time.Unix(1<<40, 0)
 	for _, p := range pods {

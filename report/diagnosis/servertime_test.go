@@ -1,4 +1,4 @@
-package report
+package diagnosis
 
 import (
 	"math"
@@ -119,9 +119,9 @@ func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 		k.A.FirstByPod["web-new-a"], k.A.LastByPod["web-new-a"] = at(11.55), at(29.9)
 		k.A.FirstByPod["web-old-a"], k.A.LastByPod["web-old-a"] = at(0), at(12.1)
 		k.Fails(12.2, 14.0, 0.05, attack.Class502, "")
-		r := Build(k.input(deployment()))
-		if len(r.Causes) != 1 || r.Causes[0].Code != TerminatingPodStillRouted || r.Causes[0].Confidence != ConfidenceHigh || r.Causes[0].Failures != r.Load.Failures {
-			t.Fatalf("causes %+v, want only TERMINATING_POD_STILL_ROUTED, high, for all %d failures", r.Causes, r.Load.Failures)
+		r := build(k.input(deployment()))
+		if len(r.Causes) != 1 || r.Causes[0].Code != TerminatingPodStillRouted || r.Causes[0].Confidence != ConfidenceHigh || r.Causes[0].Failures != r.Failures {
+			t.Fatalf("causes %+v, want only TERMINATING_POD_STILL_ROUTED, high, for all %d failures", r.Causes, r.Failures)
 		}
 		if lag := r.Measurements.MaxRoutingLag; lag == nil || math.Abs(*lag-1.97) > 0.02 {
 			t.Errorf("routing lag %v, want 1.97 (from the endpoint's not-ready to the last failure)", lag)
@@ -145,7 +145,7 @@ func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 		for _, s := range []float64{12.5, 13.0, 13.5} {
 			k.Fail(s, attack.Class502, "", time.Duration((15.4-s)*float64(time.Second)))
 		}
-		r := Build(k.input(deployment(withPreStopSleep("2"))))
+		r := build(k.input(deployment(withPreStopSleep("2"))))
 		if len(r.Causes) != 1 || r.Causes[0].Code != InflightCut || r.Causes[0].Failures != 3 {
 			t.Fatalf("causes %+v, want the 3 failures as INFLIGHT_CUT", r.Causes)
 		}
@@ -165,7 +165,7 @@ func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 		// Routed to the gone pod's address until the LB deregistered it:
 		// no answer until the client's 5 s timeout.
 		k.Fail(15.6, attack.ClassTimeout, "", 5*time.Second)
-		r := Build(k.input(deployment(withPreStopSleep("2"))))
+		r := build(k.input(deployment(withPreStopSleep("2"))))
 		rec, ok := findRec(r, "spec.template.spec.terminationGracePeriodSeconds")
 		if !ok {
 			t.Fatal("no grace period advice")
@@ -191,7 +191,7 @@ func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 			// not ready (d+0.03).
 			k.Fails(d+1.25, d+3.0, 0.1, attack.Class502, "")
 		}
-		r := Build(k.input(deployment()))
+		r := build(k.input(deployment()))
 		if lag := r.Measurements.MaxRoutingLag; lag == nil || *lag > 3.1 {
 			t.Errorf("routing lag %s, want about 3 s: a failure was tied to an older pod than the one the lag explains", fmtSecs(lag))
 		}
@@ -211,7 +211,7 @@ func TestDiagnosisOnRealKubeletTiming(t *testing.T) {
 		k.A.FirstByPod["web-old-a"], k.A.LastByPod["web-old-a"] = at(0), at(12.3)
 		k.A.FirstByPod["web-new-a"], k.A.LastByPod["web-new-a"] = at(11.55), at(29.9)
 		k.Fails(17.2, 17.6, 0.1, attack.Class502, "")
-		r := Build(k.input(deployment()))
+		r := build(k.input(deployment()))
 		for _, c := range r.Causes {
 			if c.Code != Unattributed {
 				t.Errorf("cause %s (%d failures) for failures after a pod the LB no longer used had exited: %s", c.Code, c.Failures, c.Evidence)

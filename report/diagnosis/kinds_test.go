@@ -1,0 +1,50 @@
+package diagnosis
+
+import (
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/rollcheck/rollcheck/workload"
+)
+
+func TestNoReadyEndpointsAdviceNamesEachKindsField(t *testing.T) {
+	one, three := int32(1), int32(3)
+	zero := 0
+	causes := []Cause{{Code: NoReadyEndpoints, Failures: 10, Confidence: ConfidenceHigh}}
+	tests := []struct {
+		name, field, suggested, current string
+		w                               workload.Deployment
+	}{
+		{"a Deployment's maxUnavailable", "spec.strategy.rollingUpdate.maxUnavailable", "0 (with maxSurge", "25%",
+			workload.Read(&appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: &three}})},
+		{"a DaemonSet's maxSurge under spec.updateStrategy", "spec.updateStrategy.rollingUpdate.maxSurge", "1 with maxUnavailable 0", "maxSurge 0, maxUnavailable 1",
+			workload.ReadDaemonSet(&appsv1.DaemonSet{Spec: appsv1.DaemonSetSpec{UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType}}})},
+		{"a StatefulSet's replicas, since it has no surge", "spec.replicas", "2 or more", "1",
+			workload.ReadStatefulSet(&appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: &one}})},
+		{"a DaemonSet already surging is satisfied but for the zero", "spec.updateStrategy.rollingUpdate.maxSurge", "1 with maxUnavailable 0", "maxSurge 1, maxUnavailable 0",
+			workload.ReadDaemonSet(&appsv1.DaemonSet{Spec: appsv1.DaemonSetSpec{UpdateStrategy: appsv1.DaemonSetUpdateStrategy{Type: appsv1.RollingUpdateDaemonSetStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDaemonSet{MaxSurge: ptrIOS(intstr.FromInt32(1)), MaxUnavailable: ptrIOS(intstr.FromInt32(0))}}}})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			recs := recommend(settingsOf(tt.w, true), causes, Measurements{MinReadyEndpoints: &zero}, 0)
+			for _, r := range recs {
+				if r.Field == tt.field {
+					if !strings.HasPrefix(r.Suggested, tt.suggested) || r.Current != tt.current {
+						t.Errorf("%s: current %q suggested %q; want %q and %q...", r.Field, r.Current, r.Suggested, tt.current, tt.suggested)
+					}
+					if strings.Contains(r.Field, "spec.strategy") && tt.w.Kind != workload.KindDeployment {
+						t.Errorf("a %s named %s", tt.w.Kind, r.Field)
+					}
+					return
+				}
+			}
+			t.Errorf("no recommendation on %s: %+v", tt.field, recs)
+		})
+	}
+}
+
+func ptrIOS(v intstr.IntOrString) *intstr.IntOrString { return &v }

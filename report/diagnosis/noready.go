@@ -1,0 +1,211 @@
+package diagnosis
+
+// No ready endpoint (NO_READY_ENDPOINTS): the Service's ready endpoints
+// over time, what the evidence of its 503s says and the strategy that
+// keeps one ready.
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/rollcheck/rollcheck/rollout"
+	"github.com/rollcheck/rollcheck/workload"
+)
+
+// readySteps is the number of ready endpoints of one Service over time.
+type readySteps struct {
+	at []time.Time
+	n  []int
+	// zeroEnd[i] is when the latest run of zero ready endpoints up to step
+	// i ended (at[i] itself when step i has zero); zero time if none.
+	zeroEnd []time.Time
+}
+
+// zeroWithin reports whether the Service had no ready endpoint at some
+// moment in [t-w, t]: a load balancer that registers targets with a lag
+// answers 503 for a while after endpoints come back.
+func (s readySteps) zeroWithin(t time.Time, w time.Duration) bool {
+	i := sort.Search(len(s.at), func(i int) bool { return s.at[i].After(t) }) - 1
+	if i < 0 {
+		return false
+	}
+	if s.n[i] == 0 {
+		return true
+	}
+	return !s.zeroEnd[i].IsZero() && !s.zeroEnd[i].Before(t.Add(-w))
+}
+
+// count returns the ready endpoints at t, or -1 before the first event.
+func (s readySteps) count(t time.Time) int {
+	i := sort.Search(len(s.at), func(i int) bool { return s.at[i].After(t) })
+	if i == 0 {
+		return -1
+	}
+	return s.n[i-1]
+}
+
+// min returns the fewest ready endpoints in [from, to].
+func (s readySteps) min(from, to time.Time) (int, bool) {
+	m, ok := math.MaxInt, false
+	if c := s.count(from); c >= 0 {
+		m, ok = c, true
+	}
+	for i, t := range s.at {
+		if t.After(from) && !t.After(to) && s.n[i] < m {
+			m, ok = s.n[i], true
+		}
+	}
+	return m, ok
+}
+
+// zeroFor is how long there were no ready endpoints within [from, to].
+func (s readySteps) zeroFor(from, to time.Time) time.Duration {
+	var d time.Duration
+	for i, t := range s.at {
+		if s.n[i] != 0 {
+			continue
+		}
+		end := to
+		if i+1 < len(s.at) {
+			end = s.at[i+1]
+		}
+		start := t
+		if start.Before(from) {
+			start = from
+		}
+		if end.After(to) {
+			end = to
+		}
+		if end.After(start) {
+			d += end.Sub(start)
+		}
+	}
+	return d
+}
+
+// readyEndpoints follows the ready condition of each endpoint of the
+// primary Service (the first one named, else the first one seen).
+func readyEndpoints(evs []rollout.Event, services []string) readySteps {
+	primary := ""
+	if len(services) > 0 {
+		primary = services[0]
+	}
+	ready := map[string]bool{}
+	n := 0
+	var s readySteps
+	for _, e := range evs {
+		if e.Type != rollout.EndpointAdded && e.Type != rollout.EndpointChanged && e.Type != rollout.EndpointRemoved {
+			continue
+		}
+		if primary == "" {
+			primary = e.Service
+		}
+		if e.Service != primary && e.Service != "" {
+			continue
+		}
+		key := e.Pod + "/" + e.IP
+		was := ready[key]
+		now := e.Type != rollout.EndpointRemoved && e.Ready != nil && *e.Ready
+		if now {
+			ready[key] = true
+		} else {
+			delete(ready, key)
+		}
+		switch {
+		case now && !was:
+			n++
+		case !now && was:
+			n--
+		}
+		if k := len(s.at); k > 0 && s.at[k-1].Equal(e.Time) {
+			s.n[k-1] = n
+			continue
+		}
+		s.at = append(s.at, e.Time)
+		s.n = append(s.n, n)
+	}
+	s.zeroEnd = make([]time.Time, len(s.at))
+	for i := range s.at {
+		switch {
+		case s.n[i] == 0:
+			s.zeroEnd[i] = s.at[i]
+		case i > 0 && s.n[i-1] == 0:
+			s.zeroEnd[i] = s.at[i]
+		case i > 0:
+			s.zeroEnd[i] = s.zeroEnd[i-1]
+		}
+	}
+	return s
+}
+
+// noReady is the evidence of 503s while the Service had no ready endpoint.
+func (e telling) noReady(steps readySteps, m Measurements) string {
+	c, window := e.c, e.window
+	ev := fmt.Sprintf("%d requests got 503 from %s while the Service had 0 ready endpoints", c.failures, window)
+	if n := steps.count(c.to); n > 0 {
+		ev += fmt.Sprintf(" or had just regained them (%d ready at the last one, which the load balancer had not registered yet)", n)
+	}
+	if m.MinReadyEndpoints != nil {
+		ev += fmt.Sprintf(" (minimum during the rollout: %d)", *m.MinReadyEndpoints)
+	}
+	if m.NoReadySeconds != nil && *m.NoReadySeconds > 0 {
+		ev += fmt.Sprintf("; it had no ready endpoint for %.1fs in all", *m.NoReadySeconds)
+	}
+	return ev
+}
+
+// noReadyAdvice: never drop to zero ready endpoints. After a blue/green
+// switch the Deployment's strategy played no part: the Service was moved
+// to pods that were not ready.
+func noReadyAdvice(s settings, causes []Cause, m Measurements) []Recommendation {
+	var out []Recommendation
+	zero := m.MinReadyEndpoints != nil && *m.MinReadyEndpoints == 0
+	if (zero || hasCause(causes, NoReadyEndpoints)) && s.switchService != "" {
+		out = append(out, Recommendation{
+			Field:     "service/" + s.switchService + " selector",
+			Current:   fmt.Sprintf("switched to deployment/%s with %d of %d replicas ready", s.switchTo, s.readyBefore, s.w.Replicas),
+			Suggested: fmt.Sprintf("switch only once 'kubectl rollout status deployment/%s' succeeds (all %d replicas ready)", s.switchTo, s.w.Replicas),
+			Why:       "ready endpoints fell to 0 after the switch: the Service was moved to pods that could not serve yet",
+			Satisfied: s.known && s.readyBefore >= s.w.Replicas && !zero,
+			Causes:    codes(causes, NoReadyEndpoints),
+		})
+	} else if zero || hasCause(causes, NoReadyEndpoints) {
+		recreate := s.w.Strategy.Type == appsv1.RecreateDeploymentStrategyType
+		field := s.w.StrategyField("rollingUpdate.maxUnavailable")
+		if recreate {
+			field = s.w.StrategyField("type")
+		}
+		sugg := "0 (with maxSurge 1 or more)"
+		switch {
+		case recreate:
+			sugg = "RollingUpdate with maxUnavailable 0 and maxSurge 1"
+		case s.w.Kind == workload.KindDaemonSet:
+			// Each node's pod is its only one: only a surge keeps it served.
+			field, sugg = s.w.StrategyField("rollingUpdate.maxSurge"), "1 with maxUnavailable 0 (the node's new pod serves before the old one stops)"
+			s.maxUnavailable = "maxSurge " + s.w.Strategy.MaxSurge.String() + ", maxUnavailable " + s.maxUnavailable
+		case s.w.Kind == workload.KindStatefulSet:
+			// A StatefulSet has no surge: it replaces a pod before it starts
+			// the new one, so only other replicas can serve meanwhile.
+			field, sugg = "spec.replicas", "2 or more (a StatefulSet stops each pod before its replacement starts)"
+			s.maxUnavailable, s.unavailable = strconv.Itoa(s.w.Replicas), max(0, 2-s.w.Replicas)
+		}
+		why := "ready endpoints fell to 0 during the rollout, so the Service had nothing to send requests to"
+		if s.known && s.w.Replicas < 2 {
+			why += fmt.Sprintf("; with %d replica also consider 2 or more", s.w.Replicas)
+		}
+		out = append(out, Recommendation{
+			Field:     field,
+			Current:   s.current(s.maxUnavailable),
+			Suggested: sugg,
+			Why:       why,
+			Satisfied: s.known && !recreate && s.unavailable == 0 && !zero,
+			Causes:    codes(causes, NoReadyEndpoints),
+		})
+	}
+	return out
+}

@@ -346,7 +346,7 @@ func nhNamed(r result, code string) bool {
 
 var nhFirstNumber = regexp.MustCompile(`\d+`)
 
-// Margins rollcheck adds to what it measured (report/recommend.go), plus
+// Margins rollcheck adds to what it measured (report/diagnosis/recommend.go and the cause families beside it), plus
 // one for the rounding up to whole seconds.
 const (
 	nhPreStopMargin = 2.0 + 1
@@ -488,7 +488,7 @@ func nhFrontLag(t *testing.T, c nhCase, r result) nhFront {
 		deps[d.Pod] = d
 	}
 	// When rollcheck saw each removed pod's endpoint turn not ready
-	// (report/lifecycle.go: the first endpoint change to not ready or
+	// (report/diagnosis/lifecycle.go: the first endpoint change to not ready or
 	// terminating after the deletion, else its removal, else the
 	// deletion).
 	del, unready := map[string]time.Time{}, map[string]time.Time{}

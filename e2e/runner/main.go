@@ -77,7 +77,7 @@ type job struct {
 type outcome struct {
 	job
 	lab     int
-	result  string // PASS, FAIL or SKIP
+	result  string // PASS, FAIL, SKIP or INTERRUPTED
 	elapsed time.Duration
 }
 
@@ -503,6 +503,9 @@ func (s *suite) runOne(ctx context.Context, n int, h *heldLab, j job) outcome {
 	o.elapsed = time.Since(start)
 	data, _ := os.ReadFile(logPath)
 	switch {
+	case ctx.Err() != nil:
+		// Stopped by the interrupt: it neither passed nor failed.
+		o.result = "INTERRUPTED"
 	case err == nil && strings.Contains(string(data), "--- SKIP: "+j.test+" "):
 		o.result = "SKIP"
 	case err == nil:

@@ -16,7 +16,8 @@ var (
 	withPreStopSleep = fixture.WithPreStopSleep
 )
 
-func ptrTo[T any](v T) *T { return &v }
+// ptrTo is fixture.Ptr, under the name these tests use.
+func ptrTo[T any](v T) *T { return fixture.Ptr(v) }
 
 // timeline is the shared synthetic run (fixture.Timeline), read as this
 // package's Input.

@@ -35,6 +35,16 @@ func NewDriver(client kubernetes.Interface, cfg Config) *Driver {
 	return &Driver{Recorder: newRecorder(client, cfg.Kind, cfg.Namespace, cfg.Deployment, now), cfg: cfg}
 }
 
+// Status is the Recorder's Status, and whether the Driver has started a
+// rollout or seen one started elsewhere.
+func (w *Driver) Status() Status {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.statusLocked()
+	s.Triggered = !w.trigger.IsZero()
+	return s
+}
+
 // Prepare reads the Deployment, checks that the Action fits it and finds the
 // Services in front of its pods. It changes nothing in the cluster, so a
 // mistake found here leaves the cluster as it was.

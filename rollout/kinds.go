@@ -151,6 +151,19 @@ func statusOf(o object) Status {
 	return Status{}
 }
 
+// observedOf is the generation o's status describes.
+func observedOf(o object) int64 {
+	switch o := o.(type) {
+	case *appsv1.Deployment:
+		return o.Status.ObservedGeneration
+	case *appsv1.StatefulSet:
+		return o.Status.ObservedGeneration
+	case *appsv1.DaemonSet:
+		return o.Status.ObservedGeneration
+	}
+	return 0
+}
+
 // stateOf applies kubectl rollout status for o's kind.
 func stateOf(o object, minGen int64) (done bool, failed, msg string) {
 	switch o := o.(type) {

@@ -11,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -51,6 +52,9 @@ type Recorder struct {
 	// Deployment's status describes the latest spec; the Driver's actions
 	// raise it.
 	minGen int64
+	// applied is the workload as the Driver's last action's response
+	// returned it: the new spec before the informer delivers it.
+	applied object
 }
 
 func newRecorder(client kubernetes.Interface, kind Kind, namespace, name string, now func() time.Time) *Recorder {
@@ -111,19 +115,26 @@ func (r *Recorder) Events() []Event {
 	return out
 }
 
-// Status returns the live counts for a progress line: replicas from the
-// Deployment status and ready endpoints of the first Service.
+// Status returns the live counts for a progress line: desired and ready
+// replicas from the workload's status, updated pods as Status.Updated says,
+// terminating pods, and ready endpoints of the first Service.
 func (r *Recorder) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.statusLocked()
+}
+
+func (r *Recorder) statusLocked() Status {
 	var s Status
-	o := r.cur
-	if o == nil {
-		o = r.spec
-	}
-	if o != nil {
+	if o := r.latestLocked(); o != nil {
 		s = statusOf(o)
+		s.Updated = r.updatedLocked(o)
 		_, _, s.Message = stateOf(o, r.minGen)
+	}
+	for _, p := range r.pods {
+		if p.DeletionTimestamp != nil {
+			s.Terminating++
+		}
 	}
 	if len(r.services) > 0 {
 		for _, st := range r.endpointsLocked(r.services[0]) {
@@ -133,6 +144,78 @@ func (r *Recorder) Status() Status {
 		}
 	}
 	return s
+}
+
+// latestLocked is the newest workload known: of the informer's copy, the
+// last action's response and the one Prepare read, the highest generation,
+// the informer's on a tie (its status is the newest).
+func (r *Recorder) latestLocked() object {
+	var o object
+	for _, c := range []object{r.cur, r.applied, r.spec} {
+		if c != nil && (o == nil || c.GetGeneration() > o.GetGeneration()) {
+			o = c
+		}
+	}
+	return o
+}
+
+// updatedLocked counts the pods of o's spec. A Deployment's are the active
+// pods of the ReplicaSet with o's template, counted from the pod informer:
+// they move as soon as the pods do, and a spec that no ReplicaSet has yet
+// has none. Without that ReplicaSet, and for the other kinds, the status
+// counts once the controller has observed o (kubectl's rule), and until
+// then no pod is known to be of o.
+func (r *Recorder) updatedLocked(o object) int32 {
+	if d, ok := o.(*appsv1.Deployment); ok {
+		if rs := r.replicaSetForLocked(&d.Spec.Template); rs != nil {
+			return r.activePodsOfLocked(rs)
+		}
+	}
+	if generationStale(o, observedOf(o), r.minGen) {
+		return 0
+	}
+	return statusOf(o).Updated
+}
+
+// replicaSetForLocked is the watched ReplicaSet whose pod template is t,
+// ignoring the pod-template-hash label the controller adds, as the
+// Deployment controller finds its new ReplicaSet; the newest when several
+// are.
+func (r *Recorder) replicaSetForLocked(t *corev1.PodTemplateSpec) *appsv1.ReplicaSet {
+	var found *appsv1.ReplicaSet
+	for _, rs := range r.rsSeen {
+		if !equalIgnoreHash(&rs.Spec.Template, t) {
+			continue
+		}
+		if found == nil || found.CreationTimestamp.Before(&rs.CreationTimestamp) {
+			found = rs
+		}
+	}
+	return found
+}
+
+// equalIgnoreHash is kubectl's deployment util EqualIgnoreHash.
+func equalIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
+	a, b = a.DeepCopy(), b.DeepCopy()
+	delete(a.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	delete(b.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
+	return equality.Semantic.DeepEqual(a, b)
+}
+
+// activePodsOfLocked counts the pods rs controls that are neither
+// terminating nor finished, as a ReplicaSet's status.replicas does.
+func (r *Recorder) activePodsOfLocked(rs *appsv1.ReplicaSet) int32 {
+	var n int32
+	for _, p := range r.pods {
+		ref := metav1.GetControllerOf(p)
+		if ref == nil || ref.Kind != "ReplicaSet" || ref.Name != rs.Name || (ref.UID != "" && rs.UID != "" && ref.UID != rs.UID) {
+			continue
+		}
+		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			n++
+		}
+	}
+	return n
 }
 
 // Stop stops the informers and waits for them to exit. It is safe to call

@@ -82,6 +82,7 @@ func (w *Driver) TriggerAction(ctx context.Context, a Action) error {
 	// is not done until the controller has observed it, however complete
 	// the (older) status looks.
 	w.minGen = max(w.minGen, d.GetGeneration())
+	w.applied = d
 	w.trigger = t
 	w.recordLocked(Event{
 		Time:       t,

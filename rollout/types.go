@@ -49,12 +49,24 @@ type Config struct {
 
 // Status is a live view of the rollout for progress lines.
 type Status struct {
-	Desired        int32
-	Updated        int32
-	Ready          int32
-	Available      int32
+	Desired int32
+	// Updated counts the pods of the newest spec known, the one an action
+	// wrote or the informer delivered: for a Deployment, the pods of the
+	// ReplicaSet whose template is that spec's, as the informers see them;
+	// otherwise the kind's status count, and 0 while the controller has not
+	// observed that spec (kubectl's "waiting for spec update to be
+	// observed": no pod is known to be of it).
+	Updated   int32
+	Ready     int32
+	Available int32
+	// Terminating counts the pods with a deletionTimestamp.
+	Terminating    int32
 	ReadyEndpoints int
-	Message        string // what the rollout waits for, in kubectl rollout status words
+	// Triggered: the Driver has started a rollout or seen one started
+	// elsewhere. Before that, Updated counts the pods of the spec the run
+	// found, which are all of them.
+	Triggered bool
+	Message   string // what the rollout waits for, in kubectl rollout status words
 }
 
 // Outcome is how the rollout ended.

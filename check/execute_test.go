@@ -262,3 +262,39 @@ func TestProblemsStopBeforeAnyChange(t *testing.T) {
 		})
 	}
 }
+
+// TestTheTriggerIsReportedAtOnce: the rollout phase is announced before the
+// trigger, with the counts from before it; the step reports again right
+// after the patch, with the rollout triggered, without waiting for the next
+// tick (here never: ProgressEvery is longer than the run).
+func TestTheTriggerIsReportedAtOnce(t *testing.T) {
+	c := cluster(t, "", deploy("web", 2, web), service("web", web))
+	cfg := config(target(t, http.StatusOK))
+	cfg.Action = rollout.Action{Kind: rollout.ActionRestart}
+	cfg.ProgressEvery = time.Hour
+	var (
+		mu      sync.Mutex
+		seen []Progress
+	)
+	cfg.Progress = func(p Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p.Phase == "rollout" {
+			seen = append(seen, p)
+		}
+	}
+	if _, err := Execute(context.Background(), Clients{Kube: c}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 {
+		t.Fatalf("%d reports in the rollout phase, want the phase and the tick after the trigger: %+v", len(seen), seen)
+	}
+	if p := seen[0]; p.Kind != ProgressPhase || p.Rollout.Triggered {
+		t.Errorf("first report %+v, want the phase, before the trigger", p)
+	}
+	if p := seen[1]; p.Kind != ProgressTick || !p.Rollout.Triggered || p.Rollout.Desired != 2 {
+		t.Errorf("second report %+v, want a tick of the triggered rollout of 2", p)
+	}
+}

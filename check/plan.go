@@ -124,10 +124,11 @@ func rolloutPlan(client kubernetes.Interface, cfg *Config) *Plan {
 				return StepResult{Outcome: w.Wait(ctx, timeout)}
 			}
 		} else {
-			step.Run = func(ctx context.Context, timeout time.Duration, _ Reporter) StepResult {
+			step.Run = func(ctx context.Context, timeout time.Duration, r Reporter) StepResult {
 				if err := w.Trigger(ctx); err != nil {
 					return StepResult{Err: err}
 				}
+				r.Tick()
 				return StepResult{Outcome: w.Wait(ctx, timeout)}
 			}
 		}

@@ -44,6 +44,11 @@ type Reporter interface {
 	SetPhase(phase string)
 	// Notice says what the run waits on.
 	Notice(msg string)
+	// Tick reports the load and the rollout at once, as the periodic tick
+	// does: a step calls it when it has just changed the cluster, so that
+	// the user sees the rollout start (updated 0 of N) rather than the
+	// state before it until the next tick.
+	Tick()
 }
 
 // reporter sends Progress to the Config's callback one at a time, from the
@@ -77,6 +82,7 @@ func (r *reporter) send(p Progress) {
 
 func (r *reporter) Notice(msg string)  { r.send(Progress{Kind: ProgressNotice, Message: msg}) }
 func (r *reporter) warning(msg string) { r.send(Progress{Kind: ProgressWarning, Message: msg}) }
+func (r *reporter) Tick()              { r.send(Progress{Kind: ProgressTick}) }
 
 // SetPhase names what the run does now; a change is reported at once.
 func (r *reporter) SetPhase(phase string) {

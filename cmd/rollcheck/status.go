@@ -28,8 +28,17 @@ func newStatusLine(w io.Writer) *statusLine {
 	return &statusLine{w: w, tty: tty}
 }
 
-// every is how often the line is refreshed.
+// statusEveryEnv overrides how often the line is refreshed, as a Go
+// duration (500ms): the end-to-end test reads a rollout of a few seconds
+// from a log, where the 5 s default would show one or two lines of it.
+const statusEveryEnv = "ROLLCHECK_STATUS_EVERY"
+
+// every is how often the line is refreshed: four times a second on a
+// terminal, where the line is redrawn in place, every 5 s in a log.
 func (s *statusLine) every() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(statusEveryEnv)); err == nil && d > 0 {
+		return d
+	}
 	if s.tty {
 		return 250 * time.Millisecond
 	}
@@ -49,16 +58,53 @@ func (s *statusLine) show(p check.Progress) {
 		if !p.Started {
 			return
 		}
-		line := fmt.Sprintf("%6.1fs %-8s %7.1f req/s  %d requests  %d failed  pods updated %d/%d ready %d  ready endpoints %d",
-			p.Load.Elapsed.Seconds(), p.Phase, p.Load.Rate, p.Load.Requests, p.Load.Failures,
-			p.Rollout.Updated, p.Rollout.Desired, p.Rollout.Ready, p.Rollout.ReadyEndpoints)
+		line := progressLine(p)
 		if s.tty {
+			// A line wider than the terminal wraps, and \r then redraws
+			// only its last part: cut it one short of the edge.
+			if cols := s.width(); cols > 1 && len(line) >= cols {
+				line = line[:cols-1]
+			}
 			fmt.Fprint(s.w, "\r\033[K"+line)
 			s.drawn = true
 			return
 		}
 		fmt.Fprintln(s.w, line)
 	}
+}
+
+// progressLine is one status line, at most 100 columns for a rollout of up
+// to 99 replicas, 99999 requests at up to 9999 req/s and phases up to 8
+// letters (baseline, step 2/3):
+//
+//	12.3s rollout   100 req/s  0/1230 failed  updated 1/4 ready 3 terminating 1  endpoints 3
+//
+// Before the rollout is triggered the pods are counted as "pods 4/4": all of
+// them are of the spec the run found, and "updated" would say a rollout
+// happened.
+func progressLine(p check.Progress) string {
+	r := p.Rollout
+	pods := "pods"
+	if r.Triggered {
+		pods = "updated"
+	}
+	return fmt.Sprintf("%6.1fs %-8s %4.0f req/s  %d/%d failed  %s %d/%d ready %d terminating %d  endpoints %d",
+		p.Load.Elapsed.Seconds(), p.Phase, p.Load.Rate, p.Load.Failures, p.Load.Requests,
+		pods, r.Updated, r.Desired, r.Ready, r.Terminating, r.ReadyEndpoints)
+}
+
+// width is the terminal's width now (it may have been resized), 0 when
+// unknown.
+func (s *statusLine) width() int {
+	f, ok := s.w.(*os.File)
+	if !ok {
+		return 0
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return cols
 }
 
 // clear removes the status line from the terminal.

@@ -2,6 +2,11 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 GO ?= go
+# What a user gets (make install, the release archives, the image): a static
+# binary without this machine's paths or the symbol table and DWARF, about
+# 54 MB where `make build`'s is 100 MB; `make build` keeps them for
+# debuggers and profiles. The version is stamped in both.
+RELEASE_GOFLAGS = -trimpath -ldflags "$(LDFLAGS) -s -w"
 BIN := $(CURDIR)/bin
 # The end-to-end tests and the demo need the lab binaries.
 LAB_BINS := $(BIN)/rollcheck-lab $(BIN)/agnhost $(BIN)/kubectl
@@ -20,7 +25,7 @@ build:
 # "image REF DIGEST".
 IMAGE_DIR := $(BIN)/image
 image:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w" -o $(IMAGE_DIR)/rollcheck ./cmd/rollcheck
+	CGO_ENABLED=0 $(GO) build $(RELEASE_GOFLAGS) -o $(IMAGE_DIR)/rollcheck ./cmd/rollcheck
 	cd lab && $(GO) build -o $(BIN)/rollcheck-lab ./cmd/rollcheck-lab
 	$(BIN)/rollcheck-lab image rollcheck --binary $(IMAGE_DIR)/rollcheck --version $(VERSION) --out $(IMAGE_DIR)/rollcheck.tar
 
@@ -163,10 +168,16 @@ clean:
 # for every user. DESTDIR stages the install for a package.
 PREFIX ?= $(HOME)/.local
 BINDIR ?= $(PREFIX)/bin
-.PHONY: install uninstall
-install: build
+# build-release is the binary install copies: the release build, in
+# bin/release.
+.PHONY: install uninstall build-release
+build-release:
+	CGO_ENABLED=0 $(GO) build $(RELEASE_GOFLAGS) -o $(BIN)/release/rollcheck ./cmd/rollcheck
+	GO=$(GO) hack/check-release.sh $(VERSION) $(BIN)/release/rollcheck
+
+install: build-release
 	install -d "$(DESTDIR)$(BINDIR)"
-	install -m 0755 $(BIN)/rollcheck "$(DESTDIR)$(BINDIR)/rollcheck"
+	install -m 0755 $(BIN)/release/rollcheck "$(DESTDIR)$(BINDIR)/rollcheck"
 	ln -sf rollcheck "$(DESTDIR)$(BINDIR)/kubectl-rollcheck"
 
 uninstall:
@@ -182,7 +193,8 @@ dist:
 	rm -rf $(DIST) && mkdir -p $(DIST)
 	set -e; for p in $(PLATFORMS); do \
 		os=$${p%/*}; arch=$${p#*/}; dir=$(DIST)/rollcheck_$(VERSION)_$${os}_$${arch}; \
-		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$dir/rollcheck ./cmd/rollcheck; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(RELEASE_GOFLAGS) -o $$dir/rollcheck ./cmd/rollcheck; \
+		GO=$(GO) hack/check-release.sh $(VERSION) $$dir/rollcheck; \
 		tar -C $$dir -czf $$dir.tar.gz rollcheck; rm -rf $$dir; \
 	done
 

@@ -273,7 +273,7 @@ func TestTheTriggerIsReportedAtOnce(t *testing.T) {
 	cfg.Action = rollout.Action{Kind: rollout.ActionRestart}
 	cfg.ProgressEvery = time.Hour
 	var (
-		mu      sync.Mutex
+		mu   sync.Mutex
 		seen []Progress
 	)
 	cfg.Progress = func(p Progress) {

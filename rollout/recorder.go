@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -115,9 +116,10 @@ func (r *Recorder) Events() []Event {
 	return out
 }
 
-// Status returns the live counts for a progress line: desired and ready
-// replicas from the workload's status, updated pods as Status.Updated says,
-// terminating pods, and ready endpoints of the first Service.
+// Status returns the live counts for a progress line: desired replicas
+// from the workload, updated pods as Status.Updated says, ready and
+// terminating pods as the pod informer has them, and ready endpoints of the
+// first Service.
 func (r *Recorder) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -131,10 +133,20 @@ func (r *Recorder) statusLocked() Status {
 		s.Updated = r.updatedLocked(o)
 		_, _, s.Message = stateOf(o, r.minGen)
 	}
+	var ready int32
 	for _, p := range r.pods {
-		if p.DeletionTimestamp != nil {
+		switch {
+		case p.DeletionTimestamp != nil:
 			s.Terminating++
+		case active(p) && isReady(p) && r.ownsLocked(p):
+			ready++
 		}
+	}
+	if r.stop != nil {
+		// Counted from the same pods as Updated and Terminating, which
+		// the workload's status (readyReplicas) lags: the line then never
+		// reads 5 ready of 4 while 4 old pods terminate.
+		s.Ready = ready
 	}
 	if len(r.services) > 0 {
 		for _, st := range r.endpointsLocked(r.services[0]) {
@@ -207,15 +219,39 @@ func equalIgnoreHash(a, b *corev1.PodTemplateSpec) bool {
 func (r *Recorder) activePodsOfLocked(rs *appsv1.ReplicaSet) int32 {
 	var n int32
 	for _, p := range r.pods {
-		ref := metav1.GetControllerOf(p)
-		if ref == nil || ref.Kind != "ReplicaSet" || ref.Name != rs.Name || (ref.UID != "" && rs.UID != "" && ref.UID != rs.UID) {
-			continue
-		}
-		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+		if controlledBy(p, rs) && active(p) {
 			n++
 		}
 	}
 	return n
+}
+
+// ownsLocked reports whether the watched workload controls p: a
+// Deployment through one of its ReplicaSets. The pods informer selects by
+// labels, which another workload's pods may carry too.
+func (r *Recorder) ownsLocked(p *corev1.Pod) bool {
+	ref := metav1.GetControllerOf(p)
+	if ref == nil {
+		return false
+	}
+	if r.kind == KindDeployment {
+		rs := r.rsSeen[ref.Name]
+		return rs != nil && controlledBy(p, rs)
+	}
+	return strings.EqualFold(ref.Kind, string(r.kind)) && ref.Name == r.name
+}
+
+// controlledBy reports whether rs is p's controller, by name and, when both
+// are known, UID.
+func controlledBy(p *corev1.Pod, rs *appsv1.ReplicaSet) bool {
+	ref := metav1.GetControllerOf(p)
+	return ref != nil && ref.Kind == "ReplicaSet" && ref.Name == rs.Name && (ref.UID == "" || rs.UID == "" || ref.UID == rs.UID)
+}
+
+// active: p is neither terminating nor finished, as controllers count
+// their pods.
+func active(p *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed
 }
 
 // Stop stops the informers and waits for them to exit. It is safe to call

@@ -49,12 +49,12 @@ func TestStatusFollowsTheRollout(t *testing.T) {
 	w := startDriver(t, cs, watching)
 	pods := cs.CoreV1().Pods(ns)
 
-	type counts struct{ updated, terminating int32 }
+	type counts struct{ updated, ready, terminating int32 }
 	status := func() counts {
 		st := w.Status()
-		return counts{st.Updated, st.Terminating}
+		return counts{st.Updated, st.Ready, st.Terminating}
 	}
-	if st := w.Status(); st.Triggered || st.Updated != 2 || st.Desired != 2 || st.Terminating != 0 {
+	if st := w.Status(); st.Triggered || st.Updated != 2 || st.Desired != 2 || st.Ready != 2 || st.Terminating != 0 {
 		t.Fatalf("before the rollout: %+v, want 2 of 2 updated (the pods of the template found), not triggered", st)
 	}
 	if err := w.Trigger(ctx); err != nil {
@@ -81,27 +81,40 @@ func TestStatusFollowsTheRollout(t *testing.T) {
 	create := func(p *corev1.Pod) func() error {
 		return func() error { _, err := pods.Create(ctx, p, metav1.CreateOptions{}); return err }
 	}
+	ready := func(p *corev1.Pod) func() error {
+		return func() error {
+			p = podOf(newRS, p.Name, true)
+			_, err := pods.Update(ctx, p, metav1.UpdateOptions{})
+			return err
+		}
+	}
+	// A ready pod with the same labels that another controller owns.
+	foreign := podOf(newRS, "other-1", true)
+	foreign.OwnerReferences[0].Name = "other"
 	steps := []struct {
 		name   string
 		change func() error
 		want   counts
 	}{
-		{"the informer delivers the patched Deployment", func() error { return nil }, counts{0, 0}},
+		{"the informer delivers the patched Deployment", func() error { return nil }, counts{0, 2, 0}},
 		{"the new ReplicaSet appears without pods", func() error {
 			_, err := cs.AppsV1().ReplicaSets(ns).Create(ctx, newRS, metav1.CreateOptions{})
 			return err
-		}, counts{0, 0}},
-		{"its first pod is created, not ready yet", create(new1), counts{1, 0}},
-		{"an old pod is deleted", terminating(old1), counts{1, 1}},
-		{"the second new pod is created", create(new2), counts{2, 1}},
+		}, counts{0, 2, 0}},
+		{"a ready pod of another controller with the same labels counts for nothing", create(foreign), counts{0, 2, 0}},
+		{"its first pod is created, not ready yet", create(new1), counts{1, 2, 0}},
+		{"it becomes ready", ready(new1), counts{1, 3, 0}},
+		{"an old pod is deleted: terminating, no longer counted ready", terminating(old1), counts{1, 2, 1}},
+		{"the second new pod is created", create(new2), counts{2, 2, 1}},
 		{"the first old pod is gone and the second deleted", func() error {
 			if err := pods.Delete(ctx, old1.Name, metav1.DeleteOptions{}); err != nil {
 				return err
 			}
 			return terminating(old2)()
-		}, counts{2, 1}},
-		{"a new pod is deleted: it no longer counts as updated", terminating(new2), counts{1, 2}},
-		{"the last old pod is gone", func() error { return pods.Delete(ctx, old2.Name, metav1.DeleteOptions{}) }, counts{1, 1}},
+		}, counts{2, 1, 1}},
+		{"the second new pod becomes ready", ready(new2), counts{2, 2, 1}},
+		{"a new pod is deleted: it no longer counts as updated", terminating(podOf(newRS, new2.Name, true)), counts{1, 1, 2}},
+		{"the last old pod is gone", func() error { return pods.Delete(ctx, old2.Name, metav1.DeleteOptions{}) }, counts{1, 1, 1}},
 	}
 	for _, s := range steps {
 		if err := s.change(); err != nil {

@@ -56,7 +56,10 @@ type Status struct {
 	// otherwise the kind's status count, and 0 while the controller has not
 	// observed that spec (kubectl's "waiting for spec update to be
 	// observed": no pod is known to be of it).
-	Updated   int32
+	Updated int32
+	// Ready counts the workload's pods that are Ready and not terminating,
+	// from the pod informer once started (the status's readyReplicas
+	// before): the same pods Updated and Terminating count.
 	Ready     int32
 	Available int32
 	// Terminating counts the pods with a deletionTimestamp.

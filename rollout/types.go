@@ -62,7 +62,9 @@ type Status struct {
 	// before): the same pods Updated and Terminating count.
 	Ready     int32
 	Available int32
-	// Terminating counts the pods with a deletionTimestamp.
+	// Terminating counts the pods the selector matches that have a
+	// deletionTimestamp: what WaitDrained (the drain phase) waits to see
+	// gone, including a pod whose old ReplicaSet was already deleted.
 	Terminating    int32
 	ReadyEndpoints int
 	// Triggered: the Driver has started a rollout or seen one started

@@ -152,7 +152,7 @@ func checkAttackers(t *testing.T, r result, n int) {
 			t.Errorf("attacker %v clock bound %.3fs, want < 50ms in the lab", a.Pod, b)
 		}
 		total += a.Requests
-		if !strings.Contains(r.stdout, a.Pod) {
+		if !strings.Contains(r.details, a.Pod) {
 			t.Errorf("text summary does not list attacker %v", a.Pod)
 		}
 	}

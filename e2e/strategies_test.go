@@ -184,7 +184,7 @@ func TestCanaryStepsReportEachStep(t *testing.T) {
 		t.Errorf("after the last step, answers came from %v, want demo-canary pods only", pods)
 	}
 	for _, s := range []string{"step", "1/4 3/1", "4/4 0/4", "Steps     4: 4 completed, 4 passed"} {
-		if !strings.Contains(r.stdout, s) {
+		if !strings.Contains(r.details, s) {
 			t.Errorf("the printed report lacks %q", s)
 		}
 	}

@@ -85,6 +85,8 @@ type RunOptions struct {
 	MaxDisrupted    time.Duration
 	MinSuccessRatio float64
 
+	Text textFlags
+
 	ReportJSON  string
 	ReportJUnit string
 	ReportHTML  string
@@ -183,6 +185,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.StringVar(&o.ReportHTML, "report-html", "", "write a self-contained HTML timeline (chart and pod swimlanes) to this file")
 	fl.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
 	fl.StringVar(&o.ReportOpenMetrics, "report-openmetrics", "", "write the results (verdict, requests, failures by class and cause, disrupted time, rollout duration, routing lag) in the OpenMetrics text format to this file, for the node exporter's textfile collector or a Pushgateway")
+	o.Text.add(fl)
 	fl.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
 	addAttackerFlags(fl, o)
 	return cmd
@@ -301,6 +304,9 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 // Validate parses every setting into o.Config. Nothing has touched the
 // cluster yet, so any error here exits 2 with the cluster unchanged.
 func (o *RunOptions) Validate() error {
+	if err := o.Text.validate(); err != nil {
+		return err
+	}
 	if len(o.Targets) == 0 {
 		return errors.New("no target: give --target URL (or load.targets in the scenario)")
 	}
@@ -506,19 +512,30 @@ func (o *RunOptions) Run(ctx context.Context) error {
 		}
 	}
 	rep := report.Build(in)
-	if err := render.WriteText(rep, o.Out); err != nil {
-		return fmt.Errorf("writing report: %w", err)
+	// The files first, so that the text can name them.
+	text := o.Text.options(o.Out)
+	if o.ReportJSON != "" {
+		text.DetailsHint = "rollcheck report --details " + o.ReportJSON
 	}
+	var fileErr error
 	for _, out := range []struct {
 		path  string
 		write render.Func
-	}{{o.ReportJSON, render.WriteJSON}, {o.ReportJUnit, render.WriteJUnit}, {o.ReportHTML, render.WriteHTML}, {o.ReportOpenMetrics, render.WriteOpenMetrics}} {
+	}{{o.ReportHTML, render.WriteHTML}, {o.ReportJSON, render.WriteJSON}, {o.ReportJUnit, render.WriteJUnit}, {o.ReportOpenMetrics, render.WriteOpenMetrics}} {
 		if out.path == "" {
 			continue
 		}
 		if err := writeFile(out.path, rep, out.write); err != nil {
-			return err
+			fileErr = errors.Join(fileErr, err)
+			continue
 		}
+		text.Files = append(text.Files, out.path)
+	}
+	if err := text.Write(rep, o.Out); err != nil {
+		return fmt.Errorf("writing report: %w", err)
+	}
+	if fileErr != nil {
+		return fileErr
 	}
 	return verdictError{verdict: rep.Verdict, interrupted: in.Interrupted}
 }

@@ -298,18 +298,20 @@ func podsText(r *report.Report) (kinds []string, failed []summaryPod, quiet int)
 		var exits, lags []*float64
 		killed := 0
 		for _, tp := range m.TerminatingPods {
-			exit := tp.DeletionToExit
-			if exit == nil {
-				exit = tp.DeletionToExitMax
+			// When the exit was seen late (a real kubelet), the bounds
+			// from the container's finishedAt say when it was.
+			lo, hi := tp.DeletionToExit, tp.DeletionToExit
+			if tp.DeletionToExitMin != nil && tp.DeletionToExitMax != nil {
+				lo, hi = tp.DeletionToExitMin, tp.DeletionToExitMax
 			}
-			exits = append(exits, exit)
+			exits = append(exits, lo, hi)
 			lags = append(lags, tp.RoutingLag)
 			if tp.ExitCode != nil && *tp.ExitCode != 0 {
 				killed++
 			}
 			var d []string
-			if exit != nil {
-				d = append(d, fmt.Sprintf("exited %.2f s after deletion", *exit))
+			if e := span([]*float64{lo, hi}); e != "" {
+				d = append(d, "exited "+e+" after deletion")
 			}
 			if tp.ExitCode != nil && *tp.ExitCode != 0 {
 				d = append(d, fmt.Sprintf("code %d", *tp.ExitCode))

@@ -185,7 +185,7 @@ func (o TextOptions) layout(s summary, lv summaryLevel) []string {
 	if len(s.Pods) > 0 && s.Verdict != report.Pass {
 		line := strings.Join(s.Pods, "; ")
 		if len(s.FailedPods) > 0 && s.QuietPods > 0 {
-			line += fmt.Sprintf("; %s failed none", plural(s.QuietPods, "pod", "pods"))
+			line += fmt.Sprintf("; %s failed no request", plural(s.QuietPods, "pod", "pods"))
 		}
 		b.add("Pods      ", field, line, 3)
 	}
@@ -202,8 +202,14 @@ func (o TextOptions) layout(s summary, lv summaryLevel) []string {
 	}
 	b.blank()
 	details := o.hint() + " (every table and the timeline)"
-	if len(o.Files) > 0 {
-		details += "; written: " + strings.Join(o.Files, ", ")
+	var files []string
+	for _, f := range o.Files {
+		if !strings.HasSuffix(o.DetailsHint, " "+f) {
+			files = append(files, f)
+		}
+	}
+	if len(files) > 0 {
+		details += "; written: " + strings.Join(files, ", ")
 	}
 	b.add("details: ", hang, details, 3)
 	return b.lines

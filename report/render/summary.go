@@ -25,12 +25,17 @@ const maxSummaryLines = 40
 // layout fits maxSummaryLines is printed.
 type summaryLevel struct {
 	reasons, causes, evidence, why, fixes, pods, steps int
+	// alternatives shows the causes that only fit failures counted under
+	// another cause (whose "fits as well" line names them already).
+	alternatives bool
 }
 
 var summaryLevels = []summaryLevel{
-	{reasons: 4, causes: 4, evidence: 3, why: 2, fixes: 4, pods: 5, steps: 5},
-	{reasons: 3, causes: 3, evidence: 2, why: 1, fixes: 3, pods: 3, steps: 3},
-	{reasons: 2, causes: 2, evidence: 1, why: 0, fixes: 3, pods: 2, steps: 2},
+	{reasons: 4, causes: 4, evidence: 3, why: 2, fixes: 4, pods: 5, steps: 5, alternatives: true},
+	{reasons: 3, causes: 3, evidence: 3, why: 1, fixes: 4, pods: 2, steps: 3, alternatives: true},
+	{reasons: 3, causes: 3, evidence: 2, why: 0, fixes: 3, pods: 1, steps: 2},
+	{reasons: 2, causes: 2, evidence: 2, why: 0, fixes: 3, pods: 0, steps: 1},
+	{reasons: 2, causes: 2, evidence: 1, why: 0, fixes: 2, pods: 0, steps: 1},
 }
 
 // summary is the content of the short report, before it is laid out.
@@ -46,7 +51,6 @@ type summary struct {
 	Load        string
 	Streams     string
 	Rollout     string
-	Disrupted   string
 	Steps       string
 	FailedSteps []string
 	Attackers   string
@@ -58,6 +62,7 @@ type summary struct {
 
 type summaryCause struct {
 	Code       string
+	Own        bool // it counts failures of its own (not only ones it fits as well)
 	Confidence report.Confidence
 	Failed     string // "52 failed (38 refused, 14 502), +12.15s to +14.00s"
 	Evidence   string
@@ -83,14 +88,11 @@ func summarize(r *report.Report) summary {
 	if r.Interrupted {
 		s.Subject += " [interrupted: partial report]"
 	}
-	if r.DisruptedSeconds > 0 {
-		s.Disrupted = fmt.Sprintf("Disrupted %.1fs (buckets of %s with a failure)", r.DisruptedSeconds, format.Secs(r.BucketWidth))
-	}
 	if len(r.Causes) > 0 {
 		s.Attribution = attributionText(r.Attribution)
 	}
 	for _, c := range r.Causes {
-		sc := summaryCause{Code: string(c.Code), Confidence: c.Confidence, Evidence: c.Evidence,
+		sc := summaryCause{Code: string(c.Code), Own: c.Failures > 0, Confidence: c.Confidence, Evidence: c.Evidence,
 			Failed: fmt.Sprintf("%s%s, %s to %s", failedText(c), classesText(c.ByClass), format.Offset(t0, c.From), format.Offset(t0, c.To))}
 		var also []string
 		for _, a := range c.Alternatives {
@@ -296,7 +298,7 @@ func podsText(r *report.Report) (kinds []string, failed []summaryPod, quiet int)
 	fails := map[string]int{}
 	if n := len(m.TerminatingPods); n > 0 {
 		var exits, lags []*float64
-		killed := 0
+		var codes []string // the non-zero exit codes
 		for _, tp := range m.TerminatingPods {
 			// When the exit was seen late (a real kubelet), the bounds
 			// from the container's finishedAt say when it was.
@@ -306,8 +308,8 @@ func podsText(r *report.Report) (kinds []string, failed []summaryPod, quiet int)
 			}
 			exits = append(exits, lo, hi)
 			lags = append(lags, tp.RoutingLag)
-			if tp.ExitCode != nil && *tp.ExitCode != 0 {
-				killed++
+			if c := tp.ExitCode; c != nil && *c != 0 && !slices.Contains(codes, fmt.Sprint(*c)) {
+				codes = append(codes, fmt.Sprint(*c))
 			}
 			var d []string
 			if e := span([]*float64{lo, hi}); e != "" {
@@ -322,12 +324,12 @@ func podsText(r *report.Report) (kinds []string, failed []summaryPod, quiet int)
 			detail[tp.Pod] = "old pod: " + strings.Join(d, ", ")
 			fails[tp.Pod] = tp.Failures
 		}
-		parts := []string{}
+		var parts []string
 		if e := span(exits); e != "" {
 			parts = append(parts, "exit "+e+" after deletion")
 		}
-		if killed > 0 {
-			parts = append(parts, fmt.Sprintf("%d with a non-zero exit code", killed))
+		if len(codes) > 0 {
+			parts = append(parts, "exit code "+strings.Join(codes, ", "))
 		}
 		if l := maxOf(lags); l != nil {
 			parts = append(parts, fmt.Sprintf("routed up to %.2f s after not-ready", *l))

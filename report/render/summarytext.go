@@ -120,11 +120,12 @@ func (o TextOptions) layout(s summary, lv summaryLevel) []string {
 			head = "Causes (" + s.Attribution + "):"
 		}
 		b.add("", indent, head, 2)
-		for i, c := range s.Causes {
-			if i == lv.causes {
-				b.add(indent, hang, fmt.Sprintf("and %d more causes (%s)", len(s.Causes)-i, o.hint()), 1)
-				break
+		shown := 0
+		for _, c := range s.Causes {
+			if shown == lv.causes || !c.Own && !lv.alternatives {
+				continue
 			}
+			shown++
 			code := c.Code
 			if c.Confidence == report.ConfidenceHigh {
 				code = o.paint(sgrRed, code)
@@ -138,6 +139,9 @@ func (o TextOptions) layout(s summary, lv summaryLevel) []string {
 			if c.Also != "" {
 				b.add(hang, hang, c.Also, 1)
 			}
+		}
+		if n := len(s.Causes) - shown; n > 0 {
+			b.add(indent, hang, fmt.Sprintf("and %s (%s)", plural(n, "more cause", "more causes"), o.hint()), 1)
 		}
 		b.blank()
 	}
@@ -167,7 +171,7 @@ func (o TextOptions) layout(s summary, lv summaryLevel) []string {
 		}
 		b.add("", field, p, 2)
 	}
-	for _, l := range []string{s.Load, s.Streams, s.Rollout, s.Disrupted, s.Attackers, s.Measured} {
+	for _, l := range []string{s.Load, s.Streams, s.Rollout, s.Attackers, s.Measured} {
 		if l != "" {
 			b.add("", field, l, 3)
 		}
@@ -191,7 +195,11 @@ func (o TextOptions) layout(s summary, lv summaryLevel) []string {
 	}
 	for i, p := range s.FailedPods {
 		if i == lv.pods {
-			b.add(indent, hang, fmt.Sprintf("and %d more %s that failed requests", len(s.FailedPods)-i, pluralWord(len(s.FailedPods)-i, "pod", "pods")), 1)
+			more := "and %d more %s that failed requests"
+			if i == 0 {
+				more = "%d %s failed requests (" + o.hint() + ")"
+			}
+			b.add(indent, hang, fmt.Sprintf(more, len(s.FailedPods)-i, pluralWord(len(s.FailedPods)-i, "pod", "pods")), 1)
 			break
 		}
 		text := fmt.Sprintf("%s  %d failed", p.Pod, p.Failures)

@@ -87,9 +87,9 @@ func demoPods(t *testing.T) []string {
 // TestTLSFrontWithTargetCA runs the to-be Deployment through the lab's TLS
 // front (issue 26): a CA that did not sign the front's certificate exits 2
 // with the clear error before anything in the cluster changed;
-// --target-insecure loads it and the report says so; --target-ca with the
-// lab's front CA, and the SNI and Host of a name the certificate has,
-// passes a restart with no failed request.
+// --target-insecure loads it and the report says so; attacker pods get the
+// same settings; --target-ca with the lab's front CA, and the SNI and Host
+// of a name the certificate has, passes a restart with no failed request.
 func TestTLSFrontWithTargetCA(t *testing.T) {
 	needLab(t)
 	url, ca := tlsFront(t)
@@ -139,8 +139,23 @@ func TestTLSFrontWithTargetCA(t *testing.T) {
 		}
 	})
 
+	const name = "demo.rollcheck-lab.test" // in the front's certificate; resolved by nobody
+
+	t.Run("attacker pods verify with the same CA and name", func(t *testing.T) {
+		// The CA reaches the pod through the run's Secret and its
+		// environment: were it lost, every request would fail.
+		r := rollcheck(t, append([]string{"deployment/demo", "--watch-only", "--watch-timeout", "1s", "--target", url + "/", "--target-ca", ca,
+			"--target-server-name", name, "--attackers", "1"}, short...)...)
+		if r.code != exitcode.Inconclusive || !r.wrote {
+			t.Fatalf("exit %d, want %d with a report\n%s", r.code, exitcode.Inconclusive, r.stderr)
+		}
+		if len(r.report.Attackers) != 1 || r.report.Load.Requests == 0 || r.report.Load.Failures != 0 {
+			t.Errorf("%d attackers, %d of %d requests failed; want one attacker and no failure", len(r.report.Attackers), r.report.Load.Failures, r.report.Load.Requests)
+		}
+		waitNoAttackers(t, 30*time.Second)
+	})
+
 	t.Run("--target-ca with the front's CA passes a restart", func(t *testing.T) {
-		const name = "demo.rollcheck-lab.test" // in the front's certificate; resolved by nobody
 		r := rollcheck(t, append([]string{"deployment/demo", "--restart", "--target", url + "/", "--target-ca", ca,
 			"--target-server-name", name, "-H", "Host: " + name}, short...)...)
 		if r.code != exitcode.Pass || r.report.Verdict != report.Pass {

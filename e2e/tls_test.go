@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,8 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rollcheck/rollcheck/exitcode"
 	"github.com/rollcheck/rollcheck/report"
@@ -70,14 +67,8 @@ func otherCA(t *testing.T) string {
 // demoPods are the names of deployment/demo's pods, sorted.
 func demoPods(t *testing.T) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	pods, err := lab.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=demo"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var names []string
-	for _, p := range pods.Items {
+	for _, p := range demoPodList(t) {
 		names = append(names, p.Name)
 	}
 	slices.Sort(names)

@@ -286,6 +286,13 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 		}
 	}
 	setB("http2", &o.HTTP2, s.Load.HTTP2)
+	if !changed("target-ca") && !changed("target-insecure") {
+		// Either flag replaces both of the file's settings, which exclude
+		// each other.
+		setS("target-ca", &o.TargetCA, s.Load.TargetCA)
+		setB("target-insecure", &o.TargetInsecure, s.Load.TargetInsecure)
+	}
+	setS("target-server-name", &o.TargetServerName, s.Load.TargetServerName)
 	if s.Load.PodHeader != nil {
 		setS("pod-header", &o.PodHeader, *s.Load.PodHeader)
 	}
@@ -485,6 +492,9 @@ func (o *RunOptions) Run(ctx context.Context) error {
 		return err
 	}
 	cfg := o.Config
+	if cfg.Attack.TLS.Insecure {
+		warn(o.ErrOut, insecureWarning)
+	}
 	var results *resultsFile
 	if o.Results != "" {
 		if results, err = createResults(o.Results); err != nil {

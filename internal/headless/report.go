@@ -66,6 +66,9 @@ func CheckFirstScreen(t testing.TB, path string, want FirstScreen) (dom, shot st
 	if sum, chart := boxes["#summary"], boxes["#chart"]; chart.Top < sum.Bottom {
 		t.Errorf("the chart (top %.0f px) is not below the summary (bottom %.0f px)", chart.Top, sum.Bottom)
 	}
+	if chart := boxes["#chart"]; chart.Right > ScreenWidth {
+		t.Errorf("the chart is %.0f px wide, past the screen's %d px: the page scrolls sideways", chart.Right, ScreenWidth)
+	}
 	if sum := boxes["#summary"]; (want.Whole && sum.Bottom > ScreenHeight) || sum.Right > ScreenWidth {
 		t.Errorf("the summary spans to %.0f×%.0f px, past the first screen (%d×%d)", sum.Right, sum.Bottom, ScreenWidth, ScreenHeight)
 	}

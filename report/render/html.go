@@ -138,7 +138,7 @@ func niceStep(dur float64) float64 {
 func chartSVG(r *report.Report, ts timeScale) string {
 	var s format.SVG
 	top, h := 20.0, float64(chartH)
-	s.F(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="success rate and latency over time">`, format.SVGWidth, top+h+30)
+	s.F(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" role="img" aria-label="success rate and latency over time">`, format.SVGWidth, top+h+30, format.SVGWidth, top+h+30)
 	s.F(`<g transform="translate(0,%.0f)">`, top)
 	axis(&s, r, ts, h)
 	maxLat := 0.0
@@ -235,7 +235,7 @@ func lanesSVG(r *report.Report, ts timeScale) string {
 	rows := len(names) + 1
 	h := float64(rows*laneH + 4)
 	var s format.SVG
-	s.F(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="pod lifecycles">`, format.SVGWidth, h+20)
+	s.F(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" role="img" aria-label="pod lifecycles">`, format.SVGWidth, h+20, format.SVGWidth, h+20)
 	axis(&s, r, ts, h)
 	end := ts.t0.Add(time.Duration(ts.dur * float64(time.Second)))
 	for i, n := range names {
@@ -328,7 +328,7 @@ var htmlTmpl = template.Must(template.Must(template.New("report").Funcs(template
 body{font:14px system-ui,sans-serif;margin:16px;color:#222}
 .PASS{color:#2e7d32} .FAIL{color:#c62828} .INCONCLUSIVE{color:#ef6c00}
 .conf{font-size:12px;padding:0 4px;border-radius:3px} .conf.high{background:#c8e6c9} .conf.medium{background:#fff3c4} .conf.low{background:#ffcdd2} code{background:#f3f3f3;padding:1px 3px}
-svg text.lbl,svg text.tick{font-size:10px;fill:#555} svg text.pod{font-size:11px;fill:#222}
+svg{max-width:100%;height:auto} svg text.lbl,svg text.tick{font-size:10px;fill:#555} svg text.pod{font-size:11px;fill:#222}
 svg .grid{stroke:#e0e0e0} svg .ok{fill:none;stroke:#2e7d32;stroke-width:1.5}
 svg .p50{fill:none;stroke:#90caf9} svg .p99{fill:none;stroke:#1565c0}
 svg .fail{cursor:pointer} svg .step{fill:#5c6bc0} svg text.exit{font-size:12px;fill:#b71c1c}
@@ -369,7 +369,7 @@ func attackersSVG(r *report.Report, ts timeScale) string {
 	}
 	h := float64(len(r.Attackers)*laneH + 4)
 	var s format.SVG
-	s.F(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="attacker pods">`, format.SVGWidth, h+20)
+	s.F(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" role="img" aria-label="attacker pods">`, format.SVGWidth, h+20, format.SVGWidth, h+20)
 	axis(&s, r, ts, h)
 	for i, a := range r.Attackers {
 		y := float64(i*laneH + 2)

@@ -388,7 +388,7 @@ func TestEveryRendererShowsHowSureACauseIs(t *testing.T) {
 	for name, wants := range map[string][]string{
 		"JSON":  {`"confidence": "low"`, `"alternatives": [`, `"also_explains": 52`, `"separate_by": [`, `"withheld": "`, `"basis": [`},
 		"JUnit": {`message="52 failed requests (confidence low)"`, "fits as well: NEW_POD_NOT_SERVING (web-new-a) for 52 of them", "to tell them apart:", `message="fits 52 failures counted under another cause (confidence low)"`},
-		"HTML":  {`data-confidence="low"`, "confidence low", "fits as well: <b>NEW_POD_NOT_SERVING</b> (web-new-a) for 52 of them", "to tell them apart:", `class="withheld">no number:`},
+		"HTML":  {`data-confidence="low"`, "low confidence", "fits as well: <b>NEW_POD_NOT_SERVING</b> (web-new-a) for 52 of them", "to tell them apart:", `<li class="withheld">`, "(no number: "},
 	} {
 		out := map[string]string{"JSON": js, "JUnit": as(render.WriteJUnit), "HTML": as(render.WriteHTML)}[name]
 		for _, w := range wants {

@@ -132,7 +132,7 @@ func TestHTMLOpensOnTheTextSummary(t *testing.T) {
 			if strings.Join(fields, " ") != strings.Join(want.fixes, " ") {
 				t.Errorf("HTML fixes %v, text %v", fields, want.fixes)
 			}
-			for _, label := range []string{"Load", "Rollout", "Measured", "Disrupted", "Pods"} {
+			for _, label := range []string{"Load", "Rollout", "Measured", "Pods"} {
 				line, ok := want.lines[label]
 				if ok && !strings.Contains(got, label+" "+line) {
 					t.Errorf("HTML lacks the text's %s line %q:\n%s", label, line, got)

@@ -48,16 +48,16 @@ func htmlSummaryOf(r *report.Report) htmlSummary {
 		}
 		h.Causes = append(h.Causes, hc)
 	}
-	for _, l := range []string{s.Preflight, s.Load, s.Streams, s.Rollout, s.Disrupted, s.Steps, s.Attackers, s.Measured} {
+	for _, l := range []string{s.Preflight, s.Load, s.Streams, s.Rollout, s.Steps, s.Attackers, s.Measured} {
 		if l != "" {
 			label, text, _ := strings.Cut(l, " ")
 			h.Lines = append(h.Lines, htmlLine{label, strings.TrimSpace(text)})
 		}
 	}
-	if len(s.Pods) > 0 {
+	if len(s.Pods) > 0 && s.Verdict != report.Pass { // as the text: a PASS needs no pods
 		pods := strings.Join(s.Pods, "; ")
 		if len(s.FailedPods) > 0 && s.QuietPods > 0 {
-			pods += fmt.Sprintf("; %s failed none", plural(s.QuietPods, "pod", "pods"))
+			pods += fmt.Sprintf("; %s failed no request", plural(s.QuietPods, "pod", "pods"))
 		}
 		h.Lines = append(h.Lines, htmlLine{"Pods", pods})
 	}

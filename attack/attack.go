@@ -2,6 +2,7 @@ package attack
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -38,7 +39,9 @@ const (
 // Attack is one constant-rate load. Create it with New, then Start, watch
 // it with Snapshot, and end it with Stop.
 type Attack struct {
-	cfg     Config
+	cfg Config
+	// tls is the transports' TLS configuration, from cfg.TLS.
+	tls     *tls.Config
 	targets []vegeta.Target
 	// streams are the load streams Config.Connections runs (one, or two
 	// for both), each with its own client and vegeta attacker.
@@ -129,6 +132,10 @@ func New(cfg Config) (*Attack, error) {
 		targets[i] = vegeta.Target{Method: method, URL: t.URL, Header: t.Header.Clone(), Body: t.Body}
 	}
 
+	tlsConfig, err := cfg.TLS.ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("attack: target TLS: %w", err)
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -175,6 +182,7 @@ func New(cfg Config) (*Attack, error) {
 	}
 	return &Attack{
 		cfg:     cfg,
+		tls:     tlsConfig,
 		targets: targets,
 		streams: streams,
 		done:    make(chan struct{}),
@@ -203,7 +211,7 @@ func (a *Attack) Start(ctx context.Context) {
 				// A new attacker per stream, with our own client: vegeta's
 				// KeepAlive/HTTP2 options would type-assert the transport
 				// we wrap.
-				vegeta.Client(st.newClient(a.cfg)),
+				vegeta.Client(st.newClient(a.cfg, a.tls)),
 				vegeta.Workers(min(initialWorkers, st.workers)),
 				vegeta.MaxWorkers(st.workers),
 			)

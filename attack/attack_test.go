@@ -548,7 +548,7 @@ func stockAndOurs(t *testing.T, url string, timeout time.Duration) (stock, ours 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours = a.streams[0].newClient(a.cfg)
+	ours = a.streams[0].newClient(a.cfg, a.tls)
 	tr := &http.Transport{}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()

@@ -30,7 +30,7 @@ import (
 // applies the same deadline the way the client does for its own transport (a
 // context deadline over the whole exchange, redirects and body included) and
 // words the errors the same.
-func (st *loadStream) newClient(cfg Config) *http.Client {
+func (st *loadStream) newClient(cfg Config, tlsConfig *tls.Config) *http.Client {
 	keepAlive := st.idx == idxStreamReused
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	if !keepAlive {
@@ -39,7 +39,7 @@ func (st *loadStream) newClient(cfg Config) *http.Client {
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         dialer.DialContext,
-		TLSClientConfig:     &tls.Config{},
+		TLSClientConfig:     tlsConfig.Clone(),
 		MaxIdleConnsPerHost: vegeta.DefaultConnections,
 		MaxConnsPerHost:     vegeta.DefaultMaxConnections,
 		DisableKeepAlives:   !keepAlive,

@@ -74,6 +74,8 @@ type Config struct {
 	// Empty: from KeepAlive. New sets it.
 	Connections Connections
 	HTTP2       bool
+	// TLS is how https targets' certificates are verified.
+	TLS         TLS
 	MaxWorkers  uint64        // bound on concurrent requests; 0 means a default derived from rate and timeout
 	BucketWidth time.Duration // default 100ms
 	PodHeader   string        // response headers naming the serving pod, comma-separated, first present wins (e.g. "X-Pod-Name,X-Lab-Target"); "" disables

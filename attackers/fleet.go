@@ -138,7 +138,7 @@ func Start(ctx context.Context, kube kubernetes.Interface, tr Transport, cfg Con
 	if cfg.Attack.Timeout <= 0 {
 		cfg.Attack.Timeout = attack.DefaultTimeout
 	}
-	if err := checkTargets(cfg.Attack.Targets); err != nil {
+	if err := checkTargets(cfg.Attack.Targets, cfg.Attack.TLS); err != nil {
 		return nil, err
 	}
 	shares, err := Shares(cfg.Attack.Rate, cfg.Count)
@@ -186,14 +186,14 @@ func (f *Fleet) create(ctx context.Context) error {
 		return fmt.Errorf("creating the run's ConfigMap %s: %w", OwnerName(f.runID), err)
 	}
 	f.ownerUID = cm.UID
-	lines := headerLines(f.cfg.Attack.Targets)
-	if lines != "" {
-		if _, err := f.kube.CoreV1().Secrets(ns).Create(ctx, f.headerSecret(lines), metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("creating the Secret of the request headers: %w", err)
+	data := f.secretData()
+	if data != nil {
+		if _, err := f.kube.CoreV1().Secrets(ns).Create(ctx, f.runSecret(data), metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("creating the Secret of the request headers and target CA: %w", err)
 		}
 	}
 	for _, m := range f.members {
-		m.spec.hasSecret = lines != ""
+		m.spec.secret = data
 		if _, err := f.kube.CoreV1().Pods(ns).Create(ctx, f.pod(m.spec), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("creating attacker pod %s: %w", m.spec.name, err)
 		}
@@ -548,7 +548,7 @@ func (f *Fleet) Delete() {
 	if err := f.kube.CoreV1().ConfigMaps(ns).Delete(ctx, OwnerName(f.runID), metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
 		f.logf("deleting ConfigMap %s: %v", OwnerName(f.runID), err)
 	}
-	if err := f.kube.CoreV1().Secrets(ns).Delete(ctx, OwnerName(f.runID)+"-headers", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+	if err := f.kube.CoreV1().Secrets(ns).Delete(ctx, f.secretName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		f.logf("deleting Secret %s-headers: %v", OwnerName(f.runID), err)
 	}
 	for _, m := range f.members {

@@ -244,3 +244,34 @@ func TestFleetMergesResultsOnOneClock(t *testing.T) {
 		t.Fatalf("left %d pods and %d ConfigMaps", len(left.Items), len(cms.Items))
 	}
 }
+
+// The targets' TLS settings reach every attacker pod: the flags in its
+// arguments, the CA bundle through the run's Secret and its environment,
+// never in its arguments.
+func TestAttackerPodsGetTheTargetTLSSettings(t *testing.T) {
+	ca := "-----BEGIN CERTIFICATE-----\nQ0EgYnVuZGxl\n-----END CERTIFICATE-----\n"
+	f := &Fleet{runID: "r1", cfg: Config{Namespace: "ns", Image: "rollcheck/rollcheck:test", BeaconEvery: time.Second,
+		Attack: attack.Config{Targets: []attack.Target{{Method: "GET", URL: "https://web.ns.svc/"}}, Timeout: time.Second,
+			TLS: attack.TLS{CA: []byte(ca), ServerName: "web.example.internal"}}}}
+	data := f.secretData()
+	if data[targetCAKey] != ca || len(data) != 1 {
+		t.Fatalf("the run's Secret holds %v, want the CA bundle only", data)
+	}
+	pod := f.pod(podSpec{name: "a", rate: attack.Rate{Freq: 1, Per: time.Second}, secret: data})
+	c := pod.Spec.Containers[0]
+	args := strings.Join(c.Args, " ")
+	if !strings.Contains(args, "--target-server-name web.example.internal") || strings.Contains(args, "Q0EgYnVuZGxl") || strings.Contains(args, "--target-insecure") {
+		t.Errorf("args %q: want the server name, neither the CA nor insecure", args)
+	}
+	if len(c.Env) != 1 || c.Env[0].Name != TargetCAEnv || c.Env[0].ValueFrom.SecretKeyRef.Key != targetCAKey || c.Env[0].ValueFrom.SecretKeyRef.Name != f.secretName() {
+		t.Errorf("env %+v, want %s from the run's Secret", c.Env, TargetCAEnv)
+	}
+	f.cfg.Attack.TLS = attack.TLS{Insecure: true}
+	if data := f.secretData(); data != nil {
+		t.Errorf("a Secret %v with nothing to hold", data)
+	}
+	pod = f.pod(podSpec{name: "a", rate: attack.Rate{Freq: 1, Per: time.Second}})
+	if args := strings.Join(pod.Spec.Containers[0].Args, " "); !strings.Contains(args, "--target-insecure") || len(pod.Spec.Containers[0].Env) != 0 {
+		t.Errorf("insecure: args %q env %v", args, pod.Spec.Containers[0].Env)
+	}
+}

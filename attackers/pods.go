@@ -40,6 +40,13 @@ const (
 	// line, from the run's Secret into the attacker (never in its args).
 	HeadersEnv = "ROLLCHECK_ATTACK_HEADERS"
 	headersKey = "headers"
+	// TargetCAEnv carries the run's --target-ca bundle (PEM) from the
+	// same Secret: the file is on the machine of the run, not in the pod.
+	TargetCAEnv = "ROLLCHECK_ATTACK_TARGET_CA"
+	targetCAKey = "target-ca"
+	// MaxTargetCA bounds a --target-ca bundle for attackers: one
+	// environment variable holds it (Linux takes at most 128 KiB a string).
+	MaxTargetCA = 64 << 10
 
 	// deadlineMargin is added to the run's longest length for the pods'
 	// activeDeadlineSeconds and the attack's own --duration bound.
@@ -111,11 +118,13 @@ func rateArg(r attack.Rate) string { return strconv.Itoa(r.Freq) + "/" + r.Per.S
 
 // podSpec is what one attacker pod is made of.
 type podSpec struct {
-	name      string
-	index     int
-	rate      attack.Rate
-	skew      time.Duration
-	hasSecret bool
+	name  string
+	index int
+	rate  attack.Rate
+	skew  time.Duration
+	// secret is the run's Secret's data (nil: none); the pod reads
+	// each of its keys from the environment.
+	secret map[string]string
 }
 
 // ownerConfigMap is the run's owner object.
@@ -142,12 +151,32 @@ func (f *Fleet) ownerRef() []metav1.OwnerReference {
 	return []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: OwnerName(f.runID), UID: f.ownerUID}}
 }
 
-// headerSecret holds the user's headers, owned by the run's ConfigMap.
-func (f *Fleet) headerSecret(lines string) *corev1.Secret {
+// secretData is what the run's Secret holds: the user's headers and the
+// --target-ca bundle, each when given; nil when neither is.
+func (f *Fleet) secretData() map[string]string {
+	data := map[string]string{}
+	if lines := headerLines(f.cfg.Attack.Targets); lines != "" {
+		data[headersKey] = lines
+	}
+	if ca := f.cfg.Attack.TLS.CA; len(ca) > 0 {
+		data[targetCAKey] = string(ca)
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	return data
+}
+
+// secretName is the name of the run's Secret (named when it held only
+// headers; `rollcheck cleanup` finds it by its labels).
+func (f *Fleet) secretName() string { return OwnerName(f.runID) + "-headers" }
+
+// runSecret holds data, owned by the run's ConfigMap.
+func (f *Fleet) runSecret(data map[string]string) *corev1.Secret {
 	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: OwnerName(f.runID) + "-headers", Namespace: f.cfg.Namespace,
+		ObjectMeta: metav1.ObjectMeta{Name: f.secretName(), Namespace: f.cfg.Namespace,
 			Labels: f.labels(false), OwnerReferences: f.ownerRef()},
-		StringData: map[string]string{headersKey: lines},
+		StringData: data,
 	}
 }
 
@@ -167,8 +196,12 @@ func headerLines(targets []attack.Target) string {
 }
 
 // checkTargets refuses what must not appear in pod args: passwords in
-// URLs. Headers go through the Secret.
-func checkTargets(targets []attack.Target) error {
+// URLs. Headers go through the Secret, and a CA bundle too, which must
+// fit in one environment variable.
+func checkTargets(targets []attack.Target, tls attack.TLS) error {
+	if len(tls.CA) > MaxTargetCA {
+		return fmt.Errorf("--target-ca with --attackers: the bundle is %d KiB, and attacker pods take at most %d KiB (one environment variable): pass only the CAs that sign the targets", len(tls.CA)>>10, MaxTargetCA>>10)
+	}
 	for _, t := range targets {
 		u, err := url.Parse(t.URL)
 		if err != nil {
@@ -196,6 +229,12 @@ func (f *Fleet) pod(s podSpec) *corev1.Pod {
 	if a.PodHeader != "" {
 		args = append(args, "--pod-header", a.PodHeader)
 	}
+	if a.TLS.Insecure {
+		args = append(args, "--target-insecure")
+	}
+	if a.TLS.ServerName != "" {
+		args = append(args, "--target-server-name", a.TLS.ServerName)
+	}
 	if len(a.Targets) > 0 && a.Targets[0].Method != "" {
 		args = append(args, "--method", a.Targets[0].Method)
 	}
@@ -206,9 +245,11 @@ func (f *Fleet) pod(s podSpec) *corev1.Pod {
 		args = append(args, t.URL)
 	}
 	var env []corev1.EnvVar
-	if s.hasSecret {
-		env = append(env, corev1.EnvVar{Name: HeadersEnv, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: OwnerName(f.runID) + "-headers"}, Key: headersKey}}})
+	for _, e := range []struct{ name, key string }{{HeadersEnv, headersKey}, {TargetCAEnv, targetCAKey}} {
+		if _, ok := s.secret[e.key]; ok {
+			env = append(env, corev1.EnvVar{Name: e.name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: f.secretName()}, Key: e.key}}})
+		}
 	}
 	grace := int64((a.Timeout + 10*time.Second) / time.Second)
 	deadline := int64((f.bound() + deadlineMargin) / time.Second)

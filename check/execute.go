@@ -44,6 +44,9 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 	if err := inClusterTargets(ctx, client, &cfg); err != nil {
 		return report.Input{}, err
 	}
+	if err := probeTargets(ctx, &cfg); err != nil {
+		return report.Input{}, err
+	}
 	defer p.stop()
 	if err := p.start(ctx); err != nil {
 		return report.Input{}, err
@@ -116,6 +119,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		Drained:       ph.drained,
 		NotDrained:    ph.notDrained,
 		Attackers:     fleet.inputs(),
+		TLS:           targetTLS(cfg.Attack),
 	}, nil
 }
 

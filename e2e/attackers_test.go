@@ -114,7 +114,7 @@ func TestAttackersSeedPair(t *testing.T) {
 		if !strings.Contains(h, `id="attackers"`) || strings.Count(h, `<g class="attacker"`) != 3 || !strings.Contains(h, "rollcheck-attacker-") {
 			t.Errorf("the HTML report lacks 3 attacker lanes")
 		}
-		checkHTMLReport(t, html, 8)
+		checkHTMLReport(t, r, html, 8)
 		waitNoAttackers(t, 30*time.Second)
 	})
 	t.Run("to-be passes with zero failures", func(t *testing.T) {
@@ -152,7 +152,7 @@ func checkAttackers(t *testing.T, r result, n int) {
 			t.Errorf("attacker %v clock bound %.3fs, want < 50ms in the lab", a.Pod, b)
 		}
 		total += a.Requests
-		if !strings.Contains(r.stdout, a.Pod) {
+		if !strings.Contains(r.details, a.Pod) {
 			t.Errorf("text summary does not list attacker %v", a.Pod)
 		}
 	}

@@ -232,13 +232,13 @@ func TestConnectionsSplitRefusedFromReset(t *testing.T) {
 	}
 	// The text report shows the split.
 	for _, want := range []string{"Streams   reused ", "Failures by connection kind", "STREAM", "CONNECTION", "REFUSED"} {
-		if !strings.Contains(r.stdout, want) {
+		if !strings.Contains(r.details, want) {
 			t.Errorf("text report lacks %q", want)
 		}
 	}
 	for _, k := range []report.ConnectionKind{fresh, kept, opened} {
 		row := fmt.Sprintf("│ %-6s │ %-10s │ %-8d │ %-6d │", k.Stream, k.Connection, k.Requests, k.Failures)
-		if !strings.Contains(r.stdout, row) {
+		if !strings.Contains(r.details, row) {
 			t.Errorf("text report lacks the row %q", row)
 		}
 	}
@@ -265,7 +265,7 @@ func TestConnectionsBothCleanToBe(t *testing.T) {
 	if s := rep.Connections.Streams; len(s) == 2 && (s[0].Stream != attack.StreamReused || s[0].ReusedConnRequests == 0 || s[1].ReusedConnRequests != 0) {
 		t.Errorf("streams %+v: want the reused one to reuse connections and the new one never", s)
 	}
-	if strings.Contains(r.stdout, "Failures by connection kind") {
+	if strings.Contains(r.details, "Failures by connection kind") {
 		t.Error("a clean run prints the failure table")
 	}
 }

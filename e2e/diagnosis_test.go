@@ -208,7 +208,7 @@ func diagPrintedCause(r result) string {
 		return "(no cause)"
 	}
 	code := string(c.Code)
-	lines := strings.Split(r.stdout, "\n")
+	lines := strings.Split(r.details, "\n")
 	for i, l := range lines {
 		if strings.HasPrefix(l, "  "+code+"  ") {
 			out := strings.TrimSpace(l)

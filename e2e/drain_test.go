@@ -48,7 +48,7 @@ func TestLateFailuresAfterCompleteAreSeen(t *testing.T) {
 	if gone.Before(completed) || ended.Sub(gone) < time.Second {
 		t.Errorf("the load ended %s after the old pod was gone (%s after complete), want at least the 1s settle", ended.Sub(gone), gone.Sub(completed))
 	}
-	if !strings.Contains(r.stdout, "removed pods gone at") {
+	if !strings.Contains(r.details, "removed pods gone at") {
 		t.Errorf("the text report does not say when the removed pods were gone:\n%s", r.stdout)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -147,8 +148,8 @@ func TestKubectlLogsExecAndPortForwardReachADemoPod(t *testing.T) {
 	waitSteady(t) // the deleted pod's replacement is serving again
 }
 
-// demoPod returns the name of a running demo pod.
-func demoPod(t *testing.T) string {
+// demoPodList lists deployment/demo's pods (app=demo).
+func demoPodList(t *testing.T) []corev1.Pod {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -156,7 +157,13 @@ func demoPod(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range pods.Items {
+	return pods.Items
+}
+
+// demoPod returns the name of a running demo pod.
+func demoPod(t *testing.T) string {
+	t.Helper()
+	for _, p := range demoPodList(t) {
 		if p.DeletionTimestamp == nil && p.Status.PodIP != "" && len(p.Status.ContainerStatuses) > 0 && p.Status.ContainerStatuses[0].Ready {
 			return p.Name
 		}

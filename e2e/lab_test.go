@@ -25,6 +25,7 @@ import (
 
 	"github.com/rollcheck/rollcheck/exitcode"
 	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/report/render"
 )
 
 // labDepartures is the file in the lab's directory where its load balancer
@@ -273,6 +274,10 @@ type result struct {
 	// the project's own type (the zero Report when none was written).
 	wrote  bool
 	report report.Report
+	// details is the report's whole text, every table (as `rollcheck
+	// report --details` prints it), with no width limit; stdout has the
+	// summary a run prints by default.
+	details string
 }
 
 // rollcheck runs the rollcheck binary against the lab and reads its JSON report.
@@ -384,6 +389,11 @@ func (r *result) decodeReport(t *testing.T, data []byte) {
 		t.Fatalf("report JSON: %v", err)
 	}
 	r.wrote = true
+	var details strings.Builder
+	if err := (render.TextOptions{Details: true}).Write(&r.report, &details); err != nil {
+		t.Fatalf("report details: %v", err)
+	}
+	r.details = details.String()
 }
 
 // keepReport copies a run's JSON report into $ROLLCHECK_E2E_REPORTS (when

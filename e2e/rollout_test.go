@@ -99,7 +99,7 @@ func TestSeedPair(t *testing.T) {
 		junit := filepath.Join(t.TempDir(), "junit.xml")
 		html := filepath.Join(t.TempDir(), "report.html")
 		r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/", "--report-junit", junit, "--report-html", html)
-		checkHTMLReport(t, html, 8) // 4 old pods and 4 new ones
+		checkHTMLReport(t, r, html, 8) // 4 old pods and 4 new ones
 		if x, err := os.ReadFile(junit); err != nil || !strings.Contains(string(x), `<testcase name="max-failures" classname="rollcheck.checks">`) || !strings.Contains(string(x), "<failure") {
 			t.Errorf("JUnit report lacks a failed max-failures case (%v):\n%s", err, x)
 		}

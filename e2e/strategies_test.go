@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/internal/headless"
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/rollout"
 )
@@ -146,7 +147,7 @@ func TestCanaryStepsReportEachStep(t *testing.T) {
 	page := filepath.Join(t.TempDir(), "canary.html")
 	r := runScenario(t, "canary.scenario.yaml", "--report-html", page)
 	wantVerdict(t, r, exitcode.Pass, report.Pass)
-	dom := headless(t, "--dump-dom", "file://"+page)
+	dom := headless.DOM(t, page)
 	if !strings.Contains(dom, `data-ok="1"`) || strings.Count(dom, `<td class="PASS">PASS</td>`) != 4 {
 		t.Errorf("the HTML report in Chromium lacks its script's mark or the 4 passed steps")
 	}
@@ -184,7 +185,7 @@ func TestCanaryStepsReportEachStep(t *testing.T) {
 		t.Errorf("after the last step, answers came from %v, want demo-canary pods only", pods)
 	}
 	for _, s := range []string{"step", "1/4 3/1", "4/4 0/4", "Steps     4: 4 completed, 4 passed"} {
-		if !strings.Contains(r.stdout, s) {
+		if !strings.Contains(r.details, s) {
 			t.Errorf("the printed report lacks %q", s)
 		}
 	}

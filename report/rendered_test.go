@@ -40,7 +40,7 @@ func TestAttackersInReport(t *testing.T) {
 		t.Fatalf("verdict %s %v, want INCONCLUSIVE naming the dead attacker", r.Verdict, r.Reasons)
 	}
 	var text, js, html bytes.Buffer
-	if err := render.WriteText(r, &text); err != nil {
+	if err := writeDetails(r, &text); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(text.String(), "rollcheck-attacker-x-0") || !strings.Contains(text.String(), "+300.0ms ± 2.0ms") || !strings.Contains(text.String(), "49.8/s (50.0/s)") {
@@ -134,7 +134,7 @@ func TestConnectionsSplitByKind(t *testing.T) {
 	}
 
 	var text bytes.Buffer
-	if err := render.WriteText(r, &text); err != nil {
+	if err := writeDetails(r, &text); err != nil {
 		t.Fatal(err)
 	}
 	out := text.String()
@@ -176,7 +176,7 @@ func TestFirstFailuresNameTheirStream(t *testing.T) {
 		{Time: at.Add(10 * time.Millisecond), Class: attack.ClassReset, Error: "read: connection reset by peer", Reused: true, Stream: attack.StreamReused},
 	}
 	var text bytes.Buffer
-	if err := render.WriteText(report.Build(in), &text); err != nil {
+	if err := writeDetails(report.Build(in), &text); err != nil {
 		t.Fatal(err)
 	}
 	out := text.String()
@@ -192,7 +192,7 @@ func TestFirstFailuresNameTheirStream(t *testing.T) {
 
 	a.Streams = a.Streams[:1]
 	text.Reset()
-	if err := render.WriteText(report.Build(in), &text); err != nil {
+	if err := writeDetails(report.Build(in), &text); err != nil {
 		t.Fatal(err)
 	}
 	if head := lineWith(text.String(), "AT", "CLASS", "CODE", "POD", "REUSED CONN"); head == "" || strings.Contains(head, "STREAM") {
@@ -205,7 +205,7 @@ func TestConnectionsTableOnlyWithFailures(t *testing.T) {
 	_, in := report.BothStreams(0)
 	r := report.Build(in)
 	var text, html bytes.Buffer
-	if err := render.WriteText(r, &text); err != nil {
+	if err := writeDetails(r, &text); err != nil {
 		t.Fatal(err)
 	}
 	if err := render.WriteHTML(r, &html); err != nil {
@@ -249,7 +249,7 @@ func TestTextReportGolden(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			if err := render.WriteText(report.Build(tt.in), &buf); err != nil {
+			if err := writeDetails(report.Build(tt.in), &buf); err != nil {
 				t.Fatal(err)
 			}
 			fixture.Golden(t, report.Update(), tt.name+".txt", buf.Bytes())
@@ -259,7 +259,7 @@ func TestTextReportGolden(t *testing.T) {
 
 func TestTextReportShowsCausesBeforeDetails(t *testing.T) {
 	var buf bytes.Buffer
-	if err := render.WriteText(report.Build(report.ExitsAtOnceInput()), &buf); err != nil {
+	if err := writeDetails(report.Build(report.ExitsAtOnceInput()), &buf); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -278,7 +278,7 @@ func BenchmarkRender(b *testing.B) {
 	for _, rd := range []struct {
 		name  string
 		write render.Func
-	}{{"text", render.WriteText}, {"json", render.WriteJSON}, {"junit", render.WriteJUnit}, {"html", render.WriteHTML}} {
+	}{{"text", writeDetails}, {"json", render.WriteJSON}, {"junit", render.WriteJUnit}, {"html", render.WriteHTML}} {
 		b.Run(rd.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
@@ -296,7 +296,7 @@ func TestTextReportLeadsWithTheVerdict(t *testing.T) {
 	events := []rollout.Event{{Time: t0.Add(11 * time.Second), Type: rollout.DeletionRequested, Pod: "web-1"}, {Time: t0.Add(11500 * time.Millisecond), Type: rollout.EndpointChanged, Pod: "web-1", Ready: &ready}}
 	r := report.Build(report.Input{Deployment: "web", Namespace: "default", Action: "restart", Targets: []string{"http://127.0.0.1:1/"}, Attack: a, Outcome: o, Drained: o.CompletedAt.Add(time.Second), Events: events, Thresholds: report.DefaultThresholds()})
 	var buf bytes.Buffer
-	if err := render.WriteText(r, &buf); err != nil {
+	if err := writeDetails(r, &buf); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -346,7 +346,7 @@ func TestSteps(t *testing.T) {
 		t.Errorf("summary %+v", sum)
 	}
 	var text, junit, js bytes.Buffer
-	if err := render.WriteText(r, &text); err != nil {
+	if err := writeDetails(r, &text); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"Steps     3: 2 completed, 1 passed; 5 requests failed in all; worst: 2/3 with 5", "incomplete: timeout"} {
@@ -388,7 +388,7 @@ func TestEveryRendererShowsHowSureACauseIs(t *testing.T) {
 	for name, wants := range map[string][]string{
 		"JSON":  {`"confidence": "low"`, `"alternatives": [`, `"also_explains": 52`, `"separate_by": [`, `"withheld": "`, `"basis": [`},
 		"JUnit": {`message="52 failed requests (confidence low)"`, "fits as well: NEW_POD_NOT_SERVING (web-new-a) for 52 of them", "to tell them apart:", `message="fits 52 failures counted under another cause (confidence low)"`},
-		"HTML":  {`data-confidence="low"`, "confidence low", "fits as well: <b>NEW_POD_NOT_SERVING</b> (web-new-a) for 52 of them", "to tell them apart:", `class="withheld">no number:`},
+		"HTML":  {`data-confidence="low"`, "low confidence", "fits as well: <b>NEW_POD_NOT_SERVING</b> (web-new-a) for 52 of them", "to tell them apart:", `<li class="withheld">`, "(no number: "},
 	} {
 		out := map[string]string{"JSON": js, "JUnit": as(render.WriteJUnit), "HTML": as(render.WriteHTML)}[name]
 		for _, w := range wants {
@@ -411,10 +411,16 @@ func TestTextSaysTheLoadStalled(t *testing.T) {
 	in := report.SoundInput(map[int]int{12: 1})
 	report.Stall(in.Attack, 13, 15)
 	var text strings.Builder
-	if err := render.WriteText(report.Build(in), &text); err != nil {
+	if err := writeDetails(report.Build(in), &text); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(text.String(), "  - and the run did not see all: the load fell below 80%") {
 		t.Errorf("the text report does not say the load stalled:\n%s", text.String())
 	}
+}
+
+// writeDetails is the whole text report, every table (--details), with no
+// width limit: what the tests here read.
+func writeDetails(r *report.Report, w io.Writer) error {
+	return render.TextOptions{Details: true}.Write(r, w)
 }

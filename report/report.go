@@ -104,6 +104,9 @@ type Input struct {
 	Timeout time.Duration
 	// Attackers are the attacker pods that sent the load, as the fleet saw them (attack.AttackerPod).
 	Attackers []attack.AttackerPod
+	// TLS is how the https targets' certificates were checked; nil when
+	// no target is https.
+	TLS *TargetTLS
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -127,6 +130,9 @@ type Load struct {
 	LatencyP50   float64        `json:"latency_p50_seconds"`
 	LatencyP99   float64        `json:"latency_p99_seconds"`
 	LatencyMax   float64        `json:"latency_max_seconds"`
+	// TLS is how the https targets' certificates were checked; absent
+	// when no target is https.
+	TLS *TargetTLS `json:"tls,omitempty"`
 }
 
 // Rollout summarizes the rollout.
@@ -231,6 +237,7 @@ func Build(in Input) *Report {
 		LatencyP50:   a.P50.Seconds(),
 		LatencyP99:   a.P99.Seconds(),
 		LatencyMax:   a.Max.Seconds(),
+		TLS:          in.TLS,
 	}
 	if a.Requests > 0 {
 		r.Load.SuccessRatio = float64(a.Requests-a.Failures) / float64(a.Requests)
@@ -295,6 +302,9 @@ func Build(in Input) *Report {
 	r.Verdict, r.Reasons = decide(r.Checks)
 	if r.Verdict == Pass {
 		r.Reasons = []string{fmt.Sprintf("%d requests, 0 over the thresholds; rollout completed in %s", r.Load.Requests, format.Took(r.Rollout.Duration))}
+	}
+	if in.TLS != nil && !in.TLS.Verified {
+		r.Reasons = append(r.Reasons, InsecureReason)
 	}
 	return r
 }

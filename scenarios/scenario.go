@@ -103,6 +103,12 @@ type Load struct {
 	Connections string  `json:"connections,omitempty"`
 	HTTP2       *bool   `json:"http2,omitempty"`
 	PodHeader   *string `json:"podHeader,omitempty"`
+	// TargetCA, TargetInsecure and TargetServerName are --target-ca
+	// (a PEM file; a relative path is relative to the scenario file),
+	// --target-insecure and --target-server-name.
+	TargetCA         string `json:"targetCA,omitempty"`
+	TargetInsecure   *bool  `json:"targetInsecure,omitempty"`
+	TargetServerName string `json:"targetServerName,omitempty"`
 }
 
 // Phases are the durations of the run's parts.
@@ -134,6 +140,9 @@ func LoadFile(path string) (*Scenario, error) {
 	}
 	if s.Action.Apply != "" && !filepath.IsAbs(s.Action.Apply) {
 		s.Action.Apply = filepath.Join(filepath.Dir(path), s.Action.Apply)
+	}
+	if s.Load.TargetCA != "" && !filepath.IsAbs(s.Load.TargetCA) {
+		s.Load.TargetCA = filepath.Join(filepath.Dir(path), s.Load.TargetCA)
 	}
 	return s, nil
 }
@@ -199,6 +208,9 @@ func (s *Scenario) Validate() error {
 		if _, err := attack.ResolveConnections(l.Connections, keepAlive, l.KeepAlive != nil); err != nil {
 			return fmt.Errorf("load: %w", err)
 		}
+	}
+	if l := s.Load; l.TargetCA != "" && l.TargetInsecure != nil && *l.TargetInsecure {
+		return errors.New("load: targetCA and targetInsecure are exclusive: one skips the check the other configures")
 	}
 	t := s.Thresholds
 	if t.MaxFailures != nil && *t.MaxFailures < 0 {

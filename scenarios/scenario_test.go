@@ -83,6 +83,16 @@ thresholds: {maxFailures: 2, maxFailureRatio: 0.01}
 				}
 			},
 		},
+		{
+			name: "the targets' TLS settings are read",
+			yaml: "apiVersion: rollcheck/v1\nload: {targetCA: ca.pem, targetServerName: web.example.internal}\n",
+			check: func(t *testing.T, s *Scenario) {
+				if s.Load.TargetCA != "ca.pem" || s.Load.TargetServerName != "web.example.internal" || s.Load.TargetInsecure != nil {
+					t.Errorf("load %+v", s.Load)
+				}
+			},
+		},
+		{name: "a target CA and insecure are refused together", yaml: "apiVersion: rollcheck/v1\nload: {targetCA: ca.pem, targetInsecure: true}\n", wantErr: "exclusive"},
 		{name: "two strategies are refused", yaml: "apiVersion: rollcheck/v1\naction: {restart: true, apply: web.yaml}\n", wantErr: "exclusive"},
 		{name: "a switch without selector is refused", yaml: "apiVersion: rollcheck/v1\naction: {switchService: {name: web}}\n", wantErr: "needs a name and a selector"},
 		{name: "a canary without steps is refused", yaml: "apiVersion: rollcheck/v1\naction: {canary: {deployment: c}}\n", wantErr: "needs a deployment and steps"},
@@ -102,6 +112,21 @@ thresholds: {maxFailures: 2, maxFailureRatio: 0.01}
 			}
 			tt.check(t, s)
 		})
+	}
+}
+
+func TestTargetCAIsRelativeToTheScenarioFile(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "web.scenario.yaml")
+	if err := os.WriteFile(f, []byte("apiVersion: rollcheck/v1\nload: {targetCA: certs/ca.pem}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "certs", "ca.pem"); s.Load.TargetCA != want {
+		t.Errorf("targetCA = %q, want %q", s.Load.TargetCA, want)
 	}
 }
 

@@ -126,9 +126,14 @@ func (o *AttackOptions) Validate() error {
 	load := o.LoadOptions
 	load.Targets = urls
 	// Attacker pods get the user's headers from a Secret, through the
-	// environment, never in their arguments.
+	// environment, never in their arguments,
 	if env := os.Getenv(attackers.HeadersEnv); env != "" {
 		load.Headers = append(append([]string{}, load.Headers...), strings.Split(strings.TrimSpace(env), "\n")...)
+	}
+	// and the CA bundle of --target-ca the same way, as the file is not
+	// in the pod.
+	if env := os.Getenv(attackers.TargetCAEnv); env != "" && load.TargetCA == "" {
+		load.targetCAData = []byte(env)
 	}
 	cfg, err := load.attackConfig()
 	if err != nil {
@@ -191,6 +196,11 @@ func (o *AttackOptions) Run(ctx context.Context) error {
 			return err
 		}
 		defer stop()
+	}
+	if o.Config.Attack.TLS.Insecure && !o.WaitStart {
+		// An attacker pod (--wait-start) keeps its stderr for the stream
+		// in its log: the run that started it warns, and its report.
+		warn(o.ErrOut, insecureWarning)
 	}
 	if o.WaitStart {
 		select {

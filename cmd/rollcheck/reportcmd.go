@@ -21,6 +21,7 @@ type ReportOptions struct {
 	OpenMetrics string
 	// Trend renders Files as one page of the runs over time.
 	Trend bool
+	Text  textFlags
 }
 
 func newReportCommand(f *factory, runF func(context.Context, *ReportOptions) error) *cobra.Command {
@@ -38,6 +39,7 @@ failed requests, disrupted seconds, failures by cause and p99 latency in the
 rollout, one point per run, and a table of the runs. The page goes to --html,
 else to stdout.`,
 		Example: `  rollcheck report demo/as-is.json
+  rollcheck report demo/as-is.json --details
   rollcheck report demo/as-is.json --html as-is.html --junit as-is.xml --openmetrics as-is.prom
   rollcheck report --trend nightly/*.json --html trend.html`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
@@ -55,12 +57,16 @@ else to stdout.`,
 	cmd.Flags().StringVar(&o.JUnit, "junit", "", "also write the checks and causes as JUnit XML to this file")
 	cmd.Flags().StringVar(&o.HTML, "html", "", "also write the HTML timeline to this file (with --trend: the trend page)")
 	cmd.Flags().StringVar(&o.OpenMetrics, "openmetrics", "", "also write the results in the OpenMetrics text format to this file (for the node exporter's textfile collector or a Pushgateway)")
+	o.Text.add(cmd.Flags())
 	cmd.Flags().BoolVar(&o.Trend, "trend", false, "render all the reports given as one HTML page of the runs over time")
 	return cmd
 }
 
 // Validate checks that the files fit the mode.
 func (o *ReportOptions) Validate() error {
+	if err := o.Text.validate(); err != nil {
+		return err
+	}
 	if o.Trend {
 		if o.JUnit != "" || o.OpenMetrics != "" {
 			return usagef("--trend writes one HTML page: --junit and --openmetrics are for one report")
@@ -87,19 +93,22 @@ func (o *ReportOptions) Run() error {
 		return o.writeTrend(rs)
 	}
 	r := rs[0]
-	if err := render.WriteText(r, o.Out); err != nil {
-		return err
-	}
+	text := o.Text.options(o.Out)
+	text.DetailsHint = "rollcheck report --details " + o.Files[0]
 	for _, out := range []struct {
 		path  string
 		write render.Func
-	}{{o.JUnit, render.WriteJUnit}, {o.HTML, render.WriteHTML}, {o.OpenMetrics, render.WriteOpenMetrics}} {
+	}{{o.HTML, render.WriteHTML}, {o.JUnit, render.WriteJUnit}, {o.OpenMetrics, render.WriteOpenMetrics}} {
 		if out.path == "" {
 			continue
 		}
 		if err := writeFile(out.path, r, out.write); err != nil {
 			return err
 		}
+		text.Files = append(text.Files, out.path)
+	}
+	if err := text.Write(r, o.Out); err != nil {
+		return err
 	}
 	return nil
 }

@@ -85,6 +85,8 @@ type RunOptions struct {
 	MaxDisrupted    time.Duration
 	MinSuccessRatio float64
 
+	Text textFlags
+
 	ReportJSON  string
 	ReportJUnit string
 	ReportHTML  string
@@ -183,6 +185,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.StringVar(&o.ReportHTML, "report-html", "", "write a self-contained HTML timeline (chart and pod swimlanes) to this file")
 	fl.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
 	fl.StringVar(&o.ReportOpenMetrics, "report-openmetrics", "", "write the results (verdict, requests, failures by class and cause, disrupted time, rollout duration, routing lag) in the OpenMetrics text format to this file, for the node exporter's textfile collector or a Pushgateway")
+	o.Text.add(fl)
 	fl.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
 	addAttackerFlags(fl, o)
 	return cmd
@@ -283,6 +286,13 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 		}
 	}
 	setB("http2", &o.HTTP2, s.Load.HTTP2)
+	if !changed("target-ca") && !changed("target-insecure") {
+		// Either flag replaces both of the file's settings, which exclude
+		// each other.
+		setS("target-ca", &o.TargetCA, s.Load.TargetCA)
+		setB("target-insecure", &o.TargetInsecure, s.Load.TargetInsecure)
+	}
+	setS("target-server-name", &o.TargetServerName, s.Load.TargetServerName)
 	if s.Load.PodHeader != nil {
 		setS("pod-header", &o.PodHeader, *s.Load.PodHeader)
 	}
@@ -301,6 +311,9 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 // Validate parses every setting into o.Config. Nothing has touched the
 // cluster yet, so any error here exits 2 with the cluster unchanged.
 func (o *RunOptions) Validate() error {
+	if err := o.Text.validate(); err != nil {
+		return err
+	}
 	if len(o.Targets) == 0 {
 		return errors.New("no target: give --target URL (or load.targets in the scenario)")
 	}
@@ -479,6 +492,9 @@ func (o *RunOptions) Run(ctx context.Context) error {
 		return err
 	}
 	cfg := o.Config
+	if cfg.Attack.TLS.Insecure {
+		warn(o.ErrOut, insecureWarning)
+	}
 	var results *resultsFile
 	if o.Results != "" {
 		if results, err = createResults(o.Results); err != nil {
@@ -506,19 +522,30 @@ func (o *RunOptions) Run(ctx context.Context) error {
 		}
 	}
 	rep := report.Build(in)
-	if err := render.WriteText(rep, o.Out); err != nil {
-		return fmt.Errorf("writing report: %w", err)
+	// The files first, so that the text can name them.
+	text := o.Text.options(o.Out)
+	if o.ReportJSON != "" {
+		text.DetailsHint = "rollcheck report --details " + o.ReportJSON
 	}
+	var fileErr error
 	for _, out := range []struct {
 		path  string
 		write render.Func
-	}{{o.ReportJSON, render.WriteJSON}, {o.ReportJUnit, render.WriteJUnit}, {o.ReportHTML, render.WriteHTML}, {o.ReportOpenMetrics, render.WriteOpenMetrics}} {
+	}{{o.ReportHTML, render.WriteHTML}, {o.ReportJSON, render.WriteJSON}, {o.ReportJUnit, render.WriteJUnit}, {o.ReportOpenMetrics, render.WriteOpenMetrics}} {
 		if out.path == "" {
 			continue
 		}
 		if err := writeFile(out.path, rep, out.write); err != nil {
-			return err
+			fileErr = errors.Join(fileErr, err)
+			continue
 		}
+		text.Files = append(text.Files, out.path)
+	}
+	if err := text.Write(rep, o.Out); err != nil {
+		return fmt.Errorf("writing report: %w", err)
+	}
+	if fileErr != nil {
+		return fileErr
 	}
 	return verdictError{verdict: rep.Verdict, interrupted: in.Interrupted}
 }

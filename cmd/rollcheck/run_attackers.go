@@ -39,6 +39,9 @@ func (o *RunOptions) validateAttackers(cfg *check.Config) error {
 			return fmt.Errorf("with --attackers, target %s must not carry credentials in its URL (they would show in the pods' arguments): send them with -H, which attackers read from a Secret", attack.RedactURL(t.URL))
 		}
 	}
+	if n := len(cfg.Attack.TLS.CA); n > attackers.MaxTargetCA {
+		return fmt.Errorf("--target-ca %s with --attackers: the bundle is %d KiB, and attacker pods take at most %d KiB (one environment variable): pass only the CAs that sign the targets", o.TargetCA, n>>10, attackers.MaxTargetCA>>10)
+	}
 	image := o.AttackerImage
 	if image == "" {
 		image = attackers.DefaultImageRepo + ":" + version

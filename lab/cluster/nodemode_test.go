@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -16,7 +17,7 @@ func TestNodeModesFillStateAndLBFlags(t *testing.T) {
 	o := &upOptions{
 		dir:      dir,
 		nodeName: "lab-node",
-		targets:  []lbTarget{{service: "default/demo", port: 8081}},
+		targets:  []lbTarget{{service: "default/demo", port: 8081, tlsPort: 8443}},
 		lbArgs:   []string{"--name-pods"},
 	}
 	pt := ports{etcdClient: 2379, apiserver: 6443}
@@ -33,13 +34,13 @@ func TestNodeModesFillStateAndLBFlags(t *testing.T) {
 			mode:     nodeProcess,
 			nd:       &processNode{name: "lab-node"},
 			wantNode: "lab-node",
-			wantLB:   []string{"--kubeconfig", "kc", "--service", "default/demo=127.0.0.1:8081", "--name-pods"},
+			wantLB:   []string{"--kubeconfig", "kc", "--service", "default/demo=127.0.0.1:8081", "--tls-service", "default/demo=127.0.0.1:8443", "--tls-cert", filepath.Join(dir, "front.crt"), "--tls-key", filepath.Join(dir, "front.key"), "--name-pods"},
 		},
 		{
 			name:   "without a kubelet there is no Node",
 			mode:   nodeProcess,
 			nd:     &processNode{noKubelet: true, name: "lab-node"},
-			wantLB: []string{"--kubeconfig", "kc", "--service", "default/demo=127.0.0.1:8081", "--name-pods"},
+			wantLB: []string{"--kubeconfig", "kc", "--service", "default/demo=127.0.0.1:8081", "--tls-service", "default/demo=127.0.0.1:8443", "--tls-cert", filepath.Join(dir, "front.crt"), "--tls-key", filepath.Join(dir, "front.key"), "--name-pods"},
 		},
 		{
 			name: "the real node gives its namespace, and lb dials pod IPs inside it",
@@ -48,7 +49,7 @@ func TestNodeModesFillStateAndLBFlags(t *testing.T) {
 				apiserverPort: pt.apiserver},
 			wantNode: "lab-node",
 			wantNS:   layout.Namespace,
-			wantLB:   []string{"--kubeconfig", "kc", "--service", "default/demo=127.0.0.1:8081", "--netns", layout.NetnsPath(), "--name-pods"},
+			wantLB:   []string{"--kubeconfig", "kc", "--service", "default/demo=127.0.0.1:8081", "--tls-service", "default/demo=127.0.0.1:8443", "--tls-cert", filepath.Join(dir, "front.crt"), "--tls-key", filepath.Join(dir, "front.key"), "--netns", layout.NetnsPath(), "--name-pods"},
 		},
 	}
 	for _, tt := range tests {
@@ -60,6 +61,9 @@ func TestNodeModesFillStateAndLBFlags(t *testing.T) {
 			}
 			if s.LBURL != "http://127.0.0.1:8081" || s.APIServer != "https://127.0.0.1:6443" {
 				t.Errorf("state URLs = lb %q apiserver %q", s.LBURL, s.APIServer)
+			}
+			if s.LBTLSURL != "https://127.0.0.1:8443" || s.LBTLS["default/demo"] != s.LBTLSURL || s.FrontCA != filepath.Join(dir, "front-ca.crt") {
+				t.Errorf("state TLS front = %q %v, CA %q", s.LBTLSURL, s.LBTLS, s.FrontCA)
 			}
 			if tt.mode == nodeReal && (s.NodeIP != node.NodeIP || s.ProxyMode != node.ProxyNFTables || s.NetnsPath != layout.NetnsPath()) {
 				t.Errorf("real node state = ip %q proxy %q netns path %q", s.NodeIP, s.ProxyMode, s.NetnsPath)

@@ -36,10 +36,17 @@ const (
 	// host's 127.0.0.1, accepts no other client.
 	kubeletClientCertFile = "apiserver-kubelet-client.crt"
 	kubeletClientKeyFile  = "apiserver-kubelet-client.key"
-	saKeyFile             = "sa.key"
-	saPubFile             = "sa.pub"
-	tokenFile             = "tokens.csv"
-	kubeconfigFile        = "kubeconfig"
+	// The TLS front's own CA (not the cluster's: what rollcheck's
+	// --target-ca takes is the front's, never the API server's) and the
+	// certificate of the load balancer's HTTPS listeners.
+	FrontCAFile    = "front-ca.crt"
+	frontCAKeyFile = "front-ca.key"
+	frontCertFile  = "front.crt"
+	frontKeyFile   = "front.key"
+	saKeyFile      = "sa.key"
+	saPubFile      = "sa.pub"
+	tokenFile      = "tokens.csv"
+	kubeconfigFile = "kubeconfig"
 
 	adminUser  = "admin"
 	adminGroup = "system:masters"
@@ -49,6 +56,12 @@ const (
 // 10.96.0.1 is the ClusterIP of the kubernetes Service in the lab's
 // --service-cluster-ip-range; it is a name only and never dialed.
 var servingIPs = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, net.IPv4(10, 96, 0, 1)}
+
+// FrontDNSNames are the names the TLS front's certificate is valid for,
+// besides 127.0.0.1: a name of the reserved .test domain for each
+// Service (NAME.rollcheck-lab.test), for --target-server-name, which no
+// resolver answers.
+var FrontDNSNames = []string{"localhost", "*.rollcheck-lab.test"}
 
 var servingDNSNames = []string{
 	"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
@@ -68,8 +81,11 @@ func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
 // unusable.
 func ensurePKI(dir string, now time.Time) (*pki, error) {
 	p := &pki{dir: dir}
-	ca, caKey, err := p.ensureCA(now)
+	ca, caKey, err := p.ensureCA(caCertFile, caKeyFile, "rollcheck-lab-ca", now)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.ensureFront(now); err != nil {
 		return nil, err
 	}
 	if err := p.ensureServing(ca, caKey, now); err != nil {
@@ -87,8 +103,11 @@ func ensurePKI(dir string, now time.Time) (*pki, error) {
 	return p, nil
 }
 
-func (p *pki) ensureCA(now time.Time) (*x509.Certificate, crypto.Signer, error) {
-	if cert, key, err := loadCertKey(p.path(caCertFile), p.path(caKeyFile)); err == nil && now.Before(cert.NotAfter.Add(-24*time.Hour)) {
+// ensureCA keeps the CA in certFile and keyFile while it is valid for more
+// than a day, else makes a new one named cn. The certificates it signed
+// are made again by ensureLeaf, which checks their signature.
+func (p *pki) ensureCA(certFile, keyFile, cn string, now time.Time) (*x509.Certificate, crypto.Signer, error) {
+	if cert, key, err := loadCertKey(p.path(certFile), p.path(keyFile)); err == nil && now.Before(cert.NotAfter.Add(-24*time.Hour)) {
 		return cert, key, nil
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -97,7 +116,7 @@ func (p *pki) ensureCA(now time.Time) (*x509.Certificate, crypto.Signer, error) 
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "rollcheck-lab-ca"},
+		Subject:               pkix.Name{CommonName: cn},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
@@ -112,12 +131,25 @@ func (p *pki) ensureCA(now time.Time) (*x509.Certificate, crypto.Signer, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := writeCertKey(p.path(caCertFile), p.path(caKeyFile), der, key); err != nil {
+	if err := writeCertKey(p.path(certFile), p.path(keyFile), der, key); err != nil {
 		return nil, nil, err
 	}
-	// A new CA invalidates the serving certificate signed by the old one.
-	_ = os.Remove(p.path(servingCertFile))
 	return cert, key, nil
+}
+
+// ensureFront makes the TLS front's CA and its certificate for 127.0.0.1
+// and FrontDNSNames, which the load balancer's HTTPS listeners serve.
+func (p *pki) ensureFront(now time.Time) error {
+	ca, caKey, err := p.ensureCA(FrontCAFile, frontCAKeyFile, "rollcheck-lab-front-ca", now)
+	if err != nil {
+		return err
+	}
+	return p.ensureLeaf(frontCertFile, frontKeyFile, ca, caKey, now, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "rollcheck-lab-front"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:    FrontDNSNames,
+	})
 }
 
 func (p *pki) ensureServing(ca *x509.Certificate, caKey crypto.Signer, now time.Time) error {

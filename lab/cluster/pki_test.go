@@ -32,6 +32,24 @@ func TestEnsurePKI(t *testing.T) {
 		}
 	})
 
+	t.Run("the TLS front's certificate is its own CA's, for 127.0.0.1 and the .test names", func(t *testing.T) {
+		front, cluster := x509.NewCertPool(), x509.NewCertPool()
+		front.AddCert(readCert(t, p.path(FrontCAFile)))
+		cluster.AddCert(readCert(t, p.path(caCertFile)))
+		cert := readCert(t, p.path(frontCertFile))
+		for _, name := range []string{"127.0.0.1", "localhost", "demo.rollcheck-lab.test"} {
+			if _, err := cert.Verify(x509.VerifyOptions{DNSName: name, Roots: front, CurrentTime: now}); err != nil {
+				t.Errorf("verify for %s: %v", name, err)
+			}
+		}
+		if _, err := cert.Verify(x509.VerifyOptions{DNSName: "127.0.0.1", Roots: cluster, CurrentTime: now}); err == nil {
+			t.Error("the cluster's CA verifies the front's certificate; want them apart")
+		}
+		if _, err := cert.Verify(x509.VerifyOptions{DNSName: "demo.example.com", Roots: front, CurrentTime: now}); err == nil {
+			t.Error("the front's certificate is valid for demo.example.com")
+		}
+	})
+
 	t.Run("the token file gives the admin token to system:masters", func(t *testing.T) {
 		data, err := os.ReadFile(p.path(tokenFile))
 		if err != nil {

@@ -33,6 +33,13 @@ type State struct {
 	LBURL string `json:"lb_url"`
 	// LB maps each load-balanced Service (namespace/name) to its URL.
 	LB map[string]string `json:"lb"`
+	// LBTLSURL is the HTTPS URL of the first load-balanced Service, the
+	// same balancer behind a TLS listener; LBTLS maps each Service to its
+	// HTTPS URL. FrontCA is the CA that signed their certificate (for
+	// rollcheck's --target-ca); "" without a load balancer.
+	LBTLSURL string            `json:"lb_tls_url,omitempty"`
+	LBTLS    map[string]string `json:"lb_tls,omitempty"`
+	FrontCA  string            `json:"front_ca,omitempty"`
 	// KubeProxy maps each Service with a kube-proxy front (up --kube-proxy,
 	// real node only) to its URL on 127.0.0.1.
 	KubeProxy map[string]string `json:"kube_proxy,omitempty"`

@@ -27,6 +27,9 @@ const (
 type lbTarget struct {
 	service string // namespace/name
 	port    int    // 0 until picked
+	// tlsPort is the balancer's HTTPS listener of the same Service (0
+	// until picked; none for a kube-proxy front).
+	tlsPort int
 	// kubeProxy: a kube-proxy front (--kube-proxy), a plain TCP forwarder
 	// to the Service's ClusterIP inside the real node's namespace, instead
 	// of the ALB-like load balancer.
@@ -82,15 +85,15 @@ type upOptions struct {
 const upLong = `Start a local lab cluster in the foreground until SIGINT/SIGTERM.
 
 Each component runs as its own child process of this binary: etcd, apiserver,
-controller-manager, scheduler, kubelet (Node lab-node) and lb (one listener per
---lb). Their output goes to DIR/logs/NAME.log. When the API server answers
+controller-manager, scheduler, kubelet (Node lab-node) and lb (two listeners
+per --lb: HTTP on PORT and HTTPS on a free port). Their output goes to DIR/logs/NAME.log. When the API server answers
 /readyz, the Node is Ready and the default ServiceAccount exists, up writes
 DIR/lab.json, touches DIR/ready and prints the kubeconfig and load balancer
 URLs. On SIGINT/SIGTERM it stops the components in reverse order (SIGTERM,
 then SIGKILL after a grace period), removes DIR/ready and exits 0.
 
 Files in DIR: ca.crt ca.key apiserver.crt apiserver.key sa.key sa.pub
-tokens.csv (kept across runs), kubeconfig, lab.json, ready, up.pid, logs/,
+tokens.csv front-ca.crt front-ca.key front.crt front.key (kept across runs), kubeconfig, lab.json, ready, up.pid, logs/,
 etcd/ and kubelet/ (wiped at start unless --keep-data), hold/.
 
 With --node real (root; Debian's containerd, runc and containernetworking-
@@ -110,6 +113,13 @@ Once ready, up restarts any component whose process exits (after 0.5s,
 backing off to 10s if it keeps crashing), unless DIR/hold/NAME exists:
 stop-component, start-component and restart-component use that to take the
 API server (or any component) down on purpose and bring it back.
+
+The TLS front: each --lb Service has a second, HTTPS listener of the same
+balancer (one target group), on a free 127.0.0.1 port, with a certificate
+for 127.0.0.1, localhost and *.rollcheck-lab.test signed by the lab's front
+CA, DIR/front-ca.crt (not the cluster's ca.crt). lab.json has the URLs as
+lb_tls_url and lb_tls, and the CA's path as front_ca: rollcheck run
+--target https://127.0.0.1:PORT/ --target-ca DIR/front-ca.crt.
 
 With --ingress (--node real only), the ingress front: Traefik v3.5.0 (bin/
 traefik, make lab-traefik) runs in the node's namespace as component traefik,
@@ -255,6 +265,9 @@ func (o *upOptions) pickPorts() (ports, error) {
 		if t.port == 0 {
 			need++
 		}
+		if !t.kubeProxy {
+			need++ // its HTTPS listener
+		}
 	}
 	if o.ingress {
 		need++
@@ -271,6 +284,9 @@ func (o *upOptions) pickPorts() (ports, error) {
 	for i := range o.targets {
 		if o.targets[i].port == 0 {
 			o.targets[i].port = next()
+		}
+		if !o.targets[i].kubeProxy {
+			o.targets[i].tlsPort = next()
 		}
 	}
 	if o.ingress {
@@ -375,6 +391,7 @@ func (o *upOptions) run(ctx context.Context) error {
 			continue
 		}
 		fmt.Fprintf(o.out, "load balancer: %s (%s)\n", state.LB[t.service], t.service)
+		fmt.Fprintf(o.out, "load balancer, TLS: %s (%s; --target-ca %s)\n", state.LBTLS[t.service], t.service, state.FrontCA)
 	}
 	if o.ingress {
 		fmt.Fprintf(o.out, "ingress front (Traefik %s): %s\n", versionWord(ctx, o.traefik, 1, "version"), state.IngressURL)

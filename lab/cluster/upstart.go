@@ -96,6 +96,11 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 		if err := w.dialable("the load balancer", fmt.Sprintf("127.0.0.1:%d", t.port)); err != nil {
 			return nil, err
 		}
+		if t.tlsPort != 0 {
+			if err := w.dialable("the load balancer's TLS front", fmt.Sprintf("127.0.0.1:%d", t.tlsPort)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if o.ingress {
 		if err := w.dialable("the ingress front's forwarder", fmt.Sprintf("127.0.0.1:%d", o.ingressPort)); err != nil {
@@ -115,6 +120,7 @@ func (o *upOptions) newState(kubeconfig, etcdAddr string, pt ports, nd nodeRunne
 		Dir:        o.dir,
 		Kubeconfig: kubeconfig,
 		LB:         map[string]string{},
+		LBTLS:      map[string]string{},
 		APIServer:  fmt.Sprintf("https://127.0.0.1:%d", pt.apiserver),
 		Etcd:       "http://" + etcdAddr,
 		NodeMode:   o.nodeMode,
@@ -136,13 +142,20 @@ func (o *upOptions) newState(kubeconfig, etcdAddr string, pt ports, nd nodeRunne
 		if state.LBURL == "" {
 			state.LBURL = u
 		}
+		tu := fmt.Sprintf("https://127.0.0.1:%d", t.tlsPort)
+		state.LBTLS[t.service] = tu
+		if state.LBTLSURL == "" {
+			state.LBTLSURL = tu
+			state.FrontCA = filepath.Join(o.dir, FrontCAFile)
+		}
 	}
 	return state
 }
 
 // lbCommandArgs are lb's flags: a listener per --lb and --kube-proxy
-// target, the ingress front's forwarder, the lags given, the node's flags,
-// then --lb-arg.
+// target, an HTTPS listener per --lb target with the front's certificate,
+// the ingress front's forwarder, the lags given, the node's flags, then
+// --lb-arg.
 func (o *upOptions) lbCommandArgs(kubeconfig string, nd nodeRunner) []string {
 	args := []string{"--kubeconfig", kubeconfig}
 	for _, t := range o.targets {
@@ -151,6 +164,16 @@ func (o *upOptions) lbCommandArgs(kubeconfig string, nd nodeRunner) []string {
 			flag = "--cluster-ip-service"
 		}
 		args = append(args, flag, fmt.Sprintf("%s=127.0.0.1:%d", t.service, t.port))
+	}
+	tlsFront := false
+	for _, t := range o.targets {
+		if t.tlsPort != 0 {
+			args = append(args, "--tls-service", fmt.Sprintf("%s=127.0.0.1:%d", t.service, t.tlsPort))
+			tlsFront = true
+		}
+	}
+	if tlsFront {
+		args = append(args, "--tls-cert", filepath.Join(o.dir, frontCertFile), "--tls-key", filepath.Join(o.dir, frontKeyFile))
 	}
 	if o.ingress {
 		args = append(args, "--tcp-forward", fmt.Sprintf("127.0.0.1:%d=%s", o.ingressPort, traefikEntrypoint))

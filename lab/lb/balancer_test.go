@@ -545,6 +545,7 @@ func TestParseFronts(t *testing.T) {
 		{"--service", "shop/web=0.0.0.0:8080", listener{}, "must be 127.0.0.1:PORT"},
 		{"--service", "shop/web", listener{}, "want NS/NAME=127.0.0.1:PORT"},
 		{"--service", "shop/web:http=127.0.0.1:8080", listener{}, "NAME:PORTNAME is for --cluster-ip-service"},
+		{"--tls-service", "shop/web:http=127.0.0.1:8443", listener{}, "--tls-service \"shop/web:http=127.0.0.1:8443\": the balancer serves the Service's first TCP port"},
 		{"--cluster-ip-service", "shop/web:http=127.0.0.1:8080", listener{svc: ServiceRef{"shop", "web"}, portName: "http", addr: "127.0.0.1:8080"}, ""},
 		{"--cluster-ip-service", "web=127.0.0.1:8080", listener{svc: ServiceRef{"default", "web"}, addr: "127.0.0.1:8080"}, ""},
 		{"--cluster-ip-service", "shop/web:=127.0.0.1:8080", listener{}, "want NS/NAME=127.0.0.1:PORT"},
@@ -552,8 +553,8 @@ func TestParseFronts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		parse := func(s string) (listener, error) { return parseFront(tc.flag, s) }
-		if tc.flag == "--service" {
-			parse = parseService
+		if tc.flag == "--service" || tc.flag == "--tls-service" {
+			parse = func(s string) (listener, error) { return parseService(tc.flag, s) }
 		}
 		got, err := parse(tc.in)
 		if got != tc.want || (err == nil) != (tc.wantErr == "") || err != nil && !strings.Contains(err.Error(), tc.wantErr) {

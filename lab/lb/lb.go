@@ -20,6 +20,7 @@ package lb
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,21 +44,25 @@ import (
 
 // Options are the flags of `rollcheck-lab lb`.
 type Options struct {
-	Kubeconfig     string
-	ServiceFlags   []string
-	ClusterIPFlags []string
-	TCPForwards    []string
-	Netns          string
-	NamePods       bool
-	RegisterLag    time.Duration
-	DeregisterLag  time.Duration
-	IdleTimeout    time.Duration
-	TargetTimeout  time.Duration
-	DialTimeout    time.Duration
-	Admin          string
-	Departures     string
+	Kubeconfig      string
+	ServiceFlags    []string
+	TLSServiceFlags []string
+	TLSCert         string
+	TLSKey          string
+	ClusterIPFlags  []string
+	TCPForwards     []string
+	Netns           string
+	NamePods        bool
+	RegisterLag     time.Duration
+	DeregisterLag   time.Duration
+	IdleTimeout     time.Duration
+	TargetTimeout   time.Duration
+	DialTimeout     time.Duration
+	Admin           string
+	Departures      string
 
 	services   []listener
+	tlsFronts  []listener
 	clusterIPs []listener
 	tcpFwds    []tcpForward
 	stderr     io.Writer
@@ -85,7 +90,7 @@ func NewCommand() *cobra.Command {
 func newCommand(o *Options, run func(*Options, context.Context) error) *cobra.Command {
 	o.IdleTimeout, o.TargetTimeout, o.DialTimeout = 60*time.Second, 10*time.Second, 10*time.Second
 	cmd := &cobra.Command{
-		Use:   "lb --kubeconfig FILE [--netns PATH] [--service NS/NAME=127.0.0.1:PORT ...] [--cluster-ip-service NS/NAME[:PORTNAME]=127.0.0.1:PORT ...] [--tcp-forward 127.0.0.1:PORT=IP:PORT ...]",
+		Use:   "lb --kubeconfig FILE [--netns PATH] [--service NS/NAME=127.0.0.1:PORT ...] [--tls-service NS/NAME=127.0.0.1:PORT ... --tls-cert FILE --tls-key FILE] [--cluster-ip-service NS/NAME[:PORTNAME]=127.0.0.1:PORT ...] [--tcp-forward 127.0.0.1:PORT=IP:PORT ...]",
 		Short: "The lab's fronts: an ALB-like load balancer following EndpointSlices, and kube-proxy's ClusterIP path",
 		Long: `--service: proxies HTTP round robin to the ready endpoints of each Service,
 like an AWS ALB in ip target mode. Answers 503 with no targets, 502 when a
@@ -95,6 +100,11 @@ the endpoints of the Service's first TCP port (the EndpointSlice port of the
 same name, as kube-proxy matches them). Without --netns they are the process
 kubelet's pods, reached on the 127.0.0.1 ports the kubelet publishes; with
 --netns they are the pod IPs, dialed from inside that network namespace.
+
+--tls-service: the same balancer behind an HTTPS listener (an ALB's HTTPS
+listener: TLS ends at the balancer, targets get plain HTTP), with the
+certificate and key of --tls-cert and --tls-key. A Service given to both
+--service and --tls-service has one target group behind the two listeners.
 
 Like a real load balancer it does not name the pod on its answers. With
 --name-pods (for debugging) every answer that went to a target carries
@@ -141,6 +151,9 @@ All listeners are on the host's 127.0.0.1.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	f.StringArrayVar(&o.ServiceFlags, "service", nil, "NS/NAME=127.0.0.1:PORT: balance Service NS/NAME on this listener, ALB-like (repeatable)")
+	f.StringArrayVar(&o.TLSServiceFlags, "tls-service", nil, "NS/NAME=127.0.0.1:PORT: balance Service NS/NAME on this HTTPS listener, ALB-like, with --tls-cert and --tls-key (repeatable)")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (chain) of the --tls-service listeners")
+	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringArrayVar(&o.ClusterIPFlags, "cluster-ip-service", nil, "NS/NAME[:PORTNAME]=127.0.0.1:PORT: forward TCP on this listener to the Service's ClusterIP inside --netns, through kube-proxy (repeatable)")
 	f.StringArrayVar(&o.TCPForwards, "tcp-forward", nil, "127.0.0.1:PORT=IP:PORT: forward TCP on this listener to IP:PORT inside --netns (repeatable)")
 	f.StringVar(&o.Netns, "netns", "", "network namespace of a real node (e.g. /run/netns/NAME): targets are pod IPs, dialed from inside it")
@@ -158,13 +171,20 @@ All listeners are on the host's 127.0.0.1.`,
 // Complete parses the --service and --cluster-ip-service flags.
 func (o *Options) Complete(cmd *cobra.Command) error {
 	o.stderr = cmd.ErrOrStderr()
-	o.services, o.clusterIPs = nil, nil
+	o.services, o.tlsFronts, o.clusterIPs = nil, nil, nil
 	for _, s := range o.ServiceFlags {
-		l, err := parseService(s)
+		l, err := parseService("--service", s)
 		if err != nil {
 			return err
 		}
 		o.services = append(o.services, l)
+	}
+	for _, s := range o.TLSServiceFlags {
+		l, err := parseService("--tls-service", s)
+		if err != nil {
+			return err
+		}
+		o.tlsFronts = append(o.tlsFronts, l)
 	}
 	for _, s := range o.ClusterIPFlags {
 		l, err := parseFront("--cluster-ip-service", s)
@@ -200,12 +220,12 @@ func parseTCPForward(s string) (tcpForward, error) {
 	return tcpForward{addr: addr, to: to}, nil
 }
 
-// parseService parses a --service value; the balancer fronts the Service's
-// first TCP port, so a port name is refused.
-func parseService(s string) (listener, error) {
-	l, err := parseFront("--service", s)
+// parseService parses a --service or --tls-service value; the balancer
+// fronts the Service's first TCP port, so a port name is refused.
+func parseService(flag, s string) (listener, error) {
+	l, err := parseFront(flag, s)
 	if err == nil && l.portName != "" {
-		err = fmt.Errorf("--service %q: the balancer serves the Service's first TCP port; NAME:PORTNAME is for --cluster-ip-service", s)
+		err = fmt.Errorf("%s %q: the balancer serves the Service's first TCP port; NAME:PORTNAME is for --cluster-ip-service", flag, s)
 	}
 	if err != nil {
 		return listener{}, err
@@ -248,8 +268,11 @@ func loopbackAddr(addr string) error {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
-	if len(o.services) == 0 && len(o.clusterIPs) == 0 && len(o.tcpFwds) == 0 {
-		return errors.New("at least one --service, --cluster-ip-service or --tcp-forward is required")
+	if len(o.services) == 0 && len(o.tlsFronts) == 0 && len(o.clusterIPs) == 0 && len(o.tcpFwds) == 0 {
+		return errors.New("at least one --service, --tls-service, --cluster-ip-service or --tcp-forward is required")
+	}
+	if (len(o.tlsFronts) > 0) != (o.TLSCert != "" && o.TLSKey != "") || (o.TLSCert == "") != (o.TLSKey == "") {
+		return errors.New("--tls-service, --tls-cert and --tls-key go together")
 	}
 	if len(o.clusterIPs) > 0 && o.Netns == "" {
 		return errors.New("--cluster-ip-service needs --netns: a ClusterIP exists only inside the real node's network namespace, where kube-proxy's rules are")
@@ -282,7 +305,8 @@ func (o *Options) Validate() error {
 type listenAddr struct{ what, addr string }
 
 // listenAddrs lists every listener: --service ones, --cluster-ip-service
-// ones, --tcp-forward ones, then --admin, each in flag order.
+// ones, --tcp-forward ones, --tls-service ones, then --admin, each in flag
+// order.
 func (o *Options) listenAddrs() []listenAddr {
 	var out []listenAddr
 	for _, l := range o.services {
@@ -293,6 +317,9 @@ func (o *Options) listenAddrs() []listenAddr {
 	}
 	for _, t := range o.tcpFwds {
 		out = append(out, listenAddr{"--tcp-forward " + t.to, t.addr})
+	}
+	for _, l := range o.tlsFronts {
+		out = append(out, listenAddr{"--tls-service " + l.svc.String(), l.addr})
 	}
 	if o.Admin != "" {
 		out = append(out, listenAddr{"--admin", o.Admin})
@@ -324,6 +351,14 @@ func (o *Options) serve(ctx context.Context, client kubernetes.Interface) error 
 		if err := netns.Do(o.Netns, func() error { return nil }); err != nil {
 			return fmt.Errorf("--netns: %w", err)
 		}
+	}
+	var tlsConfig *tls.Config
+	if len(o.tlsFronts) > 0 {
+		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert and --tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	transport := NewTransport(o.IdleTimeout, o.TargetTimeout, o.Netns)
 	defer transport.CloseIdleConnections()
@@ -377,20 +412,32 @@ func (o *Options) serve(ctx context.Context, client kubernetes.Interface) error 
 		ln := lns[len(o.services)+len(o.clusterIPs)+i]
 		g.Go(func() error { return fw.Serve(ctx, ln) })
 	}
-	for i, l := range o.services {
-		b := NewBalancer(client, l.svc, set, transport)
-		balancers = append(balancers, b)
+	// One balancer (one target group) per Service, behind each of its
+	// listeners, plain and TLS.
+	bySvc := map[ServiceRef]*Balancer{}
+	front := func(l listener, ln net.Listener, scheme string) {
+		b := bySvc[l.svc]
+		if b == nil {
+			b = NewBalancer(client, l.svc, set, transport)
+			bySvc[l.svc] = b
+			balancers = append(balancers, b)
+			g.Go(func() error { return b.Run(ctx) })
+		}
 		srv := &http.Server{Handler: b, IdleTimeout: o.IdleTimeout, ReadHeaderTimeout: o.IdleTimeout}
 		servers = append(servers, srv)
-		ln := lns[i]
-		g.Go(func() error { return b.Run(ctx) })
 		g.Go(func() error {
-			fmt.Fprintf(o.stderr, "%s lb %s: listening on %s\n", time.Now().UTC().Format(time.RFC3339Nano), l.svc, ln.Addr())
+			fmt.Fprintf(o.stderr, "%s lb %s: listening on %s://%s\n", time.Now().UTC().Format(time.RFC3339Nano), l.svc, scheme, ln.Addr())
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve %s: %w", l.svc, err)
 			}
 			return nil
 		})
+	}
+	for i, l := range o.services {
+		front(l, lns[i], "http")
+	}
+	for i, l := range o.tlsFronts {
+		front(l, tls.NewListener(lns[len(o.services)+len(o.clusterIPs)+len(o.tcpFwds)+i], tlsConfig), "https")
 	}
 	if adminLn != nil {
 		srv := &http.Server{Handler: adminHandler(balancers), ReadHeaderTimeout: 10 * time.Second}

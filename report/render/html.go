@@ -56,9 +56,11 @@ func (ts timeScale) x(t time.Time) float64 {
 	return leftMargin + math.Max(0, math.Min(1, v))*plotWidth
 }
 
-// WriteHTML renders the report as one self-contained HTML page: verdict and
-// causes, a chart of success rate and latency with failures marked by class,
-// and one swimlane per pod with its lifecycle phases.
+// WriteHTML renders the report as one self-contained HTML page: the
+// summary the text prints by default (verdict, causes, fixes, load,
+// rollout, pods), then a chart of success rate and latency with failures
+// marked by class, one swimlane per pod with its lifecycle phases, and the
+// tables of steps and connections.
 func WriteHTML(r *report.Report, w io.Writer) error {
 	t0 := r.Start()
 	end := t0
@@ -73,6 +75,7 @@ func WriteHTML(r *report.Report, w io.Writer) error {
 	ts := timeScale{t0: t0, dur: end.Sub(t0).Seconds()}
 	page := htmlPage{
 		Report:    r,
+		Summary:   htmlSummaryOf(r),
 		Title:     fmt.Sprintf("rollcheck %s: %s", r.Verdict, r.Workload()),
 		Chart:     template.HTML(chartSVG(r, ts)),
 		Lanes:     template.HTML(lanesSVG(r, ts)),
@@ -88,6 +91,7 @@ func WriteHTML(r *report.Report, w io.Writer) error {
 
 type htmlPage struct {
 	*report.Report
+	Summary   htmlSummary
 	Title     string
 	Chart     template.HTML
 	Lanes     template.HTML
@@ -134,7 +138,7 @@ func niceStep(dur float64) float64 {
 func chartSVG(r *report.Report, ts timeScale) string {
 	var s format.SVG
 	top, h := 20.0, float64(chartH)
-	s.F(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="success rate and latency over time">`, format.SVGWidth, top+h+30)
+	s.F(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" role="img" aria-label="success rate and latency over time">`, format.SVGWidth, top+h+30, format.SVGWidth, top+h+30)
 	s.F(`<g transform="translate(0,%.0f)">`, top)
 	axis(&s, r, ts, h)
 	maxLat := 0.0
@@ -231,7 +235,7 @@ func lanesSVG(r *report.Report, ts timeScale) string {
 	rows := len(names) + 1
 	h := float64(rows*laneH + 4)
 	var s format.SVG
-	s.F(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="pod lifecycles">`, format.SVGWidth, h+20)
+	s.F(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" role="img" aria-label="pod lifecycles">`, format.SVGWidth, h+20, format.SVGWidth, h+20)
 	axis(&s, r, ts, h)
 	end := ts.t0.Add(time.Duration(ts.dur * float64(time.Second)))
 	for i, n := range names {
@@ -315,31 +319,23 @@ func orT(t, fallback time.Time, allow bool) time.Time {
 	return t
 }
 
-var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{"failed": failedText, "connections": connectionsHTML}).Parse(`<!DOCTYPE html>
+// htmlTmpl is the page; its "summary" template (summaryhtml.go) opens it.
+var htmlTmpl = template.Must(template.Must(template.New("report").Funcs(template.FuncMap{"short": shortField, "connections": connectionsHTML}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>{{.Title}}</title>
 <style>
 body{font:14px system-ui,sans-serif;margin:16px;color:#222}
-h1{font-size:20px;margin:0 0 8px} .PASS{color:#2e7d32} .FAIL{color:#c62828} .INCONCLUSIVE{color:#ef6c00}
-.cause{margin:4px 0 10px} .conf{font-size:12px;padding:0 4px;border-radius:3px} .conf.high{background:#c8e6c9} .conf.medium{background:#fff3c4} .conf.low{background:#ffcdd2} code{background:#f3f3f3;padding:1px 3px}
-svg text.lbl,svg text.tick{font-size:10px;fill:#555} svg text.pod{font-size:11px;fill:#222}
+.PASS{color:#2e7d32} .FAIL{color:#c62828} .INCONCLUSIVE{color:#ef6c00}
+.conf{font-size:12px;padding:0 4px;border-radius:3px} .conf.high{background:#c8e6c9} .conf.medium{background:#fff3c4} .conf.low{background:#ffcdd2} code{background:#f3f3f3;padding:1px 3px}
+svg{max-width:100%;height:auto} svg text.lbl,svg text.tick{font-size:10px;fill:#555} svg text.pod{font-size:11px;fill:#222}
 svg .grid{stroke:#e0e0e0} svg .ok{fill:none;stroke:#2e7d32;stroke-width:1.5}
 svg .p50{fill:none;stroke:#90caf9} svg .p99{fill:none;stroke:#1565c0}
 svg .fail{cursor:pointer} svg .step{fill:#5c6bc0} svg text.exit{font-size:12px;fill:#b71c1c}
 .legend span{display:inline-block;margin-right:12px} .sw{display:inline-block;width:10px;height:10px;margin-right:4px}
 table.steps{border-collapse:collapse} table.steps td,table.steps th{border:1px solid #ccc;padding:2px 8px;text-align:left}
-#details{min-height:1.4em;padding:4px;background:#fffde7;font-family:monospace}
-</style></head><body data-ok="0">
-<h1>rollcheck: <span class="{{.Verdict}}">{{.Verdict}}</span> {{.Workload}} ({{.Rollout.Action}}) in {{.Rollout.Namespace}}</h1>
-<ul>{{range .Reasons}}<li>{{.}}</li>{{end}}</ul>
-{{if .Causes}}<h2>Causes</h2>{{range .Causes}}<div class="cause" data-code="{{.Code}}" data-confidence="{{.Confidence}}"><b>{{.Code}}</b> {{failed .}}{{if .Confidence}} <span class="conf {{.Confidence}}">confidence {{.Confidence}}</span>{{end}}<br>{{.Evidence}}{{if .Basis}}<br><small>rests on: {{range $i, $b := .Basis}}{{if $i}}; {{end}}{{$b}}{{end}}</small>{{end}}{{range .Alternatives}}<br>fits as well: <b>{{.Code}}</b> ({{range $i, $p := .Pods}}{{if $i}} {{end}}{{$p}}{{end}}) for {{.Failures}} of them{{end}}{{if .SeparateBy}}<br><small>to tell them apart: {{range $i, $s := .SeparateBy}}{{if $i}}; {{end}}{{$s}}{{end}}</small>{{end}}{{if .PredictedBy}}<br>predicted by lint: {{range .PredictedBy}}<code>{{.}}</code> {{end}}{{end}}</div>{{end}}{{end}}
-{{if .Recommendations}}<h2>Recommendations</h2><ul>{{range .Recommendations}}<li>{{if .Satisfied}}✓{{else}}☐{{end}} <code>{{.Field}}</code>: {{.Current}} → <b>{{.Suggested}}</b><br><small>{{.Why}}</small>{{if .Withheld}}<br><small class="withheld">no number: {{.Withheld}}</small>{{end}}</li>{{end}}</ul>{{end}}
-<p>{{.Load.Requests}} requests at {{printf "%.1f" .Load.AchievedRate}}/s ({{printf "%.1f" .Load.Rate}}/s asked), {{.Load.Failures}} failed; disrupted {{printf "%.1f" .DisruptedSeconds}}s.</p>
-{{connections .Report}}
-{{if .Steps}}<h2>Steps</h2><table class="steps"><tr><th>step</th><th>action</th><th>rollout</th><th>requests</th><th>failed</th><th>disrupted</th><th>result</th></tr>
-{{range .Steps}}<tr><td>{{.Name}}</td><td>{{.Detail}}</td><td>{{if .Completed}}{{printf "%.1f" .RolloutSeconds}}s{{else}}incomplete: {{.Reason}}{{end}}</td><td>{{.Requests}}</td><td>{{.Failures}}</td><td>{{printf "%.1f" .DisruptedSeconds}}s</td><td class="{{if .Passed}}PASS{{else}}FAIL{{end}}">{{if .Passed}}PASS{{else}}FAIL{{end}}</td></tr>
-{{end}}</table>{{end}}
+#details{min-height:1.4em;padding:4px;background:#fffde7;font-family:monospace}` + summaryCSS + `</style></head><body data-ok="0">
+{{template "summary" .Summary}}
 <h2>Requests</h2>
 <div class="legend"><span><i class="sw" style="background:#2e7d32"></i>success %</span><span><i class="sw" style="background:#90caf9"></i>p50</span><span><i class="sw" style="background:#1565c0"></i>p99</span>{{range .Classes}}<span><i class="sw" style="background:{{.Color}}"></i>{{.Name}}</span>{{end}}</div>
 {{.Chart}}
@@ -349,6 +345,10 @@ table.steps{border-collapse:collapse} table.steps td,table.steps th{border:1px s
 {{.Lanes}}
 {{if .Attackers}}<h2>Attackers</h2>
 {{.Attackers}}{{end}}
+{{if .Steps}}<h2>Steps</h2><table class="steps"><tr><th>step</th><th>action</th><th>rollout</th><th>requests</th><th>failed</th><th>disrupted</th><th>result</th></tr>
+{{range .Steps}}<tr><td>{{.Name}}</td><td>{{.Detail}}</td><td>{{if .Completed}}{{printf "%.1f" .RolloutSeconds}}s{{else}}incomplete: {{.Reason}}{{end}}</td><td>{{.Requests}}</td><td>{{.Failures}}</td><td>{{printf "%.1f" .DisruptedSeconds}}s</td><td class="{{if .Passed}}PASS{{else}}FAIL{{end}}">{{if .Passed}}PASS{{else}}FAIL{{end}}</td></tr>
+{{end}}</table>{{end}}
+{{connections .Report}}
 <script>
 (function(){
   var d=document.getElementById('details');
@@ -359,7 +359,7 @@ table.steps{border-collapse:collapse} table.steps td,table.steps th{border:1px s
 })();
 </script>
 </body></html>
-`))
+`)).New("summary").Parse(summaryTmpl)).Lookup("report")
 
 // attackersSVG draws one lane per attacker: its active span (first to
 // last request), failures as marks, and its problem in the tooltip.
@@ -369,7 +369,7 @@ func attackersSVG(r *report.Report, ts timeScale) string {
 	}
 	h := float64(len(r.Attackers)*laneH + 4)
 	var s format.SVG
-	s.F(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" role="img" aria-label="attacker pods">`, format.SVGWidth, h+20)
+	s.F(`<svg id="attackers" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" role="img" aria-label="attacker pods">`, format.SVGWidth, h+20, format.SVGWidth, h+20)
 	axis(&s, r, ts, h)
 	for i, a := range r.Attackers {
 		y := float64(i*laneH + 2)

@@ -30,7 +30,7 @@ func TestHTMLIsSelfContainedAndEscapesUserStrings(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := buf.String()
-	for _, want := range []string{`id="chart"`, `id="swimlanes"`, `data-pod="web-old"`, `data-pod="web-new"`, "killed (137)", `class="fail"`, "FAIL"} {
+	for _, want := range []string{`id="summary"`, `id="chart"`, `id="swimlanes"`, `data-pod="web-old"`, `data-pod="web-new"`, "killed (137)", `class="fail"`, "FAIL"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -16,17 +16,32 @@ import (
 
 // TextOptions tune the human report.
 type TextOptions struct {
-	MaxFailures int // failure records listed; default 10
-	MaxEvents   int // timeline lines listed; default 60
+	MaxFailures int // failure records listed with Details; default 10
+	MaxEvents   int // timeline lines listed with Details; default 60
+	// Width is the columns the text may take; 0 means no limit. Lines
+	// wrap and tables fit it (wrapping cells, then leaving out columns).
+	Width int
+	// Details prints every table, the failures, the attribution and the
+	// timeline; without it the text is the summary (summary.go).
+	Details bool
+	// Color paints the verdict, severities and causes of high confidence
+	// with ANSI escapes, for a terminal.
+	Color bool
+	// DetailsHint is how the reader gets the details, named on the
+	// summary's last line: "--details" when empty.
+	DetailsHint string
+	// Files are the report files written beside the text (the HTML first),
+	// named on the summary's last line.
+	Files []string
 }
 
-// WriteText renders the human summary: verdict and reasons first, then the
-// numbers, then the evidence (failures and the pod timeline).
+// WriteText renders the human summary: the verdict, the causes, the fixes,
+// the load, the rollout and the pods in a few lines.
 func WriteText(r *report.Report, w io.Writer) error {
 	return TextOptions{}.Write(r, w)
 }
 
-// Write renders the human summary with these options.
+// Write renders the human report with these options.
 func (o TextOptions) Write(r *report.Report, w io.Writer) error {
 	if o.MaxFailures == 0 {
 		o.MaxFailures = 10
@@ -35,7 +50,14 @@ func (o TextOptions) Write(r *report.Report, w io.Writer) error {
 		o.MaxEvents = 60
 	}
 	p := format.NewPrinter(w)
-	title := fmt.Sprintf("rollcheck: %s  %s (%s) in namespace %s", r.Verdict, r.Workload(), r.Rollout.Action, r.Rollout.Namespace)
+	p.Width = o.Width
+	if !o.Details {
+		for _, l := range o.summaryLines(summarize(r)) {
+			p.Line(l)
+		}
+		return p.Err()
+	}
+	title := fmt.Sprintf("rollcheck: %s  %s (%s) in namespace %s", o.verdict(r.Verdict), r.Workload(), r.Rollout.Action, r.Rollout.Namespace)
 	if r.Interrupted {
 		title += "  [interrupted: partial report]"
 	}
@@ -48,26 +70,11 @@ func (o TextOptions) Write(r *report.Report, w io.Writer) error {
 	}
 	p.Line("")
 	t0 := r.Start()
-	writeDiagnosis(r, p, t0)
-	writePreflight(r, p)
+	o.writeDiagnosis(r, p, t0)
+	o.writePreflight(r, p)
 	l := r.Load
-	p.Line(fmt.Sprintf("Load      %s at %.1f/s asked, %.1f/s achieved: %d requests, %d failed (%.2f%% success), p50 %s p99 %s",
-		strings.Join(l.Targets, ", "), l.Rate, l.AchievedRate, l.Requests, l.Failures, 100*l.SuccessRatio, format.Secs(l.LatencyP50), format.Secs(l.LatencyP99)))
-	ro := r.Rollout
-	switch {
-	case !ro.Triggered:
-		p.Line("Rollout   not triggered: " + ro.Reason)
-	case ro.Completed:
-		line := fmt.Sprintf("Rollout   completed in %s (triggered at %s, complete at %s", format.Took(ro.Duration), format.Offset(t0, *ro.StartedAt), format.Offset(t0, *ro.CompletedAt))
-		if ro.RemovedGoneAt != nil && ro.LoadEndedAt != nil {
-			// When the old pods were gone, against the load's end: the
-			// failures they cause can only be seen before it.
-			line += fmt.Sprintf(", removed pods gone at %s, load ended at %s", format.Offset(t0, *ro.RemovedGoneAt), format.Offset(t0, *ro.LoadEndedAt))
-		}
-		p.Line(line + ")")
-	default:
-		p.Line(fmt.Sprintf("Rollout   did not complete (triggered at %s): %s", format.Offset(t0, *ro.StartedAt), ro.Reason))
-	}
+	p.Line(loadLine(r))
+	p.Line(rolloutLine(r, t0))
 	p.Line(fmt.Sprintf("Disrupted %.1fs (buckets of %s with a failure)", r.DisruptedSeconds, format.Secs(r.BucketWidth)))
 	if r.StepSummary != nil {
 		p.Line(summaryLine(r.StepSummary))
@@ -153,6 +160,24 @@ func (o TextOptions) Write(r *report.Report, w io.Writer) error {
 	return p.Err()
 }
 
+// rolloutLine says whether and when the rollout completed.
+func rolloutLine(r *report.Report, t0 time.Time) string {
+	ro := r.Rollout
+	switch {
+	case !ro.Triggered:
+		return "Rollout   not triggered: " + ro.Reason
+	case ro.Completed:
+		line := fmt.Sprintf("Rollout   completed in %s (triggered at %s, complete at %s", format.Took(ro.Duration), format.Offset(t0, *ro.StartedAt), format.Offset(t0, *ro.CompletedAt))
+		if ro.RemovedGoneAt != nil && ro.LoadEndedAt != nil {
+			// When the old pods were gone, against the load's end: the
+			// failures they cause can only be seen before it.
+			line += fmt.Sprintf(", removed pods gone at %s, load ended at %s", format.Offset(t0, *ro.RemovedGoneAt), format.Offset(t0, *ro.LoadEndedAt))
+		}
+		return line + ")"
+	}
+	return fmt.Sprintf("Rollout   did not complete (triggered at %s): %s", format.Offset(t0, *ro.StartedAt), ro.Reason)
+}
+
 // podEvents are the timeline events worth showing a person: the noisy
 // Deployment status updates and the snapshots of what existed before the
 // watch are left to the JSON, except a deletion already under way.
@@ -216,7 +241,7 @@ func b(p *bool) string {
 
 // writeDiagnosis prints the causes and the recommendations, the part of the
 // report a person acts on, right after the verdict.
-func writeDiagnosis(r *report.Report, p *format.Printer, t0 time.Time) {
+func (o TextOptions) writeDiagnosis(r *report.Report, p *format.Printer, t0 time.Time) {
 	if len(r.Causes) > 0 {
 		head := "Causes"
 		switch r.Attribution {
@@ -233,7 +258,7 @@ func writeDiagnosis(r *report.Report, p *format.Printer, t0 time.Time) {
 			if len(c.Pods) > 0 {
 				pods = ", pods " + strings.Join(c.Pods, " ")
 			}
-			p.Line(fmt.Sprintf("  %s  %s, %s to %s%s%s", c.Code, failedText(c), format.Offset(t0, c.From), format.Offset(t0, c.To), pods, confText(c.Confidence)))
+			p.Line(fmt.Sprintf("  %s  %s, %s to %s%s%s", o.cause(c), failedText(c), format.Offset(t0, c.From), format.Offset(t0, c.To), pods, confText(c.Confidence)))
 			p.Line("    " + c.Evidence)
 			if w := weighText(c, "\n    "); w != "" {
 				p.Line(w[1:])
@@ -296,21 +321,8 @@ func confText(c report.Confidence) string {
 // writeMeasurements prints the per-pod lifecycle numbers.
 func writeMeasurements(r *report.Report, p *format.Printer) {
 	m := r.Measurements
-	if m.MinReadyEndpoints != nil || m.MaxRoutingLag != nil {
-		parts := []string{}
-		if m.MinReadyEndpoints != nil {
-			parts = append(parts, fmt.Sprintf("min ready endpoints during the rollout %d", *m.MinReadyEndpoints))
-		}
-		if m.NoReadySeconds != nil && *m.NoReadySeconds > 0 {
-			parts = append(parts, fmt.Sprintf("no ready endpoint for %.1fs", *m.NoReadySeconds))
-		}
-		if m.MaxRoutingLag != nil {
-			parts = append(parts, fmt.Sprintf("largest routing lag %.2fs", *m.MaxRoutingLag))
-		}
-		if m.MaxShutdown != nil {
-			parts = append(parts, fmt.Sprintf("longest shutdown %.2fs", *m.MaxShutdown))
-		}
-		p.Line("Measured  " + strings.Join(parts, ", "))
+	if line := measuredText(m); line != "" {
+		p.Line(line)
 		p.Line("")
 	}
 	if len(m.TerminatingPods) > 0 {
@@ -416,13 +428,13 @@ func writeConnections(r *report.Report, p *format.Printer) {
 }
 
 // writePreflight lists the static findings (lint) of the run's Deployment.
-func writePreflight(r *report.Report, p *format.Printer) {
+func (o TextOptions) writePreflight(r *report.Report, p *format.Printer) {
 	if len(r.Preflight) == 0 {
 		return
 	}
 	p.Line(fmt.Sprintf("Preflight (rollcheck lint, %d findings):", len(r.Preflight)))
 	for _, f := range r.Preflight {
-		p.Line(fmt.Sprintf("  %-7s %s %s: %s -> %s", f.Severity, f.Rule, f.Path, f.Current, f.Suggested))
+		p.Line(fmt.Sprintf("  %s %s %s: %s -> %s", o.severity(string(f.Severity), 7), f.Rule, f.Path, f.Current, f.Suggested))
 	}
 	p.Line("")
 }

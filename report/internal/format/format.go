@@ -10,8 +10,6 @@ import (
 	"io"
 	"strings"
 	"time"
-
-	"github.com/olekukonko/tablewriter"
 )
 
 // Sec prints a duration in seconds with two decimals: "1.25 s".
@@ -62,6 +60,9 @@ func Truncate(s string, n int) string {
 type Printer struct {
 	w   io.Writer
 	err error
+	// Width is the columns the text may take (0: no limit): tables wrap
+	// their cells and leave out columns to fit it (width.go).
+	Width int
 }
 
 // NewPrinter prints to w.
@@ -71,34 +72,17 @@ func NewPrinter(w io.Writer) *Printer { return &Printer{w: w} }
 func (p *Printer) Err() error { return p.err }
 
 // Line prints one line.
+// A line wider than Width wraps at spaces, its continuations indented two
+// columns more than it.
 func (p *Printer) Line(s string) {
 	if p.err != nil {
 		return
 	}
+	if p.Width > 0 && Visible(s) > p.Width {
+		lead := s[:len(s)-len(strings.TrimLeft(s, " "))]
+		s = strings.Join(Wrap(s, lead, lead+"  ", p.Width), "\n")
+	}
 	_, p.err = fmt.Fprintln(p.w, s)
-}
-
-// Table prints a table with header and the rows that rows adds, then a
-// blank line.
-func (p *Printer) Table(header []string, rows func(add func(...any))) {
-	if p.err != nil {
-		return
-	}
-	t := tablewriter.NewTable(p.w)
-	hs := make([]any, len(header))
-	for i, h := range header {
-		hs[i] = h
-	}
-	t.Header(hs...)
-	rows(func(cells ...any) {
-		if p.err == nil {
-			p.err = t.Append(cells...)
-		}
-	})
-	if p.err == nil {
-		p.err = t.Render()
-	}
-	p.Line("")
 }
 
 // Pick is yes when cond holds, else no.

@@ -101,6 +101,96 @@ func TestCompareGate(t *testing.T) {
 	}
 }
 
+func TestCompareDurationGate(t *testing.T) {
+	took := func(n night, d time.Duration) night { n.took = d; return n }
+	failOn := DefaultGate()
+	failOn.FailOnDuration = true
+	floor5s := DefaultGate()
+	if err := floor5s.SetFloor("duration", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	const duration = "rollout duration (s)"
+	tests := []struct {
+		name        string
+		before      []night
+		after       night
+		gate        Gate
+		regressed   []string // exactly these
+		informative []string // exactly these
+		limit       string   // of the rollout duration
+		role        Role
+	}{
+		{name: "the demo's fix is no regression: 131 failures to 0, FAIL to PASS, the rollout 1.9 s to 4.9 s only informs",
+			before: []night{demoAsIs}, after: demoToBe, gate: DefaultGate(), informative: []string{duration}, limit: "31.9", role: GatesPastGrowth},
+		{name: "the demo's fix undone regresses on failed requests and the verdict, not on the faster rollout",
+			before: []night{demoToBe}, after: demoAsIs, gate: DefaultGate(), regressed: []string{"verdict", "failed requests", "disrupted seconds"},
+			informative: []string{"failed: 502", "success ratio", "causes"}, limit: "34.9", role: GatesPastGrowth},
+		{name: "a rollout from 10 s to 50 s (x5, +40 s) regresses by default",
+			before: []night{seedToBe}, after: slowRollout, gate: DefaultGate(), regressed: []string{duration}, limit: "40.0", role: GatesPastGrowth},
+		{name: "a rollout from 10 s to 25 s (x2.5 but +15 s) only informs",
+			before: []night{seedToBe}, after: took(seedToBe, 25*time.Second), gate: DefaultGate(), informative: []string{duration}, limit: "40.0", role: GatesPastGrowth},
+		{name: "a rollout from 300 s to 340 s (+40 s but x1.13) only informs",
+			before: []night{took(seedToBe, 300*time.Second)}, after: took(seedToBe, 340*time.Second), gate: DefaultGate(), informative: []string{duration}, limit: "600.0", role: GatesPastGrowth},
+		{name: "with several baselines, a duration their spread reached is no regression",
+			before: []night{took(seedToBe, 5*time.Second), took(seedToBe, 6*time.Second), took(seedToBe, 45*time.Second)},
+			after:  took(seedToBe, 44*time.Second), gate: DefaultGate(), informative: []string{duration}, limit: "45.0", role: GatesPastGrowth},
+		{name: "failing on duration makes the demo's 1.9 s to 4.9 s regress past +10% and the 2 s floor",
+			before: []night{demoAsIs}, after: demoToBe, gate: failOn, regressed: []string{duration}, limit: "3.9", role: Gates},
+		{name: "a duration floor the user sets makes the duration gate at that floor",
+			before: []night{demoAsIs}, after: demoToBe, gate: floor5s, limit: "6.9", role: Gates},
+		{name: "a duration floor the user sets fails a rollout past it",
+			before: []night{seedToBe}, after: took(seedToBe, 16*time.Second), gate: floor5s, regressed: []string{duration}, limit: "15.0", role: Gates},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before []*report.Report
+			for _, n := range tt.before {
+				before = append(before, n.build())
+			}
+			c := Compare(before, tt.after.build(), tt.gate)
+			if reg := c.Regressions(); !slices.Equal(reg, tt.regressed) {
+				t.Errorf("regressions %q, want %q", reg, tt.regressed)
+			}
+			if info := c.Informative(); !slices.Equal(info, tt.informative) {
+				t.Errorf("informative %q, want %q", info, tt.informative)
+			}
+			i := slices.IndexFunc(c.Rows, func(r Row) bool { return r.Metric == duration })
+			if i < 0 {
+				t.Fatalf("no %s row in %+v", duration, c.Rows)
+			}
+			if r := c.Rows[i]; r.Limit != tt.limit || r.Role != tt.role {
+				t.Errorf("duration %s to %s: regresses above %q as %q, want above %q as %q", r.Before, r.After, r.Limit, r.Role, tt.limit, tt.role)
+			}
+		})
+	}
+}
+
+func TestCompareSavedDemoPair(t *testing.T) {
+	asIs, err := report.ReadFile("testdata/demo-as-is.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toBe, err := report.ReadFile("testdata/demo-to-be.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteComparison(Compare([]*report.Report{asIs}, toBe, DefaultGate()), &buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"No regression.\n",
+		"Worse, but only informing: rollout duration (s).\n",
+		"Informs, gating only past x2 and +30s: rollout duration",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	golden(t, "compare-demo.txt", buf.Bytes())
+}
+
 func TestCompareSavedSeedPair(t *testing.T) {
 	before, err := report.ReadFile("testdata/seed-as-is.json")
 	if err != nil {
@@ -119,6 +209,46 @@ func TestCompareSavedSeedPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "compare-seed.txt", buf.Bytes())
+}
+
+func TestGateFailOn(t *testing.T) {
+	tests := []struct {
+		name string
+		want string // in the error; "" for none
+	}{
+		{name: "duration", want: ""},
+		{name: "p99", want: "p99 gates already; a metric that only informs by default is one of: duration"},
+		{name: "failed", want: "failed gates already"},
+		{name: "latency", want: `no metric "latency"; a metric that only informs by default is one of: duration`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := DefaultGate()
+			err := g.FailOn(tt.name)
+			switch {
+			case tt.want == "" && (err != nil || !g.FailOnDuration):
+				t.Errorf("FailOn(%q): %v, gate %+v; want the duration to gate", tt.name, err, g)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("FailOn(%q): %v, want an error with %q", tt.name, err, tt.want)
+			case tt.want != "" && g != DefaultGate():
+				t.Errorf("FailOn(%q) changed the gate to %+v", tt.name, g)
+			}
+		})
+	}
+}
+
+func TestGateSetFloor(t *testing.T) {
+	g := DefaultGate()
+	if err := g.SetFloor("p99", 10*time.Millisecond); err != nil || g.Floors.P99 != 10*time.Millisecond || g.FailOnDuration {
+		t.Errorf("a p99 floor: %v, gate %+v; want p99 10ms and the duration still informing", err, g)
+	}
+	if err := g.SetFloor("duration", 5*time.Second); err != nil || g.Floors.Duration != 5*time.Second || !g.FailOnDuration {
+		t.Errorf("a duration floor: %v, gate %+v; want 5s and the duration gating", err, g)
+	}
+	bad := DefaultGate()
+	if err := bad.SetFloor("duration", -time.Second); err == nil || bad.FailOnDuration {
+		t.Errorf("a negative duration floor: %v, gate %+v; want an error and no change", err, bad)
+	}
 }
 
 func TestFloorsSet(t *testing.T) {

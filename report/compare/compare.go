@@ -70,10 +70,10 @@ type Row struct {
 }
 
 // Floors are the absolute worsening a judged metric must also exceed to
-// regress. Run-to-run jitter of a healthy rollout (a millisecond of p99, a
-// bucket of disrupted time, a slower image pull) is above any relative
-// tolerance when the baseline is small, and a nightly gate that fails on it
-// is soon ignored.
+// regress. Run-to-run jitter of a healthy rollout (tens of milliseconds of
+// p99, a bucket of disrupted time, a slower image pull) is above any
+// relative tolerance when the baseline is small, and a gate that fails on
+// it is soon ignored.
 type Floors struct {
 	P99       time.Duration `json:"p99"`       // p99 latency during the rollout
 	Disrupted time.Duration `json:"disrupted"` // disrupted time
@@ -81,8 +81,19 @@ type Floors struct {
 }
 
 // DefaultFloors are the floors compare uses unless told otherwise.
+//
+// The p99 in the rollout is the p99 over 100 ms buckets' own p99s, at the
+// usual 100 requests/s about the slowest request of the rollout, and the
+// more buckets a rollout lasts the higher it goes. Between runs that were
+// both good it moved by tens of milliseconds on the lab: 9.9 ms, then 65 ms,
+// on two nights of the same Deployment; 13.1 ms in the demo's as-is rollout
+// of 1.8 s on the process node, 56.6 ms in its to-be rollout of 4.7 s,
+// while that as-is run's own baseline, before any rollout, had buckets at
+// 96 ms. A floor of 5 ms failed the demo's fix on that. 250 ms is past what
+// a busy node adds and well short of what a rollout that holds requests
+// does (the same as-is on the real node: 5027 ms, from timeouts).
 func DefaultFloors() Floors {
-	return Floors{P99: 5 * time.Millisecond, Disrupted: 500 * time.Millisecond, Duration: 2 * time.Second}
+	return Floors{P99: 250 * time.Millisecond, Disrupted: 500 * time.Millisecond, Duration: 2 * time.Second}
 }
 
 // FloorNames are the metric names a floor is set by, in the order shown.
@@ -106,7 +117,7 @@ func (f *Floors) Set(name string, d time.Duration) error {
 	return nil
 }
 
-// String lists the floors as the command line sets them: "p99=5ms, ...".
+// String lists the floors as the command line sets them: "p99=250ms, ...".
 func (f Floors) String() string {
 	return fmt.Sprintf("p99=%s, disrupted=%s, duration=%s", f.P99, f.Disrupted, f.Duration)
 }

@@ -47,7 +47,8 @@ func TestCompare(t *testing.T) {
 }
 
 func TestCompareGate(t *testing.T) {
-	gate := DefaultGate()
+	// A p99 floor of 5 ms, to judge the seed pair's few milliseconds.
+	gate := Gate{Tolerance: 0.1, Floors: Floors{P99: 5 * time.Millisecond, Disrupted: 500 * time.Millisecond, Duration: 2 * time.Second}}
 	withP99 := func(n night, p99 time.Duration) night { n.p99 = p99; return n }
 	withFailures := func(n night, f int) night { n.failures = f; return n }
 	tests := []struct {
@@ -60,6 +61,11 @@ func TestCompareGate(t *testing.T) {
 	}{
 		{name: "the fixed seed pair is no regression: 113 failures to 0, p99 6.0 ms to 7.1 ms is jitter below the floor",
 			before: []night{seedAsIs}, after: seedToBe, gate: gate, limitOfP99: "11.0"},
+		{name: "the default floor of 250 ms lets the demo's fix on a busy node through: p99 13.1 ms to 56.6 ms",
+			before: []night{withP99(demoAsIs, 13100*time.Microsecond)}, after: withP99(demoToBe, 56600*time.Microsecond), gate: DefaultGate(), limitOfP99: "263.1"},
+		{name: "the default floor still fails a rollout that holds requests: p99 56.6 ms to 5027 ms",
+			before: []night{withP99(demoToBe, 56600*time.Microsecond)}, after: withP99(demoToBe, 5027*time.Millisecond), gate: DefaultGate(),
+			regressed: []string{"p99 latency in rollout (ms)"}, limitOfP99: "306.6"},
 		{name: "a p99 beyond both the tolerance and the floor regresses",
 			before: []night{seedToBe}, after: withP99(seedToBe, 13*time.Millisecond), gate: gate, regressed: []string{"p99 latency in rollout (ms)"}, limitOfP99: "12.1"},
 		{name: "a p99 beyond the floor but within the tolerance does not",

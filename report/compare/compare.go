@@ -125,7 +125,7 @@ func (f Floors) String() string {
 // The rollout's duration gates by default only when it both more than
 // doubles and grows by more than 30 s. A slower rollout is the usual price
 // of the settings that stop dropped requests (maxUnavailable 0, a readiness
-// probe, a preStop): the seed pair's fix took a 1.9 s rollout to 4.9 s, x2.6
+// probe, a preStop): the demo's fix took a 1.9 s rollout to 4.9 s, x2.6
 // but 3 s, which no one waits on. Either bound alone is wrong: x2 alone
 // flags every short rollout that trades seconds for safety, +30 s alone
 // flags the run-to-run spread of a long one (a 50-pod rollout of 5 minutes

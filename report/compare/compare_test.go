@@ -90,14 +90,7 @@ func TestCompareGate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var before []*report.Report
-			for _, n := range tt.before {
-				before = append(before, n.build())
-			}
-			c := Compare(before, tt.after.build(), tt.gate)
-			if reg := c.Regressions(); !slices.Equal(reg, tt.regressed) {
-				t.Errorf("regressions %q, want %q", reg, tt.regressed)
-			}
+			c := compareNights(t, tt.before, tt.after, tt.gate, tt.regressed)
 			for _, r := range c.Rows {
 				if r.Metric == "p99 latency in rollout (ms)" && r.Limit != tt.limitOfP99 {
 					t.Errorf("p99 regresses above %q, want %q", r.Limit, tt.limitOfP99)
@@ -105,6 +98,21 @@ func TestCompareGate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// compareNights compares the reports the nights build and checks that
+// exactly the metrics regressed regressed.
+func compareNights(t *testing.T, before []night, after night, g Gate, regressed []string) *Comparison {
+	t.Helper()
+	var reports []*report.Report
+	for _, n := range before {
+		reports = append(reports, n.build())
+	}
+	c := Compare(reports, after.build(), g)
+	if reg := c.Regressions(); !slices.Equal(reg, regressed) {
+		t.Errorf("regressions %q, want %q", reg, regressed)
+	}
+	return c
 }
 
 func TestCompareDurationGate(t *testing.T) {
@@ -149,14 +157,7 @@ func TestCompareDurationGate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var before []*report.Report
-			for _, n := range tt.before {
-				before = append(before, n.build())
-			}
-			c := Compare(before, tt.after.build(), tt.gate)
-			if reg := c.Regressions(); !slices.Equal(reg, tt.regressed) {
-				t.Errorf("regressions %q, want %q", reg, tt.regressed)
-			}
+			c := compareNights(t, tt.before, tt.after, tt.gate, tt.regressed)
 			if info := c.Informative(); !slices.Equal(info, tt.informative) {
 				t.Errorf("informative %q, want %q", info, tt.informative)
 			}
@@ -171,50 +172,44 @@ func TestCompareDurationGate(t *testing.T) {
 	}
 }
 
-func TestCompareSavedDemoPair(t *testing.T) {
-	asIs, err := report.ReadFile("testdata/demo-as-is.json")
-	if err != nil {
-		t.Fatal(err)
+func TestCompareSavedPairs(t *testing.T) {
+	tests := []struct {
+		name          string
+		before, after string
+		golden        string
+		lines         []string // in the output
+	}{
+		{name: "the seed pair's fix is no regression", before: "seed-as-is.json", after: "seed-to-be.json", golden: "compare-seed.txt",
+			lines: []string{"No regression.\n"}},
+		{name: "the demo pair's fix is no regression, and its slower rollout only informs", before: "demo-as-is.json", after: "demo-to-be.json", golden: "compare-demo.txt",
+			lines: []string{"No regression.\n", "Worse, but only informing: rollout duration (s).\n", "Informs, gating only past x2 and +30s: rollout duration"}},
 	}
-	toBe, err := report.ReadFile("testdata/demo-to-be.json")
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before, err := report.ReadFile("testdata/" + tt.before)
+			if err != nil {
+				t.Fatal(err)
+			}
+			after, err := report.ReadFile("testdata/" + tt.after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := Compare([]*report.Report{before}, after, DefaultGate())
+			if reg := c.Regressions(); len(reg) != 0 {
+				t.Errorf("the fixed configuration regressed: %v", reg)
+			}
+			var buf bytes.Buffer
+			if err := WriteComparison(c, &buf); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tt.lines {
+				if !strings.Contains(buf.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, buf.String())
+				}
+			}
+			golden(t, tt.golden, buf.Bytes())
+		})
 	}
-	var buf bytes.Buffer
-	if err := WriteComparison(Compare([]*report.Report{asIs}, toBe, DefaultGate()), &buf); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
-	for _, want := range []string{
-		"No regression.\n",
-		"Worse, but only informing: rollout duration (s).\n",
-		"Informs, gating only past x2 and +30s: rollout duration",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
-	golden(t, "compare-demo.txt", buf.Bytes())
-}
-
-func TestCompareSavedSeedPair(t *testing.T) {
-	before, err := report.ReadFile("testdata/seed-as-is.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	after, err := report.ReadFile("testdata/seed-to-be.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := Compare([]*report.Report{before}, after, DefaultGate())
-	if reg := c.Regressions(); len(reg) != 0 {
-		t.Errorf("the fixed configuration regressed: %v", reg)
-	}
-	var buf bytes.Buffer
-	if err := WriteComparison(c, &buf); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "compare-seed.txt", buf.Bytes())
 }
 
 func TestGateFailOn(t *testing.T) {

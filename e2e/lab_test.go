@@ -271,13 +271,15 @@ type result struct {
 	stdout string
 	stderr string
 	// wrote says the run wrote its JSON report; report is that report in
-	// the project's own type (the zero Report when none was written).
+	// the project's own type (the zero Report when none was written), and
+	// json its bytes as written, for commands that read the file.
 	wrote  bool
 	report report.Report
 	// details is the report's whole text, every table (as `rollcheck
 	// report --details` prints it), with no width limit; stdout has the
 	// summary a run prints by default.
 	details string
+	json    []byte
 }
 
 // rollcheck runs the rollcheck binary against the lab and reads its JSON report.
@@ -357,7 +359,25 @@ func rollcheckOnce(t *testing.T, args ...string) result {
 	t.Helper()
 	jsonPath := filepath.Join(t.TempDir(), "report.json")
 	args = append([]string{"run", "--kubeconfig", lab.kubeconfig, "--report-json", jsonPath}, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	r := execRollcheck(t, 5*time.Minute, args...)
+	t.Logf("rollcheck %s → exit %d\n%s", strings.Join(args, " "), r.code, r.stdout)
+	if data, err := os.ReadFile(jsonPath); err == nil {
+		keepReport(t, data)
+		r.decodeReport(t, data)
+		r.json = data
+		if err := report.Validate(data); err != nil {
+			t.Errorf("the JSON report does not match its schema: %v", err)
+		}
+	}
+	return r
+}
+
+// execRollcheck runs the rollcheck binary with args, for at most timeout,
+// and returns its exit code and output; only failing to run it fails the
+// test.
+func execRollcheck(t *testing.T, timeout time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, lab.rollcheck, args...)
 	var stdout, stderr bytes.Buffer
@@ -369,15 +389,7 @@ func rollcheckOnce(t *testing.T, args ...string) result {
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		t.Fatalf("rollcheck: %v", err)
-	}
-	t.Logf("rollcheck %s → exit %d\n%s", strings.Join(args, " "), r.code, r.stdout)
-	if data, err := os.ReadFile(jsonPath); err == nil {
-		keepReport(t, data)
-		r.decodeReport(t, data)
-		if err := report.Validate(data); err != nil {
-			t.Errorf("the JSON report does not match its schema: %v", err)
-		}
+		t.Fatalf("rollcheck %s: %v", args[0], err)
 	}
 	return r
 }

@@ -89,16 +89,20 @@ func waitSteadyOn(t *testing.T, header string, deployments ...string) {
 }
 
 // TestSeedPair is the seed-002 pair on the lab, in order: as-is fails with
-// failures attributed to pods, to-be passes with none, a set-image rollout
-// through rollcheck passes too, and plain `kubectl rollout restart` works.
+// failures attributed to pods, to-be passes with none, `rollcheck compare`
+// of the two reports calls the fix no regression and its undoing one, a
+// set-image rollout through rollcheck passes too, and plain `kubectl
+// rollout restart` works.
 func TestSeedPair(t *testing.T) {
 	needLab(t)
+	var asIs, toBe result
 	t.Run("as-is fails with 5xx or connection errors attributed to pods", func(t *testing.T) {
 		kubectlApply(t, manifest(t, "as-is.yaml"))
 		waitSteady(t)
 		junit := filepath.Join(t.TempDir(), "junit.xml")
 		html := filepath.Join(t.TempDir(), "report.html")
 		r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/", "--report-junit", junit, "--report-html", html)
+		asIs = r
 		checkHTMLReport(t, r, html, 8) // 4 old pods and 4 new ones
 		if x, err := os.ReadFile(junit); err != nil || !strings.Contains(string(x), `<testcase name="max-failures" classname="rollcheck.checks">`) || !strings.Contains(string(x), "<failure") {
 			t.Errorf("JUnit report lacks a failed max-failures case (%v):\n%s", err, x)
@@ -140,6 +144,7 @@ func TestSeedPair(t *testing.T) {
 		waitSteady(t)
 		results := filepath.Join(t.TempDir(), "results.bin")
 		r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", lab.lbURL+"/", "--results", results)
+		toBe = r
 		if r.code != exitcode.Pass || r.report.Verdict != report.Pass {
 			t.Fatalf("exit %d verdict %q, want 0 PASS\n%s", r.code, r.report.Verdict, r.stderr)
 		}
@@ -152,6 +157,9 @@ func TestSeedPair(t *testing.T) {
 		if f, n := r.report.Load.Failures, r.report.Load.Requests; f != 0 || n < 2000 {
 			t.Errorf("to-be: %v failures of %v requests, want 0 of >= 2000", f, n)
 		}
+	})
+	t.Run("compare calls the fix no regression and its undoing one", func(t *testing.T) {
+		checkCompareJudgesTheFix(t, asIs, toBe)
 	})
 	t.Run("set-image through rollcheck changes the image and passes", func(t *testing.T) {
 		waitSteady(t)

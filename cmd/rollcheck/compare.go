@@ -129,7 +129,8 @@ func (o *CompareOptions) Run() error {
 		return usageError{err}
 	}
 	c := compare.Compare(before, after, o.Gate)
-	if err := compare.WriteComparison(c, o.Out); err != nil {
+	width, _ := textWidth(o.Out)
+	if err := compare.WriteComparisonWidth(c, o.Out, width); err != nil {
 		return err
 	}
 	if reg := c.Regressions(); o.FailOnRegression && len(reg) > 0 {

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -46,6 +48,9 @@ func executeRoot(t *testing.T, args ...string) cmdRun {
 }
 
 func TestCompareCommand(t *testing.T) {
+	// Wide enough that no cell wraps: the rows are read whole
+	// (TestCompareFitsTheWidth checks the wrapping).
+	t.Setenv("COLUMNS", "1000")
 	tests := []struct {
 		name       string
 		args       []string
@@ -180,5 +185,25 @@ func TestCompareFlagsMakeTheGate(t *testing.T) {
 				t.Errorf("gate %+v before %v after %s, want %+v before [a.json b.json] after c.json", got.Gate, got.Before, got.After, tt.want)
 			}
 		})
+	}
+}
+
+// TestCompareFitsTheWidth: at 80 columns (a small terminal's $COLUMNS) no
+// line of compare's output passes the edge, and the table still says
+// which metrics gate.
+func TestCompareFitsTheWidth(t *testing.T) {
+	t.Setenv("COLUMNS", "80")
+	asIs, toBe := filepath.Join("..", "..", "report", "compare", "testdata", "demo-as-is.json"), filepath.Join("..", "..", "report", "compare", "testdata", "demo-to-be.json")
+	r := executeRoot(t, "compare", asIs, toBe)
+	if r.code != exitcode.Pass {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if n := utf8.RuneCountInString(l); n > 80 {
+			t.Errorf("a line of %d columns: %q", n, l)
+		}
+	}
+	if !strings.Contains(r.stdout, "GATE") || !strings.Contains(r.stdout, "informs") {
+		t.Errorf("the table at 80 columns lost its gate column:\n%s", r.stdout)
 	}
 }

@@ -38,18 +38,25 @@ func (t *textFlags) validate() error {
 // options are the text report's options for out: its width ($COLUMNS,
 // else the terminal's, else defaultWidth) and whether it is coloured.
 func (t *textFlags) options(out io.Writer) render.TextOptions {
-	tty := -1
+	width, tty := textWidth(out)
+	color := t.Color == "always" || t.Color == "auto" && tty && os.Getenv("NO_COLOR") == ""
+	return render.TextOptions{Width: width, Details: t.Details, Color: color}
+}
+
+// textWidth is the columns text written to out may take: $COLUMNS, else
+// the terminal's width, else defaultWidth; tty says out is a terminal.
+func textWidth(out io.Writer) (width int, tty bool) {
+	fd := -1
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		tty = int(f.Fd())
+		fd = int(f.Fd())
 	}
-	width := defaultWidth
+	width = defaultWidth
 	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
 		width = n
-	} else if tty >= 0 {
-		if w, _, err := term.GetSize(tty); err == nil && w > 0 {
+	} else if fd >= 0 {
+		if w, _, err := term.GetSize(fd); err == nil && w > 0 {
 			width = w
 		}
 	}
-	color := t.Color == "always" || t.Color == "auto" && tty >= 0 && os.Getenv("NO_COLOR") == ""
-	return render.TextOptions{Width: width, Details: t.Details, Color: color}
+	return width, fd >= 0
 }

@@ -456,9 +456,15 @@ func causeList(rs []*report.Report) string {
 // better or worse, whether each metric gates or only informs, the limit a
 // gating metric must exceed to regress, then the regressions and the
 // informative metrics that got worse.
-func WriteComparison(c *Comparison, w io.Writer) error {
+func WriteComparison(c *Comparison, w io.Writer) error { return WriteComparisonWidth(c, w, 0) }
+
+// WriteComparisonWidth is WriteComparison in width columns (0: no limit):
+// the table's cells wrap, and if it is still too wide its "regresses
+// above" column leaves first, then "change".
+func WriteComparisonWidth(c *Comparison, w io.Writer, width int) error {
 	p := format.NewPrinter(w)
-	p.Table([]string{"metric", "before", "after", "change", "gate", "regresses above"}, func(add func(...any)) {
+	p.Width = width
+	p.TableDrop([]string{"metric", "before", "after", "change", "gate", "regresses above"}, []string{"regresses above", "change"}, func(add func(...any)) {
 		for _, r := range c.Rows {
 			mark := string(r.Change)
 			if r.Regression {

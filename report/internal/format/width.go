@@ -124,7 +124,7 @@ func (p *Printer) TableDrop(header, drop []string, rows func(add func(...any))) 
 		}
 	}
 	if len(dropped) > 0 {
-		for _, l := range Wrap("(too wide: left out "+strings.Join(dropped, ", ")+"; the JSON report has them)", "", "", p.Width) {
+		for _, l := range Wrap(fmt.Sprintf("(too wide: left out %s to fit %d columns; a wider terminal or $COLUMNS shows them)", strings.Join(dropped, ", "), p.Width), "", "", p.Width) {
 			p.Line(l)
 		}
 	}

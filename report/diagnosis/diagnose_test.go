@@ -162,6 +162,49 @@ func TestCauses(t *testing.T) {
 			},
 		},
 		{
+			// Issue 25: Recreate through kube-proxy's front. Every old
+			// pod served until it exited; the resets came after, while
+			// the Service had no ready endpoint, and looked like a
+			// terminating pod still routed (LB_DEREGISTRATION_LAG at
+			// high confidence, "preStop sleep 6"). There is no load
+			// balancer in that path, and a preStop lengthens the gap.
+			name: "resets while no endpoint is ready are that window's, not a routing lag: no preStop number",
+			timeline: func() *timeline {
+				tl := newTimeline()
+				tl.Running("web-old-a")
+				tl.Running("web-old-b")
+				tl.Deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
+				tl.Deleted("web-old-b", 12, 12.02, 12.1, 0, 12.2)
+				tl.Started("web-new-a", 12.3, 12.5, 16.0)
+				tl.Started("web-new-b", 12.3, 12.5, 16.2)
+				tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(12.05)
+				tl.A.FirstByPod["web-old-b"], tl.A.LastByPod["web-old-b"] = at(0), at(12.08)
+				tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(16.1), at(29.9)
+				tl.A.FirstByPod["web-new-b"], tl.A.LastByPod["web-new-b"] = at(16.3), at(29.9)
+				tl.Fails(12.15, 15.95, 0.05, attack.ClassReset, "")
+				tl.Fails(12.175, 14.0, 0.1, attack.ClassRefused, "")
+				return tl
+			},
+			spec: deployment(func(d *appsv1.Deployment) {
+				d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+			}),
+			want:      NoReadyEndpoints,
+			only:      true,
+			evidence:  []string{"failed (", "reset", "while the Service had 0 ready endpoints"},
+			rec:       "spec.strategy.type",
+			suggested: "maxUnavailable 0",
+			check: func(t *testing.T, r *run) {
+				if c := r.Causes[0]; c.Confidence != ConfidenceHigh {
+					t.Errorf("confidence %s, want high: rollcheck measured the empty window itself", c.Confidence)
+				}
+				for _, rec := range r.Recommendations {
+					if strings.HasSuffix(rec.Field, "lifecycle.preStop") && !rec.Satisfied {
+						t.Errorf("a preStop is recommended (%s -> %s) for a Recreate with no ready endpoint", rec.Current, rec.Suggested)
+					}
+				}
+			},
+		},
+		{
 			name: "503s just after endpoints came back from zero, before the LB registered them, are still no ready endpoints",
 			timeline: func() *timeline {
 				tl := newTimeline()

@@ -147,6 +147,12 @@ func readyEndpoints(evs []rollout.Event, services []string) readySteps {
 func (e telling) noReady(steps readySteps, m Measurements) string {
 	c, window := e.c, e.window
 	ev := fmt.Sprintf("%d requests got 503 from %s while the Service had 0 ready endpoints", c.failures, window)
+	if c.byClass["503"] != c.failures {
+		// Not only the front's own 503: what a front does with no
+		// endpoint differs (kube-proxy refuses, a forwarder resets, a
+		// dialled pod IP times out), and the window is what they share.
+		ev = fmt.Sprintf("%d requests failed (%s) from %s while the Service had 0 ready endpoints", c.failures, e.classes, window)
+	}
 	if n := steps.count(c.to); n > 0 {
 		ev += fmt.Sprintf(" or had just regained them (%d ready at the last one, which the load balancer had not registered yet)", n)
 	}

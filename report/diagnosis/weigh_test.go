@@ -436,6 +436,10 @@ func TestRoutingLagEndsAtAPauseWhenAnotherPodsWindowOpens(t *testing.T) {
 	tl := newTimeline()
 	tl.Running("web-old-a")
 	tl.Running("web-old-b")
+	// A third pod stays ready throughout: with none ready, the failures
+	// would be the Service's empty window's (NO_READY_ENDPOINTS) first.
+	tl.Running("web-c")
+	tl.A.FirstByPod["web-c"], tl.A.LastByPod["web-c"] = at(0), at(29.9)
 	tl.Deleted("web-old-a", 10, 10.02, 11.1, 0, 11.2)
 	tl.Deleted("web-old-b", 12.8, 12.82, 13.9, 0, 14.0)
 	tl.Fails(11.05, 13.0, 0.05, attack.Class502, "")

@@ -46,3 +46,39 @@ func toBePassesThrough(t *testing.T, front, url string) {
 	}
 	t.Logf("%s: %v requests, %v failed", front, r.report.Load.Requests, r.report.Load.Failures)
 }
+
+// TestRecreateThroughKubeProxyIsNoReadyEndpoints (issue 25): a Recreate
+// through the kube-proxy front. Every old pod stops before a new one
+// starts, so the Service has no ready endpoint for seconds and kube-proxy
+// refuses (the host forwarder turns that into resets). It used to be
+// called a terminating pod still routed (LB_DEREGISTRATION_LAG at high
+// confidence, with a preStop number), though there is no load balancer in
+// that path and a preStop only lengthens the gap: the empty window is the
+// cause, and the strategy the fix.
+func TestRecreateThroughKubeProxyIsNoReadyEndpoints(t *testing.T) {
+	needRealNode(t)
+	spec := diagDeployment{strategy: "{type: Recreate}", args: []string{"--shutdown=graceful"}, readiness: true, preStop: "3", grace: 10}
+	diagFreshDemo(t, diagService("2s")+"---\n"+spec.manifest())
+	r := rollcheck(t, "deployment/demo", "--restart", "--target", lab.kubeProxyURL+"/",
+		"--rate", "100/s", "--timeout", "5s", "--baseline", "3s", "--settle", "3s",
+		"--max-failures", "0", "--pod-header", diagPodHeaders)
+	diagLog(t, "Recreate through kube-proxy", r)
+	c := diagWantPrimary(t, r, "NO_READY_ENDPOINTS")
+	if c.Confidence != report.ConfidenceHigh {
+		t.Errorf("NO_READY_ENDPOINTS at %s confidence, want high: rollcheck measured the empty window", c.Confidence)
+	}
+	if v := orNone(r.report.Measurements.MinReadyEndpoints); v != 0 {
+		t.Errorf("min ready endpoints %v, want 0", v)
+	}
+	for _, cc := range r.report.Causes {
+		if (cc.Code == "LB_DEREGISTRATION_LAG" || cc.Code == "TERMINATING_POD_STILL_ROUTED") && cc.Confidence == report.ConfidenceHigh {
+			t.Errorf("%s at high confidence with %d failures through a front with no load balancer", cc.Code, cc.Failures)
+		}
+	}
+	if hasRecommendation(r, "lifecycle.preStop") {
+		t.Errorf("a preStop is recommended for a Recreate through kube-proxy: %+v", r.report.Recommendations)
+	}
+	if !hasRecommendation(r, "spec.strategy") {
+		t.Error("no strategy recommendation")
+	}
+}

@@ -173,19 +173,22 @@ func TestCauses(t *testing.T) {
 				tl := newTimeline()
 				tl.Running("web-old-a")
 				tl.Running("web-old-b")
-				tl.Deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
-				tl.Deleted("web-old-b", 12, 12.02, 12.1, 0, 12.2)
-				tl.Started("web-new-a", 12.3, 12.5, 16.0)
-				tl.Started("web-new-b", 12.3, 12.5, 16.2)
-				tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(12.05)
-				tl.A.FirstByPod["web-old-b"], tl.A.LastByPod["web-old-b"] = at(0), at(12.08)
-				tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(16.1), at(29.9)
-				tl.A.FirstByPod["web-new-b"], tl.A.LastByPod["web-new-b"] = at(16.3), at(29.9)
-				tl.Fails(12.15, 15.95, 0.05, attack.ClassReset, "")
+				// The old pods sleep 3 s in a preStop, serving their kept
+				// connections (kube-proxy's conntrack keeps them on the
+				// pod) until they exit: successes 2.98 s after not-ready.
+				tl.Deleted("web-old-a", 12, 12.02, 15.1, 0, 15.2)
+				tl.Deleted("web-old-b", 12, 12.02, 15.1, 0, 15.2)
+				tl.Started("web-new-a", 15.3, 15.5, 17.0)
+				tl.Started("web-new-b", 15.3, 15.5, 17.2)
+				tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(15.0)
+				tl.A.FirstByPod["web-old-b"], tl.A.LastByPod["web-old-b"] = at(0), at(14.9)
+				tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(17.1), at(29.9)
+				tl.A.FirstByPod["web-new-b"], tl.A.LastByPod["web-new-b"] = at(17.3), at(29.9)
+				tl.Fails(12.15, 16.95, 0.05, attack.ClassReset, "")
 				tl.Fails(12.175, 14.0, 0.1, attack.ClassRefused, "")
 				return tl
 			},
-			spec: deployment(func(d *appsv1.Deployment) {
+			spec: deployment(withPreStopSleep("3"), func(d *appsv1.Deployment) {
 				d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
 			}),
 			want:      NoReadyEndpoints,

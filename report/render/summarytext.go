@@ -171,7 +171,7 @@ func (o TextOptions) layout(s summary, lv summaryLevel) []string {
 		}
 		b.add("", field, p, 2)
 	}
-	for _, l := range []string{s.Load, s.Streams, s.Rollout, s.Attackers, s.Measured} {
+	for _, l := range []string{s.Front, s.Load, s.Streams, s.Rollout, s.Attackers, s.Measured} {
 		if l != "" {
 			b.add("", field, l, 3)
 		}

@@ -83,109 +83,147 @@ type Request struct {
 // says why. It returns Unknown with a why when nothing decides. A list that
 // RBAC forbids is skipped and said in the why; other API errors are
 // returned.
+//
+// A target at the Service's ClusterIP (or its name, from attacker pods)
+// decides first: an in-cluster client reaches the pods through kube-proxy
+// whatever balancer the Service also has. Then the lab's balancer, an AWS
+// NLB, an ALB Ingress, an Ingress routing the target's host, an HTTPRoute.
 func Infer(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, r Request) (Name, string, error) {
-	var skipped []string
-	withSkipped := func(why string) string {
-		if len(skipped) == 0 {
-			return why
-		}
-		return why + " (not allowed to list " + strings.Join(skipped, ", ") + ")"
-	}
-	var svcs []corev1.Service
+	in := inference{Request: r, hosts: targetHosts(r.Targets, r.HostHeader)}
 	list, err := client.CoreV1().Services(r.Namespace).List(ctx, metav1.ListOptions{})
-	switch {
-	case apierrors.IsForbidden(err):
-		skipped = append(skipped, "services")
-	case err != nil:
-		return Unknown, "", fmt.Errorf("listing services in namespace %s: %w", r.Namespace, err)
-	default:
+	if err = in.listed("services", err); err != nil {
+		return Unknown, "", err
+	}
+	if list != nil {
 		for _, s := range list.Items {
 			if slices.Contains(r.Services, s.Name) {
-				svcs = append(svcs, s)
+				in.svcs = append(in.svcs, s)
 			}
 		}
 	}
-	for _, s := range svcs {
-		if _, ok := s.Annotations[labDeregisterLag]; ok {
-			return ALB, fmt.Sprintf("Service %s has %s: the lab's ALB-like balancer", s.Name, labDeregisterLag), nil
+	il, err := client.NetworkingV1().Ingresses(r.Namespace).List(ctx, metav1.ListOptions{})
+	if err = in.listed("ingresses", err); err != nil {
+		return Unknown, "", err
+	}
+	if il != nil {
+		for _, ing := range il.Items {
+			if backsAny(ing, r.Services) {
+				in.ings = append(in.ings, ing)
+			}
 		}
 	}
-	for _, s := range svcs {
+	name, why := in.decide()
+	if name == Unknown && dyn != nil {
+		route, err := httpRoute(ctx, dyn, r)
+		if apierrors.IsNotFound(err) || isNoResource(err) {
+			err = nil // no Gateway API CRDs: no HTTPRoute
+		}
+		if err = in.listed("httproutes", err); err != nil {
+			return Unknown, "", err
+		}
+		if route != "" {
+			name, why = Gateway, fmt.Sprintf("HTTPRoute %s sends to the Service: a Gateway API front", route)
+		}
+	}
+	if name == Unknown {
+		why = "could not tell from the Service, Ingresses and HTTPRoutes: give --front"
+	}
+	if len(in.skipped) > 0 {
+		why += " (not allowed to list " + strings.Join(in.skipped, ", ") + ")"
+	}
+	return name, why, nil
+}
+
+// inference is what Infer read.
+type inference struct {
+	Request
+	hosts   []host
+	svcs    []corev1.Service       // the watched Services
+	ings    []networkingv1.Ingress // the Ingresses that send to them
+	skipped []string               // the lists RBAC forbade
+}
+
+// listed notes a forbidden list as skipped and returns any other error.
+func (in *inference) listed(resource string, err error) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		in.skipped = append(in.skipped, resource)
+	case err != nil:
+		return fmt.Errorf("listing %s in namespace %s: %w", resource, in.Namespace, err)
+	}
+	return nil
+}
+
+// decide applies the rules that need no HTTPRoute, in order.
+func (in *inference) decide() (Name, string) {
+	for _, h := range in.hosts {
+		if h.header {
+			continue
+		}
+		for _, s := range in.svcs {
+			if slices.Contains(s.Spec.ClusterIPs, h.name) || s.Spec.ClusterIP == h.name {
+				return KubeProxy, fmt.Sprintf("an in-cluster client to the ClusterIP of Service %s: kube-proxy", s.Name)
+			}
+		}
+		if in.Attackers && serviceName(h.name, in.Namespace, in.Services) {
+			return KubeProxy, fmt.Sprintf("an in-cluster client to the Service name %s: kube-proxy", h.name)
+		}
+	}
+	ing, host := in.routingIngress()
+	for _, s := range in.svcs {
+		if _, ok := s.Annotations[labDeregisterLag]; ok {
+			why := fmt.Sprintf("Service %s has %s: the lab's ALB-like balancer", s.Name, labDeregisterLag)
+			if ing != nil {
+				// The lab's Traefik front routes the same Service: the
+				// cluster cannot tell which of the two the target is.
+				why += fmt.Sprintf("; Ingress %s also routes host %s to it: give --front ingress if the load goes through it", ing.Name, host)
+			}
+			return ALB, why
+		}
+	}
+	for _, s := range in.svcs {
 		if s.Spec.Type != corev1.ServiceTypeLoadBalancer {
 			continue
 		}
 		if t := strings.ToLower(s.Annotations[awsLBType]); t == "nlb" || t == "external" || t == "nlb-ip" {
-			return NLB, fmt.Sprintf("Service %s is a LoadBalancer with %s: %s", s.Name, awsLBType, t), nil
+			return NLB, fmt.Sprintf("Service %s is a LoadBalancer with %s: %s", s.Name, awsLBType, t)
 		}
 	}
-	var ings []networkingv1.Ingress
-	il, err := client.NetworkingV1().Ingresses(r.Namespace).List(ctx, metav1.ListOptions{})
-	switch {
-	case apierrors.IsForbidden(err):
-		skipped = append(skipped, "ingresses")
-	case err != nil:
-		return Unknown, "", fmt.Errorf("listing ingresses in namespace %s: %w", r.Namespace, err)
-	default:
-		for _, ing := range il.Items {
-			if backsAny(ing, r.Services) {
-				ings = append(ings, ing)
-			}
-		}
-	}
-	for _, ing := range ings {
+	for _, ing := range in.ings {
 		if class := ingressClass(ing); class == "alb" {
-			return ALB, fmt.Sprintf("Ingress %s of class alb routes to the Service: the AWS Load Balancer Controller", ing.Name), nil
+			return ALB, fmt.Sprintf("Ingress %s of class alb routes to the Service: the AWS Load Balancer Controller", ing.Name)
 		}
 		for k := range ing.Annotations {
 			if strings.HasPrefix(k, albPrefix) {
-				return ALB, fmt.Sprintf("Ingress %s has %s* annotations: the AWS Load Balancer Controller", ing.Name, albPrefix), nil
+				return ALB, fmt.Sprintf("Ingress %s has %s* annotations: the AWS Load Balancer Controller", ing.Name, albPrefix)
 			}
 		}
 	}
-	hosts := targetHosts(r.Targets, r.HostHeader)
-	for _, ing := range ings {
-		for _, rule := range ing.Spec.Rules {
-			if rule.HTTP == nil || !hostMatches(rule.Host, hosts) || !routesTo(rule.HTTP.Paths, r.Services) {
+	if ing != nil {
+		class := ingressClass(*ing)
+		if class == "" {
+			class = "default"
+		}
+		return Ingress, fmt.Sprintf("Ingress %s (class %s) routes host %s to the Service", ing.Name, class, host)
+	}
+	return Unknown, ""
+}
+
+// routingIngress is the first Ingress with a rule that routes one of the
+// load's hosts to one of the Services, and that rule's host ("*" for any).
+func (in *inference) routingIngress() (*networkingv1.Ingress, string) {
+	for i := range in.ings {
+		for _, rule := range in.ings[i].Spec.Rules {
+			if rule.HTTP == nil || !hostMatches(rule.Host, in.hosts) || !routesTo(rule.HTTP.Paths, in.Services) {
 				continue
 			}
-			class := ingressClass(ing)
-			if class == "" {
-				class = "default"
+			if rule.Host == "" {
+				return &in.ings[i], "*"
 			}
-			host := rule.Host
-			if host == "" {
-				host = "*"
-			}
-			return Ingress, fmt.Sprintf("Ingress %s (class %s) routes host %s to the Service", ing.Name, class, host), nil
+			return &in.ings[i], rule.Host
 		}
 	}
-	if dyn != nil {
-		name, err := httpRoute(ctx, dyn, r)
-		switch {
-		case apierrors.IsForbidden(err):
-			skipped = append(skipped, "httproutes")
-		case apierrors.IsNotFound(err) || isNoResource(err):
-			// No Gateway API CRDs: no HTTPRoute.
-		case err != nil:
-			return Unknown, "", fmt.Errorf("listing httproutes in namespace %s: %w", r.Namespace, err)
-		case name != "":
-			return Gateway, fmt.Sprintf("HTTPRoute %s sends to the Service: a Gateway API front", name), nil
-		}
-	}
-	for _, h := range hosts {
-		if h.header {
-			continue
-		}
-		for _, s := range svcs {
-			if slices.Contains(s.Spec.ClusterIPs, h.name) || s.Spec.ClusterIP == h.name {
-				return KubeProxy, withSkipped(fmt.Sprintf("an in-cluster client to the ClusterIP of Service %s: kube-proxy", s.Name)), nil
-			}
-		}
-		if r.Attackers && serviceName(h.name, r.Namespace, r.Services) {
-			return KubeProxy, withSkipped(fmt.Sprintf("an in-cluster client to the Service name %s: kube-proxy", h.name)), nil
-		}
-	}
-	return Unknown, withSkipped("could not tell from the Service, Ingresses and HTTPRoutes: give --front"), nil
+	return nil, ""
 }
 
 // host is a host the load asks for: a target URL's, or the Host header's.

@@ -80,6 +80,20 @@ func TestInfer(t *testing.T) {
 			wantWhy: "Service web has lab.rollcheck.dev/lb-deregister-lag: the lab's ALB-like balancer",
 		},
 		{
+			name:    "a target at the ClusterIP is kube-proxy even when the Service has the lab's balancer",
+			objs:    []runtime.Object{lab},
+			req:     Request{Targets: []string{"http://10.96.0.20/"}, Attackers: true},
+			want:    KubeProxy,
+			wantWhy: "ClusterIP of Service web",
+		},
+		{
+			name:    "the lab's balancer and a host-less Ingress to the same Service: alb, saying the Ingress could be the front",
+			objs:    []runtime.Object{lab, ingress("demo", "traefik", "", "web", nil)},
+			req:     Request{Targets: []string{"http://127.0.0.1:8080/"}},
+			want:    ALB,
+			wantWhy: "; Ingress demo also routes host * to it: give --front ingress if the load goes through it",
+		},
+		{
 			name:    "a LoadBalancer Service of aws-load-balancer-type external is an NLB",
 			objs:    []runtime.Object{nlb},
 			req:     Request{Targets: []string{"http://lb.example.com/"}},
@@ -182,12 +196,12 @@ func TestInferSkipsForbiddenLists(t *testing.T) {
 	dyn.PrependReactor("list", "httproutes", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "gateway.networking.k8s.io", Resource: "httproutes"}, "", nil)
 	})
-	got, why, err := Infer(context.Background(), c, dyn, Request{Namespace: "shop", Services: []string{"web"}, Targets: []string{"http://10.96.0.20/"}})
+	got, why, err := Infer(context.Background(), c, dyn, Request{Namespace: "shop", Services: []string{"web"}, Targets: []string{"https://web.example.com/"}})
 	if err != nil {
 		t.Fatalf("a forbidden list is not an error, got %v", err)
 	}
-	if got != KubeProxy || !strings.Contains(why, "not allowed to list ingresses, httproutes") {
-		t.Errorf("Infer = %q, %q; want kube-proxy naming the lists skipped", got, why)
+	if got != Unknown || why != "could not tell from the Service, Ingresses and HTTPRoutes: give --front (not allowed to list ingresses, httproutes)" {
+		t.Errorf("Infer = %q, %q; want unknown naming the lists skipped", got, why)
 	}
 }
 

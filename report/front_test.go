@@ -12,8 +12,9 @@ import (
 
 // TestFrontInTheReport: the front the run assumed is in the JSON (valid
 // against the schema, read back as written), on one Front line of the
-// summary and of --details right before Load, within the width, and in the
-// HTML summary; a report without one has no such line.
+// summary (cut to one line) and of --details (whole) right before Load,
+// within the width, and in the HTML summary; a report without one has no
+// such line.
 func TestFrontInTheReport(t *testing.T) {
 	in := report.ExitsAtOnceInput()
 	in.Front = &report.Front{Name: "kube-proxy", Inferred: true, Why: "an in-cluster client to the ClusterIP of Service web: kube-proxy"}
@@ -44,9 +45,19 @@ func TestFrontInTheReport(t *testing.T) {
 			if i < 0 || j < i {
 				t.Errorf("at %d columns (details %v) no Front line before Load:\n%s", w, details, all)
 			}
-			if w == 160 && !strings.Contains(all, want) {
+			if (w == 160 || details) && !strings.Contains(strings.Join(strings.Fields(all), " "), strings.Join(strings.Fields(want), " ")) {
 				t.Errorf("at 160 columns (details %v) the Front line is not %q", details, want)
 			}
+		}
+	}
+
+	// A PASS keeps its dozen lines with a front (the summary gives the
+	// front one line; --details the whole why).
+	toBe := report.ToBeInput()
+	toBe.Front = in.Front
+	for _, w := range widths {
+		if lines := text(t, report.Build(toBe), render.TextOptions{Width: w}); len(lines) > 12 {
+			t.Errorf("to-be with a front at %d columns: %d lines, want at most 12:\n%s", w, len(lines), strings.Join(lines, "\n"))
 		}
 	}
 

@@ -12,10 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/attackers"
+	"github.com/rollcheck/rollcheck/front"
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/rollout"
 )
@@ -26,6 +28,9 @@ type Clients struct {
 	// Attackers reaches attacker pods (logs, port-forward); needed with
 	// Config.Attackers.
 	Attackers attackers.Transport
+	// Dynamic reads the Gateway API's HTTPRoutes when the front is
+	// inferred; nil: none are looked for.
+	Dynamic dynamic.Interface
 }
 
 // Config is one run, parsed and checked by the caller. Durations are as the
@@ -61,6 +66,9 @@ type Config struct {
 
 	Attack     attack.Config
 	Thresholds report.Thresholds
+	// Front is what carries the load to the pods as the user named it
+	// (--front); "" or front.Auto infers it before the rollout.
+	Front front.Name
 	// Attackers, when set, sends the load from pods in the cluster
 	// (check/attackers.go) instead of from this process.
 	Attackers *Attackers

@@ -41,6 +41,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		rep.warning(w)
 	}
 	findings := preflight.Check(pin, preflight.Options{})
+	fr := resolveFront(ctx, clients, &cfg, p.services(), rep.warning)
 	if err := inClusterTargets(ctx, client, &cfg); err != nil {
 		return report.Input{}, err
 	}
@@ -120,6 +121,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		NotDrained:    ph.notDrained,
 		Attackers:     fleet.inputs(),
 		TLS:           targetTLS(cfg.Attack),
+		Front:         fr,
 	}, nil
 }
 

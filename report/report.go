@@ -107,6 +107,9 @@ type Input struct {
 	// TLS is how the https targets' certificates were checked; nil when
 	// no target is https.
 	TLS *TargetTLS
+	// Front is what carried the load to the pods (nil: not known, as in
+	// reports written before it).
+	Front *Front
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -196,6 +199,9 @@ type Report struct {
 	Connections *Connections `json:"connections,omitempty"`
 	// Attackers are the pods that sent the load (--attackers).
 	Attackers []Attacker `json:"attackers,omitempty"`
+	// Front is what carried the load to the pods, given or inferred;
+	// absent in reports written before it.
+	Front *Front `json:"front,omitempty"`
 }
 
 // Build computes the report, including the verdict and its reasons.
@@ -281,7 +287,7 @@ func Build(in Input) *Report {
 	r.DisruptedSeconds = disrupted(a.Buckets, a.BucketWidth)
 	r.FailuresByPod = failuresByPod(a.FailureList)
 	d := diagnosis.Diagnose(diagnosis.Input{Attack: a, Events: in.Events, Outcome: in.Outcome, Services: in.Services,
-		Spec: in.Spec, Settings: in.Settings, SwitchService: in.SwitchService, Options: in.Diagnosis})
+		Spec: in.Spec, Settings: in.Settings, SwitchService: in.SwitchService, Front: frontName(in.Front), Options: in.Diagnosis})
 	r.Causes, r.Measurements, r.Attribution, r.Attributed = d.Causes, d.Measurements, d.Attribution, d.Attributed
 	if r.Causes == nil {
 		r.Causes = []Cause{}
@@ -297,6 +303,7 @@ func Build(in Input) *Report {
 	markUncertain(r, in)
 	r.Recommendations = d.Recommend(r.Causes)
 	r.Attackers = buildAttackers(in.Attackers)
+	r.Front = in.Front
 	r.Checks = append(checks(r, in), attackersCheck(r.Attackers)...)
 	completionUnseen(r, in)
 	r.Verdict, r.Reasons = decide(r.Checks)

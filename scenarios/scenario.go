@@ -109,6 +109,8 @@ type Load struct {
 	TargetCA         string `json:"targetCA,omitempty"`
 	TargetInsecure   *bool  `json:"targetInsecure,omitempty"`
 	TargetServerName string `json:"targetServerName,omitempty"`
+	// Front is --front: alb, nlb, kube-proxy, ingress, gateway or auto.
+	Front string `json:"front,omitempty"`
 }
 
 // Phases are the durations of the run's parts.

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -45,6 +46,20 @@ func (f *factory) KubeClient() (kubernetes.Interface, error) {
 		return nil, configError{fmt.Errorf("loading kubeconfig: %w", err)}
 	}
 	return kubernetes.NewForConfig(cfg)
+}
+
+// DynamicClient returns the client that reads resources rollcheck has no
+// types for (the Gateway API's HTTPRoutes); nil, with no error, when the
+// cluster client is a test's (it then looks for none).
+func (f *factory) DynamicClient() (dynamic.Interface, error) {
+	if f.kube != nil {
+		return nil, nil
+	}
+	cfg, err := f.flags.ToRESTConfig()
+	if err != nil {
+		return nil, configError{fmt.Errorf("loading kubeconfig: %w", err)}
+	}
+	return dynamic.NewForConfig(cfg)
 }
 
 // Namespace is the namespace of --namespace or the kubeconfig context, and

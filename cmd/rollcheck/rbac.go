@@ -76,8 +76,10 @@ them.
 
 A blue/green switch finds its Deployments from the Service at run time, so
 its Role grants get on any Deployment of the namespace. A run also lists
-Ingresses and gets its Namespace for the preflight checks when it may; these
-are optional (the run warns without them) and left out of the Role.`,
+Ingresses and gets its Namespace for the preflight checks, and lists
+Ingresses and HTTPRoutes to infer the front (--front auto), when it may;
+these are optional (the run warns, or the front's why says what it could not
+read) and left out of the Role.`,
 		Example: rbacExample,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

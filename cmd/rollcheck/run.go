@@ -17,6 +17,7 @@ import (
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/check"
+	"github.com/rollcheck/rollcheck/front"
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/report/render"
 	"github.com/rollcheck/rollcheck/rollout"
@@ -92,6 +93,8 @@ type RunOptions struct {
 	ReportHTML  string
 	Results     string
 	SkipAccess  bool
+	// Front is --front: what carries the load to the pods, or auto.
+	Front string
 
 	// ReportOpenMetrics is the file of the run's results as OpenMetrics.
 	ReportOpenMetrics string
@@ -186,6 +189,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
 	fl.StringVar(&o.ReportOpenMetrics, "report-openmetrics", "", "write the results (verdict, requests, failures by class and cause, disrupted time, rollout duration, routing lag) in the OpenMetrics text format to this file, for the node exporter's textfile collector or a Pushgateway")
 	o.Text.add(fl)
+	fl.StringVar(&o.Front, "front", string(front.Auto), "what carries the load to the pods: alb, nlb, kube-proxy, ingress, gateway, or auto (inferred before the rollout from the Service's type and annotations, an Ingress or HTTPRoute for it, a ClusterIP target); the report says which and why, and the diagnosis reads it")
 	fl.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
 	addAttackerFlags(fl, o)
 	return cmd
@@ -293,6 +297,7 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 		setB("target-insecure", &o.TargetInsecure, s.Load.TargetInsecure)
 	}
 	setS("target-server-name", &o.TargetServerName, s.Load.TargetServerName)
+	setS("front", &o.Front, s.Load.Front)
 	if s.Load.PodHeader != nil {
 		setS("pod-header", &o.PodHeader, *s.Load.PodHeader)
 	}
@@ -317,6 +322,7 @@ func (o *RunOptions) Validate() error {
 	if len(o.Targets) == 0 {
 		return errors.New("no target: give --target URL (or load.targets in the scenario)")
 	}
+	var err error
 	cfg := check.Config{
 		Namespace:      o.Namespace,
 		Service:        o.Service,
@@ -329,6 +335,9 @@ func (o *RunOptions) Validate() error {
 		SkipAccess:     o.SkipAccess,
 		InCluster:      inCluster(),
 		Now:            o.f.now,
+	}
+	if cfg.Front, err = front.Parse(o.Front); err != nil {
+		return err
 	}
 	if err := o.validateAction(&cfg); err != nil {
 		return err
@@ -506,6 +515,9 @@ func (o *RunOptions) Run(ctx context.Context) error {
 	st := newStatusLine(o.ErrOut)
 	cfg.Progress, cfg.ProgressEvery = st.show, st.every()
 	clients := check.Clients{Kube: client}
+	if clients.Dynamic, err = o.f.DynamicClient(); err != nil {
+		return err
+	}
 	if cfg.Attackers != nil {
 		if clients.Attackers, err = o.attackerTransport(client); err != nil {
 			return err

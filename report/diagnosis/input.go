@@ -28,6 +28,9 @@ type Input struct {
 	// SwitchService names the Service of a blue/green switch to Spec's
 	// Deployment ("" for other actions): advice is about the switch then.
 	SwitchService string
+	// Front is what carried the load to the pods (alb, nlb, kube-proxy,
+	// ingress, gateway; "" unknown), for the rules that depend on it.
+	Front string
 	// Options tune the attribution windows; zero values take defaults.
 	Options Options
 }

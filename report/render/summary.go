@@ -48,6 +48,7 @@ type summary struct {
 	Fixes       []report.Recommendation // the recommendations that still apply
 	Right       []string                // settings already as recommended
 	Preflight   string                  // "3 findings (1 error): rule, rule"
+	Front       string                  // "Front     kube-proxy (--front)"; "" when the report has none
 	Load        string
 	Streams     string
 	Rollout     string
@@ -82,6 +83,7 @@ func summarize(r *report.Report) summary {
 		Verdict: r.Verdict,
 		Subject: fmt.Sprintf("%s (%s) in namespace %s", r.Workload(), r.Rollout.Action, r.Rollout.Namespace),
 		Reasons: append(slices.Clone(r.Reasons), prefixed("and the run did not see all: ", r.Unseen())...),
+		Front:   frontLine(r),
 		Load:    loadLine(r),
 		Rollout: rolloutLine(r, t0),
 	}
@@ -178,6 +180,19 @@ func classesText(by map[string]int) string {
 // shortField is a recommendation's field without the pod template's path,
 // which every such field shares.
 func shortField(f string) string { return strings.TrimPrefix(f, "spec.template.spec.") }
+
+// frontLine says which front the run assumed and how it knew: "" for a
+// report without one (written before fronts were recorded).
+func frontLine(r *report.Report) string {
+	f := r.Front
+	if f == nil {
+		return ""
+	}
+	if !f.Inferred {
+		return fmt.Sprintf("Front     %s (--front)", f.Name)
+	}
+	return fmt.Sprintf("Front     %s (inferred: %s)", f.Name, f.Why)
+}
 
 func loadLine(r *report.Report) string {
 	l := r.Load

@@ -171,6 +171,11 @@ func (o TextOptions) layout(s summary, lv summaryLevel) []string {
 		}
 		b.add("", field, p, 2)
 	}
+	if s.Front != "" {
+		// One line, so that a PASS still fits its dozen lines; --details
+		// and the HTML give the whole why.
+		b.add("", field, s.Front, 1)
+	}
 	for _, l := range []string{s.Load, s.Streams, s.Rollout, s.Attackers, s.Measured} {
 		if l != "" {
 			b.add("", field, l, 3)

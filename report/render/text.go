@@ -73,6 +73,9 @@ func (o TextOptions) Write(r *report.Report, w io.Writer) error {
 	o.writeDiagnosis(r, p, t0)
 	o.writePreflight(r, p)
 	l := r.Load
+	if f := frontLine(r); f != "" {
+		p.Line(f)
+	}
 	p.Line(loadLine(r))
 	p.Line(rolloutLine(r, t0))
 	p.Line(fmt.Sprintf("Disrupted %.1fs (buckets of %s with a failure)", r.DisruptedSeconds, format.Secs(r.BucketWidth)))

@@ -61,8 +61,13 @@ func TestRecreateThroughKubeProxyIsNoReadyEndpoints(t *testing.T) {
 	diagFreshDemo(t, diagService("2s")+"---\n"+spec.manifest())
 	r := rollcheck(t, "deployment/demo", "--restart", "--target", lab.kubeProxyURL+"/",
 		"--rate", "100/s", "--timeout", "5s", "--baseline", "3s", "--settle", "3s",
-		"--max-failures", "0", "--pod-header", diagPodHeaders)
+		"--max-failures", "0", "--pod-header", diagPodHeaders, "--front", "kube-proxy")
 	diagLog(t, "Recreate through kube-proxy", r)
+	// The host reaches kube-proxy through the lab's forwarder, which no
+	// cluster object shows: the front is given, and the report says so.
+	if f := r.report.Front; f == nil || f.Name != "kube-proxy" || f.Inferred {
+		t.Errorf("front %+v, want kube-proxy as given", f)
+	}
 	c := diagWantPrimary(t, r, "NO_READY_ENDPOINTS")
 	if c.Confidence != report.ConfidenceHigh {
 		t.Errorf("NO_READY_ENDPOINTS at %s confidence, want high: rollcheck measured the empty window", c.Confidence)

@@ -33,6 +33,11 @@ func TestFiftyReplicasSummaryStaysShort(t *testing.T) {
 	if r.code != exitcode.Fail || r.report.Load.Failures == 0 {
 		t.Fatalf("exit %d with %d failures, want a FAIL", r.code, r.report.Load.Failures)
 	}
+	// The demo Service carries the lab balancer's annotation: the front
+	// is inferred as the ALB-like one, and the summary says why.
+	if f := r.report.Front; f == nil || f.Name != "alb" || !f.Inferred || !strings.Contains(r.stdout, "Front     alb (inferred") {
+		t.Errorf("front %+v, want alb inferred, named in the summary", f)
+	}
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	if len(lines) >= 45 {
 		t.Errorf("the default text is %d lines, want fewer than 45", len(lines))

@@ -265,11 +265,13 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			pods[it.pod] = p
 			code = classify(p, it, preStop, opt)
 			basis = []string{"the response named its pod"}
-		case windowable(it.class) && steps.count(it.t) == 0:
+		case (windowable(it.class) || it.class == attack.Class4xx) && steps.count(it.t) == 0:
 			// The Service had no ready endpoint when the request was
 			// sent: whatever the front made of it (a 503, a refusal, a
-			// reset from a forwarder, a timeout), that window is its
-			// cause first, and no pod's routing lag explains it.
+			// reset from a forwarder, a timeout, Traefik's own 404 once
+			// the route has no endpoint), that window is its cause
+			// first, and no pod's routing lag explains it. A response
+			// that named its pod is the pod's (the case above).
 			code = NoReadyEndpoints
 			basis = []string{"the Service had no ready endpoint when the request was sent (its EndpointSlices, as rollcheck watched them)"}
 		case it.class == attack.Class503 && steps.zeroWithin(it.t, opt.RegistrationWindow):

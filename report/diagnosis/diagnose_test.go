@@ -208,6 +208,30 @@ func TestCauses(t *testing.T) {
 			},
 		},
 		{
+			// Traefik drops a route with no serving endpoint and answers
+			// 404 itself: no pod header, and the Service empty.
+			name: "a front's own 404s while no endpoint is ready are no ready endpoints",
+			timeline: func() *timeline {
+				tl := newTimeline()
+				tl.Running("web-old-a")
+				tl.Deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
+				tl.Started("web-new-a", 12.3, 12.5, 15.0)
+				tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(12.0)
+				tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(15.1), at(29.9)
+				for s := 12.1; s < 15.0; s += 0.05 {
+					tl.Fail(s, attack.Class4xx, "", 2*time.Millisecond)
+				}
+				return tl
+			},
+			spec: deployment(func(d *appsv1.Deployment) {
+				d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+			}),
+			want:     NoReadyEndpoints,
+			only:     true,
+			evidence: []string{"4xx", "while the Service had 0 ready endpoints"},
+			rec:      "spec.strategy.type",
+		},
+		{
 			name: "503s just after endpoints came back from zero, before the LB registered them, are still no ready endpoints",
 			timeline: func() *timeline {
 				tl := newTimeline()

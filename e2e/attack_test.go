@@ -27,13 +27,7 @@ func TestAttackerPodStreamsItsResults(t *testing.T) {
 		image = rollcheckImage(t) // make image's archive, as up imported it
 		// In the pod's network namespace: the Service's ClusterIP through
 		// kube-proxy.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		svc, err := lab.client.CoreV1().Services("default").Get(ctx, "demo", metav1.GetOptions{})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		target = fmt.Sprintf("http://%s:%d/", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
+		target = clusterIPURL(t, "demo")
 	}
 	const name = "attacker-e2e"
 	kubectl(t, "delete", "pod", name, "--ignore-not-found", "--wait", "--timeout", "60s")
@@ -117,4 +111,17 @@ spec:
 		t.Errorf("results by serving pod %v: every answer should name a demo pod", pods)
 	}
 	t.Logf("attacker pod: %d results, %d beacons, achieved %.1f/s, served by %v", counts[attack.RecordResult], counts[attack.RecordBeacon], end.AchievedRate, pods)
+}
+
+// clusterIPURL is http://CLUSTERIP:PORT/ of Service default/NAME's first
+// port: what a client in the cluster dials, through kube-proxy.
+func clusterIPURL(t *testing.T, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	svc, err := lab.client.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("http://%s:%d/", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
 }

@@ -12,6 +12,7 @@ var predictors = map[CauseCode][]string{
 	TerminatingPodStillRouted: {preflight.RuleNoPreStop, preflight.RulePreStopShorterThanLag, preflight.RuleNoPodReadinessGate},
 	LBDeregistrationLag:       {preflight.RuleNoPreStop, preflight.RulePreStopShorterThanLag, preflight.RuleDeregistrationNotAboveGrace},
 	InflightCut:               {preflight.RuleGracePeriodTooShort, preflight.RuleShellFormEntrypoint},
+	KeptConnectionClosed:      {preflight.RuleShellFormEntrypoint},
 	NoReadyEndpoints:          {preflight.RuleRecreateStrategy, preflight.RuleRollingUpdateNoReadyPods, preflight.RuleSingleReplica},
 	NewPodNotServing:          {preflight.RuleNoReadinessProbe, preflight.RuleMinReadySecondsZero, preflight.RuleNoPodReadinessGate},
 }

@@ -32,7 +32,8 @@ var verdictColors = map[report.Verdict]string{report.Pass: "#2e7d32", report.Inc
 // causeColors colour the causes' bars; a cause not listed takes grey.
 var causeColors = map[report.CauseCode]string{
 	report.TerminatingPodStillRouted: "#d32f2f", report.LBDeregistrationLag: "#7b1fa2", report.InflightCut: "#f57c00",
-	report.NoReadyEndpoints: "#1976d2", report.NewPodNotServing: "#0097a7", report.Unattributed: "#616161",
+	report.NoReadyEndpoints: "#1976d2", report.NewPodNotServing: "#0097a7", report.KeptConnectionClosed: "#5d4037",
+	report.Unattributed: "#616161",
 }
 
 // trendRun is one run on the page.

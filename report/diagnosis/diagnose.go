@@ -19,7 +19,13 @@ const (
 	InflightCut               CauseCode = "INFLIGHT_CUT"
 	NoReadyEndpoints          CauseCode = "NO_READY_ENDPOINTS"
 	NewPodNotServing          CauseCode = "NEW_POD_NOT_SERVING"
-	Unattributed              CauseCode = "UNATTRIBUTED"
+	// KeptConnectionClosed: through a front that pins connections
+	// (kube-proxy, an NLB), a terminating pod closed or reset a kept-alive
+	// connection under a request. The connection was routed when it was
+	// opened; only the pod's graceful close of its connections ends it
+	// cleanly, and a preStop only delays it.
+	KeptConnectionClosed CauseCode = "KEPT_CONNECTION_CLOSED"
+	Unattributed         CauseCode = "UNATTRIBUTED"
 )
 
 // Ways a failure is tied to a pod.
@@ -210,6 +216,7 @@ type preStops struct {
 // pre says what the Deployment's preStop hooks are.
 func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	preStop := pre.serving
+	fm := frontOf(in.Front)
 	opt = opt.withDefaults()
 	pods := lifecycles(in.Events)
 	for name, t := range a.FirstByPod {
@@ -226,7 +233,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	if t0.IsZero() && len(in.Events) > 0 {
 		t0 = in.Events[0].Time
 	}
-	w := &weigher{x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, preStopKnown: pre.known, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0, listening: listensWhenReady(in), buckets: a.Buckets, bucketWidth: a.BucketWidth}
+	w := &weigher{x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, preStopKnown: pre.known, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0, listening: listensWhenReady(in), buckets: a.Buckets, bucketWidth: a.BucketWidth, front: fm}
 
 	accs := map[CauseCode]*causeAcc{}
 	acc := func(code CauseCode) *causeAcc {
@@ -285,7 +292,15 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			if wg.p != nil {
 				p, by, conf, basis = wg.p, ByTimeWindow, wg.conf, wg.basis[:]
 			}
-			code = wg.code(it, preStop, opt)
+			code = fm.keptCode(it, wg.code(it, preStop, opt))
+			switch {
+			case code == KeptConnectionClosed:
+				basis = append(basis, "through "+fm.via)
+			case it.class == attack.ClassTimeout && fm.dialsPodIPs && (code == TerminatingPodStillRouted || code == LBDeregistrationLag):
+				// Sent at it.t to a pod that had gone: its IP no longer
+				// answered, and the request waited for its deadline.
+				basis = append(basis, "timed out through "+fm.name+", which dials the pod's IP: a request still sent to a gone pod meets a dead address and waits for its deadline")
+			}
 		default:
 			code = Unattributed
 		}
@@ -339,6 +354,8 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			case InflightCut:
 				p.terminatingFailures += it.n
 				longestCut = max(longestCut, it.lat)
+			case KeptConnectionClosed:
+				p.terminatingFailures += it.n
 			case NewPodNotServing:
 				p.newFailures += it.n
 				if conf == ConfidenceHigh {
@@ -349,7 +366,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			c.add(it, "")
 		}
 		if o := wg.alt; o.p != nil {
-			altCode := weighing{p: o.p, kind: o.kind}.code(it, preStop, opt)
+			altCode := fm.keptCode(it, weighing{p: o.p, kind: o.kind}.code(it, preStop, opt))
 			al := c.alts[altCode]
 			if al == nil {
 				al = &altAcc{pods: map[string]int{}}
@@ -390,7 +407,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	for _, k := range order {
 		d.Attributed = append(d.Attributed, *groups[k])
 	}
-	d.Measurements = measure(in, a, pods, steps, preStop, pre.byContainer)
+	d.Measurements = measure(in, a, pods, steps, preStop, pre.byContainer, fm)
 	if longestCut > 0 {
 		d.Measurements.LongestCut = secsPtr(longestCut)
 	}

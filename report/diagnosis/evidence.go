@@ -70,12 +70,14 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 	name := top(c.pods)
 	p := pods[name]
 	e := telling{c: c, p: p, name: name, more: andMore(len(c.pods) - 1), classes: classList(c.byClass), t0: t0,
-		window: fmt.Sprintf("%s to %s", format.Offset(t0, c.from), format.Offset(t0, c.to))}
+		window: fmt.Sprintf("%s to %s", format.Offset(t0, c.from), format.Offset(t0, c.to)), fm: w.front}
 	switch c.code {
 	case TerminatingPodStillRouted, LBDeregistrationLag:
 		out.Evidence = e.routed(preStop)
 	case InflightCut:
 		out.Evidence = e.inflight()
+	case KeptConnectionClosed:
+		out.Evidence = e.kept()
 	case NoReadyEndpoints:
 		out.Evidence = e.noReady(steps, m)
 	case NewPodNotServing:
@@ -165,6 +167,7 @@ type telling struct {
 	name, more, classes string
 	window              string
 	t0                  time.Time
+	fm                  frontModel
 }
 
 // unattributed is the evidence of failures no pod explains.

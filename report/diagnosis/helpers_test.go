@@ -6,6 +6,7 @@ package diagnosis
 import (
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/report/internal/fixture"
 )
 
@@ -48,4 +49,39 @@ func build(in Input) *run {
 		n = in.Attack.Failures
 	}
 	return &run{Result: d, Recommendations: d.Recommend(d.Causes), Failures: n}
+}
+
+// exitReportedLate is web-old-a deleted at 12 s with its exit reported
+// only at 14 s (a real kubelet, no finishedAt to bound it), beside
+// web-old-b, which keeps serving.
+func exitReportedLate() *timeline {
+	tl := newTimeline()
+	tl.Running("web-old-a")
+	tl.Running("web-old-b")
+	tl.Deleted("web-old-a", 12, 12.02, 14, 0, 14.1)
+	return tl
+}
+
+// keptFails records failures of class every step seconds from from to to,
+// each on a connection kept from an earlier request.
+func keptFails(tl *timeline, from, to, step float64, class attack.Class) {
+	n := len(tl.A.FailureList)
+	tl.Fails(from, to, step, class, "")
+	for i := n; i < len(tl.A.FailureList); i++ {
+		f := &tl.A.FailureList[i]
+		f.Reused, f.Stream = true, attack.StreamReused
+	}
+}
+
+// refusedThenKeptReset is exitReportedLate with new connections refused
+// from 14.05 s to 14.95 s (after the exit) and kept ones reset from
+// 15.05 s to 15.45 s.
+func refusedThenKeptReset() *timeline {
+	tl := exitReportedLate()
+	tl.Fails(14.05, 15.0, 0.1, attack.ClassRefused, "")
+	for i := range tl.A.FailureList {
+		tl.A.FailureList[i].Stream = attack.StreamNew
+	}
+	keptFails(tl, 15.05, 15.5, 0.1, attack.ClassReset)
+	return tl
 }

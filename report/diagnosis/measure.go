@@ -91,7 +91,7 @@ func secsPtr(d time.Duration) *float64 {
 }
 
 // measure computes the per-pod durations and the minimum ready endpoints.
-func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps, preStop time.Duration, preStops map[string]time.Duration) Measurements {
+func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps, preStop time.Duration, preStops map[string]time.Duration, fm frontModel) Measurements {
 	m := Measurements{TerminatingPods: []TerminatingPod{}, NewPods: []NewPod{}}
 	names := make([]string, 0, len(pods))
 	for n := range pods {
@@ -144,7 +144,12 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 			last := time.Time{}
 			if !p.lastOK.IsZero() && !p.lastOK.Before(p.del) {
 				tp.UnreadyToLastSuccess = secsPtr(p.lastOK.Sub(ref))
-				last = p.lastOK
+				// Through a front that pins connections, a late success
+				// may have come over a connection kept since before the
+				// endpoint turned not-ready: it shows no routing then.
+				if !fm.pins {
+					last = p.lastOK
+				}
 			}
 			if !p.lastRouted.IsZero() {
 				tp.UnreadyToLastRoutedFail = secsPtr(p.lastRouted.Sub(ref))

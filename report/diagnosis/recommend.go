@@ -204,6 +204,7 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 	if g, ok := graceAdvice(s, causes, m, slowest, pre); ok {
 		out = append(out, g)
 	}
+	out = append(out, keptAdvice(s, causes, m)...)
 	out = append(out, noReadyAdvice(s, causes, m)...)
 	return append(out, newPodAdvice(s, causes, m)...)
 }

@@ -143,7 +143,13 @@ func (e telling) routed(preStop time.Duration) string {
 		ref, refName = p.del, "its deletion"
 	}
 	last := p.lastRouted
-	if p.lastOK.After(last) {
+	switch {
+	case !p.lastOK.After(last):
+	case e.fm.pins:
+		// Its late successes may have come over connections kept since
+		// before: they show no routing.
+		fmt.Fprintf(&b, ", its kept connections still served until %s after %s", format.Sec(p.lastOK.Sub(ref)), refName)
+	default:
 		last = p.lastOK
 	}
 	switch {

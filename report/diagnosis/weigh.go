@@ -95,6 +95,8 @@ type weigher struct {
 	listening bool
 	lastKind  kind
 	lastT     time.Time
+	// front is what carried the load to the pods, as far as known.
+	front frontModel
 	// buckets are the load's buckets (width bucketWidth): whether the
 	// load kept sending during a pause of a pod's failures.
 	buckets     []attack.Bucket

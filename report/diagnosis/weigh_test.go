@@ -484,24 +484,8 @@ func deref(p *float64) any {
 // Stream kinds as evidence (--connections): what a failure's connection
 // says about which explanation fits it.
 func TestConnectionKindAsEvidence(t *testing.T) {
-	// web-old-a is deleted at 12 s and its exit is reported only at 14 s
-	// (a real kubelet, no finishedAt to bound it); web-old-b keeps
-	// serving. The app closes its kept connections on SIGTERM.
-	base := func() *timeline {
-		tl := newTimeline()
-		tl.Running("web-old-a")
-		tl.Running("web-old-b")
-		tl.Deleted("web-old-a", 12, 12.02, 14, 0, 14.1)
-		return tl
-	}
-	kept := func(tl *timeline, from, to, step float64, class attack.Class) {
-		n := len(tl.A.FailureList)
-		tl.Fails(from, to, step, class, "")
-		for i := n; i < len(tl.A.FailureList); i++ {
-			f := &tl.A.FailureList[i]
-			f.Reused, f.Stream = true, attack.StreamReused
-		}
-	}
+	// The app closes its kept connections on SIGTERM.
+	base, kept := exitReportedLate, keptFails
 	t.Run("an EOF on a kept connection that ended between the deletion and the reported exit is an in-flight cut, and measures no routing lag", func(t *testing.T) {
 		tl := base()
 		kept(tl, 13.2, 13.5, 0.1, attack.ClassEOF)
@@ -529,12 +513,7 @@ func TestConnectionKindAsEvidence(t *testing.T) {
 		}
 	})
 	t.Run("with both streams, new connections refused after the exit measure the routing lag; kept connections reset after it do not", func(t *testing.T) {
-		tl := base()
-		tl.Fails(14.05, 15.0, 0.1, attack.ClassRefused, "")
-		for i := range tl.A.FailureList {
-			tl.A.FailureList[i].Stream = attack.StreamNew
-		}
-		kept(tl, 15.05, 15.5, 0.1, attack.ClassReset)
+		tl := refusedThenKeptReset()
 		r := build(tl.input(deployment()))
 		if c := r.Causes[0]; c.Code != TerminatingPodStillRouted && c.Code != LBDeregistrationLag || c.Confidence != ConfidenceHigh || c.Failures != r.Failures {
 			t.Fatalf("causes %+v, want web-old-a still routed for every failure, confidence high", r.Causes)

@@ -96,44 +96,55 @@ func TestRecreateThroughKubeProxyIsNoReadyEndpoints(t *testing.T) {
 // path. Each kept connection stays on the pod it was opened to (kube-proxy's
 // conntrack) until that pod dies under it, and a POST is not retried by
 // Go's client, so the resets and EOFs reach the report. Their fix is the
-// app's graceful shutdown, not a preStop (which only delays the reset); the
-// front is inferred from the ClusterIP target.
+// app's graceful close of its connections, not a preStop (which only
+// delays the reset): the same app draining with Connection: close passes.
+// The front is inferred from the ClusterIP target.
 func TestExitAtOnceThroughKubeProxyFromAttackers(t *testing.T) {
 	needRealNode(t)
-	spec := diagDeployment{replicas: 3, args: []string{"--shutdown=immediate"}, readiness: true}
-	diagFreshDemo(t, diagService("2s")+"---\n"+spec.manifest())
-	r := rollcheck(t, "deployment/demo", "--restart", "--target", clusterIPURL(t, "demo"), "--attackers", "2",
-		"--attacker-image", rollcheckImage(t), "--method", "POST", "--body", "x",
-		"--rate", "100/s", "--timeout", "5s", "--baseline", "3s", "--settle", "3s",
-		"--max-failures", "0", "--pod-header", diagPodHeaders)
-	diagLog(t, "exit at once through kube-proxy from attacker pods", r)
-	wantVerdict(t, r, exitcode.Fail, report.Fail)
-	if f := r.report.Front; f == nil || f.Name != "kube-proxy" || !f.Inferred {
-		t.Errorf("front %+v, want kube-proxy inferred from the ClusterIP target", f)
+	run := func(t *testing.T, spec diagDeployment) result {
+		diagFreshDemo(t, diagService("2s")+"---\n"+spec.manifest())
+		return rollcheck(t, "deployment/demo", "--restart", "--target", clusterIPURL(t, "demo"), "--attackers", "2",
+			"--attacker-image", rollcheckImage(t), "--method", "POST", "--body", "x",
+			"--rate", "100/s", "--timeout", "5s", "--baseline", "3s", "--settle", "3s",
+			"--max-failures", "0", "--pod-header", diagPodHeaders)
 	}
-	var kept *report.Cause
-	for i, c := range r.report.Causes {
-		if c.Code == report.KeptConnectionClosed {
-			kept = &r.report.Causes[i]
+	t.Run("exiting at once fails on kept connections, and the fix is the app's shutdown", func(t *testing.T) {
+		r := run(t, diagDeployment{replicas: 3, args: []string{"--shutdown=immediate"}, readiness: true})
+		diagLog(t, "exit at once through kube-proxy from attacker pods", r)
+		wantVerdict(t, r, exitcode.Fail, report.Fail)
+		if f := r.report.Front; f == nil || f.Name != "kube-proxy" || !f.Inferred {
+			t.Errorf("front %+v, want kube-proxy inferred from the ClusterIP target", f)
 		}
-	}
-	if kept == nil || kept.Failures == 0 {
-		t.Fatalf("no KEPT_CONNECTION_CLOSED among %v\n%s", diagCauseCodes(r), r.stdout)
-	}
-	for class := range kept.ByClass {
-		if class != "reset" && class != "eof" {
-			t.Errorf("KEPT_CONNECTION_CLOSED counts %d %s: only resets and EOFs on kept connections belong to it", kept.ByClass[class], class)
+		var kept *report.Cause
+		for i, c := range r.report.Causes {
+			if c.Code == report.KeptConnectionClosed {
+				kept = &r.report.Causes[i]
+			}
 		}
-	}
-	if !hasRecommendation(r, "shutdown on SIGTERM") {
-		t.Errorf("no graceful-shutdown recommendation: %+v", r.report.Recommendations)
-	}
-	// A preStop may answer new connections that kube-proxy still sent to
-	// the gone pod (refused), never the kept connections.
-	for _, rec := range r.report.Recommendations {
-		if strings.Contains(rec.Field, "preStop") && slices.Contains(rec.Causes, report.KeptConnectionClosed) {
-			t.Errorf("a preStop is recommended for kept connections: %+v", rec)
+		if kept == nil || kept.Failures == 0 {
+			t.Fatalf("no KEPT_CONNECTION_CLOSED among %v\n%s", diagCauseCodes(r), r.stdout)
 		}
-	}
-	t.Logf("kept connections closed: %d (%v); causes %v", kept.Failures, kept.ByClass, diagCauseCodes(r))
+		for class := range kept.ByClass {
+			if class != "reset" && class != "eof" {
+				t.Errorf("KEPT_CONNECTION_CLOSED counts %d %s: only resets and EOFs on kept connections belong to it", kept.ByClass[class], class)
+			}
+		}
+		if !hasRecommendation(r, "shutdown on SIGTERM") {
+			t.Errorf("no graceful-shutdown recommendation: %+v", r.report.Recommendations)
+		}
+		// A preStop may answer new connections that kube-proxy still sent
+		// to the gone pod (refused), never the kept connections.
+		for _, rec := range r.report.Recommendations {
+			if strings.Contains(rec.Field, "preStop") && slices.Contains(rec.Causes, report.KeptConnectionClosed) {
+				t.Errorf("a preStop is recommended for kept connections: %+v", rec)
+			}
+		}
+		t.Logf("kept connections closed: %d of %d failures (%v); causes %v", kept.Failures, r.report.Load.Failures, kept.ByClass, diagCauseCodes(r))
+	})
+	t.Run("draining with Connection: close passes", func(t *testing.T) {
+		r := run(t, diagDeployment{replicas: 3, args: []string{"--shutdown=graceful", "--drain=3s", "--drain-close"}, readiness: true, grace: 10})
+		diagLog(t, "drain with Connection: close through kube-proxy from attacker pods", r)
+		wantVerdict(t, r, exitcode.Pass, report.Pass)
+		t.Logf("%d of %d requests failed", r.report.Load.Failures, r.report.Load.Requests)
+	})
 }

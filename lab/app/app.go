@@ -35,12 +35,17 @@ const (
 // Options configures one app process.
 type Options struct {
 	// Address is the IP to listen on; empty means DefaultAddress.
-	Address        string
-	Port           int
-	PodName        string
-	Version        string
-	Shutdown       string
-	Drain          time.Duration
+	Address  string
+	Port     int
+	PodName  string
+	Version  string
+	Shutdown string
+	Drain    time.Duration
+	// DrainClose: while draining, every response carries Connection:
+	// close, so a client that keeps its connection opens a new one, which
+	// the front sends to a ready pod (the graceful close of kept
+	// connections that kube-proxy and an NLB need).
+	DrainClose     bool
 	Startup        time.Duration
 	Latency        time.Duration
 	ReadyOnSIGTERM bool
@@ -96,6 +101,7 @@ SIGTERM on itself and dies the same way.`,
 	f.IntVar(&o.Port, "port", 0, "port to listen on (default $PORT)")
 	f.StringVar(&o.Shutdown, "shutdown", o.Shutdown, "on SIGTERM: immediate (die of the signal) or graceful (http.Server.Shutdown, exit 0)")
 	f.DurationVar(&o.Drain, "drain", 0, "after SIGTERM keep serving normally this long before shutting down")
+	f.BoolVar(&o.DrainClose, "drain-close", false, "while draining, answer every request with Connection: close, so that clients reconnect (through kube-proxy, to a ready pod)")
 	f.DurationVar(&o.Startup, "startup", 0, "do not open the listener until this long after start (connections are refused meanwhile)")
 	f.DurationVar(&o.Latency, "latency", 0, "each / request takes this long")
 	f.BoolVar(&o.ReadyOnSIGTERM, "ready-on-sigterm", true, "keep /healthz at 200 after SIGTERM; false: 500 after SIGTERM")
@@ -214,6 +220,10 @@ func Run(ctx context.Context, o Options, sigterm <-chan os.Signal) error {
 	})
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Pod-Name", o.PodName)
+		if o.DrainClose && terminating.Load() {
+			// The server closes the connection after this response.
+			w.Header().Set("Connection", "close")
+		}
 		if o.Version != "" {
 			w.Header().Set("X-App-Version", o.Version)
 		}
@@ -221,7 +231,7 @@ func Run(ctx context.Context, o Options, sigterm <-chan os.Signal) error {
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
-	logf("started version=%q shutdown=%s drain=%s startup=%s", o.Version, o.Shutdown, o.Drain, o.Startup)
+	logf("started version=%q shutdown=%s drain=%s drain-close=%t startup=%s", o.Version, o.Shutdown, o.Drain, o.DrainClose, o.Startup)
 	sigCh := sigterm
 	// Slow start: the listener does not exist yet, so connections are refused.
 	if o.Startup > 0 {

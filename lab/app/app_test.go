@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"strings"
 	"sync"
@@ -154,6 +155,45 @@ func TestDrainKeepsServingAndFlipsReadiness(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("app did not shut down after the drain")
+	}
+}
+
+// With --drain-close, a kept connection gets Connection: close on its
+// next response once SIGTERM arrived, and the client does not reuse it.
+func TestDrainCloseEndsKeptConnections(t *testing.T) {
+	url, sigs, done := start(t, Options{Shutdown: ShutdownGraceful, Drain: time.Second, DrainClose: true, ReadyOnSIGTERM: true})
+	var conns []string
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { conns = append(conns, i.Conn.LocalAddr().String()) }}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{}}
+	get := func() *http.Response {
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, url+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("GET: %v", err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if r := get(); r.Close {
+		t.Fatal("Connection: close before SIGTERM")
+	}
+	sigs <- syscall.SIGTERM
+	deadline := time.Now().Add(900 * time.Millisecond)
+	for r := get(); !r.Close; r = get() {
+		if time.Now().After(deadline) {
+			t.Fatal("no Connection: close while draining")
+		}
+	}
+	get()
+	if n := len(conns); n < 3 || conns[0] != conns[1] || conns[n-1] == conns[n-2] {
+		t.Errorf("connections %v: want the first two on one kept connection, and the request after Connection: close on a new one", conns)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -39,8 +39,8 @@ func keptAdvice(s settings, causes []Cause, m Measurements) []Recommendation {
 		out = append(out, Recommendation{
 			Field:     "container " + c.Name + ": the app's shutdown on SIGTERM",
 			Current:   current,
-			Suggested: "drain kept connections: keep serving, answer with Connection: close (HTTP/2: send GOAWAY), close idle connections, then exit once they are done (Go: SetKeepAlivesEnabled(false), then Server.Shutdown)",
-			Why:       "an established connection stays on its pod whatever the endpoints say (kube-proxy's conntrack, an NLB), so clients keep sending on it until the pod closes it; closing it gracefully makes them reconnect to a ready pod, while a preStop sleep only moves the reset later. terminationGracePeriodSeconds must cover the drain",
+			Suggested: "close kept connections gracefully: on SIGTERM keep serving for a while but answer with Connection: close (HTTP/2: send GOAWAY), so that clients reconnect to a ready pod, then close the idle ones and exit once in-flight requests are done (Go: set the header while draining, then Server.Shutdown)",
+			Why:       "an established connection stays on its pod whatever the endpoints say (kube-proxy's conntrack, an NLB), so clients keep sending on it until the pod closes it; closing it between requests makes them reconnect through the front to a ready pod, while a preStop sleep only moves the reset later. terminationGracePeriodSeconds must cover the drain",
 			Causes:    codes(causes, KeptConnectionClosed),
 		})
 	}

@@ -20,19 +20,27 @@ import (
 func TestToBePassesThroughIngress(t *testing.T) {
 	needRealNode(t)
 	resetDemo(t)
-	kubectlApply(t, manifest(t, "ingress.yaml"))
-	t.Cleanup(func() {
-		kubectl(t, "delete", "-f", "../scenarios/ingress.yaml", "--ignore-not-found", "--wait", "--timeout", "30s")
-	})
-	waitIngressServes(t, 60*time.Second)
+	configureTraefik(t, "ingress.yaml")
+	waitTraefikServes(t, "the ingress front", lab.ingressURL, "", 60*time.Second)
 
 	toBePassesThrough(t, "ingress front", lab.ingressURL)
 }
 
-// waitIngressServes waits until the ingress front answers 200 from a
-// current demo pod (named by the app's X-Pod-Name) 20 times in a row:
-// Traefik has read the Ingress and the Service's endpoints.
-func waitIngressServes(t *testing.T, timeout time.Duration) {
+// configureTraefik applies the scenarios/ file that configures one of
+// Traefik's fronts, and deletes it when the test ends.
+func configureTraefik(t *testing.T, file string) {
+	t.Helper()
+	kubectlApply(t, manifest(t, file))
+	t.Cleanup(func() {
+		kubectl(t, "delete", "-f", "../scenarios/"+file, "--ignore-not-found", "--wait", "--timeout", "30s")
+	})
+}
+
+// waitTraefikServes waits until one of Traefik's fronts (url, with the
+// Host header host when not "") answers 200 from a current demo pod (named
+// by the app's X-Pod-Name) 20 times in a row: Traefik has read the Ingress
+// or the Gateway API objects and the Service's endpoints.
+func waitTraefikServes(t *testing.T, front, url, host string, timeout time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -41,7 +49,7 @@ func waitIngressServes(t *testing.T, timeout time.Duration) {
 	last := "no answer yet"
 	for streak < 20 {
 		if ctx.Err() != nil {
-			t.Fatalf("the ingress front %s did not serve the demo pods within %s (last: %s; Traefik's log is DIR/logs/traefik.log)", lab.ingressURL, timeout, last)
+			t.Fatalf("%s %s did not serve the demo pods within %s (last: %s; Traefik's log is DIR/logs/traefik.log)", front, url, timeout, last)
 		}
 		current := map[string]bool{}
 		pods, err := lab.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: labels.Set{"app": "demo"}.String()})
@@ -52,7 +60,11 @@ func waitIngressServes(t *testing.T, timeout time.Duration) {
 		}
 		var resp *http.Response
 		if err == nil {
-			resp, err = client.Get(lab.ingressURL + "/")
+			var req *http.Request
+			if req, err = http.NewRequestWithContext(ctx, http.MethodGet, url+"/", nil); err == nil {
+				req.Host = host
+				resp, err = client.Do(req)
+			}
 		}
 		switch {
 		case err != nil:
@@ -72,5 +84,5 @@ func waitIngressServes(t *testing.T, timeout time.Duration) {
 			}
 		}
 	}
-	t.Logf("the ingress front served the demo pods %s after the Ingress was applied", time.Since(first).Round(10*time.Millisecond))
+	t.Logf("%s served the demo pods %s after it was configured", front, time.Since(first).Round(10*time.Millisecond))
 }

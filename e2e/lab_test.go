@@ -51,6 +51,11 @@ var lab struct {
 	// ingressURL is the ingress front (real node only): Traefik in the
 	// node's namespace, configured by Ingress objects (up --ingress).
 	ingressURL string
+	// gatewayURL is the Gateway API front (real node only): the same
+	// Traefik, configured by Gateway API objects (up --gateway), and
+	// traefikAccessLog its access log, for both fronts.
+	gatewayURL       string
+	traefikAccessLog string
 }
 
 func TestMain(m *testing.M) {
@@ -130,7 +135,7 @@ func startLab() (stop func(), err error) {
 	switch lab.node {
 	case "process":
 	case "real":
-		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress")
+		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress", "--gateway")
 	default:
 		return nil, fmt.Errorf("ROLLCHECK_E2E_NODE=%q: want process or real", lab.node)
 	}
@@ -180,6 +185,8 @@ func attachLab(dir string) error {
 		LBURL      string            `json:"lb_url"`
 		KubeProxy  map[string]string `json:"kube_proxy"`
 		IngressURL string            `json:"ingress_url"`
+		GatewayURL string            `json:"gateway_url"`
+		AccessLog  string            `json:"traefik_access_log"`
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "lab.json"))
 	if err != nil {
@@ -191,11 +198,15 @@ func attachLab(dir string) error {
 	lab.kubeconfig, lab.lbURL = info.Kubeconfig, info.LBURL
 	lab.kubeProxyURL = info.KubeProxy["default/demo"]
 	lab.ingressURL = info.IngressURL
+	lab.gatewayURL, lab.traefikAccessLog = info.GatewayURL, info.AccessLog
 	if lab.node == "real" && !strings.HasPrefix(lab.kubeProxyURL, "http://127.0.0.1:") {
 		return fmt.Errorf("lab kube-proxy front %q is not on 127.0.0.1", lab.kubeProxyURL)
 	}
 	if lab.node == "real" && !strings.HasPrefix(lab.ingressURL, "http://127.0.0.1:") {
 		return fmt.Errorf("lab ingress front %q is not on 127.0.0.1", lab.ingressURL)
+	}
+	if lab.node == "real" && !strings.HasPrefix(lab.gatewayURL, "http://127.0.0.1:") {
+		return fmt.Errorf("lab Gateway API front %q is not on 127.0.0.1", lab.gatewayURL)
 	}
 	if !strings.HasPrefix(lab.lbURL, "http://127.0.0.1:") {
 		return fmt.Errorf("lab load balancer %q is not on 127.0.0.1", lab.lbURL)

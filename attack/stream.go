@@ -43,7 +43,8 @@ const maxStreamLine = 1 << 20
 //
 //   - header: Version, Attacker, Start, Rate, Targets, Connections
 //   - result: Seq, Timestamp (request start), Latency, Code, Error, Method,
-//     URL, Reused, Pod, BytesIn, BytesOut
+//     URL, Reused, Stream (new or reused; absent from older attackers), Pod,
+//     BytesIn, BytesOut
 //   - beacon: Seq, Time, Requests, Failures (counts so far)
 //   - end: Time, Requests, Failures, AchievedRate
 //
@@ -66,6 +67,7 @@ type StreamRecord struct {
 	Method    string        `json:"method,omitempty"`
 	URL       string        `json:"url,omitempty"`
 	Reused    bool          `json:"reused,omitempty"`
+	Stream    Stream        `json:"stream,omitempty"`
 	Pod       string        `json:"pod,omitempty"`
 	BytesIn   uint64        `json:"bytes_in,omitempty"`
 	BytesOut  uint64        `json:"bytes_out,omitempty"`
@@ -100,6 +102,7 @@ type resultLine struct {
 	Method    string        `json:"method"`
 	URL       string        `json:"url"`
 	Reused    bool          `json:"reused"`
+	Stream    Stream        `json:"stream,omitempty"`
 	Pod       string        `json:"pod,omitempty"`
 	BytesIn   uint64        `json:"bytes_in"`
 	BytesOut  uint64        `json:"bytes_out"`
@@ -157,7 +160,7 @@ func (e *StreamEncoder) Header(h StreamRecord) error {
 func (e *StreamEncoder) Result(r *vegeta.Result, reused bool, pod string) error {
 	return e.write(&resultLine{Type: RecordResult, Seq: r.Seq, Timestamp: e.skewed(r.Timestamp),
 		Latency: r.Latency, Code: r.Code, Error: r.Error, Method: r.Method, URL: RedactURL(r.URL),
-		Reused: reused, Pod: pod, BytesIn: r.BytesIn, BytesOut: r.BytesOut}, false)
+		Reused: reused, Stream: Stream(r.Attack), Pod: pod, BytesIn: r.BytesIn, BytesOut: r.BytesOut}, false)
 }
 
 // Beacon writes a clock beacon (b's Seq, Time, Requests and Failures) and
@@ -328,6 +331,7 @@ func (rec *StreamRecord) VegetaResult(podHeader string) *vegeta.Result {
 	r := &vegeta.Result{
 		Seq: rec.Seq, Code: rec.Code, Timestamp: rec.Timestamp, Latency: rec.Latency,
 		BytesIn: rec.BytesIn, BytesOut: rec.BytesOut, Error: rec.Error, Method: rec.Method, URL: rec.URL,
+		Attack: string(rec.Stream), // the load stream that sent it, for Feed
 	}
 	if rec.Pod != "" {
 		name, _, _ := strings.Cut(podHeader, ",")

@@ -38,7 +38,7 @@ func TestStreamRoundTripKeepsEveryField(t *testing.T) {
 		pod    string
 	}{
 		{vegeta.Result{Seq: 0, Code: 200, Timestamp: streamT0.Add(time.Millisecond), Latency: 1234567,
-			BytesIn: 12, BytesOut: 0, Method: "GET", URL: "http://127.0.0.1:8080/"}, true, "web-1"},
+			BytesIn: 12, BytesOut: 0, Method: "GET", URL: "http://127.0.0.1:8080/", Attack: string(StreamReused)}, true, "web-1"},
 		{vegeta.Result{Seq: 1, Code: 0, Timestamp: streamT0.Add(2 * time.Millisecond), Latency: 30 * time.Second,
 			Error: "Get \"http://x/\": read tcp: connection reset by peer\n<é>&", Method: "POST", URL: "http://user:s3cret@host/p?q=1"}, false, ""},
 		{vegeta.Result{Seq: 2, Code: 503, Timestamp: streamT0.Add(3 * time.Millisecond), Method: "GET", URL: "http://svc.ns.svc:80/"}, true, ""},
@@ -78,7 +78,7 @@ func TestStreamRoundTripKeepsEveryField(t *testing.T) {
 	}
 	for i, x := range results {
 		got := recs[1+i]
-		if got.Type != RecordResult || got.Reused != x.reused || got.Pod != x.pod {
+		if got.Type != RecordResult || got.Reused != x.reused || got.Pod != x.pod || string(got.Stream) != x.r.Attack {
 			t.Errorf("result %d: type %q reused %v pod %q, want result %v %q", i, got.Type, got.Reused, got.Pod, x.reused, x.pod)
 		}
 		want := x.r

@@ -275,3 +275,26 @@ func TestAttackerPodsGetTheTargetTLSSettings(t *testing.T) {
 		t.Errorf("insecure: args %q env %v", args, pod.Spec.Containers[0].Env)
 	}
 }
+
+// The attackers use their connections as the run resolved them: a run's
+// Config gives Connections (its KeepAlive switch left false), and the pods
+// must not fall back to a new connection per request.
+func TestAttackerPodsKeepTheRunsConnections(t *testing.T) {
+	for _, c := range []struct {
+		cfg  attack.Config
+		want attack.Connections
+	}{
+		{attack.Config{Connections: attack.ConnectionsReused}, attack.ConnectionsReused},
+		{attack.Config{Connections: attack.ConnectionsBoth}, attack.ConnectionsBoth},
+		{attack.Config{Connections: attack.ConnectionsNew, KeepAlive: true}, attack.ConnectionsNew},
+		{attack.Config{KeepAlive: true}, attack.ConnectionsReused},
+		{attack.Config{}, attack.ConnectionsNew},
+	} {
+		c.cfg.Targets, c.cfg.Timeout = []attack.Target{{Method: "GET", URL: "http://web.ns.svc/"}}, time.Second
+		f := &Fleet{runID: "r1", cfg: Config{Namespace: "ns", Image: "rollcheck/rollcheck:test", BeaconEvery: time.Second, Attack: c.cfg}}
+		args := strings.Join(f.pod(podSpec{name: "a", rate: attack.Rate{Freq: 1, Per: time.Second}}).Spec.Containers[0].Args, " ")
+		if !strings.Contains(args, "--connections "+string(c.want)+" ") || strings.Contains(args, "--keepalive") {
+			t.Errorf("connections %q keepalive %v: args %q, want --connections %s", c.cfg.Connections, c.cfg.KeepAlive, args, c.want)
+		}
+	}
+}

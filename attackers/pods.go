@@ -222,7 +222,9 @@ func (f *Fleet) pod(s podSpec) *corev1.Pod {
 		"--duration", f.bound().String(), "--timeout", a.Timeout.String(),
 		"--clock-listen", ":" + strconv.Itoa(ClockPort), "--wait-start",
 		"--beacon-every", c.BeaconEvery.String(),
-		"--keepalive=" + strconv.FormatBool(a.KeepAlive)}
+		// The load's connections as the run resolved them: Config's
+		// Connections, else its older KeepAlive switch.
+		"--connections", string(connections(a))}
 	if a.HTTP2 {
 		args = append(args, "--http2")
 	}
@@ -291,4 +293,16 @@ func (f *Fleet) pod(s podSpec) *corev1.Pod {
 // margin, so that a forgotten attacker stops by itself.
 func (f *Fleet) bound() time.Duration {
 	return (f.cfg.MaxRun + deadlineMargin).Round(time.Second)
+}
+
+// connections is how the attackers use their connections: the run's
+// Connections, or, when it left them empty, its KeepAlive switch.
+func connections(a attack.Config) attack.Connections {
+	if a.Connections != "" {
+		return a.Connections
+	}
+	if a.KeepAlive {
+		return attack.ConnectionsReused
+	}
+	return attack.ConnectionsNew
 }

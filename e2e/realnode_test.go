@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -95,7 +96,10 @@ func TestRecreateThroughKubeProxyIsNoReadyEndpoints(t *testing.T) {
 // pods POST to the Service's ClusterIP, with no forwarder of ours in the
 // path. Each kept connection stays on the pod it was opened to (kube-proxy's
 // conntrack) until that pod dies under it, and a POST is not retried by
-// Go's client, so the resets and EOFs reach the report. Their fix is the
+// Go's client, so the resets and EOFs of the requests open then (each
+// takes 300 ms) reach the report. (With fast requests the pod dies between
+// them: the client sees the connection close while idle and opens a new one,
+// which kube-proxy's sync lag may still send to the gone pod: a refusal.) Their fix is the
 // app's graceful close of its connections, not a preStop (which only
 // delays the reset): the same app draining with Connection: close passes.
 // The front is inferred from the ClusterIP target.
@@ -109,12 +113,17 @@ func TestExitAtOnceThroughKubeProxyFromAttackers(t *testing.T) {
 			"--max-failures", "0", "--pod-header", diagPodHeaders)
 	}
 	t.Run("exiting at once fails on kept connections, and the fix is the app's shutdown", func(t *testing.T) {
-		r := run(t, diagDeployment{replicas: 3, args: []string{"--shutdown=immediate"}, readiness: true})
+		r := run(t, diagDeployment{replicas: 3, args: []string{"--shutdown=immediate", "--latency=300ms"}, readiness: true})
 		diagLog(t, "exit at once through kube-proxy from attacker pods", r)
 		wantVerdict(t, r, exitcode.Fail, report.Fail)
 		if f := r.report.Front; f == nil || f.Name != "kube-proxy" || !f.Inferred {
 			t.Errorf("front %+v, want kube-proxy inferred from the ClusterIP target", f)
 		}
+		conns := map[string]int{} // class and whether its connection was kept
+		for _, f := range r.report.Failures {
+			conns[fmt.Sprintf("%s/reused=%t", f.Class, f.Reused)]++
+		}
+		t.Logf("failures by class and connection: %v", conns)
 		var kept *report.Cause
 		for i, c := range r.report.Causes {
 			if c.Code == report.KeptConnectionClosed {
@@ -142,7 +151,7 @@ func TestExitAtOnceThroughKubeProxyFromAttackers(t *testing.T) {
 		t.Logf("kept connections closed: %d of %d failures (%v); causes %v", kept.Failures, r.report.Load.Failures, kept.ByClass, diagCauseCodes(r))
 	})
 	t.Run("draining with Connection: close passes", func(t *testing.T) {
-		r := run(t, diagDeployment{replicas: 3, args: []string{"--shutdown=graceful", "--drain=3s", "--drain-close"}, readiness: true, grace: 10})
+		r := run(t, diagDeployment{replicas: 3, args: []string{"--shutdown=graceful", "--drain=3s", "--drain-close", "--latency=300ms"}, readiness: true, grace: 10})
 		diagLog(t, "drain with Connection: close through kube-proxy from attacker pods", r)
 		wantVerdict(t, r, exitcode.Pass, report.Pass)
 		t.Logf("%d of %d requests failed", r.report.Load.Failures, r.report.Load.Requests)

@@ -52,7 +52,8 @@ func ParseCanaryWeights(s string) ([]WeightStep, error) {
 // backendRefs whose weights a weighted canary shifts.
 type RouteConfig struct {
 	Namespace, Name string
-	// Stable and Canary are the Services of the two backendRefs.
+	// Stable and Canary are the Services of the two backendRefs; Stable
+	// "" is the other backendRef of the rules that send to Canary.
 	Stable, Canary string
 	Now            func() time.Time // clock; time.Now when nil
 }
@@ -188,6 +189,11 @@ func (r *Route) Prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.cfg.Stable == "" {
+		if r.cfg.Stable, err = r.otherService(rt); err != nil {
+			return err
+		}
+	}
 	var refs []routeRef
 	for i, rule := range rt.Spec.Rules {
 		var ours []routeRef
@@ -214,6 +220,44 @@ func (r *Route) Prepare(ctx context.Context) error {
 	r.refs, r.parents, r.prepared = refs, len(rt.Status.Parents), true
 	return nil
 }
+
+// otherService is the Service of the one other backendRef of the rules
+// that send to the canary: the stable one, when the user did not name it.
+func (r *Route) otherService(rt *httpRoute) (string, error) {
+	found := map[string]bool{}
+	for i, rule := range rt.Spec.Rules {
+		var others, names []string
+		ours := false
+		for _, b := range rule.BackendRefs {
+			names = append(names, describeRef(b))
+			if svc := b.service(r.cfg.Namespace); svc == r.cfg.Canary {
+				ours = true
+			} else {
+				others = append(others, svc)
+			}
+		}
+		if !ours {
+			continue
+		}
+		if len(others) != 1 || others[0] == "" {
+			return "", fmt.Errorf("%s rule %d sends to %s: a weighted canary needs rules whose backendRefs are exactly two Services, the stable one and %s (canary): %w",
+				r.Ref(), i+1, strings.Join(names, ", "), r.cfg.Canary, ErrInvalid)
+		}
+		found[others[0]] = true
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("%s has no rule that sends to service %s (canary): add its backendRef beside the stable Service's, then shift their weights: %w", r.Ref(), r.cfg.Canary, ErrInvalid)
+	case 1:
+		for svc := range found {
+			return svc, nil
+		}
+	}
+	return "", fmt.Errorf("%s sends to service %s (canary) beside different Services in different rules: name the stable one with --service: %w", r.Ref(), r.cfg.Canary, ErrInvalid)
+}
+
+// Services are the stable and the canary Service, once prepared.
+func (r *Route) Services() (stable, canary string) { return r.cfg.Stable, r.cfg.Canary }
 
 // isMissingResource tells a NotFound for the resource (no CRD) from one
 // for the object: the API server's 404 for an unknown resource has no

@@ -295,3 +295,19 @@ func TestWaitAcceptedCompletesAtOnceWithoutAGatewayInTheStatus(t *testing.T) {
 		t.Errorf("outcome %+v", o)
 	}
 }
+
+func TestPrepareFindsTheStableServiceWhenNotNamed(t *testing.T) {
+	c := newRouteClient(route([]any{ref("web-canary"), ref("web-v1")}, []any{ref("other")}))
+	r := NewRoute(c.Resource(testRoutes), RouteConfig{Namespace: "default", Name: "web", Canary: "web-canary"})
+	if err := r.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if stable, canary := r.Services(); stable != "web-v1" || canary != "web-canary" {
+		t.Errorf("services %s and %s", stable, canary)
+	}
+	c = newRouteClient(route([]any{ref("web-canary"), ref("a")}, []any{ref("web-canary"), ref("b")}))
+	r = NewRoute(c.Resource(testRoutes), RouteConfig{Namespace: "default", Name: "web", Canary: "web-canary"})
+	if err := r.Prepare(context.Background()); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "name the stable one with --service") {
+		t.Errorf("two candidates: %v", err)
+	}
+}

@@ -59,6 +59,25 @@ func ParseDeploymentName(s string) (string, error) {
 	return name, nil
 }
 
+// ParseRouteName reads NAME, httproute/NAME or httproutes/NAME (the
+// forms kubectl takes, with the group spelled out too) into the
+// HTTPRoute's name.
+func ParseRouteName(s string) (string, error) {
+	name := s
+	if kind, n, ok := strings.Cut(s, "/"); ok {
+		switch strings.ToLower(kind) {
+		case "httproute", "httproutes", "httproute.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io":
+			name = n
+		default:
+			return "", fmt.Errorf("route %q: want NAME or httproute/NAME: %w", s, ErrInvalid)
+		}
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return "", fmt.Errorf("route %q: %s: %w", s, strings.Join(errs, "; "), ErrInvalid)
+	}
+	return name, nil
+}
+
 // CanaryStep is one step of --canary-steps: the replicas of the stable and
 // of the canary Deployment.
 type CanaryStep struct {

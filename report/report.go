@@ -311,6 +311,9 @@ func Build(in Input) *Report {
 	r.Attackers = buildAttackers(in.Attackers)
 	r.Front = in.Front
 	r.Checks = append(checks(r, in), attackersCheck(r.Attackers)...)
+	if r.WeightedCanary != nil {
+		r.Checks = append(r.Checks, canaryShareCheck(r))
+	}
 	completionUnseen(r, in)
 	r.Verdict, r.Reasons = decide(r.Checks)
 	if r.Verdict == Pass {
@@ -430,6 +433,7 @@ const (
 	CheckRateWindows     CheckCode = "load-rate-per-window"
 	CheckClientFailures  CheckCode = "no-client-failures"
 	CheckClientTimeout   CheckCode = "timeouts-not-the-clients"
+	CheckCanaryShare     CheckCode = "canary-received-traffic"
 )
 
 // Check is one judged condition of a run; the verdict is computed from the

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
@@ -98,4 +100,30 @@ func weightedCanary(in *WeightsInput) *WeightedCanary {
 	}
 	return &WeightedCanary{Route: in.Route, StableService: in.StableService, CanaryService: in.CanaryService,
 		OriginalWeights: in.Original.String(), Left: in.Left}
+}
+
+// canaryShareCheck judges whether a weighted canary's canary was tried at
+// all: a step that asked it for a share, in which responses named pods and
+// none was the canary's and no request went unnamed, sent it nothing (a
+// front that does not follow the route, a route no Gateway serves). Such a
+// run has not tested the canary: it cannot PASS. A share off the weights is
+// shown, not judged: the front decides how exact its split is. Only a
+// weighted canary's report has this check.
+func canaryShareCheck(r *Report) Check {
+	c := Check{Code: CheckCanaryShare, Name: "canary received its share", Inconclusive: true, Partial: true, Passed: true}
+	var none []string
+	for _, st := range r.Steps {
+		sh := st.Share
+		if sh == nil || sh.CanaryWeight == 0 || sh.CanaryPercent == nil || sh.CanaryResponses > 0 || sh.Unnamed > 0 {
+			continue
+		}
+		none = append(none, fmt.Sprintf("%s asked %.0f%% and the canary answered none of %d responses", st.Name, sh.AskedCanaryPercent, sh.StableResponses+sh.OtherResponses))
+	}
+	if len(none) == 0 {
+		c.Message = "the canary answered in every step that gave it weight (or its share was unknown)"
+		return c
+	}
+	c.Passed = false
+	c.Message = fmt.Sprintf("the canary was not tested: %s; is the load going through httproute/%s's Gateway?", strings.Join(none, "; "), r.WeightedCanary.Route)
+	return c
 }

@@ -17,7 +17,7 @@ import (
 func weightedRun(split func(s float64) (stable, canary, unnamed int)) (*attack.Result, []StepInput) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	a := &attack.Result{Start: t0, End: at(6), BucketWidth: 100 * time.Millisecond, Rate: 100}
+	a := &attack.Result{Start: t0, End: at(6), BucketWidth: 100 * time.Millisecond, Rate: 100, AchievedRate: 100}
 	for i := range 60 {
 		s := float64(i) / 10
 		st, ca, un := split(s)
@@ -131,5 +131,26 @@ func TestStepsWithoutWeightsHaveNoShare(t *testing.T) {
 	}
 	if r.WeightedCanary != nil {
 		t.Error("a weighted canary without weights")
+	}
+}
+
+func TestAWeightedCanaryThatAnsweredNothingIsNotAPass(t *testing.T) {
+	a, steps := weightedRun(func(float64) (int, int, int) { return 10, 0, 0 })
+	in := Input{Deployment: "web-canary", Attack: a, Steps: steps, Weights: testWeights, Thresholds: DefaultThresholds(),
+		Outcome: rollout.Outcome{Triggered: true, Completed: true, StartedAt: steps[0].Outcome.StartedAt, CompletedAt: steps[1].Outcome.CompletedAt},
+		Drained: steps[1].Outcome.CompletedAt}
+	r := Build(in)
+	if r.Verdict != Inconclusive || len(r.Reasons) != 1 || !strings.Contains(r.Reasons[0], "1/2 90/10 asked 10% and the canary answered none of 150 responses") {
+		t.Errorf("verdict %s, reasons %v", r.Verdict, r.Reasons)
+	}
+	a, steps = weightedRun(func(s float64) (int, int, int) {
+		if s >= 1.5 {
+			return 9, 1, 0
+		}
+		return 10, 0, 0
+	})
+	in.Attack, in.Steps = a, steps
+	if r := Build(in); r.Verdict != Pass {
+		t.Errorf("a canary that answered its share: %s %v", r.Verdict, r.Reasons)
 	}
 }

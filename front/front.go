@@ -86,8 +86,12 @@ type Request struct {
 //
 // A target at the Service's ClusterIP (or its name, from attacker pods)
 // decides first: an in-cluster client reaches the pods through kube-proxy
-// whatever balancer the Service also has. Then the lab's balancer, an AWS
-// NLB, an ALB Ingress, an Ingress routing the target's host, an HTTPRoute.
+// whatever balancer the Service also has. Then a route that names the
+// load's host (an Ingress rule's host, an HTTPRoute's hostnames): an L7
+// front picks the route by the host asked for, so the load goes through
+// the front that serves that name, where a Service's annotation says only
+// that a balancer exists. Then the lab's balancer, an AWS NLB, an ALB
+// Ingress, an Ingress routing any host, an HTTPRoute for any host.
 func Infer(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface, r Request) (Name, string, error) {
 	in := inference{Request: r, hosts: targetHosts(r.Targets, r.HostHeader)}
 	list, err := client.CoreV1().Services(r.Namespace).List(ctx, metav1.ListOptions{})
@@ -112,18 +116,19 @@ func Infer(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interfa
 			}
 		}
 	}
-	name, why := in.decide()
-	if name == Unknown && dyn != nil {
-		route, err := httpRoute(ctx, dyn, r)
+	if dyn != nil {
+		routes, err := httpRoutes(ctx, dyn, r)
 		if apierrors.IsNotFound(err) || isNoResource(err) {
 			err = nil // no Gateway API CRDs: no HTTPRoute
 		}
 		if err = in.listed("httproutes", err); err != nil {
 			return Unknown, "", err
 		}
-		if route != "" {
-			name, why = Gateway, fmt.Sprintf("HTTPRoute %s sends to the Service: a Gateway API front", route)
-		}
+		in.routes = routes
+	}
+	name, why := in.decide()
+	if name == Unknown && len(in.routes) > 0 {
+		name, why = Gateway, fmt.Sprintf("HTTPRoute %s sends to the Service: a Gateway API front", in.routes[0].name)
 	}
 	if name == Unknown {
 		why = "could not tell from the Service, Ingresses and HTTPRoutes: give --front"
@@ -140,7 +145,14 @@ type inference struct {
 	hosts   []host
 	svcs    []corev1.Service       // the watched Services
 	ings    []networkingv1.Ingress // the Ingresses that send to them
+	routes  []route                // the HTTPRoutes that send to them
 	skipped []string               // the lists RBAC forbade
+}
+
+// route is an HTTPRoute that sends to one of the watched Services.
+type route struct {
+	name      string
+	hostnames []string // spec.hostnames; none: any host
 }
 
 // listed notes a forbidden list as skipped and returns any other error.
@@ -169,14 +181,26 @@ func (in *inference) decide() (Name, string) {
 			return KubeProxy, fmt.Sprintf("an in-cluster client to the Service name %s: kube-proxy", h.name)
 		}
 	}
-	ing, host := in.routingIngress()
+	if ing, host := in.routingIngress(true); ing != nil {
+		if why := albIngress(*ing); why != "" {
+			return ALB, why
+		}
+		return Ingress, fmt.Sprintf("Ingress %s (class %s) routes host %s to the Service: the host the load asks for picks the route", ing.Name, classOrDefault(*ing), host)
+	}
+	if rt, host := in.namedRoute(); rt != "" {
+		return Gateway, fmt.Sprintf("HTTPRoute %s routes host %s to the Service: a Gateway API front, and the host the load asks for picks the route", rt, host)
+	}
+	ing, host := in.routingIngress(false)
 	for _, s := range in.svcs {
 		if _, ok := s.Annotations[labDeregisterLag]; ok {
 			why := fmt.Sprintf("Service %s has %s: the lab's ALB-like balancer", s.Name, labDeregisterLag)
+			// The lab's Traefik fronts route the same Service for any
+			// host: the cluster cannot tell which one the target is.
 			if ing != nil {
-				// The lab's Traefik front routes the same Service: the
-				// cluster cannot tell which of the two the target is.
 				why += fmt.Sprintf("; Ingress %s also routes host %s to it: give --front ingress if the load goes through it", ing.Name, host)
+			}
+			if len(in.routes) > 0 {
+				why += fmt.Sprintf("; HTTPRoute %s also routes to it: give --front gateway if the load goes through it", in.routes[0].name)
 			}
 			return ALB, why
 		}
@@ -190,31 +214,44 @@ func (in *inference) decide() (Name, string) {
 		}
 	}
 	for _, ing := range in.ings {
-		if class := ingressClass(ing); class == "alb" {
-			return ALB, fmt.Sprintf("Ingress %s of class alb routes to the Service: the AWS Load Balancer Controller", ing.Name)
-		}
-		for k := range ing.Annotations {
-			if strings.HasPrefix(k, albPrefix) {
-				return ALB, fmt.Sprintf("Ingress %s has %s* annotations: the AWS Load Balancer Controller", ing.Name, albPrefix)
-			}
+		if why := albIngress(ing); why != "" {
+			return ALB, why
 		}
 	}
 	if ing != nil {
-		class := ingressClass(*ing)
-		if class == "" {
-			class = "default"
-		}
-		return Ingress, fmt.Sprintf("Ingress %s (class %s) routes host %s to the Service", ing.Name, class, host)
+		return Ingress, fmt.Sprintf("Ingress %s (class %s) routes host %s to the Service", ing.Name, classOrDefault(*ing), host)
 	}
 	return Unknown, ""
 }
 
+// albIngress says why ing is the AWS Load Balancer Controller's ("" when
+// it is not).
+func albIngress(ing networkingv1.Ingress) string {
+	if class := ingressClass(ing); class == "alb" {
+		return fmt.Sprintf("Ingress %s of class alb routes to the Service: the AWS Load Balancer Controller", ing.Name)
+	}
+	for k := range ing.Annotations {
+		if strings.HasPrefix(k, albPrefix) {
+			return fmt.Sprintf("Ingress %s has %s* annotations: the AWS Load Balancer Controller", ing.Name, albPrefix)
+		}
+	}
+	return ""
+}
+
+func classOrDefault(ing networkingv1.Ingress) string {
+	if class := ingressClass(ing); class != "" {
+		return class
+	}
+	return "default"
+}
+
 // routingIngress is the first Ingress with a rule that routes one of the
-// load's hosts to one of the Services, and that rule's host ("*" for any).
-func (in *inference) routingIngress() (*networkingv1.Ingress, string) {
+// load's hosts to one of the Services, and that rule's host ("*" for any);
+// named: only a rule that names a host.
+func (in *inference) routingIngress(named bool) (*networkingv1.Ingress, string) {
 	for i := range in.ings {
 		for _, rule := range in.ings[i].Spec.Rules {
-			if rule.HTTP == nil || !hostMatches(rule.Host, in.hosts) || !routesTo(rule.HTTP.Paths, in.Services) {
+			if rule.HTTP == nil || named && rule.Host == "" || !hostMatches(rule.Host, in.hosts) || !routesTo(rule.HTTP.Paths, in.Services) {
 				continue
 			}
 			if rule.Host == "" {
@@ -256,6 +293,35 @@ func hostOnly(h string) string {
 		h = name
 	}
 	return strings.TrimSuffix(h, ".")
+}
+
+// namedRoute is the first HTTPRoute whose hostnames name one of the load's
+// hosts, and that hostname ("" when none does).
+func (in *inference) namedRoute() (string, string) {
+	for _, rt := range in.routes {
+		for _, hn := range rt.hostnames {
+			if routeHostMatches(hn, in.hosts) {
+				return rt.name, hn
+			}
+		}
+	}
+	return "", ""
+}
+
+// routeHostMatches reports whether an HTTPRoute's hostname matches one of
+// hosts: exactly, or as "*.suffix", which the Gateway API matches against
+// one label or more before the suffix.
+func routeHostMatches(hostname string, hosts []host) bool {
+	hostname = strings.ToLower(hostname)
+	for _, h := range hosts {
+		if h.name == hostname {
+			return true
+		}
+		if suffix, ok := strings.CutPrefix(hostname, "*"); ok && strings.HasSuffix(h.name, suffix) && len(h.name) > len(suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // hostMatches reports whether an Ingress rule's host (exact, "*.suffix"
@@ -307,37 +373,49 @@ func ingressClass(ing networkingv1.Ingress) string {
 	return ing.Annotations[ingressClassAnn]
 }
 
-// httpRoute returns the name of the first HTTPRoute of the namespace whose
-// backendRefs name one of the Services ("" when none does).
-func httpRoute(ctx context.Context, dyn dynamic.Interface, r Request) (string, error) {
+// httpRoutes returns the HTTPRoutes of the namespace whose backendRefs
+// name one of the Services, in the API's order.
+func httpRoutes(ctx context.Context, dyn dynamic.Interface, r Request) ([]route, error) {
 	list, err := dyn.Resource(HTTPRoutes).Namespace(r.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	for _, route := range list.Items {
-		rules, _, _ := unstructured.NestedSlice(route.Object, "spec", "rules")
-		for _, rule := range rules {
-			rm, ok := rule.(map[string]any)
+	var out []route
+	for _, rt := range list.Items {
+		if !routeBacksAny(rt, r) {
+			continue
+		}
+		hostnames, _, _ := unstructured.NestedStringSlice(rt.Object, "spec", "hostnames")
+		out = append(out, route{name: rt.GetName(), hostnames: hostnames})
+	}
+	return out, nil
+}
+
+// routeBacksAny reports whether an HTTPRoute's rules send to one of the
+// Services.
+func routeBacksAny(rt unstructured.Unstructured, r Request) bool {
+	rules, _, _ := unstructured.NestedSlice(rt.Object, "spec", "rules")
+	for _, rule := range rules {
+		rm, ok := rule.(map[string]any)
+		if !ok {
+			continue
+		}
+		refs, _, _ := unstructured.NestedSlice(rm, "backendRefs")
+		for _, ref := range refs {
+			m, ok := ref.(map[string]any)
 			if !ok {
 				continue
 			}
-			refs, _, _ := unstructured.NestedSlice(rm, "backendRefs")
-			for _, ref := range refs {
-				m, ok := ref.(map[string]any)
-				if !ok {
-					continue
-				}
-				kind, _, _ := unstructured.NestedString(m, "kind")
-				group, _, _ := unstructured.NestedString(m, "group")
-				ns, _, _ := unstructured.NestedString(m, "namespace")
-				name, _, _ := unstructured.NestedString(m, "name")
-				if (kind == "" || kind == "Service") && group == "" && (ns == "" || ns == r.Namespace) && slices.Contains(r.Services, name) {
-					return route.GetName(), nil
-				}
+			kind, _, _ := unstructured.NestedString(m, "kind")
+			group, _, _ := unstructured.NestedString(m, "group")
+			ns, _, _ := unstructured.NestedString(m, "namespace")
+			name, _, _ := unstructured.NestedString(m, "name")
+			if (kind == "" || kind == "Service") && group == "" && (ns == "" || ns == r.Namespace) && slices.Contains(r.Services, name) {
+				return true
 			}
 		}
 	}
-	return "", nil
+	return false
 }
 
 // isNoResource reports an error of a cluster that does not serve the

@@ -39,14 +39,22 @@ func ingress(name, class, host, svc string, ann map[string]string) *networkingv1
 	return ing
 }
 
-func routeObject(name, svc string) *unstructured.Unstructured {
+func routeObject(name, svc string, hostnames ...string) *unstructured.Unstructured {
+	spec := map[string]any{"rules": []any{map[string]any{
+		"backendRefs": []any{map[string]any{"name": svc, "port": int64(80)}},
+	}}}
+	if len(hostnames) > 0 {
+		hs := make([]any, len(hostnames))
+		for i, h := range hostnames {
+			hs[i] = h
+		}
+		spec["hostnames"] = hs
+	}
 	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "gateway.networking.k8s.io/v1",
 		"kind":       "HTTPRoute",
 		"metadata":   map[string]any{"name": name, "namespace": "shop"},
-		"spec": map[string]any{"rules": []any{map[string]any{
-			"backendRefs": []any{map[string]any{"name": svc, "port": int64(80)}},
-		}}},
+		"spec":       spec,
 	}}
 }
 
@@ -92,6 +100,52 @@ func TestInfer(t *testing.T) {
 			req:     Request{Targets: []string{"http://127.0.0.1:8080/"}},
 			want:    ALB,
 			wantWhy: "; Ingress demo also routes host * to it: give --front ingress if the load goes through it",
+		},
+		{
+			name:    "the lab's balancer and an HTTPRoute naming the Host header's host: gateway, as the host picks the route",
+			objs:    []runtime.Object{lab, ingress("demo", "traefik", "", "web", nil)},
+			routes:  []runtime.Object{routeObject("web", "web", "demo.rollcheck-lab.test")},
+			req:     Request{Targets: []string{"http://127.0.0.1:8081/"}, HostHeader: "demo.rollcheck-lab.test"},
+			want:    Gateway,
+			wantWhy: "HTTPRoute web routes host demo.rollcheck-lab.test to the Service: a Gateway API front",
+		},
+		{
+			name:    "the lab's balancer and an HTTPRoute for another host: alb, saying the HTTPRoute could be the front",
+			objs:    []runtime.Object{lab},
+			routes:  []runtime.Object{routeObject("web", "web", "demo.rollcheck-lab.test")},
+			req:     Request{Targets: []string{"http://127.0.0.1:8080/"}},
+			want:    ALB,
+			wantWhy: "; HTTPRoute web also routes to it: give --front gateway if the load goes through it",
+		},
+		{
+			name:    "the lab's balancer and an Ingress naming the target's host: ingress",
+			objs:    []runtime.Object{lab, ingress("demo", "traefik", "demo.rollcheck-lab.test", "web", nil)},
+			req:     Request{Targets: []string{"http://127.0.0.1:8080/"}, HostHeader: "demo.rollcheck-lab.test"},
+			want:    Ingress,
+			wantWhy: "Ingress demo (class traefik) routes host demo.rollcheck-lab.test to the Service: the host the load asks for picks the route",
+		},
+		{
+			name:    "an ALB Ingress naming the target's host stays an ALB",
+			objs:    []runtime.Object{lab, ingress("demo", "alb", "web.example.com", "web", nil)},
+			req:     Request{Targets: []string{"https://web.example.com/"}},
+			want:    ALB,
+			wantWhy: "Ingress demo of class alb",
+		},
+		{
+			name:    "an HTTPRoute's wildcard hostname matches a host of more labels, not the bare suffix",
+			objs:    []runtime.Object{nlb},
+			routes:  []runtime.Object{routeObject("web", "web", "*.example.com")},
+			req:     Request{Targets: []string{"https://a.b.example.com/"}},
+			want:    Gateway,
+			wantWhy: "HTTPRoute web routes host *.example.com",
+		},
+		{
+			name:    "an HTTPRoute whose wildcard does not match leaves the NLB",
+			objs:    []runtime.Object{nlb},
+			routes:  []runtime.Object{routeObject("web", "web", "*.example.com")},
+			req:     Request{Targets: []string{"https://example.com/"}},
+			want:    NLB,
+			wantWhy: "aws-load-balancer-type: external",
 		},
 		{
 			name:    "a LoadBalancer Service of aws-load-balancer-type external is an NLB",

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# make lab-traefik: build Traefik (the lab's ingress front, up --ingress)
-# from its Go module and copy it to OUT (bin/traefik).
+# make lab-traefik: build Traefik (the lab's ingress and Gateway API
+# fronts, up --ingress and --gateway) from its Go module and copy it to OUT
+# (bin/traefik), with the Gateway API's standard CRDs beside it
+# (bin/gateway-api-crds/).
 #
 # Traefik cannot be a dependency of the lab module (its go.mod has replace
 # directives, which `go install pkg@version` refuses), so the module's source
@@ -66,3 +68,32 @@ if ! cmp -s "$bin" "$OUT"; then
   mv "$OUT.tmp" "$OUT"
 fi
 "$OUT" version | sed -n '1,2p'
+
+# The Gateway API front (up --gateway) needs the API's CRDs in the cluster:
+# the standard channel's, as the module sigs.k8s.io/gateway-api publishes
+# them (config/crd/standard), at the version Traefik's go.mod requires, the
+# one its Gateway provider is built against.
+GATEWAY_MODULE=sigs.k8s.io/gateway-api
+if [ ! -f "$src/go.mod" ]; then
+  echo "lab-traefik: Traefik's source is gone from $src; remove $bin and run make lab-traefik again" >&2
+  exit 1
+fi
+gw_version=$(cd "$src" && GOWORK=off GOFLAGS=-mod=mod "$GO" list -m -f '{{.Version}}' "$GATEWAY_MODULE")
+if ! info=$(cd "$work" && GOWORK=off GOFLAGS=-mod=mod "$GO" mod download -json "$GATEWAY_MODULE@$gw_version"); then
+  echo "lab-traefik: cannot download $GATEWAY_MODULE@$gw_version from the Go module proxy ($("$GO" env GOPROXY)):" >&2
+  echo "$info" | grep '"Error"' >&2 || true
+  exit 1
+fi
+gw_dir=$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+if [ -z "$gw_dir" ] || ! ls "$gw_dir"/config/crd/standard/*.yaml >/dev/null 2>&1; then
+  echo "lab-traefik: $GATEWAY_MODULE@$gw_version has no config/crd/standard/*.yaml" >&2
+  exit 1
+fi
+crds="$(dirname "$OUT")/gateway-api-crds"
+rm -rf "$crds.tmp"
+mkdir -p "$crds.tmp"
+cp "$gw_dir"/config/crd/standard/*.yaml "$crds.tmp/"
+chmod u+w "$crds.tmp"/*.yaml
+rm -rf "$crds"
+mv "$crds.tmp" "$crds"
+echo "lab-traefik: Gateway API $gw_version standard CRDs in $crds ($(ls "$crds" | wc -l) files)"

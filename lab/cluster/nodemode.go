@@ -60,7 +60,12 @@ func (o *upOptions) newNodeRunner(pk *pki, pt ports) (nodeRunner, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &realRunner{n: n, apiserverPort: pt.apiserver, kubeconfig: kubeconfig, traefik: o.traefik, out: o.out}, nil
+		r := &realRunner{n: n, apiserverPort: pt.apiserver, kubeconfig: kubeconfig, out: o.out}
+		if o.ingress || o.gateway {
+			r.traefik = traefikConfig{bin: o.traefik, kubeconfig: kubeconfig, ingress: o.ingress, gateway: o.gateway,
+				accessLog: filepath.Join(o.dir, logsDir, traefikAccessLog)}
+		}
+		return r, nil
 	default:
 		return nil, fmt.Errorf("--node %q: want %s or %s", o.nodeMode, nodeProcess, nodeReal)
 	}

@@ -12,13 +12,15 @@ import (
 )
 
 // realRunner is --node real: the real node (realNode) at up's steps, with
-// Traefik in its namespace when --ingress.
+// Traefik in its namespace when --ingress or --gateway.
 type realRunner struct {
 	n             *realNode
 	apiserverPort int
 	kubeconfig    string
-	traefik       string // Traefik's binary with --ingress; "" without
-	out           io.Writer
+	// traefik is what Traefik serves; its bin is "" without --ingress
+	// and --gateway.
+	traefik traefikConfig
+	out     io.Writer
 }
 
 func (r *realRunner) describe(ctx context.Context) string { return r.n.describe(ctx) }
@@ -48,10 +50,10 @@ func (r *realRunner) startNode(sup *supervisor) error {
 	if err := r.n.startNode(sup, fmt.Sprintf("127.0.0.1:%d", r.apiserverPort)); err != nil {
 		return err
 	}
-	if r.traefik == "" {
+	if r.traefik.bin == "" {
 		return nil
 	}
-	return sup.start(&child{name: traefikName, grace: 10 * time.Second, argv: traefikCommand(r.n.layout, r.traefik, r.kubeconfig)})
+	return sup.start(&child{name: traefikName, grace: 10 * time.Second, argv: traefikCommand(r.n.layout, r.traefik)})
 }
 
 // lbArgs: the targets are pod IPs, inside the namespace.
@@ -67,12 +69,21 @@ func (r *realRunner) waitNode(w waiter, cs kubernetes.Interface) error {
 }
 
 func (r *realRunner) waitFronts(w waiter) error {
-	if r.traefik == "" {
-		return nil
+	var entrypoints []string
+	if r.traefik.ingress {
+		entrypoints = append(entrypoints, traefikEntrypoint)
 	}
-	return w.until("Traefik's entrypoint "+traefikEntrypoint+" inside the namespace", func(ctx context.Context) error {
-		return traefikServing(ctx, r.n.layout.NetnsPath())
-	})
+	if r.traefik.gateway {
+		entrypoints = append(entrypoints, gatewayEntrypoint)
+	}
+	for _, addr := range entrypoints {
+		if err := w.until("Traefik's entrypoint "+addr+" inside the namespace", func(ctx context.Context) error {
+			return traefikServing(ctx, r.n.layout.NetnsPath(), addr)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // teardown: after the components stop, the node's mounts, cgroups and

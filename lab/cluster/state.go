@@ -46,6 +46,15 @@ type State struct {
 	// IngressURL is the ingress front's URL on 127.0.0.1 (up --ingress,
 	// real node only): Traefik, configured by Ingress objects.
 	IngressURL string `json:"ingress_url,omitempty"`
+	// GatewayURL is the Gateway API front's URL on 127.0.0.1 (up
+	// --gateway, real node only): the same Traefik, configured by
+	// Gateway API objects, on an entrypoint of its own (port 8001 in the
+	// node's namespace, which a Gateway's listener must name).
+	GatewayURL string `json:"gateway_url,omitempty"`
+	// TraefikAccessLog is Traefik's access log (with --ingress or
+	// --gateway): JSON, one line a request, with the backend server
+	// (ServiceAddr, a pod's IP:port) and the statuses.
+	TraefikAccessLog string `json:"traefik_access_log,omitempty"`
 	// APIServer is the API server's URL.
 	APIServer string `json:"apiserver"`
 	// Etcd is etcd's client URL.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"github.com/rollcheck/rollcheck/lab/kubelet"
 	"github.com/rollcheck/rollcheck/lab/node"
@@ -54,24 +55,28 @@ func parseLB(s string) (lbTarget, error) {
 }
 
 type upOptions struct {
-	dir            string
-	apiserverPort  int
-	lbs            []string
-	registerLag    time.Duration
-	deregisterLag  time.Duration
-	idleTimeout    time.Duration
-	nodeName       string
-	timeout        time.Duration
-	keepData       bool
-	noKubelet      bool
-	noLB           bool
-	kubeletArgs    []string
-	statusRelist   time.Duration
-	lbArgs         []string
-	kubeProxies    []string
-	ingress        bool
-	ingressPort    int    // 127.0.0.1 port of the ingress front; 0 until picked
-	traefik        string // Traefik's binary, with --ingress
+	dir           string
+	apiserverPort int
+	lbs           []string
+	registerLag   time.Duration
+	deregisterLag time.Duration
+	idleTimeout   time.Duration
+	nodeName      string
+	timeout       time.Duration
+	keepData      bool
+	noKubelet     bool
+	noLB          bool
+	kubeletArgs   []string
+	statusRelist  time.Duration
+	lbArgs        []string
+	kubeProxies   []string
+	ingress       bool
+	ingressPort   int // 127.0.0.1 port of the ingress front; 0 until picked
+	gateway       bool
+	gatewayPort   int    // 127.0.0.1 port of the Gateway API front; 0 until picked
+	traefik       string // Traefik's binary, with --ingress or --gateway
+	// gatewayCRDs are the Gateway API's standard CRDs, with --gateway.
+	gatewayCRDs    []*apiextensionsv1.CustomResourceDefinition
 	nodeMode       string
 	proxyMode      string
 	setRegisterLag bool
@@ -127,12 +132,24 @@ configured only by Ingress objects (its Kubernetes Ingress provider; IngressClas
 traefik, controller traefik.io/ingress-controller, see scenarios/ingress.yaml),
 with its entrypoint on 10.77.0.1:8000, no dashboard, API or metrics, and no
 version check or usage statistics. lb forwards 127.0.0.1:PORT to that
-entrypoint as plain TCP; lab.json has the URL as ingress_url.`
+entrypoint as plain TCP; lab.json has the URL as ingress_url.
+
+With --gateway (--node real only), the Gateway API front: up installs the
+Gateway API's standard CRDs (make lab-traefik copies them from the module
+sigs.k8s.io/gateway-api, at the version Traefik's Gateway provider is built
+against, to gateway-api-crds/ next to this binary) before the same Traefik
+starts with its Kubernetes Gateway provider (GatewayClass controllerName
+traefik.io/gateway-controller, see scenarios/gateway.yaml), on an entrypoint
+of its own, 10.77.0.1:8001, which a Gateway's listener port must match. lb
+forwards another 127.0.0.1 port to it; lab.json has the URL as gateway_url.
+Either front writes Traefik's access log to DIR/logs/traefik-access.ndjson
+(JSON, a line a request, with the pod's IP:port it went to as ServiceAddr);
+lab.json names it as traefik_access_log.`
 
 func newUpCommand() *cobra.Command {
 	o := &upOptions{}
 	cmd := &cobra.Command{
-		Use:   "up --dir DIR [--node process|real [--proxy-mode iptables|nftables]] [--apiserver-port N] [--lb NAMESPACE/NAME[=PORT]]... [--kube-proxy NAMESPACE/NAME[=PORT]]... [--ingress]",
+		Use:   "up --dir DIR [--node process|real [--proxy-mode iptables|nftables]] [--apiserver-port N] [--lb NAMESPACE/NAME[=PORT]]... [--kube-proxy NAMESPACE/NAME[=PORT]]... [--ingress] [--gateway]",
 		Short: "Start the lab cluster and stay in the foreground until SIGINT/SIGTERM",
 		Long:  upLong,
 		Args:  cobra.NoArgs,
@@ -163,6 +180,7 @@ func newUpCommand() *cobra.Command {
 	f.StringArrayVar(&o.lbArgs, "lb-arg", nil, "extra argument for the lb command; repeatable")
 	f.StringArrayVar(&o.kubeProxies, "kube-proxy", nil, "with --node real: forward 127.0.0.1:PORT to Service NAMESPACE/NAME's ClusterIP inside the node's namespace, so that traffic takes kube-proxy's rules (PORT omitted: a free port); repeatable")
 	f.BoolVar(&o.ingress, "ingress", false, "with --node real: run Traefik v3.5.0 (make lab-traefik) in the node's namespace, configured by Ingress objects, and forward a free 127.0.0.1 port to its entrypoint (lab.json ingress_url)")
+	f.BoolVar(&o.gateway, "gateway", false, "with --node real: install the Gateway API's standard CRDs and run Traefik v3.5.0 (make lab-traefik) in the node's namespace with its Gateway provider, and forward a free 127.0.0.1 port to its Gateway entrypoint (lab.json gateway_url)")
 	f.StringVar(&o.nodeMode, "node", nodeProcess, "the node: process (the lab's process kubelet; no root needed) or real (upstream kubelet and kube-proxy, containerd, runc and CNI in a network namespace; root)")
 	f.StringVar(&o.proxyMode, "proxy-mode", node.ProxyIPTables, "kube-proxy's mode with --node real: iptables or nftables")
 	_ = f.MarkHidden("no-kubelet")
@@ -206,6 +224,9 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 	if o.ingress && o.nodeMode != nodeReal {
 		return errors.New("--ingress needs --node real (Traefik runs in the real node's network namespace)")
 	}
+	if o.gateway && o.nodeMode != nodeReal {
+		return errors.New("--gateway needs --node real (Traefik runs in the real node's network namespace)")
+	}
 	seenKP := map[string]bool{}
 	for _, s := range o.kubeProxies {
 		t, err := parseLB(s)
@@ -244,7 +265,15 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 		return fmt.Errorf("find own executable: %w", err)
 	}
 	if o.ingress {
-		if o.traefik, err = traefikBinary(o.exe); err != nil {
+		if o.traefik, err = traefikBinary(o.exe, "--ingress"); err != nil {
+			return err
+		}
+	}
+	if o.gateway {
+		if o.traefik, err = traefikBinary(o.exe, "--gateway"); err != nil {
+			return err
+		}
+		if o.gatewayCRDs, err = gatewayCRDs(o.exe); err != nil {
 			return err
 		}
 	}
@@ -272,6 +301,9 @@ func (o *upOptions) pickPorts() (ports, error) {
 	if o.ingress {
 		need++
 	}
+	if o.gateway {
+		need++
+	}
 	free, err := freePorts(need)
 	if err != nil {
 		return ports{}, err
@@ -291,6 +323,9 @@ func (o *upOptions) pickPorts() (ports, error) {
 	}
 	if o.ingress {
 		o.ingressPort = next()
+	}
+	if o.gateway {
+		o.gatewayPort = next()
 	}
 	return p, nil
 }
@@ -395,6 +430,12 @@ func (o *upOptions) run(ctx context.Context) error {
 	}
 	if o.ingress {
 		fmt.Fprintf(o.out, "ingress front (Traefik %s): %s\n", versionWord(ctx, o.traefik, 1, "version"), state.IngressURL)
+	}
+	if o.gateway {
+		fmt.Fprintf(o.out, "Gateway API front (Traefik %s, Gateway API %s): %s\n", versionWord(ctx, o.traefik, 1, "version"), gatewayAPIVersion(o.gatewayCRDs), state.GatewayURL)
+	}
+	if o.ingress || o.gateway {
+		fmt.Fprintf(o.out, "Traefik's access log: %s\n", state.TraefikAccessLog)
 	}
 	fmt.Fprintf(o.out, "ready in %s (logs in %s)\n", state.ReadyAfter, filepath.Join(o.dir, logsDir))
 

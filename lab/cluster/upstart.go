@@ -58,16 +58,30 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 		return nil, err
 	}
 
+	// The Gateway API's resources exist before Traefik's Gateway provider
+	// lists them; they get established while the rest starts.
+	if len(o.gatewayCRDs) > 0 {
+		if err := createCRDs(ctx, restCfg, o.gatewayCRDs); err != nil {
+			return nil, err
+		}
+	}
 	if err := sup.start(&child{name: "controller-manager", grace: 10 * time.Second, followsAPIServer: true, args: controllerManagerArgs(pk)}); err != nil {
 		return nil, err
 	}
 	if err := sup.start(&child{name: "scheduler", grace: 10 * time.Second, followsAPIServer: true, args: schedulerArgs(kubeconfig)}); err != nil {
 		return nil, err
 	}
+	if len(o.gatewayCRDs) > 0 {
+		if err := w.until("the Gateway API's CRDs established", func(ctx context.Context) error {
+			return crdsEstablished(ctx, restCfg, o.gatewayCRDs)
+		}); err != nil {
+			return nil, err
+		}
+	}
 	if err := nd.startNode(sup); err != nil {
 		return nil, err
 	}
-	if len(o.targets) > 0 || o.ingress {
+	if len(o.targets) > 0 || o.ingress || o.gateway {
 		if err := sup.start(&child{name: "lb", grace: 10 * time.Second, args: o.lbCommandArgs(kubeconfig, nd)}); err != nil {
 			return nil, err
 		}
@@ -107,6 +121,11 @@ func (o *upOptions) startAll(ctx context.Context, sup *supervisor, pk *pki, pt p
 			return nil, err
 		}
 	}
+	if o.gateway {
+		if err := w.dialable("the Gateway API front's forwarder", fmt.Sprintf("127.0.0.1:%d", o.gatewayPort)); err != nil {
+			return nil, err
+		}
+	}
 	if err := nd.waitFronts(w); err != nil {
 		return nil, err
 	}
@@ -128,6 +147,12 @@ func (o *upOptions) newState(kubeconfig, etcdAddr string, pt ports, nd nodeRunne
 	nd.fillState(state)
 	if o.ingress {
 		state.IngressURL = fmt.Sprintf("http://127.0.0.1:%d", o.ingressPort)
+	}
+	if o.gateway {
+		state.GatewayURL = fmt.Sprintf("http://127.0.0.1:%d", o.gatewayPort)
+	}
+	if o.ingress || o.gateway {
+		state.TraefikAccessLog = filepath.Join(o.dir, logsDir, traefikAccessLog)
 	}
 	for _, t := range o.targets {
 		u := fmt.Sprintf("http://127.0.0.1:%d", t.port)
@@ -154,7 +179,7 @@ func (o *upOptions) newState(kubeconfig, etcdAddr string, pt ports, nd nodeRunne
 
 // lbCommandArgs are lb's flags: a listener per --lb and --kube-proxy
 // target, an HTTPS listener per --lb target with the front's certificate,
-// the ingress front's forwarder, the lags given, the node's flags, then
+// the Traefik fronts' forwarders, the lags given, the node's flags, then
 // --lb-arg.
 func (o *upOptions) lbCommandArgs(kubeconfig string, nd nodeRunner) []string {
 	args := []string{"--kubeconfig", kubeconfig}
@@ -177,6 +202,9 @@ func (o *upOptions) lbCommandArgs(kubeconfig string, nd nodeRunner) []string {
 	}
 	if o.ingress {
 		args = append(args, "--tcp-forward", fmt.Sprintf("127.0.0.1:%d=%s", o.ingressPort, traefikEntrypoint))
+	}
+	if o.gateway {
+		args = append(args, "--tcp-forward", fmt.Sprintf("127.0.0.1:%d=%s", o.gatewayPort, gatewayEntrypoint))
 	}
 	if o.setRegisterLag {
 		args = append(args, "--register-lag", o.registerLag.String())

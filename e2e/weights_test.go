@@ -169,15 +169,16 @@ func waitGatewayServes(t *testing.T, url, prefix string, timeout time.Duration) 
 }
 
 // wantRouteRestored checks that the run put the route's weights back as
-// canary-weights.yaml has them: the stable backendRef without a weight,
-// the canary's at 0.
+// canary-weights.yaml has them: the stable backendRef at 1 (the Gateway
+// API's CRD defaults a weight it was not given to 1, so the route read
+// before the run had it), the canary's at 0.
 func wantRouteRestored(t *testing.T, r result) {
 	t.Helper()
 	if w := r.report.WeightedCanary; w == nil || w.OriginalWeights != "1/0" || w.Left != "restored 1/0" {
 		t.Errorf("weighted_canary %+v, want restored 1/0", w)
 	}
 	got := kubectl(t, "get", "httproute", "demo", "-o", `jsonpath={range .spec.rules[0].backendRefs[*]}{.name}={.weight};{end}`)
-	if got != "demo=;demo-canary=0;" {
-		t.Errorf("the route's weights after the run: %s, want demo=;demo-canary=0;", got)
+	if got != "demo=1;demo-canary=0;" {
+		t.Errorf("the route's weights after the run: %s, want demo=1;demo-canary=0;", got)
 	}
 }

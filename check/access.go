@@ -7,10 +7,11 @@ import (
 
 // Deployments are the Deployments a run of c drives, as far as c names
 // them: the one rolled out, or the stable and the canary one. A switch
-// finds its two from the Service's pods at run time: none here.
+// and a weighted canary find theirs from the Services' pods at run time:
+// none here.
 func (c *Config) Deployments() []string {
 	switch {
-	case c.Switch != nil:
+	case c.Switch != nil, c.Weights != nil:
 		return nil
 	case c.Canary != nil:
 		return []string{c.Deployment, c.Canary.Deployment}
@@ -38,6 +39,10 @@ func (c *Config) workloadPermissions(deployments ...string) []rollout.Permission
 		// The switch patches the Service, not the Deployments.
 		return append(rollout.Permissions(rollout.AccessWatch, ns, deployments...),
 			rollout.Permissions(rollout.AccessSwitch, ns, c.Switch.Service)...)
+	case c.Weights != nil:
+		// The steps patch the route; the Deployments are only watched.
+		return append(rollout.Permissions(rollout.AccessWatch, ns, deployments...),
+			rollout.Permissions(rollout.AccessRoute, ns, c.Weights.Route)...)
 	case c.Action.Kind == rollout.ActionWatch:
 		// Someone else changes the workload: the run only watches it.
 		return rollout.KindPermissions(c.Kind, rollout.AccessWatch, ns, deployments...)

@@ -56,6 +56,9 @@ type Config struct {
 	WatchTimeout time.Duration
 	Switch       *Switch
 	Canary       *Canary
+	// Weights, when set, shifts an HTTPRoute's weights between the stable
+	// Service (Service, or the route's other backendRef) and a canary one.
+	Weights *Weights
 	// Repeat rolls out this many times under the same load (restart only).
 	Repeat int
 
@@ -99,6 +102,22 @@ type Canary struct {
 	Steps      []rollout.CanaryStep
 }
 
+// Weights is a weighted canary: the weights of the stable and the canary
+// Service's backendRefs in one HTTPRoute, shifted in Steps. The
+// Deployments are the ones the Services select, found at run time.
+type Weights struct {
+	Route         string
+	CanaryService string
+	// CanaryDeployment, when set, must be the Deployment CanaryService
+	// selects (checked before any change).
+	CanaryDeployment string
+	Steps            []rollout.WeightStep
+	// Keep leaves the last step's weights on the route when every step
+	// ran; otherwise, and whenever the run stops early, the run puts back
+	// the weights the route had.
+	Keep bool
+}
+
 // Ref names the rolled-out workload as kubectl does: kind/name.
 func (c *Config) Ref() string { return c.Kind.Ref(c.Deployment) }
 
@@ -128,6 +147,13 @@ func (c *Config) actionName() string {
 
 // stepAction names one change of the run, as a step's detail.
 func (c *Config) stepAction() string {
+	if w := c.Weights; w != nil {
+		steps := make([]string, len(w.Steps))
+		for i, s := range w.Steps {
+			steps[i] = s.String()
+		}
+		return fmt.Sprintf("canary-weights %s to service/%s on httproute/%s", strings.Join(steps, ","), w.CanaryService, w.Route)
+	}
 	if c.Canary != nil {
 		steps := make([]string, len(c.Canary.Steps))
 		for i, s := range c.Canary.Steps {

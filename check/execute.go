@@ -21,7 +21,7 @@ import (
 func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, error) {
 	client := clients.Kube
 	rep := newReporter(cfg.Progress)
-	p, err := NewPlan(ctx, client, &cfg)
+	p, err := NewPlan(ctx, clients, &cfg)
 	if err != nil {
 		return report.Input{}, err
 	}
@@ -82,6 +82,9 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		fleet.stop()
 	}
 	res := atk.Stop()
+	if p.finish != nil {
+		p.finish(ctx, &ph, rep)
+	}
 	if err != nil {
 		return report.Input{}, err
 	}
@@ -116,7 +119,8 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		Thresholds:    cfg.Thresholds,
 		Interrupted:   ph.interrupted,
 		Skipped:       ph.skipped,
-		Replaces:      cfg.Switch == nil && cfg.Canary == nil,
+		Replaces:      cfg.Switch == nil && cfg.Canary == nil && cfg.Weights == nil,
+		Weights:       ph.weights,
 		Drained:       ph.drained,
 		NotDrained:    ph.notDrained,
 		Attackers:     fleet.inputs(),
@@ -135,6 +139,8 @@ type phases struct {
 	// the run did not see that.
 	drained    time.Time
 	notDrained string
+	// weights is what a weighted canary's report needs beyond the steps.
+	weights *report.WeightsInput
 }
 
 // runPhases holds the baseline, runs the plan's steps unless the baseline
@@ -203,7 +209,7 @@ func runSteps(ctx context.Context, cfg *Config, p *Plan, rep *reporter) (phases,
 			ph.skipped = res.Skipped
 			break
 		}
-		ph.steps = append(ph.steps, report.StepInput{Name: s.Name, Detail: s.Detail, Outcome: res.Outcome})
+		ph.steps = append(ph.steps, report.StepInput{Name: s.Name, Detail: s.Detail, Outcome: res.Outcome, Weights: s.Weights})
 		ph.outcome = joinOutcomes(ph.outcome, res.Outcome)
 		if ctx.Err() != nil {
 			ph.interrupted = true

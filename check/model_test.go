@@ -69,7 +69,7 @@ func TestLintDiagnosisAndPlanAgreeOnTheWorkload(t *testing.T) {
 				cs := cluster(t, "", obj, service("web", lbls))
 				cfg := config("http://127.0.0.1:1/")
 				cfg.Kind, cfg.Action, cfg.RolloutTimeout = k.kind, rollout.Action{Kind: rollout.ActionRestart}, 0
-				p, err := NewPlan(ctx, cs, &cfg)
+				p, err := NewPlan(ctx, Clients{Kube: cs}, &cfg)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -38,6 +38,10 @@ type Plan struct {
 	// Warnings are what the user should know before the plan changes
 	// anything (see NewPlan).
 	Warnings []string
+	// finish puts back what the steps changed that the run does not
+	// leave behind (a weighted canary's route), after the load; nil:
+	// nothing to put back.
+	finish func(ctx context.Context, ph *phases, rep *reporter)
 
 	cfg *Config
 }
@@ -45,6 +49,8 @@ type Plan struct {
 // Step is one change and the wait for it to take effect.
 type Step struct {
 	Name, Detail string
+	// Weights are the route weights the step sets (a weighted canary).
+	Weights *rollout.WeightStep
 	// Run makes the change and waits up to timeout for it.
 	Run func(ctx context.Context, timeout time.Duration, r Reporter) StepResult
 }
@@ -61,7 +67,8 @@ type StepResult struct {
 // NewPlan builds the plan for cfg and prepares its Drivers: each reads its
 // Deployment and checks the action against it. Nothing in the cluster has
 // changed when it returns, even on error.
-func NewPlan(ctx context.Context, client kubernetes.Interface, cfg *Config) (*Plan, error) {
+func NewPlan(ctx context.Context, clients Clients, cfg *Config) (*Plan, error) {
+	client := clients.Kube
 	var (
 		p   *Plan
 		err error
@@ -69,6 +76,8 @@ func NewPlan(ctx context.Context, client kubernetes.Interface, cfg *Config) (*Pl
 	switch {
 	case cfg.Switch != nil:
 		p, err = switchPlan(ctx, client, cfg)
+	case cfg.Weights != nil:
+		p, err = weightsPlan(ctx, clients, cfg)
 	case cfg.Canary != nil:
 		p = canaryPlan(client, cfg)
 	default:
@@ -86,7 +95,7 @@ func NewPlan(ctx context.Context, client kubernetes.Interface, cfg *Config) (*Pl
 			return nil, fmt.Errorf("reading %s: %w", w.Ref(), err)
 		}
 	}
-	p.Warnings = p.warnings(ctx, client)
+	p.Warnings = append(p.Warnings, p.warnings(ctx, client)...)
 	return p, nil
 }
 
@@ -222,11 +231,11 @@ func switchPlan(ctx context.Context, client kubernetes.Interface, cfg *Config) (
 	if err != nil {
 		return nil, notFoundIsConfig(fmt.Errorf("list deployments in namespace %s: %w", cfg.Namespace, err))
 	}
-	from, err := selectedDeployment(list.Items, svc.Spec.Selector, "now")
+	from, err := selectedDeployment(list.Items, svc.Spec.Selector, "now", switchNeed)
 	if err != nil {
 		return nil, ConfigError{fmt.Errorf("service %s: %w", svcRef, err)}
 	}
-	to, err := selectedDeployment(list.Items, after, "after the switch")
+	to, err := selectedDeployment(list.Items, after, "after the switch", switchNeed)
 	if err != nil {
 		return nil, ConfigError{fmt.Errorf("service %s: %w", svcRef, err)}
 	}
@@ -250,8 +259,12 @@ func switchPlan(ctx context.Context, client kubernetes.Interface, cfg *Config) (
 	return p, nil
 }
 
-// selectedDeployment returns the one Deployment whose pods selector selects.
-func selectedDeployment(ds []appsv1.Deployment, selector map[string]string, when string) (string, error) {
+// switchNeed is what a switch needs of the Deployments its selectors pick.
+const switchNeed = "a switch needs exactly one on each side"
+
+// selectedDeployment returns the one Deployment whose pods selector selects;
+// when and need are the words of the errors.
+func selectedDeployment(ds []appsv1.Deployment, selector map[string]string, when, need string) (string, error) {
 	sel := labels.SelectorFromSet(selector)
 	var names []string
 	for _, d := range ds {
@@ -266,7 +279,7 @@ func selectedDeployment(ds []appsv1.Deployment, selector map[string]string, when
 		return "", fmt.Errorf("no deployment has pods that %s selects (%s)", sel, when)
 	}
 	sort.Strings(names)
-	return "", fmt.Errorf("%s selects the pods of %d deployments (%s): %s; a switch needs exactly one on each side", sel, len(names), when, strings.Join(names, ", "))
+	return "", fmt.Errorf("%s selects the pods of %d deployments (%s): %s; %s", sel, len(names), when, strings.Join(names, ", "), need)
 }
 
 // notFoundIsConfig marks a NotFound from the API as bad input.

@@ -110,6 +110,8 @@ type Input struct {
 	// Front is what carried the load to the pods (nil: not known, as in
 	// reports written before it).
 	Front *Front
+	// Weights is a weighted canary's route and pods (nil for other runs).
+	Weights *WeightsInput
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -194,6 +196,9 @@ type Report struct {
 	// StepSummary their aggregate; absent for a single rollout.
 	Steps       []Step       `json:"steps,omitempty"`
 	StepSummary *StepSummary `json:"step_summary,omitempty"`
+	// WeightedCanary is the route a weighted canary's steps shifted; its
+	// steps carry their Share.
+	WeightedCanary *WeightedCanary `json:"weighted_canary,omitempty"`
 
 	// Connections splits the load by connection kind (connections.go).
 	Connections *Connections `json:"connections,omitempty"`
@@ -283,7 +288,8 @@ func Build(in Input) *Report {
 		r.Rollout.LoadEndedAt = &e
 	}
 	r.Phases = phases(a, o)
-	r.Steps, r.StepSummary = buildSteps(in.Steps, a, in.Thresholds)
+	r.Steps, r.StepSummary = buildSteps(in.Steps, a, in.Thresholds, in.Weights)
+	r.WeightedCanary = weightedCanary(in.Weights)
 	r.DisruptedSeconds = disrupted(a.Buckets, a.BucketWidth)
 	r.FailuresByPod = failuresByPod(a.FailureList)
 	d := diagnosis.Diagnose(diagnosis.Input{Attack: a, Events: in.Events, Outcome: in.Outcome, Services: in.Services,
@@ -305,6 +311,9 @@ func Build(in Input) *Report {
 	r.Attackers = buildAttackers(in.Attackers)
 	r.Front = in.Front
 	r.Checks = append(checks(r, in), attackersCheck(r.Attackers)...)
+	if r.WeightedCanary != nil {
+		r.Checks = append(r.Checks, canaryShareCheck(r))
+	}
 	completionUnseen(r, in)
 	r.Verdict, r.Reasons = decide(r.Checks)
 	if r.Verdict == Pass {
@@ -424,6 +433,7 @@ const (
 	CheckRateWindows     CheckCode = "load-rate-per-window"
 	CheckClientFailures  CheckCode = "no-client-failures"
 	CheckClientTimeout   CheckCode = "timeouts-not-the-clients"
+	CheckCanaryShare     CheckCode = "canary-received-traffic"
 )
 
 // Check is one judged condition of a run; the verdict is computed from the

@@ -13,6 +13,8 @@ type StepInput struct {
 	Name    string
 	Detail  string
 	Outcome rollout.Outcome
+	// Weights are the route weights a weighted canary's step set.
+	Weights *rollout.WeightStep
 }
 
 // Step is the result of one step: from its trigger to the next step's (the
@@ -34,6 +36,9 @@ type Step struct {
 	// Passed: the step completed and its own requests stay within the
 	// failure thresholds.
 	Passed bool `json:"passed"`
+	// Share is what a weighted canary's step asked of the route and what
+	// each backend received; absent for other steps.
+	Share *Share `json:"share,omitempty"`
 }
 
 // StepSummary aggregates the steps: the run's totals are in Load.
@@ -47,8 +52,10 @@ type StepSummary struct {
 }
 
 // buildSteps cuts the run into the steps' windows and judges each.
-func buildSteps(in []StepInput, a *attack.Result, t Thresholds) ([]Step, *StepSummary) {
+func buildSteps(in []StepInput, a *attack.Result, t Thresholds, w *WeightsInput) ([]Step, *StepSummary) {
 	var steps []Step
+	var weights []*rollout.WeightStep // of each step kept
+	var from []time.Time              // where each step's share counts from
 	for _, s := range in {
 		o := s.Outcome
 		if !o.Triggered || o.StartedAt.IsZero() {
@@ -62,9 +69,22 @@ func buildSteps(in []StepInput, a *attack.Result, t Thresholds) ([]Step, *StepSu
 			steps[n-1].End = st.Start
 		}
 		steps = append(steps, st)
+		weights = append(weights, s.Weights)
+		f := o.StartedAt
+		if o.Completed {
+			f = o.CompletedAt
+		}
+		from = append(from, f)
 	}
 	if len(steps) == 0 {
 		return nil, nil
+	}
+	if w != nil {
+		for i := range steps {
+			if weights[i] != nil {
+				steps[i].Share = buildShare(*weights[i], from[i], steps[i].End, a, w.PodServices, w)
+			}
+		}
 	}
 	exact := a.Dropped == 0
 	at := func(tm time.Time) int {

@@ -37,6 +37,9 @@ const (
 	AccessWatch Access = "watch"
 	// AccessSwitch is the Service whose selector a blue/green switch patches.
 	AccessSwitch Access = "switch"
+	// AccessRoute is the HTTPRoute whose backendRef weights a weighted
+	// canary patches.
+	AccessRoute Access = "route"
 )
 
 // rolloutNeeds is every permission a run uses on a Deployment: Prepare gets
@@ -68,9 +71,16 @@ var switchNeeds = []Permission{
 	{Verb: "patch", Resource: "services", Named: true},
 }
 
+// routeNeeds is what a weighted canary does to its HTTPRoute: Prepare and
+// WaitAccepted get it, each step and the restore patch it.
+var routeNeeds = []Permission{
+	{Verb: "get", Group: "gateway.networking.k8s.io", Resource: "httproutes", Named: true},
+	{Verb: "patch", Group: "gateway.networking.k8s.io", Resource: "httproutes", Named: true},
+}
+
 // Permissions returns the permissions that access needs in namespace on the
 // objects names (Deployments for AccessRollout and AccessWatch, Services
-// for AccessSwitch): the named ones once per name, those on the collection
+// for AccessSwitch, HTTPRoutes for AccessRoute): the named ones once per name, those on the collection
 // once. With no names, the named permissions come once with Name empty.
 func Permissions(access Access, namespace string, names ...string) []Permission {
 	return KindPermissions(KindDeployment, access, namespace, names...)
@@ -97,7 +107,8 @@ func kindNeeds(kind Kind) []Permission {
 }
 
 // KindPermissions is Permissions for workloads of kind (AccessRollout and
-// AccessWatch; AccessSwitch is about Services whatever the kind).
+// AccessWatch; AccessSwitch and AccessRoute are about a Service and an
+// HTTPRoute whatever the kind).
 func KindPermissions(kind Kind, access Access, namespace string, names ...string) []Permission {
 	var list []Permission
 	switch access {
@@ -111,6 +122,8 @@ func KindPermissions(kind Kind, access Access, namespace string, names ...string
 		}
 	case AccessSwitch:
 		list = switchNeeds
+	case AccessRoute:
+		list = routeNeeds
 	}
 	if len(names) == 0 {
 		names = []string{""}

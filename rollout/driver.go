@@ -80,8 +80,24 @@ func (w *Driver) Prepare(ctx context.Context) error {
 	return nil
 }
 
+// Record adds to the timeline a change the Driver did not make or see
+// itself (an HTTPRoute's weights patched by the run). A RolloutTriggered
+// event marks the Driver as triggered, as its own actions do.
+func (w *Driver) Record(e Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e.Type == RolloutTriggered {
+		w.trigger = e.Time
+	}
+	w.recordLocked(e)
+}
+
 // validateAction checks a against d without changing anything.
 func validateAction(d object, a Action) error {
+	if a.Kind == ActionWeights {
+		// Nothing in the workload changes: a paused one serves as well.
+		return nil
+	}
 	// kubectl refuses too: neither a paused Deployment nor an OnDelete
 	// strategy would roll out.
 	if err := refuseRollout(d); err != nil {

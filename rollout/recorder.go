@@ -317,6 +317,24 @@ func (r *Recorder) recordLocked(e Event) {
 	r.events = append(r.events, e)
 }
 
+// PodNames are the names of every pod of the workload the Recorder has
+// seen, current or gone, sorted: who a response's pod header names.
+func (r *Recorder) PodNames() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.pods)+len(r.gone))
+	for name := range r.pods {
+		out = append(out, name)
+	}
+	for name := range r.gone {
+		if _, ok := r.pods[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // desired is spec.replicas, which the API server defaults to 1.
 func desired(d *appsv1.Deployment) int32 {
 	if d.Spec.Replicas == nil {

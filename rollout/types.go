@@ -19,6 +19,7 @@ const (
 	ActionApply    ActionKind = "apply"      // server-side apply of a changed Deployment manifest
 	ActionScale    ActionKind = "scale"      // kubectl scale: one step of a canary
 	ActionSwitch   ActionKind = "switch"     // blue/green: the Service's selector moves away from this Deployment
+	ActionWeights  ActionKind = "weights"    // a weighted canary: an HTTPRoute's weights move, the Deployment is only watched
 )
 
 // Action is the trigger of a rollout.

@@ -74,6 +74,10 @@ type Action struct {
 	SwitchService *SwitchService `json:"switchService,omitempty"`
 	// Canary shifts replicas from the scenario's deployment to a canary.
 	Canary *Canary `json:"canary,omitempty"`
+	// CanaryWeights shifts an HTTPRoute's weights from the stable Service
+	// (the scenario's service, or the route's other backendRef) to a
+	// canary Service.
+	CanaryWeights *CanaryWeights `json:"canaryWeights,omitempty"`
 	// Repeat rolls out this many times (restart only).
 	Repeat *int `json:"repeat,omitempty"`
 }
@@ -88,6 +92,19 @@ type SwitchService struct {
 type Canary struct {
 	Deployment string   `json:"deployment"`
 	Steps      []string `json:"steps"` // "STABLE/CANARY", e.g. "3/1"
+}
+
+// CanaryWeights is --canary-route ROUTE --canary-service SERVICE
+// --canary-weights STEPS [--canary DEPLOYMENT] [--canary-keep].
+type CanaryWeights struct {
+	Route   string   `json:"route"`
+	Service string   `json:"service"`
+	Steps   []string `json:"steps"` // "STABLE/CANARY" weights, e.g. "90/10"
+	// Deployment, when given, is checked to be the Deployment Service
+	// selects.
+	Deployment string `json:"deployment,omitempty"`
+	// Keep leaves the last step's weights on the route when every step ran.
+	Keep bool `json:"keep,omitempty"`
 }
 
 // Load is the constant-rate load.
@@ -183,13 +200,16 @@ func (s *Scenario) Validate() error {
 	}
 	a := s.Action
 	n := 0
-	for _, set := range []bool{a.Restart, len(a.SetImage) > 0, a.WatchOnly, a.Apply != "", a.SwitchService != nil, a.Canary != nil} {
+	for _, set := range []bool{a.Restart, len(a.SetImage) > 0, a.WatchOnly, a.Apply != "", a.SwitchService != nil, a.Canary != nil, a.CanaryWeights != nil} {
 		if set {
 			n++
 		}
 	}
 	if n > 1 {
-		return errors.New("action: restart, setImage, watchOnly, apply, switchService and canary are exclusive")
+		return errors.New("action: restart, setImage, watchOnly, apply, switchService, canary and canaryWeights are exclusive")
+	}
+	if c := a.CanaryWeights; c != nil && (c.Route == "" || c.Service == "" || len(c.Steps) == 0) {
+		return errors.New("action.canaryWeights needs a route, the canary's service and steps")
 	}
 	if sw := a.SwitchService; sw != nil && (sw.Name == "" || len(sw.Selector) == 0) {
 		return errors.New("action.switchService needs a name and a selector")

@@ -75,6 +75,16 @@ thresholds: {maxFailures: 2, maxFailureRatio: 0.01}
 			},
 		},
 		{
+			name: "strategies are read: canary weights on a route",
+			yaml: "apiVersion: rollcheck/v1\nservice: web\naction: {canaryWeights: {route: web, service: web-canary, steps: [90/10, 0/100], keep: true}}\n",
+			check: func(t *testing.T, s *Scenario) {
+				c := s.Action.CanaryWeights
+				if c == nil || c.Route != "web" || c.Service != "web-canary" || strings.Join(c.Steps, ",") != "90/10,0/100" || !c.Keep || s.Service != "web" {
+					t.Errorf("got %+v", c)
+				}
+			},
+		},
+		{
 			name: "strategies are read: a blue/green switch",
 			yaml: "apiVersion: rollcheck/v1\naction: {switchService: {name: web, selector: {color: green}}}\n",
 			check: func(t *testing.T, s *Scenario) {
@@ -96,6 +106,8 @@ thresholds: {maxFailures: 2, maxFailureRatio: 0.01}
 		{name: "two strategies are refused", yaml: "apiVersion: rollcheck/v1\naction: {restart: true, apply: web.yaml}\n", wantErr: "exclusive"},
 		{name: "a switch without selector is refused", yaml: "apiVersion: rollcheck/v1\naction: {switchService: {name: web}}\n", wantErr: "needs a name and a selector"},
 		{name: "a canary without steps is refused", yaml: "apiVersion: rollcheck/v1\naction: {canary: {deployment: c}}\n", wantErr: "needs a deployment and steps"},
+		{name: "canary weights without the canary's service are refused", yaml: "apiVersion: rollcheck/v1\naction: {canaryWeights: {route: web, steps: [90/10]}}\n", wantErr: "needs a route, the canary's service and steps"},
+		{name: "canary weights and canary steps are refused together", yaml: "apiVersion: rollcheck/v1\naction: {canary: {deployment: c, steps: [1/1]}, canaryWeights: {route: web, service: c, steps: [90/10]}}\n", wantErr: "exclusive"},
 		{name: "a repeat of zero is refused", yaml: "apiVersion: rollcheck/v1\naction: {restart: true, repeat: 0}\n", wantErr: "repeat must be 1 or more"},
 	}
 	for _, tt := range tests {

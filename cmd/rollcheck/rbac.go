@@ -63,7 +63,7 @@ func newRBACCommand(f *factory, runF func(context.Context, *RBACOptions) error) 
 		return nil
 	})
 	cmd := &cobra.Command{
-		Use:   "rbac [deployment/NAME] (--restart | --set-image CONTAINER=IMAGE | --apply FILE | --watch-only | --switch-service NAME --selector K=V | --canary NAME --canary-steps S/C,...) [--serviceaccount [NAMESPACE:]NAME] [--user NAME]",
+		Use:   "rbac [deployment/NAME] (--restart | --set-image CONTAINER=IMAGE | --apply FILE | --watch-only | --switch-service NAME --selector K=V | --canary NAME --canary-steps S/C,... | --canary-route NAME --canary-service NAME --canary-weights S/C,...) [--serviceaccount [NAMESPACE:]NAME] [--user NAME]",
 		Short: "Print the Role (and RoleBinding) a run with these flags needs",
 		Long: `rbac prints, as YAML for kubectl apply, the smallest Role that lets a run with
 the same flags pass its permission check: the permissions are read from the
@@ -74,8 +74,10 @@ and ignored; --target is not needed) and reads nothing from the cluster.
 With --serviceaccount or --user it also prints a RoleBinding of the Role to
 them.
 
-A blue/green switch finds its Deployments from the Service at run time, so
-its Role grants get on any Deployment of the namespace. A run also lists
+A blue/green switch and a weighted canary find their Deployments from the
+Services at run time, so their Role grants get on any Deployment of the
+namespace; a weighted canary gets and patches its HTTPRoute, and nothing else
+of the Gateway API. A run also lists
 Ingresses and gets its Namespace for the preflight checks, and lists
 Ingresses and HTTPRoutes to infer the front (--front auto), when it may;
 these are optional (the run warns, or the front's why says what it could not
@@ -211,6 +213,8 @@ func writeRBAC(w io.Writer, cfg check.Config, objs []any) error {
 		what = "service/" + cfg.Switch.Service
 	case cfg.Canary != nil:
 		what += " and deployment/" + cfg.Canary.Deployment
+	case cfg.Weights != nil:
+		what = "httproute/" + cfg.Weights.Route
 	}
 	if _, err := fmt.Fprintf(w, "# What 'rollcheck run' needs for %s (%s) in namespace %s:\n# the permissions its access check asks for.\n", what, cfg.Action.Kind, cfg.Namespace); err != nil {
 		return err

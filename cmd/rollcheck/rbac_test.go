@@ -14,14 +14,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rollcheck/rollcheck/check"
 	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/front"
 )
 
 // rbacOutput runs `rollcheck rbac args...` and returns the Role, the
@@ -61,7 +65,7 @@ func rbacOutput(t *testing.T, args ...string) (*rbacv1.Role, *rbacv1.RoleBinding
 // the run reads first, and returns every SelfSubjectAccessReview it made.
 // The run is stopped right after the check (its first list of Services
 // after a review fails), so nothing is changed.
-func reviewsAsked(t *testing.T, client *fake.Clientset, cfg check.Config) []authorizationv1.ResourceAttributes {
+func reviewsAsked(t *testing.T, client *fake.Clientset, routes []runtime.Object, cfg check.Config) []authorizationv1.ResourceAttributes {
 	t.Helper()
 	var asked []authorizationv1.ResourceAttributes
 	client.PrependReactor("create", "selfsubjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -77,10 +81,11 @@ func reviewsAsked(t *testing.T, client *fake.Clientset, cfg check.Config) []auth
 		}
 		return false, nil, nil
 	})
-	if _, err := check.Execute(context.Background(), check.Clients{Kube: client}, cfg); !errors.Is(err, stop) {
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{front.HTTPRoutes: "HTTPRouteList"}, routes...)
+	if _, err := check.Execute(context.Background(), check.Clients{Kube: client, Dynamic: dyn}, cfg); !errors.Is(err, stop) {
 		t.Fatalf("Execute = %v, want it stopped after the access check", err)
 	}
-	if patched(client) {
+	if patched(client) || slices.ContainsFunc(dyn.Actions(), func(a k8stesting.Action) bool { return a.GetVerb() == "patch" }) {
 		t.Fatal("something was patched")
 	}
 	if len(asked) == 0 {
@@ -122,17 +127,34 @@ func TestRBACGrantsWhatTheCheckAsks(t *testing.T) {
 	}
 	canary := deployment()
 	canary.Name = "web-canary"
+	stable, weighted := deployment(), deployment()
+	weighted.Name = "web-canary"
+	weighted.Spec.Selector.MatchLabels = map[string]string{"app": "web-canary"}
+	weighted.Spec.Template.Labels = map[string]string{"app": "web-canary"}
+	services := []runtime.Object{
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "web-canary", Namespace: "default"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web-canary"}}},
+	}
+	route := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+		"metadata": map[string]any{"name": "web", "namespace": "default"},
+		"spec": map[string]any{"rules": []any{map[string]any{"backendRefs": []any{
+			map[string]any{"name": "web"}, map[string]any{"name": "web-canary"}}}}},
+	}}
 	tests := []struct {
-		name string
-		args []string
-		objs []runtime.Object
+		name   string
+		args   []string
+		objs   []runtime.Object
+		routes []runtime.Object
 	}{
-		{"a restart", []string{"deployment/web", "--restart"}, []runtime.Object{deployment()}},
-		{"a watch-only run", []string{"web", "--watch-only", "--target", "http://127.0.0.1:1/"}, []runtime.Object{deployment()}},
-		{"a blue/green switch", []string{"--switch-service", "web", "--selector", "color=green"}, []runtime.Object{blue, green, svc}},
-		{"a canary", []string{"web", "--canary", "web-canary", "--canary-steps", "1/1,0/2"}, []runtime.Object{deployment(), canary}},
-		{"a StatefulSet restart", []string{"statefulset/db", "--restart"}, []runtime.Object{statefulSetOf(deployment(), "db")}},
-		{"a DaemonSet watch-only run", []string{"ds/agent", "--watch-only", "--target", "http://127.0.0.1:1/"}, []runtime.Object{daemonSetOf(deployment(), "agent")}},
+		{"a restart", []string{"deployment/web", "--restart"}, []runtime.Object{deployment()}, nil},
+		{"a watch-only run", []string{"web", "--watch-only", "--target", "http://127.0.0.1:1/"}, []runtime.Object{deployment()}, nil},
+		{"a blue/green switch", []string{"--switch-service", "web", "--selector", "color=green"}, []runtime.Object{blue, green, svc}, nil},
+		{"a canary", []string{"web", "--canary", "web-canary", "--canary-steps", "1/1,0/2"}, []runtime.Object{deployment(), canary}, nil},
+		{"a StatefulSet restart", []string{"statefulset/db", "--restart"}, []runtime.Object{statefulSetOf(deployment(), "db")}, nil},
+		{"a DaemonSet watch-only run", []string{"ds/agent", "--watch-only", "--target", "http://127.0.0.1:1/"}, []runtime.Object{daemonSetOf(deployment(), "agent")}, nil},
+		{"a weighted canary", []string{"--canary-route", "httproute/web", "--canary-service", "web-canary", "--canary-weights", "90/10,0/100"},
+			append([]runtime.Object{stable, weighted}, services...), []runtime.Object{route}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" gets a Role with exactly the permissions its check asks for", func(t *testing.T) {
@@ -143,7 +165,7 @@ func TestRBACGrantsWhatTheCheckAsks(t *testing.T) {
 			if role.Namespace != "default" {
 				t.Errorf("Role in namespace %q, want default", role.Namespace)
 			}
-			asked := reviewsAsked(t, fake.NewClientset(tt.objs...), cfg)
+			asked := reviewsAsked(t, fake.NewClientset(tt.objs...), tt.routes, cfg)
 			type vr struct{ verb, group, resource string }
 			askedSet, granted := map[vr]bool{}, map[vr]bool{}
 			names := map[vr][]string{}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/rollcheck/rollcheck/attack"
@@ -46,6 +47,11 @@ const runExample = `  # Restart deployment/web under 200 requests/s through its 
   rollcheck run deployment/web --canary web-canary --canary-steps 3/1,2/2,1/3,0/4 --step-hold 1m \
       --target https://web.example.internal/
 
+  # Weighted canary: shift HTTPRoute web's weights from Service web to web-canary
+  # in steps, each judged on its own; the route's weights are put back at the end
+  rollcheck run --canary-route httproute/web --canary-service web-canary --canary-weights 90/10,50/50,0/100 \
+      --step-hold 1m --target https://web.example.internal/ --pod-header X-Pod-Name
+
   # The same settings from a scenario file; flags override the file
   rollcheck run -f scenarios/as-is.scenario.yaml --target http://127.0.0.1:8080/ --rate 50/s`
 
@@ -73,8 +79,13 @@ type RunOptions struct {
 
 	CanaryDeployment string
 	CanarySteps      string
-	StepHold         time.Duration
-	Repeat           int
+
+	CanaryWeights string
+	CanaryRoute   string
+	CanaryService string
+	CanaryKeep    bool
+	StepHold      time.Duration
+	Repeat        int
 
 	Baseline       time.Duration
 	Settle         time.Duration
@@ -123,7 +134,7 @@ func newRunCommand(f *factory, runF func(context.Context, *RunOptions) error) *c
 		Repeat:          1,
 	}
 	cmd := &cobra.Command{
-		Use:   "run [deployment/NAME] --target URL (--restart | --set-image CONTAINER=IMAGE | --apply FILE | --watch-only | --switch-service NAME --selector K=V | --canary NAME --canary-steps S/C,...)",
+		Use:   "run [deployment/NAME] --target URL (--restart | --set-image CONTAINER=IMAGE | --apply FILE | --watch-only | --switch-service NAME --selector K=V | --canary NAME --canary-steps S/C,... | --canary-route NAME --canary-service NAME --canary-weights S/C,...)",
 		Short: "Roll out a Deployment, StatefulSet or DaemonSet under constant load and judge whether any request failed",
 		Long: `run sends a constant-rate HTTP load to --target, waits --baseline, triggers the
 rollout of the workload (--restart, --set-image, --apply; or waits for one with
@@ -132,8 +143,10 @@ kind: the argument may also be statefulset/NAME or daemonset/NAME (one with
 updateStrategy OnDelete is refused: nothing would roll). It keeps
 the load until every pod the rollout removed is gone and then for --settle,
 and prints a verdict. Blue/green (--switch-service),
-canary steps (--canary-steps) and --repeat run under the same load, and the
-report shows each step. The verdict is one of:
+canary steps (--canary-steps), a weighted canary on a Gateway API HTTPRoute
+(--canary-weights) and --repeat run under the same load, and the report
+shows each step; a weighted canary's steps show the share each backend
+received (by --pod-header) beside the weights asked. The verdict is one of:
 
   PASS          no threshold broken (exit 0)
   FAIL          a threshold broken or the rollout did not complete (exit 1)
@@ -173,7 +186,11 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.StringVar(&o.Selector, "selector", "", "with --switch-service: the labels to merge into the Service's selector, key=value[,key=value]")
 	fl.StringVar(&o.CanaryDeployment, "canary", "", "canary: the canary Deployment that --canary-steps shifts replicas to from the stable one (the deployment argument)")
 	fl.StringVar(&o.CanarySteps, "canary-steps", "", "canary: STABLE/CANARY replicas per step, e.g. 3/1,2/2,1/3,0/4; each step scales (up first), waits, then holds --step-hold; the report shows each step")
-	fl.DurationVar(&o.StepHold, "step-hold", o.StepHold, "load held after each step before the next (canary steps, --repeat); the last step is followed by --settle")
+	fl.StringVar(&o.CanaryWeights, "canary-weights", "", "weighted canary: STABLE/CANARY backendRef weights per step on --canary-route, e.g. 90/10,50/50,0/100; each step patches the route, waits for its Gateways to accept it, then holds --step-hold; the report shows each step with the share each backend received")
+	fl.StringVar(&o.CanaryRoute, "canary-route", "", "with --canary-weights: the HTTPRoute (NAME or httproute/NAME) whose rules send to the stable and the canary Service; the stable one is --service, else the rules' other backendRef")
+	fl.StringVar(&o.CanaryService, "canary-service", "", "with --canary-weights: the canary's Service, a backendRef of --canary-route (its Deployment, found by the Service's selector, may be checked with --canary)")
+	fl.BoolVar(&o.CanaryKeep, "canary-keep", false, "with --canary-weights: leave the last step's weights on the route when every step ran (default: put back the weights the route had; always after Ctrl-C or a step that did not complete)")
+	fl.DurationVar(&o.StepHold, "step-hold", o.StepHold, "load held after each step before the next (canary steps and weights, --repeat); the last step is followed by --settle")
 	fl.IntVar(&o.Repeat, "repeat", o.Repeat, "with --restart: roll out this many times in a row under the same load; the report shows each rollout and the worst")
 	fl.DurationVar(&o.Baseline, "baseline", o.Baseline, "load before the rollout; failures here make the run INCONCLUSIVE")
 	fl.DurationVar(&o.Settle, "settle", o.Settle, "load after the rollout completes and every pod it removed is gone, to catch late failures")
@@ -248,7 +265,7 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 	setS("deployment", &o.Deployment, s.Deployment)
 	setS("service", &o.Service, s.Service)
 	actionFlag := false
-	for _, f := range []string{"restart", "set-image", "watch-only", "apply", "switch-service", "selector", "canary", "canary-steps"} {
+	for _, f := range []string{"restart", "set-image", "watch-only", "apply", "switch-service", "selector", "canary", "canary-steps", "canary-weights", "canary-route", "canary-service", "canary-keep"} {
 		actionFlag = actionFlag || changed(f)
 	}
 	if !actionFlag {
@@ -267,6 +284,11 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 		if c := a.Canary; c != nil {
 			o.CanaryDeployment = c.Deployment
 			o.CanarySteps = strings.Join(c.Steps, ",")
+		}
+		if c := a.CanaryWeights; c != nil {
+			o.CanaryRoute, o.CanaryService, o.CanaryKeep = c.Route, c.Service, c.Keep
+			o.CanaryDeployment = c.Deployment
+			o.CanaryWeights = strings.Join(c.Steps, ",")
 		}
 	}
 	if s.Action.Repeat != nil && !changed("repeat") {
@@ -387,6 +409,7 @@ func (o *RunOptions) validateAction(cfg *check.Config) error {
 	for name, set := range map[string]bool{
 		"--restart": o.Restart, "--set-image": len(o.SetImage) > 0, "--watch-only": o.WatchOnly,
 		"--apply": o.Apply != "", "--switch-service": o.SwitchService != "", "--canary-steps": o.CanarySteps != "",
+		"--canary-weights": o.CanaryWeights != "",
 	} {
 		if set {
 			actions = append(actions, name)
@@ -397,13 +420,20 @@ func (o *RunOptions) validateAction(cfg *check.Config) error {
 		return fmt.Errorf("%s are exclusive: choose one action", strings.Join(actions, " and "))
 	}
 	if len(actions) == 0 {
-		return errors.New("no rollout action: give --restart, --set-image CONTAINER=IMAGE, --apply FILE, --watch-only, --switch-service NAME --selector k=v or --canary NAME --canary-steps S/C,...")
+		return errors.New("no rollout action: give --restart, --set-image CONTAINER=IMAGE, --apply FILE, --watch-only, --switch-service NAME --selector k=v, --canary NAME --canary-steps S/C,... or --canary-route NAME --canary-service NAME --canary-weights S/C,...")
+	}
+	if o.CanaryWeights == "" {
+		for flag, set := range map[string]bool{"--canary-route": o.CanaryRoute != "", "--canary-service": o.CanaryService != "", "--canary-keep": o.CanaryKeep} {
+			if set {
+				return fmt.Errorf("%s goes with --canary-weights STABLE/CANARY,...", flag)
+			}
+		}
 	}
 	if o.Selector != "" && o.SwitchService == "" {
 		return errors.New("--selector goes with --switch-service")
 	}
-	if o.CanaryDeployment != "" && o.CanarySteps == "" {
-		return errors.New("--canary needs --canary-steps STABLE/CANARY,...")
+	if o.CanaryDeployment != "" && o.CanarySteps == "" && o.CanaryWeights == "" {
+		return errors.New("--canary needs --canary-steps STABLE/CANARY,... (or --canary-weights, where it names the canary Service's Deployment)")
 	}
 	if o.Repeat < 1 {
 		return fmt.Errorf("--repeat must be 1 or more, got %d", o.Repeat)
@@ -421,8 +451,8 @@ func (o *RunOptions) validateAction(cfg *check.Config) error {
 		}
 		cfg.Kind, cfg.Deployment = kind, name
 	}
-	if cfg.Kind != "" && cfg.Kind != rollout.KindDeployment && (o.SwitchService != "" || o.CanarySteps != "") {
-		return fmt.Errorf("%s: --switch-service and --canary-steps move traffic between Deployments; a %s takes --restart, --set-image, --apply or --watch-only", cfg.Kind.Ref(cfg.Deployment), cfg.Kind.Title())
+	if cfg.Kind != "" && cfg.Kind != rollout.KindDeployment && (o.SwitchService != "" || o.CanarySteps != "" || o.CanaryWeights != "") {
+		return fmt.Errorf("%s: --switch-service, --canary-steps and --canary-weights move traffic between Deployments; a %s takes --restart, --set-image, --apply or --watch-only", cfg.Kind.Ref(cfg.Deployment), cfg.Kind.Title())
 	}
 	switch {
 	case o.WatchOnly:
@@ -486,11 +516,53 @@ func (o *RunOptions) validateAction(cfg *check.Config) error {
 		}
 		cfg.Action = rollout.Action{Kind: rollout.ActionScale}
 		cfg.Canary = &check.Canary{Deployment: name, Steps: steps}
+	case o.CanaryWeights != "":
+		w, err := o.weights()
+		if err != nil {
+			return err
+		}
+		cfg.Action = rollout.Action{Kind: rollout.ActionWeights}
+		cfg.Weights = w
+		return nil // the Deployments are found from the Services
 	}
 	if cfg.Deployment == "" {
 		return errors.New("no deployment: give deployment/NAME (or statefulset/NAME, daemonset/NAME) or --deployment NAME")
 	}
 	return nil
+}
+
+// weights parses a weighted canary's flags. The Services and the route are
+// checked against the cluster before the first step (check.NewPlan).
+func (o *RunOptions) weights() (*check.Weights, error) {
+	if o.CanaryRoute == "" || o.CanaryService == "" {
+		return nil, errors.New("--canary-weights needs --canary-route NAME (the HTTPRoute) and --canary-service NAME (the canary's Service, one of its backendRefs)")
+	}
+	route, err := rollout.ParseRouteName(o.CanaryRoute)
+	if err != nil {
+		return nil, fmt.Errorf("--canary-route: %w", err)
+	}
+	for flag, name := range map[string]string{"--canary-service": o.CanaryService, "--service": o.Service} {
+		if name == "" {
+			continue
+		}
+		if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
+			return nil, fmt.Errorf("%s %q: not a Service name: %s", flag, name, strings.Join(errs, "; "))
+		}
+	}
+	if o.Service == o.CanaryService {
+		return nil, fmt.Errorf("--service and --canary-service are both %q: the stable and the canary Service must differ", o.Service)
+	}
+	steps, err := rollout.ParseCanaryWeights(o.CanaryWeights)
+	if err != nil {
+		return nil, err
+	}
+	w := &check.Weights{Route: route, CanaryService: o.CanaryService, Steps: steps, Keep: o.CanaryKeep}
+	if o.CanaryDeployment != "" {
+		if w.CanaryDeployment, err = rollout.ParseDeploymentName(o.CanaryDeployment); err != nil {
+			return nil, fmt.Errorf("--canary: %w", err)
+		}
+	}
+	return w, nil
 }
 
 // Run executes the check, renders the report and returns the verdict as

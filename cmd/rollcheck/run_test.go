@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,6 +93,15 @@ func TestBadInputExitsTwoBeforeTouchingTheCluster(t *testing.T) {
 		{"a malformed header is refused", append(ok, "-H", "nocolon"), "nocolon"},
 		{"a ratio above one is refused", append(ok, "--max-failure-ratio", "1.5"), "--max-failure-ratio"},
 		{"a kind kubectl cannot roll out is refused", []string{"run", "cronjob/db", "--restart", "--target", "http://127.0.0.1:1/"}, "cronjob"},
+		{"canary weights without a route are refused", []string{"run", "--canary-service", "web-canary", "--canary-weights", "90/10", "--target", "http://127.0.0.1:1/"}, "--canary-weights needs --canary-route NAME"},
+		{"canary weights without the canary's Service are refused", []string{"run", "--canary-route", "web", "--canary-weights", "90/10", "--target", "http://127.0.0.1:1/"}, "and --canary-service NAME"},
+		{"negative canary weights are refused", []string{"run", "--canary-route", "web", "--canary-service", "c", "--canary-weights", "90/10,-1/101", "--target", "http://127.0.0.1:1/"}, `canary weights "-1/101": weights must be whole numbers 0 or more`},
+		{"canary weights of 0/0 are refused", []string{"run", "--canary-route", "web", "--canary-service", "c", "--canary-weights", "0/0", "--target", "http://127.0.0.1:1/"}, "send the route's traffic nowhere"},
+		{"a route of another kind is refused", []string{"run", "--canary-route", "ingress/web", "--canary-service", "c", "--canary-weights", "90/10", "--target", "http://127.0.0.1:1/"}, "want NAME or httproute/NAME"},
+		{"the same stable and canary Service are refused", []string{"run", "--service", "web", "--canary-route", "web", "--canary-service", "web", "--canary-weights", "90/10", "--target", "http://127.0.0.1:1/"}, "must differ"},
+		{"a route flag without weights is refused", []string{"run", "web", "--restart", "--canary-route", "web", "--target", "http://127.0.0.1:1/"}, "--canary-route goes with --canary-weights"},
+		{"canary weights and canary steps are refused together", []string{"run", "web", "--canary", "c", "--canary-steps", "1/1", "--canary-route", "web", "--canary-service", "c", "--canary-weights", "90/10", "--target", "http://127.0.0.1:1/"}, "are exclusive"},
+		{"a StatefulSet takes no canary weights", []string{"run", "statefulset/db", "--canary-route", "web", "--canary-service", "c", "--canary-weights", "90/10", "--target", "http://127.0.0.1:1/"}, "a StatefulSet takes --restart"},
 		{"a StatefulSet takes no canary steps", []string{"run", "statefulset/db", "--canary", "db2", "--canary-steps", "1/1", "--target", "http://127.0.0.1:1/"}, "a StatefulSet takes --restart"},
 		{"a DaemonSet takes no switch", []string{"run", "ds/agent", "--switch-service", "agent", "--selector", "v=2", "--target", "http://127.0.0.1:1/"}, "a DaemonSet takes --restart"},
 		{"an unknown flag is refused", append(ok, "--rat", "5"), "unknown flag: --rat"},
@@ -130,6 +140,31 @@ func TestFlagsOverrideTheScenarioFile(t *testing.T) {
 	c := got.Config
 	if c.Attack.Rate.Freq != 20 || c.Baseline.Seconds() != 7 || c.Deployment != "web" || c.Action.Kind != rollout.ActionRestart || c.Namespace != "shop" {
 		t.Errorf("config: rate %v baseline %s deployment %s action %s namespace %s", c.Attack.Rate, c.Baseline, c.Deployment, c.Action.Kind, c.Namespace)
+	}
+}
+
+func TestAScenarioFilesCanaryWeightsBecomeTheRunsWeights(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "s.yaml")
+	body := "apiVersion: rollcheck/v1\nservice: web\naction: {canaryWeights: {route: httproute/web, service: web-canary, steps: [90/10, 0/100], keep: true}}\nload: {targets: [\"http://127.0.0.1:1/\"]}\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got *RunOptions
+	f := newFactory(genericiooptions.NewTestIOStreamsDiscard())
+	root := rootWith(f, newRunCommand(f, func(_ context.Context, o *RunOptions) error { got = o; return nil }))
+	root.SetArgs([]string{"run", "-f", file, "--canary-weights", "80/20", "-n", "shop"})
+	if err := root.ExecuteContext(context.Background()); !strings.Contains(fmt.Sprint(err), "--canary-weights needs --canary-route") {
+		// A flag of the action replaces the file's action as a whole.
+		t.Errorf("an action flag merged with the file's action: %v", err)
+	}
+	root = rootWith(f, newRunCommand(f, func(_ context.Context, o *RunOptions) error { got = o; return nil }))
+	root.SetArgs([]string{"run", "-f", file, "-n", "shop"})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w := got.Config.Weights
+	if w == nil || w.Route != "web" || w.CanaryService != "web-canary" || !w.Keep || len(w.Steps) != 2 || w.Steps[1] != (rollout.WeightStep{Stable: 0, Canary: 100}) || got.Config.Service != "web" {
+		t.Errorf("weights %+v, service %q", w, got.Config.Service)
 	}
 }
 

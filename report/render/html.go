@@ -320,7 +320,7 @@ func orT(t, fallback time.Time, allow bool) time.Time {
 }
 
 // htmlTmpl is the page; its "summary" template (summaryhtml.go) opens it.
-var htmlTmpl = template.Must(template.Must(template.New("report").Funcs(template.FuncMap{"short": shortField, "connections": connectionsHTML}).Parse(`<!DOCTYPE html>
+var htmlTmpl = template.Must(template.Must(template.New("report").Funcs(template.FuncMap{"short": shortField, "connections": connectionsHTML, "deref": func(p *float64) float64 { return *p }}).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>{{.Title}}</title>
@@ -345,8 +345,8 @@ table.steps{border-collapse:collapse} table.steps td,table.steps th{border:1px s
 {{.Lanes}}
 {{if .Attackers}}<h2>Attackers</h2>
 {{.Attackers}}{{end}}
-{{if .Steps}}<h2>Steps</h2><table class="steps"><tr><th>step</th><th>action</th><th>rollout</th><th>requests</th><th>failed</th><th>disrupted</th><th>result</th></tr>
-{{range .Steps}}<tr><td>{{.Name}}</td><td>{{.Detail}}</td><td>{{if .Completed}}{{printf "%.1f" .RolloutSeconds}}s{{else}}incomplete: {{.Reason}}{{end}}</td><td>{{.Requests}}</td><td>{{.Failures}}</td><td>{{printf "%.1f" .DisruptedSeconds}}s</td><td class="{{if .Passed}}PASS{{else}}FAIL{{end}}">{{if .Passed}}PASS{{else}}FAIL{{end}}</td></tr>
+{{if .Steps}}<h2>Steps</h2><table class="steps"><tr><th>step</th><th>action</th><th>rollout</th><th>requests</th><th>failed</th><th>disrupted</th>{{if .WeightedCanary}}<th>canary share asked / received</th>{{end}}<th>result</th></tr>
+{{range .Steps}}<tr><td>{{.Name}}</td><td>{{.Detail}}</td><td>{{if .Completed}}{{printf "%.1f" .RolloutSeconds}}s{{else}}incomplete: {{.Reason}}{{end}}</td><td>{{.Requests}}</td><td>{{.Failures}}</td><td>{{printf "%.1f" .DisruptedSeconds}}s</td>{{with .Share}}<td>{{printf "%.1f" .AskedCanaryPercent}}% / {{if .CanaryPercent}}{{printf "%.1f" (deref .CanaryPercent)}}%{{else}}unknown: {{.Unknown}}{{end}}{{if .Unnamed}} ({{.Unnamed}} named no pod){{end}}</td>{{end}}<td class="{{if .Passed}}PASS{{else}}FAIL{{end}}">{{if .Passed}}PASS{{else}}FAIL{{end}}</td></tr>
 {{end}}</table>{{end}}
 {{connections .Report}}
 <script>

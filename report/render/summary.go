@@ -54,6 +54,7 @@ type summary struct {
 	Rollout     string
 	Steps       string
 	FailedSteps []string
+	Weights     string // a weighted canary's route and shares; "" for other runs
 	Attackers   string
 	Measured    string
 	Pods        []string     // one line per pod kind: "4 old pods: ..."
@@ -128,6 +129,7 @@ func summarize(r *report.Report) summary {
 			}
 		}
 	}
+	s.Weights = weightsLine(r)
 	s.Attackers = attackersText(r)
 	s.Measured = measuredText(r.Measurements)
 	s.Pods, s.FailedPods, s.QuietPods = podsText(r)

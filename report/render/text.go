@@ -94,6 +94,7 @@ func (o TextOptions) Write(r *report.Report, w io.Writer) error {
 			}
 		})
 	}
+	writeShares(r, p)
 
 	writeAttackers(r, p)
 	p.Table([]string{"phase", "from", "to", "requests", "failed"}, func(add func(...any)) {

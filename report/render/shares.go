@@ -1,0 +1,72 @@
+package render
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/report/internal/format"
+)
+
+// weightsLine is a weighted canary in one line: the route, its Services,
+// what the run left on it, and the canary's share each step received
+// beside the weights asked; "" for other runs.
+func weightsLine(r *report.Report) string {
+	w := r.WeightedCanary
+	if w == nil {
+		return ""
+	}
+	var got []string
+	for _, st := range r.Steps {
+		if sh := st.Share; sh != nil {
+			got = append(got, fmt.Sprintf("%s for %d/%d", receivedText(sh), sh.StableWeight, sh.CanaryWeight))
+		}
+	}
+	line := fmt.Sprintf("Weights   httproute/%s (stable %s, canary %s; %s before, %s)", w.Route, w.StableService, w.CanaryService, w.OriginalWeights, w.Left)
+	if len(got) > 0 {
+		line += ": canary received " + strings.Join(got, ", ")
+	}
+	return line
+}
+
+// receivedText is the canary's share a step received: "10.2%", or
+// "unknown" when no response named a pod of either Service.
+func receivedText(sh *report.Share) string {
+	if sh.CanaryPercent == nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.1f%%", *sh.CanaryPercent)
+}
+
+// writeShares is the table of a weighted canary's steps: the weights asked,
+// the share each backend received by the pod header, and the requests whose
+// backend is unknown because their response named no pod.
+func writeShares(r *report.Report, p *format.Printer) {
+	w := r.WeightedCanary
+	if w == nil {
+		return
+	}
+	p.Line(weightsLine(r))
+	p.Table([]string{"step", "weights", "canary asked", "canary received", "stable " + w.StableService, "canary " + w.CanaryService, "other pods", "no pod named"}, func(add func(...any)) {
+		for _, st := range r.Steps {
+			sh := st.Share
+			if sh == nil {
+				continue
+			}
+			got := receivedText(sh)
+			if sh.Unknown != "" {
+				got += ": " + sh.Unknown
+			}
+			add(st.Name, fmt.Sprintf("%d/%d", sh.StableWeight, sh.CanaryWeight), fmt.Sprintf("%.1f%%", sh.AskedCanaryPercent), got,
+				sh.StableResponses, sh.CanaryResponses, sh.OtherResponses, format.Dash(unnamedText(sh)))
+		}
+	})
+}
+
+// unnamedText counts the requests whose backend is unknown; "" for none.
+func unnamedText(sh *report.Share) string {
+	if sh.Unnamed == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d (backend unknown)", sh.Unnamed)
+}

@@ -86,7 +86,10 @@ func buildSteps(in []StepInput, a *attack.Result, t Thresholds, w *WeightsInput)
 			}
 		}
 	}
-	exact := a.Dropped == 0
+	// Requests, failures and classes are all counted by bucket, each
+	// bucket in the step it starts in, so that they agree: a failure
+	// placed by its own time could fall in a step that the bucket holding
+	// it, with its requests, does not (failures above the requests).
 	at := func(tm time.Time) int {
 		for i := len(steps) - 1; i >= 0; i-- {
 			if !tm.Before(steps[i].Start) {
@@ -111,16 +114,7 @@ func buildSteps(in []StepInput, a *attack.Result, t Thresholds, w *WeightsInput)
 			}
 			s.ByClass[string(c)] += n
 		}
-		if !exact {
-			s.Failures += b.Failed()
-		}
-	}
-	if exact {
-		for _, f := range a.FailureList {
-			if i := at(f.Time); i >= 0 {
-				steps[i].Failures++
-			}
-		}
+		s.Failures += b.Failed()
 	}
 	sum := &StepSummary{Steps: len(steps)}
 	for i := range steps {

@@ -168,3 +168,44 @@ func abs(n int) int {
 	}
 	return n
 }
+
+// TestRecreateAndSlowStartThroughGateway (issue 25): two more of the
+// issue's configurations through the Gateway API front. A Recreate leaves
+// the Service with no ready endpoint, and whatever Traefik answers then is
+// that window's, NO_READY_ENDPOINTS first, with the strategy (not a
+// preStop) as its fix. An app that opens its listener seconds after start
+// with no readiness probe is Ready before it serves: Traefik is refused and
+// answers 502, NEW_POD_NOT_SERVING, with a readiness probe as its fix.
+func TestRecreateAndSlowStartThroughGateway(t *testing.T) {
+	needRealNode(t)
+	configureTraefik(t, "gateway.yaml")
+	run := func(t *testing.T, spec diagDeployment) result {
+		diagFreshDemo(t, diagService("2s")+"---\n"+spec.manifest())
+		waitTraefikServes(t, "the Gateway API front", lab.gatewayURL, gatewayHost, 60*time.Second)
+		return rollcheck(t, "deployment/demo", "--restart", "--target", lab.gatewayURL+"/", "-H", "Host: "+gatewayHost,
+			"--rate", "100/s", "--timeout", "5s", "--baseline", "3s", "--settle", "3s",
+			"--max-failures", "0", "--pod-header", diagPodHeaders)
+	}
+	t.Run("Recreate is NO_READY_ENDPOINTS first, fixed by the strategy", func(t *testing.T) {
+		r := run(t, diagDeployment{strategy: "{type: Recreate}", args: []string{"--shutdown=graceful"}, readiness: true, preStop: "3", grace: 10})
+		diagLog(t, "Recreate through the Gateway API front", r)
+		if f := r.report.Front; f == nil || f.Name != "gateway" {
+			t.Errorf("front %+v, want gateway", f)
+		}
+		c := diagWantPrimary(t, r, string(report.NoReadyEndpoints))
+		if c.Confidence != report.ConfidenceHigh {
+			t.Errorf("NO_READY_ENDPOINTS at %s confidence, want high", c.Confidence)
+		}
+		if hasRecommendation(r, "lifecycle.preStop") || !hasRecommendation(r, "spec.strategy") {
+			t.Errorf("recommendations %+v: want the strategy and no preStop", r.report.Recommendations)
+		}
+	})
+	t.Run("a slow start without a readiness probe is NEW_POD_NOT_SERVING", func(t *testing.T) {
+		r := run(t, diagDeployment{args: []string{"--shutdown=graceful", "--startup=3s"}, preStop: "3", grace: 10})
+		diagLog(t, "slow start without readiness through the Gateway API front", r)
+		diagWantPrimary(t, r, string(report.NewPodNotServing))
+		if !hasRecommendation(r, "readinessProbe") {
+			t.Errorf("no readinessProbe recommendation: %+v", r.report.Recommendations)
+		}
+	})
+}

@@ -169,39 +169,53 @@ func abs(n int) int {
 	return n
 }
 
-// TestRecreateAndSlowStartThroughGateway (issue 25): two more of the
-// issue's configurations through the Gateway API front. A Recreate leaves
-// the Service with no ready endpoint, and whatever Traefik answers then is
+// TestRecreateAndSlowStartThroughGateway (issue 25): more of the issue's
+// configurations through Traefik's two fronts. A Recreate leaves the
+// Service with no ready endpoint, and whatever the front answers then is
 // that window's, NO_READY_ENDPOINTS first, with the strategy (not a
-// preStop) as its fix. An app that opens its listener seconds after start
-// with no readiness probe is Ready before it serves: Traefik is refused and
+// preStop) as its fix: the Gateway provider keeps the route and answers
+// 503, the Ingress provider drops it and answers 404, a 4xx that names no
+// pod. An app that opens its listener seconds after start with no
+// readiness probe is Ready before it serves: Traefik is refused and
 // answers 502, NEW_POD_NOT_SERVING, with a readiness probe as its fix.
 func TestRecreateAndSlowStartThroughGateway(t *testing.T) {
 	needRealNode(t)
 	configureTraefik(t, "gateway.yaml")
-	run := func(t *testing.T, spec diagDeployment) result {
+	configureTraefik(t, "ingress.yaml")
+	fronts := map[string][]string{
+		"gateway": {"--target", lab.gatewayURL + "/", "-H", "Host: " + gatewayHost},
+		// The lab's demo Service carries its balancer's annotation and
+		// the Ingress routes every host: the front is given.
+		"ingress": {"--target", lab.ingressURL + "/", "--front", "ingress"},
+	}
+	run := func(t *testing.T, front string, spec diagDeployment) result {
 		diagFreshDemo(t, diagService("2s")+"---\n"+spec.manifest())
 		waitTraefikServes(t, "the Gateway API front", lab.gatewayURL, gatewayHost, 60*time.Second)
-		return rollcheck(t, "deployment/demo", "--restart", "--target", lab.gatewayURL+"/", "-H", "Host: "+gatewayHost,
-			"--rate", "100/s", "--timeout", "5s", "--baseline", "3s", "--settle", "3s",
-			"--max-failures", "0", "--pod-header", diagPodHeaders)
+		waitTraefikServes(t, "the ingress front", lab.ingressURL, "", 60*time.Second)
+		r := rollcheck(t, append([]string{"deployment/demo", "--restart", "--rate", "100/s", "--timeout", "5s", "--baseline", "3s", "--settle", "3s",
+			"--max-failures", "0", "--pod-header", diagPodHeaders}, fronts[front]...)...)
+		if f := r.report.Front; f == nil || f.Name != front {
+			t.Errorf("front %+v, want %s", f, front)
+		}
+		return r
 	}
-	t.Run("Recreate is NO_READY_ENDPOINTS first, fixed by the strategy", func(t *testing.T) {
-		r := run(t, diagDeployment{strategy: "{type: Recreate}", args: []string{"--shutdown=graceful"}, readiness: true, preStop: "3", grace: 10})
-		diagLog(t, "Recreate through the Gateway API front", r)
-		if f := r.report.Front; f == nil || f.Name != "gateway" {
-			t.Errorf("front %+v, want gateway", f)
-		}
-		c := diagWantPrimary(t, r, string(report.NoReadyEndpoints))
-		if c.Confidence != report.ConfidenceHigh {
-			t.Errorf("NO_READY_ENDPOINTS at %s confidence, want high", c.Confidence)
-		}
-		if hasRecommendation(r, "lifecycle.preStop") || !hasRecommendation(r, "spec.strategy") {
-			t.Errorf("recommendations %+v: want the strategy and no preStop", r.report.Recommendations)
-		}
-	})
-	t.Run("a slow start without a readiness probe is NEW_POD_NOT_SERVING", func(t *testing.T) {
-		r := run(t, diagDeployment{args: []string{"--shutdown=graceful", "--startup=3s"}, preStop: "3", grace: 10})
+	recreate := diagDeployment{strategy: "{type: Recreate}", args: []string{"--shutdown=graceful"}, readiness: true, preStop: "3", grace: 10}
+	for _, front := range []string{"gateway", "ingress"} {
+		t.Run(front+": Recreate is NO_READY_ENDPOINTS first, fixed by the strategy", func(t *testing.T) {
+			r := run(t, front, recreate)
+			diagLog(t, "Recreate through the "+front+" front", r)
+			c := diagWantPrimary(t, r, string(report.NoReadyEndpoints))
+			if c.Confidence != report.ConfidenceHigh {
+				t.Errorf("NO_READY_ENDPOINTS at %s confidence, want high", c.Confidence)
+			}
+			if hasRecommendation(r, "lifecycle.preStop") || !hasRecommendation(r, "spec.strategy") {
+				t.Errorf("recommendations %+v: want the strategy and no preStop", r.report.Recommendations)
+			}
+			t.Logf("%s: NO_READY_ENDPOINTS %d failures by class %v", front, c.Failures, c.ByClass)
+		})
+	}
+	t.Run("gateway: a slow start without a readiness probe is NEW_POD_NOT_SERVING", func(t *testing.T) {
+		r := run(t, "gateway", diagDeployment{args: []string{"--shutdown=graceful", "--startup=3s"}, preStop: "3", grace: 10})
 		diagLog(t, "slow start without readiness through the Gateway API front", r)
 		diagWantPrimary(t, r, string(report.NewPodNotServing))
 		if !hasRecommendation(r, "readinessProbe") {

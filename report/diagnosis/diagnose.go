@@ -281,9 +281,12 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			// that named its pod is the pod's (the case above).
 			code = NoReadyEndpoints
 			basis = []string{"the Service had no ready endpoint when the request was sent (its EndpointSlices, as rollcheck watched them)"}
-		case it.class == attack.Class503 && steps.zeroWithin(it.t, opt.RegistrationWindow):
+		case (it.class == attack.Class503 || it.class == attack.Class4xx && it.pod == "") && steps.zeroWithin(it.t, opt.RegistrationWindow):
+			// A front answers for itself until it has registered the
+			// endpoints that came back: a load balancer's 503, Traefik's
+			// 404 until it has put the route back.
 			code = NoReadyEndpoints
-			basis = []string{"the Service had no ready endpoint at the time of the 503s"}
+			basis = []string{"the Service had no ready endpoint at the time of the front's answers"}
 			if steps.count(it.t) != 0 {
 				conf, basis = ConfidenceMedium, []string{"the Service had regained ready endpoints shortly before (the load balancer registering them)"}
 			}

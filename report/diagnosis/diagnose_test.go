@@ -210,15 +210,17 @@ func TestCauses(t *testing.T) {
 		{
 			// Traefik drops a route with no serving endpoint and answers
 			// 404 itself: no pod header, and the Service empty.
-			name: "a front's own 404s while no endpoint is ready are no ready endpoints",
+			// Until it has put the route back (its configuration is
+			// throttled, 2 s by default), it still answers 404.
+			name: "a front's own 404s while no endpoint is ready, and until it registered the new one, are no ready endpoints",
 			timeline: func() *timeline {
 				tl := newTimeline()
 				tl.Running("web-old-a")
 				tl.Deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
 				tl.Started("web-new-a", 12.3, 12.5, 15.0)
 				tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(12.0)
-				tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(15.1), at(29.9)
-				for s := 12.1; s < 15.0; s += 0.05 {
+				tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(16.6), at(29.9)
+				for s := 12.1; s < 16.5; s += 0.05 {
 					tl.Fail(s, attack.Class4xx, "", 2*time.Millisecond)
 				}
 				return tl

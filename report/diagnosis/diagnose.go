@@ -287,8 +287,15 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			// 404 until it has put the route back.
 			code = NoReadyEndpoints
 			basis = []string{"the Service had no ready endpoint at the time of the front's answers"}
-			if steps.count(it.t) != 0 {
-				conf, basis = ConfidenceMedium, []string{"the Service had regained ready endpoints shortly before (the load balancer registering them)"}
+			// Once endpoints are back, the front's own answers last until
+			// it has registered them: up to its first success since, that
+			// is evidence; after one, the window is a default's guess.
+			if back := steps.regained(it.t); !back.IsZero() {
+				if w.servedBetween(back, it.t) {
+					conf, basis = ConfidenceMedium, []string{"the Service had regained ready endpoints shortly before (the load balancer registering them)"}
+				} else {
+					basis = []string{"the Service had regained ready endpoints shortly before, and the front had not served a request since (it had not registered them yet)"}
+				}
 			}
 		case windowable(it.class):
 			wg = w.weigh(it)

@@ -439,3 +439,45 @@ func fptr(p *float64) any {
 	}
 	return *p
 }
+
+// Issue 25: Traefik's Ingress provider answers 404 (its 503 at first)
+// after a Recreate until it has registered the endpoints that came back.
+// Up to the front's first success since, those answers are the empty
+// window's on evidence (high); a failure after a success rests on the
+// registration window's default length (medium).
+func TestFrontsOwnAnswersUntilItServesAgain(t *testing.T) {
+	recreate := deployment(func(d *appsv1.Deployment) {
+		d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+	})
+	timeline := func(servedAt15 bool) *timeline {
+		tl := newTimeline()
+		tl.Running("web-old-a")
+		tl.Deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
+		tl.Started("web-new-a", 12.3, 12.5, 14.0)
+		// Every request failed from 12 s to 17 s: nothing served.
+		for s := 12; s < 17; s++ {
+			tl.A.Buckets[s].OK, tl.A.Buckets[s].Total = 0, 0
+		}
+		for s := 12.1; s < 17; s += 0.05 {
+			tl.Fail(s, attack.Class4xx, "", 2*time.Millisecond)
+			tl.A.Buckets[int(s)].Total++
+			tl.A.Buckets[int(s)].OK++ // Fail takes one off
+		}
+		if servedAt15 {
+			tl.A.Buckets[15].OK, tl.A.Buckets[15].Total = 10, 30
+		}
+		tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(17.0), at(29.9)
+		return tl
+	}
+	for _, served := range []bool{false, true} {
+		r := build(timeline(served).input(recreate))
+		c := r.Causes[0]
+		want := ConfidenceHigh
+		if served {
+			want = ConfidenceMedium
+		}
+		if c.Code != NoReadyEndpoints || c.Confidence != want || len(r.Causes) != 1 {
+			t.Errorf("served at 15 s %v: causes %+v, want NO_READY_ENDPOINTS alone at %s confidence", served, r.Causes, want)
+		}
+	}
+}

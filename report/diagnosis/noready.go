@@ -40,6 +40,16 @@ func (s readySteps) zeroWithin(t time.Time, w time.Duration) bool {
 	return !s.zeroEnd[i].IsZero() && !s.zeroEnd[i].Before(t.Add(-w))
 }
 
+// regained returns when the latest run of zero ready endpoints up to t
+// ended (zero time if there was none, or t is within one).
+func (s readySteps) regained(t time.Time) time.Time {
+	i := sort.Search(len(s.at), func(i int) bool { return s.at[i].After(t) }) - 1
+	if i < 0 || s.n[i] == 0 {
+		return time.Time{}
+	}
+	return s.zeroEnd[i]
+}
+
 // count returns the ready endpoints at t, or -1 before the first event.
 func (s readySteps) count(t time.Time) int {
 	i := sort.Search(len(s.at), func(i int) bool { return s.at[i].After(t) })

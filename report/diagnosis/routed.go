@@ -107,6 +107,16 @@ func (w *weigher) routedOpen(p *life, t time.Time, gap time.Duration) bool {
 	if t.Before(start) {
 		return false
 	}
+	// With the app naming itself, a pod still routed to answers each of
+	// its requests with a success that names it or a failure it may
+	// explain: neither for longer than gap while the load kept going, and
+	// the load balancer no longer sent it any.
+	if w.headers && !p.lastOK.IsZero() {
+		seen := maxTime(p.lastOK, p.lastCand)
+		if t.Sub(seen) > gap && w.sent(seen, t) {
+			return false
+		}
+	}
 	// The window stays open while failures keep coming.
 	last := start
 	if p.exitHi.After(last) {

@@ -131,6 +131,21 @@ func (w *weigher) sent(from, to time.Time) bool {
 	return n >= 0.5*w.rate*to.Sub(from).Seconds()
 }
 
+// servedBetween reports whether a request sent in a bucket wholly within
+// [from, to) succeeded.
+func (w *weigher) servedBetween(from, to time.Time) bool {
+	if w.bucketWidth <= 0 {
+		return true // no evidence that it did not
+	}
+	i := sort.Search(len(w.buckets), func(i int) bool { return !w.buckets[i].Start.Before(from) })
+	for ; i < len(w.buckets) && !w.buckets[i].Start.Add(w.bucketWidth).After(to); i++ {
+		if w.buckets[i].OK > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -263,10 +278,15 @@ func (w *weigher) weigh(it item) weighing {
 		r, n := best(routed), best(news)
 		c, o := r, n
 		// An ambiguous failure continues the explanation of the failures
-		// just before it; else the window that opened last wins.
+		// just before it, unless an old pod was seen serving since the
+		// last of them (a fact that explanation left out): then, as for
+		// the first, the window that opened last wins.
+		served := servedSince(routed, w.lastT)
 		switch {
-		case w.lastKind == kindNew && t.Sub(w.lastT) <= gap:
+		case w.lastKind == kindNew && t.Sub(w.lastT) <= gap && served.p == nil:
 			c, o = n, r
+		case w.lastKind == kindNew && t.Sub(w.lastT) <= gap:
+			c = served
 		case w.lastKind == kindRouted && t.Sub(w.lastT) <= gap:
 		case n.opened().After(r.opened()):
 			c, o = n, r
@@ -294,17 +314,36 @@ func (c candidate) exitedBy(t time.Time, gap time.Duration) bool {
 }
 
 // opened is when the candidate's window opened: a new pod's Ready, an old
-// pod's exit (the earliest it can have happened), else its deletion. Of
-// two old pods the later one asks the shorter routing lag of the load
-// balancer to explain the failure.
+// pod's exit (the earliest it can have happened), else its deletion, and
+// never before the old pod's last success (it served until then: a
+// server's exit stamp has whole seconds, so its last success may be the
+// tighter bound). Of two old pods the later one asks the shorter routing
+// lag of the load balancer to explain the failure.
 func (c candidate) opened() time.Time {
+	p := c.p
 	if c.kind == kindNew {
-		return c.p.ready
+		return p.ready
 	}
-	if !c.p.exitLo.IsZero() {
-		return c.p.exitLo
+	at := p.del
+	if !p.exitLo.IsZero() {
+		at = p.exitLo
 	}
-	return c.p.del
+	if p.lastOK.After(at) && (p.exitHi.IsZero() || !p.lastOK.After(p.exitHi)) {
+		at = p.lastOK
+	}
+	return at
+}
+
+// servedSince returns the old pod whose window opened on its own last
+// success after t, the latest (none: p nil).
+func servedSince(routed []candidate, t time.Time) candidate {
+	var out candidate
+	for _, c := range routed {
+		if c.p.lastOK.After(t) && c.opened().Equal(c.p.lastOK) && (out.p == nil || c.p.lastOK.After(out.p.lastOK)) {
+			out = c
+		}
+	}
+	return out
 }
 
 // deregistered is when the load balancer was told to stop routing to the

@@ -433,13 +433,7 @@ func podCreated(pod string) rollout.Event {
 // used to be 3.83 s: the first failure after the pause went to the pod
 // seen exited first.
 func TestRoutingLagEndsAtAPauseWhenAnotherPodsWindowOpens(t *testing.T) {
-	tl := newTimeline()
-	tl.Running("web-old-a")
-	tl.Running("web-old-b")
-	// A third pod stays ready throughout: with none ready, the failures
-	// would be the Service's empty window's (NO_READY_ENDPOINTS) first.
-	tl.Running("web-c")
-	tl.A.FirstByPod["web-c"], tl.A.LastByPod["web-c"] = at(0), at(29.9)
+	tl := oldPodsBesideAServingOne("web-old-a", "web-old-b")
 	tl.Deleted("web-old-a", 10, 10.02, 11.1, 0, 11.2)
 	tl.Deleted("web-old-b", 12.8, 12.82, 13.9, 0, 14.0)
 	tl.Fails(11.05, 13.0, 0.05, attack.Class502, "")
@@ -525,4 +519,112 @@ func TestConnectionKindAsEvidence(t *testing.T) {
 			t.Errorf("routing lag %v, want 2.93 s from the last new connection refused", deref(m))
 		}
 	})
+}
+
+// Seen through Traefik's Gateway API front (issue 25): an app that exits
+// at once on SIGTERM, no preStop, no readiness probe. The Deployment
+// controller deletes an old pod right after a new one turns Ready, so the
+// two windows open within tens of milliseconds; the old pod's exit is
+// stamped in whole seconds (its earliest is its deletion) but its last
+// success bounds it closer. Traefik's access log put these failures on the
+// old pods.
+func TestOldPodsLastSuccessOpensItsWindow(t *testing.T) {
+	t.Run("the old pod served after the new pod turned Ready: the failures that follow are the old pod's first", func(t *testing.T) {
+		tl := oldPodsBesideAServingOne("web-old-a")
+		tl.Started("web-new-a", 5.0, 6.83, 6.834)
+		stoppedAtOnce(tl, "web-old-a", 6.8, 6.851, 7.4)
+		stampWholeSeconds(tl)
+		tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(7.15), at(29.9)
+		tl.Fails(6.901, 7.11, 0.02, attack.Class502, "")
+		r := build(tl.input(deployment()))
+		c := r.Causes[0]
+		if c.Code != TerminatingPodStillRouted || c.Failures != r.Failures {
+			t.Fatalf("causes %+v: want every failure TERMINATING_POD_STILL_ROUTED first", r.Causes)
+		}
+		if c.Confidence != ConfidenceLow || len(c.Alternatives) != 1 || c.Alternatives[0].Code != NewPodNotServing {
+			t.Errorf("confidence %s, alternatives %+v: want low, with the new pod as the alternative", c.Confidence, c.Alternatives)
+		}
+	})
+	t.Run("an old pod that neither served nor failed for a second while the load went on is no longer routed to", func(t *testing.T) {
+		tl := oldPodsBesideAServingOne("web-old-z", "web-old-a")
+		// web-old-z stopped at 3.13 s and failed no request: the load
+		// balancer had dropped it long before the failures at 4.85 s.
+		stoppedAtOnce(tl, "web-old-z", 3.037, 3.131, 3.858)
+		tl.Started("web-new-a", 4.0, 4.74, 4.742)
+		stoppedAtOnce(tl, "web-old-a", 4.708, 4.803, 6.349)
+		stampWholeSeconds(tl)
+		tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(5.25), at(29.9)
+		tl.Fails(4.851, 5.0, 0.02, attack.Class502, "")
+		r := build(tl.input(deployment()))
+		if c := r.Causes[0]; c.Code != TerminatingPodStillRouted || c.Failures != r.Failures || len(c.Pods) != 1 || c.Pods[0] != "web-old-a" {
+			t.Errorf("causes %+v: want every failure on web-old-a, TERMINATING_POD_STILL_ROUTED", r.Causes)
+		}
+	})
+	t.Run("a run of failures given to a new pod goes to an old pod seen serving since its last failure", func(t *testing.T) {
+		tl := oldPodsBesideAServingOne("web-old-a", "web-old-b")
+		tl.Started("web-new-a", 4.0, 4.81, 4.82)
+		stoppedAtOnce(tl, "web-old-a", 4.743, 4.801, 6.1)
+		stoppedAtOnce(tl, "web-old-b", 4.931, 5.011, 6.4)
+		stampWholeSeconds(tl)
+		tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(5.2), at(29.9)
+		tl.Fails(4.85, 4.99, 0.02, attack.Class502, "")
+		tl.Fails(5.031, 5.2, 0.02, attack.Class502, "")
+		r := build(tl.input(deployment()))
+		got, old := map[string]int{}, 0
+		for _, a := range r.Attributed {
+			got[a.Pod+" "+string(a.Cause)] += a.Failures
+			if a.Cause == TerminatingPodStillRouted && !a.From.Before(at(5.031)) {
+				old += a.Failures
+			}
+		}
+		// The old pods were deleted together: which of the two a failure
+		// after 5.031 s was is not the point, that an old pod's it was.
+		if old != 9 || got["web-old-b "+string(TerminatingPodStillRouted)] == 0 || got["web-new-a "+string(NewPodNotServing)] != 8 {
+			t.Errorf("attributed %v: want the 9 failures from 5.031 s on the old pods, web-old-b among them (it served until 5.011 s), the 8 before on web-new-a", got)
+		}
+	})
+}
+
+// stampWholeSeconds gives the deletions and exits the API server's stamps
+// as a real kubelet writes them: whole seconds, each exit in the second of
+// its pod's deletion (it exited at once), deletions with their grace
+// period added.
+func stampWholeSeconds(tl *timeline) {
+	del := map[string]time.Time{}
+	for i := range tl.Ev {
+		e := &tl.Ev[i]
+		if e.Type == rollout.DeletionRequested {
+			del[e.Pod] = e.Time
+			s := e.Time.Truncate(time.Second).Add(*e.GracePeriod)
+			e.ServerTime = &s
+		}
+	}
+	for i := range tl.Ev {
+		if e := &tl.Ev[i]; e.Type == rollout.ContainerExited {
+			s := del[e.Pod].Truncate(time.Second)
+			e.ServerTime = &s
+		}
+	}
+}
+
+// oldPodsBesideAServingOne is a run with the old pods named, running
+// before the watch, and web-c, ready and serving throughout: with none
+// ready, failures would be the Service's empty window's
+// (NO_READY_ENDPOINTS) first.
+func oldPodsBesideAServingOne(olds ...string) *timeline {
+	tl := newTimeline()
+	for _, p := range olds {
+		tl.Running(p)
+	}
+	tl.Running("web-c")
+	tl.A.FirstByPod["web-c"], tl.A.LastByPod["web-c"] = at(0), at(29.9)
+	return tl
+}
+
+// stoppedAtOnce adds an old pod deleted at del that served until lastOK
+// and exited at once (code 2, seen at seen), its endpoint not ready 25 ms
+// after the deletion.
+func stoppedAtOnce(tl *timeline, pod string, del, lastOK, seen float64) {
+	tl.Deleted(pod, del, del+0.025, seen, 2, seen+0.01)
+	tl.A.FirstByPod[pod], tl.A.LastByPod[pod] = at(0), at(lastOK)
 }

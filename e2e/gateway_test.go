@@ -132,6 +132,22 @@ func checkFailuresAgreeWithTraefik(t *testing.T, r result, reqs []traefikRequest
 		t.Logf("pods deleted together %v: rollcheck ties %d failures to them, Traefik's access log has %d", wave, got, want)
 		if abs(got-want) > want/4+3 {
 			t.Errorf("pods deleted together %v: rollcheck ties %d failures to them, Traefik's access log has %d: more than 25%% + 3 apart", wave, got, want)
+			logTraefikFailures(t, r, reqs, ips, wave)
+		}
+	}
+}
+
+// logTraefikFailures logs when Traefik's access log has the failed
+// requests to the pods named, on the run's clock, to study a disagreement.
+func logTraefikFailures(t *testing.T, r result, reqs []traefikRequest, ips map[string][]string, pods []string) {
+	t.Helper()
+	if len(r.report.Phases) == 0 {
+		return
+	}
+	t0 := r.report.Phases[0].Start
+	for _, q := range reqs {
+		if pod := traefikPod(q.ServiceAddr, ips); q.failed() && slices.Contains(pods, pod) {
+			t.Logf("Traefik: +%.3fs %d (origin %d) %s", q.Start.Sub(t0).Seconds(), q.DownstreamStatus, q.OriginStatus, pod)
 		}
 	}
 }

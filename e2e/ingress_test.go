@@ -8,22 +8,52 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/rollcheck/rollcheck/report"
 )
 
-// TestToBePassesThroughIngress: the seed's to-be, loaded through the
+// ingressHost is the host the first rule of scenarios/ingress.yaml's
+// Ingress routes: the load sends it as the Host header.
+const ingressHost = "ingress.rollcheck-lab.test"
+
+// TestIngressFront (issue 25): the seed's to-be, loaded through the
 // ingress front (Traefik v3.5.0, built from its Go module, in the node's
 // namespace, configured by the standard Ingress of scenarios/ingress.yaml;
 // only a plain TCP forwarder of ours between 127.0.0.1 and its
-// entrypoint), passes with no failed request. Which pod gets a request and
-// when a terminating one stops getting them is Traefik's own decision, from
-// the Service's EndpointSlices.
-func TestToBePassesThroughIngress(t *testing.T) {
+// entrypoint), passes with no failed request, rollcheck inferring the
+// front from the Ingress rule that routes the load's host. Which pod gets
+// a request and when a terminating one stops getting them is Traefik's own
+// decision, from the Service's EndpointSlices. The as-is (an app that
+// exits at once, no preStop) fails with a termination cause, and the pods
+// rollcheck ties the failures to are those Traefik's access log sent the
+// failed requests to.
+func TestIngressFront(t *testing.T) {
 	needRealNode(t)
 	resetDemo(t)
 	configureTraefik(t, "ingress.yaml")
-	waitTraefikServes(t, "the ingress front", lab.ingressURL, "", 60*time.Second)
+	waitTraefikServes(t, "the ingress front", lab.ingressURL, ingressHost, 60*time.Second)
+	host := []string{"-H", "Host: " + ingressHost}
 
-	toBePassesThrough(t, "ingress front", lab.ingressURL)
+	r := toBePassesThrough(t, "ingress front", lab.ingressURL, host...)
+	if f := r.report.Front; f == nil || f.Name != "ingress" || !f.Inferred {
+		t.Errorf("to-be: front %+v, want ingress, inferred from the Ingress rule that routes host %s", f, ingressHost)
+	}
+
+	diagFreshDemo(t, manifest(t, "as-is.yaml"))
+	waitTraefikServes(t, "the ingress front", lab.ingressURL, ingressHost, 60*time.Second)
+	ips := watchPodIPs(t)
+	from := time.Now()
+	r = rollcheck(t, append([]string{"-f", "../scenarios/as-is.scenario.yaml", "--target", lab.ingressURL + "/", "--baseline", "3s", "--settle", "3s"}, host...)...)
+	to := time.Now()
+	diagLog(t, "as-is through the ingress front", r)
+	if f := r.report.Front; f == nil || f.Name != "ingress" || !f.Inferred {
+		t.Errorf("as-is: front %+v, want ingress, inferred", f)
+	}
+	diagWantPrimary(t, r, string(report.TerminatingPodStillRouted), string(report.InflightCut), string(report.LBDeregistrationLag))
+	if !hasRecommendation(r, "lifecycle.preStop") {
+		t.Errorf("no preStop recommendation through an L7 front: %+v", r.report.Recommendations)
+	}
+	checkFailuresAgreeWithTraefik(t, r, readTraefikAccessLog(t, ingressHost, from, to), ips.snapshot())
 }
 
 // configureTraefik applies the scenarios/ file that configures one of

@@ -33,11 +33,11 @@ func TestToBePassesThroughKubeProxy(t *testing.T) {
 }
 
 // toBePassesThrough runs the seed's to-be scenario against the front at
-// url and wants PASS: at least 2000 requests, none failed, the rollout
-// complete.
-func toBePassesThrough(t *testing.T, front, url string) {
+// url (with rollcheck's flags args) and wants PASS: at least 2000
+// requests, none failed, the rollout complete.
+func toBePassesThrough(t *testing.T, front, url string, args ...string) result {
 	t.Helper()
-	r := rollcheck(t, "-f", "../scenarios/to-be.scenario.yaml", "--target", url+"/")
+	r := rollcheck(t, append([]string{"-f", "../scenarios/to-be.scenario.yaml", "--target", url + "/"}, args...)...)
 	if r.code != exitcode.Pass || r.report.Verdict != report.Pass {
 		t.Fatalf("exit %d verdict %q reasons %v, want 0 PASS\n%s", r.code, r.report.Verdict, r.report.Reasons, r.stderr)
 	}
@@ -48,6 +48,7 @@ func toBePassesThrough(t *testing.T, front, url string) {
 		t.Error("report says the rollout did not complete")
 	}
 	t.Logf("%s: %v requests, %v failed", front, r.report.Load.Requests, r.report.Load.Failures)
+	return r
 }
 
 // TestRecreateThroughKubeProxyIsNoReadyEndpoints (issue 25): a Recreate
@@ -91,8 +92,9 @@ func TestRecreateThroughKubeProxyIsNoReadyEndpoints(t *testing.T) {
 	}
 }
 
-// TestExitAtOnceThroughKubeProxyFromAttackers (issue 25): an app that exits
-// at once on SIGTERM, loaded as an in-cluster client loads it: two attacker
+// TestKubeProxyFrontFromAttackers (issue 25): the issue's configurations
+// through kube-proxy, loaded as an in-cluster client loads them. An app that exits
+// at once on SIGTERM: two attacker
 // pods POST to the Service's ClusterIP, with no forwarder of ours in the
 // path. Each kept connection stays on the pod it was opened to (kube-proxy's
 // conntrack) until that pod dies under it, and a POST is not retried by
@@ -102,15 +104,18 @@ func TestRecreateThroughKubeProxyIsNoReadyEndpoints(t *testing.T) {
 // which kube-proxy's sync lag may still send to the gone pod: a refusal.) Their fix is the
 // app's graceful close of its connections, not a preStop (which only
 // delays the reset): the same app draining with Connection: close passes.
-// The front is inferred from the ClusterIP target.
-func TestExitAtOnceThroughKubeProxyFromAttackers(t *testing.T) {
+// The front is inferred from the ClusterIP target. A Recreate is the
+// Service's empty window first (NO_READY_ENDPOINTS, the strategy its fix),
+// and a new pod Ready before it listens (no readiness probe) is
+// NEW_POD_NOT_SERVING.
+func TestKubeProxyFrontFromAttackers(t *testing.T) {
 	needRealNode(t)
-	run := func(t *testing.T, spec diagDeployment) result {
+	run := func(t *testing.T, spec diagDeployment, args ...string) result {
 		diagFreshDemo(t, diagService("2s")+"---\n"+spec.manifest())
-		return rollcheck(t, "deployment/demo", "--restart", "--target", clusterIPURL(t, "demo"), "--attackers", "2",
+		return rollcheck(t, append([]string{"deployment/demo", "--restart", "--target", clusterIPURL(t, "demo"), "--attackers", "2",
 			"--attacker-image", rollcheckImage(t), "--method", "POST", "--body", "x",
 			"--rate", "100/s", "--timeout", "5s", "--baseline", "3s", "--settle", "3s",
-			"--max-failures", "0", "--pod-header", diagPodHeaders)
+			"--max-failures", "0", "--pod-header", diagPodHeaders}, args...)...)
 	}
 	t.Run("exiting at once fails on kept connections, and the fix is the app's shutdown", func(t *testing.T) {
 		r := run(t, diagDeployment{replicas: 3, args: []string{"--shutdown=immediate", "--latency=300ms"}, readiness: true})
@@ -155,5 +160,32 @@ func TestExitAtOnceThroughKubeProxyFromAttackers(t *testing.T) {
 		diagLog(t, "drain with Connection: close through kube-proxy from attacker pods", r)
 		wantVerdict(t, r, exitcode.Pass, report.Pass)
 		t.Logf("%d of %d requests failed", r.report.Load.Failures, r.report.Load.Requests)
+	})
+	// The issue's report: this Recreate from attacker pods (refusals and
+	// timeouts, no forwarder) was LB_DEREGISTRATION_LAG at high
+	// confidence with "preStop sleep 6".
+	t.Run("Recreate is NO_READY_ENDPOINTS first, fixed by the strategy", func(t *testing.T) {
+		r := run(t, diagDeployment{strategy: "{type: Recreate}", args: []string{"--shutdown=graceful"}, readiness: true, preStop: "3", grace: 10})
+		diagLog(t, "Recreate through kube-proxy from attacker pods", r)
+		c := diagWantPrimary(t, r, string(report.NoReadyEndpoints))
+		if c.Confidence != report.ConfidenceHigh {
+			t.Errorf("NO_READY_ENDPOINTS at %s confidence, want high", c.Confidence)
+		}
+		if hasRecommendation(r, "lifecycle.preStop") || !hasRecommendation(r, "spec.strategy") {
+			t.Errorf("recommendations %+v: want the strategy and no preStop", r.report.Recommendations)
+		}
+		t.Logf("NO_READY_ENDPOINTS %d failures by class %v", c.Failures, c.ByClass)
+	})
+	// Each request on a new connection: kube-proxy sends some to a new pod
+	// that is Ready (no readiness probe) but not listening yet, and the
+	// pod's kernel refuses them.
+	t.Run("a slow start without a readiness probe is NEW_POD_NOT_SERVING", func(t *testing.T) {
+		r := run(t, diagDeployment{args: []string{"--shutdown=graceful", "--startup=3s"}, preStop: "3", grace: 10}, "--connections", "new")
+		diagLog(t, "slow start without readiness through kube-proxy from attacker pods", r)
+		c := diagWantPrimary(t, r, string(report.NewPodNotServing))
+		if !hasRecommendation(r, "readinessProbe") {
+			t.Errorf("no readinessProbe recommendation: %+v", r.report.Recommendations)
+		}
+		t.Logf("NEW_POD_NOT_SERVING %d failures by class %v", c.Failures, c.ByClass)
 	})
 }

@@ -114,7 +114,7 @@ var nhCases = []nhCase{
 		primary: []string{"LB_DEREGISTRATION_LAG"},
 	},
 	{
-		name: "Recreate", fault: "Recreate strategy (all old pods stop before new ones start)",
+		name: "Recreate", realNode: true, fault: "Recreate strategy (all old pods stop before new ones start)",
 		lag:     "2s",
 		deploy:  &diagDeployment{strategy: "{type: Recreate}", args: []string{"--shutdown=graceful"}, readiness: true, preStop: "3", grace: 10},
 		primary: []string{"NO_READY_ENDPOINTS"}, preStop: 3,
@@ -194,11 +194,18 @@ func nhOnRealNode(c nhCase) bool {
 const nhParts = 3
 
 func nhPart(i int) int {
-	n := 0
-	for _, c := range nhCases[:i] {
-		if c.realNode == nhCases[i].realNode {
+	n, real := 0, 0
+	for j, c := range nhCases {
+		if j < i && c.realNode == nhCases[i].realNode {
 			n++
 		}
+		if c.realNode {
+			real++
+		}
+	}
+	// The others go on where the real node's left off.
+	if !nhCases[i].realNode {
+		n += real
 	}
 	return n % nhParts
 }

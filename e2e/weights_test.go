@@ -28,8 +28,9 @@ const weightsHost = "demo.rollcheck-lab.test"
 // passes and the share of the canary's pods (by X-Pod-Name) is within 5
 // points of the weights; with a canary whose process exits at once as it
 // starts (never ready, so its Service has no endpoint), the first step,
-// where the canary takes traffic, fails, and its share says the failures
-// named no pod. The route's weights are put back after each run.
+// where the canary takes traffic, fails, its share says the failures named
+// no pod, and the cause is the canary Service's empty window. The route's
+// weights are put back after each run.
 func TestWeightedCanaryThroughTheGatewayFront(t *testing.T) {
 	needRealNode(t)
 	url := gatewayFront(t)
@@ -106,6 +107,16 @@ func TestWeightedCanaryThroughTheGatewayFront(t *testing.T) {
 	}
 	if b := r.report.Phases[0]; b.Failures != 0 {
 		t.Errorf("the baseline (the canary at weight 0) had %d failures", b.Failures)
+	}
+	// Traefik answers 503 itself for the share the route gives a Service
+	// with no ready endpoint: that Service's empty window, and the fix is
+	// its weight, not the stable Deployment's strategy.
+	c := diagWantPrimary(t, r, string(report.NoReadyEndpoints))
+	if c.Failures != int(r.report.Load.Failures) || !strings.Contains(c.Evidence, "Service demo-canary weight 10") {
+		t.Errorf("NO_READY_ENDPOINTS %d of %v failures, evidence %q: want every failure, the canary's Service named with its weight", c.Failures, r.report.Load.Failures, c.Evidence)
+	}
+	if !hasRecommendation(r, "backendRefs[demo-canary].weight") || hasRecommendation(r, "spec.strategy") {
+		t.Errorf("recommendations %+v: want the canary's weight, no strategy", r.report.Recommendations)
 	}
 	wantRouteRestored(t, r)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/diagnosis"
 	"github.com/rollcheck/rollcheck/rollout"
 )
 
@@ -126,4 +127,23 @@ func canaryShareCheck(r *Report) Check {
 	c.Passed = false
 	c.Message = fmt.Sprintf("the canary was not tested: %s; is the load going through httproute/%s's Gateway?", strings.Join(none, "; "), r.WeightedCanary.Route)
 	return c
+}
+
+// backends are a weighted canary's two Services with the weights the route
+// gave each from the run's start (the original ones) and from each step's
+// patch on, for the diagnosis (nil for other runs).
+func backends(w *WeightsInput, steps []StepInput) []diagnosis.Backend {
+	if w == nil {
+		return nil
+	}
+	stable := diagnosis.Backend{Service: w.StableService, At: []time.Time{{}}, Weight: []int32{w.Original.Stable}}
+	canary := diagnosis.Backend{Service: w.CanaryService, At: []time.Time{{}}, Weight: []int32{w.Original.Canary}}
+	for _, s := range steps {
+		if s.Weights == nil || s.Outcome.StartedAt.IsZero() {
+			continue
+		}
+		stable.At, stable.Weight = append(stable.At, s.Outcome.StartedAt), append(stable.Weight, s.Weights.Stable)
+		canary.At, canary.Weight = append(canary.At, s.Outcome.StartedAt), append(canary.Weight, s.Weights.Canary)
+	}
+	return []diagnosis.Backend{stable, canary}
 }

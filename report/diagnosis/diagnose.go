@@ -1,6 +1,7 @@
 package diagnosis
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -144,6 +145,9 @@ type causeAcc struct {
 	also             int
 	alsoFrom, alsoTo time.Time
 	alsoPods         map[string]int
+	// empty counts NO_READY_ENDPOINTS's failures a weighted route sent to
+	// a backend Service with no ready endpoint, by that Service.
+	empty map[string]*emptyBackend
 }
 
 // altAcc accumulates one alternative of a cause.
@@ -228,6 +232,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 		pods[name].lastOK = t
 	}
 	steps := readyEndpoints(in.Events, in.Services)
+	backs := backendsOf(in)
 	x := newIndex(pods, opt)
 	t0 := a.Start
 	if t0.IsZero() && len(in.Events) > 0 {
@@ -265,6 +270,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			wg    weighing
 			conf  = ConfidenceHigh
 			basis []string
+			empty *emptyBackend
 		)
 		switch {
 		case it.pod != "":
@@ -281,6 +287,15 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			// that named its pod is the pod's (the case above).
 			code = NoReadyEndpoints
 			basis = []string{"the Service had no ready endpoint when the request was sent (its EndpointSlices, as rollcheck watched them)"}
+		case (windowable(it.class) || it.class == attack.Class4xx) && backs.empty(it.t, opt.RegistrationWindow) != nil:
+			// A weighted route sent the request's share to a backend
+			// Service with no ready endpoint: the front answers for it.
+			b := backs.empty(it.t, opt.RegistrationWindow)
+			code, empty = NoReadyEndpoints, b
+			basis = []string{fmt.Sprintf("Service %s had no ready endpoint while the route gave it weight %d", b.Service, b.Weight)}
+			if b.lagging {
+				conf, basis = ConfidenceMedium, []string{fmt.Sprintf("Service %s had no ready endpoint, and the route had given it weight %d shortly before (the front applying the change)", b.Service, b.Weight)}
+			}
 		case (it.class == attack.Class503 || it.class == attack.Class4xx && it.pod == "") && steps.zeroWithin(it.t, opt.RegistrationWindow):
 			// A front answers for itself until it has registered the
 			// endpoints that came back: a load balancer's 503, Traefik's
@@ -337,6 +352,18 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 		}
 		c := acc(code)
 		c.note(it.n, conf, basis...)
+		if empty != nil {
+			if c.empty == nil {
+				c.empty = map[string]*emptyBackend{}
+			}
+			if e := c.empty[empty.Service]; e != nil {
+				e.failures += it.n
+				e.Weight = max(e.Weight, empty.Weight)
+			} else {
+				empty.failures = it.n
+				c.empty[empty.Service] = empty
+			}
+		}
 		k := akey{cause: code, conf: conf}
 		if p != nil && code != NoReadyEndpoints {
 			k.pod, k.phase, k.by = p.name, p.phase(it.t), by
@@ -406,6 +433,12 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	}
 
 	d := &Result{}
+	if c := accs[NoReadyEndpoints]; c != nil {
+		for _, b := range c.empty {
+			d.emptyBackends = append(d.emptyBackends, *b)
+		}
+		sort.Slice(d.emptyBackends, func(i, j int) bool { return d.emptyBackends[i].Service < d.emptyBackends[j].Service })
+	}
 	switch {
 	case byHeader > 0 && byWindow > 0:
 		d.Attribution = ByBoth

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/rollout"
 )
 
 func TestCauses(t *testing.T) {
@@ -479,5 +480,48 @@ func TestFrontsOwnAnswersUntilItServesAgain(t *testing.T) {
 		if c.Code != NoReadyEndpoints || c.Confidence != want || len(r.Causes) != 1 {
 			t.Errorf("served at 15 s %v: causes %+v, want NO_READY_ENDPOINTS alone at %s confidence", served, r.Causes, want)
 		}
+	}
+}
+
+// Issue 25: a weighted canary whose Service has no ready endpoint. The
+// route gives it weight at 10 s; the Gateway answers 503 itself for its
+// share, and those failures name no pod. They are the canary Service's
+// empty window (NO_READY_ENDPOINTS, naming that Service), not unattributed.
+func TestWeightedBackendWithNoReadyEndpoint(t *testing.T) {
+	tl := newTimeline()
+	tl.Running("web-a")
+	tl.A.FirstByPod["web-a"], tl.A.LastByPod["web-a"] = at(0), at(29.9)
+	// The canary's pod is in its Service's slice, never ready.
+	tl.Event(0, rollout.Event{Type: rollout.EndpointAdded, Service: "web-canary", Pod: "canary-a", IP: "ip-canary-a", Ready: ptrTo(false), Serving: ptrTo(false), Terminating: ptrTo(false), Initial: true})
+	tl.Fails(10.05, 19.95, 0.1, attack.Class503, "")
+	in := tl.input(deployment())
+	in.Backends = []Backend{
+		{Service: "web", At: []time.Time{{}, at(10)}, Weight: []int32{100, 90}},
+		{Service: "web-canary", At: []time.Time{{}, at(10)}, Weight: []int32{0, 10}},
+	}
+	r := build(in)
+	c := r.Causes[0]
+	if c.Code != NoReadyEndpoints || c.Failures != r.Failures || c.Confidence != ConfidenceHigh {
+		t.Fatalf("causes %+v: want every failure NO_READY_ENDPOINTS at high confidence", r.Causes)
+	}
+	if !strings.Contains(c.Evidence, "Service web-canary weight 10 and it had no ready endpoint") {
+		t.Errorf("evidence %q does not name the canary's Service and its weight", c.Evidence)
+	}
+	if rec, ok := findRec(r, "backendRefs[web-canary].weight"); !ok || !strings.HasPrefix(rec.Suggested, "0 until the pods of Service web-canary are ready") {
+		t.Errorf("recommendations %+v: want the canary's weight held at 0 until its pods are ready", r.Recommendations)
+	}
+	if hasRec(r, "spec.strategy.rollingUpdate.maxUnavailable") {
+		t.Errorf("recommendations %+v: the primary Service kept its endpoints, no strategy to change", r.Recommendations)
+	}
+	// Its weight back to 0 at 15 s: the front applies that late, so the
+	// failures after are still the canary's, at medium confidence.
+	in.Backends[1].At, in.Backends[1].Weight = []time.Time{{}, at(10), at(15)}, []int32{0, 10, 0}
+	if c := build(in).Causes[0]; c.Code != NoReadyEndpoints || c.Failures != r.Failures || c.Confidence != ConfidenceMedium {
+		t.Errorf("weight back to 0 at 15 s: causes %+v, want every failure NO_READY_ENDPOINTS at medium confidence", c)
+	}
+	// Before the route gave it weight, the same empty Service failed nothing.
+	in.Backends[1].At, in.Backends[1].Weight = []time.Time{{}}, []int32{0}
+	if r := build(in); r.Causes[0].Code == NoReadyEndpoints {
+		t.Errorf("causes %+v: a backend with no weight takes no request", r.Causes)
 	}
 }

@@ -31,8 +31,45 @@ type Input struct {
 	// Front is what carried the load to the pods (alb, nlb, kube-proxy,
 	// ingress, gateway; "" unknown), for the rules that depend on it.
 	Front string
+	// Backends are the Services a weighted route sends the load to beside
+	// the primary one, with their weights over time (nil for other runs):
+	// a backend with weight and no ready endpoint fails its share.
+	Backends []Backend
 	// Options tune the attribution windows; zero values take defaults.
 	Options Options
+}
+
+// Backend is one Service of a weighted route and its weight from each time
+// on (At ascending; before the first, its weight is unknown and taken as
+// none).
+type Backend struct {
+	Service string
+	At      []time.Time
+	Weight  []int32
+}
+
+// weightAt returns the backend's weight at t.
+func (b Backend) weightAt(t time.Time) int32 {
+	w := int32(0)
+	for i, at := range b.At {
+		if at.After(t) {
+			break
+		}
+		w = b.Weight[i]
+	}
+	return w
+}
+
+// weightWithin returns the backend's largest weight in [t-d, t]: a front
+// applies a route's new weights some time after they are set.
+func (b Backend) weightWithin(t time.Time, d time.Duration) int32 {
+	w := b.weightAt(t.Add(-d))
+	for i, at := range b.At {
+		if at.After(t.Add(-d)) && !at.After(t) {
+			w = max(w, b.Weight[i])
+		}
+	}
+	return w
 }
 
 // Result is the diagnosis of a run. The causes may still be annotated (by
@@ -48,8 +85,9 @@ type Result struct {
 	Attribution  string
 	Measurements Measurements
 
-	set     settings
-	slowest time.Duration
+	set           settings
+	slowest       time.Duration
+	emptyBackends []emptyBackend
 }
 
 // Diagnose ties every failure of the run to a pod and a phase, names the
@@ -68,6 +106,7 @@ func Diagnose(in Input) *Result {
 	}
 	pre := preStops{serving: set.servingPreStop(), byContainer: set.preStopsByContainer(), known: set.known && !set.unknownPreStop()}
 	d := diagnose(in, a, pre, in.Options)
+	set.emptyBackends = d.emptyBackends
 	d.set, d.slowest = set, a.Max
 	return d
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -156,6 +157,9 @@ func readyEndpoints(evs []rollout.Event, services []string) readySteps {
 // noReady is the evidence of 503s while the Service had no ready endpoint.
 func (e telling) noReady(steps readySteps, m Measurements) string {
 	c, window := e.c, e.window
+	if len(c.empty) > 0 {
+		return e.emptyBackends()
+	}
 	ev := fmt.Sprintf("%d requests got 503 from %s while the Service had 0 ready endpoints", c.failures, window)
 	if c.byClass["503"] != c.failures {
 		// Not only the front's own 503: what a front does with no
@@ -181,6 +185,19 @@ func (e telling) noReady(steps readySteps, m Measurements) string {
 func noReadyAdvice(s settings, causes []Cause, m Measurements) []Recommendation {
 	var out []Recommendation
 	zero := m.MinReadyEndpoints != nil && *m.MinReadyEndpoints == 0
+	for _, b := range s.emptyBackends {
+		out = append(out, Recommendation{
+			Field:     fmt.Sprintf("backendRefs[%s].weight", b.Service),
+			Current:   fmt.Sprintf("%d while Service %s had no ready endpoint", b.Weight, b.Service),
+			Suggested: fmt.Sprintf("0 until the pods of Service %s are ready ('kubectl rollout status' on its Deployment succeeds), then the step's weight", b.Service),
+			Why:       fmt.Sprintf("the route sent a share of the load to Service %s while it had no ready endpoint, and the front answered for it (%d requests failed)", b.Service, b.failures),
+			Causes:    codes(causes, NoReadyEndpoints),
+		})
+	}
+	if len(s.emptyBackends) > 0 && !zero {
+		// The primary Service kept its endpoints: no strategy to change.
+		return out
+	}
 	if (zero || hasCause(causes, NoReadyEndpoints)) && s.switchService != "" {
 		out = append(out, Recommendation{
 			Field:     "service/" + s.switchService + " selector",
@@ -224,4 +241,71 @@ func noReadyAdvice(s settings, causes []Cause, m Measurements) []Recommendation 
 		})
 	}
 	return out
+}
+
+// backend is a weighted route's backend Service with its ready endpoints.
+type backend struct {
+	Backend
+	ready readySteps
+}
+
+// backends are a weighted route's Services beside the primary one.
+type backends []backend
+
+func backendsOf(in Input) backends {
+	var out backends
+	for _, b := range in.Backends {
+		if len(in.Services) > 0 && b.Service == in.Services[0] {
+			continue // the primary Service's own window decides for it
+		}
+		out = append(out, backend{Backend: b, ready: readyEndpoints(in.Events, []string{b.Service})})
+	}
+	return out
+}
+
+// emptyBackend is a backend given weight at t whose Service had no ready
+// endpoint then, and that weight.
+type emptyBackend struct {
+	Service  string
+	Weight   int32
+	failures int // of a cause: the failures it took
+	// lagging: its weight was 0 at the time, and more only shortly
+	// before (the front may not have applied the change yet).
+	lagging bool
+}
+
+// empty returns the backend that had weight (now, or within lag before:
+// the front applying the route's last change) and no ready endpoint at t
+// (nil: none).
+func (bs backends) empty(t time.Time, lag time.Duration) *emptyBackend {
+	for _, b := range bs {
+		// No endpoint seen at all is none ready.
+		if w := b.weightWithin(t, lag); w > 0 && b.ready.count(t) <= 0 {
+			return &emptyBackend{Service: b.Service, Weight: w, lagging: b.weightAt(t) == 0}
+		}
+	}
+	return nil
+}
+
+// emptyBackends is the evidence of failures a weighted route sent to
+// backend Services with no ready endpoint.
+func (e telling) emptyBackends() string {
+	c := e.c
+	names := make([]string, 0, len(c.empty))
+	for name := range c.empty {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var parts []string
+	n := 0
+	for _, name := range names {
+		b := c.empty[name]
+		n += b.failures
+		parts = append(parts, fmt.Sprintf("%d sent while the route gave Service %s weight %d and it had no ready endpoint", b.failures, name, b.Weight))
+	}
+	ev := fmt.Sprintf("%d requests failed (%s) from %s: %s", c.failures, e.classes, e.window, strings.Join(parts, "; "))
+	if rest := c.failures - n; rest > 0 {
+		ev += fmt.Sprintf("; %d while the primary Service had no ready endpoint or had just regained them", rest)
+	}
+	return ev + "; the front answers for a backend it has no endpoint for"
 }

@@ -58,6 +58,9 @@ type settings struct {
 	// Deployment switched to, with its ready replicas before the switch.
 	switchService, switchTo string
 	readyBefore             int
+	// emptyBackends are the backend Services of a weighted route that took
+	// failures while they had weight and no ready endpoint.
+	emptyBackends []emptyBackend
 }
 
 func readSettings(d *appsv1.Deployment) settings { return settingsOf(workload.Read(d), d != nil) }

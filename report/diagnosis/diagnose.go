@@ -356,12 +356,14 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			if c.empty == nil {
 				c.empty = map[string]*emptyBackend{}
 			}
-			if e := c.empty[empty.Service]; e != nil {
-				e.failures += it.n
-				e.Weight = max(e.Weight, empty.Weight)
-			} else {
-				empty.failures = it.n
-				c.empty[empty.Service] = empty
+			e := c.empty[empty.Service]
+			if e == nil {
+				e = empty
+				c.empty[empty.Service] = e
+			}
+			e.failures += it.n
+			if !slices.Contains(e.weights, empty.Weight) {
+				e.weights = append(e.weights, empty.Weight)
 			}
 		}
 		k := akey{cause: code, conf: conf}

@@ -188,7 +188,7 @@ func noReadyAdvice(s settings, causes []Cause, m Measurements) []Recommendation 
 	for _, b := range s.emptyBackends {
 		out = append(out, Recommendation{
 			Field:     fmt.Sprintf("backendRefs[%s].weight", b.Service),
-			Current:   fmt.Sprintf("%d while Service %s had no ready endpoint", b.Weight, b.Service),
+			Current:   fmt.Sprintf("%s while Service %s had no ready endpoint", b.weightList(), b.Service),
 			Suggested: fmt.Sprintf("0 until the pods of Service %s are ready ('kubectl rollout status' on its Deployment succeeds), then the step's weight", b.Service),
 			Why:       fmt.Sprintf("the route sent a share of the load to Service %s while it had no ready endpoint, and the front answered for it (%d requests failed)", b.Service, b.failures),
 			Causes:    codes(causes, NoReadyEndpoints),
@@ -268,7 +268,8 @@ func backendsOf(in Input) backends {
 type emptyBackend struct {
 	Service  string
 	Weight   int32
-	failures int // of a cause: the failures it took
+	failures int     // of a cause: the failures it took
+	weights  []int32 // of a cause: the weights they were sent under, in order
 	// lagging: its weight was 0 at the time, and more only shortly
 	// before (the front may not have applied the change yet).
 	lagging bool
@@ -301,11 +302,28 @@ func (e telling) emptyBackends() string {
 	for _, name := range names {
 		b := c.empty[name]
 		n += b.failures
-		parts = append(parts, fmt.Sprintf("%d sent while the route gave Service %s weight %d and it had no ready endpoint", b.failures, name, b.Weight))
+		parts = append(parts, fmt.Sprintf("%d sent while the route gave Service %s weight %s and it had no ready endpoint", b.failures, name, b.weightList()))
 	}
 	ev := fmt.Sprintf("%d requests failed (%s) from %s: %s", c.failures, e.classes, e.window, strings.Join(parts, "; "))
 	if rest := c.failures - n; rest > 0 {
 		ev += fmt.Sprintf("; %d while the primary Service had no ready endpoint or had just regained them", rest)
 	}
 	return ev + "; the front answers for a backend it has no endpoint for"
+}
+
+// weightList says the weights a backend's failures were sent under: "10",
+// "10, 50 and 100".
+func (b emptyBackend) weightList() string {
+	ws := b.weights
+	if len(ws) == 0 {
+		ws = []int32{b.Weight}
+	}
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = strconv.Itoa(int(w))
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }

@@ -72,7 +72,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		atk.Stop()
 		return report.Input{}, err
 	}
-	rep.start(ctx, atk, p.Status, cfg.ProgressEvery)
+	rep.start(ctx, atk, p, cfg.ProgressEvery)
 	defer rep.stop()
 
 	ph, err := runPhases(ctx, &cfg, p, atk, rep)

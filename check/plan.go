@@ -28,9 +28,12 @@ type Plan struct {
 	Primary *rollout.Driver
 	// Status is the Driver the live progress follows: the one that sees
 	// the Service's endpoints.
-	Status  *rollout.Driver
-	Drivers []*rollout.Driver
-	Steps   []Step
+	Status *rollout.Driver
+	// Backends are a weighted canary's Services, each with the Driver of
+	// its Deployment, for the live progress.
+	Backends []Backend
+	Drivers  []*rollout.Driver
+	Steps    []Step
 	// PerStep: the report shows each step (canary, repeat).
 	PerStep bool
 	// Action names the plan in the report.

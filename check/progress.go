@@ -35,7 +35,24 @@ type Progress struct {
 	// ProgressTick once the load has started.
 	Load    attack.Snapshot
 	Rollout rollout.Status
-	Started bool // the load has started: Load and Rollout are set
+	// Backends are set in a weighted canary: each backend Service's
+	// Deployment, live, where Rollout is only the stable one's.
+	Backends []BackendProgress
+	Started  bool // the load has started: Load and Rollout are set
+}
+
+// BackendProgress is one backend Service of a weighted canary and the
+// live counts of the Deployment it selects.
+type BackendProgress struct {
+	Service string
+	Status  rollout.Status
+}
+
+// Backend is a backend Service of a weighted canary and the Driver that
+// follows the Deployment it selects.
+type Backend struct {
+	Service string
+	Driver  *rollout.Driver
 }
 
 // Reporter is what a Step may tell the user while it runs.
@@ -54,13 +71,14 @@ type Reporter interface {
 // reporter sends Progress to the Config's callback one at a time, from the
 // run and from its ticker.
 type reporter struct {
-	fn     func(Progress)
-	mu     sync.Mutex
-	phase  string
-	atk    *attack.Attack
-	status *rollout.Driver
-	done   chan struct{}
-	wg     sync.WaitGroup
+	fn       func(Progress)
+	mu       sync.Mutex
+	phase    string
+	atk      *attack.Attack
+	status   *rollout.Driver
+	backends []Backend
+	done     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func newReporter(fn func(Progress)) *reporter {
@@ -76,6 +94,9 @@ func (r *reporter) send(p Progress) {
 	p.Phase = r.phase
 	if r.atk != nil {
 		p.Started, p.Load, p.Rollout = true, r.atk.Snapshot(), r.status.Status()
+		for _, b := range r.backends {
+			p.Backends = append(p.Backends, BackendProgress{Service: b.Service, Status: b.Driver.Status()})
+		}
 	}
 	r.fn(p)
 }
@@ -95,10 +116,11 @@ func (r *reporter) SetPhase(phase string) {
 	}
 }
 
-// start follows the load and the rollout with a tick every every.
-func (r *reporter) start(ctx context.Context, atk *attack.Attack, status *rollout.Driver, every time.Duration) {
+// start follows the load and the plan's rollout (and its backends, in a
+// weighted canary) with a tick every every.
+func (r *reporter) start(ctx context.Context, atk *attack.Attack, p *Plan, every time.Duration) {
 	r.mu.Lock()
-	r.atk, r.status = atk, status
+	r.atk, r.status, r.backends = atk, p.Status, p.Backends
 	r.mu.Unlock()
 	if r.fn == nil {
 		return

@@ -57,7 +57,8 @@ func weightsPlan(ctx context.Context, clients Clients, cfg *Config) (*Plan, erro
 	action := rollout.Action{Kind: rollout.ActionWeights}
 	stable := driver(clients.Kube, cfg, rollout.KindDeployment, stableName, stableSvc, action, false)
 	canary := driver(clients.Kube, cfg, rollout.KindDeployment, canaryName, canarySvc, action, false)
-	p := &Plan{Primary: canary, Status: stable, Drivers: []*rollout.Driver{stable, canary}, PerStep: true, Action: cfg.actionName()}
+	p := &Plan{Primary: canary, Status: stable, Drivers: []*rollout.Driver{stable, canary}, PerStep: true, Action: cfg.actionName(),
+		Backends: []Backend{{Service: stableSvc, Driver: stable}, {Service: canarySvc, Driver: canary}}}
 	for i, s := range w.Steps {
 		detail := fmt.Sprintf("%s %s=%d %s=%d", route.Ref(), stableSvc, s.Stable, canarySvc, s.Canary)
 		p.Steps = append(p.Steps, Step{

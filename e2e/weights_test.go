@@ -66,6 +66,7 @@ func TestWeightedCanaryThroughTheGatewayFront(t *testing.T) {
 		t.Errorf("front %+v, want gateway (inferred from the route of the load's host)", f)
 	}
 	wantRouteRestored(t, r)
+	wantBackendsInStatus(t, r.stderr, "step 2/3 50/50", "demo-stable", "demo-canary")
 
 	// The same steps with a canary that exits at once: an unknown flag
 	// makes its process exit 1 as it starts, so it never turns ready.
@@ -192,4 +193,26 @@ func wantRouteRestored(t *testing.T, r result) {
 	if got != "demo=1;demo-canary=0;" {
 		t.Errorf("the route's weights after the run: %s, want demo=1;demo-canary=0;", got)
 	}
+}
+
+// wantBackendsInStatus checks that the status lines of a weighted step show
+// each backend Service's pods and endpoints, not a rollout of the stable
+// Deployment (nothing is rolled out).
+func wantBackendsInStatus(t *testing.T, stderr, phase string, services ...string) {
+	t.Helper()
+	for _, line := range strings.Split(stderr, "\n") {
+		if !strings.Contains(line, phase) {
+			continue
+		}
+		for _, svc := range services {
+			if !strings.Contains(line, " "+svc+" ready ") {
+				t.Errorf("status line of %s without backend %s: %q", phase, svc, line)
+			}
+		}
+		if strings.Contains(line, "updated") {
+			t.Errorf("status line of %s counts updated pods: %q", phase, line)
+		}
+		return
+	}
+	t.Errorf("no status line of %s on stderr:\n%s", phase, stderr)
 }

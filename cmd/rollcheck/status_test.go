@@ -32,6 +32,16 @@ func TestTheStatusLineSaysWhatIsMoving(t *testing.T) {
 			want: "  12.3s rollout   100 req/s  0/1230 failed  updated 1/4 ready 3 terminating 1  endpoints 3",
 		},
 		{
+			name: "in a weighted canary each backend's pods and endpoints, not a rollout of the stable one",
+			p: check.Progress{Kind: check.ProgressTick, Phase: "step 2/3 50/50", Started: true, Load: load,
+				Rollout: rollout.Status{Desired: 4, Updated: 0, Ready: 4, ReadyEndpoints: 4, Triggered: true},
+				Backends: []check.BackendProgress{
+					{Service: "demo", Status: rollout.Status{Desired: 4, Updated: 0, Ready: 4, ReadyEndpoints: 4, Triggered: true}},
+					{Service: "demo-canary", Status: rollout.Status{Desired: 1, Ready: 1, ReadyEndpoints: 1, Triggered: true}},
+				}},
+			want: "  12.3s step 2/3 50/50  100 req/s  0/1230 failed  demo ready 4/4 endpoints 4, demo-canary ready 1/1 endpoints 1",
+		},
+		{
 			name: "99999 requests at 9999 req/s, every one failed, 99 replicas, still fits 100 columns",
 			p: check.Progress{Kind: check.ProgressTick, Phase: "baseline", Started: true,
 				Load:    attack.Snapshot{Elapsed: 999 * time.Second, Rate: 9999, Requests: 99999, Failures: 99999},

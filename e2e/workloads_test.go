@@ -18,7 +18,10 @@ import (
 
 // workloadSpec is a StatefulSet or DaemonSet of the demo app, graceful on
 // SIGTERM, with a readiness probe and a preStop longer than the load
-// balancer's deregistration lag: only the kind's update setting varies.
+// balancer's deregistration lag: only the kind's update setting varies. The
+// preStop (5 s) leaves 3 s over the lag (2 s) for the endpoint change to
+// reach the balancer: with 1 s, a CI run on a loaded machine failed one
+// request of 728 in the fixed DaemonSet's run, before its old pod exited.
 type workloadSpec struct {
 	kind     string // StatefulSet or DaemonSet
 	name     string
@@ -50,7 +53,7 @@ func (w workloadSpec) manifest() string {
         lifecycle:
           preStop:
             exec:
-              command: ["sh", "-c", "sleep 3"]
+              command: ["sh", "-c", "sleep 5"]
 `, w.update)
 	return b.String()
 }

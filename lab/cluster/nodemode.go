@@ -54,6 +54,8 @@ func (o *upOptions) newNodeRunner(pk *pki, pt ports) (nodeRunner, error) {
 			dir:          filepath.Join(o.dir, "kubelet"),
 			statusRelist: o.statusRelist,
 			extraArgs:    o.kubeletArgs,
+			count:        o.nodes,
+			extraTaint:   o.extraTaint,
 		}, nil
 	case nodeReal:
 		n, err := newRealNode(o, kubeconfig)

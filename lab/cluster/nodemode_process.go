@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -18,6 +19,37 @@ type processNode struct {
 	dir          string // the kubelet's data
 	statusRelist time.Duration
 	extraArgs    []string // --kubelet-arg
+	count        int      // Nodes, each its own kubelet (0 is 1)
+	extraTaint   string   // the taint of every Node but the first
+}
+
+// maxProcessNodes bounds --nodes: each Node takes a /26 of the pod IP
+// labels, 198.51.100.0/24.
+const maxProcessNodes = 4
+
+// processKubelet is one Node of a process lab.
+type processKubelet struct {
+	child, node, dir, podCIDR, zone string
+	taint                           string
+}
+
+// kubelets are the lab's Nodes: the first is the one a one-Node lab has
+// (its name, its directory, the whole /24); with more, each has a /26.
+func (n *processNode) kubelets() []processKubelet {
+	count := max(n.count, 1)
+	out := make([]processKubelet, count)
+	for i := range out {
+		k := processKubelet{child: "kubelet", node: n.name, dir: n.dir, podCIDR: "198.51.100.0/24", zone: "lab-" + string(rune('a'+i))}
+		if count > 1 {
+			k.podCIDR = fmt.Sprintf("198.51.100.%d/26", 64*i)
+		}
+		if i > 0 {
+			suffix := fmt.Sprintf("-%d", i+1)
+			k.child, k.node, k.dir, k.taint = "kubelet"+suffix, n.name+suffix, n.dir+suffix, n.extraTaint
+		}
+		out[i] = k
+	}
+	return out
 }
 
 func (n *processNode) describe(context.Context) string { return "" }
@@ -25,6 +57,9 @@ func (n *processNode) describe(context.Context) string { return "" }
 func (n *processNode) fillState(s *State) {
 	if !n.noKubelet {
 		s.NodeName = n.name
+		for _, k := range n.kubelets() {
+			s.Nodes = append(s.Nodes, k.node)
+		}
 	}
 }
 
@@ -38,17 +73,30 @@ func (n *processNode) startNode(sup *supervisor) error {
 	if n.noKubelet {
 		return nil
 	}
-	args := append([]string{
-		"--kubeconfig", n.kubeconfig,
-		"--node-name", n.name,
-		// Its kubelet API listens on the host's 127.0.0.1: only the
-		// API server (a certificate of the lab's CA) may use it.
-		"--client-ca-file", n.clientCA,
-		"--dir", n.dir,
-		"--status-relist", n.statusRelist.String(),
-	}, n.extraArgs...)
-	// The kubelet stops its pods on SIGTERM; give their grace periods time.
-	return sup.start(&child{name: "kubelet", grace: 40 * time.Second, args: args})
+	for _, k := range n.kubelets() {
+		args := []string{
+			"--kubeconfig", n.kubeconfig,
+			"--node-name", k.node,
+			// Its kubelet API listens on the host's 127.0.0.1: only the
+			// API server (a certificate of the lab's CA) may use it.
+			"--client-ca-file", n.clientCA,
+			"--dir", k.dir,
+			"--status-relist", n.statusRelist.String(),
+			"--pod-cidr", k.podCIDR,
+			"--node-labels", "topology.kubernetes.io/zone=" + k.zone,
+		}
+		if k.taint != "" {
+			args = append(args, "--register-with-taints", k.taint)
+		}
+		// The kubelet stops its pods on SIGTERM; give their grace
+		// periods time.
+		// Each is `rollcheck-lab kubelet`, under a name of its own.
+		argv := append(append([]string{sup.exe, "kubelet"}, args...), n.extraArgs...)
+		if err := sup.start(&child{name: k.child, grace: 40 * time.Second, argv: argv}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // lbArgs is none: lb reaches the pods on the 127.0.0.1 ports the kubelet
@@ -59,7 +107,12 @@ func (n *processNode) waitNode(w waiter, cs kubernetes.Interface) error {
 	if n.noKubelet {
 		return nil
 	}
-	return w.nodeReady(cs, n.name)
+	for _, k := range n.kubelets() {
+		if err := w.nodeReady(cs, k.node); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (n *processNode) waitFronts(waiter) error { return nil }

@@ -61,6 +61,8 @@ type State struct {
 	Etcd string `json:"etcd"`
 	// NodeName is the name of the kubelet's Node ("" without a kubelet).
 	NodeName string `json:"node_name,omitempty"`
+	// Nodes names every Node of the lab, the first NodeName.
+	Nodes []string `json:"nodes,omitempty"`
 	// NodeMode is the node up runs: "process" (the lab's process kubelet)
 	// or "real" (upstream kubelet, containerd and kube-proxy).
 	NodeMode string `json:"node_mode,omitempty"`

@@ -62,6 +62,8 @@ type upOptions struct {
 	deregisterLag time.Duration
 	idleTimeout   time.Duration
 	nodeName      string
+	nodes         int
+	extraTaint    string
 	timeout       time.Duration
 	keepData      bool
 	noKubelet     bool
@@ -171,6 +173,8 @@ func newUpCommand() *cobra.Command {
 	f.DurationVar(&o.deregisterLag, "lb-deregister-lag", 0, "load balancer: delay before a removed endpoint stops getting traffic (lb --deregister-lag)")
 	f.DurationVar(&o.idleTimeout, "lb-idle-timeout", 0, "load balancer: idle timeout (lb --idle-timeout)")
 	f.StringVar(&o.nodeName, "node-name", defaultNodeName, "name of the kubelet's Node")
+	f.IntVar(&o.nodes, "nodes", 1, fmt.Sprintf("with --node process: this many Nodes (1 to %d), each its own process kubelet: NAME, NAME-2, ... with pod IP labels from their own part of 198.51.100.0/24 and zones lab-a, lab-b, ... (topology.kubernetes.io/zone)", maxProcessNodes))
+	f.StringVar(&o.extraTaint, "extra-node-taint", "", "with --nodes above 1: every Node but the first registers with this taint, KEY=VALUE:EFFECT (the end-to-end suite keeps its extra Nodes for the tests that ask for them)")
 	f.DurationVar(&o.timeout, "timeout", 90*time.Second, "give up if the lab is not ready within this time")
 	f.BoolVar(&o.keepData, "keep-data", false, "keep etcd and kubelet data from a previous run instead of starting empty")
 	f.BoolVar(&o.noKubelet, "no-kubelet", false, "do not start the kubelet (control plane only; pods stay Pending)")
@@ -220,6 +224,15 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 	}
 	if len(o.kubeProxies) > 0 && o.nodeMode != nodeReal {
 		return errors.New("--kube-proxy needs --node real (the process kubelet runs no kube-proxy)")
+	}
+	if o.nodes < 1 || o.nodes > maxProcessNodes {
+		return fmt.Errorf("--nodes %d: want 1 to %d", o.nodes, maxProcessNodes)
+	}
+	if o.nodes > 1 && o.nodeMode != nodeProcess {
+		return fmt.Errorf("--nodes %d needs --node process: the real node runs one Node for now", o.nodes)
+	}
+	if o.extraTaint != "" && o.nodes < 2 {
+		return errors.New("--extra-node-taint goes with --nodes 2 or more")
 	}
 	if o.ingress && o.nodeMode != nodeReal {
 		return errors.New("--ingress needs --node real (Traefik runs in the real node's network namespace)")

@@ -9,11 +9,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rollcheck/rollcheck/lab/apiwait"
 
 	"github.com/spf13/cobra"
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -34,6 +36,8 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	ShutdownGrace     time.Duration
 	StatusRelist      time.Duration
+	NodeLabels        map[string]string
+	RegisterTaints    []string
 
 	errOut io.Writer
 }
@@ -90,6 +94,8 @@ its status.daemonEndpoints.kubeletEndpoint.Port the port, where the API server
 	f.StringVar(&o.ClientCAFile, "client-ca-file", o.ClientCAFile, "if set, the kubelet API requires client certificates signed by this CA")
 	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", o.HeartbeatInterval, "node lease and status heartbeat period")
 	f.DurationVar(&o.ShutdownGrace, "shutdown-grace", o.ShutdownGrace, "on kubelet exit, time between SIGTERM and SIGKILL of pod processes")
+	f.StringToStringVar(&o.NodeLabels, "node-labels", nil, "labels to add to the Node, KEY=VALUE,... (as the real kubelet's --node-labels)")
+	f.StringSliceVar(&o.RegisterTaints, "register-with-taints", nil, "taints the Node registers with, KEY=VALUE:EFFECT,... (as the real kubelet's flag)")
 	f.DurationVar(&o.StatusRelist, "status-relist", o.StatusRelist, "container starts and exits show in the pod status at the pod's next relist, this often (as a real kubelet's PLEG); readiness is reported at once; 0 reports every change at once")
 	return cmd
 }
@@ -117,7 +123,25 @@ func (o *Options) Validate() error {
 	if o.StatusRelist < 0 {
 		return errors.New("--status-relist must be 0 (at once) or positive")
 	}
+	if _, err := parseTaints(o.RegisterTaints); err != nil {
+		return err
+	}
 	return nil
+}
+
+// parseTaints reads KEY=VALUE:EFFECT (or KEY:EFFECT) taints.
+func parseTaints(specs []string) ([]v1.Taint, error) {
+	var out []v1.Taint
+	for _, s := range specs {
+		kv, effect, ok := strings.Cut(s, ":")
+		key, val, _ := strings.Cut(kv, "=")
+		e := v1.TaintEffect(effect)
+		if !ok || key == "" || (e != v1.TaintEffectNoSchedule && e != v1.TaintEffectPreferNoSchedule && e != v1.TaintEffectNoExecute) {
+			return nil, fmt.Errorf("--register-with-taints %q: want KEY=VALUE:EFFECT, EFFECT one of NoSchedule, PreferNoSchedule, NoExecute", s)
+		}
+		out = append(out, v1.Taint{Key: key, Value: val, Effect: e})
+	}
+	return out, nil
 }
 
 // Run connects to the cluster and runs the kubelet until ctx is done.
@@ -157,8 +181,11 @@ func (o *Options) Run(ctx context.Context) error {
 		errOut = os.Stderr
 	}
 	logger := log.New(errOut, "kubelet: ", log.LstdFlags|log.Lmicroseconds)
+	taints, _ := parseTaints(o.RegisterTaints)
 	k, err := New(client, Config{
 		NodeName:          o.NodeName,
+		NodeLabels:        o.NodeLabels,
+		RegisterTaints:    taints,
 		Dir:               o.Dir,
 		PodCIDR:           prefix,
 		Images:            images,

@@ -90,6 +90,11 @@ type Config struct {
 	// are reported at once, as the real prober does through the status
 	// manager. 0 reports every change at once.
 	StatusRelist time.Duration
+	// NodeLabels are added to the Node's own labels (a zone), and
+	// RegisterTaints are its taints when it registers, as the real
+	// kubelet's --node-labels and --register-with-taints.
+	NodeLabels     map[string]string
+	RegisterTaints []v1.Taint
 	// SkipNode makes Run skip Node registration and heartbeats (tests).
 	SkipNode bool
 	Logf     func(format string, args ...any)

@@ -99,7 +99,7 @@ func (k *Kubelet) desiredNode() *v1.Node {
 		v1.ResourceEphemeralStorage: q("100Gi"),
 	}
 	cidr := k.cfg.PodCIDR.Masked().String()
-	return &v1.Node{
+	n := &v1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: k.cfg.NodeName,
 			Labels: map[string]string{
@@ -110,7 +110,7 @@ func (k *Kubelet) desiredNode() *v1.Node {
 				"rollcheck.dev/lab":      "true",
 			},
 		},
-		Spec: v1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}},
+		Spec: v1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}, Taints: k.cfg.RegisterTaints},
 		Status: v1.NodeStatus{
 			Capacity:        res,
 			Allocatable:     res.DeepCopy(),
@@ -131,6 +131,10 @@ func (k *Kubelet) desiredNode() *v1.Node {
 			},
 		},
 	}
+	for key, val := range k.cfg.NodeLabels {
+		n.Labels[key] = val
+	}
+	return n
 }
 
 // nodeConditions returns healthy conditions, keeping transition times of

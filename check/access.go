@@ -43,6 +43,11 @@ func (c *Config) workloadPermissions(deployments ...string) []rollout.Permission
 		// The steps patch the route; the Deployments are only watched.
 		return append(rollout.Permissions(rollout.AccessWatch, ns, deployments...),
 			rollout.Permissions(rollout.AccessRoute, ns, c.Weights.Route)...)
+	case c.Drain != nil:
+		// The drain cordons the node and evicts its pods, in any
+		// namespace; the workload is only watched.
+		return append(rollout.KindPermissions(c.Kind, rollout.AccessWatch, ns, deployments...),
+			rollout.DrainPermissions(c.Drain.Node)...)
 	case c.Action.Kind == rollout.ActionWatch:
 		// Someone else changes the workload: the run only watches it.
 		return rollout.KindPermissions(c.Kind, rollout.AccessWatch, ns, deployments...)

@@ -59,6 +59,9 @@ type Config struct {
 	// Weights, when set, shifts an HTTPRoute's weights between the stable
 	// Service (Service, or the route's other backendRef) and a canary one.
 	Weights *Weights
+	// Drain, when set, drains a node under the load instead of rolling
+	// the workload out; the workload is only watched.
+	Drain *Drain
 	// Repeat rolls out this many times under the same load (restart only).
 	Repeat int
 
@@ -147,6 +150,9 @@ func (c *Config) actionName() string {
 
 // stepAction names one change of the run, as a step's detail.
 func (c *Config) stepAction() string {
+	if c.Drain != nil {
+		return "drain node/" + c.Drain.Node
+	}
 	if w := c.Weights; w != nil {
 		steps := make([]string, len(w.Steps))
 		for i, s := range w.Steps {

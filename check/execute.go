@@ -121,6 +121,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		Skipped:       ph.skipped,
 		Replaces:      cfg.Switch == nil && cfg.Canary == nil && cfg.Weights == nil,
 		Weights:       ph.weights,
+		Drain:         ph.drain,
 		Drained:       ph.drained,
 		NotDrained:    ph.notDrained,
 		Attackers:     fleet.inputs(),
@@ -141,6 +142,7 @@ type phases struct {
 	notDrained string
 	// weights is what a weighted canary's report needs beyond the steps.
 	weights *report.WeightsInput
+	drain   *report.DrainInput
 }
 
 // runPhases holds the baseline, runs the plan's steps unless the baseline

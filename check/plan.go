@@ -81,6 +81,8 @@ func NewPlan(ctx context.Context, clients Clients, cfg *Config) (*Plan, error) {
 		p, err = switchPlan(ctx, client, cfg)
 	case cfg.Weights != nil:
 		p, err = weightsPlan(ctx, clients, cfg)
+	case cfg.Drain != nil:
+		p, err = drainPlan(ctx, client, cfg)
 	case cfg.Canary != nil:
 		p = canaryPlan(client, cfg)
 	default:

@@ -51,6 +51,9 @@ var lab struct {
 	// ingressURL is the ingress front (real node only): Traefik in the
 	// node's namespace, configured by Ingress objects (up --ingress).
 	ingressURL string
+	// nodes are the lab's Nodes, the first the one every test uses (a
+	// process lab has two spare ones, tainted: spareNodes).
+	nodes []string
 	// gatewayURL is the Gateway API front (real node only): the same
 	// Traefik, configured by Gateway API objects (up --gateway), and
 	// traefikAccessLog its access log, for both fronts.
@@ -134,6 +137,9 @@ func startLab() (stop func(), err error) {
 	args := []string{"up", "--dir", dir, "--lb-arg=--name-pods", "--lb-arg=--departures=" + filepath.Join(dir, labDepartures)}
 	switch lab.node {
 	case "process":
+		// Two spare Nodes, tainted so that no test's pods land there
+		// unless it asks (the drain tests: spareNodes).
+		args = append(args, "--nodes", "3", "--extra-node-taint", spareTaint+":NoSchedule")
 	case "real":
 		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress", "--gateway")
 	default:
@@ -187,6 +193,7 @@ func attachLab(dir string) error {
 		IngressURL string            `json:"ingress_url"`
 		GatewayURL string            `json:"gateway_url"`
 		AccessLog  string            `json:"traefik_access_log"`
+		Nodes      []string          `json:"nodes"`
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "lab.json"))
 	if err != nil {
@@ -198,6 +205,7 @@ func attachLab(dir string) error {
 	lab.kubeconfig, lab.lbURL = info.Kubeconfig, info.LBURL
 	lab.kubeProxyURL = info.KubeProxy["default/demo"]
 	lab.ingressURL = info.IngressURL
+	lab.nodes = info.Nodes
 	lab.gatewayURL, lab.traefikAccessLog = info.GatewayURL, info.AccessLog
 	if lab.node == "real" && !strings.HasPrefix(lab.kubeProxyURL, "http://127.0.0.1:") {
 		return fmt.Errorf("lab kube-proxy front %q is not on 127.0.0.1", lab.kubeProxyURL)

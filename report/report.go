@@ -112,6 +112,9 @@ type Input struct {
 	Front *Front
 	// Weights is a weighted canary's route and pods (nil for other runs).
 	Weights *WeightsInput
+	// Drain is a node drain's node, evictions and blocking budgets (nil
+	// for other runs).
+	Drain *DrainInput
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -199,6 +202,9 @@ type Report struct {
 	// WeightedCanary is the route a weighted canary's steps shifted; its
 	// steps carry their Share.
 	WeightedCanary *WeightedCanary `json:"weighted_canary,omitempty"`
+	// Drain is the node a drain emptied, the pods it evicted and their
+	// replacements; nil for other runs.
+	Drain *Drain `json:"drain,omitempty"`
 
 	// Connections splits the load by connection kind (connections.go).
 	Connections *Connections `json:"connections,omitempty"`
@@ -290,11 +296,12 @@ func Build(in Input) *Report {
 	r.Phases = phases(a, o)
 	r.Steps, r.StepSummary = buildSteps(in.Steps, a, in.Thresholds, in.Weights)
 	r.WeightedCanary = weightedCanary(in.Weights)
+	r.Drain = buildDrain(in.Drain, in.Events)
 	r.DisruptedSeconds = disrupted(a.Buckets, a.BucketWidth)
 	r.FailuresByPod = failuresByPod(a.FailureList)
 	d := diagnosis.Diagnose(diagnosis.Input{Attack: a, Events: in.Events, Outcome: in.Outcome, Services: in.Services,
 		Spec: in.Spec, Settings: in.Settings, SwitchService: in.SwitchService, Front: frontName(in.Front), Options: in.Diagnosis,
-		Backends: backends(in.Weights, in.Steps)})
+		Backends: backends(in.Weights, in.Steps), Drain: drainDiagnosis(in.Drain)})
 	r.Causes, r.Measurements, r.Attribution, r.Attributed = d.Causes, d.Measurements, d.Attribution, d.Attributed
 	if r.Causes == nil {
 		r.Causes = []Cause{}

@@ -14,7 +14,9 @@ import (
 // them, so the two read the same list.
 type Permission struct {
 	Verb, Group, Resource string
-	Namespace             string
+	// Subresource, such as eviction of pods ("" for the resource itself).
+	Subresource string
+	Namespace   string
 	// Name is the object the permission is about (get or patch of the
 	// Deployment); empty for the collection (list, watch, and the gets
 	// that are not about one object).
@@ -76,6 +78,21 @@ var switchNeeds = []Permission{
 var routeNeeds = []Permission{
 	{Verb: "get", Group: "gateway.networking.k8s.io", Resource: "httproutes", Named: true},
 	{Verb: "patch", Group: "gateway.networking.k8s.io", Resource: "httproutes", Named: true},
+}
+
+// DrainPermissions is what kubectl drain NODE does (k8s.io/kubectl's
+// drain package): get and patch the node, list the pods on it in every
+// namespace, get each and create its eviction, and, when the drain stops,
+// list the PodDisruptionBudgets that refused.
+func DrainPermissions(node string) []Permission {
+	return []Permission{
+		{Verb: "get", Resource: "nodes", Name: node, Named: true},
+		{Verb: "patch", Resource: "nodes", Name: node, Named: true},
+		{Verb: "list", Resource: "pods"},
+		{Verb: "get", Resource: "pods"},
+		{Verb: "create", Resource: "pods", Subresource: "eviction"},
+		{Verb: "list", Group: "policy", Resource: "poddisruptionbudgets"},
+	}
 }
 
 // Permissions returns the permissions that access needs in namespace on the
@@ -172,11 +189,12 @@ func CheckPermissions(ctx context.Context, client kubernetes.Interface, needed [
 	var missing []string
 	for _, p := range needed {
 		attrs := &authorizationv1.ResourceAttributes{
-			Namespace: p.Namespace,
-			Verb:      p.Verb,
-			Group:     p.Group,
-			Resource:  p.Resource,
-			Name:      p.Name,
+			Namespace:   p.Namespace,
+			Verb:        p.Verb,
+			Group:       p.Group,
+			Resource:    p.Resource,
+			Subresource: p.Subresource,
+			Name:        p.Name,
 		}
 		review := &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs},
@@ -199,8 +217,18 @@ func CheckPermissions(ctx context.Context, client kubernetes.Interface, needed [
 // cannot patch deployments.apps "web" in namespace "default".
 func (p Permission) String() string {
 	resource := p.Resource
+	if p.Subresource != "" {
+		resource += "/" + p.Subresource
+	}
 	if p.Group != "" {
 		resource += "." + p.Group
+	}
+	if p.Namespace == "" {
+		// Cluster-scoped (a node), or in every namespace.
+		if p.Name != "" {
+			return fmt.Sprintf("cannot %s %s %q at the cluster scope", p.Verb, resource, p.Name)
+		}
+		return fmt.Sprintf("cannot %s %s at the cluster scope", p.Verb, resource)
 	}
 	if p.Name != "" {
 		return fmt.Sprintf("cannot %s %s %q in namespace %q", p.Verb, resource, p.Name, p.Namespace)

@@ -94,8 +94,9 @@ func (w *Driver) Record(e Event) {
 
 // validateAction checks a against d without changing anything.
 func validateAction(d object, a Action) error {
-	if a.Kind == ActionWeights {
-		// Nothing in the workload changes: a paused one serves as well.
+	if a.Kind == ActionWeights || a.Kind == ActionDrain {
+		// Nothing in the workload changes: a paused one serves as well,
+		// and its ReplicaSet still replaces an evicted pod.
 		return nil
 	}
 	// kubectl refuses too: neither a paused Deployment nor an OnDelete

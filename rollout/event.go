@@ -20,6 +20,7 @@ const (
 	DeletionRequested EventType = "deletion-requested"
 	ContainerExited   EventType = "container-exited"
 	PodDeleted        EventType = "pod-deleted"
+	PodEvicted        EventType = "pod-evicted"        // a drain's eviction the API server accepted
 	EndpointAdded     EventType = "endpoint-added"     // first appearance in a slice; Ready/Serving/Terminating set
 	EndpointChanged   EventType = "endpoint-changed"   // conditions changed
 	EndpointRemoved   EventType = "endpoint-removed"   // gone from every slice

@@ -103,6 +103,15 @@ func (r *Recorder) Object() metav1.Object {
 	return r.spec
 }
 
+// TemplateLabels returns the labels of the workload's pod template as
+// Prepare read it (nil before).
+func (r *Recorder) TemplateLabels() map[string]string {
+	if r.spec == nil {
+		return nil
+	}
+	return templateOf(r.spec).Labels
+}
+
 // Services returns the names of the Services whose endpoints are watched,
 // sorted; the first is the one Status counts. Empty before Prepare.
 func (r *Recorder) Services() []string { return slices.Clone(r.services) }

@@ -20,6 +20,7 @@ const (
 	ActionScale    ActionKind = "scale"      // kubectl scale: one step of a canary
 	ActionSwitch   ActionKind = "switch"     // blue/green: the Service's selector moves away from this Deployment
 	ActionWeights  ActionKind = "weights"    // a weighted canary: an HTTPRoute's weights move, the Deployment is only watched
+	ActionDrain    ActionKind = "drain"      // kubectl drain NODE: the node's pods are evicted, the workload is only watched
 )
 
 // Action is the trigger of a rollout.

@@ -153,6 +153,20 @@ func (o *RBACOptions) Run(context.Context) error {
 		byNS[p.Namespace] = append(byNS[p.Namespace], p)
 	}
 	for _, ns := range namespaces {
+		if ns == "" {
+			// A drain's node and its pods in every namespace: a
+			// ClusterRole.
+			objs = append(objs, rbacClusterRole(o.Name, byNS[ns]))
+			if len(o.subjects) > 0 {
+				objs = append(objs, &rbacv1.ClusterRoleBinding{
+					TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRoleBinding"},
+					ObjectMeta: metav1.ObjectMeta{Name: o.Name},
+					Subjects:   o.subjects,
+					RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: o.Name},
+				})
+			}
+			continue
+		}
 		objs = append(objs, rbacRole(o.Name, ns, byNS[ns]))
 		if len(o.subjects) > 0 {
 			objs = append(objs, &rbacv1.RoleBinding{
@@ -173,6 +187,24 @@ func (o *RBACOptions) Run(context.Context) error {
 // collection, and one per resource for the named objects, with their
 // names. Rules and verbs keep the order of perms.
 func rbacRole(name, namespace string, perms []rollout.Permission) *rbacv1.Role {
+	return &rbacv1.Role{
+		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "Role"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Rules:      rbacRules(perms),
+	}
+}
+
+// rbacClusterRole grants the cluster-scoped perms (Namespace "") as
+// rbacRole does the others.
+func rbacClusterRole(name string, perms []rollout.Permission) *rbacv1.ClusterRole {
+	return &rbacv1.ClusterRole{
+		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRole"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules:      rbacRules(perms),
+	}
+}
+
+func rbacRules(perms []rollout.Permission) []rbacv1.PolicyRule {
 	type key struct {
 		group, resource string
 		named           bool
@@ -180,10 +212,14 @@ func rbacRole(name, namespace string, perms []rollout.Permission) *rbacv1.Role {
 	var keys []key
 	rules := map[key]*rbacv1.PolicyRule{}
 	for _, p := range perms {
-		k := key{p.Group, p.Resource, p.Name != ""}
+		resource := p.Resource
+		if p.Subresource != "" {
+			resource += "/" + p.Subresource
+		}
+		k := key{p.Group, resource, p.Name != ""}
 		r, ok := rules[k]
 		if !ok {
-			r = &rbacv1.PolicyRule{APIGroups: []string{p.Group}, Resources: []string{p.Resource}}
+			r = &rbacv1.PolicyRule{APIGroups: []string{p.Group}, Resources: []string{resource}}
 			rules[k] = r
 			keys = append(keys, k)
 		}
@@ -194,14 +230,11 @@ func rbacRole(name, namespace string, perms []rollout.Permission) *rbacv1.Role {
 			r.ResourceNames = append(r.ResourceNames, p.Name)
 		}
 	}
-	role := &rbacv1.Role{
-		TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "Role"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-	}
+	var out []rbacv1.PolicyRule
 	for _, k := range keys {
-		role.Rules = append(role.Rules, *rules[k])
+		out = append(out, *rules[k])
 	}
-	return role
+	return out
 }
 
 // writeRBAC writes objs as a multi-document YAML stream, after a comment

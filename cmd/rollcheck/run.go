@@ -82,6 +82,8 @@ type RunOptions struct {
 	CanaryRoute   string
 	CanaryService string
 	CanaryKeep    bool
+	Drain         string
+	Uncordon      bool
 	StepHold      time.Duration
 	Repeat        int
 
@@ -132,7 +134,7 @@ func newRunCommand(f *factory, runF func(context.Context, *RunOptions) error) *c
 		Repeat:          1,
 	}
 	cmd := &cobra.Command{
-		Use:   "run [deployment/NAME] --target URL (--restart | --set-image CONTAINER=IMAGE | --apply FILE | --watch-only | --switch-service NAME --selector K=V | --canary NAME --canary-steps S/C,... | --canary-route NAME --canary-service NAME --canary-weights S/C,...)",
+		Use:   "run [deployment/NAME] --target URL (--restart | --set-image CONTAINER=IMAGE | --apply FILE | --watch-only | --switch-service NAME --selector K=V | --canary NAME --canary-steps S/C,... | --canary-route NAME --canary-service NAME --canary-weights S/C,... | --drain NODE)",
 		Short: "Roll out a Deployment, StatefulSet or DaemonSet under constant load and judge whether any request failed",
 		Long: `run sends a constant-rate HTTP load to --target, waits --baseline, triggers the
 rollout of the workload (--restart, --set-image, --apply; or waits for one with
@@ -142,7 +144,8 @@ updateStrategy OnDelete is refused: nothing would roll). It keeps
 the load until every pod the rollout removed is gone and then for --settle,
 and prints a verdict. Blue/green (--switch-service),
 canary steps (--canary-steps), a weighted canary on a Gateway API HTTPRoute
-(--canary-weights) and --repeat run under the same load, and the report
+(--canary-weights), a node drain (--drain) and --repeat run under the same
+load, and the report
 shows each step; a weighted canary's steps show the share each backend
 received (by --pod-header) beside the weights asked. The verdict is one of:
 
@@ -187,6 +190,8 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.StringVar(&o.CanaryWeights, "canary-weights", "", "weighted canary: STABLE/CANARY backendRef weights per step on --canary-route, e.g. 90/10,50/50,0/100; each step patches the route, waits for its Gateways to accept it, then holds --step-hold; the report shows each step with the share each backend received")
 	fl.StringVar(&o.CanaryRoute, "canary-route", "", "with --canary-weights: the HTTPRoute (NAME or httproute/NAME) whose rules send to the stable and the canary Service; the stable one is --service, else the rules' other backendRef")
 	fl.StringVar(&o.CanaryService, "canary-service", "", "with --canary-weights: the canary's Service, a backendRef of --canary-route (its Deployment, found by the Service's selector, may be checked with --canary)")
+	fl.StringVar(&o.Drain, "drain", "", "drain NODE under the load, as kubectl drain --ignore-daemonsets does (k8s.io/kubectl's drain: cordon, then evict its pods through the Eviction API, retrying every 5s while a PodDisruptionBudget refuses, within --rollout-timeout); the workload is only watched until its replicas are ready again; the report shows the evicted pods, their replacements and their nodes, and the budgets that refused")
+	fl.BoolVar(&o.Uncordon, "uncordon", false, "with --drain: uncordon the node after the run (a node the run cordoned is uncordoned anyway when the drain does not finish or the run is interrupted)")
 	fl.BoolVar(&o.CanaryKeep, "canary-keep", false, "with --canary-weights: leave the last step's weights on the route when every step ran (default: put back the weights the route had; always after Ctrl-C or a step that did not complete)")
 	fl.DurationVar(&o.StepHold, "step-hold", o.StepHold, "load held after each step before the next (canary steps and weights, --repeat); the last step is followed by --settle")
 	fl.IntVar(&o.Repeat, "repeat", o.Repeat, "with --restart: roll out this many times in a row under the same load; the report shows each rollout and the worst")
@@ -263,7 +268,7 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 	setS("deployment", &o.Deployment, s.Deployment)
 	setS("service", &o.Service, s.Service)
 	actionFlag := false
-	for _, f := range []string{"restart", "set-image", "watch-only", "apply", "switch-service", "selector", "canary", "canary-steps", "canary-weights", "canary-route", "canary-service", "canary-keep"} {
+	for _, f := range []string{"restart", "set-image", "watch-only", "apply", "switch-service", "selector", "canary", "canary-steps", "canary-weights", "canary-route", "canary-service", "canary-keep", "drain", "uncordon"} {
 		actionFlag = actionFlag || changed(f)
 	}
 	if !actionFlag {

@@ -23,7 +23,7 @@ func (o *RunOptions) validateAction(cfg *check.Config) error {
 	for name, set := range map[string]bool{
 		"--restart": o.Restart, "--set-image": len(o.SetImage) > 0, "--watch-only": o.WatchOnly,
 		"--apply": o.Apply != "", "--switch-service": o.SwitchService != "", "--canary-steps": o.CanarySteps != "",
-		"--canary-weights": o.CanaryWeights != "",
+		"--canary-weights": o.CanaryWeights != "", "--drain": o.Drain != "",
 	} {
 		if set {
 			actions = append(actions, name)
@@ -34,7 +34,7 @@ func (o *RunOptions) validateAction(cfg *check.Config) error {
 		return fmt.Errorf("%s are exclusive: choose one action", strings.Join(actions, " and "))
 	}
 	if len(actions) == 0 {
-		return errors.New("no rollout action: give --restart, --set-image CONTAINER=IMAGE, --apply FILE, --watch-only, --switch-service NAME --selector k=v, --canary NAME --canary-steps S/C,... or --canary-route NAME --canary-service NAME --canary-weights S/C,...")
+		return errors.New("no rollout action: give --restart, --set-image CONTAINER=IMAGE, --apply FILE, --watch-only, --switch-service NAME --selector k=v, --canary NAME --canary-steps S/C,..., --canary-route NAME --canary-service NAME --canary-weights S/C,... or --drain NODE")
 	}
 	if o.CanaryWeights == "" {
 		for flag, set := range map[string]bool{"--canary-route": o.CanaryRoute != "", "--canary-service": o.CanaryService != "", "--canary-keep": o.CanaryKeep} {
@@ -42,6 +42,9 @@ func (o *RunOptions) validateAction(cfg *check.Config) error {
 				return fmt.Errorf("%s goes with --canary-weights STABLE/CANARY,...", flag)
 			}
 		}
+	}
+	if o.Uncordon && o.Drain == "" {
+		return errors.New("--uncordon goes with --drain NODE")
 	}
 	if o.Selector != "" && o.SwitchService == "" {
 		return errors.New("--selector goes with --switch-service")
@@ -69,6 +72,12 @@ func (o *RunOptions) validateAction(cfg *check.Config) error {
 		return fmt.Errorf("%s: --switch-service, --canary-steps and --canary-weights move traffic between Deployments; a %s takes --restart, --set-image, --apply or --watch-only", cfg.Kind.Ref(cfg.Deployment), cfg.Kind.Title())
 	}
 	switch {
+	case o.Drain != "":
+		if errs := validation.IsDNS1123Subdomain(o.Drain); len(errs) > 0 {
+			return fmt.Errorf("--drain %q: not a node name: %s", o.Drain, strings.Join(errs, "; "))
+		}
+		cfg.Action = rollout.Action{Kind: rollout.ActionDrain}
+		cfg.Drain = &check.Drain{Node: o.Drain, Uncordon: o.Uncordon}
 	case o.WatchOnly:
 		if o.WatchWait < 0 {
 			return fmt.Errorf("--watch-timeout must not be negative, got %s", o.WatchWait)

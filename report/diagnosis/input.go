@@ -35,8 +35,21 @@ type Input struct {
 	// the primary one, with their weights over time (nil for other runs):
 	// a backend with weight and no ready endpoint fails its share.
 	Backends []Backend
+	// Drain is a node drain's node and what it evicted (nil for other
+	// runs): advice is about disruption budgets and spread then.
+	Drain *Drain
 	// Options tune the attribution windows; zero values take defaults.
 	Options Options
+}
+
+// Drain is what the advice needs of a node drain.
+type Drain struct {
+	Node string
+	// Evicted counts the workload's pods the drain evicted from the node.
+	Evicted int
+	// PDBs are the PodDisruptionBudgets that select the workload's pods,
+	// with their rule ("default/web: maxUnavailable 1"); none: it has none.
+	PDBs []string
 }
 
 // Backend is one Service of a weighted route and its weight from each time
@@ -101,6 +114,7 @@ func Diagnose(in Input) *Result {
 	if in.Settings != nil {
 		set = settingsOf(*in.Settings, true)
 	}
+	set.drain = in.Drain
 	if in.SwitchService != "" && in.Spec != nil {
 		set.switchService, set.switchTo, set.readyBefore = in.SwitchService, in.Spec.Name, int(in.Spec.Status.ReadyReplicas)
 	}

@@ -48,3 +48,42 @@ func TestNoReadyEndpointsAdviceNamesEachKindsField(t *testing.T) {
 }
 
 func ptrIOS(v intstr.IntOrString) *intstr.IntOrString { return &v }
+
+func TestADrainThatEmptiedTheServiceAsksForABudgetAndSpread(t *testing.T) {
+	two := int32(2)
+	zero := 0
+	causes := []Cause{{Code: NoReadyEndpoints, Failures: 308, Confidence: ConfidenceHigh}}
+	w := workload.Read(&appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: &two}})
+	w.Name = "web"
+	fields := func(d *Drain) map[string]Recommendation {
+		s := settingsOf(w, true)
+		s.drain = d
+		out := map[string]Recommendation{}
+		for _, r := range recommend(s, causes, Measurements{MinReadyEndpoints: &zero}, 0) {
+			out[r.Field] = r
+		}
+		return out
+	}
+	got := fields(&Drain{Node: "node-2", Evicted: 2})
+	pdb, ok := got["PodDisruptionBudget (policy/v1) selecting deployment/web's pods"]
+	if !ok || pdb.Current != "none" || !strings.HasPrefix(pdb.Suggested, "maxUnavailable: 1") || !strings.Contains(pdb.Why, "evicted 2 of 2 replicas") {
+		t.Errorf("budget advice %+v (of %v)", pdb, got)
+	}
+	if sp, ok := got["spec.template.spec.topologySpreadConstraints"]; !ok || sp.Current != "2 of 2 replicas on node/node-2" {
+		t.Errorf("spread advice %+v", sp)
+	}
+	for f := range got {
+		if strings.HasPrefix(f, "spec.strategy") {
+			t.Errorf("a drain told to change %s: the rollout strategy plays no part", f)
+		}
+	}
+	// One replica on the node: no spread advice; a budget that let the
+	// drain through is named as it is.
+	got = fields(&Drain{Node: "node-2", Evicted: 1, PDBs: []string{"web: maxUnavailable 2"}})
+	if _, ok := got["spec.template.spec.topologySpreadConstraints"]; ok {
+		t.Errorf("spread advice for one replica on the node")
+	}
+	if pdb := got["PodDisruptionBudget (policy/v1) selecting deployment/web's pods"]; pdb.Current != "web: maxUnavailable 2" {
+		t.Errorf("budget advice current %q, want the budget's rule", pdb.Current)
+	}
+}

@@ -198,6 +198,12 @@ func noReadyAdvice(s settings, causes []Cause, m Measurements) []Recommendation 
 		// The primary Service kept its endpoints: no strategy to change.
 		return out
 	}
+	if s.drain != nil {
+		if zero || hasCause(causes, NoReadyEndpoints) {
+			out = append(out, drainAdvice(s, causes)...)
+		}
+		return out
+	}
 	if (zero || hasCause(causes, NoReadyEndpoints)) && s.switchService != "" {
 		out = append(out, Recommendation{
 			Field:     "service/" + s.switchService + " selector",
@@ -326,4 +332,35 @@ func (b emptyBackend) weightList() string {
 		return parts[0]
 	}
 	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}
+
+// drainAdvice: a drain evicts every pod on the node at once unless a
+// PodDisruptionBudget holds it to a few at a time (the Eviction API then
+// refuses the rest until their replacements are ready), and it evicts all
+// of a workload's pods when they share the node.
+func drainAdvice(s settings, causes []Cause) []Recommendation {
+	d := s.drain
+	ref := s.w.Kind.Ref(s.w.Name)
+	current := "none"
+	if len(d.PDBs) > 0 {
+		current = strings.Join(d.PDBs, "; ")
+	}
+	out := []Recommendation{{
+		Field:     "PodDisruptionBudget (policy/v1) selecting " + ref + "'s pods",
+		Current:   current,
+		Suggested: "maxUnavailable: 1 (the drain evicts one pod, and the next only once its replacement is ready)",
+		Why: fmt.Sprintf("the drain of node/%s evicted %d of %d replicas at once and the Service ran out of ready endpoints",
+			d.Node, d.Evicted, s.w.Replicas),
+		Causes: codes(causes, NoReadyEndpoints),
+	}}
+	if d.Evicted >= 2 && s.w.Replicas >= 2 {
+		out = append(out, Recommendation{
+			Field:     "spec.template.spec.topologySpreadConstraints",
+			Current:   fmt.Sprintf("%d of %d replicas on node/%s", d.Evicted, s.w.Replicas, d.Node),
+			Suggested: "maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway (or a podAntiAffinity on the hostname)",
+			Why:       "replicas that share a node are lost together when it is drained or fails",
+			Causes:    codes(causes, NoReadyEndpoints),
+		})
+	}
+	return out
 }

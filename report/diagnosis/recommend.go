@@ -61,6 +61,9 @@ type settings struct {
 	// emptyBackends are the backend Services of a weighted route that took
 	// failures while they had weight and no ready endpoint.
 	emptyBackends []emptyBackend
+	// drain is a node drain's (Input.Drain): advice is about disruption
+	// budgets and spread, not the rollout strategy.
+	drain *Drain
 }
 
 func readSettings(d *appsv1.Deployment) settings { return settingsOf(workload.Read(d), d != nil) }

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/report/internal/format"
@@ -69,4 +70,50 @@ func unnamedText(sh *report.Share) string {
 		return ""
 	}
 	return fmt.Sprintf("%d (backend unknown)", sh.Unnamed)
+}
+
+// drainLine is a node drain in one line: the pods it evicted, where their
+// replacements became ready, the budgets that refused and how the node was
+// left; "" for other runs.
+func drainLine(r *report.Report, t0 time.Time) string {
+	d := r.Drain
+	if d == nil {
+		return ""
+	}
+	line := fmt.Sprintf("Drain     node/%s", d.Node)
+	if !d.Drained {
+		line += " did not finish"
+	}
+	evicted := "no pod"
+	if len(d.Evicted) > 0 {
+		evicted = strings.Join(d.Evicted, ", ")
+	}
+	line += ": evicted " + evicted
+	var repl []string
+	for _, p := range d.Replacements {
+		where := p.Node
+		if where == "" {
+			where = "not scheduled"
+		}
+		if p.ReadyAt != nil {
+			repl = append(repl, fmt.Sprintf("%s on %s (ready at %s)", p.Pod, where, format.Offset(t0, *p.ReadyAt)))
+		} else {
+			repl = append(repl, fmt.Sprintf("%s on %s (not ready)", p.Pod, where))
+		}
+	}
+	if len(repl) > 0 {
+		line += "; replaced by " + strings.Join(repl, ", ")
+	}
+	if len(d.BlockingPDBs) > 0 {
+		line += "; refused by PodDisruptionBudget " + strings.Join(d.BlockingPDBs, ", ")
+	}
+	pdbs := "none"
+	if len(d.PDBs) > 0 {
+		pdbs = strings.Join(d.PDBs, ", ")
+	}
+	line += "; the workload's PodDisruptionBudgets: " + pdbs
+	if d.LeftCordoned {
+		return line + "; the node is left cordoned"
+	}
+	return line + "; the node is schedulable again"
 }

@@ -55,6 +55,7 @@ type summary struct {
 	Steps       string
 	FailedSteps []string
 	Weights     string // a weighted canary's route and shares; "" for other runs
+	Drain       string // a node drain's evictions and replacements; "" for other runs
 	Attackers   string
 	Measured    string
 	Pods        []string     // one line per pod kind: "4 old pods: ..."
@@ -130,6 +131,7 @@ func summarize(r *report.Report) summary {
 		}
 	}
 	s.Weights = weightsLine(r)
+	s.Drain = drainLine(r, t0)
 	s.Attackers = attackersText(r)
 	s.Measured = measuredText(r.Measurements)
 	s.Pods, s.FailedPods, s.QuietPods = podsText(r)

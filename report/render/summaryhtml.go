@@ -48,7 +48,7 @@ func htmlSummaryOf(r *report.Report) htmlSummary {
 		}
 		h.Causes = append(h.Causes, hc)
 	}
-	for _, l := range []string{s.Preflight, s.Front, s.Load, s.Streams, s.Rollout, s.Steps, s.Weights, s.Attackers, s.Measured} {
+	for _, l := range []string{s.Preflight, s.Front, s.Load, s.Streams, s.Rollout, s.Drain, s.Steps, s.Weights, s.Attackers, s.Measured} {
 		if l != "" {
 			label, text, _ := strings.Cut(l, " ")
 			h.Lines = append(h.Lines, htmlLine{label, strings.TrimSpace(text)})

@@ -105,13 +105,16 @@ func nodeCordoned(t *testing.T, node string) bool {
 // node the run cordoned is schedulable again.
 func TestDrainUnderAPodDisruptionBudget(t *testing.T) {
 	needLab(t)
+	if len(lab.nodes) < 3 {
+		t.Skipf("needs a lab of 3 Nodes (the process lab's, up --nodes 3); this one has %d", len(lab.nodes))
+	}
+	// Cleanups run last first: the spare Nodes are tainted again before
+	// the to-be comes back, so that its pods are all on the first Node.
+	t.Cleanup(func() { resetDemo(t) })
 	nodes := spareNodes(t)
 	drained := nodes[1]
-	t.Cleanup(func() {
-		kubectl(t, "delete", "pdb", "demo", "--ignore-not-found")
-		resetDemo(t)
-	})
 	kubectlApply(t, diagService("2s"))
+	kubectl(t, "delete", "pdb", "demo", "--ignore-not-found") // the to-be's (resetDemo puts it back)
 	diagFreshDemo(t, drainDemo())
 
 	t.Run("no budget: both replicas evicted at once", func(t *testing.T) {
@@ -131,6 +134,9 @@ func TestDrainUnderAPodDisruptionBudget(t *testing.T) {
 		}
 		if len(d.Replacements) != 2 {
 			t.Errorf("%d replacements, want 2: %+v", len(d.Replacements), d.Replacements)
+		}
+		if !hasFinding(r, "no-pod-disruption-budget") {
+			t.Errorf("the preflight did not foresee it: no no-pod-disruption-budget finding")
 		}
 		for _, field := range []string{"PodDisruptionBudget", "topologySpreadConstraints"} {
 			if !hasRecommendation(r, field) {
@@ -178,6 +184,9 @@ func TestDrainUnderAPodDisruptionBudget(t *testing.T) {
 		}
 		if !strings.Contains(r.stdout, "PodDisruptionBudget default/demo") {
 			t.Errorf("the report does not name the budget\n%s", r.stdout)
+		}
+		if !hasFinding(r, "pdb-blocks-eviction") {
+			t.Errorf("the preflight did not foresee it: no pdb-blocks-eviction finding")
 		}
 		if nodeCordoned(t, drained) || d.LeftCordoned {
 			t.Errorf("node %s left cordoned after a drain that did not finish (report: %t)", drained, d.LeftCordoned)

@@ -16,7 +16,8 @@ import (
 var ErrNotFound = errors.New("not found")
 
 // Fetch reads what the checks look at for one Deployment from the cluster:
-// the Deployment, the namespace's Services and Ingresses, and the Namespace.
+// the Deployment, the namespace's Services, Ingresses and
+// PodDisruptionBudgets, and the Namespace.
 // Ingresses and the Namespace are optional: when they cannot be read the
 // checks that need them are skipped and a warning says why. A missing
 // Deployment is ErrNotFound.
@@ -57,6 +58,16 @@ func FetchWorkload(ctx context.Context, client kubernetes.Interface, kind worklo
 		warnings = append(warnings, fmt.Sprintf("cannot list ingresses in namespace %s, Ingress rules skipped: %v", namespace, err))
 	default:
 		return Input{}, nil, fmt.Errorf("list ingresses in namespace %s: %w", namespace, err)
+	}
+	pdbs, err := client.PolicyV1().PodDisruptionBudgets(namespace).List(ctx, metav1.ListOptions{})
+	switch {
+	case err == nil:
+		in.PDBs = pdbs.Items
+	case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
+		in.PDBsUnknown = true
+		warnings = append(warnings, fmt.Sprintf("cannot list poddisruptionbudgets in namespace %s, budget rules skipped: %v", namespace, err))
+	default:
+		return Input{}, nil, fmt.Errorf("list poddisruptionbudgets in namespace %s: %w", namespace, err)
 	}
 	ns, err := client.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 	switch {

@@ -19,6 +19,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -92,6 +93,12 @@ type Input struct {
 	// Namespace of the Deployment; nil when unknown (a manifest without the
 	// Namespace, or no permission to read it).
 	Namespace *corev1.Namespace
+	// PDBs are the PodDisruptionBudgets of the namespace (or of the
+	// files); Check keeps those that select the workload's pods.
+	// PDBsUnknown: they could not be read, so a missing one is not a
+	// finding.
+	PDBs        []policyv1.PodDisruptionBudget
+	PDBsUnknown bool
 }
 
 // DefaultShutdownTime is how long an application is assumed to take to
@@ -176,6 +183,9 @@ type target struct {
 	ns        *corev1.Namespace
 	shutdown  time.Duration
 	fronts    []front
+	// pdbs select the workload's pods; pdbsKnown: the budgets were read.
+	pdbs      []policyv1.PodDisruptionBudget
+	pdbsKnown bool
 }
 
 func newTarget(in Input, opts Options) *target {
@@ -219,6 +229,7 @@ func newTarget(in Input, opts Options) *target {
 		}
 	}
 	t.fronts = findFronts(t)
+	t.pdbs, t.pdbsKnown = selectingPDBs(in.PDBs, t.namespace, podLabels), !in.PDBsUnknown
 	return t
 }
 

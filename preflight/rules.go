@@ -52,6 +52,8 @@ var rules = []Rule{
 	{RuleCLBNoConnectionDraining, Error, "Classic ELB Service without connection draining", checkCLBDraining},
 	{RuleDaemonSetNoSurge, Error, daemonSetNoSurgeSummary, checkDaemonSetNoSurge},
 	{RuleOrderedReadyNoReadiness, Error, orderedReadyNoReadinessShort, checkOrderedReadyNoReadiness},
+	{RuleNoPDB, Warning, "two or more replicas behind a Service and no PodDisruptionBudget: a node drain evicts them at once", checkNoPDB},
+	{RulePDBBlocksEvicts, Error, "a PodDisruptionBudget that allows no disruption (maxUnavailable 0, minAvailable = replicas) blocks every drain", checkPDBBlocksEvictions},
 }
 
 func (t *target) finding(rule string, sev Severity, obj, path, current, suggested, why string) Finding {

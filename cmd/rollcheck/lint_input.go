@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -28,6 +29,7 @@ type manifests struct {
 	services   []corev1.Service
 	ingresses  []networkingv1.Ingress
 	namespaces []*corev1.Namespace
+	pdbs       []policyv1.PodDisruptionBudget
 }
 
 // readFiles parses every -f input and pairs each workload (Deployment,
@@ -74,11 +76,14 @@ func (o *LintOptions) readFiles() ([]preflight.Input, error) {
 	for i := range m.ingresses {
 		m.ingresses[i].Namespace = orDef(m.ingresses[i].Namespace)
 	}
+	for i := range m.pdbs {
+		m.pdbs[i].Namespace = orDef(m.pdbs[i].Namespace)
+	}
 	var inputs []preflight.Input
 	for _, in := range m.workloads {
 		_, meta := inputWorkload(in)
 		meta.Namespace = orDef(meta.Namespace)
-		in.Services, in.Ingresses = m.services, m.ingresses
+		in.Services, in.Ingresses, in.PDBs = m.services, m.ingresses, m.pdbs
 		for _, ns := range m.namespaces {
 			if ns.Name == meta.Namespace {
 				in.Namespace = ns
@@ -110,6 +115,7 @@ var (
 	gvkService     = corev1.SchemeGroupVersion.WithKind("Service")
 	gvkNamespace   = corev1.SchemeGroupVersion.WithKind("Namespace")
 	gvkIngress     = networkingv1.SchemeGroupVersion.WithKind("Ingress")
+	gvkPDB         = policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget")
 	gvkList        = corev1.SchemeGroupVersion.WithKind("List")
 )
 
@@ -178,6 +184,12 @@ func (m *manifests) add(doc manifest.Document) error {
 			return err
 		}
 		m.ingresses = append(m.ingresses, i)
+	case gvkPDB:
+		p := policyv1.PodDisruptionBudget{}
+		if err := strict(&p); err != nil {
+			return err
+		}
+		m.pdbs = append(m.pdbs, p)
 	case gvkNamespace:
 		n := &corev1.Namespace{}
 		if err := strict(n); err != nil {
@@ -202,7 +214,7 @@ func (m *manifests) add(doc manifest.Document) error {
 		}
 	default:
 		if !scheme.Scheme.Recognizes(gvk) {
-			return fmt.Errorf("unknown kind %s %s: lint reads Kubernetes built-in kinds (Deployment, StatefulSet and DaemonSet apps/v1, Service v1, Ingress networking.k8s.io/v1, Namespace v1 are checked)", tm.APIVersion, tm.Kind)
+			return fmt.Errorf("unknown kind %s %s: lint reads Kubernetes built-in kinds (Deployment, StatefulSet and DaemonSet apps/v1, Service v1, Ingress networking.k8s.io/v1, Namespace v1, PodDisruptionBudget policy/v1 are checked)", tm.APIVersion, tm.Kind)
 		}
 		// Another built-in kind (ConfigMap, HPA, ...): not part of the rules.
 	}

@@ -90,8 +90,9 @@ func TestLintFiles(t *testing.T) {
 			[]string{"no-readiness-probe", "no-prestop", "deployment/demo (namespace default): 2 error(s)"}, []string{"Error:"}},
 		{"the to-be manifest passes with nothing to report", []string{"lint", "-f", toBe}, exitcode.Pass,
 			[]string{"deployment/demo (namespace default): 0 error(s), 0 warning(s), 0 info"}, []string{"no-prestop"}},
-		{"the seed 002 sample passes with advice only", []string{"lint", "-f", seed}, exitcode.Pass,
-			[]string{"namespace test", "0 error(s), 0 warning(s), 2 info", "readiness-same-as-liveness"}, nil},
+		{"the seed 002 sample passes with a warning and advice only", []string{"lint", "-f", seed}, exitcode.Pass,
+			// Its files hold no PodDisruptionBudget, which a drain needs.
+			[]string{"namespace test", "0 error(s), 1 warning(s), 2 info", "no-pod-disruption-budget", "readiness-same-as-liveness"}, nil},
 		{"a severity threshold hides the advice", []string{"lint", "-f", seed, "--severity", "warning"}, exitcode.Pass,
 			[]string{"0 info"}, []string{"readiness-same-as-liveness"}},
 		{"disabled rules do not fail the lint", []string{"lint", "-f", asIs, "--disable", "no-readiness-probe", "--disable", "no-prestop"}, exitcode.Pass,
@@ -127,8 +128,8 @@ func TestLintJSONListsTheRuleIDs(t *testing.T) {
 		t.Fatalf("exit %d, want %d; stderr: %s", r.code, exitcode.Fail, r.stderr)
 	}
 	got := jsonRules(t, r.stdout)
-	if strings.Join(got["demo"], ",") != "no-readiness-probe,no-prestop" {
-		t.Errorf("rules %v, want no-readiness-probe,no-prestop", got)
+	if want := "no-readiness-probe,no-prestop,no-pod-disruption-budget"; strings.Join(got["demo"], ",") != want {
+		t.Errorf("rules %v, want %s", got, want)
 	}
 	r = executeLint(t, nil, "", "lint", "-f", "../../scenarios/to-be.yaml", "-o", "json")
 	if r.code != exitcode.Pass || len(jsonRules(t, r.stdout)["demo"]) != 0 {
@@ -154,8 +155,9 @@ func TestLintReadsStdinAndSeveralDeployments(t *testing.T) {
 		t.Fatalf("exit %d, want %d; stderr: %s", r.code, exitcode.Fail, r.stderr)
 	}
 	got := jsonRules(t, r.stdout)
-	if len(got) != 2 || len(got["old"]) != 2 || len(got["new"]) != 0 {
-		t.Errorf("findings %v: want 2 for old, none for new", got)
+	// The to-be's budget selects app=new, not old's pods.
+	if len(got) != 2 || len(got["old"]) != 3 || len(got["new"]) != 0 {
+		t.Errorf("findings %v: want 3 for old, none for new", got)
 	}
 }
 

@@ -244,3 +244,48 @@ func TestRBACRefusesWhatRunRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestRBACForADrainIsAClusterRoleBesideTheRole(t *testing.T) {
+	var out, errOut bytes.Buffer
+	f := newFactory(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	root := rootWith(f, newRBACCommand(f, nil))
+	root.SetArgs([]string{"rbac", "-n", "default", "deployment/web", "--drain", "node-2", "--serviceaccount", "ci:rollcheck"})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("rbac --drain: %v\n%s", err, errOut.String())
+	}
+	docs := strings.Split(out.String(), "\n---\n")
+	if len(docs) != 4 {
+		t.Fatalf("%d documents, want a Role, its binding, a ClusterRole and its binding:\n%s", len(docs), out.String())
+	}
+	role, cr, crb := &rbacv1.Role{}, &rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{}
+	for i, into := range []any{role, nil, cr, crb} {
+		if into == nil {
+			continue
+		}
+		if err := yaml.UnmarshalStrict([]byte(docs[i]), into); err != nil {
+			t.Fatalf("document %d: %v\n%s", i, err, docs[i])
+		}
+	}
+	grants := func(rules []rbacv1.PolicyRule, verb, resource, name string) bool {
+		for _, r := range rules {
+			if slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) && (name == "" || slices.Contains(r.ResourceNames, name)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, want := range [][3]string{{"get", "nodes", "node-2"}, {"patch", "nodes", "node-2"}, {"list", "pods", ""}, {"create", "pods/eviction", ""}, {"list", "poddisruptionbudgets", ""}} {
+		if !grants(cr.Rules, want[0], want[1], want[2]) {
+			t.Errorf("the ClusterRole does not grant %s %s %s: %+v", want[0], want[1], want[2], cr.Rules)
+		}
+		if grants(role.Rules, want[0], want[1], "") && want[1] != "pods" {
+			t.Errorf("the namespaced Role grants %s %s", want[0], want[1])
+		}
+	}
+	if grants(cr.Rules, "patch", "deployments", "") {
+		t.Error("a drain patches no Deployment")
+	}
+	if crb.RoleRef.Kind != "ClusterRole" || len(crb.Subjects) != 1 || crb.Subjects[0].Namespace != "ci" {
+		t.Errorf("ClusterRoleBinding %+v", crb)
+	}
+}

@@ -23,8 +23,9 @@ type processNode struct {
 	extraTaint   string   // the taint of every Node but the first
 }
 
-// maxProcessNodes bounds --nodes: each Node takes a /26 of the pod IP
-// labels, 198.51.100.0/24.
+// maxProcessNodes bounds --nodes: the first Node keeps half of the pod IP
+// labels, 198.51.100.0/25 (a Deployment of 50 replicas rolls out with a
+// surge of 13 on it), and each other takes a /27 of the rest.
 const maxProcessNodes = 4
 
 // processKubelet is one Node of a process lab.
@@ -34,14 +35,18 @@ type processKubelet struct {
 }
 
 // kubelets are the lab's Nodes: the first is the one a one-Node lab has
-// (its name, its directory, the whole /24); with more, each has a /26.
+// (its name, its directory, the whole /24); with more, it has the /25 and
+// each other a /27 after it.
 func (n *processNode) kubelets() []processKubelet {
 	count := max(n.count, 1)
 	out := make([]processKubelet, count)
 	for i := range out {
 		k := processKubelet{child: "kubelet", node: n.name, dir: n.dir, podCIDR: "198.51.100.0/24", zone: "lab-" + string(rune('a'+i))}
-		if count > 1 {
-			k.podCIDR = fmt.Sprintf("198.51.100.%d/26", 64*i)
+		switch {
+		case count > 1 && i == 0:
+			k.podCIDR = "198.51.100.0/25"
+		case i > 0:
+			k.podCIDR = fmt.Sprintf("198.51.100.%d/27", 128+32*(i-1))
 		}
 		if i > 0 {
 			suffix := fmt.Sprintf("-%d", i+1)

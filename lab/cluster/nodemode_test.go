@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -85,5 +86,33 @@ func TestNewNodeRunnerPicksTheProcessKubelet(t *testing.T) {
 	p, ok := nd.(*processNode)
 	if !ok || p.name != "n1" || !slices.Equal(p.extraArgs, []string{"--x"}) {
 		t.Fatalf("newNodeRunner = %#v, want the process kubelet of Node n1", nd)
+	}
+}
+
+func TestProcessNodesTakeDisjointPodRanges(t *testing.T) {
+	one := (&processNode{name: "lab-node", dir: "/lab/kubelet"}).kubelets()
+	if len(one) != 1 || one[0].podCIDR != "198.51.100.0/24" || one[0].child != "kubelet" || one[0].taint != "" {
+		t.Errorf("one Node: %+v, want lab-node with the whole /24", one)
+	}
+	ks := (&processNode{name: "lab-node", dir: "/lab/kubelet", count: maxProcessNodes, extraTaint: "spare=true:NoSchedule"}).kubelets()
+	var prefixes []netip.Prefix
+	for i, k := range ks {
+		p := netip.MustParsePrefix(k.podCIDR)
+		for _, q := range prefixes {
+			if p.Overlaps(q) {
+				t.Errorf("%s's %s overlaps %s", k.node, p, q)
+			}
+		}
+		prefixes = append(prefixes, p)
+		if !netip.MustParsePrefix("198.51.100.0/24").Contains(p.Addr()) {
+			t.Errorf("%s's %s is outside the lab's labels", k.node, p)
+		}
+		if (i > 0) != (k.taint != "") || (i == 0) != (k.node == "lab-node") {
+			t.Errorf("node %d: %+v", i, k)
+		}
+	}
+	// The first Node holds a rollout of 50 replicas with a 25% surge.
+	if first := netip.MustParsePrefix(ks[0].podCIDR); 1<<(32-first.Bits())-3 < 63 {
+		t.Errorf("the first Node's %s holds fewer than 63 pods", first)
 	}
 }

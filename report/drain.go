@@ -99,3 +99,18 @@ func drainDiagnosis(in *DrainInput) *diagnosis.Drain {
 	}
 	return &diagnosis.Drain{Node: in.Node, Evicted: in.WorkloadEvicted, PDBs: in.PDBs}
 }
+
+// PodNodes maps each pod of the timeline to the Node it was bound to, as
+// its events say (pods of older reports, and pods never scheduled, are
+// absent).
+func (r *Report) PodNodes() map[string]string { return podNodes(r.Events) }
+
+func podNodes(events []rollout.Event) map[string]string {
+	out := map[string]string{}
+	for _, e := range events {
+		if e.Pod != "" && e.Node != "" {
+			out[e.Pod] = e.Node
+		}
+	}
+	return out
+}

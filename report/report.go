@@ -303,6 +303,10 @@ func Build(in Input) *Report {
 		Spec: in.Spec, Settings: in.Settings, SwitchService: in.SwitchService, Front: frontName(in.Front), Options: in.Diagnosis,
 		Backends: backends(in.Weights, in.Steps), Drain: drainDiagnosis(in.Drain)})
 	r.Causes, r.Measurements, r.Attribution, r.Attributed = d.Causes, d.Measurements, d.Attribution, d.Attributed
+	nodes := podNodes(in.Events)
+	for i, a := range r.Attributed {
+		r.Attributed[i].Node = nodes[a.Pod]
+	}
 	if r.Causes == nil {
 		r.Causes = []Cause{}
 	}

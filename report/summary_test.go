@@ -156,3 +156,38 @@ func TestColorOnlyWhenAsked(t *testing.T) {
 		t.Errorf("colour changed the layout:\n%s\n---\n%s", stripped, plain)
 	}
 }
+
+// TestPodsOnSeveralNodesSayWhichNode: when the timeline's pods ran on more
+// than one Node, the failed pods and the attribution table name each
+// pod's Node; on one Node (every golden above) they do not.
+func TestPodsOnSeveralNodesSayWhichNode(t *testing.T) {
+	in := report.ExitsAtOnceInput()
+	nodes := map[string]string{}
+	for i := range in.Events {
+		e := &in.Events[i]
+		if e.Pod == "" {
+			continue
+		}
+		if _, ok := nodes[e.Pod]; !ok {
+			nodes[e.Pod] = fmt.Sprintf("node-%d", len(nodes)%2+1)
+		}
+		e.Node = nodes[e.Pod]
+	}
+	r := report.Build(in)
+	if len(r.Attributed) == 0 {
+		t.Fatal("no attributed failures")
+	}
+	for _, a := range r.Attributed {
+		if a.Pod != "" && a.Node != nodes[a.Pod] {
+			t.Errorf("attributed %s on %q, want %q", a.Pod, a.Node, nodes[a.Pod])
+		}
+	}
+	all := strings.Join(text(t, r, render.TextOptions{Width: 160}), "\n")
+	if !regexp.MustCompile(`old pod on node-[12]:`).MatchString(all) {
+		t.Errorf("the failed pods do not name their Node:\n%s", all)
+	}
+	details := text(t, r, render.TextOptions{Width: 160, Details: true})
+	if heads := strings.Join(tableHeads(details), "\n"); !strings.Contains(heads, "POD NODE PHASE") {
+		t.Errorf("the attribution table has no node column: %s", heads)
+	}
+}

@@ -37,6 +37,7 @@ type Event struct {
 	Time        time.Time  `json:"time"` // receipt time on the rollcheck clock (primary)
 	Type        EventType  `json:"type"`
 	Pod         string     `json:"pod,omitempty"`
+	Node        string     `json:"node,omitempty"` // of a pod event: the Node the pod is bound to, once scheduled
 	ReplicaSet  string     `json:"replicaset,omitempty"`
 	Revision    string     `json:"revision,omitempty"`   // deployment.kubernetes.io/revision of the ReplicaSet or Deployment
 	Deployment  string     `json:"deployment,omitempty"` // for rollout events of runs that change two Deployments

@@ -74,7 +74,7 @@ func (r *Recorder) onPodDelete(obj any) {
 
 // podEvent is an event about pod with the fields every pod event has.
 func podEvent(t time.Time, typ EventType, pod *corev1.Pod) Event {
-	e := Event{Time: t, Type: typ, Pod: pod.Name, IP: pod.Status.PodIP}
+	e := Event{Time: t, Type: typ, Pod: pod.Name, IP: pod.Status.PodIP, Node: pod.Spec.NodeName}
 	if ref := metav1.GetControllerOf(pod); ref != nil && ref.Kind == "ReplicaSet" {
 		e.ReplicaSet = ref.Name
 	}

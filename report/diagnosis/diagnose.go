@@ -117,7 +117,8 @@ type Alternative struct {
 
 // Attributed counts the failures tied to one pod in one phase for one cause.
 type Attributed struct {
-	Pod      string    `json:"pod,omitempty"` // "" when no pod explains them
+	Pod      string    `json:"pod,omitempty"`  // "" when no pod explains them
+	Node     string    `json:"node,omitempty"` // the Node the pod was bound to ("" unknown)
 	Phase    string    `json:"phase,omitempty"`
 	By       string    `json:"by,omitempty"` // pod-header or time-window
 	Cause    CauseCode `json:"cause"`

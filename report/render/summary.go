@@ -375,12 +375,25 @@ func podsText(r *report.Report) (kinds []string, failed []summaryPod, quiet int)
 	for pod, n := range r.FailuresByPod {
 		fails[pod] = max(fails[pod], n)
 	}
+	nodes := r.PodNodes()
+	distinct := map[string]bool{}
+	for _, n := range nodes {
+		distinct[n] = true
+	}
 	for pod, n := range fails {
 		if n == 0 {
 			quiet++
 			continue
 		}
-		failed = append(failed, summaryPod{Pod: pod, Failures: n, Detail: detail[pod]})
+		d := detail[pod]
+		if node := nodes[pod]; node != "" && len(distinct) > 1 {
+			// Where the pods ran on more than one Node, each says its own.
+			d = strings.Replace(d, "pod:", "pod on "+node+":", 1)
+			if d == "" {
+				d = "on " + node
+			}
+		}
+		failed = append(failed, summaryPod{Pod: pod, Failures: n, Detail: d})
 	}
 	sort.Slice(failed, func(i, j int) bool {
 		if failed[i].Failures != failed[j].Failures {

@@ -125,9 +125,22 @@ func (o TextOptions) Write(r *report.Report, w io.Writer) error {
 	}
 	writeMeasurements(r, p)
 	if len(r.Attributed) > 0 {
-		p.Table([]string{"pod", "phase", "attributed by", "cause", "confidence", "fits as well", "failed", "from", "to"}, func(add func(...any)) {
+		// The pods' Nodes, where the run's pods ran on more than one.
+		nodes := map[string]bool{}
+		for _, n := range r.PodNodes() {
+			nodes[n] = true
+		}
+		head := []string{"pod", "phase", "attributed by", "cause", "confidence", "fits as well", "failed", "from", "to"}
+		if len(nodes) > 1 {
+			head = slices.Insert(head, 1, "node")
+		}
+		p.Table(head, func(add func(...any)) {
 			for _, g := range r.Attributed {
-				add(format.Dash(g.Pod), format.Dash(g.Phase), format.Dash(g.By), string(g.Cause), format.Dash(string(g.Confidence)), format.Dash(g.Alternative), g.Failures, format.Offset(t0, g.From), format.Offset(t0, g.To))
+				row := []any{format.Dash(g.Pod), format.Dash(g.Phase), format.Dash(g.By), string(g.Cause), format.Dash(string(g.Confidence)), format.Dash(g.Alternative), g.Failures, format.Offset(t0, g.From), format.Offset(t0, g.To)}
+				if len(nodes) > 1 {
+					row = slices.Insert(row, 1, any(format.Dash(g.Node)))
+				}
+				add(row...)
 			}
 		})
 	}

@@ -123,7 +123,10 @@ func TestDrainUnderAPodDisruptionBudget(t *testing.T) {
 		r := drainRun(t, drained, "--uncordon")
 		diagLog(t, "drain without a budget", r)
 		wantVerdict(t, r, exitcode.Fail, report.Fail)
-		diagWantPrimary(t, r, "NO_READY_ENDPOINTS")
+		c := diagWantPrimary(t, r, "DRAIN_NO_READY_ENDPOINTS")
+		if !strings.Contains(c.Evidence, "drain of node/"+drained+" evicted 2") || !slices.Contains(c.PredictedBy, "no-pod-disruption-budget") {
+			t.Errorf("cause %s: evidence %q, predicted by %v; want the drain's 2 evictions, foreseen by no-pod-disruption-budget", c.Code, c.Evidence, c.PredictedBy)
+		}
 		d := r.report.Drain
 		if d == nil || !d.Drained || len(d.Evicted) != 2 || len(d.PDBs) != 0 {
 			t.Fatalf("drain %+v, want 2 pods evicted and no budget", d)

@@ -40,6 +40,7 @@ const (
 	InflightCut               = diagnosis.InflightCut
 	NoReadyEndpoints          = diagnosis.NoReadyEndpoints
 	NewPodNotServing          = diagnosis.NewPodNotServing
+	DrainNoReadyEndpoints     = diagnosis.DrainNoReadyEndpoints
 	KeptConnectionClosed      = diagnosis.KeptConnectionClosed
 	Unattributed              = diagnosis.Unattributed
 )

@@ -14,6 +14,7 @@ var predictors = map[CauseCode][]string{
 	InflightCut:               {preflight.RuleGracePeriodTooShort, preflight.RuleShellFormEntrypoint},
 	KeptConnectionClosed:      {preflight.RuleShellFormEntrypoint},
 	NoReadyEndpoints:          {preflight.RuleRecreateStrategy, preflight.RuleRollingUpdateNoReadyPods, preflight.RuleSingleReplica},
+	DrainNoReadyEndpoints:     {preflight.RuleNoPDB, preflight.RuleSingleReplica},
 	NewPodNotServing:          {preflight.RuleNoReadinessProbe, preflight.RuleMinReadySecondsZero, preflight.RuleNoPodReadinessGate},
 }
 

@@ -20,6 +20,11 @@ const (
 	InflightCut               CauseCode = "INFLIGHT_CUT"
 	NoReadyEndpoints          CauseCode = "NO_READY_ENDPOINTS"
 	NewPodNotServing          CauseCode = "NEW_POD_NOT_SERVING"
+	// DrainNoReadyEndpoints: a node drain's evictions left the Service
+	// with no ready endpoint. The rollout strategy played no part: the
+	// drain evicted the pods on the node at once (no PodDisruptionBudget,
+	// or one that allowed that many), and their replicas shared the node.
+	DrainNoReadyEndpoints CauseCode = "DRAIN_NO_READY_ENDPOINTS"
 	// KeptConnectionClosed: through a front that pins connections
 	// (kube-proxy, an NLB), a terminating pod closed or reset a kept-alive
 	// connection under a request. The connection was routed when it was
@@ -28,6 +33,12 @@ const (
 	KeptConnectionClosed CauseCode = "KEPT_CONNECTION_CLOSED"
 	Unattributed         CauseCode = "UNATTRIBUTED"
 )
+
+// emptyService: the cause is a Service with no ready endpoint, in a
+// rollout or in a drain; no pod's routing explains its failures.
+func (c CauseCode) emptyService() bool {
+	return c == NoReadyEndpoints || c == DrainNoReadyEndpoints
+}
 
 // Ways a failure is tied to a pod.
 const (
@@ -239,7 +250,13 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	if t0.IsZero() && len(in.Events) > 0 {
 		t0 = in.Events[0].Time
 	}
-	w := &weigher{x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, preStopKnown: pre.known, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0, listening: listensWhenReady(in), buckets: a.Buckets, bucketWidth: a.BucketWidth, front: fm}
+	// A drain's empty Service is its evictions' doing, a rollout's its
+	// strategy's.
+	emptyCode := NoReadyEndpoints
+	if in.Drain != nil {
+		emptyCode = DrainNoReadyEndpoints
+	}
+	w := &weigher{drain: in.Drain, x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, preStopKnown: pre.known, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0, listening: listensWhenReady(in), buckets: a.Buckets, bucketWidth: a.BucketWidth, front: fm}
 
 	accs := map[CauseCode]*causeAcc{}
 	acc := func(code CauseCode) *causeAcc {
@@ -286,7 +303,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			// the route has no endpoint), that window is its cause
 			// first, and no pod's routing lag explains it. A response
 			// that named its pod is the pod's (the case above).
-			code = NoReadyEndpoints
+			code = emptyCode
 			basis = []string{"the Service had no ready endpoint when the request was sent (its EndpointSlices, as rollcheck watched them)"}
 		case (windowable(it.class) || it.class == attack.Class4xx) && backs.empty(it.t, opt.RegistrationWindow) != nil:
 			// A weighted route sent the request's share to a backend
@@ -301,7 +318,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			// A front answers for itself until it has registered the
 			// endpoints that came back: a load balancer's 503, Traefik's
 			// 404 until it has put the route back.
-			code = NoReadyEndpoints
+			code = emptyCode
 			basis = []string{"the Service had no ready endpoint at the time of the front's answers"}
 			// Once endpoints are back, the front's own answers last until
 			// it has registered them: up to its first success since, that
@@ -343,7 +360,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 				basis = []string{"the app answered them itself (" + string(it.class) + ") without naming its pod"}
 			}
 		}
-		if p != nil && code != NoReadyEndpoints {
+		if p != nil && !code.emptyService() {
 			switch by {
 			case ByPodHeader:
 				byHeader += it.n
@@ -368,7 +385,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			}
 		}
 		k := akey{cause: code, conf: conf}
-		if p != nil && code != NoReadyEndpoints {
+		if p != nil && !code.emptyService() {
 			k.pod, k.phase, k.by = p.name, p.phase(it.t), by
 			c.add(it, p.name)
 			if p.firstFail.IsZero() {

@@ -70,7 +70,7 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 	name := top(c.pods)
 	p := pods[name]
 	e := telling{c: c, p: p, name: name, more: andMore(len(c.pods) - 1), classes: classList(c.byClass), t0: t0,
-		window: fmt.Sprintf("%s to %s", format.Offset(t0, c.from), format.Offset(t0, c.to)), fm: w.front}
+		window: fmt.Sprintf("%s to %s", format.Offset(t0, c.from), format.Offset(t0, c.to)), fm: w.front, drain: w.drain}
 	switch c.code {
 	case TerminatingPodStillRouted, LBDeregistrationLag:
 		out.Evidence = e.routed(preStop)
@@ -78,7 +78,7 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 		out.Evidence = e.inflight()
 	case KeptConnectionClosed:
 		out.Evidence = e.kept()
-	case NoReadyEndpoints:
+	case NoReadyEndpoints, DrainNoReadyEndpoints:
 		out.Evidence = e.noReady(steps, m)
 	case NewPodNotServing:
 		out.Evidence = e.newPod()
@@ -168,6 +168,7 @@ type telling struct {
 	window              string
 	t0                  time.Time
 	fm                  frontModel
+	drain               *Drain // the run's node drain, if it was one
 }
 
 // unattributed is the evidence of failures no pod explains.

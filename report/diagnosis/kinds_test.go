@@ -1,12 +1,14 @@
 package diagnosis
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/workload"
 )
 
@@ -85,5 +87,42 @@ func TestADrainThatEmptiedTheServiceAsksForABudgetAndSpread(t *testing.T) {
 	}
 	if pdb := got["PodDisruptionBudget (policy/v1) selecting deployment/web's pods"]; pdb.Current != "web: maxUnavailable 2" {
 		t.Errorf("budget advice current %q, want the budget's rule", pdb.Current)
+	}
+}
+
+// Issue 22: a drain evicted both replicas at 10 s; the Service had no
+// ready endpoint until the first replacement at 14 s, and the front
+// answered 503 for itself meanwhile. That is the drain's cause, with the
+// evictions in its evidence; the same run as a rollout is
+// NO_READY_ENDPOINTS.
+func TestADrainThatEmptiedTheServiceIsTheDrainsCause(t *testing.T) {
+	tl := newTimeline()
+	for _, p := range []string{"web-a", "web-b"} {
+		tl.Running(p)
+		tl.Deleted(p, 10, 10.02, 10.3, 0, 10.4)
+	}
+	tl.Started("web-c", 10.05, 10.5, 14)
+	tl.Started("web-d", 10.05, 10.5, 14.2)
+	tl.Fails(10.1, 14.0, 0.1, attack.Class503, "")
+	in := tl.input(deployment())
+	in.Drain = &Drain{Node: "node-2", Evicted: 2}
+	r := build(in)
+	c := r.Causes[0]
+	if c.Code != DrainNoReadyEndpoints || c.Failures != r.Failures || len(r.Causes) != 1 {
+		t.Fatalf("causes %+v: want every failure DRAIN_NO_READY_ENDPOINTS", r.Causes)
+	}
+	if !strings.Contains(c.Evidence, "the drain of node/node-2 evicted 2 of the workload's pods from it, and no PodDisruptionBudget") {
+		t.Errorf("evidence %q does not say what the drain evicted", c.Evidence)
+	}
+	if rec, ok := findRec(r, "PodDisruptionBudget (policy/v1) selecting deployment/web's pods"); !ok || !slices.Contains(rec.Causes, DrainNoReadyEndpoints) {
+		t.Errorf("recommendations %+v: want a budget, for the drain's cause", r.Recommendations)
+	}
+	in.Drain.PDBs = []string{"default/web: maxUnavailable 2"}
+	if c := build(in).Causes[0]; !strings.Contains(c.Evidence, "under PodDisruptionBudget default/web: maxUnavailable 2") {
+		t.Errorf("evidence %q does not name the budget that let the drain through", c.Evidence)
+	}
+	in.Drain = nil
+	if c := build(in).Causes[0]; c.Code != NoReadyEndpoints {
+		t.Errorf("as a rollout: cause %s, want NO_READY_ENDPOINTS", c.Code)
 	}
 }

@@ -176,7 +176,19 @@ func (e telling) noReady(steps readySteps, m Measurements) string {
 	if m.NoReadySeconds != nil && *m.NoReadySeconds > 0 {
 		ev += fmt.Sprintf("; it had no ready endpoint for %.1fs in all", *m.NoReadySeconds)
 	}
+	if d := e.drain; d != nil && c.code == DrainNoReadyEndpoints {
+		ev += "; " + d.evictions()
+	}
 	return ev
+}
+
+// evictions says what the drain evicted and what held it back.
+func (d *Drain) evictions() string {
+	s := fmt.Sprintf("the drain of node/%s evicted %d of the workload's pods from it", d.Node, d.Evicted)
+	if len(d.PDBs) == 0 {
+		return s + ", and no PodDisruptionBudget selects them to hold the evictions back"
+	}
+	return s + " under PodDisruptionBudget " + strings.Join(d.PDBs, "; ")
 }
 
 // noReadyAdvice: never drop to zero ready endpoints. After a blue/green
@@ -199,7 +211,7 @@ func noReadyAdvice(s settings, causes []Cause, m Measurements) []Recommendation 
 		return out
 	}
 	if s.drain != nil {
-		if zero || hasCause(causes, NoReadyEndpoints) {
+		if zero || hasCause(causes, NoReadyEndpoints, DrainNoReadyEndpoints) {
 			out = append(out, drainAdvice(s, causes)...)
 		}
 		return out
@@ -351,7 +363,7 @@ func drainAdvice(s settings, causes []Cause) []Recommendation {
 		Suggested: "maxUnavailable: 1 (the drain evicts one pod, and the next only once its replacement is ready)",
 		Why: fmt.Sprintf("the drain of node/%s evicted %d of %d replicas at once and the Service ran out of ready endpoints",
 			d.Node, d.Evicted, s.w.Replicas),
-		Causes: codes(causes, NoReadyEndpoints),
+		Causes: codes(causes, DrainNoReadyEndpoints, NoReadyEndpoints),
 	}}
 	if d.Evicted >= 2 && s.w.Replicas >= 2 {
 		out = append(out, Recommendation{
@@ -359,7 +371,7 @@ func drainAdvice(s settings, causes []Cause) []Recommendation {
 			Current:   fmt.Sprintf("%d of %d replicas on node/%s", d.Evicted, s.w.Replicas, d.Node),
 			Suggested: "maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway (or a podAntiAffinity on the hostname)",
 			Why:       "replicas that share a node are lost together when it is drained or fails",
-			Causes:    codes(causes, NoReadyEndpoints),
+			Causes:    codes(causes, DrainNoReadyEndpoints, NoReadyEndpoints),
 		})
 	}
 	return out

@@ -193,7 +193,7 @@ func preStopAdvice(s settings, causes []Cause, m Measurements) preStop {
 	if m.MaxRoutingLag != nil {
 		lag = time.Duration(*m.MaxRoutingLag * float64(time.Second))
 	}
-	if !routed && (lag < minSuccessLag || hasCause(causes, NoReadyEndpoints)) {
+	if !routed && (lag < minSuccessLag || hasCause(causes, NoReadyEndpoints, DrainNoReadyEndpoints)) {
 		// Successes alone ask for a preStop only when the Service kept a
 		// ready endpoint: with none, the pods' late successes are kept
 		// connections or the last requests of an empty window, whose fix

@@ -78,6 +78,8 @@ type weighing struct {
 // (gapTol), and an ambiguous failure continues the explanation of the
 // failures just before it.
 type weigher struct {
+	// drain is the run's node drain (nil for a rollout).
+	drain   *Drain
 	x       *index
 	t0      time.Time // the zero of the offsets in the evidence
 	steps   readySteps

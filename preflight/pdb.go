@@ -9,6 +9,7 @@ package preflight
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 
 	policyv1 "k8s.io/api/policy/v1"
@@ -23,6 +24,7 @@ import (
 const (
 	RuleNoPDB           = "no-pod-disruption-budget"
 	RulePDBBlocksEvicts = "pdb-blocks-eviction"
+	RulePDBSelectsNone  = "pdb-selects-no-pod"
 )
 
 // selectingPDBs are the budgets in the workload's namespace whose selector
@@ -108,4 +110,181 @@ func scaled(v intstr.IntOrString, replicas int) (int, bool) {
 		return 0, false
 	}
 	return int(math.Ceil(float64(pct) * float64(replicas) / 100)), true
+}
+
+// TemplateOf is the pod template of in's workload (the first set of
+// Deployment, StatefulSet and DaemonSet, as Check takes it), as budgets
+// select it.
+func TemplateOf(in Input) PodTemplate {
+	switch {
+	case in.Deployment != nil:
+		d := in.Deployment
+		return PodTemplate{Object: workload.KindDeployment.Ref(d.Name), Namespace: d.Namespace, Labels: d.Spec.Template.Labels}
+	case in.StatefulSet != nil:
+		s := in.StatefulSet
+		return PodTemplate{Object: workload.KindStatefulSet.Ref(s.Name), Namespace: s.Namespace, Labels: s.Spec.Template.Labels}
+	case in.DaemonSet != nil:
+		d := in.DaemonSet
+		return PodTemplate{Object: workload.KindDaemonSet.Ref(d.Name), Namespace: d.Namespace, Labels: d.Spec.Template.Labels}
+	}
+	return PodTemplate{}
+}
+
+// strayPDB is a budget that selects no pod, with what it selects.
+type strayPDB struct {
+	pdb      *policyv1.PodDisruptionBudget
+	selector string
+}
+
+// strayBudgets are the budgets of in that select no pod (none of the
+// known pod templates, or, in a cluster, none by their status) and look
+// meant for this workload: they name a label key of its pod template, and
+// no other template of the namespace shares more of their keys (a typo in
+// a value, a label renamed in the template and not in the budget).
+func strayBudgets(in Input, this PodTemplate) []strayPDB {
+	var out []strayPDB
+	for i := range in.PDBs {
+		p := &in.PDBs[i]
+		if !sameNamespace(p.Namespace, this.Namespace) || p.Spec.Selector == nil {
+			continue
+		}
+		sel, err := metav1.LabelSelectorAsSelector(p.Spec.Selector)
+		if err != nil || sel.Empty() || sel.Matches(labels.Set(this.Labels)) {
+			continue
+		}
+		mine := sharedKeys(p.Spec.Selector, this.Labels)
+		if mine == 0 || !meantFor(p, this) {
+			continue
+		}
+		if in.PodTemplates == nil {
+			// In a cluster: the disruption controller counts the pods it
+			// selects once it has seen the budget's latest spec.
+			if p.Generation == 0 || p.Status.ObservedGeneration < p.Generation || p.Status.ExpectedPods > 0 {
+				continue
+			}
+		} else if !strayAmong(p, sel, mine, this, in.PodTemplates) {
+			continue
+		}
+		out = append(out, strayPDB{pdb: p, selector: sel.String()})
+	}
+	return out
+}
+
+// strayAmong: the budget selects none of the namespace's templates, and
+// none shares more of its keys than this one (mine).
+func strayAmong(p *policyv1.PodDisruptionBudget, sel labels.Selector, mine int, this PodTemplate, templates []PodTemplate) bool {
+	for _, o := range templates {
+		if !sameNamespace(o.Namespace, p.Namespace) {
+			continue
+		}
+		if sel.Matches(labels.Set(o.Labels)) {
+			return false
+		}
+		if o.Object != this.Object && sharedKeys(p.Spec.Selector, o.Labels) > mine {
+			return false
+		}
+	}
+	return true
+}
+
+// meantFor: the budget's name, or the value it wants of one of the
+// template's label keys, is near the workload's name or that label's value
+// (a typo, a suffix added or dropped), so that a budget of another app
+// ("app=db" beside "app=web") is not taken for this one's.
+func meantFor(p *policyv1.PodDisruptionBudget, this PodTemplate) bool {
+	_, name, _ := strings.Cut(this.Object, "/")
+	if near(p.Name, name) {
+		return true
+	}
+	for k, v := range p.Spec.Selector.MatchLabels {
+		if mine, ok := this.Labels[k]; ok && near(v, mine) {
+			return true
+		}
+	}
+	return false
+}
+
+// near: one contains the other (3 characters or more), or they are one
+// edit apart (two when both have 6 or more characters), a swap of two
+// neighbours counting as one.
+func near(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	if min(len(a), len(b)) >= 3 && (strings.Contains(a, b) || strings.Contains(b, a)) {
+		return true
+	}
+	limit := 1
+	if min(len(a), len(b)) >= 6 {
+		limit = 2
+	}
+	return editDistance(a, b) <= limit
+}
+
+// editDistance is the optimal string alignment distance of a and b
+// (insertions, deletions, substitutions and swaps of neighbours).
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}
+
+// sharedKeys counts the keys of sel that the labels have.
+func sharedKeys(sel *metav1.LabelSelector, l map[string]string) int {
+	n := 0
+	for k := range sel.MatchLabels {
+		if _, ok := l[k]; ok {
+			n++
+		}
+	}
+	for _, r := range sel.MatchExpressions {
+		if _, ok := l[r.Key]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+// checkPDBSelectsNone: a budget that selects no pod protects nothing, so a
+// drain evicts the replicas it was written for all at once.
+func checkPDBSelectsNone(t *target) []Finding {
+	if t.w.Kind == workload.KindDaemonSet {
+		return nil // a drain leaves a DaemonSet's pods
+	}
+	var out []Finding
+	for _, s := range t.strayPDBs {
+		own := make([]string, 0, len(s.pdb.Spec.Selector.MatchLabels))
+		for k := range s.pdb.Spec.Selector.MatchLabels {
+			if v, ok := t.podLabels[k]; ok {
+				own = append(own, k+"="+v)
+			}
+		}
+		sort.Strings(own)
+		current := fmt.Sprintf("%s (selects no pod; %s's pods are labelled %s)", s.selector, t.obj, t.podLabels.String())
+		suggested := "a selector on the pod template's labels"
+		if len(own) > 0 {
+			suggested += ": " + strings.Join(own, ",")
+		}
+		out = append(out, t.finding(RulePDBSelectsNone, Warning, "poddisruptionbudget/"+s.pdb.Name, "spec.selector", current, suggested,
+			fmt.Sprintf("A budget whose selector matches no pod allows every eviction: a node drain evicts the %d replicas of %s on that node at once, as if there were no budget.", t.w.Replicas, t.obj)))
+	}
+	return out
 }

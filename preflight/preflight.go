@@ -99,6 +99,19 @@ type Input struct {
 	// finding.
 	PDBs        []policyv1.PodDisruptionBudget
 	PDBsUnknown bool
+	// PodTemplates are the pod templates of every workload the caller
+	// knows, this one included (lint's files), for budgets that select
+	// none of them. Nil in a cluster, where a budget's status says
+	// whether it selects any pod.
+	PodTemplates []PodTemplate
+}
+
+// PodTemplate is a workload's pod template as budgets select it.
+type PodTemplate struct {
+	// Object is the workload: "deployment/web".
+	Object    string
+	Namespace string
+	Labels    map[string]string
 }
 
 // DefaultShutdownTime is how long an application is assumed to take to
@@ -186,6 +199,10 @@ type target struct {
 	// pdbs select the workload's pods; pdbsKnown: the budgets were read.
 	pdbs      []policyv1.PodDisruptionBudget
 	pdbsKnown bool
+	podLabels labels.Set
+	// strayPDBs are the namespace's budgets that select no pod and look
+	// meant for this workload (strayBudgets).
+	strayPDBs []strayPDB
 }
 
 func newTarget(in Input, opts Options) *target {
@@ -211,6 +228,7 @@ func newTarget(in Input, opts Options) *target {
 		t.shutdown = DefaultShutdownTime
 	}
 	podLabels := labels.Set(tmpl.Labels)
+	t.podLabels = podLabels
 	names := map[string]bool{}
 	for _, s := range in.Services {
 		if !sameNamespace(s.Namespace, t.namespace) || len(s.Spec.Selector) == 0 {
@@ -230,6 +248,7 @@ func newTarget(in Input, opts Options) *target {
 	}
 	t.fronts = findFronts(t)
 	t.pdbs, t.pdbsKnown = selectingPDBs(in.PDBs, t.namespace, podLabels), !in.PDBsUnknown
+	t.strayPDBs = strayBudgets(in, PodTemplate{Object: t.obj, Namespace: t.namespace, Labels: podLabels})
 	return t
 }
 

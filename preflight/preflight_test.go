@@ -216,6 +216,15 @@ func TestEachRuleFiresOnAManifestThatBreaksIt(t *testing.T) {
 		{"minAvailable 100% blocks every eviction", func(in *Input) {
 			in.PDBs[0].Spec.MaxUnavailable, in.PDBs[0].Spec.MinAvailable = nil, ptr(intstr.FromString("100%"))
 		}, Options{}, RulePDBBlocksEvicts, Error},
+		{"a budget whose selector matches no pod template of the files", func(in *Input) {
+			in.PDBs[0].Spec.Selector.MatchLabels = map[string]string{"app": "wbe"}
+			in.PodTemplates = []PodTemplate{TemplateOf(*in)}
+		}, Options{}, RulePDBSelectsNone, Warning},
+		{"a budget for which the cluster counts no pod", func(in *Input) {
+			in.PDBs[0].Name = "frontend"
+			in.PDBs[0].Spec.Selector.MatchLabels = map[string]string{"app": "web-server"}
+			in.PDBs[0].Generation, in.PDBs[0].Status.ObservedGeneration = 2, 2
+		}, Options{}, RulePDBSelectsNone, Warning},
 		{"no replicas field means one replica", func(in *Input) { in.Deployment.Spec.Replicas = nil }, Options{}, RuleSingleReplica, Warning},
 		{"a startupProbe without minReadySeconds is info", func(in *Input) {
 			container(in).StartupProbe = &corev1.Probe{ProbeHandler: container(in).ReadinessProbe.ProbeHandler, FailureThreshold: 30}
@@ -430,4 +439,56 @@ func TestAReadinessProbeThatChecksNoDeclaredPortIsNamed(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A budget that selects no pod is told only to the workload it looks
+// meant for: a budget of another app, one the cluster counts pods for or
+// has not counted yet, or one a template of the files matches, is not
+// stray.
+func TestPDBSelectsNoPodOnlyWhereMeant(t *testing.T) {
+	stray := func(in Input) []Finding {
+		var out []Finding
+		for _, f := range Check(in, Options{}) {
+			if f.Rule == RulePDBSelectsNone {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	in := good()
+	in.PDBs[0].Name = "db"
+	in.PDBs[0].Spec.Selector.MatchLabels = map[string]string{"app": "db"}
+	in.PodTemplates = []PodTemplate{TemplateOf(in)}
+	if fs := stray(in); len(fs) != 0 {
+		t.Errorf("another app's budget (app=db) told to web: %+v", fs)
+	}
+	in = good()
+	in.PDBs[0].Spec.Selector.MatchLabels = map[string]string{"app": "wbe"}
+	in.Deployment.Spec.Template.Labels = map[string]string{"app": "web", "tier": "front"}
+	other := good().Deployment
+	other.Name, other.Spec.Template.Labels = "wbe", map[string]string{"app": "wbe"}
+	in.PodTemplates = []PodTemplate{TemplateOf(in), TemplateOf(Input{Deployment: other})}
+	if fs := stray(in); len(fs) != 0 {
+		t.Errorf("a budget a template of the files matches told as stray: %+v", fs)
+	}
+	in.PodTemplates = in.PodTemplates[:1]
+	fs := stray(in)
+	if len(fs) != 1 || fs[0].Object != "poddisruptionbudget/web" || fs[0].Suggested != "a selector on the pod template's labels: app=web" ||
+		!strings.Contains(fs[0].Current, "app=wbe (selects no pod; deployment/web's pods are labelled app=web,tier=front)") {
+		t.Errorf("findings %+v, want poddisruptionbudget/web's selector app=wbe told with web's labels", fs)
+	}
+	in.PodTemplates = nil // in a cluster: the budget's status decides
+	for _, st := range []struct {
+		gen, observed int64
+		expected      int32
+	}{{0, 0, 0}, {3, 2, 0}, {2, 2, 3}} {
+		in.PDBs[0].Generation, in.PDBs[0].Status.ObservedGeneration, in.PDBs[0].Status.ExpectedPods = st.gen, st.observed, st.expected
+		if fs := stray(in); len(fs) != 0 {
+			t.Errorf("generation %d observed %d expected pods %d: %+v, want none", st.gen, st.observed, st.expected, fs)
+		}
+	}
+	in.PDBs[0].Generation, in.PDBs[0].Status.ObservedGeneration, in.PDBs[0].Status.ExpectedPods = 2, 2, 0
+	if fs := stray(in); len(fs) != 1 {
+		t.Errorf("a budget the controller counted no pod for: %+v, want it told", fs)
+	}
 }

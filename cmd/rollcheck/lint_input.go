@@ -80,10 +80,15 @@ func (o *LintOptions) readFiles() ([]preflight.Input, error) {
 		m.pdbs[i].Namespace = orDef(m.pdbs[i].Namespace)
 	}
 	var inputs []preflight.Input
+	templates := make([]preflight.PodTemplate, 0, len(m.workloads))
 	for _, in := range m.workloads {
 		_, meta := inputWorkload(in)
 		meta.Namespace = orDef(meta.Namespace)
-		in.Services, in.Ingresses, in.PDBs = m.services, m.ingresses, m.pdbs
+		templates = append(templates, preflight.TemplateOf(in))
+	}
+	for _, in := range m.workloads {
+		_, meta := inputWorkload(in)
+		in.Services, in.Ingresses, in.PDBs, in.PodTemplates = m.services, m.ingresses, m.pdbs, templates
 		for _, ns := range m.namespaces {
 			if ns.Name == meta.Namespace {
 				in.Namespace = ns

@@ -161,6 +161,27 @@ func TestLintReadsStdinAndSeveralDeployments(t *testing.T) {
 	}
 }
 
+// The files' pod templates decide whether a budget selects a pod: the
+// to-be with its budget's selector misspelt protects nothing.
+func TestLintTellsABudgetThatSelectsNoTemplate(t *testing.T) {
+	toBe, err := os.ReadFile("../../scenarios/to-be.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(toBe), "kind: PodDisruptionBudget")
+	if i < 0 {
+		t.Fatal("the to-be has no PodDisruptionBudget")
+	}
+	stream := string(toBe[:i]) + strings.Replace(string(toBe[i:]), "app: demo", "app: dmeo", 1)
+	r := executeLint(t, nil, stream, "lint", "-f", "-", "-o", "json")
+	if r.code != exitcode.Pass {
+		t.Fatalf("exit %d, want %d (warnings only); stderr: %s", r.code, exitcode.Pass, r.stderr)
+	}
+	if got := strings.Join(jsonRules(t, r.stdout)["demo"], ","); got != "no-pod-disruption-budget,pdb-selects-no-pod" {
+		t.Errorf("rules %s, want the missing budget and the stray one", got)
+	}
+}
+
 // manifestWriter returns a function that writes a manifest file named
 // name into a temporary directory and returns its path.
 func manifestWriter(t *testing.T) func(name, content string) string {

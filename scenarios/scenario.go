@@ -78,8 +78,17 @@ type Action struct {
 	// (the scenario's service, or the route's other backendRef) to a
 	// canary Service.
 	CanaryWeights *CanaryWeights `json:"canaryWeights,omitempty"`
+	// Drain is --drain NODE [--uncordon]: a node drain under the load.
+	Drain *Drain `json:"drain,omitempty"`
 	// Repeat rolls out this many times (restart only).
 	Repeat *int `json:"repeat,omitempty"`
+}
+
+// Drain is --drain NODE [--uncordon].
+type Drain struct {
+	Node string `json:"node"`
+	// Uncordon makes the node schedulable again after the run.
+	Uncordon bool `json:"uncordon,omitempty"`
 }
 
 // SwitchService is --switch-service NAME --selector key=value.
@@ -200,16 +209,19 @@ func (s *Scenario) Validate() error {
 	}
 	a := s.Action
 	n := 0
-	for _, set := range []bool{a.Restart, len(a.SetImage) > 0, a.WatchOnly, a.Apply != "", a.SwitchService != nil, a.Canary != nil, a.CanaryWeights != nil} {
+	for _, set := range []bool{a.Restart, len(a.SetImage) > 0, a.WatchOnly, a.Apply != "", a.SwitchService != nil, a.Canary != nil, a.CanaryWeights != nil, a.Drain != nil} {
 		if set {
 			n++
 		}
 	}
 	if n > 1 {
-		return errors.New("action: restart, setImage, watchOnly, apply, switchService, canary and canaryWeights are exclusive")
+		return errors.New("action: restart, setImage, watchOnly, apply, switchService, canary, canaryWeights and drain are exclusive")
 	}
 	if c := a.CanaryWeights; c != nil && (c.Route == "" || c.Service == "" || len(c.Steps) == 0) {
 		return errors.New("action.canaryWeights needs a route, the canary's service and steps")
+	}
+	if d := a.Drain; d != nil && d.Node == "" {
+		return errors.New("action.drain needs the node's name")
 	}
 	if sw := a.SwitchService; sw != nil && (sw.Name == "" || len(sw.Selector) == 0) {
 		return errors.New("action.switchService needs a name and a selector")

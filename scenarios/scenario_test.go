@@ -85,6 +85,15 @@ thresholds: {maxFailures: 2, maxFailureRatio: 0.01}
 			},
 		},
 		{
+			name: "strategies are read: a node drain",
+			yaml: "apiVersion: rollcheck/v1\ndeployment: web\naction: {drain: {node: node-2, uncordon: true}}\n",
+			check: func(t *testing.T, s *Scenario) {
+				if d := s.Action.Drain; d == nil || d.Node != "node-2" || !d.Uncordon {
+					t.Errorf("got %+v", s.Action.Drain)
+				}
+			},
+		},
+		{
 			name: "strategies are read: a blue/green switch",
 			yaml: "apiVersion: rollcheck/v1\naction: {switchService: {name: web, selector: {color: green}}}\n",
 			check: func(t *testing.T, s *Scenario) {
@@ -103,6 +112,8 @@ thresholds: {maxFailures: 2, maxFailureRatio: 0.01}
 			},
 		},
 		{name: "a target CA and insecure are refused together", yaml: "apiVersion: rollcheck/v1\nload: {targetCA: ca.pem, targetInsecure: true}\n", wantErr: "exclusive"},
+		{name: "a drain without a node is refused", yaml: "apiVersion: rollcheck/v1\naction: {drain: {uncordon: true}}\n", wantErr: "action.drain needs the node's name"},
+		{name: "a drain and a restart are refused together", yaml: "apiVersion: rollcheck/v1\naction: {restart: true, drain: {node: n}}\n", wantErr: "exclusive"},
 		{name: "two strategies are refused", yaml: "apiVersion: rollcheck/v1\naction: {restart: true, apply: web.yaml}\n", wantErr: "exclusive"},
 		{name: "a switch without selector is refused", yaml: "apiVersion: rollcheck/v1\naction: {switchService: {name: web}}\n", wantErr: "needs a name and a selector"},
 		{name: "a canary without steps is refused", yaml: "apiVersion: rollcheck/v1\naction: {canary: {deployment: c}}\n", wantErr: "needs a deployment and steps"},

@@ -293,6 +293,9 @@ func (o *RunOptions) applyScenario(s *scenarios.Scenario, changed func(string) b
 			o.CanaryDeployment = c.Deployment
 			o.CanaryWeights = strings.Join(c.Steps, ",")
 		}
+		if d := a.Drain; d != nil {
+			o.Drain, o.Uncordon = d.Node, d.Uncordon
+		}
 	}
 	if s.Action.Repeat != nil && !changed("repeat") {
 		o.Repeat = *s.Action.Repeat

@@ -144,28 +144,52 @@ func TestFlagsOverrideTheScenarioFile(t *testing.T) {
 }
 
 func TestAScenarioFilesCanaryWeightsBecomeTheRunsWeights(t *testing.T) {
-	file := filepath.Join(t.TempDir(), "s.yaml")
 	body := "apiVersion: rollcheck/v1\nservice: web\naction: {canaryWeights: {route: httproute/web, service: web-canary, steps: [90/10, 0/100], keep: true}}\nload: {targets: [\"http://127.0.0.1:1/\"]}\n"
-	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var got *RunOptions
-	f := newFactory(genericiooptions.NewTestIOStreamsDiscard())
-	root := rootWith(f, newRunCommand(f, func(_ context.Context, o *RunOptions) error { got = o; return nil }))
-	root.SetArgs([]string{"run", "-f", file, "--canary-weights", "80/20", "-n", "shop"})
-	if err := root.ExecuteContext(context.Background()); !strings.Contains(fmt.Sprint(err), "--canary-weights needs --canary-route") {
+	if _, err := runScenario(t, body, "--canary-weights", "80/20", "-n", "shop"); !strings.Contains(fmt.Sprint(err), "--canary-weights needs --canary-route") {
 		// A flag of the action replaces the file's action as a whole.
 		t.Errorf("an action flag merged with the file's action: %v", err)
 	}
-	root = rootWith(f, newRunCommand(f, func(_ context.Context, o *RunOptions) error { got = o; return nil }))
-	root.SetArgs([]string{"run", "-f", file, "-n", "shop"})
-	if err := root.ExecuteContext(context.Background()); err != nil {
+	got, err := runScenario(t, body, "-n", "shop")
+	if err != nil {
 		t.Fatal(err)
 	}
 	w := got.Config.Weights
 	if w == nil || w.Route != "web" || w.CanaryService != "web-canary" || !w.Keep || len(w.Steps) != 2 || w.Steps[1] != (rollout.WeightStep{Stable: 0, Canary: 100}) || got.Config.Service != "web" {
 		t.Errorf("weights %+v, service %q", w, got.Config.Service)
 	}
+}
+
+func TestAScenarioFilesDrainBecomesTheRunsDrain(t *testing.T) {
+	body := "apiVersion: rollcheck/v1\ndeployment: web\naction: {drain: {node: node-2, uncordon: true}}\nload: {targets: [\"http://127.0.0.1:1/\"]}\n"
+	got, err := runScenario(t, body, "-n", "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got.Config.Drain; d == nil || d.Node != "node-2" || !d.Uncordon || got.Config.Action.Kind != rollout.ActionDrain {
+		t.Errorf("drain %+v, action %s", d, got.Config.Action.Kind)
+	}
+	// A flag of the action replaces the file's action as a whole.
+	if got, err = runScenario(t, body, "-n", "shop", "--restart"); err != nil {
+		t.Fatal(err)
+	}
+	if got.Config.Drain != nil || got.Config.Action.Kind != rollout.ActionRestart {
+		t.Errorf("--restart over the file's drain: drain %+v, action %s", got.Config.Drain, got.Config.Action.Kind)
+	}
+}
+
+// runScenario runs `run -f FILE args...` with body as the file, up to the
+// options the command would run with.
+func runScenario(t *testing.T, body string, args ...string) (*RunOptions, error) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var got *RunOptions
+	f := newFactory(genericiooptions.NewTestIOStreamsDiscard())
+	root := rootWith(f, newRunCommand(f, func(_ context.Context, o *RunOptions) error { got = o; return nil }))
+	root.SetArgs(append([]string{"run", "-f", file}, args...))
+	return got, root.ExecuteContext(context.Background())
 }
 
 func allowAll(client *fake.Clientset, deny string) {

@@ -71,9 +71,10 @@ lab-test:
 
 # The real node end to end (root; Debian's containerd, runc and CNI plugins):
 # up --node real, 3 agnhost pods, a rollout restart, down, and the host
-# compared before and after.
+# compared before and after; then 3 real nodes, pods spread over them and
+# reaching each other, up killed with SIGKILL, down, the host compared.
 lab-node-test: lab-node
-	cd lab && ROLLCHECK_LAB_REAL_NODE_BIN=$(BIN) $(GO) test -count=1 -v -run TestRealNodeE2E ./cluster/
+	cd lab && ROLLCHECK_LAB_REAL_NODE_BIN=$(BIN) $(GO) test -count=1 -v -run 'TestRealNodeE2E|TestRealNodesE2E' ./cluster/
 
 # The end-to-end suite runs side by side on a few labs (e2e/runner): each
 # lab runs one test at a time, longest first by the durations of an earlier

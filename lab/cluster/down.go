@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -84,7 +86,16 @@ func labProcs(dir string) (proc, []proc, error) {
 	for n := range st.Components {
 		names = append(names, n)
 	}
-	sort.Slice(names, func(i, j int) bool { return order[names[i]] < order[names[j]] })
+	// The other nodes' components ("kubelet-2") stop with the first's.
+	rank := func(name string) int {
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				return order[name[:i]]
+			}
+		}
+		return order[name]
+	}
+	sort.SliceStable(names, func(i, j int) bool { return rank(names[i]) < rank(names[j]) })
 	comps := make([]proc, 0, len(names))
 	for _, n := range names {
 		comps = append(comps, proc{PID: st.Components[n], Start: st.ComponentStarts[n]})
@@ -108,9 +119,13 @@ func cleanup(ctx context.Context, dir string) error {
 	for _, name := range []string{readyFile, upPIDFile} {
 		_ = os.Remove(filepath.Join(dir, name))
 	}
-	if l := node.NewLayout(dir); node.Leftover(l) {
-		if err := node.Teardown(ctx, l); err != nil {
-			return fmt.Errorf("tear down the real node: %w", err)
+	// The last node first: the first node's namespace holds the others'
+	// links, and its record the host directories to remove at the end.
+	for i := node.MaxNodes - 1; i >= 0; i-- {
+		if l := node.NodeLayout(dir, i); node.Leftover(l) {
+			if err := node.Teardown(ctx, l); err != nil {
+				return fmt.Errorf("tear down the real node in %s: %w", l.Dir(), err)
+			}
 		}
 	}
 	return nil

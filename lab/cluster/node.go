@@ -30,8 +30,8 @@ const (
 	nodeReal    = "real"    // upstream kubelet, containerd, kube-proxy in a network namespace
 )
 
-// realNode is the real node of an `up --node real`: its layout on the host,
-// its configuration and the binaries it runs.
+// realNode is one real node of an `up --node real`: its layout on the
+// host, its configuration and the binaries it runs.
 type realNode struct {
 	layout    node.Layout
 	cfg       node.Config
@@ -40,28 +40,59 @@ type realNode struct {
 	kubeProxy string
 }
 
-func newRealNode(o *upOptions, kubeconfig string) (*realNode, error) {
+// newRealNodes returns the lab's real nodes (--nodes of them): NAME,
+// NAME-2, ... in zones lab-a, lab-b, ...; every node but the first
+// registers with --extra-node-taint.
+func newRealNodes(o *upOptions, kubeconfig string) ([]*realNode, error) {
 	binDir := filepath.Dir(o.exe)
 	if err := node.CheckHost(binDir); err != nil {
 		return nil, err
 	}
-	n := &realNode{
-		layout: node.NewLayout(o.dir),
-		cfg: node.Config{
-			NodeName:     o.nodeName,
-			Kubeconfig:   kubeconfig,
-			ProxyMode:    o.proxyMode,
-			SandboxImage: image.PauseRef,
-		},
-		exe:       o.exe,
-		kubelet:   filepath.Join(binDir, "kubelet"),
-		kubeProxy: filepath.Join(binDir, "kube-proxy"),
+	count := max(o.nodes, 1)
+	out := make([]*realNode, count)
+	for i := range out {
+		l := node.NodeLayout(o.dir, i)
+		n := &realNode{
+			layout: l,
+			cfg: node.Config{
+				NodeName:     o.nodeName + nodeSuffix(i),
+				Kubeconfig:   kubeconfig,
+				ProxyMode:    o.proxyMode,
+				SandboxImage: image.PauseRef,
+				Nodes:        count,
+				Zone:         "lab-" + string(rune('a'+i)),
+			},
+			exe:       o.exe,
+			kubelet:   filepath.Join(binDir, "kubelet"),
+			kubeProxy: filepath.Join(binDir, "kube-proxy"),
+		}
+		if i > 0 {
+			n.cfg.Taint = o.extraTaint
+		}
+		n.cfg.ProxyMinSync = o.proxyMinSync[n.cfg.NodeName]
+		if err := n.layout.Validate(); err != nil {
+			return nil, err
+		}
+		if err := n.cfg.Validate(); err != nil {
+			return nil, err
+		}
+		out[i] = n
 	}
-	if err := n.layout.Validate(); err != nil {
-		return nil, err
-	}
-	return n, n.cfg.Validate()
+	return out, nil
 }
+
+// nodeSuffix is "" for the first node, "-2", "-3", ... for the others: of
+// their Node names and of their components' names.
+func nodeSuffix(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return fmt.Sprintf("-%d", i+1)
+}
+
+// component is the name of the node's component base ("kubelet" of the
+// second node is "kubelet-2"), as the supervisor and the logs name it.
+func (n *realNode) component(base string) string { return base + nodeSuffix(n.layout.Index) }
 
 // describe is up's line about the node, with the versions that run.
 func (n *realNode) describe(ctx context.Context) string {
@@ -91,7 +122,7 @@ func (n *realNode) startRuntime(ctx context.Context, sup *supervisor) error {
 	}
 	socket := n.layout.ContainerdSocket()
 	return sup.start(&child{
-		name:  "containerd",
+		name:  n.component("containerd"),
 		grace: 10 * time.Second,
 		argv:  node.ContainerdCommand(n.layout),
 		preStop: func() {
@@ -134,7 +165,7 @@ func (n *realNode) importImages(ctx context.Context, out io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "real node: %d images imported in %s\n", len(paths), time.Since(began).Round(10*time.Millisecond))
+	fmt.Fprintf(out, "real node %s: %d images imported in %s\n", n.cfg.NodeName, len(paths), time.Since(began).Round(10*time.Millisecond))
 	return nil
 }
 
@@ -234,13 +265,14 @@ func (n *realNode) startNode(sup *supervisor, apiserver string) error {
 		return err
 	}
 	relay := node.Relay{Netns: n.layout.NetnsPath(), APIServer: apiserver, EgressSocket: n.layout.EgressSocket(),
-		PodAddr: net.JoinHostPort(node.NodeIP, port)}
+		PodAddr: net.JoinHostPort(n.layout.NodeIP(), port)}
 	for _, c := range []*child{
-		{name: node.RelayCommandName, grace: 5 * time.Second, args: node.RelayArgs(relay)},
+		{name: n.component(node.RelayCommandName), grace: 5 * time.Second,
+			argv: append([]string{n.exe, node.RelayCommandName}, node.RelayArgs(relay)...)},
 		// A real kubelet leaves its pods running when it stops; the pods go
 		// with containerd's preStop.
-		{name: "kubelet", grace: 10 * time.Second, argv: node.KubeletCommand(n.layout, n.cfg, n.exe, n.kubelet)},
-		{name: "kube-proxy", grace: 10 * time.Second, argv: node.KubeProxyCommand(n.layout, n.kubeProxy)},
+		{name: n.component("kubelet"), grace: 10 * time.Second, argv: node.KubeletCommand(n.layout, n.cfg, n.exe, n.kubelet)},
+		{name: n.component("kube-proxy"), grace: 10 * time.Second, argv: node.KubeProxyCommand(n.layout, n.kubeProxy)},
 	} {
 		if err := sup.start(c); err != nil {
 			return err

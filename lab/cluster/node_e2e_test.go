@@ -156,68 +156,15 @@ func labProcesses(upPID int, l node.Layout) map[int]uint64 {
 // restarts them, stops the lab with down and checks that the host is as it
 // was. It logs the times the issue asks for.
 func TestRealNodeE2E(t *testing.T) {
-	binDir := realNodeBinDir(t)
-	bin := filepath.Join(binDir, "rollcheck-lab")
-	dir, err := os.MkdirTemp("", "rclab-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	layout := node.NewLayout(dir)
-
-	before := captureHost(t)
-	var upOut bytes.Buffer
-	up := exec.Command(bin, "up", "--dir", dir, "--node", "real", "--no-lb")
-	up.Stdout, up.Stderr = &upOut, &upOut
-	began := time.Now()
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	upDone := make(chan error, 1)
-	go func() { upDone <- up.Wait() }()
-	downed := false
-	down := func() {
-		if downed {
-			return
-		}
-		downed = true
-		began := time.Now()
-		out, err := exec.Command(bin, "down", "--dir", dir).CombinedOutput()
-		if err != nil {
-			t.Errorf("down: %v\n%s", err, out)
-		}
-		t.Logf("down took %s: %s", time.Since(began).Round(10*time.Millisecond), strings.TrimSpace(string(out)))
-		select {
-		case <-upDone:
-		case <-time.After(30 * time.Second):
-			t.Error("up did not exit after down")
-		}
-	}
-	t.Cleanup(func() {
-		down()
-		if t.Failed() {
-			t.Logf("up output:\n%s", upOut.String())
-			for _, name := range []string{"containerd", "kubelet", "kube-proxy", node.RelayCommandName, "apiserver"} {
-				if data, err := os.ReadFile(filepath.Join(dir, logsDir, name+".log")); err == nil {
-					t.Logf("---- %s.log (tail)\n%s", name, tail(data, 3000))
-				}
-			}
-		}
-	})
-
-	if out, err := exec.Command(bin, "wait", "--dir", dir, "--timeout", "180s").CombinedOutput(); err != nil {
-		t.Fatalf("wait: %v\n%s", err, out)
-	}
-	readyAfter := time.Since(began)
-	st, err := ReadState(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lab := startRealLab(t, "rclab-e2e-", []string{"containerd", "kubelet", "kube-proxy", node.RelayCommandName, "apiserver"})
+	layout := lab.layouts[0]
+	st := lab.wait("180s")
+	readyAfter := lab.readyAfter
 	if st.NodeMode != nodeReal || st.Netns != layout.Namespace || st.ContainerdSocket != layout.ContainerdSocket() {
 		t.Errorf("lab.json: node_mode %q netns %q socket %q", st.NodeMode, st.Netns, st.ContainerdSocket)
 	}
-	if !strings.Contains(upOut.String(), "node: real (kubelet v1.35.4, containerd ") {
-		t.Errorf("up does not say which node it runs:\n%s", upOut.String())
+	if !strings.Contains(lab.out.String(), "node: real (kubelet v1.35.4, containerd ") {
+		t.Errorf("up does not say which node it runs:\n%s", lab.out.String())
 	}
 
 	cs := clientFor(t, st.Kubeconfig)
@@ -227,6 +174,7 @@ func TestRealNodeE2E(t *testing.T) {
 		t.Fatalf("up is ready but the Node is not: %v", err)
 	}
 
+	memory := labMemory(st.PID, []node.Layout{layout})
 	seen := watchPodsReady(ctx, t, cs)
 	created := time.Now()
 	createAgnhost(ctx, t, cs)
@@ -253,29 +201,137 @@ func TestRealNodeE2E(t *testing.T) {
 		t.Logf("kubectl logs works (%d bytes)", len(logs))
 	}
 
-	during := labProcesses(st.PID, layout)
+	during := lab.processes(st.PID)
 	downBegan := time.Now()
-	down()
-	t.Logf("real node: up to ready %s; 3 pods created to all Ready %s (each, seen to Ready: %s); rollout restart of 3 complete %s; down %s",
-		readyAfter.Round(10*time.Millisecond), allReady.Round(10*time.Millisecond), firstRound,
+	lab.down()
+	t.Logf("real node: up to ready %s; lab memory before the pods %s; 3 pods created to all Ready %s (each, seen to Ready: %s); rollout restart of 3 complete %s; down %s",
+		readyAfter.Round(10*time.Millisecond), memory, allReady.Round(10*time.Millisecond), firstRound,
 		rollout.Round(10*time.Millisecond), time.Since(downBegan).Round(10*time.Millisecond))
+	t.Logf("up output:\n%s", lab.out.String())
+	lab.checkHost(during)
+}
 
-	t.Logf("up output:\n%s", upOut.String())
+// realLab is an `up --node real` under test: its output, its nodes'
+// layouts, and the host as it was before.
+type realLab struct {
+	t          *testing.T
+	bin, dir   string
+	layouts    []node.Layout
+	up         *exec.Cmd
+	out        bytes.Buffer
+	upDone     chan error
+	downed     bool
+	began      time.Time
+	readyAfter time.Duration
+	before     hostState
+}
+
+// startRealLab starts up --node real with args in a new directory named
+// from prefix (--nodes N in args makes N layouts); the test's cleanup
+// stops it and, if the test failed, logs the tails of the logs named.
+func startRealLab(t *testing.T, prefix string, logs []string, args ...string) *realLab {
+	t.Helper()
+	binDir := realNodeBinDir(t)
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	count := 1
+	for i, a := range args {
+		if a == "--nodes" && i+1 < len(args) {
+			count, _ = strconv.Atoi(args[i+1])
+		}
+	}
+	l := &realLab{t: t, bin: filepath.Join(binDir, "rollcheck-lab"), dir: dir, upDone: make(chan error, 1)}
+	for i := range count {
+		l.layouts = append(l.layouts, node.NodeLayout(dir, i))
+	}
+	l.before = captureHost(t)
+	l.up = exec.Command(l.bin, append([]string{"up", "--dir", dir, "--node", "real", "--no-lb"}, args...)...)
+	l.up.Stdout, l.up.Stderr = &l.out, &l.out
+	l.began = time.Now()
+	if err := l.up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { l.upDone <- l.up.Wait() }()
+	t.Cleanup(func() {
+		l.down()
+		if t.Failed() {
+			t.Logf("up output:\n%s", l.out.String())
+			for _, name := range logs {
+				if data, err := os.ReadFile(filepath.Join(dir, logsDir, name+".log")); err == nil {
+					t.Logf("---- %s.log (tail)\n%s", name, tail(data, 3000))
+				}
+			}
+		}
+	})
+	return l
+}
+
+// wait waits until up is ready and returns lab.json.
+func (l *realLab) wait(timeout string) *State {
+	l.t.Helper()
+	if out, err := exec.Command(l.bin, "wait", "--dir", l.dir, "--timeout", timeout).CombinedOutput(); err != nil {
+		l.t.Fatalf("wait: %v\n%s", err, out)
+	}
+	l.readyAfter = time.Since(l.began)
+	st, err := ReadState(l.dir)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	return st
+}
+
+// processes are the lab's processes now (labProcesses of every node).
+func (l *realLab) processes(upPID int) map[int]uint64 {
+	during := map[int]uint64{}
+	for _, ly := range l.layouts {
+		for pid, start := range labProcesses(upPID, ly) {
+			during[pid] = start
+		}
+	}
+	return during
+}
+
+// down runs down once and waits for up to exit.
+func (l *realLab) down() {
+	if l.downed {
+		return
+	}
+	l.downed = true
+	began := time.Now()
+	out, err := exec.Command(l.bin, "down", "--dir", l.dir).CombinedOutput()
+	if err != nil {
+		l.t.Errorf("down: %v\n%s", err, out)
+	}
+	l.t.Logf("down took %s: %s", time.Since(began).Round(10*time.Millisecond), strings.TrimSpace(string(out)))
+	select {
+	case <-l.upDone:
+	case <-time.After(30 * time.Second):
+		l.t.Error("up did not exit after down")
+	}
+}
+
+// checkHost fails the test if a process of during still runs or the host
+// differs from before up.
+func (l *realLab) checkHost(during map[int]uint64) {
+	l.t.Helper()
 	for pid, start := range during {
 		if (proc{PID: pid, Start: start}).alive() {
 			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			t.Errorf("process %d (%s) of the lab is still running", pid, strings.ReplaceAll(string(cmd), "\x00", " "))
+			l.t.Errorf("process %d (%s) of the lab is still running", pid, strings.ReplaceAll(string(cmd), "\x00", " "))
 		}
 	}
-	after := captureHost(t)
-	keys := make([]string, 0, len(before))
-	for k := range before {
+	after := captureHost(l.t)
+	keys := make([]string, 0, len(l.before))
+	for k := range l.before {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if before[k] != after[k] {
-			t.Errorf("%s differs after down:\n--- before\n%s\n--- after\n%s", k, before[k], after[k])
+		if l.before[k] != after[k] {
+			l.t.Errorf("%s differs after down:\n--- before\n%s\n--- after\n%s", k, l.before[k], after[k])
 		}
 	}
 }
@@ -295,9 +351,17 @@ func clientFor(t *testing.T, kubeconfig string) kubernetes.Interface {
 
 func createAgnhost(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
 	t.Helper()
-	labels := map[string]string{"app": "agnhost"}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "agnhost"},
+	if _, err := cs.AppsV1().Deployments("default").Create(ctx, agnhostDeployment("agnhost"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// agnhostDeployment is 3 agnhost netexec pods serving on 8080, labelled
+// app=NAME.
+func agnhostDeployment(name string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](3),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -310,9 +374,6 @@ func createAgnhost(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
 				}}},
 			},
 		},
-	}
-	if _, err := cs.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
 	}
 }
 

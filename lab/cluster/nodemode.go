@@ -58,11 +58,11 @@ func (o *upOptions) newNodeRunner(pk *pki, pt ports) (nodeRunner, error) {
 			extraTaint:   o.extraTaint,
 		}, nil
 	case nodeReal:
-		n, err := newRealNode(o, kubeconfig)
+		nodes, err := newRealNodes(o, kubeconfig)
 		if err != nil {
 			return nil, err
 		}
-		r := &realRunner{n: n, apiserverPort: pt.apiserver, kubeconfig: kubeconfig, out: o.out}
+		r := &realRunner{n: nodes[0], nodes: nodes, apiserverPort: pt.apiserver, kubeconfig: kubeconfig, out: o.out}
 		if o.ingress || o.gateway {
 			r.traefik = traefikConfig{bin: o.traefik, kubeconfig: kubeconfig, ingress: o.ingress, gateway: o.gateway,
 				accessLog: filepath.Join(o.dir, logsDir, traefikAccessLog)}

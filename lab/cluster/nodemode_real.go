@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -11,10 +12,14 @@ import (
 	"github.com/rollcheck/rollcheck/lab/node"
 )
 
-// realRunner is --node real: the real node (realNode) at up's steps, with
-// Traefik in its namespace when --ingress or --gateway.
+// realRunner is --node real: the real nodes (realNode) at up's steps, with
+// Traefik in the first node's namespace when --ingress or --gateway.
 type realRunner struct {
+	// n is the first node, whose namespace holds the node network's
+	// bridge, the fronts and the API server's egress; nodes are all of
+	// them, n first.
 	n             *realNode
+	nodes         []*realNode
 	apiserverPort int
 	kubeconfig    string
 	// traefik is what Traefik serves; its bin is "" without --ingress
@@ -23,32 +28,70 @@ type realRunner struct {
 	out     io.Writer
 }
 
-func (r *realRunner) describe(ctx context.Context) string { return r.n.describe(ctx) }
+func (r *realRunner) describe(ctx context.Context) string {
+	line := r.n.describe(ctx)
+	if len(r.nodes) < 2 {
+		return line
+	}
+	names := make([]string, len(r.nodes))
+	for i, n := range r.nodes {
+		names[i] = n.cfg.NodeName + " " + n.layout.NodeIP()
+	}
+	return fmt.Sprintf("%s, and %d more nodes in their own (%s; pods of each routed to each)", line, len(r.nodes)-1, strings.Join(names[1:], ", "))
+}
 
 func (r *realRunner) fillState(s *State) {
 	s.NodeName = r.n.cfg.NodeName
 	s.Netns = r.n.layout.Namespace
 	s.NetnsPath = r.n.layout.NetnsPath()
-	s.NodeIP = node.NodeIP
+	s.NodeIP = r.n.layout.NodeIP()
 	s.ContainerdSocket = r.n.layout.ContainerdSocket()
 	s.ProxyMode = r.n.cfg.ProxyMode
+	for _, n := range r.nodes {
+		s.Nodes = append(s.Nodes, n.cfg.NodeName)
+		s.RealNodes = append(s.RealNodes, RealNodeState{Name: n.cfg.NodeName, Netns: n.layout.Namespace, NetnsPath: n.layout.NetnsPath(),
+			NodeIP: n.layout.NodeIP(), PodCIDR: n.layout.PodCIDR(), Zone: n.cfg.Zone, ContainerdSocket: n.layout.ContainerdSocket(),
+			ProxyMinSync: n.cfg.ProxyMinSync.String()})
+	}
 }
 
 // startRuntime starts containerd first: it serves while the control plane
-// starts.
+// starts. What a crashed earlier lab left of any node goes first, the
+// last node first (the first node's namespace holds the others' links).
 func (r *realRunner) startRuntime(ctx context.Context, sup *supervisor) error {
-	return r.n.startRuntime(ctx, sup)
+	for i := node.MaxNodes - 1; i >= 0; i-- {
+		if l := node.NodeLayout(r.n.layout.LabDir, i); node.Leftover(l) {
+			if err := node.Teardown(ctx, l); err != nil {
+				return fmt.Errorf("clean up the previous node %s: %w", l.Dir(), err)
+			}
+		}
+	}
+	for _, n := range r.nodes {
+		if err := n.startRuntime(ctx, sup); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *realRunner) apiserverArgs() []string { return node.APIServerArgs(r.n.layout) }
 
-// loadImages writes the lab's images and imports them into containerd; no
-// pod runs before up is ready.
-func (r *realRunner) loadImages(ctx context.Context) error { return r.n.importImages(ctx, r.out) }
+// loadImages writes the lab's images and imports them into each node's
+// containerd; no pod runs before up is ready.
+func (r *realRunner) loadImages(ctx context.Context) error {
+	for _, n := range r.nodes {
+		if err := n.importImages(ctx, r.out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (r *realRunner) startNode(sup *supervisor) error {
-	if err := r.n.startNode(sup, fmt.Sprintf("127.0.0.1:%d", r.apiserverPort)); err != nil {
-		return err
+	for _, n := range r.nodes {
+		if err := n.startNode(sup, fmt.Sprintf("127.0.0.1:%d", r.apiserverPort)); err != nil {
+			return err
+		}
 	}
 	if r.traefik.bin == "" {
 		return nil
@@ -65,7 +108,12 @@ func (r *realRunner) waitNode(w waiter, cs kubernetes.Interface) error {
 	}); err != nil {
 		return err
 	}
-	return w.nodeReady(cs, r.n.cfg.NodeName)
+	for _, n := range r.nodes {
+		if err := w.nodeReady(cs, n.cfg.NodeName); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *realRunner) waitFronts(w waiter) error {
@@ -90,9 +138,15 @@ func (r *realRunner) waitFronts(w waiter) error {
 // namespace go too.
 func (r *realRunner) teardown(out io.Writer) {
 	began := time.Now()
-	if err := r.n.teardown(); err != nil {
-		fmt.Fprintf(out, "real node teardown: %v\n", err)
-		return
+	for i := len(r.nodes) - 1; i >= 0; i-- {
+		if err := r.nodes[i].teardown(); err != nil {
+			fmt.Fprintf(out, "real node %s teardown: %v\n", r.nodes[i].cfg.NodeName, err)
+			return
+		}
 	}
-	fmt.Fprintf(out, "real node torn down in %s\n", time.Since(began).Round(10*time.Millisecond))
+	what := "real node"
+	if len(r.nodes) > 1 {
+		what = fmt.Sprintf("%d real nodes", len(r.nodes))
+	}
+	fmt.Fprintf(out, "%s torn down in %s\n", what, time.Since(began).Round(10*time.Millisecond))
 }

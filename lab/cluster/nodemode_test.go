@@ -44,10 +44,9 @@ func TestNodeModesFillStateAndLBFlags(t *testing.T) {
 			wantLB: []string{"--kubeconfig", "kc", "--service", "default/demo=127.0.0.1:8081", "--tls-service", "default/demo=127.0.0.1:8443", "--tls-cert", filepath.Join(dir, "front.crt"), "--tls-key", filepath.Join(dir, "front.key"), "--name-pods"},
 		},
 		{
-			name: "the real node gives its namespace, and lb dials pod IPs inside it",
-			mode: nodeReal,
-			nd: &realRunner{n: &realNode{layout: layout, cfg: node.Config{NodeName: "lab-node", ProxyMode: node.ProxyNFTables}},
-				apiserverPort: pt.apiserver},
+			name:     "the real node gives its namespace, and lb dials pod IPs inside it",
+			mode:     nodeReal,
+			nd:       realRunnerOf(pt.apiserver, &realNode{layout: layout, cfg: node.Config{NodeName: "lab-node", ProxyMode: node.ProxyNFTables}}),
 			wantNode: "lab-node",
 			wantNS:   layout.Namespace,
 			wantLB:   []string{"--kubeconfig", "kc", "--service", "default/demo=127.0.0.1:8081", "--tls-service", "default/demo=127.0.0.1:8443", "--tls-cert", filepath.Join(dir, "front.crt"), "--tls-key", filepath.Join(dir, "front.key"), "--netns", layout.NetnsPath(), "--name-pods"},
@@ -66,8 +65,9 @@ func TestNodeModesFillStateAndLBFlags(t *testing.T) {
 			if s.LBTLSURL != "https://127.0.0.1:8443" || s.LBTLS["default/demo"] != s.LBTLSURL || s.FrontCA != filepath.Join(dir, "front-ca.crt") {
 				t.Errorf("state TLS front = %q %v, CA %q", s.LBTLSURL, s.LBTLS, s.FrontCA)
 			}
-			if tt.mode == nodeReal && (s.NodeIP != node.NodeIP || s.ProxyMode != node.ProxyNFTables || s.NetnsPath != layout.NetnsPath()) {
-				t.Errorf("real node state = ip %q proxy %q netns path %q", s.NodeIP, s.ProxyMode, s.NetnsPath)
+			if tt.mode == nodeReal && (s.NodeIP != node.NodeIP || s.ProxyMode != node.ProxyNFTables || s.NetnsPath != layout.NetnsPath() ||
+				len(s.RealNodes) != 1 || s.RealNodes[0].PodCIDR != node.PodCIDR || !slices.Equal(s.Nodes, []string{"lab-node"})) {
+				t.Errorf("real node state = ip %q proxy %q netns path %q nodes %v %+v", s.NodeIP, s.ProxyMode, s.NetnsPath, s.Nodes, s.RealNodes)
 			}
 			if got := o.lbCommandArgs("kc", tt.nd); !slices.Equal(got, tt.wantLB) {
 				t.Errorf("lb args = %q, want %q", got, tt.wantLB)
@@ -114,5 +114,31 @@ func TestProcessNodesTakeDisjointPodRanges(t *testing.T) {
 	// The first Node holds a rollout of 50 replicas with a 25% surge.
 	if first := netip.MustParsePrefix(ks[0].podCIDR); 1<<(32-first.Bits())-3 < 63 {
 		t.Errorf("the first Node's %s holds fewer than 63 pods", first)
+	}
+}
+
+func realRunnerOf(apiserverPort int, nodes ...*realNode) *realRunner {
+	return &realRunner{n: nodes[0], nodes: nodes, apiserverPort: apiserverPort}
+}
+
+// Three real nodes: each its own namespace, address and pods in lab.json,
+// the first the one the single-node fields name; their components are
+// named apart.
+func TestRealNodesAreNamedApart(t *testing.T) {
+	dir := t.TempDir()
+	var nodes []*realNode
+	for i := range 3 {
+		nodes = append(nodes, &realNode{layout: node.NodeLayout(dir, i), cfg: node.Config{NodeName: "lab-node" + nodeSuffix(i), ProxyMode: node.ProxyIPTables, Zone: "lab-" + string(rune('a'+i))}})
+	}
+	var s State
+	realRunnerOf(6443, nodes...).fillState(&s)
+	if s.NodeName != "lab-node" || s.NodeIP != "10.77.0.1" || !slices.Equal(s.Nodes, []string{"lab-node", "lab-node-2", "lab-node-3"}) || len(s.RealNodes) != 3 {
+		t.Fatalf("state: node %s ip %s nodes %v real %+v", s.NodeName, s.NodeIP, s.Nodes, s.RealNodes)
+	}
+	if r := s.RealNodes[2]; r.NodeIP != "10.77.0.3" || r.PodCIDR != "10.246.0.0/16" || r.Zone != "lab-c" || r.Netns != s.Netns+"-3" {
+		t.Errorf("third node %+v", r)
+	}
+	if got := nodes[1].component("kubelet"); got != "kubelet-2" {
+		t.Errorf("second node's kubelet is named %q", got)
 	}
 }

@@ -76,6 +76,9 @@ type State struct {
 	ContainerdSocket string `json:"containerd_socket,omitempty"`
 	// ProxyMode is kube-proxy's mode on the real node: iptables or nftables.
 	ProxyMode string `json:"proxy_mode,omitempty"`
+	// RealNodes are the real nodes, the first the one Netns and NodeIP
+	// name.
+	RealNodes []RealNodeState `json:"real_nodes,omitempty"`
 	// PID is the process id of `up`.
 	PID int `json:"pid"`
 	// PIDStart is the start time of PID in clock ticks since boot
@@ -251,4 +254,19 @@ func splitHostPort(addr string) (string, int, error) {
 	}
 	p, err := strconv.Atoi(port)
 	return host, p, err
+}
+
+// RealNodeState is one real node in lab.json.
+type RealNodeState struct {
+	Name      string `json:"name"`
+	Netns     string `json:"netns"`
+	NetnsPath string `json:"netns_path"`
+	NodeIP    string `json:"node_ip"`
+	PodCIDR   string `json:"pod_cidr"`
+	Zone      string `json:"zone"`
+	// ContainerdSocket is the node's containerd socket.
+	ContainerdSocket string `json:"containerd_socket"`
+	// ProxyMinSync is its kube-proxy's minSyncPeriod when up set one
+	// (--kube-proxy-min-sync), else "0s" (1ms).
+	ProxyMinSync string `json:"proxy_min_sync"`
 }

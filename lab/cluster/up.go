@@ -64,19 +64,23 @@ type upOptions struct {
 	nodeName      string
 	nodes         int
 	extraTaint    string
-	timeout       time.Duration
-	keepData      bool
-	noKubelet     bool
-	noLB          bool
-	kubeletArgs   []string
-	statusRelist  time.Duration
-	lbArgs        []string
-	kubeProxies   []string
-	ingress       bool
-	ingressPort   int // 127.0.0.1 port of the ingress front; 0 until picked
-	gateway       bool
-	gatewayPort   int    // 127.0.0.1 port of the Gateway API front; 0 until picked
-	traefik       string // Traefik's binary, with --ingress or --gateway
+	// proxyMinSync is --kube-proxy-min-sync: a real node's kube-proxy
+	// minSyncPeriod by Node name.
+	proxyMinSync     map[string]time.Duration
+	proxyMinSyncArgs []string
+	timeout          time.Duration
+	keepData         bool
+	noKubelet        bool
+	noLB             bool
+	kubeletArgs      []string
+	statusRelist     time.Duration
+	lbArgs           []string
+	kubeProxies      []string
+	ingress          bool
+	ingressPort      int // 127.0.0.1 port of the ingress front; 0 until picked
+	gateway          bool
+	gatewayPort      int    // 127.0.0.1 port of the Gateway API front; 0 until picked
+	traefik          string // Traefik's binary, with --ingress or --gateway
 	// gatewayCRDs are the Gateway API's standard CRDs, with --gateway.
 	gatewayCRDs    []*apiextensionsv1.CustomResourceDefinition
 	nodeMode       string
@@ -173,7 +177,8 @@ func newUpCommand() *cobra.Command {
 	f.DurationVar(&o.deregisterLag, "lb-deregister-lag", 0, "load balancer: delay before a removed endpoint stops getting traffic (lb --deregister-lag)")
 	f.DurationVar(&o.idleTimeout, "lb-idle-timeout", 0, "load balancer: idle timeout (lb --idle-timeout)")
 	f.StringVar(&o.nodeName, "node-name", defaultNodeName, "name of the kubelet's Node")
-	f.IntVar(&o.nodes, "nodes", 1, fmt.Sprintf("with --node process: this many Nodes (1 to %d), each its own process kubelet: NAME, NAME-2, ... with pod IP labels from their own part of 198.51.100.0/24 (the first the lower half) and zones lab-a, lab-b, ... (topology.kubernetes.io/zone)", maxProcessNodes))
+	f.IntVar(&o.nodes, "nodes", 1, fmt.Sprintf("this many Nodes (1 to %d): NAME, NAME-2, ... in zones lab-a, lab-b, ... (topology.kubernetes.io/zone); with --node process each is its own process kubelet with pod IP labels from its own part of 198.51.100.0/24 (the first the lower half); with --node real each has its own network namespace, containerd, kubelet and kube-proxy, address 10.77.0.N and pods in 10.(243+N).0.0/16, and every node routes the others' pods", maxProcessNodes))
+	f.StringArrayVar(&o.proxyMinSyncArgs, "kube-proxy-min-sync", nil, "with --node real: NODE=DURATION sets that Node's kube-proxy minSyncPeriod (default 1ms), which makes it apply EndpointSlice changes late, as in a large cluster; repeatable")
 	f.StringVar(&o.extraTaint, "extra-node-taint", "", "with --nodes above 1: every Node but the first registers with this taint, KEY=VALUE:EFFECT (the end-to-end suite keeps its extra Nodes for the tests that ask for them)")
 	f.DurationVar(&o.timeout, "timeout", 90*time.Second, "give up if the lab is not ready within this time")
 	f.BoolVar(&o.keepData, "keep-data", false, "keep etcd and kubelet data from a previous run instead of starting empty")
@@ -228,8 +233,27 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 	if o.nodes < 1 || o.nodes > maxProcessNodes {
 		return fmt.Errorf("--nodes %d: want 1 to %d", o.nodes, maxProcessNodes)
 	}
-	if o.nodes > 1 && o.nodeMode != nodeProcess {
-		return fmt.Errorf("--nodes %d needs --node process: the real node runs one Node for now", o.nodes)
+	if o.nodeMode == nodeReal && o.nodes > node.MaxNodes {
+		return fmt.Errorf("--nodes %d: the real lab runs at most %d", o.nodes, node.MaxNodes)
+	}
+	if len(o.proxyMinSyncArgs) > 0 && o.nodeMode != nodeReal {
+		return errors.New("--kube-proxy-min-sync needs --node real (the process kubelet runs no kube-proxy)")
+	}
+	o.proxyMinSync = map[string]time.Duration{}
+	for _, a := range o.proxyMinSyncArgs {
+		name, d, ok := strings.Cut(a, "=")
+		dur, err := time.ParseDuration(d)
+		if !ok || err != nil || dur <= 0 {
+			return fmt.Errorf("--kube-proxy-min-sync %q: want NODE=DURATION, a duration above 0 (e.g. %s=2s)", a, o.nodeName)
+		}
+		known := false
+		for i := range max(o.nodes, 1) {
+			known = known || name == o.nodeName+nodeSuffix(i)
+		}
+		if !known {
+			return fmt.Errorf("--kube-proxy-min-sync %q: no Node %s in a lab of %d (%s, %s-2, ...)", a, name, max(o.nodes, 1), o.nodeName, o.nodeName)
+		}
+		o.proxyMinSync[name] = dur
 	}
 	if o.extraTaint != "" && o.nodes < 2 {
 		return errors.New("--extra-node-taint goes with --nodes 2 or more")

@@ -11,6 +11,7 @@ import (
 	"text/template"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apiserverv1beta1 "k8s.io/apiserver/pkg/apis/apiserver/v1beta1"
 	utilsysctl "k8s.io/component-helpers/node/util/sysctl"
@@ -37,12 +38,30 @@ type Config struct {
 	ProxyMode string
 	// SandboxImage is the image of the pods' sandbox (pause) container.
 	SandboxImage string
+	// Nodes is how many nodes the lab has (0 is 1): with more than one,
+	// kube-proxy's cluster CIDR holds every node's pod range.
+	Nodes int
+	// Zone is the Node's topology.kubernetes.io/zone label ("": none).
+	Zone string
+	// Taint is a taint the Node registers with, KEY=VALUE:EFFECT ("":
+	// none), as the kubelet's --register-with-taints takes it.
+	Taint string
+	// ProxyMinSync is kube-proxy's minSyncPeriod (0: 1ms, rules within
+	// tens of milliseconds of an EndpointSlice change). A longer one
+	// stands for a large cluster's kube-proxy, which applies changes late.
+	ProxyMinSync time.Duration
 }
 
 // Validate checks the fields a user can set.
 func (c Config) Validate() error {
 	if c.ProxyMode != ProxyIPTables && c.ProxyMode != ProxyNFTables {
 		return fmt.Errorf("proxy mode %q: want %s or %s", c.ProxyMode, ProxyIPTables, ProxyNFTables)
+	}
+	if c.Nodes > MaxNodes {
+		return fmt.Errorf("%d nodes: at most %d", c.Nodes, MaxNodes)
+	}
+	if c.ProxyMinSync < 0 {
+		return fmt.Errorf("kube-proxy minSyncPeriod %s: must not be negative", c.ProxyMinSync)
 	}
 	if c.NodeName == "" || c.Kubeconfig == "" || c.SandboxImage == "" {
 		return fmt.Errorf("node config: node name, kubeconfig and sandbox image are required")
@@ -123,7 +142,7 @@ func ContainerdConfig(l Layout, c Config) ([]byte, error) {
 const CNIConfigFile = "10-rollcheck-lab.conflist"
 
 // CNIConfig renders the lab's CNI network list: pods on the bridge
-// CNIBridge with addresses from PodCIDR (host-local, its store under the
+// CNIBridge with addresses from the node's PodCIDR (host-local, its store under the
 // lab directory) and hostPort support (portmap). containerd adds the pods'
 // loopback itself, with the loopback plugin from the same bin_dir.
 func CNIConfig(l Layout) ([]byte, error) {
@@ -140,7 +159,7 @@ func CNIConfig(l Layout) ([]byte, error) {
 				"hairpinMode": true,
 				"ipam": obj{
 					"type":    "host-local",
-					"ranges":  [][]obj{{{"subnet": PodCIDR}}},
+					"ranges":  [][]obj{{{"subnet": l.PodCIDR()}}},
 					"routes":  []obj{{"dst": "0.0.0.0/0"}},
 					"dataDir": l.CNIDataDir(),
 				},
@@ -167,7 +186,7 @@ func KubeletConfig(l Layout, c Config) ([]byte, error) {
 		ProtectKernelDefaults:    false,
 		ContainerRuntimeEndpoint: "unix://" + l.ContainerdSocket(),
 		ResolverConfig:           ptr.To(l.ResolvConf()),
-		Address:                  NodeIP,
+		Address:                  l.NodeIP(),
 		Port:                     KubeletPort,
 		ReadOnlyPort:             0,
 		HealthzBindAddress:       "127.0.0.1",
@@ -199,16 +218,22 @@ func KubeletConfig(l Layout, c Config) ([]byte, error) {
 
 // KubeletArgs are the kubelet's flags.
 func KubeletArgs(l Layout, c Config) []string {
-	return []string{
+	args := []string{
 		"--config=" + l.KubeletConfig(),
 		"--kubeconfig=" + c.Kubeconfig,
 		"--root-dir=" + l.KubeletRoot(),
 		// Its default is /var/lib/kubelet/pki whatever --root-dir says.
 		"--cert-dir=" + filepath.Join(l.KubeletRoot(), "pki"),
-		"--node-ip=" + NodeIP,
+		"--node-ip=" + l.NodeIP(),
 		"--hostname-override=" + c.NodeName,
-		"--v=1",
 	}
+	if c.Zone != "" {
+		args = append(args, "--node-labels="+corev1.LabelTopologyZone+"="+c.Zone)
+	}
+	if c.Taint != "" {
+		args = append(args, "--register-with-taints="+c.Taint)
+	}
+	return append(args, "--v=1")
 }
 
 // KubeProxyConfig renders kube-proxy's KubeProxyConfiguration.
@@ -216,20 +241,27 @@ func KubeProxyConfig(l Layout, c Config) ([]byte, error) {
 	// minSyncPeriod 0 is silently defaulted to 1s, which delays every rule
 	// change by up to a second; 1ms keeps them within tens of ms.
 	minSync := metav1.Duration{Duration: time.Millisecond}
+	if c.ProxyMinSync > 0 {
+		minSync.Duration = c.ProxyMinSync
+	}
+	clusterCIDR := PodCIDR
+	if c.Nodes > 1 {
+		clusterCIDR = ClusterCIDR
+	}
 	fullSync := metav1.Duration{Duration: 30 * time.Second}
 	zero := &metav1.Duration{}
 	kc := kubeproxyv1alpha1.KubeProxyConfiguration{
 		TypeMeta:         metav1.TypeMeta{APIVersion: "kubeproxy.config.k8s.io/v1alpha1", Kind: "KubeProxyConfiguration"},
 		HostnameOverride: c.NodeName,
-		BindAddress:      NodeIP,
+		BindAddress:      l.NodeIP(),
 		// Both inside the namespace.
-		HealthzBindAddress: net.JoinHostPort(NodeIP, "10256"),
+		HealthzBindAddress: net.JoinHostPort(l.NodeIP(), "10256"),
 		MetricsBindAddress: "127.0.0.1:10249",
 		Mode:               kubeproxyv1alpha1.ProxyMode(c.ProxyMode),
 		IPTables:           kubeproxyv1alpha1.KubeProxyIPTablesConfiguration{MinSyncPeriod: minSync, SyncPeriod: fullSync},
 		NFTables:           kubeproxyv1alpha1.KubeProxyNFTablesConfiguration{MinSyncPeriod: minSync, SyncPeriod: fullSync},
 		DetectLocalMode:    "ClusterCIDR",
-		ClusterCIDR:        PodCIDR,
+		ClusterCIDR:        clusterCIDR,
 		// The process cannot lower its own oom_score_adj here (no
 		// CAP_SYS_RESOURCE); 0 leaves it alone.
 		OOMScoreAdj: ptr.To[int32](0),

@@ -308,3 +308,63 @@ func TestWriteConfigsMasksEachSysctlWithTheKubeletsValue(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Every node but the first has names, an address and a pod range of its
+// own; its kube-proxy knows every node's pods as the cluster's, and its
+// kubelet keeps no copy of another node's mounts.
+func TestOtherNodesTakeTheirOwnNamesAddressAndPods(t *testing.T) {
+	first := NewLayout("/tmp/lab")
+	l := NodeLayout("/tmp/lab", 2)
+	if l.Namespace != first.Namespace+"-3" || l.Dir() != "/tmp/lab/node-3" || l.NodeIP() != "10.77.0.3" ||
+		l.PodCIDR() != "10.246.0.0/16" || l.Link() != "lab0-n3" || l.CgroupRoot() != "/"+first.Namespace+"-3" {
+		t.Errorf("node 3: namespace %s dir %s ip %s pods %s link %s cgroup %s", l.Namespace, l.Dir(), l.NodeIP(), l.PodCIDR(), l.Link(), l.CgroupRoot())
+	}
+	if first.Dir() != "/tmp/lab/node" || first.NodeIP() != NodeIP || first.PodCIDR() != PodCIDR || first.Link() != "" {
+		t.Errorf("the first node changed: dir %s ip %s pods %s link %q", first.Dir(), first.NodeIP(), first.PodCIDR(), first.Link())
+	}
+	_, c := testConfig(ProxyIPTables)
+	c.NodeName, c.Nodes, c.Zone, c.ProxyMinSync = "lab-node-3", 3, "lab-c", 2*time.Second
+	c.Taint = "lab.rollcheck.dev/spare=true:NoSchedule"
+	args := KubeletArgs(l, c)
+	for _, want := range []string{"--node-ip=10.77.0.3", "--hostname-override=lab-node-3", "--node-labels=topology.kubernetes.io/zone=lab-c", "--root-dir=/tmp/lab/node-3/kubelet", "--register-with-taints=lab.rollcheck.dev/spare=true:NoSchedule"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("kubelet args %q lack %s", args, want)
+		}
+	}
+	data, err := KubeletConfig(l, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := decodeKubelet(t, data)
+	if kc.Address != "10.77.0.3" {
+		t.Errorf("kubelet address %s", kc.Address)
+	}
+	data, err = KubeProxyConfig(l, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp := decodeKubeProxy(t, data)
+	if kp.DetectLocal.ClusterCIDRs[0] != ClusterCIDR || kp.BindAddress != "10.77.0.3" || kp.MinSyncPeriod.Duration != 2*time.Second {
+		t.Errorf("kube-proxy cluster CIDRs %v bind %s minSyncPeriod %s", kp.DetectLocal.ClusterCIDRs, kp.BindAddress, kp.MinSyncPeriod.Duration)
+	}
+	cni, err := CNIConfig(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cni), `"subnet": "10.246.0.0/16"`) {
+		t.Errorf("CNI config without the node's pod range:\n%s", cni)
+	}
+	argv := strings.Join(KubeletCommand(l, c, "/bin/rollcheck-lab", "/bin/kubelet"), " ")
+	for _, want := range []string{"--detach-under /tmp/lab/node-3/containerd", "--detach-under /tmp/lab/node ", "--detach-under /tmp/lab/node-2 ", "--detach-under /tmp/lab/node-4 "} {
+		if !strings.Contains(argv, want) {
+			t.Errorf("kubelet command lacks %q: %s", want, argv)
+		}
+	}
+	if strings.Contains(argv, "--detach-under /tmp/lab/node-3 ") {
+		t.Errorf("the kubelet detaches its own node's mounts: %s", argv)
+	}
+	c.Nodes = MaxNodes + 1
+	if err := c.Validate(); err == nil {
+		t.Errorf("%d nodes validated", c.Nodes)
+	}
+}

@@ -43,7 +43,15 @@ func KubeletCommand(l Layout, c Config, exe, kubelet string) []string {
 	argv = append(argv, "--bind", l.DevicePluginsDir()+"="+devicePluginsHostDir)
 	// A kubelet started while pods run would otherwise hold copies of
 	// their rootfs and network-namespace mounts for its whole life.
-	argv = append(argv, "--detach-under", filepath.Dir(l.ContainerdRoot()), "--")
+	argv = append(argv, "--detach-under", filepath.Dir(l.ContainerdRoot()))
+	// Nor of the other nodes' (started before it, or after it and seen
+	// through the shared kubelet roots).
+	for i := range MaxNodes {
+		if i != l.Index {
+			argv = append(argv, "--detach-under", NodeLayout(l.LabDir, i).Dir())
+		}
+	}
+	argv = append(argv, "--")
 	return append(argv, nsenter(l, append([]string{kubelet}, KubeletArgs(l, c)...)...)...)
 }
 

@@ -28,21 +28,55 @@ var nsSysctls = []struct {
 // createNamespace creates the network namespace and the node's interface in
 // it: lo up, and the bridge BridgeName (no ports) with NodeIP and the
 // namespace's default route. Nothing is added to the host's namespace.
+//
+// Every other node joins the first's bridge by a veth pair (its end is
+// BridgeName in its own namespace, the other end Link in the first's, a
+// port of the bridge), and each node routes every other node's pod range
+// to that node's address, as kindnet does: pods reach pods on any node,
+// and still nothing leaves the namespaces. Nodes are created in order.
 func createNamespace(ctx context.Context, l Layout) error {
 	if err := run(ctx, "ip", "netns", "add", l.Namespace); err != nil {
 		return err
 	}
-	addr := NodeIP + "/" + strconv.Itoa(NodePrefix)
-	for _, args := range [][]string{
-		{"link", "set", "lo", "up"},
-		{"link", "add", BridgeName, "type", "bridge"},
-		{"addr", "add", addr, "dev", BridgeName},
-		{"link", "set", BridgeName, "up"},
-		// A black hole: nothing leaves the namespace, yet every address
+	addr := l.NodeIP() + "/" + strconv.Itoa(NodePrefix)
+	ipIn := func(ns string, cmds ...[]string) error {
+		for _, args := range cmds {
+			if err := run(ctx, "ip", append([]string{"-n", ns}, args...)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := ipIn(l.Namespace, []string{"link", "set", "lo", "up"}); err != nil {
+		return err
+	}
+	if l.Index == 0 {
+		if err := ipIn(l.Namespace, []string{"link", "add", BridgeName, "type", "bridge"}); err != nil {
+			return err
+		}
+	} else {
+		first := NodeLayout(l.LabDir, 0)
+		if err := ipIn(first.Namespace,
+			[]string{"link", "add", l.Link(), "type", "veth", "peer", "name", BridgeName, "netns", l.Namespace},
+			[]string{"link", "set", l.Link(), "master", BridgeName},
+			[]string{"link", "set", l.Link(), "up"}); err != nil {
+			return err
+		}
+	}
+	if err := ipIn(l.Namespace,
+		[]string{"addr", "add", addr, "dev", BridgeName},
+		[]string{"link", "set", BridgeName, "up"},
+		// A black hole: nothing leaves the namespaces, yet every address
 		// (ClusterIPs included) has a route, as kube-proxy's DNAT needs.
-		{"route", "add", "default", "dev", BridgeName},
-	} {
-		if err := run(ctx, "ip", append([]string{"-n", l.Namespace}, args...)...); err != nil {
+		[]string{"route", "add", "default", "dev", BridgeName}); err != nil {
+		return err
+	}
+	for i := range l.Index {
+		o := NodeLayout(l.LabDir, i)
+		if err := ipIn(l.Namespace, []string{"route", "add", o.PodCIDR(), "via", o.NodeIP(), "dev", BridgeName}); err != nil {
+			return err
+		}
+		if err := ipIn(o.Namespace, []string{"route", "add", l.PodCIDR(), "via", l.NodeIP(), "dev", BridgeName}); err != nil {
 			return err
 		}
 	}

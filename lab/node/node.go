@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"strconv"
 )
 
 // Fixed addresses inside the lab's namespace. Every lab has its own
@@ -27,12 +28,21 @@ const (
 	// carries the node address and the namespace's default route (the
 	// kernel here has no dummy, macvlan, ipvlan or vxlan drivers).
 	BridgeName = "lab0"
-	// NodeIP is the node's InternalIP, on BridgeName.
+	// NodeIP is the first node's InternalIP, on BridgeName (Layout.NodeIP
+	// gives each node's: 10.77.0.1, 10.77.0.2, ...).
 	NodeIP = "10.77.0.1"
-	// NodePrefix is the prefix length of NodeIP.
+	// NodePrefix is the prefix length of NodeIP: the lab's node network,
+	// which the first node's bridge carries and the others join.
 	NodePrefix = 24
-	// PodCIDR is the pods' range, handed out by host-local IPAM.
+	// PodCIDR is the first node's pods' range, handed out by host-local
+	// IPAM (Layout.PodCIDR gives each node's: 10.244.0.0/16,
+	// 10.245.0.0/16, ...).
 	PodCIDR = "10.244.0.0/16"
+	// ClusterCIDR holds every node's pod range (MaxNodes of them).
+	ClusterCIDR = "10.244.0.0/14"
+	// MaxNodes is how many real nodes a lab may have: one /16 of pods
+	// each within ClusterCIDR.
+	MaxNodes = 4
 	// CNIBridge is the bridge the CNI bridge plugin attaches pods to.
 	CNIBridge = "cni0"
 	// CNIBinDir holds Debian's containernetworking-plugins.
@@ -54,23 +64,60 @@ func NamespaceName(labDir string) string {
 	return "rclab-" + hex.EncodeToString(sum[:4])
 }
 
-// Layout is where the node of the lab in LabDir keeps its files. Everything
-// is under LabDir/node except the namespace's entry in /run/netns and the
-// cgroups under each hierarchy's CgroupRoot.
+// Layout is where one node of the lab in LabDir keeps its files. Everything
+// is under LabDir/node (LabDir/node-2, ... for the other nodes) except the
+// namespace's entry in /run/netns and the cgroups under each hierarchy's
+// CgroupRoot.
 type Layout struct {
 	// LabDir is the lab directory (absolute).
 	LabDir string
 	// Namespace is the network namespace's name.
 	Namespace string
+	// Index is the node's place in the lab: 0 for the first, whose
+	// namespace carries the node network's bridge.
+	Index int
 }
 
-// NewLayout returns the layout of the node of the lab in labDir.
-func NewLayout(labDir string) Layout {
-	return Layout{LabDir: filepath.Clean(labDir), Namespace: NamespaceName(labDir)}
+// NewLayout returns the layout of the first node of the lab in labDir.
+func NewLayout(labDir string) Layout { return NodeLayout(labDir, 0) }
+
+// NodeLayout returns the layout of node i (from 0) of the lab in labDir:
+// the first node's names, with "-2", "-3", ... for the others.
+func NodeLayout(labDir string, i int) Layout {
+	l := Layout{LabDir: filepath.Clean(labDir), Namespace: NamespaceName(labDir), Index: i}
+	if i > 0 {
+		l.Namespace += l.suffix()
+	}
+	return l
 }
 
-// Dir is LabDir/node.
-func (l Layout) Dir() string { return filepath.Join(l.LabDir, "node") }
+// suffix is "" for the first node, "-2", "-3", ... for the others.
+func (l Layout) suffix() string {
+	if l.Index == 0 {
+		return ""
+	}
+	return "-" + strconv.Itoa(l.Index+1)
+}
+
+// Dir is LabDir/node (LabDir/node-2, ...).
+func (l Layout) Dir() string { return filepath.Join(l.LabDir, "node"+l.suffix()) }
+
+// NodeIP is the node's InternalIP: 10.77.0.1 for the first node, then
+// 10.77.0.2, ...
+func (l Layout) NodeIP() string { return fmt.Sprintf("10.77.0.%d", l.Index+1) }
+
+// PodCIDR is the node's pod range: 10.244.0.0/16 for the first node, then
+// 10.245.0.0/16, ...
+func (l Layout) PodCIDR() string { return fmt.Sprintf("10.%d.0.0/16", 244+l.Index) }
+
+// Link is the name, in the first node's namespace, of the veth that joins
+// this node to the node network's bridge ("" for the first node).
+func (l Layout) Link() string {
+	if l.Index == 0 {
+		return ""
+	}
+	return "lab0-n" + strconv.Itoa(l.Index+1)
+}
 
 func (l Layout) path(elem ...string) string {
 	return filepath.Join(append([]string{l.Dir()}, elem...)...)

@@ -141,7 +141,10 @@ func startLab() (stop func(), err error) {
 		// unless it asks (the drain tests: spareNodes).
 		args = append(args, "--nodes", "3", "--extra-node-taint", spareTaint+":NoSchedule")
 	case "real":
-		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress", "--gateway")
+		// Three real nodes, the two extra ones tainted as on the process
+		// lab: only the drain tests use them.
+		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress", "--gateway",
+			"--nodes", "3", "--extra-node-taint", spareTaint+":NoSchedule")
 	default:
 		return nil, fmt.Errorf("ROLLCHECK_E2E_NODE=%q: want process or real", lab.node)
 	}

@@ -111,7 +111,7 @@ func TestADrainThatEmptiedTheServiceIsTheDrainsCause(t *testing.T) {
 	if c.Code != DrainNoReadyEndpoints || c.Failures != r.Failures || len(r.Causes) != 1 {
 		t.Fatalf("causes %+v: want every failure DRAIN_NO_READY_ENDPOINTS", r.Causes)
 	}
-	if !strings.Contains(c.Evidence, "the drain of node/node-2 evicted 2 of the workload's pods from it, and no PodDisruptionBudget") {
+	if !strings.Contains(c.Evidence, "(minimum during the drain: 0)") || !strings.Contains(c.Evidence, "the drain of node/node-2 evicted 2 of the workload's pods from it, and no PodDisruptionBudget") {
 		t.Errorf("evidence %q does not say what the drain evicted", c.Evidence)
 	}
 	if rec, ok := findRec(r, "PodDisruptionBudget (policy/v1) selecting deployment/web's pods"); !ok || !slices.Contains(rec.Causes, DrainNoReadyEndpoints) {

@@ -171,7 +171,11 @@ func (e telling) noReady(steps readySteps, m Measurements) string {
 		ev += fmt.Sprintf(" or had just regained them (%d ready at the last one, which the load balancer had not registered yet)", n)
 	}
 	if m.MinReadyEndpoints != nil {
-		ev += fmt.Sprintf(" (minimum during the rollout: %d)", *m.MinReadyEndpoints)
+		during := "the rollout"
+		if e.drain != nil {
+			during = "the drain"
+		}
+		ev += fmt.Sprintf(" (minimum during %s: %d)", during, *m.MinReadyEndpoints)
 	}
 	if m.NoReadySeconds != nil && *m.NoReadySeconds > 0 {
 		ev += fmt.Sprintf("; it had no ready endpoint for %.1fs in all", *m.NoReadySeconds)

@@ -156,7 +156,7 @@ func labProcesses(upPID int, l node.Layout) map[int]uint64 {
 // restarts them, stops the lab with down and checks that the host is as it
 // was. It logs the times the issue asks for.
 func TestRealNodeE2E(t *testing.T) {
-	lab := startRealLab(t, "rclab-e2e-", []string{"containerd", "kubelet", "kube-proxy", node.RelayCommandName, "apiserver"})
+	lab := startRealLab(t, "rclab-e2e-", []string{"containerd", "kubelet", "kube-proxy", node.RelayCommandName, "apiserver"}, "--no-lb")
 	layout := lab.layouts[0]
 	st := lab.wait("180s")
 	readyAfter := lab.readyAfter
@@ -227,7 +227,8 @@ type realLab struct {
 }
 
 // startRealLab starts up --node real with args in a new directory named
-// from prefix (--nodes N in args makes N layouts); the test's cleanup
+// from prefix (--nodes N in args makes N layouts; --no-lb leaves lb out);
+// the test's cleanup
 // stops it and, if the test failed, logs the tails of the logs named.
 func startRealLab(t *testing.T, prefix string, logs []string, args ...string) *realLab {
 	t.Helper()
@@ -248,7 +249,7 @@ func startRealLab(t *testing.T, prefix string, logs []string, args ...string) *r
 		l.layouts = append(l.layouts, node.NodeLayout(dir, i))
 	}
 	l.before = captureHost(t)
-	l.up = exec.Command(l.bin, append([]string{"up", "--dir", dir, "--node", "real", "--no-lb"}, args...)...)
+	l.up = exec.Command(l.bin, append([]string{"up", "--dir", dir, "--node", "real"}, args...)...)
 	l.up.Stdout, l.up.Stderr = &l.out, &l.out
 	l.began = time.Now()
 	if err := l.up.Start(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rollcheck/rollcheck/lab/node"
@@ -140,5 +141,27 @@ func TestRealNodesAreNamedApart(t *testing.T) {
 	}
 	if got := nodes[1].component("kubelet"); got != "kubelet-2" {
 		t.Errorf("second node's kubelet is named %q", got)
+	}
+}
+
+// An --lb-instance target is lb's --instance-service, with no HTTPS
+// listener, and lab.json's lb_instance.
+func TestInstanceFrontFlagsAndState(t *testing.T) {
+	dir := t.TempDir()
+	o := &upOptions{dir: dir, nodeName: "lab-node", nodeMode: nodeReal, targets: []lbTarget{
+		{service: "default/demo", port: 8081, tlsPort: 8443},
+		{service: "default/web", port: 8082, instance: true},
+	}}
+	nd := realRunnerOf(6443, &realNode{layout: node.NewLayout(dir), cfg: node.Config{NodeName: "lab-node", ProxyMode: node.ProxyIPTables}})
+	args := strings.Join(o.lbCommandArgs("kc", nd), " ")
+	if !strings.Contains(args, "--instance-service default/web=127.0.0.1:8082") || strings.Contains(args, "--tls-service default/web") {
+		t.Errorf("lb args %s", args)
+	}
+	s := o.newState("kc", "127.0.0.1:2379", ports{etcdClient: 2379, apiserver: 6443}, nd)
+	if s.LBInstance["default/web"] != "http://127.0.0.1:8082" || s.LB["default/web"] != "" || s.LBURL != "http://127.0.0.1:8081" {
+		t.Errorf("state: lb_instance %v, lb %v, lb_url %s", s.LBInstance, s.LB, s.LBURL)
+	}
+	if (lbTarget{instance: true}).tls() || (lbTarget{kubeProxy: true}).tls() || !(lbTarget{}).tls() {
+		t.Error("only the IP-mode balancer has an HTTPS listener")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/rollcheck/rollcheck/lab/netns"
@@ -31,8 +33,8 @@ import (
 // it was. It logs up's time and the lab's memory.
 func TestRealNodesE2E(t *testing.T) {
 	const count = 3
-	lab := startRealLab(t, "rclab-n3-", []string{"containerd-2", "kubelet-2", "kube-proxy-3", node.RelayCommandName, node.RelayCommandName + "-3"},
-		"--nodes", strconv.Itoa(count))
+	lab := startRealLab(t, "rclab-n3-", []string{"containerd-2", "kubelet-2", "kube-proxy-3", node.RelayCommandName, node.RelayCommandName + "-3", "lb"},
+		"--nodes", strconv.Itoa(count), "--lb-instance", "default/agnhost-spread")
 	layouts := lab.layouts
 	st := lab.wait("240s")
 	if len(st.RealNodes) != count || len(st.Nodes) != count {
@@ -115,6 +117,38 @@ func TestRealNodesE2E(t *testing.T) {
 			}
 		}
 	}
+	// The balancer in instance mode: its targets are the three nodes at
+	// the Service's NodePort, and kube-proxy on each picks a pod.
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "agnhost-spread", Namespace: "default"},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "agnhost-spread"},
+			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}
+	if _, err := cs.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	front := st.LBInstance["default/agnhost-spread"]
+	// Once a node's kube-proxy has the Service, 2 rounds over the three
+	// nodes all succeed (the balancer keeps a connection to each node,
+	// which that node's conntrack keeps on one pod).
+	waitUntil(ctx, t, "the instance-mode balancer to reach pods through every node", func() error {
+		answered := map[string]int{}
+		for range 2 * count {
+			got, err := getFrom(ctx, "", front+"/hostname")
+			if err != nil {
+				return err
+			}
+			answered[got]++
+		}
+		t.Logf("instance mode: 6 requests answered by %v", answered)
+		return nil
+	})
+	for _, rn := range st.RealNodes {
+		if data, _ := os.ReadFile(filepath.Join(lab.dir, logsDir, "lb.log")); !strings.Contains(string(data), "pod="+rn.Name+" target="+rn.NodeIP+":") {
+			t.Errorf("the instance-mode balancer did not register node %s at %s", rn.Name, rn.NodeIP)
+		}
+	}
+
 	// The API server reaches each node's kubelet (kubectl logs) through
 	// the first node's namespace.
 	for _, p := range pods {
@@ -183,12 +217,16 @@ func labMemory(upPID int, layouts []node.Layout) string {
 	return fmt.Sprintf("%d MB in %d processes (%s)", total/1024, len(pids), strings.Join(parts, ", "))
 }
 
-// getFrom GETs u from inside the network namespace at path and returns
-// the body.
+// getFrom GETs u from inside the network namespace at path (the host's:
+// "") and returns the body.
 func getFrom(ctx context.Context, path, u string) (string, error) {
-	d := &netns.Dialer{Path: path}
-	d.Timeout = 5 * time.Second
-	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	tr := &http.Transport{DisableKeepAlives: true}
+	if path != "" {
+		d := &netns.Dialer{Path: path}
+		d.Timeout = 5 * time.Second
+		tr.DialContext = d.DialContext
+	}
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return "", err

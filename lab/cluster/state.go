@@ -43,6 +43,9 @@ type State struct {
 	// KubeProxy maps each Service with a kube-proxy front (up --kube-proxy,
 	// real node only) to its URL on 127.0.0.1.
 	KubeProxy map[string]string `json:"kube_proxy,omitempty"`
+	// LBInstance maps each Service with an instance-mode balancer (up
+	// --lb-instance, real node only) to its URL on 127.0.0.1.
+	LBInstance map[string]string `json:"lb_instance,omitempty"`
 	// IngressURL is the ingress front's URL on 127.0.0.1 (up --ingress,
 	// real node only): Traefik, configured by Ingress objects.
 	IngressURL string `json:"ingress_url,omitempty"`

@@ -35,6 +35,31 @@ type lbTarget struct {
 	// to the Service's ClusterIP inside the real node's namespace, instead
 	// of the ALB-like load balancer.
 	kubeProxy bool
+	// instance: the ALB-like load balancer in instance mode (--lb-instance):
+	// its targets are the real nodes at the Service's NodePort.
+	instance bool
+}
+
+// tls reports whether the target has the balancer's HTTPS listener too.
+func (t lbTarget) tls() bool { return !t.kubeProxy && !t.instance }
+
+// addTargets parses the values of flag (NAMESPACE/NAME[=PORT], each
+// Service once), marks each with kind and adds it to the targets.
+func (o *upOptions) addTargets(flag string, values []string, kind func(*lbTarget)) error {
+	seen := map[string]bool{}
+	for _, s := range values {
+		t, err := parseLB(s)
+		if err != nil {
+			return fmt.Errorf("%s %w", flag, err)
+		}
+		if seen[t.service] {
+			return fmt.Errorf("%s %s given twice", flag, t.service)
+		}
+		seen[t.service] = true
+		kind(&t)
+		o.targets = append(o.targets, t)
+	}
+	return nil
 }
 
 func parseLB(s string) (lbTarget, error) {
@@ -76,6 +101,7 @@ type upOptions struct {
 	statusRelist     time.Duration
 	lbArgs           []string
 	kubeProxies      []string
+	lbInstances      []string
 	ingress          bool
 	ingressPort      int // 127.0.0.1 port of the ingress front; 0 until picked
 	gateway          bool
@@ -188,6 +214,7 @@ func newUpCommand() *cobra.Command {
 	f.DurationVar(&o.statusRelist, "status-relist", kubelet.DefaultStatusRelist, "process kubelet: container starts and exits show in the pod status at the pod's next relist, this often, as a real kubelet's PLEG (readiness at once); 0 reports every change at once")
 	f.StringArrayVar(&o.lbArgs, "lb-arg", nil, "extra argument for the lb command; repeatable")
 	f.StringArrayVar(&o.kubeProxies, "kube-proxy", nil, "with --node real: forward 127.0.0.1:PORT to Service NAMESPACE/NAME's ClusterIP inside the node's namespace, so that traffic takes kube-proxy's rules (PORT omitted: a free port); repeatable")
+	f.StringArrayVar(&o.lbInstances, "lb-instance", nil, "with --node real: balance Service NAMESPACE/NAME (type NodePort) on 127.0.0.1:PORT like an ALB in instance mode: the targets are the nodes at the Service's NodePort, health-checked, and kube-proxy on each node picks the pod (PORT omitted: a free port); repeatable")
 	f.BoolVar(&o.ingress, "ingress", false, "with --node real: run Traefik v3.5.0 (make lab-traefik) in the node's namespace, configured by Ingress objects, and forward a free 127.0.0.1 port to its entrypoint (lab.json ingress_url)")
 	f.BoolVar(&o.gateway, "gateway", false, "with --node real: install the Gateway API's standard CRDs and run Traefik v3.5.0 (make lab-traefik) in the node's namespace with its Gateway provider, and forward a free 127.0.0.1 port to its Gateway entrypoint (lab.json gateway_url)")
 	f.StringVar(&o.nodeMode, "node", nodeProcess, "the node: process (the lab's process kubelet; no root needed) or real (upstream kubelet and kube-proxy, containerd, runc and CNI in a network namespace; root)")
@@ -264,18 +291,14 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 	if o.gateway && o.nodeMode != nodeReal {
 		return errors.New("--gateway needs --node real (Traefik runs in the real node's network namespace)")
 	}
-	seenKP := map[string]bool{}
-	for _, s := range o.kubeProxies {
-		t, err := parseLB(s)
-		if err != nil {
-			return fmt.Errorf("--kube-proxy %w", err)
-		}
-		if seenKP[t.service] {
-			return fmt.Errorf("--kube-proxy %s given twice", t.service)
-		}
-		seenKP[t.service] = true
-		t.kubeProxy = true
-		o.targets = append(o.targets, t)
+	if err := o.addTargets("--kube-proxy", o.kubeProxies, func(t *lbTarget) { t.kubeProxy = true }); err != nil {
+		return err
+	}
+	if len(o.lbInstances) > 0 && o.nodeMode != nodeReal {
+		return errors.New("--lb-instance needs --node real (its targets are the real nodes' NodePorts)")
+	}
+	if err := o.addTargets("--lb-instance", o.lbInstances, func(t *lbTarget) { t.instance = true }); err != nil {
+		return err
 	}
 	switch o.nodeMode {
 	case nodeProcess:
@@ -331,7 +354,7 @@ func (o *upOptions) pickPorts() (ports, error) {
 		if t.port == 0 {
 			need++
 		}
-		if !t.kubeProxy {
+		if t.tls() {
 			need++ // its HTTPS listener
 		}
 	}
@@ -354,7 +377,7 @@ func (o *upOptions) pickPorts() (ports, error) {
 		if o.targets[i].port == 0 {
 			o.targets[i].port = next()
 		}
-		if !o.targets[i].kubeProxy {
+		if o.targets[i].tls() {
 			o.targets[i].tlsPort = next()
 		}
 	}
@@ -460,6 +483,10 @@ func (o *upOptions) run(ctx context.Context) error {
 	for _, t := range o.targets {
 		if t.kubeProxy {
 			fmt.Fprintf(o.out, "kube-proxy front: %s (%s, through its ClusterIP)\n", state.KubeProxy[t.service], t.service)
+			continue
+		}
+		if t.instance {
+			fmt.Fprintf(o.out, "load balancer, instance mode: %s (%s, through each node's NodePort)\n", state.LBInstance[t.service], t.service)
 			continue
 		}
 		fmt.Fprintf(o.out, "load balancer: %s (%s)\n", state.LB[t.service], t.service)

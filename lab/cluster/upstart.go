@@ -163,6 +163,13 @@ func (o *upOptions) newState(kubeconfig, etcdAddr string, pt ports, nd nodeRunne
 			state.KubeProxy[t.service] = u
 			continue
 		}
+		if t.instance {
+			if state.LBInstance == nil {
+				state.LBInstance = map[string]string{}
+			}
+			state.LBInstance[t.service] = u
+			continue
+		}
 		state.LB[t.service] = u
 		if state.LBURL == "" {
 			state.LBURL = u
@@ -177,16 +184,19 @@ func (o *upOptions) newState(kubeconfig, etcdAddr string, pt ports, nd nodeRunne
 	return state
 }
 
-// lbCommandArgs are lb's flags: a listener per --lb and --kube-proxy
-// target, an HTTPS listener per --lb target with the front's certificate,
+// lbCommandArgs are lb's flags: a listener per --lb, --lb-instance and
+// --kube-proxy target, an HTTPS listener per --lb target with the front's certificate,
 // the Traefik fronts' forwarders, the lags given, the node's flags, then
 // --lb-arg.
 func (o *upOptions) lbCommandArgs(kubeconfig string, nd nodeRunner) []string {
 	args := []string{"--kubeconfig", kubeconfig}
 	for _, t := range o.targets {
 		flag := "--service"
-		if t.kubeProxy {
+		switch {
+		case t.kubeProxy:
 			flag = "--cluster-ip-service"
+		case t.instance:
+			flag = "--instance-service"
 		}
 		args = append(args, flag, fmt.Sprintf("%s=127.0.0.1:%d", t.service, t.port))
 	}

@@ -58,6 +58,10 @@ type Settings struct {
 	// ports, dialed from inside it (see NewTransport). Empty: the process
 	// kubelet's pods, reached on the 127.0.0.1 port of PortsAnnotation.
 	Netns string
+	// Instance makes the target group one of target type instance: the
+	// targets are the Nodes at the Service's NodePort (instance.go), not
+	// the pods.
+	Instance bool
 	// NamePods sets TargetHeader on every answer that went to a target,
 	// proxied or the balancer's own 502/504; for debugging only.
 	NamePods bool
@@ -104,6 +108,11 @@ type target struct {
 	// deregistration lag applied when it began draining.
 	lastRouted time.Time
 	lag        time.Duration
+	// Health checks (instance mode): consecutive successes and failures,
+	// and whether the target failed enough of them to stop getting
+	// requests.
+	hcOKs, hcFails int
+	unhealthy      bool
 }
 
 // TargetStatus is the JSON view of a target.
@@ -114,6 +123,8 @@ type TargetStatus struct {
 	Backend string    `json:"backend"`
 	State   string    `json:"state"`
 	Since   time.Time `json:"since"`
+	// Unhealthy: an instance target that failed its health checks.
+	Unhealthy bool `json:"unhealthy,omitempty"`
 }
 
 // Balancer is an ALB-like target group plus listener for one Service: it
@@ -128,8 +139,11 @@ type Balancer struct {
 	slices   discoverylisters.EndpointSliceLister
 	pods     corelisters.PodLister
 	services corelisters.ServiceLister
-	synced   chan struct{}
-	kick     chan struct{}
+	nodes    corelisters.NodeLister // instance mode only
+	// transport reaches the targets (for instance mode's health checks).
+	transport http.RoundTripper
+	synced    chan struct{}
+	kick      chan struct{}
 
 	mu      sync.Mutex
 	targets map[string]*target
@@ -155,6 +169,8 @@ func NewBalancer(client kubernetes.Interface, svc ServiceRef, set Settings, tran
 		kick:    make(chan struct{}, 1),
 		targets: map[string]*target{},
 		warned:  map[string]bool{},
+
+		transport: transport,
 	}
 	b.proxy = newProxy(b, transport)
 	return b
@@ -182,7 +198,7 @@ func (b *Balancer) Targets() []TargetStatus {
 	defer b.mu.Unlock()
 	out := make([]TargetStatus, 0, len(b.targets))
 	for _, t := range b.targets {
-		out = append(out, TargetStatus{Service: b.svc.String(), Pod: t.pod, Address: t.address, Backend: t.backend, State: t.state, Since: t.since})
+		out = append(out, TargetStatus{Service: b.svc.String(), Pod: t.pod, Address: t.address, Backend: t.backend, State: t.state, Since: t.since, Unhealthy: t.unhealthy})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
 	return out

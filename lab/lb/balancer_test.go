@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
 )
@@ -57,10 +58,11 @@ func newFixtureTimeout(t *testing.T, targetTimeout time.Duration, set Settings, 
 	return newFixtureFor(t, targetTimeout, set, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web", Annotations: svcAnnotations}})
 }
 
-// newFixtureFor balances svc, which must be default/web.
-func newFixtureFor(t *testing.T, targetTimeout time.Duration, set Settings, svc *corev1.Service) *fixture {
+// newFixtureFor balances svc, which must be default/web, in a cluster that
+// also holds objs.
+func newFixtureFor(t *testing.T, targetTimeout time.Duration, set Settings, svc *corev1.Service, objs ...runtime.Object) *fixture {
 	t.Helper()
-	client := fake.NewClientset(svc)
+	client := fake.NewClientset(append([]runtime.Object{svc}, objs...)...)
 	set.Log = &syncBuf{}
 	tr := NewTransport(60*time.Second, targetTimeout, set.Netns)
 	b := NewBalancer(client, ServiceRef{Namespace: ns, Name: "web"}, set, tr)

@@ -46,6 +46,22 @@ func (b *Balancer) Run(ctx context.Context) error {
 			return fmt.Errorf("add event handler: %w", err)
 		}
 	}
+	var nodeFactory informers.SharedInformerFactory
+	if b.set.Instance {
+		nodeFactory = informers.NewSharedInformerFactory(b.client, 0)
+		nodeInf := nodeFactory.Core().V1().Nodes()
+		b.nodes = nodeInf.Lister()
+		if _, err := nodeInf.Informer().AddEventHandler(h); err != nil {
+			return fmt.Errorf("add event handler: %w", err)
+		}
+		nodeFactory.Start(ctx.Done())
+		defer nodeFactory.Shutdown()
+		for _, ok := range nodeFactory.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				return nil
+			}
+		}
+	}
 	sliceFactory.Start(ctx.Done())
 	factory.Start(ctx.Done())
 	defer sliceFactory.Shutdown()
@@ -65,6 +81,9 @@ func (b *Balancer) Run(ctx context.Context) error {
 	// restarted lab LB stands in for an ALB that never went away.
 	next := b.reconcile(ctx, true)
 	close(b.synced)
+	if b.set.Instance {
+		go b.healthLoop(ctx, b.transport)
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -147,8 +166,12 @@ func (b *Balancer) portPicker() func(*discoveryv1.EndpointSlice) (int, bool) {
 }
 
 // desiredTargets reads the slices and pods: endpoints with ready=true, plus
-// not-ready ones whose pod is gate-eligible (see gateEligible).
+// not-ready ones whose pod is gate-eligible (see gateEligible); in instance
+// mode, the Nodes (nodeTargets).
 func (b *Balancer) desiredTargets() map[string]desired {
+	if b.set.Instance {
+		return b.nodeTargets()
+	}
 	out := map[string]desired{}
 	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: b.svc.Name})
 	slices, err := b.slices.EndpointSlices(b.svc.Namespace).List(sel)
@@ -321,10 +344,25 @@ func (b *Balancer) reconcile(ctx context.Context, first bool) time.Time {
 		}
 	}
 	b.active = b.active[:0]
+	unhealthy := 0
 	for _, t := range b.targets {
 		if t.state != StateInitial {
 			b.active = append(b.active, t)
+			if t.unhealthy {
+				unhealthy++
+			}
 		}
+	}
+	// Unhealthy targets get no requests, unless every target is
+	// unhealthy: then an ALB fails open and routes to all of them.
+	if unhealthy > 0 && unhealthy < len(b.active) {
+		healthy := b.active[:0]
+		for _, t := range b.active {
+			if !t.unhealthy {
+				healthy = append(healthy, t)
+			}
+		}
+		b.active = healthy
 	}
 	sort.Slice(b.active, func(i, j int) bool { return b.active[i].key < b.active[j].key })
 	return next

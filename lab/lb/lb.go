@@ -47,6 +47,7 @@ type Options struct {
 	Kubeconfig      string
 	ServiceFlags    []string
 	TLSServiceFlags []string
+	InstanceFlags   []string
 	TLSCert         string
 	TLSKey          string
 	ClusterIPFlags  []string
@@ -63,6 +64,7 @@ type Options struct {
 
 	services   []listener
 	tlsFronts  []listener
+	instances  []listener
 	clusterIPs []listener
 	tcpFwds    []tcpForward
 	stderr     io.Writer
@@ -116,6 +118,19 @@ Service annotations, read live, override the lags per Service:
 Pods with a readiness gate target-health.elbv2.k8s.aws/* get that condition set
 to True once registered, like the AWS Load Balancer Controller.
 
+--instance-service (needs --netns): the same balancer as a target group of
+target type instance, the AWS Load Balancer Controller's default: its targets
+are the Nodes (Ready, not labelled
+node.kubernetes.io/exclude-from-external-load-balancers, not tainted
+ToBeDeletedByClusterAutoscaler; a cordoned node stays a target, as with the
+controller) at the Service's NodePort, so kube-proxy on the node picks the
+pod and pod readiness is invisible to it. It health-checks each node as an
+ALB does, with the Service's alb.ingress.kubernetes.io/healthcheck-path,
+-port, -interval-seconds, -timeout-seconds, healthy- and
+unhealthy-threshold-count (defaults /, the traffic port, 15 s, 5 s, 5, 2);
+an unhealthy node gets no requests unless every node is unhealthy (an ALB
+fails open). The lags above apply to nodes joining and leaving.
+
 --cluster-ip-service (needs --netns): the kube-proxy front. Forwards each TCP
 connection to the Service's ClusterIP and port (its first TCP port, or the
 port named PORTNAME), dialed from inside the namespace, so that kube-proxy's
@@ -152,6 +167,7 @@ All listeners are on the host's 127.0.0.1.`,
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
 	f.StringArrayVar(&o.ServiceFlags, "service", nil, "NS/NAME=127.0.0.1:PORT: balance Service NS/NAME on this listener, ALB-like (repeatable)")
 	f.StringArrayVar(&o.TLSServiceFlags, "tls-service", nil, "NS/NAME=127.0.0.1:PORT: balance Service NS/NAME on this HTTPS listener, ALB-like, with --tls-cert and --tls-key (repeatable)")
+	f.StringArrayVar(&o.InstanceFlags, "instance-service", nil, "NS/NAME=127.0.0.1:PORT: balance Service NS/NAME on this listener like an ALB in instance mode: the targets are the Nodes at the Service's NodePort, health-checked, dialed inside --netns (repeatable)")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (chain) of the --tls-service listeners")
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringArrayVar(&o.ClusterIPFlags, "cluster-ip-service", nil, "NS/NAME[:PORTNAME]=127.0.0.1:PORT: forward TCP on this listener to the Service's ClusterIP inside --netns, through kube-proxy (repeatable)")
@@ -171,7 +187,14 @@ All listeners are on the host's 127.0.0.1.`,
 // Complete parses the --service and --cluster-ip-service flags.
 func (o *Options) Complete(cmd *cobra.Command) error {
 	o.stderr = cmd.ErrOrStderr()
-	o.services, o.tlsFronts, o.clusterIPs = nil, nil, nil
+	o.services, o.tlsFronts, o.clusterIPs, o.instances = nil, nil, nil, nil
+	for _, s := range o.InstanceFlags {
+		l, err := parseService("--instance-service", s)
+		if err != nil {
+			return err
+		}
+		o.instances = append(o.instances, l)
+	}
 	for _, s := range o.ServiceFlags {
 		l, err := parseService("--service", s)
 		if err != nil {
@@ -268,8 +291,11 @@ func loopbackAddr(addr string) error {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
-	if len(o.services) == 0 && len(o.tlsFronts) == 0 && len(o.clusterIPs) == 0 && len(o.tcpFwds) == 0 {
-		return errors.New("at least one --service, --tls-service, --cluster-ip-service or --tcp-forward is required")
+	if len(o.services) == 0 && len(o.tlsFronts) == 0 && len(o.clusterIPs) == 0 && len(o.tcpFwds) == 0 && len(o.instances) == 0 {
+		return errors.New("at least one --service, --tls-service, --instance-service, --cluster-ip-service or --tcp-forward is required")
+	}
+	if len(o.instances) > 0 && o.Netns == "" {
+		return errors.New("--instance-service needs --netns: its targets are the real nodes' addresses, inside their network")
 	}
 	if (len(o.tlsFronts) > 0) != (o.TLSCert != "" && o.TLSKey != "") || (o.TLSCert == "") != (o.TLSKey == "") {
 		return errors.New("--tls-service, --tls-cert and --tls-key go together")
@@ -305,8 +331,8 @@ func (o *Options) Validate() error {
 type listenAddr struct{ what, addr string }
 
 // listenAddrs lists every listener: --service ones, --cluster-ip-service
-// ones, --tcp-forward ones, --tls-service ones, then --admin, each in flag
-// order.
+// ones, --tcp-forward ones, --tls-service ones, --instance-service ones,
+// then --admin, each in flag order.
 func (o *Options) listenAddrs() []listenAddr {
 	var out []listenAddr
 	for _, l := range o.services {
@@ -320,6 +346,9 @@ func (o *Options) listenAddrs() []listenAddr {
 	}
 	for _, l := range o.tlsFronts {
 		out = append(out, listenAddr{"--tls-service " + l.svc.String(), l.addr})
+	}
+	for _, l := range o.instances {
+		out = append(out, listenAddr{"--instance-service " + l.svc.String(), l.addr})
 	}
 	if o.Admin != "" {
 		out = append(out, listenAddr{"--admin", o.Admin})
@@ -414,12 +443,19 @@ func (o *Options) serve(ctx context.Context, client kubernetes.Interface) error 
 	}
 	// One balancer (one target group) per Service, behind each of its
 	// listeners, plain and TLS.
-	bySvc := map[ServiceRef]*Balancer{}
-	front := func(l listener, ln net.Listener, scheme string) {
-		b := bySvc[l.svc]
+	// An instance-mode target group is another one for the same Service.
+	type group struct {
+		svc      ServiceRef
+		instance bool
+	}
+	bySvc := map[group]*Balancer{}
+	front := func(l listener, ln net.Listener, scheme string, instance bool) {
+		b := bySvc[group{l.svc, instance}]
 		if b == nil {
-			b = NewBalancer(client, l.svc, set, transport)
-			bySvc[l.svc] = b
+			gs := set
+			gs.Instance = instance
+			b = NewBalancer(client, l.svc, gs, transport)
+			bySvc[group{l.svc, instance}] = b
 			balancers = append(balancers, b)
 			g.Go(func() error { return b.Run(ctx) })
 		}
@@ -434,10 +470,14 @@ func (o *Options) serve(ctx context.Context, client kubernetes.Interface) error 
 		})
 	}
 	for i, l := range o.services {
-		front(l, lns[i], "http")
+		front(l, lns[i], "http", false)
 	}
+	firstTLS := len(o.services) + len(o.clusterIPs) + len(o.tcpFwds)
 	for i, l := range o.tlsFronts {
-		front(l, tls.NewListener(lns[len(o.services)+len(o.clusterIPs)+len(o.tcpFwds)+i], tlsConfig), "https")
+		front(l, tls.NewListener(lns[firstTLS+i], tlsConfig), "https", false)
+	}
+	for i, l := range o.instances {
+		front(l, lns[firstTLS+len(o.tlsFronts)+i], "http", true)
 	}
 	if adminLn != nil {
 		srv := &http.Server{Handler: adminHandler(balancers), ReadHeaderTimeout: 10 * time.Second}

@@ -156,7 +156,7 @@ func TestCommandFlags(t *testing.T) {
 		{
 			name:    "no front at all is refused",
 			args:    []string{"--register-lag", "1s"},
-			wantErr: "at least one --service, --tls-service, --cluster-ip-service or --tcp-forward",
+			wantErr: "at least one --service, --tls-service, --instance-service, --cluster-ip-service or --tcp-forward",
 		},
 		{
 			name:    "a TCP forward without --netns is refused",

@@ -80,9 +80,12 @@ lab-node-test: lab-node
 # lab runs one test at a time, longest first by the durations of an earlier
 # run (e2e/testdata/durations.tsv; this run's go to bin/e2e-durations.tsv),
 # and the runner prints the ten slowest tests at the end. On 2 cores the
-# suite mostly waits, so three process labs and a real one side by side
-# take about a third of the time of one lab.
-E2E_PROCESS_LABS ?= 3
+# suite mostly waits, so two process labs and a real one side by side take
+# about as long as the real lab's tests alone (25 min of them; the process
+# labs' 39 min split in two), where a third process lab only added load:
+# timing-sensitive tests failed beside it in CI runs ci18-ci20 (a routing
+# lag, a shutdown and an in-cluster run's rate measured under starvation).
+E2E_PROCESS_LABS ?= 2
 E2E_REAL_LABS ?= 1
 # A test that loads both cores on purpose (it asks for 200000 requests/s)
 # runs first, alone, so that it starves no other test's load generator; so

@@ -201,6 +201,13 @@ func runSteps(ctx context.Context, cfg *Config, p *Plan, rep *reporter) (phases,
 		}
 		rep.SetPhase(phase)
 		res := s.Run(ctx, timeout, rep)
+		if res.Err != nil && ctx.Err() != nil {
+			// Interrupted while making the change (its request cut
+			// short): the run ends as any interrupted one does, with a
+			// partial report, not as a refused change.
+			ph.interrupted = true
+			break
+		}
 		if res.Err != nil {
 			if i == 0 {
 				return ph, fmt.Errorf("triggering the rollout: %w", res.Err)

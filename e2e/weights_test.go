@@ -42,7 +42,11 @@ func TestWeightedCanaryThroughTheGatewayFront(t *testing.T) {
 	graceful := manifest(t, "canary-weights.yaml")
 	strategyLab(t, graceful, []string{"demo-stable", "demo-canary"})
 	waitGatewayServes(t, url, "demo-stable-", 90*time.Second)
-	args := []string{"-f", "../scenarios/canary-weights.scenario.yaml", "--target", url + "/", "--baseline", "3s", "--step-hold", "12s", "--settle", "3s"}
+	// The last step's share is measured over the settle (there is no hold
+	// after it): as long as the other steps' hold, so that the Gateway
+	// applying the weights late (0.5 s seen under load) weighs on it no
+	// more than on them (with a 3 s settle, 84% for 100 asked in ci21).
+	args := []string{"-f", "../scenarios/canary-weights.scenario.yaml", "--target", url + "/", "--baseline", "3s", "--step-hold", "12s", "--settle", "12s"}
 	want := []string{"1/3 90/10", "2/3 50/50", "3/3 0/100"}
 
 	r := rollcheck(t, args...)

@@ -297,11 +297,16 @@ func TestStop(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		cancelAt := time.Now()
 		cancel()
-		time.Sleep(100 * time.Millisecond)
+		// The requests in flight at the cancel finish and count; then the
+		// load has ended (a.done), and nothing more is sent or counted.
+		select {
+		case <-a.done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the load did not end after cancel")
+		}
 		before := a.Snapshot()
-		time.Sleep(100 * time.Millisecond)
-		if after := a.Snapshot(); after != before {
-			t.Errorf("the load went on after cancel: %+v then %+v", before, after)
+		if a.end.After(cancelAt.Add(100 * time.Millisecond)) {
+			t.Errorf("the load was halted %s after the cancel", a.end.Sub(cancelAt))
 		}
 		r1 := a.Stop()
 		if r2 := a.Stop(); r1 != r2 {

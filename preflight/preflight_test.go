@@ -122,6 +122,22 @@ func withALB(mode string) func(*Input) {
 	}
 }
 
+// withNLBInstance puts an NLB in instance mode in front of the Service.
+func withNLBInstance(in *Input) {
+	in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
+	in.Services[0].Annotations = map[string]string{awsLBType: "external", awsNLBTargetType: "instance"}
+}
+
+// local makes the Service one of type typ with externalTrafficPolicy
+// Local and the healthCheckNodePort given (0: none allocated).
+func local(typ corev1.ServiceType, healthCheckNodePort int32) func(*Input) {
+	return func(in *Input) {
+		in.Services[0].Spec.Type = typ
+		in.Services[0].Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		in.Services[0].Spec.HealthCheckNodePort = healthCheckNodePort
+	}
+}
+
 func all(fs ...func(*Input)) func(*Input) {
 	return func(in *Input) {
 		for _, f := range fs {
@@ -246,6 +262,15 @@ func TestEachRuleFiresOnAManifestThatBreaksIt(t *testing.T) {
 		{"a plain LoadBalancer Service is only info", func(in *Input) {
 			in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
 		}, Options{}, RuleCLBNoConnectionDraining, Info},
+		{"an ALB in instance mode before a Local NodePort Service is an error", all(withALB("instance"), local(corev1.ServiceTypeNodePort, 0)), Options{}, RuleLocalNoNodeHealthCheck, Error},
+		{"an ALB in instance mode checking the traffic port of a Local LoadBalancer Service is an error", all(withALB("instance"), local(corev1.ServiceTypeLoadBalancer, 31234)), Options{}, RuleLocalNoNodeHealthCheck, Error},
+		{"an ALB Ingress with no target type is in instance mode", all(withALB("instance"), func(in *Input) { delete(in.Services[0].Annotations, albTargetType) }, local(corev1.ServiceTypeNodePort, 0)), Options{}, RuleLocalNoNodeHealthCheck, Error},
+		{"an NLB in instance mode checking the traffic port of a Local Service is an error", all(withNLBInstance, local(corev1.ServiceTypeLoadBalancer, 31234), func(in *Input) {
+			in.Services[0].Annotations[nlbHealthCheckPort] = "traffic-port"
+		}), Options{}, RuleLocalNoNodeHealthCheck, Error},
+		{"an NLB in instance mode with a TCP health check of a Local Service is an error", all(withNLBInstance, local(corev1.ServiceTypeLoadBalancer, 31234), func(in *Input) {
+			in.Services[0].Annotations[nlbHealthCheckProtocol] = "TCP"
+		}), Options{}, RuleLocalNoNodeHealthCheck, Error},
 		{"a DaemonSet with the default maxSurge 0 is a warning", asDaemonSet(nil), Options{}, RuleDaemonSetNoSurge, Warning},
 		{"an OrderedReady StatefulSet without a readiness probe is an error", all(func(in *Input) { container(in).ReadinessProbe = nil }, asStatefulSet), Options{}, RuleOrderedReadyNoReadiness, Error},
 	}
@@ -312,6 +337,26 @@ func TestRulesStayQuietOnRecommendedConfigurations(t *testing.T) {
 			in := good()
 			withALB("ip")(&in)
 			in.Deployment.Spec.Template.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: "target-health.elbv2.k8s.aws/k8s-shop-web-123"}}
+			return in
+		}, nil},
+		{"an NLB in instance mode before a Local Service checks its node health port by default", func(*testing.T) Input {
+			in := good()
+			all(withNLBInstance, local(corev1.ServiceTypeLoadBalancer, 31234))(&in)
+			return in
+		}, nil},
+		{"an ALB in instance mode checking a Local Service's healthCheckNodePort", func(*testing.T) Input {
+			in := good()
+			all(withALB("instance"), local(corev1.ServiceTypeLoadBalancer, 31234))(&in)
+			in.Services[0].Annotations[albHealthCheckPort] = "31234"
+			return in
+		},
+			// A LoadBalancer Service with no AWS annotation makes a Classic
+			// ELB of its own too: advice only.
+			[]string{RuleCLBNoConnectionDraining}},
+		{"an ALB in ip mode before a Local Service: the pods are the targets", func(*testing.T) Input {
+			in := good()
+			all(withALB("ip"), local(corev1.ServiceTypeNodePort, 0))(&in)
+			in.Namespace.Labels = map[string]string{readinessGateInject: "enabled"}
 			return in
 		}, nil},
 		{"a Classic ELB with draining longer than the grace period", func(*testing.T) Input {

@@ -26,19 +26,23 @@ import (
 // Name is one kind of front; Unknown ("") when it could not be told.
 type Name string
 
-// The fronts --front takes (Auto asks for inference).
+// The fronts --front takes (Auto asks for inference). ALB is an ALB in IP
+// mode (its targets are the pods); ALBInstance one in instance mode, the
+// AWS Load Balancer Controller's default target type, whose targets are
+// the nodes at the Service's NodePort, where kube-proxy picks the pod.
 const (
-	ALB       Name = "alb"
-	NLB       Name = "nlb"
-	KubeProxy Name = "kube-proxy"
-	Ingress   Name = "ingress"
-	Gateway   Name = "gateway"
-	Auto      Name = "auto"
-	Unknown   Name = ""
+	ALB         Name = "alb"
+	ALBInstance Name = "alb-instance"
+	NLB         Name = "nlb"
+	KubeProxy   Name = "kube-proxy"
+	Ingress     Name = "ingress"
+	Gateway     Name = "gateway"
+	Auto        Name = "auto"
+	Unknown     Name = ""
 )
 
 // Names are the values --front accepts, in the order help lists them.
-var Names = []Name{ALB, NLB, KubeProxy, Ingress, Gateway, Auto}
+var Names = []Name{ALB, ALBInstance, NLB, KubeProxy, Ingress, Gateway, Auto}
 
 // Parse reads a --front value; "" is Auto.
 func Parse(s string) (Name, error) {
@@ -49,7 +53,7 @@ func Parse(s string) (Name, error) {
 	if slices.Contains(Names, n) {
 		return n, nil
 	}
-	return Unknown, fmt.Errorf("--front must be one of alb, nlb, kube-proxy, ingress, gateway or auto, got %q", s)
+	return Unknown, fmt.Errorf("--front must be one of alb, alb-instance, nlb, kube-proxy, ingress, gateway or auto, got %q", s)
 }
 
 // Annotations and classes the inference reads.
@@ -57,6 +61,7 @@ const (
 	labDeregisterLag = "lab.rollcheck.dev/lb-deregister-lag"
 	awsLBType        = "service.beta.kubernetes.io/aws-load-balancer-type"
 	albPrefix        = "alb.ingress.kubernetes.io/"
+	albTargetType    = "alb.ingress.kubernetes.io/target-type"
 	ingressClassAnn  = "kubernetes.io/ingress.class"
 )
 
@@ -183,7 +188,7 @@ func (in *inference) decide() (Name, string) {
 	}
 	if ing, host := in.routingIngress(true); ing != nil {
 		if why := albIngress(*ing); why != "" {
-			return ALB, why
+			return in.albMode(*ing, why)
 		}
 		return Ingress, fmt.Sprintf("Ingress %s (class %s) routes host %s to the Service: the host the load asks for picks the route", ing.Name, classOrDefault(*ing), host)
 	}
@@ -193,7 +198,10 @@ func (in *inference) decide() (Name, string) {
 	ing, host := in.routingIngress(false)
 	for _, s := range in.svcs {
 		if _, ok := s.Annotations[labDeregisterLag]; ok {
-			why := fmt.Sprintf("Service %s has %s: the lab's ALB-like balancer", s.Name, labDeregisterLag)
+			name, why := ALB, fmt.Sprintf("Service %s has %s: the lab's ALB-like balancer", s.Name, labDeregisterLag)
+			if instanceMode(s.Annotations[albTargetType]) {
+				name, why = ALBInstance, why+fmt.Sprintf(" in instance mode (%s: instance): its targets are the nodes at the Service's NodePort, and kube-proxy picks the pod", albTargetType)
+			}
 			// The lab's Traefik fronts route the same Service for any
 			// host: the cluster cannot tell which one the target is.
 			if ing != nil {
@@ -202,7 +210,7 @@ func (in *inference) decide() (Name, string) {
 			if len(in.routes) > 0 {
 				why += fmt.Sprintf("; HTTPRoute %s also routes to it: give --front gateway if the load goes through it", in.routes[0].name)
 			}
-			return ALB, why
+			return name, why
 		}
 	}
 	for _, s := range in.svcs {
@@ -215,7 +223,7 @@ func (in *inference) decide() (Name, string) {
 	}
 	for _, ing := range in.ings {
 		if why := albIngress(ing); why != "" {
-			return ALB, why
+			return in.albMode(ing, why)
 		}
 	}
 	if ing != nil {
@@ -236,6 +244,36 @@ func albIngress(ing networkingv1.Ingress) string {
 		}
 	}
 	return ""
+}
+
+// albMode tells an ALB Ingress's target type the way the AWS Load
+// Balancer Controller reads it: the backend Service's
+// alb.ingress.kubernetes.io/target-type first, then the Ingress's, and
+// instance when neither sets it.
+func (in *inference) albMode(ing networkingv1.Ingress, why string) (Name, string) {
+	tt, from := ing.Annotations[albTargetType], "Ingress "+ing.Name
+	for _, s := range in.svcs {
+		if v, ok := s.Annotations[albTargetType]; ok && backsAny(ing, []string{s.Name}) {
+			tt, from = v, "Service "+s.Name
+			break
+		}
+	}
+	switch {
+	case strings.EqualFold(strings.TrimSpace(tt), "ip"):
+		return ALB, why + fmt.Sprintf("; target type ip (%s): the pods are its targets", from)
+	case strings.TrimSpace(tt) == "":
+		return ALBInstance, why + "; no target type set, so instance, the controller's default: its targets are the nodes at the Service's NodePort, and kube-proxy picks the pod"
+	case instanceMode(tt):
+		return ALBInstance, why + fmt.Sprintf("; target type instance (%s): its targets are the nodes at the Service's NodePort, and kube-proxy picks the pod", from)
+	default:
+		return ALB, why + fmt.Sprintf("; target type %q (%s) is neither ip nor instance, which the controller refuses: give --front alb or alb-instance", strings.TrimSpace(tt), from)
+	}
+}
+
+// instanceMode reports whether a Service's target-type annotation asks
+// for instance mode.
+func instanceMode(tt string) bool {
+	return strings.EqualFold(strings.TrimSpace(tt), "instance")
 }
 
 func classOrDefault(ing networkingv1.Ingress) string {

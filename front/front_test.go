@@ -125,11 +125,40 @@ func TestInfer(t *testing.T) {
 			wantWhy: "Ingress demo (class traefik) routes host demo.rollcheck-lab.test to the Service: the host the load asks for picks the route",
 		},
 		{
-			name:    "an ALB Ingress naming the target's host stays an ALB",
+			name:    "an ALB Ingress naming the target's host stays an ALB, in instance mode when nothing sets the target type",
 			objs:    []runtime.Object{lab, ingress("demo", "alb", "web.example.com", "web", nil)},
 			req:     Request{Targets: []string{"https://web.example.com/"}},
+			want:    ALBInstance,
+			wantWhy: "Ingress demo of class alb routes to the Service: the AWS Load Balancer Controller; no target type set, so instance, the controller's default",
+		},
+		{
+			name: "the lab's balancer on a Service of target type instance is the ALB in instance mode",
+			objs: []runtime.Object{service("web", func(s *corev1.Service) {
+				s.Spec.Type = corev1.ServiceTypeNodePort
+				s.Annotations = map[string]string{"lab.rollcheck.dev/lb-deregister-lag": "2s", "alb.ingress.kubernetes.io/target-type": "instance"}
+			})},
+			req:     Request{Targets: []string{"http://127.0.0.1:8080/"}},
+			want:    ALBInstance,
+			wantWhy: "the lab's ALB-like balancer in instance mode (alb.ingress.kubernetes.io/target-type: instance)",
+		},
+		{
+			name: "the Service's target type wins over the Ingress's, as the controller reads them",
+			objs: []runtime.Object{
+				service("web", func(s *corev1.Service) {
+					s.Annotations = map[string]string{"alb.ingress.kubernetes.io/target-type": "ip"}
+				}),
+				ingress("web", "alb", "web.example.com", "web", map[string]string{"alb.ingress.kubernetes.io/target-type": "instance"}),
+			},
+			req:     Request{Targets: []string{"https://web.example.com/"}},
 			want:    ALB,
-			wantWhy: "Ingress demo of class alb",
+			wantWhy: "target type ip (Service web): the pods are its targets",
+		},
+		{
+			name:    "an ALB Ingress of target type instance",
+			objs:    []runtime.Object{plain, ingress("web", "alb", "web.example.com", "web", map[string]string{"alb.ingress.kubernetes.io/target-type": "Instance"})},
+			req:     Request{Targets: []string{"https://web.example.com/"}},
+			want:    ALBInstance,
+			wantWhy: "target type instance (Ingress web)",
 		},
 		{
 			name:    "an HTTPRoute's wildcard hostname matches a host of more labels, not the bare suffix",
@@ -158,7 +187,7 @@ func TestInfer(t *testing.T) {
 			name:    "an Ingress of class alb for the Service is an ALB",
 			objs:    []runtime.Object{plain, ingress("web", "alb", "web.example.com", "web", nil)},
 			req:     Request{Targets: []string{"https://other.example.com/"}},
-			want:    ALB,
+			want:    ALBInstance,
 			wantWhy: "Ingress web of class alb",
 		},
 		{
@@ -166,7 +195,7 @@ func TestInfer(t *testing.T) {
 			objs:    []runtime.Object{plain, ingress("web", "", "", "web", map[string]string{"alb.ingress.kubernetes.io/target-type": "ip"})},
 			req:     Request{Targets: []string{"https://web.example.com/"}},
 			want:    ALB,
-			wantWhy: "alb.ingress.kubernetes.io/* annotations",
+			wantWhy: "alb.ingress.kubernetes.io/* annotations: the AWS Load Balancer Controller; target type ip (Ingress web)",
 		},
 		{
 			name:    "an Ingress routing the target's host to the Service is an ingress front, with its class",
@@ -273,7 +302,7 @@ func TestInferWithoutGatewayAPI(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	for in, want := range map[string]Name{"": Auto, "auto": Auto, "ALB": ALB, "kube-proxy": KubeProxy, "gateway": Gateway} {
+	for in, want := range map[string]Name{"": Auto, "auto": Auto, "ALB": ALB, "alb-instance": ALBInstance, "kube-proxy": KubeProxy, "gateway": Gateway} {
 		if got, err := Parse(in); err != nil || got != want {
 			t.Errorf("Parse(%q) = %q, %v; want %q", in, got, err, want)
 		}

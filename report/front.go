@@ -5,7 +5,7 @@ package report
 // HTTPRoutes and the targets (package front). The diagnosis reads it, since
 // what a failure looks like depends on the front.
 type Front struct {
-	// Name is alb, nlb, kube-proxy, ingress or gateway; unknown when the
+	// Name is alb, alb-instance, nlb, kube-proxy, ingress or gateway; unknown when the
 	// inference could not tell.
 	Name string `json:"name"`
 	// Inferred is false when the user named it (--front).

@@ -135,7 +135,7 @@ type Load struct {
 	TargetCA         string `json:"targetCA,omitempty"`
 	TargetInsecure   *bool  `json:"targetInsecure,omitempty"`
 	TargetServerName string `json:"targetServerName,omitempty"`
-	// Front is --front: alb, nlb, kube-proxy, ingress, gateway or auto.
+	// Front is --front: alb, alb-instance, nlb, kube-proxy, ingress, gateway or auto.
 	Front string `json:"front,omitempty"`
 }
 

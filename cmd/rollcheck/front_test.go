@@ -22,7 +22,7 @@ func TestFrontFlag(t *testing.T) {
 		if code != exitcode.Usage || ran {
 			t.Errorf("exit %d (ran: %v), want %d before the run", code, ran, exitcode.Usage)
 		}
-		if !strings.Contains(stderr, `--front must be one of alb, nlb, kube-proxy, ingress, gateway or auto, got "bogus"`) {
+		if !strings.Contains(stderr, `--front must be one of alb, alb-instance, nlb, kube-proxy, ingress, gateway or auto, got "bogus"`) {
 			t.Errorf("stderr does not name the values:\n%s", stderr)
 		}
 	})

@@ -209,7 +209,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
 	fl.StringVar(&o.ReportOpenMetrics, "report-openmetrics", "", "write the results (verdict, requests, failures by class and cause, disrupted time, rollout duration, routing lag) in the OpenMetrics text format to this file, for the node exporter's textfile collector or a Pushgateway")
 	o.Text.add(fl)
-	fl.StringVar(&o.Front, "front", string(front.Auto), "what carries the load to the pods: alb, nlb, kube-proxy, ingress, gateway, or auto (inferred before the rollout from the Service's type and annotations, an Ingress or HTTPRoute for it, a ClusterIP target); the report says which and why, and the diagnosis reads it")
+	fl.StringVar(&o.Front, "front", string(front.Auto), "what carries the load to the pods: alb (an ALB in IP mode: the pods are its targets), alb-instance (in instance mode: the nodes' NodePorts, kube-proxy picks the pod), nlb, kube-proxy, ingress, gateway, or auto (inferred before the rollout from the Service's type and annotations, an Ingress or HTTPRoute for it and the ALB's target type, a ClusterIP target); the report says which and why, and the diagnosis reads it")
 	fl.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
 	addAttackerFlags(fl, o)
 	return cmd

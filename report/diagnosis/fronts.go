@@ -17,6 +17,13 @@ type frontModel struct {
 	// a kept connection is then the pod's own shutdown, and a pod's late
 	// successes may be kept connections, not new routing.
 	pins bool
+	// pinsBehind: the front's own connections to the pods are pinned (an
+	// ALB in instance mode keeps its connections to a node alive, and
+	// kube-proxy there DNATs each to one pod), while the client's end at
+	// the front. A pod's late successes may then have come over one kept
+	// since before, as with pins; a kept connection the pod closes is the
+	// front's to answer (a 502), not the client's reset.
+	pinsBehind bool
 	// dialsPodIPs: the front (or kube-proxy's DNAT) connects to the pod's
 	// IP itself, so a request it still sends to a gone pod meets a dead
 	// address: no answer, a timeout (the front's 504 or the client's own).
@@ -29,6 +36,12 @@ type frontModel struct {
 // fronts are the fronts the diagnosis knows, by --front name.
 var fronts = map[string]frontModel{
 	"alb": {name: "alb", dialsPodIPs: true, via: "the load balancer, which routes each request anew and answers 502/503/504 itself"},
+	// An ALB in instance mode sends to a node's NodePort, and kube-proxy
+	// there DNATs each of the ALB's connections to one pod: the ALB keeps
+	// its connections to the targets alive, so an established one stays
+	// on its pod as through kube-proxy alone, and a request kube-proxy
+	// still sends to a gone pod's IP meets a dead address (FACTS.md §3, §4).
+	"alb-instance": {name: "alb-instance", pinsBehind: true, dialsPodIPs: true, via: "the ALB in instance mode to a node's NodePort, where kube-proxy picks the pod and its conntrack keeps each of the ALB's connections on the pod it was opened to"},
 	// An NLB in IP mode passes the TCP connection to the pod, and keeps an
 	// established one on its target after deregistration (FACTS.md §5).
 	"nlb":        {name: "nlb", pins: true, dialsPodIPs: true, via: "the NLB, which passes each TCP connection to one pod and keeps an established one there"},
@@ -42,6 +55,11 @@ var fronts = map[string]frontModel{
 func frontOf(name string) frontModel {
 	return fronts[name]
 }
+
+// keepsConnections reports whether a connection to a pod, the client's or
+// the front's own, stays on it after its endpoint turns not-ready: its
+// late successes then show no routing.
+func (f frontModel) keepsConnections() bool { return f.pins || f.pinsBehind }
 
 // keptCode is the cause of a failure weighed as code when the front pins
 // connections: a reset or EOF on a kept connection that a terminating pod

@@ -44,7 +44,7 @@ func TestFrontKeysKeptConnections(t *testing.T) {
 			t.Errorf("recommendations %q, want the app's shutdown and no preStop", f)
 		}
 	})
-	for _, front := range []string{"", "alb", "ingress"} {
+	for _, front := range []string{"", "alb", "alb-instance", "ingress"} {
 		t.Run("front "+front+": the same EOFs stay an in-flight cut", func(t *testing.T) {
 			tl := base()
 			kept(tl, 13.2, 13.5, 0.1, attack.ClassEOF)
@@ -76,8 +76,8 @@ func TestFrontKeysKeptConnections(t *testing.T) {
 			t.Errorf("recommendations %q, want both a preStop (new connections) and the shutdown (kept ones)", f)
 		}
 	})
-	t.Run("late successes through kube-proxy show no routing lag and ask for no preStop; through an ALB they do", func(t *testing.T) {
-		for _, front := range []string{"kube-proxy", "alb"} {
+	t.Run("late successes through kube-proxy or an ALB in instance mode show no routing lag and ask for no preStop; through an ALB in IP mode they do", func(t *testing.T) {
+		for _, front := range []string{"kube-proxy", "alb-instance", "alb"} {
 			// web-old-a serves until 13.5 s, 1.48 s after its endpoint
 			// turned not-ready, and exits with no failure.
 			tl := base()
@@ -91,7 +91,7 @@ func TestFrontKeysKeptConnections(t *testing.T) {
 				continue
 			}
 			if m != nil || strings.Contains(f, "preStop") {
-				t.Errorf("kube-proxy: routing lag %v, recommendations %q; want neither from successes that may be kept connections", deref(m), f)
+				t.Errorf("%s: routing lag %v, recommendations %q; want neither from successes that may be kept connections", front, deref(m), f)
 			}
 		}
 	})

@@ -28,8 +28,9 @@ type Input struct {
 	// SwitchService names the Service of a blue/green switch to Spec's
 	// Deployment ("" for other actions): advice is about the switch then.
 	SwitchService string
-	// Front is what carried the load to the pods (alb, nlb, kube-proxy,
-	// ingress, gateway; "" unknown), for the rules that depend on it.
+	// Front is what carried the load to the pods (alb, alb-instance, nlb,
+	// kube-proxy, ingress, gateway; "" unknown), for the rules that depend
+	// on it.
 	Front string
 	// Backends are the Services a weighted route sends the load to beside
 	// the primary one, with their weights over time (nil for other runs):

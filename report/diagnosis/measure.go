@@ -147,7 +147,7 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 				// Through a front that pins connections, a late success
 				// may have come over a connection kept since before the
 				// endpoint turned not-ready: it shows no routing then.
-				if !fm.pins {
+				if !fm.keepsConnections() {
 					last = p.lastOK
 				}
 			}

@@ -155,7 +155,7 @@ func (e telling) routed(preStop time.Duration) string {
 	last := p.lastRouted
 	switch {
 	case !p.lastOK.After(last):
-	case e.fm.pins:
+	case e.fm.keepsConnections():
 		// Its late successes may have come over connections kept since
 		// before: they show no routing.
 		fmt.Fprintf(&b, ", its kept connections still served until %s after %s", format.Sec(p.lastOK.Sub(ref)), refName)

@@ -165,3 +165,43 @@ func TestInstanceFrontFlagsAndState(t *testing.T) {
 		t.Error("only the IP-mode balancer has an HTTPS listener")
 	}
 }
+
+// --kube-proxy NS/NAME@NODE enters through that Node's namespace: lb's
+// --cluster-ip-service carries its path, lab.json names the front by
+// Service and Node, and a Node the lab does not have, or @NODE on another
+// kind of front, is refused.
+func TestKubeProxyFrontThroughAChosenNode(t *testing.T) {
+	dir := t.TempDir()
+	o := &upOptions{dir: dir, nodeName: "lab-node", nodeMode: nodeReal, nodes: 3}
+	if err := o.addTargets("--kube-proxy", []string{"default/demo=8081", "default/demo=8082@lab-node-3"}, func(t *lbTarget) { t.kubeProxy = true }); err != nil {
+		t.Fatal(err)
+	}
+	nd := realRunnerOf(6443, &realNode{layout: node.NewLayout(dir), cfg: node.Config{NodeName: "lab-node", ProxyMode: node.ProxyIPTables}})
+	args := strings.Join(o.lbCommandArgs("kc", nd), " ")
+	want := "--cluster-ip-service default/demo=127.0.0.1:8082@" + node.NodeLayout(dir, 2).NetnsPath()
+	if !strings.Contains(args, want) || !strings.Contains(args, "--cluster-ip-service default/demo=127.0.0.1:8081 ") {
+		t.Errorf("lb args %s, want %s and the first node's front", args, want)
+	}
+	s := o.newState("kc", "127.0.0.1:2379", ports{etcdClient: 2379, apiserver: 6443}, nd)
+	if s.KubeProxy["default/demo"] != "http://127.0.0.1:8081" || s.KubeProxy["default/demo@lab-node-3"] != "http://127.0.0.1:8082" {
+		t.Errorf("state: kube_proxy %v", s.KubeProxy)
+	}
+	for _, bad := range []struct {
+		flag, value string
+		kind        func(*lbTarget)
+		want        string
+	}{
+		{"--kube-proxy", "default/demo@lab-node-4", func(t *lbTarget) { t.kubeProxy = true }, "no Node lab-node-4 in a lab of 3"},
+		{"--kube-proxy", "default/demo@lab-node-2", func(t *lbTarget) { t.kubeProxy = true }, ""},
+		{"--lb-instance", "default/demo@lab-node-2", func(t *lbTarget) { t.instance = true }, "only a kube-proxy front"},
+	} {
+		o := &upOptions{dir: dir, nodeName: "lab-node", nodeMode: nodeReal, nodes: 3}
+		err := o.addTargets(bad.flag, []string{bad.value, "default/demo@lab-node-2"}, bad.kind)
+		if bad.want == "" {
+			bad.want = "given twice"
+		}
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s %s: %v, want an error with %q", bad.flag, bad.value, err, bad.want)
+		}
+	}
+}

@@ -28,13 +28,15 @@ import (
 
 // TestRealNodesE2E starts a lab of 3 real nodes, spreads 3 agnhost pods
 // over them, and checks that every node reaches every pod, that pods reach
-// each other across nodes and that the API server reaches each node's
-// kubelet. Then it kills up with SIGKILL, and down must leave the host as
+// each other across nodes, that the balancer in instance mode reaches them
+// through every node, that a kube-proxy front enters through the node
+// asked for and that the API server reaches each node's kubelet. Then it kills up with SIGKILL, and down must leave the host as
 // it was. It logs up's time and the lab's memory.
 func TestRealNodesE2E(t *testing.T) {
 	const count = 3
 	lab := startRealLab(t, "rclab-n3-", []string{"containerd-2", "kubelet-2", "kube-proxy-3", node.RelayCommandName, node.RelayCommandName + "-3", "lb"},
-		"--nodes", strconv.Itoa(count), "--lb-instance", "default/agnhost-spread")
+		"--nodes", strconv.Itoa(count), "--lb-instance", "default/agnhost-spread",
+		"--kube-proxy", "default/agnhost-local", "--kube-proxy", "default/agnhost-local@lab-node-3")
 	layouts := lab.layouts
 	st := lab.wait("240s")
 	if len(st.RealNodes) != count || len(st.Nodes) != count {
@@ -149,6 +151,38 @@ func TestRealNodesE2E(t *testing.T) {
 		}
 	}
 
+	// The kube-proxy front enters through the node asked for: with
+	// internalTrafficPolicy Local, a node's kube-proxy sends connections
+	// that start on the node only to the pod on that node, so the front
+	// through the first node reaches the first node's pod alone and the one
+	// @lab-node-3 the third node's.
+	local := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "agnhost-local", Namespace: "default"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "agnhost-spread"}, InternalTrafficPolicy: ptrTo(corev1.ServiceInternalTrafficPolicyLocal),
+			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}
+	if _, err := cs.CoreV1().Services("default").Create(ctx, local, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for key, rn := range map[string]RealNodeState{"default/agnhost-local": st.RealNodes[0], "default/agnhost-local@lab-node-3": st.RealNodes[2]} {
+		front, want := st.KubeProxy[key], byNode[rn.Name].Name
+		if front == "" {
+			t.Fatalf("lab.json has no kube-proxy front %s: %v", key, st.KubeProxy)
+		}
+		waitUntil(ctx, t, "the kube-proxy front "+key+" to answer from the pod on "+rn.Name, func() error {
+			for range 6 {
+				got, err := getFrom(ctx, "", front+"/hostname")
+				if err != nil {
+					return err
+				}
+				if got != want {
+					return fmt.Errorf("answered by %s, want %s (on %s)", got, want, rn.Name)
+				}
+			}
+			return nil
+		})
+	}
+
 	// The API server reaches each node's kubelet (kubectl logs) through
 	// the first node's namespace.
 	for _, p := range pods {
@@ -219,6 +253,8 @@ func labMemory(upPID int, layouts []node.Layout) string {
 
 // getFrom GETs u from inside the network namespace at path (the host's:
 // "") and returns the body.
+func ptrTo[T any](v T) *T { return &v }
+
 func getFrom(ctx context.Context, path, u string) (string, error) {
 	tr := &http.Transport{DisableKeepAlives: true}
 	if path != "" {

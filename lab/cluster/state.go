@@ -41,7 +41,8 @@ type State struct {
 	LBTLS    map[string]string `json:"lb_tls,omitempty"`
 	FrontCA  string            `json:"front_ca,omitempty"`
 	// KubeProxy maps each Service with a kube-proxy front (up --kube-proxy,
-	// real node only) to its URL on 127.0.0.1.
+	// real node only) to its URL on 127.0.0.1; NAMESPACE/NAME@NODE for a
+	// front that enters through that Node's kube-proxy.
 	KubeProxy map[string]string `json:"kube_proxy,omitempty"`
 	// LBInstance maps each Service with an instance-mode balancer (up
 	// --lb-instance, real node only) to its URL on 127.0.0.1.

@@ -35,6 +35,11 @@ type lbTarget struct {
 	// to the Service's ClusterIP inside the real node's namespace, instead
 	// of the ALB-like load balancer.
 	kubeProxy bool
+	// node is the Node whose namespace (and kube-proxy) a kube-proxy front
+	// enters through (--kube-proxy NS/NAME@NODE; "" the first node), and
+	// nodeIndex its place among the lab's nodes.
+	node      string
+	nodeIndex int
 	// instance: the ALB-like load balancer in instance mode (--lb-instance):
 	// its targets are the real nodes at the Service's NodePort.
 	instance bool
@@ -43,23 +48,53 @@ type lbTarget struct {
 // tls reports whether the target has the balancer's HTTPS listener too.
 func (t lbTarget) tls() bool { return !t.kubeProxy && !t.instance }
 
+// key names the target in lab.json: NAMESPACE/NAME, and @NODE for a
+// kube-proxy front through a chosen node.
+func (t lbTarget) key() string {
+	if t.node != "" {
+		return t.service + "@" + t.node
+	}
+	return t.service
+}
+
 // addTargets parses the values of flag (NAMESPACE/NAME[=PORT], each
 // Service once), marks each with kind and adds it to the targets.
 func (o *upOptions) addTargets(flag string, values []string, kind func(*lbTarget)) error {
 	seen := map[string]bool{}
 	for _, s := range values {
-		t, err := parseLB(s)
+		spec, nodeName, through := strings.Cut(s, "@")
+		t, err := parseLB(spec)
 		if err != nil {
 			return fmt.Errorf("%s %w", flag, err)
 		}
-		if seen[t.service] {
-			return fmt.Errorf("%s %s given twice", flag, t.service)
-		}
-		seen[t.service] = true
 		kind(&t)
+		if through {
+			if !t.kubeProxy {
+				return fmt.Errorf("%s %q: only a kube-proxy front enters through a chosen node (@NODE)", flag, s)
+			}
+			if t.nodeIndex = o.nodeIndex(nodeName); t.nodeIndex < 0 {
+				return fmt.Errorf("%s %q: no Node %s in a lab of %d (%s, %s-2, ...)", flag, s, nodeName, max(o.nodes, 1), o.nodeName, o.nodeName)
+			}
+			t.node = nodeName
+		}
+		if seen[t.key()] {
+			return fmt.Errorf("%s %s given twice", flag, t.key())
+		}
+		seen[t.key()] = true
 		o.targets = append(o.targets, t)
 	}
 	return nil
+}
+
+// nodeIndex is the place of the Node named name among the lab's nodes
+// (NAME, NAME-2, ...), or -1.
+func (o *upOptions) nodeIndex(name string) int {
+	for i := range max(o.nodes, 1) {
+		if name == o.nodeName+nodeSuffix(i) {
+			return i
+		}
+	}
+	return -1
 }
 
 func parseLB(s string) (lbTarget, error) {
@@ -181,7 +216,7 @@ lab.json names it as traefik_access_log.`
 func newUpCommand() *cobra.Command {
 	o := &upOptions{}
 	cmd := &cobra.Command{
-		Use:   "up --dir DIR [--node process|real [--proxy-mode iptables|nftables]] [--apiserver-port N] [--lb NAMESPACE/NAME[=PORT]]... [--kube-proxy NAMESPACE/NAME[=PORT]]... [--ingress] [--gateway]",
+		Use:   "up --dir DIR [--node process|real [--proxy-mode iptables|nftables]] [--apiserver-port N] [--lb NAMESPACE/NAME[=PORT]]... [--kube-proxy NAMESPACE/NAME[=PORT][@NODE]]... [--ingress] [--gateway]",
 		Short: "Start the lab cluster and stay in the foreground until SIGINT/SIGTERM",
 		Long:  upLong,
 		Args:  cobra.NoArgs,
@@ -213,7 +248,7 @@ func newUpCommand() *cobra.Command {
 	f.StringArrayVar(&o.kubeletArgs, "kubelet-arg", nil, "extra argument for the kubelet command; repeatable")
 	f.DurationVar(&o.statusRelist, "status-relist", kubelet.DefaultStatusRelist, "process kubelet: container starts and exits show in the pod status at the pod's next relist, this often, as a real kubelet's PLEG (readiness at once); 0 reports every change at once")
 	f.StringArrayVar(&o.lbArgs, "lb-arg", nil, "extra argument for the lb command; repeatable")
-	f.StringArrayVar(&o.kubeProxies, "kube-proxy", nil, "with --node real: forward 127.0.0.1:PORT to Service NAMESPACE/NAME's ClusterIP inside the node's namespace, so that traffic takes kube-proxy's rules (PORT omitted: a free port); repeatable")
+	f.StringArrayVar(&o.kubeProxies, "kube-proxy", nil, "with --node real: forward 127.0.0.1:PORT to Service NAMESPACE/NAME's ClusterIP inside the node's namespace, so that traffic takes kube-proxy's rules (PORT omitted: a free port); NAMESPACE/NAME[=PORT]@NODE enters through that Node's namespace and kube-proxy instead of the first's; repeatable")
 	f.StringArrayVar(&o.lbInstances, "lb-instance", nil, "with --node real: balance Service NAMESPACE/NAME (type NodePort) on 127.0.0.1:PORT like an ALB in instance mode: the targets are the nodes at the Service's NodePort, health-checked, and kube-proxy on each node picks the pod (PORT omitted: a free port); repeatable")
 	f.BoolVar(&o.ingress, "ingress", false, "with --node real: run Traefik v3.5.0 (make lab-traefik) in the node's namespace, configured by Ingress objects, and forward a free 127.0.0.1 port to its entrypoint (lab.json ingress_url)")
 	f.BoolVar(&o.gateway, "gateway", false, "with --node real: install the Gateway API's standard CRDs and run Traefik v3.5.0 (make lab-traefik) in the node's namespace with its Gateway provider, and forward a free 127.0.0.1 port to its Gateway entrypoint (lab.json gateway_url)")
@@ -273,11 +308,7 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 		if !ok || err != nil || dur <= 0 {
 			return fmt.Errorf("--kube-proxy-min-sync %q: want NODE=DURATION, a duration above 0 (e.g. %s=2s)", a, o.nodeName)
 		}
-		known := false
-		for i := range max(o.nodes, 1) {
-			known = known || name == o.nodeName+nodeSuffix(i)
-		}
-		if !known {
+		if o.nodeIndex(name) < 0 {
 			return fmt.Errorf("--kube-proxy-min-sync %q: no Node %s in a lab of %d (%s, %s-2, ...)", a, name, max(o.nodes, 1), o.nodeName, o.nodeName)
 		}
 		o.proxyMinSync[name] = dur
@@ -482,7 +513,11 @@ func (o *upOptions) run(ctx context.Context) error {
 	fmt.Fprintf(o.out, "kubeconfig: %s\n", kubeconfig)
 	for _, t := range o.targets {
 		if t.kubeProxy {
-			fmt.Fprintf(o.out, "kube-proxy front: %s (%s, through its ClusterIP)\n", state.KubeProxy[t.service], t.service)
+			through := "its ClusterIP"
+			if t.node != "" {
+				through += " from node " + t.node
+			}
+			fmt.Fprintf(o.out, "kube-proxy front: %s (%s, through %s)\n", state.KubeProxy[t.key()], t.service, through)
 			continue
 		}
 		if t.instance {

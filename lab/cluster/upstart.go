@@ -11,6 +11,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/rollcheck/rollcheck/lab/node"
 )
 
 // startAll starts the components in dependency order and waits until the lab
@@ -160,7 +162,7 @@ func (o *upOptions) newState(kubeconfig, etcdAddr string, pt ports, nd nodeRunne
 			if state.KubeProxy == nil {
 				state.KubeProxy = map[string]string{}
 			}
-			state.KubeProxy[t.service] = u
+			state.KubeProxy[t.key()] = u
 			continue
 		}
 		if t.instance {
@@ -198,7 +200,11 @@ func (o *upOptions) lbCommandArgs(kubeconfig string, nd nodeRunner) []string {
 		case t.instance:
 			flag = "--instance-service"
 		}
-		args = append(args, flag, fmt.Sprintf("%s=127.0.0.1:%d", t.service, t.port))
+		value := fmt.Sprintf("%s=127.0.0.1:%d", t.service, t.port)
+		if t.node != "" {
+			value += "@" + node.NodeLayout(o.dir, t.nodeIndex).NetnsPath()
+		}
+		args = append(args, flag, value)
 	}
 	tlsFront := false
 	for _, t := range o.targets {

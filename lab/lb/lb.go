@@ -80,6 +80,9 @@ type listener struct {
 	svc      ServiceRef
 	portName string
 	addr     string
+	// netns is the namespace a kube-proxy front dials from, when not
+	// --netns: another node's, to enter the cluster through its kube-proxy.
+	netns string
 }
 
 // NewCommand returns the `rollcheck-lab lb` command.
@@ -134,7 +137,9 @@ fails open). The lags above apply to nodes joining and leaving.
 --cluster-ip-service (needs --netns): the kube-proxy front. Forwards each TCP
 connection to the Service's ClusterIP and port (its first TCP port, or the
 port named PORTNAME), dialed from inside the namespace, so that kube-proxy's
-rules there pick the pod. It has no health logic and no timeouts of its own
+rules there pick the pod; with @NETNS, from inside that namespace instead
+(another node's), so that the connection enters the cluster through that
+node's kube-proxy. It has no health logic and no timeouts of its own
 beyond --cluster-ip-dial-timeout; a dial that fails resets the client's
 connection. Half-closes are passed on.
 
@@ -170,7 +175,7 @@ All listeners are on the host's 127.0.0.1.`,
 	f.StringArrayVar(&o.InstanceFlags, "instance-service", nil, "NS/NAME=127.0.0.1:PORT: balance Service NS/NAME on this listener like an ALB in instance mode: the targets are the Nodes at the Service's NodePort, health-checked, dialed inside --netns (repeatable)")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (chain) of the --tls-service listeners")
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
-	f.StringArrayVar(&o.ClusterIPFlags, "cluster-ip-service", nil, "NS/NAME[:PORTNAME]=127.0.0.1:PORT: forward TCP on this listener to the Service's ClusterIP inside --netns, through kube-proxy (repeatable)")
+	f.StringArrayVar(&o.ClusterIPFlags, "cluster-ip-service", nil, "NS/NAME[:PORTNAME]=127.0.0.1:PORT[@NETNS]: forward TCP on this listener to the Service's ClusterIP inside --netns (or the namespace at path NETNS: another node's), through that node's kube-proxy (repeatable)")
 	f.StringArrayVar(&o.TCPForwards, "tcp-forward", nil, "127.0.0.1:PORT=IP:PORT: forward TCP on this listener to IP:PORT inside --netns (repeatable)")
 	f.StringVar(&o.Netns, "netns", "", "network namespace of a real node (e.g. /run/netns/NAME): targets are pod IPs, dialed from inside it")
 	f.BoolVar(&o.NamePods, "name-pods", false, "set X-Lab-Target: <pod> on proxied responses and on the balancer's own 502/504 (debugging; no real load balancer names the pod)")
@@ -210,9 +215,13 @@ func (o *Options) Complete(cmd *cobra.Command) error {
 		o.tlsFronts = append(o.tlsFronts, l)
 	}
 	for _, s := range o.ClusterIPFlags {
-		l, err := parseFront("--cluster-ip-service", s)
+		front, netnsPath, _ := strings.Cut(s, "@")
+		l, err := parseFront("--cluster-ip-service", front)
 		if err != nil {
 			return err
+		}
+		if l.netns = netnsPath; strings.Contains(s, "@") && !strings.HasPrefix(netnsPath, "/") {
+			return fmt.Errorf("--cluster-ip-service %q: after @ comes the path of a network namespace (/run/netns/NAME)", s)
 		}
 		o.clusterIPs = append(o.clusterIPs, l)
 	}
@@ -432,7 +441,11 @@ func (o *Options) serve(ctx context.Context, client kubernetes.Interface) error 
 	var balancers []*Balancer
 	var servers []*http.Server
 	for i, l := range o.clusterIPs {
-		fw := NewForwarder(client, l.svc, l.portName, o.Netns, o.DialTimeout, o.stderr)
+		from := o.Netns
+		if l.netns != "" {
+			from = l.netns
+		}
+		fw := NewForwarder(client, l.svc, l.portName, from, o.DialTimeout, o.stderr)
 		ln := lns[len(o.services)+i]
 		g.Go(func() error { return fw.Serve(ctx, ln) })
 	}

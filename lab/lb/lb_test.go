@@ -204,6 +204,22 @@ func TestCommandFlags(t *testing.T) {
 			wantErr: "must be 127.0.0.1:PORT",
 		},
 		{
+			name: "a kube-proxy front through another node's namespace parses",
+			args: []string{"--netns", "/run/netns/lab", "--cluster-ip-service", "shop/web=127.0.0.1:8082@/run/netns/lab-2"},
+			check: func(o *Options) error {
+				want := listener{svc: ServiceRef{"shop", "web"}, addr: "127.0.0.1:8082", netns: "/run/netns/lab-2"}
+				if len(o.clusterIPs) != 1 || o.clusterIPs[0] != want {
+					return fmt.Errorf("kube-proxy fronts %+v, want %+v", o.clusterIPs, want)
+				}
+				return nil
+			},
+		},
+		{
+			name:    "a kube-proxy front through a relative namespace is refused",
+			args:    []string{"--netns", "/run/netns/lab", "--cluster-ip-service", "shop/web=127.0.0.1:8082@lab-2"},
+			wantErr: "the path of a network namespace",
+		},
+		{
 			name:    "one address for two fronts is refused",
 			args:    []string{"--netns", "/run/netns/x", "--service", "default/web=127.0.0.1:8081", "--cluster-ip-service", "default/web=127.0.0.1:8081"},
 			wantErr: "127.0.0.1:8081 is given twice",

@@ -11,7 +11,7 @@ BIN := $(CURDIR)/bin
 # The end-to-end tests and the demo need the lab binaries.
 LAB_BINS := $(BIN)/rollcheck-lab $(BIN)/agnhost $(BIN)/kubectl
 
-.PHONY: all build image lab lab-node lab-traefik test check unit-test lab-test lab-node-test e2e e2e-bin e2e-real e2e-all lint demo demo-strategies bench clean
+.PHONY: all build image lab lab-node lab-traefik test check unit-test lab-test lab-node-test e2e e2e-bin e2e-real e2e-all lint demo demo-strategies demo-modes bench clean
 
 all: build lab
 
@@ -100,7 +100,7 @@ E2E_RUN := $(E2E_ENV) $(BIN)/e2e-runner -bin $(BIN)/e2e.test -alone '$(E2E_ALONE
 # (upstream kubelet, containerd, kube-proxy). Needs root and Debian's
 # containerd, runc and CNI plugins (.ci/run installs them); skipped with a
 # message otherwise.
-REAL_NODE_TESTS := ^(TestSeedPair|TestRecreateThroughKubeProxyIsNoReadyEndpoints|TestKubeProxyFrontFromAttackers|TestDiagnosisNoHeader[0-9]|TestToBePassesThroughKubeProxy|TestIngressFront|TestGatewayFront|TestRecreateAndSlowStartThroughTraefik|TestWeightedCanaryThroughTheGatewayFront|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart|TestNightlyCronJob|TestAttackerPodStreamsItsResults)$$
+REAL_NODE_TESTS := ^(TestSeedPair|TestRecreateThroughKubeProxyIsNoReadyEndpoints|TestKubeProxyFrontFromAttackers|TestDiagnosisNoHeader[0-9]|TestToBePassesThroughKubeProxy|TestIngressFront|TestGatewayFront|TestRecreateAndSlowStartThroughTraefik|TestWeightedCanaryThroughTheGatewayFront|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart|TestNightlyCronJob|TestAttackerPodStreamsItsResults|TestInstanceModeFront)$$
 REAL_NODE_OK := [ "$$(id -u)" = 0 ] && command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ]
 REAL_NODE_SKIP := echo "e2e: the real node is skipped: it needs root, containerd, runc and the CNI plugins (see README)"
 
@@ -143,6 +143,11 @@ demo: build lab-node
 # Every strategy example of scenarios/ on one lab, each report as printed.
 demo-strategies: build lab
 	bash hack/strategies.sh
+
+# The seed's as-is and to-be through the ALB-like balancer in IP mode and in
+# instance mode, on 3 real nodes: see hack/modes.sh.
+demo-modes: build lab lab-node
+	bash hack/modes.sh
 
 # Each fuzz target for a short bounded time; the seed corpus is committed
 # in testdata/fuzz/<Name>/ and runs in every `go test` as plain tests.

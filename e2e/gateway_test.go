@@ -27,7 +27,7 @@ func TestGatewayFront(t *testing.T) {
 	needRealNode(t)
 	resetDemo(t)
 	configureTraefik(t, "gateway.yaml")
-	waitTraefikServes(t, "the Gateway API front", lab.gatewayURL, gatewayHost, 60*time.Second)
+	waitFrontServes(t, "the Gateway API front", lab.gatewayURL, gatewayHost, 60*time.Second)
 	through := []string{"--target", lab.gatewayURL + "/", "-H", "Host: " + gatewayHost, "--baseline", "3s", "--settle", "3s"}
 
 	r := rollcheck(t, append([]string{"-f", "../scenarios/to-be.scenario.yaml"}, through...)...)
@@ -43,7 +43,7 @@ func TestGatewayFront(t *testing.T) {
 	t.Logf("to-be through the Gateway API front: %v requests, %v failed; front %+v", r.report.Load.Requests, r.report.Load.Failures, r.report.Front)
 
 	diagFreshDemo(t, manifest(t, "as-is.yaml"))
-	waitTraefikServes(t, "the Gateway API front", lab.gatewayURL, gatewayHost, 60*time.Second)
+	waitFrontServes(t, "the Gateway API front", lab.gatewayURL, gatewayHost, 60*time.Second)
 	ips := watchPodIPs(t)
 	from := time.Now()
 	r = rollcheck(t, append([]string{"-f", "../scenarios/as-is.scenario.yaml", "--front", "gateway"}, through...)...)
@@ -266,8 +266,8 @@ func TestRecreateAndSlowStartThroughTraefik(t *testing.T) {
 	}
 	run := func(t *testing.T, front string, spec diagDeployment) result {
 		diagFreshDemo(t, diagService("2s")+"---\n"+spec.manifest())
-		waitTraefikServes(t, "the Gateway API front", lab.gatewayURL, gatewayHost, 60*time.Second)
-		waitTraefikServes(t, "the ingress front", lab.ingressURL, ingressHost, 60*time.Second)
+		waitFrontServes(t, "the Gateway API front", lab.gatewayURL, gatewayHost, 60*time.Second)
+		waitFrontServes(t, "the ingress front", lab.ingressURL, ingressHost, 60*time.Second)
 		r := rollcheck(t, append([]string{"deployment/demo", "--restart", "--rate", "100/s", "--timeout", "5s", "--baseline", "3s", "--settle", "3s",
 			"--max-failures", "0", "--pod-header", diagPodHeaders}, fronts[front]...)...)
 		if f := r.report.Front; f == nil || f.Name != front || !f.Inferred {

@@ -31,7 +31,7 @@ func TestIngressFront(t *testing.T) {
 	needRealNode(t)
 	resetDemo(t)
 	configureTraefik(t, "ingress.yaml")
-	waitTraefikServes(t, "the ingress front", lab.ingressURL, ingressHost, 60*time.Second)
+	waitFrontServes(t, "the ingress front", lab.ingressURL, ingressHost, 60*time.Second)
 	host := []string{"-H", "Host: " + ingressHost}
 
 	r := toBePassesThrough(t, "ingress front", lab.ingressURL, host...)
@@ -40,7 +40,7 @@ func TestIngressFront(t *testing.T) {
 	}
 
 	diagFreshDemo(t, manifest(t, "as-is.yaml"))
-	waitTraefikServes(t, "the ingress front", lab.ingressURL, ingressHost, 60*time.Second)
+	waitFrontServes(t, "the ingress front", lab.ingressURL, ingressHost, 60*time.Second)
 	ips := watchPodIPs(t)
 	from := time.Now()
 	r = rollcheck(t, append([]string{"-f", "../scenarios/as-is.scenario.yaml", "--target", lab.ingressURL + "/", "--baseline", "3s", "--settle", "3s"}, host...)...)
@@ -66,11 +66,12 @@ func configureTraefik(t *testing.T, file string) {
 	})
 }
 
-// waitTraefikServes waits until one of Traefik's fronts (url, with the
-// Host header host when not "") answers 200 from a current demo pod (named
-// by the app's X-Pod-Name) 20 times in a row: Traefik has read the Ingress
-// or the Gateway API objects and the Service's endpoints.
-func waitTraefikServes(t *testing.T, front, url, host string, timeout time.Duration) {
+// waitFrontServes waits until a front (url, with the Host header host
+// when not "") answers 200 from a current demo pod (named by the app's
+// X-Pod-Name) 20 times in a row: Traefik has read the Ingress or the
+// Gateway API objects and the Service's endpoints, or the balancer in
+// instance mode has found its node targets healthy.
+func waitFrontServes(t *testing.T, front, url, host string, timeout time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -79,7 +80,7 @@ func waitTraefikServes(t *testing.T, front, url, host string, timeout time.Durat
 	last := "no answer yet"
 	for streak < 20 {
 		if ctx.Err() != nil {
-			t.Fatalf("%s %s did not serve the demo pods within %s (last: %s; Traefik's log is DIR/logs/traefik.log)", front, url, timeout, last)
+			t.Fatalf("%s %s did not serve the demo pods within %s (last: %s; the lab's logs are in DIR/logs)", front, url, timeout, last)
 		}
 		current := map[string]bool{}
 		pods, err := lab.client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: labels.Set{"app": "demo"}.String()})

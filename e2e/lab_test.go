@@ -59,6 +59,10 @@ var lab struct {
 	// traefikAccessLog its access log, for both fronts.
 	gatewayURL       string
 	traefikAccessLog string
+	// lbInstanceURL is the ALB-like balancer in instance mode (real node
+	// only) for Service default/demo-nodes (instanceService), which the
+	// tests that use it create: its targets are the nodes' NodePorts.
+	lbInstanceURL string
 }
 
 func TestMain(m *testing.M) {
@@ -146,7 +150,7 @@ func startLab() (stop func(), err error) {
 		// in-cluster run INCONCLUSIVE for want of rate, a routing lag
 		// measured 0.9 s long on a process lab beside it). The drain test
 		// runs on the process labs; on 3 real nodes, alone.
-		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress", "--gateway")
+		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress", "--gateway", "--lb-instance", instanceService)
 	default:
 		return nil, fmt.Errorf("ROLLCHECK_E2E_NODE=%q: want process or real", lab.node)
 	}
@@ -199,6 +203,7 @@ func attachLab(dir string) error {
 		GatewayURL string            `json:"gateway_url"`
 		AccessLog  string            `json:"traefik_access_log"`
 		Nodes      []string          `json:"nodes"`
+		LBInstance map[string]string `json:"lb_instance"`
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "lab.json"))
 	if err != nil {
@@ -212,11 +217,15 @@ func attachLab(dir string) error {
 	lab.ingressURL = info.IngressURL
 	lab.nodes = info.Nodes
 	lab.gatewayURL, lab.traefikAccessLog = info.GatewayURL, info.AccessLog
+	lab.lbInstanceURL = info.LBInstance[instanceService]
 	if lab.node == "real" && !strings.HasPrefix(lab.kubeProxyURL, "http://127.0.0.1:") {
 		return fmt.Errorf("lab kube-proxy front %q is not on 127.0.0.1", lab.kubeProxyURL)
 	}
 	if lab.node == "real" && !strings.HasPrefix(lab.ingressURL, "http://127.0.0.1:") {
 		return fmt.Errorf("lab ingress front %q is not on 127.0.0.1", lab.ingressURL)
+	}
+	if lab.node == "real" && !strings.HasPrefix(lab.lbInstanceURL, "http://127.0.0.1:") {
+		return fmt.Errorf("lab balancer in instance mode %q is not on 127.0.0.1", lab.lbInstanceURL)
 	}
 	if lab.node == "real" && !strings.HasPrefix(lab.gatewayURL, "http://127.0.0.1:") {
 		return fmt.Errorf("lab Gateway API front %q is not on 127.0.0.1", lab.gatewayURL)

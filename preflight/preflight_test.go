@@ -122,6 +122,14 @@ func withALB(mode string) func(*Input) {
 	}
 }
 
+// withSidecar adds c beside the app as a regular container.
+func withSidecar(c corev1.Container) func(*Input) {
+	return func(in *Input) {
+		spec := &in.Deployment.Spec.Template.Spec
+		spec.Containers = append(spec.Containers, c)
+	}
+}
+
 // withNLBInstance puts an NLB in instance mode in front of the Service.
 func withNLBInstance(in *Input) {
 	in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
@@ -271,6 +279,8 @@ func TestEachRuleFiresOnAManifestThatBreaksIt(t *testing.T) {
 		{"an NLB in instance mode with a TCP health check of a Local Service is an error", all(withNLBInstance, local(corev1.ServiceTypeLoadBalancer, 31234), func(in *Input) {
 			in.Services[0].Annotations[nlbHealthCheckProtocol] = "TCP"
 		}), Options{}, RuleLocalNoNodeHealthCheck, Error},
+		{"an Envoy sidecar as a regular container is an error behind a Service", withSidecar(corev1.Container{Name: "proxy", Image: "envoyproxy/envoy:v1.31.0"}), Options{}, RuleProxySidecarNotNative, Error},
+		{"a regular nginx in front of the app, known by its image, is a warning with no Service", all(withSidecar(corev1.Container{Name: "web", Image: "docker.io/nginxinc/nginx-unprivileged:1.27@sha256:0123"}), func(in *Input) { in.Services = nil }), Options{}, RuleProxySidecarNotNative, Warning},
 		{"a DaemonSet with the default maxSurge 0 is a warning", asDaemonSet(nil), Options{}, RuleDaemonSetNoSurge, Warning},
 		{"an OrderedReady StatefulSet without a readiness probe is an error", all(func(in *Input) { container(in).ReadinessProbe = nil }, asStatefulSet), Options{}, RuleOrderedReadyNoReadiness, Error},
 	}
@@ -357,6 +367,16 @@ func TestRulesStayQuietOnRecommendedConfigurations(t *testing.T) {
 			in := good()
 			all(withALB("ip"), local(corev1.ServiceTypeNodePort, 0))(&in)
 			in.Namespace.Labels = map[string]string{readinessGateInject: "enabled"}
+			return in
+		}, nil},
+		{"a proxy as a native sidecar: an init container with restartPolicy Always", func(*testing.T) Input {
+			in := good()
+			in.Deployment.Spec.Template.Spec.InitContainers = []corev1.Container{{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.24.0", RestartPolicy: ptr(corev1.ContainerRestartPolicyAlways)}}
+			return in
+		}, nil},
+		{"a regular proxy sidecar with a preStop of its own", func(*testing.T) Input {
+			in := good()
+			withSidecar(corev1.Container{Name: "linkerd-proxy", Image: "cr.l5d.io/linkerd/proxy:stable-2.14.10", Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 10}}}})(&in)
 			return in
 		}, nil},
 		{"a Classic ELB with draining longer than the grace period", func(*testing.T) Input {
@@ -535,5 +555,29 @@ func TestPDBSelectsNoPodOnlyWhereMeant(t *testing.T) {
 	in.PDBs[0].Generation, in.PDBs[0].Status.ObservedGeneration, in.PDBs[0].Status.ExpectedPods = 2, 2, 0
 	if fs := stray(in); len(fs) != 1 {
 		t.Errorf("a budget the controller counted no pod for: %+v, want it told", fs)
+	}
+}
+
+// A proxy is a sidecar only beside another container: nginx alone, even
+// with no preStop, is the app (no-prestop speaks for it), and a container
+// that only has a proxy's name as part of its own is not one.
+func TestProxySidecarOnlyBesideTheApp(t *testing.T) {
+	for name, in := range map[string]Input{
+		"nginx alone": func() Input {
+			in := good()
+			container(&in).Image, container(&in).Lifecycle = "nginx:1.27", nil
+			return in
+		}(),
+		"an app whose name starts with a proxy's": func() Input {
+			in := good()
+			withSidecar(corev1.Container{Name: "envoyish", Image: "example.com/shop/nginxlike:1"})(&in)
+			return in
+		}(),
+	} {
+		for _, f := range Check(in, Options{}) {
+			if f.Rule == RuleProxySidecarNotNative {
+				t.Errorf("%s: %s on %s", name, f.Rule, f.Path)
+			}
+		}
 	}
 }

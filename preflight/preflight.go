@@ -200,6 +200,8 @@ type target struct {
 	pdbs      []policyv1.PodDisruptionBudget
 	pdbsKnown bool
 	podLabels labels.Set
+	// podAnnotations are the pod template's annotations.
+	podAnnotations map[string]string
 	// strayPDBs are the namespace's budgets that select no pod and look
 	// meant for this workload (strayBudgets).
 	strayPDBs []strayPDB
@@ -229,6 +231,7 @@ func newTarget(in Input, opts Options) *target {
 	}
 	podLabels := labels.Set(tmpl.Labels)
 	t.podLabels = podLabels
+	t.podAnnotations = tmpl.Annotations
 	names := map[string]bool{}
 	for _, s := range in.Services {
 		if !sameNamespace(s.Namespace, t.namespace) || len(s.Spec.Selector) == 0 {

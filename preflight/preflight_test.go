@@ -130,6 +130,18 @@ func withSidecar(c corev1.Container) func(*Input) {
 	}
 }
 
+// istioNamespace labels the Namespace so that Istio injects its proxy.
+func istioNamespace(key, value string) func(*Input) {
+	return func(in *Input) { in.Namespace.Labels = map[string]string{key: value} }
+}
+
+// withIstioConfig sets the pod template's proxy.istio.io/config.
+func withIstioConfig(cfg string) func(*Input) {
+	return func(in *Input) {
+		in.Deployment.Spec.Template.Annotations = map[string]string{istioProxyConfig: cfg}
+	}
+}
+
 // withNLBInstance puts an NLB in instance mode in front of the Service.
 func withNLBInstance(in *Input) {
 	in.Services[0].Spec.Type = corev1.ServiceTypeLoadBalancer
@@ -281,6 +293,11 @@ func TestEachRuleFiresOnAManifestThatBreaksIt(t *testing.T) {
 		}), Options{}, RuleLocalNoNodeHealthCheck, Error},
 		{"an Envoy sidecar as a regular container is an error behind a Service", withSidecar(corev1.Container{Name: "proxy", Image: "envoyproxy/envoy:v1.31.0"}), Options{}, RuleProxySidecarNotNative, Error},
 		{"a regular nginx in front of the app, known by its image, is a warning with no Service", all(withSidecar(corev1.Container{Name: "web", Image: "docker.io/nginxinc/nginx-unprivileged:1.27@sha256:0123"}), func(in *Input) { in.Services = nil }), Options{}, RuleProxySidecarNotNative, Warning},
+		{"Istio's default 5 s drain under the app's preStop 5 s + shutdown 5 s is an error", istioNamespace("istio-injection", "enabled"), Options{}, RuleIstioDrainShorterThanApp, Error},
+		{"a drain set no shorter than the grace period kills the proxy mid-drain", all(withIstioConfig("terminationDrainDuration: 40s\nholdApplicationUntilProxyStarts: true\n"), func(in *Input) {
+			in.Deployment.Spec.Template.Labels[istioInjectLabel] = "true"
+		}), Options{}, RuleGraceBelowSidecarDrain, Error},
+		{"an Istio revision label injects, and the pod does not hold the app", istioNamespace(istioRevisionLabel, "canary"), Options{}, RuleIstioNoHoldApplication, Warning},
 		{"a DaemonSet with the default maxSurge 0 is a warning", asDaemonSet(nil), Options{}, RuleDaemonSetNoSurge, Warning},
 		{"an OrderedReady StatefulSet without a readiness probe is an error", all(func(in *Input) { container(in).ReadinessProbe = nil }, asStatefulSet), Options{}, RuleOrderedReadyNoReadiness, Error},
 	}
@@ -377,6 +394,17 @@ func TestRulesStayQuietOnRecommendedConfigurations(t *testing.T) {
 		{"a regular proxy sidecar with a preStop of its own", func(*testing.T) Input {
 			in := good()
 			withSidecar(corev1.Container{Name: "linkerd-proxy", Image: "cr.l5d.io/linkerd/proxy:stable-2.14.10", Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 10}}}})(&in)
+			return in
+		}, nil},
+		{"Istio with a drain that covers the app, below the grace period, holding the app until the proxy starts", func(*testing.T) Input {
+			in := good()
+			all(istioNamespace("istio-injection", "enabled"), withIstioConfig("terminationDrainDuration: 15s\nholdApplicationUntilProxyStarts: true\n"))(&in)
+			return in
+		}, nil},
+		{"a pod that opts out of its namespace's injection", func(*testing.T) Input {
+			in := good()
+			istioNamespace("istio-injection", "enabled")(&in)
+			in.Deployment.Spec.Template.Labels[istioInjectLabel] = "false"
 			return in
 		}, nil},
 		{"a Classic ELB with draining longer than the grace period", func(*testing.T) Input {

@@ -55,6 +55,9 @@ var rules = []Rule{
 	{RuleNoPDB, Warning, "two or more replicas behind a Service and no PodDisruptionBudget: a node drain evicts them at once", checkNoPDB},
 	{RulePDBBlocksEvicts, Error, "a PodDisruptionBudget that allows no disruption (maxUnavailable 0, minAvailable = replicas) blocks every drain", checkPDBBlocksEvictions},
 	{RuleProxySidecarNotNative, Error, "a known proxy (istio-proxy, Envoy, linkerd-proxy, cloud-sql-proxy, nginx, HAProxy, Traefik) beside the app as a regular container with no preStop, not a native sidecar", checkProxySidecar},
+	{RuleIstioDrainShorterThanApp, Error, "Istio's proxy drains for less time than the app's preStop and shutdown take (terminationDrainDuration, 5 s by default)", checkIstioDrainShorterThanApp},
+	{RuleGraceBelowSidecarDrain, Error, "terminationGracePeriodSeconds no longer than Istio's terminationDrainDuration: the proxy is killed mid-drain", checkGraceBelowSidecarDrain},
+	{RuleIstioNoHoldApplication, Warning, "Istio injects its proxy and the pod does not set holdApplicationUntilProxyStarts", checkIstioHold},
 	{RuleLocalNoNodeHealthCheck, Error, "an AWS load balancer in instance mode before an externalTrafficPolicy Local Service, not health-checking its healthCheckNodePort over HTTP", checkLocalWithoutNodeHealthCheck},
 	{RulePDBSelectsNone, Warning, "a PodDisruptionBudget whose selector matches no pod (in the files, or by its status in the cluster) protects nothing", checkPDBSelectsNone},
 }

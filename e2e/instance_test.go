@@ -10,28 +10,9 @@ import (
 )
 
 // instanceService is the Service the real lab's balancer in instance mode
-// fronts (up --lb-instance): the tests that use it create it.
+// fronts (up --lb-instance): the tests that use it create it from
+// scenarios/demo-nodes.yaml.
 const instanceService = "default/demo-nodes"
-
-// instanceServiceManifest selects the demo pods on every node's NodePort,
-// and says what an ALB Service says of its target group: target type
-// instance, the lab's balancer (its deregistration lag, for node targets).
-const instanceServiceManifest = `apiVersion: v1
-kind: Service
-metadata:
-  name: demo-nodes
-  namespace: default
-  annotations:
-    alb.ingress.kubernetes.io/target-type: instance
-    lab.rollcheck.dev/lb-deregister-lag: "2s"
-spec:
-  type: NodePort
-  selector:
-    app: demo
-  ports:
-  - port: 80
-    targetPort: 8080
-`
 
 // TestInstanceModeFront (issue 22): the EKS seed's comparison of the ALB's
 // two target types, on the real node. Through the ALB-like balancer in
@@ -53,7 +34,7 @@ spec:
 func TestInstanceModeFront(t *testing.T) {
 	needRealNode(t)
 	resetDemo(t)
-	kubectlApply(t, instanceServiceManifest)
+	kubectlApply(t, manifest(t, "demo-nodes.yaml"))
 	t.Cleanup(func() {
 		kubectl(t, "delete", "service", "demo-nodes", "--ignore-not-found", "--wait", "--timeout", "30s")
 	})

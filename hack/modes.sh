@@ -43,21 +43,6 @@ IP=$(url lb_url)
 INSTANCE=$(url default/demo-nodes)
 [ -n "$IP" ] && [ -n "$INSTANCE" ] || { echo "no balancer URLs in $DIR/lab.json"; exit 1; }
 
-# The instance-mode Service: the same pods on every node's NodePort, with
-# the target type an ALB Service states (rollcheck infers the front from it).
-NODES_SERVICE='apiVersion: v1
-kind: Service
-metadata:
-  name: demo-nodes
-  namespace: default
-  annotations:
-    alb.ingress.kubernetes.io/target-type: instance
-    lab.rollcheck.dev/lb-deregister-lag: "2s"
-spec:
-  type: NodePort
-  selector: {app: demo}
-  ports: [{port: 80, targetPort: 8080}]'
-
 # fresh NAME: start from no pods, apply scenarios/NAME.yaml and the
 # instance-mode Service, wait for the rollout and for both balancers to
 # serve (its removed targets aged out: the lag is 2 s; the instance mode's
@@ -65,7 +50,7 @@ spec:
 fresh() {
   "$K" delete deployment demo --ignore-not-found --cascade=foreground --wait --timeout 120s >/dev/null
   "$K" apply -f "scenarios/$1.yaml" >/dev/null
-  echo "$NODES_SERVICE" | "$K" apply -f - >/dev/null
+  "$K" apply -f scenarios/demo-nodes.yaml >/dev/null
   "$K" rollout status deployment/demo --timeout 120s >/dev/null
   for u in "$IP" "$INSTANCE"; do
     for _ in $(seq 300); do

@@ -33,6 +33,10 @@ const (
 	// balancer's own 502/504 answers, only with Settings.NamePods: no real
 	// load balancer names the pod, so by default the lab's does not either.
 	TargetHeader = "X-Lab-Target"
+	// NodeHeader names the Node a request entered through, in instance
+	// mode (where the target is a node, not a pod), on the same answers
+	// and only with Settings.NamePods.
+	NodeHeader = "X-Lab-Node"
 )
 
 // Target states, as an ALB target group shows them.

@@ -96,7 +96,10 @@ func TestInstanceModeTargetsTheNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		seen[resp.Header.Get(TargetHeader)] = true
+		if resp.Header.Get(TargetHeader) != "" {
+			t.Errorf("instance mode named a pod: %s: %s", TargetHeader, resp.Header.Get(TargetHeader))
+		}
+		seen[resp.Header.Get(NodeHeader)] = true
 	}
 	if len(seen) != 3 {
 		t.Errorf("requests went through %v, want all three nodes", seen)

@@ -113,7 +113,8 @@ certificate and key of --tls-cert and --tls-key. A Service given to both
 
 Like a real load balancer it does not name the pod on its answers. With
 --name-pods (for debugging) every answer that went to a target carries
-X-Lab-Target: <pod>: proxied responses and the balancer's own 502 and 504.
+X-Lab-Target: <pod>: proxied responses and the balancer's own 502 and 504;
+in instance mode, where a target is a node, X-Lab-Node: <node> instead.
 
 Service annotations, read live, override the lags per Service:
   lab.rollcheck.dev/lb-register-lag     (Go duration)
@@ -178,7 +179,7 @@ All listeners are on the host's 127.0.0.1.`,
 	f.StringArrayVar(&o.ClusterIPFlags, "cluster-ip-service", nil, "NS/NAME[:PORTNAME]=127.0.0.1:PORT[@NETNS]: forward TCP on this listener to the Service's ClusterIP inside --netns (or the namespace at path NETNS: another node's), through that node's kube-proxy (repeatable)")
 	f.StringArrayVar(&o.TCPForwards, "tcp-forward", nil, "127.0.0.1:PORT=IP:PORT: forward TCP on this listener to IP:PORT inside --netns (repeatable)")
 	f.StringVar(&o.Netns, "netns", "", "network namespace of a real node (e.g. /run/netns/NAME): targets are pod IPs, dialed from inside it")
-	f.BoolVar(&o.NamePods, "name-pods", false, "set X-Lab-Target: <pod> on proxied responses and on the balancer's own 502/504 (debugging; no real load balancer names the pod)")
+	f.BoolVar(&o.NamePods, "name-pods", false, "set X-Lab-Target: <pod> (in instance mode X-Lab-Node: <node>) on proxied responses and on the balancer's own 502/504 (debugging; no real load balancer names the pod)")
 	f.DurationVar(&o.RegisterLag, "register-lag", 0, "delay from endpoint ready to first request")
 	f.DurationVar(&o.DeregisterLag, "deregister-lag", 0, "time an endpoint that turned not-ready or vanished keeps getting new requests")
 	f.DurationVar(&o.IdleTimeout, "idle-timeout", o.IdleTimeout, "idle keep-alive timeout, client and target side")

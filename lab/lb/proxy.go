@@ -40,7 +40,7 @@ func newProxy(b *Balancer, transport http.RoundTripper) *httputil.ReverseProxy {
 	if b.set.NamePods {
 		p.ModifyResponse = func(resp *http.Response) error {
 			if t, ok := resp.Request.Context().Value(targetKey{}).(route); ok {
-				resp.Header.Set(TargetHeader, t.pod)
+				resp.Header.Set(b.targetHeader(), t.pod)
 			}
 			return nil
 		}
@@ -87,11 +87,20 @@ func (b *Balancer) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	}
 	if ok {
 		if b.set.NamePods {
-			w.Header().Set(TargetHeader, t.pod)
+			w.Header().Set(b.targetHeader(), t.pod)
 		}
 		b.logf("%d pod=%s backend=%s %s %s: %v", code, t.pod, t.backend, r.Method, r.URL.Path, err)
 	}
 	writeError(w, code)
+}
+
+// targetHeader is the header that names a target: its pod, or in instance
+// mode its node.
+func (b *Balancer) targetHeader() string {
+	if b.set.Instance {
+		return NodeHeader
+	}
+	return TargetHeader
 }
 
 func writeError(w http.ResponseWriter, code int) {

@@ -254,9 +254,12 @@ func KubeProxyConfig(l Layout, c Config) ([]byte, error) {
 		TypeMeta:         metav1.TypeMeta{APIVersion: "kubeproxy.config.k8s.io/v1alpha1", Kind: "KubeProxyConfiguration"},
 		HostnameOverride: c.NodeName,
 		BindAddress:      l.NodeIP(),
-		// Both inside the namespace.
+		// Both inside the namespace. The metrics listen on the node's
+		// address, as EKS's kube-proxy does (0.0.0.0:10249), so that the
+		// API server's node proxy reaches them (rollcheck reads each
+		// node's last sync from them).
 		HealthzBindAddress: net.JoinHostPort(l.NodeIP(), "10256"),
-		MetricsBindAddress: "127.0.0.1:10249",
+		MetricsBindAddress: net.JoinHostPort(l.NodeIP(), "10249"),
 		Mode:               kubeproxyv1alpha1.ProxyMode(c.ProxyMode),
 		IPTables:           kubeproxyv1alpha1.KubeProxyIPTablesConfiguration{MinSyncPeriod: minSync, SyncPeriod: fullSync},
 		NFTables:           kubeproxyv1alpha1.KubeProxyNFTablesConfiguration{MinSyncPeriod: minSync, SyncPeriod: fullSync},
@@ -283,7 +286,9 @@ func KubeProxyConfig(l Layout, c Config) ([]byte, error) {
 
 // KubeProxyArgs are kube-proxy's flags.
 func KubeProxyArgs(l Layout) []string {
-	return []string{"--config=" + l.KubeProxyConfig(), "--v=1"}
+	// --v=2 logs each sync ("Syncing iptables rules", "SyncProxyRules
+	// complete"): the ground truth of a node's lag.
+	return []string{"--config=" + l.KubeProxyConfig(), "--v=2"}
 }
 
 // EgressSelectorConfig renders the API server's egress selector

@@ -19,6 +19,7 @@ type aggregator struct {
 	width       time.Duration
 	maxBuckets  int
 	podHeaders  []string // canonical forms, in order of preference
+	nodeHeader  string   // canonical form; "" none
 	maxFailures int
 
 	buckets []*bucket // nil where no request started; pointers keep growth cheap
@@ -165,7 +166,14 @@ func (g *aggregator) addStream(r *vegeta.Result, reused bool, si int) {
 	if u != r.URL {
 		errText = strings.ReplaceAll(errText, r.URL, u)
 	}
+	var node string
+	if g.nodeHeader != "" {
+		if vs := r.Headers[g.nodeHeader]; len(vs) > 0 {
+			node = vs[0]
+		}
+	}
 	heap.Push(&g.failures, Failure{
+		Node:    g.intern(node),
 		Time:    ts,
 		Latency: r.Latency,
 		Class:   classes[ci],

@@ -117,6 +117,10 @@ func New(cfg Config) (*Attack, error) {
 		}
 	}
 
+	if h := strings.TrimSpace(cfg.NodeHeader); h != "" && !isToken(h) {
+		return nil, fmt.Errorf("attack: node header %q is not a valid header name", h)
+	}
+
 	targets := make([]vegeta.Target, len(cfg.Targets))
 	for i, t := range cfg.Targets {
 		method := t.Method
@@ -219,6 +223,9 @@ func (a *Attack) Start(ctx context.Context) {
 		a.start = time.Now()
 		a.mu.Lock()
 		a.agg = newAggregator(a.start, a.cfg.BucketWidth, a.cfg.MaxDuration, a.cfg.PodHeader, a.cfg.MaxFailures)
+		if h := strings.TrimSpace(a.cfg.NodeHeader); h != "" {
+			a.agg.nodeHeader = http.CanonicalHeaderKey(h)
+		}
 		for _, st := range a.streams {
 			a.agg.streamRates[st.idx] = st.rate.PerSecond()
 		}

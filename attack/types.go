@@ -79,7 +79,12 @@ type Config struct {
 	MaxWorkers  uint64        // bound on concurrent requests; 0 means a default derived from rate and timeout
 	BucketWidth time.Duration // default 100ms
 	PodHeader   string        // response headers naming the serving pod, comma-separated, first present wins (e.g. "X-Pod-Name,X-Lab-Target"); "" disables
-	MaxFailures int           // cap on kept failure records; default 10000; the total is still counted
+	// NodeHeader is the response header that names the node a request
+	// entered the cluster through (a front in instance mode that says so,
+	// as the lab's balancer does with --name-pods: X-Lab-Node); kept on
+	// failures only. "" disables.
+	NodeHeader  string
+	MaxFailures int // cap on kept failure records; default 10000; the total is still counted
 	// MaxDuration is a hard cap on the load against a forgotten Stop; default 2h.
 	MaxDuration time.Duration
 	// ResultsWriter, if set, receives every vegeta result gob-encoded, the
@@ -104,6 +109,9 @@ type Failure struct {
 	Code    uint16        `json:"code"`
 	Error   string        `json:"error,omitempty"`
 	Pod     string        `json:"pod,omitempty"`
+	// Node is the node the request entered through, from
+	// Config.NodeHeader ("" unknown).
+	Node string `json:"entry_node,omitempty"`
 	// Reused: the request went over a connection that had carried an
 	// earlier request (always false in the new stream).
 	Reused bool   `json:"reused_conn"`

@@ -75,6 +75,10 @@ type Config struct {
 	// Front is what carries the load to the pods as the user named it
 	// (--front); "" or front.Auto infers it before the rollout.
 	Front front.Name
+	// KubeProxyLags says whether to read each node's kube-proxy syncs
+	// (kubeproxy.go): KubeProxyAuto when the front goes through
+	// kube-proxy, KubeProxyOn, KubeProxyOff.
+	KubeProxyLags string
 	// Attackers, when set, sends the load from pods in the cluster
 	// (check/attackers.go) instead of from this process.
 	Attackers *Attackers

@@ -52,6 +52,11 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 	if err := p.start(ctx); err != nil {
 		return report.Input{}, err
 	}
+	var proxies *proxyWatch
+	if followsKubeProxy(cfg.KubeProxyLags, fr) {
+		proxies = startProxyWatch(ctx, client, cfg.now)
+		defer proxies.stop()
+	}
 	atkCfg := cfg.Attack
 	atkCfg.NoLocal = cfg.Attackers != nil
 	atk, err := attack.New(atkCfg)
@@ -82,6 +87,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		fleet.stop()
 	}
 	res := atk.Stop()
+	kubeProxies := proxies.stop()
 	if p.finish != nil {
 		p.finish(ctx, &ph, rep)
 	}
@@ -127,6 +133,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		Attackers:     fleet.inputs(),
 		TLS:           targetTLS(cfg.Attack),
 		Front:         fr,
+		KubeProxy:     kubeProxies,
 	}, nil
 }
 

@@ -76,6 +76,9 @@ func NewPlan(ctx context.Context, clients Clients, cfg *Config) (*Plan, error) {
 		p   *Plan
 		err error
 	)
+	if cfg.Attackers != nil && cfg.Attack.NodeHeader != "" {
+		return nil, ConfigError{errors.New("--node-header is read from a local load only: the attacker pods do not carry it yet")}
+	}
 	switch {
 	case cfg.Switch != nil:
 		p, err = switchPlan(ctx, client, cfg)

@@ -42,6 +42,7 @@ const (
 	NewPodNotServing          = diagnosis.NewPodNotServing
 	DrainNoReadyEndpoints     = diagnosis.DrainNoReadyEndpoints
 	KeptConnectionClosed      = diagnosis.KeptConnectionClosed
+	KubeProxyLag              = diagnosis.KubeProxyLag
 	Unattributed              = diagnosis.Unattributed
 )
 

@@ -115,6 +115,9 @@ type Input struct {
 	// Drain is a node drain's node, evictions and blocking budgets (nil
 	// for other runs).
 	Drain *DrainInput
+	// KubeProxy is what the run read of the nodes' kube-proxies (nil: it
+	// did not try).
+	KubeProxy *KubeProxyInput
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -205,6 +208,9 @@ type Report struct {
 	// Drain is the node a drain emptied, the pods it evicted and their
 	// replacements; nil for other runs.
 	Drain *Drain `json:"drain,omitempty"`
+	// KubeProxy is when each node's kube-proxy applied each removal; nil
+	// when the run did not read them.
+	KubeProxy *KubeProxy `json:"kube_proxy,omitempty"`
 
 	// Connections splits the load by connection kind (connections.go).
 	Connections *Connections `json:"connections,omitempty"`
@@ -297,11 +303,12 @@ func Build(in Input) *Report {
 	r.Steps, r.StepSummary = buildSteps(in.Steps, a, in.Thresholds, in.Weights)
 	r.WeightedCanary = weightedCanary(in.Weights)
 	r.Drain = buildDrain(in.Drain, in.Events)
+	r.KubeProxy = buildKubeProxy(in.KubeProxy, in.Events)
 	r.DisruptedSeconds = disrupted(a.Buckets, a.BucketWidth)
 	r.FailuresByPod = failuresByPod(a.FailureList)
 	d := diagnosis.Diagnose(diagnosis.Input{Attack: a, Events: in.Events, Outcome: in.Outcome, Services: in.Services,
 		Spec: in.Spec, Settings: in.Settings, SwitchService: in.SwitchService, Front: frontName(in.Front), Options: in.Diagnosis,
-		Backends: backends(in.Weights, in.Steps), Drain: drainDiagnosis(in.Drain)})
+		Backends: backends(in.Weights, in.Steps), Drain: drainDiagnosis(in.Drain), ProxyLags: proxyLags(r.KubeProxy)})
 	r.Causes, r.Measurements, r.Attribution, r.Attributed = d.Causes, d.Measurements, d.Attribution, d.Attributed
 	nodes := podNodes(in.Events)
 	for i, a := range r.Attributed {

@@ -16,15 +16,16 @@ import (
 // LoadOptions are the load's settings, the same flags for `run` and
 // `attack`.
 type LoadOptions struct {
-	Targets   []string
-	Method    string
-	Headers   []string
-	Body      string
-	Rate      string
-	Timeout   time.Duration
-	KeepAlive bool
-	HTTP2     bool
-	PodHeader string
+	Targets    []string
+	Method     string
+	Headers    []string
+	Body       string
+	Rate       string
+	Timeout    time.Duration
+	KeepAlive  bool
+	HTTP2      bool
+	PodHeader  string
+	NodeHeader string
 	// Connections is --connections (new, reused, both; "": from
 	// KeepAlive); keepAliveSet says --keepalive (or a scenario file's
 	// keepalive) was given, so that the two must agree.
@@ -60,6 +61,7 @@ func (l *LoadOptions) addFlags(fl *pflag.FlagSet) {
 	fl.StringVar(&l.TargetCA, "target-ca", "", "PEM `FILE` (a bundle) of the CAs that sign the https targets' certificates, trusted in place of the system's roots (the targets', not the API server's: that is --certificate-authority)")
 	fl.BoolVar(&l.TargetInsecure, "target-insecure", false, "do not verify the https targets' certificates at all; a warning and the report say so (the targets', not the API server's: that is --insecure-skip-tls-verify)")
 	fl.StringVar(&l.TargetServerName, "target-server-name", "", "`NAME` sent as SNI to the https targets and that their certificates must be valid for, when it is not the URL's host (an ingress host behind an address; the Host header is -H \"Host: NAME\"; the API server's is --tls-server-name)")
+	fl.StringVar(&l.NodeHeader, "node-header", "", "response header that names the node a request entered the cluster through (a front in instance mode that says so; the lab's balancer sends X-Lab-Node with --name-pods), to tie failures to a node's kube-proxy; local load only")
 	fl.StringVar(&l.PodHeader, "pod-header", "", "response header that names the serving pod (e.g. X-Pod-Name), to attribute responses to pods; a comma-separated list tries each in order (e.g. X-Pod-Name,X-Lab-Target: the app's, then the lab load balancer's, which it sends only with --name-pods, as no real load balancer names pods)")
 }
 
@@ -113,6 +115,7 @@ func (l *LoadOptions) attackConfig() (attack.Config, error) {
 		Connections: conns,
 		HTTP2:       l.HTTP2,
 		PodHeader:   l.PodHeader,
+		NodeHeader:  l.NodeHeader,
 	}, nil
 }
 

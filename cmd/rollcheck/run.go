@@ -106,6 +106,8 @@ type RunOptions struct {
 	SkipAccess  bool
 	// Front is --front: what carries the load to the pods, or auto.
 	Front string
+	// KubeProxyLags is --kube-proxy-lags: auto, on or off.
+	KubeProxyLags string
 
 	// ReportOpenMetrics is the file of the run's results as OpenMetrics.
 	ReportOpenMetrics string
@@ -209,6 +211,7 @@ Every request failure is listed with the pod lifecycle events around it.`,
 	fl.StringVar(&o.ReportJUnit, "report-junit", "", "write the checks and causes as a JUnit XML test suite to this file, for CI")
 	fl.StringVar(&o.ReportOpenMetrics, "report-openmetrics", "", "write the results (verdict, requests, failures by class and cause, disrupted time, rollout duration, routing lag) in the OpenMetrics text format to this file, for the node exporter's textfile collector or a Pushgateway")
 	o.Text.add(fl)
+	fl.StringVar(&o.KubeProxyLags, "kube-proxy-lags", check.KubeProxyAuto, "read each node's kube-proxy sync metrics (port 10249, through the API server's node proxy: kube-proxy's metricsBindAddress must not be 127.0.0.1) to measure when each node applied a terminating pod's removal: auto (when the front goes through kube-proxy: kube-proxy, alb-instance), on, off")
 	fl.StringVar(&o.Front, "front", string(front.Auto), "what carries the load to the pods: alb (an ALB in IP mode: the pods are its targets), alb-instance (in instance mode: the nodes' NodePorts, kube-proxy picks the pod), nlb, kube-proxy, ingress, gateway, or auto (inferred before the rollout from the Service's type and annotations, an Ingress or HTTPRoute for it and the ALB's target type, a ClusterIP target); the report says which and why, and the diagnosis reads it")
 	fl.BoolVar(&o.SkipAccess, "skip-access-check", false, "do not check RBAC permissions with SelfSubjectAccessReview first")
 	addAttackerFlags(fl, o)
@@ -366,6 +369,12 @@ func (o *RunOptions) Validate() error {
 	}
 	if cfg.Front, err = front.Parse(o.Front); err != nil {
 		return err
+	}
+	switch o.KubeProxyLags {
+	case check.KubeProxyAuto, check.KubeProxyOn, check.KubeProxyOff:
+		cfg.KubeProxyLags = o.KubeProxyLags
+	default:
+		return fmt.Errorf("--kube-proxy-lags %q: want auto, on or off", o.KubeProxyLags)
 	}
 	if err := o.validateAction(&cfg); err != nil {
 		return err

@@ -14,6 +14,7 @@ type item struct {
 	lat   time.Duration
 	class attack.Class
 	pod   string
+	node  string // the node it entered through ("" unknown)
 	n     int
 	// reused: the request went over a kept-alive connection.
 	reused bool
@@ -24,7 +25,7 @@ type item struct {
 func items(a *attack.Result) []item {
 	out := make([]item, 0, len(a.FailureList))
 	for _, f := range a.FailureList {
-		out = append(out, item{t: f.Time, lat: f.Latency, class: f.Class, pod: f.Pod, n: 1, reused: f.Reused})
+		out = append(out, item{t: f.Time, lat: f.Latency, class: f.Class, pod: f.Pod, node: f.Node, n: 1, reused: f.Reused})
 	}
 	if a.Dropped > 0 && len(a.Buckets) > 0 {
 		recorded := make([]map[attack.Class]int, len(a.Buckets))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/report/internal/format"
 )
 
 // CauseCode is a stable identifier of why requests failed (DESIGN.md
@@ -160,6 +161,9 @@ type causeAcc struct {
 	// empty counts NO_READY_ENDPOINTS's failures a weighted route sent to
 	// a backend Service with no ready endpoint, by that Service.
 	empty map[string]*emptyBackend
+	// nodes counts KUBE_PROXY_LAG's failures by the node they entered
+	// through.
+	nodes map[string]int
 }
 
 // altAcc accumulates one alternative of a cause.
@@ -246,6 +250,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	steps := readyEndpoints(in.Events, in.Services)
 	backs := backendsOf(in)
 	x := newIndex(pods, opt)
+	lags := newProxyLags(in.ProxyLags)
 	t0 := a.Start
 	if t0.IsZero() && len(in.Events) > 0 {
 		t0 = in.Events[0].Time
@@ -347,6 +352,10 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 		default:
 			code = Unattributed
 		}
+		if l, ok := lags.stale(podName(p), it.node, it.t); ok && (code == TerminatingPodStillRouted || code == LBDeregistrationLag) && !keptClosed(it) {
+			code = KubeProxyLag
+			basis = append(basis, fmt.Sprintf("entered through node %s, whose kube-proxy applied the pod's removal %s after it (its sync metrics)", l.Node, format.Sec(l.Applied.Sub(l.Changed))))
+		}
 		if code == Unattributed {
 			conf = ConfidenceLow
 			switch {
@@ -370,6 +379,12 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 		}
 		c := acc(code)
 		c.note(it.n, conf, basis...)
+		if code == KubeProxyLag {
+			if c.nodes == nil {
+				c.nodes = map[string]int{}
+			}
+			c.nodes[it.node] += it.n
+		}
 		if empty != nil {
 			if c.empty == nil {
 				c.empty = map[string]*emptyBackend{}
@@ -395,7 +410,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 				p.firstTermFail, p.firstTermFailEnd = it.t, it.t.Add(it.lat)
 			}
 			switch code {
-			case TerminatingPodStillRouted, LBDeregistrationLag:
+			case TerminatingPodStillRouted, LBDeregistrationLag, KubeProxyLag:
 				// Only a failure firmly tied to the pod measures how
 				// long the load balancer kept routing to it, and only
 				// a request the front routed then: a kept connection
@@ -475,6 +490,12 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 		d.Measurements.LongestCut = secsPtr(longestCut)
 	}
 	d.Measurements.slowestTimedOut = slowestTimedOut
+	if c := accs[KubeProxyLag]; c != nil {
+		if l, ok := lags.slowest(sortedKeys(c.pods)); ok {
+			d.Measurements.SlowestKubeProxy = &SlowestProxy{Node: l.Node, Pod: l.Pod, Lag: l.Applied.Sub(l.Changed).Seconds(), Precise: l.Precise}
+		}
+	}
+	w.lags = lags
 	for _, c := range accs {
 		d.Causes = append(d.Causes, c.cause(pods, steps, t0, preStop, d.Measurements, w))
 	}

@@ -74,6 +74,8 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 	switch c.code {
 	case TerminatingPodStillRouted, LBDeregistrationLag:
 		out.Evidence = e.routed(preStop)
+	case KubeProxyLag:
+		out.Evidence = e.proxyLag(w.lags)
 	case InflightCut:
 		out.Evidence = e.inflight()
 	case KeptConnectionClosed:

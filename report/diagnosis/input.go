@@ -39,6 +39,9 @@ type Input struct {
 	// Drain is a node drain's node and what it evicted (nil for other
 	// runs): advice is about disruption budgets and spread then.
 	Drain *Drain
+	// ProxyLags are when each node's kube-proxy applied each pod's removal
+	// (nil: not read).
+	ProxyLags []ProxyLag
 	// Options tune the attribution windows; zero values take defaults.
 	Options Options
 }

@@ -53,7 +53,10 @@ type Measurements struct {
 	// switch to unready pods causes, whatever the load balancer adds to it.
 	NoReadySeconds *float64 `json:"no_ready_endpoints_seconds,omitempty"`
 	MaxRoutingLag  *float64 `json:"max_routing_lag_seconds,omitempty"`
-	MaxShutdown    *float64 `json:"max_shutdown_seconds,omitempty"` // deletion → clean exit, minus preStop
+	// SlowestKubeProxy is the node whose kube-proxy took longest to apply
+	// the removal of a pod that failed requests under KUBE_PROXY_LAG.
+	SlowestKubeProxy *SlowestProxy `json:"slowest_kube_proxy,omitempty"`
+	MaxShutdown      *float64      `json:"max_shutdown_seconds,omitempty"` // deletion → clean exit, minus preStop
 	// ShutdownByContainer is MaxShutdown for each container, by name: the
 	// grace period must hold each container's own preStop and shutdown,
 	// not the longest preStop of one plus the longest shutdown of another.

@@ -188,10 +188,18 @@ type preStop struct {
 // preStopAdvice: hold the pod serving until the load balancer stops
 // routing to it.
 func preStopAdvice(s settings, causes []Cause, m Measurements) preStop {
-	routed := hasCause(causes, TerminatingPodStillRouted, LBDeregistrationLag)
+	routed := hasCause(causes, TerminatingPodStillRouted, LBDeregistrationLag, KubeProxyLag)
 	var lag time.Duration
 	if m.MaxRoutingLag != nil {
 		lag = time.Duration(*m.MaxRoutingLag * float64(time.Second))
+	}
+	// A node's kube-proxy that applied a removal late kept sending new
+	// connections to the pod: the preStop must cover the slowest node.
+	var slowProxy *SlowestProxy
+	if sp := m.SlowestKubeProxy; sp != nil && hasCause(causes, KubeProxyLag) {
+		if d := time.Duration(sp.Lag * float64(time.Second)); d >= lag {
+			lag, slowProxy = d, sp
+		}
 	}
 	if !routed && (lag < minSuccessLag || hasCause(causes, NoReadyEndpoints, DrainNoReadyEndpoints)) {
 		// Successes alone ask for a preStop only when the Service kept a
@@ -202,13 +210,20 @@ func preStopAdvice(s settings, causes []Cause, m Measurements) preStop {
 	}
 	pre := preStop{target: s.longestPreStop()}
 	if routed {
-		pre.withheld = unsure(causes, TerminatingPodStillRouted, LBDeregistrationLag)
+		pre.withheld = unsure(causes, TerminatingPodStillRouted, LBDeregistrationLag, KubeProxyLag)
 	}
 	if routed || lag > 0 {
 		need := lag + max(minPreStopMargin, lag/2)
 		sugg := ceilSeconds(need)
 		suggested := fmt.Sprintf("sleep %d (exec [\"sleep\", \"%d\"] or sleep.seconds: %d)", sugg, sugg, sugg)
 		why := fmt.Sprintf("requests still reached terminating pods up to %s after their endpoint turned not-ready; a preStop sleep of at least that plus a margin (%s) keeps the pod serving until the load balancer stops routing to it (an app that drains on SIGTERM for as long helps too)", format.Sec(lag), format.Sec(max(minPreStopMargin, lag/2)))
+		if slowProxy != nil {
+			bound := ""
+			if !slowProxy.Precise {
+				bound = "at most "
+			}
+			why = fmt.Sprintf("node %s's kube-proxy applied the removal of %s %s%s after its endpoint turned not-ready, and new connections through that node still reached the pod; a preStop sleep of at least that plus a margin (%s) keeps every pod serving until the slowest node's kube-proxy has caught up (a faster sync there, its minSyncPeriod, shortens it)", slowProxy.Node, slowProxy.Pod, bound, format.Sec(lag), format.Sec(max(minPreStopMargin, lag/2)))
+		}
 		if pre.withheld != "" {
 			suggested = "a sleep longer than the load balancer keeps routing to a terminating pod (no number: " + pre.withheld + ")"
 			why = "requests may have reached terminating pods after they stopped serving; a preStop sleep keeps the pod serving until the load balancer stops routing to it (an app that drains on SIGTERM for as long helps too)"
@@ -227,7 +242,7 @@ func preStopAdvice(s settings, causes []Cause, m Measurements) preStop {
 				Suggested: suggested,
 				Why:       why,
 				Satisfied: s.known && !routed && c.PreStop.Sleep >= need,
-				Causes:    codes(causes, TerminatingPodStillRouted, LBDeregistrationLag),
+				Causes:    codes(causes, TerminatingPodStillRouted, LBDeregistrationLag, KubeProxyLag),
 				Withheld:  pre.withheld,
 			})
 		}

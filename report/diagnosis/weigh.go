@@ -78,6 +78,8 @@ type weighing struct {
 // (gapTol), and an ambiguous failure continues the explanation of the
 // failures just before it.
 type weigher struct {
+	// lags are when each node's kube-proxy applied each removal.
+	lags proxyLags
 	// drain is the run's node drain (nil for a rollout).
 	drain   *Drain
 	x       *index

@@ -117,3 +117,29 @@ func drainLine(r *report.Report, t0 time.Time) string {
 	}
 	return line + "; the node is schedulable again"
 }
+
+// kubeProxyLine says how long each node's kube-proxy took, at its
+// slowest, to apply a removal from the ready endpoints.
+func kubeProxyLine(r *report.Report) string {
+	kp := r.KubeProxy
+	if kp == nil {
+		return ""
+	}
+	if len(kp.Nodes) == 0 {
+		return "Kube-proxy lags withheld: " + format.Dash(kp.Withheld)
+	}
+	var parts []string
+	for _, n := range kp.Nodes {
+		switch {
+		case n.Slowest == nil && n.Error != "":
+			parts = append(parts, fmt.Sprintf("%s withheld (%s)", n.Name, n.Error))
+		case n.Slowest == nil:
+			parts = append(parts, n.Name+" none measured")
+		case n.Precise:
+			parts = append(parts, fmt.Sprintf("%s %.2f s", n.Name, *n.Slowest))
+		default:
+			parts = append(parts, fmt.Sprintf("%s %.2f to %.2f s", n.Name, *n.AtLeast, *n.Slowest))
+		}
+	}
+	return fmt.Sprintf("Kube-proxy slowest lag behind a removal, per node: %s", strings.Join(parts, ", "))
+}

@@ -56,6 +56,7 @@ type summary struct {
 	FailedSteps []string
 	Weights     string // a weighted canary's route and shares; "" for other runs
 	Drain       string // a node drain's evictions and replacements; "" for other runs
+	KubeProxy   string // each node's kube-proxy's slowest lag behind a removal; "" when not read
 	Attackers   string
 	Measured    string
 	Pods        []string     // one line per pod kind: "4 old pods: ..."
@@ -132,6 +133,7 @@ func summarize(r *report.Report) summary {
 	}
 	s.Weights = weightsLine(r)
 	s.Drain = drainLine(r, t0)
+	s.KubeProxy = kubeProxyLine(r)
 	s.Attackers = attackersText(r)
 	s.Measured = measuredText(r.Measurements)
 	s.Pods, s.FailedPods, s.QuietPods = podsText(r)

@@ -176,7 +176,7 @@ func (o TextOptions) layout(s summary, lv summaryLevel) []string {
 		// and the HTML give the whole why.
 		b.add("", field, s.Front, 1)
 	}
-	for _, l := range []string{s.Load, s.Streams, s.Rollout, s.Drain, s.Weights, s.Attackers, s.Measured} {
+	for _, l := range []string{s.Load, s.Streams, s.Rollout, s.Drain, s.KubeProxy, s.Weights, s.Attackers, s.Measured} {
 		if l != "" {
 			b.add("", field, l, 3)
 		}

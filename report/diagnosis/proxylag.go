@@ -1,0 +1,126 @@
+package diagnosis
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rollcheck/rollcheck/report/internal/format"
+)
+
+// KubeProxyLag: a request entered the cluster through a node whose
+// kube-proxy had not yet applied a terminating pod's removal from the
+// ready endpoints: it still sent new connections to the pod. Each node's
+// kube-proxy applies a change at its own next sync (minSyncPeriod, a
+// large cluster's slow syncs), so the pods must keep serving until the
+// slowest node has caught up.
+const KubeProxyLag CauseCode = "KUBE_PROXY_LAG"
+
+// ProxyLag is when one node's kube-proxy applied one pod's removal from
+// the ready endpoints (Applied zero: not measured).
+type ProxyLag struct {
+	Pod, Node        string
+	Changed, Applied time.Time
+	// Precise: the time is known within a quarter of the lag.
+	Precise bool
+}
+
+// proxyLags finds, by pod and node, when the node applied the pod's
+// removal.
+type proxyLags map[[2]string]ProxyLag
+
+func newProxyLags(ls []ProxyLag) proxyLags {
+	out := proxyLags{}
+	for _, l := range ls {
+		out[[2]string{l.Pod, l.Node}] = l
+	}
+	return out
+}
+
+// stale returns the lag of node behind pod's removal when a request sent
+// at t through node went out after the removal and before node's
+// kube-proxy applied it.
+func (pl proxyLags) stale(pod, node string, t time.Time) (ProxyLag, bool) {
+	if node == "" {
+		return ProxyLag{}, false
+	}
+	l, ok := pl[[2]string{pod, node}]
+	if !ok || l.Applied.IsZero() || t.Before(l.Changed) || !t.Before(l.Applied) {
+		return ProxyLag{}, false
+	}
+	return l, true
+}
+
+// slowest returns the longest lag any node took behind the removal of a
+// pod in pods, and whether every such lag is precise.
+func (pl proxyLags) slowest(pods []string) (ProxyLag, bool) {
+	var best ProxyLag
+	for _, l := range pl {
+		if l.Applied.IsZero() || !containsString(pods, l.Pod) {
+			continue
+		}
+		if l.Applied.Sub(l.Changed) > best.Applied.Sub(best.Changed) {
+			best = l
+		}
+	}
+	return best, !best.Applied.IsZero()
+}
+
+func containsString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// proxyLag is the evidence of KUBE_PROXY_LAG: through which nodes the
+// failures entered, and how long each took to apply the removals.
+func (e telling) proxyLag(pl proxyLags) string {
+	nodes := sortedKeys(e.c.nodes)
+	var parts []string
+	for _, n := range nodes {
+		var worst time.Duration
+		for _, l := range pl {
+			if l.Node == n && e.c.pods[l.Pod] > 0 && !l.Applied.IsZero() {
+				worst = max(worst, l.Applied.Sub(l.Changed))
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%d through node %s, whose kube-proxy applied the removal %s after it", e.c.nodes[n], n, format.Sec(worst)))
+	}
+	others := ""
+	var fast []string
+	seen := map[string]bool{}
+	for _, l := range pl {
+		if e.c.nodes[l.Node] > 0 || seen[l.Node] || l.Applied.IsZero() {
+			continue
+		}
+		seen[l.Node] = true
+		fast = append(fast, l.Node)
+	}
+	if len(fast) > 0 {
+		sort.Strings(fast)
+		others = "; none entered through " + strings.Join(fast, ", ")
+	}
+	return fmt.Sprintf("%d failures (%s) from %s were sent to %s%s after its endpoint turned not ready, on new connections through nodes whose kube-proxy had not yet applied that: %s%s (measured from each node's kube-proxy sync metrics)",
+		e.c.failures, e.classes, e.window, e.name, e.more, strings.Join(parts, "; "), others)
+}
+
+// SlowestProxy is the slowest node's lag behind a removal.
+type SlowestProxy struct {
+	Node string  `json:"node"`
+	Pod  string  `json:"pod"`
+	Lag  float64 `json:"lag_seconds"`
+	// Precise: known within a quarter of itself (else Lag is the longest
+	// it can have been).
+	Precise bool `json:"precise"`
+}
+
+func podName(p *life) string {
+	if p == nil {
+		return ""
+	}
+	return p.name
+}

@@ -1,0 +1,66 @@
+package diagnosis
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rollcheck/rollcheck/attack"
+)
+
+// Through an ALB in instance mode, new connections that entered through a
+// node whose kube-proxy had not applied a pod's removal yet are that
+// node's lag: KUBE_PROXY_LAG, naming the node, and a preStop that covers
+// the slowest node. Without the entry node (or the lags), the same
+// failures keep their termination cause.
+func TestKubeProxyLagPerNode(t *testing.T) {
+	base := func() *timeline {
+		tl := exitReportedLate() // web-old-a: not ready at 12.02 s, exited at 14 s
+		tl.Fails(14.05, 14.95, 0.1, attack.Class502, "")
+		return tl
+	}
+	lags := []ProxyLag{
+		{Pod: "web-old-a", Node: "n1", Changed: at(12.02), Applied: at(12.1), Precise: true},
+		{Pod: "web-old-a", Node: "n2", Changed: at(12.02), Applied: at(15.02), Precise: true},
+	}
+	through := func(tl *timeline, node string, lags []ProxyLag) *run {
+		for i := range tl.A.FailureList {
+			tl.A.FailureList[i].Node = node
+		}
+		in := tl.input(deployment())
+		in.Front, in.ProxyLags = "alb-instance", lags
+		return build(in)
+	}
+
+	r := through(base(), "n2", lags)
+	c, ok := causeOf(r, KubeProxyLag)
+	if !ok || c.Failures != r.Failures {
+		t.Fatalf("causes %+v, want all %d failures KUBE_PROXY_LAG", r.Causes, r.Failures)
+	}
+	if !strings.Contains(c.Evidence, "through node n2, whose kube-proxy applied the removal 3.00 s after it") || !strings.Contains(c.Evidence, "none entered through n1") {
+		t.Errorf("evidence %q", c.Evidence)
+	}
+	s := r.Measurements.SlowestKubeProxy
+	if s == nil || s.Node != "n2" || s.Lag != 3 {
+		t.Errorf("slowest kube-proxy %+v, want n2 at 3 s", s)
+	}
+	var pre *Recommendation
+	for i, rec := range r.Recommendations {
+		if strings.HasSuffix(rec.Field, "lifecycle.preStop") {
+			pre = &r.Recommendations[i]
+		}
+	}
+	if pre == nil || !strings.HasPrefix(pre.Suggested, "sleep 5 ") || !strings.Contains(pre.Why, "node n2's kube-proxy") {
+		t.Errorf("preStop advice %+v, want sleep 5 (3 s + 1.5 s margin) for node n2", pre)
+	}
+
+	// Through n1, whose kube-proxy had applied it: not n1's lag.
+	if r := through(base(), "n1", lags); hasCause(r.Causes, KubeProxyLag) {
+		t.Errorf("through the node that had caught up: causes %+v", r.Causes)
+	}
+	// No entry node, or no lags read: the termination cause stays.
+	for name, r := range map[string]*run{"no entry node": through(base(), "", lags), "no lags": through(base(), "n2", nil)} {
+		if hasCause(r.Causes, KubeProxyLag) || !hasCause(r.Causes, TerminatingPodStillRouted, LBDeregistrationLag) {
+			t.Errorf("%s: causes %+v, want the pod still routed and no KUBE_PROXY_LAG", name, r.Causes)
+		}
+	}
+}

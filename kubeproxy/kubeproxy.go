@@ -31,7 +31,6 @@ const MetricsPort = 10249
 // The metrics read.
 const (
 	lastSyncMetric     = "kubeproxy_sync_proxy_rules_last_timestamp_seconds"
-	lastQueuedMetric   = "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds"
 	syncDurationMetric = "kubeproxy_sync_proxy_rules_duration_seconds"
 )
 
@@ -55,10 +54,6 @@ type Node struct {
 	Name  string `json:"name"`
 	Polls int    `json:"polls"`
 	Syncs []Sync `json:"syncs,omitempty"`
-	// Queued are the distinct times kube-proxy last queued a sync (it does
-	// on each change it receives), as the polls saw them: a later change
-	// between two polls hides an earlier one.
-	Queued []time.Time `json:"queued,omitempty"`
 	// Err says why the node's metrics could not be read ("" when they
 	// were); the Watcher stops asking after maxErrors in a row.
 	Err string `json:"error,omitempty"`
@@ -184,9 +179,6 @@ func (w *Watcher) Poll(ctx context.Context, node string) bool {
 		dur := time.Duration((s.sum - st.sum) * float64(time.Second))
 		st.Syncs = append(st.Syncs, Sync{Start: s.last.Add(-dur), End: s.last, Exact: n == 1, Count: n, After: st.prevSent})
 	}
-	if !s.queued.IsZero() && (len(st.Queued) == 0 || s.queued.After(st.Queued[len(st.Queued)-1])) {
-		st.Queued = append(st.Queued, s.queued)
-	}
 	st.seen, st.count, st.sum, st.last, st.prevSent = true, s.count, s.sum, s.last, sent
 	return true
 }
@@ -200,7 +192,6 @@ func (w *Watcher) Nodes() []Node {
 		st := w.nodes[n]
 		node := st.Node
 		node.Syncs = append([]Sync(nil), st.Syncs...)
-		node.Queued = append([]time.Time(nil), st.Queued...)
 		if node.Polls == 0 && node.Err == "" {
 			node.Err = "no poll answered"
 		}
@@ -211,7 +202,7 @@ func (w *Watcher) Nodes() []Node {
 
 // sample is one poll's reading.
 type sample struct {
-	last, queued time.Time
+	last  time.Time
 	count uint64
 	sum   float64
 }
@@ -244,13 +235,6 @@ func parse(body []byte) (sample, error) {
 	for _, m := range last.GetMetric() {
 		if v := m.GetGauge().GetValue(); mine(m) && v > 0 {
 			s.last = fromSeconds(v)
-		}
-	}
-	if q, ok := fams[lastQueuedMetric]; ok {
-		for _, m := range q.GetMetric() {
-			if v := m.GetGauge().GetValue(); mine(m) && v > 0 {
-				s.queued = fromSeconds(v)
-			}
 		}
 	}
 	if d, ok := fams[syncDurationMetric]; ok {
@@ -306,11 +290,17 @@ type Applied struct {
 	Withheld string `json:"withheld,omitempty"`
 }
 
-// AppliedAt returns when node applied a change seen at changed: the end of
-// its first sync that began after it. Unless a single sync was seen
-// between two polls, a sync may have begun after the change and ended
-// unseen before the next poll; AtLeast is then the earliest it can have
-// ended.
+// Skew is how far apart rollcheck's watch and a kube-proxy's may receive
+// the same change from the API server: a sync that began more than Skew
+// before rollcheck saw a change did not apply it, one that began more than
+// Skew after did. Between, it may have.
+const Skew = 20 * time.Millisecond
+
+// AppliedAt returns when node applied a change rollcheck saw at changed:
+// by the end of its first sync that began after it received the change.
+// Lag is the longest that can have taken, AtLeast the shortest: a sync
+// that began within Skew of the change may or may not have applied it, and
+// syncs that ended unseen between two polls may have.
 func (n Node) AppliedAt(changed time.Time) Applied {
 	a := Applied{Node: n.Name}
 	if n.Err != "" && n.Polls == 0 {
@@ -321,27 +311,26 @@ func (n Node) AppliedAt(changed time.Time) Applied {
 		a.Withheld = "the change came before the first reading of its kube-proxy"
 		return a
 	}
-	changed = n.received(changed)
-	lo := time.Duration(-1)
+	before, after := changed.Add(-Skew), changed.Add(Skew)
+	var lo time.Time // the earliest the change can have been applied
 	for _, s := range n.Syncs {
-		if !s.End.After(changed) {
+		if !s.End.After(before) {
 			continue
 		}
-		if lo < 0 {
-			// The first sync that ended after the change, or an unseen one
-			// in its poll interval, is the earliest that can have applied
-			// it: not before the poll before it was sent.
-			if s.Exact && s.Start.Before(changed) {
-				continue // began before the change: it did not apply it
-			}
-			lo = max(0, s.After.Sub(changed))
-			if s.Exact {
-				lo = s.End.Sub(changed)
+		if s.Exact && s.Start.Before(before) {
+			continue // began before kube-proxy can have had the change
+		}
+		if lo.IsZero() {
+			lo = s.End
+			if !s.Exact {
+				// One of the syncs that ended unseen since the last poll
+				// may have applied it.
+				lo = latestOf(s.After, before)
 			}
 		}
-		if !s.Start.Before(changed) {
+		if !s.Start.Before(after) {
 			at, lag := s.End, s.End.Sub(changed)
-			a.At, a.Lag, a.AtLeast = &at, &lag, min(lo, lag)
+			a.At, a.Lag, a.AtLeast = &at, &lag, max(0, min(lo.Sub(changed), lag))
 			return a
 		}
 	}
@@ -352,25 +341,11 @@ func (n Node) AppliedAt(changed time.Time) Applied {
 	return a
 }
 
-// receiveSlack is how far apart rollcheck's watch and a kube-proxy's may
-// receive the same change on one clock.
-const receiveSlack = 100 * time.Millisecond
-
-// received is when the node's kube-proxy received a change rollcheck saw
-// at changed: the queued stamp it set for it, if a poll saw one within
-// receiveSlack of it (the earliest such); else changed. A sync in progress
-// when the change arrived began before the stamp and did not apply it.
-func (n Node) received(changed time.Time) time.Time {
-	for _, q := range n.Queued {
-		if q.Before(changed.Add(-receiveSlack)) {
-			continue
-		}
-		if q.After(changed.Add(receiveSlack)) {
-			break
-		}
-		return q
+func latestOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	return changed
+	return a
 }
 
 // Describe says a node's reading for people: "3.21 s", or "0.05 to 0.31 s"

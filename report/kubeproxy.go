@@ -125,7 +125,8 @@ func proxyLags(kp *KubeProxy) []diagnosis.ProxyLag {
 			if a.At == nil || a.Lag == nil {
 				continue
 			}
-			out = append(out, diagnosis.ProxyLag{Pod: r.Pod, Node: a.Node, Changed: a.At.Add(-*a.Lag), Applied: *a.At, Precise: a.Precise()})
+			changed := a.At.Add(-*a.Lag)
+			out = append(out, diagnosis.ProxyLag{Pod: r.Pod, Node: a.Node, Changed: changed, Earliest: changed.Add(a.AtLeast), Applied: *a.At, Precise: a.Precise()})
 		}
 	}
 	return out

@@ -282,7 +282,11 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	byHeader, byWindow := 0, 0
 	var longestCut time.Duration
 	slowestTimedOut := false
-	for _, it := range items(a) {
+	its := items(a)
+	// The signature needs load through more than one node: through one
+	// alone, a pod that does not serve fails only there too.
+	signature := len(a.ByEntryNode) >= 2 && lags.nodeSignature(its)
+	for _, it := range its {
 		if it.class == attack.ClassTimeout && a.Max > 0 && it.lat >= a.Max-10*time.Millisecond {
 			slowestTimedOut = true
 		}
@@ -355,6 +359,17 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 		if l, ok := lags.stale(podName(p), it.node, it.t); ok && (code == TerminatingPodStillRouted || code == LBDeregistrationLag) && !keptClosed(it) {
 			code = KubeProxyLag
 			basis = append(basis, fmt.Sprintf("entered through node %s, whose kube-proxy applied the pod's removal %s after it (its sync metrics)", l.Node, format.Sec(l.Applied.Sub(l.Changed))))
+			if signature {
+				// Only the lagging nodes failed: no pod's own failure
+				// to serve (which fails through every node) fits.
+				conf, wg.alt = ConfidenceHigh, candidate{}
+				basis = append(basis, "every failure sent while a node lagged entered through a lagging node, none through the nodes that had caught up")
+			}
+			if !l.Earliest.IsZero() && !it.t.Before(l.Earliest) && conf == ConfidenceHigh {
+				// Sent when the node may already have applied it: its
+				// syncs leave a range.
+				conf = ConfidenceMedium
+			}
 		}
 		if code == Unattributed {
 			conf = ConfidenceLow

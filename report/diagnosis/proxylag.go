@@ -18,10 +18,11 @@ import (
 const KubeProxyLag CauseCode = "KUBE_PROXY_LAG"
 
 // ProxyLag is when one node's kube-proxy applied one pod's removal from
-// the ready endpoints (Applied zero: not measured).
+// the ready endpoints (Applied zero: not measured): by Applied, and not
+// before Earliest.
 type ProxyLag struct {
-	Pod, Node        string
-	Changed, Applied time.Time
+	Pod, Node                  string
+	Changed, Earliest, Applied time.Time
 	// Precise: the time is known within a quarter of the lag.
 	Precise bool
 }
@@ -123,4 +124,55 @@ func podName(p *life) string {
 		return ""
 	}
 	return p.name
+}
+
+// minSignature is the fewest failures that make a node signature.
+const minSignature = 3
+
+// nodeSignature says whether the failures sent while some node still
+// routed to a removed pod, and that say which node they entered through,
+// all entered through such a node (at least minSignature of them). A pod
+// that does not serve fails new connections through every node alike; a
+// node's stale rules fail them only through that node.
+func (pl proxyLags) nodeSignature(its []item) bool {
+	type window struct{ from, to time.Time }
+	wins := map[string]window{}
+	for _, l := range pl {
+		if l.Applied.IsZero() {
+			continue
+		}
+		w, ok := wins[l.Pod]
+		if !ok || l.Changed.Before(w.from) {
+			w.from = l.Changed
+		}
+		if l.Applied.After(w.to) {
+			w.to = l.Applied
+		}
+		wins[l.Pod] = w
+	}
+	n := 0
+	for _, it := range its {
+		if it.node == "" {
+			continue
+		}
+		in, stale := false, false
+		for pod, w := range wins {
+			if it.t.Before(w.from) || !it.t.Before(w.to) {
+				continue
+			}
+			in = true
+			if _, ok := pl.stale(pod, it.node, it.t); ok {
+				stale = true
+				break
+			}
+		}
+		if !in {
+			continue
+		}
+		if !stale {
+			return false
+		}
+		n += it.n
+	}
+	return n >= minSignature
 }

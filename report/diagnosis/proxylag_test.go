@@ -28,6 +28,7 @@ func TestKubeProxyLagPerNode(t *testing.T) {
 		}
 		in := tl.input(deployment())
 		in.Front, in.ProxyLags = "alb-instance", lags
+		in.Attack.ByEntryNode = map[string]int{"n1": 500, "n2": 500}
 		return build(in)
 	}
 
@@ -38,6 +39,34 @@ func TestKubeProxyLagPerNode(t *testing.T) {
 	}
 	if !strings.Contains(c.Evidence, "through node n2, whose kube-proxy applied the removal 3.00 s after it") || !strings.Contains(c.Evidence, "none entered through n1") {
 		t.Errorf("evidence %q", c.Evidence)
+	}
+	if c.Confidence != ConfidenceHigh || !strings.Contains(strings.Join(c.Basis, "; "), "none through the nodes that had caught up") {
+		t.Errorf("confidence %s, basis %q: want high on the node signature", c.Confidence, c.Basis)
+	}
+	// One failure in the window through n1, which had caught up: no node
+	// signature (a pod that did not serve would fail there too).
+	tl := base()
+	tl.A.FailureList[0].Node = "n1"
+	for i := range tl.A.FailureList[1:] {
+		tl.A.FailureList[i+1].Node = "n2"
+	}
+	in := tl.input(deployment())
+	in.Front, in.ProxyLags = "alb-instance", lags
+	in.Attack.ByEntryNode = map[string]int{"n1": 500, "n2": 500}
+	if c, _ := causeOf(build(in), KubeProxyLag); strings.Contains(strings.Join(c.Basis, "; "), "none through the nodes that had caught up") {
+		t.Errorf("a failure through the node that had caught up, yet the node signature: %q", c.Basis)
+	}
+	// All the load through n2 alone (--entry-node): its failures are n2's
+	// lag, but nothing tells them from a pod that did not serve.
+	tl = base()
+	for i := range tl.A.FailureList {
+		tl.A.FailureList[i].Node = "n2"
+	}
+	in = tl.input(deployment())
+	in.Front, in.ProxyLags = "kube-proxy", lags
+	in.Attack.ByEntryNode = map[string]int{"n2": 1000}
+	if c, ok := causeOf(build(in), KubeProxyLag); !ok || strings.Contains(strings.Join(c.Basis, "; "), "none through the nodes that had caught up") {
+		t.Errorf("one entry node: cause %+v, want KUBE_PROXY_LAG without the node signature", c)
 	}
 	s := r.Measurements.SlowestKubeProxy
 	if s == nil || s.Node != "n2" || s.Lag != 3 {

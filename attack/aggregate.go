@@ -2,6 +2,7 @@ package attack
 
 import (
 	"container/heap"
+	"maps"
 	"net/http"
 	"net/url"
 	"sort"
@@ -20,6 +21,8 @@ type aggregator struct {
 	maxBuckets  int
 	podHeaders  []string // canonical forms, in order of preference
 	nodeHeader  string   // canonical form; "" none
+	entryNode   string   // every request's entry node; "" none
+	byNode      map[string]int
 	maxFailures int
 
 	buckets []*bucket // nil where no request started; pointers keep growth cheap
@@ -119,6 +122,21 @@ func (g *aggregator) addStream(r *vegeta.Result, reused bool, si int) {
 		g.lastSeen = ts
 	}
 
+	node := g.entryNode
+	if g.nodeHeader != "" {
+		if vs := r.Headers[g.nodeHeader]; len(vs) > 0 {
+			node = vs[0]
+		}
+	}
+	if node != "" {
+		if g.byNode == nil {
+			g.byNode = map[string]int{}
+		}
+		if _, ok := g.byNode[node]; ok || len(g.byNode) < maxInterned {
+			g.byNode[node]++
+		}
+	}
+
 	var pod string
 	for _, h := range g.podHeaders {
 		if vs := r.Headers[h]; len(vs) > 0 && vs[0] != "" {
@@ -165,12 +183,6 @@ func (g *aggregator) addStream(r *vegeta.Result, reused bool, si int) {
 	u, errText := RedactURL(r.URL), r.Error
 	if u != r.URL {
 		errText = strings.ReplaceAll(errText, r.URL, u)
-	}
-	var node string
-	if g.nodeHeader != "" {
-		if vs := r.Headers[g.nodeHeader]; len(vs) > 0 {
-			node = vs[0]
-		}
 	}
 	heap.Push(&g.failures, Failure{
 		Node:    g.intern(node),
@@ -288,6 +300,9 @@ func (g *aggregator) result(end time.Time, rate float64) *Result {
 
 	res.Streams = g.streamResults(end)
 
+	if len(g.byNode) > 0 {
+		res.ByEntryNode = maps.Clone(g.byNode)
+	}
 	if len(g.pods) > 0 {
 		res.FirstByPod = make(map[string]time.Time, len(g.pods))
 		res.LastByPod = make(map[string]time.Time, len(g.pods))

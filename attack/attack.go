@@ -120,6 +120,9 @@ func New(cfg Config) (*Attack, error) {
 	if h := strings.TrimSpace(cfg.NodeHeader); h != "" && !isToken(h) {
 		return nil, fmt.Errorf("attack: node header %q is not a valid header name", h)
 	}
+	if cfg.NodeHeader != "" && cfg.EntryNode != "" {
+		return nil, errors.New("attack: a node header and an entry node exclude each other: the header names each request's node, the entry node is every request's")
+	}
 
 	targets := make([]vegeta.Target, len(cfg.Targets))
 	for i, t := range cfg.Targets {
@@ -226,6 +229,7 @@ func (a *Attack) Start(ctx context.Context) {
 		if h := strings.TrimSpace(a.cfg.NodeHeader); h != "" {
 			a.agg.nodeHeader = http.CanonicalHeaderKey(h)
 		}
+		a.agg.entryNode = strings.TrimSpace(a.cfg.EntryNode)
 		for _, st := range a.streams {
 			a.agg.streamRates[st.idx] = st.rate.PerSecond()
 		}

@@ -81,9 +81,12 @@ type Config struct {
 	PodHeader   string        // response headers naming the serving pod, comma-separated, first present wins (e.g. "X-Pod-Name,X-Lab-Target"); "" disables
 	// NodeHeader is the response header that names the node a request
 	// entered the cluster through (a front in instance mode that says so,
-	// as the lab's balancer does with --name-pods: X-Lab-Node); kept on
-	// failures only. "" disables.
-	NodeHeader  string
+	// as the lab's balancer does with --name-pods: X-Lab-Node). "" disables.
+	NodeHeader string
+	// EntryNode is the node every request enters the cluster through (a
+	// target at one node's NodePort, or a forwarder into one node's
+	// kube-proxy); it excludes NodeHeader. "" none.
+	EntryNode   string
 	MaxFailures int // cap on kept failure records; default 10000; the total is still counted
 	// MaxDuration is a hard cap on the load against a forgotten Stop; default 2h.
 	MaxDuration time.Duration
@@ -110,7 +113,7 @@ type Failure struct {
 	Error   string        `json:"error,omitempty"`
 	Pod     string        `json:"pod,omitempty"`
 	// Node is the node the request entered through, from
-	// Config.NodeHeader ("" unknown).
+	// Config.NodeHeader or EntryNode ("" unknown).
 	Node string `json:"entry_node,omitempty"`
 	// Reused: the request went over a connection that had carried an
 	// earlier request (always false in the new stream).
@@ -192,6 +195,9 @@ type Result struct {
 	// answered (from the pod header); FirstByPod the first.
 	LastByPod  map[string]time.Time `json:"last_by_pod,omitempty"`
 	FirstByPod map[string]time.Time `json:"first_by_pod,omitempty"`
+	// ByEntryNode counts the requests by the node they entered through
+	// (Config.NodeHeader or EntryNode; nil: not known).
+	ByEntryNode map[string]int `json:"by_entry_node,omitempty"`
 	// MaxDurationReached is true when the load was ended by Config.MaxDuration
 	// rather than by Stop or the context.
 	MaxDurationReached bool `json:"max_duration_reached,omitempty"`

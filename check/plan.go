@@ -76,8 +76,8 @@ func NewPlan(ctx context.Context, clients Clients, cfg *Config) (*Plan, error) {
 		p   *Plan
 		err error
 	)
-	if cfg.Attackers != nil && cfg.Attack.NodeHeader != "" {
-		return nil, ConfigError{errors.New("--node-header is read from a local load only: the attacker pods do not carry it yet")}
+	if cfg.Attackers != nil && (cfg.Attack.NodeHeader != "" || cfg.Attack.EntryNode != "") {
+		return nil, ConfigError{errors.New("--node-header and --entry-node are read from a local load only: the attacker pods do not carry them yet")}
 	}
 	switch {
 	case cfg.Switch != nil:

@@ -26,6 +26,7 @@ type LoadOptions struct {
 	HTTP2      bool
 	PodHeader  string
 	NodeHeader string
+	EntryNode  string
 	// Connections is --connections (new, reused, both; "": from
 	// KeepAlive); keepAliveSet says --keepalive (or a scenario file's
 	// keepalive) was given, so that the two must agree.
@@ -62,6 +63,7 @@ func (l *LoadOptions) addFlags(fl *pflag.FlagSet) {
 	fl.BoolVar(&l.TargetInsecure, "target-insecure", false, "do not verify the https targets' certificates at all; a warning and the report say so (the targets', not the API server's: that is --insecure-skip-tls-verify)")
 	fl.StringVar(&l.TargetServerName, "target-server-name", "", "`NAME` sent as SNI to the https targets and that their certificates must be valid for, when it is not the URL's host (an ingress host behind an address; the Host header is -H \"Host: NAME\"; the API server's is --tls-server-name)")
 	fl.StringVar(&l.NodeHeader, "node-header", "", "response header that names the node a request entered the cluster through (a front in instance mode that says so; the lab's balancer sends X-Lab-Node with --name-pods), to tie failures to a node's kube-proxy; local load only")
+	fl.StringVar(&l.EntryNode, "entry-node", "", "the node every request enters the cluster through (a target at that node's NodePort, or a forwarder into its kube-proxy), to tie failures to that node's kube-proxy; excludes --node-header; local load only")
 	fl.StringVar(&l.PodHeader, "pod-header", "", "response header that names the serving pod (e.g. X-Pod-Name), to attribute responses to pods; a comma-separated list tries each in order (e.g. X-Pod-Name,X-Lab-Target: the app's, then the lab load balancer's, which it sends only with --name-pods, as no real load balancer names pods)")
 }
 
@@ -116,6 +118,7 @@ func (l *LoadOptions) attackConfig() (attack.Config, error) {
 		HTTP2:       l.HTTP2,
 		PodHeader:   l.PodHeader,
 		NodeHeader:  l.NodeHeader,
+		EntryNode:   l.EntryNode,
 	}, nil
 }
 

@@ -48,6 +48,8 @@ var lab struct {
 	// kubeProxyURL is the kube-proxy front of Service default/demo (real
 	// node only): traffic through its ClusterIP and kube-proxy's rules.
 	kubeProxyURL string
+	// kubeProxyURLs are every kube-proxy front, by NS/NAME[@NODE].
+	kubeProxyURLs map[string]string
 	// ingressURL is the ingress front (real node only): Traefik in the
 	// node's namespace, configured by Ingress objects (up --ingress).
 	ingressURL string
@@ -151,8 +153,15 @@ func startLab() (stop func(), err error) {
 		// measured 0.9 s long on a process lab beside it). The drain test
 		// runs on the process labs; on 3 real nodes, alone.
 		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress", "--gateway", "--lb-instance", instanceService)
+	case "nodes":
+		// Three real nodes, the third's kube-proxy slowed (its
+		// minSyncPeriod slowSync), the balancer in instance mode before
+		// them: the many-nodes tests (needNodes), run alone, as three real
+		// nodes load 2 cores too much to run beside the others.
+		args = append(args, "--node", "real", "--nodes", "3", "--kube-proxy-min-sync", slowNode+"="+slowSync.String(), "--lb-instance", instanceService,
+			"--kube-proxy", instanceService+"@"+slowNode)
 	default:
-		return nil, fmt.Errorf("ROLLCHECK_E2E_NODE=%q: want process or real", lab.node)
+		return nil, fmt.Errorf("ROLLCHECK_E2E_NODE=%q: want process, real or nodes", lab.node)
 	}
 	// The lab runs at a lower CPU priority than rollcheck: on one machine
 	// of 2 cores, the cluster (a real node above all: containerd, the
@@ -214,6 +223,7 @@ func attachLab(dir string) error {
 	}
 	lab.kubeconfig, lab.lbURL = info.Kubeconfig, info.LBURL
 	lab.kubeProxyURL = info.KubeProxy["default/demo"]
+	lab.kubeProxyURLs = info.KubeProxy
 	lab.ingressURL = info.IngressURL
 	lab.nodes = info.Nodes
 	lab.gatewayURL, lab.traefikAccessLog = info.GatewayURL, info.AccessLog

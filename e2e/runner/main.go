@@ -40,7 +40,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/e2e.test", "the e2e test binary (go test -c ./e2e/)")
 	flag.StringVar(&o.dir, "dir", "e2e", "the e2e package's directory: each test runs in it, as under go test")
-	flag.StringVar(&o.labs, "labs", "process=3", "labs to start, MODE=N[,MODE=N]: process (the process kubelet) or real (the real node)")
+	flag.StringVar(&o.labs, "labs", "process=3", "labs to start, MODE=N[,MODE=N]: process (the process kubelet), real (the real node) or nodes (3 real nodes, one kube-proxy slowed)")
 	flag.StringVar(&o.run, "run", ".", "run only the tests whose names match this regular expression")
 	flag.StringVar(&o.realRun, "real-run", ".", "of those, run on real labs only the tests matching this regular expression")
 	flag.StringVar(&o.durations, "durations", "e2e/testdata/durations.tsv", "durations of an earlier run (MODE TEST SECONDS), for the order: longest first")
@@ -223,8 +223,8 @@ func parseLabs(s string) ([]labSpec, error) {
 		if !ok || err != nil || count < 0 {
 			return nil, fmt.Errorf("-labs %q: want MODE=N[,MODE=N]", s)
 		}
-		if mode != "process" && mode != "real" {
-			return nil, fmt.Errorf("-labs: mode %q: want process or real", mode)
+		if mode != "process" && mode != "real" && mode != "nodes" {
+			return nil, fmt.Errorf("-labs: mode %q: want process, real or nodes", mode)
 		}
 		for range count {
 			labs = append(labs, labSpec{mode: mode})

@@ -1,0 +1,316 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	stdsync "sync"
+	"testing"
+	"time"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/report"
+)
+
+// The many-nodes lab (ROLLCHECK_E2E_NODE=nodes): three real nodes, the
+// third's kube-proxy slowed to a minSyncPeriod of slowSync, as a large
+// cluster's kube-proxy applies changes late.
+const (
+	slowNode = "lab-node-3"
+	slowSync = 4 * time.Second
+)
+
+func needNodes(t *testing.T) {
+	t.Helper()
+	needLab(t)
+	if lab.node != "nodes" {
+		t.Skip("needs the lab of three real nodes (ROLLCHECK_E2E_NODE=nodes, make e2e-nodes)")
+	}
+}
+
+// TestKubeProxyLagPerNode (issue 22): one node's kube-proxy slowed on
+// purpose (minSyncPeriod slowSync), the as-is (an app that exits at once)
+// rolled out under load, first through the balancer in instance mode,
+// which names the node each request entered through (X-Lab-Node), then
+// through that node's kube-proxy alone, a new connection per request
+// (--entry-node). For each pod the rollout removed, the lag rollcheck
+// measured for the slow node (from its kube-proxy's sync metrics, read
+// through the API server's node proxy) is within 25% of when its rules
+// really dropped the pod (iptables-save polled in the node's namespace),
+// or withheld with a reason; and the failures that entered through the
+// slow node while it still routed to a removed pod are KUBE_PROXY_LAG,
+// naming it.
+func TestKubeProxyLagPerNode(t *testing.T) {
+	needNodes(t)
+	kubectlApply(t, manifest(t, "demo-nodes.yaml"))
+	netns := slowNodeNetns(t)
+	run := func(name string, args ...string) result {
+		t.Helper()
+		diagFreshDemo(t, manifest(t, "as-is.yaml"))
+		waitFrontServes(t, "the balancer in instance mode", lab.lbInstanceURL, "", 60*time.Second)
+		t.Logf("pods by node: %s", strings.Join(strings.Fields(kubectl(t, "get", "pods", "-l", "app=demo", "-o", "custom-columns=POD:.metadata.name,NODE:.spec.nodeName", "--no-headers")), " "))
+		rules := watchRules(t, netns)
+		r := rollcheck(t, append([]string{"-f", "../scenarios/as-is.scenario.yaml", "--service", "demo-nodes", "--pod-header", "X-Pod-Name",
+			"--baseline", "3s", "--settle", "3s"}, args...)...)
+		polls, err := rules.end()
+		if err != nil || len(polls) < 10 {
+			t.Fatalf("reading %s's rules: %d polls, %v", slowNode, len(polls), err)
+		}
+		diagLog(t, name, r)
+		wantLagsMatchRules(t, r, polls)
+		return r
+	}
+
+	t.Run("instance mode, the entry node named", func(t *testing.T) {
+		r := run("as-is, instance mode, "+slowNode+" slowed", "--target", lab.lbInstanceURL+"/", "--node-header", "X-Lab-Node")
+		wantSlowNodesFailures(t, r)
+	})
+
+	t.Run("through the slow node's kube-proxy, new connections", func(t *testing.T) {
+		url := lab.kubeProxyURLs[instanceService+"@"+slowNode]
+		if url == "" {
+			t.Fatalf("no kube-proxy front through %s in lab.json: %v", slowNode, lab.kubeProxyURLs)
+		}
+		r := run("as-is through "+slowNode+"'s kube-proxy", "--target", url+"/", "--entry-node", slowNode, "--connections", "new", "--front", "kube-proxy")
+		wantVerdict(t, r, exitcode.Fail, report.Fail)
+		c := wantSlowNodesFailures(t, r)
+		if c.Failures*2 < r.report.Load.Failures {
+			t.Errorf("KUBE_PROXY_LAG has %d of %d failures, want most: every request entered through %s; causes %v", c.Failures, r.report.Load.Failures, slowNode, diagCauseCodes(r))
+		}
+	})
+}
+
+// wantLagsMatchRules compares the slow node's lags rollcheck measured with
+// when its rules dropped each removed pod, and wants the slow node the
+// slowest.
+func wantLagsMatchRules(t *testing.T, r result, polls []rulePoll) {
+	t.Helper()
+	kp := r.report.KubeProxy
+	if kp == nil || len(kp.Nodes) != 3 {
+		t.Fatalf("kube-proxy lags %+v, want the 3 nodes read (front %+v)", kp, r.report.Front)
+	}
+	ips := runPodIPs(r)
+	measured := 0
+	for _, rm := range kp.Removals {
+		for _, a := range rm.Applied {
+			if a.Node != slowNode {
+				continue
+			}
+			if a.Lag == nil {
+				if a.Withheld == "" {
+					t.Errorf("%s: %s's lag neither given nor withheld with a reason", rm.Pod, a.Node)
+				}
+				t.Logf("%s removed at %s: %s's lag withheld: %s", rm.Pod, rm.Changed.Format("15:04:05.000"), a.Node, a.Withheld)
+				continue
+			}
+			held, gone, ok := left(polls, ips[rm.Pod], rm.Changed)
+			if !ok {
+				t.Errorf("%s (%s) removed at %s: still in %s's rules at the last poll, yet rollcheck measured %s", rm.Pod, ips[rm.Pod], rm.Changed.Format("15:04:05.000"), a.Node, *a.Lag)
+				continue
+			}
+			// The rules changed between the two polls: the truth is their
+			// middle, give or take half the gap.
+			truth := held.Add(gone.Sub(held) / 2)
+			want, got := truth.Sub(rm.Changed), a.At.Sub(rm.Changed)
+			tol := gone.Sub(held)/2 + 20*time.Millisecond
+			if !a.Precise() {
+				// A sync that began as the change came, or syncs between two
+				// polls, leave a range: the truth must be in it.
+				t.Logf("%s removed at %s: %s's lag %.3f to %.3f s; its rules dropped %s %.3f s after it",
+					rm.Pod, rm.Changed.Format("15:04:05.000"), a.Node, a.AtLeast.Seconds(), got.Seconds(), ips[rm.Pod], want.Seconds())
+				if want < a.AtLeast-tol || want > got+tol {
+					t.Errorf("%s: %s's rules dropped it %s after the change, outside the range %s to %s", rm.Pod, a.Node, want, a.AtLeast, got)
+				}
+				continue
+			}
+			measured++
+			t.Logf("%s removed at %s: %s applied it at %s by rollcheck; its rules dropped %s between %s and %s: %.3f s against %.3f s (ratio %.2f)",
+				rm.Pod, rm.Changed.Format("15:04:05.000"), a.Node, a.At.Format("15:04:05.000"), ips[rm.Pod], held.Format("15:04:05.000"), gone.Format("15:04:05.000"), got.Seconds(), want.Seconds(), got.Seconds()/want.Seconds())
+			if diff := (got - want).Abs(); diff > want/4+tol {
+				t.Errorf("%s: %s's lag measured %s, its rules say %s: off by more than 25%%", rm.Pod, a.Node, got, want)
+			}
+		}
+	}
+	if measured == 0 {
+		t.Errorf("no lag of %s measured over %d removals", slowNode, len(kp.Removals))
+	}
+	// The slow node is the slowest: no other was surely slower (a fast
+	// node's syncs outpace the polls, so its lag is often a range).
+	var slow *report.KubeProxyNode
+	for i, n := range kp.Nodes {
+		t.Logf("node %s: %d polls, %d syncs, slowest %s (at least %s), precise %t %s", n.Name, n.Polls, n.Syncs, secs(n.Slowest), secs(n.AtLeast), n.Precise, n.Error)
+		if n.Name == slowNode {
+			slow = &kp.Nodes[i]
+		}
+	}
+	if slow == nil || slow.Slowest == nil || *slow.Slowest < 0.5 {
+		t.Fatalf("%s: %+v, want a lag of at least 0.5 s (minSyncPeriod %s)", slowNode, slow, slowSync)
+	}
+	for _, n := range kp.Nodes {
+		if n.Name != slowNode && n.AtLeast != nil && *n.AtLeast > *slow.Slowest {
+			t.Errorf("node %s took at least %.2f s, more than %s's %.2f s", n.Name, *n.AtLeast, slowNode, *slow.Slowest)
+		}
+	}
+}
+
+// wantSlowNodesFailures wants the failures that entered through the slow
+// node counted under KUBE_PROXY_LAG, which names it, and returns that
+// cause.
+func wantSlowNodesFailures(t *testing.T, r result) report.Cause {
+	t.Helper()
+	viaSlow := 0
+	for _, f := range r.report.Failures {
+		if f.Node == slowNode {
+			viaSlow++
+		}
+	}
+	c, ok := causeByCode(r, report.KubeProxyLag)
+	t.Logf("%d of %d failures entered through %s; KUBE_PROXY_LAG: %d, %s confidence (%s)", viaSlow, r.report.Load.Failures, slowNode, c.Failures, c.Confidence, c.Evidence)
+	if r.report.Load.Failures > 0 && r.report.Verdict != report.Fail {
+		t.Errorf("%d failures, verdict %s", r.report.Load.Failures, r.report.Verdict)
+	}
+	if ok && !strings.Contains(c.Evidence, "through node ") {
+		t.Errorf("KUBE_PROXY_LAG's evidence names no node: %s", c.Evidence)
+	}
+	if viaSlow > 0 && (!ok || !strings.Contains(c.Evidence, "through node "+slowNode)) {
+		t.Errorf("%d failures entered through %s, yet no KUBE_PROXY_LAG names it: causes %v", viaSlow, slowNode, diagCauseCodes(r))
+	}
+	return c
+}
+
+func causeByCode(r result, code report.CauseCode) (report.Cause, bool) {
+	for _, c := range r.report.Causes {
+		if c.Code == code {
+			return c, true
+		}
+	}
+	return report.Cause{}, false
+}
+
+// ruleWatch polls the slow node's iptables NAT table from inside its
+// network namespace and keeps, for every poll, which endpoints of the
+// Service's chain (KUBE-SVC-…) it held: the rules as kube-proxy really
+// left them, independent of its metrics and of rollcheck.
+type ruleWatch struct {
+	mu    stdsync.Mutex
+	polls []rulePoll
+	stop  chan struct{}
+	done  chan struct{}
+	err   error
+}
+
+type rulePoll struct {
+	at  time.Time // midway through the poll
+	ips map[string]bool
+}
+
+var svcRule = regexp.MustCompile(`^-A KUBE-SVC-\S+ .*--comment "?default/demo-nodes[^ ]* -> ([0-9.]+):`)
+
+func watchRules(t *testing.T, netnsPath string) *ruleWatch {
+	t.Helper()
+	w := &ruleWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(40 * time.Millisecond)
+		defer tick.Stop()
+		for range 3000 { // 2 min at most
+			before := time.Now()
+			out, err := exec.Command("nsenter", "--net="+netnsPath, "iptables-save", "-t", "nat").Output()
+			after := time.Now()
+			if err != nil {
+				w.mu.Lock()
+				w.err = err
+				w.mu.Unlock()
+				return
+			}
+			ips := map[string]bool{}
+			for _, line := range strings.Split(string(out), "\n") {
+				if m := svcRule.FindStringSubmatch(line); m != nil {
+					ips[m[1]] = true
+				}
+			}
+			w.mu.Lock()
+			w.polls = append(w.polls, rulePoll{at: before.Add(after.Sub(before) / 2), ips: ips})
+			w.mu.Unlock()
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *ruleWatch) end() ([]rulePoll, error) {
+	close(w.stop)
+	<-w.done
+	return w.polls, w.err
+}
+
+// left is when ip left the Service's chain after changed: between the
+// last poll that still held it and the first that did not.
+func left(polls []rulePoll, ip string, changed time.Time) (held, gone time.Time, ok bool) {
+	for _, p := range polls {
+		if p.at.Before(changed) {
+			continue
+		}
+		if p.ips[ip] {
+			held = p.at
+			continue
+		}
+		if held.IsZero() {
+			held = changed
+		}
+		return held, p.at, true
+	}
+	return time.Time{}, time.Time{}, false
+}
+
+// slowNodeNetns is the slow node's network namespace, from lab.json.
+func slowNodeNetns(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(lab.dir, "lab.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		RealNodes []struct {
+			Name      string `json:"name"`
+			NetnsPath string `json:"netns_path"`
+		} `json:"real_nodes"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.RealNodes {
+		if n.Name == slowNode {
+			return n.NetnsPath
+		}
+	}
+	t.Fatalf("lab.json names no real node %s", slowNode)
+	return ""
+}
+
+// runPodIPs maps the run's pods to their IPs, from its endpoint events.
+func runPodIPs(r result) map[string]string {
+	out := map[string]string{}
+	for _, e := range r.report.Events {
+		if e.IP != "" && e.Pod != "" {
+			out[e.Pod] = e.IP
+		}
+	}
+	return out
+}
+
+// secs prints an optional number of seconds.
+func secs(p *float64) string {
+	if p == nil {
+		return "none"
+	}
+	return strconv.FormatFloat(*p, 'f', 3, 64)
+}

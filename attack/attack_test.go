@@ -536,7 +536,11 @@ func TestHeapOfARealAttackDoesNotGrowWithRequests(t *testing.T) {
 	fast, fastRes := grow(1000)
 	t.Logf("heap growth: %d requests %d KiB, %d requests %d KiB", slowRes.Requests, slow/1024, fastRes.Requests, fast/1024)
 	if fastRes.Requests < 3*slowRes.Requests {
-		t.Logf("the fast run reached only %d requests (machine busy)", fastRes.Requests)
+		// Starved (CI run ci27: 610 of 1000, beside the other packages'
+		// tests under -race), the load spawns workers to catch up, whose
+		// stacks and buffers are in the heap: that growth is the rate
+		// missed, not the requests counted.
+		t.Skipf("the fast run reached only %d requests (machine busy): the heap measures its catch-up workers", fastRes.Requests)
 	}
 	const slack = 2 << 20
 	if fast > slow+slack {

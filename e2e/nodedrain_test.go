@@ -20,11 +20,20 @@ const spareTaint = "lab.rollcheck.dev/spare=true"
 
 // spareNodes makes the lab's spare Nodes schedulable for the test and
 // returns every Node, the first the one the other tests use. They are
-// tainted and uncordoned again when the test ends.
+// tainted and uncordoned again when the test ends. The lab of three real
+// nodes has no spare one: its nodes are only uncordoned.
 func spareNodes(t *testing.T) []string {
 	t.Helper()
 	if len(lab.nodes) < 3 {
 		t.Skipf("needs a lab of 3 Nodes (the process lab's, up --nodes 3); this one has %d", len(lab.nodes))
+	}
+	if lab.node == "nodes" {
+		t.Cleanup(func() {
+			for _, n := range lab.nodes {
+				kubectl(t, "uncordon", n)
+			}
+		})
+		return lab.nodes
 	}
 	key, _, _ := strings.Cut(spareTaint, "=")
 	for _, n := range lab.nodes[1:] {
@@ -96,7 +105,8 @@ func nodeCordoned(t *testing.T, node string) bool {
 	return n.Spec.Unschedulable
 }
 
-// A node drain under load (issue 22), on the process lab's three Nodes: the
+// A node drain under load (issue 22), on three Nodes (the lab of three real
+// nodes in make test, else the process lab's): the
 // Deployment's two replicas share the drained Node. Without a
 // PodDisruptionBudget both are evicted at once and the Service has no
 // ready endpoint until a slow-starting replacement is ready: FAIL, with a

@@ -46,6 +46,9 @@ func main() {
 	flag.StringVar(&o.durations, "durations", "e2e/testdata/durations.tsv", "durations of an earlier run (MODE TEST SECONDS), for the order: longest first")
 	flag.StringVar(&o.durationsOut, "durations-out", "", "write this run's durations here (default: none)")
 	flag.StringVar(&o.logs, "logs", "", "keep each test's output in this directory (default: a temporary one, removed)")
+	flag.StringVar(&o.lateLabs, "late-labs", "", "labs to start once every lab of -late-after has no test left (MODE=N[,MODE=N]): a heavy lab that would starve the others' timing runs in their tail instead of beside them")
+	flag.StringVar(&o.lateAfter, "late-after", "process", "the mode whose labs the late labs wait for")
+	flag.StringVar(&o.lateRun, "late-run", ".", "of the tests -run selects, run on late labs only those matching this regular expression; they run on no other lab")
 	flag.StringVar(&o.alone, "alone", "", "tests matching this regular expression run first, one at a time with no other test beside them (a test that loads the CPU on purpose)")
 	flag.DurationVar(&o.testTimeout, "test-timeout", 20*time.Minute, "time limit of one test")
 	flag.Parse()
@@ -63,6 +66,8 @@ type options struct {
 	durations, durationsOut string
 	logs                    string
 	alone                   string
+	lateLabs, lateAfter     string
+	lateRun                 string
 	testTimeout             time.Duration
 }
 
@@ -104,17 +109,35 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return fmt.Errorf("-alone: %w", err)
 		}
 	}
+	var late []labSpec
+	lateRE := regexp.MustCompile("^$")
+	if o.lateLabs != "" {
+		if late, err = parseLabs(o.lateLabs); err != nil {
+			return fmt.Errorf("-late-labs: %w", err)
+		}
+		if lateRE, err = regexp.Compile(o.lateRun); err != nil {
+			return fmt.Errorf("-late-run: %w", err)
+		}
+	}
+	lateModes := map[string]bool{}
+	for _, l := range late {
+		lateModes[l.mode] = true
+	}
 	known := readDurations(o.durations)
 	var alone []job
 	queues := map[string][]job{}
 	total := 0
-	for _, l := range labs {
+	for _, l := range append(append([]labSpec(nil), labs...), late...) {
 		if _, ok := queues[l.mode]; ok {
 			continue
 		}
 		var q []job
 		for _, n := range names {
 			if l.mode == "real" && !realRE.MatchString(n) {
+				continue
+			}
+			// A late lab's tests run on it alone.
+			if lateModes[l.mode] != lateRE.MatchString(n) {
 				continue
 			}
 			j := job{mode: l.mode, test: n, estimate: known[l.mode+"\t"+n]}
@@ -162,11 +185,51 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	var wg sync.WaitGroup
+	var before sync.WaitGroup // the labs the late ones wait for
 	for i, h := range held {
 		wg.Add(1)
+		if h.mode == o.lateAfter {
+			before.Add(1)
+		}
 		go func() {
 			defer wg.Done()
 			s.work(ctx, i+1, h)
+			if h.mode == o.lateAfter {
+				h.release()
+				before.Done()
+			}
+		}()
+	}
+	if len(late) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			before.Wait()
+			if ctx.Err() != nil {
+				return
+			}
+			fmt.Fprintf(out, "e2e: the %s labs are done; starting the late labs (%s)\n", o.lateAfter, o.lateLabs)
+			lateHeld, err := startLabs(ctx, o.bin, late, out)
+			s.mu.Lock()
+			held = append(held, lateHeld...)
+			s.mu.Unlock()
+			if err != nil {
+				fmt.Fprintf(out, "e2e: late labs: %v\n", err)
+				s.mu.Lock()
+				s.lateErr = err
+				s.mu.Unlock()
+				return
+			}
+			var lw sync.WaitGroup
+			for i, h := range lateHeld {
+				lw.Add(1)
+				go func() {
+					defer lw.Done()
+					s.work(ctx, len(labs)+i+1, h)
+					h.release()
+				}()
+			}
+			lw.Wait()
 		}()
 	}
 	done := make(chan struct{})
@@ -182,7 +245,10 @@ wait:
 			s.progress(total, start)
 		}
 	}
-	for _, h := range held {
+	s.mu.Lock()
+	all := held
+	s.mu.Unlock()
+	for _, h := range all {
 		h.release()
 	}
 	wall := time.Since(start)
@@ -202,6 +268,9 @@ wait:
 		if r.result == "FAIL" {
 			failed = append(failed, r.mode+"/"+r.test)
 		}
+	}
+	if s.lateErr != nil {
+		return fmt.Errorf("late labs: %w", s.lateErr)
 	}
 	if n := total - len(s.results); n > 0 {
 		return fmt.Errorf("%d tests did not run", n)
@@ -442,6 +511,7 @@ type suite struct {
 	queues  map[string][]job
 	running map[int]runningTest
 	results []outcome
+	lateErr error
 }
 
 func (s *suite) next(mode string) (job, bool) {

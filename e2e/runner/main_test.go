@@ -17,6 +17,7 @@ func TestParseLabs(t *testing.T) {
 		{name: "one mode gives that many labs", in: "process=2", want: []string{"process", "process"}},
 		{name: "two modes keep their order", in: "process=1,real=2", want: []string{"process", "real", "real"}},
 		{name: "a mode of zero labs adds none", in: "process=1,real=0", want: []string{"process"}},
+		{name: "the many-nodes lab is a mode", in: "nodes=1", want: []string{"nodes"}},
 		{name: "an unknown mode is an error", in: "kind=1", wantErr: true},
 		{name: "a count that is not a number is an error", in: "process=x", wantErr: true},
 		{name: "no lab at all is an error", in: "process=0", wantErr: true},

@@ -31,6 +31,7 @@ const MetricsPort = 10249
 // The metrics read.
 const (
 	lastSyncMetric     = "kubeproxy_sync_proxy_rules_last_timestamp_seconds"
+	lastQueuedMetric   = "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds"
 	syncDurationMetric = "kubeproxy_sync_proxy_rules_duration_seconds"
 )
 
@@ -47,6 +48,12 @@ type Sync struct {
 	// Count is how many syncs ended between the two polls (1 when Exact).
 	Count int       `json:"count"`
 	After time.Time `json:"after"`
+	// Seen is when the poll that first saw it was sent, and Queued when
+	// kube-proxy last received a change as of that poll (it stamps each
+	// one as it queues a sync): a Queued before Start says every change
+	// received by then was applied by this sync or an earlier one.
+	Seen   time.Time `json:"seen"`
+	Queued time.Time `json:"queued,omitempty"`
 }
 
 // Node is what the Watcher saw of one node's kube-proxy.
@@ -177,7 +184,7 @@ func (w *Watcher) Poll(ctx context.Context, node string) bool {
 	if st.seen && s.count > st.count && s.last.After(st.last) {
 		n := int(s.count - st.count)
 		dur := time.Duration((s.sum - st.sum) * float64(time.Second))
-		st.Syncs = append(st.Syncs, Sync{Start: s.last.Add(-dur), End: s.last, Exact: n == 1, Count: n, After: st.prevSent})
+		st.Syncs = append(st.Syncs, Sync{Start: s.last.Add(-dur), End: s.last, Exact: n == 1, Count: n, After: st.prevSent, Seen: sent, Queued: s.queued})
 	}
 	st.seen, st.count, st.sum, st.last, st.prevSent = true, s.count, s.sum, s.last, sent
 	return true
@@ -202,9 +209,10 @@ func (w *Watcher) Nodes() []Node {
 
 // sample is one poll's reading.
 type sample struct {
-	last  time.Time
-	count uint64
-	sum   float64
+	last   time.Time
+	queued time.Time
+	count  uint64
+	sum    float64
 }
 
 // errNoSyncMetrics: the answer had none of kube-proxy's sync metrics
@@ -235,6 +243,13 @@ func parse(body []byte) (sample, error) {
 	for _, m := range last.GetMetric() {
 		if v := m.GetGauge().GetValue(); mine(m) && v > 0 {
 			s.last = fromSeconds(v)
+		}
+	}
+	if q, ok := fams[lastQueuedMetric]; ok {
+		for _, m := range q.GetMetric() {
+			if v := m.GetGauge().GetValue(); mine(m) && v > 0 {
+				s.queued = fromSeconds(v)
+			}
 		}
 	}
 	if d, ok := fams[syncDurationMetric]; ok {
@@ -293,8 +308,11 @@ type Applied struct {
 // Skew is how far apart rollcheck's watch and a kube-proxy's may receive
 // the same change from the API server: a sync that began more than Skew
 // before rollcheck saw a change did not apply it, one that began more than
-// Skew after did. Between, it may have.
-const Skew = 20 * time.Millisecond
+// Skew after did. Between, it may have, and did if the poll that saw it,
+// sent more than Skew after the change, found every change kube-proxy had
+// received stamped before the sync began. On one loaded machine the two
+// watches were seen 68 ms apart (CI run of TestKubeProxyLagPerNode).
+const Skew = 100 * time.Millisecond
 
 // AppliedAt returns when node applied a change rollcheck saw at changed:
 // by the end of its first sync that began after it received the change.
@@ -328,7 +346,7 @@ func (n Node) AppliedAt(changed time.Time) Applied {
 				lo = latestOf(s.After, before)
 			}
 		}
-		if !s.Start.Before(after) {
+		if !s.Start.Before(after) || s.appliedAll(after) {
 			at, lag := s.End, s.End.Sub(changed)
 			a.At, a.Lag, a.AtLeast = &at, &lag, max(0, min(lo.Sub(changed), lag))
 			return a
@@ -339,6 +357,13 @@ func (n Node) AppliedAt(changed time.Time) Applied {
 		a.Withheld += " (" + n.Err + ")"
 	}
 	return a
+}
+
+// appliedAll says the sync applied every change kube-proxy had received
+// by a poll sent at or after by: that poll saw this sync as the last one,
+// and the last change stamped before the sync began.
+func (s Sync) appliedAll(by time.Time) bool {
+	return s.Exact && !s.Queued.IsZero() && s.Queued.Before(s.Start) && !s.Seen.Before(by)
 }
 
 func latestOf(a, b time.Time) time.Time {

@@ -33,8 +33,8 @@ type KubeProxyNode struct {
 	Polls int    `json:"polls"`
 	Syncs int    `json:"syncs"` // syncs seen to end during the run
 	Error string `json:"error,omitempty"`
-	// Slowest is its longest lag behind a removal (nil: none measured),
-	// AtLeast the shortest that lag can have been.
+	// Slowest is its lag behind the removal it surely took longest over
+	// (nil: none measured), AtLeast the shortest that lag can have been.
 	Slowest *float64 `json:"slowest_lag_seconds,omitempty"`
 	AtLeast *float64 `json:"slowest_lag_at_least_seconds,omitempty"`
 	// Precise: Slowest is known within a quarter of itself.
@@ -96,7 +96,10 @@ func buildKubeProxy(in *KubeProxyInput, events []rollout.Event) *KubeProxy {
 		for _, n := range in.Nodes {
 			a := n.AppliedAt(gone[p])
 			r.Applied = append(r.Applied, a)
-			if s, ok := slowest[n.Name]; a.Lag != nil && (!ok || *a.Lag > *s.Lag) {
+			// The slowest is the one surely slowest: the largest shortest
+			// lag (a wide range's top is not a measurement), then the
+			// largest longest.
+			if s, ok := slowest[n.Name]; a.Lag != nil && (!ok || a.AtLeast > s.AtLeast || a.AtLeast == s.AtLeast && *a.Lag > *s.Lag) {
 				slowest[n.Name] = a
 			}
 		}

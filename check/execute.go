@@ -53,7 +53,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		return report.Input{}, err
 	}
 	var proxies *proxyWatch
-	if followsKubeProxy(cfg.KubeProxyLags, fr) {
+	if followsKubeProxy(cfg.KubeProxyLags, fr, cfg.Attack) {
 		proxies = startProxyWatch(ctx, client, cfg.now)
 		defer proxies.stop()
 	}

@@ -7,9 +7,11 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/front"
 	"github.com/rollcheck/rollcheck/kubeproxy"
 	"github.com/rollcheck/rollcheck/report"
@@ -38,16 +40,20 @@ type proxyWatch struct {
 	why    string
 }
 
-// followsKubeProxy says whether the front's requests go through kube-proxy
-// on a node: then when each node applied a change decides where they went.
-func followsKubeProxy(mode string, fr *report.Front) bool {
+// followsKubeProxy says whether to read the nodes' kube-proxies: asked
+// for, or (auto) the front's requests go through kube-proxy on a node and
+// the load says which node each entered through, so that when that node
+// applied a change decides where they went. Without an entry node the
+// lags explain no failure, and the polls (five a second per node through
+// the API server) only load the cluster.
+func followsKubeProxy(mode string, fr *report.Front, load attack.Config) bool {
 	switch mode {
 	case KubeProxyOn:
 		return true
 	case KubeProxyOff:
 		return false
 	}
-	if fr == nil {
+	if fr == nil || (load.NodeHeader == "" && load.EntryNode == "") {
 		return false
 	}
 	switch front.Name(fr.Name) {
@@ -62,6 +68,11 @@ func followsKubeProxy(mode string, fr *report.Front) bool {
 // a reason in the report, not an error: the lags are extra evidence.
 func startProxyWatch(ctx context.Context, client kubernetes.Interface, now func() time.Time) *proxyWatch {
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		// get on nodes/proxy reaches every kubelet's API too: grant it
+		// only where the lags are worth it.
+		return &proxyWatch{why: "no permission to list nodes (needs list on nodes and get on nodes/proxy)"}
+	}
 	if err != nil {
 		return &proxyWatch{why: fmt.Sprintf("listing the nodes: %v", err)}
 	}

@@ -83,6 +83,9 @@ func buildKubeProxy(in *KubeProxyInput, events []rollout.Event) *KubeProxy {
 		return nil
 	}
 	kp := &KubeProxy{Withheld: in.Withheld, Nodes: []KubeProxyNode{}}
+	if len(in.Nodes) == 0 {
+		return kp // no node read: no removal can be placed
+	}
 	gone := removals(events)
 	nodes := podNodes(events)
 	pods := make([]string, 0, len(gone))
@@ -92,7 +95,7 @@ func buildKubeProxy(in *KubeProxyInput, events []rollout.Event) *KubeProxy {
 	sort.Slice(pods, func(i, j int) bool { return gone[pods[i]].Before(gone[pods[j]]) })
 	slowest := map[string]kubeproxy.Applied{}
 	for _, p := range pods {
-		r := ProxyRemoval{Pod: p, Node: nodes[p], Changed: gone[p]}
+		r := ProxyRemoval{Pod: p, Node: nodes[p], Changed: gone[p], Applied: []kubeproxy.Applied{}}
 		for _, n := range in.Nodes {
 			a := n.AppliedAt(gone[p])
 			r.Applied = append(r.Applied, a)

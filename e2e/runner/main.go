@@ -47,7 +47,7 @@ func main() {
 	flag.StringVar(&o.durationsOut, "durations-out", "", "write this run's durations here (default: none)")
 	flag.StringVar(&o.logs, "logs", "", "keep each test's output in this directory (default: a temporary one, removed)")
 	flag.StringVar(&o.lateLabs, "late-labs", "", "labs to start once every lab of -late-after has no test left (MODE=N[,MODE=N]): a heavy lab that would starve the others' timing runs in their tail instead of beside them")
-	flag.StringVar(&o.lateAfter, "late-after", "process", "the mode whose labs the late labs wait for")
+	flag.StringVar(&o.lateAfter, "late-after", "process", "the modes (comma-separated) whose labs the late labs wait for")
 	flag.StringVar(&o.lateRun, "late-run", ".", "of the tests -run selects, run on late labs only those matching this regular expression; they run on no other lab")
 	flag.StringVar(&o.alone, "alone", "", "tests matching this regular expression run first, one at a time with no other test beside them (a test that loads the CPU on purpose)")
 	flag.DurationVar(&o.testTimeout, "test-timeout", 20*time.Minute, "time limit of one test")
@@ -186,15 +186,19 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	var wg sync.WaitGroup
 	var before sync.WaitGroup // the labs the late ones wait for
+	waitFor := map[string]bool{}
+	for _, m := range strings.Split(o.lateAfter, ",") {
+		waitFor[strings.TrimSpace(m)] = true
+	}
 	for i, h := range held {
 		wg.Add(1)
-		if h.mode == o.lateAfter {
+		if waitFor[h.mode] {
 			before.Add(1)
 		}
 		go func() {
 			defer wg.Done()
 			s.work(ctx, i+1, h)
-			if h.mode == o.lateAfter {
+			if waitFor[h.mode] {
 				h.release()
 				before.Done()
 			}

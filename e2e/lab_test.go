@@ -301,7 +301,14 @@ func kubectl(t *testing.T, args ...string) string {
 // kubectlApply applies a manifest given as text.
 func kubectlApply(t *testing.T, manifest string) {
 	t.Helper()
-	f := filepath.Join(t.TempDir(), "manifest.yaml")
+	// Not in t.TempDir(): a subtest's name may have a comma, which
+	// kubectl apply -f takes for a list of files.
+	dir, err := os.MkdirTemp("", "rollcheck-e2e-manifest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	f := filepath.Join(dir, "manifest.yaml")
 	if err := os.WriteFile(f, []byte(manifest), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -41,24 +41,41 @@ func needNodes(t *testing.T) {
 // measured for the slow node (from its kube-proxy's sync metrics, read
 // through the API server's node proxy) is within 25% of when its rules
 // really dropped the pod (iptables-save polled in the node's namespace),
-// or withheld with a reason; and the failures that entered through the
-// slow node while it still routed to a removed pod are KUBE_PROXY_LAG,
-// naming it.
+// or withheld with a reason; every other node's lags hold against its own
+// rules too; and the failures that entered through the slow node while it
+// still routed to a removed pod are KUBE_PROXY_LAG, naming it.
 func TestKubeProxyLagPerNode(t *testing.T) {
 	needNodes(t)
 	kubectlApply(t, manifest(t, "demo-nodes.yaml"))
-	netns := slowNodeNetns(t)
-	run := func(name string, args ...string) result {
+	netns := nodeNetns(t)
+	asIs := manifest(t, "as-is.yaml")
+	// run takes its subtest's t, so that what fails is reported under the
+	// subtest that failed.
+	run := func(t *testing.T, name string, args ...string) result {
 		t.Helper()
-		diagFreshDemo(t, manifest(t, "as-is.yaml"))
+		diagFreshDemo(t, asIs)
 		waitFrontServes(t, "the balancer in instance mode", lab.lbInstanceURL, "", 60*time.Second)
 		t.Logf("pods by node: %s", strings.Join(strings.Fields(kubectl(t, "get", "pods", "-l", "app=demo", "-o", "custom-columns=POD:.metadata.name,NODE:.spec.nodeName", "--no-headers")), " "))
-		rules := watchRules(t, netns)
+		// The slow node's rules are polled every 40 ms, the others' every
+		// 120 ms: enough to catch a lag gone wrong by a second, without
+		// loading the 2 cores the nodes share.
+		watches := map[string]*ruleWatch{}
+		for node, path := range netns {
+			every := 120 * time.Millisecond
+			if node == slowNode {
+				every = 40 * time.Millisecond
+			}
+			watches[node] = watchRules(path, every)
+		}
 		r := rollcheck(t, append([]string{"-f", "../scenarios/as-is.scenario.yaml", "--service", "demo-nodes", "--pod-header", "X-Pod-Name",
 			"--baseline", "3s", "--settle", "3s"}, args...)...)
-		polls, err := rules.end()
-		if err != nil || len(polls) < 10 {
-			t.Fatalf("reading %s's rules: %d polls, %v", slowNode, len(polls), err)
+		polls := map[string][]rulePoll{}
+		for node, w := range watches {
+			p, err := w.end()
+			if err != nil || len(p) < 10 {
+				t.Fatalf("reading %s's rules: %d polls, %v", node, len(p), err)
+			}
+			polls[node] = p
 		}
 		diagLog(t, name, r)
 		wantLagsMatchRules(t, r, polls)
@@ -66,7 +83,7 @@ func TestKubeProxyLagPerNode(t *testing.T) {
 	}
 
 	t.Run("instance mode, the entry node named", func(t *testing.T) {
-		r := run("as-is, instance mode, "+slowNode+" slowed", "--target", lab.lbInstanceURL+"/", "--node-header", "X-Lab-Node")
+		r := run(t, "as-is, instance mode, "+slowNode+" slowed", "--target", lab.lbInstanceURL+"/", "--node-header", "X-Lab-Node")
 		wantSlowNodesFailures(t, r)
 	})
 
@@ -75,7 +92,7 @@ func TestKubeProxyLagPerNode(t *testing.T) {
 		if url == "" {
 			t.Fatalf("no kube-proxy front through %s in lab.json: %v", slowNode, lab.kubeProxyURLs)
 		}
-		r := run("as-is through "+slowNode+"'s kube-proxy", "--target", url+"/", "--entry-node", slowNode, "--connections", "new", "--front", "kube-proxy")
+		r := run(t, "as-is through "+slowNode+"'s kube-proxy", "--target", url+"/", "--entry-node", slowNode, "--connections", "new", "--front", "kube-proxy")
 		wantVerdict(t, r, exitcode.Fail, report.Fail)
 		c := wantSlowNodesFailures(t, r)
 		if c.Failures*2 < r.report.Load.Failures {
@@ -84,10 +101,11 @@ func TestKubeProxyLagPerNode(t *testing.T) {
 	})
 }
 
-// wantLagsMatchRules compares the slow node's lags rollcheck measured with
-// when its rules dropped each removed pod, and wants the slow node the
-// slowest.
-func wantLagsMatchRules(t *testing.T, r result, polls []rulePoll) {
+// wantLagsMatchRules compares each node's lags rollcheck measured with
+// when that node's rules dropped each removed pod: the slow node's within
+// 25% (it is what the test is about), another node's within 25% or 0.3 s
+// (its lags are a few syncs of 0.1 s, its rules polled less often).
+func wantLagsMatchRules(t *testing.T, r result, polls map[string][]rulePoll) {
 	t.Helper()
 	kp := r.report.KubeProxy
 	if kp == nil || len(kp.Nodes) != 3 {
@@ -97,8 +115,9 @@ func wantLagsMatchRules(t *testing.T, r result, polls []rulePoll) {
 	measured := 0
 	for _, rm := range kp.Removals {
 		for _, a := range rm.Applied {
-			if a.Node != slowNode {
-				continue
+			floor := 300 * time.Millisecond
+			if a.Node == slowNode {
+				floor = 0
 			}
 			if a.Lag == nil {
 				if a.Withheld == "" {
@@ -107,7 +126,7 @@ func wantLagsMatchRules(t *testing.T, r result, polls []rulePoll) {
 				t.Logf("%s removed at %s: %s's lag withheld: %s", rm.Pod, rm.Changed.Format("15:04:05.000"), a.Node, a.Withheld)
 				continue
 			}
-			held, gone, ok := left(polls, ips[rm.Pod], rm.Changed)
+			held, gone, ok := left(polls[a.Node], ips[rm.Pod], rm.Changed)
 			if !ok {
 				t.Errorf("%s (%s) removed at %s: still in %s's rules at the last poll, yet rollcheck measured %s", rm.Pod, ips[rm.Pod], rm.Changed.Format("15:04:05.000"), a.Node, *a.Lag)
 				continue
@@ -123,15 +142,17 @@ func wantLagsMatchRules(t *testing.T, r result, polls []rulePoll) {
 				// take 25%.
 				t.Logf("%s removed at %s: %s's lag %.3f to %.3f s; its rules dropped %s %.3f s after it",
 					rm.Pod, rm.Changed.Format("15:04:05.000"), a.Node, a.AtLeast.Seconds(), got.Seconds(), ips[rm.Pod], want.Seconds())
-				if want < a.AtLeast*3/4-tol || want > got*5/4+tol {
+				if want < a.AtLeast*3/4-tol-floor || want > got*5/4+tol+floor {
 					t.Errorf("%s: %s's rules dropped it %s after the change, outside the range %s to %s", rm.Pod, a.Node, want, a.AtLeast, got)
 				}
 				continue
 			}
-			measured++
+			if a.Node == slowNode {
+				measured++
+			}
 			t.Logf("%s removed at %s: %s applied it at %s by rollcheck; its rules dropped %s between %s and %s: %.3f s against %.3f s (ratio %.2f)",
 				rm.Pod, rm.Changed.Format("15:04:05.000"), a.Node, a.At.Format("15:04:05.000"), ips[rm.Pod], held.Format("15:04:05.000"), gone.Format("15:04:05.000"), got.Seconds(), want.Seconds(), got.Seconds()/want.Seconds())
-			if diff := (got - want).Abs(); diff > want/4+tol {
+			if diff := (got - want).Abs(); diff > max(want/4, floor)+tol {
 				t.Errorf("%s: %s's lag measured %s, its rules say %s: off by more than 25%%", rm.Pod, a.Node, got, want)
 			}
 		}
@@ -139,8 +160,11 @@ func wantLagsMatchRules(t *testing.T, r result, polls []rulePoll) {
 	if measured == 0 {
 		t.Errorf("no lag of %s measured over %d removals", slowNode, len(kp.Removals))
 	}
-	// The slow node is the slowest: no other was surely slower (a fast
-	// node's syncs outpace the polls, so its lag is often a range).
+	// Which node was slowest is the machine's to say: in the CI run of stop 31 a
+	// fast node, starved beside a second lab, took 5.8 s once while the
+	// slow one's removals all came just before its syncs (2.2 s at most).
+	// Each lag is held against its own node's rules above; here the slow
+	// node must at least have lagged.
 	var slow *report.KubeProxyNode
 	for i, n := range kp.Nodes {
 		t.Logf("node %s: %d polls, %d syncs, slowest %s (at least %s), precise %t %s", n.Name, n.Polls, n.Syncs, secs(n.Slowest), secs(n.AtLeast), n.Precise, n.Error)
@@ -151,26 +175,45 @@ func wantLagsMatchRules(t *testing.T, r result, polls []rulePoll) {
 	if slow == nil || slow.Slowest == nil || *slow.Slowest < 0.5 {
 		t.Fatalf("%s: %+v, want a lag of at least 0.5 s (minSyncPeriod %s)", slowNode, slow, slowSync)
 	}
-	for _, n := range kp.Nodes {
-		if n.Name != slowNode && n.AtLeast != nil && *n.AtLeast > *slow.Slowest {
-			t.Errorf("node %s took at least %.2f s, more than %s's %.2f s", n.Name, *n.AtLeast, slowNode, *slow.Slowest)
-		}
-	}
 }
 
 // wantSlowNodesFailures wants the failures that entered through the slow
-// node counted under KUBE_PROXY_LAG, which names it, and returns that
-// cause.
+// node while its rules still held a removed pod counted under
+// KUBE_PROXY_LAG, which names it, and returns that cause.
 func wantSlowNodesFailures(t *testing.T, r result) report.Cause {
 	t.Helper()
 	viaSlow := 0
+	// A failure through the slow node is its kube-proxy's lag only when
+	// it came while the node's rules still held a removed pod: after the
+	// pod's endpoint turned not ready and before the node applied that
+	// (a pod that stopped before its endpoint changed is another cause:
+	// a run of this test saw one 502 so, 0.5 s before the change).
+	inLag := func(at time.Time) bool {
+		kp := r.report.KubeProxy
+		if kp == nil {
+			return true
+		}
+		for _, rm := range kp.Removals {
+			for _, a := range rm.Applied {
+				if a.Node == slowNode && !at.Before(rm.Changed) && (a.At.IsZero() || !at.After(a.At.Add(200*time.Millisecond))) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	outside := 0
 	for _, f := range r.report.Failures {
-		if f.Node == slowNode {
+		switch {
+		case f.Node != slowNode:
+		case inLag(f.Time):
 			viaSlow++
+		default:
+			outside++
 		}
 	}
 	c, ok := causeByCode(r, report.KubeProxyLag)
-	t.Logf("%d of %d failures entered through %s; KUBE_PROXY_LAG: %d, %s confidence (%s)", viaSlow, r.report.Load.Failures, slowNode, c.Failures, c.Confidence, c.Evidence)
+	t.Logf("%d of %d failures entered through %s while its rules held a removed pod (%d more through it outside those windows); KUBE_PROXY_LAG: %d, %s confidence (%s)", viaSlow, r.report.Load.Failures, slowNode, outside, c.Failures, c.Confidence, c.Evidence)
 	if r.report.Load.Failures > 0 && r.report.Verdict != report.Fail {
 		t.Errorf("%d failures, verdict %s", r.report.Load.Failures, r.report.Verdict)
 	}
@@ -192,8 +235,8 @@ func causeByCode(r result, code report.CauseCode) (report.Cause, bool) {
 	return report.Cause{}, false
 }
 
-// ruleWatch polls the slow node's iptables NAT table from inside its
-// network namespace and keeps, for every poll, which endpoints of the
+// ruleWatch polls a node's iptables NAT table from inside its network
+// namespace and keeps, for every poll, which endpoints of the
 // Service's chain (KUBE-SVC-…) it held: the rules as kube-proxy really
 // left them, independent of its metrics and of rollcheck.
 type ruleWatch struct {
@@ -211,14 +254,13 @@ type rulePoll struct {
 
 var svcRule = regexp.MustCompile(`^-A KUBE-SVC-\S+ .*--comment "?default/demo-nodes[^ ]* -> ([0-9.]+):`)
 
-func watchRules(t *testing.T, netnsPath string) *ruleWatch {
-	t.Helper()
+func watchRules(netnsPath string, every time.Duration) *ruleWatch {
 	w := &ruleWatch{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
-		tick := time.NewTicker(40 * time.Millisecond)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
-		for range 3000 { // 2 min at most
+		for range int(2 * time.Minute / every) { // 2 min at most
 			before := time.Now()
 			out, err := exec.Command("nsenter", "--net="+netnsPath, "iptables-save", "-t", "nat").Output()
 			after := time.Now()
@@ -272,8 +314,8 @@ func left(polls []rulePoll, ip string, changed time.Time) (held, gone time.Time,
 	return time.Time{}, time.Time{}, false
 }
 
-// slowNodeNetns is the slow node's network namespace, from lab.json.
-func slowNodeNetns(t *testing.T) string {
+// nodeNetns is each real node's network namespace, from lab.json.
+func nodeNetns(t *testing.T) map[string]string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(lab.dir, "lab.json"))
 	if err != nil {
@@ -288,13 +330,14 @@ func slowNodeNetns(t *testing.T) string {
 	if err := json.Unmarshal(data, &st); err != nil {
 		t.Fatal(err)
 	}
+	out := map[string]string{}
 	for _, n := range st.RealNodes {
-		if n.Name == slowNode {
-			return n.NetnsPath
-		}
+		out[n.Name] = n.NetnsPath
 	}
-	t.Fatalf("lab.json names no real node %s", slowNode)
-	return ""
+	if out[slowNode] == "" {
+		t.Fatalf("lab.json names no real node %s", slowNode)
+	}
+	return out
 }
 
 // runPodIPs maps the run's pods to their IPs, from its endpoint events.

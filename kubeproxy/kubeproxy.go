@@ -314,6 +314,14 @@ type Applied struct {
 // watches were seen 68 ms apart (CI run of TestKubeProxyLagPerNode).
 const Skew = 100 * time.Millisecond
 
+// MaxSkew is the farthest apart the two watches are taken to be: a sync
+// that began more than Skew, but less than MaxSkew, before rollcheck saw a
+// change applied it if kube-proxy had the change when it began (the poll
+// that saw it tells), and may have when that cannot be told. On a loaded
+// machine a sync that began 0.13 s before rollcheck saw the change applied
+// it (CI run ci37 of TestKubeProxyLagPerNode: the next sync came 7 s later).
+const MaxSkew = time.Second
+
 // AppliedAt returns when node applied a change rollcheck saw at changed:
 // by the end of its first sync that began after it received the change.
 // Lag is the longest that can have taken, AtLeast the shortest: a sync
@@ -329,14 +337,39 @@ func (n Node) AppliedAt(changed time.Time) Applied {
 		a.Withheld = "the change came before the first reading of its kube-proxy"
 		return a
 	}
-	before, after := changed.Add(-Skew), changed.Add(Skew)
+	before, after, wide := changed.Add(-Skew), changed.Add(Skew), changed.Add(-MaxSkew)
 	var lo time.Time // the earliest the change can have been applied
 	for _, s := range n.Syncs {
-		if !s.End.After(before) {
+		if !s.End.After(wide) {
 			continue
 		}
 		if s.Exact && s.Start.Before(before) {
-			continue // began before kube-proxy can have had the change
+			if s.Start.Before(wide) {
+				continue // began before kube-proxy can have had the change
+			}
+			// Began before rollcheck saw the change, by more than the
+			// usual skew: it applied it if kube-proxy had it then, as the
+			// poll that saw it tells (every change it had was stamped
+			// before the sync began).
+			if s.appliedAll(after) {
+				at, lag := s.End, max(0, s.End.Sub(changed))
+				least := lag
+				if !lo.IsZero() {
+					least = max(0, min(lo.Sub(changed), lag))
+				}
+				a.At, a.Lag, a.AtLeast = &at, &lag, least
+				return a
+			}
+			// A change stamped after it began and by the skew is this
+			// one: not applied. One stamped later (another change), or
+			// no stamp, leaves it open: it may have.
+			if lo.IsZero() && (s.Queued.IsZero() || s.Queued.After(after)) {
+				lo = s.End
+			}
+			continue
+		}
+		if !s.End.After(before) {
+			continue
 		}
 		if lo.IsZero() {
 			lo = s.End

@@ -160,3 +160,33 @@ func TestQueuedStampProvesTheSync(t *testing.T) {
 		t.Fatalf("applied %+v, want 0.187 s exactly", a)
 	}
 }
+
+// kube-proxy may get a change before rollcheck does by more than Skew on a
+// loaded machine: a sync that began 0.13 s before rollcheck saw the change,
+// and ended 0.67 s after it, applied it when the poll that saw it found the
+// last change stamped before the sync began (ci37: taken for the next
+// sync, 7.9 s later). When a later change was stamped during that sync, it
+// may or may not have: a range up to the next sync. When the change
+// stamped during it came by the skew, it was this one: not applied.
+func TestASyncBegunBeforeRollcheckSawTheChange(t *testing.T) {
+	base := time.Unix(1_800_000_000, 0)
+	c := ms(base, 2000)
+	syncs := [][2]time.Time{{ms(base, 1000), ms(base, 1100)}, {ms(base, 1870), ms(base, 2670)}, {ms(base, 9900), ms(base, 10000)}}
+	for _, tc := range []struct {
+		name         string
+		queued       []time.Time
+		lag, atLeast time.Duration
+	}{
+		{"every change stamped before it began", []time.Time{ms(base, 1000), ms(base, 1820), ms(base, 9850)}, 670 * time.Millisecond, 670 * time.Millisecond},
+		{"a later change stamped during it", []time.Time{ms(base, 1000), ms(base, 1820), ms(base, 2400), ms(base, 9850)}, 8000 * time.Millisecond, 670 * time.Millisecond},
+		{"this change stamped during it", []time.Time{ms(base, 1000), ms(base, 1990), ms(base, 9850)}, 8000 * time.Millisecond, 8000 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := pollAt(t, &proxy{syncs: syncs, queued: tc.queued}, every(base, 0, 10500, 200)...)
+			a := n.AppliedAt(c)
+			if a.Lag == nil || *a.Lag != tc.lag || a.AtLeast != tc.atLeast {
+				t.Fatalf("applied %+v (%s), want %s to %s", a, a.Describe(), tc.atLeast, tc.lag)
+			}
+		})
+	}
+}

@@ -16,6 +16,8 @@ import (
 // by one goroutine at a time; its memory grows with the covered time span
 // (one bucket per width) and the failure cap, not with the number of results.
 type aggregator struct {
+	// conns counts the keep-alive stream's connections.
+	conns       connTally
 	start       time.Time
 	width       time.Duration
 	maxBuckets  int
@@ -85,6 +87,12 @@ func (g *aggregator) add(r *vegeta.Result, reused bool) { g.addStream(r, reused,
 // in stream si's totals. reused tells whether the request went over a
 // reused keep-alive connection.
 func (g *aggregator) addStream(r *vegeta.Result, reused bool, si int) {
+	g.addConn(r, reused, si, nil)
+}
+
+// addConn is addStream for a request sent on conn (nil: unknown), whose
+// pod it notes for the keep-alive stream's connections.
+func (g *aggregator) addConn(r *vegeta.Result, reused bool, si int, conn *trackedConn) {
 	ci := classify(r.Code, r.Error, r.URL)
 	sc := &g.streams[si]
 	sc.byClass[ci]++
@@ -143,6 +151,10 @@ func (g *aggregator) addStream(r *vegeta.Result, reused bool, si int) {
 			pod = vs[0]
 			break
 		}
+	}
+
+	if si == idxStreamReused {
+		g.conns.note(conn, pod)
 	}
 
 	if ci == idxOK {
@@ -299,6 +311,7 @@ func (g *aggregator) result(end time.Time, rate float64) *Result {
 	})
 
 	res.Streams = g.streamResults(end)
+	res.Conns = g.conns.result()
 
 	if len(g.byNode) > 0 {
 		res.ByEntryNode = maps.Clone(g.byNode)

@@ -302,19 +302,20 @@ func (a *Attack) consume(st *loadStream, results <-chan *vegeta.Result) {
 	name := string(streamNames[st.idx])
 	for r := range results {
 		r.Attack = name // the stream, for OnResult, the results file and ResultStream
-		reused := st.reuse.take(r.Seq)
+		reused, conn := st.reuse.take(r.Seq)
 		a.mu.Lock()
 		if a.cfg.OnResult != nil {
 			a.cfg.OnResult(r, reused)
 		}
-		a.addLocked(r, reused, st.idx)
+		a.addLocked(r, reused, st.idx, conn)
 		a.mu.Unlock()
 	}
 }
 
-// addLocked counts one result, local or fed, in stream si; a.mu is held.
-func (a *Attack) addLocked(r *vegeta.Result, reused bool, si int) {
-	a.agg.addStream(r, reused, si)
+// addLocked counts one result, local or fed, in stream si, sent on conn
+// (nil: unknown); a.mu is held.
+func (a *Attack) addLocked(r *vegeta.Result, reused bool, si int, conn *trackedConn) {
+	a.agg.addConn(r, reused, si, conn)
 	a.requests.Add(1)
 	if r.Code < 200 || r.Code >= 400 {
 		a.failures.Add(1)
@@ -346,7 +347,7 @@ func (a *Attack) Feed(r *vegeta.Result, reused bool) bool {
 	if !ok {
 		si = a.streams[0].idx
 	}
-	a.addLocked(r, reused, si)
+	a.addLocked(r, reused, si, nil)
 	return true
 }
 
@@ -419,6 +420,9 @@ func (a *Attack) Stop() *Result {
 		a.result = a.agg.result(end, a.cfg.Rate.PerSecond())
 		a.result.MaxDurationReached = reached
 		a.result.Connections = a.cfg.Connections
+		for _, st := range a.streams {
+			a.result.HTTP2 = a.result.HTTP2 || st.reuse.http2.Load()
+		}
 		a.agg = nil // the result holds all that is still needed
 	})
 	return a.result

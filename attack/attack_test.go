@@ -684,3 +684,47 @@ func TestClientDeadlineCoversRedirectsAndEndsWithTheBody(t *testing.T) {
 		t.Errorf("after Close the request's context is %v, want cancelled (its timer released)", err)
 	}
 }
+
+// --http2 on an http:// target is h2c with prior knowledge: every request
+// over HTTP/2, all of a stream's on one connection, and the server's
+// failures still read by their status and pod header.
+func TestHTTP2OnACleartextTargetIsH2C(t *testing.T) {
+	var h2, other, conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 2 {
+			h2.Add(1)
+		} else {
+			other.Add(1)
+		}
+		w.Header().Set("X-Pod-Name", "pod-a")
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	res := run(t, Config{Targets: targets(srv.URL, "/", "/bad"), Rate: Rate{40, time.Second}, KeepAlive: true, HTTP2: true, PodHeader: "x-pod-name"}, 500*time.Millisecond)
+	if res.Requests < 4 || other.Load() != 0 || h2.Load() != int64(res.Requests) {
+		t.Fatalf("%d requests: %d over HTTP/2, %d not", res.Requests, h2.Load(), other.Load())
+	}
+	if res.ByClass[Class503] == 0 || res.ByClass[ClassOK] == 0 {
+		t.Errorf("by class %v, want both", res.ByClass)
+	}
+	if n := conns.Load(); n != 1 || !res.HTTP2 {
+		t.Errorf("%d connections, want 1: HTTP/2 multiplexes; result says HTTP/2 %t", n, res.HTTP2)
+	}
+	for _, f := range res.FailureList {
+		if f.Pod != "pod-a" {
+			t.Errorf("failure %+v names no pod", f)
+		}
+	}
+}

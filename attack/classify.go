@@ -9,7 +9,7 @@ import (
 // classes[0] is ClassOK, the rest follow FailureClasses.
 var classes = append([]Class{ClassOK}, FailureClasses...)
 
-const numClasses = 12
+const numClasses = 14
 
 // Class indices, in the order of classes.
 const (
@@ -23,6 +23,8 @@ const (
 	idxReset
 	idxEOF
 	idxTimeout
+	idxGoaway
+	idxStreamReset
 	idxOther
 	idxClient
 )
@@ -76,6 +78,12 @@ func classifyError(s string) int {
 		return idxClient
 	case strings.Contains(s, "connection refused"):
 		return idxRefused
+	case strings.Contains(s, "server sent GOAWAY and closed the connection"):
+		// Before reset and EOF: the transport words a read error after
+		// a GOAWAY this way (net/http's bundled HTTP/2, GoAwayError).
+		return idxGoaway
+	case strings.HasPrefix(s, "stream error: "), strings.Contains(s, "http2: stream reset"):
+		return idxStreamReset
 	case strings.Contains(s, "connection reset"), strings.Contains(s, "broken pipe"):
 		return idxReset
 	case strings.Contains(s, "Client.Timeout exceeded"), strings.Contains(s, "deadline exceeded"),

@@ -37,6 +37,9 @@ func TestClassify(t *testing.T) {
 		{"an unknown error is other", 0, `Get "` + u + `": tls: handshake failure`, u, ClassOther},
 		{"a URL naming a class does not decide it", 0, `Get "http://h/EOF/timeout": tls: bad certificate`, "http://h/EOF/timeout", ClassOther},
 		{"an error without URL is still classified", 0, "read: connection reset by peer", "", ClassReset},
+		{"HTTP/2: a GOAWAY, then the connection closed under the stream", 0, `Get "` + u + `": http2: server sent GOAWAY and closed the connection; LastStreamID=7, ErrCode=NO_ERROR, debug=""`, u, ClassGoaway},
+		{"HTTP/2: a stream reset by the peer", 0, `Get "` + u + `": stream error: stream ID 9; REFUSED_STREAM; received from peer`, u, ClassStreamReset},
+		{"HTTP/2: a connection closed without GOAWAY is an EOF", 0, `Get "` + u + `": unexpected EOF`, u, ClassEOF},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,7 +56,7 @@ func TestClassesMatchIndices(t *testing.T) {
 	}
 	want := map[int]Class{idxOK: ClassOK, idx502: Class502, idx503: Class503, idx504: Class504,
 		idxOther5xx: ClassOther5xx, idx4xx: Class4xx, idxRefused: ClassRefused, idxReset: ClassReset,
-		idxEOF: ClassEOF, idxTimeout: ClassTimeout, idxOther: ClassOther, idxClient: ClassClient}
+		idxEOF: ClassEOF, idxTimeout: ClassTimeout, idxGoaway: ClassGoaway, idxStreamReset: ClassStreamReset, idxOther: ClassOther, idxClient: ClassClient}
 	for i, c := range want {
 		if classes[i] != c {
 			t.Errorf("classes[%d] = %s, want %s", i, classes[i], c)

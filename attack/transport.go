@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -38,21 +40,52 @@ func (st *loadStream) newClient(cfg Config, tlsConfig *tls.Config) *http.Client 
 	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         dialer.DialContext,
+		DialContext:         dialTracked(dialer),
 		TLSClientConfig:     tlsConfig.Clone(),
 		MaxIdleConnsPerHost: vegeta.DefaultConnections,
 		MaxConnsPerHost:     vegeta.DefaultMaxConnections,
 		DisableKeepAlives:   !keepAlive,
 		ForceAttemptHTTP2:   cfg.HTTP2,
 	}
-	if !cfg.HTTP2 {
+	switch {
+	case !cfg.HTTP2:
 		// A non-nil empty map turns off the bundled HTTP/2, as vegeta does.
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	case cleartext(cfg.Targets):
+		// http:// with --http2 is h2c with prior knowledge: a cleartext
+		// HTTP/2 connection from the first byte, as gRPC clients and an
+		// ALB with protocol version HTTP2 open one (no Upgrade from
+		// HTTP/1.1). Every request of a stream shares one connection per
+		// target, as an HTTP/2 client's do.
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
 	}
 	st.reuse.next = tr
 	st.reuse.timeout = cfg.Timeout
 	st.transport = tr
 	return &http.Client{Transport: st.reuse}
+}
+
+// cleartext reports whether every target is an http:// URL.
+func cleartext(ts []Target) bool {
+	for _, t := range ts {
+		if !strings.HasPrefix(strings.ToLower(t.URL), "http://") {
+			return false
+		}
+	}
+	return len(ts) > 0
+}
+
+// dialTracked dials with d and wraps the connection, so that the load can
+// tell its connections apart (trackedConn).
+func dialTracked(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &trackedConn{Conn: c}, nil
+	}
 }
 
 // reuseTracker is a RoundTripper recording which requests got a reused
@@ -66,6 +99,18 @@ type reuseTracker struct {
 	timeout time.Duration // for the whole exchange, as http.Client.Timeout; 0: none
 	mu      sync.Mutex
 	seqs    map[uint64]struct{} // requests whose last connection was reused
+	// conns are the connections requests went out on, by sequence
+	// number, until the result takes it.
+	conns map[uint64]*trackedConn
+	// http2: a response came over HTTP/2.
+	http2 atomic.Bool
+}
+
+// noteProto records a response's protocol.
+func (t *reuseTracker) noteProto(resp *http.Response) {
+	if resp != nil && resp.ProtoMajor == 2 && !t.http2.Load() {
+		t.http2.Store(true)
+	}
 }
 
 const seqHeader = "X-Vegeta-Seq"
@@ -85,7 +130,9 @@ func (t *reuseTracker) RoundTrip(req *http.Request) (*http.Response, error) {
 	seq, err := strconv.ParseUint(req.Header.Get(seqHeader), 10, 64)
 	tracked := err == nil
 	if !tracked && t.timeout <= 0 {
-		return t.next.RoundTrip(req)
+		resp, err := t.next.RoundTrip(req)
+		t.noteProto(resp)
+		return resp, err
 	}
 	x := &exchange{tracker: t, seq: seq}
 	ctx := req.Context()
@@ -95,11 +142,14 @@ func (t *reuseTracker) RoundTrip(req *http.Request) (*http.Response, error) {
 		ctx = httptrace.WithClientTrace(ctx, &x.trace)
 	}
 	if t.timeout <= 0 {
-		return t.next.RoundTrip(req.WithContext(ctx))
+		resp, err := t.next.RoundTrip(req.WithContext(ctx))
+		t.noteProto(resp)
+		return resp, err
 	}
 	x.deadline = t.deadline(req)
 	ctx, x.cancel = context.WithDeadline(ctx, x.deadline)
 	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	t.noteProto(resp)
 	if err != nil {
 		x.cancel()
 		if x.timedOut() {
@@ -131,7 +181,16 @@ func (t *reuseTracker) deadline(req *http.Request) time.Time {
 
 func (x *exchange) gotConn(info httptrace.GotConnInfo) {
 	t := x.tracker
+	c := connOf(info.Conn)
 	t.mu.Lock()
+	if c != nil {
+		if t.conns == nil {
+			t.conns = map[uint64]*trackedConn{}
+		}
+		t.conns[x.seq] = c
+	} else {
+		delete(t.conns, x.seq)
+	}
 	if info.Reused {
 		t.seqs[x.seq] = struct{}{}
 	} else {
@@ -172,13 +231,18 @@ func (e *timeoutError) Timeout() bool     { return true }
 func (e *timeoutError) Temporary() bool   { return true }
 func (e *timeoutError) Is(err error) bool { return err == context.DeadlineExceeded }
 
-// take reports whether request seq reused a connection and forgets it.
-func (t *reuseTracker) take(seq uint64) bool {
+// take reports whether request seq reused a connection, and which
+// connection it went out on (nil: none seen), and forgets both.
+func (t *reuseTracker) take(seq uint64) (bool, *trackedConn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	_, ok := t.seqs[seq]
 	if ok {
 		delete(t.seqs, seq)
 	}
-	return ok
+	c := t.conns[seq]
+	if c != nil {
+		delete(t.conns, seq)
+	}
+	return ok, c
 }

@@ -28,7 +28,15 @@ const (
 	ClassReset    Class = "reset"
 	ClassEOF      Class = "eof"
 	ClassTimeout  Class = "timeout"
-	ClassOther    Class = "other"
+	// ClassGoaway: over HTTP/2, the server sent GOAWAY and closed the
+	// connection while the request's stream was still open (it stopped
+	// without waiting for the streams it had accepted).
+	ClassGoaway Class = "goaway"
+	// ClassStreamReset: over HTTP/2, the peer reset the request's stream
+	// (RST_STREAM: REFUSED_STREAM the transport did not retry, CANCEL,
+	// INTERNAL_ERROR...), as a proxy does when its upstream goes.
+	ClassStreamReset Class = "stream-reset"
+	ClassOther       Class = "other"
 	// ClassClient: the load generator's own machine failed the request (no
 	// local port or file descriptor, a name its resolver cannot resolve):
 	// not evidence about the cluster.
@@ -37,7 +45,7 @@ const (
 
 // FailureClasses lists every failing class in a stable order for reports.
 var FailureClasses = []Class{Class502, Class503, Class504, ClassOther5xx, Class4xx,
-	ClassRefused, ClassReset, ClassEOF, ClassTimeout, ClassOther, ClassClient}
+	ClassRefused, ClassReset, ClassEOF, ClassTimeout, ClassGoaway, ClassStreamReset, ClassOther, ClassClient}
 
 // Target is one request to send; targets are used round robin.
 type Target struct {
@@ -189,8 +197,14 @@ type Result struct {
 	Max          time.Duration `json:"max_ns"`
 	BucketWidth  time.Duration `json:"bucket_width_ns"`
 	Buckets      []Bucket      `json:"buckets"`
-	FailureList  []Failure     `json:"failures"`         // at most Config.MaxFailures, earliest first
-	Dropped      int           `json:"failures_dropped"` // failures counted but not recorded
+	// HTTP2: responses came over HTTP/2 (--http2, and h2c or ALPN agreed):
+	// each target's requests shared one connection.
+	HTTP2 bool `json:"http2,omitempty"`
+	// Conns are the keep-alive stream's connections and the pods that
+	// answered on them (nil: none seen, e.g. a load of attacker pods).
+	Conns       *ConnCount `json:"conns,omitempty"`
+	FailureList []Failure  `json:"failures"`         // at most Config.MaxFailures, earliest first
+	Dropped     int        `json:"failures_dropped"` // failures counted but not recorded
 	// LastByPod is the start time of the last successful request each pod
 	// answered (from the pod header); FirstByPod the first.
 	LastByPod  map[string]time.Time `json:"last_by_pod,omitempty"`

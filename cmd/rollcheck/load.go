@@ -58,7 +58,7 @@ func (l *LoadOptions) addFlags(fl *pflag.FlagSet) {
 	fl.DurationVar(&l.Timeout, "timeout", l.Timeout, "timeout of each request")
 	fl.BoolVar(&l.KeepAlive, "keepalive", l.KeepAlive, "reuse connections (keep-alive); --keepalive=false is --connections new")
 	fl.StringVar(&l.Connections, "connections", "", "how the load uses connections: reused (keep-alive, the default), new (a new connection for every request) or both (the two side by side, each at half of --rate; the report splits failures by connection kind)")
-	fl.BoolVar(&l.HTTP2, "http2", false, "use HTTP/2 when the target offers it")
+	fl.BoolVar(&l.HTTP2, "http2", false, "use HTTP/2: agreed by ALPN on https:// targets, h2c (cleartext, prior knowledge) on http:// ones")
 	fl.StringVar(&l.TargetCA, "target-ca", "", "PEM `FILE` (a bundle) of the CAs that sign the https targets' certificates, trusted in place of the system's roots (the targets', not the API server's: that is --certificate-authority)")
 	fl.BoolVar(&l.TargetInsecure, "target-insecure", false, "do not verify the https targets' certificates at all; a warning and the report say so (the targets', not the API server's: that is --insecure-skip-tls-verify)")
 	fl.StringVar(&l.TargetServerName, "target-server-name", "", "`NAME` sent as SNI to the https targets and that their certificates must be valid for, when it is not the URL's host (an ingress host behind an address; the Host header is -H \"Host: NAME\"; the API server's is --tls-server-name)")

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/spf13/cobra"
 )
 
@@ -45,9 +47,13 @@ type Options struct {
 	// close, so a client that keeps its connection opens a new one, which
 	// the front sends to a ready pod (the graceful close of kept
 	// connections that kube-proxy and an NLB need).
-	DrainClose     bool
-	Startup        time.Duration
-	Latency        time.Duration
+	DrainClose bool
+	Startup    time.Duration
+	Latency    time.Duration
+	// Capacity is the most requests per second / answers; past it the app
+	// sheds the rest with 503 (zero: no limit), as a pod at the end of its
+	// CPU does, or one whose server limits what it admits.
+	Capacity       int
 	ReadyOnSIGTERM bool
 	IgnoreSIGTERM  bool
 
@@ -104,6 +110,7 @@ SIGTERM on itself and dies the same way.`,
 	f.BoolVar(&o.DrainClose, "drain-close", false, "while draining, answer every request with Connection: close, so that clients reconnect (through kube-proxy, to a ready pod)")
 	f.DurationVar(&o.Startup, "startup", 0, "do not open the listener until this long after start (connections are refused meanwhile)")
 	f.DurationVar(&o.Latency, "latency", 0, "each / request takes this long")
+	f.IntVar(&o.Capacity, "capacity", 0, "answer at most this many / requests per second, and 503 to the rest (0: no limit)")
 	f.BoolVar(&o.ReadyOnSIGTERM, "ready-on-sigterm", true, "keep /healthz at 200 after SIGTERM; false: 500 after SIGTERM")
 	f.BoolVar(&o.IgnoreSIGTERM, "ignore-sigterm", false, "ignore SIGTERM and keep running until SIGKILL")
 	return cmd
@@ -153,6 +160,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Drain < 0 || o.Startup < 0 || o.Latency < 0 {
 		return fmt.Errorf("durations must not be negative")
+	}
+	if o.Capacity < 0 {
+		return fmt.Errorf("--capacity must not be negative")
 	}
 	return nil
 }
@@ -206,7 +216,18 @@ func Run(ctx context.Context, o Options, sigterm <-chan os.Signal) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	// Half a second's worth of burst: requests that queued while the pod
+	// was starved of CPU for a moment (a node busy starting containers)
+	// are not shed, a second of overload is.
+	var admit *rate.Limiter
+	if o.Capacity > 0 {
+		admit = rate.NewLimiter(rate.Limit(o.Capacity), max(1, o.Capacity/2))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if admit != nil && !admit.Allow() {
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return
+		}
 		if o.Latency > 0 {
 			t := time.NewTimer(o.Latency)
 			select {
@@ -230,8 +251,16 @@ func Run(ctx context.Context, o Options, sigterm <-chan os.Signal) error {
 		mux.ServeHTTP(w, r)
 	})
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// HTTP/2 in cleartext (h2c, prior knowledge) beside HTTP/1.1, as a gRPC
+	// server or an app behind an ALB with protocol version HTTP2 speaks
+	// it. On Shutdown the server sends GOAWAY; while draining with
+	// --drain-close, Connection: close on a stream's response makes it
+	// send GOAWAY too. Dying of SIGTERM sends none.
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
 
-	logf("started version=%q shutdown=%s drain=%s drain-close=%t startup=%s", o.Version, o.Shutdown, o.Drain, o.DrainClose, o.Startup)
+	logf("started version=%q shutdown=%s drain=%s drain-close=%t startup=%s capacity=%d/s", o.Version, o.Shutdown, o.Drain, o.DrainClose, o.Startup, o.Capacity)
 	sigCh := sigterm
 	// Slow start: the listener does not exist yet, so connections are refused.
 	if o.Startup > 0 {

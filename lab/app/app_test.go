@@ -82,6 +82,51 @@ func TestServesPodHeaders(t *testing.T) {
 	}
 }
 
+// Past its capacity the app sheds / with 503 naming its pod; its probe
+// still answers (an overloaded pod stays ready), and the shed load comes
+// back as the capacity refills.
+func TestCapacityShedsTheRestWith503(t *testing.T) {
+	url, _, _ := start(t, Options{Capacity: 20, ReadyOnSIGTERM: true})
+	c := client()
+	get := func(path string) *http.Response {
+		t.Helper()
+		resp, err := c.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	ok, shed := 0, 0
+	for range 30 {
+		resp := get("/")
+		switch resp.StatusCode {
+		case 200:
+			ok++
+		case 503:
+			shed++
+			if resp.Header.Get("X-Pod-Name") != "web-1" {
+				t.Errorf("a 503 without the pod's name: %v", resp.Header)
+			}
+		default:
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	// 30 requests in far less than the 1.5 s 20/s would take: a burst
+	// of 10 (half a second's worth), a few more as tokens come, and the
+	// rest shed.
+	if ok < 10 || shed < 15 {
+		t.Fatalf("%d answered, %d shed, want 10 or a few more answered and the rest shed", ok, shed)
+	}
+	if resp := get("/healthz"); resp.StatusCode != 200 {
+		t.Fatalf("probe %d while overloaded, want 200", resp.StatusCode)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if resp := get("/"); resp.StatusCode != 200 {
+		t.Fatalf("status %d after 150 ms at 20/s, want 200", resp.StatusCode)
+	}
+}
+
 func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
 	url, sigs, done := start(t, Options{Shutdown: ShutdownGraceful, Latency: 500 * time.Millisecond, ReadyOnSIGTERM: true})
 	type result struct {
@@ -218,5 +263,42 @@ func TestSlowStartRefusesUntilListening(t *testing.T) {
 	_, _, _ = start(t, Options{Startup: 300 * time.Millisecond, ReadyOnSIGTERM: true})
 	if d := time.Since(began); d < 300*time.Millisecond {
 		t.Fatalf("listened after %s, want >= 300ms", d)
+	}
+}
+
+// The app speaks h2c beside HTTP/1.1. Draining with --drain-close, a
+// stream's response makes it send GOAWAY, so the client's next request
+// opens a new connection (through kube-proxy, to a ready pod).
+func TestH2CDrainCloseSendsGOAWAY(t *testing.T) {
+	url, sigs, _ := start(t, Options{Shutdown: ShutdownGraceful, Drain: 2 * time.Second, DrainClose: true, ReadyOnSIGTERM: true})
+	var conns []string
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { conns = append(conns, i.Conn.LocalAddr().String()) }}
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	c := &http.Client{Timeout: 5 * time.Second, Transport: tr}
+	get := func() {
+		t.Helper()
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, url+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != 200 {
+			t.Fatalf("%s %d, want HTTP/2 200", resp.Proto, resp.StatusCode)
+		}
+	}
+	get()
+	get()
+	sigs <- syscall.SIGTERM
+	time.Sleep(100 * time.Millisecond)
+	get() // answered, with GOAWAY after it
+	get() // on a new connection
+	if len(conns) != 4 || conns[0] != conns[1] || conns[2] != conns[1] || conns[3] == conns[2] {
+		t.Fatalf("connections %v: want one kept until the GOAWAY, then a new one", conns)
 	}
 }

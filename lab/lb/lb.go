@@ -474,6 +474,14 @@ func (o *Options) serve(ctx context.Context, client kubernetes.Interface) error 
 			g.Go(func() error { return b.Run(ctx) })
 		}
 		srv := &http.Server{Handler: b, IdleTimeout: o.IdleTimeout, ReadHeaderTimeout: o.IdleTimeout}
+		if scheme == "http" {
+			// Clients may speak HTTP/2 to the front (h2c here; an ALB
+			// takes HTTP/2 over TLS): their connection ends at the
+			// balancer, which sends each request on to a target as before.
+			srv.Protocols = new(http.Protocols)
+			srv.Protocols.SetHTTP1(true)
+			srv.Protocols.SetUnencryptedHTTP2(true)
+		}
 		servers = append(servers, srv)
 		g.Go(func() error {
 			fmt.Fprintf(o.stderr, "%s lb %s: listening on %s://%s\n", time.Now().UTC().Format(time.RFC3339Nano), l.svc, scheme, ln.Addr())

@@ -120,6 +120,16 @@ type Container struct {
 	// the kubelet. No probe, an exec probe, or a probe on a port the
 	// container does not declare proves nothing about the listener.
 	ListensWhenReady bool
+	// Server is the known server the container runs whose graceful stop
+	// is not SIGTERM (nginx, Apache httpd; nil: none known), and
+	// StopsAtOnce is true when nothing makes it stop gracefully: no
+	// lifecycle.stopSignal of its graceful signal, no preStop that asks
+	// it to quit (StopsGracefully).
+	Server      *Server
+	StopsAtOnce bool
+	// Proxy names the known proxy the container runs (ProxyOf; "": none),
+	// a sidecar when the pod has other containers.
+	Proxy string
 	// Spec is the container itself, for what no field here reads.
 	Spec *corev1.Container
 }
@@ -259,8 +269,11 @@ func readContainer(c *corev1.Container) Container {
 		Name: c.Name, Ports: len(c.Ports) > 0,
 		Readiness: c.ReadinessProbe, Liveness: c.LivenessProbe, Startup: c.StartupProbe,
 		ListensWhenReady: probesDeclaredPort(c.ReadinessProbe, c.Ports),
+		Server:           ServerOf(c),
+		Proxy:            ProxyOf(c),
 		Spec:             c,
 	}
+	wc.StopsAtOnce = wc.Server != nil && !StopsGracefully(c, wc.Server)
 	if c.Lifecycle != nil {
 		wc.PreStop = ReadPreStop(c.Lifecycle.PreStop)
 	} else {

@@ -39,8 +39,10 @@ one per image, into --out: ` + strings.Join(labRefs(), ", ") + `.
 
 Each image is one layer of static binaries from --bin-dir (demo-app and agnhost,
 built by make lab-node) plus ` + image.Busybox + ` (Debian's busybox-static) as
-/bin/busybox with /bin/sh, /bin/sleep and /bin/cat. The same binaries give the
-same digests. Prints each image's ref, archive, manifest digest and image ID
+/bin/busybox with /bin/sh, /bin/sleep and /bin/cat; ` + image.NginxRef + ` holds
+Debian's nginx from --bin-dir's ` + image.NginxRoot + ` (the package extracted by make
+lab-node) with the host's libraries it links, and its config. The same files
+give the same digests. Prints each image's ref, archive, manifest digest and image ID
 (the config digest, which containerd and crictl show after an import).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -51,7 +53,7 @@ same digests. Prints each image's ref, archive, manifest digest and image ID
 			return o.run(cmd)
 		},
 	}
-	cmd.Flags().StringVar(&o.binDir, "bin-dir", "", "directory with the static demo-app and agnhost binaries")
+	cmd.Flags().StringVar(&o.binDir, "bin-dir", "", "directory with the static demo-app and agnhost binaries, and nginx-root")
 	cmd.Flags().StringVar(&o.out, "out", "", "directory to write the archives to (created if missing)")
 	return cmd
 }

@@ -4,8 +4,9 @@
 //
 // Every image has a single layer made of a few static binaries (the demo app,
 // agnhost) plus busybox for the shell and sleep that manifests use in preStop
-// hooks. Layers are reproducible: fixed owners and modification times, so the
-// same binaries always give the same digest.
+// hooks; the nginx image adds Debian's nginx with the host's libraries it
+// links. Layers are reproducible: fixed owners and modification times, so
+// the same files always give the same digest.
 package image
 
 import (
@@ -27,6 +28,12 @@ const (
 	// PauseRef is the sandbox image (containerd's sandbox_image in the lab):
 	// agnhost running `pause`.
 	PauseRef = "registry.k8s.io/pause:3.10"
+	// NginxRef is Debian's nginx (Debian 12's package, 1.22) run as the
+	// package runs it, SIGTERM its fast shutdown (the image sets no stop
+	// signal): the binary with the host's libraries it links, and a config
+	// that serves the pod's name on port 8080 (see nginxConf). Built from
+	// the package that `make lab-node` extracts into BIN/nginx-root.
+	NginxRef = "rollcheck/nginx:1.22"
 )
 
 // DemoAppVersions are the tags of DemoAppRepo that Lab builds.
@@ -68,7 +75,8 @@ type File struct {
 }
 
 // Lab returns the lab's images, from static binaries in binDir (demo-app,
-// agnhost) and /bin/busybox.
+// agnhost), /bin/busybox, and Debian's nginx extracted into
+// binDir/nginx-root (NginxRoot) with the host's libraries it links.
 func Lab(binDir string) ([]Spec, error) {
 	return lab(binDir, Busybox)
 }
@@ -113,7 +121,11 @@ func lab(binDir, busybox string) ([]Spec, error) {
 			Env:        []string{pathEnv},
 		},
 	)
-	return specs, nil
+	nginx, err := nginxSpec(filepath.Join(binDir, NginxRoot), hostLibDirs(), bb)
+	if err != nil {
+		return nil, err
+	}
+	return append(specs, nginx), nil
 }
 
 // pathEnv lets the runtime find busybox's applets for exec hooks and probes

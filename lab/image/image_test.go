@@ -11,13 +11,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// binDir is a directory with fake demo-app and agnhost binaries, and a fake
-// busybox beside it.
+// binDir is a directory with fake demo-app and agnhost binaries and a fake
+// extracted nginx package (a script, so no libraries), and a fake busybox
+// beside it.
 func binDir(t *testing.T) (bin, busybox string) {
 	t.Helper()
 	bin = t.TempDir()
 	writeFile(t, bin, "demo-app", "demo", 0o755)
 	writeFile(t, bin, "agnhost", "agnhost", 0o755)
+	sbin := filepath.Join(bin, NginxRoot, "usr", "sbin")
+	if err := os.MkdirAll(sbin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, sbin, "nginx", "#!/bin/sh\n", 0o755)
 	return bin, writeFile(t, t.TempDir(), "busybox", "bb", 0o755)
 }
 
@@ -37,6 +43,17 @@ func TestLabSaysHowToBuildAMissingBinary(t *testing.T) {
 	}
 }
 
+func TestLabSaysHowToGetAMissingNginx(t *testing.T) {
+	bin, bb := binDir(t)
+	if err := os.RemoveAll(filepath.Join(bin, NginxRoot)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := lab(bin, bb)
+	if err == nil || !strings.Contains(err.Error(), "nginx-root/usr/sbin/nginx") || !strings.Contains(err.Error(), "make lab-node") {
+		t.Fatalf("lab() = %v, want an error naming nginx-root/usr/sbin/nginx and make lab-node", err)
+	}
+}
+
 func TestLabImages(t *testing.T) {
 	bin, bb := binDir(t)
 	specs, err := lab(bin, bb)
@@ -47,7 +64,7 @@ func TestLabImages(t *testing.T) {
 	for _, s := range specs {
 		byRef[s.Ref] = s
 	}
-	want := []string{"rollcheck/demo-app:v1", "rollcheck/demo-app:v2", AgnhostRef, PauseRef}
+	want := []string{"rollcheck/demo-app:v1", "rollcheck/demo-app:v2", AgnhostRef, PauseRef, NginxRef}
 	for _, r := range want {
 		if _, ok := byRef[r]; !ok {
 			t.Fatalf("no image %s in %v", r, specs)
@@ -72,6 +89,10 @@ func TestLabImages(t *testing.T) {
 	}
 	if s := byRef[AgnhostRef]; !slices.Equal(s.Entrypoint, []string{"/agnhost"}) || len(s.Cmd) != 0 {
 		t.Errorf("agnhost image runs %v %v, want /agnhost", s.Entrypoint, s.Cmd)
+	}
+	if s := byRef[NginxRef]; !slices.Equal(s.Entrypoint, []string{"/usr/sbin/nginx", "-g", "daemon off;"}) || len(s.Cmd) != 0 ||
+		!slices.Equal(s.Env, []string{"PATH=/usr/sbin:/bin"}) {
+		t.Errorf("nginx image runs %v %v with %v, want /usr/sbin/nginx -g 'daemon off;' with PATH=/usr/sbin:/bin", s.Entrypoint, s.Cmd, s.Env)
 	}
 	for _, s := range specs {
 		paths := map[string]File{}

@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rollcheck/rollcheck/exitcode"
+	"github.com/rollcheck/rollcheck/preflight"
+	"github.com/rollcheck/rollcheck/report"
+)
+
+// TestNginxStoppedBySIGTERM (issue 23) runs Debian's nginx as it is (the
+// lab's rollcheck/nginx:1.22, the package's binary with its libraries) on
+// the real node, under slow requests (/slow/page, 12 KiB at 6 KiB/s:
+// about 2 s each), through the kube-proxy front and through the ALB-like
+// front. The as-is (scenarios/nginx-as-is.yaml) has no preStop: the
+// kubelet's SIGTERM is nginx's fast shutdown, which cuts the requests in
+// flight. It FAILs with INFLIGHT_CUT, whose evidence names nginx's fast
+// shutdown, and the preStop advice is a sleep, nginx -s quit, and time
+// for the slow requests; lint's server-stops-at-once fired before the run.
+// The to-be (scenarios/nginx-to-be.yaml: sleep 4, nginx -s quit, sleep 5),
+// through the ALB-like front, PASSes with none failed, and lint is quiet.
+func TestNginxStoppedBySIGTERM(t *testing.T) {
+	needRealNode(t)
+	t.Cleanup(func() { resetDemo(t) })
+	run := func(t *testing.T, name, deployment string, through ...string) result {
+		t.Helper()
+		diagFreshDemo(t, diagService("2s")+"---\n"+manifest(t, deployment))
+		r := rollcheck(t, append([]string{"-f", "../scenarios/nginx.scenario.yaml", "--baseline", "3s", "--settle", "3s"}, through...)...)
+		diagLog(t, name, r)
+		if linted := slices.ContainsFunc(r.report.Preflight, func(f preflight.Finding) bool { return f.Rule == preflight.RuleServerStopsAtOnce }); linted != (deployment == "nginx-as-is.yaml") {
+			t.Errorf("%s: lint's %s fired %t: %+v", deployment, preflight.RuleServerStopsAtOnce, linted, r.report.Preflight)
+		}
+		return r
+	}
+	// The to-be runs through the ALB-like front alone: its 2 s lag is what
+	// the preStop's sleep must cover (kube-proxy's sync is shorter), and
+	// the real node's queue of tests is the suite's longest.
+	for _, front := range []struct {
+		name string
+		args []string
+		toBe bool
+	}{
+		{"kube-proxy", []string{"--target", lab.kubeProxyURL + "/slow/page", "--front", "kube-proxy"}, false},
+		{"the ALB-like front", []string{"--target", lab.lbURL + "/slow/page"}, true},
+	} {
+		t.Run("as-is through "+front.name, func(t *testing.T) {
+			r := run(t, "nginx as-is through "+front.name, "nginx-as-is.yaml", front.args...)
+			wantVerdict(t, r, exitcode.Fail, report.Fail)
+			// Requests cut at nginx's exit: INFLIGHT_CUT, and through an
+			// L4 front, on a kept connection, KEPT_CONNECTION_CLOSED too.
+			c, ok := causeByCode(r, report.InflightCut)
+			if !ok || c.Failures == 0 {
+				t.Fatalf("no INFLIGHT_CUT among %v\n%s", diagCauseCodes(r), r.stdout)
+			}
+			for _, code := range []report.CauseCode{report.InflightCut, report.KeptConnectionClosed} {
+				if c, ok := causeByCode(r, code); ok && !strings.Contains(c.Evidence, "container app runs nginx, which SIGTERM stops at once") {
+					t.Errorf("%s's evidence %q does not name nginx's fast shutdown", code, c.Evidence)
+				}
+			}
+			// The requests cut were open: they failed after they began
+			// to be answered, not at once.
+			cut := 0
+			for _, f := range r.report.Failures {
+				if f.Latency.Seconds() >= 0.5 {
+					cut++
+				}
+			}
+			if cut == 0 {
+				t.Errorf("no failure took 0.5 s or more: no slow request was cut in flight")
+			}
+			var quit *report.Recommendation
+			for i, rec := range r.report.Recommendations {
+				if rec.Field == "spec.template.spec.containers[app].lifecycle.preStop" {
+					quit = &r.report.Recommendations[i]
+				}
+			}
+			// A sleep first, nginx -s quit, then time for the slow
+			// requests (about 2 s, and a margin), not for the client's
+			// timeout (10 s).
+			m := quitRE.FindStringSubmatch(quitText(quit))
+			if m == nil || !strings.Contains(quit.Suggested, "stopSignal: SIGQUIT") {
+				t.Errorf("preStop advice %+v, want sleep N; /usr/sbin/nginx -s quit; sleep M (or stopSignal SIGQUIT)", quit)
+			} else if wait, _ := strconv.Atoi(m[2]); wait < 3 || wait > 6 {
+				t.Errorf("preStop advice %q waits %d s after nginx -s quit, want the slowest request's 2 s and a margin", quit.Suggested, wait)
+			}
+			t.Logf("as-is through %s: %d of %d failed, %d under INFLIGHT_CUT (%d of them open 0.5 s or more); causes %v", front.name, r.report.Load.Failures, r.report.Load.Requests, c.Failures, cut, diagCauseCodes(r))
+		})
+		if !front.toBe {
+			continue
+		}
+		t.Run("to-be through "+front.name, func(t *testing.T) {
+			r := run(t, "nginx to-be through "+front.name, "nginx-to-be.yaml", front.args...)
+			wantVerdict(t, r, exitcode.Pass, report.Pass)
+			if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 300 || f != 0 {
+				t.Errorf("%d requests, %d failed; want at least 300 and none failed", n, f)
+			}
+			t.Logf("to-be through %s: %d of %d failed", front.name, r.report.Load.Failures, r.report.Load.Requests)
+		})
+	}
+}
+
+// quitRE reads the preStop rollcheck advises for nginx: the sleep, the
+// graceful quit, the wait for the requests in flight.
+var quitRE = regexp.MustCompile(`"sleep ([0-9]+); /usr/sbin/nginx -s quit; sleep ([0-9]+)"`)
+
+func quitText(r *report.Recommendation) string {
+	if r == nil {
+		return ""
+	}
+	return r.Suggested
+}

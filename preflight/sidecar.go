@@ -2,9 +2,6 @@ package preflight
 
 import (
 	"fmt"
-	"strings"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/rollcheck/rollcheck/workload"
 )
@@ -12,40 +9,6 @@ import (
 // RuleProxySidecarNotNative: a proxy that runs beside the app as a
 // regular container, with no preStop.
 const RuleProxySidecarNotNative = "proxy-sidecar-not-native"
-
-// knownProxies are proxies that run as sidecars, by the name their
-// container or image goes by, and what to call them.
-var knownProxies = []struct{ key, name string }{
-	{"istio-proxy", "Istio's Envoy (istio-proxy)"},
-	{"envoy", "Envoy"},
-	{"linkerd-proxy", "linkerd-proxy"},
-	{"cloud-sql-proxy", "the Cloud SQL Auth Proxy"},
-	{"cloudsql-proxy", "the Cloud SQL Auth Proxy"},
-	{"nginx", "nginx"},
-	{"haproxy", "HAProxy"},
-	{"traefik", "Traefik"},
-}
-
-// proxyOf names the proxy c runs ("" when none is known): by the
-// container's name, or by its image's last path element (tag and digest
-// cut off), either equal to a proxy's key or starting with it and a dash
-// ("nginx-unprivileged", "envoy-distroless").
-func proxyOf(c *corev1.Container) string {
-	img := c.Image
-	if i := strings.LastIndex(img, "/"); i >= 0 {
-		img = img[i+1:]
-	}
-	img, _, _ = strings.Cut(img, "@")
-	img, _, _ = strings.Cut(img, ":")
-	for _, n := range []string{strings.ToLower(c.Name), strings.ToLower(img)} {
-		for _, p := range knownProxies {
-			if n == p.key || strings.HasPrefix(n, p.key+"-") {
-				return p.name
-			}
-		}
-	}
-	return ""
-}
 
 // checkProxySidecar: Kubernetes sends SIGTERM to every regular container
 // of a pod at once, so a proxy beside the app as a regular container stops
@@ -62,7 +25,7 @@ func checkProxySidecar(t *target) []Finding {
 	var out []Finding
 	for i := range t.pod.Containers {
 		c := &t.pod.Containers[i]
-		proxy := proxyOf(c)
+		proxy := workload.ProxyOf(c)
 		if proxy == "" || (c.Lifecycle != nil && c.Lifecycle.PreStop != nil) {
 			continue
 		}

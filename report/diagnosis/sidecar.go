@@ -1,0 +1,149 @@
+package diagnosis
+
+// A proxy sidecar that stopped before the app (SIDECAR_STOPPED_BEFORE_APP):
+// the kubelet sends SIGTERM to every regular container of a pod at once,
+// so a proxy in front of the app (Envoy, nginx, HAProxy...) that stops at
+// once, or stops accepting, fails the requests the front still sends to
+// the pod while the app itself, behind its preStop, would still serve
+// them. A native sidecar (an init container with restartPolicy: Always)
+// stops only after the app containers have exited.
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rollcheck/rollcheck/report/internal/format"
+)
+
+// SidecarStoppedFirst: a terminating pod's proxy sidecar, a regular
+// container, had exited while its app container still ran.
+const SidecarStoppedFirst CauseCode = "SIDECAR_STOPPED_BEFORE_APP"
+
+// containersOf says which of the pod template's containers are proxy
+// sidecars: regular containers that run a known proxy beside another
+// container (workload.ProxyOf); apps are the others.
+type containersOf struct {
+	sidecars, apps []string
+}
+
+// sidecarsOf reads them from the settings (none when the workload is
+// unknown or has one container).
+func (s settings) sidecarsOf() containersOf {
+	var out containersOf
+	if !s.known || len(s.w.Containers) < 2 {
+		return out
+	}
+	for _, c := range s.w.Containers {
+		if c.Proxy != "" {
+			out.sidecars = append(out.sidecars, c.Name)
+		} else {
+			out.apps = append(out.apps, c.Name)
+		}
+	}
+	if len(out.apps) == 0 {
+		return containersOf{}
+	}
+	return out
+}
+
+// terminationCut are the causes of a terminating pod that no longer
+// served requests sent to it: a sidecar that stopped first explains them
+// better when the app still ran.
+var terminationCut = []CauseCode{TerminatingPodStillRouted, LBDeregistrationLag, InflightCut, KeptConnectionClosed}
+
+// stoppedFirst returns the proxy sidecar of p that had exited by the end
+// of the failure while an app container still ran at its start (its exit
+// surely later, or not seen in the run), and that app container.
+func (cs containersOf) stoppedFirst(p *life, it item) (sidecar, app string, ok bool) {
+	if p == nil || len(cs.sidecars) == 0 || len(p.exits) == 0 {
+		return "", "", false
+	}
+	end := it.t.Add(it.lat)
+	for _, s := range cs.sidecars {
+		x, exited := p.exits[s]
+		if !exited || end.Before(x.lo.Add(-inflightTol)) {
+			continue
+		}
+		for _, a := range cs.apps {
+			y, exited := p.exits[a]
+			if !exited || y.lo.After(it.t) && y.lo.After(x.hi) {
+				return s, a, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// sidecarText is the evidence of SIDECAR_STOPPED_BEFORE_APP.
+func (e telling) sidecarText() string {
+	c, p, name, more, classes, window := e.c, e.p, e.name, e.more, e.classes, e.window
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d requests failed (%s) from %s sent to %s%s", c.failures, classes, window, name, more)
+	if p != nil && p.sidecar != "" {
+		x := p.exits[p.sidecar]
+		fmt.Fprintf(&b, ", whose proxy container %s exited %s after deletion", p.sidecar, bounds(x.lo.Sub(p.del), x.hi.Sub(p.del)))
+		if y, ok := p.exits[p.app]; ok {
+			fmt.Fprintf(&b, ", while container %s ran until %s after it", p.app, bounds(y.lo.Sub(p.del), y.hi.Sub(p.del)))
+		} else {
+			fmt.Fprintf(&b, ", while container %s still ran", p.app)
+		}
+	}
+	b.WriteString(": the kubelet sends SIGTERM to every regular container of a pod at once, and the proxy stopped while the front still sent the pod requests that the app, behind its preStop, would have served")
+	return b.String()
+}
+
+// bounds says a span known within [lo, hi].
+func bounds(lo, hi time.Duration) string {
+	if hi-lo < 10*time.Millisecond {
+		return format.Sec(hi)
+	}
+	return fmt.Sprintf("%.2f to %s", lo.Seconds(), format.Sec(hi))
+}
+
+// sidecarAdvice: make the proxy a native sidecar, or hold it with a
+// preStop until the app has stopped.
+func sidecarAdvice(s settings, causes []Cause, m Measurements, routing time.Duration) []Recommendation {
+	if !hasCause(causes, SidecarStoppedFirst) {
+		return nil
+	}
+	cs := codes(causes, SidecarStoppedFirst)
+	// The app's own stop: its preStop and the shutdown measured after it,
+	// the longest over the app containers.
+	var app time.Duration
+	appText := []string{}
+	for _, c := range s.w.Containers {
+		if c.Proxy != "" {
+			continue
+		}
+		d := c.PreStop.Sleep + time.Duration(m.ShutdownByContainer[c.Name]*float64(time.Second))
+		app = max(app, d)
+		appText = append(appText, fmt.Sprintf("%s: preStop %s + shutdown %s", c.Name, format.Sec(c.PreStop.Sleep), format.Sec(time.Duration(m.ShutdownByContainer[c.Name]*float64(time.Second)))))
+	}
+	// At least what the front's routing asks of any container, too.
+	hold := ceilSeconds(max(app+graceMargin, routing))
+	var out []Recommendation
+	sidecars := s.sidecarsOf().sidecars
+	for _, c := range s.w.Containers {
+		if !slices.Contains(sidecars, c.Name) {
+			continue
+		}
+		out = append(out,
+			Recommendation{
+				Field:     c.Path(""),
+				Current:   s.current("a regular container (" + c.Proxy + ")"),
+				Suggested: "a native sidecar: the same container under spec.template.spec.initContainers with restartPolicy: Always (Kubernetes 1.29+)",
+				Why:       fmt.Sprintf("the kubelet sends SIGTERM to every regular container at once, so %s stopped while the app still served; a native sidecar starts before the app containers and stops only after they have exited (kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/)", c.Proxy),
+				Causes:    cs,
+			},
+			Recommendation{
+				Field:     c.Path("lifecycle.preStop"),
+				Current:   s.current(c.PreStop.Text),
+				Suggested: fmt.Sprintf("sleep %d (exec [\"sleep\", \"%d\"] or sleep.seconds: %d), where it must stay a regular container", hold, hold, hold),
+				Why:       fmt.Sprintf("a preStop on the proxy longer than the app's own stop (%s) plus a margin (%s) keeps it serving until the app has finished; terminationGracePeriodSeconds must cover it", strings.Join(appText, "; "), format.Sec(graceMargin)),
+				Causes:    cs,
+			})
+	}
+	return out
+}

@@ -37,18 +37,43 @@ lab:
 	cd lab && CGO_ENABLED=0 $(GO) build -o $(BIN)/demo-app ./cmd/demo-app
 	cd lab && $(GO) build -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
 
+# Debian's nginx for the image rollcheck/nginx:1.22 (issue 23), run as the
+# package runs it, taken from the package without installing it (that would
+# start a server on the host's port 80): apt-get download into bin/debs,
+# dpkg-deb -x into bin/nginx-root. Only when the binary is missing, and
+# like the images only where /bin/busybox is. The image gets the host's
+# libraries nginx links (libpcre2-8-0, libssl3, zlib1g, libcrypt1: .ci/run
+# installs them).
+NGINX_ROOT := $(BIN)/nginx-root
+NGINX := $(NGINX_ROOT)/usr/sbin/nginx
+$(NGINX):
+	@[ -x /bin/busybox ] || exit 0; \
+	mkdir -p $(BIN)/debs && cd $(BIN)/debs && rm -f nginx_*.deb && \
+	{ apt-get download -qq nginx 2>/dev/null || { apt-get update -qq && apt-get download -qq nginx; }; } || { \
+		echo "lab-node: cannot download Debian's nginx package into $(BIN)/debs (apt-get download nginx, retried after apt-get update)." >&2; \
+		echo "  It needs Debian's apt with its package lists: run 'apt-get update' as root and check the network," >&2; \
+		echo "  or extract the package yourself: dpkg-deb -x nginx_*.deb $(NGINX_ROOT)" >&2; exit 1; }; \
+	rm -rf $(NGINX_ROOT).tmp && dpkg-deb -x nginx_*.deb $(NGINX_ROOT).tmp && \
+	rm -rf $(NGINX_ROOT) && mv $(NGINX_ROOT).tmp $(NGINX_ROOT) && test -x $(NGINX) && \
+	echo "lab-node: Debian's nginx $$(dpkg-deb -f nginx_*.deb Version) extracted into $(NGINX_ROOT)"
+
 # The real node (rollcheck-lab up --node real): the upstream kubelet and
 # kube-proxy; the static demo app (make lab; the process kubelet runs it
 # too) goes into the lab's images with agnhost (static too, so that an
-# image needs no libc).
+# image needs no libc), and Debian's nginx (NGINX) into its own image with
+# the host's libraries it links.
 K8S_VERSION := v1.35.4
-lab-node: lab image
+lab-node: lab image $(NGINX)
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kubelet k8s.io/kubernetes/cmd/kubelet
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 	@# The lab's image archives for up --node real, with the sums of what they
 	@# are made of (up writes its own, seconds of CPU, when those changed).
+	@# nginx's libraries are summed as the files they resolve to, as the
+	@# image reads them (ldd only lists them: it runs none of nginx's code).
 	if [ -x /bin/busybox ]; then $(BIN)/rollcheck-lab image build --bin-dir $(BIN) --out $(BIN)/images >/dev/null && \
-		sha256sum $(BIN)/demo-app $(BIN)/agnhost /bin/busybox > $(BIN)/images/sources.sha256; fi
+		sha256sum $(BIN)/demo-app $(BIN)/agnhost /bin/busybox $(NGINX) \
+			$$(ldd $(NGINX) | awk '$$2 == "=>" && $$3 ~ /^\// { print $$3 } $$1 ~ /^\// { print $$1 }' | xargs -r readlink -f | sort -u) \
+			> $(BIN)/images/sources.sha256; fi
 
 # The real node's ingress front (rollcheck-lab up --node real --ingress):
 # Traefik v3.5.0 built from the Go module proxy in its own module (see
@@ -87,6 +112,7 @@ lab-node-test: lab-node
 # lag, a shutdown and an in-cluster run's rate measured under starvation).
 E2E_PROCESS_LABS ?= 2
 E2E_REAL_LABS ?= 1
+E2E_NODES_LABS ?= 2
 # A test that loads both cores on purpose (it asks for 200000 requests/s)
 # runs first, alone, so that it starves no other test's load generator; so
 # does the nightly CronJob, whose in-cluster rollcheck shares the real
@@ -100,7 +126,7 @@ E2E_RUN := $(E2E_ENV) $(BIN)/e2e-runner -bin $(BIN)/e2e.test -alone '$(E2E_ALONE
 # (upstream kubelet, containerd, kube-proxy). Needs root and Debian's
 # containerd, runc and CNI plugins (.ci/run installs them); skipped with a
 # message otherwise.
-REAL_NODE_TESTS := ^(TestSeedPair|TestRecreateThroughKubeProxyIsNoReadyEndpoints|TestKubeProxyFrontFromAttackers|TestDiagnosisNoHeader[0-9]|TestToBePassesThroughKubeProxy|TestIngressFront|TestGatewayFront|TestRecreateAndSlowStartThroughTraefik|TestWeightedCanaryThroughTheGatewayFront|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart|TestNightlyCronJob|TestAttackerPodStreamsItsResults|TestInstanceModeFront)$$
+REAL_NODE_TESTS := ^(TestSeedPair|TestHTTP2ThroughKubeProxy|TestNginxStoppedBySIGTERM|TestProxySidecarStopsBeforeTheApp|TestRecreateThroughKubeProxyIsNoReadyEndpoints|TestKubeProxyFrontFromAttackers|TestDiagnosisNoHeader[0-9]|TestToBePassesThroughKubeProxy|TestIngressFront|TestGatewayFront|TestRecreateAndSlowStartThroughTraefik|TestWeightedCanaryThroughTheGatewayFront|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart|TestNightlyCronJob|TestAttackerPodStreamsItsResults)$$
 REAL_NODE_OK := [ "$$(id -u)" = 0 ] && command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ]
 REAL_NODE_SKIP := echo "e2e: the real node is skipped: it needs root, containerd, runc and the CNI plugins (see README)"
 
@@ -118,25 +144,25 @@ e2e-real: build lab-node lab-traefik e2e-bin
 	$(E2E_RUN) -labs real=$(E2E_REAL_LABS) -real-run '$(REAL_NODE_TESTS)'
 
 # Both node modes at once: what make test runs. Where the real node can run,
-# TestKubeProxyLagPerNode runs last, alone, on a lab of 3 real nodes started
-# once every other lab is done (-late-labs): three real nodes beside the
-# others starve their timing (ci18; in ci29, begun when only the process
-# labs were done, TestGatewayFront's attribution beside it). The drain test
-# stays on the process labs there (make e2e-nodes runs it on real nodes);
-# without a real node both run on the process labs.
-NODES_CI_TESTS := ^(TestKubeProxyLagPerNode)$$
+# the many-nodes tests (NODES_TESTS) run last, alone, on two labs of 3 real
+# nodes started once every other lab is done (-late-labs; the drain on one,
+# the others on the other, the machine otherwise idle): three real nodes
+# beside the others starve their timing (ci18; in ci29, begun when only the
+# process labs were done, TestGatewayFront's attribution beside it). Without
+# a real node the drain test runs on the process labs and the others skip.
+NODES_TESTS := ^(TestKubeProxyLagPerNode|TestIPAndInstanceModesOnThreeNodes|TestDrainUnderAPodDisruptionBudget|TestDrainThroughNodeTargetsWithLocalTraffic)$$
 e2e-all: build lab-node lab-traefik e2e-bin
 	@labs=process=$(E2E_PROCESS_LABS); set --; \
-	if { $(REAL_NODE_OK); }; then labs=$$labs,real=$(E2E_REAL_LABS); set -- -late-labs nodes=1 -late-after process,real -late-run '$(NODES_CI_TESTS)'; else $(REAL_NODE_SKIP); fi; \
+	if { $(REAL_NODE_OK); }; then labs=$$labs,real=$(E2E_REAL_LABS); set -- -late-labs nodes=$(E2E_NODES_LABS) -late-after process,real -late-run '$(NODES_TESTS)'; else $(REAL_NODE_SKIP); fi; \
 	$(E2E_RUN) -labs $$labs -real-run '$(REAL_NODE_TESTS)' "$$@"
 
-# The many-nodes tests (issue 22) alone on a lab of 3 real nodes, one of
-# whose kube-proxies is slowed (e2e/nodes_test.go); make test runs the
-# first in e2e-all, on such a lab started last.
-NODES_TESTS := ^(TestKubeProxyLagPerNode|TestDrainUnderAPodDisruptionBudget)$$
+# The many-nodes tests (issue 22) alone on labs of 3 real nodes, one of
+# whose kube-proxies is slowed (e2e/nodes_test.go, instance_test.go,
+# nodedrain_test.go, nodetarget_test.go); make test runs them in e2e-all,
+# on such labs started last.
 e2e-nodes: build lab-node e2e-bin
 	@if ! { $(REAL_NODE_OK); }; then $(REAL_NODE_SKIP); exit 0; fi; \
-	$(E2E_ENV) $(BIN)/e2e-runner -bin $(BIN)/e2e.test -durations /dev/null -labs nodes=1 -run '$(NODES_TESTS)' \
+	$(E2E_ENV) $(BIN)/e2e-runner -bin $(BIN)/e2e.test -durations e2e/testdata/durations.tsv -labs nodes=$(E2E_NODES_LABS) -run '$(NODES_TESTS)' \
 		-logs $(BIN)/e2e-logs-nodes
 
 # Before a commit: lint, unit tests and one end-to-end smoke test per node

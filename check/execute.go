@@ -42,6 +42,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 	}
 	findings := preflight.Check(pin, preflight.Options{})
 	fr := resolveFront(ctx, clients, &cfg, p.services(), rep.warning)
+	nt := nodeTargets(ctx, clients, cfg.Namespace, fr, p.services(), rep.warning)
 	if err := inClusterTargets(ctx, client, &cfg); err != nil {
 		return report.Input{}, err
 	}
@@ -134,6 +135,7 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 		TLS:           targetTLS(cfg.Attack),
 		Front:         fr,
 		KubeProxy:     kubeProxies,
+		NodeTargets:   nt,
 	}, nil
 }
 

@@ -33,3 +33,24 @@ func resolveFront(ctx context.Context, clients Clients, cfg *Config, services []
 	}
 	return &report.Front{Name: string(name), Inferred: true, Why: why}
 }
+
+// nodeTargets reads, for a front whose targets are the nodes (an ALB in
+// instance mode), the watched Service whose externalTrafficPolicy is
+// Local, with its health check: a node with no serving pod of its own
+// drops what the balancer still sends it. Nil for other fronts or
+// policies; an API error is a warning.
+func nodeTargets(ctx context.Context, clients Clients, namespace string, fr *report.Front, services []string, warn func(string)) *report.NodeTargets {
+	if fr == nil || front.Name(fr.Name) != front.ALBInstance {
+		return nil
+	}
+	nt, err := front.ReadNodeTargets(ctx, clients.Kube, namespace, services)
+	if err != nil {
+		warn(fmt.Sprintf("reading the Service's traffic policy: %v", err))
+		return nil
+	}
+	if nt == nil {
+		return nil
+	}
+	return &report.NodeTargets{Service: nt.Service, HealthCheck: nt.Describe(), TakeOut: nt.TakeOut(),
+		AsksKubeProxy: nt.AsksKubeProxy(), HealthCheckNodePort: nt.HealthCheckNodePort}
+}

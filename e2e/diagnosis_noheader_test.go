@@ -114,7 +114,7 @@ var nhCases = []nhCase{
 		primary: []string{"LB_DEREGISTRATION_LAG"},
 	},
 	{
-		name: "Recreate", realNode: true, fault: "Recreate strategy (all old pods stop before new ones start)",
+		name: "Recreate", fault: "Recreate strategy (all old pods stop before new ones start)",
 		lag:     "2s",
 		deploy:  &diagDeployment{strategy: "{type: Recreate}", args: []string{"--shutdown=graceful"}, readiness: true, preStop: "3", grace: 10},
 		primary: []string{"NO_READY_ENDPOINTS"}, preStop: 3,
@@ -143,7 +143,7 @@ var nhCases = []nhCase{
 		also:    []string{"NEW_POD_NOT_SERVING", "TERMINATING_POD_STILL_ROUTED"}, startGap: 2,
 	},
 	{
-		name: "ToBe", realNode: true, fault: "to-be: graceful app, readiness probe, preStop 4s > LB lag 2s, grace 15s",
+		name: "ToBe", fault: "to-be: graceful app, readiness probe, preStop 4s > LB lag 2s, grace 15s",
 		lag:    "2s",
 		deploy: &diagDeployment{args: []string{"--shutdown=graceful"}, readiness: true, preStop: "4", grace: 15},
 		pass:   true, preStop: 4,
@@ -170,17 +170,28 @@ var nhCases = []nhCase{
 		name: "AgnhostDelayShutdown1sLag3s", fault: "agnhost netexec --delay-shutdown=1 < LB lag 3s, no pod header at all",
 		lag:    "3s",
 		deploy: agnhost(1), noHeader: true,
-		primary: []string{"LB_DEREGISTRATION_LAG"}, shutdown: 1,
+		// agnhost stops 1.0 to 1.3 s after its deletion (SIGTERM, then its
+		// 1 s delay), on the threshold (Options.PromptStop, 1 s) between a
+		// pod that stopped at once and one that served a while; its exit
+		// is seen up to 1.6 s after, and the pods' windows overlap (a new
+		// one is ready 1.1 s after the last): runs name either, or split
+		// the failures between the two (ci33: 63 and 60). Either is a
+		// terminating pod still routed to; the preStop advice, which both
+		// share, is what this case checks by number.
+		primary: []string{"LB_DEREGISTRATION_LAG", "TERMINATING_POD_STILL_ROUTED"}, shutdown: 1,
 	},
 }
 
 // nhOnRealNode says whether case c runs on this lab. On the process node
 // every case runs. On the real node a case takes about a minute (a fresh
 // Deployment, then a rollout of four pods at a real kubelet's pace), and
-// the real-node group of CI (make e2e-real) has about 8 minutes for this
-// suite: by default it runs the cases marked realNode, one for each cause
-// (TERMINATING_POD_STILL_ROUTED, LB_DEREGISTRATION_LAG, INFLIGHT_CUT,
-// NEW_POD_NOT_SERVING), a clean to-be and agnhost without any header.
+// the real node's queue is the suite's longest: by default it runs the
+// cases marked realNode, one for each cause of a pod that stopped or
+// started badly (TERMINATING_POD_STILL_ROUTED, LB_DEREGISTRATION_LAG,
+// INFLIGHT_CUT, NEW_POD_NOT_SERVING) and agnhost without any header.
+// Recreate and the clean to-be run there in other tests
+// (TestRecreateThroughKubeProxyIsNoReadyEndpoints, the Traefik Recreate,
+// TestToBePassesThroughKubeProxy, TestSeedPair).
 // ROLLCHECK_E2E_NOHEADER_ALL=1 runs all of them there.
 func nhOnRealNode(c nhCase) bool {
 	return lab.node != "real" || c.realNode || os.Getenv("ROLLCHECK_E2E_NOHEADER_ALL") == "1"

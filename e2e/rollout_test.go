@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -397,14 +396,7 @@ func TestWatchOnlyVerifiesARolloutStartedByKubectl(t *testing.T) {
 	gen := demoGeneration(t)
 	r := startRollcheck(t, lab.kubeconfig, "deployment/demo", "--watch-only", "--watch-timeout", "2m",
 		"--target", lab.lbURL+"/", "--rate", "100/s", "--baseline", "3s", "--settle", "3s", "--pod-header", "X-Pod-Name,X-Lab-Target")
-	waitUntil(t, time.Minute, "rollcheck to wait for a rollout", func() (bool, error) {
-		select {
-		case <-r.done:
-			return false, fmt.Errorf("rollcheck exited early:\n%s", r.stderr.String())
-		default:
-		}
-		return strings.Contains(r.stderr.String(), "waiting up to"), nil
-	})
+	r.waitWatching(t)
 	if demoGeneration(t) != gen {
 		t.Fatal("rollcheck --watch-only changed the deployment")
 	}

@@ -84,7 +84,9 @@ func healthCheckOf(f front) nodeHealthCheck {
 func checkLocalWithoutNodeHealthCheck(t *target) []Finding {
 	var out []Finding
 	for _, f := range t.fronts {
-		if (f.kind != alb && f.kind != nlb) || f.ip || f.svc == nil || f.svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
+		// The lab's ALB-like balancer in instance mode is one too.
+		labInstance := f.kind == labLB && f.svc != nil && strings.EqualFold(strings.TrimSpace(f.svc.Annotations[albTargetType]), "instance")
+		if (f.kind != alb && f.kind != nlb && !labInstance) || f.ip || f.svc == nil || f.svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
 			continue
 		}
 		hc := healthCheckOf(f)

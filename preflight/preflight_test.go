@@ -284,6 +284,9 @@ func TestEachRuleFiresOnAManifestThatBreaksIt(t *testing.T) {
 		}, Options{}, RuleCLBNoConnectionDraining, Info},
 		{"an ALB in instance mode before a Local NodePort Service is an error", all(withALB("instance"), local(corev1.ServiceTypeNodePort, 0)), Options{}, RuleLocalNoNodeHealthCheck, Error},
 		{"an ALB in instance mode checking the traffic port of a Local LoadBalancer Service is an error", all(withALB("instance"), local(corev1.ServiceTypeLoadBalancer, 31234)), Options{}, RuleLocalNoNodeHealthCheck, Error},
+		{"the lab's balancer in instance mode before a Local NodePort Service is an error", all(local(corev1.ServiceTypeNodePort, 0), func(in *Input) {
+			in.Services[0].Annotations = map[string]string{albTargetType: "instance", labDeregisterLag: "2s"}
+		}), Options{}, RuleLocalNoNodeHealthCheck, Error},
 		{"an ALB Ingress with no target type is in instance mode", all(withALB("instance"), func(in *Input) { delete(in.Services[0].Annotations, albTargetType) }, local(corev1.ServiceTypeNodePort, 0)), Options{}, RuleLocalNoNodeHealthCheck, Error},
 		{"an NLB in instance mode checking the traffic port of a Local Service is an error", all(withNLBInstance, local(corev1.ServiceTypeLoadBalancer, 31234), func(in *Input) {
 			in.Services[0].Annotations[nlbHealthCheckPort] = "traffic-port"
@@ -298,6 +301,8 @@ func TestEachRuleFiresOnAManifestThatBreaksIt(t *testing.T) {
 			in.Deployment.Spec.Template.Labels[istioInjectLabel] = "true"
 		}), Options{}, RuleGraceBelowSidecarDrain, Error},
 		{"an Istio revision label injects, and the pod does not hold the app", istioNamespace(istioRevisionLabel, "canary"), Options{}, RuleIstioNoHoldApplication, Warning},
+		{"the seed's nginx with a preStop sleep alone, behind a Service, is an error: SIGTERM still stops it at once", func(in *Input) { container(in).Image = "nginx:1.15" }, Options{}, RuleServerStopsAtOnce, Error},
+		{"Apache httpd with no Service is a warning", func(in *Input) { container(in).Image, in.Services = "httpd:2.4", nil }, Options{}, RuleServerStopsAtOnce, Warning},
 		{"a DaemonSet with the default maxSurge 0 is a warning", asDaemonSet(nil), Options{}, RuleDaemonSetNoSurge, Warning},
 		{"an OrderedReady StatefulSet without a readiness probe is an error", all(func(in *Input) { container(in).ReadinessProbe = nil }, asStatefulSet), Options{}, RuleOrderedReadyNoReadiness, Error},
 	}
@@ -352,6 +357,19 @@ func TestRulesStayQuietOnRecommendedConfigurations(t *testing.T) {
 			in.Deployment.Spec.Template.Spec.TerminationGracePeriodSeconds = ptr[int64](75)
 			container(&in).Lifecycle.PreStop.Exec.Command = []string{"sh", "-c", "sleep 10"}
 			container(&in).Env = []corev1.EnvVar{{Name: "SPRING_LIFECYCLE_TIMEOUT-PER-SHUTDOWN-PHASE", Value: "60s"}}
+			return in
+		}, nil},
+		{"nginx whose preStop sleeps, then quits it gracefully", func(*testing.T) Input {
+			in := good()
+			container(&in).Image = "nginx:1.27"
+			container(&in).Lifecycle.PreStop.Exec.Command = []string{"sh", "-c", "sleep 5; /usr/sbin/nginx -s quit; sleep 3"}
+			return in
+		}, nil},
+		{"nginx with stopSignal SIGQUIT and a preStop sleep", func(*testing.T) Input {
+			in := good()
+			container(&in).Image = "nginx:1.27"
+			quit := corev1.SIGQUIT
+			container(&in).Lifecycle.StopSignal = &quit
 			return in
 		}, nil},
 		{"an ALB in ip mode with the readiness gate label", func(*testing.T) Input {

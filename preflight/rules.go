@@ -59,6 +59,7 @@ var rules = []Rule{
 	{RuleGraceBelowSidecarDrain, Error, "terminationGracePeriodSeconds no longer than Istio's terminationDrainDuration: the proxy is killed mid-drain", checkGraceBelowSidecarDrain},
 	{RuleIstioNoHoldApplication, Warning, "Istio injects its proxy and the pod does not set holdApplicationUntilProxyStarts", checkIstioHold},
 	{RuleLocalNoNodeHealthCheck, Error, "an AWS load balancer in instance mode before an externalTrafficPolicy Local Service, not health-checking its healthCheckNodePort over HTTP", checkLocalWithoutNodeHealthCheck},
+	{RuleServerStopsAtOnce, Error, "a container runs nginx or Apache httpd, which SIGTERM stops at once, with no graceful stop (a preStop that quits it, or lifecycle.stopSignal)", checkServerStopsAtOnce},
 	{RulePDBSelectsNone, Warning, "a PodDisruptionBudget whose selector matches no pod (in the files, or by its status in the cluster) protects nothing", checkPDBSelectsNone},
 }
 

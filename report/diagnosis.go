@@ -31,6 +31,9 @@ type (
 	DiagnosisOptions = diagnosis.Options
 	// PodLife is one pod's lifecycle as the timeline shows it.
 	PodLife = diagnosis.PodLife
+	// NodeTargets is a front whose targets are the nodes, before a Service
+	// with externalTrafficPolicy Local.
+	NodeTargets = diagnosis.NodeTargets
 )
 
 // Cause codes (diagnosis's).
@@ -43,6 +46,10 @@ const (
 	DrainNoReadyEndpoints     = diagnosis.DrainNoReadyEndpoints
 	KeptConnectionClosed      = diagnosis.KeptConnectionClosed
 	KubeProxyLag              = diagnosis.KubeProxyLag
+	NodeTargetDeregistration  = diagnosis.NodeTargetDeregistration
+	DrainTooFewReadyPods      = diagnosis.DrainTooFewReadyPods
+	SidecarStoppedFirst       = diagnosis.SidecarStoppedFirst
+	HTTP2ClosedWithoutGoaway  = diagnosis.HTTP2ClosedWithoutGoaway
 	Unattributed              = diagnosis.Unattributed
 )
 

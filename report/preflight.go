@@ -11,11 +11,14 @@ import (
 var predictors = map[CauseCode][]string{
 	TerminatingPodStillRouted: {preflight.RuleNoPreStop, preflight.RulePreStopShorterThanLag, preflight.RuleNoPodReadinessGate},
 	LBDeregistrationLag:       {preflight.RuleNoPreStop, preflight.RulePreStopShorterThanLag, preflight.RuleDeregistrationNotAboveGrace},
-	InflightCut:               {preflight.RuleGracePeriodTooShort, preflight.RuleShellFormEntrypoint},
-	KeptConnectionClosed:      {preflight.RuleShellFormEntrypoint},
+	InflightCut:               {preflight.RuleGracePeriodTooShort, preflight.RuleShellFormEntrypoint, preflight.RuleServerStopsAtOnce},
+	KeptConnectionClosed:      {preflight.RuleShellFormEntrypoint, preflight.RuleServerStopsAtOnce},
 	NoReadyEndpoints:          {preflight.RuleRecreateStrategy, preflight.RuleRollingUpdateNoReadyPods, preflight.RuleSingleReplica},
 	DrainNoReadyEndpoints:     {preflight.RuleNoPDB, preflight.RuleSingleReplica},
+	DrainTooFewReadyPods:      {preflight.RuleNoPDB},
+	SidecarStoppedFirst:       {preflight.RuleProxySidecarNotNative},
 	NewPodNotServing:          {preflight.RuleNoReadinessProbe, preflight.RuleMinReadySecondsZero, preflight.RuleNoPodReadinessGate},
+	NodeTargetDeregistration:  {preflight.RuleLocalNoNodeHealthCheck},
 }
 
 // markPredicted fills Cause.PredictedBy from the preflight findings.

@@ -118,6 +118,9 @@ type Input struct {
 	// KubeProxy is what the run read of the nodes' kube-proxies (nil: it
 	// did not try).
 	KubeProxy *KubeProxyInput
+	// NodeTargets is the front's node targets when they are nodes before a
+	// Service with externalTrafficPolicy Local (nil otherwise).
+	NodeTargets *NodeTargets
 }
 
 // Phase is one part of the run on the rollcheck clock.
@@ -144,6 +147,12 @@ type Load struct {
 	// TLS is how the https targets' certificates were checked; absent
 	// when no target is https.
 	TLS *TargetTLS `json:"tls,omitempty"`
+	// HTTP2: the responses came over HTTP/2 (--http2: h2c on http://
+	// targets, ALPN on https://), a connection per target.
+	HTTP2 bool `json:"http2,omitempty"`
+	// Conns are the keep-alive connections the load held and the pods that
+	// answered on them (from the pod header); absent when none was seen.
+	Conns *attack.ConnCount `json:"connections_held,omitempty"`
 }
 
 // Rollout summarizes the rollout.
@@ -261,6 +270,8 @@ func Build(in Input) *Report {
 		LatencyP99:   a.P99.Seconds(),
 		LatencyMax:   a.Max.Seconds(),
 		TLS:          in.TLS,
+		HTTP2:        a.HTTP2,
+		Conns:        a.Conns,
 	}
 	if a.Requests > 0 {
 		r.Load.SuccessRatio = float64(a.Requests-a.Failures) / float64(a.Requests)
@@ -308,7 +319,7 @@ func Build(in Input) *Report {
 	r.FailuresByPod = failuresByPod(a.FailureList)
 	d := diagnosis.Diagnose(diagnosis.Input{Attack: a, Events: in.Events, Outcome: in.Outcome, Services: in.Services,
 		Spec: in.Spec, Settings: in.Settings, SwitchService: in.SwitchService, Front: frontName(in.Front), Options: in.Diagnosis,
-		Backends: backends(in.Weights, in.Steps), Drain: drainDiagnosis(in.Drain), ProxyLags: proxyLags(r.KubeProxy)})
+		Backends: backends(in.Weights, in.Steps), Drain: drainDiagnosis(in.Drain), ProxyLags: proxyLags(r.KubeProxy), NodeTargets: in.NodeTargets})
 	r.Causes, r.Measurements, r.Attribution, r.Attributed = d.Causes, d.Measurements, d.Attribution, d.Attributed
 	nodes := podNodes(in.Events)
 	for i, a := range r.Attributed {

@@ -11,7 +11,8 @@ import (
 // wrote itself (500, 4xx) would have carried its pod header.
 func windowable(c attack.Class) bool {
 	switch c {
-	case attack.Class502, attack.Class503, attack.Class504, attack.ClassRefused, attack.ClassReset, attack.ClassEOF, attack.ClassTimeout:
+	case attack.Class502, attack.Class503, attack.Class504, attack.ClassRefused, attack.ClassReset, attack.ClassEOF, attack.ClassTimeout,
+		attack.ClassGoaway, attack.ClassStreamReset:
 		return true
 	}
 	return false

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/report/internal/format"
+	"github.com/rollcheck/rollcheck/workload"
 )
 
 // CauseCode is a stable identifier of why requests failed (DESIGN.md
@@ -161,9 +162,11 @@ type causeAcc struct {
 	// empty counts NO_READY_ENDPOINTS's failures a weighted route sent to
 	// a backend Service with no ready endpoint, by that Service.
 	empty map[string]*emptyBackend
-	// nodes counts KUBE_PROXY_LAG's failures by the node they entered
-	// through.
-	nodes map[string]int
+	// nodes counts KUBE_PROXY_LAG's and NODE_TARGET_DEREGISTRATION_LAG's
+	// failures by the node they entered through; nodeLast is when the last
+	// of them was sent.
+	nodes    map[string]int
+	nodeLast map[string]time.Time
 }
 
 // altAcc accumulates one alternative of a cause.
@@ -228,6 +231,11 @@ type preStops struct {
 	byContainer map[string]time.Duration
 	// known: the Deployment is known and every hook's length with it.
 	known bool
+	// stopsAtOnce are the serving containers whose server SIGTERM stops
+	// at once (settings.stopsAtOnce).
+	stopsAtOnce []workload.Container
+	// containers says which containers are proxy sidecars.
+	containers containersOf
 }
 
 // diagnose ties every failure to a pod and a phase, names the causes and
@@ -251,6 +259,10 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	backs := backendsOf(in)
 	x := newIndex(pods, opt)
 	lags := newProxyLags(in.ProxyLags)
+	var gaps nodeGapsOf
+	if in.NodeTargets != nil {
+		gaps = nodeGapsOf{noReady: nodeGaps(in.Events, in.NodeTargets.Service, false), noServing: nodeGaps(in.Events, in.NodeTargets.Service, true)}
+	}
 	t0 := a.Start
 	if t0.IsZero() && len(in.Events) > 0 {
 		t0 = in.Events[0].Time
@@ -261,7 +273,8 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	if in.Drain != nil {
 		emptyCode = DrainNoReadyEndpoints
 	}
-	w := &weigher{drain: in.Drain, x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, preStopKnown: pre.known, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0, listening: listensWhenReady(in), buckets: a.Buckets, bucketWidth: a.BucketWidth, front: fm}
+	w := &weigher{drain: in.Drain, x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, preStopKnown: pre.known, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0, listening: listensWhenReady(in), buckets: a.Buckets, bucketWidth: a.BucketWidth, front: fm, goaways: a.ByClass[attack.ClassGoaway], stopsAtOnce: pre.stopsAtOnce}
+	containers := pre.containers
 
 	accs := map[CauseCode]*causeAcc{}
 	acc := func(code CauseCode) *causeAcc {
@@ -305,6 +318,10 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			pods[it.pod] = p
 			code = classify(p, it, preStop, opt)
 			basis = []string{"the response named its pod"}
+			if shedByReadyPod(in, p, it, code, steps, t0) {
+				code = DrainTooFewReadyPods
+				basis = []string{fmt.Sprintf("the response named a ready pod, which answered 503 while the drain had the Service at %d ready endpoints of %d", steps.count(it.t), steps.count(t0))}
+			}
 		case (windowable(it.class) || it.class == attack.Class4xx) && steps.count(it.t) == 0:
 			// The Service had no ready endpoint when the request was
 			// sent: whatever the front made of it (a 503, a refusal, a
@@ -339,6 +356,17 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 					basis = []string{"the Service had regained ready endpoints shortly before, and the front had not served a request since (it had not registered them yet)"}
 				}
 			}
+		case in.NodeTargets != nil && hasSpan(in.NodeTargets.gap(gaps, it)):
+			// Sent to a node that had no ready pod of its own: with
+			// externalTrafficPolicy Local its kube-proxy sent it to the
+			// node's terminating pods, or dropped it once none served.
+			g, _ := in.NodeTargets.gap(gaps, it)
+			code = NodeTargetDeregistration
+			what := "only terminating ones, which its kube-proxy falls back to"
+			if _, ok := gaps.noServing.at(it.node, it.t); ok {
+				what = "and none serving: its kube-proxy drops such traffic"
+			}
+			basis = []string{fmt.Sprintf("entered through node %s, which had had no ready pod of Service %s for %s (%s; externalTrafficPolicy Local)", it.node, in.NodeTargets.Service, format.Sec(it.t.Sub(g.from)), what)}
 		case windowable(it.class):
 			wg = w.weigh(it)
 			if wg.p != nil {
@@ -371,6 +399,19 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 				conf = ConfidenceMedium
 			}
 		}
+		if slices.Contains(terminationCut, code) {
+			if s, app, ok := containers.stoppedFirst(p, it); ok {
+				code = SidecarStoppedFirst
+				if p.sidecar == "" {
+					p.sidecar, p.app = s, app
+				}
+				basis = append(basis, fmt.Sprintf("its proxy container %s had exited while container %s still ran", s, app))
+			}
+		}
+		if noGoaway(a, it, code) {
+			code = HTTP2ClosedWithoutGoaway
+			basis = append(basis, "over HTTP/2 the stream's connection, which every request to the target shared, ended without a GOAWAY (after one, the transport says so)")
+		}
 		if code == Unattributed {
 			conf = ConfidenceLow
 			switch {
@@ -394,11 +435,14 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 		}
 		c := acc(code)
 		c.note(it.n, conf, basis...)
-		if code == KubeProxyLag {
+		if code == KubeProxyLag || code == NodeTargetDeregistration {
 			if c.nodes == nil {
-				c.nodes = map[string]int{}
+				c.nodes, c.nodeLast = map[string]int{}, map[string]time.Time{}
 			}
 			c.nodes[it.node] += it.n
+			if it.t.After(c.nodeLast[it.node]) {
+				c.nodeLast[it.node] = it.t
+			}
 		}
 		if empty != nil {
 			if c.empty == nil {
@@ -441,7 +485,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			case InflightCut:
 				p.terminatingFailures += it.n
 				longestCut = max(longestCut, it.lat)
-			case KeptConnectionClosed:
+			case KeptConnectionClosed, HTTP2ClosedWithoutGoaway:
 				p.terminatingFailures += it.n
 			case NewPodNotServing:
 				p.newFailures += it.n
@@ -510,7 +554,11 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			d.Measurements.SlowestKubeProxy = &SlowestProxy{Node: l.Node, Pod: l.Pod, Lag: l.Applied.Sub(l.Changed).Seconds(), Precise: l.Precise}
 		}
 	}
-	w.lags = lags
+	w.lags, w.nodeTargets, w.gaps = lags, in.NodeTargets, gaps
+	if c := accs[DrainTooFewReadyPods]; c != nil {
+		w.overload = w.overloadOf(c)
+		d.overload = w.overload
+	}
 	for _, c := range accs {
 		d.Causes = append(d.Causes, c.cause(pods, steps, t0, preStop, d.Measurements, w))
 	}

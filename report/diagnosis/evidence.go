@@ -70,12 +70,14 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 	name := top(c.pods)
 	p := pods[name]
 	e := telling{c: c, p: p, name: name, more: andMore(len(c.pods) - 1), classes: classList(c.byClass), t0: t0,
-		window: fmt.Sprintf("%s to %s", format.Offset(t0, c.from), format.Offset(t0, c.to)), fm: w.front, drain: w.drain}
+		window: fmt.Sprintf("%s to %s", format.Offset(t0, c.from), format.Offset(t0, c.to)), fm: w.front, drain: w.drain, servers: serversText(w.stopsAtOnce)}
 	switch c.code {
 	case TerminatingPodStillRouted, LBDeregistrationLag:
 		out.Evidence = e.routed(preStop)
 	case KubeProxyLag:
 		out.Evidence = e.proxyLag(w.lags)
+	case NodeTargetDeregistration:
+		out.Evidence = e.nodeTarget(w.nodeTargets, w.gaps)
 	case InflightCut:
 		out.Evidence = e.inflight()
 	case KeptConnectionClosed:
@@ -84,6 +86,12 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 		out.Evidence = e.noReady(steps, m)
 	case NewPodNotServing:
 		out.Evidence = e.newPod()
+	case DrainTooFewReadyPods:
+		out.Evidence = e.overloaded(w.overload)
+	case SidecarStoppedFirst:
+		out.Evidence = e.sidecarText()
+	case HTTP2ClosedWithoutGoaway:
+		out.Evidence = e.noGoaway(w.goaways)
 	default:
 		out.Evidence = e.unattributed()
 	}
@@ -171,6 +179,8 @@ type telling struct {
 	t0                  time.Time
 	fm                  frontModel
 	drain               *Drain // the run's node drain, if it was one
+	// servers says which containers SIGTERM stops at once ("": none).
+	servers string
 }
 
 // unattributed is the evidence of failures no pod explains.

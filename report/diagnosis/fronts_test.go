@@ -2,6 +2,7 @@ package diagnosis
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +115,55 @@ func TestFrontKeysKeptConnections(t *testing.T) {
 			t.Errorf("routing lag %v, want 2.43 s from the last timeout's start", deref(m))
 		}
 	})
+}
+
+// Over HTTP/2 (issue 23) the same EOFs on a kept connection through
+// kube-proxy, and the same EOFs cut at the exit through an ALB, are a
+// connection closed without GOAWAY: the advice is GOAWAY on SIGTERM and a
+// connection age, not a preStop. After a GOAWAY (class goaway) the cut
+// stays INFLIGHT_CUT: the pod said it, then did not wait. Over HTTP/1.1
+// nothing changes.
+func TestHTTP2ConnectionClosedWithoutGoaway(t *testing.T) {
+	for _, front := range []string{"kube-proxy", ""} {
+		tl := exitReportedLate()
+		keptFails(tl, 13.2, 13.5, 0.1, attack.ClassEOF)
+		tl.A.HTTP2 = true
+		in := tl.input(deployment())
+		in.Front = front
+		r := build(in)
+		c, ok := causeOf(r, HTTP2ClosedWithoutGoaway)
+		if !ok || c.Failures != 4 || len(r.Causes) != 1 {
+			t.Fatalf("front %q: causes %+v, want HTTP2_CONNECTION_CLOSED_WITHOUT_GOAWAY for all 4", front, r.Causes)
+		}
+		if !strings.Contains(c.Evidence, "4 HTTP/2 streams failed (4 eof)") || !strings.Contains(c.Evidence, "none of the load's streams ended with one") {
+			t.Errorf("evidence %q", c.Evidence)
+		}
+		var shutdown, age bool
+		for _, rec := range r.Recommendations {
+			shutdown = shutdown || strings.Contains(rec.Suggested, "send GOAWAY") && slices.Contains(rec.Causes, HTTP2ClosedWithoutGoaway)
+			age = age || strings.Contains(rec.Suggested, "MaxConnectionAge")
+			if strings.Contains(rec.Field, "preStop") {
+				t.Errorf("front %q: a preStop recommended for a connection closed without GOAWAY: %+v", front, rec)
+			}
+		}
+		if !shutdown || !age {
+			t.Errorf("front %q: recommendations %+v, want GOAWAY on SIGTERM and a connection age", front, r.Recommendations)
+		}
+	}
+
+	tl := exitReportedLate()
+	keptFails(tl, 13.2, 13.5, 0.1, attack.ClassGoaway)
+	tl.A.HTTP2 = true
+	r := build(tl.input(deployment()))
+	if c, ok := causeOf(r, InflightCut); !ok || c.Failures != 4 {
+		t.Errorf("after a GOAWAY: causes %+v, want INFLIGHT_CUT for all 4", r.Causes)
+	}
+
+	tl = exitReportedLate()
+	keptFails(tl, 13.2, 13.5, 0.1, attack.ClassEOF)
+	in := tl.input(deployment())
+	in.Front = "kube-proxy"
+	if _, ok := causeOf(build(in), HTTP2ClosedWithoutGoaway); ok {
+		t.Errorf("over HTTP/1.1: an HTTP/2 cause")
+	}
 }

@@ -27,7 +27,7 @@ func inflight(p *life, it item) bool {
 	// The class, not the error's text: a refused connection (class
 	// refused) never reached the pod, so no request of it was cut.
 	switch it.class {
-	case attack.ClassReset, attack.ClassEOF:
+	case attack.ClassReset, attack.ClassEOF, attack.ClassGoaway, attack.ClassStreamReset:
 	case attack.Class502, attack.Class504:
 		// The load balancer also answers 502 at once to a refused
 		// connection; only a request it held open was cut.
@@ -56,7 +56,7 @@ func inflight(p *life, it item) bool {
 // it, not where the front sent new requests. A refused dial is of class
 // refused (attack.Classify), never reset or EOF.
 func keptClosed(it item) bool {
-	return it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF)
+	return it.reused && (it.class == attack.ClassReset || it.class == attack.ClassEOF || it.class == attack.ClassGoaway)
 }
 
 // cutKept finds the terminating pod that cut a kept connection under the
@@ -96,7 +96,21 @@ func (e telling) inflight() string {
 	if p.exitCode != nil && *p.exitCode == exitCodeKilled {
 		ev += "; 137 is SIGKILL at the end of the grace period"
 	}
-	return ev
+	return ev + e.servers
+}
+
+// slowestServed is the longest request a shutdown must let finish: the
+// slowest of the run, not one that waited for the client's timeout on a
+// target that never answered: then the cut requests' own age is what is
+// known.
+func slowestServed(m Measurements, slowest time.Duration) time.Duration {
+	if !m.slowestTimedOut {
+		return slowest
+	}
+	if m.LongestCut != nil {
+		return time.Duration(*m.LongestCut * float64(time.Second))
+	}
+	return 0
 }
 
 // graceAdvice: each container's preStop + shutdown, and the requests cut
@@ -117,16 +131,7 @@ func graceAdvice(s settings, causes []Cause, m Measurements, slowest time.Durati
 	}
 	total, ps, drain := s.termination(m, raiseTo, shutdown)
 	sh := drain
-	// The requests a grace period must let finish are the slowest
-	// served, not one that waited for the client's timeout on a
-	// target that never answered: then the cut requests' own age
-	// is what is known.
-	if m.slowestTimedOut {
-		slowest = 0
-		if m.LongestCut != nil {
-			slowest = time.Duration(*m.LongestCut * float64(time.Second))
-		}
-	}
+	slowest = slowestServed(m, slowest)
 	if cut && slowest > drain {
 		total += slowest - drain
 		drain = slowest

@@ -42,6 +42,9 @@ type Input struct {
 	// ProxyLags are when each node's kube-proxy applied each pod's removal
 	// (nil: not read).
 	ProxyLags []ProxyLag
+	// NodeTargets is the front's node targets, when they are nodes in
+	// front of a Service with externalTrafficPolicy Local (nil otherwise).
+	NodeTargets *NodeTargets
 	// Options tune the attribution windows; zero values take defaults.
 	Options Options
 }
@@ -105,6 +108,8 @@ type Result struct {
 	set           settings
 	slowest       time.Duration
 	emptyBackends []emptyBackend
+	nodeTargets   *NodeTargets
+	overload      *overload
 }
 
 // Diagnose ties every failure of the run to a pod and a phase, names the
@@ -122,15 +127,15 @@ func Diagnose(in Input) *Result {
 	if in.SwitchService != "" && in.Spec != nil {
 		set.switchService, set.switchTo, set.readyBefore = in.SwitchService, in.Spec.Name, int(in.Spec.Status.ReadyReplicas)
 	}
-	pre := preStops{serving: set.servingPreStop(), byContainer: set.preStopsByContainer(), known: set.known && !set.unknownPreStop()}
+	pre := preStops{serving: set.servingPreStop(), byContainer: set.preStopsByContainer(), known: set.known && !set.unknownPreStop(), stopsAtOnce: set.stopsAtOnce(), containers: set.sidecarsOf()}
 	d := diagnose(in, a, pre, in.Options)
-	set.emptyBackends = d.emptyBackends
-	d.set, d.slowest = set, a.Max
+	set.emptyBackends, set.overload = d.emptyBackends, d.overload
+	d.set, d.slowest, d.nodeTargets = set, a.Max, in.NodeTargets
 	return d
 }
 
 // Recommend lists the settings to change for the causes (the Result's own,
 // as annotated since) and the measurements.
 func (r *Result) Recommend(causes []Cause) []Recommendation {
-	return recommend(r.set, causes, r.Measurements, r.slowest)
+	return recommend(r.set, causes, r.Measurements, r.slowest, r.nodeTargets)
 }

@@ -21,6 +21,7 @@ func (e telling) kept() string {
 		fmt.Fprintf(&b, ", which exited (code %s) %s after deletion", code(p.exitCode), p.exitAfterDeletion())
 	}
 	fmt.Fprintf(&b, "; the load went through %s: an established connection stays on its pod after the endpoint turns not-ready, so it failed when the pod closed it under a request, and a longer preStop only delays that", e.fm.via)
+	b.WriteString(e.servers)
 	return b.String()
 }
 

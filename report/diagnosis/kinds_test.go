@@ -32,7 +32,7 @@ func TestNoReadyEndpointsAdviceNamesEachKindsField(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			recs := recommend(settingsOf(tt.w, true), causes, Measurements{MinReadyEndpoints: &zero}, 0)
+			recs := recommend(settingsOf(tt.w, true), causes, Measurements{MinReadyEndpoints: &zero}, 0, nil)
 			for _, r := range recs {
 				if r.Field == tt.field {
 					if !strings.HasPrefix(r.Suggested, tt.suggested) || r.Current != tt.current {
@@ -61,7 +61,7 @@ func TestADrainThatEmptiedTheServiceAsksForABudgetAndSpread(t *testing.T) {
 		s := settingsOf(w, true)
 		s.drain = d
 		out := map[string]Recommendation{}
-		for _, r := range recommend(s, causes, Measurements{MinReadyEndpoints: &zero}, 0) {
+		for _, r := range recommend(s, causes, Measurements{MinReadyEndpoints: &zero}, 0, nil) {
 			out[r.Field] = r
 		}
 		return out
@@ -124,5 +124,74 @@ func TestADrainThatEmptiedTheServiceIsTheDrainsCause(t *testing.T) {
 	in.Drain = nil
 	if c := build(in).Causes[0]; c.Code != NoReadyEndpoints {
 		t.Errorf("as a rollout: cause %s, want NO_READY_ENDPOINTS", c.Code)
+	}
+}
+
+// Issue 22: a drain evicted 2 of 3 replicas at 10 s (a preStop kept them
+// serving until the front let go), and web-c, left alone with a load of
+// 100/s, shed 40/s with its own 503 from 12 s until the replacements were
+// ready at 17 s, answering 60/s. That is DRAIN_TOO_FEW_READY_PODS, with
+// the capacity measured from web-c's answers and a budget sized by it:
+// 100/s at 60/s a pod needs 2 ready pods, maxUnavailable 1 of 3. The same
+// failures in a rollout are not a drain's.
+func TestADrainThatLeftTooFewPodsForTheLoad(t *testing.T) {
+	tl := newTimeline()
+	for _, p := range []string{"web-a", "web-b", "web-c"} {
+		tl.Running(p)
+		tl.A.FirstByPod[p] = at(0)
+	}
+	for _, p := range []string{"web-a", "web-b"} {
+		tl.Deleted(p, 10, 10.02, 14.5, 0, 14.6)
+		tl.A.LastByPod[p] = at(12)
+	}
+	tl.Started("web-d", 10.05, 10.5, 17)
+	tl.Started("web-e", 10.05, 10.5, 17.2)
+	tl.Fails(12, 16.975, 0.025, attack.Class503, "web-c")
+	for s := 12; s < 17; s++ {
+		tl.A.Buckets[s].Pods = map[string]int{"web-c": 60}
+	}
+	spec := deployment()
+	spec.Spec.Replicas = ptrTo(int32(3))
+	in := tl.input(spec)
+	in.Drain = &Drain{Node: "node-2", Evicted: 2}
+	r := build(in)
+	c := r.Causes[0]
+	if c.Code != DrainTooFewReadyPods || c.Failures != r.Failures || len(r.Causes) != 1 {
+		t.Fatalf("causes %+v: want every failure DRAIN_TOO_FEW_READY_PODS", r.Causes)
+	}
+	for _, want := range []string{"web-c (200)", "the Service had 1 ready endpoints then, 3 when the load began", "they answered 60.0 requests/s each (over 4.00 s), against a load of 100.0/s: it needs 2 ready pods", "evicted 2 of the workload's pods"} {
+		if !strings.Contains(c.Evidence, want) {
+			t.Errorf("evidence %q lacks %q", c.Evidence, want)
+		}
+	}
+	pdb, ok := findRec(r, "PodDisruptionBudget (policy/v1) selecting deployment/web's pods")
+	if !ok || pdb.Suggested != "maxUnavailable: 1 (or minAvailable: 2)" || !slices.Contains(pdb.Causes, DrainTooFewReadyPods) {
+		t.Errorf("budget advice %+v (of %+v)", pdb, r.Recommendations)
+	}
+	if _, ok := findRec(r, "spec.template.spec.topologySpreadConstraints"); !ok {
+		t.Errorf("no spread advice for 2 of 3 replicas on the node: %+v", r.Recommendations)
+	}
+	n := 0
+	for _, rec := range r.Recommendations {
+		if strings.HasPrefix(rec.Field, "PodDisruptionBudget") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d budget recommendations, want 1: %+v", n, r.Recommendations)
+	}
+
+	// Slower pods: 100/s at 30/s a pod needs 4, more than the 3 replicas.
+	for s := 12; s < 17; s++ {
+		tl.A.Buckets[s].Pods = map[string]int{"web-c": 30}
+	}
+	r = build(in)
+	if rec, ok := findRec(r, "spec.replicas"); !ok || rec.Suggested != "at least 5, with a PodDisruptionBudget of maxUnavailable: 1" {
+		t.Errorf("replicas advice %+v (of %+v)", rec, r.Recommendations)
+	}
+
+	in.Drain = nil
+	if c := build(in).Causes[0]; c.Code == DrainTooFewReadyPods {
+		t.Errorf("as a rollout: cause %s, want none of a drain's", c.Code)
 	}
 }

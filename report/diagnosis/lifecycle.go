@@ -40,6 +40,9 @@ type life struct {
 	// startLo and startHi bound when the first container start happened,
 	// from its startedAt, likewise.
 	startLo, startHi time.Time
+	// sidecar and app: the proxy sidecar that had exited while app still
+	// ran, at the pod's first failure of SIDECAR_STOPPED_BEFORE_APP.
+	sidecar, app string
 	// exits are each container's first exit after deletion, by name.
 	exits                                 map[string]exit
 	grace                                 time.Duration
@@ -201,8 +204,18 @@ func lifecycles(evs []rollout.Event) map[string]*life {
 			if hi.Before(lo) {
 				hi = lo
 			}
-			if p.exited.IsZero() {
+			// The pod's first stop is its earliest container exit. A
+			// real kubelet reports the exits of a terminating pod's
+			// containers together, once the last has stopped (its pod
+			// worker waits for them all): one stamped seconds before
+			// another may come after it in the same update.
+			switch {
+			case p.exited.IsZero():
 				p.exited, p.exitLo, p.exitHi = e.Time, lo, hi
+				p.exitStamped = clock.ok && e.ServerTime != nil
+				p.exitCode = e.ExitCode
+			case !e.Time.After(p.exited) && hi.Before(p.exitLo):
+				p.exitLo, p.exitHi = lo, hi
 				p.exitStamped = clock.ok && e.ServerTime != nil
 				p.exitCode = e.ExitCode
 			}

@@ -29,6 +29,20 @@ type TerminatingPod struct {
 	RoutingLag              *float64 `json:"routing_lag_seconds,omitempty"` // last request routed to the pod − endpoint not ready
 	Failures                int      `json:"failures"`
 	RoutingLagFromDeletion  bool     `json:"routing_lag_from_deletion,omitempty"` // no endpoint event: lag counted from deletion
+	// Containers are each container's exit after the deletion, the first
+	// to exit first, when the pod had more than one (a sidecar beside the
+	// app: which one stopped first decides what the front met).
+	Containers []ContainerStop `json:"containers,omitempty"`
+}
+
+// ContainerStop is one container's exit after its pod's deletion: within
+// [Min, Max] seconds after it (the kubelet's finishedAt has whole seconds,
+// and a real kubelet reports an exit late).
+type ContainerStop struct {
+	Name     string  `json:"name"`
+	ExitMin  float64 `json:"deletion_to_exit_min_seconds"`
+	ExitMax  float64 `json:"deletion_to_exit_max_seconds"`
+	ExitCode *int32  `json:"exit_code,omitempty"`
 }
 
 // NewPod holds the measured start-up of one pod created during the run.
@@ -137,6 +151,7 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 					m.ShutdownByContainer[name] = max(m.ShutdownByContainer[name], *secsPtr(sh))
 				}
 			}
+			tp.Containers = containerStops(p)
 			tp.DeletionToLastSuccess = span(p.del, p.lastOK)
 			tp.DeletionToFirstFailure = span(p.del, p.firstTermFail)
 			ref := p.unready
@@ -217,4 +232,24 @@ func span(from, to time.Time) *float64 {
 		return nil
 	}
 	return secsPtr(to.Sub(from))
+}
+
+// containerStops lists p's containers' exits after its deletion, the
+// earliest first (by the earliest each can have happened), when more than
+// one exited.
+func containerStops(p *life) []ContainerStop {
+	if len(p.exits) < 2 {
+		return nil
+	}
+	out := make([]ContainerStop, 0, len(p.exits))
+	for name, x := range p.exits {
+		out = append(out, ContainerStop{Name: name, ExitMin: x.lo.Sub(p.del).Seconds(), ExitMax: x.hi.Sub(p.del).Seconds(), ExitCode: x.code})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ExitMin != out[j].ExitMin {
+			return out[i].ExitMin < out[j].ExitMin
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
 }

@@ -43,7 +43,7 @@ func (w *weigher) newOpen(p *life, t time.Time, gap time.Duration) (open, bound 
 // yet causes, and a pod whose readiness probe had just connected does not.
 func connectionFailure(c attack.Class) bool {
 	switch c {
-	case attack.ClassRefused, attack.Class502, attack.ClassReset, attack.ClassEOF:
+	case attack.ClassRefused, attack.Class502, attack.ClassReset, attack.ClassEOF, attack.ClassGoaway:
 		return true
 	}
 	return false

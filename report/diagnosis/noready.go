@@ -215,8 +215,19 @@ func noReadyAdvice(s settings, causes []Cause, m Measurements) []Recommendation 
 		return out
 	}
 	if s.drain != nil {
+		short := overloadAdvice(s, causes)
 		if zero || hasCause(causes, NoReadyEndpoints, DrainNoReadyEndpoints) {
-			out = append(out, drainAdvice(s, causes)...)
+			// One budget: the one sized by the pods' capacity, when the
+			// pods left shed load too.
+			adv := drainAdvice(s, causes)
+			if len(short) > 0 {
+				adv = adv[1:]
+			}
+			return append(append(out, short...), adv...)
+		}
+		if len(short) > 0 {
+			out = append(out, short...)
+			out = append(out, spreadAdvice(s, causes)...)
 		}
 		return out
 	}
@@ -356,27 +367,41 @@ func (b emptyBackend) weightList() string {
 // of a workload's pods when they share the node.
 func drainAdvice(s settings, causes []Cause) []Recommendation {
 	d := s.drain
-	ref := s.w.Kind.Ref(s.w.Name)
-	current := "none"
-	if len(d.PDBs) > 0 {
-		current = strings.Join(d.PDBs, "; ")
-	}
 	out := []Recommendation{{
-		Field:     "PodDisruptionBudget (policy/v1) selecting " + ref + "'s pods",
-		Current:   current,
+		Field:     s.budgetField(),
+		Current:   d.budgets(),
 		Suggested: "maxUnavailable: 1 (the drain evicts one pod, and the next only once its replacement is ready)",
 		Why: fmt.Sprintf("the drain of node/%s evicted %d of %d replicas at once and the Service ran out of ready endpoints",
 			d.Node, d.Evicted, s.w.Replicas),
 		Causes: codes(causes, DrainNoReadyEndpoints, NoReadyEndpoints),
 	}}
-	if d.Evicted >= 2 && s.w.Replicas >= 2 {
-		out = append(out, Recommendation{
-			Field:     "spec.template.spec.topologySpreadConstraints",
-			Current:   fmt.Sprintf("%d of %d replicas on node/%s", d.Evicted, s.w.Replicas, d.Node),
-			Suggested: "maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway (or a podAntiAffinity on the hostname)",
-			Why:       "replicas that share a node are lost together when it is drained or fails",
-			Causes:    codes(causes, DrainNoReadyEndpoints, NoReadyEndpoints),
-		})
+	return append(out, spreadAdvice(s, causes)...)
+}
+
+// budgetField names the PodDisruptionBudget of the workload's pods.
+func (s settings) budgetField() string {
+	return "PodDisruptionBudget (policy/v1) selecting " + s.w.Kind.Ref(s.w.Name) + "'s pods"
+}
+
+// budgets lists the budgets that selected the drained pods ("none").
+func (d *Drain) budgets() string {
+	if len(d.PDBs) == 0 {
+		return "none"
 	}
-	return out
+	return strings.Join(d.PDBs, "; ")
+}
+
+// spreadAdvice: replicas that shared the drained node were lost together.
+func spreadAdvice(s settings, causes []Cause) []Recommendation {
+	d := s.drain
+	if d.Evicted < 2 || s.w.Replicas < 2 {
+		return nil
+	}
+	return []Recommendation{{
+		Field:     "spec.template.spec.topologySpreadConstraints",
+		Current:   fmt.Sprintf("%d of %d replicas on node/%s", d.Evicted, s.w.Replicas, d.Node),
+		Suggested: "maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway (or a podAntiAffinity on the hostname)",
+		Why:       "replicas that share a node are lost together when it is drained or fails",
+		Causes:    codes(causes, DrainNoReadyEndpoints, NoReadyEndpoints, DrainTooFewReadyPods),
+	}}
 }

@@ -64,6 +64,9 @@ type settings struct {
 	// drain is a node drain's (Input.Drain): advice is about disruption
 	// budgets and spread, not the rollout strategy.
 	drain *Drain
+	// overload is what DRAIN_TOO_FEW_READY_PODS measured (nil: no such
+	// cause).
+	overload *overload
 }
 
 func readSettings(d *appsv1.Deployment) settings { return settingsOf(workload.Read(d), d != nil) }
@@ -203,14 +206,31 @@ func (s settings) current(v string) string {
 // measurements and the Deployment's current settings: for each family of
 // causes in turn (preStop for routing, the grace period for cuts,
 // maxUnavailable for no ready endpoint, readiness for new pods).
-func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration) []Recommendation {
+func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration, nt *NodeTargets) []Recommendation {
 	out := []Recommendation{}
 	pre := preStopAdvice(s, causes, m)
+	ntRecs, ntPre, ntTarget := nodeTargetAdvice(s, causes, nt)
+	if len(ntPre) > 0 && (len(pre.recs) == 0 || pre.withheld != "" || ntTarget > pre.target) {
+		// One preStop per container: the longer of the two.
+		pre = preStop{recs: ntPre, target: max(pre.target, ntTarget)}
+	}
+	pre = serverStopAdvice(s, causes, m, slowest, pre)
+	out = append(out, ntRecs...)
 	out = append(out, pre.recs...)
 	if g, ok := graceAdvice(s, causes, m, slowest, pre); ok {
 		out = append(out, g)
 	}
 	out = append(out, keptAdvice(s, causes, m)...)
+	out = append(out, noGoawayAdvice(s, causes)...)
+	// The proxy's own preStop advice replaces the routing one for it: it
+	// must outlast the app, which itself covers the routing.
+	for _, r := range sidecarAdvice(s, causes, m, pre.target) {
+		if i := slices.IndexFunc(out, func(o Recommendation) bool { return o.Field == r.Field }); i >= 0 {
+			out[i] = r
+		} else {
+			out = append(out, r)
+		}
+	}
 	out = append(out, noReadyAdvice(s, causes, m)...)
 	return append(out, newPodAdvice(s, causes, m)...)
 }

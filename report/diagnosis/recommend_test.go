@@ -87,7 +87,7 @@ func TestNoPreStopAdviceFromASuccessAtTheEndpointChange(t *testing.T) {
 		want bool
 	}{{0.003, false}, {0.09, false}, {2.5, true}} {
 		lag := tt.lag
-		recs := recommend(set, cut, Measurements{MaxRoutingLag: &lag}, time.Second)
+		recs := recommend(set, cut, Measurements{MaxRoutingLag: &lag}, time.Second, nil)
 		var got *Recommendation
 		for i := range recs {
 			if strings.HasSuffix(recs[i].Field, "lifecycle.preStop") {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/report/internal/format"
+	"github.com/rollcheck/rollcheck/workload"
 )
 
 // Confidence says how firmly the evidence ties failures to a cause.
@@ -80,8 +81,17 @@ type weighing struct {
 type weigher struct {
 	// lags are when each node's kube-proxy applied each removal.
 	lags proxyLags
+	// nodeTargets and gaps: a front whose targets are nodes, before a
+	// Service with externalTrafficPolicy Local, and when each node had no
+	// serving pod of it (nil otherwise).
+	nodeTargets *NodeTargets
+	gaps        nodeGapsOf
 	// drain is the run's node drain (nil for a rollout).
-	drain   *Drain
+	drain *Drain
+	// overload is DRAIN_TOO_FEW_READY_PODS's measure (nil: no such cause).
+	overload *overload
+	// goaways counts the load's streams that failed after a GOAWAY.
+	goaways int
 	x       *index
 	t0      time.Time // the zero of the offsets in the evidence
 	steps   readySteps
@@ -101,6 +111,9 @@ type weigher struct {
 	lastT     time.Time
 	// front is what carried the load to the pods, as far as known.
 	front frontModel
+	// stopsAtOnce are the serving containers whose server SIGTERM stops
+	// at once: the evidence of cut requests names them.
+	stopsAtOnce []workload.Container
 	// buckets are the load's buckets (width bucketWidth): whether the
 	// load kept sending during a pause of a pod's failures.
 	buckets     []attack.Bucket

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/report"
 	"github.com/rollcheck/rollcheck/report/internal/format"
 )
@@ -202,8 +203,36 @@ func frontLine(r *report.Report) string {
 
 func loadLine(r *report.Report) string {
 	l := r.Load
-	return fmt.Sprintf("Load      %s at %.1f/s asked, %.1f/s achieved: %d requests, %d failed (%.2f%% success), p50 %s p99 %s",
-		strings.Join(l.Targets, ", "), l.Rate, l.AchievedRate, l.Requests, l.Failures, 100*l.SuccessRatio, format.Secs(l.LatencyP50), format.Secs(l.LatencyP99))
+	over := ""
+	if l.HTTP2 {
+		over = " over HTTP/2"
+	}
+	return fmt.Sprintf("Load      %s%s at %.1f/s asked, %.1f/s achieved: %d requests, %d failed (%.2f%% success), p50 %s p99 %s",
+		strings.Join(l.Targets, ", "), over, l.Rate, l.AchievedRate, l.Requests, l.Failures, 100*l.SuccessRatio, format.Secs(l.LatencyP50), format.Secs(l.LatencyP99))
+}
+
+// connsLine says how many kept-alive connections the load held and which
+// pods answered on them: pinned to one pod each (an L4 front, HTTP/2), or
+// spread over several (an L7 front routing each request). "" when no
+// connection was seen.
+func connsLine(c *attack.ConnCount) string {
+	if c == nil {
+		return ""
+	}
+	line := fmt.Sprintf("Conns     %d kept-alive connection%s", c.Opened, format.Pick(c.Opened == 1, "", "s"))
+	if pods := c.Pods(); len(pods) > 0 {
+		parts := make([]string, len(pods))
+		for i, p := range pods {
+			parts[i] = fmt.Sprintf("%s %d", p, c.ByPod[p])
+		}
+		line += "; first answered on by " + strings.Join(parts, ", ")
+	}
+	if c.Spread > 0 {
+		line += fmt.Sprintf("; %d answered by more than one pod (the front routes each request anew)", c.Spread)
+	} else if len(c.ByPod) > 0 {
+		line += "; each answered by one pod only (pinned: an L4 front or HTTP/2)"
+	}
+	return line
 }
 
 func preflightText(r *report.Report) string {

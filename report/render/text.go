@@ -77,6 +77,9 @@ func (o TextOptions) Write(r *report.Report, w io.Writer) error {
 		p.Line(f)
 	}
 	p.Line(loadLine(r))
+	if l := connsLine(r.Load.Conns); l != "" {
+		p.Line(l)
+	}
 	p.Line(rolloutLine(r, t0))
 	p.Line(fmt.Sprintf("Disrupted %.1fs (buckets of %s with a failure)", r.DisruptedSeconds, format.Secs(r.BucketWidth)))
 	if r.StepSummary != nil {
@@ -353,6 +356,23 @@ func writeMeasurements(r *report.Report, p *format.Printer) {
 			}
 		})
 	}
+	if containerStops(m) {
+		p.Table([]string{"terminating pod", "container", "del→exit", "exit", "order"}, func(add func(...any)) {
+			for _, tp := range m.TerminatingPods {
+				for i, c := range tp.Containers {
+					exit := "-"
+					if c.ExitCode != nil {
+						exit = fmt.Sprint(*c.ExitCode)
+					}
+					order := fmt.Sprint(i + 1)
+					if i > 0 && c.ExitMin < tp.Containers[i-1].ExitMax {
+						order += " (bounds overlap the one before)"
+					}
+					add(tp.Pod, c.Name, secRange(c.ExitMin, c.ExitMax), exit, order)
+				}
+			}
+		})
+	}
 	if len(m.NewPods) > 0 {
 		p.Table([]string{"new pod", "created→ready", "ready→first success", "ready→last fail", "failed"}, func(add func(...any)) {
 			for _, np := range m.NewPods {
@@ -360,6 +380,25 @@ func writeMeasurements(r *report.Report, p *format.Printer) {
 			}
 		})
 	}
+}
+
+// containerStops reports whether a terminating pod had more than one
+// container exit to show.
+func containerStops(m report.Measurements) bool {
+	for _, tp := range m.TerminatingPods {
+		if len(tp.Containers) > 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// secRange is a span known within [lo, hi] seconds.
+func secRange(lo, hi float64) string {
+	if hi-lo < 0.01 {
+		return fmt.Sprintf("%.2fs", hi)
+	}
+	return fmt.Sprintf("%.2f–%.2fs", lo, hi)
 }
 
 func fsec(v *float64) string {

@@ -45,10 +45,11 @@ func main() {
 	flag.StringVar(&o.durations, "durations", "e2e/testdata/durations.tsv", "durations of an earlier run (MODE TEST SECONDS), for the order: longest first")
 	flag.StringVar(&o.durationsOut, "durations-out", "", "write this run's durations here (default: none)")
 	flag.StringVar(&o.logs, "logs", "", "keep each test's output in this directory (default: a temporary one, removed)")
-	flag.StringVar(&o.lateLabs, "late-labs", "", "labs to start once every lab of -late-after has no test left (MODE=N[,MODE=N]): a heavy lab that would starve the others' timing runs in their tail instead of beside them")
+	flag.StringVar(&o.lateLabs, "late-labs", "", "labs to start once every lab of -late-after has no test left and every other lab runs only its -tail tests (MODE=N[,MODE=N]): a heavy lab that would starve the others' timing runs in their tail instead of beside them")
 	flag.StringVar(&o.lateAfter, "late-after", "process", "the modes (comma-separated) whose labs the late labs wait for")
 	flag.StringVar(&o.lateRun, "late-run", ".", "of the tests -run selects, run on late labs only those matching this regular expression; they run on no other lab")
 	flag.StringVar(&o.alone, "alone", "", "tests matching this regular expression run first, one at a time with no other test beside them (a test that loads the CPU on purpose)")
+	flag.StringVar(&o.tail, "tail", "", "tests matching this regular expression run last on their lab, after the others (tests whose checks hold under load, to run beside the late labs)")
 	flag.DurationVar(&o.testTimeout, "test-timeout", 20*time.Minute, "time limit of one test")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -64,7 +65,7 @@ type options struct {
 	run, realRun            string
 	durations, durationsOut string
 	logs                    string
-	alone                   string
+	alone, tail             string
 	lateLabs, lateAfter     string
 	lateRun                 string
 	testTimeout             time.Duration
@@ -75,6 +76,8 @@ type job struct {
 	mode, test string
 	// estimate is the test's duration in an earlier run (0: unknown).
 	estimate time.Duration
+	// tail: the test runs after the lab's other tests (-tail).
+	tail bool
 }
 
 // outcome is how a job ended.
@@ -108,6 +111,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			return fmt.Errorf("-alone: %w", err)
 		}
 	}
+	tailRE := regexp.MustCompile("^$")
+	if o.tail != "" {
+		if tailRE, err = regexp.Compile(o.tail); err != nil {
+			return fmt.Errorf("-tail: %w", err)
+		}
+	}
 	var late []labSpec
 	lateRE := regexp.MustCompile("^$")
 	if o.lateLabs != "" {
@@ -139,7 +148,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			if lateModes[l.mode] != lateRE.MatchString(n) {
 				continue
 			}
-			j := job{mode: l.mode, test: n, estimate: known[l.mode+"\t"+n]}
+			j := job{mode: l.mode, test: n, estimate: known[l.mode+"\t"+n], tail: tailRE.MatchString(n)}
 			if aloneRE != nil && aloneRE.MatchString(n) {
 				alone = append(alone, j)
 			} else {
@@ -208,10 +217,17 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		go func() {
 			defer wg.Done()
 			before.Wait()
+			// and the other labs have only their tail tests left
+			for ctx.Err() == nil && !s.onlyTailLeft(lateModes) {
+				select {
+				case <-ctx.Done():
+				case <-time.After(2 * time.Second):
+				}
+			}
 			if ctx.Err() != nil {
 				return
 			}
-			fmt.Fprintf(out, "e2e: the %s labs are done; starting the late labs (%s)\n", o.lateAfter, o.lateLabs)
+			fmt.Fprintf(out, "e2e: the %s labs are done and the others run their tail; starting the late labs (%s)\n", o.lateAfter, o.lateLabs)
 			lateHeld, err := startLabs(ctx, o.bin, late, out)
 			s.mu.Lock()
 			held = append(held, lateHeld...)
@@ -341,9 +357,13 @@ func withoutE2E(env []string) []string {
 
 // order puts the longest tests first, so that the last to end are short
 // ones and the labs finish close together; a test never timed before goes
-// first, as it may be long.
+// first, as it may be long. Tail tests come after all the others, in the
+// same order among themselves.
 func order(q []job) []job {
 	sort.SliceStable(q, func(i, j int) bool {
+		if q[i].tail != q[j].tail {
+			return q[j].tail
+		}
 		a, b := q[i].estimate, q[j].estimate
 		if (a == 0) != (b == 0) {
 			return a == 0
@@ -395,6 +415,7 @@ func writeDurations(path string, rs []outcome) error {
 // runningTest is what a lab runs now, for the progress line.
 type runningTest struct {
 	test  string
+	tail  bool
 	since time.Time
 }
 
@@ -413,7 +434,8 @@ type suite struct {
 	lateErr error
 }
 
-func (s *suite) next(mode string) (job, bool) {
+// next takes the next job of a mode's queue, as lab n's running test.
+func (s *suite) next(mode string, n int) (job, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.queues[mode]
@@ -421,19 +443,40 @@ func (s *suite) next(mode string) (job, bool) {
 		return job{}, false
 	}
 	s.queues[mode] = q[1:]
+	s.running[n] = runningTest{test: q[0].test, tail: q[0].tail, since: time.Now()}
 	return q[0], true
+}
+
+// onlyTailLeft tells whether every lab not of the late modes runs and
+// waits for tail tests only (or nothing).
+func (s *suite) onlyTailLeft(late map[string]bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for mode, q := range s.queues {
+		if late[mode] {
+			continue
+		}
+		for _, j := range q {
+			if !j.tail {
+				return false
+			}
+		}
+	}
+	for _, r := range s.running {
+		if !r.tail {
+			return false
+		}
+	}
+	return true
 }
 
 // work runs jobs of its lab's mode on it until none is left.
 func (s *suite) work(ctx context.Context, n int, h *heldLab) {
 	for ctx.Err() == nil {
-		j, ok := s.next(h.mode)
+		j, ok := s.next(h.mode, n)
 		if !ok {
 			return
 		}
-		s.mu.Lock()
-		s.running[n] = runningTest{test: j.test, since: time.Now()}
-		s.mu.Unlock()
 		s.record(ctx, s.runOne(ctx, n, h, j))
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -54,6 +55,23 @@ func TestOrderPutsUnknownThenLongestFirst(t *testing.T) {
 	}
 }
 
+func TestOrderPutsTailTestsLast(t *testing.T) {
+	q := order([]job{
+		{test: "LongTail", estimate: 300 * time.Second, tail: true},
+		{test: "Short", estimate: 10 * time.Second},
+		{test: "ShortTail", estimate: 20 * time.Second, tail: true},
+		{test: "New"},
+		{test: "Mid", estimate: 60 * time.Second},
+	})
+	var got []string
+	for _, j := range q {
+		got = append(got, j.test)
+	}
+	if want := []string{"New", "Mid", "Short", "LongTail", "ShortTail"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("order = %v, want %v", got, want)
+	}
+}
+
 func TestDurationsRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "d.tsv")
 	rs := []outcome{
@@ -73,5 +91,29 @@ func TestDurationsRoundTrip(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLateLabsWaitForTheTail(t *testing.T) {
+	late := map[string]bool{"nodes": true}
+	s := &suite{running: map[int]runningTest{}, queues: map[string][]job{
+		"real":  {{test: "Sensitive"}, {test: "Robust", tail: true}},
+		"nodes": {{test: "Lag"}},
+	}}
+	if s.onlyTailLeft(late) {
+		t.Error("a queued test outside the tail let the late labs start")
+	}
+	if _, ok := s.next("real", 1); !ok {
+		t.Fatal("no job")
+	}
+	if s.onlyTailLeft(late) {
+		t.Error("a running test outside the tail let the late labs start")
+	}
+	s.record(context.Background(), outcome{job: job{mode: "real", test: "Sensitive"}, lab: 1})
+	if !s.onlyTailLeft(late) {
+		t.Error("only the tail left, and the late labs still wait")
+	}
+	if _, ok := s.next("real", 1); !ok || !s.onlyTailLeft(late) {
+		t.Error("a tail test running kept the late labs waiting")
 	}
 }

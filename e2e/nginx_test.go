@@ -23,6 +23,9 @@ import (
 // for the slow requests; lint's server-stops-at-once fired before the run.
 // The to-be (scenarios/nginx-to-be.yaml: sleep 4, nginx -s quit, sleep 5),
 // through the ALB-like front, PASSes with none failed, and lint is quiet.
+// The same with lifecycle.stopSignal SIGQUIT in place of the quit
+// (scenarios/nginx-stopsignal.yaml) FAILs on the lab's containerd, which
+// does not apply it, and rollcheck says so.
 func TestNginxStoppedBySIGTERM(t *testing.T) {
 	needRealNode(t)
 	t.Cleanup(func() { resetDemo(t) })
@@ -31,7 +34,7 @@ func TestNginxStoppedBySIGTERM(t *testing.T) {
 		diagFreshDemo(t, diagService("2s")+"---\n"+manifest(t, deployment))
 		r := rollcheck(t, append([]string{"-f", "../scenarios/nginx.scenario.yaml", "--baseline", "3s", "--settle", "3s"}, through...)...)
 		diagLog(t, name, r)
-		if linted := slices.ContainsFunc(r.report.Preflight, func(f preflight.Finding) bool { return f.Rule == preflight.RuleServerStopsAtOnce }); linted != (deployment == "nginx-as-is.yaml") {
+		if linted := slices.ContainsFunc(r.report.Preflight, func(f preflight.Finding) bool { return f.Rule == preflight.RuleServerStopsAtOnce }); linted != (deployment != "nginx-to-be.yaml") {
 			t.Errorf("%s: lint's %s fired %t: %+v", deployment, preflight.RuleServerStopsAtOnce, linted, r.report.Preflight)
 		}
 		return r
@@ -72,12 +75,7 @@ func TestNginxStoppedBySIGTERM(t *testing.T) {
 			if cut == 0 {
 				t.Errorf("no failure took 0.5 s or more: no slow request was cut in flight")
 			}
-			var quit *report.Recommendation
-			for i, rec := range r.report.Recommendations {
-				if rec.Field == "spec.template.spec.containers[app].lifecycle.preStop" {
-					quit = &r.report.Recommendations[i]
-				}
-			}
+			quit := preStopAdvice(r)
 			// A sleep first, nginx -s quit, then time for the slow
 			// requests (about 2 s, and a margin), not for the client's
 			// timeout (10 s).
@@ -100,7 +98,39 @@ func TestNginxStoppedBySIGTERM(t *testing.T) {
 			}
 			t.Logf("to-be through %s: %d of %d failed", front.name, r.report.Load.Failures, r.report.Load.Requests)
 		})
+		// lifecycle.stopSignal SIGQUIT in place of the preStop's quit: the
+		// real node's API server and kubelet enable ContainerStopSignals,
+		// but its containerd (Debian 12's 1.6) does not implement it. The
+		// kubelet reports no stop signal, SIGTERM cuts the slow requests,
+		// and the evidence says the field was not applied.
+		t.Run("stopSignal SIGQUIT on containerd 1.6 through "+front.name, func(t *testing.T) {
+			r := run(t, "nginx stopSignal through "+front.name, "nginx-stopsignal.yaml", front.args...)
+			if got := kubectl(t, "get", "deployment", "demo", "-o", "jsonpath={.spec.template.spec.containers[0].lifecycle.stopSignal}"); got != "SIGQUIT" {
+				t.Fatalf("the Deployment's stopSignal is %q: the API server dropped it (is ContainerStopSignals on?)", got)
+			}
+			wantVerdict(t, r, exitcode.Fail, report.Fail)
+			c, ok := causeByCode(r, report.InflightCut)
+			if !ok || !strings.Contains(c.Evidence, "its lifecycle.stopSignal SIGQUIT was not applied: the kubelet reported no stop signal") {
+				t.Fatalf("INFLIGHT_CUT %+v (found %t) does not say the stop signal was not applied; causes %v\n%s", c, ok, diagCauseCodes(r), r.stdout)
+			}
+			m := quitRE.FindStringSubmatch(quitText(preStopAdvice(r)))
+			if m == nil || strings.Contains(preStopAdvice(r).Suggested, "or lifecycle.stopSignal") {
+				t.Errorf("preStop advice %+v, want nginx -s quit, not the stopSignal that was not applied", preStopAdvice(r))
+			}
+			t.Logf("stopSignal through %s: %d of %d failed, %d under INFLIGHT_CUT; causes %v", front.name, r.report.Load.Failures, r.report.Load.Requests, c.Failures, diagCauseCodes(r))
+		})
 	}
+}
+
+// preStopAdvice is the recommendation for the app container's preStop
+// (nil: none).
+func preStopAdvice(r result) *report.Recommendation {
+	for i, rec := range r.report.Recommendations {
+		if rec.Field == "spec.template.spec.containers[app].lifecycle.preStop" {
+			return &r.report.Recommendations[i]
+		}
+	}
+	return nil
 }
 
 // quitRE reads the preStop rollcheck advises for nginx: the sleep, the

@@ -303,6 +303,10 @@ func TestEachRuleFiresOnAManifestThatBreaksIt(t *testing.T) {
 		{"an Istio revision label injects, and the pod does not hold the app", istioNamespace(istioRevisionLabel, "canary"), Options{}, RuleIstioNoHoldApplication, Warning},
 		{"the seed's nginx with a preStop sleep alone, behind a Service, is an error: SIGTERM still stops it at once", func(in *Input) { container(in).Image = "nginx:1.15" }, Options{}, RuleServerStopsAtOnce, Error},
 		{"Apache httpd with no Service is a warning", func(in *Input) { container(in).Image, in.Services = "httpd:2.4", nil }, Options{}, RuleServerStopsAtOnce, Warning},
+		{"nginx stopped gracefully only by stopSignal SIGQUIT is a warning: alpha, and not every runtime applies it", func(in *Input) {
+			quit := corev1.SIGQUIT
+			container(in).Image, container(in).Lifecycle.StopSignal = "nginx:1.15", &quit
+		}, Options{}, RuleServerStopsAtOnce, Warning},
 		{"a DaemonSet with the default maxSurge 0 is a warning", asDaemonSet(nil), Options{}, RuleDaemonSetNoSurge, Warning},
 		{"an OrderedReady StatefulSet without a readiness probe is an error", all(func(in *Input) { container(in).ReadinessProbe = nil }, asStatefulSet), Options{}, RuleOrderedReadyNoReadiness, Error},
 	}
@@ -365,11 +369,12 @@ func TestRulesStayQuietOnRecommendedConfigurations(t *testing.T) {
 			container(&in).Lifecycle.PreStop.Exec.Command = []string{"sh", "-c", "sleep 5; /usr/sbin/nginx -s quit; sleep 3"}
 			return in
 		}, nil},
-		{"nginx with stopSignal SIGQUIT and a preStop sleep", func(*testing.T) Input {
+		{"nginx with stopSignal SIGQUIT and a preStop that quits it gracefully", func(*testing.T) Input {
 			in := good()
 			container(&in).Image = "nginx:1.27"
 			quit := corev1.SIGQUIT
 			container(&in).Lifecycle.StopSignal = &quit
+			container(&in).Lifecycle.PreStop.Exec.Command = []string{"sh", "-c", "sleep 5; /usr/sbin/nginx -s quit; sleep 3"}
 			return in
 		}, nil},
 		{"an ALB in ip mode with the readiness gate label", func(*testing.T) Input {

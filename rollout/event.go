@@ -34,24 +34,29 @@ const (
 
 // Event is one transition on the rollcheck clock.
 type Event struct {
-	Time        time.Time  `json:"time"` // receipt time on the rollcheck clock (primary)
-	Type        EventType  `json:"type"`
-	Pod         string     `json:"pod,omitempty"`
-	Node        string     `json:"node,omitempty"` // of a pod event: the Node the pod is bound to, once scheduled
-	ReplicaSet  string     `json:"replicaset,omitempty"`
-	Revision    string     `json:"revision,omitempty"`   // deployment.kubernetes.io/revision of the ReplicaSet or Deployment
-	Deployment  string     `json:"deployment,omitempty"` // for rollout events of runs that change two Deployments
-	Service     string     `json:"service,omitempty"`    // for endpoint events
-	Container   string     `json:"container,omitempty"`
-	IP          string     `json:"ip,omitempty"`
-	Ready       *bool      `json:"ready,omitempty"` // endpoint conditions, for endpoint events
-	Serving     *bool      `json:"serving,omitempty"`
-	Terminating *bool      `json:"terminating,omitempty"`
-	ExitCode    *int32     `json:"exit_code,omitempty"`
-	Replicas    *int32     `json:"replicas,omitempty"` // for replicaset-scaled
-	Reason      string     `json:"reason,omitempty"`
-	Detail      string     `json:"detail,omitempty"`
-	ServerTime  *time.Time `json:"server_time,omitempty"` // secondary: the server's whole-second timestamp, if any
+	Time        time.Time `json:"time"` // receipt time on the rollcheck clock (primary)
+	Type        EventType `json:"type"`
+	Pod         string    `json:"pod,omitempty"`
+	Node        string    `json:"node,omitempty"` // of a pod event: the Node the pod is bound to, once scheduled
+	ReplicaSet  string    `json:"replicaset,omitempty"`
+	Revision    string    `json:"revision,omitempty"`   // deployment.kubernetes.io/revision of the ReplicaSet or Deployment
+	Deployment  string    `json:"deployment,omitempty"` // for rollout events of runs that change two Deployments
+	Service     string    `json:"service,omitempty"`    // for endpoint events
+	Container   string    `json:"container,omitempty"`
+	IP          string    `json:"ip,omitempty"`
+	Ready       *bool     `json:"ready,omitempty"` // endpoint conditions, for endpoint events
+	Serving     *bool     `json:"serving,omitempty"`
+	Terminating *bool     `json:"terminating,omitempty"`
+	ExitCode    *int32    `json:"exit_code,omitempty"`
+	// StopSignal, of a container-started event, is the signal the kubelet
+	// reports it will stop the container with (status.containerStatuses[].
+	// stopSignal): "" when it reports none, as a kubelet without the
+	// ContainerStopSignals gate or on a runtime that does not implement it.
+	StopSignal string     `json:"stop_signal,omitempty"`
+	Replicas   *int32     `json:"replicas,omitempty"` // for replicaset-scaled
+	Reason     string     `json:"reason,omitempty"`
+	Detail     string     `json:"detail,omitempty"`
+	ServerTime *time.Time `json:"server_time,omitempty"` // secondary: the server's whole-second timestamp, if any
 
 	// The facts below are also in Detail, which is for people; programs
 	// read them here. They are serialized because reports are re-rendered

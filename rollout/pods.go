@@ -136,6 +136,9 @@ func podEvents(t time.Time, old, pod *corev1.Pod) []Event {
 			e := podEvent(t, ContainerStarted, pod)
 			e.Container = cs.Name
 			e.ServerTime = serverTime(run.StartedAt)
+			if cs.StopSignal != nil {
+				e.StopSignal = string(*cs.StopSignal)
+			}
 			if cs.RestartCount > 0 {
 				e.Detail = fmt.Sprintf("restart %d", cs.RestartCount)
 			}

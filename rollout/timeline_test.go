@@ -88,7 +88,8 @@ func TestTimelineOfOnePodLifecycle(t *testing.T) {
 			p.Spec.NodeName = "node-1"
 			p.Status.PodIP = "10.0.0.1"
 			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: serverNow}}
-			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: startedAt}}}}
+			quit := corev1.SIGQUIT
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: startedAt}}, StopSignal: &quit}}
 			_, err := pods.Update(ctx, p, metav1.UpdateOptions{})
 			return err
 		}, []EventType{PodScheduled, ContainerStarted}},
@@ -172,8 +173,8 @@ func TestTimelineOfOnePodLifecycle(t *testing.T) {
 	if e := find(PodCreated); e.ReplicaSet != "web-abc" || e.ServerTime == nil || !e.ServerTime.Equal(serverNow.Time) {
 		t.Errorf("pod-created = %+v, want replicaset web-abc and the creation time", e)
 	}
-	if e := find(ContainerStarted); e.Container != "app" || e.ServerTime == nil || !e.ServerTime.Equal(startedAt.Time) {
-		t.Errorf("container-started = %+v", e)
+	if e := find(ContainerStarted); e.Container != "app" || e.ServerTime == nil || !e.ServerTime.Equal(startedAt.Time) || e.StopSignal != "SIGQUIT" {
+		t.Errorf("container-started = %+v, want container app, its start and the stop signal its status reports", e)
 	}
 	if e := find(DeletionRequested); e.GracePeriod == nil || *e.GracePeriod != 30*time.Second || e.Detail != "grace 30s" || e.ServerTime == nil {
 		t.Errorf("deletion-requested = %+v, want grace 30s with the deletion timestamp", e)

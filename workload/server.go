@@ -98,19 +98,31 @@ func quitRE(command, signals string) *regexp.Regexp {
 // its preStop hook asks the server to stop gracefully. A container that
 // runs no known server is taken to stop gracefully on SIGTERM.
 func StopsGracefully(c *corev1.Container, s *Server) bool {
-	if s == nil {
-		return true
-	}
-	if c.Lifecycle == nil {
+	return s == nil || QuitsInPreStop(c, s) || StopSignalGraceful(c, s)
+}
+
+// QuitsInPreStop reports whether the container's preStop hook asks its
+// known server to stop gracefully.
+func QuitsInPreStop(c *corev1.Container, s *Server) bool {
+	if s == nil || c.Lifecycle == nil {
 		return false
-	}
-	if c.Lifecycle.StopSignal != nil && *c.Lifecycle.StopSignal == s.Graceful {
-		return true
 	}
 	if h := c.Lifecycle.PreStop; h != nil && h.Exec != nil {
 		return s.quits.MatchString(strings.Join(h.Exec.Command, " "))
 	}
 	return false
+}
+
+// StopSignalGraceful reports whether the container's lifecycle.stopSignal
+// is its known server's graceful signal. The field is alpha through
+// Kubernetes 1.35 (KEP-4960, feature gate ContainerStopSignals, off by
+// default): an API server without the gate drops it, and a kubelet
+// without it, or a runtime that does not implement it, sends SIGTERM
+// all the same. The kubelet reports the signal it stopped with in the
+// container's status (status.containerStatuses[].stopSignal) only when
+// both do.
+func StopSignalGraceful(c *corev1.Container, s *Server) bool {
+	return s != nil && c.Lifecycle != nil && c.Lifecycle.StopSignal != nil && *c.Lifecycle.StopSignal == s.Graceful
 }
 
 // knownProxies are proxies that run as sidecars, by the name their

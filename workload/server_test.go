@@ -17,23 +17,26 @@ func TestServersThatStopAtOnceOnSIGTERM(t *testing.T) {
 		c      corev1.Container
 		server string
 		atOnce bool
+		// bySignal: only lifecycle.stopSignal stops it gracefully
+		bySignal bool
 	}{
-		{"the seed's nginx, no preStop", corev1.Container{Image: "nginx:1.15"}, "nginx", true},
-		{"nginx by digest from a registry", corev1.Container{Image: "docker.io/library/nginx@sha256:0123"}, "nginx", true},
-		{"nginx-unprivileged", corev1.Container{Image: "nginxinc/nginx-unprivileged:1.27"}, "nginx", true},
-		{"the lab's Debian nginx", corev1.Container{Image: "rollcheck/nginx:1.22"}, "nginx", true},
-		{"nginx by its command", corev1.Container{Image: "example.com/web:3", Command: []string{"/usr/sbin/nginx", "-g", "daemon off;"}}, "nginx", true},
-		{"the seed's preStop", corev1.Container{Image: "nginx:1.15", Lifecycle: hook("/usr/sbin/nginx", "-s", "quit")}, "nginx", false},
-		{"a sleep, then nginx -s quit", corev1.Container{Image: "nginx:1.15", Lifecycle: hook("sh", "-c", "sleep 5; nginx -s quit; while [ -e /run/nginx.pid ]; do sleep 1; done")}, "nginx", false},
-		{"kill -QUIT 1", corev1.Container{Image: "nginx:1.15", Lifecycle: hook("sh", "-c", "sleep 5 && kill -QUIT 1")}, "nginx", false},
-		{"a sleep alone still ends in SIGTERM", corev1.Container{Image: "nginx:1.15", Lifecycle: hook("sleep", "5")}, "nginx", true},
-		{"stopSignal SIGQUIT", corev1.Container{Image: "nginx:1.15", Lifecycle: &corev1.Lifecycle{StopSignal: &quit}}, "nginx", false},
-		{"stopSignal SIGTERM", corev1.Container{Image: "nginx:1.15", Lifecycle: &corev1.Lifecycle{StopSignal: &term}}, "nginx", true},
-		{"Apache's graceful-stop", corev1.Container{Image: "httpd:2.4", Lifecycle: hook("apachectl", "-k", "graceful-stop")}, "Apache httpd", false},
-		{"Apache killed with QUIT is not graceful", corev1.Container{Image: "httpd:2.4", Lifecycle: hook("sh", "-c", "kill -QUIT 1")}, "Apache httpd", true},
-		{"the ingress-nginx controller is no nginx to stop", corev1.Container{Image: "registry.k8s.io/ingress-nginx/controller:v1.11.2"}, "", false},
-		{"F5's nginx-ingress neither", corev1.Container{Image: "nginx/nginx-ingress:3.6.0"}, "", false},
-		{"the demo app", corev1.Container{Image: "rollcheck/demo-app:v1"}, "", false},
+		{"the seed's nginx, no preStop", corev1.Container{Image: "nginx:1.15"}, "nginx", true, false},
+		{"nginx by digest from a registry", corev1.Container{Image: "docker.io/library/nginx@sha256:0123"}, "nginx", true, false},
+		{"nginx-unprivileged", corev1.Container{Image: "nginxinc/nginx-unprivileged:1.27"}, "nginx", true, false},
+		{"the lab's Debian nginx", corev1.Container{Image: "rollcheck/nginx:1.22"}, "nginx", true, false},
+		{"nginx by its command", corev1.Container{Image: "example.com/web:3", Command: []string{"/usr/sbin/nginx", "-g", "daemon off;"}}, "nginx", true, false},
+		{"the seed's preStop", corev1.Container{Image: "nginx:1.15", Lifecycle: hook("/usr/sbin/nginx", "-s", "quit")}, "nginx", false, false},
+		{"a sleep, then nginx -s quit", corev1.Container{Image: "nginx:1.15", Lifecycle: hook("sh", "-c", "sleep 5; nginx -s quit; while [ -e /run/nginx.pid ]; do sleep 1; done")}, "nginx", false, false},
+		{"kill -QUIT 1", corev1.Container{Image: "nginx:1.15", Lifecycle: hook("sh", "-c", "sleep 5 && kill -QUIT 1")}, "nginx", false, false},
+		{"a sleep alone still ends in SIGTERM", corev1.Container{Image: "nginx:1.15", Lifecycle: hook("sleep", "5")}, "nginx", true, false},
+		{"stopSignal SIGQUIT", corev1.Container{Image: "nginx:1.15", Lifecycle: &corev1.Lifecycle{StopSignal: &quit}}, "nginx", false, true},
+		{"stopSignal SIGQUIT and the seed's preStop", corev1.Container{Image: "nginx:1.15", Lifecycle: &corev1.Lifecycle{StopSignal: &quit, PreStop: hook("/usr/sbin/nginx", "-s", "quit").PreStop}}, "nginx", false, false},
+		{"stopSignal SIGTERM", corev1.Container{Image: "nginx:1.15", Lifecycle: &corev1.Lifecycle{StopSignal: &term}}, "nginx", true, false},
+		{"Apache's graceful-stop", corev1.Container{Image: "httpd:2.4", Lifecycle: hook("apachectl", "-k", "graceful-stop")}, "Apache httpd", false, false},
+		{"Apache killed with QUIT is not graceful", corev1.Container{Image: "httpd:2.4", Lifecycle: hook("sh", "-c", "kill -QUIT 1")}, "Apache httpd", true, false},
+		{"the ingress-nginx controller is no nginx to stop", corev1.Container{Image: "registry.k8s.io/ingress-nginx/controller:v1.11.2"}, "", false, false},
+		{"F5's nginx-ingress neither", corev1.Container{Image: "nginx/nginx-ingress:3.6.0"}, "", false, false},
+		{"the demo app", corev1.Container{Image: "rollcheck/demo-app:v1"}, "", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := readContainer(&tc.c)
@@ -41,8 +44,8 @@ func TestServersThatStopAtOnceOnSIGTERM(t *testing.T) {
 			if c.Server != nil {
 				name = c.Server.Name
 			}
-			if name != tc.server || c.StopsAtOnce != tc.atOnce {
-				t.Errorf("server %q, stops at once %t; want %q, %t", name, c.StopsAtOnce, tc.server, tc.atOnce)
+			if name != tc.server || c.StopsAtOnce != tc.atOnce || c.BySignal != tc.bySignal {
+				t.Errorf("server %q, stops at once %t, by its stop signal alone %t; want %q, %t, %t", name, c.StopsAtOnce, c.BySignal, tc.server, tc.atOnce, tc.bySignal)
 			}
 		})
 	}

@@ -127,6 +127,10 @@ type Container struct {
 	// it to quit (StopsGracefully).
 	Server      *Server
 	StopsAtOnce bool
+	// BySignal is true when only lifecycle.stopSignal stops the server
+	// gracefully (no preStop asks it to quit): that holds only where the
+	// cluster and the runtime apply the field (StopSignalGraceful).
+	BySignal bool
 	// Proxy names the known proxy the container runs (ProxyOf; "": none),
 	// a sidecar when the pod has other containers.
 	Proxy string
@@ -274,6 +278,7 @@ func readContainer(c *corev1.Container) Container {
 		Spec:             c,
 	}
 	wc.StopsAtOnce = wc.Server != nil && !StopsGracefully(c, wc.Server)
+	wc.BySignal = StopSignalGraceful(c, wc.Server) && !QuitsInPreStop(c, wc.Server)
 	if c.Lifecycle != nil {
 		wc.PreStop = ReadPreStop(c.Lifecycle.PreStop)
 	} else {

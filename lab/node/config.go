@@ -212,6 +212,7 @@ func KubeletConfig(l Layout, c Config) ([]byte, error) {
 		RegisterNode:                 ptr.To(true),
 		RotateCertificates:           false,
 		ServerTLSBootstrap:           false,
+		FeatureGates:                 map[string]bool{stopSignalsGate: true},
 	}
 	return yaml.Marshal(&kc)
 }
@@ -315,8 +316,16 @@ func EgressSelectorConfig(l Layout) ([]byte, error) {
 // into the namespace. (The lab's API server always addresses the kubelet by
 // its InternalIP, so no DNS lookup of the node's name leaves the machine.)
 func APIServerArgs(l Layout) []string {
-	return []string{"--egress-selector-config-file=" + l.EgressConfig()}
+	return []string{"--egress-selector-config-file=" + l.EgressConfig(), "--feature-gates=" + stopSignalsGate + "=true"}
 }
+
+// stopSignalsGate is on in the real node's API server and kubelet (alpha,
+// off by default through 1.35), so that lifecycle.stopSignal (KEP-4960)
+// can be tried: the API server keeps the field and the kubelet passes it
+// to containerd, which applies it only from its KEP-4960 support on
+// (Debian 12's containerd 1.6 does not; the kubelet then reports no stop
+// signal in the container's status and stops it with SIGTERM).
+const stopSignalsGate = "ContainerStopSignals"
 
 // MaskedSysctl is a global sysctl the kubelet checks at start and, if it
 // differs, rewrites (or, with protectKernelDefaults, refuses to start).

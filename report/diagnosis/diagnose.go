@@ -8,7 +8,6 @@ import (
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/report/internal/format"
-	"github.com/rollcheck/rollcheck/workload"
 )
 
 // CauseCode is a stable identifier of why requests failed (DESIGN.md
@@ -233,7 +232,7 @@ type preStops struct {
 	known bool
 	// stopsAtOnce are the serving containers whose server SIGTERM stops
 	// at once (settings.stopsAtOnce).
-	stopsAtOnce []workload.Container
+	stopsAtOnce []serverStop
 	// containers says which containers are proxy sidecars.
 	containers containersOf
 }
@@ -273,7 +272,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	if in.Drain != nil {
 		emptyCode = DrainNoReadyEndpoints
 	}
-	w := &weigher{drain: in.Drain, x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, preStopKnown: pre.known, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0, listening: listensWhenReady(in), buckets: a.Buckets, bucketWidth: a.BucketWidth, front: fm, goaways: a.ByClass[attack.ClassGoaway], stopsAtOnce: pre.stopsAtOnce}
+	w := &weigher{drain: in.Drain, x: x, t0: t0, steps: steps, rate: a.Rate, preStop: preStop, preStopKnown: pre.known, headers: len(a.FirstByPod) > 0 || len(a.LastByPod) > 0, listening: listensWhenReady(in), buckets: a.Buckets, bucketWidth: a.BucketWidth, front: fm, goaways: a.ByClass[attack.ClassGoaway], stopsAtOnce: pre.stopsAtOnce, containers: pre.containers}
 	containers := pre.containers
 
 	accs := map[CauseCode]*causeAcc{}
@@ -408,6 +407,10 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 				basis = append(basis, fmt.Sprintf("its proxy container %s had exited while container %s still ran", s, app))
 			}
 		}
+		if code == NewPodNotServing && len(containers.unprobed) > 0 {
+			code = AppReadyBeforeSidecar
+			basis = append(basis, fmt.Sprintf("its proxy container %s takes the traffic with no readiness probe on its port, while the app's probe made the pod Ready", containers.unprobed[0]))
+		}
 		if noGoaway(a, it, code) {
 			code = HTTP2ClosedWithoutGoaway
 			basis = append(basis, "over HTTP/2 the stream's connection, which every request to the target shared, ended without a GOAWAY (after one, the transport says so)")
@@ -487,7 +490,7 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 				longestCut = max(longestCut, it.lat)
 			case KeptConnectionClosed, HTTP2ClosedWithoutGoaway:
 				p.terminatingFailures += it.n
-			case NewPodNotServing:
+			case NewPodNotServing, AppReadyBeforeSidecar:
 				p.newFailures += it.n
 				if conf == ConfidenceHigh {
 					p.lastNewFail = it.t

@@ -67,6 +67,9 @@ type settings struct {
 	// overload is what DRAIN_TOO_FEW_READY_PODS measured (nil: no such
 	// cause).
 	overload *overload
+	// stopSignals are the stop signals the kubelet reported for each
+	// container's starts in the run (startedStopSignals).
+	stopSignals map[string][]string
 }
 
 func readSettings(d *appsv1.Deployment) settings { return settingsOf(workload.Read(d), d != nil) }
@@ -232,7 +235,17 @@ func recommend(s settings, causes []Cause, m Measurements, slowest time.Duration
 		}
 	}
 	out = append(out, noReadyAdvice(s, causes, m)...)
-	return append(out, newPodAdvice(s, causes, m)...)
+	out = append(out, newPodAdvice(s, causes, m)...)
+	// The proxy's readiness advice, where the app was ready before it,
+	// replaces the new pod's for that container.
+	for _, r := range readyBeforeSidecarAdvice(s, causes, m) {
+		if i := slices.IndexFunc(out, func(o Recommendation) bool { return o.Field == r.Field }); i >= 0 {
+			out[i] = r
+		} else {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // unsure says why the causes with these codes cannot give a number: one of

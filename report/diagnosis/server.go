@@ -7,10 +7,12 @@ package diagnosis
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/rollcheck/rollcheck/report/internal/format"
+	"github.com/rollcheck/rollcheck/rollout"
 	"github.com/rollcheck/rollcheck/workload"
 )
 
@@ -18,31 +20,86 @@ import (
 // still had, or was still sent, requests.
 var terminationCodes = []CauseCode{InflightCut, KeptConnectionClosed, TerminatingPodStillRouted, LBDeregistrationLag, KubeProxyLag, HTTP2ClosedWithoutGoaway}
 
+// serverStop is a serving container whose server SIGTERM stopped at once
+// (or will): nothing in its spec stops it gracefully, or only its
+// lifecycle.stopSignal does and the run saw that signal not applied.
+type serverStop struct {
+	workload.Container
+	// unapplied counts the container's starts in the run whose status
+	// reported a stop signal other than the graceful one (0: the spec
+	// sets none), and reported is the one they reported ("": none).
+	unapplied int
+	reported  string
+}
+
 // stopsAtOnce lists the serving containers that run a known server which
-// nothing stops gracefully (workload.Container.StopsAtOnce); none when the
-// workload is unknown.
-func (s settings) stopsAtOnce() []workload.Container {
+// nothing stops gracefully (workload.Container.StopsAtOnce), and those
+// whose graceful lifecycle.stopSignal the kubelet did not report for any
+// start of the run (workload.Container.BySignal): the signal is applied
+// only where the API server and the kubelet enable ContainerStopSignals
+// (alpha, off by default through Kubernetes 1.35) and the runtime
+// implements it, and the kubelet then reports it in the container's
+// status. None when the workload is unknown.
+func (s settings) stopsAtOnce() []serverStop {
 	if !s.known {
 		return nil
 	}
-	var out []workload.Container
+	var out []serverStop
 	for _, c := range s.serving {
 		if c.StopsAtOnce {
-			out = append(out, c)
+			out = append(out, serverStop{Container: c})
+			continue
+		}
+		if !c.BySignal {
+			continue
+		}
+		reported := s.stopSignals[c.Name]
+		if len(reported) == 0 || slices.Contains(reported, string(c.Server.Graceful)) {
+			continue
+		}
+		out = append(out, serverStop{Container: c, unapplied: len(reported), reported: reported[0]})
+	}
+	return out
+}
+
+// startedStopSignals are the stop signals the kubelet reported for each
+// container's starts in the run, by container name ("" for none).
+func startedStopSignals(events []rollout.Event) map[string][]string {
+	out := map[string][]string{}
+	for _, e := range events {
+		if e.Type == rollout.ContainerStarted && e.Container != "" {
+			out[e.Container] = append(out[e.Container], e.StopSignal)
 		}
 	}
 	return out
 }
 
+// unappliedText says why a stop signal set in the spec did not stop the
+// server gracefully ("" when the spec sets none).
+func (c serverStop) unappliedText() string {
+	if c.unapplied == 0 {
+		return ""
+	}
+	what := "no stop signal"
+	if c.reported != "" {
+		what = c.reported
+	}
+	return fmt.Sprintf("its lifecycle.stopSignal %s was not applied: the kubelet reported %s in the status of its %s in the run (KEP-4960, alpha and off by default through Kubernetes 1.35: the kubelet applies the field only with the ContainerStopSignals gate and a runtime that implements it, and reports it then), so the kubelet's SIGTERM stopped it",
+		c.Server.Graceful, what, fmt.Sprintf("%d %s", c.unapplied, format.Pick(c.unapplied == 1, "start", "starts")))
+}
+
 // serversText says which containers stop at once on SIGTERM, for the
 // evidence of a cause that cut requests ("" when none does).
-func serversText(cs []workload.Container) string {
+func serversText(cs []serverStop) string {
 	if len(cs) == 0 {
 		return ""
 	}
 	parts := make([]string, len(cs))
 	for i, c := range cs {
 		parts[i] = fmt.Sprintf("container %s runs %s, which SIGTERM stops at once (its fast shutdown; %s stops it gracefully)", c.Name, c.Server.Name, c.Server.Graceful)
+		if u := c.unappliedText(); u != "" {
+			parts[i] += ", and " + u
+		}
 	}
 	return "; " + strings.Join(parts, "; ")
 }
@@ -82,9 +139,16 @@ func serverStopAdvice(s settings, causes []Cause, m Measurements, slowest time.D
 			sleep = fmt.Sprint(ceilSeconds(minPreStopMargin))
 		}
 		script := fmt.Sprintf("sleep %s; %s; sleep %d", sleep, c.Server.Quit, wait)
-		suggested := fmt.Sprintf(`exec ["sh", "-c", "%s"]: the sleep, while the front still routes to the pod, then %s's graceful stop, which closes its listeners, finishes the requests in flight (the slowest took %s) and exits; or lifecycle.stopSignal: %s with the sleep alone (Kubernetes 1.33+, feature gate ContainerStopSignals, spec.os.name set)`,
-			script, c.Server.Name, format.Sec(slowest), c.Server.Graceful)
+		alternative := fmt.Sprintf("; or lifecycle.stopSignal: %s with the sleep alone, where the cluster applies it (Kubernetes 1.33+, alpha: the ContainerStopSignals gate on the API server and the kubelet, a runtime that implements it, spec.os.name set)", c.Server.Graceful)
+		if c.unapplied > 0 {
+			alternative = fmt.Sprintf(" (the lifecycle.stopSignal %s set now was not applied in this cluster: the preStop works on any)", c.Server.Graceful)
+		}
+		suggested := fmt.Sprintf(`exec ["sh", "-c", "%s"]: the sleep, while the front still routes to the pod, then %s's graceful stop, which closes its listeners, finishes the requests in flight (the slowest took %s) and exits%s`,
+			script, c.Server.Name, format.Sec(slowest), alternative)
 		why := fmt.Sprintf("the kubelet stops a container with SIGTERM (after its preStop), and %s takes SIGTERM as a fast shutdown: it closes its connections at once, cutting requests in flight, where %s would let them finish (%s; seed 000: a preStop of nginx -s quit)", c.Server.Name, c.Server.Graceful, c.Server.Doc)
+		if u := c.unappliedText(); u != "" {
+			why += "; " + u
+		}
 		rec := Recommendation{
 			Field:   c.Path("lifecycle.preStop"),
 			Current: s.current(c.PreStop.Text),

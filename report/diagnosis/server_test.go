@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/rollcheck/rollcheck/attack"
+	"github.com/rollcheck/rollcheck/rollout"
 )
 
 // The seed's nginx (issue 23): SIGTERM is its fast shutdown, so the slow
@@ -77,6 +78,62 @@ func TestNginxStoppedBySIGTERMCutsItsRequests(t *testing.T) {
 	r = build(cut().input(deployment()))
 	if rec := recOf(r, "spec.template.spec.containers[app].lifecycle.preStop"); rec != nil && strings.Contains(rec.Suggested, "quit") {
 		t.Errorf("preStop advice %+v for the demo app", rec)
+	}
+}
+
+// nginx whose lifecycle.stopSignal is SIGQUIT: where the kubelet reports
+// SIGQUIT in the started container's status, the signal stopped it and the
+// cut is not nginx's; where it reports none (a kubelet without the
+// ContainerStopSignals gate, or containerd 1.6 on the lab's real node),
+// SIGTERM did, and the evidence and the advice say the field was not
+// applied, advising the preStop alone.
+func TestNginxStopSignalNotApplied(t *testing.T) {
+	nginx := func(d *appsv1.Deployment) {
+		quit := corev1.SIGQUIT
+		c := &d.Spec.Template.Spec.Containers[0]
+		c.Image, c.Lifecycle = "nginx:1.15", &corev1.Lifecycle{StopSignal: &quit}
+	}
+	cut := func(reported string) *timeline {
+		tl := newTimeline()
+		tl.Running("web-old-a")
+		tl.Started("web-new-a", 10, 10.5, 11.5)
+		for i := range tl.Ev {
+			if tl.Ev[i].Type == rollout.ContainerStarted {
+				tl.Ev[i].StopSignal = reported
+			}
+		}
+		tl.Deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
+		for _, s := range []float64{10.6, 10.9, 11.3, 11.8} {
+			tl.Fail(s, attack.ClassEOF, "", at(12.11).Sub(at(s)))
+		}
+		tl.A.Max = 2 * time.Second
+		return tl
+	}
+	const preStop = "spec.template.spec.containers[app].lifecycle.preStop"
+	r := build(cut("").input(deployment(nginx)))
+	c, ok := causeOf(r, InflightCut)
+	if !ok {
+		t.Fatalf("causes %+v, want INFLIGHT_CUT", r.Causes)
+	}
+	if !strings.Contains(c.Evidence, "its lifecycle.stopSignal SIGQUIT was not applied: the kubelet reported no stop signal in the status of its 1 start in the run") {
+		t.Errorf("evidence %q does not say the stop signal was not applied", c.Evidence)
+	}
+	rec := recOf(r, preStop)
+	if rec == nil || !strings.Contains(rec.Suggested, "/usr/sbin/nginx -s quit") || strings.Contains(rec.Suggested, "or lifecycle.stopSignal") || !strings.Contains(rec.Suggested, "was not applied in this cluster") {
+		t.Errorf("preStop advice %+v, want nginx -s quit and no stopSignal alternative", rec)
+	}
+	// A kubelet that reports another signal did not apply it either.
+	r = build(cut("SIGTERM").input(deployment(nginx)))
+	if c, _ := causeOf(r, InflightCut); !strings.Contains(c.Evidence, "the kubelet reported SIGTERM") {
+		t.Errorf("evidence %q does not name the signal the kubelet reported", c.Evidence)
+	}
+	// Applied: nothing about nginx.
+	r = build(cut("SIGQUIT").input(deployment(nginx)))
+	if c, _ := causeOf(r, InflightCut); strings.Contains(c.Evidence, "nginx") {
+		t.Errorf("evidence %q names nginx, yet the kubelet applied SIGQUIT", c.Evidence)
+	}
+	if rec := recOf(r, preStop); rec != nil && strings.Contains(rec.Suggested, "nginx") {
+		t.Errorf("preStop advice %+v though SIGQUIT stopped nginx", rec)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/report/internal/format"
-	"github.com/rollcheck/rollcheck/workload"
 )
 
 // Confidence says how firmly the evidence ties failures to a cause.
@@ -113,7 +112,9 @@ type weigher struct {
 	front frontModel
 	// stopsAtOnce are the serving containers whose server SIGTERM stops
 	// at once: the evidence of cut requests names them.
-	stopsAtOnce []workload.Container
+	stopsAtOnce []serverStop
+	// containers says which containers are proxy sidecars.
+	containers containersOf
 	// buckets are the load's buckets (width bucketWidth): whether the
 	// load kept sending during a pause of a pod's failures.
 	buckets     []attack.Bucket

@@ -126,7 +126,7 @@ E2E_RUN := $(E2E_ENV) $(BIN)/e2e-runner -bin $(BIN)/e2e.test -alone '$(E2E_ALONE
 # (upstream kubelet, containerd, kube-proxy). Needs root and Debian's
 # containerd, runc and CNI plugins (.ci/run installs them); skipped with a
 # message otherwise.
-REAL_NODE_TESTS := ^(TestSeedPair|TestHTTP2ThroughKubeProxy|TestNginxStoppedBySIGTERM|TestProxySidecarStopsBeforeTheApp|TestRecreateThroughKubeProxyIsNoReadyEndpoints|TestKubeProxyFrontFromAttackers|TestDiagnosisNoHeader[0-9]|TestToBePassesThroughKubeProxy|TestIngressFront|TestGatewayFront|TestRecreateAndSlowStartThroughTraefik|TestWeightedCanaryThroughTheGatewayFront|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart|TestNightlyCronJob|TestAttackerPodStreamsItsResults)$$
+REAL_NODE_TESTS := ^(TestSeedPair|TestHTTP2ThroughKubeProxy|TestNginxStoppedBySIGTERM|TestProxySidecarStopsBeforeTheApp|TestAppReadyBeforeItsSidecar|TestRecreateThroughKubeProxyIsNoReadyEndpoints|TestKubeProxyFrontFromAttackers|TestDiagnosisNoHeader[0-9]|TestToBePassesThroughKubeProxy|TestIngressFront|TestGatewayFront|TestRecreateAndSlowStartThroughTraefik|TestWeightedCanaryThroughTheGatewayFront|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart|TestNightlyCronJob|TestAttackerPodStreamsItsResults)$$
 REAL_NODE_OK := [ "$$(id -u)" = 0 ] && command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ]
 REAL_NODE_SKIP := echo "e2e: the real node is skipped: it needs root, containerd, runc and the CNI plugins (see README)"
 

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rollcheck/rollcheck/exitcode"
 	"github.com/rollcheck/rollcheck/preflight"
@@ -68,6 +69,61 @@ func TestProxySidecarStopsBeforeTheApp(t *testing.T) {
 		wantVerdict(t, r, exitcode.Pass, report.Pass)
 		if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 2000 || f != 0 {
 			t.Errorf("%d requests, %d failed; want at least 2000 and none failed", n, f)
+		}
+		t.Logf("to-be: %d of %d failed", r.report.Load.Failures, r.report.Load.Requests)
+	})
+}
+
+// TestAppReadyBeforeItsSidecar (issue 23) runs, on the real node, the
+// demo app behind an nginx proxy that takes 3 s to listen, through the
+// ingress front (Traefik sends to a pod as soon as it is Ready; a load
+// balancer that health-checks new targets, as the ALB-like front does,
+// would hide it). As a regular container with no readiness probe
+// (scenarios/sidecar-start-as-is.yaml) the proxy counts as ready while it
+// runs, so the pod turns Ready on the app's probe: FAIL, most failures
+// APP_READY_BEFORE_SIDECAR naming both containers, with a native sidecar
+// and a startupProbe on its port as the fix. As a native sidecar with that
+// probe (scenarios/sidecar-start-to-be.yaml): PASS, none failed.
+func TestAppReadyBeforeItsSidecar(t *testing.T) {
+	needRealNode(t)
+	configureTraefik(t, "ingress.yaml")
+	t.Cleanup(func() { resetDemo(t) })
+	run := func(t *testing.T, name, deployment string) result {
+		t.Helper()
+		diagFreshDemo(t, diagService("2s")+"---\n"+manifest(t, deployment))
+		waitFrontServes(t, "the ingress front", lab.ingressURL, ingressHost, 60*time.Second)
+		r := rollcheck(t, "-f", "../scenarios/sidecar.scenario.yaml", "--target", lab.ingressURL+"/", "-H", "Host: "+ingressHost,
+			"--baseline", "3s", "--settle", "3s")
+		diagLog(t, name, r)
+		return r
+	}
+	t.Run("as-is: the proxy a regular container with no readiness probe", func(t *testing.T) {
+		r := run(t, "sidecar start as-is", "sidecar-start-as-is.yaml")
+		wantVerdict(t, r, exitcode.Fail, report.Fail)
+		c, ok := causeByCode(r, report.AppReadyBeforeSidecar)
+		if !ok || c.Failures*2 < r.report.Load.Failures {
+			t.Fatalf("APP_READY_BEFORE_SIDECAR has %d of %d failures (present %t), want most; causes %v\n%s", c.Failures, r.report.Load.Failures, ok, diagCauseCodes(r), r.stdout)
+		}
+		if !strings.Contains(c.Evidence, "its app container app has a readiness probe on its port while its proxy container proxy, which takes the traffic, has none") {
+			t.Errorf("evidence %q does not name the app's probe and the proxy's lack of one", c.Evidence)
+		}
+		native := false
+		for _, rec := range r.report.Recommendations {
+			native = native || rec.Field == "spec.template.spec.containers[proxy]" && strings.Contains(rec.Suggested, "startupProbe tcpSocket (or httpGet) port 8080")
+		}
+		if !native {
+			t.Errorf("recommendations %+v, want the proxy a native sidecar with a startupProbe on port 8080", r.report.Recommendations)
+		}
+		if !slices.Contains(c.PredictedBy, preflight.RuleNoReadinessProbe) {
+			t.Errorf("predicted by %v, want lint's %s", c.PredictedBy, preflight.RuleNoReadinessProbe)
+		}
+		t.Logf("as-is: %d of %d failed, %d under %s; causes %v", r.report.Load.Failures, r.report.Load.Requests, c.Failures, c.Code, diagCauseCodes(r))
+	})
+	t.Run("to-be: the proxy a native sidecar with a startupProbe", func(t *testing.T) {
+		r := run(t, "sidecar start to-be", "sidecar-start-to-be.yaml")
+		wantVerdict(t, r, exitcode.Pass, report.Pass)
+		if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 1000 || f != 0 {
+			t.Errorf("%d requests, %d failed; want at least 1000 and none failed", n, f)
 		}
 		t.Logf("to-be: %d of %d failed", r.report.Load.Failures, r.report.Load.Requests)
 	})

@@ -49,6 +49,7 @@ const (
 	NodeTargetDeregistration  = diagnosis.NodeTargetDeregistration
 	DrainTooFewReadyPods      = diagnosis.DrainTooFewReadyPods
 	SidecarStoppedFirst       = diagnosis.SidecarStoppedFirst
+	AppReadyBeforeSidecar     = diagnosis.AppReadyBeforeSidecar
 	HTTP2ClosedWithoutGoaway  = diagnosis.HTTP2ClosedWithoutGoaway
 	Unattributed              = diagnosis.Unattributed
 )

@@ -17,6 +17,7 @@ var predictors = map[CauseCode][]string{
 	DrainNoReadyEndpoints:     {preflight.RuleNoPDB, preflight.RuleSingleReplica},
 	DrainTooFewReadyPods:      {preflight.RuleNoPDB},
 	SidecarStoppedFirst:       {preflight.RuleProxySidecarNotNative},
+	AppReadyBeforeSidecar:     {preflight.RuleNoReadinessProbe, preflight.RuleIstioNoHoldApplication},
 	NewPodNotServing:          {preflight.RuleNoReadinessProbe, preflight.RuleMinReadySecondsZero, preflight.RuleNoPodReadinessGate},
 	NodeTargetDeregistration:  {preflight.RuleLocalNoNodeHealthCheck},
 }

@@ -34,8 +34,8 @@ var causeColors = map[report.CauseCode]string{
 	report.TerminatingPodStillRouted: "#d32f2f", report.LBDeregistrationLag: "#7b1fa2", report.InflightCut: "#f57c00",
 	report.NoReadyEndpoints: "#1976d2", report.NewPodNotServing: "#0097a7", report.KeptConnectionClosed: "#5d4037",
 	report.DrainNoReadyEndpoints: "#303f9f", report.DrainTooFewReadyPods: "#5c6bc0",
-	report.SidecarStoppedFirst: "#8d6e63",
-	report.Unattributed:        "#616161",
+	report.SidecarStoppedFirst: "#8d6e63", report.AppReadyBeforeSidecar: "#00838f",
+	report.Unattributed: "#616161",
 }
 
 // trendRun is one run on the page.

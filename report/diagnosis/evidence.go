@@ -90,6 +90,8 @@ func (c *causeAcc) cause(pods map[string]*life, steps readySteps, t0 time.Time, 
 		out.Evidence = e.overloaded(w.overload)
 	case SidecarStoppedFirst:
 		out.Evidence = e.sidecarText()
+	case AppReadyBeforeSidecar:
+		out.Evidence = e.readyBeforeSidecarText(w.containers)
 	case HTTP2ClosedWithoutGoaway:
 		out.Evidence = e.noGoaway(w.goaways)
 	default:

@@ -21,11 +21,23 @@ import (
 // container, had exited while its app container still ran.
 const SidecarStoppedFirst CauseCode = "SIDECAR_STOPPED_BEFORE_APP"
 
+// AppReadyBeforeSidecar: a new pod failed requests after it turned Ready
+// (as NEW_POD_NOT_SERVING), and its proxy sidecar, which takes the
+// traffic, has no readiness probe on its port while the app containers
+// have one: the pod was Ready once the app listened, before the proxy
+// did (a proxy that waits for its configuration, as Envoy for istiod).
+const AppReadyBeforeSidecar CauseCode = "APP_READY_BEFORE_SIDECAR"
+
 // containersOf says which of the pod template's containers are proxy
 // sidecars: regular containers that run a known proxy beside another
 // container (workload.ProxyOf); apps are the others.
 type containersOf struct {
 	sidecars, apps []string
+	// unprobed are the proxy sidecars that take traffic (they declare a
+	// port) with no readiness probe on it, while every app container
+	// that takes traffic has one: the pod turns Ready once the apps
+	// listen, whether the proxy does or not (APP_READY_BEFORE_SIDECAR).
+	unprobed []string
 }
 
 // sidecarsOf reads them from the settings (none when the workload is
@@ -44,6 +56,19 @@ func (s settings) sidecarsOf() containersOf {
 	}
 	if len(out.apps) == 0 {
 		return containersOf{}
+	}
+	appsListen := true
+	var unprobed []string
+	for _, c := range s.w.Serving() {
+		switch {
+		case c.Proxy == "" && !c.ListensWhenReady:
+			appsListen = false
+		case c.Proxy != "" && !c.ListensWhenReady:
+			unprobed = append(unprobed, c.Name)
+		}
+	}
+	if appsListen {
+		out.unprobed = unprobed
 	}
 	return out
 }
@@ -142,6 +167,61 @@ func sidecarAdvice(s settings, causes []Cause, m Measurements, routing time.Dura
 				Current:   s.current(c.PreStop.Text),
 				Suggested: fmt.Sprintf("sleep %d (exec [\"sleep\", \"%d\"] or sleep.seconds: %d), where it must stay a regular container", hold, hold, hold),
 				Why:       fmt.Sprintf("a preStop on the proxy longer than the app's own stop (%s) plus a margin (%s) keeps it serving until the app has finished; terminationGracePeriodSeconds must cover it", strings.Join(appText, "; "), format.Sec(graceMargin)),
+				Causes:    cs,
+			})
+	}
+	return out
+}
+
+// readyBeforeSidecarText is the evidence of APP_READY_BEFORE_SIDECAR: the
+// new pod's as NEW_POD_NOT_SERVING, and which containers made it Ready.
+func (e telling) readyBeforeSidecarText(cs containersOf) string {
+	return e.newPod() + fmt.Sprintf("; the pod is Ready when every container is, and its app container %s has a readiness probe on its port while its proxy container %s, which takes the traffic, has none: the pod was Ready before the proxy listened",
+		strings.Join(cs.apps, ", "), strings.Join(cs.unprobed, ", "))
+}
+
+// readyBeforeSidecarAdvice: the pod must not be Ready before its proxy
+// listens: a native sidecar with a startup probe, which the kubelet
+// starts, and waits for, before the app containers; or, where it stays a
+// regular container, a readiness probe on the proxy's port.
+func readyBeforeSidecarAdvice(s settings, causes []Cause, m Measurements) []Recommendation {
+	if !hasCause(causes, AppReadyBeforeSidecar) {
+		return nil
+	}
+	cs := codes(causes, AppReadyBeforeSidecar)
+	var worst time.Duration
+	for _, np := range m.NewPods {
+		if np.ReadyToLastFailure != nil {
+			worst = max(worst, time.Duration(*np.ReadyToLastFailure*float64(time.Second)))
+		}
+	}
+	failed := "new pods failed requests after they turned Ready"
+	if worst > 0 {
+		failed = fmt.Sprintf("new pods failed requests up to %s after they turned Ready", format.Sec(worst))
+	}
+	unprobed := s.sidecarsOf().unprobed
+	var out []Recommendation
+	for _, c := range s.w.Containers {
+		if !slices.Contains(unprobed, c.Name) {
+			continue
+		}
+		port := "its port"
+		if c.Spec != nil && len(c.Spec.Ports) > 0 {
+			port = fmt.Sprintf("port %d", c.Spec.Ports[0].ContainerPort)
+		}
+		out = append(out,
+			Recommendation{
+				Field:     c.Path(""),
+				Current:   s.current("a regular container (" + c.Proxy + "), readinessProbe " + probeText(c.Readiness)),
+				Suggested: fmt.Sprintf("a native sidecar with a startupProbe on %s: the same container under spec.template.spec.initContainers with restartPolicy: Always and startupProbe tcpSocket (or httpGet) %s, periodSeconds 1 (Kubernetes 1.29+)", port, port),
+				Why:       fmt.Sprintf("%s: the app was ready before %s listened; the kubelet starts a native sidecar before the app containers and starts them only once its startupProbe has passed (kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/)", failed, c.Proxy),
+				Causes:    cs,
+			},
+			Recommendation{
+				Field:     c.Path("readinessProbe"),
+				Current:   s.current(probeText(c.Readiness)),
+				Suggested: fmt.Sprintf("tcpSocket (or httpGet through the proxy) on %s, periodSeconds 1-2, where it stays a regular container", port),
+				Why:       fmt.Sprintf("%s: a pod is Ready only when every container is, and a container with no readiness probe counts as ready once it runs, listening or not", failed),
 				Causes:    cs,
 			})
 	}

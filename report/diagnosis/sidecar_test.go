@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/rollcheck/rollcheck/attack"
 	"github.com/rollcheck/rollcheck/rollout"
@@ -132,5 +133,70 @@ func behindProxy(image string) func(*appsv1.Deployment) {
 		spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 8081}}
 		spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sleep", "5"}}}}
 		spec.Containers = append(spec.Containers, corev1.Container{Name: "proxy", Image: image, Ports: []corev1.ContainerPort{{ContainerPort: 8080}}})
+	}
+}
+
+// A new pod whose app has a readiness probe on its port and whose nginx
+// proxy, which takes the traffic, has none (issue 23): the pod turned
+// Ready when the app did, and the requests it got before nginx listened
+// were refused. APP_READY_BEFORE_SIDECAR, naming both containers, with a
+// native sidecar with a startupProbe, or a readiness probe on the proxy's
+// port, as the fix. With a probe on the proxy too, the pod listened when
+// Ready; with none on the app either, which container was not listening
+// is unknown, and it stays NEW_POD_NOT_SERVING.
+func TestAnAppReadyBeforeItsSidecar(t *testing.T) {
+	probe := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8081)}}, PeriodSeconds: 1}
+	pod := func(d *appsv1.Deployment) {
+		behindProxy("rollcheck/nginx:1.22")(d)
+		d.Spec.Template.Spec.Containers[0].ReadinessProbe = probe
+	}
+	tl := func() *timeline {
+		tl := newTimeline()
+		tl.Running("web-old-a")
+		tl.Started("web-new-a", 10, 10.5, 11.0)
+		tl.A.FirstByPod["web-new-a"] = at(13.1)
+		tl.Fails(11.1, 13.0, 0.1, attack.ClassRefused, "")
+		tl.Deleted("web-old-a", 20, 20.02, 21.5, 0, 21.6)
+		return tl
+	}
+	r := build(tl().input(deployment(pod)))
+	c, ok := causeOf(r, AppReadyBeforeSidecar)
+	if !ok || c.Failures != r.Failures || len(r.Causes) != 1 {
+		t.Fatalf("causes %+v, want APP_READY_BEFORE_SIDECAR for all %d", r.Causes, r.Failures)
+	}
+	t.Logf("%s: %s", c.Code, c.Evidence)
+	for _, want := range []string{"web-new-a turned ready at +11.00s", "its app container app has a readiness probe on its port while its proxy container proxy, which takes the traffic, has none"} {
+		if !strings.Contains(c.Evidence, want) {
+			t.Errorf("evidence %q lacks %q", c.Evidence, want)
+		}
+	}
+	native := recOf(r, "spec.template.spec.containers[proxy]")
+	if native == nil || !strings.Contains(native.Suggested, "initContainers with restartPolicy: Always and startupProbe tcpSocket (or httpGet) port 8080") {
+		t.Errorf("advice for the proxy %+v, want a native sidecar with a startupProbe on port 8080", native)
+	}
+	if rec := recOf(r, "spec.template.spec.containers[proxy].readinessProbe"); rec == nil || !strings.Contains(rec.Suggested, "port 8080") || !slices.Contains(rec.Causes, AppReadyBeforeSidecar) {
+		t.Errorf("readiness advice for the proxy %+v, want a probe on port 8080", rec)
+	}
+	if rec := recOf(r, "spec.template.spec.containers[app].readinessProbe"); rec != nil {
+		t.Errorf("readiness advice for the app %+v, whose probe was right", rec)
+	}
+
+	// A probe on the proxy too: the pod listened when Ready.
+	probed := func(d *appsv1.Deployment) {
+		pod(d)
+		p := *probe
+		p.HTTPGet = &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}
+		d.Spec.Template.Spec.Containers[1].ReadinessProbe = &p
+	}
+	if r := build(tl().input(deployment(probed))); slices.ContainsFunc(r.Causes, func(c Cause) bool { return c.Code == AppReadyBeforeSidecar }) {
+		t.Errorf("causes %+v: APP_READY_BEFORE_SIDECAR though the proxy has a readiness probe", r.Causes)
+	}
+	// No probe on the app either: not known which did not listen.
+	bare := func(d *appsv1.Deployment) {
+		behindProxy("rollcheck/nginx:1.22")(d)
+		d.Spec.Template.Spec.Containers[0].ReadinessProbe = nil
+	}
+	if r := build(tl().input(deployment(bare))); !slices.ContainsFunc(r.Causes, func(c Cause) bool { return c.Code == NewPodNotServing }) || slices.ContainsFunc(r.Causes, func(c Cause) bool { return c.Code == AppReadyBeforeSidecar }) {
+		t.Errorf("causes %+v, want NEW_POD_NOT_SERVING alone when neither container has a probe", r.Causes)
 	}
 }

@@ -75,7 +75,7 @@ func TestProxySidecarStopsBeforeTheApp(t *testing.T) {
 }
 
 // TestAppReadyBeforeItsSidecar (issue 23) runs, on the real node, the
-// demo app behind an nginx proxy that takes 3 s to listen, through the
+// demo app behind an nginx proxy that takes 5 s to listen, through the
 // ingress front (Traefik sends to a pod as soon as it is Ready; a load
 // balancer that health-checks new targets, as the ALB-like front does,
 // would hide it). As a regular container with no readiness probe

@@ -93,8 +93,10 @@ func TestNginxStoppedBySIGTERM(t *testing.T) {
 		t.Run("to-be through "+front.name, func(t *testing.T) {
 			r := run(t, "nginx to-be through "+front.name, "nginx-to-be.yaml", front.args...)
 			wantVerdict(t, r, exitcode.Pass, report.Pass)
-			if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 300 || f != 0 {
-				t.Errorf("%d requests, %d failed; want at least 300 and none failed", n, f)
+			// 20/s of 2 s requests over 3 s phases and a rollout of about
+			// 3 s (as fast as 2.9 s in CI run ci40: 277 requests).
+			if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 200 || f != 0 {
+				t.Errorf("%d requests, %d failed; want at least 200 and none failed", n, f)
 			}
 			t.Logf("to-be through %s: %d of %d failed", front.name, r.report.Load.Failures, r.report.Load.Requests)
 		})

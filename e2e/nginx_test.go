@@ -10,6 +10,7 @@ import (
 	"github.com/rollcheck/rollcheck/exitcode"
 	"github.com/rollcheck/rollcheck/preflight"
 	"github.com/rollcheck/rollcheck/report"
+	"github.com/rollcheck/rollcheck/rollout"
 )
 
 // TestNginxStoppedBySIGTERM (issue 23) runs Debian's nginx as it is (the
@@ -100,15 +101,28 @@ func TestNginxStoppedBySIGTERM(t *testing.T) {
 			}
 			t.Logf("to-be through %s: %d of %d failed", front.name, r.report.Load.Failures, r.report.Load.Requests)
 		})
-		// lifecycle.stopSignal SIGQUIT in place of the preStop's quit: the
-		// real node's API server and kubelet enable ContainerStopSignals,
-		// but its containerd (Debian 12's 1.6) does not implement it. The
-		// kubelet reports no stop signal, SIGTERM cuts the slow requests,
-		// and the evidence says the field was not applied.
+		// lifecycle.stopSignal SIGQUIT after a preStop sleep of the
+		// front's 2 s lag, in place of the preStop's quit: the real node's
+		// API server and kubelet enable ContainerStopSignals, but its
+		// containerd (Debian 12's 1.6) does not implement it. The kubelet
+		// reports no stop signal, SIGTERM cuts the slow requests still
+		// open, and the evidence says the field was not applied.
 		t.Run("stopSignal SIGQUIT on containerd 1.6 through "+front.name, func(t *testing.T) {
 			r := run(t, "nginx stopSignal through "+front.name, "nginx-stopsignal.yaml", front.args...)
 			if got := kubectl(t, "get", "deployment", "demo", "-o", "jsonpath={.spec.template.spec.containers[0].lifecycle.stopSignal}"); got != "SIGQUIT" {
 				t.Fatalf("the Deployment's stopSignal is %q: the API server dropped it (is ContainerStopSignals on?)", got)
+			}
+			started := 0
+			for _, e := range r.report.Events {
+				if e.Type == rollout.ContainerStarted && e.Container == "app" {
+					started++
+					if e.StopSignal != "" {
+						t.Errorf("the kubelet reported stop signal %q for %s: containerd 1.6 applies none", e.StopSignal, e.Pod)
+					}
+				}
+			}
+			if started == 0 {
+				t.Errorf("no container-started event for the new pods' app container")
 			}
 			wantVerdict(t, r, exitcode.Fail, report.Fail)
 			c, ok := causeByCode(r, report.InflightCut)

@@ -65,6 +65,9 @@ type Deployment struct {
 	// restartPolicy Always) are not read yet; they will be Containers too,
 	// read by readContainer and told apart by a field of their own.
 	Containers []Container
+	// PodAnnotations are the pod template's annotations, where meshes
+	// read their per-pod settings (Istio's proxy.istio.io/config).
+	PodAnnotations map[string]string
 }
 
 // Strategy is spec.strategy (spec.updateStrategy). Surge and Unavailable
@@ -185,6 +188,7 @@ func Read(d *appsv1.Deployment) Deployment {
 	}
 	w.Strategy = readStrategy(d.Spec.Strategy, w.Replicas)
 	w.readPod(&d.Spec.Template.Spec)
+	w.PodAnnotations = d.Spec.Template.Annotations
 	return w
 }
 
@@ -206,6 +210,7 @@ func ReadStatefulSet(s *appsv1.StatefulSet) Deployment {
 		w.MinReady = time.Duration(s.Spec.MinReadySeconds) * time.Second
 		us = s.Spec.UpdateStrategy
 		w.readPod(&s.Spec.Template.Spec)
+		w.PodAnnotations = s.Spec.Template.Annotations
 	}
 	ds := appsv1.DeploymentStrategy{Type: appsv1.DeploymentStrategyType(us.Type), RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: ptrIntOrString(intstr.FromInt32(0))}}
 	if ru := us.RollingUpdate; ru != nil && ru.MaxUnavailable != nil {
@@ -232,6 +237,7 @@ func ReadDaemonSet(d *appsv1.DaemonSet) Deployment {
 		w.MinReady = time.Duration(d.Spec.MinReadySeconds) * time.Second
 		us = d.Spec.UpdateStrategy
 		w.readPod(&d.Spec.Template.Spec)
+		w.PodAnnotations = d.Spec.Template.Annotations
 	}
 	ds := appsv1.DeploymentStrategy{Type: appsv1.DeploymentStrategyType(us.Type)}
 	if ru := us.RollingUpdate; ru != nil {

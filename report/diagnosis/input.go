@@ -123,7 +123,7 @@ func Diagnose(in Input) *Result {
 	if in.Settings != nil {
 		set = settingsOf(*in.Settings, true)
 	}
-	set.drain, set.stopSignals = in.Drain, startedStopSignals(in.Events)
+	set.drain, set.stopSignals, set.seen = in.Drain, startedStopSignals(in.Events), containersSeen(in.Events)
 	if in.SwitchService != "" && in.Spec != nil {
 		set.switchService, set.switchTo, set.readyBefore = in.SwitchService, in.Spec.Name, int(in.Spec.Status.ReadyReplicas)
 	}

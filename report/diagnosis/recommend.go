@@ -70,6 +70,9 @@ type settings struct {
 	// stopSignals are the stop signals the kubelet reported for each
 	// container's starts in the run (startedStopSignals).
 	stopSignals map[string][]string
+	// seen are the containers the run's events named, by name (sorted):
+	// a mesh's webhook adds some that the template does not hold.
+	seen []string
 }
 
 func readSettings(d *appsv1.Deployment) settings { return settingsOf(workload.Read(d), d != nil) }

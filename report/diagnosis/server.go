@@ -74,6 +74,19 @@ func startedStopSignals(events []rollout.Event) map[string][]string {
 	return out
 }
 
+// containersSeen are the containers the run's container events named, by
+// name, sorted.
+func containersSeen(events []rollout.Event) []string {
+	var out []string
+	for _, e := range events {
+		if (e.Type == rollout.ContainerStarted || e.Type == rollout.ContainerExited) && e.Container != "" && !slices.Contains(out, e.Container) {
+			out = append(out, e.Container)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // unappliedText says why a stop signal set in the spec did not stop the
 // server gracefully ("" when the spec sets none).
 func (c serverStop) unappliedText() string {

@@ -14,7 +14,10 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/rollcheck/rollcheck/report/internal/format"
+	"github.com/rollcheck/rollcheck/workload"
 )
 
 // SidecarStoppedFirst: a terminating pod's proxy sidecar, a regular
@@ -33,6 +36,10 @@ const AppReadyBeforeSidecar CauseCode = "APP_READY_BEFORE_SIDECAR"
 // container (workload.ProxyOf); apps are the others.
 type containersOf struct {
 	sidecars, apps []string
+	// injected are the sidecars among them that the pod template does
+	// not hold: a mesh's webhook added them to the pods (Istio's
+	// istio-proxy, linkerd-proxy), seen by name in the run's events.
+	injected []string
 	// unprobed are the proxy sidecars that take traffic (they declare a
 	// port) with no readiness probe on it, while every app container
 	// that takes traffic has one: the pod turns Ready once the apps
@@ -44,8 +51,16 @@ type containersOf struct {
 // unknown or has one container).
 func (s settings) sidecarsOf() containersOf {
 	var out containersOf
-	if !s.known || len(s.w.Containers) < 2 {
+	if !s.known {
 		return out
+	}
+	for _, n := range s.seen {
+		if !slices.ContainsFunc(s.w.Containers, func(c workload.Container) bool { return c.Name == n }) && workload.ProxyOf(&corev1.Container{Name: n}) != "" {
+			out.injected = append(out.injected, n)
+		}
+	}
+	if len(s.w.Containers)+len(out.injected) < 2 {
+		return containersOf{}
 	}
 	for _, c := range s.w.Containers {
 		if c.Proxy != "" {
@@ -54,6 +69,7 @@ func (s settings) sidecarsOf() containersOf {
 			out.apps = append(out.apps, c.Name)
 		}
 	}
+	out.sidecars = append(out.sidecars, out.injected...)
 	if len(out.apps) == 0 {
 		return containersOf{}
 	}
@@ -170,7 +186,69 @@ func sidecarAdvice(s settings, causes []Cause, m Measurements, routing time.Dura
 				Causes:    cs,
 			})
 	}
+	for _, n := range s.sidecarsOf().injected {
+		out = append(out, injectedAdvice(s, n, hold, strings.Join(appText, "; "), cs)...)
+	}
 	return out
+}
+
+// injectedAdvice: a proxy a mesh's webhook injects is not in the pod
+// template, so the fix is the mesh's own setting, as the template's
+// annotations ask for it: its native-sidecar mode, or, where the proxy
+// stays a regular container, a drain or a wait before it exits longer
+// than the app's stop.
+func injectedAdvice(s settings, name string, hold int64, appText string, cs []CauseCode) []Recommendation {
+	const why = "the kubelet sends SIGTERM to every regular container at once, and the injected %s stopped while the app (%s) still served; a native sidecar starts before the app containers and stops only after they have exited (kubernetes.io/docs/concepts/workloads/pods/sidecar-containers/)"
+	annotation := func(key string) string { return "spec.template.metadata.annotations[" + key + "]" }
+	current := func(key string) string {
+		if v, ok := s.w.PodAnnotations[key]; ok {
+			return s.current(v)
+		}
+		return s.current("unset")
+	}
+	switch name {
+	case "istio-proxy":
+		return []Recommendation{
+			{
+				Field:     annotation("sidecar.istio.io/nativeSidecar"),
+				Current:   current("sidecar.istio.io/nativeSidecar"),
+				Suggested: `"true": Istio injects its proxy as a native sidecar (Istio 1.19+ on Kubernetes 1.29+; the default from Istio 1.27, or ENABLE_NATIVE_SIDECARS=true on istiod)`,
+				Why:       fmt.Sprintf(why, "istio-proxy", appText),
+				Causes:    cs,
+			},
+			{
+				Field:     annotation("proxy.istio.io/config"),
+				Current:   current("proxy.istio.io/config"),
+				Suggested: fmt.Sprintf("terminationDrainDuration: %ds, where the proxy stays a regular container", hold),
+				Why:       fmt.Sprintf("Istio's proxy drains for terminationDrainDuration (5 s by default) after SIGTERM and then exits: longer than the app's own stop (%s) plus a margin, it serves until the app has finished; terminationGracePeriodSeconds must cover it", appText),
+				Causes:    cs,
+			},
+		}
+	case "linkerd-proxy":
+		return []Recommendation{
+			{
+				Field:     annotation("config.beta.linkerd.io/proxy-enable-native-sidecar"),
+				Current:   current("config.beta.linkerd.io/proxy-enable-native-sidecar"),
+				Suggested: `"true": Linkerd injects its proxy as a native sidecar (Kubernetes 1.29+)`,
+				Why:       fmt.Sprintf(why, "linkerd-proxy", appText),
+				Causes:    cs,
+			},
+			{
+				Field:     annotation("config.alpha.linkerd.io/proxy-wait-before-exit-seconds"),
+				Current:   current("config.alpha.linkerd.io/proxy-wait-before-exit-seconds"),
+				Suggested: fmt.Sprintf(`"%d", where the proxy stays a regular container (not with the native sidecar)`, hold),
+				Why:       fmt.Sprintf("Linkerd adds a preStop of that many seconds to its proxy: longer than the app's own stop (%s) plus a margin, it serves until the app has finished; terminationGracePeriodSeconds must cover it", appText),
+				Causes:    cs,
+			},
+		}
+	}
+	return []Recommendation{{
+		Field:     "the injected container " + name,
+		Current:   s.current("a regular container, added by a webhook"),
+		Suggested: fmt.Sprintf("a native sidecar, through its injector's option, or a wait before it exits of at least %d s", hold),
+		Why:       fmt.Sprintf(why, name, appText),
+		Causes:    cs,
+	}}
 }
 
 // readyBeforeSidecarText is the evidence of APP_READY_BEFORE_SIDECAR: the

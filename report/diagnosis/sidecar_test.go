@@ -200,3 +200,60 @@ func TestAnAppReadyBeforeItsSidecar(t *testing.T) {
 		t.Errorf("causes %+v, want NEW_POD_NOT_SERVING alone when neither container has a probe", r.Causes)
 	}
 }
+
+// Istio's proxy, injected by its webhook, is in the pods but not in the
+// Deployment's template (issue 23, Istio issue 7665): rollcheck knows it by
+// the container the run's events name. It exits at once on SIGTERM while
+// the app, behind its 5 s preStop, still serves: SIDECAR_STOPPED_BEFORE_APP
+// naming istio-proxy, with Istio's own settings as the fix (its native
+// sidecar annotation, and terminationDrainDuration for the app's stop),
+// not a container the template does not hold. linkerd-proxy the same with
+// Linkerd's annotations.
+func TestAnInjectedMeshProxyThatStoppedBeforeTheApp(t *testing.T) {
+	app := func(d *appsv1.Deployment) {
+		spec := &d.Spec.Template.Spec
+		spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 8081}}
+		spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sleep", "5"}}}}
+		d.Spec.Template.Annotations = map[string]string{"proxy.istio.io/config": "{}"}
+	}
+	for _, mesh := range []struct{ proxy, native, drain, drainWant string }{
+		{"istio-proxy", "sidecar.istio.io/nativeSidecar", "proxy.istio.io/config", "terminationDrainDuration: 8s"},
+		{"linkerd-proxy", "config.beta.linkerd.io/proxy-enable-native-sidecar", "config.alpha.linkerd.io/proxy-wait-before-exit-seconds", `"8"`},
+	} {
+		t.Run(mesh.proxy, func(t *testing.T) {
+			tl := newTimeline()
+			tl.Running("web-old-a")
+			tl.Started("web-new-a", 10, 10.5, 11.5)
+			tl.Event(10.5, rollout.Event{Type: rollout.ContainerStarted, Pod: "web-new-a", Container: mesh.proxy})
+			tl.Event(12, rollout.Event{Type: rollout.DeletionRequested, Pod: "web-old-a"})
+			tl.Event(12.02, rollout.Event{Type: rollout.EndpointChanged, Service: "web", Pod: "web-old-a", IP: "ip-web-old-a", Ready: ptrTo(false), Serving: ptrTo(true), Terminating: ptrTo(true)})
+			tl.Event(12.1, rollout.Event{Type: rollout.ContainerExited, Pod: "web-old-a", Container: mesh.proxy, ExitCode: ptrTo(int32(0))})
+			tl.Event(17.5, rollout.Event{Type: rollout.ContainerExited, Pod: "web-old-a", Container: "app", ExitCode: ptrTo(int32(0))})
+			tl.Event(17.6, rollout.Event{Type: rollout.EndpointRemoved, Service: "web", Pod: "web-old-a", IP: "ip-web-old-a"})
+			tl.Fails(12.15, 14.0, 0.05, attack.Class502, "")
+			tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(11.6), at(29.9)
+			tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(12.08)
+			r := build(tl.input(deployment(app)))
+			c, ok := causeOf(r, SidecarStoppedFirst)
+			if !ok || c.Failures != r.Failures {
+				t.Fatalf("causes %+v, want SIDECAR_STOPPED_BEFORE_APP for all %d", r.Causes, r.Failures)
+			}
+			if want := "whose proxy container " + mesh.proxy + " exited 0.10 s after deletion"; !strings.Contains(c.Evidence, want) {
+				t.Errorf("evidence %q lacks %q", c.Evidence, want)
+			}
+			native := recOf(r, "spec.template.metadata.annotations["+mesh.native+"]")
+			if native == nil || !strings.HasPrefix(native.Suggested, `"true"`) {
+				t.Errorf("native sidecar advice %+v, want %s: \"true\"", native, mesh.native)
+			}
+			drain := recOf(r, "spec.template.metadata.annotations["+mesh.drain+"]")
+			if drain == nil || !strings.Contains(drain.Suggested, mesh.drainWant) {
+				t.Errorf("drain advice %+v, want %s (the app's 5 s preStop, its 0.5 s shutdown and a margin)", drain, mesh.drainWant)
+			}
+			for _, rec := range r.Recommendations {
+				if strings.Contains(rec.Field, "containers["+mesh.proxy+"]") {
+					t.Errorf("advice %+v is about a container the template does not hold", rec)
+				}
+			}
+		})
+	}
+}

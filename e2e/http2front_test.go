@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/rollcheck/rollcheck/exitcode"
 	"github.com/rollcheck/rollcheck/report"
@@ -12,11 +14,24 @@ import (
 // the seed's as-is (an app that exits at once, the balancer routing 2 s
 // longer) fails with the balancer's 502s for the pods still routed, as
 // over HTTP/1.1, and the client's connection, which never reached a pod,
-// is no cause: no HTTP2_CONNECTION_CLOSED_WITHOUT_GOAWAY.
+// is no cause: no HTTP2_CONNECTION_CLOSED_WITHOUT_GOAWAY. With the target
+// group's protocol version HTTP2 the balancer speaks HTTP/2 to the pods,
+// as the run does here (the pod names the protocol it got).
 func TestHTTP2ThroughTheALBFront(t *testing.T) {
 	needLab(t)
 	t.Cleanup(func() { resetDemo(t) })
 	diagFreshDemo(t, manifest(t, "as-is.yaml"))
+	// The target group's protocol version: HTTP1, the default, sends each
+	// request on to the pod over HTTP/1.1; HTTP2 (the AWS Load Balancer
+	// Controller's backend-protocol-version) over HTTP/2.
+	for _, tc := range []struct{ version, want string }{{"", "HTTP/1.1"}, {"HTTP2", "HTTP/2.0"}} {
+		if tc.version != "" {
+			kubectl(t, "annotate", "--overwrite", "service", "demo", "alb.ingress.kubernetes.io/backend-protocol-version="+tc.version)
+		}
+		if got := protoAtThePod(t, lab.lbURL+"/", tc.want); got != tc.want {
+			t.Errorf("backend-protocol-version %q: the pod got %q, want %s", tc.version, got, tc.want)
+		}
+	}
 	r := rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/", "--http2", "--baseline", "3s", "--settle", "3s")
 	diagLog(t, "HTTP/2 as-is through the ALB-like front", r)
 	wantVerdict(t, r, exitcode.Fail, report.Fail)
@@ -37,5 +52,29 @@ func TestHTTP2ThroughTheALBFront(t *testing.T) {
 	} else {
 		t.Logf("connections: %d, by pod %v, %d spread", cc.Opened, cc.ByPod, cc.Spread)
 	}
-	t.Logf("HTTP/2 through the ALB-like front: %d of %d failed, %d %s (%v)", r.report.Load.Failures, r.report.Load.Requests, c.Failures, c.Code, c.ByClass)
+	t.Logf("HTTP/2 through the ALB-like front (HTTP/2 to the pods too): %d of %d failed, %d %s (%v)", r.report.Load.Failures, r.report.Load.Requests, c.Failures, c.Code, c.ByClass)
+}
+
+// protoAtThePod sends h2c requests to url until the demo app says one
+// reached it in protocol want (its X-Request-Proto), or 20 s have passed
+// (the balancer reads the Service's annotation live, from its informer),
+// and returns the last protocol named.
+func protoAtThePod(t *testing.T, url, want string) string {
+	t.Helper()
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	got := ""
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && got != want; time.Sleep(200 * time.Millisecond) {
+		resp, err := client.Get(url)
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			got = resp.Header.Get("X-Request-Proto")
+		}
+	}
+	return got
 }

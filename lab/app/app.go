@@ -82,7 +82,8 @@ func NewCommand() *cobra.Command {
 		Short: "Sample HTTP app with configurable startup and shutdown behaviour",
 		Long: `Serves / and /healthz on $ADDRESS:$PORT (default address 127.0.0.1) with
 headers X-Pod-Name ($POD_NAME, else the host name, which in a container is the
-pod's name) and X-App-Version ($APP_VERSION).
+pod's name), X-App-Version ($APP_VERSION) and X-Request-Proto (the protocol the
+request reached the app in: HTTP/1.1, or HTTP/2.0 from an h2c client).
 
 --startup delays opening the listener, so early connections are refused (as a
 process that is still initialising would refuse them).
@@ -241,6 +242,7 @@ func Run(ctx context.Context, o Options, sigterm <-chan os.Signal) error {
 	})
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Pod-Name", o.PodName)
+		w.Header().Set("X-Request-Proto", r.Proto)
 		if o.DrainClose && terminating.Load() {
 			// The server closes the connection after this response.
 			w.Header().Set("Connection", "close")

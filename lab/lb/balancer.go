@@ -26,6 +26,13 @@ const (
 	RegisterLagAnnotation = "lab.rollcheck.dev/lb-register-lag"
 	// DeregisterLagAnnotation on a Service overrides --deregister-lag.
 	DeregisterLagAnnotation = "lab.rollcheck.dev/lb-deregister-lag"
+	// BackendProtocolAnnotation is the AWS Load Balancer Controller's
+	// target group protocol version: HTTP1 (the default), HTTP2 or GRPC.
+	// With HTTP2 or GRPC an ALB speaks HTTP/2 to the targets; the lab's
+	// balancer does so (h2c: the lab's targets take no TLS) for the
+	// requests that reached it over HTTP/2, and sends HTTP/1.1 requests
+	// on as HTTP/1.1 (what an ALB does with those is not modelled).
+	BackendProtocolAnnotation = "alb.ingress.kubernetes.io/backend-protocol-version"
 	// ReadinessGatePrefix is the condition type prefix of the AWS Load
 	// Balancer Controller's pod readiness gate.
 	ReadinessGatePrefix = "target-health.elbv2.k8s.aws"
@@ -139,6 +146,10 @@ type Balancer struct {
 	svc    ServiceRef
 	set    Settings
 	proxy  *httputil.ReverseProxy
+	// proxyH2 speaks HTTP/2 (h2c) to the targets, over h2 (nil: the
+	// transport given was no *http.Transport).
+	proxyH2 *httputil.ReverseProxy
+	h2      *http.Transport
 
 	slices   discoverylisters.EndpointSliceLister
 	pods     corelisters.PodLister
@@ -177,6 +188,12 @@ func NewBalancer(client kubernetes.Interface, svc ServiceRef, set Settings, tran
 		transport: transport,
 	}
 	b.proxy = newProxy(b, transport)
+	if tr, ok := transport.(*http.Transport); ok {
+		b.h2 = tr.Clone()
+		b.h2.Protocols = new(http.Protocols)
+		b.h2.Protocols.SetUnencryptedHTTP2(true)
+		b.proxyH2 = newProxy(b, b.h2)
+	}
 	return b
 }
 

@@ -564,3 +564,62 @@ func TestParseFronts(t *testing.T) {
 		}
 	}
 }
+
+// With the AWS Load Balancer Controller's backend-protocol-version HTTP2
+// (or GRPC) the balancer speaks HTTP/2 to the targets, as an ALB with that
+// target group protocol version does, for requests that came over HTTP/2;
+// an HTTP/1.1 request, or a Service without the annotation, reaches the
+// target as HTTP/1.1.
+func TestBackendProtocolVersionHTTP2SpeaksHTTP2ToTargets(t *testing.T) {
+	h2c := func() *http.Protocols {
+		p := new(http.Protocols)
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		return p
+	}
+	target := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Target-Proto", r.Proto)
+	}))
+	target.Config.Protocols = h2c()
+	target.Start()
+	t.Cleanup(target.Close)
+	for _, tc := range []struct {
+		name, annotation string
+		clientH2         bool
+		want             string
+	}{
+		{"HTTP2 target group, an HTTP/2 client", "HTTP2", true, "HTTP/2.0"},
+		{"GRPC target group, an HTTP/2 client", "GRPC", true, "HTTP/2.0"},
+		{"HTTP2 target group, an HTTP/1.1 client", "HTTP2", false, "HTTP/1.1"},
+		{"the default target group, an HTTP/2 client", "", true, "HTTP/1.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ann := map[string]string{}
+			if tc.annotation != "" {
+				ann[BackendProtocolAnnotation] = tc.annotation
+			}
+			f := newFixture(t, Settings{}, ann)
+			f.addPod("web-a", target.Listener.Addr().String())
+			waitFor(t, 5*time.Second, "a target", func() bool { return len(f.lb.Targets()) == 1 })
+			front := httptest.NewUnstartedServer(f.lb)
+			front.Config.Protocols = h2c()
+			front.Start()
+			t.Cleanup(front.Close)
+			tr := &http.Transport{Protocols: new(http.Protocols)}
+			if tc.clientH2 {
+				tr.Protocols.SetUnencryptedHTTP2(true)
+			} else {
+				tr.Protocols.SetHTTP1(true)
+			}
+			t.Cleanup(tr.CloseIdleConnections)
+			resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get(front.URL + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("X-Target-Proto"); resp.StatusCode != 200 || got != tc.want {
+				t.Errorf("status %d, the target saw %q; want 200 and %s", resp.StatusCode, got, tc.want)
+			}
+		})
+	}
+}

@@ -26,6 +26,9 @@ import (
 
 // Run starts the informers and keeps the target set current until ctx ends.
 func (b *Balancer) Run(ctx context.Context) error {
+	if b.h2 != nil {
+		defer b.h2.CloseIdleConnections()
+	}
 	sliceFactory := informers.NewSharedInformerFactoryWithOptions(b.client, 0,
 		informers.WithNamespace(b.svc.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {

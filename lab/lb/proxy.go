@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strings"
 	"time"
 
 	"github.com/rollcheck/rollcheck/lab/netns"
@@ -69,7 +70,28 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := context.WithValue(r.Context(), targetKey{}, t)
-	b.proxy.ServeHTTP(w, r.WithContext(ctx))
+	p := b.proxy
+	if r.ProtoMajor == 2 && b.proxyH2 != nil && b.backendHTTP2() {
+		p = b.proxyH2
+	}
+	p.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// backendHTTP2 reports whether the Service asks for HTTP/2 to its targets
+// (BackendProtocolAnnotation HTTP2 or GRPC), read live.
+func (b *Balancer) backendHTTP2() bool {
+	if b.services == nil {
+		return false
+	}
+	s, err := b.services.Services(b.svc.Namespace).Get(b.svc.Name)
+	if err != nil {
+		return false
+	}
+	switch strings.ToUpper(strings.TrimSpace(s.Annotations[BackendProtocolAnnotation])) {
+	case "HTTP2", "GRPC":
+		return true
+	}
+	return false
 }
 
 // proxyError maps a failed attempt to the ALB's answer: 504 when the target

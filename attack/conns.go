@@ -35,8 +35,9 @@ func connOf(c net.Conn) *trackedConn {
 	return tc
 }
 
-// ConnCount is what the load's kept-alive connections reached: how many it
-// opened, and for each pod the connections on which it answered first
+// ConnCount is what the load's kept-alive connections reached: how many
+// carried a request (a connection the transport dialed and never used is
+// not counted), and for each pod the connections on which it answered first
 // (from the pod header). Spread counts the connections on which more than
 // one pod answered: an L7 front between (each request routed anew), or a
 // connection that moved. Only the keep-alive stream's connections count:

@@ -16,6 +16,12 @@ type container struct {
 	w    *podWorker
 	spec v1.Container
 	done chan struct{}
+	// sidecar: a native sidecar (sidecar.go); startedCh is closed the
+	// first time the container counts as started (its startup probe
+	// passed, or it ran with none), which the next container waits for.
+	sidecar     bool
+	startedCh   chan struct{}
+	startedOnce bool
 
 	state    v1.ContainerState
 	last     v1.ContainerState
@@ -74,7 +80,11 @@ func (c *container) run(ctx context.Context) {
 		if w.isTerminating() || ctx.Err() != nil {
 			return
 		}
-		switch w.latest().Spec.RestartPolicy {
+		policy := w.latest().Spec.RestartPolicy
+		if c.sidecar {
+			policy = v1.RestartPolicyAlways // a sidecar's own restartPolicy
+		}
+		switch policy {
 		case v1.RestartPolicyNever:
 			return
 		case v1.RestartPolicyOnFailure:

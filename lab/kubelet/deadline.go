@@ -78,6 +78,9 @@ func (w *podWorker) ranToCompletion() bool {
 		return w.phase != ""
 	}
 	for _, c := range w.containers {
+		if c.sidecar {
+			continue
+		}
 		t := c.state.Terminated
 		if t == nil {
 			return false

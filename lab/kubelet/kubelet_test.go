@@ -35,7 +35,7 @@ import (
 //	                     ("|"-separated) at start
 //	LAB_HELPER=exit      exit with $EXIT_CODE at once
 //	ON_SIGTERM=die       default Go behaviour: killed by SIGTERM (143)
-//	ON_SIGTERM=exit0     append "sigterm" to events.txt in the cwd and exit 0
+//	ON_SIGTERM=exit0     append "sigterm" (and $MARK) to events.txt in the cwd and exit 0
 //	ON_SIGTERM=ignore    ignore SIGTERM (only SIGKILL stops it)
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("LAB_HELPER"); mode != "" {
@@ -57,7 +57,7 @@ func helper(mode string) int {
 		signal.Notify(ch, syscall.SIGTERM)
 		go func() {
 			<-ch
-			appendLine("events.txt", "sigterm")
+			appendLine("events.txt", strings.TrimSpace("sigterm "+os.Getenv("MARK")))
 			os.Exit(0)
 		}()
 	}

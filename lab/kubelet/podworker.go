@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +33,9 @@ type podWorker struct {
 	startTime   metav1.Time
 	sandbox     bool // IP and ports assigned, processes may run
 	terminating bool
+	// initialized: every native sidecar has started and the app
+	// containers were started (PodInitialized).
+	initialized bool
 	deadline    time.Time
 	deadlineCh  chan struct{} // closed and replaced when the deadline moves
 	phase       v1.PodPhase   // set once terminal
@@ -62,19 +66,29 @@ func newPodWorker(k *Kubelet, pod *v1.Pod) *podWorker {
 		goneCh:   make(chan struct{}),
 		relisted: make(chan struct{}),
 	}
-	for _, spec := range pod.Spec.Containers {
+	// Native sidecars (init containers with restartPolicy: Always) come
+	// first, in their order: they start before the app containers and stop
+	// after them (sidecar.go).
+	for _, spec := range podContainers(pod) {
 		w.containers = append(w.containers, &container{
-			w:     w,
-			spec:  spec,
-			done:  make(chan struct{}),
-			state: v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: "ContainerCreating"}},
+			w:         w,
+			spec:      spec,
+			sidecar:   isSidecar(spec),
+			done:      make(chan struct{}),
+			startedCh: make(chan struct{}),
+			state:     v1.ContainerState{Waiting: &v1.ContainerStateWaiting{Reason: "ContainerCreating"}},
 		})
+	}
+	for _, spec := range pod.Spec.InitContainers {
+		if !isSidecar(spec) {
+			w.logf("init container %s: only native sidecars (restartPolicy: Always) run here; it is skipped", spec.Name)
+		}
 	}
 	for _, c := range w.containers {
 		c.seen = c.snapshotLocked() // not shared yet
 	}
 	// A kubelet restart must not reset the restart counts users watch.
-	for _, cs := range pod.Status.ContainerStatuses {
+	for _, cs := range slices.Concat(pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses) {
 		for _, c := range w.containers {
 			if c.spec.Name == cs.Name {
 				// A container running before is started again: a restart.
@@ -127,7 +141,9 @@ func (w *podWorker) event(c *container, typ, reason, format string, args ...any)
 		Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name,
 		UID: pod.UID, ResourceVersion: pod.ResourceVersion,
 	}
-	if c != nil {
+	if c != nil && c.sidecar {
+		ref.FieldPath = fmt.Sprintf("spec.initContainers{%s}", c.spec.Name)
+	} else if c != nil {
 		ref.FieldPath = fmt.Sprintf("spec.containers{%s}", c.spec.Name)
 	}
 	w.k.recorder.Eventf(ref, typ, reason, format, args...)
@@ -154,10 +170,10 @@ func (w *podWorker) run(ctx context.Context) {
 	w.mu.Lock()
 	sandbox := w.sandbox
 	w.mu.Unlock()
-	for _, c := range w.containers {
-		if sandbox {
-			go c.run(ctx)
-		} else {
+	if sandbox {
+		go w.startContainers(ctx)
+	} else {
+		for _, c := range w.containers {
 			close(c.done)
 		}
 	}

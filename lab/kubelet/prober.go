@@ -19,7 +19,13 @@ func (c *container) startProbes(ctx context.Context, gen int, restart chan<- str
 		}
 	}
 	afterStartup := func() {
-		c.setProbeResult(gen, func() { c.started = true })
+		c.setProbeResult(gen, func() {
+			c.started = true
+			if !c.startedOnce {
+				c.startedOnce = true
+				close(c.startedCh)
+			}
+		})
 		if p := c.spec.ReadinessProbe; p == nil {
 			c.setProbeResult(gen, func() { c.ready = true })
 		} else {

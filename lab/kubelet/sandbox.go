@@ -93,12 +93,13 @@ func podPorts(pod *v1.Pod, images *ImageMap) []int32 {
 			out = append(out, p)
 		}
 	}
-	for _, c := range pod.Spec.Containers {
+	containers := podContainers(pod)
+	for _, c := range containers {
 		for _, p := range c.Ports {
 			add(p.ContainerPort)
 		}
 	}
-	for _, c := range pod.Spec.Containers {
+	for _, c := range containers {
 		for _, pr := range []*v1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
 			if pr != nil {
 				add(handlerPort(pr.HTTPGet, pr.TCPSocket))

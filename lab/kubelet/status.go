@@ -86,17 +86,18 @@ func (w *podWorker) mergeStatus(fresh *v1.Pod) v1.PodStatus {
 		st.StartTime = &t
 	}
 
-	var statuses []v1.ContainerStatus
+	var statuses, sidecars []v1.ContainerStatus
 	var unready []string
 	anyRunning, anyRan := false, false
 	allExited, allZero := len(w.containers) > 0, true
 	for _, c := range w.containers {
 		seen, current := c.reportedLocked()
 		ready := c.ready && current
-		// The phase follows what the relist has shown, as the states do.
-		if t := seen.state.Terminated; t == nil {
+		// The phase follows what the relist has shown, as the states do,
+		// of the app containers alone.
+		if t := seen.state.Terminated; !c.sidecar && t == nil {
 			allExited = false
-		} else if t.ExitCode != 0 {
+		} else if !c.sidecar && t.ExitCode != 0 {
 			allZero = false
 		}
 		cs := v1.ContainerStatus{
@@ -122,9 +123,13 @@ func (w *podWorker) mergeStatus(fresh *v1.Pod) v1.PodStatus {
 		if !ready {
 			unready = append(unready, c.spec.Name)
 		}
-		statuses = append(statuses, cs)
+		if c.sidecar {
+			sidecars = append(sidecars, cs)
+		} else {
+			statuses = append(statuses, cs)
+		}
 	}
-	st.ContainerStatuses = statuses
+	st.ContainerStatuses, st.InitContainerStatuses = statuses, sidecars
 
 	policy := fresh.Spec.RestartPolicy
 	switch {
@@ -157,7 +162,17 @@ func (w *podWorker) mergeStatus(fresh *v1.Pod) v1.PodStatus {
 		set(v1.PodScheduled, true, "", "")
 	}
 	set(v1.PodReadyToStartContainers, w.sandbox && w.phase == "", "", "")
-	set(v1.PodInitialized, true, "", "")
+	if w.initialized || len(sidecars) == 0 {
+		set(v1.PodInitialized, true, "", "")
+	} else {
+		var waiting []string
+		for _, cs := range sidecars {
+			if !*cs.Started {
+				waiting = append(waiting, cs.Name)
+			}
+		}
+		set(v1.PodInitialized, false, "ContainersNotInitialized", "containers with incomplete status: ["+strings.Join(waiting, " ")+"]")
+	}
 
 	terminal := w.phase != ""
 	containersReady := len(unready) == 0 && !terminal

@@ -73,6 +73,9 @@ func (w *podWorker) finish(ctx context.Context) {
 	w.mu.Lock()
 	phase := v1.PodSucceeded
 	for _, c := range w.containers {
+		if c.sidecar {
+			continue // the phase is the app containers'
+		}
 		if t := c.state.Terminated; t == nil || t.ExitCode != 0 {
 			phase = v1.PodFailed
 		}
@@ -123,6 +126,10 @@ func (c *container) kill(ctx context.Context, proc *process, deadlineFn graceDea
 		var stopHook context.CancelFunc
 		deadline, moved, stopHook = c.runPreStop(ctx, proc, h, deadline, moved, deadlineFn)
 		defer stopHook() // the hook dies with the container
+	}
+	if c.sidecar && w.isTerminating() {
+		c.waitForTurn(ctx, deadlineFn)
+		deadline, moved = deadlineFn()
 	}
 	proc.signal(syscall.SIGTERM)
 	floor := time.Now().Add(w.k.cfg.MinGracePeriod)

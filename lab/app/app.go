@@ -12,6 +12,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -56,6 +58,12 @@ type Options struct {
 	Capacity       int
 	ReadyOnSIGTERM bool
 	IgnoreSIGTERM  bool
+	// Upstream (HOST:PORT), when set, makes the app a proxy: it forwards
+	// every request, /healthz too, to that address, and answers 502 with
+	// no pod header when it cannot. It stands in for a proxy sidecar
+	// (Envoy, linkerd-proxy, nginx) where the lab runs no real one; its
+	// shutdown flags are the proxy's.
+	Upstream string
 
 	// Stderr receives one line per lifecycle step.
 	Stderr io.Writer
@@ -114,6 +122,7 @@ SIGTERM on itself and dies the same way.`,
 	f.IntVar(&o.Capacity, "capacity", 0, "answer at most this many / requests per second, and 503 to the rest (0: no limit)")
 	f.BoolVar(&o.ReadyOnSIGTERM, "ready-on-sigterm", true, "keep /healthz at 200 after SIGTERM; false: 500 after SIGTERM")
 	f.BoolVar(&o.IgnoreSIGTERM, "ignore-sigterm", false, "ignore SIGTERM and keep running until SIGKILL")
+	f.StringVar(&o.Upstream, "upstream", "", "be a proxy: forward every request to this HOST:PORT (the app in the same pod) and answer 502 when it does not answer; the shutdown flags apply to the proxy")
 	return cmd
 }
 
@@ -164,6 +173,11 @@ func (o *Options) Validate() error {
 	}
 	if o.Capacity < 0 {
 		return fmt.Errorf("--capacity must not be negative")
+	}
+	if o.Upstream != "" {
+		if _, port, err := net.SplitHostPort(o.Upstream); err != nil || port == "" {
+			return fmt.Errorf("--upstream must be HOST:PORT, not %q", o.Upstream)
+		}
 	}
 	return nil
 }
@@ -252,7 +266,11 @@ func Run(ctx context.Context, o Options, sigterm <-chan os.Signal) error {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	var serve http.Handler = handler
+	if o.Upstream != "" {
+		serve = proxyTo(o.Upstream, &terminating, o.DrainClose, logf)
+	}
+	srv := &http.Server{Handler: serve, ReadHeaderTimeout: 10 * time.Second}
 	// HTTP/2 in cleartext (h2c, prior knowledge) beside HTTP/1.1, as a gRPC
 	// server or an app behind an ALB with protocol version HTTP2 speaks
 	// it. On Shutdown the server sends GOAWAY; while draining with
@@ -262,7 +280,7 @@ func Run(ctx context.Context, o Options, sigterm <-chan os.Signal) error {
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
 
-	logf("started version=%q shutdown=%s drain=%s drain-close=%t startup=%s capacity=%d/s", o.Version, o.Shutdown, o.Drain, o.DrainClose, o.Startup, o.Capacity)
+	logf("started version=%q shutdown=%s drain=%s drain-close=%t startup=%s capacity=%d/s upstream=%q", o.Version, o.Shutdown, o.Drain, o.DrainClose, o.Startup, o.Capacity, o.Upstream)
 	sigCh := sigterm
 	// Slow start: the listener does not exist yet, so connections are refused.
 	if o.Startup > 0 {
@@ -351,4 +369,28 @@ func Run(ctx context.Context, o Options, sigterm <-chan os.Signal) error {
 	}
 	logf("shut down")
 	return nil
+}
+
+// proxyTo forwards every request to upstream over kept connections, as a
+// proxy sidecar does; what the upstream answers passes through (its pod
+// header among it). When it cannot reach the upstream it answers 502 with
+// no pod header of its own, as nginx or Envoy do.
+func proxyTo(upstream string, terminating *atomic.Bool, drainClose bool, logf func(string, ...any)) http.Handler {
+	target := &url.URL{Scheme: "http", Host: upstream}
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if drainClose && terminating.Load() {
+				resp.Header.Set("Connection", "close")
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			logf("upstream %s: %v", upstream, err)
+			w.WriteHeader(http.StatusBadGateway)
+		},
+	}
 }

@@ -302,3 +302,40 @@ func TestH2CDrainCloseSendsGOAWAY(t *testing.T) {
 		t.Fatalf("connections %v: want one kept until the GOAWAY, then a new one", conns)
 	}
 }
+
+// With --upstream the app is a proxy in front of another: the app's
+// answer, pod header and all, passes through; the proxy's own 502, once
+// the app is gone, names no pod. Stopped at once, it refuses while the app
+// behind still serves.
+func TestUpstreamProxiesAndAnswers502WithoutThePod(t *testing.T) {
+	appURL, appSigs, appDone := start(t, Options{PodName: "web-1", Shutdown: ShutdownGraceful, ReadyOnSIGTERM: true})
+	proxyURL, proxySigs, proxyDone := start(t, Options{PodName: "web-1-proxy", Shutdown: ShutdownImmediate, Upstream: strings.TrimPrefix(appURL, "http://")})
+	get := func(url string) (*http.Response, error) {
+		resp, err := client().Get(url)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	for _, path := range []string{"/", "/healthz"} {
+		resp, err := get(proxyURL + path)
+		if err != nil || resp.StatusCode != 200 || resp.Header.Get("X-Pod-Name") != "web-1" {
+			t.Fatalf("%s through the proxy: %v %+v, want 200 from web-1", path, err, resp)
+		}
+	}
+	appSigs <- syscall.SIGTERM
+	if err := <-appDone; err != nil {
+		t.Fatalf("app: %v", err)
+	}
+	resp, err := get(proxyURL + "/")
+	if err != nil || resp.StatusCode != http.StatusBadGateway || resp.Header.Get("X-Pod-Name") != "" {
+		t.Fatalf("the app gone: %v %+v, want the proxy's 502 naming no pod", err, resp)
+	}
+	proxySigs <- syscall.SIGTERM
+	if err := <-proxyDone; !errors.Is(err, ErrKilled) {
+		t.Fatalf("proxy: %v, want ErrKilled", err)
+	}
+	if _, err := get(proxyURL + "/"); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("the proxy stopped: err %v, want connection refused", err)
+	}
+}

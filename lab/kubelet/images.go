@@ -44,7 +44,7 @@ type ImageMap struct {
 // next to rollcheck-lab.
 func DefaultImageMap(self, agnhost, rollcheck string) *ImageMap {
 	return &ImageMap{rules: []ImageRule{
-		{Image: "rollcheck/demo-app:*", Command: []string{self, "app"}},
+		demoAppRule([]string{self, "app"}),
 		{Image: "rollcheck/rollcheck:*", Command: []string{rollcheck}, fixArgs: fixRollcheckArgs},
 		{
 			Image:     "registry.k8s.io/e2e-test-images/agnhost:*",
@@ -67,7 +67,14 @@ func DemoAppRule(dir string) (ImageRule, bool) {
 	if fi, err := os.Stat(bin); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 		return ImageRule{}, false
 	}
-	return ImageRule{Image: "rollcheck/demo-app:*", Command: []string{bin}}, true
+	return demoAppRule([]string{bin}), true
+}
+
+// demoAppRule runs the demo app with command: its --port (a container
+// port) on the pod's loopback mapping, as its $PORT is, and its --upstream
+// on the mapping of the container port it names.
+func demoAppRule(command []string) ImageRule {
+	return ImageRule{Image: "rollcheck/demo-app:*", Command: command, PortFlags: []string{"--port"}, fixArgs: fixDemoAppArgs}
 }
 
 // fixAgnhostArgs keeps netexec on the pod's loopback ports: without flags it
@@ -101,10 +108,23 @@ func fixAgnhostArgs(args []string, ports map[int32]int) []string {
 // interface of the host. The port becomes the container port's loopback
 // mapping when it has one.
 func fixRollcheckArgs(args []string, ports map[int32]int) []string {
-	loopback := func(v string) string {
+	return mapFlagValues(args, []string{"--clock-listen"}, loopbackAddr(ports))
+}
+
+// fixDemoAppArgs points the demo app's --upstream (the app as a proxy
+// sidecar: another container of the pod, on 127.0.0.1:PORT) at that
+// container port's loopback mapping.
+func fixDemoAppArgs(args []string, ports map[int32]int) []string {
+	return mapFlagValues(args, []string{"--upstream"}, loopbackAddr(ports))
+}
+
+// loopbackAddr maps HOST:PORT to 127.0.0.1 and the port's loopback mapping
+// when it has one.
+func loopbackAddr(ports map[int32]int) func(string) string {
+	return func(v string) string {
 		_, port, err := net.SplitHostPort(v)
 		if err != nil {
-			return v // rollcheck refuses it with its own message
+			return v // the program refuses it with its own message
 		}
 		if n, err := strconv.Atoi(port); err == nil {
 			if p, ok := ports[int32(n)]; ok {
@@ -113,7 +133,6 @@ func fixRollcheckArgs(args []string, ports map[int32]int) []string {
 		}
 		return net.JoinHostPort("127.0.0.1", port)
 	}
-	return mapFlagValues(args, []string{"--clock-listen"}, loopback)
 }
 
 // Add appends a rule that wins over the existing ones.

@@ -121,6 +121,21 @@ func TestRollcheckClockListenStaysOnLoopback(t *testing.T) {
 	}
 }
 
+// The demo app as a proxy sidecar: its --port and its --upstream (the app
+// container's port in the same pod) are the pod's loopback mappings.
+func TestDemoAppProxyArgsStayOnThePodsLoopbackPorts(t *testing.T) {
+	ports := map[int32]int{8080: 40004, 8081: 40005}
+	rule, _ := DefaultImageMap("x", "y", "z").Lookup("rollcheck/demo-app:v1")
+	args := []string{"--port=8080", "--upstream", "127.0.0.1:8081", "--shutdown=immediate"}
+	want := []string{"--port=40004", "--upstream", "127.0.0.1:40005", "--shutdown=immediate"}
+	if got := rule.fixArgs(rewritePortFlags(args, rule.PortFlags, ports), ports); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := portFlagPorts(args, rule.PortFlags); !reflect.DeepEqual(got, []int32{8080}) {
+		t.Errorf("portFlagPorts = %v", got)
+	}
+}
+
 // TestDemoAppRuleTakesTheBuiltBinary: the demo app's own binary next to
 // rollcheck-lab replaces `rollcheck-lab app`; without it (or not
 // executable) the built-in rule stays.

@@ -295,6 +295,7 @@ func TestEachRuleFiresOnAManifestThatBreaksIt(t *testing.T) {
 			in.Services[0].Annotations[nlbHealthCheckProtocol] = "TCP"
 		}), Options{}, RuleLocalNoNodeHealthCheck, Error},
 		{"an Envoy sidecar as a regular container is an error behind a Service", withSidecar(corev1.Container{Name: "proxy", Image: "envoyproxy/envoy:v1.31.0"}), Options{}, RuleProxySidecarNotNative, Error},
+		{"a container named proxy, whatever its image, is a proxy by its author's word", withSidecar(corev1.Container{Name: "proxy", Image: "example.com/edge:1.0"}), Options{}, RuleProxySidecarNotNative, Error},
 		{"a regular nginx in front of the app, known by its image, is a warning with no Service", all(withSidecar(corev1.Container{Name: "web", Image: "docker.io/nginxinc/nginx-unprivileged:1.27@sha256:0123"}), func(in *Input) { in.Services = nil }), Options{}, RuleProxySidecarNotNative, Warning},
 		{"Istio's default 5 s drain under the app's preStop 5 s + shutdown 5 s is an error", istioNamespace("istio-injection", "enabled"), Options{}, RuleIstioDrainShorterThanApp, Error},
 		{"a drain set no shorter than the grace period kills the proxy mid-drain", all(withIstioConfig("terminationDrainDuration: 40s\nholdApplicationUntilProxyStarts: true\n"), func(in *Input) {

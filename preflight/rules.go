@@ -54,7 +54,7 @@ var rules = []Rule{
 	{RuleOrderedReadyNoReadiness, Error, orderedReadyNoReadinessShort, checkOrderedReadyNoReadiness},
 	{RuleNoPDB, Warning, "two or more replicas behind a Service and no PodDisruptionBudget: a node drain evicts them at once", checkNoPDB},
 	{RulePDBBlocksEvicts, Error, "a PodDisruptionBudget that allows no disruption (maxUnavailable 0, minAvailable = replicas) blocks every drain", checkPDBBlocksEvictions},
-	{RuleProxySidecarNotNative, Error, "a known proxy (istio-proxy, Envoy, linkerd-proxy, cloud-sql-proxy, nginx, HAProxy, Traefik) beside the app as a regular container with no preStop, not a native sidecar", checkProxySidecar},
+	{RuleProxySidecarNotNative, Error, "a known proxy (istio-proxy, Envoy, linkerd-proxy, cloud-sql-proxy, nginx, HAProxy, Traefik, or a container named proxy) beside the app as a regular container with no preStop, not a native sidecar", checkProxySidecar},
 	{RuleIstioDrainShorterThanApp, Error, "Istio's proxy drains for less time than the app's preStop and shutdown take (terminationDrainDuration, 5 s by default)", checkIstioDrainShorterThanApp},
 	{RuleGraceBelowSidecarDrain, Error, "terminationGracePeriodSeconds no longer than Istio's terminationDrainDuration: the proxy is killed mid-drain", checkGraceBelowSidecarDrain},
 	{RuleIstioNoHoldApplication, Warning, "Istio injects its proxy and the pod does not set holdApplicationUntilProxyStarts", checkIstioHold},

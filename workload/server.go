@@ -141,14 +141,19 @@ var knownProxies = []struct{ key, name string }{
 // ProxyOf names the proxy c runs ("" when none is known): by the
 // container's name, or by its image's last path element (tag and digest
 // cut off), either equal to a proxy's key or starting with it and a dash
-// ("nginx-unprivileged", "envoy-distroless").
+// ("nginx-unprivileged", "envoy-distroless"). A container named "proxy"
+// whose image is no known proxy is one by its author's word.
 func ProxyOf(c *corev1.Container) string {
-	for _, n := range []string{strings.ToLower(c.Name), ImageName(c.Image)} {
+	name := strings.ToLower(c.Name)
+	for _, n := range []string{name, ImageName(c.Image)} {
 		for _, p := range knownProxies {
 			if n == p.key || strings.HasPrefix(n, p.key+"-") {
 				return p.name
 			}
 		}
+	}
+	if name == "proxy" {
+		return "a proxy (by its container's name)"
 	}
 	return ""
 }

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
 	"github.com/rollcheck/rollcheck/report/internal/format"
 	"github.com/rollcheck/rollcheck/workload"
 )
@@ -47,6 +45,10 @@ type containersOf struct {
 	unprobed []string
 }
 
+// injectedProxies are the proxies a mesh's webhook adds to pods, by their
+// container's name.
+var injectedProxies = map[string]bool{"istio-proxy": true, "linkerd-proxy": true}
+
 // sidecarsOf reads them from the settings (none when the workload is
 // unknown or has one container).
 func (s settings) sidecarsOf() containersOf {
@@ -55,7 +57,7 @@ func (s settings) sidecarsOf() containersOf {
 		return out
 	}
 	for _, n := range s.seen {
-		if !slices.ContainsFunc(s.w.Containers, func(c workload.Container) bool { return c.Name == n }) && workload.ProxyOf(&corev1.Container{Name: n}) != "" {
+		if !slices.ContainsFunc(s.w.Containers, func(c workload.Container) bool { return c.Name == n }) && injectedProxies[n] {
 			out.injected = append(out.injected, n)
 		}
 	}

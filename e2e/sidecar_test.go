@@ -26,6 +26,20 @@ import (
 // requests, none failed, lint quiet.
 func TestProxySidecarStopsBeforeTheApp(t *testing.T) {
 	needRealNode(t)
+	sidecarStopCase(t, "sidecar-as-is.yaml", "sidecar-to-be.yaml")
+}
+
+// TestProxySidecarOnTheProcessKubelet is the same case on the process
+// lab, whose kubelet orders native sidecars as the real one does, with the
+// demo app standing in for the proxy (scenarios/sidecar-demo-as-is.yaml
+// and -to-be.yaml: --upstream to the app, stopped at once by SIGTERM).
+func TestProxySidecarOnTheProcessKubelet(t *testing.T) {
+	sidecarStopCase(t, "sidecar-demo-as-is.yaml", "sidecar-demo-to-be.yaml")
+}
+
+// sidecarStopCase runs the as-is (the proxy a regular container) and the
+// to-be (the proxy a native sidecar) through the ALB-like front.
+func sidecarStopCase(t *testing.T, asIs, toBe string) {
 	t.Cleanup(func() { resetDemo(t) })
 	run := func(t *testing.T, name, deployment string) result {
 		t.Helper()
@@ -35,13 +49,13 @@ func TestProxySidecarStopsBeforeTheApp(t *testing.T) {
 		r := rollcheck(t, "-f", "../scenarios/sidecar.scenario.yaml", "--target", lab.lbURL+"/", "--rate", "150/s", "--baseline", "3s", "--settle", "3s")
 		diagLog(t, name, r)
 		linted := slices.ContainsFunc(r.report.Preflight, func(f preflight.Finding) bool { return f.Rule == preflight.RuleProxySidecarNotNative })
-		if linted != (deployment == "sidecar-as-is.yaml") {
+		if linted != (deployment == asIs) {
 			t.Errorf("%s: lint's %s fired %t: %+v", deployment, preflight.RuleProxySidecarNotNative, linted, r.report.Preflight)
 		}
 		return r
 	}
-	t.Run("as-is: nginx a regular container", func(t *testing.T) {
-		r := run(t, "sidecar as-is", "sidecar-as-is.yaml")
+	t.Run("as-is: the proxy a regular container", func(t *testing.T) {
+		r := run(t, "sidecar as-is", asIs)
 		wantVerdict(t, r, exitcode.Fail, report.Fail)
 		c, ok := causeByCode(r, report.SidecarStoppedFirst)
 		if !ok || c.Failures*2 < r.report.Load.Failures {
@@ -64,8 +78,8 @@ func TestProxySidecarStopsBeforeTheApp(t *testing.T) {
 		}
 		t.Logf("as-is: %d of %d failed, %d under %s", r.report.Load.Failures, r.report.Load.Requests, c.Failures, c.Code)
 	})
-	t.Run("to-be: nginx a native sidecar", func(t *testing.T) {
-		r := run(t, "sidecar to-be", "sidecar-to-be.yaml")
+	t.Run("to-be: the proxy a native sidecar", func(t *testing.T) {
+		r := run(t, "sidecar to-be", toBe)
 		wantVerdict(t, r, exitcode.Pass, report.Pass)
 		if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 2000 || f != 0 {
 			t.Errorf("%d requests, %d failed; want at least 2000 and none failed", n, f)

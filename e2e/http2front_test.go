@@ -16,7 +16,9 @@ import (
 // over HTTP/1.1, and the client's connection, which never reached a pod,
 // is no cause: no HTTP2_CONNECTION_CLOSED_WITHOUT_GOAWAY. With the target
 // group's protocol version HTTP2 the balancer speaks HTTP/2 to the pods,
-// as the run does here (the pod names the protocol it got).
+// as the run does here (the pod names the protocol it got). The to-be,
+// whose pods drain with GOAWAY behind a preStop that covers the balancer's
+// lag, PASSes over HTTP/2 from end to end.
 func TestHTTP2ThroughTheALBFront(t *testing.T) {
 	needLab(t)
 	t.Cleanup(func() { resetDemo(t) })
@@ -53,6 +55,22 @@ func TestHTTP2ThroughTheALBFront(t *testing.T) {
 		t.Logf("connections: %d, by pod %v, %d spread", cc.Opened, cc.ByPod, cc.Spread)
 	}
 	t.Logf("HTTP/2 through the ALB-like front (HTTP/2 to the pods too): %d of %d failed, %d %s (%v)", r.report.Load.Failures, r.report.Load.Requests, c.Failures, c.Code, c.ByClass)
+
+	// The to-be (scenarios/http2-to-be.yaml: a preStop that covers the
+	// balancer's 2 s, then a drain that answers with Connection: close,
+	// which Go's HTTP/2 server turns into GOAWAY, then Server.Shutdown),
+	// with HTTP/2 from the balancer to the pods still: PASS.
+	diagFreshDemo(t, manifest(t, "http2-to-be.yaml"))
+	if got := protoAtThePod(t, lab.lbURL+"/", "HTTP/2.0"); got != "HTTP/2.0" {
+		t.Fatalf("the to-be's pods got %q, want HTTP/2.0 from the balancer", got)
+	}
+	r = rollcheck(t, "-f", "../scenarios/as-is.scenario.yaml", "--target", lab.lbURL+"/", "--http2", "--baseline", "3s", "--settle", "3s")
+	diagLog(t, "HTTP/2 to-be through the ALB-like front", r)
+	wantVerdict(t, r, exitcode.Pass, report.Pass)
+	if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 1000 || f != 0 {
+		t.Errorf("to-be: %d requests, %d failed; want at least 1000 and none failed", n, f)
+	}
+	t.Logf("HTTP/2 to-be through the ALB-like front: %d of %d failed", r.report.Load.Failures, r.report.Load.Requests)
 }
 
 // protoAtThePod sends h2c requests to url until the demo app says one

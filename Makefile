@@ -57,22 +57,41 @@ $(NGINX):
 	rm -rf $(NGINX_ROOT) && mv $(NGINX_ROOT).tmp $(NGINX_ROOT) && test -x $(NGINX) && \
 	echo "lab-node: Debian's nginx $$(dpkg-deb -f nginx_*.deb Version) extracted into $(NGINX_ROOT)"
 
+# Debian's Apache httpd for the image rollcheck/httpd:2.4 (issue 23), the
+# same way: the apache2-bin package (the binary and its modules) downloaded
+# and extracted into bin/apache-root, never installed. The image gets the
+# host's libraries they link (libapr1, libaprutil1: .ci/run installs them),
+# and libgcc_s, which glibc loads when a thread exits.
+APACHE_ROOT := $(BIN)/apache-root
+APACHE := $(APACHE_ROOT)/usr/sbin/apache2
+$(APACHE):
+	@[ -x /bin/busybox ] || exit 0; \
+	mkdir -p $(BIN)/debs && cd $(BIN)/debs && rm -f apache2-bin_*.deb && \
+	{ apt-get download -qq apache2-bin 2>/dev/null || { apt-get update -qq && apt-get download -qq apache2-bin; }; } || { \
+		echo "lab-node: cannot download Debian's apache2-bin package into $(BIN)/debs (apt-get download apache2-bin, retried after apt-get update)." >&2; \
+		echo "  It needs Debian's apt with its package lists: run 'apt-get update' as root and check the network," >&2; \
+		echo "  or extract the package yourself: dpkg-deb -x apache2-bin_*.deb $(APACHE_ROOT)" >&2; exit 1; }; \
+	rm -rf $(APACHE_ROOT).tmp && dpkg-deb -x apache2-bin_*.deb $(APACHE_ROOT).tmp && \
+	rm -rf $(APACHE_ROOT) && mv $(APACHE_ROOT).tmp $(APACHE_ROOT) && test -x $(APACHE) && \
+	echo "lab-node: Debian's apache2-bin $$(dpkg-deb -f apache2-bin_*.deb Version) extracted into $(APACHE_ROOT)"
+
 # The real node (rollcheck-lab up --node real): the upstream kubelet and
 # kube-proxy; the static demo app (make lab; the process kubelet runs it
 # too) goes into the lab's images with agnhost (static too, so that an
-# image needs no libc), and Debian's nginx (NGINX) into its own image with
-# the host's libraries it links.
+# image needs no libc), and Debian's nginx (NGINX) and Apache (APACHE) into
+# images of their own with the host's libraries they link.
 K8S_VERSION := v1.35.4
-lab-node: lab image $(NGINX)
+lab-node: lab image $(NGINX) $(APACHE)
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kubelet k8s.io/kubernetes/cmd/kubelet
 	cd lab && $(GO) build -ldflags "-X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)" -o $(BIN)/kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 	@# The lab's image archives for up --node real, with the sums of what they
 	@# are made of (up writes its own, seconds of CPU, when those changed).
-	@# nginx's libraries are summed as the files they resolve to, as the
-	@# image reads them (ldd only lists them: it runs none of nginx's code).
+	@# nginx's and Apache's libraries are summed as the files they resolve
+	@# to, as the image reads them (ldd only lists them: it runs none of
+	@# their code).
 	if [ -x /bin/busybox ]; then $(BIN)/rollcheck-lab image build --bin-dir $(BIN) --out $(BIN)/images >/dev/null && \
-		sha256sum $(BIN)/demo-app $(BIN)/agnhost /bin/busybox $(NGINX) \
-			$$(ldd $(NGINX) | awk '$$2 == "=>" && $$3 ~ /^\// { print $$3 } $$1 ~ /^\// { print $$1 }' | xargs -r readlink -f | sort -u) \
+		sha256sum $(BIN)/demo-app $(BIN)/agnhost /bin/busybox $(NGINX) $(APACHE) $(APACHE_ROOT)/usr/lib/apache2/modules/*.so \
+			$$({ for b in $(NGINX) $(APACHE); do ldd $$b; done; echo /lib/$$(uname -m)-linux-gnu/libgcc_s.so.1; } | awk '$$2 == "=>" && $$3 ~ /^\// { print $$3 } $$1 ~ /^\// { print $$1 }' | xargs -r readlink -f | sort -u) \
 			> $(BIN)/images/sources.sha256; fi
 
 # The real node's ingress front (rollcheck-lab up --node real --ingress):
@@ -126,7 +145,7 @@ E2E_RUN := $(E2E_ENV) $(BIN)/e2e-runner -bin $(BIN)/e2e.test -alone '$(E2E_ALONE
 # (upstream kubelet, containerd, kube-proxy). Needs root and Debian's
 # containerd, runc and CNI plugins (.ci/run installs them); skipped with a
 # message otherwise.
-REAL_NODE_TESTS := ^(TestSeedPair|TestHTTP2ThroughKubeProxy|TestNginxStoppedBySIGTERM|TestProxySidecarStopsBeforeTheApp|TestAppReadyBeforeItsSidecar|TestRecreateThroughKubeProxyIsNoReadyEndpoints|TestKubeProxyFrontFromAttackers|TestDiagnosisNoHeader[0-9]|TestToBePassesThroughKubeProxy|TestIngressFront|TestGatewayFront|TestRecreateAndSlowStartThroughTraefik|TestWeightedCanaryThroughTheGatewayFront|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart|TestNightlyCronJob|TestAttackerPodStreamsItsResults)$$
+REAL_NODE_TESTS := ^(TestSeedPair|TestHTTP2ThroughKubeProxy|TestNginxStoppedBySIGTERM|TestApacheStoppedBySIGTERM|TestProxySidecarStopsBeforeTheApp|TestAppReadyBeforeItsSidecar|TestRecreateThroughKubeProxyIsNoReadyEndpoints|TestKubeProxyFrontFromAttackers|TestDiagnosisNoHeader[0-9]|TestToBePassesThroughKubeProxy|TestIngressFront|TestGatewayFront|TestRecreateAndSlowStartThroughTraefik|TestWeightedCanaryThroughTheGatewayFront|TestKubectlLogsExecAndPortForwardReachADemoPod|TestFailureAPIServerRestart|TestFailureRolloutNeverCompletes|TestLabRecoversFromAPIServerRestart|TestNightlyCronJob|TestAttackerPodStreamsItsResults)$$
 REAL_NODE_OK := [ "$$(id -u)" = 0 ] && command -v containerd >/dev/null && command -v runc >/dev/null && [ -x /usr/lib/cni/bridge ]
 REAL_NODE_SKIP := echo "e2e: the real node is skipped: it needs root, containerd, runc and the CNI plugins (see README)"
 

@@ -159,3 +159,53 @@ func quitText(r *report.Recommendation) string {
 	}
 	return r.Suggested
 }
+
+// TestApacheStoppedBySIGTERM (issue 23) is the same case for Debian's
+// Apache httpd (the lab's rollcheck/httpd:2.4: the apache2-bin package's
+// binary and modules with their libraries), through the ALB-like front
+// under the same slow requests. With no preStop (scenarios/apache-as-is.yaml)
+// the kubelet's SIGTERM stops Apache at once: FAIL, INFLIGHT_CUT naming
+// Apache's immediate stop, and a preStop that ends in apachectl -k
+// graceful-stop (SIGWINCH); lint's server-stops-at-once fired before the
+// run. With that preStop (scenarios/apache-to-be.yaml): PASS, none failed.
+func TestApacheStoppedBySIGTERM(t *testing.T) {
+	needRealNode(t)
+	t.Cleanup(func() { resetDemo(t) })
+	run := func(t *testing.T, name, deployment string) result {
+		t.Helper()
+		diagFreshDemo(t, diagService("2s")+"---\n"+manifest(t, deployment))
+		r := rollcheck(t, "-f", "../scenarios/nginx.scenario.yaml", "--baseline", "3s", "--settle", "3s", "--target", lab.lbURL+"/slow/page")
+		diagLog(t, name, r)
+		if linted := slices.ContainsFunc(r.report.Preflight, func(f preflight.Finding) bool { return f.Rule == preflight.RuleServerStopsAtOnce }); linted != (deployment == "apache-as-is.yaml") {
+			t.Errorf("%s: lint's %s fired %t: %+v", deployment, preflight.RuleServerStopsAtOnce, linted, r.report.Preflight)
+		}
+		return r
+	}
+	t.Run("as-is", func(t *testing.T) {
+		r := run(t, "Apache as-is", "apache-as-is.yaml")
+		wantVerdict(t, r, exitcode.Fail, report.Fail)
+		c, ok := causeByCode(r, report.InflightCut)
+		if !ok || c.Failures == 0 {
+			t.Fatalf("no INFLIGHT_CUT among %v\n%s", diagCauseCodes(r), r.stdout)
+		}
+		if !strings.Contains(c.Evidence, "container app runs Apache httpd, which SIGTERM stops at once") {
+			t.Errorf("INFLIGHT_CUT's evidence %q does not name Apache's immediate stop", c.Evidence)
+		}
+		quit := preStopAdvice(r)
+		if m := apacheQuitRE.FindStringSubmatch(quitText(quit)); m == nil || !strings.Contains(quit.Suggested, "stopSignal: SIGWINCH") {
+			t.Errorf("preStop advice %+v, want sleep N; apachectl -k graceful-stop; sleep M (or stopSignal SIGWINCH)", quit)
+		}
+		t.Logf("as-is: %d of %d failed, %d under INFLIGHT_CUT; causes %v", r.report.Load.Failures, r.report.Load.Requests, c.Failures, diagCauseCodes(r))
+	})
+	t.Run("to-be", func(t *testing.T) {
+		r := run(t, "Apache to-be", "apache-to-be.yaml")
+		wantVerdict(t, r, exitcode.Pass, report.Pass)
+		if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 200 || f != 0 {
+			t.Errorf("%d requests, %d failed; want at least 200 and none failed", n, f)
+		}
+		t.Logf("to-be: %d of %d failed", r.report.Load.Failures, r.report.Load.Requests)
+	})
+}
+
+// apacheQuitRE reads the preStop rollcheck advises for Apache.
+var apacheQuitRE = regexp.MustCompile(`"sleep ([0-9]+); apachectl -k graceful-stop; sleep ([0-9]+)"`)

@@ -45,7 +45,7 @@ var knownServers = []struct {
 		programs: []string{"httpd", "apache2", "httpd-foreground", "apachectl", "apache2ctl"},
 		server: Server{Name: "Apache httpd", Graceful: corev1.SIGWINCH, Quit: "apachectl -k graceful-stop",
 			Doc:   "httpd.apache.org/docs/2.4/stopping.html: TERM stops now; WINCH is graceful-stop",
-			quits: quitRE(`(?:apachectl|apache2ctl|httpd)\s+(?:-\S+\s+)*-k\s+graceful-stop`, "WINCH|28")},
+			quits: quitRE(`(?:apachectl|apache2ctl|httpd|apache2)\s+(?:-\S+\s+\S+\s+)*(?:-\S+\s+)*-k\s+graceful-stop`, "WINCH|28")},
 	},
 }
 

@@ -33,6 +33,8 @@ func TestServersThatStopAtOnceOnSIGTERM(t *testing.T) {
 		{"stopSignal SIGQUIT and the seed's preStop", corev1.Container{Image: "nginx:1.15", Lifecycle: &corev1.Lifecycle{StopSignal: &quit, PreStop: hook("/usr/sbin/nginx", "-s", "quit").PreStop}}, "nginx", false, false},
 		{"stopSignal SIGTERM", corev1.Container{Image: "nginx:1.15", Lifecycle: &corev1.Lifecycle{StopSignal: &term}}, "nginx", true, false},
 		{"Apache's graceful-stop", corev1.Container{Image: "httpd:2.4", Lifecycle: hook("apachectl", "-k", "graceful-stop")}, "Apache httpd", false, false},
+		{"the lab's Debian Apache, its binary's graceful-stop", corev1.Container{Image: "rollcheck/httpd:2.4", Lifecycle: hook("sh", "-c", "sleep 4; apache2 -k graceful-stop; sleep 5")}, "Apache httpd", false, false},
+		{"the lab's Debian Apache with no preStop", corev1.Container{Image: "rollcheck/httpd:2.4"}, "Apache httpd", true, false},
 		{"Apache killed with QUIT is not graceful", corev1.Container{Image: "httpd:2.4", Lifecycle: hook("sh", "-c", "kill -QUIT 1")}, "Apache httpd", true, false},
 		{"the ingress-nginx controller is no nginx to stop", corev1.Container{Image: "registry.k8s.io/ingress-nginx/controller:v1.11.2"}, "", false, false},
 		{"F5's nginx-ingress neither", corev1.Container{Image: "nginx/nginx-ingress:3.6.0"}, "", false, false},

@@ -41,7 +41,8 @@ Each image is one layer of static binaries from --bin-dir (demo-app and agnhost,
 built by make lab-node) plus ` + image.Busybox + ` (Debian's busybox-static) as
 /bin/busybox with /bin/sh, /bin/sleep and /bin/cat; ` + image.NginxRef + ` holds
 Debian's nginx from --bin-dir's ` + image.NginxRoot + ` (the package extracted by make
-lab-node) with the host's libraries it links, and its config. The same files
+lab-node) with the host's libraries it links, and its config; ` + image.HttpdRef + `
+Debian's Apache httpd from --bin-dir's ` + image.ApacheRoot + ` (apache2-bin) the same way. The same files
 give the same digests. Prints each image's ref, archive, manifest digest and image ID
 (the config digest, which containerd and crictl show after an import).`,
 		Args: cobra.NoArgs,

@@ -34,6 +34,13 @@ const (
 	// that serves the pod's name on port 8080 (see nginxConf). Built from
 	// the package that `make lab-node` extracts into BIN/nginx-root.
 	NginxRef = "rollcheck/nginx:1.22"
+	// HttpdRef is Debian's Apache httpd (Debian 12's apache2-bin, 2.4) run
+	// as the package runs it, SIGTERM its immediate stop: the binary and
+	// the modules its config loads, with the host's libraries they link
+	// (see apacheConf). Built from the package that `make lab-node`
+	// extracts into BIN/apache-root. Its image name, httpd, is the one
+	// rollcheck knows Apache by.
+	HttpdRef = "rollcheck/httpd:2.4"
 )
 
 // DemoAppVersions are the tags of DemoAppRepo that Lab builds.
@@ -75,8 +82,9 @@ type File struct {
 }
 
 // Lab returns the lab's images, from static binaries in binDir (demo-app,
-// agnhost), /bin/busybox, and Debian's nginx extracted into
-// binDir/nginx-root (NginxRoot) with the host's libraries it links.
+// agnhost), /bin/busybox, and Debian's nginx and Apache httpd extracted
+// into binDir/nginx-root (NginxRoot) and binDir/apache-root (ApacheRoot)
+// with the host's libraries they link.
 func Lab(binDir string) ([]Spec, error) {
 	return lab(binDir, Busybox)
 }
@@ -125,7 +133,11 @@ func lab(binDir, busybox string) ([]Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(specs, nginx), nil
+	httpd, err := apacheSpec(filepath.Join(binDir, ApacheRoot), hostLibDirs(), bb)
+	if err != nil {
+		return nil, err
+	}
+	return append(specs, nginx, httpd), nil
 }
 
 // pathEnv lets the runtime find busybox's applets for exec hooks and probes

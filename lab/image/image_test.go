@@ -11,9 +11,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// binDir is a directory with fake demo-app and agnhost binaries and a fake
-// extracted nginx package (a script, so no libraries), and a fake busybox
-// beside it.
+// binDir is a directory with fake demo-app and agnhost binaries and fake
+// extracted nginx and apache2-bin packages (scripts, so no libraries), and
+// a fake busybox beside it.
 func binDir(t *testing.T) (bin, busybox string) {
 	t.Helper()
 	bin = t.TempDir()
@@ -24,6 +24,16 @@ func binDir(t *testing.T) (bin, busybox string) {
 		t.Fatal(err)
 	}
 	writeFile(t, sbin, "nginx", "#!/bin/sh\n", 0o755)
+	apache := filepath.Join(bin, ApacheRoot)
+	for _, d := range []string{"usr/sbin", apacheModuleDir} {
+		if err := os.MkdirAll(filepath.Join(apache, filepath.FromSlash(d)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(apache, "usr", "sbin"), "apache2", "#!/bin/sh\n", 0o755)
+	for _, m := range apacheModules {
+		writeFile(t, filepath.Join(apache, filepath.FromSlash(apacheModuleDir)), m.file, "module", 0o644)
+	}
 	return bin, writeFile(t, t.TempDir(), "busybox", "bb", 0o755)
 }
 
@@ -64,7 +74,7 @@ func TestLabImages(t *testing.T) {
 	for _, s := range specs {
 		byRef[s.Ref] = s
 	}
-	want := []string{"rollcheck/demo-app:v1", "rollcheck/demo-app:v2", AgnhostRef, PauseRef, NginxRef}
+	want := []string{"rollcheck/demo-app:v1", "rollcheck/demo-app:v2", AgnhostRef, PauseRef, NginxRef, HttpdRef}
 	for _, r := range want {
 		if _, ok := byRef[r]; !ok {
 			t.Fatalf("no image %s in %v", r, specs)
@@ -93,6 +103,9 @@ func TestLabImages(t *testing.T) {
 	if s := byRef[NginxRef]; !slices.Equal(s.Entrypoint, []string{"/usr/sbin/nginx", "-g", "daemon off;"}) || len(s.Cmd) != 0 ||
 		!slices.Equal(s.Env, []string{"PATH=/usr/sbin:/bin"}) {
 		t.Errorf("nginx image runs %v %v with %v, want /usr/sbin/nginx -g 'daemon off;' with PATH=/usr/sbin:/bin", s.Entrypoint, s.Cmd, s.Env)
+	}
+	if s := byRef[HttpdRef]; !slices.Equal(s.Entrypoint, []string{"/usr/sbin/apache2", "-DFOREGROUND"}) || len(s.Cmd) != 0 {
+		t.Errorf("httpd image runs %v %v, want /usr/sbin/apache2 -DFOREGROUND", s.Entrypoint, s.Cmd)
 	}
 	for _, s := range specs {
 		paths := map[string]File{}

@@ -34,13 +34,20 @@ func dynamicHostBinary(t *testing.T) string {
 // test is skipped.
 func realNginxRoot(t *testing.T) string {
 	t.Helper()
+	return realPackageRoot(t, NginxRoot, nginxBinary, "nginx")
+}
+
+// realPackageRoot is a package extracted into BIN/dir, whose binary (its
+// path in the package) is an ELF file, or the test is skipped.
+func realPackageRoot(t *testing.T, dir, binary, pkg string) string {
+	t.Helper()
 	var roots []string
 	if bin := os.Getenv("ROLLCHECK_LAB_REAL_NODE_BIN"); bin != "" {
-		roots = append(roots, filepath.Join(bin, NginxRoot))
+		roots = append(roots, filepath.Join(bin, dir))
 	}
-	roots = append(roots, filepath.Join("..", "..", "bin", NginxRoot))
+	roots = append(roots, filepath.Join("..", "..", "bin", dir))
 	for _, r := range roots {
-		if isELF(filepath.Join(r, "usr", "sbin", "nginx")) {
+		if isELF(filepath.Join(r, filepath.FromSlash(binary))) {
 			abs, err := filepath.Abs(r)
 			if err != nil {
 				t.Fatal(err)
@@ -48,7 +55,7 @@ func realNginxRoot(t *testing.T) string {
 			return abs
 		}
 	}
-	t.Skipf("no extracted nginx package in %s (make lab-node fetches it)", strings.Join(roots, " or "))
+	t.Skipf("no extracted %s package in %s (make lab-node fetches it)", pkg, strings.Join(roots, " or "))
 	return ""
 }
 
@@ -165,20 +172,8 @@ func TestNginxImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := Build(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// SIGTERM is nginx's fast shutdown, as in Debian's package: no stop
-	// signal turns it into a graceful one.
-	if cfg.Config.StopSignal != "" {
-		t.Errorf("stop signal %q, want none", cfg.Config.StopSignal)
-	}
-	hdrs, content := layerFiles(t, img)
+	// SIGTERM is nginx's fast shutdown, as in Debian's package.
+	hdrs, content := serverImage(t, spec)
 	if hdrs["usr/sbin/nginx"] == nil || hdrs["usr/sbin/nginx"].Mode != 0o755 || content["usr/sbin/nginx"] != "#!/bin/sh\n" {
 		t.Errorf("/usr/sbin/nginx: %+v %q", hdrs["usr/sbin/nginx"], content["usr/sbin/nginx"])
 	}
@@ -220,8 +215,14 @@ func TestNginxImageHasEveryLibraryItNeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkComplete(t, spec.Files, hostLibDirs())
-	for _, lib := range []string{"libc.so.6", "libssl.so.3", "libcrypto.so.3", "libpcre2-8.so.0", "libz.so.1", "libcrypt.so.1"} {
-		if !slices.ContainsFunc(spec.Files, func(f File) bool { return path.Base(f.Path) == lib }) {
+	hasLibraries(t, spec.Files, "libc.so.6", "libssl.so.3", "libcrypto.so.3", "libpcre2-8.so.0", "libz.so.1", "libcrypt.so.1")
+}
+
+// hasLibraries fails the test unless files hold each of libs.
+func hasLibraries(t *testing.T, files []File, libs ...string) {
+	t.Helper()
+	for _, lib := range libs {
+		if !slices.ContainsFunc(files, func(f File) bool { return path.Base(f.Path) == lib }) {
 			t.Errorf("no %s in the image", lib)
 		}
 	}
@@ -232,23 +233,11 @@ func TestNginxImageHasEveryLibraryItNeeds(t *testing.T) {
 // only the image's libraries and accepts the config, users and directories.
 func TestNginxConfigIsValidInAChroot(t *testing.T) {
 	root := realNginxRoot(t)
-	if os.Geteuid() != 0 {
-		t.Skip("chroot needs root")
-	}
-	chroot, err := exec.LookPath("chroot")
-	if err != nil {
-		t.Skip("no chroot")
-	}
 	spec, err := nginxSpec(root, hostLibDirs(), busyboxFiles(labBusybox(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := Build(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	unpack(t, img, dir)
+	chroot, dir := chrootOf(t, spec)
 	for _, conf := range []string{"/etc/nginx/nginx.conf", "/etc/nginx/proxy.conf"} {
 		out, err := exec.Command(chroot, dir, "/usr/sbin/nginx", "-t", "-c", conf).CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "syntax is ok") || !strings.Contains(string(out), "test is successful") {
@@ -256,6 +245,46 @@ func TestNginxConfigIsValidInAChroot(t *testing.T) {
 		}
 		t.Logf("chroot nginx -t -c %s:\n%s", conf, out)
 	}
+}
+
+// serverImage builds spec's image, a server's as its Debian package runs
+// it, and returns its layer's entries: no stop signal in its config turns
+// SIGTERM into a graceful stop.
+func serverImage(t *testing.T, spec Spec) (map[string]*tar.Header, map[string]string) {
+	t.Helper()
+	img, err := Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Config.StopSignal != "" {
+		t.Errorf("stop signal %q, want none", cfg.Config.StopSignal)
+	}
+	return layerFiles(t, img)
+}
+
+// chrootOf builds spec's image and unpacks its layer into a directory to
+// chroot into, and returns chroot's path and the directory; the test is
+// skipped where it cannot chroot.
+func chrootOf(t *testing.T, spec Spec) (chroot, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("chroot needs root")
+	}
+	chroot, err := exec.LookPath("chroot")
+	if err != nil {
+		t.Skip("no chroot")
+	}
+	img, err := Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir = t.TempDir()
+	unpack(t, img, dir)
+	return chroot, dir
 }
 
 // unpack writes the entries of img's only layer under dir.

@@ -34,7 +34,7 @@ func TestNativeSidecarStartsFirstAndStopsLast(t *testing.T) {
 			Env:           []v1.EnvVar{{Name: "LAB_HELPER", Value: "http"}, {Name: "ON_SIGTERM", Value: "exit0"}, {Name: "MARK", Value: "proxy"}},
 			Ports:         []v1.ContainerPort{{ContainerPort: 9090}},
 			// Started once the test lets it: the app must wait.
-			StartupProbe: &v1.Probe{PeriodSeconds: 1, FailureThreshold: 60, ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", "go"}}}},
+			StartupProbe:   &v1.Probe{PeriodSeconds: 1, FailureThreshold: 60, ProbeHandler: v1.ProbeHandler{Exec: &v1.ExecAction{Command: []string{"test", "-f", "go"}}}},
 			ReadinessProbe: &v1.Probe{PeriodSeconds: 1, ProbeHandler: v1.ProbeHandler{TCPSocket: &v1.TCPSocketAction{Port: intstr.FromInt32(9090)}}},
 			Lifecycle:      preStop("proxy", "0"),
 		}}

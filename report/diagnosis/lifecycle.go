@@ -55,6 +55,7 @@ type life struct {
 	lastNewFail                           time.Time
 	windowEnd                             time.Time // end of the terminating window
 	lastCand                              time.Time // last failure whose candidates included the pod
+	lastCut                               time.Time // start of the last request its exit cut in flight
 	lastRoutedUnsure                      time.Time // last routed failure tied to the pod with less than high confidence
 	drained                               int8      // weigher.drained, once known: 1 yes, -1 no
 	serveEnd                              time.Time // weigher.serveEnd, once known

@@ -48,7 +48,8 @@ func (w *weigher) serveEnd(p *life) time.Time {
 }
 
 // drained reports whether the load balancer had stopped sending p requests
-// while p still served: its last success came well before it stopped (the
+// while p still served: its last success, or request cut by its exit, came
+// well before it stopped (the
 // earliest its exit can have happened, by the server's stamp, else its
 // exit as seen less the kubelet's reporting delay). Failures after that
 // are not p's.
@@ -62,7 +63,11 @@ func (w *weigher) drained(p *life) bool {
 		if !p.exitStamped {
 			ran = p.exited.Add(-exitSlack)
 		}
-		if ran.Sub(p.lastOK) > w.gapTol(p.lastOK) {
+		// A request its exit cut was sent to it too (failures come in
+		// order of their start, so the cuts, begun before the exit, are
+		// known by the first failure after it).
+		last := maxTime(p.lastOK, p.lastCut)
+		if ran.Sub(last) > w.gapTol(last) {
 			p.drained = 1
 		}
 	}
@@ -110,9 +115,11 @@ func (w *weigher) routedOpen(p *life, t time.Time, gap time.Duration) bool {
 	// With the app naming itself, a pod still routed to answers each of
 	// its requests with a success that names it or a failure it may
 	// explain: neither for longer than gap while the load kept going, and
-	// the load balancer no longer sent it any.
+	// the load balancer no longer sent it any. A request its exit cut is
+	// one it was sent: slow requests that all began within gap of their
+	// cut leave no success in the last gap before the exit.
 	if w.headers && !p.lastOK.IsZero() {
-		seen := maxTime(p.lastOK, p.lastCand)
+		seen := maxTime(maxTime(p.lastOK, p.lastCand), p.lastCut)
 		if t.Sub(seen) > gap && w.sent(seen, t) {
 			return false
 		}

@@ -198,9 +198,11 @@ func (w *weigher) weigh(it item) weighing {
 	// A request cut by an exit ended at the exit, which may come after
 	// other pods' events: look from its end.
 	if p := latest(x.exits, func(p *life) time.Time { return p.exitLo }, t.Add(it.lat+inflightTol), func(p *life) bool { return inflight(p, it) }); p != nil {
+		p.lastCut = maxTime(p.lastCut, t)
 		return weighing{p: p, kind: kindInflight, conf: ConfidenceHigh, basis: [3]string{candidate{p: p, kind: kindInflight}.why(w)}}
 	}
 	if p, n := w.cutKept(it); p != nil {
+		p.lastCut = maxTime(p.lastCut, t)
 		conf := ConfidenceHigh
 		if n > 1 {
 			conf = ConfidenceMedium

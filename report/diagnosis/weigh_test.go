@@ -628,3 +628,37 @@ func stoppedAtOnce(tl *timeline, pod string, del, lastOK, seen float64) {
 	tl.Deleted(pod, del, del+0.025, seen, 2, seen+0.01)
 	tl.A.FirstByPod[pod], tl.A.LastByPod[pod] = at(0), at(lastOK)
 }
+
+// Slow requests (2 s) to a server that SIGTERM stops at once, behind a
+// balancer that keeps routing to the pod after its exit and whose dials to
+// the pod's gone address time out (10 s): the requests the exit cut are
+// INFLIGHT_CUT, and those sent after it, which never reached a pod, are
+// the terminating pod still routed. The pod's last success began 2 s
+// before the exit, since every request begun after it was cut: the cut
+// ones, not successes alone, say the balancer was still sending it
+// requests.
+func TestTimeoutsToAPodGoneAfterItsSlowRequestsWereCut(t *testing.T) {
+	tl := newTimeline()
+	tl.Running("web-old-a")
+	tl.Started("web-new-a", 10, 10.5, 11.5)
+	tl.Deleted("web-old-a", 12, 12.02, 12.1, 0, 12.2)
+	tl.A.FirstByPod["web-new-a"], tl.A.LastByPod["web-new-a"] = at(11.6), at(29.9)
+	tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(10.0)
+	for s := 10.1; s < 12.06; s += 0.1 {
+		tl.Fail(s, attack.ClassEOF, "", at(12.1).Sub(at(s)))
+	}
+	for s := 12.2; s < 14.0; s += 0.15 {
+		tl.Fail(s, attack.ClassTimeout, "", 10*time.Second)
+	}
+	r := build(tl.input(deployment()))
+	if c, ok := causeOf(r, InflightCut); !ok || c.Failures != 20 {
+		t.Errorf("INFLIGHT_CUT %+v (found %t), want the 20 cut requests", c, ok)
+	}
+	c, ok := causeOf(r, TerminatingPodStillRouted)
+	if !ok || c.Failures != 12 {
+		t.Fatalf("TERMINATING_POD_STILL_ROUTED %+v (found %t), want the 12 timeouts; causes %+v", c, ok, r.Causes)
+	}
+	if _, ok := causeOf(r, Unattributed); ok {
+		t.Errorf("unattributed failures: %+v", r.Causes)
+	}
+}

@@ -45,6 +45,7 @@ func TestProxySidecarStopsBeforeTheApp(t *testing.T) {
 // demo app standing in for the proxy (scenarios/sidecar-demo-as-is.yaml
 // and -to-be.yaml: --upstream to the app, stopped at once by SIGTERM).
 func TestProxySidecarOnTheProcessKubelet(t *testing.T) {
+	needLab(t)
 	sidecarStopCase(t, "sidecar-demo-as-is.yaml", "sidecar-demo-to-be.yaml", "--target", lab.lbURL+"/")
 }
 

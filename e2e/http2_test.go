@@ -76,8 +76,11 @@ func TestHTTP2ThroughKubeProxy(t *testing.T) {
 	t.Run("to-be: GOAWAY while draining", func(t *testing.T) {
 		r := run(t, "HTTP/2 to-be through kube-proxy", "http2-to-be.yaml")
 		wantVerdict(t, r, exitcode.Pass, report.Pass)
-		if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 1500 || f != 0 {
-			t.Errorf("%d requests, %d failed; want at least 1500 and none failed", n, f)
+		// 100/s over 3 s of baseline, the rollout and 3 s of settle: about
+		// 1,500 requests, fewer when the rollout is quick (1,467 in CI run
+		// ci46); a thousand and none failed is the claim.
+		if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 1000 || f != 0 {
+			t.Errorf("%d requests, %d failed; want at least 1000 and none failed", n, f)
 		}
 		t.Logf("to-be: %d of %d failed", r.report.Load.Failures, r.report.Load.Requests)
 	})

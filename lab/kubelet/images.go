@@ -70,11 +70,10 @@ func DemoAppRule(dir string) (ImageRule, bool) {
 	return demoAppRule([]string{bin}), true
 }
 
-// demoAppRule runs the demo app with command: its --port (a container
-// port) on the pod's loopback mapping, as its $PORT is, and its --upstream
-// on the mapping of the container port it names.
+// demoAppRule runs the demo app with command (fixDemoAppArgs: its --port
+// and --upstream on the pod's loopback mappings).
 func demoAppRule(command []string) ImageRule {
-	return ImageRule{Image: "rollcheck/demo-app:*", Command: command, PortFlags: []string{"--port"}, fixArgs: fixDemoAppArgs}
+	return ImageRule{Image: "rollcheck/demo-app:*", Command: command, fixArgs: fixDemoAppArgs}
 }
 
 // fixAgnhostArgs keeps netexec on the pod's loopback ports: without flags it
@@ -111,10 +110,20 @@ func fixRollcheckArgs(args []string, ports map[int32]int) []string {
 	return mapFlagValues(args, []string{"--clock-listen"}, loopbackAddr(ports))
 }
 
-// fixDemoAppArgs points the demo app's --upstream (the app as a proxy
-// sidecar: another container of the pod, on 127.0.0.1:PORT) at that
-// container port's loopback mapping.
+// fixDemoAppArgs puts the demo app's --port, when it names a declared
+// container port, on that port's loopback mapping (an undeclared one is a
+// host port a test chose, kept as it is), and points its --upstream (the
+// app as a proxy sidecar: another container of the pod, on
+// 127.0.0.1:PORT) at that container port's mapping.
 func fixDemoAppArgs(args []string, ports map[int32]int) []string {
+	args = mapFlagValues(args, []string{"--port"}, func(v string) string {
+		if n, err := strconv.Atoi(v); err == nil {
+			if p, ok := ports[int32(n)]; ok {
+				return strconv.Itoa(p)
+			}
+		}
+		return v
+	})
 	return mapFlagValues(args, []string{"--upstream"}, loopbackAddr(ports))
 }
 

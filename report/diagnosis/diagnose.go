@@ -368,6 +368,15 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 			basis = []string{fmt.Sprintf("entered through node %s, which had had no ready pod of Service %s for %s (%s; externalTrafficPolicy Local)", it.node, in.NodeTargets.Service, format.Sec(it.t.Sub(g.from)), what)}
 		case windowable(it.class):
 			wg = w.weigh(it)
+			// A new pod's window against a terminating pod's, neither sure:
+			// the request entered through a node whose kube-proxy still
+			// held the terminating pod (its sync metrics) went to that pod.
+			if wg.kind == kindNew && wg.alt.kind == kindRouted && wg.alt.p != nil && !keptClosed(it) {
+				if _, ok := lags.stale(podName(wg.alt.p), it.node, it.t); ok {
+					wg.p, wg.kind, wg.alt = wg.alt.p, kindRouted, candidate{p: wg.p, kind: kindNew}
+					wg.basis[0], wg.basis[1] = wg.basis[1], wg.basis[0]
+				}
+			}
 			if wg.p != nil {
 				p, by, conf, basis = wg.p, ByTimeWindow, wg.conf, wg.basis[:]
 			}

@@ -93,3 +93,33 @@ func TestKubeProxyLagPerNode(t *testing.T) {
 		}
 	}
 }
+
+// A failure that fits both a new pod that just turned Ready and a
+// terminating pod still routed goes, by time alone, to the window that
+// opened last, the new pod's. Entered through a node whose kube-proxy
+// still held the terminating pod, it is that node's lag.
+func TestKubeProxyLagWinsOverANewPodsWindow(t *testing.T) {
+	in := func(lags []ProxyLag) Input {
+		tl := newTimeline()
+		tl.Running("web-old-a")
+		tl.Running("web-old-b")
+		tl.Started("web-new-a", 10, 10.5, 12.9)
+		tl.Deleted("web-old-a", 12, 12.02, 12.05, 0, 12.1)
+		tl.Fails(12.92, 13.02, 0.05, attack.Class502, "")
+		for i := range tl.A.FailureList {
+			tl.A.FailureList[i].Node = "n2"
+		}
+		in := tl.input(deployment())
+		in.Front, in.ProxyLags = "alb-instance", lags
+		in.Attack.ByEntryNode = map[string]int{"n1": 500, "n2": 500}
+		return in
+	}
+	if c, ok := causeOf(build(in(nil)), NewPodNotServing); !ok || c.Failures != 3 {
+		t.Fatalf("without the lags: NEW_POD_NOT_SERVING %+v (found %t), want the 3 failures by time alone", c, ok)
+	}
+	r := build(in([]ProxyLag{{Pod: "web-old-a", Node: "n2", Changed: at(12.02), Applied: at(14), Precise: true}}))
+	c, ok := causeOf(r, KubeProxyLag)
+	if !ok || c.Failures != 3 || !strings.Contains(strings.Join(c.Basis, "; "), "entered through node n2") {
+		t.Fatalf("causes %+v, want the 3 failures KUBE_PROXY_LAG through n2", r.Causes)
+	}
+}

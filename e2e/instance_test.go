@@ -79,7 +79,14 @@ func TestIPAndInstanceModesOnThreeNodes(t *testing.T) {
 	asIs := withLatency(t, manifest(t, "as-is.yaml"), `"--shutdown=immediate"`)
 	asIsIP, asIsInst := both("as-is", asIs, "../scenarios/as-is.scenario.yaml")
 	diagWantPrimary(t, asIsIP, string(report.TerminatingPodStillRouted), string(report.InflightCut), string(report.LBDeregistrationLag))
-	diagWantPrimary(t, asIsInst, string(report.InflightCut), string(report.TerminatingPodStillRouted), string(report.KubeProxyLag))
+	// Through node targets the as-is fails a handful of requests (2 to 21
+	// of about 2,000 in CI runs ci46 to ci48), the balancer's kept
+	// connections to the nodes riding out most removals, and the few
+	// fall to whichever of the as-is's faults came first: its exit, a
+	// node's lag, or a new pod that no readiness probe held back (ci48: 7
+	// of 8 within 0.1 s of a new pod's Ready, 5 of them fitting a
+	// terminating pod as well, low confidence). Each is the as-is's.
+	diagWantPrimary(t, asIsInst, string(report.InflightCut), string(report.TerminatingPodStillRouted), string(report.KubeProxyLag), string(report.NewPodNotServing))
 	for _, r := range []result{asIsIP, asIsInst} {
 		wantPodsNamedWithNodes(t, r)
 	}

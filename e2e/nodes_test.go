@@ -84,7 +84,7 @@ func TestKubeProxyLagPerNode(t *testing.T) {
 
 	t.Run("instance mode, the entry node named", func(t *testing.T) {
 		r := run(t, "as-is, instance mode, "+slowNode+" slowed", "--target", lab.lbInstanceURL+"/", "--node-header", "X-Lab-Node")
-		wantSlowNodesFailures(t, r)
+		wantSlowNodesFailures(t, r, true)
 	})
 
 	t.Run("through the slow node's kube-proxy, new connections", func(t *testing.T) {
@@ -94,7 +94,7 @@ func TestKubeProxyLagPerNode(t *testing.T) {
 		}
 		r := run(t, "as-is through "+slowNode+"'s kube-proxy", "--target", url+"/", "--entry-node", slowNode, "--connections", "new", "--front", "kube-proxy")
 		wantVerdict(t, r, exitcode.Fail, report.Fail)
-		c := wantSlowNodesFailures(t, r)
+		c := wantSlowNodesFailures(t, r, false)
 		if c.Failures*2 < r.report.Load.Failures {
 			t.Errorf("KUBE_PROXY_LAG has %d of %d failures, want most: every request entered through %s; causes %v", c.Failures, r.report.Load.Failures, slowNode, diagCauseCodes(r))
 		}
@@ -180,7 +180,7 @@ func wantLagsMatchRules(t *testing.T, r result, polls map[string][]rulePoll) {
 // wantSlowNodesFailures wants the failures that entered through the slow
 // node while its rules still held a removed pod counted under
 // KUBE_PROXY_LAG, which names it, and returns that cause.
-func wantSlowNodesFailures(t *testing.T, r result) report.Cause {
+func wantSlowNodesFailures(t *testing.T, r result, keptConns bool) report.Cause {
 	t.Helper()
 	viaSlow := 0
 	// A failure through the slow node is its kube-proxy's lag only when
@@ -202,18 +202,38 @@ func wantSlowNodesFailures(t *testing.T, r result) report.Cause {
 		}
 		return false
 	}
-	outside := 0
+	// Around a pod's exit (the as-is exits as its deletion comes, the
+	// kubelet reports it up to a second late), a failure through the slow
+	// node may as well be a kept connection the exit cut: its conntrack
+	// holds that connection on the pod whatever the rules say (keptConns:
+	// the balancer keeps its connections to the nodes). A run in
+	// this session saw one 502 through the slow node 0.05 s before a
+	// pod's endpoint changed, while the node still held two pods removed
+	// earlier: it counts for neither.
+	nearExit := func(at time.Time) bool {
+		if kp := r.report.KubeProxy; kp != nil && keptConns {
+			for _, rm := range kp.Removals {
+				if at.After(rm.Changed.Add(-300*time.Millisecond)) && at.Before(rm.Changed.Add(time.Second)) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	outside, ambiguous := 0, 0
 	for _, f := range r.report.Failures {
 		switch {
 		case f.Node != slowNode:
-		case inLag(f.Time):
-			viaSlow++
-		default:
+		case !inLag(f.Time):
 			outside++
+		case nearExit(f.Time):
+			ambiguous++
+		default:
+			viaSlow++
 		}
 	}
 	c, ok := causeByCode(r, report.KubeProxyLag)
-	t.Logf("%d of %d failures entered through %s while its rules held a removed pod (%d more through it outside those windows); KUBE_PROXY_LAG: %d, %s confidence (%s)", viaSlow, r.report.Load.Failures, slowNode, outside, c.Failures, c.Confidence, c.Evidence)
+	t.Logf("%d of %d failures entered through %s while its rules held a removed pod and no pod was exiting (%d more then but as a pod exited, %d through it outside those windows); KUBE_PROXY_LAG: %d, %s confidence (%s)", viaSlow, r.report.Load.Failures, slowNode, ambiguous, outside, c.Failures, c.Confidence, c.Evidence)
 	if r.report.Load.Failures > 0 && r.report.Verdict != report.Fail {
 		t.Errorf("%d failures, verdict %s", r.report.Load.Failures, r.report.Verdict)
 	}

@@ -392,6 +392,22 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 		default:
 			code = Unattributed
 		}
+		if fm.pins && !it.reused && it.n == 1 && by != ByPodHeader && windowable(it.class) && (code == TerminatingPodStillRouted || code == LBDeregistrationLag || code == Unattributed) &&
+			(p == nil || lags.left(podName(p), it.node, it.t)) {
+			// The request opened its own connection at the node (kube-proxy,
+			// an NLB), whose rules had dropped the pod the time window gave,
+			// if any: it cannot have gone there. It went to a pod the
+			// node's rules still held after its removal, gone by then.
+			if q, ok := lags.staleGone(pods, it.node, it.t); ok {
+				if p != nil {
+					basis = append(basis, fmt.Sprintf("node %s's rules had dropped %s by then (its sync metrics), so the new connection went to another pod they still held", it.node, p.name))
+				}
+				p, by, code = q, ByTimeWindow, TerminatingPodStillRouted
+				if conf == ConfidenceHigh {
+					conf = ConfidenceMedium
+				}
+			}
+		}
 		if l, ok := lags.stale(podName(p), it.node, it.t); ok && (code == TerminatingPodStillRouted || code == LBDeregistrationLag) && !keptClosed(it) {
 			code = KubeProxyLag
 			basis = append(basis, fmt.Sprintf("entered through node %s, whose kube-proxy applied the pod's removal %s after it (its sync metrics)", l.Node, format.Sec(l.Applied.Sub(l.Changed))))
@@ -563,6 +579,15 @@ func diagnose(in Input, a *attack.Result, pre preStops, opt Options) *Result {
 	d.Measurements.slowestTimedOut = slowestTimedOut
 	if c := accs[KubeProxyLag]; c != nil {
 		if l, ok := lags.slowest(sortedKeys(c.pods)); ok {
+			d.Measurements.SlowestKubeProxy = &SlowestProxy{Node: l.Node, Pod: l.Pod, Lag: l.Applied.Sub(l.Changed).Seconds(), Precise: l.Precise, failed: true}
+		}
+	}
+	if fm.pinsBehind && (accs[KubeProxyLag] != nil || accs[TerminatingPodStillRouted] != nil || accs[LBDeregistrationLag] != nil || accs[InflightCut] != nil) {
+		// Through node targets every node's kube-proxy picks the pod of a
+		// new connection: a terminating pod must keep serving until the
+		// slowest of them has applied its removal, whether or not this
+		// run's few new connections came through that node in time.
+		if l, ok := lags.slowest(lags.pods()); ok && (d.Measurements.SlowestKubeProxy == nil || l.Applied.Sub(l.Changed).Seconds() > d.Measurements.SlowestKubeProxy.Lag) {
 			d.Measurements.SlowestKubeProxy = &SlowestProxy{Node: l.Node, Pod: l.Pod, Lag: l.Applied.Sub(l.Changed).Seconds(), Precise: l.Precise}
 		}
 	}

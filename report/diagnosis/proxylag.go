@@ -53,6 +53,39 @@ func (pl proxyLags) stale(pod, node string, t time.Time) (ProxyLag, bool) {
 	return l, true
 }
 
+// left reports whether node had applied pod's removal by t for sure (at
+// or after the latest its sync can have come): from then on its rules
+// send no new connection to the pod.
+func (pl proxyLags) left(pod, node string, t time.Time) bool {
+	l, ok := pl[[2]string{pod, node}]
+	return ok && !l.Applied.IsZero() && !t.Before(l.Applied)
+}
+
+// staleGone returns the pod node's rules still held at t after its
+// removal from the ready endpoints, once the pod had exited: a new
+// connection through node that failed at t can have gone there. With
+// several, the one removed last.
+func (pl proxyLags) staleGone(pods map[string]*life, node string, t time.Time) (*life, bool) {
+	var best ProxyLag
+	var bp *life
+	for k, l := range pl {
+		if k[1] != node {
+			continue
+		}
+		if _, ok := pl.stale(k[0], node, t); !ok {
+			continue
+		}
+		p := pods[k[0]]
+		if p == nil || p.exitLo.IsZero() || t.Before(p.exitLo) {
+			continue
+		}
+		if bp == nil || l.Changed.After(best.Changed) || l.Changed.Equal(best.Changed) && k[0] < bp.name {
+			best, bp = l, p
+		}
+	}
+	return bp, bp != nil
+}
+
 // slowest returns the longest lag any node took behind the removal of a
 // pod in pods, and whether every such lag is precise.
 func (pl proxyLags) slowest(pods []string) (ProxyLag, bool) {
@@ -66,6 +99,15 @@ func (pl proxyLags) slowest(pods []string) (ProxyLag, bool) {
 		}
 	}
 	return best, !best.Applied.IsZero()
+}
+
+// pods returns the pods whose removal any node's lag was read for.
+func (pl proxyLags) pods() []string {
+	seen := map[string]int{}
+	for k := range pl {
+		seen[k[0]]++
+	}
+	return sortedKeys(seen)
 }
 
 func containsString(ss []string, s string) bool {
@@ -117,6 +159,10 @@ type SlowestProxy struct {
 	// Precise: known within a quarter of itself (else Lag is the longest
 	// it can have been).
 	Precise bool `json:"precise"`
+	// failed: requests failed under KUBE_PROXY_LAG through the node; else
+	// the lag is the slowest node's behind any removal, which the front's
+	// new connections could have met (node targets).
+	failed bool
 }
 
 func podName(p *life) string {

@@ -203,7 +203,7 @@ func preStopAdvice(s settings, causes []Cause, m Measurements) preStop {
 	// A node's kube-proxy that applied a removal late kept sending new
 	// connections to the pod: the preStop must cover the slowest node.
 	var slowProxy *SlowestProxy
-	if sp := m.SlowestKubeProxy; sp != nil && hasCause(causes, KubeProxyLag) {
+	if sp := m.SlowestKubeProxy; sp != nil {
 		if d := time.Duration(sp.Lag * float64(time.Second)); d >= lag {
 			lag, slowProxy = d, sp
 		}
@@ -229,7 +229,11 @@ func preStopAdvice(s settings, causes []Cause, m Measurements) preStop {
 			if !slowProxy.Precise {
 				bound = "at most "
 			}
-			why = fmt.Sprintf("node %s's kube-proxy applied the removal of %s %s%s after its endpoint turned not-ready, and new connections through that node still reached the pod; a preStop sleep of at least that plus a margin (%s) keeps every pod serving until the slowest node's kube-proxy has caught up (a faster sync there, its minSyncPeriod, shortens it)", slowProxy.Node, slowProxy.Pod, bound, format.Sec(lag), format.Sec(max(minPreStopMargin, lag/2)))
+			reached := "new connections through that node still reached the pod"
+			if !slowProxy.failed {
+				reached = "until then the front's new connections through that node could still reach the pod"
+			}
+			why = fmt.Sprintf("node %s's kube-proxy applied the removal of %s %s%s after its endpoint turned not-ready (its sync metrics), and %s; a preStop sleep of at least that plus a margin (%s) keeps every pod serving until the slowest node's kube-proxy has caught up (a faster sync there, its minSyncPeriod, shortens it)", slowProxy.Node, slowProxy.Pod, bound, format.Sec(lag), reached, format.Sec(max(minPreStopMargin, lag/2)))
 		}
 		if pre.withheld != "" {
 			suggested = "a sleep longer than the load balancer keeps routing to a terminating pod (no number: " + pre.withheld + ")"

@@ -53,6 +53,7 @@ func TestIPAndInstanceModesOnThreeNodes(t *testing.T) {
 	t.Cleanup(func() { resetDemo(t) })
 	ip := []string{"--service", "demo", "--pod-header", "X-Pod-Name"}
 	instance := []string{"--service", "demo-nodes", "--pod-header", "X-Pod-Name", "--node-header", "X-Lab-Node"}
+	netns := nodeNetns(t)
 
 	// both rolls the Deployment out from manifest through IP mode with
 	// scenario, while a second rollcheck follows the same rollout through
@@ -63,6 +64,7 @@ func TestIPAndInstanceModesOnThreeNodes(t *testing.T) {
 		waitFrontServes(t, "the balancer in IP mode", lab.lbURL, "", 60*time.Second)
 		waitFrontServes(t, "the balancer in instance mode", lab.lbInstanceURL, "", 60*time.Second)
 		wantSpread(t)
+		waitRulesCurrent(t, netns)
 		watch := startRollcheck(t, lab.kubeconfig, append([]string{"deployment/demo", "--watch-only", "--watch-timeout", "2m",
 			"--target", lab.lbInstanceURL + "/", "--rate", "100/s", "--timeout", "5s", "--baseline", "3s", "--settle", "10s",
 			"--max-failures", "0"}, instance...)...)

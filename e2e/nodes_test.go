@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	stdsync "sync"
@@ -55,6 +58,7 @@ func TestKubeProxyLagPerNode(t *testing.T) {
 		t.Helper()
 		diagFreshDemo(t, asIs)
 		waitFrontServes(t, "the balancer in instance mode", lab.lbInstanceURL, "", 60*time.Second)
+		waitRulesCurrent(t, netns)
 		t.Logf("pods by node: %s", strings.Join(strings.Fields(kubectl(t, "get", "pods", "-l", "app=demo", "-o", "custom-columns=POD:.metadata.name,NODE:.spec.nodeName", "--no-headers")), " "))
 		// The slow node's rules are polled every 40 ms, the others' every
 		// 120 ms: enough to catch a lag gone wrong by a second, without
@@ -282,19 +286,13 @@ func watchRules(netnsPath string, every time.Duration) *ruleWatch {
 		defer tick.Stop()
 		for range int(2 * time.Minute / every) { // 2 min at most
 			before := time.Now()
-			out, err := exec.Command("nsenter", "--net="+netnsPath, "iptables-save", "-t", "nat").Output()
+			ips, err := ruleIPs(netnsPath)
 			after := time.Now()
 			if err != nil {
 				w.mu.Lock()
 				w.err = err
 				w.mu.Unlock()
 				return
-			}
-			ips := map[string]bool{}
-			for _, line := range strings.Split(string(out), "\n") {
-				if m := svcRule.FindStringSubmatch(line); m != nil {
-					ips[m[1]] = true
-				}
 			}
 			w.mu.Lock()
 			w.polls = append(w.polls, rulePoll{at: before.Add(after.Sub(before) / 2), ips: ips})
@@ -307,6 +305,56 @@ func watchRules(netnsPath string, every time.Duration) *ruleWatch {
 		}
 	}()
 	return w
+}
+
+// ruleIPs reads the endpoints of the Service's chain from a node's NAT
+// table, in its network namespace.
+func ruleIPs(netnsPath string) (map[string]bool, error) {
+	out, err := exec.Command("nsenter", "--net="+netnsPath, "iptables-save", "-t", "nat").Output()
+	if err != nil {
+		return nil, err
+	}
+	ips := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if m := svcRule.FindStringSubmatch(line); m != nil {
+			ips[m[1]] = true
+		}
+	}
+	return ips, nil
+}
+
+// waitRulesCurrent waits until every node's rules send the Service to
+// exactly the demo pods that run now: the slow node applies a change up
+// to slowSync late, and a run begun before it has caught up with the
+// last one (the pods diagFreshDemo deleted) fails in its baseline (seen
+// here: through the slow node, 257 timeouts to the pods of the subtest
+// before, which made the baseline's p99 the client's timeout).
+func waitRulesCurrent(t *testing.T, netns map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * slowSync)
+	for {
+		want := map[string]bool{}
+		for _, ip := range strings.Fields(kubectl(t, "get", "pods", "-l", "app=demo", "--field-selector", "status.phase=Running", "-o", "jsonpath={.items[*].status.podIP}")) {
+			want[ip] = true
+		}
+		var behind []string
+		for node, path := range netns {
+			got, err := ruleIPs(path)
+			if err != nil {
+				t.Fatalf("reading %s's rules: %v", node, err)
+			}
+			if !maps.Equal(got, want) {
+				behind = append(behind, fmt.Sprintf("%s holds %v", node, slices.Sorted(maps.Keys(got))))
+			}
+		}
+		if len(behind) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes' rules did not come to the pods %v within %s: %s", slices.Sorted(maps.Keys(want)), 3*slowSync, strings.Join(behind, "; "))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func (w *ruleWatch) end() ([]rulePoll, error) {

@@ -351,6 +351,34 @@ func (a *Attack) Feed(r *vegeta.Result, reused bool) bool {
 	return true
 }
 
+// Merge adds an attacker's summary of successes (a summary record of a
+// StreamVersionSummary stream) to the aggregate, its times shifted by
+// -offset onto this process's clock, as Feed adds a result. It returns
+// false, counting nothing, before Start or after Stop.
+func (a *Attack) Merge(sm *Summary, offset time.Duration) bool {
+	if !a.started.Load() || sm == nil {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sealed {
+		return false
+	}
+	a.requests.Add(int64(a.agg.merge(sm, offset)))
+	return true
+}
+
+// StartedAt is when the load started (the origin of its buckets); zero
+// before Start.
+func (a *Attack) StartedAt() time.Time {
+	if !a.started.Load() {
+		return time.Time{}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.start
+}
+
 // halt stops the load once, remembering when.
 func (a *Attack) halt() {
 	a.haltOnce.Do(func() {

@@ -30,6 +30,13 @@ type AttackerConfig struct {
 	// Skew is added to every time the stream reports; for tests that need
 	// an attacker whose clock is off.
 	Skew time.Duration
+	// Summarize writes a summarized stream (StreamVersionSummary): the
+	// successes folded into a summary at each beacon, in buckets of
+	// SummaryWidth (default DefaultBucketWidth) from Origin (default:
+	// when the load starts), every failure still a result of its own.
+	Summarize    bool
+	SummaryWidth time.Duration
+	Origin       time.Time
 }
 
 // RunAttacker sends the load for cfg.Duration, or until ctx is done, and
@@ -52,6 +59,19 @@ func RunAttacker(ctx context.Context, cfg AttackerConfig, w io.Writer) (*Result,
 
 	enc := NewStreamEncoder(w)
 	enc.Skew = cfg.Skew
+	var sum *summarizer
+	if cfg.Summarize {
+		enc.Version = StreamVersionSummary
+		width := cfg.SummaryWidth
+		if width <= 0 {
+			width = DefaultBucketWidth
+		}
+		origin := cfg.Origin
+		if origin.IsZero() {
+			origin = time.Now()
+		}
+		sum = newSummarizer(origin, width)
+	}
 	pod := PodFinder(cfg.Attack.PodHeader)
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -78,7 +98,24 @@ func RunAttacker(ctx context.Context, cfg AttackerConfig, w io.Writer) (*Result,
 		if r.Code < 200 || r.Code >= 400 {
 			failures++
 		}
+		if sum != nil && classify(r.Code, r.Error, r.URL) == idxOK {
+			sum.add(r, reused, pod(r))
+			return
+		}
 		fail(enc.Result(r, reused, pod(r)))
+	}
+	// summarize writes what the successes added since the last summary
+	// (under mu), before a beacon or the end record, whose counts include
+	// them.
+	var sumSeq uint64
+	summarize := func() {
+		if sum == nil {
+			return
+		}
+		if sm := sum.take(); sm != nil {
+			fail(enc.Summary(sumSeq, sm))
+			sumSeq++
+		}
 	}
 	a, err := New(acfg)
 	if err != nil {
@@ -107,12 +144,14 @@ func RunAttacker(ctx context.Context, cfg AttackerConfig, w io.Writer) (*Result,
 		case <-expired:
 		case res := <-stopped:
 			mu.Lock()
+			summarize()
 			fail(enc.End(StreamRecord{Time: time.Now(), Requests: requests, Failures: failures, AchievedRate: res.AchievedRate}))
 			err := writeErr
 			mu.Unlock()
 			return res, err
 		case <-ticker.C:
 			mu.Lock()
+			summarize()
 			fail(enc.Beacon(StreamRecord{Seq: seq, Time: time.Now(), Requests: requests, Failures: failures}))
 			mu.Unlock()
 			seq++

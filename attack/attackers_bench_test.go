@@ -17,15 +17,16 @@ import (
 
 // benchAttackerEnv makes the test binary run one attacker (RunAttacker, as
 // `rollcheck attack` does) instead of tests. Its value is "RATE DURATION
-// URL"; the stream goes to stdout.
+// URL [summarize]"; the stream goes to stdout, every result (v1) or the
+// successes in summaries (v2, as attacker pods write it).
 const benchAttackerEnv = "ROLLCHECK_BENCH_ATTACKER"
 
 // runBenchAttacker is the attacker process, with `rollcheck attack`'s
 // defaults (5s timeout, keep-alive, 1s buckets) and --pod-header X-Pod-Name.
 func runBenchAttacker(spec string) int {
 	f := strings.Fields(spec)
-	if len(f) != 3 {
-		fmt.Fprintf(os.Stderr, "%s=%q: want RATE DURATION URL\n", benchAttackerEnv, spec)
+	if len(f) != 3 && (len(f) != 4 || f[3] != "summarize") {
+		fmt.Fprintf(os.Stderr, "%s=%q: want RATE DURATION URL [summarize]\n", benchAttackerEnv, spec)
 		return 2
 	}
 	rate, err := strconv.Atoi(f[0])
@@ -40,8 +41,9 @@ func runBenchAttacker(spec string) int {
 	_, err = RunAttacker(context.Background(), AttackerConfig{
 		Attack: Config{Targets: []Target{{Method: http.MethodGet, URL: f[2]}}, Rate: Rate{rate, time.Second},
 			Timeout: 5 * time.Second, KeepAlive: true, BucketWidth: time.Second, PodHeader: "X-Pod-Name"},
-		Name:     "bench",
-		Duration: d,
+		Name:      "bench",
+		Duration:  d,
+		Summarize: len(f) == 4,
 	}, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -99,7 +101,54 @@ func BenchmarkAttackersSplit(b *testing.B) {
 	}
 	localCPU := childCPU(b, local)
 
-	// 3 attackers at R/3, merged here.
+	// 3 attackers at R/3, merged here: every result (v1), then the
+	// successes in summaries (v2, what attacker pods write).
+	v1 := benchSplit(b, url, rate, d, false)
+	v2 := benchSplit(b, url, rate, d, true)
+	if localReq == 0 {
+		b.Fatal("no requests from the local load")
+	}
+	localPer := localCPU / time.Duration(localReq)
+	fmt.Printf("local at %d/s: %d requests, achieved %.1f/s, CPU %s per request\n", rate, localReq, localAchieved, localPer)
+	fmt.Printf("bench attackers_cpu_per_request_local_%d_us %.2f\n", rate, float64(localPer)/1e3)
+	for _, sp := range []struct {
+		name string
+		r    splitRun
+	}{{"v1", v1}, {"", v2}} {
+		splitPer := sp.r.cpu / time.Duration(sp.r.requests)
+		achievedRatio := sp.r.achieved / localAchieved
+		cpuRatio := float64(splitPer) / float64(localPer)
+		stream := "summarized (v2)"
+		suffix := ""
+		if sp.name != "" {
+			stream, suffix = "every result ("+sp.name+")", "_"+sp.name
+		}
+		fmt.Printf("3 attackers at %d/s, %s: %d requests merged (%d failed) in %s, achieved %.1f/s together, CPU %s per request, %d stream bytes/s\n",
+			rate/3, stream, sp.r.requests, sp.r.failures, sp.r.took.Round(time.Millisecond), sp.r.achieved, splitPer, int(float64(sp.r.bytes)/d.Seconds()))
+		fmt.Printf("bench attackers%s_achieved_ratio_%d %.4f\n", suffix, rate, achievedRatio)
+		fmt.Printf("bench attackers%s_cpu_per_request_split_%d_us %.2f\n", suffix, rate, float64(splitPer)/1e3)
+		fmt.Printf("bench attackers%s_cpu_per_request_ratio_%d %.3f\n", suffix, rate, cpuRatio)
+		fmt.Printf("bench attackers%s_stream_bytes_per_s_%d %.0f\n", suffix, rate, float64(sp.r.bytes)/d.Seconds())
+		if sp.name == "" {
+			b.ReportMetric(achievedRatio, "achieved-ratio")
+			b.ReportMetric(cpuRatio, "cpu-ratio")
+		}
+	}
+}
+
+// splitRun is what benchSplit measured.
+type splitRun struct {
+	requests, failures int
+	achieved           float64
+	cpu                time.Duration // the attackers' processes
+	bytes              int64         // their streams
+	took               time.Duration
+}
+
+// benchSplit runs 3 attacker processes at rate/3 for d against url and
+// merges their streams into one aggregate here, as run --attackers does.
+func benchSplit(b *testing.B, url string, rate int, d time.Duration, summarize bool) splitRun {
+	b.Helper()
 	agg, err := New(Config{Targets: []Target{{URL: url}}, Rate: Rate{rate, time.Second}, NoLocal: true, PodHeader: "X-Pod-Name", MaxDuration: d + time.Minute})
 	if err != nil {
 		b.Fatal(err)
@@ -110,11 +159,15 @@ func BenchmarkAttackersSplit(b *testing.B) {
 	cmds := make([]*exec.Cmd, attackers)
 	var wg sync.WaitGroup
 	errs := make(chan error, attackers)
-	var achieved float64
+	var out splitRun
 	var mu sync.Mutex
+	spec := fmt.Sprintf("%d %s %s", rate/attackers, d, url)
+	if summarize {
+		spec += " summarize"
+	}
 	for i := range cmds {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %s %s", benchAttackerEnv, rate/attackers, d, url))
+		cmd.Env = append(os.Environ(), benchAttackerEnv+"="+spec)
 		cmd.Stderr = os.Stderr
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
@@ -127,8 +180,8 @@ func BenchmarkAttackersSplit(b *testing.B) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			dec := NewStreamDecoder(stdout)
-			var offset time.Duration // the same machine: one clock
+			cr := &countingReader{r: stdout}
+			dec := NewStreamDecoder(cr)
 			for {
 				rec, err := dec.Next()
 				if err == io.EOF {
@@ -140,16 +193,19 @@ func BenchmarkAttackersSplit(b *testing.B) {
 					break
 				}
 				switch rec.Type {
-				case RecordResult:
-					r := rec.VegetaResult("X-Pod-Name")
-					r.Timestamp = r.Timestamp.Add(offset)
-					agg.Feed(r, rec.Reused)
+				case RecordResult: // the same machine: one clock
+					agg.Feed(rec.VegetaResult("X-Pod-Name"), rec.Reused)
+				case RecordSummary:
+					agg.Merge(rec.Summary, 0)
 				case RecordEnd:
 					mu.Lock()
-					achieved += rec.AchievedRate
+					out.achieved += rec.AchievedRate
 					mu.Unlock()
 				}
 			}
+			mu.Lock()
+			out.bytes += cr.n
+			mu.Unlock()
 			errs <- cmd.Wait()
 		}()
 	}
@@ -161,24 +217,23 @@ func BenchmarkAttackersSplit(b *testing.B) {
 		}
 	}
 	res := agg.Stop()
-	var splitCPU time.Duration
 	for _, c := range cmds {
-		splitCPU += childCPU(b, c)
+		out.cpu += childCPU(b, c)
 	}
-	if res.Requests == 0 || localReq == 0 {
-		b.Fatalf("no requests: local %d, attackers %d", localReq, res.Requests)
+	if res.Requests == 0 {
+		b.Fatal("no requests from the attackers")
 	}
-	localPer := localCPU / time.Duration(localReq)
-	splitPer := splitCPU / time.Duration(res.Requests)
-	achievedRatio := achieved / localAchieved
-	cpuRatio := float64(splitPer) / float64(localPer)
-	fmt.Printf("local at %d/s: %d requests, achieved %.1f/s, CPU %s per request\n", rate, localReq, localAchieved, localPer)
-	fmt.Printf("%d attackers at %d/s: %d requests merged (%d failed) in %s, achieved %.1f/s together, CPU %s per request\n",
-		attackers, rate/attackers, res.Requests, res.Failures, time.Since(began).Round(time.Millisecond), achieved, splitPer)
-	fmt.Printf("bench attackers_achieved_ratio_%d %.4f\n", rate, achievedRatio)
-	fmt.Printf("bench attackers_cpu_per_request_local_%d_us %.2f\n", rate, float64(localPer)/1e3)
-	fmt.Printf("bench attackers_cpu_per_request_split_%d_us %.2f\n", rate, float64(splitPer)/1e3)
-	fmt.Printf("bench attackers_cpu_per_request_ratio_%d %.3f\n", rate, cpuRatio)
-	b.ReportMetric(achievedRatio, "achieved-ratio")
-	b.ReportMetric(cpuRatio, "cpu-ratio")
+	out.requests, out.failures, out.took = res.Requests, res.Failures, time.Since(began)
+	return out
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -63,8 +63,10 @@ type spanHistogram struct {
 	counts []uint32 // bins lo .. lo+len(counts)-1
 }
 
-func (h *spanHistogram) add(d time.Duration) {
-	i := binOf(d)
+func (h *spanHistogram) add(d time.Duration) { h.addBin(binOf(d), 1) }
+
+// addBin counts n values in bin i.
+func (h *spanHistogram) addBin(i int, n uint32) {
 	switch hi := h.lo + len(h.counts); {
 	case len(h.counts) == 0:
 		h.lo, h.counts = i, make([]uint32, 1)
@@ -77,7 +79,7 @@ func (h *spanHistogram) add(d time.Duration) {
 		copy(grown, h.counts)
 		h.counts = grown
 	}
-	h.counts[i-h.lo]++
+	h.counts[i-h.lo] += n
 }
 
 // quantile is histogram.quantile over the same counts.

@@ -76,6 +76,9 @@ type StreamRecord struct {
 	Requests     int64     `json:"requests,omitempty"`
 	Failures     int64     `json:"failures,omitempty"`
 	AchievedRate float64   `json:"achieved_rate,omitempty"`
+
+	// Summary is a summary record's successes (StreamVersionSummary).
+	Summary *Summary `json:"summary,omitempty"`
 }
 
 // The encoder writes each type with exactly its own fields, zero values
@@ -108,6 +111,12 @@ type resultLine struct {
 	BytesOut  uint64        `json:"bytes_out"`
 }
 
+type summaryLine struct {
+	Type    string   `json:"type"`
+	Seq     uint64   `json:"seq"`
+	Summary *Summary `json:"summary"`
+}
+
 type beaconLine struct {
 	Type     string    `json:"type"`
 	Seq      uint64    `json:"seq"`
@@ -132,6 +141,9 @@ type StreamEncoder struct {
 	// timestamps, beacon and end times). It is for tests that need an
 	// attacker whose clock is off; set it before the first record.
 	Skew time.Duration
+	// Version is the header's version: StreamVersion (the default), or
+	// StreamVersionSummary when the successes go in summaries.
+	Version string
 
 	mu  sync.Mutex
 	w   *bufio.Writer
@@ -150,7 +162,11 @@ func NewStreamEncoder(w io.Writer) *StreamEncoder {
 // Header writes the header record: h's Attacker, Start, Rate, Targets and
 // Connections, with this package's StreamVersion.
 func (e *StreamEncoder) Header(h StreamRecord) error {
-	return e.write(&headerLine{Type: RecordHeader, Version: StreamVersion, Attacker: h.Attacker,
+	version := e.Version
+	if version == "" {
+		version = StreamVersion
+	}
+	return e.write(&headerLine{Type: RecordHeader, Version: version, Attacker: h.Attacker,
 		Start: e.skewed(h.Start), Rate: h.Rate, Targets: h.Targets, Connections: h.Connections}, false)
 }
 
@@ -161,6 +177,23 @@ func (e *StreamEncoder) Result(r *vegeta.Result, reused bool, pod string) error 
 	return e.write(&resultLine{Type: RecordResult, Seq: r.Seq, Timestamp: e.skewed(r.Timestamp),
 		Latency: r.Latency, Code: r.Code, Error: r.Error, Method: r.Method, URL: RedactURL(r.URL),
 		Reused: reused, Stream: Stream(r.Attack), Pod: pod, BytesIn: r.BytesIn, BytesOut: r.BytesOut}, false)
+}
+
+// Summary writes a summary record (StreamVersionSummary): sm, its times
+// skewed as every other.
+func (e *StreamEncoder) Summary(seq uint64, sm *Summary) error {
+	if e.Skew != 0 {
+		c := *sm
+		c.Origin, c.First, c.Last = e.skewed(c.Origin), e.skewed(c.First), e.skewed(c.Last)
+		if len(sm.Pods) > 0 {
+			c.Pods = make(map[string]PodSpan, len(sm.Pods))
+			for name, p := range sm.Pods {
+				c.Pods[name] = PodSpan{First: e.skewed(p.First), Last: e.skewed(p.Last)}
+			}
+		}
+		sm = &c
+	}
+	return e.write(&summaryLine{Type: RecordSummary, Seq: seq, Summary: sm}, false)
 }
 
 // Beacon writes a clock beacon (b's Seq, Time, Requests and Failures) and
@@ -218,8 +251,12 @@ type StreamDecoder struct {
 	r         *bufio.Reader
 	line      int
 	gotHeader bool
+	version   string
 	err       error // sticky: unknown version, read error, end of input
 }
+
+// Version is the stream's version, from its header ("" before it).
+func (d *StreamDecoder) Version() string { return d.version }
 
 // NewStreamDecoder returns a decoder reading from r.
 func NewStreamDecoder(r io.Reader) *StreamDecoder {
@@ -270,14 +307,24 @@ func (d *StreamDecoder) Next() (*StreamRecord, error) {
 			if rec.Type != RecordHeader {
 				return nil, fmt.Errorf("result stream line %d: %s record before the header", d.line, rec.Type)
 			}
-			if rec.Version != StreamVersion {
-				d.err = fmt.Errorf("result stream line %d: version %q, this rollcheck reads %q (upgrade rollcheck or use an attacker image of the same version)",
-					d.line, rec.Version, StreamVersion)
+			if rec.Version != StreamVersion && rec.Version != StreamVersionSummary {
+				d.err = fmt.Errorf("result stream line %d: version %q, this rollcheck reads %q and %q (upgrade rollcheck or use an attacker image of the same version)",
+					d.line, rec.Version, StreamVersion, StreamVersionSummary)
 				return nil, d.err
 			}
-			d.gotHeader = true
+			d.gotHeader, d.version = true, rec.Version
 		} else if rec.Type == RecordHeader {
 			return nil, fmt.Errorf("result stream line %d: a second header", d.line)
+		} else if rec.Type == RecordSummary {
+			if d.version != StreamVersionSummary {
+				return nil, fmt.Errorf("result stream line %d: a summary record in a %s stream", d.line, d.version)
+			}
+			if rec.Summary == nil {
+				return nil, fmt.Errorf("result stream line %d: a summary record without its summary", d.line)
+			}
+			if err := rec.Summary.check(); err != nil {
+				return nil, fmt.Errorf("result stream line %d: %w", d.line, err)
+			}
 		}
 		return rec, nil
 	}

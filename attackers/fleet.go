@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -78,7 +79,7 @@ type Fleet struct {
 	ownerUID types.UID
 	members  []*member
 
-	feed      func(*vegeta.Result, bool) bool
+	feed      Sink
 	startedAt time.Time
 	stoppedAt time.Time
 
@@ -334,11 +335,21 @@ func (f *Fleet) connect(ctx context.Context, m *member) error {
 	return nil
 }
 
-// Go starts the load of every attacker at once, feeding each result, on
-// rollcheck's clock, to feed (the run's (*attack.Attack).Feed). The
-// results stream until Stop.
-func (f *Fleet) Go(ctx context.Context, feed func(*vegeta.Result, bool) bool) error {
-	f.feed = feed
+// Sink takes the attackers' results on rollcheck's clock: each failure
+// (and, from an attacker of the v1 stream, each success) by Feed, the
+// summaries of successes by Merge; StartedAt is the origin of its
+// buckets. The run's *attack.Attack is one.
+type Sink interface {
+	Feed(r *vegeta.Result, reused bool) bool
+	Merge(sm *attack.Summary, offset time.Duration) bool
+	StartedAt() time.Time
+}
+
+// Go starts the load of every attacker at once, feeding its results, on
+// rollcheck's clock, to sink. The results stream until Stop.
+func (f *Fleet) Go(ctx context.Context, sink Sink) error {
+	f.feed = sink
+	origin := sink.StartedAt()
 	for _, m := range f.members {
 		// A log stream may answer only once the container writes (the
 		// header comes at the start): open it in the follower.
@@ -346,7 +357,16 @@ func (f *Fleet) Go(ctx context.Context, feed func(*vegeta.Result, bool) bool) er
 	}
 	f.startedAt = f.cfg.Now()
 	err := f.eachMember(func(m *member) error {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, m.base+"/start", nil)
+		// The summaries' buckets start where the run's do, on the
+		// attacker's clock.
+		u := m.base + "/start"
+		if !origin.IsZero() {
+			m.mu.Lock()
+			off := m.clock.estimate().Offset
+			m.mu.Unlock()
+			u += "?origin=" + url.QueryEscape(origin.Add(off).Format(time.RFC3339Nano))
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 		resp, err := m.hc.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
@@ -430,7 +450,29 @@ func (f *Fleet) follow(m *member) {
 				}
 			}
 			m.mu.Unlock()
-			f.feed(r, rec.Reused)
+			f.feed.Feed(r, rec.Reused)
+		case attack.RecordSummary:
+			sm := rec.Summary
+			m.mu.Lock()
+			off := m.clock.estimate().Offset
+			n := 0
+			for _, b := range sm.Buckets {
+				for _, c := range b.Counts {
+					n += c.N
+				}
+			}
+			if n > 0 {
+				first, last := sm.First.Add(-off), sm.Last.Add(-off)
+				if m.first.IsZero() || first.Before(m.first) {
+					m.first = first
+				}
+				if last.After(m.last) {
+					m.last = last
+				}
+			}
+			m.requests += n
+			m.mu.Unlock()
+			f.feed.Merge(sm, off)
 		case attack.RecordEnd:
 			m.mu.Lock()
 			m.ended = true

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -66,12 +67,13 @@ func TestOffsetIsTheMinimumRTTSample(t *testing.T) {
 
 // fakeAttacker is one pod's clock server and stream.
 type fakeAttacker struct {
-	skew    time.Duration
-	srv     *httptest.Server
-	started chan struct{}
-	pr      *io.PipeReader
-	pw      *io.PipeWriter
-	enc     *attack.StreamEncoder
+	startQuery string // POST /start's query
+	skew       time.Duration
+	srv        *httptest.Server
+	started    chan struct{}
+	pr         *io.PipeReader
+	pw         *io.PipeWriter
+	enc        *attack.StreamEncoder
 }
 
 type fakeTransport struct {
@@ -101,7 +103,10 @@ func newFakeAttacker(t *testing.T, skew time.Duration) *fakeAttacker {
 		case "/clock":
 			_ = json.NewEncoder(w).Encode(clockAnswer{Time: time.Now().Add(skew)})
 		case "/start":
-			once.Do(func() { close(a.started) })
+			once.Do(func() {
+				a.startQuery = r.URL.RawQuery
+				close(a.started)
+			})
 		}
 	}))
 	t.Cleanup(a.srv.Close)
@@ -168,7 +173,7 @@ func TestFleetMergesResultsOnOneClock(t *testing.T) {
 		mu.Unlock()
 		return true
 	}
-	if err := f.Go(ctx, feed); err != nil {
+	if err := f.Go(ctx, sinkFunc(feed)); err != nil {
 		t.Fatal(err)
 	}
 	// Each attacker sends 10 results at known true times; the second
@@ -297,4 +302,113 @@ func TestAttackerPodsKeepTheRunsConnections(t *testing.T) {
 			t.Errorf("connections %q keepalive %v: args %q, want --connections %s", c.cfg.Connections, c.cfg.KeepAlive, args, c.want)
 		}
 	}
+}
+
+// sinkFunc is a Sink of results alone (v1 streams), its buckets from no
+// origin.
+type sinkFunc func(*vegeta.Result, bool) bool
+
+func (f sinkFunc) Feed(r *vegeta.Result, reused bool) bool { return f(r, reused) }
+func (sinkFunc) Merge(*attack.Summary, time.Duration) bool { return false }
+func (sinkFunc) StartedAt() time.Time                      { return time.Time{} }
+
+// recordingSink keeps what a fleet gives it.
+type recordingSink struct {
+	origin  time.Time
+	mu      sync.Mutex
+	fed     []*vegeta.Result
+	merged  []*attack.Summary
+	offsets []time.Duration
+}
+
+func (s *recordingSink) Feed(r *vegeta.Result, _ bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fed = append(s.fed, r)
+	return true
+}
+
+func (s *recordingSink) Merge(sm *attack.Summary, offset time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.merged, s.offsets = append(s.merged, sm), append(s.offsets, offset)
+	return true
+}
+
+func (s *recordingSink) StartedAt() time.Time { return s.origin }
+
+// An attacker pod writes the summarized stream (v2) in the run's buckets:
+// its arguments ask for it, POST /start gives it the run's origin on its
+// own clock, and its summaries reach the run with its clock's offset, the
+// failures one by one on the run's clock, its requests counting both.
+func TestFleetMergesSummariesOnOneClock(t *testing.T) {
+	kube := fake.NewClientset()
+	tr := &fakeTransport{pods: map[string]*fakeAttacker{}}
+	const skew = 400 * time.Millisecond
+	kube.PrependReactor("create", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		pod := action.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		tr.mu.Lock()
+		tr.pods[pod.Name] = newFakeAttacker(t, skew)
+		tr.mu.Unlock()
+		pod.Spec.NodeName = "node-a"
+		pod.Status.Phase = corev1.PodRunning
+		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		return false, nil, nil
+	})
+	cfg := Config{Count: 1, Image: "rollcheck/rollcheck:test", Namespace: "ns", RunID: "r2", MaxRun: time.Minute, ClockEvery: 50 * time.Millisecond,
+		Attack: attack.Config{Targets: []attack.Target{{Method: "GET", URL: "http://web.ns.svc/"}}, Rate: attack.Rate{Freq: 10, Per: time.Second},
+			Timeout: time.Second, PodHeader: "X-Pod-Name", BucketWidth: 250 * time.Millisecond}}
+	ctx := t.Context()
+	f, err := Start(ctx, kube, tr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, _ := kube.CoreV1().Pods("ns").List(ctx, metav1.ListOptions{})
+	if args := strings.Join(pods.Items[0].Spec.Containers[0].Args, " "); !strings.Contains(args, "--summarize --bucket 250ms") {
+		t.Errorf("args %q: want the summarized stream in the run's buckets", args)
+	}
+	origin := time.Now().Truncate(time.Millisecond)
+	sink := &recordingSink{origin: origin}
+	if err := f.Go(ctx, sink); err != nil {
+		t.Fatal(err)
+	}
+	a := tr.get("rollcheck-attacker-r2-0")
+	<-a.started
+	q, err := url.ParseQuery(a.startQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := time.Parse(time.RFC3339Nano, q.Get("origin"))
+	if err != nil {
+		t.Fatalf("POST /start?%s: %v", a.startQuery, err)
+	}
+	bound := f.Inputs()[0].Bound + time.Millisecond
+	if d := got.Sub(origin.Add(skew)); d.Abs() > bound {
+		t.Errorf("origin %s on the attacker's clock, want the run's %s plus its skew %s (± %s)", got, origin, skew, bound)
+	}
+	a.enc.Version = attack.StreamVersionSummary
+	_ = a.enc.Header(attack.StreamRecord{Attacker: "a", Start: origin, Rate: 10})
+	sm := &attack.Summary{Origin: origin, Width: 250 * time.Millisecond, First: origin.Add(10 * time.Millisecond), Last: origin.Add(900 * time.Millisecond),
+		Buckets: []attack.SummaryBucket{{Index: 0, Counts: []attack.SummaryCount{{Stream: attack.StreamReused, Reused: true, Pod: "web-1", N: 7}}, HistLo: 40, Hist: []uint32{7}, Max: time.Millisecond}}}
+	_ = a.enc.Summary(0, sm)
+	_ = a.enc.Result(&vegeta.Result{Timestamp: origin.Add(500 * time.Millisecond), Code: 503, URL: "http://web.ns.svc/"}, true, "")
+	_ = a.enc.End(attack.StreamRecord{Time: time.Now(), Requests: 8, Failures: 1})
+	_ = a.pw.Close()
+	<-f.members[0].done
+	sink.mu.Lock()
+	if len(sink.merged) != 1 || len(sink.fed) != 1 {
+		t.Fatalf("%d summaries and %d results, want 1 and 1", len(sink.merged), len(sink.fed))
+	}
+	if d := sink.offsets[0] - skew; d.Abs() > bound || sink.merged[0].Origin.Add(-sink.offsets[0]).Sub(origin).Abs() > bound {
+		t.Errorf("summary merged with offset %s (origin %s), want the attacker's skew %s", sink.offsets[0], sink.merged[0].Origin, skew)
+	}
+	if d := sink.fed[0].Timestamp.Sub(origin.Add(500 * time.Millisecond)); d.Abs() > bound {
+		t.Errorf("the failure at %s from where it was sent on the run's clock", d)
+	}
+	sink.mu.Unlock()
+	in := f.Inputs()[0]
+	if in.Requests != 8 || in.Failures != 1 {
+		t.Errorf("the attacker counted %d requests, %d failed; want 8 and 1", in.Requests, in.Failures)
+	}
+	f.Delete()
 }

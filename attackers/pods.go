@@ -219,6 +219,9 @@ func (f *Fleet) pod(s podSpec) *corev1.Pod {
 	c := f.cfg
 	a := c.Attack
 	args := []string{"attack", "--name", s.name, "--rate", rateArg(s.rate),
+		// Successes in summaries, failures in full (rollcheck.attack/v2),
+		// in the run's buckets.
+		"--summarize", "--bucket", bucketWidth(a).String(),
 		"--duration", f.bound().String(), "--timeout", a.Timeout.String(),
 		"--clock-listen", ":" + strconv.Itoa(ClockPort), "--wait-start",
 		"--beacon-every", c.BeaconEvery.String(),
@@ -305,4 +308,12 @@ func connections(a attack.Config) attack.Connections {
 		return attack.ConnectionsReused
 	}
 	return attack.ConnectionsNew
+}
+
+// bucketWidth is the run's bucket width, as the load resolves it.
+func bucketWidth(a attack.Config) time.Duration {
+	if a.BucketWidth > 0 {
+		return a.BucketWidth
+	}
+	return attack.DefaultBucketWidth
 }

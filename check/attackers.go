@@ -86,7 +86,7 @@ func (x *fleet) goLoad(ctx context.Context, atk *attack.Attack) error {
 	if x == nil || x.f == nil {
 		return nil
 	}
-	return x.f.Go(ctx, atk.Feed)
+	return x.f.Go(ctx, atk)
 }
 
 func (x *fleet) stop() {

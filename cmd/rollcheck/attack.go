@@ -45,6 +45,13 @@ type AttackOptions struct {
 	// that several attackers start at one instant (run --attackers).
 	WaitStart bool
 	started   chan struct{}
+	// origin is the bucket origin POST /start gave (?origin=), for
+	// --summarize; zero when it gave none.
+	origin time.Time
+	// Summarize writes rollcheck.attack/v2 (successes folded into
+	// summaries per Bucket) instead of every result.
+	Summarize bool
+	Bucket    time.Duration
 
 	// Config is the attacker, built by Validate.
 	Config attack.AttackerConfig
@@ -61,7 +68,10 @@ func newAttackCommand(f *factory, runF func(context.Context, *AttackOptions) err
 		Long: `attack sends a constant-rate HTTP load for --duration and writes every result as it
 completes, a clock beacon every --beacon-every, and an end record, as
 newline-delimited JSON (rollcheck.attack/v1, docs/attack-stream.md) on stdout or
-to -o. URLs in the stream are redacted and request headers are never written.
+to -o. With --summarize (what run --attackers starts) the successes are
+folded into a summary per --bucket at each beacon instead, every failure
+still written in full (rollcheck.attack/v2): the stream then grows with
+buckets, pods and failures, not with requests. URLs in the stream are redacted and request headers are never written.
 Ctrl-C (or SIGTERM) ends the load early; the requests in flight finish and the
 stream still gets its end record. Exit 0 when the load ran, whatever its
 results; rollcheck run --attackers judges them.`,
@@ -87,6 +97,8 @@ results; rollcheck run --attackers judges them.`,
 	fl.DurationVar(&o.BeaconEvery, "beacon-every", o.BeaconEvery, "interval of the clock beacons in the stream")
 	fl.StringVar(&o.ClockListen, "clock-listen", "", "serve GET /clock ({\"time\":...}, to measure this clock's offset by round trips) and GET /healthz on this address, e.g. :9090")
 	fl.StringVarP(&o.Output, "output", "o", "", "write the stream to this file instead of stdout")
+	fl.BoolVar(&o.Summarize, "summarize", false, "write the successes folded into a summary per --bucket at each beacon, every failure still in full (rollcheck.attack/v2, what run --attackers reads); without it every result (v1)")
+	fl.DurationVar(&o.Bucket, "bucket", attack.DefaultBucketWidth, "with --summarize: the width of the summaries' buckets (run --attackers passes its own --bucket)")
 	fl.BoolVar(&o.WaitStart, "wait-start", false, "with --clock-listen: start the load only when POST /start arrives there (how run --attackers starts its pods together)")
 	fl.DurationVar(&o.ClockSkew, "clock-skew", 0, "test only: add this to every time the attacker reports")
 	_ = fl.MarkHidden("clock-skew")
@@ -120,6 +132,9 @@ func (o *AttackOptions) Validate() error {
 			return fmt.Errorf("--clock-listen %q: want HOST:PORT or :PORT: %w", o.ClockListen, err)
 		}
 	}
+	if o.Summarize && o.Bucket < time.Millisecond {
+		return fmt.Errorf("--bucket must be at least 1ms, got %s", o.Bucket)
+	}
 	if o.WaitStart && o.ClockListen == "" {
 		return errors.New("--wait-start needs --clock-listen: POST /start arrives there")
 	}
@@ -148,7 +163,8 @@ func (o *AttackOptions) Validate() error {
 	if name == "" {
 		name, _ = os.Hostname()
 	}
-	o.Config = attack.AttackerConfig{Attack: cfg, Name: name, Duration: o.Duration, BeaconEvery: o.BeaconEvery, Skew: o.ClockSkew}
+	o.Config = attack.AttackerConfig{Attack: cfg, Name: name, Duration: o.Duration, BeaconEvery: o.BeaconEvery, Skew: o.ClockSkew,
+		Summarize: o.Summarize, SummaryWidth: o.Bucket}
 	return nil
 }
 
@@ -205,6 +221,9 @@ func (o *AttackOptions) Run(ctx context.Context) error {
 	if o.WaitStart {
 		select {
 		case <-o.started:
+			// The run's buckets start at its load's start, which it
+			// gives on this clock: the summaries' buckets line up.
+			o.Config.Origin = o.origin
 		case <-ctx.Done():
 		}
 	}
@@ -226,7 +245,21 @@ func (o *AttackOptions) serveClock() (func(), error) {
 	o.started = make(chan struct{})
 	var once sync.Once
 	mux.HandleFunc("POST /start", func(w http.ResponseWriter, r *http.Request) {
-		once.Do(func() { close(o.started) })
+		var origin time.Time
+		if v := r.URL.Query().Get("origin"); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				http.Error(w, "origin: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			// The clock the caller measured includes the skew; the
+			// load's own times do not (the encoder adds it).
+			origin = t.Add(-o.ClockSkew)
+		}
+		once.Do(func() {
+			o.origin = origin
+			close(o.started)
+		})
 		w.WriteHeader(http.StatusNoContent)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

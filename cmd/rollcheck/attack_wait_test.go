@@ -67,3 +67,88 @@ func TestAttackWaitStartHoldsTheLoadUntilPOSTStart(t *testing.T) {
 		t.Errorf("--wait-start without --clock-listen: exit %d, want %d", code, exitcode.Usage)
 	}
 }
+
+// TestAttackSummarizeInTheRunsBuckets: with --summarize the stream is
+// rollcheck.attack/v2: its successes come in summaries whose buckets start
+// at the origin POST /start gave (the run's start on this clock, skew
+// included), of --bucket's width, and add up to the end record's count
+// less its failures; a failure is a result of its own.
+func TestAttackSummarizeInTheRunsBuckets(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%4 == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("X-Pod-Name", "web-1")
+	}))
+	defer srv.Close()
+	const skew = 3 * time.Second
+	origin := time.Now().Add(skew).Add(-700 * time.Millisecond).Truncate(time.Millisecond)
+	var startErr error
+	hook := func(o *AttackOptions) {
+		o.listening = func(addr string) {
+			go func() {
+				resp, err := http.Post("http://"+addr+"/start?origin="+origin.Format(time.RFC3339Nano), "", nil)
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				startErr = err
+			}()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	code, stdout, stderr, _ := executeAttack(t, ctx, true, hook, srv.URL, "--duration", "600ms", "--rate", "50/s",
+		"--clock-listen", "127.0.0.1:0", "--wait-start", "--summarize", "--bucket", "250ms", "--beacon-every", "200ms",
+		"--pod-header", "X-Pod-Name", "--clock-skew", skew.String())
+	if code != exitcode.Pass || startErr != nil {
+		t.Fatalf("exit %d (%v): %s", code, startErr, stderr)
+	}
+	dec := attack.NewStreamDecoder(strings.NewReader(stdout))
+	var ok, failed, summaries int
+	var end *attack.StreamRecord
+	for {
+		rec, err := dec.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch rec.Type {
+		case attack.RecordSummary:
+			summaries++
+			sm := rec.Summary
+			if !sm.Origin.Equal(origin) || sm.Width != 250*time.Millisecond {
+				t.Errorf("summary origin %s width %s, want %s and 250ms", sm.Origin, sm.Width, origin)
+			}
+			for _, b := range sm.Buckets {
+				for _, c := range b.Counts {
+					ok += c.N
+					if c.Pod != "web-1" {
+						t.Errorf("a success of pod %q", c.Pod)
+					}
+				}
+				// Sent from 0.7 s after the origin: bucket 2 or later.
+				if b.Index < 2 {
+					t.Errorf("bucket %d: the load began 0.7 s after the origin", b.Index)
+				}
+			}
+		case attack.RecordResult:
+			failed++
+			if rec.Code != http.StatusServiceUnavailable {
+				t.Errorf("a result of code %d in a summarized stream", rec.Code)
+			}
+		case attack.RecordEnd:
+			end = rec
+		}
+	}
+	if dec.Version() != attack.StreamVersionSummary || end == nil || summaries == 0 {
+		t.Fatalf("version %q, end %+v, %d summaries", dec.Version(), end, summaries)
+	}
+	if int64(ok+failed) != end.Requests || int64(failed) != end.Failures || failed == 0 || ok == 0 {
+		t.Errorf("%d successes summarized and %d failures, the end record %d requests %d failed", ok, failed, end.Requests, end.Failures)
+	}
+}

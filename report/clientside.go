@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rollcheck/rollcheck/attack"
@@ -161,6 +162,45 @@ func clientTimeoutCheck(cs clientSide) Check {
 			cs.timeouts, format.Sec(cs.baseP99), 100*cs.baseP99.Seconds()/cs.timeout.Seconds(), format.Sec(cs.timeout))
 	default:
 		c.Message = fmt.Sprintf("the baseline's p99 latency %s is %.0f%% of the client's %s timeout", format.Sec(cs.baseP99), 100*cs.baseP99.Seconds()/cs.timeout.Seconds(), format.Sec(cs.timeout))
+	}
+	return c
+}
+
+// loadCarriedCheck makes a run INCONCLUSIVE whose load the machine or the
+// path to the service could not carry, when nothing of the rollout
+// explains its failures: the baseline's p99 latency already reached
+// ClientTimeoutShare of the client's timeout, or the load fell below
+// MinAchievedRatio of its rate, and every failure counted fits no pod
+// starting or terminating (UNATTRIBUTED). Such failures are the load's
+// own limit (a backlog, dropped SYNs), not the rollout's, and a FAIL on
+// them would send the user after a cause that is not there.
+func loadCarriedCheck(r *Report, cs clientSide) Check {
+	c := Check{Code: CheckLoadCarried, Name: "the load was carried", Inconclusive: true, Passed: true}
+	var signs []string
+	if cs.slowBaseline() {
+		signs = append(signs, fmt.Sprintf("the baseline's p99 latency was already %s, %.0f%% of the client's %s timeout",
+			format.Sec(cs.baseP99), 100*cs.baseP99.Seconds()/cs.timeout.Seconds(), format.Sec(cs.timeout)))
+	}
+	if r.Load.Rate > 0 && r.Load.AchievedRate < MinAchievedRatio*r.Load.Rate {
+		signs = append(signs, fmt.Sprintf("the load reached %.1f/s of the %.1f/s asked", r.Load.AchievedRate, r.Load.Rate))
+	}
+	unattributed, attributed := 0, 0
+	for _, k := range r.Causes {
+		if k.Code == Unattributed {
+			unattributed += k.Failures
+		} else {
+			attributed += k.Failures
+		}
+	}
+	switch {
+	case len(signs) == 0:
+		c.Message = "no sign of a saturated load"
+	case unattributed == 0 || attributed > 0:
+		c.Message = strings.Join(signs, "; ") + format.Pick(attributed > 0, "; the failures are tied to the rollout's pods, so they are judged", "; no failure to judge")
+	default:
+		c.Passed = false
+		c.Message = fmt.Sprintf("the load was not carried: %s, and the %d failures fit no pod starting or terminating; they are the limit of the load or of the path to the service, not the rollout's (lower --rate, or split it over pods with --attackers)",
+			strings.Join(signs, " and "), unattributed)
 	}
 	return c
 }

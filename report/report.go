@@ -463,6 +463,7 @@ const (
 	CheckRateWindows     CheckCode = "load-rate-per-window"
 	CheckClientFailures  CheckCode = "no-client-failures"
 	CheckClientTimeout   CheckCode = "timeouts-not-the-clients"
+	CheckLoadCarried     CheckCode = "load-carried"
 	CheckCanaryShare     CheckCode = "canary-received-traffic"
 )
 
@@ -539,6 +540,7 @@ func checks(r *Report, in Input) []Check {
 		rateWindowsCheck(r, in),
 		clientCheck(clientSideOf(in)),
 		clientTimeoutCheck(clientSideOf(in)),
+		loadCarriedCheck(r, clientSideOf(in)),
 	}
 }
 

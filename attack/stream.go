@@ -252,11 +252,20 @@ type StreamDecoder struct {
 	line      int
 	gotHeader bool
 	version   string
+	resumed   bool  // Continue: a header may come first, or none
 	err       error // sticky: unknown version, read error, end of input
 }
 
 // Version is the stream's version, from its header ("" before it).
 func (d *StreamDecoder) Version() string { return d.version }
+
+// Continue makes d read the rest of a stream of version whose header an
+// earlier decoder read: a log read again after it was cut, from its start
+// (its header comes again, and is returned) or from after a rotation (no
+// header: its records come at once).
+func (d *StreamDecoder) Continue(version string) {
+	d.resumed, d.version = true, version
+}
 
 // NewStreamDecoder returns a decoder reading from r.
 func NewStreamDecoder(r io.Reader) *StreamDecoder {
@@ -302,6 +311,16 @@ func (d *StreamDecoder) Next() (*StreamRecord, error) {
 				err = errors.New(`no "type"`)
 			}
 			return nil, fmt.Errorf("result stream line %d: %w: %w: %s", d.line, ErrNotRecord, err, excerpt(line.text))
+		}
+		if d.resumed && !d.gotHeader {
+			d.gotHeader = true
+			if rec.Type == RecordHeader {
+				if rec.Version != d.version {
+					d.err = fmt.Errorf("result stream line %d: version %q where the stream read before had %q", d.line, rec.Version, d.version)
+					return nil, d.err
+				}
+				return rec, nil
+			}
 		}
 		if !d.gotHeader {
 			if rec.Type != RecordHeader {

@@ -3,6 +3,7 @@ package attackers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -194,6 +195,15 @@ func TestFleetMergesResultsOnOneClock(t *testing.T) {
 		}
 		_ = a.enc.Beacon(attack.StreamRecord{Seq: 1, Time: truth, Requests: 10})
 		if i == 2 {
+			// It died: its pod failed, and its log ends there.
+			p, err := kube.CoreV1().Pods("ns").Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Status.Phase = corev1.PodFailed
+			if _, err := kube.CoreV1().Pods("ns").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
 			_ = a.pw.Close()
 		}
 	}
@@ -411,4 +421,111 @@ func TestFleetMergesSummariesOnOneClock(t *testing.T) {
 		t.Errorf("the attacker counted %d requests, %d failed; want 8 and 1", in.Requests, in.Failures)
 	}
 	f.Delete()
+}
+
+// scriptedLogs serves each opening of a pod's log from the next of its
+// texts, as a log read again after the API server's stream was cut or
+// the kubelet rotated the file.
+type scriptedLogs struct {
+	*fakeTransport
+	mu     sync.Mutex
+	texts  []string
+	opened int
+}
+
+func (s *scriptedLogs) Logs(context.Context, string, string) (io.ReadCloser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.opened >= len(s.texts) {
+		return nil, errors.New("no more log")
+	}
+	s.opened++
+	return io.NopCloser(strings.NewReader(s.texts[s.opened-1])), nil
+}
+
+// An attacker's log that ends without its end record while its pod runs
+// is read again, and only what is new counts: read again from its start,
+// nothing is counted twice and nothing is missing; read from after a
+// rotation that dropped records, the gap is named and the run cannot
+// PASS on it.
+func TestFleetResumesACutStream(t *testing.T) {
+	t0 := time.Now().Truncate(time.Millisecond)
+	var recs []string
+	encode := func(write func(e *attack.StreamEncoder)) string {
+		var b strings.Builder
+		e := attack.NewStreamEncoder(&b)
+		e.Version = attack.StreamVersionSummary
+		write(e)
+		_ = e.Flush()
+		return b.String()
+	}
+	recs = append(recs, encode(func(e *attack.StreamEncoder) { _ = e.Header(attack.StreamRecord{Attacker: "a", Start: t0, Rate: 10}) }))
+	for s := range 4 {
+		recs = append(recs, encode(func(e *attack.StreamEncoder) {
+			_ = e.Summary(uint64(s), &attack.Summary{Origin: t0, Width: time.Second, First: t0.Add(time.Duration(s) * time.Second), Last: t0.Add(time.Duration(s) * time.Second),
+				Buckets: []attack.SummaryBucket{{Index: s, Counts: []attack.SummaryCount{{Stream: attack.StreamReused, Reused: true, Pod: "web-1", N: 9}}, HistLo: 40, Hist: []uint32{9}, Max: time.Millisecond}}})
+			if s == 1 {
+				_ = e.Result(&vegeta.Result{Seq: 15, Timestamp: t0.Add(1500 * time.Millisecond), Code: 503, URL: "http://web/"}, true, "")
+			}
+			_ = e.Beacon(attack.StreamRecord{Seq: uint64(s), Time: t0.Add(time.Duration(s+1) * time.Second)})
+		}))
+	}
+	recs = append(recs, encode(func(e *attack.StreamEncoder) {
+		_ = e.End(attack.StreamRecord{Time: t0.Add(4 * time.Second), Requests: 37, Failures: 1})
+	}))
+	whole := strings.Join(recs, "")
+	cutAfterSecond := strings.Join(recs[:3], "")
+
+	for _, c := range []struct {
+		name      string
+		texts     []string
+		summaries int
+		problem   string
+	}{
+		{"read again from its start", []string{cutAfterSecond, whole}, 4, ""},
+		{"read from after a rotation that dropped a second", []string{cutAfterSecond, strings.Join(recs[4:], "")}, 3, "lost the records between its beacons 1 and 3"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			kube := fake.NewClientset()
+			tr := &scriptedLogs{fakeTransport: &fakeTransport{pods: map[string]*fakeAttacker{}}, texts: c.texts}
+			kube.PrependReactor("create", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+				pod := action.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+				tr.mu.Lock()
+				tr.pods[pod.Name] = newFakeAttacker(t, 0)
+				tr.mu.Unlock()
+				pod.Status.Phase = corev1.PodRunning
+				pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+				return false, nil, nil
+			})
+			cfg := Config{Count: 1, Image: "rollcheck/rollcheck:test", Namespace: "ns", RunID: "r3", MaxRun: time.Minute, ClockEvery: 50 * time.Millisecond, BeaconEvery: time.Second,
+				Attack: attack.Config{Targets: []attack.Target{{Method: "GET", URL: "http://web.ns.svc/"}}, Rate: attack.Rate{Freq: 10, Per: time.Second}, Timeout: time.Second}}
+			f, err := Start(t.Context(), kube, tr, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := &recordingSink{origin: t0}
+			if err := f.Go(t.Context(), sink); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-f.members[0].done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the stream was not read to its end")
+			}
+			sink.mu.Lock()
+			merged, fed := len(sink.merged), len(sink.fed)
+			sink.mu.Unlock()
+			if merged != c.summaries || fed != 1 || tr.opened != 2 {
+				t.Errorf("%d summaries merged and %d results fed over %d openings; want %d, 1 and 2", merged, fed, tr.opened, c.summaries)
+			}
+			in := f.Inputs()[0]
+			if want := 9*c.summaries + 1; in.Requests != want {
+				t.Errorf("the attacker counted %d requests, want %d", in.Requests, want)
+			}
+			if c.problem == "" && in.Problem != "" && !strings.HasPrefix(in.Problem, "fell behind") || c.problem != "" && !strings.Contains(in.Problem, c.problem) {
+				t.Errorf("problem %q, want %q", in.Problem, c.problem)
+			}
+			f.Delete()
+		})
+	}
 }

@@ -101,20 +101,7 @@ func (g *aggregator) addConn(r *vegeta.Result, reused bool, si int, conn *tracke
 	}
 	ts := r.Timestamp
 
-	// Results arrive in completion order, so a slow early request may land
-	// in a bucket well behind the newest one; grow to fit, never shrink.
-	i := 0
-	if d := ts.Sub(g.start); d > 0 {
-		i = min(int(d/g.width), g.maxBuckets-1)
-	}
-	if i >= len(g.buckets) {
-		g.buckets = append(g.buckets, make([]*bucket, i+1-len(g.buckets))...)
-	}
-	b := g.buckets[i]
-	if b == nil {
-		b = &bucket{}
-		g.buckets[i] = b
-	}
+	b := g.bucketAt(ts)
 	b.byClass[ci]++
 	b.hist.add(r.Latency)
 	b.max = max(b.max, r.Latency)
@@ -208,6 +195,25 @@ func (g *aggregator) addConn(r *vegeta.Result, reused bool, si int, conn *tracke
 		URL:     g.intern(u),
 		Stream:  streamNames[si],
 	})
+}
+
+// bucketAt returns the bucket that holds t. Results arrive in completion
+// order, so a slow early request may land in a bucket well behind the
+// newest one; grow to fit, never shrink.
+func (g *aggregator) bucketAt(t time.Time) *bucket {
+	i := 0
+	if d := t.Sub(g.start); d > 0 {
+		i = min(int(d/g.width), g.maxBuckets-1)
+	}
+	if i >= len(g.buckets) {
+		g.buckets = append(g.buckets, make([]*bucket, i+1-len(g.buckets))...)
+	}
+	b := g.buckets[i]
+	if b == nil {
+		b = &bucket{}
+		g.buckets[i] = b
+	}
+	return b
 }
 
 // maxInterned bounds the texts an aggregator interns.

@@ -169,6 +169,39 @@ func (s *summarizer) take() *Summary {
 	return out
 }
 
+// Successes is how many successes the summary counts.
+func (sm *Summary) Successes() int {
+	n := 0
+	for _, b := range sm.Buckets {
+		for _, c := range b.Counts {
+			n += c.N
+		}
+	}
+	return n
+}
+
+// widen returns [first, last] grown to hold [from, to] (first zero: none
+// yet).
+func widen(first, last, from, to time.Time) (time.Time, time.Time) {
+	if first.IsZero() || from.Before(first) {
+		first = from
+	}
+	if to.After(last) {
+		last = to
+	}
+	return first, last
+}
+
+// Span is the summary's successes' first and last start, shifted by
+// -offset, widening [first, last] (first zero: none yet); unchanged when
+// it counts none.
+func (sm *Summary) Span(first, last time.Time, offset time.Duration) (time.Time, time.Time) {
+	if sm.Successes() == 0 {
+		return first, last
+	}
+	return widen(first, last, sm.First.Add(-offset), sm.Last.Add(-offset))
+}
+
 // check reports what makes a summary unusable, before anything of it is
 // counted.
 func (sm *Summary) check() error {
@@ -210,18 +243,7 @@ func (g *aggregator) merge(sm *Summary, offset time.Duration) int {
 		start := sm.Origin.Add(time.Duration(sb.Index)*sm.Width - offset)
 		// The middle of the attacker's bucket places it: a clock offset
 		// of a few milliseconds leaves it in the bucket it lines up with.
-		i := 0
-		if d := start.Add(sm.Width / 2).Sub(g.start); d > 0 {
-			i = min(int(d/g.width), g.maxBuckets-1)
-		}
-		if i >= len(g.buckets) {
-			g.buckets = append(g.buckets, make([]*bucket, i+1-len(g.buckets))...)
-		}
-		b := g.buckets[i]
-		if b == nil {
-			b = &bucket{}
-			g.buckets[i] = b
-		}
+		b := g.bucketAt(start.Add(sm.Width / 2))
 		for _, c := range sb.Counts {
 			si, _ := streamIndex(string(c.Stream))
 			sc := &g.streams[si]
@@ -252,13 +274,7 @@ func (g *aggregator) merge(sm *Summary, offset time.Duration) int {
 		g.max = max(g.max, sb.Max)
 	}
 	if added > 0 {
-		first, last := sm.First.Add(-offset), sm.Last.Add(-offset)
-		if g.firstSeen.IsZero() || first.Before(g.firstSeen) {
-			g.firstSeen = first
-		}
-		if last.After(g.lastSeen) {
-			g.lastSeen = last
-		}
+		g.firstSeen, g.lastSeen = widen(g.firstSeen, g.lastSeen, sm.First.Add(-offset), sm.Last.Add(-offset))
 	}
 	for name, sp := range sm.Pods {
 		first, last := sp.First.Add(-offset), sp.Last.Add(-offset)

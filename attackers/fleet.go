@@ -531,22 +531,8 @@ func (f *Fleet) read(m *member, rc io.Reader, st *readState) (cut bool, err erro
 			sm := rec.Summary
 			m.mu.Lock()
 			off := m.clock.estimate().Offset
-			n := 0
-			for _, b := range sm.Buckets {
-				for _, c := range b.Counts {
-					n += c.N
-				}
-			}
-			if n > 0 {
-				first, last := sm.First.Add(-off), sm.Last.Add(-off)
-				if m.first.IsZero() || first.Before(m.first) {
-					m.first = first
-				}
-				if last.After(m.last) {
-					m.last = last
-				}
-			}
-			m.requests += n
+			m.first, m.last = sm.Span(m.first, m.last, off)
+			m.requests += sm.Successes()
 			m.mu.Unlock()
 			f.feed.Merge(sm, off)
 		case attack.RecordEnd:

@@ -11,7 +11,7 @@ BIN := $(CURDIR)/bin
 # The end-to-end tests and the demo need the lab binaries.
 LAB_BINS := $(BIN)/rollcheck-lab $(BIN)/agnhost $(BIN)/kubectl
 
-.PHONY: all build image lab lab-node lab-traefik test check unit-test lab-test lab-node-test e2e e2e-bin e2e-real e2e-all e2e-nodes lint demo demo-strategies demo-modes bench clean
+.PHONY: all build image lab lab-node lab-traefik test check unit-test lab-test lab-node-test e2e e2e-bin e2e-real e2e-all e2e-nodes lint demo demo-strategies demo-modes demo-scale bench clean
 
 all: build lab
 
@@ -214,6 +214,12 @@ demo-strategies: build lab
 # instance mode, on 3 real nodes: see hack/modes.sh.
 demo-modes: build lab lab-node
 	bash hack/modes.sh
+
+# The seed pair at 4 and at 100 replicas (surge 25%) on the process lab,
+# each run's verdict, causes, peak RSS, CPU and report sizes side by side:
+# see hack/scale.sh.
+demo-scale: build lab
+	bash hack/scale.sh
 
 # Each fuzz target for a short bounded time; the seed corpus is committed
 # in testdata/fuzz/<Name>/ and runs in every `go test` as plain tests.

@@ -129,6 +129,11 @@ func BenchmarkAttackersSplit(b *testing.B) {
 		fmt.Printf("bench attackers%s_cpu_per_request_split_%d_us %.2f\n", suffix, rate, float64(splitPer)/1e3)
 		fmt.Printf("bench attackers%s_cpu_per_request_ratio_%d %.3f\n", suffix, rate, cpuRatio)
 		fmt.Printf("bench attackers%s_stream_bytes_per_s_%d %.0f\n", suffix, rate, float64(sp.r.bytes)/d.Seconds())
+		// With rollcheck's own cost of reading the streams: the split
+		// load's whole cost per request.
+		withMerge := (sp.r.cpu + sp.r.merge) / time.Duration(sp.r.requests)
+		fmt.Printf("bench attackers%s_merge_cpu_per_request_%d_us %.2f\n", suffix, rate, float64(sp.r.merge/time.Duration(sp.r.requests))/1e3)
+		fmt.Printf("bench attackers%s_cpu_per_request_with_merge_ratio_%d %.3f\n", suffix, rate, float64(withMerge)/float64(localPer))
 		if sp.name == "" {
 			b.ReportMetric(achievedRatio, "achieved-ratio")
 			b.ReportMetric(cpuRatio, "cpu-ratio")
@@ -141,6 +146,7 @@ type splitRun struct {
 	requests, failures int
 	achieved           float64
 	cpu                time.Duration // the attackers' processes
+	merge              time.Duration // this process's, decoding and merging their streams
 	bytes              int64         // their streams
 	took               time.Duration
 }
@@ -155,6 +161,7 @@ func benchSplit(b *testing.B, url string, rate int, d time.Duration, summarize b
 	}
 	agg.Start(context.Background())
 	began := time.Now()
+	selfBefore := selfCPU(b)
 	const attackers = 3
 	cmds := make([]*exec.Cmd, attackers)
 	var wg sync.WaitGroup
@@ -217,6 +224,7 @@ func benchSplit(b *testing.B, url string, rate int, d time.Duration, summarize b
 		}
 	}
 	res := agg.Stop()
+	out.merge = selfCPU(b) - selfBefore
 	for _, c := range cmds {
 		out.cpu += childCPU(b, c)
 	}
@@ -225,6 +233,15 @@ func benchSplit(b *testing.B, url string, rate int, d time.Duration, summarize b
 	}
 	out.requests, out.failures, out.took = res.Requests, res.Failures, time.Since(began)
 	return out
+}
+
+// selfCPU is this process's user+system CPU time so far.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type countingReader struct {

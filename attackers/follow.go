@@ -166,6 +166,9 @@ func (f *Fleet) read(m *member, rc io.Reader, st *readState) (cut bool, err erro
 		case attack.RecordEnd:
 			m.mu.Lock()
 			m.ended = true
+			if lost := rec.Requests - int64(m.requests); lost > 0 && m.problem == "" {
+				m.problem = fmt.Sprintf("its stream lost %d of the %d requests it sent (%d of them failed, %d failures read): their results are missing from the run", lost, rec.Requests, rec.Failures, m.failures)
+			}
 			m.mu.Unlock()
 		}
 	}

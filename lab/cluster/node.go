@@ -70,6 +70,7 @@ func newRealNodes(o *upOptions, kubeconfig string) ([]*realNode, error) {
 			n.cfg.Taint = o.extraTaint
 		}
 		n.cfg.ProxyMinSync = o.proxyMinSync[n.cfg.NodeName]
+		n.cfg.LogMaxSize = o.logMaxSize
 		if err := n.layout.Validate(); err != nil {
 			return nil, err
 		}

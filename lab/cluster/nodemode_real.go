@@ -51,7 +51,7 @@ func (r *realRunner) fillState(s *State) {
 		s.Nodes = append(s.Nodes, n.cfg.NodeName)
 		s.RealNodes = append(s.RealNodes, RealNodeState{Name: n.cfg.NodeName, Netns: n.layout.Namespace, NetnsPath: n.layout.NetnsPath(),
 			NodeIP: n.layout.NodeIP(), PodCIDR: n.layout.PodCIDR(), Zone: n.cfg.Zone, ContainerdSocket: n.layout.ContainerdSocket(),
-			ProxyMinSync: n.cfg.ProxyMinSync.String()})
+			ProxyMinSync: n.cfg.ProxyMinSync.String(), PodLogsDir: n.layout.PodLogsDir(), LogMaxSize: n.cfg.LogMaxSize})
 	}
 }
 

@@ -273,4 +273,10 @@ type RealNodeState struct {
 	// ProxyMinSync is its kube-proxy's minSyncPeriod when up set one
 	// (--kube-proxy-min-sync), else "0s" (1ms).
 	ProxyMinSync string `json:"proxy_min_sync"`
+	// PodLogsDir holds its containers' logs, POD_DIR/CONTAINER/N.log, and
+	// those the kubelet rotated beside them.
+	PodLogsDir string `json:"pod_logs_dir"`
+	// LogMaxSize is its kubelet's containerLogMaxSize when up set one
+	// (--container-log-max-size), else "" (10Mi).
+	LogMaxSize string `json:"log_max_size,omitempty"`
 }

@@ -128,6 +128,9 @@ type upOptions struct {
 	// minSyncPeriod by Node name.
 	proxyMinSync     map[string]time.Duration
 	proxyMinSyncArgs []string
+	// logMaxSize is --container-log-max-size: every real node's kubelet
+	// containerLogMaxSize.
+	logMaxSize string
 	timeout          time.Duration
 	keepData         bool
 	noKubelet        bool
@@ -240,6 +243,7 @@ func newUpCommand() *cobra.Command {
 	f.StringVar(&o.nodeName, "node-name", defaultNodeName, "name of the kubelet's Node")
 	f.IntVar(&o.nodes, "nodes", 1, fmt.Sprintf("this many Nodes (1 to %d): NAME, NAME-2, ... in zones lab-a, lab-b, ... (topology.kubernetes.io/zone); with --node process each is its own process kubelet with pod IP labels from its own part of 198.51.100.0/24 (the first the lower half); with --node real each has its own network namespace, containerd, kubelet and kube-proxy, address 10.77.0.N and pods in 10.(243+N).0.0/16, and every node routes the others' pods", maxProcessNodes))
 	f.StringArrayVar(&o.proxyMinSyncArgs, "kube-proxy-min-sync", nil, "with --node real: NODE=DURATION sets that Node's kube-proxy minSyncPeriod (default 1ms), which makes it apply EndpointSlice changes late, as in a large cluster; repeatable")
+	f.StringVar(&o.logMaxSize, "container-log-max-size", "", "with --node real: every kubelet rotates a container's log past this size (its containerLogMaxSize, default 10Mi), looking every 3s: a small one (e.g. 32Ki) rotates a busy log every few seconds, as a production node does a log of megabytes")
 	f.StringVar(&o.extraTaint, "extra-node-taint", "", "with --nodes above 1: every Node but the first registers with this taint, KEY=VALUE:EFFECT (the end-to-end suite keeps its extra Nodes for the tests that ask for them)")
 	f.DurationVar(&o.timeout, "timeout", 90*time.Second, "give up if the lab is not ready within this time")
 	f.BoolVar(&o.keepData, "keep-data", false, "keep etcd and kubelet data from a previous run instead of starting empty")
@@ -300,6 +304,9 @@ func (o *upOptions) complete(cmd *cobra.Command) error {
 	}
 	if len(o.proxyMinSyncArgs) > 0 && o.nodeMode != nodeReal {
 		return errors.New("--kube-proxy-min-sync needs --node real (the process kubelet runs no kube-proxy)")
+	}
+	if o.logMaxSize != "" && o.nodeMode != nodeReal {
+		return errors.New("--container-log-max-size needs --node real (the process kubelet writes no container logs)")
 	}
 	o.proxyMinSync = map[string]time.Duration{}
 	for _, a := range o.proxyMinSyncArgs {

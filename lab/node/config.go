@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apiserverv1beta1 "k8s.io/apiserver/pkg/apis/apiserver/v1beta1"
 	utilsysctl "k8s.io/component-helpers/node/util/sysctl"
@@ -50,7 +51,16 @@ type Config struct {
 	// tens of milliseconds of an EndpointSlice change). A longer one
 	// stands for a large cluster's kube-proxy, which applies changes late.
 	ProxyMinSync time.Duration
+	// LogMaxSize is the kubelet's containerLogMaxSize ("": its default,
+	// 10Mi). A small one makes the kubelet rotate a busy container's log
+	// every few seconds (it looks every LogMonitorInterval), as a
+	// production node does a log that writes megabytes.
+	LogMaxSize string
 }
+
+// LogMonitorInterval is how often the kubelet looks for logs to rotate
+// when Config.LogMaxSize is set: the least its validation allows.
+const LogMonitorInterval = 3 * time.Second
 
 // Validate checks the fields a user can set.
 func (c Config) Validate() error {
@@ -62,6 +72,12 @@ func (c Config) Validate() error {
 	}
 	if c.ProxyMinSync < 0 {
 		return fmt.Errorf("kube-proxy minSyncPeriod %s: must not be negative", c.ProxyMinSync)
+	}
+	if c.LogMaxSize != "" {
+		q, err := resource.ParseQuantity(c.LogMaxSize)
+		if err != nil || q.Value() < 1024 {
+			return fmt.Errorf("container log max size %q: want a size of 1Ki or more (e.g. 32Ki)", c.LogMaxSize)
+		}
 	}
 	if c.NodeName == "" || c.Kubeconfig == "" || c.SandboxImage == "" {
 		return fmt.Errorf("node config: node name, kubeconfig and sandbox image are required")
@@ -213,6 +229,10 @@ func KubeletConfig(l Layout, c Config) ([]byte, error) {
 		RotateCertificates:           false,
 		ServerTLSBootstrap:           false,
 		FeatureGates:                 map[string]bool{stopSignalsGate: true},
+	}
+	if c.LogMaxSize != "" {
+		kc.ContainerLogMaxSize = c.LogMaxSize
+		kc.ContainerLogMonitorInterval = &metav1.Duration{Duration: LogMonitorInterval}
 	}
 	return yaml.Marshal(&kc)
 }

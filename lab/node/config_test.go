@@ -91,6 +91,35 @@ func TestKubeletConfigIsValidAndKeepsTheNodeToItsOwn(t *testing.T) {
 	}
 }
 
+func TestKubeletRotatesLogsPastTheLabsSize(t *testing.T) {
+	l, c := testConfig(ProxyIPTables)
+	kc := decodeKubelet(t, must(KubeletConfig(l, c)))
+	if kc.ContainerLogMaxSize != "10Mi" || kc.ContainerLogMonitorInterval.Duration != 10*time.Second {
+		t.Errorf("no size given: containerLogMaxSize %s every %s, want the kubelet's defaults 10Mi every 10s", kc.ContainerLogMaxSize, kc.ContainerLogMonitorInterval.Duration)
+	}
+	c.LogMaxSize = "32Ki"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	kc = decodeKubelet(t, must(KubeletConfig(l, c)))
+	if kc.ContainerLogMaxSize != "32Ki" || kc.ContainerLogMonitorInterval.Duration != LogMonitorInterval || kc.ContainerLogMaxFiles < 2 {
+		t.Errorf("containerLogMaxSize %s every %s, %d files; want 32Ki every %s", kc.ContainerLogMaxSize, kc.ContainerLogMonitorInterval.Duration, kc.ContainerLogMaxFiles, LogMonitorInterval)
+	}
+	for _, bad := range []string{"1", "lots", "-4Ki"} {
+		c.LogMaxSize = bad
+		if err := c.Validate(); err == nil {
+			t.Errorf("container log max size %q validated", bad)
+		}
+	}
+}
+
+func must(data []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return data
+}
+
 func TestKubeletArgsKeepEveryPathInTheLab(t *testing.T) {
 	l, c := testConfig(ProxyIPTables)
 	args := KubeletArgs(l, c)

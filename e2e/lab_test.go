@@ -152,7 +152,9 @@ func startLab() (stop func(), err error) {
 		// in-cluster run INCONCLUSIVE for want of rate, a routing lag
 		// measured 0.9 s long on a process lab beside it). The drain test
 		// runs on the process labs; on 3 real nodes, alone.
-		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress", "--gateway", "--lb-instance", instanceService)
+		// Logs rotated at labLogMaxSize: TestAttackerLogSurvivesRotation.
+		args = append(args, "--node", "real", "--kube-proxy", "default/demo", "--ingress", "--gateway", "--lb-instance", instanceService,
+			"--container-log-max-size", labLogMaxSize)
 	case "nodes":
 		// Three real nodes, the third's kube-proxy slowed (its
 		// minSyncPeriod slowSync), the balancer in instance mode before

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -166,25 +167,76 @@ func clientTimeoutCheck(cs clientSide) Check {
 	return c
 }
 
-// loadCarriedCheck makes a run INCONCLUSIVE whose load the machine or the
-// path to the service could not carry, when nothing of the rollout
-// explains its failures: the baseline's p99 latency already reached
-// ClientTimeoutShare of the client's timeout, or the load fell below
-// MinAchievedRatio of its rate, and every failure counted fits no pod
-// starting or terminating (UNATTRIBUTED). Such failures are the load's
-// own limit (a backlog, dropped SYNs), not the rollout's, and a FAIL on
-// them would send the user after a cause that is not there.
-func loadCarriedCheck(r *Report, cs clientSide) Check {
-	c := Check{Code: CheckLoadCarried, Name: "the load was carried", Inconclusive: true, Passed: true}
+// saturation is the evidence that the load was already not carried
+// before the rollout's change (none when it was): the baseline's p99
+// latency reached ClientTimeoutShare of the client's timeout (a backlog,
+// dropped SYNs, a starved generator). A request's time is when it was
+// sent; with
+// seconds of queueing on the way, it no longer says when the request
+// reached a pod, which is what a time window ties a failure to a pod by.
+func saturation(cs clientSide) []string {
 	var signs []string
 	if cs.slowBaseline() {
 		signs = append(signs, fmt.Sprintf("the baseline's p99 latency was already %s, %.0f%% of the client's %s timeout",
 			format.Sec(cs.baseP99), 100*cs.baseP99.Seconds()/cs.timeout.Seconds(), format.Sec(cs.timeout)))
 	}
+	return signs
+}
+
+// markSaturated lowers the causes whose failures a time window tied to
+// their pods when the load was saturated before the change: the times
+// may be seconds off what reached the pods, so their numbers are not
+// given (a pod header still ties a failure to the pod that answered it).
+func markSaturated(r *Report, cs clientSide) {
+	signs := saturation(cs)
+	if len(signs) == 0 {
+		return
+	}
+	windowed := map[CauseCode]bool{}
+	for _, a := range r.Attributed {
+		if a.By == ByTimeWindow {
+			windowed[a.Cause] = true
+		}
+	}
+	note := strings.Join(signs, " and ")
+	for i := range r.Causes {
+		c := &r.Causes[i]
+		if c.Code == Unattributed || !windowed[c.Code] {
+			continue
+		}
+		if c.Confidence == ConfidenceHigh {
+			c.Confidence = ConfidenceMedium
+		}
+		if c.Uncertain != "" {
+			c.Uncertain += "; "
+		}
+		c.Uncertain += "the load was saturated before the rollout: " + note
+		c.Basis = append(c.Basis, "the load was saturated before the rollout ("+note+"): requests waited on the way, so their send times may be seconds before they reached a pod")
+		c.Evidence += " Uncertain: the load was saturated before the rollout (" + note + "); the times and lags above are the requests' send times, which may be seconds before they reached a pod."
+	}
+}
+
+// loadCarriedCheck makes a run INCONCLUSIVE whose load the machine or the
+// path to the service could not carry:
+//   - the load was saturated before the change (saturation), and no
+//     failure was tied to its pod by the pod's own answer: the baseline,
+//     the run's control, already failed to carry the rate, and failures
+//     tied by time window cannot be placed (issue 24: the lab's balancer
+//     at 4,000/s, p50 2.08 s, gave LB_DEREGISTRATION_LAG "routed 6.64 s
+//     after not-ready" at high confidence);
+//   - or the load fell below MinAchievedRatio of its rate, and every
+//     failure fits no pod starting or terminating (UNATTRIBUTED): the
+//     load's own limit (a backlog, dropped SYNs), not the rollout's.
+//
+// A FAIL on either would send the user after a cause that is not there.
+func loadCarriedCheck(r *Report, cs clientSide) Check {
+	c := Check{Code: CheckLoadCarried, Name: "the load was carried", Inconclusive: true, Passed: true}
+	base := saturation(cs)
+	signs := slices.Clone(base)
 	if r.Load.Rate > 0 && r.Load.AchievedRate < MinAchievedRatio*r.Load.Rate {
 		signs = append(signs, fmt.Sprintf("the load reached %.1f/s of the %.1f/s asked", r.Load.AchievedRate, r.Load.Rate))
 	}
-	unattributed, attributed := 0, 0
+	unattributed, attributed, byHeader := 0, 0, 0
 	for _, k := range r.Causes {
 		if k.Code == Unattributed {
 			unattributed += k.Failures
@@ -192,11 +244,31 @@ func loadCarriedCheck(r *Report, cs clientSide) Check {
 			attributed += k.Failures
 		}
 	}
+	for _, a := range r.Attributed {
+		if a.By == ByPodHeader && a.Cause != Unattributed {
+			byHeader += a.Failures
+		}
+	}
 	switch {
+	case len(base) > 0 && byHeader == 0:
+		// No failure at all: the other checks name what they saw
+		// (timeouts left out, a rate not reached); this one only keeps
+		// the run from a PASS.
+		c.Passed, c.Partial = false, unattributed+attributed == 0
+		c.Message = fmt.Sprintf("the load was not carried before the rollout: %s. A request's time is when it was sent, and these waited on the way, so ", strings.Join(base, " and "))
+		if unattributed+attributed == 0 {
+			c.Message += "a failure could have been hidden or delayed; no failure was seen"
+		} else if attributed == 0 {
+			c.Message += fmt.Sprintf("the %d failures fit no pod starting or terminating; they are the limit of the load or of the path to the service, not the rollout's", unattributed)
+		} else {
+			c.Message += fmt.Sprintf("the %d failures (%d tied to the rollout's pods by time window only) cannot be placed against the pods' transitions", unattributed+attributed, attributed)
+		}
+		c.Message += ": lower --rate, or split it over pods with --attackers (or raise --timeout well above the service's normal latency)"
 	case len(signs) == 0:
 		c.Message = "no sign of a saturated load"
 	case unattributed == 0 || attributed > 0:
-		c.Message = strings.Join(signs, "; ") + format.Pick(attributed > 0, "; the failures are tied to the rollout's pods, so they are judged", "; no failure to judge")
+		c.Message = strings.Join(signs, "; ") + format.Pick(attributed > 0, "; the failures are tied to the rollout's pods", "; no failure to judge") +
+			format.Pick(byHeader > 0, " by the pods' own answers, so they are judged", format.Pick(attributed > 0, ", so they are judged", ""))
 	default:
 		c.Passed = false
 		c.Message = fmt.Sprintf("the load was not carried: %s, and the %d failures fit no pod starting or terminating; they are the limit of the load or of the path to the service, not the rollout's (lower --rate, or split it over pods with --attackers)",

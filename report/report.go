@@ -337,6 +337,7 @@ func Build(in Input) *Report {
 	}
 	markPredicted(r.Causes, r.Preflight)
 	markUncertain(r, in)
+	markSaturated(r, clientSideOf(in))
 	r.Recommendations = d.Recommend(r.Causes)
 	r.Attackers = buildAttackers(in.Attackers)
 	r.Front = in.Front

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -99,21 +97,9 @@ func TestAttackerLogSurvivesRotation(t *testing.T) {
 // which must rotate at labLogMaxSize.
 func podLogsDir(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(lab.dir, "lab.json"))
-	if err != nil {
-		t.Fatal(err)
+	nodes := labRealNodes(t)
+	if len(nodes) == 0 || nodes[0].PodLogsDir == "" || nodes[0].LogMaxSize != labLogMaxSize {
+		t.Fatalf("lab.json: real nodes %+v, want a pod logs directory and logs rotated at %s", nodes, labLogMaxSize)
 	}
-	var st struct {
-		RealNodes []struct {
-			PodLogsDir string `json:"pod_logs_dir"`
-			LogMaxSize string `json:"log_max_size"`
-		} `json:"real_nodes"`
-	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		t.Fatal(err)
-	}
-	if len(st.RealNodes) == 0 || st.RealNodes[0].PodLogsDir == "" || st.RealNodes[0].LogMaxSize != labLogMaxSize {
-		t.Fatalf("lab.json: real nodes %+v, want a pod logs directory and logs rotated at %s", st.RealNodes, labLogMaxSize)
-	}
-	return st.RealNodes[0].PodLogsDir
+	return nodes[0].PodLogsDir
 }

@@ -385,21 +385,8 @@ func left(polls []rulePoll, ip string, changed time.Time) (held, gone time.Time,
 // nodeNetns is each real node's network namespace, from lab.json.
 func nodeNetns(t *testing.T) map[string]string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(lab.dir, "lab.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st struct {
-		RealNodes []struct {
-			Name      string `json:"name"`
-			NetnsPath string `json:"netns_path"`
-		} `json:"real_nodes"`
-	}
-	if err := json.Unmarshal(data, &st); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, n := range st.RealNodes {
+	for _, n := range labRealNodes(t) {
 		out[n.Name] = n.NetnsPath
 	}
 	if out[slowNode] == "" {
@@ -425,4 +412,28 @@ func secs(p *float64) string {
 		return "none"
 	}
 	return strconv.FormatFloat(*p, 'f', 3, 64)
+}
+
+// realNodeState is one of lab.json's real_nodes.
+type realNodeState struct {
+	Name       string `json:"name"`
+	NetnsPath  string `json:"netns_path"`
+	PodLogsDir string `json:"pod_logs_dir"`
+	LogMaxSize string `json:"log_max_size"`
+}
+
+// labRealNodes are the lab's real nodes, from lab.json.
+func labRealNodes(t *testing.T) []realNodeState {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(lab.dir, "lab.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		RealNodes []realNodeState `json:"real_nodes"`
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.RealNodes
 }

@@ -130,21 +130,21 @@ type upOptions struct {
 	proxyMinSyncArgs []string
 	// logMaxSize is --container-log-max-size: every real node's kubelet
 	// containerLogMaxSize.
-	logMaxSize string
-	timeout          time.Duration
-	keepData         bool
-	noKubelet        bool
-	noLB             bool
-	kubeletArgs      []string
-	statusRelist     time.Duration
-	lbArgs           []string
-	kubeProxies      []string
-	lbInstances      []string
-	ingress          bool
-	ingressPort      int // 127.0.0.1 port of the ingress front; 0 until picked
-	gateway          bool
-	gatewayPort      int    // 127.0.0.1 port of the Gateway API front; 0 until picked
-	traefik          string // Traefik's binary, with --ingress or --gateway
+	logMaxSize   string
+	timeout      time.Duration
+	keepData     bool
+	noKubelet    bool
+	noLB         bool
+	kubeletArgs  []string
+	statusRelist time.Duration
+	lbArgs       []string
+	kubeProxies  []string
+	lbInstances  []string
+	ingress      bool
+	ingressPort  int // 127.0.0.1 port of the ingress front; 0 until picked
+	gateway      bool
+	gatewayPort  int    // 127.0.0.1 port of the Gateway API front; 0 until picked
+	traefik      string // Traefik's binary, with --ingress or --gateway
 	// gatewayCRDs are the Gateway API's standard CRDs, with --gateway.
 	gatewayCRDs    []*apiextensionsv1.CustomResourceDefinition
 	nodeMode       string

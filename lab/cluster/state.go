@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -228,11 +230,14 @@ func waitGone(timeout time.Duration, ps ...proc) bool {
 }
 
 // freePorts returns n distinct free TCP ports on 127.0.0.1. They are free when
-// picked; a component binds them a moment later.
+// picked; a component binds them a moment later. They are picked below the
+// kernel's ephemeral range (pickPort), so that no outgoing connection (the
+// end-to-end suite opens thousands a second beside a starting lab) takes
+// one in that moment.
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := pickPort("127.0.0.1", ports)
 		if err != nil {
 			return nil, fmt.Errorf("pick a free port: %w", err)
 		}
@@ -243,12 +248,53 @@ func freePorts(n int) ([]int, error) {
 }
 
 func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	l, err := pickPort(host, nil)
 	if err != nil {
 		return 0, fmt.Errorf("pick a free port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// pickPort listens on a free port of host that is not in taken: a random
+// one below the kernel's ephemeral range
+// (/proc/sys/net/ipv4/ip_local_port_range, from which connect picks its
+// source ports) and at or above minPickedPort, or, failing that, one the
+// kernel picks (port 0, in the ephemeral range).
+func pickPort(host string, taken []int) (net.Listener, error) {
+	if low := ephemeralLow(); low-minPickedPort >= 1000 {
+		for range 50 {
+			p := minPickedPort + rand.IntN(low-minPickedPort)
+			if slices.Contains(taken, p) {
+				continue
+			}
+			if l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p))); err == nil {
+				return l, nil
+			}
+		}
+	}
+	return net.Listen("tcp", net.JoinHostPort(host, "0"))
+}
+
+// minPickedPort is the lowest port pickPort picks: above the well-known
+// and the usual registered ports of local services.
+const minPickedPort = 20000
+
+// ephemeralLow is the lowest source port connect picks (0: unknown).
+func ephemeralLow() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(data))
+	if len(f) != 2 {
+		return 0
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return low
 }
 
 func splitHostPort(addr string) (string, int, error) {

@@ -83,3 +83,28 @@ func TestDownWithNothingRunningSucceeds(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The lab's ports are picked below the ephemeral range, where no outgoing
+// connection takes one between the pick and the component's bind (CI run
+// ci50: a lab's balancer could not bind its port and the lab never came up).
+func TestFreePortsAreOutsideTheEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	if low-minPickedPort < 1000 {
+		t.Skipf("ephemeral range from %d: too little room below it", low)
+	}
+	ports, err := freePorts(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if p < minPickedPort || p >= low || seen[p] {
+			t.Errorf("port %d: want distinct ports in [%d, %d)", p, minPickedPort, low)
+		}
+		seen[p] = true
+	}
+	p, err := freePort("127.0.0.1")
+	if err != nil || p < minPickedPort || p >= low {
+		t.Errorf("freePort: %d (%v), want one in [%d, %d)", p, err, minPickedPort, low)
+	}
+}

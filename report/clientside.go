@@ -3,7 +3,6 @@ package report
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -64,30 +63,7 @@ func (cs clientSide) excluded(c attack.Class) bool {
 // the 99th percentile, by requests, of the buckets' own p99 (the exact
 // distribution is not kept per phase).
 func baselineP99(a *attack.Result, trigger time.Time) time.Duration {
-	type b struct {
-		p99 time.Duration
-		n   int
-	}
-	var bs []b
-	total := 0
-	for _, x := range a.Buckets {
-		if x.Total > 0 && !x.Start.Add(a.BucketWidth).After(trigger) {
-			bs = append(bs, b{x.P99, x.Total})
-			total += x.Total
-		}
-	}
-	if total == 0 {
-		return 0
-	}
-	sort.Slice(bs, func(i, j int) bool { return bs[i].p99 < bs[j].p99 })
-	seen := 0
-	for _, x := range bs {
-		seen += x.n
-		if float64(seen) >= 0.99*float64(total) {
-			return x.p99
-		}
-	}
-	return bs[len(bs)-1].p99
+	return bucketQuantile(a, a.Start, trigger, 0.99, p99, nil)
 }
 
 // clusterView is a copy of a without the client's failures, neither as
@@ -183,39 +159,6 @@ func saturation(cs clientSide) []string {
 	return signs
 }
 
-// markSaturated lowers the causes whose failures a time window tied to
-// their pods when the load was saturated before the change: the times
-// may be seconds off what reached the pods, so their numbers are not
-// given (a pod header still ties a failure to the pod that answered it).
-func markSaturated(r *Report, cs clientSide) {
-	signs := saturation(cs)
-	if len(signs) == 0 {
-		return
-	}
-	windowed := map[CauseCode]bool{}
-	for _, a := range r.Attributed {
-		if a.By == ByTimeWindow {
-			windowed[a.Cause] = true
-		}
-	}
-	note := strings.Join(signs, " and ")
-	for i := range r.Causes {
-		c := &r.Causes[i]
-		if c.Code == Unattributed || !windowed[c.Code] {
-			continue
-		}
-		if c.Confidence == ConfidenceHigh {
-			c.Confidence = ConfidenceMedium
-		}
-		if c.Uncertain != "" {
-			c.Uncertain += "; "
-		}
-		c.Uncertain += "the load was saturated before the rollout: " + note
-		c.Basis = append(c.Basis, "the load was saturated before the rollout ("+note+"): requests waited on the way, so their send times may be seconds before they reached a pod")
-		c.Evidence += " Uncertain: the load was saturated before the rollout (" + note + "); the times and lags above are the requests' send times, which may be seconds before they reached a pod."
-	}
-}
-
 // loadCarriedCheck makes a run INCONCLUSIVE whose load the machine or the
 // path to the service could not carry:
 //   - the load was saturated before the change (saturation), and no
@@ -229,10 +172,14 @@ func markSaturated(r *Report, cs clientSide) {
 //     load's own limit (a backlog, dropped SYNs), not the rollout's.
 //
 // A FAIL on either would send the user after a cause that is not there.
-func loadCarriedCheck(r *Report, cs clientSide) Check {
+func loadCarriedCheck(r *Report, in Input) Check {
+	cs := clientSideOf(in)
 	c := Check{Code: CheckLoadCarried, Name: "the load was carried", Inconclusive: true, Passed: true}
 	base := saturation(cs)
 	signs := slices.Clone(base)
+	if after := notCarriedAfter(r, in); after != "" {
+		base = append(base, after)
+	}
 	if r.Load.Rate > 0 && r.Load.AchievedRate < MinAchievedRatio*r.Load.Rate {
 		signs = append(signs, fmt.Sprintf("the load reached %.1f/s of the %.1f/s asked", r.Load.AchievedRate, r.Load.Rate))
 	}
@@ -255,7 +202,8 @@ func loadCarriedCheck(r *Report, cs clientSide) Check {
 		// (timeouts left out, a rate not reached); this one only keeps
 		// the run from a PASS.
 		c.Passed, c.Partial = false, unattributed+attributed == 0
-		c.Message = fmt.Sprintf("the load was not carried before the rollout: %s. A request's time is when it was sent, and these waited on the way, so ", strings.Join(base, " and "))
+		c.Message = fmt.Sprintf("the load was not carried%s: %s. A request's time is when it was sent, and these waited on the way, so ",
+			format.Pick(cs.slowBaseline(), " before the rollout", ""), strings.Join(base, "; and "))
 		if unattributed+attributed == 0 {
 			c.Message += "a failure could have been hidden or delayed; no failure was seen"
 		} else if attributed == 0 {

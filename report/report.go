@@ -337,7 +337,7 @@ func Build(in Input) *Report {
 	}
 	markPredicted(r.Causes, r.Preflight)
 	markUncertain(r, in)
-	markSaturated(r, clientSideOf(in))
+	markQueued(r, in, clientSideOf(in))
 	r.Recommendations = d.Recommend(r.Causes)
 	r.Attackers = buildAttackers(in.Attackers)
 	r.Front = in.Front
@@ -541,7 +541,7 @@ func checks(r *Report, in Input) []Check {
 		rateWindowsCheck(r, in),
 		clientCheck(clientSideOf(in)),
 		clientTimeoutCheck(clientSideOf(in)),
-		loadCarriedCheck(r, clientSideOf(in)),
+		loadCarriedCheck(r, in),
 	}
 }
 

@@ -215,9 +215,10 @@ demo-strategies: build lab
 demo-modes: build lab lab-node
 	bash hack/modes.sh
 
-# The seed pair at 4 and at 100 replicas (surge 25%) on the process lab,
-# each run's verdict, causes, peak RSS, CPU and report sizes side by side:
-# see hack/scale.sh.
+# The seed pair at 4 and at 100 replicas (surge 25%) on the process lab
+# (SCALE_NODE=real: on the real node; make lab-node first), each run's
+# verdict, causes, peak RSS, CPU and report sizes side by side: see
+# hack/scale.sh.
 demo-scale: build lab
 	bash hack/scale.sh
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo-scale: the seed pair at 4 replicas and at SCALE_REPLICAS (100)
-# on the process lab, surge 25% at the large count, each run under
+# on the process lab (SCALE_NODE=real: on the real node, upstream kubelet,
+# containerd and kube-proxy; root), surge 25% at the large count, each run under
 # /usr/bin/time: the verdict and the causes side by side, with rollcheck's
 # peak RSS, its CPU time, and the size of each report. Reports go to
 # demo/scale/NAME.{json,html}.
@@ -10,13 +11,19 @@ BIN=$PWD/bin
 DIR=${DEMO_DIR:-$PWD/demo/lab-scale}
 OUT=$PWD/demo/scale
 N=${SCALE_REPLICAS:-100}
+UP=()
+case ${SCALE_NODE:-process} in
+  process) ;;
+  real) UP=(--node real) ;;
+  *) echo "SCALE_NODE=$SCALE_NODE: want process or real" >&2; exit 2 ;;
+esac
 mkdir -p "$OUT"
 rm -rf "$DIR"
 K="$BIN/kubectl"
 
 "$BIN/rollcheck-lab" down --dir "$DIR" >/dev/null 2>&1 || true
 echo "== starting the lab in $DIR (logs in $DIR/logs)"
-"$BIN/rollcheck-lab" up --dir "$DIR" >"$OUT/lab.log" 2>&1 &
+"$BIN/rollcheck-lab" up --dir "$DIR" "${UP[@]}" >"$OUT/lab.log" 2>&1 &
 trap '"$BIN/rollcheck-lab" down --dir "$DIR" >/dev/null 2>&1 || true' EXIT
 "$BIN/rollcheck-lab" wait --dir "$DIR" --timeout 90s
 KUBECONFIG=$DIR/kubeconfig
@@ -31,9 +38,9 @@ manifest() {
 }
 
 fresh() {
-  "$K" delete deployment demo --ignore-not-found --cascade=foreground --wait --timeout 300s >/dev/null
+  "$K" delete deployment demo --ignore-not-found --cascade=foreground --wait --timeout 600s >/dev/null
   manifest "$1" "$2" | "$K" apply -f - >/dev/null
-  "$K" rollout status deployment/demo --timeout 300s >/dev/null
+  "$K" rollout status deployment/demo --timeout 600s >/dev/null
   sleep 3
 }
 

@@ -78,10 +78,18 @@ func WriteHTML(r *report.Report, w io.Writer) error {
 		Summary:   htmlSummaryOf(r),
 		Title:     fmt.Sprintf("rollcheck %s: %s", r.Verdict, r.Workload()),
 		Chart:     template.HTML(chartSVG(r, ts)),
-		Lanes:     template.HTML(lanesSVG(r, ts)),
+		Lanes:     template.HTML(lanesSVG(r, ts, "swimlanes", nil)),
 		Attackers: template.HTML(attackersSVG(r, ts)),
 		Classes:   classLegend(),
 		LaneColor: laneColors,
+	}
+	// Many pods: the ones that failed requests first, in lanes of their
+	// own, and every pod's lane folded below them.
+	if page.Pods = len(report.PodLives(r.Events)); page.Pods > manyLanes {
+		if failed := failedPods(r); len(failed) > 0 {
+			page.FailedPods = len(failed)
+			page.FailedLanes = template.HTML(lanesSVG(r, ts, "swimlanes-failed", failed))
+		}
 	}
 	if err := htmlTmpl.Execute(w, page); err != nil {
 		return fmt.Errorf("writing HTML report: %w", err)
@@ -91,13 +99,18 @@ func WriteHTML(r *report.Report, w io.Writer) error {
 
 type htmlPage struct {
 	*report.Report
-	Summary   htmlSummary
-	Title     string
-	Chart     template.HTML
-	Lanes     template.HTML
-	Attackers template.HTML // report/attackers.go; "" without attackers
-	Classes   []struct{ Name, Color string }
-	LaneColor []struct{ Name, Color string }
+	Summary htmlSummary
+	Title   string
+	Chart   template.HTML
+	Lanes   template.HTML
+	// With more than manyLanes pods, FailedLanes are the lanes of the
+	// FailedPods that failed requests ("": fewer pods, or none failed);
+	// Pods counts them all.
+	FailedLanes      template.HTML
+	Pods, FailedPods int
+	Attackers        template.HTML // report/attackers.go; "" without attackers
+	Classes          []struct{ Name, Color string }
+	LaneColor        []struct{ Name, Color string }
 }
 
 func classLegend() []struct{ Name, Color string } {
@@ -200,13 +213,37 @@ func chartSVG(r *report.Report, ts timeScale) string {
 	return s.B.String()
 }
 
-// lanesSVG draws one row per pod with its lifecycle phases, its failures and
-// lifecycle event marks, and a row for the ReplicaSet scaling steps.
-func lanesSVG(r *report.Report, ts timeScale) string {
+// manyLanes is the count of pods above which the HTML shows the pods that
+// failed requests in lanes of their own, every pod's lane folded below.
+const manyLanes = 40
+
+// failedPods are the pods a failure was tied to, by its pod header or by
+// the diagnosis.
+func failedPods(r *report.Report) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range r.Failures {
+		if f.Pod != "" {
+			out[f.Pod] = true
+		}
+	}
+	for _, a := range r.Attributed {
+		if a.Pod != "" && a.Failures > 0 {
+			out[a.Pod] = true
+		}
+	}
+	return out
+}
+
+// lanesSVG draws one row per pod (of only those in keep, when it is not
+// nil) with its lifecycle phases, its failures and lifecycle event marks,
+// and a row for the ReplicaSet scaling steps; id is the svg's.
+func lanesSVG(r *report.Report, ts timeScale, id string, keep map[string]bool) string {
 	lives := report.PodLives(r.Events)
 	names := make([]string, 0, len(lives))
 	for n := range lives {
-		names = append(names, n)
+		if keep == nil || keep[n] {
+			names = append(names, n)
+		}
 	}
 	first := func(p report.PodLife) time.Time {
 		if p.Initial {
@@ -235,7 +272,7 @@ func lanesSVG(r *report.Report, ts timeScale) string {
 	rows := len(names) + 1
 	h := float64(rows*laneH + 4)
 	var s format.SVG
-	s.F(`<svg id="swimlanes" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" role="img" aria-label="pod lifecycles">`, format.SVGWidth, h+20, format.SVGWidth, h+20)
+	s.F(`<svg id="%s" xmlns="http://www.w3.org/2000/svg" width="%d" height="%.0f" viewBox="0 0 %d %.0f" role="img" aria-label="pod lifecycles">`, id, format.SVGWidth, h+20, format.SVGWidth, h+20)
 	axis(&s, r, ts, h)
 	end := ts.t0.Add(time.Duration(ts.dur * float64(time.Second)))
 	for i, n := range names {
@@ -342,7 +379,11 @@ table.steps{border-collapse:collapse} table.steps td,table.steps th{border:1px s
 <div id="details">click a failure mark for its details</div>
 <h2>Pods</h2>
 <div class="legend">{{range .LaneColor}}<span><i class="sw" style="background:{{.Color}}"></i>{{.Name}}</span>{{end}}<span>✕ container exited</span></div>
+{{if .FailedLanes}}<p>{{.Pods}} pods; the {{.FailedPods}} that failed requests:</p>
+{{.FailedLanes}}
+<details><summary>every pod ({{.Pods}})</summary>
 {{.Lanes}}
+</details>{{else}}{{.Lanes}}{{end}}
 {{if .Attackers}}<h2>Attackers</h2>
 {{.Attackers}}{{end}}
 {{if .Steps}}<h2>Steps</h2><table class="steps"><tr><th>step</th><th>action</th><th>rollout</th><th>requests</th><th>failed</th><th>disrupted</th>{{if .WeightedCanary}}<th>canary share asked / received</th>{{end}}<th>result</th></tr>

@@ -121,3 +121,35 @@ func BenchmarkReportHundredPods(b *testing.B) {
 		})
 	}
 }
+
+// With many pods the HTML shows the ones that failed requests in lanes of
+// their own and folds every pod's lane below them; with few, one set.
+func TestManyPodsLanesShowTheFailedFirst(t *testing.T) {
+	for _, n := range []int{4, 100} {
+		r := report.Build(rollingRestart(n))
+		var b bytes.Buffer
+		if err := WriteHTML(r, &b); err != nil {
+			t.Fatal(err)
+		}
+		html := b.String()
+		all := 2 * n // old and new
+		failed := failedPods(r)
+		i := strings.Index(html, `<svg id="swimlanes-failed"`)
+		if n*2 <= manyLanes {
+			if i >= 0 {
+				t.Errorf("%d pods: a separate set of failed lanes", all)
+			}
+			continue
+		}
+		if i < 0 || !strings.Contains(html, fmt.Sprintf("<details><summary>every pod (%d)</summary>", all)) {
+			t.Fatalf("%d pods: no lanes of the failed pods first, every pod folded", all)
+		}
+		part := html[i : i+strings.Index(html[i:], "</svg>")]
+		if got := strings.Count(part, `<g class="lane" data-pod=`); got != len(failed) || got == 0 || got >= all {
+			t.Errorf("%d pods: %d lanes among the failed, want the %d that failed requests", all, got, len(failed))
+		}
+		if got := strings.Count(html[i+len(part):], `<g class="lane" data-pod=`); got != all {
+			t.Errorf("every pod's lanes: %d, want %d", got, all)
+		}
+	}
+}

@@ -307,9 +307,15 @@ func TestAttackerPodsKeepTheRunsConnections(t *testing.T) {
 	} {
 		c.cfg.Targets, c.cfg.Timeout = []attack.Target{{Method: "GET", URL: "http://web.ns.svc/"}}, time.Second
 		f := &Fleet{runID: "r1", cfg: Config{Namespace: "ns", Image: "rollcheck/rollcheck:test", BeaconEvery: time.Second, Attack: c.cfg}}
-		args := strings.Join(f.pod(podSpec{name: "a", rate: attack.Rate{Freq: 1, Per: time.Second}}).Spec.Containers[0].Args, " ")
+		pod := f.pod(podSpec{name: "a", rate: attack.Rate{Freq: 1, Per: time.Second}})
+		args := strings.Join(pod.Spec.Containers[0].Args, " ")
 		if !strings.Contains(args, "--connections "+string(c.want)+" ") || strings.Contains(args, "--keepalive") {
 			t.Errorf("connections %q keepalive %v: args %q, want --connections %s", c.cfg.Connections, c.cfg.KeepAlive, args, c.want)
+		}
+		// New connections leave TIME_WAITs on the attacker's side: the
+		// pod has the widest source port range.
+		if sc := pod.Spec.SecurityContext; sc == nil || len(sc.Sysctls) != 1 || sc.Sysctls[0].Name != "net.ipv4.ip_local_port_range" || sc.Sysctls[0].Value != "1024 65535" {
+			t.Errorf("pod security context %+v, want the source port range 1024 65535", sc)
 		}
 	}
 }

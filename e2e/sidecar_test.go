@@ -93,8 +93,12 @@ func sidecarStopCase(t *testing.T, asIs, toBe string, through ...string) {
 	t.Run("to-be: the proxy a native sidecar", func(t *testing.T) {
 		r := run(t, "sidecar to-be", toBe)
 		wantVerdict(t, r, exitcode.Pass, report.Pass)
-		if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 2000 || f != 0 {
-			t.Errorf("%d requests, %d failed; want at least 2000 and none failed", n, f)
+		// At 150/s: the 3 s baseline, a rollout of 4 s or more and the 3 s
+		// settle are 1,500 requests at least (ci54: 1,985 in a fast
+		// rollout, where 2,000 was asked); the PASS says the load covered
+		// the rollout and the removed pods' going.
+		if n, f := r.report.Load.Requests, r.report.Load.Failures; n < 1500 || f != 0 {
+			t.Errorf("%d requests, %d failed; want at least 1500 and none failed", n, f)
 		}
 		t.Logf("to-be: %d of %d failed", r.report.Load.Failures, r.report.Load.Requests)
 	})

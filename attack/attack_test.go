@@ -387,7 +387,9 @@ func TestMaxDurationEndsTheLoad(t *testing.T) {
 	if !res.MaxDurationReached {
 		t.Error("MaxDurationReached is not set")
 	}
-	if d := res.End.Sub(res.Start); d < 200*time.Millisecond || d > 260*time.Millisecond {
+	// The end is the cap, or a request whose tick came before it and
+	// started late on a loaded machine; never the Stop at 500ms.
+	if d := res.End.Sub(res.Start); d < 200*time.Millisecond || d >= 500*time.Millisecond {
 		t.Errorf("duration %s, want the 200ms cap", d)
 	}
 	if res.Requests > 12 {

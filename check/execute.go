@@ -49,6 +49,9 @@ func Execute(ctx context.Context, clients Clients, cfg Config) (report.Input, er
 	if err := probeTargets(ctx, &cfg); err != nil {
 		return report.Input{}, err
 	}
+	if w := portShortage(&cfg, hostSourcePorts); w != "" {
+		rep.warning(w)
+	}
 	defer p.stop()
 	if err := p.start(ctx); err != nil {
 		return report.Input{}, err

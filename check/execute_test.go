@@ -272,22 +272,16 @@ func TestTheTriggerIsReportedAtOnce(t *testing.T) {
 	cfg := config(target(t, http.StatusOK))
 	cfg.Action = rollout.Action{Kind: rollout.ActionRestart}
 	cfg.ProgressEvery = time.Hour
-	var (
-		mu   sync.Mutex
-		seen []Progress
-	)
-	cfg.Progress = func(p Progress) {
-		mu.Lock()
-		defer mu.Unlock()
+	all := recordProgress(&cfg)
+	if _, err := Execute(context.Background(), Clients{Kube: c}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var seen []Progress
+	for _, p := range all() {
 		if p.Phase == "rollout" {
 			seen = append(seen, p)
 		}
 	}
-	if _, err := Execute(context.Background(), Clients{Kube: c}, cfg); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
 	if len(seen) != 2 {
 		t.Fatalf("%d reports in the rollout phase, want the phase and the tick after the trigger: %+v", len(seen), seen)
 	}
@@ -296,5 +290,24 @@ func TestTheTriggerIsReportedAtOnce(t *testing.T) {
 	}
 	if p := seen[1]; p.Kind != ProgressTick || !p.Rollout.Triggered || p.Rollout.Desired != 2 {
 		t.Errorf("second report %+v, want a tick of the triggered rollout of 2", p)
+	}
+}
+
+// recordProgress makes cfg keep every Progress the run sends; the returned
+// function gives them, in order.
+func recordProgress(cfg *Config) func() []Progress {
+	var (
+		mu   sync.Mutex
+		seen []Progress
+	)
+	cfg.Progress = func(p Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, p)
+	}
+	return func() []Progress {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
 	}
 }

@@ -218,6 +218,11 @@ func (o *AttackOptions) Run(ctx context.Context) error {
 		// in its log: the run that started it warns, and its report.
 		warn(o.ErrOut, insecureWarning)
 	}
+	if sp, err := attack.HostSourcePorts(); err == nil && !o.WaitStart {
+		if msg := attack.PortShortage(o.Config.Attack, sp, 1); msg != "" {
+			warn(o.ErrOut, msg+": give a lower --rate or --connections both, or split the load over machines")
+		}
+	}
 	if o.WaitStart {
 		select {
 		case <-o.started:

@@ -33,10 +33,10 @@ func portShortage(cfg *Config, hostPorts func() (attack.SourcePorts, error)) str
 	rate := attack.NewConnectionRate(cfg.Attack)
 	// The fewest attackers whose ports carry the rate, were it one
 	// destination (each further one has ports of its own).
-	need := int(math.Ceil(rate / attack.AttackerSourcePorts.Ceiling(false)))
+	need := int(math.Ceil(rate * attack.ClosingShare / attack.AttackerSourcePorts.Ceiling(false)))
 	if cfg.Attackers != nil {
-		return fmt.Sprintf("%s, and the run ends INCONCLUSIVE: give --attackers %d or more, or a lower --rate", msg, max(need, processes+1))
+		return fmt.Sprintf("%s; the run may end INCONCLUSIVE: give --attackers %d or more, or a lower --rate", msg, max(need, processes+1))
 	}
-	return fmt.Sprintf("%s, and the run ends INCONCLUSIVE: give a lower --rate, --connections both (half the load keeps its connections), or --attackers %d (each pod has %d ports)",
+	return fmt.Sprintf("%s; the run may end INCONCLUSIVE: give a lower --rate, --connections both (half the load keeps its connections), or --attackers %d (each pod has %d ports)",
 		msg, need, attack.AttackerSourcePorts.Ports())
 }

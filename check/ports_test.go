@@ -13,7 +13,9 @@ import (
 )
 
 func TestPortShortageNamesWhatToChange(t *testing.T) {
-	host := func() (attack.SourcePorts, error) { return attack.SourcePorts{Low: 32768, High: 60999, TWReuse: 2}, nil }
+	host := func() (attack.SourcePorts, error) {
+		return attack.SourcePorts{Low: 32768, High: 60999, TWReuse: 2}, nil
+	}
 	service := []attack.Target{{Method: http.MethodGet, URL: "http://10.96.0.10/"}}
 	cases := []struct {
 		name      string

@@ -36,3 +36,21 @@ type AttackerPod struct {
 
 // MaxAttackerFailureTimes bounds AttackerPod.FailureTimes.
 const MaxAttackerFailureTimes = 1000
+
+// AttackerCPU is the CPU an attacker pod asks for to send rate requests a
+// second, in millicores. It follows the measured cost (docs/benchmarks.md,
+// BenchmarkAttackersSplit): an attacker writing the summarized stream spent
+// 88 to 148 µs of CPU per request at 500/s on the lab machine with
+// AttackerProcs (137 to 195 µs at 500 to 1,000/s without), so 200 µs per
+// request (rate/5 millicores) with room for its log's path through the
+// container runtime, plus 100m for its runtime, timers and clock server.
+func AttackerCPU(rate float64) int64 { return 100 + int64(rate/5) }
+
+// AttackerProcs is the GOMAXPROCS an attacker pod runs with: the cores its
+// CPU request rounds up to, 1 up to 4,500/s. Go would otherwise take every
+// core of the node (it reads a CPU limit, never a request), and a process
+// that waits on the network between requests spends more on waking its
+// idle threads the more it has: 3 attackers at 500/s on the 2-core lab
+// machine spent a median 139 µs of CPU per request with 2, 106 µs with 1
+// (BenchmarkAttackersSplit, 6 and 9 rounds).
+func AttackerProcs(rate float64) int { return int((AttackerCPU(rate) + 999) / 1000) }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,11 +64,13 @@ func childCPU(b *testing.B, cmd *exec.Cmd) time.Duration {
 
 // BenchmarkAttackersSplit compares one local generator at R (rollcheck's
 // attack path in a child process) with 3 attackers at R/3 (`rollcheck
-// attack`'s path, each its own process, their streams decoded and fed into
-// one aggregate here, as run --attackers does): the achieved rate ratio
+// attack`'s path, each its own process with the GOMAXPROCS an attacker
+// pod gets, their streams decoded and fed into one aggregate here, as run
+// --attackers does): the achieved rate ratio
 // (3 attackers' total over the local one's) and the CPU per request ratio
 // (the attackers' CPU per request over the local one's; the streaming is
-// the difference). R is ROLLCHECK_BENCH_SPLIT_RATE (default 1500), each
+// the difference), the medians of ROLLCHECK_BENCH_SPLIT_ROUNDS (default 3)
+// rounds of the two. R is ROLLCHECK_BENCH_SPLIT_RATE (default 1500), each
 // load ROLLCHECK_BENCH_DURATION (default 20s). It measures once whatever b.N
 // is; run it with -benchtime 1x.
 func BenchmarkAttackersSplit(b *testing.B) {
@@ -89,59 +92,97 @@ func BenchmarkAttackersSplit(b *testing.B) {
 	url := startBenchTarget(b)
 	loadProcess(b, url, rate, time.Second) // warm up the target; not measured
 
-	// One local generator at R.
-	local := exec.Command(os.Args[0], "-test.run=^$")
-	local.Env = append(os.Environ(), fmt.Sprintf("%s=%d %s %s", benchLoadEnv, rate, d, url))
-	local.Stderr = os.Stderr
-	out, err := local.Output()
-	if err != nil {
-		b.Fatalf("local load: %v", err)
+	// Rounds of one local generator at R, then 3 attackers at R/3 sending
+	// summaries (v2, what attacker pods write), merged here: each round's
+	// ratio compares two loads a minute apart, and the median of the
+	// rounds is the figure (one load's CPU per request varies by 10 to
+	// 15% from run to run on the lab machine). Every result (v1) once,
+	// against the first round's local load.
+	rounds := envInts(b, "ROLLCHECK_BENCH_SPLIT_ROUNDS", []int{3})[0]
+	if rounds < 1 {
+		b.Fatal("ROLLCHECK_BENCH_SPLIT_ROUNDS: want 1 or more")
 	}
-	var localReq, localFail int
-	var localAchieved float64
-	if _, err := fmt.Sscan(string(out), &localReq, &localFail, &localAchieved); err != nil {
-		b.Fatalf("local load printed %q: %v", out, err)
+	var (
+		locals []localRun
+		v2s    []splitRun
+	)
+	for range rounds {
+		locals = append(locals, benchLocal(b, url, rate, d))
+		v2s = append(v2s, benchSplit(b, url, rate, d, true))
 	}
-	localCPU := childCPU(b, local)
-
-	// 3 attackers at R/3, merged here: every result (v1), then the
-	// successes in summaries (v2, what attacker pods write).
 	v1 := benchSplit(b, url, rate, d, false)
-	v2 := benchSplit(b, url, rate, d, true)
-	if localReq == 0 {
-		b.Fatal("no requests from the local load")
-	}
-	localPer := localCPU / time.Duration(localReq)
-	fmt.Printf("local at %d/s: %d requests, achieved %.1f/s, CPU %s per request\n", rate, localReq, localAchieved, localPer)
-	fmt.Printf("bench attackers_cpu_per_request_local_%d_us %.2f\n", rate, float64(localPer)/1e3)
+	fmt.Printf("bench attackers_cpu_per_request_local_%d_us %.2f\n", rate, median(locals, func(l localRun) float64 { return float64(l.per()) / 1e3 }))
 	for _, sp := range []struct {
-		name string
-		r    splitRun
-	}{{"v1", v1}, {"", v2}} {
-		splitPer := sp.r.cpu / time.Duration(sp.r.requests)
-		achievedRatio := sp.r.achieved / localAchieved
-		cpuRatio := float64(splitPer) / float64(localPer)
-		stream := "summarized (v2)"
-		suffix := ""
+		name   string
+		runs   []splitRun
+		locals []localRun
+	}{{"v1", []splitRun{v1}, locals[:1]}, {"", v2s, locals}} {
+		stream, suffix := "summarized (v2)", ""
 		if sp.name != "" {
 			stream, suffix = "every result ("+sp.name+")", "_"+sp.name
 		}
-		fmt.Printf("3 attackers at %d/s, %s: %d requests merged (%d failed) in %s, achieved %.1f/s together, CPU %s per request, %d stream bytes/s\n",
-			rate/3, stream, sp.r.requests, sp.r.failures, sp.r.took.Round(time.Millisecond), sp.r.achieved, splitPer, int(float64(sp.r.bytes)/d.Seconds()))
+		var ratios, withMerge []float64
+		for i, r := range sp.runs {
+			l := sp.locals[i]
+			splitPer := r.cpu / time.Duration(r.requests)
+			ratios = append(ratios, float64(splitPer)/float64(l.per()))
+			// With rollcheck's own cost of reading the streams: the
+			// split load's whole cost per request.
+			withMerge = append(withMerge, float64((r.cpu+r.merge)/time.Duration(r.requests))/float64(l.per()))
+			fmt.Printf("local at %d/s: %d requests, achieved %.1f/s, CPU %s per request; 3 attackers at %d/s, %s: %d requests merged (%d failed) in %s, achieved %.1f/s together, CPU %s per request (%.3f times), %d stream bytes/s\n",
+				rate, l.requests, l.achieved, l.per(), rate/3, stream, r.requests, r.failures, r.took.Round(time.Millisecond), r.achieved, splitPer, ratios[i], int(float64(r.bytes)/d.Seconds()))
+		}
+		achievedRatio := median(sp.runs, func(r splitRun) float64 { return r.achieved }) / median(sp.locals, func(l localRun) float64 { return l.achieved })
+		cpuRatio := median(ratios, func(f float64) float64 { return f })
 		fmt.Printf("bench attackers%s_achieved_ratio_%d %.4f\n", suffix, rate, achievedRatio)
-		fmt.Printf("bench attackers%s_cpu_per_request_split_%d_us %.2f\n", suffix, rate, float64(splitPer)/1e3)
+		fmt.Printf("bench attackers%s_cpu_per_request_split_%d_us %.2f\n", suffix, rate, median(sp.runs, func(r splitRun) float64 { return float64(r.cpu/time.Duration(r.requests)) / 1e3 }))
 		fmt.Printf("bench attackers%s_cpu_per_request_ratio_%d %.3f\n", suffix, rate, cpuRatio)
-		fmt.Printf("bench attackers%s_stream_bytes_per_s_%d %.0f\n", suffix, rate, float64(sp.r.bytes)/d.Seconds())
-		// With rollcheck's own cost of reading the streams: the split
-		// load's whole cost per request.
-		withMerge := (sp.r.cpu + sp.r.merge) / time.Duration(sp.r.requests)
-		fmt.Printf("bench attackers%s_merge_cpu_per_request_%d_us %.2f\n", suffix, rate, float64(sp.r.merge/time.Duration(sp.r.requests))/1e3)
-		fmt.Printf("bench attackers%s_cpu_per_request_with_merge_ratio_%d %.3f\n", suffix, rate, float64(withMerge)/float64(localPer))
+		fmt.Printf("bench attackers%s_stream_bytes_per_s_%d %.0f\n", suffix, rate, median(sp.runs, func(r splitRun) float64 { return float64(r.bytes) / d.Seconds() }))
+		fmt.Printf("bench attackers%s_merge_cpu_per_request_%d_us %.2f\n", suffix, rate, median(sp.runs, func(r splitRun) float64 { return float64(r.merge/time.Duration(r.requests)) / 1e3 }))
+		fmt.Printf("bench attackers%s_cpu_per_request_with_merge_ratio_%d %.3f\n", suffix, rate, median(withMerge, func(f float64) float64 { return f }))
+		if len(withMerge) > 1 {
+			fmt.Printf("bench attackers%s_cpu_per_request_with_merge_ratio_max_%d %.3f\n", suffix, rate, slices.Max(withMerge))
+		}
 		if sp.name == "" {
 			b.ReportMetric(achievedRatio, "achieved-ratio")
 			b.ReportMetric(cpuRatio, "cpu-ratio")
 		}
 	}
+}
+
+// localRun is one local generator's load, in its own process.
+type localRun struct {
+	requests int
+	achieved float64
+	cpu      time.Duration
+}
+
+func (l localRun) per() time.Duration { return l.cpu / time.Duration(l.requests) }
+
+// benchLocal runs one local generator at rate for d against url in a child
+// process (rollcheck's attack path, its default GOMAXPROCS).
+func benchLocal(b *testing.B, url string, rate int, d time.Duration) localRun {
+	b.Helper()
+	r := loadProcess(b, url, rate, d)
+	if r.requests == 0 {
+		b.Fatal("no requests from the local load")
+	}
+	return localRun{requests: r.requests, achieved: r.achieved, cpu: r.cpu}
+}
+
+// median is the median of f over xs (the mean of the middle two for an
+// even count).
+func median[T any](xs []T, f func(T) float64) float64 {
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 // splitRun is what benchSplit measured.
@@ -177,7 +218,13 @@ func benchSplit(b *testing.B, url string, rate int, d time.Duration, summarize b
 	}
 	for i := range cmds {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), benchAttackerEnv+"="+spec)
+		// With the GOMAXPROCS an attacker pod at that rate runs with, or
+		// ROLLCHECK_BENCH_ATTACKER_PROCS to compare with another.
+		procs := strconv.Itoa(AttackerProcs(float64(rate / attackers)))
+		if p := os.Getenv("ROLLCHECK_BENCH_ATTACKER_PROCS"); p != "" {
+			procs = p
+		}
+		cmd.Env = append(os.Environ(), benchAttackerEnv+"="+spec, "GOMAXPROCS="+procs)
 		cmd.Stderr = os.Stderr
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {

@@ -387,10 +387,11 @@ type rssRun struct {
 	failures int
 	achieved float64 // requests/s over the load
 	peakRSS  int64   // bytes
+	cpu      time.Duration
 }
 
 // loadProcess runs runBenchLoad in a child process and reads its peak RSS
-// from the kernel's accounting (ru_maxrss, KiB on Linux).
+// (ru_maxrss, KiB on Linux) and CPU time from the kernel's accounting.
 func loadProcess(b *testing.B, url string, rate int, d time.Duration) rssRun {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -409,6 +410,7 @@ func loadProcess(b *testing.B, url string, rate int, d time.Duration) rssRun {
 		b.Fatal("no rusage for the load process")
 	}
 	r.peakRSS = ru.Maxrss * 1024
+	r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return r
 }
 

@@ -278,7 +278,7 @@ func TestAttackerPodsGetTheTargetTLSSettings(t *testing.T) {
 	if !strings.Contains(args, "--target-server-name web.example.internal") || strings.Contains(args, "Q0EgYnVuZGxl") || strings.Contains(args, "--target-insecure") {
 		t.Errorf("args %q: want the server name, neither the CA nor insecure", args)
 	}
-	if len(c.Env) != 1 || c.Env[0].Name != TargetCAEnv || c.Env[0].ValueFrom.SecretKeyRef.Key != targetCAKey || c.Env[0].ValueFrom.SecretKeyRef.Name != f.secretName() {
+	if env := fromSecret(c.Env); len(env) != 1 || env[0].Name != TargetCAEnv || env[0].ValueFrom.SecretKeyRef.Key != targetCAKey || env[0].ValueFrom.SecretKeyRef.Name != f.secretName() {
 		t.Errorf("env %+v, want %s from the run's Secret", c.Env, TargetCAEnv)
 	}
 	f.cfg.Attack.TLS = attack.TLS{Insecure: true}
@@ -286,9 +286,20 @@ func TestAttackerPodsGetTheTargetTLSSettings(t *testing.T) {
 		t.Errorf("a Secret %v with nothing to hold", data)
 	}
 	pod = f.pod(podSpec{name: "a", rate: attack.Rate{Freq: 1, Per: time.Second}})
-	if args := strings.Join(pod.Spec.Containers[0].Args, " "); !strings.Contains(args, "--target-insecure") || len(pod.Spec.Containers[0].Env) != 0 {
+	if args := strings.Join(pod.Spec.Containers[0].Args, " "); !strings.Contains(args, "--target-insecure") || len(fromSecret(pod.Spec.Containers[0].Env)) != 0 {
 		t.Errorf("insecure: args %q env %v", args, pod.Spec.Containers[0].Env)
 	}
+}
+
+// fromSecret is the variables of env that a Secret gives.
+func fromSecret(env []corev1.EnvVar) []corev1.EnvVar {
+	var out []corev1.EnvVar
+	for _, e := range env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // The attackers use their connections as the run resolved them: a run's
@@ -316,6 +327,28 @@ func TestAttackerPodsKeepTheRunsConnections(t *testing.T) {
 		// pod has the widest source port range.
 		if sc := pod.Spec.SecurityContext; sc == nil || len(sc.Sysctls) != 1 || sc.Sysctls[0].Name != "net.ipv4.ip_local_port_range" || sc.Sysctls[0].Value != "1024 65535" {
 			t.Errorf("pod security context %+v, want the source port range 1024 65535", sc)
+		}
+	}
+}
+
+// TestAttackerPodsRunOnTheCoresTheyAskFor: an attacker's GOMAXPROCS is the
+// cores its CPU request rounds up to, not the node's.
+func TestAttackerPodsRunOnTheCoresTheyAskFor(t *testing.T) {
+	for _, c := range []struct {
+		rate      int
+		cpu, proc string
+	}{{1, "100m", "1"}, {500, "200m", "1"}, {4500, "1", "1"}, {5000, "1100m", "2"}, {12000, "2500m", "3"}} {
+		f := &Fleet{runID: "r1", cfg: Config{Namespace: "ns", Image: "rollcheck/rollcheck:test", BeaconEvery: time.Second,
+			Attack: attack.Config{Targets: []attack.Target{{Method: "GET", URL: "http://web.ns.svc/"}}, Timeout: time.Second}}}
+		ctr := f.pod(podSpec{name: "a", rate: attack.Rate{Freq: c.rate, Per: time.Second}}).Spec.Containers[0]
+		var procs []string
+		for _, e := range ctr.Env {
+			if e.Name == "GOMAXPROCS" {
+				procs = append(procs, e.Value)
+			}
+		}
+		if cpu := ctr.Resources.Requests.Cpu().String(); cpu != c.cpu || len(procs) != 1 || procs[0] != c.proc {
+			t.Errorf("%d/s: CPU request %s, GOMAXPROCS %v; want %s and %s", c.rate, cpu, procs, c.cpu, c.proc)
 		}
 	}
 }

@@ -261,12 +261,10 @@ func (f *Fleet) pod(s podSpec) *corev1.Pod {
 	grace := int64((a.Timeout + 10*time.Second) / time.Second)
 	deadline := int64((f.bound() + deadlineMargin) / time.Second)
 	no := false
-	// The CPU request follows the measured cost (docs/benchmarks.md,
-	// BenchmarkAttackersSplit): an attacker writing the summarized stream
-	// spent 137 to 195 µs of CPU per request at 500 to 1,000/s on the lab
-	// machine, so 200 µs per request (rate/5 millicores), plus 100m for
-	// its runtime, timers and clock server.
-	cpu := resource.NewMilliQuantity(100+int64(s.rate.PerSecond()/5), resource.DecimalSI)
+	// The CPU request follows the measured cost, and the Go runtime's
+	// threads the request (attack.AttackerCPU, AttackerProcs).
+	cpu := resource.NewMilliQuantity(attack.AttackerCPU(s.rate.PerSecond()), resource.DecimalSI)
+	env = append(env, corev1.EnvVar{Name: "GOMAXPROCS", Value: strconv.Itoa(attack.AttackerProcs(s.rate.PerSecond()))})
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: c.Namespace, Labels: f.labels(true), OwnerReferences: f.ownerRef()},
 		Spec: corev1.PodSpec{

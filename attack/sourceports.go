@@ -149,14 +149,21 @@ func destination(raw string) (hostPort string, loopback, ok bool) {
 	if err != nil || u.Host == "" {
 		return "", false, false
 	}
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-	}
+	host := u.Hostname()
 	ip := net.ParseIP(host)
 	loopback = (ip != nil && ip.IsLoopback()) || strings.EqualFold(host, "localhost")
-	return net.JoinHostPort(host, port), loopback, true
+	return dialAddr(u), loopback, true
+}
+
+// dialAddr is the host:port a URL's connections dial: its port, else its
+// scheme's (443 for https, 80 otherwise).
+func dialAddr(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "80"
+	if u.Scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -117,10 +116,7 @@ func ProbeTLS(ctx context.Context, targets []Target, t TLS, timeout time.Duratio
 		if err != nil || u.Scheme != "https" {
 			continue
 		}
-		addr := u.Host
-		if u.Port() == "" {
-			addr = net.JoinHostPort(u.Hostname(), "443")
-		}
+		addr := dialAddr(u)
 		if seen[addr] {
 			continue
 		}

@@ -305,7 +305,11 @@ func (d *diagnoser) tally(it item, at attribution) {
 	if p != nil && !code.emptyService() {
 		k.pod, k.phase, k.by = p.name, p.phase(it.t), at.by
 		c.add(it, p.name)
-		d.tallyPod(it, p, code, conf)
+		var shared *life
+		if at.wg.p == p {
+			shared = at.wg.shared
+		}
+		d.tallyPod(it, p, code, conf, shared)
 	} else {
 		c.add(it, "")
 	}
@@ -340,7 +344,8 @@ func (d *diagnoser) tally(it item, at attribution) {
 }
 
 // tallyPod adds an item tied to pod p to what its lifecycle measures.
-func (d *diagnoser) tallyPod(it item, p *life, code CauseCode, conf Confidence) {
+// shared is an old pod that may have failed the item instead (weighing.shared).
+func (d *diagnoser) tallyPod(it item, p *life, code CauseCode, conf Confidence, shared *life) {
 	if p.firstFail.IsZero() {
 		p.firstFail = it.t
 	}
@@ -355,6 +360,8 @@ func (d *diagnoser) tallyPod(it item, p *life, code CauseCode, conf Confidence) 
 		// closed under it was routed when it was opened.
 		switch {
 		case keptClosed(it):
+		case shared != nil:
+			p.lastRoutedShared, p.sharedWith = it.t, shared.name
 		case conf == ConfidenceHigh:
 			p.lastRouted = it.t
 		default:

@@ -57,6 +57,11 @@ type life struct {
 	lastCand                              time.Time // last failure whose candidates included the pod
 	lastCut                               time.Time // start of the last request its exit cut in flight
 	lastRoutedUnsure                      time.Time // last routed failure tied to the pod with less than high confidence
+	// lastRoutedShared is the last routed failure tied to the pod while
+	// another old pod, deleted after it and not seen serving, may have
+	// failed it instead (sharedWith): it measures no routing lag.
+	lastRoutedShared time.Time
+	sharedWith       string
 	drained                               int8      // weigher.drained, once known: 1 yes, -1 no
 	serveEnd                              time.Time // weigher.serveEnd, once known
 	routedEnd                             time.Time // weigher.superseded: the load balancer no longer routed to it after this

@@ -172,11 +172,16 @@ func (e telling) routed(preStop time.Duration) string {
 	switch {
 	case !last.IsZero():
 		fmt.Fprintf(&b, ", but requests still reached it until %s after %s", format.Sec(last.Sub(ref)), refName)
-		if p.lastRoutedUnsure.After(last) {
+		switch {
+		case p.lastRoutedUnsure.After(last) && !p.lastRoutedShared.After(p.lastRoutedUnsure):
 			fmt.Fprintf(&b, " (and perhaps until %s: those failures fit another cause as well)", format.Sec(p.lastRoutedUnsure.Sub(ref)))
+		case p.lastRoutedShared.After(last):
+			fmt.Fprintf(&b, " (and perhaps until %s: %s, deleted after it, may have failed those instead)", format.Sec(p.lastRoutedShared.Sub(ref)), p.sharedWith)
 		}
 	case !p.lastRoutedUnsure.IsZero():
 		fmt.Fprintf(&b, "; failures that may be its came until %s after %s, but they fit another cause as well, so no routing lag is measured from them", format.Sec(p.lastRoutedUnsure.Sub(ref)), refName)
+	case !p.lastRoutedShared.IsZero():
+		fmt.Fprintf(&b, "; failures that may be its came until %s after %s, but %s, deleted after it, may have failed those instead, so no routing lag is measured from them", format.Sec(p.lastRoutedShared.Sub(ref)), refName, p.sharedWith)
 	}
 	fmt.Fprintf(&b, "; %d requests failed (%s) from %s%s", c.failures, classes, window, more)
 	return b.String()

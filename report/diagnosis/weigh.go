@@ -70,6 +70,10 @@ type weighing struct {
 	conf  Confidence
 	basis [3]string // the chosen pod's evidence, the alternative's, a pod left out
 	alt   candidate // the best explanation of the other kind when ambiguous (alt.p nil: none)
+	// shared is an old pod whose window opened after the chosen old pod's
+	// and that was not seen serving then: it may have failed the request
+	// as well, so the chosen pod's routing lag is not measured from it.
+	shared *life
 }
 
 // weigher weighs failures without a pod header against every explanation
@@ -294,6 +298,9 @@ func (w *weigher) weigh(it item) weighing {
 			out.conf = ConfidenceHigh
 		}
 		out.basis[0] = c.why(w)
+		if c.kind == kindRouted {
+			out.shared = sharedWith(routed, c, t)
+		}
 	default:
 		r, n := best(routed), best(news)
 		c, o := r, n
@@ -326,11 +333,26 @@ func (w *weigher) weigh(it item) weighing {
 // exitedBy reports whether the candidate had stopped serving by t on its
 // own evidence: its container surely exited (the latest its exit can have
 // happened, life.exitHi), or the app named itself and its successes had
-// stopped for longer than gap before t. A pod with neither may still have
-// been serving.
+// stopped for longer than gap before t, or ended with its deletion. A pod
+// with none of these may still have been serving.
+//
+// Successes that named the pod until its deletion (the last within gap
+// before it, while it was in rotation) and never again: the load balancer
+// was still sending it requests then (no front acts on a deletion at
+// once), so it stopped serving there. A busy kubelet may report its exit a
+// second later; the failures from the deletion on are its own, not an
+// earlier pod's that had exited, whose routing lag they would lengthen.
 func (c candidate) exitedBy(t time.Time, gap time.Duration) bool {
 	p := c.p
-	return !p.exitHi.IsZero() && !p.exitHi.After(t) || !p.lastOK.IsZero() && !p.lastOK.Before(p.del) && p.lastOK.Add(gap).Before(t)
+	switch {
+	case !p.exitHi.IsZero() && !p.exitHi.After(t):
+		return true
+	case p.lastOK.IsZero() || t.Before(p.del):
+		return false
+	case !p.lastOK.Before(p.del):
+		return p.lastOK.Add(gap).Before(t)
+	}
+	return p.del.Sub(p.lastOK) <= gap
 }
 
 // opened is when the candidate's window opened: a new pod's Ready, an old
@@ -352,6 +374,24 @@ func (c candidate) opened() time.Time {
 		at = p.lastOK
 	}
 	return at
+}
+
+// sharedWith returns an old pod other than c, open at t, whose window
+// opened after c's and which no success shows serving after t: a failure
+// given to c (seen exited first) may have been that pod's, which had
+// stopped at once but whose exit was not reported yet. The latest such pod
+// (none: nil).
+func sharedWith(routed []candidate, c candidate, t time.Time) *life {
+	var out *life
+	for _, o := range routed {
+		if o.p == c.p || !o.opened().After(c.opened()) || o.p.lastOK.After(t) {
+			continue
+		}
+		if out == nil || o.p.del.After(out.del) {
+			out = o.p
+		}
+	}
+	return out
 }
 
 // servedSince returns the old pod whose window opened on its own last

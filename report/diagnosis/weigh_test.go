@@ -441,12 +441,7 @@ func TestRoutingLagEndsAtAPauseWhenAnotherPodsWindowOpens(t *testing.T) {
 	tl.A.FirstByPod["web-old-a"], tl.A.LastByPod["web-old-a"] = at(0), at(11.0)
 	tl.A.FirstByPod["web-old-b"], tl.A.LastByPod["web-old-b"] = at(0), at(13.8)
 	r := build(tl.input(deployment()))
-	lags := map[string]float64{}
-	for _, p := range r.Measurements.TerminatingPods {
-		if p.RoutingLag != nil {
-			lags[p.Pod] = *p.RoutingLag
-		}
-	}
+	lags := routingLags(r)
 	if math.Abs(lags["web-old-a"]-2.98) > 0.01 || math.Abs(lags["web-old-b"]-2.98) > 0.01 {
 		t.Errorf("routing lags %v, want 2.98 s for each pod", lags)
 	}
@@ -481,6 +476,17 @@ func TestRoutingLagEndsAtAPauseWhenAnotherPodsWindowOpens(t *testing.T) {
 	if c, _ := causeOf(r, LBDeregistrationLag); !strings.Contains(c.Evidence, "perhaps until 3.83 s: web-old-b, deleted after it, may have failed those instead") {
 		t.Errorf("evidence %q: want the routing web-old-a may have had, and why it is not measured", c.Evidence)
 	}
+}
+
+// routingLags are the routing lags measured, by terminating pod.
+func routingLags(r *run) map[string]float64 {
+	lags := map[string]float64{}
+	for _, p := range r.Measurements.TerminatingPods {
+		if p.RoutingLag != nil {
+			lags[p.Pod] = *p.RoutingLag
+		}
+	}
+	return lags
 }
 
 func deref(p *float64) any {
@@ -568,12 +574,7 @@ func TestRoutingLagEndsWhereTheNextPodStoppedServing(t *testing.T) {
 	tl.Fails(10.62, 12.59, 0.04, attack.Class502, "")
 	tl.Fails(12.71, 14.67, 0.04, attack.Class502, "")
 	r := build(tl.input(deployment()))
-	lags := map[string]float64{}
-	for _, p := range r.Measurements.TerminatingPods {
-		if p.RoutingLag != nil {
-			lags[p.Pod] = *p.RoutingLag
-		}
-	}
+	lags := routingLags(r)
 	if math.Abs(lags["web-old-a"]-1.99) > 0.02 || math.Abs(lags["web-old-b"]-1.98) > 0.02 {
 		t.Errorf("routing lags %v, want 1.99 s for web-old-a and 1.98 s for web-old-b", lags)
 	}

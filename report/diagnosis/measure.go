@@ -29,6 +29,10 @@ type TerminatingPod struct {
 	RoutingLag              *float64 `json:"routing_lag_seconds,omitempty"` // last request routed to the pod − endpoint not ready
 	Failures                int      `json:"failures"`
 	RoutingLagFromDeletion  bool     `json:"routing_lag_from_deletion,omitempty"` // no endpoint event: lag counted from deletion
+	// RoutingLagUpTo is how long the routing may have lasted, when longer
+	// than RoutingLag: failures tied to the pod that fit another cause, or
+	// another old pod, as well came until then, and measure no lag.
+	RoutingLagUpTo *float64 `json:"routing_lag_up_to_seconds,omitempty"`
 	// Containers are each container's exit after the deletion, the first
 	// to exit first, when the pod had more than one (a sidecar beside the
 	// app: which one stopped first decides what the front met).
@@ -67,6 +71,10 @@ type Measurements struct {
 	// switch to unready pods causes, whatever the load balancer adds to it.
 	NoReadySeconds *float64 `json:"no_ready_endpoints_seconds,omitempty"`
 	MaxRoutingLag  *float64 `json:"max_routing_lag_seconds,omitempty"`
+	// MaxRoutingLagUpTo is the largest TerminatingPod.RoutingLagUpTo, when
+	// it is larger than MaxRoutingLag (or no lag was measured): the
+	// routing lag is then known only to lie between the two.
+	MaxRoutingLagUpTo *float64 `json:"max_routing_lag_up_to_seconds,omitempty"`
 	// SlowestKubeProxy is the node whose kube-proxy took longest to apply
 	// the removal of a pod that failed requests under KUBE_PROXY_LAG.
 	SlowestKubeProxy *SlowestProxy `json:"slowest_kube_proxy,omitempty"`
@@ -115,8 +123,8 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	var maxLag, maxShut time.Duration
-	hasLag, hasShut := false, false
+	var maxLag, maxUpTo, maxShut time.Duration
+	hasLag, hasUpTo, hasShut := false, false, false
 	for _, n := range names {
 		p := pods[n]
 		if !p.del.IsZero() {
@@ -184,7 +192,14 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 				if !hasLag || lag > maxLag {
 					maxLag, hasLag = lag, true
 				}
-			} else {
+			}
+			if unsure := maxTime(p.lastRoutedUnsure, p.lastRoutedShared); unsure.After(last) {
+				up := max(unsure.Sub(ref), 0)
+				tp.RoutingLagUpTo = secsPtr(up)
+				if !hasUpTo || up > maxUpTo {
+					maxUpTo, hasUpTo = up, true
+				}
+			} else if last.IsZero() {
 				tp.RoutingLagFromDeletion = false
 			}
 			m.TerminatingPods = append(m.TerminatingPods, tp)
@@ -202,6 +217,9 @@ func measure(in Input, a *attack.Result, pods map[string]*life, steps readySteps
 	}
 	if hasLag {
 		m.MaxRoutingLag = secsPtr(maxLag)
+	}
+	if hasUpTo && (!hasLag || maxUpTo > maxLag) {
+		m.MaxRoutingLagUpTo = secsPtr(maxUpTo)
 	}
 	if hasShut {
 		m.MaxShutdown = secsPtr(maxShut)

@@ -578,6 +578,9 @@ func TestRoutingLagEndsWhereTheNextPodStoppedServing(t *testing.T) {
 	if math.Abs(lags["web-old-a"]-1.99) > 0.02 || math.Abs(lags["web-old-b"]-1.98) > 0.02 {
 		t.Errorf("routing lags %v, want 1.99 s for web-old-a and 1.98 s for web-old-b", lags)
 	}
+	if u := r.Measurements.MaxRoutingLagUpTo; u != nil {
+		t.Errorf("max routing lag up to %v: every failure fits one pod, want none", *u)
+	}
 	for _, c := range r.Causes {
 		if c.Code != TerminatingPodStillRouted || c.Confidence != ConfidenceHigh || len(c.Alternatives) > 0 {
 			t.Errorf("%s confidence %s, alternatives %+v: want TERMINATING_POD_STILL_ROUTED, high, each failure fitting one pod", c.Code, c.Confidence, c.Alternatives)
@@ -593,6 +596,10 @@ func TestRoutingLagEndsWhereTheNextPodStoppedServing(t *testing.T) {
 	r = build(tl.input(deployment()))
 	if m := r.Measurements.MaxRoutingLag; m == nil || math.Abs(*m-1.99) > 0.02 {
 		t.Errorf("max routing lag %v with no success naming web-old-b, want 1.99 s", deref(m))
+	}
+	// How long it may have been is measured beside it, not hidden.
+	if u := r.Measurements.MaxRoutingLagUpTo; u == nil || *u < 2.2 {
+		t.Errorf("max routing lag up to %v, want web-old-a's shared failures' end (past 2.2 s)", deref(u))
 	}
 	if c, _ := causeOf(r, TerminatingPodStillRouted); !regexp.MustCompile(`until 1\.9[89] s after its endpoint turned not-ready \(and perhaps until 2\.[0-9]+ s: web-old-b, deleted after it, may have failed those instead\)`).MatchString(c.Evidence) {
 		t.Errorf("evidence %q: want web-old-a's routing lag and how long it may have been", c.Evidence)

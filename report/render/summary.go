@@ -284,7 +284,10 @@ func measuredText(m report.Measurements) string {
 	if m.NoReadySeconds != nil && *m.NoReadySeconds > 0 {
 		parts = append(parts, fmt.Sprintf("no ready endpoint for %.1fs", *m.NoReadySeconds))
 	}
-	if m.MaxRoutingLag != nil {
+	switch {
+	case m.MaxRoutingLag != nil && m.MaxRoutingLagUpTo != nil:
+		parts = append(parts, fmt.Sprintf("largest routing lag %.2fs, perhaps up to %.2fs", *m.MaxRoutingLag, *m.MaxRoutingLagUpTo))
+	case m.MaxRoutingLag != nil:
 		parts = append(parts, fmt.Sprintf("largest routing lag %.2fs", *m.MaxRoutingLag))
 	}
 	if m.MaxShutdown != nil {
@@ -368,7 +371,10 @@ func podsText(r *report.Report) (kinds []string, failed []summaryPod, quiet int)
 			if tp.ExitCode != nil && *tp.ExitCode != 0 {
 				d = append(d, fmt.Sprintf("code %d", *tp.ExitCode))
 			}
-			if tp.RoutingLag != nil {
+			switch {
+			case tp.RoutingLag != nil && tp.RoutingLagUpTo != nil:
+				d = append(d, fmt.Sprintf("routed %.2f s (perhaps %.2f s) after not-ready", *tp.RoutingLag, *tp.RoutingLagUpTo))
+			case tp.RoutingLag != nil:
 				d = append(d, fmt.Sprintf("routed %.2f s after not-ready", *tp.RoutingLag))
 			}
 			detail[tp.Pod] = "old pod: " + strings.Join(d, ", ")
@@ -381,7 +387,10 @@ func podsText(r *report.Report) (kinds []string, failed []summaryPod, quiet int)
 		if len(codes) > 0 {
 			parts = append(parts, "exit code "+strings.Join(codes, ", "))
 		}
-		if l := maxOf(lags); l != nil {
+		switch l, u := maxOf(lags), m.MaxRoutingLagUpTo; {
+		case l != nil && u != nil:
+			parts = append(parts, fmt.Sprintf("routed up to %.2f s (perhaps %.2f s) after not-ready", *l, *u))
+		case l != nil:
 			parts = append(parts, fmt.Sprintf("routed up to %.2f s after not-ready", *l))
 		}
 		kinds = append(kinds, plural(n, "old pod", "old pods")+": "+format.Dash(strings.Join(parts, ", ")))

@@ -352,7 +352,7 @@ func writeMeasurements(r *report.Report, p *format.Printer) {
 				if tp.ExitCode != nil {
 					exit = fmt.Sprint(*tp.ExitCode)
 				}
-				add(tp.Pod, fsec(tp.DeletionToUnready), fsec(tp.DeletionToRemoved), fsec(tp.DeletionToExit), exit, fsec(tp.DeletionToFirstFailure), fsec(tp.RoutingLag), tp.Failures)
+				add(tp.Pod, fsec(tp.DeletionToUnready), fsec(tp.DeletionToRemoved), fsec(tp.DeletionToExit), exit, fsec(tp.DeletionToFirstFailure), lagSec(tp), tp.Failures)
 			}
 		})
 	}
@@ -399,6 +399,15 @@ func secRange(lo, hi float64) string {
 		return fmt.Sprintf("%.2fs", hi)
 	}
 	return fmt.Sprintf("%.2f–%.2fs", lo, hi)
+}
+
+// lagSec is a terminating pod's routing lag, with how long it may have
+// lasted when failures that fit another explanation as well came later.
+func lagSec(tp report.TerminatingPod) string {
+	if tp.RoutingLagUpTo == nil {
+		return fsec(tp.RoutingLag)
+	}
+	return fmt.Sprintf("%s (perhaps %s)", fsec(tp.RoutingLag), fsec(tp.RoutingLagUpTo))
 }
 
 func fsec(v *float64) string {

@@ -165,13 +165,13 @@ func (e telling) routed(preStop time.Duration) string {
 	case e.fm.keepsConnections():
 		// Its late successes may have come over connections kept since
 		// before: they show no routing.
-		fmt.Fprintf(&b, ", its kept connections still served until %s after %s", format.Sec(p.lastOK.Sub(ref)), refName)
+		fmt.Fprintf(&b, ", its kept connections still served until %s", around(p.lastOK.Sub(ref), refName))
 	default:
 		last = p.lastOK
 	}
 	switch {
 	case !last.IsZero():
-		fmt.Fprintf(&b, ", but requests still reached it until %s after %s", format.Sec(last.Sub(ref)), refName)
+		fmt.Fprintf(&b, ", but requests still reached it until %s", around(last.Sub(ref), refName))
 		switch {
 		case p.lastRoutedUnsure.After(last) && !p.lastRoutedShared.After(p.lastRoutedUnsure):
 			fmt.Fprintf(&b, " (and perhaps until %s: those failures fit another cause as well)", format.Sec(p.lastRoutedUnsure.Sub(ref)))
@@ -179,12 +179,22 @@ func (e telling) routed(preStop time.Duration) string {
 			fmt.Fprintf(&b, " (and perhaps until %s: %s, deleted after it, may have failed those instead)", format.Sec(p.lastRoutedShared.Sub(ref)), p.sharedWith)
 		}
 	case !p.lastRoutedUnsure.IsZero():
-		fmt.Fprintf(&b, "; failures that may be its came until %s after %s, but they fit another cause as well, so no routing lag is measured from them", format.Sec(p.lastRoutedUnsure.Sub(ref)), refName)
+		fmt.Fprintf(&b, "; failures that may be its came until %s, but they fit another cause as well, so no routing lag is measured from them", around(p.lastRoutedUnsure.Sub(ref), refName))
 	case !p.lastRoutedShared.IsZero():
-		fmt.Fprintf(&b, "; failures that may be its came until %s after %s, but %s, deleted after it, may have failed those instead, so no routing lag is measured from them", format.Sec(p.lastRoutedShared.Sub(ref)), refName, p.sharedWith)
+		fmt.Fprintf(&b, "; failures that may be its came until %s, but %s, deleted after it, may have failed those instead, so no routing lag is measured from them", around(p.lastRoutedShared.Sub(ref), refName), p.sharedWith)
 	}
 	fmt.Fprintf(&b, "; %d requests failed (%s) from %s%s", c.failures, classes, window, more)
 	return b.String()
+}
+
+// around says when d falls against the event named ref: "1.98 s after
+// its endpoint turned not-ready", or before it when d is negative (a
+// request sent just before the endpoint changed, a clock's jitter).
+func around(d time.Duration, ref string) string {
+	if d < 0 {
+		return format.Sec(-d) + " before " + ref
+	}
+	return format.Sec(d) + " after " + ref
 }
 
 // preStop is the preStop advice: one recommendation per serving container

@@ -44,23 +44,20 @@ type life struct {
 	// ran, at the pod's first failure of SIDECAR_STOPPED_BEFORE_APP.
 	sidecar, app string
 	// exits are each container's first exit after deletion, by name.
-	exits                 map[string]exit
-	grace                 time.Duration
-	graceKnown            bool
-	firstOK, lastOK       time.Time
-	firstFail, lastRouted time.Time
-	firstTermFail         time.Time // first failure at or after deletion
-	firstTermFailEnd      time.Time // when it ended: the pod had stopped by then
-	newFailures           int
-	lastNewFail           time.Time
-	windowEnd             time.Time // end of the terminating window
-	lastCand              time.Time // last failure whose candidates included the pod
-	lastCut               time.Time // start of the last request its exit cut in flight
-	lastRoutedUnsure      time.Time // last routed failure tied to the pod with less than high confidence
-	// lastRoutedShared is the last routed failure tied to the pod while
-	// another old pod, deleted after it and not seen serving, may have
-	// failed it instead (sharedWith): it measures no routing lag.
-	lastRoutedShared                      time.Time
+	exits                                 map[string]exit
+	grace                                 time.Duration
+	graceKnown                            bool
+	firstOK, lastOK                       time.Time
+	firstFail, lastRouted                 time.Time
+	firstTermFail                         time.Time // first failure at or after deletion
+	firstTermFailEnd                      time.Time // when it ended: the pod had stopped by then
+	newFailures                           int
+	lastNewFail                           time.Time
+	windowEnd                             time.Time // end of the terminating window
+	lastCand                              time.Time // last failure whose candidates included the pod
+	lastCut                               time.Time // start of the last request its exit cut in flight
+	lastRoutedUnsure                      time.Time // last routed failure tied to the pod with less than high confidence
+	lastRoutedShared                      time.Time // last routed failure tied to the pod that sharedWith, deleted after it and not seen serving, may have failed instead: it measures no routing lag
 	sharedWith                            string
 	drained                               int8      // weigher.drained, once known: 1 yes, -1 no
 	serveEnd                              time.Time // weigher.serveEnd, once known

@@ -172,11 +172,12 @@ func (e telling) routed(preStop time.Duration) string {
 	switch {
 	case !last.IsZero():
 		fmt.Fprintf(&b, ", but requests still reached it until %s", around(last.Sub(ref), refName))
+		// The later of the two says how long it may have been.
 		switch {
-		case p.lastRoutedUnsure.After(last) && !p.lastRoutedShared.After(p.lastRoutedUnsure):
-			fmt.Fprintf(&b, " (and perhaps until %s: those failures fit another cause as well)", format.Sec(p.lastRoutedUnsure.Sub(ref)))
-		case p.lastRoutedShared.After(last):
+		case p.lastRoutedShared.After(last) && p.lastRoutedShared.After(p.lastRoutedUnsure):
 			fmt.Fprintf(&b, " (and perhaps until %s: %s, deleted after it, may have failed those instead)", format.Sec(p.lastRoutedShared.Sub(ref)), p.sharedWith)
+		case p.lastRoutedUnsure.After(last):
+			fmt.Fprintf(&b, " (and perhaps until %s: those failures fit another cause as well)", format.Sec(p.lastRoutedUnsure.Sub(ref)))
 		}
 	case !p.lastRoutedUnsure.IsZero():
 		fmt.Fprintf(&b, "; failures that may be its came until %s, but they fit another cause as well, so no routing lag is measured from them", around(p.lastRoutedUnsure.Sub(ref), refName))
